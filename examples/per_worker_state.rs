@@ -1,0 +1,46 @@
+//! A handler with per-worker state that is not thread-safe, served by the br-serve
+//! master with the same command line, signals and supervision as the binary.
+//!
+//! Each worker builds its own `Stats` after fork, so an `Rc<RefCell<_>>` (neither `Send`
+//! nor `Sync`) is fine: a worker only ever runs one request at a time. This is the pattern
+//! for C libraries that are not thread-safe, caches, or connections owned by one process.
+//!
+//!     cargo run --release --example per_worker_state -- --bind 127.0.0.1:8000 --workers 2
+//!     curl localhost:8000/count      # "worker 4242 has served 1 requests"
+//!     kill -TTIN $(pgrep -o per_worker_state)   # one more worker, with its own count
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use br_serve::{Handler, Request, Response};
+
+/// Per-worker counters: how often each path was asked for in this worker.
+struct Stats {
+    hits: Rc<RefCell<HashMap<String, u64>>>,
+}
+
+impl Handler for Stats {
+    fn handle(&mut self, req: &Request) -> Response {
+        let mut hits = self.hits.borrow_mut();
+        *hits.entry(req.path().to_string()).or_default() += 1;
+        let total: u64 = hits.values().sum();
+        Response::text(
+            200,
+            format!(
+                "worker {} has served {total} requests\n",
+                std::process::id()
+            ),
+        )
+    }
+}
+
+fn main() -> ExitCode {
+    // The factory runs in each worker after fork.
+    br_serve::run_main(|_config| {
+        Box::new(Stats {
+            hits: Rc::default(),
+        })
+    })
+}

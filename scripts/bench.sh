@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# scripts/bench.sh: the benchmark tables of README.md, measured side by side.
+#
+#   scripts/bench.sh [--rounds N] [--only hello,static,origin] [--out DIR]
+#
+# Workloads:
+#   hello   wrk -t1 -c50 keep-alive on GET /            (br-serve demo vs nginx `return 200`)
+#   static  wrk -t1 -c50 keep-alive on a 14-byte file    (br-serve --static vs nginx static)
+#   newconn ab -c50 without -k on GET /                  (a new connection per request)
+#   origin  ab on /work?ms=400 with 1..4 workers         (requests/s against worker count, PNG plot)
+#
+# Fast servers saturate one wrk thread, so they are compared by server CPU time per
+# request (utime+stime of the whole process tree from /proc, divided by requests), with
+# the server pinned to core 0 and the load generator to core 1. Rounds interleave the
+# servers so background noise hits all of them alike; tables report medians. nginx is
+# measured when it is installed (apt-get install nginx); otherwise only br-serve is.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=3
+ONLY=hello,static,newconn,origin
+OUT=${TMPDIR:-/tmp}/br-serve-bench
+while (( $# )); do
+  case $1 in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+for tool in wrk ab taskset python3; do
+  command -v "$tool" >/dev/null || { echo "bench.sh: $tool is missing (apt-get install wrk apache2-utils util-linux)" >&2; exit 1; }
+done
+mkdir -p "$OUT"
+BIN=$ROOT/target/release/br-serve
+(cd "$ROOT" && cargo build --release --quiet)
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+TICK=$(getconf CLK_TCK)
+PIDS=()
+cleanup() { for pid in "${PIDS[@]:-}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# A 14-byte file, served by both servers.
+WWW=$OUT/www
+mkdir -p "$WWW/static"
+printf 'Hello, World!\n' > "$WWW/static/hello.txt"
+
+# tree_ticks PID: utime+stime of PID and its children, in clock ticks.
+tree_ticks() {
+  local pids total=0 pid f
+  pids="$1 $(cat "/proc/$1/task/$1/children" 2>/dev/null || true)"
+  for pid in $pids; do
+    f=$(cut -d' ' -f14,15 "/proc/$pid/stat" 2>/dev/null || echo "0 0")
+    total=$(( total + ${f% *} + ${f#* } ))
+  done
+  echo "$total"
+}
+
+# start NAME PORT CMD...: starts a server in its own session, pinned, waits until it answers.
+start() {
+  local name=$1 port=$2; shift 2
+  setsid taskset -c "$SERVER_CPU" "$@" >"$OUT/$name.log" 2>&1 &
+  SERVER=$!
+  PIDS+=("$SERVER")
+  for _ in $(seq 1 200); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "bench.sh: $name did not start; see $OUT/$name.log" >&2
+  return 1
+}
+
+stop() { kill -TERM -- "-$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; }
+
+nginx_conf() { # PORT -> path of a one-worker nginx config serving `return 200` and $WWW
+  local dir=$OUT/nginx-$1
+  mkdir -p "$dir/logs"
+  cat > "$dir/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir;
+  uwsgi_temp_path $dir; scgi_temp_path $dir;
+  server {
+    listen 127.0.0.1:$1;
+    location = / { return 200 "Hello, World!\n"; }
+    location /static/ { root $WWW; }
+  }
+}
+EOF
+  echo "$dir"
+}
+
+# measure NAME PORT URLPATH TOOL: one load run; appends "name tool rps us_per_req" to results.
+measure() {
+  local name=$1 port=$2 path=$3 tool=$4 before after reqs rps out
+  before=$(tree_ticks "$SERVER")
+  case $tool in
+    wrk) out=$(taskset -c "$LOAD_CPU" wrk -t1 -c50 -d8s "http://127.0.0.1:$port$path")
+         reqs=$(awk '/requests in/ {print $1}' <<<"$out"); rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out") ;;
+    ab)  out=$(taskset -c "$LOAD_CPU" ab -q -n 20000 -c 50 "http://127.0.0.1:$port$path")
+         reqs=$(awk '/Complete requests/ {print $3}' <<<"$out"); rps=$(awk '/Requests per second/ {print $4}' <<<"$out") ;;
+  esac
+  after=$(tree_ticks "$SERVER")
+  python3 -c "import sys; t=($after-$before)/$TICK; print('$name $tool', $rps, round(t*1e6/max($reqs,1), 2))" >> "$OUT/results.txt"
+}
+
+run_fast() { # the hello, static and new-connection workloads, interleaved per round
+  local has_nginx=0 dir
+  command -v nginx >/dev/null && has_nginx=1
+  for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round/$ROUNDS" >&2
+    if [[ ,$ONLY, == *,hello,* || ,$ONLY, == *,newconn,* ]]; then
+      start br-serve 18090 "$BIN" --bind 127.0.0.1:18090 --workers 1 --log-level warning
+      [[ ,$ONLY, == *,hello,* ]] && measure br-serve 18090 / wrk
+      [[ ,$ONLY, == *,newconn,* ]] && measure br-serve 18090 / ab
+      stop
+      if (( has_nginx )); then
+        dir=$(nginx_conf 18091)
+        start nginx 18091 nginx -p "$dir" -c "$dir/nginx.conf"
+        [[ ,$ONLY, == *,hello,* ]] && measure nginx 18091 / wrk
+        [[ ,$ONLY, == *,newconn,* ]] && measure nginx 18091 / ab
+        stop
+      fi
+    fi
+    if [[ ,$ONLY, == *,static,* ]]; then
+      start br-serve-static 18092 "$BIN" --bind 127.0.0.1:18092 --workers 1 --log-level warning --static "$WWW"
+      measure br-serve-static 18092 /static/hello.txt wrk
+      stop
+      if (( has_nginx )); then
+        dir=$(nginx_conf 18093)
+        start nginx-static 18093 nginx -p "$dir" -c "$dir/nginx.conf"
+        measure nginx-static 18093 /static/hello.txt wrk
+        stop
+      fi
+    fi
+  done
+}
+
+run_origin() { # /work?ms=400 at concurrency 10 with 1..4 workers, both cores for the server
+  echo "workers rps failed" > "$OUT/origin.txt"
+  for workers in 1 2 3 4; do
+    SERVER_CPU=0,1 start "origin-w$workers" 18094 "$BIN" --bind 127.0.0.1:18094 --workers "$workers" --log-level warning
+    local n=$(( 20 * workers )) out
+    out=$(ab -q -n "$n" -c 10 "http://127.0.0.1:18094/work?ms=400")
+    echo "$workers $(awk '/Requests per second/ {print $4}' <<<"$out") $(awk '/Failed requests/ {print $3}' <<<"$out")" >> "$OUT/origin.txt"
+    stop
+  done
+}
+
+: > "$OUT/results.txt"
+[[ ,$ONLY, =~ ,(hello|static|newconn), ]] && run_fast
+[[ ,$ONLY, == *,origin,* ]] && run_origin
+python3 "$ROOT/scripts/bench_report.py" "$OUT"

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Turns the raw figures of scripts/bench.sh into the Markdown tables of README.md and a
+PNG plot of requests per second against worker count for the origin workload.
+
+    bench_report.py OUT_DIR
+
+Reads OUT_DIR/results.txt ("server tool rps us_per_req" per run) and OUT_DIR/origin.txt
+("workers rps failed"), prints medians and ratios, and writes OUT_DIR/origin-workers.png
+(matplotlib is installed with pip when it is missing).
+"""
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+PAIRS = [  # (workload, br-serve run, nginx run, tool)
+    ("hello, keep-alive (wrk -c50)", "br-serve", "nginx", "wrk"),
+    ("14-byte static file, keep-alive (wrk -c50)", "br-serve-static", "nginx-static", "wrk"),
+    ("new connection per request (ab -c50)", "br-serve", "nginx", "ab"),
+]
+
+
+def fast_table(out: Path) -> None:
+    runs = defaultdict(list)
+    path = out / "results.txt"
+    if not path.exists() or not path.read_text().strip():
+        return
+    for line in path.read_text().splitlines():
+        name, tool, rps, us = line.split()
+        runs[(name, tool)].append((float(rps), float(us)))
+    print("| workload | br-serve CPU µs/req | nginx CPU µs/req | ratio | br-serve req/s | nginx req/s |")
+    print("|---|---|---|---|---|---|")
+    for label, ours, theirs, tool in PAIRS:
+        if (ours, tool) not in runs:
+            continue
+        our_us = statistics.median(u for _, u in runs[(ours, tool)])
+        our_rps = statistics.median(r for r, _ in runs[(ours, tool)])
+        if (theirs, tool) in runs:
+            nx_us = statistics.median(u for _, u in runs[(theirs, tool)])
+            nx_rps = statistics.median(r for r, _ in runs[(theirs, tool)])
+            print(f"| {label} | {our_us:.2f} | {nx_us:.2f} | {our_us / nx_us:.2f} | {our_rps:,.0f} | {nx_rps:,.0f} |")
+        else:
+            print(f"| {label} | {our_us:.2f} | - | - | {our_rps:,.0f} | - |")
+    rounds = max(len(v) for v in runs.values())
+    print(f"\nMedians of {rounds} interleaved rounds; server on one core, load on the other.\n")
+
+
+def origin_table(out: Path) -> None:
+    path = out / "origin.txt"
+    if not path.exists():
+        return
+    rows = [line.split() for line in path.read_text().splitlines()[1:]]
+    print("| workers | requests/s | failed |")
+    print("|---|---|---|")
+    for workers, rps, failed in rows:
+        print(f"| {workers} | {float(rps):.2f} | {failed} |")
+    plot([int(r[0]) for r in rows], [float(r[1]) for r in rows], out / "origin-workers.png")
+
+
+def plot(workers, rps, png: Path) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "matplotlib"], check=True)
+        import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cores = len(__import__("os").sched_getaffinity(0))
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    ax.plot(workers, rps, marker="o", label="br-serve")
+    ax.axhline(cores / 0.4, linestyle="--", color="grey", label=f"{cores} cores / 0.4 s")
+    ax.set_xlabel("workers")
+    ax.set_ylabel("requests/s")
+    ax.set_title("/work?ms=400 (400 ms of CPU per request), ab -c 10")
+    ax.set_xticks(workers)
+    ax.set_ylim(0, max(max(rps), cores / 0.4) * 1.2)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(png)
+    print(f"\nplot: {png}")
+
+
+if __name__ == "__main__":
+    out_dir = Path(sys.argv[1])
+    fast_table(out_dir)
+    origin_table(out_dir)

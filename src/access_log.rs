@@ -1,0 +1,393 @@
+//! The access log: one line per answered request, in gunicorn's `%(atom)s` format
+//! (Apache's combined format by default) or as JSON lines.
+//!
+//! The format is parsed once at start-up into a list of pieces, so formatting a line is
+//! a walk over that list. Each line is written with one `write` to a file opened with
+//! `O_APPEND`, so lines from different workers never interleave, and USR1 reopens the
+//! file after logrotate moved it.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+/// gunicorn's default, which is Apache's combined log format.
+pub const DEFAULT_FORMAT: &str = r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
+
+/// One atom of the format (gunicorn's names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Atom {
+    Literal(String),
+    RemoteAddr,     // h
+    Ident,          // l: identd, always "-"
+    User,           // u: authenticated user, always "-"
+    Time,           // t: [28/Nov/2026:03:04:05 +0000]
+    RequestLine,    // r
+    Status,         // s
+    Method,         // m
+    Path,           // U
+    Query,          // q
+    Protocol,       // H
+    BodyBytesDash,  // b: "-" for 0
+    BodyBytes,      // B
+    Referer,        // f
+    UserAgent,      // a
+    Seconds,        // T
+    Micros,         // D
+    Millis,         // M
+    DecimalSeconds, // L
+    Pid,            // p
+    RequestHeader(String),
+}
+
+/// A parsed access-log format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Format {
+    atoms: Vec<Atom>,
+    json: bool,
+}
+
+/// What one log line is made of.
+pub struct Entry<'a> {
+    /// The client's address (None for Unix sockets).
+    pub peer: Option<SocketAddr>,
+    /// The request's method, target and version, as sent.
+    pub method: &'a str,
+    /// The request-target.
+    pub target: &'a str,
+    /// "HTTP/1.1" or "HTTP/1.0".
+    pub version: &'a str,
+    /// Looks up a request header (case-insensitive).
+    pub header: &'a dyn Fn(&str) -> Option<&'a str>,
+    /// The response status.
+    pub status: u16,
+    /// Bytes of response body.
+    pub body_bytes: u64,
+    /// When the request started.
+    pub started: SystemTime,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+impl Format {
+    /// Parses a gunicorn-style format: `%(name)s` atoms, `%({header}i)s` request
+    /// headers, everything else literal. With `json`, each line is a JSON object of the
+    /// atoms instead, keyed by atom name.
+    pub fn parse(spec: &str, json: bool) -> Result<Format, String> {
+        let mut atoms = Vec::new();
+        let mut rest = spec;
+        while let Some(start) = rest.find("%(") {
+            push_literal(&mut atoms, &rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find(")s")
+                .ok_or_else(|| format!("unterminated atom in '{spec}'"))?;
+            atoms.push(atom(&after[..end])?);
+            rest = &after[end + 2..];
+        }
+        push_literal(&mut atoms, rest);
+        Ok(Format { atoms, json })
+    }
+
+    /// Formats one line, newline included.
+    pub fn line(&self, entry: &Entry) -> String {
+        let mut out = String::with_capacity(160);
+        if self.json {
+            self.json_line(entry, &mut out);
+        } else {
+            for atom in &self.atoms {
+                let _ = write_atom(&mut out, atom, entry);
+            }
+        }
+        out.push('\n');
+        out
+    }
+
+    fn json_line(&self, entry: &Entry, out: &mut String) {
+        out.push('{');
+        let mut first = true;
+        for atom in self.atoms.iter().filter(|a| !matches!(a, Atom::Literal(_))) {
+            let mut value = String::new();
+            let _ = write_atom(&mut value, atom, entry);
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            json_string(out, &atom_name(atom));
+            out.push(':');
+            json_string(out, &value);
+        }
+        out.push('}');
+    }
+}
+
+fn push_literal(atoms: &mut Vec<Atom>, text: &str) {
+    if !text.is_empty() {
+        atoms.push(Atom::Literal(text.to_string()));
+    }
+}
+
+fn atom(name: &str) -> Result<Atom, String> {
+    if let Some(header) = name.strip_prefix('{').and_then(|n| n.strip_suffix("}i")) {
+        return Ok(Atom::RequestHeader(header.to_ascii_lowercase()));
+    }
+    Ok(match name {
+        "h" => Atom::RemoteAddr,
+        "l" => Atom::Ident,
+        "u" => Atom::User,
+        "t" => Atom::Time,
+        "r" => Atom::RequestLine,
+        "s" => Atom::Status,
+        "m" => Atom::Method,
+        "U" => Atom::Path,
+        "q" => Atom::Query,
+        "H" => Atom::Protocol,
+        "b" => Atom::BodyBytesDash,
+        "B" => Atom::BodyBytes,
+        "f" => Atom::Referer,
+        "a" => Atom::UserAgent,
+        "T" => Atom::Seconds,
+        "D" => Atom::Micros,
+        "M" => Atom::Millis,
+        "L" => Atom::DecimalSeconds,
+        "p" => Atom::Pid,
+        other => return Err(format!("unknown access log atom '%({other})s'")),
+    })
+}
+
+fn atom_name(atom: &Atom) -> String {
+    let name = match atom {
+        Atom::RequestHeader(h) => return format!("{{{h}}}i"),
+        Atom::Literal(_) => "-",
+        Atom::Ident => "l",
+        Atom::User => "u",
+        Atom::RemoteAddr => "h",
+        Atom::Time => "t",
+        Atom::RequestLine => "r",
+        Atom::Status => "s",
+        Atom::Method => "m",
+        Atom::Path => "U",
+        Atom::Query => "q",
+        Atom::Protocol => "H",
+        Atom::BodyBytesDash => "b",
+        Atom::BodyBytes => "B",
+        Atom::Referer => "f",
+        Atom::UserAgent => "a",
+        Atom::Seconds => "T",
+        Atom::Micros => "D",
+        Atom::Millis => "M",
+        Atom::DecimalSeconds => "L",
+        Atom::Pid => "p",
+    };
+    name.to_string()
+}
+
+fn write_atom(out: &mut String, atom: &Atom, e: &Entry) -> std::fmt::Result {
+    let header = |name: &str| (e.header)(name).unwrap_or("-");
+    match atom {
+        Atom::Literal(text) => out.write_str(text),
+        Atom::RemoteAddr => match e.peer {
+            Some(peer) => write!(out, "{}", peer.ip()),
+            None => out.write_str("-"),
+        },
+        Atom::Ident | Atom::User => out.write_str("-"),
+        Atom::Time => write_clf_time(out, e.started),
+        Atom::RequestLine => write!(out, "{} {} {}", e.method, e.target, e.version),
+        Atom::Status => write!(out, "{}", e.status),
+        Atom::Method => out.write_str(e.method),
+        Atom::Path => out.write_str(e.target.split('?').next().unwrap_or("")),
+        Atom::Query => out.write_str(e.target.split_once('?').map_or("", |(_, q)| q)),
+        Atom::Protocol => out.write_str(e.version),
+        Atom::BodyBytesDash if e.body_bytes == 0 => out.write_str("-"),
+        Atom::BodyBytesDash | Atom::BodyBytes => write!(out, "{}", e.body_bytes),
+        Atom::Referer => out.write_str(header("referer")),
+        Atom::UserAgent => out.write_str(header("user-agent")),
+        Atom::Seconds => write!(out, "{}", e.elapsed.as_secs()),
+        Atom::Micros => write!(out, "{}", e.elapsed.as_micros()),
+        Atom::Millis => write!(out, "{}", e.elapsed.as_millis()),
+        Atom::DecimalSeconds => write!(out, "{:.6}", e.elapsed.as_secs_f64()),
+        Atom::Pid => write!(out, "<{}>", std::process::id()),
+        Atom::RequestHeader(name) => out.write_str(header(name)),
+    }
+}
+
+/// Common Log Format time, in UTC: `[28/Nov/2026:03:04:05 +0000]`.
+fn write_clf_time(out: &mut String, at: SystemTime) -> std::fmt::Result {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (year, month, day) = crate::http::date::civil_from_days((secs / 86_400) as i64);
+    let tod = secs % 86_400;
+    let month = MONTHS[(month - 1) as usize];
+    write!(
+        out,
+        "[{day:02}/{month}/{year}:{:02}:{:02}:{:02} +0000]",
+        tod / 3600,
+        tod / 60 % 60,
+        tod % 60
+    )
+}
+
+fn json_string(out: &mut String, value: &str) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// An open access log: its format and where its lines go.
+#[derive(Debug)]
+pub struct AccessLog {
+    format: Format,
+    sink: Sink,
+}
+
+impl AccessLog {
+    /// Opens the access log the configuration asks for, if any.
+    pub fn open(target: Option<&str>, format: &Format) -> std::io::Result<Option<AccessLog>> {
+        let Some(target) = target else {
+            return Ok(None);
+        };
+        Ok(Some(AccessLog {
+            format: format.clone(),
+            sink: Sink::open(target)?,
+        }))
+    }
+
+    /// Writes the line for one answered request.
+    pub fn log(&mut self, entry: &Entry) {
+        let line = self.format.line(entry);
+        self.sink.write_line(&line);
+    }
+
+    /// USR1: reopens the file after a rotation.
+    pub fn reopen(&mut self) {
+        self.sink.reopen();
+    }
+}
+
+/// Where a log goes: a file (reopened on USR1) or a standard stream.
+#[derive(Debug)]
+struct Sink {
+    path: Option<PathBuf>,
+    file: Option<File>,
+}
+
+impl Sink {
+    /// Opens `target`: `-` means stdout, anything else a file opened for appending.
+    pub fn open(target: &str) -> std::io::Result<Sink> {
+        match target {
+            "-" => Ok(Sink {
+                path: None,
+                file: None,
+            }),
+            path => {
+                let path = PathBuf::from(path);
+                let file = open_append(&path)?;
+                Ok(Sink {
+                    path: Some(path),
+                    file: Some(file),
+                })
+            }
+        }
+    }
+
+    /// Writes one line with one `write`.
+    pub fn write_line(&mut self, line: &str) {
+        let result = match self.file.as_mut() {
+            Some(file) => file.write_all(line.as_bytes()),
+            None => std::io::stdout().lock().write_all(line.as_bytes()),
+        };
+        if let Err(err) = result {
+            log::warn!("cannot write the access log: {err}");
+        }
+    }
+
+    /// USR1: opens the path again, so lines go to the new file after a rotation.
+    pub fn reopen(&mut self) {
+        if let Some(path) = &self.path {
+            match open_append(path) {
+                Ok(file) => self.file = Some(file),
+                Err(err) => log::error!("cannot reopen {}: {err}", path.display()),
+            }
+        }
+    }
+}
+
+/// Opens a log file for appending; `O_APPEND` makes each `write` land whole at the end
+/// even with several processes writing.
+pub fn open_append(path: &std::path::Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry<'a>(header: &'a dyn Fn(&str) -> Option<&'a str>) -> Entry<'a> {
+        Entry {
+            peer: Some("10.0.0.7:5555".parse().unwrap()),
+            method: "GET",
+            target: "/work?ms=400",
+            version: "HTTP/1.1",
+            header,
+            status: 200,
+            body_bytes: 15,
+            // 2026-11-28 03:04:05 UTC
+            started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_835_045),
+            elapsed: Duration::from_micros(400_123),
+        }
+    }
+
+    #[test]
+    fn combined_format_by_default() {
+        let header = |name: &str| match name {
+            "user-agent" => Some("curl/8.0"),
+            _ => None,
+        };
+        let line = Format::parse(DEFAULT_FORMAT, false)
+            .unwrap()
+            .line(&entry(&header));
+        assert_eq!(
+            line,
+            "10.0.0.7 - - [28/Nov/2026:03:04:05 +0000] \"GET /work?ms=400 HTTP/1.1\" 200 15 \"-\" \"curl/8.0\"\n"
+        );
+    }
+
+    #[test]
+    fn atoms_and_json() {
+        let header = |name: &str| (name == "x-id").then_some("a\"b");
+        let format = Format::parse("%(m)s %(U)s %(q)s %(D)s %(M)s %({X-Id}i)s", false).unwrap();
+        assert_eq!(
+            format.line(&entry(&header)),
+            "GET /work ms=400 400123 400 a\"b\n"
+        );
+        let json = Format::parse("%(s)s %({x-id}i)s", true).unwrap();
+        assert_eq!(
+            json.line(&entry(&header)),
+            "{\"s\":\"200\",\"{x-id}i\":\"a\\\"b\"}\n"
+        );
+    }
+
+    #[test]
+    fn bad_formats_are_refused() {
+        assert!(Format::parse("%(zz)s", false).is_err());
+        assert!(Format::parse("%(h", false).is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! The demo application, served by default. Its routes exercise the server the way the
+//! project's origin did: `/work?ms=400` burns 400 ms of CPU, the cost of one request of
+//! the service br-serve was built for.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `/` | `Hello, World!` |
+//! | `/healthz` | 200 `ok` while the worker's loop runs (liveness) |
+//! | `/readyz` | 200 `ready`, or 503 `draining` once the server is stopping (readiness) |
+//! | `/work?ms=N` | burns N ms of this thread's CPU time (at most 60 000), then 200 |
+//! | `/sleep?ms=N` | sleeps N ms (at most 60 000), then 200 |
+//! | `POST /echo` | the request body, with the request's Content-Type |
+//! | `/pid` | the pid of the worker that answered |
+//! | `/status/N` | an empty response with status N (200 to 599) |
+//! | `/panic` | the handler panics: the worker answers 500 and keeps serving |
+
+use std::time::Duration;
+
+use crate::Handler;
+use crate::http::{Body, Request, Response};
+use crate::sys::clock::thread_cpu_time;
+
+/// The longest `/work` or `/sleep` the demo accepts, so one request cannot pin a worker
+/// for ever.
+const MAX_MS: u64 = 60_000;
+
+/// Fault injection for the boot path: while the file this variable names exists, every
+/// worker fails while building the app, the way a broken deploy would. Operators use it
+/// to see the crash-loop backoff; tests use it to check it.
+pub const BOOT_FAULT_ENV: &str = "BR_SERVE_DEMO_BOOT_FAULT";
+
+/// The demo application. It holds no state; one instance serves every request.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Demo;
+
+impl Demo {
+    /// Builds the app in a worker, honouring [`BOOT_FAULT_ENV`].
+    pub fn boot() -> Demo {
+        if let Some(path) =
+            std::env::var_os(BOOT_FAULT_ENV).filter(|p| std::path::Path::new(p).exists())
+        {
+            panic!(
+                "{BOOT_FAULT_ENV}: {} exists; failing boot on purpose",
+                path.to_string_lossy()
+            );
+        }
+        Demo
+    }
+}
+
+impl Handler for Demo {
+    fn handle(&mut self, req: &Request) -> Response {
+        let path = req.path();
+        match (req.method(), path) {
+            // Static parts only: the hello path allocates nothing for its response.
+            ("GET" | "HEAD", "/") => Response::new(200)
+                .with_static_header("Content-Type", TEXT)
+                .with_body(Body::Static(b"Hello, World!\n")),
+            ("GET" | "HEAD", "/healthz") => Response::text(200, "ok\n"),
+            ("GET" | "HEAD", "/readyz") => readyz(),
+            ("GET" | "HEAD", "/work") => with_ms(req, burn_cpu),
+            ("GET" | "HEAD", "/sleep") => with_ms(req, std::thread::sleep),
+            ("POST" | "PUT", "/echo") => echo(req),
+            ("GET" | "HEAD", "/panic") => panic!("/panic asked for a handler panic"),
+            ("GET" | "HEAD", "/pid") => Response::text(200, format!("{}\n", std::process::id())),
+            (_, "/echo") => not_allowed("POST, PUT"),
+            ("GET" | "HEAD", _) if path.starts_with("/status/") => status(&path[8..]),
+            ("GET" | "HEAD", _) => Response::text(404, "not found\n"),
+            _ if KNOWN_PATHS.contains(&path) || path.starts_with("/status/") => {
+                not_allowed("GET, HEAD")
+            }
+            _ => Response::text(404, "not found\n"),
+        }
+    }
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const KNOWN_PATHS: &[&str] = &[
+    "/", "/healthz", "/readyz", "/work", "/sleep", "/pid", "/panic",
+];
+
+fn readyz() -> Response {
+    match crate::is_draining() {
+        true => Response::text(503, "draining\n"),
+        false => Response::text(200, "ready\n"),
+    }
+}
+
+/// Runs `f` for the `ms` query parameter, answering 400 when it is missing or bad.
+fn with_ms(req: &Request, f: fn(Duration)) -> Response {
+    match req.query_param("ms").map(str::parse::<u64>) {
+        Some(Ok(ms)) if ms <= MAX_MS => {
+            f(Duration::from_millis(ms));
+            Response::text(200, format!("done in {ms} ms\n"))
+        }
+        _ => Response::text(
+            400,
+            format!("ms must be a whole number from 0 to {MAX_MS}\n"),
+        ),
+    }
+}
+
+/// Spins until this thread has used `cpu` of CPU time: wall time would undercount on a
+/// busy machine, and the point of the route is the CPU cost.
+fn burn_cpu(cpu: Duration) {
+    let start = thread_cpu_time();
+    let mut x = 0u64;
+    while thread_cpu_time().saturating_sub(start) < cpu {
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+    }
+}
+
+fn echo(req: &Request) -> Response {
+    let kind = req
+        .header_str("content-type")
+        .unwrap_or("application/octet-stream");
+    Response::bytes(200, kind, req.body().to_vec())
+}
+
+fn status(code: &str) -> Response {
+    match code.parse::<u16>() {
+        Ok(code) if (200..=599).contains(&code) => Response::new(code),
+        _ => Response::text(400, "status must be from 200 to 599\n"),
+    }
+}
+
+fn not_allowed(allow: &str) -> Response {
+    Response::text(405, "method not allowed\n").with_header("Allow", allow)
+}

@@ -1,0 +1,316 @@
+//! The raw command line: clap's view of every flag, its environment variable and its
+//! default, plus the value parsers that reject bad values with a message naming the
+//! flag. [`super::validate`] turns this into a [`super::Config`].
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use super::BindAddr;
+
+/// br-serve: a pre-fork HTTP/1.1 server. A master binds the listening sockets, forks
+/// workers that run the application, and supervises them: it restarts workers that die
+/// or hang, adds or removes one on SIGTTIN/SIGTTOU, rolls a new generation on SIGHUP and
+/// drains gracefully on SIGTERM.
+#[derive(Parser, Debug)]
+#[command(name = "br-serve", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    after_help = "Every flag can also be set with BR_SERVE_<FLAG> (e.g. BR_SERVE_WORKERS=4) \
+or in the -c file. Signals: TERM graceful stop, INT/QUIT quick stop, HUP reload, \
+TTIN/TTOU one worker more/fewer, USR1 reopen logs, USR2 binary upgrade, WINCH stop workers."
+)]
+pub struct Cli {
+    /// Read settings from this TOML file: each key is a flag's long name (`workers = 4`,
+    /// `bind = ["0.0.0.0:80"]`). The environment and the command line override it; HUP
+    /// reads it again.
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        env = "BR_SERVE_CONFIG"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Validate the configuration (flags, environment, file), print the verdict and exit:
+    /// 0 when it is valid, 1 or 2 when it is not.
+    #[arg(long = "check-config")]
+    pub check_config: bool,
+
+    /// Print the effective settings as a configuration file and exit.
+    #[arg(long = "print-config")]
+    pub print_config: bool,
+
+    /// Address to listen on: HOST:PORT, [IPV6]:PORT or unix:PATH. Repeat to listen on
+    /// several. Default 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set.
+    #[arg(short = 'b', long = "bind", value_name = "ADDRESS", env = "BR_SERVE_BIND",
+          value_delimiter = ',', value_parser = parse_bind)]
+    pub bind: Vec<BindAddr>,
+
+    /// Number of worker processes. Default: $WEB_CONCURRENCY, else the CPUs available
+    /// to this process (cgroup quotas included).
+    #[arg(short = 'w', long, value_name = "INT", env = "BR_SERVE_WORKERS",
+          value_parser = parse_workers)]
+    pub workers: Option<usize>,
+
+    /// Most connections waiting in the kernel for a worker to accept them.
+    #[arg(long, value_name = "INT", env = "BR_SERVE_BACKLOG", default_value_t = 2048,
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub backlog: i32,
+
+    /// Workers silent for more than this many seconds are killed and restarted (0: never).
+    #[arg(short = 't', long, value_name = "SECONDS", env = "BR_SERVE_TIMEOUT",
+          default_value = "30", value_parser = parse_seconds)]
+    pub timeout: Duration,
+
+    /// After SIGTERM, keep accepting for this many seconds while /readyz answers 503, so a
+    /// load balancer (Kubernetes endpoints) stops routing here first; then drain.
+    #[arg(long, value_name = "SECONDS", env = "BR_SERVE_DRAIN_DELAY",
+          default_value = "0", value_parser = parse_seconds)]
+    pub drain_delay: Duration,
+
+    /// After SIGTERM, how long workers may finish in-flight requests before being killed.
+    #[arg(long, value_name = "SECONDS", env = "BR_SERVE_GRACEFUL_TIMEOUT",
+          default_value = "30", value_parser = parse_seconds)]
+    pub graceful_timeout: Duration,
+
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long = "keep-alive", value_name = "SECONDS", env = "BR_SERVE_KEEP_ALIVE",
+          default_value = "2", value_parser = parse_seconds)]
+    pub keep_alive: Duration,
+
+    /// Seconds a client has to send a whole request head, counted from its first byte
+    /// (slow clients such as slowloris are cut off with 408).
+    #[arg(long, value_name = "SECONDS", env = "BR_SERVE_HEADER_TIMEOUT",
+          default_value = "10", value_parser = parse_seconds)]
+    pub header_timeout: Duration,
+
+    /// Longest pause, in seconds, while a request body is being received.
+    #[arg(long, value_name = "SECONDS", env = "BR_SERVE_BODY_TIMEOUT",
+          default_value = "30", value_parser = parse_seconds)]
+    pub body_timeout: Duration,
+
+    /// Longest pause, in seconds, while a client is not reading its response.
+    #[arg(long, value_name = "SECONDS", env = "BR_SERVE_WRITE_TIMEOUT",
+          default_value = "30", value_parser = parse_seconds)]
+    pub write_timeout: Duration,
+
+    /// Requests a worker serves before it is replaced by a fresh one (0: never).
+    /// Contains memory leaks.
+    #[arg(
+        long,
+        value_name = "INT",
+        env = "BR_SERVE_MAX_REQUESTS",
+        default_value_t = 0
+    )]
+    pub max_requests: u64,
+
+    /// Adds up to this many requests to each worker's --max-requests, at random, so
+    /// workers do not all restart at the same moment.
+    #[arg(
+        long,
+        value_name = "INT",
+        env = "BR_SERVE_MAX_REQUESTS_JITTER",
+        default_value_t = 0
+    )]
+    pub max_requests_jitter: u64,
+
+    /// Write the master's pid to this file (removed on exit; renamed to FILE.oldbin
+    /// during a USR2 binary upgrade).
+    #[arg(short = 'p', long = "pid", value_name = "FILE", env = "BR_SERVE_PID")]
+    pub pid: Option<PathBuf>,
+
+    /// Serve the files under this directory instead of the demo app.
+    #[arg(long = "static", value_name = "DIR", env = "BR_SERVE_STATIC")]
+    pub static_root: Option<PathBuf>,
+
+    /// With --static: list directories that have no index.html.
+    #[arg(long = "static-listing", env = "BR_SERVE_STATIC_LISTING")]
+    pub static_listing: bool,
+
+    /// Run workers as this user (name or uid). The master keeps its privileges to bind
+    /// and re-execute; needs br-serve to start as root.
+    #[arg(short = 'u', long, value_name = "USER", env = "BR_SERVE_USER")]
+    pub user: Option<String>,
+
+    /// Run workers as this group (name or gid). Default: the user's primary group.
+    #[arg(short = 'g', long, value_name = "GROUP", env = "BR_SERVE_GROUP")]
+    pub group: Option<String>,
+
+    /// Give workers the user's supplementary groups (initgroups(3)) instead of none.
+    #[arg(long, env = "BR_SERVE_INITGROUPS")]
+    pub initgroups: bool,
+
+    /// File mode mask (octal) for files and Unix sockets the server creates.
+    #[arg(long, value_name = "OCTAL", env = "BR_SERVE_UMASK", default_value = "0",
+          value_parser = crate::sys::privileges::parse_umask)]
+    pub umask: u32,
+
+    /// Most simultaneous connections per worker.
+    #[arg(long, value_name = "INT", env = "BR_SERVE_WORKER_CONNECTIONS",
+          default_value_t = 1000, value_parser = parse_positive)]
+    pub worker_connections: usize,
+
+    /// Most bytes in the request line (414 above it).
+    #[arg(long, value_name = "INT", env = "BR_SERVE_LIMIT_REQUEST_LINE",
+          default_value_t = 4094, value_parser = parse_positive)]
+    pub limit_request_line: usize,
+
+    /// Most header fields in a request (431 above it).
+    #[arg(long, value_name = "INT", env = "BR_SERVE_LIMIT_REQUEST_FIELDS",
+          default_value_t = 100, value_parser = parse_positive)]
+    pub limit_request_fields: usize,
+
+    /// Most bytes in one header field (431 above it).
+    #[arg(long, value_name = "INT", env = "BR_SERVE_LIMIT_REQUEST_FIELD_SIZE",
+          default_value_t = 8190, value_parser = parse_positive)]
+    pub limit_request_field_size: usize,
+
+    /// Most bytes in a request body (413 above it).
+    #[arg(long, value_name = "BYTES", env = "BR_SERVE_LIMIT_REQUEST_BODY",
+          default_value_t = 1 << 20)]
+    pub limit_request_body: u64,
+
+    /// Access log: a file, or `-` for stdout. Off unless given.
+    #[arg(
+        long = "access-logfile",
+        value_name = "FILE",
+        env = "BR_SERVE_ACCESS_LOGFILE"
+    )]
+    pub access_logfile: Option<String>,
+
+    /// Access log format, with gunicorn's atoms: %(h)s remote address, %(t)s time,
+    /// %(r)s request line, %(s)s status, %(b)s body bytes, %(f)s referer, %(a)s user
+    /// agent, %(D)s microseconds, %({header}i)s a request header, ... Default: Apache
+    /// combined.
+    #[arg(long = "access-logformat", value_name = "FORMAT", env = "BR_SERVE_ACCESS_LOGFORMAT",
+          default_value = crate::access_log::DEFAULT_FORMAT)]
+    pub access_logformat: String,
+
+    /// Write the access log as JSON lines, one object of the format's atoms per request.
+    #[arg(long = "access-log-json", env = "BR_SERVE_ACCESS_LOG_JSON")]
+    pub access_log_json: bool,
+
+    /// Error log file (default: stderr). USR1 reopens it, and the access log.
+    #[arg(
+        long = "error-logfile",
+        value_name = "FILE",
+        env = "BR_SERVE_ERROR_LOGFILE"
+    )]
+    pub error_logfile: Option<PathBuf>,
+
+    /// Error log level: debug, info, warning, error or critical.
+    #[arg(long, value_name = "LEVEL", env = "BR_SERVE_LOG_LEVEL", default_value = "info",
+          value_parser = parse_log_level)]
+    pub log_level: log::LevelFilter,
+}
+
+/// Parses `HOST:PORT`, `[V6]:PORT`, `unix:PATH`, or a bare `HOST` (port 8000, as
+/// gunicorn does). Host names are resolved now, once.
+pub fn parse_bind(value: &str) -> Result<BindAddr, String> {
+    if let Some(path) = value.strip_prefix("unix:") {
+        return match path.is_empty() {
+            true => Err("unix: needs a path".into()),
+            false => Ok(BindAddr::Unix(PathBuf::from(path))),
+        };
+    }
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(BindAddr::Tcp(addr));
+    }
+    let with_port = match value.rsplit_once(':') {
+        Some((_, port)) if !port.contains(']') => value.to_string(),
+        _ => format!("{value}:8000"),
+    };
+    let mut addrs = with_port.to_socket_addrs().map_err(|_| {
+        "expected HOST:PORT, [IPV6]:PORT or unix:PATH with a resolvable host".to_string()
+    })?;
+    addrs
+        .next()
+        .map(BindAddr::Tcp)
+        .ok_or_else(|| "host resolves to no address".into())
+}
+
+pub(super) fn parse_workers(value: &str) -> Result<usize, String> {
+    let n = parse_positive(value)?;
+    match n <= crate::sys::scoreboard::CAPACITY {
+        true => Ok(n),
+        false => Err(format!(
+            "at most {} workers",
+            crate::sys::scoreboard::CAPACITY
+        )),
+    }
+}
+
+fn parse_positive(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a whole number of at least 1".into()),
+    }
+}
+
+/// Whole or fractional seconds, e.g. `30` or `0.5`.
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    match value.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=86_400.0 * 365.0).contains(&s) => {
+            Ok(Duration::from_secs_f64(s))
+        }
+        _ => Err("expected a number of seconds, 0 or more".into()),
+    }
+}
+
+/// gunicorn's level names, plus Rust's.
+fn parse_log_level(value: &str) -> Result<log::LevelFilter, String> {
+    use log::LevelFilter::*;
+    match value.to_ascii_lowercase().as_str() {
+        "trace" => Ok(Trace),
+        "debug" => Ok(Debug),
+        "info" => Ok(Info),
+        "warning" | "warn" => Ok(Warn),
+        "error" | "critical" => Ok(Error),
+        "off" => Ok(Off),
+        _ => Err("expected debug, info, warning, error or critical".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_forms() {
+        let cases: &[(&str, Result<BindAddr, ()>)] = &[
+            (
+                "127.0.0.1:80",
+                Ok(BindAddr::Tcp("127.0.0.1:80".parse().unwrap())),
+            ),
+            (
+                "[::1]:8080",
+                Ok(BindAddr::Tcp("[::1]:8080".parse().unwrap())),
+            ),
+            ("0.0.0.0:0", Ok(BindAddr::Tcp("0.0.0.0:0".parse().unwrap()))),
+            (
+                "unix:/run/app.sock",
+                Ok(BindAddr::Unix("/run/app.sock".into())),
+            ),
+            (
+                "127.0.0.1",
+                Ok(BindAddr::Tcp("127.0.0.1:8000".parse().unwrap())),
+            ),
+            ("unix:", Err(())),
+            ("127.0.0.1:99999", Err(())),
+            ("nonsense host:x", Err(())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_bind(input).map_err(|_| ()), *want, "{input}");
+        }
+    }
+
+    #[test]
+    fn seconds_and_levels() {
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_seconds("-1").is_err() && parse_seconds("NaN").is_err());
+        assert_eq!(parse_log_level("WARNING"), Ok(log::LevelFilter::Warn));
+        assert!(parse_log_level("loud").is_err());
+    }
+}

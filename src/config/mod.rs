@@ -1,0 +1,289 @@
+//! Command line and environment into one validated [`Config`].
+//!
+//! Flag names follow gunicorn wherever gunicorn has the setting, so its users feel at
+//! home. Every flag can also come from an environment variable (`BR_SERVE_` plus the
+//! flag name in upper snake case), and `PORT` and `WEB_CONCURRENCY` are honoured the way
+//! gunicorn honours them. Precedence: environment < command line.
+//!
+//! The raw clap structure ([`Cli`]) is turned into [`Config`] in one place, so the rest
+//! of the server never sees an unvalidated value. A bad value is a [`Error::Usage`]
+//! naming the flag and the value (exit code 2).
+
+mod cli;
+mod file;
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use self::cli::parse_workers;
+pub use self::cli::{Cli, parse_bind};
+use crate::error::Error;
+use crate::http::Limits;
+
+/// Where to listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindAddr {
+    /// A TCP address, IPv4 or IPv6.
+    Tcp(SocketAddr),
+    /// A Unix domain socket path (`unix:PATH`).
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for BindAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindAddr::Tcp(addr) => write!(f, "{addr}"),
+            BindAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// The validated settings the master and workers run with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses to listen on, in order.
+    pub binds: Vec<BindAddr>,
+    /// How many workers to run.
+    pub workers: usize,
+    /// The listen(2) backlog: how many connections may wait for a worker.
+    pub backlog: i32,
+    /// A worker silent for longer is killed and replaced; `None` disables the check.
+    pub timeout: Option<Duration>,
+    /// After TERM, how long to keep accepting while not ready, before draining.
+    pub drain_delay: Duration,
+    /// How long a graceful stop may take before the rest is killed.
+    pub graceful_timeout: Duration,
+    /// How long an idle keep-alive connection is kept open.
+    pub keep_alive: Duration,
+    /// A whole request head must arrive within this, from its first byte.
+    pub header_timeout: Duration,
+    /// The longest pause while a request body is being received.
+    pub body_timeout: Duration,
+    /// The longest pause while a client is not reading its response.
+    pub write_timeout: Duration,
+    /// Requests a worker serves before it is replaced; `None` never.
+    pub max_requests: Option<u64>,
+    /// Up to this many extra requests, chosen per worker, so workers do not all
+    /// restart at once.
+    pub max_requests_jitter: u64,
+    /// Where to write the master's pid.
+    pub pidfile: Option<PathBuf>,
+    /// `--static DIR`: serve this directory (canonical path) instead of the demo app.
+    pub static_root: Option<PathBuf>,
+    /// List directories without an index.html.
+    pub static_listing: bool,
+    /// Who the workers run as, when not as the master's user.
+    pub credentials: Option<crate::sys::privileges::Credentials>,
+    /// The umask the master sets before creating sockets and files.
+    pub umask: u32,
+    /// The most connections one worker holds at once.
+    pub worker_connections: usize,
+    /// HTTP size limits.
+    pub limits: Limits,
+    /// The log level of the error log.
+    pub log_level: log::LevelFilter,
+    /// Where the error log goes; `None` is stderr.
+    pub error_log: Option<PathBuf>,
+    /// Where the access log goes (`-` is stdout); `None` disables it.
+    pub access_log: Option<String>,
+    /// The access log's line format.
+    pub access_log_format: crate::access_log::Format,
+    /// Serve, or only check or print the configuration.
+    pub mode: Mode,
+    /// The command line this configuration came from, re-read on HUP.
+    pub argv: Vec<OsString>,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Run the server.
+    Serve,
+    /// `--check-config`: report that the configuration is valid and exit.
+    Check,
+    /// `--print-config`: print these effective settings and exit.
+    Print(String),
+}
+
+/// Reads the process's command line and environment.
+pub fn from_args_and_env() -> Result<Config, Error> {
+    from_argv(std::env::args_os().collect())
+}
+
+/// Reads `argv` (program name first), the current environment and, with `-c`, the
+/// configuration file.
+pub fn from_argv(argv: Vec<OsString>) -> Result<Config, Error> {
+    let command = Cli::command();
+    let matches = parse(&command, &argv).map_err(Error::Usage)?;
+    let first = Cli::from_arg_matches(&matches).map_err(|e| Error::Usage(render(&e)))?;
+    let (cli, matches) = match &first.config {
+        None => (first, matches),
+        Some(path) => {
+            let mut full = argv[..1].to_vec();
+            full.extend(file::args(path, &matches, &command)?);
+            full.extend(argv[1..].iter().cloned());
+            // The command line parsed cleanly alone, so an error now is the file's.
+            let matches = parse(&command, &full)
+                .map_err(|why| Error::Config(format!("{}: {why}", path.display())))?;
+            let cli = Cli::from_arg_matches(&matches).map_err(|e| Error::Usage(render(&e)))?;
+            (cli, matches)
+        }
+    };
+    let mut config = validate(cli, argv)?;
+    if let Mode::Print(_) = config.mode {
+        config.mode = Mode::Print(file::print(&matches, &command, &config.effective()));
+    }
+    Ok(config)
+}
+
+fn parse(command: &clap::Command, argv: &[OsString]) -> Result<clap::ArgMatches, String> {
+    match command.clone().try_get_matches_from(argv) {
+        Ok(matches) => Ok(matches),
+        // --help and --version are not errors: clap prints them and we exit 0.
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => Err(render(&err)),
+    }
+}
+
+/// clap's message without its own "error: " prefix (ours adds one).
+fn render(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    text.trim_end().trim_start_matches("error: ").to_string()
+}
+
+fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
+    let binds = match cli.bind.is_empty() {
+        false => cli.bind,
+        true => vec![default_bind(std::env::var("PORT").ok())?],
+    };
+    let workers = match cli.workers {
+        Some(n) => n,
+        None => default_workers(std::env::var("WEB_CONCURRENCY").ok())?,
+    };
+    let mode = match (cli.check_config, cli.print_config) {
+        (true, _) => Mode::Check,
+        (false, true) => Mode::Print(String::new()),
+        (false, false) => Mode::Serve,
+    };
+    Ok(Config {
+        binds,
+        workers,
+        backlog: cli.backlog,
+        timeout: Some(cli.timeout).filter(|t| !t.is_zero()),
+        graceful_timeout: cli.graceful_timeout,
+        drain_delay: cli.drain_delay,
+        keep_alive: cli.keep_alive,
+        header_timeout: cli.header_timeout,
+        body_timeout: cli.body_timeout,
+        write_timeout: cli.write_timeout,
+        max_requests: Some(cli.max_requests).filter(|&n| n > 0),
+        max_requests_jitter: cli.max_requests_jitter,
+        pidfile: cli.pid,
+        static_root: cli.static_root.as_deref().map(static_root).transpose()?,
+        static_listing: cli.static_listing,
+        credentials: crate::sys::privileges::Credentials::resolve(
+            cli.user.as_deref(),
+            cli.group.as_deref(),
+            cli.initgroups,
+        )
+        .map_err(Error::Config)?,
+        umask: cli.umask,
+        worker_connections: cli.worker_connections,
+        limits: Limits {
+            request_line: cli.limit_request_line,
+            fields: cli.limit_request_fields,
+            field_size: cli.limit_request_field_size,
+            max_body: cli.limit_request_body,
+        },
+        log_level: cli.log_level,
+        error_log: cli.error_logfile.filter(|p| p.as_os_str() != "-"),
+        access_log: cli.access_logfile,
+        access_log_format: crate::access_log::Format::parse(
+            &cli.access_logformat,
+            cli.access_log_json,
+        )
+        .map_err(|why| Error::Usage(format!("invalid value for --access-logformat: {why}")))?,
+        mode,
+        argv,
+    })
+}
+
+impl Config {
+    /// Settings whose effective value is not what clap holds (they have defaults that
+    /// come from the environment or the machine), for `--print-config`.
+    fn effective(&self) -> Vec<(&'static str, toml::Value)> {
+        let binds = self
+            .binds
+            .iter()
+            .map(|b| toml::Value::String(b.to_string()))
+            .collect();
+        vec![
+            ("bind", toml::Value::Array(binds)),
+            ("workers", toml::Value::Integer(self.workers as i64)),
+        ]
+    }
+}
+
+/// Checks `--static DIR` once at start-up, so a typo fails with a message instead of
+/// every worker failing to boot.
+fn static_root(dir: &std::path::Path) -> Result<PathBuf, Error> {
+    match dir.canonicalize() {
+        Ok(root) if root.is_dir() => Ok(root),
+        Ok(_) => Err(Error::Config(format!(
+            "--static {}: not a directory",
+            dir.display()
+        ))),
+        Err(err) => Err(Error::Config(format!("--static {}: {err}", dir.display()))),
+    }
+}
+
+/// gunicorn: with `PORT` set and no bind given, listen on every interface at that port.
+fn default_bind(port: Option<String>) -> Result<BindAddr, Error> {
+    let Some(port) = port else {
+        return Ok(BindAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 8000))));
+    };
+    match port.trim().parse::<u16>() {
+        Ok(port) => Ok(BindAddr::Tcp(SocketAddr::from(([0, 0, 0, 0], port)))),
+        Err(_) => Err(Error::Usage(format!(
+            "invalid value '{port}' for PORT: not a port number"
+        ))),
+    }
+}
+
+/// Workers from `WEB_CONCURRENCY`, else one per available CPU.
+fn default_workers(web_concurrency: Option<String>) -> Result<usize, Error> {
+    match web_concurrency {
+        Some(value) => parse_workers(&value).map_err(|why| {
+            Error::Usage(format!(
+                "invalid value '{value}' for WEB_CONCURRENCY: {why}"
+            ))
+        }),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_and_web_concurrency_like_gunicorn() {
+        let any = BindAddr::Tcp("0.0.0.0:5000".parse().unwrap());
+        assert_eq!(default_bind(Some("5000".into())).unwrap(), any);
+        assert!(default_bind(Some("http".into())).is_err());
+        assert_eq!(default_workers(Some("3".into())).unwrap(), 3);
+        assert!(default_workers(Some("0".into())).is_err());
+        assert!(default_workers(None).unwrap() >= 1);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let err = from_argv(vec!["br-serve".into(), "--workers".into(), "abc".into()]);
+        let msg = err.unwrap_err().to_string();
+        assert!(msg.contains("--workers") && msg.contains("abc"), "{msg}");
+    }
+}

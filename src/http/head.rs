@@ -1,0 +1,803 @@
+//! Parsing a request head: request line and header fields, up to the empty line.
+//!
+//! Owns: [`parse_head`], [`RequestHead`] and [`BodyFraming`]. Does not own: reading from
+//! the socket or buffering (the worker), the body (the worker, with
+//! [`ChunkedDecoder`](super::ChunkedDecoder) for chunked bodies), or what the fields mean
+//! for framing (framing.rs) and the request-target (target.rs).
+//!
+//! # The order of checks, and why
+//!
+//! `parse_head` is called on everything buffered so far, again after every read, so it
+//! must say "need more" cheaply and reject as early as a limit is broken, while giving
+//! exactly the same answer whether the head arrived in one read or in many.
+//!
+//! 1. **Scan the lines** (`scan`), byte by byte, before anything is parsed: skip a few
+//!    empty lines (RFC 9112 §2.2), then find each CRLF. A bare LF, a lone CR or a control
+//!    byte is a 400; a request line longer than the limit is a 414 and a field line
+//!    longer than its limit, or one field too many, is a 431, all decided on the first
+//!    byte that breaks the rule, even if the line is not complete yet. A line starting
+//!    with whitespace is obs-fold (RFC 9112 §5.2): 400. The method's bytes are checked
+//!    as they arrive too, so a TLS handshake or binary junk is refused on its first
+//!    non-token byte rather than after a full request line. Nothing else is looked at until
+//!    the empty line that ends the head has arrived. Because this pass only ever decides
+//!    on bytes it has seen, in order, a verdict on a prefix is the verdict on the whole.
+//! 2. **The request line** (RFC 9112 §3), parsed here rather than by httparse, which
+//!    cannot tell `HTTP/1.2` (serve as 1.1) from `HTTP/2.0` (505) from `HTTP/1.1.1` (400),
+//!    and accepts non-ASCII targets: exactly `method SP target SP version`, the version
+//!    first (so the HTTP/2 preface `PRI * HTTP/2.0` gets 505), then the method token,
+//!    then the target and its form (target.rs; CONNECT is refused there with 501).
+//! 3. **The field lines**, split by httparse (strict default config: no whitespace before
+//!    the colon, names must be tokens), into spans of one owned copy of the head: one
+//!    allocation for the bytes and one for the span list, none per field.
+//! 4. **What the fields mean** (framing.rs): Host, then body framing (Content-Length,
+//!    Transfer-Encoding, 413), then Expect (417).
+//!
+//! Every error means "answer and close"; nothing here tries to find where the next
+//! request starts after a bad one.
+
+use super::error::{HttpError, bad_request, fields_too_large, uri_too_long};
+use super::framing::{self, Semantics};
+use super::limits::{Limits, MAX_LEADING_EMPTY_LINES};
+use super::request::Version;
+use super::syntax::{self, LineError};
+use super::target::{self, TargetParts};
+
+/// How the body of a request is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body: neither Content-Length nor Transfer-Encoding, or `Content-Length: 0`.
+    Empty,
+    /// Exactly this many body bytes follow the head; never 0, never above the body limit.
+    Length(u64),
+    /// A chunked body follows the head; decode it with a
+    /// [`ChunkedDecoder`](super::ChunkedDecoder).
+    Chunked,
+}
+
+/// A byte range of the owned head. u32 halves the size of the span list; a head never
+/// gets near 4 GiB because the limits stop it long before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Result<Span, HttpError> {
+        match (u32::try_from(start), u32::try_from(end)) {
+            (Ok(start), Ok(end)) if start <= end => Ok(Span { start, end }),
+            _ => Err(fields_too_large("request head too large")),
+        }
+    }
+
+    fn get(self, bytes: &[u8]) -> &[u8] {
+        bytes
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+
+    /// For spans checked to be ASCII at parse time (method, target, names); the fallback
+    /// is never taken but keeps this free of `unwrap`.
+    fn str(self, bytes: &[u8]) -> &str {
+        std::str::from_utf8(self.get(bytes)).unwrap_or_default()
+    }
+}
+
+/// One header field line: where its name and its value (without OWS) are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Field {
+    name: Span,
+    value: Span,
+}
+
+/// A parsed, validated request head.
+///
+/// Holds one owned copy of the head's bytes and spans into it, so parsing allocates
+/// twice (bytes and span list) however many fields there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The head exactly as received, leading empty lines and the final CRLF included.
+    bytes: Box<[u8]>,
+    method: Span,
+    target: Span,
+    /// The path part of the target; empty means "/" (absolute-form without a path).
+    path: Span,
+    query: Option<Span>,
+    fields: Vec<Field>,
+    version: Version,
+    semantics: Semantics,
+}
+
+impl RequestHead {
+    /// Bytes of input the head occupied: the body (or the next request) starts here.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Always false: a head has at least a request line. Here because `len` is.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The method, case as sent (RFC 9110 §9.1: methods are case-sensitive).
+    pub fn method(&self) -> &str {
+        self.method.str(&self.bytes)
+    }
+
+    /// The request-target as sent (RFC 9112 §3.2).
+    pub fn target(&self) -> &str {
+        self.target.str(&self.bytes)
+    }
+
+    /// The path part of the target: `/p` for `/p?q` and for `http://h/p?q`, `/` for
+    /// `http://h`, `*` for the asterisk-form. Not percent-decoded.
+    pub fn path(&self) -> &str {
+        match self.path.str(&self.bytes) {
+            "" => "/",
+            path => path,
+        }
+    }
+
+    /// The query after the first '?', without it; `None` when there is no '?'.
+    pub fn query(&self) -> Option<&str> {
+        self.query.map(|q| q.str(&self.bytes))
+    }
+
+    /// The protocol version; `HTTP/1.x` with x > 1 is reported as [`Version::Http11`]
+    /// (RFC 9110 §2.5).
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// How the body is delimited.
+    pub fn framing(&self) -> BodyFraming {
+        self.semantics.framing
+    }
+
+    /// Whether the connection persists after this request (RFC 9112 §9.3): HTTP/1.1
+    /// unless a Connection option is `close`, HTTP/1.0 only with `keep-alive`.
+    pub fn keep_alive(&self) -> bool {
+        self.semantics.keep_alive
+    }
+
+    /// Whether the worker must send [`CONTINUE_100`](super::CONTINUE_100) before reading
+    /// the body: `Expect: 100-continue` (any case) on an HTTP/1.1 request that has a
+    /// body. False on HTTP/1.0, where the expectation MUST be ignored (RFC 9110 §10.1.1),
+    /// and when there is no body to wait for (the server MAY omit 100 then).
+    pub fn expects_continue(&self) -> bool {
+        self.semantics.expects_continue
+    }
+
+    /// Whether the method is `HEAD` (exact case), whose response carries no body.
+    pub fn is_head(&self) -> bool {
+        self.method.get(&self.bytes) == b"HEAD"
+    }
+
+    /// The value of the first field called `name` (case-insensitive), without OWS.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// Every field as (name as sent, value without OWS), in the order received.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.fields
+            .iter()
+            .map(|f| (f.name.str(&self.bytes), f.value.get(&self.bytes)))
+    }
+
+    /// The raw bytes of the head, as received.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Parses the head at the start of `buf`.
+///
+/// `Ok(None)`: need more bytes. `Ok(Some(head))`: a complete head; the body, or the next
+/// request, starts at `head.len()`. `Err`: reject with `err.status()`, then close; never
+/// resync. Limits are enforced on partial input too: a request line over
+/// `limits.request_line` gets 414 as soon as that many bytes are buffered without a
+/// CRLF, a field line over `limits.field_size` or one field too many gets 431 at once.
+///
+/// Stateless: each call scans `buf` from its start, so it costs O(`buf.len()`), bounded
+/// by [`Limits::max_head_bytes`]. A verdict reached on a prefix of the input is the one
+/// the whole input gets, so calling it after every read is exact.
+pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, HttpError> {
+    let Some(layout) = scan(buf, limits)? else {
+        return Ok(None);
+    };
+    let head = buf.get(..layout.len).ok_or(INCONSISTENT)?;
+    let line = request_line(head, &layout)?;
+    let fields = split_fields(head, &layout)?;
+    let pairs = fields.iter().map(|f| (f.name.get(head), f.value.get(head)));
+    let semantics = framing::interpret(pairs, line.version, limits)?;
+    assemble(head, line, fields, semantics).map(Some)
+}
+
+/// Cannot happen: the scan and httparse disagree about the head. Reported as a 400
+/// rather than trusted.
+const INCONSISTENT: HttpError = bad_request("inconsistent request head");
+
+/// Where the lines of a complete head are, as found by `scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    /// First byte of the request line, after the ignored empty lines.
+    start: usize,
+    /// The CR ending the request line.
+    line_end: usize,
+    /// Bytes of the whole head, final CRLF included.
+    len: usize,
+    /// Number of field lines.
+    fields: usize,
+}
+
+impl Layout {
+    fn fields_start(&self) -> usize {
+        self.line_end + 2
+    }
+}
+
+/// Step 1: finds the lines of the head, enforcing line endings, byte classes and limits.
+fn scan(buf: &[u8], limits: &Limits) -> Result<Option<Layout>, HttpError> {
+    let Some(start) = skip_empty_lines(buf)? else {
+        return Ok(None);
+    };
+    check_method_prefix(buf, start, limits.request_line)?;
+    let line_end = match syntax::line_end(buf, start, limits.request_line) {
+        Ok(Some(cr)) => cr,
+        Ok(None) => return Ok(None),
+        Err(LineError::TooLong) => return Err(uri_too_long("request line too long")),
+        Err(e) => return Err(bad_request(e.message())),
+    };
+    let Some((len, fields)) = scan_fields(buf, line_end + 2, limits)? else {
+        return Ok(None);
+    };
+    Ok(Some(Layout {
+        start,
+        line_end,
+        len,
+        fields,
+    }))
+}
+
+/// The field lines from `pos` to the empty line: (head length, number of fields).
+fn scan_fields(
+    buf: &[u8],
+    mut pos: usize,
+    limits: &Limits,
+) -> Result<Option<(usize, usize)>, HttpError> {
+    let mut fields = 0;
+    loop {
+        let Some(&first) = buf.get(pos) else {
+            return Ok(None);
+        };
+        // RFC 9112 §5.2: obs-fold MUST be rejected (or replaced) by a server; RFC 9112
+        // §2.2: whitespace before the first field line MUST be rejected (or its line
+        // dropped). We reject both: dropping or unfolding changes what a proxy saw.
+        if syntax::is_ows(first) {
+            return Err(bad_request(
+                "obsolete line folding or whitespace before a field",
+            ));
+        }
+        // Counted on the first byte of a field line, so one field too many is a 431
+        // before that line is complete.
+        if first != b'\r' && first != b'\n' {
+            fields += 1;
+            if fields > limits.fields {
+                return Err(fields_too_large("too many header fields"));
+            }
+        }
+        match syntax::line_end(buf, pos, limits.field_size) {
+            Ok(Some(cr)) if cr == pos => return Ok(Some((cr + 2, fields))),
+            Ok(Some(cr)) => pos = cr + 2,
+            Ok(None) => return Ok(None),
+            Err(LineError::TooLong) => return Err(fields_too_large("header field too large")),
+            Err(e) => return Err(bad_request(e.message())),
+        }
+    }
+}
+
+/// RFC 9112 §2.2: "a server that is expecting to receive and parse a request-line SHOULD
+/// ignore at least one empty line (CRLF) received prior to the request-line". We ignore
+/// up to [`MAX_LEADING_EMPTY_LINES`]. Returns where the request line starts.
+fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, HttpError> {
+    let mut pos = 0;
+    let mut skipped = 0;
+    loop {
+        match (buf.get(pos), buf.get(pos + 1)) {
+            (None, _) | (Some(b'\r'), None) => return Ok(None),
+            (Some(b'\r'), Some(b'\n')) => {
+                skipped += 1;
+                if skipped > MAX_LEADING_EMPTY_LINES {
+                    return Err(bad_request("too many empty lines before the request line"));
+                }
+                pos += 2;
+            }
+            (Some(b'\r'), Some(_)) => return Err(bad_request(LineError::LoneCr.message())),
+            (Some(b'\n'), _) => return Err(bad_request(LineError::BareLf.message())),
+            (Some(_), _) => return Ok(Some(pos)),
+        }
+    }
+}
+
+/// Rejects a request line whose method is not a token as soon as the offending byte
+/// arrives, so garbage (a TLS ClientHello, a binary blob) is refused at once instead of
+/// after `limits.request_line` bytes. Only the first `request_line + 1` bytes are looked
+/// at: past them the line is too long (414), and that verdict must not depend on how
+/// many bytes were buffered when we looked.
+fn check_method_prefix(buf: &[u8], start: usize, request_line: usize) -> Result<(), HttpError> {
+    let line = buf.get(start..).unwrap_or_default();
+    let window = line.get(..request_line.saturating_add(1)).unwrap_or(line);
+    for (i, &b) in window.iter().enumerate() {
+        if b == b' ' && i > 0 {
+            return Ok(());
+        }
+        // RFC 9110 §9.1: method = token.
+        if !syntax::is_tchar(b) {
+            return Err(bad_request("invalid method"));
+        }
+    }
+    Ok(())
+}
+
+/// The request line, split and checked.
+struct Line {
+    method: Span,
+    target: Span,
+    version: Version,
+    parts: TargetParts,
+}
+
+/// Step 2: RFC 9112 §3, `request-line = method SP request-target SP HTTP-version`, with
+/// exactly one SP between the parts (RFC 9112 §3 allows a lenient parser to split on
+/// other whitespace; we do not, since tabs and runs of spaces are where parsers disagree).
+fn request_line(head: &[u8], layout: &Layout) -> Result<Line, HttpError> {
+    let line = head.get(layout.start..layout.line_end).unwrap_or_default();
+    let (method, rest) = split_sp(line).ok_or(bad_request("malformed request line"))?;
+    // HTTP/0.9's `GET /` has no version; we do not speak it.
+    let (target, version) = split_sp(rest).ok_or(bad_request("missing HTTP version"))?;
+    let version = parse_version(version)?;
+    // RFC 9110 §9.1: method = token. Case is kept: `get` is a method we do not know,
+    // which is the application's to answer (405/501), not ours to upper-case.
+    if !syntax::is_token(method) {
+        return Err(bad_request("invalid method"));
+    }
+    if target.is_empty() {
+        return Err(bad_request("empty request-target"));
+    }
+    let parts = target::analyse(method, target)?;
+    let target_start = layout.start + method.len() + 1;
+    Ok(Line {
+        method: Span::new(layout.start, layout.start + method.len())?,
+        target: Span::new(target_start, target_start + target.len())?,
+        version,
+        parts,
+    })
+}
+
+fn split_sp(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let sp = bytes.iter().position(|&b| b == b' ')?;
+    Some((bytes.get(..sp)?, bytes.get(sp + 1..)?))
+}
+
+/// RFC 9112 §2.3: `HTTP-version = "HTTP" "/" DIGIT "." DIGIT`, case-sensitive.
+///
+/// RFC 9110 §2.5: a server SHOULD answer a higher minor version of a major it supports as
+/// the highest minor it supports, so 1.2 to 1.9 are served as 1.1. Another major is
+/// well-formed but not ours: 505 (RFC 9110 §15.6.6). Anything else is malformed: 400.
+fn parse_version(version: &[u8]) -> Result<Version, HttpError> {
+    match version {
+        b"HTTP/1.1" => Ok(Version::Http11),
+        b"HTTP/1.0" => Ok(Version::Http10),
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            if *major == b'1' {
+                Ok(Version::Http11)
+            } else {
+                Err(super::error::version_not_supported(
+                    "HTTP version not supported",
+                ))
+            }
+        }
+        _ => Err(bad_request("malformed HTTP version")),
+    }
+}
+
+/// httparse needs a slot per field; most heads fit on the stack.
+const STACK_FIELDS: usize = 64;
+
+/// Step 3: splits the field lines with httparse, whose strict default config rejects
+/// whitespace before a colon and non-token names (RFC 9112 §5.1, RFC 9110 §5.1).
+fn split_fields(head: &[u8], layout: &Layout) -> Result<Vec<Field>, HttpError> {
+    let section = head.get(layout.fields_start()..).unwrap_or_default();
+    let mut stack = [httparse::EMPTY_HEADER; STACK_FIELDS];
+    let mut heap = Vec::new();
+    let slots = if layout.fields <= STACK_FIELDS {
+        stack.get_mut(..layout.fields).unwrap_or_default()
+    } else {
+        heap.resize(layout.fields, httparse::EMPTY_HEADER);
+        heap.as_mut_slice()
+    };
+    match httparse::parse_headers(section, slots) {
+        Ok(httparse::Status::Complete((n, parsed)))
+            if n == section.len() && parsed.len() == layout.fields =>
+        {
+            parsed.iter().map(|h| field_spans(head, h)).collect()
+        }
+        Ok(_) => Err(INCONSISTENT),
+        Err(e) => Err(bad_request(httparse_message(e))),
+    }
+}
+
+fn httparse_message(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid field name or whitespace before colon",
+        httparse::Error::HeaderValue => "invalid field value",
+        httparse::Error::NewLine => "invalid line ending",
+        _ => "malformed header section",
+    }
+}
+
+fn field_spans(head: &[u8], h: &httparse::Header<'_>) -> Result<Field, HttpError> {
+    Ok(Field {
+        name: span_in(head, h.name.as_bytes())?,
+        value: span_in(head, h.value)?,
+    })
+}
+
+/// The span of `part`, a sub-slice of `base` handed back by httparse.
+fn span_in(base: &[u8], part: &[u8]) -> Result<Span, HttpError> {
+    let start = part
+        .as_ptr()
+        .addr()
+        .checked_sub(base.as_ptr().addr())
+        .ok_or(INCONSISTENT)?;
+    let end = start
+        .checked_add(part.len())
+        .filter(|&e| e <= base.len())
+        .ok_or(INCONSISTENT)?;
+    Span::new(start, end)
+}
+
+/// Step 4 done: builds the owned head.
+fn assemble(
+    head: &[u8],
+    line: Line,
+    fields: Vec<Field>,
+    semantics: Semantics,
+) -> Result<RequestHead, HttpError> {
+    let base = line.target.start as usize;
+    let (path_start, path_end) = line.parts.path;
+    let query = match line.parts.query {
+        Some((s, e)) => Some(Span::new(base + s, base + e)?),
+        None => None,
+    };
+    Ok(RequestHead {
+        bytes: head.into(),
+        method: line.method,
+        target: line.target,
+        path: Span::new(base + path_start, base + path_end)?,
+        query,
+        fields,
+        version: line.version,
+        semantics,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use BodyFraming::{Chunked, Empty, Length};
+
+    /// What a table row expects of a complete head.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Seen {
+        len: usize,
+        method: String,
+        target: String,
+        version: Version,
+        framing: BodyFraming,
+        keep_alive: bool,
+        expects_continue: bool,
+    }
+
+    fn seen(
+        len: usize,
+        method: &str,
+        target: &str,
+        version: Version,
+        framing: BodyFraming,
+    ) -> Seen {
+        let (method, target) = (method.to_owned(), target.to_owned());
+        Seen {
+            len,
+            method,
+            target,
+            version,
+            framing,
+            keep_alive: true,
+            expects_continue: false,
+        }
+    }
+
+    fn parse(input: &[u8], limits: &Limits) -> Result<Option<Seen>, u16> {
+        let head = parse_head(input, limits).map_err(|e| e.status())?;
+        Ok(head.map(|h| Seen {
+            len: h.len(),
+            method: h.method().to_owned(),
+            target: h.target().to_owned(),
+            version: h.version(),
+            framing: h.framing(),
+            keep_alive: h.keep_alive(),
+            expects_continue: h.expects_continue(),
+        }))
+    }
+
+    const V10: Version = Version::Http10;
+    const V11: Version = Version::Http11;
+
+    #[test]
+    fn complete_heads() {
+        let get = |len, target| seen(len, "GET", target, V11, Empty);
+        let cases: Vec<(&[u8], Seen)> = vec![
+            // The minimal HTTP/1.1 request (RFC 9112 §3, §3.2: Host required).
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", get(27, "/")),
+            // len stops at the empty line: body and pipelined bytes are not the head's.
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\n",
+                get(27, "/"),
+            ),
+            // RFC 9112 §2.2: leading empty lines are skipped but counted in len.
+            (b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", get(31, "/")),
+            // HTTP/1.0 needs no Host and is not persistent by default (RFC 9112 §9.3).
+            (
+                b"GET / HTTP/1.0\r\n\r\n",
+                Seen {
+                    keep_alive: false,
+                    ..seen(18, "GET", "/", V10, Empty)
+                },
+            ),
+            // RFC 9110 §2.5: 1.x with x > 1 is served as 1.1.
+            (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", get(27, "/")),
+            (b"GET / HTTP/1.9\r\nHost: a\r\n\r\n", get(27, "/")),
+            // RFC 9110 §9.1: methods are case-sensitive and kept as sent.
+            (
+                b"get / HTTP/1.1\r\nHost: a\r\n\r\n",
+                seen(27, "get", "/", V11, Empty),
+            ),
+            (
+                b"PURGE /x HTTP/1.1\r\nHost: a\r\n\r\n",
+                seen(30, "PURGE", "/x", V11, Empty),
+            ),
+            // RFC 9112 §3.2.2 absolute-form and §3.2.4 asterisk-form.
+            (
+                b"GET http://a/p HTTP/1.1\r\nHost: a\r\n\r\n",
+                get(36, "http://a/p"),
+            ),
+            (
+                b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+                seen(31, "OPTIONS", "*", V11, Empty),
+            ),
+            // Body framing from framing.rs: CL and chunked.
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+                seen(47, "POST", "/", V11, Length(5)),
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+                seen(56, "POST", "/", V11, Chunked),
+            ),
+            // Expect: 100-continue with a body.
+            (
+                b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+                Seen {
+                    expects_continue: true,
+                    ..seen(68, "PUT", "/", V11, Length(1))
+                },
+            ),
+            // Connection: close.
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                Seen {
+                    keep_alive: false,
+                    ..get(46, "/")
+                },
+            ),
+            // obs-text (0x80-0xFF) is allowed in values (RFC 9110 §5.5); HTAB too.
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nX: \xff\tb\r\n\r\n",
+                get(35, "/"),
+            ),
+            // An empty value is fine.
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n", get(31, "/")),
+        ];
+        for (input, want) in cases {
+            let got = parse(input, &Limits::default());
+            assert_eq!(got, Ok(Some(want)), "{:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn partial_heads_need_more() {
+        let cases: &[&[u8]] = &[
+            // Nothing yet, or only (part of) an empty line.
+            b"",
+            b"\r",
+            b"\r\n",
+            // Inside the request line, including a CR whose LF has not arrived.
+            b"GET / HTT",
+            b"GET / HTTP/1.1\r",
+            // Inside the fields, and just before the final LF.
+            b"GET / HTTP/1.1\r\nHost: a\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r",
+            // An invalid version is not judged before its line is complete.
+            b"GET / HTTP/9",
+        ];
+        for input in cases {
+            assert_eq!(
+                parse(input, &Limits::default()),
+                Ok(None),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn rejected_heads() {
+        let cases: &[(&[u8], u16)] = &[
+            // RFC 9112 §2.2: bare LF anywhere (our choice), lone CR anywhere.
+            (b"GET / HTTP/1.1\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\n", 400),
+            (b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400),
+            (b"\rGET / HTTP/1.1\r\n", 400),
+            // RFC 9112 §2.2: a few leading empty lines, not endless ones.
+            (b"\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            // RFC 9112 §3: exactly one SP between the parts.
+            (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /  HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400),
+            (b" GET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET\t/\tHTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            // HTTP/0.9 (no version) is not spoken.
+            (b"GET /\r\n\r\n", 400),
+            (b"GET\r\n\r\n", 400),
+            // RFC 9112 §2.3: malformed versions: 400.
+            (b"GET / HTTP/1.1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/01.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET / http/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/2\r\nHost: a\r\n\r\n", 400),
+            // RFC 9110 §15.6.6: another major version: 505, the h2 preface included.
+            (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505),
+            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+            // RFC 9110 §9.1: the method is a token.
+            (b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"G\xc3\x89T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GE\0T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            // RFC 9112 §3.2: target bytes and forms (details in target.rs).
+            (b"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET a.com:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"CONNECT a.com:443 HTTP/1.1\r\nHost: a.com:443\r\n\r\n", 501),
+            // RFC 9112 §3.2: Host exactly once in 1.1, and valid.
+            (b"GET / HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+            // RFC 9112 §5.1: no whitespace between name and colon.
+            (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n", 400),
+            // RFC 9112 §5.2 obs-fold, and §2.2 whitespace before the first field.
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\t2\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),
+            // RFC 9110 §5.5: NUL, other controls and DEL in values.
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: \x0bchunked\r\n\r\n", 400),
+            // RFC 9110 §5.1: field names are tokens, non-empty, and need a colon.
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX(Y): 1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n: 1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX\xff: 1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX\x01: 1\r\n\r\n", 400),
+            // Framing errors surface from framing.rs with their status.
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n", 413),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417),
+            // Absurd inputs: all 0xFF, all NUL, all spaces.
+            (&[0xff; 64], 400),
+            (&[0; 64], 400),
+            (b"                \r\n", 400),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                parse(input, &Limits::default()),
+                Err(*want),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    fn small() -> Limits {
+        Limits {
+            request_line: 20,
+            fields: 2,
+            field_size: 10,
+            max_body: 100,
+        }
+    }
+
+    #[test]
+    fn limits_table() {
+        type Want = Result<Option<usize>, u16>;
+        let cases: &[(&[u8], Want)] = &[
+            // Request line of exactly 20 bytes is accepted.
+            (b"GET /abcdef HTTP/1.0\r\n\r\n", Ok(Some(24))),
+            // 21 bytes: 414, complete or not (RFC 9110 §15.5.15).
+            (b"GET /abcdefg HTTP/1.0\r\n\r\n", Err(414)),
+            (b"GET /abcdefghijklmnopq", Err(414)),
+            // 20 bytes without CRLF yet: still waiting.
+            (b"GET /abcdef HTTP/1.0", Ok(None)),
+            // Field line of exactly 10 bytes is accepted; 11 is 431, even partial.
+            (b"GET / HTTP/1.0\r\nX: 3456789\r\n\r\n", Ok(Some(30))),
+            (b"GET / HTTP/1.0\r\nX: 34567890\r\n\r\n", Err(431)),
+            (b"GET / HTTP/1.0\r\nX: 34567890", Err(431)),
+            // Two fields accepted; a third is 431 on its first byte.
+            (b"GET / HTTP/1.0\r\nA: 1\r\nB: 2\r\n\r\n", Ok(Some(30))),
+            (b"GET / HTTP/1.0\r\nA: 1\r\nB: 2\r\nC", Err(431)),
+            // A bare LF inside the allowed length is a 400, not a 431.
+            (b"GET / HTTP/1.0\r\nX: 3\n", Err(400)),
+        ];
+        for (input, want) in cases {
+            let got = parse_head(input, &small())
+                .map(|h| h.map(|h| h.len()))
+                .map_err(|e| e.status());
+            assert_eq!(got, *want, "{:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn max_head_bytes_bounds_every_head() {
+        // The biggest valid head under `small()`: every allowance used to the full.
+        let limits = small();
+        let mut big = b"\r\n".repeat(MAX_LEADING_EMPTY_LINES);
+        big.extend_from_slice(b"GET /abcdef HTTP/1.0\r\nA: 3456789\r\nB: 3456789\r\n\r\n");
+        let head = parse_head(&big, &limits).ok().flatten().map(|h| h.len());
+        assert_eq!(head, Some(limits.max_head_bytes()));
+        // One byte more in any line is an error before max_head_bytes + 1 bytes.
+        let mut over = big.clone();
+        over.insert(big.len() - 4, b'0');
+        assert_eq!(parse_head(&over, &limits).map_err(|e| e.status()), Err(431));
+    }
+
+    #[test]
+    fn many_fields_use_the_heap_path() {
+        // More fields than STACK_FIELDS: httparse gets heap slots; spans stay right.
+        let mut raw = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for i in 0..STACK_FIELDS + 5 {
+            raw.extend_from_slice(format!("X-{i}: v{i}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        let head = parse_head(&raw, &Limits::default()).ok().flatten();
+        let head = head.unwrap_or_else(|| panic!("head"));
+        assert_eq!(head.headers().count(), STACK_FIELDS + 6);
+        assert_eq!(head.header("x-68"), Some(&b"v68"[..]));
+        assert_eq!(head.header("HOST"), Some(&b"a"[..]));
+        assert_eq!(head.as_bytes(), &raw[..]);
+        assert!(!head.is_empty());
+    }
+}

@@ -1,0 +1,103 @@
+//! How much of a request the server is willing to read.
+//!
+//! Owns: [`Limits`] (the four knobs named after gunicorn's `--limit-request-*` flags plus
+//! the body cap) and the fixed caps that are not worth a flag. Does not own: enforcing
+//! them (the head parser and the chunked decoder do) nor timeouts (the worker does).
+
+/// How many empty lines may come before a request line. RFC 9112 §2.2 says a server
+/// SHOULD ignore "at least one empty line (CRLF)" there (old clients send one after a
+/// POST body). A few are tolerated; an endless stream of them is not a request.
+pub const MAX_LEADING_EMPTY_LINES: usize = 4;
+
+/// Most bytes of one chunk-size line, extensions included, CRLF excluded (RFC 9112 §7.1.1
+/// leaves extensions unbounded; hyper caps them too, at 16 KiB in total).
+pub const CHUNK_LINE_MAX: usize = 4096;
+
+/// Most bytes of the trailer section of a chunked body: every trailer field line with its
+/// CRLF (RFC 9112 §7.1.2). The closing empty line is not counted.
+pub const TRAILERS_MAX: usize = 8192;
+
+/// The limits a worker applies to every request.
+///
+/// Defaults follow gunicorn (`--limit-request-line 4094`, `--limit-request-fields 100`,
+/// `--limit-request-field_size 8190`) and a 1 MiB body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes of the request line, CRLF excluded. Over it: 414.
+    pub request_line: usize,
+    /// Most header field lines. Over it: 431. Also caps the number of trailer fields.
+    pub fields: usize,
+    /// Most bytes of one header field line, CRLF excluded. Over it: 431.
+    pub field_size: usize,
+    /// Most body bytes. A Content-Length over it: 413 before reading anything; a chunked
+    /// body whose running total goes over it: 413 as soon as the chunk-size line says so.
+    pub max_body: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_line: 4094,
+            fields: 100,
+            field_size: 8190,
+            max_body: 1 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// The most bytes a valid head can occupy: the tolerated leading empty lines, the
+    /// request line and its CRLF, `fields` field lines of `field_size` bytes and their
+    /// CRLFs, and the closing CRLF.
+    ///
+    /// `parse_head` already answers 414 or 431 on the byte that breaks a limit, so a
+    /// buffer this long without a complete head always gets an error; the worker can use
+    /// this number as the size of its head buffer and stop reading beyond it.
+    pub fn max_head_bytes(&self) -> usize {
+        let fields = self
+            .fields
+            .saturating_mul(self.field_size.saturating_add(2));
+        (MAX_LEADING_EMPTY_LINES * 2)
+            .saturating_add(self.request_line)
+            .saturating_add(2)
+            .saturating_add(fields)
+            .saturating_add(2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_head_budget() {
+        let d = Limits::default();
+        // gunicorn's defaults, so its users find the same behaviour.
+        assert_eq!((d.request_line, d.fields, d.field_size), (4094, 100, 8190));
+        assert_eq!(d.max_body, 1_048_576);
+        let cases: &[(Limits, usize)] = &[
+            // 8 (leading CRLFs) + 4094 + 2 + 100 * 8192 + 2
+            (d.clone(), 8 + 4094 + 2 + 819_200 + 2),
+            // No fields at all: the request line and the two CRLFs.
+            (
+                Limits {
+                    fields: 0,
+                    ..d.clone()
+                },
+                8 + 4094 + 4,
+            ),
+            // Absurd settings saturate instead of overflowing.
+            (
+                Limits {
+                    fields: usize::MAX,
+                    field_size: usize::MAX,
+                    ..d.clone()
+                },
+                usize::MAX,
+            ),
+        ];
+        for (limits, want) in cases {
+            assert_eq!(limits.max_head_bytes(), *want);
+        }
+    }
+}

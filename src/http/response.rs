@@ -1,0 +1,549 @@
+//! Responses: what a handler returns, and how its head is written on the wire.
+//!
+//! Owns: [`Response`], [`Body`], [`write_head`] and the rules for which header fields the
+//! server writes itself (Server, Date, Content-Length, Connection), when a response may
+//! carry a body ([`body_allowed`]) and the reason phrases. Does not own: sending the bytes
+//! (the worker writes the head and the body with writev, or the head then sendfile for
+//! [`Body::File`]), nor deciding keep-alive (the request and the worker do; see
+//! [`ResponseMeta`]).
+
+use std::borrow::Cow;
+use std::fs::File;
+
+use super::error::HttpError;
+use super::request::Version;
+use super::syntax::is_token;
+
+/// The interim response the worker sends before reading the body of a request whose
+/// [`expects_continue`](super::RequestHead::expects_continue) is true (RFC 9110 §10.1.1).
+pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// The content of a response. Its length is always known up front, so responses are
+/// framed with Content-Length and never chunked.
+#[derive(Debug)]
+pub enum Body {
+    /// No content.
+    Empty,
+    /// Owned bytes.
+    Bytes(Vec<u8>),
+    /// Bytes that live for the whole program (a fixed page, say): no copy, no allocation.
+    Static(&'static [u8]),
+    /// `len` bytes of `file` from `offset`, for the worker to send with sendfile.
+    File {
+        /// The open file.
+        file: File,
+        /// Where the content starts in the file.
+        offset: u64,
+        /// How many bytes to send.
+        len: u64,
+    },
+}
+
+impl Body {
+    /// The number of content bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::Static(bytes) => bytes.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+
+    /// Whether there are no content bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A response: status, the handler's header fields, and a body.
+///
+/// Field names and values are `Cow<'static, str>`, so fixed ones (`Content-Type:
+/// text/plain`) cost no allocation.
+#[derive(Debug)]
+pub struct Response {
+    status: u16,
+    headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    body: Body,
+}
+
+impl Response {
+    /// A response with `status` and no body.
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// A `text/plain; charset=utf-8` response.
+    pub fn text(status: u16, body: impl Into<String>) -> Response {
+        Response::new(status)
+            .with_static_header("Content-Type", "text/plain; charset=utf-8")
+            .with_body(Body::Bytes(body.into().into_bytes()))
+    }
+
+    /// A response with `body` of type `content_type`.
+    pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+        Response::new(status)
+            .with_header("Content-Type", content_type)
+            .with_body(Body::Bytes(body))
+    }
+
+    /// Adds a header field (after those already there; an existing one is not replaced).
+    /// Fields the server owns, and fields with a CR, LF, NUL or other control byte, are
+    /// dropped when the head is written: see [`write_head`].
+    pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers
+            .push((Cow::Owned(name.to_owned()), Cow::Owned(value.to_owned())));
+        self
+    }
+
+    /// Like [`with_header`](Self::with_header) for fixed strings, without allocating.
+    pub fn with_static_header(mut self, name: &'static str, value: &'static str) -> Response {
+        self.headers
+            .push((Cow::Borrowed(name), Cow::Borrowed(value)));
+        self
+    }
+
+    /// Replaces the body.
+    pub fn with_body(mut self, body: Body) -> Response {
+        self.body = body;
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The handler's header fields, in order, as given (before any are dropped).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// Takes the body out of the response.
+    pub fn into_body(self) -> Body {
+        self.body
+    }
+
+    /// The length of the body as it would be sent for GET.
+    pub fn body_len(&self) -> u64 {
+        self.body.len()
+    }
+
+    /// The response for a refused request: `text/plain`, body `"<status> <reason>\n<message>\n"`.
+    /// The worker writes it with `keep_alive: false`: after a parse error the connection
+    /// is closed.
+    pub fn error(err: &HttpError) -> Response {
+        let status = err.status();
+        Response::text(
+            status,
+            format!("{status} {}\n{}\n", reason_phrase(status), err.message()),
+        )
+    }
+}
+
+/// What the request side contributes to a response head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseMeta {
+    /// The request's version: decides whether keep-alive must be announced.
+    pub version: Version,
+    /// Whether the connection stays open after this response.
+    pub keep_alive: bool,
+    /// Whether the request was HEAD (no body is sent, Content-Length still is).
+    pub head_request: bool,
+}
+
+/// Header fields the server writes itself; a handler's copies are dropped. Content-Length
+/// and Transfer-Encoding frame the message (a wrong one desynchronises the client);
+/// Connection and Keep-Alive follow the connection's real fate; Date and Server are
+/// always written once.
+const SERVER_OWNED: [&str; 6] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "date",
+    "server",
+];
+
+/// Appends the status line and header section of `resp` to `out`.
+///
+/// In order: `HTTP/1.1 <code> <reason>` (RFC 9110 §2.5: we send our own version, also to
+/// 1.0 clients), `Server: br-serve`, `Date: <date>`, the handler's fields except those
+/// the server owns (Content-Length, Transfer-Encoding, Connection, Keep-Alive, Date,
+/// Server; matched case-insensitively) and except any whose name is not a token or whose
+/// value holds a CR, LF, NUL or other control byte (response splitting; logged as a
+/// warning), then Content-Length, then `Connection: close` when `!meta.keep_alive` or
+/// `Connection: keep-alive` for a persistent HTTP/1.0 connection, then the empty line.
+///
+/// Content-Length (RFC 9110 §8.6): never for 1xx and 204; for HEAD, the length a GET
+/// would get; for 304 likewise, but only when the handler gave a body to measure: an
+/// empty 304 gets none, because `Content-Length: 0` would claim the representation is
+/// empty. A status outside 100-599 is written as 500.
+pub fn write_head(out: &mut Vec<u8>, resp: &Response, meta: &ResponseMeta, date: &[u8]) {
+    let status = wire_status(resp.status);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\nServer: br-serve\r\nDate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in resp.headers() {
+        if let Some((name, value)) = writable_field(name, value) {
+            push_field(out, name.as_bytes(), value.as_bytes());
+        }
+    }
+    if let Some(len) = content_length(status, &resp.body) {
+        out.extend_from_slice(b"Content-Length: ");
+        push_decimal(out, len);
+        out.extend_from_slice(b"\r\n");
+    }
+    if !meta.keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if meta.version == Version::Http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn wire_status(status: u16) -> u16 {
+    if (100..=599).contains(&status) {
+        status
+    } else {
+        log::warn!("handler returned status {status}; sending 500");
+        500
+    }
+}
+
+/// The handler's field, if it may be written.
+fn writable_field<'a>(name: &'a str, value: &'a str) -> Option<(&'a str, &'a str)> {
+    if SERVER_OWNED
+        .iter()
+        .any(|owned| owned.eq_ignore_ascii_case(name))
+    {
+        return None;
+    }
+    // RFC 9110 §5.1 field-name = token; §5.5 field-value has no CTL but HTAB.
+    let value_ok = value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+    if !is_token(name.as_bytes()) || !value_ok {
+        log::warn!("dropping invalid response header field {name:?}");
+        return None;
+    }
+    Some((name, value))
+}
+
+fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any response
+/// with a status code of 1xx (Informational) or 204 (No Content)", and in a 304 only the
+/// length a 200 would have had.
+fn content_length(status: u16, body: &Body) -> Option<u64> {
+    match status {
+        100..=199 | 204 => None,
+        304 if body.is_empty() => None,
+        _ => Some(body.len()),
+    }
+}
+
+/// Appends `n` in decimal, without allocating.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(d) = digits.get_mut(start) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(start..).unwrap_or_default());
+}
+
+/// Whether a response may carry content: not to HEAD, and not with 1xx, 204 or 304
+/// (RFC 9110 §6.4.1, §9.3.2; RFC 9112 §6.3 ¶1).
+pub fn body_allowed(status: u16, head_request: bool) -> bool {
+    !(head_request || (100..200).contains(&status) || status == 204 || status == 304)
+}
+
+/// The reason phrase registered for `status` (RFC 9110 §15, RFC 6585), or `"Unknown"`.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        status => reason_4xx_5xx(status),
+    }
+}
+
+fn reason_4xx_5xx(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    fn head(resp: &Response, version: Version, keep_alive: bool, head_request: bool) -> String {
+        let mut out = Vec::new();
+        write_head(
+            &mut out,
+            resp,
+            &ResponseMeta {
+                version,
+                keep_alive,
+                head_request,
+            },
+            DATE,
+        );
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    const PRE: &str = "Server: br-serve\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+
+    #[test]
+    fn write_head_table() {
+        let v11 = Version::Http11;
+        let v10 = Version::Http10;
+        let cases: Vec<(Response, Version, bool, bool, String)> = vec![
+            // A plain 200: status line, Server, Date, handler fields, Content-Length.
+            (
+                Response::text(200, "hi"),
+                v11,
+                true,
+                false,
+                format!(
+                    "HTTP/1.1 200 OK\r\n{PRE}Content-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\n\r\n"
+                ),
+            ),
+            // Not persistent: Connection: close (RFC 9112 §9.6).
+            (
+                Response::new(200),
+                v11,
+                false,
+                false,
+                format!("HTTP/1.1 200 OK\r\n{PRE}Content-Length: 0\r\nConnection: close\r\n\r\n"),
+            ),
+            // HTTP/1.0 kept alive must be told so (RFC 9112 Appendix C.2.2).
+            (
+                Response::new(200),
+                v10,
+                true,
+                false,
+                format!(
+                    "HTTP/1.1 200 OK\r\n{PRE}Content-Length: 0\r\nConnection: keep-alive\r\n\r\n"
+                ),
+            ),
+            // RFC 9110 §8.6: no Content-Length on 204 ...
+            (
+                Response::new(204),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 204 No Content\r\n{PRE}\r\n"),
+            ),
+            // ... nor on 1xx.
+            (
+                Response::new(103),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 103 Unknown\r\n{PRE}\r\n"),
+            ),
+            // HEAD: the length GET would have (RFC 9110 §9.3.2, §8.6).
+            (
+                Response::text(200, "hello"),
+                v11,
+                true,
+                true,
+                format!(
+                    "HTTP/1.1 200 OK\r\n{PRE}Content-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n\r\n"
+                ),
+            ),
+            // 304 with a body to measure: its length; without: none (see write_head).
+            (
+                Response::new(304).with_body(Body::Static(b"abc")),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 304 Not Modified\r\n{PRE}Content-Length: 3\r\n\r\n"),
+            ),
+            (
+                Response::new(304),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 304 Not Modified\r\n{PRE}\r\n"),
+            ),
+            // Server-owned fields from the handler are dropped, in any case.
+            (
+                Response::new(200)
+                    .with_header("content-length", "99")
+                    .with_header("Transfer-Encoding", "chunked")
+                    .with_header("CONNECTION", "keep-alive")
+                    .with_header("Keep-Alive", "timeout=5")
+                    .with_header("Date", "yesterday")
+                    .with_header("Server", "other")
+                    .with_header("X-Kept", "yes"),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 200 OK\r\n{PRE}X-Kept: yes\r\nContent-Length: 0\r\n\r\n"),
+            ),
+            // Response splitting: CR, LF, NUL or other controls in a value, or a bad name.
+            (
+                Response::new(200)
+                    .with_header("X-A", "a\r\nSet-Cookie: evil")
+                    .with_header("X-B", "b\nc")
+                    .with_header("X-C", "c\0")
+                    .with_header("X-D", "d\x7f")
+                    .with_header("Bad Name", "v")
+                    .with_header("X-Tab", "a\tb"),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 200 OK\r\n{PRE}X-Tab: a\tb\r\nContent-Length: 0\r\n\r\n"),
+            ),
+            // A status outside 100-599 is sent as 500.
+            (
+                Response::new(42),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 500 Internal Server Error\r\n{PRE}Content-Length: 0\r\n\r\n"),
+            ),
+        ];
+        for (resp, version, keep_alive, head_request, want) in cases {
+            assert_eq!(
+                head(&resp, version, keep_alive, head_request),
+                want,
+                "{resp:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn body_allowed_table() {
+        let cases: &[(u16, bool, bool)] = &[
+            // RFC 9110 §9.3.2: never a body for HEAD.
+            (200, true, false),
+            // RFC 9110 §15.2: 1xx has no content.
+            (100, false, false),
+            (199, false, false),
+            // RFC 9110 §15.3.5 / §15.4.5: 204 and 304 have no content.
+            (204, false, false),
+            (304, false, false),
+            // Everything else may.
+            (200, false, true),
+            (205, false, true),
+            (404, false, true),
+            (500, false, true),
+        ];
+        for (status, head_request, want) in cases {
+            assert_eq!(
+                body_allowed(*status, *head_request),
+                *want,
+                "{status} {head_request}"
+            );
+        }
+    }
+
+    #[test]
+    fn constructors_and_lengths() {
+        let r = Response::bytes(201, "application/json", b"{}".to_vec()).with_header("X", "1");
+        assert_eq!(r.status(), 201);
+        let fields: Vec<(&str, &str)> = r.headers().collect();
+        assert_eq!(fields, [("Content-Type", "application/json"), ("X", "1")]);
+        assert_eq!(r.body_len(), 2);
+        assert!(matches!(r.into_body(), Body::Bytes(b) if b == b"{}"));
+        assert_eq!(Body::Static(b"abc").len(), 3);
+        assert!(Body::Empty.is_empty());
+        let err = HttpError::new(431, "too many header fields");
+        let resp = Response::error(&err);
+        assert_eq!(resp.status(), 431);
+        match resp.body() {
+            Body::Bytes(b) => {
+                assert_eq!(
+                    b,
+                    b"431 Request Header Fields Too Large\ntoo many header fields\n"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(CONTINUE_100, b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+
+    #[test]
+    fn decimal_and_reasons() {
+        for n in [0u64, 7, 10, 12345, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+        assert_eq!(reason_phrase(404), "Not Found");
+        assert_eq!(reason_phrase(418), "Unknown");
+    }
+}

@@ -1,0 +1,91 @@
+//! The error log: one line per record, `TIME [PID] [ROLE] LEVEL message`, to stderr or
+//! to `--error-logfile`, which USR1 reopens.
+//!
+//! Several processes share the log, so each record is formatted into a buffer and written
+//! with one `write` (env_logger does this), to a file opened with `O_APPEND`: lines from
+//! different processes never interleave. The pid and role are process-wide values that
+//! a worker changes right after fork.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use crate::access_log::open_append;
+use crate::config::Config;
+use crate::error::Error;
+
+/// Worker number of this process; 0 means the master.
+static ROLE: AtomicUsize = AtomicUsize::new(0);
+/// Cached pid, so formatting a record does not cost a syscall.
+static PID: AtomicU32 = AtomicU32::new(0);
+/// The error log file, when there is one. A mutex because the logger must be `Sync`;
+/// every process that uses it is single-threaded, so it is never contended, and no
+/// thread can hold it across a fork.
+static FILE: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
+
+/// Installs the logger at the configured level.
+pub(crate) fn init(config: &Config) -> Result<(), Error> {
+    set_role(0);
+    if let Some(path) = &config.error_log {
+        let file = open_append(path)
+            .map_err(|e| Error::io(format!("opening --error-logfile {}", path.display()), e))?;
+        *lock() = Some((path.clone(), file));
+    }
+    let _ = env_logger::Builder::new()
+        .filter_level(config.log_level)
+        .target(env_logger::Target::Pipe(Box::new(Writer)))
+        .format(|buf, record| {
+            let ts = buf.timestamp_seconds();
+            let pid = PID.load(Ordering::Relaxed);
+            match ROLE.load(Ordering::Relaxed) {
+                0 => write!(buf, "{ts} [{pid}] [master] ")?,
+                n => write!(buf, "{ts} [{pid}] [worker.{n}] ")?,
+            }
+            writeln!(buf, "{} {}", record.level(), record.args())
+        })
+        .try_init();
+    Ok(())
+}
+
+/// Records which process this is: 0 for the master, N for worker N. Called in the child
+/// right after fork so every later line carries the worker's own pid and number.
+pub(crate) fn set_role(worker: usize) {
+    ROLE.store(worker, Ordering::Relaxed);
+    PID.store(std::process::id(), Ordering::Relaxed);
+}
+
+/// USR1: reopens the error log file, if there is one.
+pub(crate) fn reopen() {
+    let mut guard = lock();
+    if let Some((path, file)) = guard.as_mut() {
+        match open_append(path) {
+            Ok(new) => *file = new,
+            Err(err) => {
+                let _ = writeln!(file, "cannot reopen {}: {err}", path.display());
+            }
+        }
+    }
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Option<(PathBuf, File)>> {
+    FILE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Where env_logger writes each formatted record.
+struct Writer;
+
+impl Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match lock().as_mut() {
+            Some((_, file)) => file.write(buf),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

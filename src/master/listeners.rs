@@ -1,0 +1,196 @@
+//! Binding the listening sockets, once, in the master.
+//!
+//! Every worker inherits these sockets across fork and accepts from them directly, so
+//! the kernel's accept queue is shared: a connection is not tied to any worker until an
+//! idle one accepts it. The sockets are made non-blocking here, once: O_NONBLOCK lives on
+//! the open file description that every process shares, so no worker may change it.
+
+use std::net::SocketAddr;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::config::BindAddr;
+use crate::error::Error;
+use crate::worker;
+
+/// How long the kernel holds a connection that has sent nothing before handing it to a
+/// worker anyway (see `sys::sockopt::set_defer_accept`); the head timeout's default.
+const DEFER_ACCEPT_SECS: u32 = 10;
+
+/// A bound, listening socket owned by the master.
+pub enum Listener {
+    /// TCP, with the address it actually got (port 0 resolved).
+    Tcp(std::net::TcpListener, SocketAddr),
+    /// A Unix socket, with its path (removed when the master exits).
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// The URL printed in the ready line, the way gunicorn prints it.
+    pub fn url(&self) -> String {
+        match self {
+            Listener::Tcp(_, addr) => format!("http://{addr}"),
+            Listener::Unix(_, path) => format!("unix:{}", path.display()),
+        }
+    }
+
+    /// In a freshly forked worker: the same socket as a mio listener (no new fd; the
+    /// path of a Unix socket stays the master's business).
+    pub fn into_worker(self) -> worker::Listener {
+        match self {
+            Listener::Tcp(l, _) => worker::Listener::Tcp(mio::net::TcpListener::from_std(l)),
+            Listener::Unix(l, _) => worker::Listener::Unix(mio::net::UnixListener::from_std(l)),
+        }
+    }
+
+    /// The socket, for handing it to a new master.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Listener::Tcp(l, _) => l.as_fd(),
+            Listener::Unix(l, _) => l.as_fd(),
+        }
+    }
+
+    /// A Unix socket's path.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Listener::Unix(_, path) => Some(path),
+            Listener::Tcp(..) => None,
+        }
+    }
+
+    /// Removes a Unix socket's path; called when the master stops for good.
+    pub fn unlink(&self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The environment variable in which a master re-executing itself (USR2) lists the
+/// listening descriptors it hands down, e.g. `3,4`.
+pub const FDS_ENV: &str = "BR_SERVE_FDS";
+
+/// The listeners handed down to us, which replace `--bind`: by a master that started
+/// this one with USR2 (`BR_SERVE_FDS`), or by systemd socket activation (`LISTEN_FDS`,
+/// sd_listen_fds(3): descriptors from 3, valid only when `LISTEN_PID` is our pid). The
+/// sockets, and the connections queued on them, carry over.
+pub fn inherited() -> Result<Option<Vec<Listener>>, Error> {
+    let (source, fds) = match (std::env::var(FDS_ENV), systemd_fds()) {
+        (Ok(list), _) => {
+            let fds = parse_fd_list(&list)
+                .map_err(|why| Error::Config(format!("{FDS_ENV}={list}: {why}")))?;
+            (FDS_ENV, fds)
+        }
+        (Err(_), Some(fds)) => ("LISTEN_FDS", fds),
+        (Err(_), None) => return Ok(None),
+    };
+    let owned =
+        crate::sys::fds::adopt_all(&fds).map_err(|e| Error::io(format!("adopting {source}"), e))?;
+    owned
+        .into_iter()
+        .map(from_fd)
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// `LISTEN_FDS=n` meant for this process: descriptors 3 .. 3+n.
+fn systemd_fds() -> Option<Vec<RawFd>> {
+    let pid = std::env::var("LISTEN_PID").ok()?.parse::<u32>().ok()?;
+    let count = std::env::var("LISTEN_FDS").ok()?.parse::<RawFd>().ok()?;
+    (pid == std::process::id() && count > 0).then(|| (3..3 + count).collect())
+}
+
+/// Parses `3,4,5`.
+fn parse_fd_list(list: &str) -> Result<Vec<RawFd>, String> {
+    list.split(',')
+        .map(|fd| {
+            fd.trim()
+                .parse::<RawFd>()
+                .map_err(|_| format!("'{fd}' is not a descriptor number"))
+        })
+        .collect()
+}
+
+/// Checks that an inherited descriptor is a listening stream socket and wraps it. It is
+/// already non-blocking: that flag lives on the open file description we share with the
+/// old master's workers, and both want it set, so it is left alone.
+fn from_fd(fd: OwnedFd) -> Result<Listener, Error> {
+    checked(Socket::from(fd)).map_err(|e| Error::io("checking an inherited listener", e))
+}
+
+fn checked(socket: Socket) -> std::io::Result<Listener> {
+    if socket.r#type()? != Type::STREAM || !socket.is_listener()? {
+        return Err(std::io::Error::other("not a listening stream socket"));
+    }
+    socket.set_cloexec(true)?;
+    let addr = socket.local_addr()?;
+    if let Some(tcp) = addr.as_socket() {
+        return Ok(Listener::Tcp(socket.into(), tcp));
+    }
+    match addr.as_pathname() {
+        Some(path) => Ok(Listener::Unix(socket.into(), path.to_path_buf())),
+        None => Err(std::io::Error::other("unsupported socket address")),
+    }
+}
+
+/// Binds every address in order; the first failure stops the start.
+pub fn bind_all(binds: &[BindAddr], backlog: i32) -> Result<Vec<Listener>, Error> {
+    binds
+        .iter()
+        .map(|bind| {
+            bind_one(bind, backlog)
+                .map_err(|err| Error::io(format!("cannot listen on {bind}"), err))
+        })
+        .collect()
+}
+
+fn bind_one(bind: &BindAddr, backlog: i32) -> std::io::Result<Listener> {
+    match bind {
+        BindAddr::Tcp(addr) => {
+            let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)?;
+            // Restarts must not wait out TIME_WAIT of the previous run's connections.
+            socket.set_reuse_address(true)?;
+            // Accepted sockets inherit TCP_NODELAY from the listener on Linux, which
+            // saves a setsockopt per connection; responses go out in one write anyway.
+            socket.set_tcp_nodelay(true)?;
+            socket.bind(&SockAddr::from(*addr))?;
+            crate::sys::sockopt::set_defer_accept(socket.as_fd(), DEFER_ACCEPT_SECS)?;
+            let listener = finish(socket, backlog)?;
+            let std: std::net::TcpListener = listener.into();
+            let actual = std.local_addr()?;
+            Ok(Listener::Tcp(std, actual))
+        }
+        BindAddr::Unix(path) => {
+            remove_stale_socket(path)?;
+            let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            socket.bind(&SockAddr::unix(path)?)?;
+            let listener = finish(socket, backlog)?;
+            Ok(Listener::Unix(listener.into(), path.clone()))
+        }
+    }
+}
+
+fn finish(socket: Socket, backlog: i32) -> std::io::Result<Socket> {
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// A socket file left by a previous run that died would make bind fail; remove it, as
+/// gunicorn does, but never remove anything that is not a socket.
+fn remove_stale_socket(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
+        Ok(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "path exists and is not a socket",
+        )),
+        Err(_) => Ok(()),
+    }
+}

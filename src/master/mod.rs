@@ -1,0 +1,706 @@
+//! The master ("arbiter"): binds, forks and supervises; never serves a request.
+//!
+//! Its loop reads as the list of steps gunicorn's `arbiter.py` and unicorn's
+//! `http_server.rb` made familiar:
+//!
+//! 1. sleep in `poll` until a signal arrives or the next deadline;
+//! 2. reap every exited child (`waitpid(-1, WNOHANG)` until none is left; unknown pids
+//!    are orphans re-parented to us as PID 1, reaped quietly);
+//! 3. act on each signal (the pure map in [`action`]);
+//! 4. murder workers that stopped heart-beating, and those past their graceful deadline;
+//! 5. manage workers: fork the missing ones, retire the surplus (the pure plan in
+//!    [`pool`]).
+//!
+//! The master is single-threaded for its whole life (DESIGN invariant 1) because it forks
+//! on every respawn, TTIN and HUP.
+
+mod action;
+mod listeners;
+mod pidfile;
+mod pool;
+mod reexec;
+mod systemd;
+
+use std::path::Path;
+use std::time::Duration;
+
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use self::action::{Action, Phase, action_for};
+use self::listeners::Listener;
+use self::pidfile::Pidfile;
+use self::pool::{Pool, View, WorkerInfo, backoff, plan};
+use self::systemd::Notifier;
+use crate::access_log::AccessLog;
+use crate::config::{self, Config};
+use crate::error::Error;
+use crate::sys::clock::monotonic_ms;
+use crate::sys::fork;
+use crate::sys::lifeline::Lifeline;
+use crate::sys::scoreboard::{self, Scoreboard, State};
+use crate::sys::signals::MasterSignals;
+use crate::worker::WorkerApp;
+use crate::worker::{self, WorkerSpec};
+use crate::{App, AppFactory, Handler};
+
+const SIGNALS: Token = Token(0);
+/// How long a worker sent SIGABRT for silence gets before SIGKILL.
+const ABORT_GRACE_MS: u64 = 1000;
+/// Loop period while something is in motion (booting, retiring, stopping).
+const BUSY_TICK: Duration = Duration::from_millis(100);
+/// Loop period in the steady state; hung workers are found within this.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// Binds, forks the workers and supervises them until told to stop.
+pub fn run(config: Config, app: App) -> Result<(), Error> {
+    let mut master = Master::start(config, app)?;
+    master.supervise()?;
+    master.finish();
+    Ok(())
+}
+
+struct Master<'a> {
+    config: Config,
+    /// The application, or how each worker builds it.
+    app: AppSource<'a>,
+    pid: Pid,
+    listeners: Vec<Listener>,
+    scoreboard: Scoreboard,
+    /// Master-only objects a worker must drop right after fork, hence the Options.
+    lifeline: Option<Lifeline>,
+    poll: Option<Poll>,
+    signals: Option<MasterSignals>,
+    pool: Pool,
+    /// Current generation; HUP starts the next one.
+    generation: u32,
+    /// How many workers to run (the configuration, then TTIN/TTOU).
+    target: usize,
+    /// WINCH: no workers until HUP brings them back.
+    workers_stopped: bool,
+    phase: Phase,
+    /// When a stop gives up waiting and kills what is left.
+    stop_deadline_ms: u64,
+    /// During `--drain-delay`: when workers are finally told to drain.
+    drain_at_ms: Option<u64>,
+    systemd: Notifier,
+    /// READY=1 was sent for the current generation (after start, or after HUP).
+    announced: bool,
+    /// Workers in a row that died before finishing boot, and when the next may start.
+    boot_failures: u32,
+    next_spawn_ms: u64,
+    pidfile: Option<Pidfile>,
+    /// The access log, opened here so a bad path stops the start; workers inherit it.
+    access_log: Option<AccessLog>,
+    /// The new master started by USR2, while it runs.
+    new_master: Option<Pid>,
+}
+
+impl<'a> Master<'a> {
+    fn start(config: Config, app: App<'a>) -> Result<Master<'a>, Error> {
+        log::info!("Starting br-serve {}", env!("CARGO_PKG_VERSION"));
+        crate::sys::privileges::set_umask(config.umask);
+        let poll = Poll::new().map_err(|e| Error::io("creating the master's poll", e))?;
+        let mut signals =
+            MasterSignals::new().map_err(|e| Error::io("installing signal handlers", e))?;
+        poll.registry()
+            .register(&mut signals.source, SIGNALS, Interest::READABLE)
+            .map_err(|e| Error::io("watching signals", e))?;
+        let listeners = match listeners::inherited()? {
+            Some(inherited) => {
+                log::info!(
+                    "Inherited {} listener(s) from the previous master",
+                    inherited.len()
+                );
+                inherited
+            }
+            None => listeners::bind_all(&config.binds, config.backlog)?,
+        };
+        let pid = nix::unistd::getpid();
+        for listener in &listeners {
+            log::info!("Listening at: {} ({pid})", listener.url());
+        }
+        let access_log = AccessLog::open(config.access_log.as_deref(), &config.access_log_format)
+            .map_err(|e| {
+            Error::io(
+                format!(
+                    "opening --access-logfile {}",
+                    config.access_log.as_deref().unwrap_or("")
+                ),
+                e,
+            )
+        })?;
+        give_to_workers(&config, &listeners);
+        let pidfile = match &config.pidfile {
+            Some(path) => Some(Pidfile::create(path, pid.as_raw() as u32)?),
+            None => None,
+        };
+        Ok(Master {
+            target: config.workers,
+            scoreboard: scoreboard::create().map_err(|e| Error::io("mapping the scoreboard", e))?,
+            lifeline: Some(
+                Lifeline::new().map_err(|e| Error::io("creating the lifeline pipe", e))?,
+            ),
+            config,
+            app: match app {
+                App::PerWorker(factory) => AppSource::Factory(factory),
+                App::Preloaded(handler) => AppSource::Preloaded(Some(handler)),
+            },
+            pid,
+            listeners,
+            poll: Some(poll),
+            signals: Some(signals),
+            pool: Pool::default(),
+            generation: 1,
+            workers_stopped: false,
+            phase: Phase::Running,
+            stop_deadline_ms: 0,
+            drain_at_ms: None,
+            systemd: Notifier::from_env(),
+            announced: false,
+            boot_failures: 0,
+            next_spawn_ms: 0,
+            pidfile,
+            access_log,
+            new_master: None,
+        })
+    }
+
+    /// The arbiter loop; returns once stopping is complete.
+    fn supervise(&mut self) -> Result<(), Error> {
+        let mut events = Events::with_capacity(16);
+        self.manage_workers();
+        loop {
+            let signals = self.sleep(&mut events)?;
+            self.reap_workers();
+            for signal in signals {
+                self.handle(signal);
+            }
+            self.scale();
+            self.end_drain_delay();
+            if self.phase != Phase::Running && self.pool.is_empty() {
+                return Ok(());
+            }
+            self.murder_workers();
+            self.manage_workers();
+            self.report();
+        }
+    }
+
+    /// Waits for a signal or the next tick; returns the signals that arrived.
+    fn sleep(&mut self, events: &mut Events) -> Result<Vec<i32>, Error> {
+        let timeout = self.tick();
+        let (Some(poll), Some(signals)) = (self.poll.as_mut(), self.signals.as_mut()) else {
+            return Ok(Vec::new());
+        };
+        match poll.poll(events, Some(timeout)) {
+            // A signal during epoll_wait interrupts it; the signal is in the pipe.
+            Err(err) if err.kind() != std::io::ErrorKind::Interrupted => {
+                return Err(Error::io("waiting for events", err));
+            }
+            _ => {}
+        }
+        Ok(signals.source.pending().collect())
+    }
+
+    /// Short ticks while anything is in motion, long ones in the steady state.
+    fn tick(&self) -> Duration {
+        let settled = self.phase == Phase::Running
+            && self.pool.len() == self.wanted()
+            && self.pool.iter().all(|w| {
+                w.generation == self.generation
+                    && w.retiring_ms.is_none()
+                    && w.aborted_ms.is_none()
+                    && matches!(self.scoreboard[w.slot].state(), State::Idle | State::Busy)
+            });
+        let tick = if settled { IDLE_TICK } else { BUSY_TICK };
+        self.systemd.max_sleep().map_or(tick, |max| tick.min(max))
+    }
+
+    fn wanted(&self) -> usize {
+        if self.workers_stopped { 0 } else { self.target }
+    }
+
+    /// Step 2: reap every child that exited.
+    fn reap_workers(&mut self) {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(status) => match status.pid() {
+                    Some(pid) => self.on_exit(pid, status),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn on_exit(&mut self, pid: Pid, status: WaitStatus) {
+        let Some(info) = self.pool.remove(pid) else {
+            return self.on_other_exit(pid, status);
+        };
+        let slot = &self.scoreboard[info.slot];
+        let died_booting = slot.state() == State::Booting;
+        let served = slot.requests();
+        slot.free();
+        let expected = info.retiring_ms.is_some() || self.phase != Phase::Running;
+        let n = info.number();
+        match status {
+            WaitStatus::Exited(_, 0) if expected => {
+                log::info!("Worker {n} (pid: {pid}) exited after {served} requests")
+            }
+            WaitStatus::Exited(_, code) => {
+                log::error!("Worker {n} (pid: {pid}) exited with code {code}")
+            }
+            WaitStatus::Signaled(_, Signal::SIGKILL, _) if !info.killed => {
+                log::error!("Worker {n} (pid: {pid}) was sent SIGKILL! Perhaps out of memory?")
+            }
+            WaitStatus::Signaled(_, sig, _) if !expected || sig != Signal::SIGKILL => {
+                log::error!(
+                    "Worker {n} (pid: {pid}) was killed by signal {}",
+                    sig.as_str()
+                )
+            }
+            _ => log::info!("Worker {n} (pid: {pid}) exited: {status:?}"),
+        }
+        if died_booting && self.phase == Phase::Running {
+            self.on_boot_failure(n);
+        }
+    }
+
+    /// A child that is not a worker: the new master of a failed upgrade, or, as PID 1,
+    /// an orphan re-parented to us (reaped quietly: not ours to report).
+    fn on_other_exit(&mut self, pid: Pid, status: WaitStatus) {
+        if self.new_master != Some(pid) {
+            log::debug!("reaped child {pid}, not a worker");
+            return;
+        }
+        log::error!(
+            "The new master (pid: {pid}) exited ({status:?}); the upgrade failed, this master keeps serving"
+        );
+        self.new_master = None;
+        if let Some(pidfile) = self.pidfile.as_mut() {
+            pidfile.move_back_from_oldbin();
+        }
+    }
+
+    /// Workers that die before their loop runs are restarted with exponential backoff,
+    /// so a broken deploy cannot turn into a fork storm.
+    fn on_boot_failure(&mut self, number: usize) {
+        self.boot_failures += 1;
+        let delay = backoff(self.boot_failures);
+        self.next_spawn_ms = monotonic_ms() + delay.as_millis() as u64;
+        log::error!(
+            "Worker {number} died during boot ({} in a row); next start in {} ms",
+            self.boot_failures,
+            delay.as_millis()
+        );
+    }
+
+    /// Step 3: act on one signal.
+    fn handle(&mut self, signal: i32) {
+        match action_for(signal, self.phase) {
+            Action::GracefulStop => self.stop(true),
+            Action::QuickStop => self.stop(false),
+            Action::Reload => self.reload(),
+            Action::StopWorkers => {
+                log::info!("Handling signal: WINCH: stopping all workers gracefully");
+                self.workers_stopped = true;
+            }
+            Action::ReopenLogs => self.reopen_logs(),
+            Action::Reexec => self.reexec(),
+            // TTIN/TTOU are counted exactly by `scale`; CHLD is handled by the reaping
+            // every turn does anyway.
+            Action::ScaleUp | Action::ScaleDown | Action::Reap | Action::Ignore => {}
+        }
+    }
+
+    /// USR1: reopen our log files, and have every worker reopen its own.
+    fn reopen_logs(&mut self) {
+        log::info!("Handling signal: USR1: reopening log files");
+        crate::logging::reopen();
+        if let Some(log) = self.access_log.as_mut() {
+            log.reopen();
+        }
+        for info in self.pool.iter() {
+            let _ = kill(info.pid, Signal::SIGUSR1);
+        }
+    }
+
+    /// TTIN and TTOU, applied by count so that a burst is never lost.
+    fn scale(&mut self) {
+        let Some((ttin, ttou)) = self.signals.as_ref().map(MasterSignals::take_scaling) else {
+            return;
+        };
+        if self.phase != Phase::Running || ttin + ttou == 0 {
+            return;
+        }
+        let before = self.target;
+        self.target = scaled(self.target, ttin, ttou);
+        log::info!(
+            "Handling signal: TTIN x{ttin}, TTOU x{ttou}: workers {before} -> {}",
+            self.target
+        );
+    }
+
+    /// TERM (graceful) or INT/QUIT (quick): tell every worker, then wait for them. A
+    /// graceful stop with `--drain-delay` first marks every worker not ready and keeps
+    /// serving for the delay.
+    fn stop(&mut self, graceful: bool) {
+        self.systemd.stopping();
+        let now = monotonic_ms();
+        let delay = match graceful {
+            true => self.config.drain_delay.as_millis() as u64,
+            false => 0,
+        };
+        self.stop_deadline_ms = now + delay + self.config.graceful_timeout.as_millis() as u64;
+        if !graceful {
+            log::info!("Handling signal: INT/QUIT: quick stop");
+            self.phase = Phase::StoppingQuickly;
+            self.drain_at_ms = None;
+            return self.signal_all(Signal::SIGQUIT);
+        }
+        self.phase = Phase::StoppingGracefully;
+        if delay == 0 {
+            log::info!("Handling signal: TERM: graceful stop");
+            return self.signal_all(Signal::SIGTERM);
+        }
+        log::info!(
+            "Handling signal: TERM: not ready; still accepting for {delay} ms (--drain-delay), then draining"
+        );
+        for info in self.pool.iter() {
+            self.scoreboard[info.slot].set_unready();
+        }
+        self.drain_at_ms = Some(now + delay);
+    }
+
+    /// The drain delay is over: now the workers stop accepting and drain.
+    fn end_drain_delay(&mut self) {
+        if self.drain_at_ms.is_some_and(|at| monotonic_ms() >= at) {
+            log::info!("Drain delay over: draining");
+            self.drain_at_ms = None;
+            self.signal_all(Signal::SIGTERM);
+        }
+    }
+
+    fn signal_all(&self, signal: Signal) {
+        for info in self.pool.iter() {
+            let _ = kill(info.pid, signal);
+        }
+    }
+
+    /// HUP: re-read the configuration; on success start a new generation, which
+    /// `manage_workers` rolls in as the old one is retired. On failure keep everything.
+    fn reload(&mut self) {
+        log::info!("Handling signal: HUP: reloading");
+        self.systemd.reloading();
+        let new = match config::from_argv(self.config.argv.clone()) {
+            Ok(new) => new,
+            Err(err) => {
+                log::error!("Reload failed, keeping the current workers: {err}");
+                self.systemd.ready(&format!("reload failed: {err}"));
+                return;
+            }
+        };
+        if new.binds != self.config.binds {
+            log::warn!("--bind changed: listeners change only on restart or USR2; keeping them");
+        }
+        // The count set by TTIN/TTOU survives unless the configuration changed it.
+        if new.workers != self.config.workers {
+            self.target = new.workers;
+        }
+        self.config = Config {
+            binds: self.config.binds.clone(),
+            ..new
+        };
+        self.generation += 1;
+        self.workers_stopped = false;
+        self.announced = false;
+        log::info!(
+            "Starting generation {} with {} workers",
+            self.generation,
+            self.target
+        );
+    }
+
+    /// USR2: start a new master on the same listeners. Refused while an upgrade is
+    /// already pending, from either side.
+    fn reexec(&mut self) {
+        if let Some(pid) = self.new_master {
+            return log::warn!(
+                "Handling signal: USR2: refused, the new master (pid: {pid}) is still running"
+            );
+        }
+        if reexec::parent_pending() {
+            return log::warn!(
+                "Handling signal: USR2: refused, the old master is still running; TERM it first"
+            );
+        }
+        if let Some(pidfile) = self.pidfile.as_mut() {
+            pidfile.move_to_oldbin();
+        }
+        match reexec::spawn_new_master(&self.listeners, &self.config.argv) {
+            Ok(pid) => {
+                log::info!("Handling signal: USR2: started a new master (pid: {pid})");
+                self.new_master = Some(Pid::from_raw(pid as i32));
+            }
+            Err(err) => {
+                log::error!("Handling signal: USR2: cannot start a new master: {err}");
+                if let Some(pidfile) = self.pidfile.as_mut() {
+                    pidfile.move_back_from_oldbin();
+                }
+            }
+        }
+    }
+
+    /// Step 4: SIGABRT then SIGKILL for workers silent longer than `--timeout`; SIGKILL
+    /// for retired workers past `--graceful-timeout` and for everyone past a stop's end.
+    fn murder_workers(&mut self) {
+        let now = monotonic_ms();
+        let graceful_ms = self.config.graceful_timeout.as_millis() as u64;
+        let timeout_ms = self.config.timeout.map(|t| t.as_millis() as u64);
+        let stop_over = self.phase != Phase::Running && now >= self.stop_deadline_ms;
+        for info in self.pool.iter_mut().filter(|w| !w.killed) {
+            let slot = &self.scoreboard[info.slot];
+            let silent_ms = now.saturating_sub(slot.heartbeat_ms());
+            let overdue = info
+                .retiring_ms
+                .is_some_and(|t| now.saturating_sub(t) > graceful_ms);
+            if stop_over || overdue || info.aborted_ms.is_some_and(|t| now - t >= ABORT_GRACE_MS) {
+                log::warn!(
+                    "Worker {} (pid: {}) did not stop in time; sending SIGKILL",
+                    info.number(),
+                    info.pid
+                );
+                let _ = kill(info.pid, Signal::SIGKILL);
+                info.killed = true;
+            } else if info.aborted_ms.is_none() && timeout_ms.is_some_and(|t| silent_ms > t) {
+                log::error!(
+                    "WORKER TIMEOUT (pid: {}): worker {} silent for {:.1} s while {}; sending SIGABRT",
+                    info.pid,
+                    info.number(),
+                    silent_ms as f64 / 1000.0,
+                    slot.activity(now)
+                );
+                let _ = kill(info.pid, Signal::SIGABRT);
+                info.aborted_ms = Some(now);
+            }
+        }
+    }
+
+    /// Step 5: fork missing workers, retire surplus and outgoing ones.
+    fn manage_workers(&mut self) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let views: Vec<View> = self.pool.iter().map(|w| self.view(w)).collect();
+        if views
+            .iter()
+            .any(|v| v.ready && v.generation == self.generation)
+        {
+            self.boot_failures = 0;
+        }
+        let plan = plan(self.wanted(), self.generation, &views);
+        for pid in plan.retire {
+            self.retire(Pid::from_raw(pid));
+        }
+        for _ in 0..plan.spawn {
+            if monotonic_ms() < self.next_spawn_ms {
+                break;
+            }
+            self.spawn_worker();
+        }
+    }
+
+    fn view(&self, w: &WorkerInfo) -> View {
+        let state = self.scoreboard[w.slot].state();
+        View {
+            pid: w.pid.as_raw(),
+            generation: w.generation,
+            ready: matches!(state, State::Idle | State::Busy | State::Stopping),
+            idle: state == State::Idle,
+            quota_reached: self.scoreboard[w.slot].replacement_wanted(),
+            retiring: w.retiring_ms.is_some(),
+            spawned_ms: w.spawned_ms,
+        }
+    }
+
+    fn retire(&mut self, pid: Pid) {
+        if let Some(info) = self.pool.get_mut(pid) {
+            log::info!("Retiring worker {} (pid: {pid})", info.number());
+            info.retiring_ms = Some(monotonic_ms());
+            let _ = kill(pid, Signal::SIGTERM);
+        }
+    }
+
+    /// Forks one worker into the lowest free scoreboard slot.
+    fn spawn_worker(&mut self) {
+        let Some(slot) = self.pool.free_slot(scoreboard::CAPACITY) else {
+            log::warn!(
+                "all {} scoreboard slots are in use; not starting more workers",
+                scoreboard::CAPACITY
+            );
+            return;
+        };
+        let now = monotonic_ms();
+        self.scoreboard[slot].reset(self.generation, now);
+        match fork::spawn(|mask| self.become_worker(slot, mask)) {
+            Ok(pid) => self.pool.insert(WorkerInfo {
+                pid,
+                slot,
+                generation: self.generation,
+                spawned_ms: now,
+                retiring_ms: None,
+                aborted_ms: None,
+                killed: false,
+            }),
+            Err(err) => {
+                log::error!("fork failed: {err}");
+                self.scoreboard[slot].free();
+            }
+        }
+    }
+
+    /// The child side of a fork: shed what belongs to the master and run a worker.
+    /// Master-only objects are dropped, never deregistered: the epoll instance is shared
+    /// with the master, and deregistering here would remove the master's registrations.
+    fn become_worker(&mut self, slot: usize, mask: nix::sys::signal::SigSet) -> i32 {
+        drop(self.signals.take());
+        drop(self.poll.take());
+        let Some(lifeline) = self.lifeline.take() else {
+            return worker::EXIT_BOOT_ERROR;
+        };
+        let listeners = std::mem::take(&mut self.listeners)
+            .into_iter()
+            .map(Listener::into_worker)
+            .collect();
+        let app = match &mut self.app {
+            AppSource::Factory(factory) => WorkerApp::Build(*factory),
+            // The child's own copy of the master's memory: take it.
+            AppSource::Preloaded(handler) => match handler.take() {
+                Some(handler) => WorkerApp::Ready(handler),
+                None => return worker::EXIT_BOOT_ERROR,
+            },
+        };
+        let spec = WorkerSpec {
+            number: slot + 1,
+            slot: &self.scoreboard[slot],
+            master: self.pid,
+            listeners,
+            lifeline: lifeline.into_worker_end(),
+            config: self.config.clone(),
+            access_log: self.access_log.take(),
+            mask,
+        };
+        worker::run(spec, app)
+    }
+
+    /// Tells systemd how things stand: READY=1 once the current generation is complete
+    /// (at start and after each HUP), STATUS= always, and the watchdog.
+    fn report(&mut self) {
+        self.systemd.watchdog();
+        if self.phase != Phase::Running {
+            return;
+        }
+        let ready = self
+            .pool
+            .iter()
+            .filter(|w| self.view(w).ready && w.generation == self.generation)
+            .count();
+        let old = self
+            .pool
+            .iter()
+            .filter(|w| w.generation != self.generation)
+            .count();
+        let status = match self.boot_failures {
+            0 => format!(
+                "{ready} of {} workers serving, generation {}",
+                self.wanted(),
+                self.generation
+            ),
+            n => format!("workers die during boot ({n} in a row); retrying with backoff"),
+        };
+        if !self.announced && ready >= self.wanted() && old == 0 {
+            self.announced = true;
+            log::info!("Ready: {status}");
+            self.systemd.ready(&status);
+        } else {
+            self.systemd.status(&status);
+        }
+    }
+
+    /// After the last worker is gone. A Unix socket's path stays when a new master
+    /// (USR2) now serves on it.
+    fn finish(&mut self) {
+        if self.new_master.is_none() {
+            self.listeners.iter().for_each(Listener::unlink);
+        }
+        self.pidfile = None;
+        log::info!("Shutting down: Master");
+    }
+}
+
+/// The master's hold on the application.
+enum AppSource<'a> {
+    /// Each worker builds its own.
+    Factory(&'a AppFactory),
+    /// Built before forking; each child takes its own copy out of the Option.
+    Preloaded(Option<Box<dyn Handler>>),
+}
+
+/// With `--user`/`--group`, hands the workers what they must open again or connect
+/// through: Unix socket paths (gunicorn does the same) and log files, which USR1 makes
+/// every worker reopen.
+fn give_to_workers(config: &Config, listeners: &[Listener]) {
+    let Some(creds) = &config.credentials else {
+        return;
+    };
+    let logs = [
+        config.error_log.clone(),
+        config
+            .access_log
+            .clone()
+            .filter(|p| p != "-")
+            .map(Into::into),
+    ];
+    let sockets = listeners
+        .iter()
+        .filter_map(Listener::path)
+        .map(Path::to_path_buf);
+    for path in logs.into_iter().flatten().chain(sockets) {
+        if let Err(err) = nix::unistd::chown(&path, Some(creds.uid), Some(creds.gid)) {
+            log::warn!("cannot hand {} to uid {}: {err}", path.display(), creds.uid);
+        }
+    }
+}
+
+/// The worker count after `ttin` TTINs and `ttou` TTOUs, never below one nor above the
+/// scoreboard's capacity.
+fn scaled(target: usize, ttin: usize, ttou: usize) -> usize {
+    (target + ttin)
+        .saturating_sub(ttou)
+        .clamp(1, scoreboard::CAPACITY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scaled;
+
+    #[test]
+    fn scaling_counts() {
+        // (target, TTIN, TTOU) -> new target
+        let cases = [
+            ((2, 1, 0), 3),
+            ((2, 3, 3), 2),
+            ((2, 0, 1), 1),
+            ((1, 0, 1), 1), // floor 1, like gunicorn
+            ((1, 0, 5), 1),
+            ((3, 2, 4), 1),
+            ((511, 5, 0), 512), // the scoreboard's capacity
+        ];
+        for ((target, ttin, ttou), want) in cases {
+            assert_eq!(scaled(target, ttin, ttou), want, "{target} +{ttin} -{ttou}");
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The pidfile (`-p/--pid`): written atomically once the master listens, removed on exit
+//! only if it still names us, renamed to `FILE.oldbin` while a USR2 upgrade is pending.
+
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+use crate::error::Error;
+
+/// A pidfile this master wrote.
+pub struct Pidfile {
+    path: PathBuf,
+    pid: u32,
+}
+
+impl Pidfile {
+    /// Writes `pid` to `path`. A pidfile naming a live process stops the start (another
+    /// master runs); one naming a dead process is stale and replaced.
+    pub fn create(path: &Path, pid: u32) -> Result<Pidfile, Error> {
+        if let Some(other) = read_pid(path).filter(|&p| p != pid && is_alive(p)) {
+            return Err(Error::Config(format!(
+                "pidfile {} names process {other}, which is running; is br-serve already running?",
+                path.display()
+            )));
+        }
+        let tmp = path.with_extension(format!("tmp.{pid}"));
+        std::fs::write(&tmp, format!("{pid}\n"))
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| Error::io(format!("writing pidfile {}", path.display()), e))?;
+        Ok(Pidfile {
+            path: path.to_path_buf(),
+            pid,
+        })
+    }
+
+    /// USR2: moves the file aside so the new master can write its own.
+    pub fn move_to_oldbin(&mut self) {
+        let oldbin = PathBuf::from(format!("{}.oldbin", self.path.display()));
+        self.rename(oldbin);
+    }
+
+    /// The upgrade failed: takes the original name back.
+    pub fn move_back_from_oldbin(&mut self) {
+        if let Some(original) = self.path.to_str().and_then(|p| p.strip_suffix(".oldbin")) {
+            self.rename(PathBuf::from(original));
+        }
+    }
+
+    fn rename(&mut self, to: PathBuf) {
+        match std::fs::rename(&self.path, &to) {
+            Ok(()) => self.path = to,
+            Err(err) => log::error!(
+                "cannot rename pidfile {} to {}: {err}",
+                self.path.display(),
+                to.display()
+            ),
+        }
+    }
+}
+
+impl Drop for Pidfile {
+    /// Removes the file, unless another master has written its own pid there since.
+    fn drop(&mut self) {
+        if read_pid(&self.path) == Some(self.pid) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn is_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    // Signal 0 checks existence; EPERM means it exists but is not ours.
+    matches!(
+        kill(Pid::from_raw(raw), None),
+        Ok(()) | Err(nix::errno::Errno::EPERM)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_pidfile_is_replaced_and_live_one_refused() {
+        let dir = std::env::temp_dir().join(format!("br-serve-pidfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.pid");
+        // No process has pid i32::MAX on Linux (pid_max is at most 2^22).
+        std::fs::write(&path, format!("{}\n", i32::MAX)).unwrap();
+        let file = Pidfile::create(&path, 4242).unwrap();
+        assert_eq!(read_pid(&path), Some(4242));
+        drop(file);
+        assert!(!path.exists());
+        // pid 1 always runs.
+        std::fs::write(&path, "1\n").unwrap();
+        assert!(Pidfile::create(&path, 4242).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn oldbin_round_trip() {
+        let dir = std::env::temp_dir().join(format!("br-serve-oldbin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.pid");
+        let mut file = Pidfile::create(&path, std::process::id()).unwrap();
+        file.move_to_oldbin();
+        assert!(dir.join("app.pid.oldbin").exists() && !path.exists());
+        file.move_back_from_oldbin();
+        assert!(path.exists());
+        drop(file);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,53 @@
+//! File descriptors handed to us by a parent process: listening sockets passed down by a
+//! master re-executing itself (USR2, `BR_SERVE_FDS`) or by systemd (`LISTEN_FDS`).
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+
+/// Takes ownership of an inherited descriptor after checking that it is open.
+///
+/// The caller must take each number at most once; `adopt_all` enforces that.
+fn adopt(fd: RawFd) -> io::Result<OwnedFd> {
+    if fd < 3 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("fd {fd} is stdio"),
+        ));
+    }
+    // SAFETY: `fd` is not ours to borrow yet, but F_GETFD only reads its flags and fails
+    // with EBADF if it is not open; no ownership is taken or released.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    fcntl(borrowed, FcntlArg::F_GETFD)?;
+    // SAFETY: the descriptor is open (checked above), was handed to this process by its
+    // parent for us to own, and `adopt_all` makes sure no number is adopted twice, so no
+    // other owner in this process will close it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adopts a list of inherited descriptors, refusing duplicates.
+pub fn adopt_all(fds: &[RawFd]) -> io::Result<Vec<OwnedFd>> {
+    let mut seen = Vec::with_capacity(fds.len());
+    for &fd in fds {
+        if seen.contains(&fd) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("fd {fd} listed twice"),
+            ));
+        }
+        seen.push(fd);
+    }
+    fds.iter().map(|&fd| adopt(fd)).collect()
+}
+
+/// Lets a descriptor survive `exec` (for handing listeners to a new master) or not.
+pub fn set_inheritable(fd: impl AsFd, inheritable: bool) -> io::Result<()> {
+    let flags = if inheritable {
+        FdFlag::empty()
+    } else {
+        FdFlag::FD_CLOEXEC
+    };
+    fcntl(fd.as_fd(), FcntlArg::F_SETFD(flags))?;
+    Ok(())
+}

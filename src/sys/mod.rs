@@ -1,0 +1,25 @@
+//! The only corner of the crate with `unsafe` code and raw process plumbing.
+//!
+//! Everything above this module is safe Rust. What lives here, and why it is unsafe:
+//!
+//! * [`fork`]: `fork(2)` is only sound while the process has one thread; the master keeps
+//!   that invariant for its whole life.
+//! * [`signals`]: installing async-signal-safe actions and resetting dispositions in a
+//!   freshly forked worker (the signal-hook trap of design-notes §1.5).
+//! * [`scoreboard`]: a `MAP_SHARED` anonymous mapping that the master and its workers
+//!   read and write concurrently through atomics.
+//! * [`fds`]: taking ownership of descriptors a parent process handed down.
+//! * [`privileges`]: switching a worker to `--user`/`--group`.
+//! * [`sockopt`]: `setsockopt` for options our socket crates do not wrap.
+//!
+//! [`clock`] and [`lifeline`] are safe, but they are process plumbing of the same kind,
+//! so they live beside the rest.
+
+pub mod clock;
+pub mod fds;
+pub mod fork;
+pub mod lifeline;
+pub mod privileges;
+pub mod scoreboard;
+pub mod signals;
+pub mod sockopt;

@@ -1,0 +1,146 @@
+//! Dropping privileges in a worker (`-u/--user`, `-g/--group`, `--initgroups`).
+//!
+//! The master keeps its privileges so it can bind port 80 and re-execute itself; each
+//! worker gives them up right after fork, before it touches a client. The order matters:
+//! supplementary groups and the gid while still root, the uid last. `PR_SET_PDEATHSIG`
+//! is cleared by a credential change, so the worker arms it after this (see
+//! [`super::lifeline`]).
+
+use std::ffi::CString;
+use std::io;
+
+use nix::unistd::{Gid, Group, Uid, User, geteuid, initgroups, setgid, setgroups, setuid};
+
+/// Who the workers run as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name (for initgroups) or the number as text.
+    pub name: String,
+    /// The user id.
+    pub uid: Uid,
+    /// The group id.
+    pub gid: Gid,
+    /// Take the user's supplementary groups (`--initgroups`) instead of none.
+    pub initgroups: bool,
+}
+
+impl Credentials {
+    /// Resolves `--user` (a name or number) and `--group` (a name or number; default:
+    /// the user's primary group), and checks that we may switch to them.
+    pub fn resolve(
+        user: Option<&str>,
+        group: Option<&str>,
+        initgroups: bool,
+    ) -> Result<Option<Credentials>, String> {
+        if user.is_none() && group.is_none() {
+            return Ok(None);
+        }
+        let (name, uid, primary) = match user {
+            Some(user) => lookup_user(user)?,
+            None => (String::new(), geteuid(), None),
+        };
+        let gid = match (group, primary) {
+            (Some(group), _) => lookup_group(group)?,
+            (None, Some(gid)) => gid,
+            (None, None) => nix::unistd::getegid(),
+        };
+        let changes = uid != geteuid() || gid != nix::unistd::getegid();
+        if changes && !geteuid().is_root() {
+            return Err(format!(
+                "switching workers to uid {uid} gid {gid} needs br-serve to start as root"
+            ));
+        }
+        Ok(Some(Credentials {
+            name,
+            uid,
+            gid,
+            initgroups,
+        }))
+    }
+
+    /// In a worker: become this user, for good.
+    pub fn drop_privileges(&self) -> io::Result<()> {
+        if geteuid().is_root() {
+            match (self.initgroups, CString::new(self.name.clone())) {
+                (true, Ok(name)) if !self.name.is_empty() => initgroups(&name, self.gid)?,
+                _ => setgroups(&[self.gid])?,
+            }
+        }
+        setgid(self.gid)?;
+        setuid(self.uid)?;
+        Ok(())
+    }
+}
+
+fn lookup_user(user: &str) -> Result<(String, Uid, Option<Gid>), String> {
+    let found = match user.parse::<u32>() {
+        Ok(n) => User::from_uid(Uid::from_raw(n)),
+        Err(_) => User::from_name(user),
+    };
+    match found {
+        Ok(Some(u)) => Ok((u.name, u.uid, Some(u.gid))),
+        // A numeric uid without a passwd entry is still a valid uid to run as.
+        Ok(None) if user.parse::<u32>().is_ok() => Ok((
+            user.to_string(),
+            Uid::from_raw(user.parse().unwrap_or(0)),
+            None,
+        )),
+        Ok(None) => Err(format!("no such user '{user}'")),
+        Err(err) => Err(format!("cannot look up user '{user}': {err}")),
+    }
+}
+
+fn lookup_group(group: &str) -> Result<Gid, String> {
+    if let Ok(n) = group.parse::<u32>() {
+        return Ok(Gid::from_raw(n));
+    }
+    match Group::from_name(group) {
+        Ok(Some(g)) => Ok(g.gid),
+        Ok(None) => Err(format!("no such group '{group}'")),
+        Err(err) => Err(format!("cannot look up group '{group}': {err}")),
+    }
+}
+
+/// Parses `--umask`: octal, with or without a leading `0` or `0o` (gunicorn accepts
+/// `0o22`, `022` and `18` as decimal; we take octal, as every shell does).
+pub fn parse_umask(value: &str) -> Result<u32, String> {
+    let digits = value.trim().trim_start_matches("0o");
+    match u32::from_str_radix(digits, 8) {
+        Ok(mask) if mask <= 0o777 => Ok(mask),
+        _ => Err("expected an octal mask such as 022".into()),
+    }
+}
+
+/// Sets the process's umask (inherited by the workers).
+pub fn set_umask(mask: u32) {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn umask_forms() {
+        let cases = [
+            ("022", Ok(0o22)),
+            ("0o027", Ok(0o27)),
+            ("0", Ok(0)),
+            ("777", Ok(0o777)),
+            ("8", Err(())),
+            ("1000", Err(())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_umask(input).map_err(|_| ()), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn users_resolve() {
+        let root = Credentials::resolve(Some("root"), None, false);
+        assert!(root.is_ok(), "{root:?}");
+        assert!(Credentials::resolve(Some("no-such-user-br-serve"), None, false).is_err());
+        assert!(Credentials::resolve(None, Some("no-such-group-br-serve"), false).is_err());
+        assert_eq!(Credentials::resolve(None, None, false), Ok(None));
+    }
+}

@@ -1,0 +1,231 @@
+//! The scoreboard: one shared-memory slot per worker, written by the worker and read by
+//! the master (DESIGN invariant 4).
+//!
+//! The master maps it (`MAP_SHARED | MAP_ANONYMOUS`) before the first fork, so every
+//! worker inherits the same pages. A slot is a few cache lines of atomics: the worker
+//! stores its heartbeat (CLOCK_MONOTONIC ms), its state, how many requests it served, and
+//! what it is serving now; the master reads them to find hung workers and to know when a
+//! new generation is ready. Only the owning worker writes its slot while it lives; the
+//! master resets a slot before the fork that hands it out. Nothing here takes a lock, so
+//! a worker dying mid-write cannot wedge the master. The request line is diagnostic text
+//! and may be torn if read while being written; everything else is a single atomic.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+
+use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
+
+/// How many slots exist. A shared mapping cannot grow under living children, so this is
+/// also the most workers the master will run.
+pub const CAPACITY: usize = 512;
+
+/// Bytes of the current request line kept for the "what was it doing" log line.
+const LINE_WORDS: usize = 12;
+
+/// What a worker is doing, as the master sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// No worker owns the slot.
+    Free = 0,
+    /// Forked, still setting up (the app factory is running).
+    Booting = 1,
+    /// Waiting in its event loop.
+    Idle = 2,
+    /// Inside a request.
+    Busy = 3,
+    /// Draining after TERM or its request quota.
+    Stopping = 4,
+}
+
+/// One worker's slot. `align(64)` keeps two workers off the same cache line.
+#[repr(C, align(64))]
+pub struct Slot {
+    pid: AtomicU32,
+    state: AtomicU32,
+    generation: AtomicU32,
+    line_len: AtomicU32,
+    /// Set by a worker that reached its `--max-requests` quota and wants a successor.
+    replacement_wanted: AtomicU32,
+    /// Set by the master during `--drain-delay`: still serving, but not ready.
+    unready: AtomicU32,
+    heartbeat_ms: AtomicU64,
+    requests: AtomicU64,
+    request_start_ms: AtomicU64,
+    line: [AtomicU64; LINE_WORDS],
+}
+
+/// The whole table; lives for the life of the process (it is never unmapped).
+pub type Scoreboard = &'static [Slot];
+
+/// Maps a zeroed table of [`CAPACITY`] slots shared with every future child.
+pub fn create() -> std::io::Result<Scoreboard> {
+    let bytes = CAPACITY * std::mem::size_of::<Slot>();
+    let len = NonZeroUsize::new(bytes).ok_or(std::io::ErrorKind::InvalidInput)?;
+    let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+    // SAFETY: a fresh anonymous mapping aliases no Rust object.
+    let ptr = unsafe { mmap_anonymous(None, len, prot, MapFlags::MAP_SHARED) }?;
+    // SAFETY: the mapping is `bytes` long, page-aligned (so aligned for `Slot`), and
+    // zero-filled by the kernel; all-zero bytes are a valid `Slot` (atomics of 0, state
+    // Free). It is never unmapped, so the `'static` lifetime holds, and it is only ever
+    // accessed through atomics, so sharing it with other processes is sound.
+    Ok(unsafe { std::slice::from_raw_parts(ptr.as_ptr().cast::<Slot>(), CAPACITY) })
+}
+
+impl Slot {
+    /// Master, before fork: claims the slot for a worker of `generation` and gives it a
+    /// first heartbeat so boot time counts against `--timeout` too.
+    pub fn reset(&self, generation: u32, now_ms: u64) {
+        self.pid.store(0, Relaxed);
+        self.generation.store(generation, Relaxed);
+        self.requests.store(0, Relaxed);
+        self.request_start_ms.store(0, Relaxed);
+        self.line_len.store(0, Relaxed);
+        self.replacement_wanted.store(0, Relaxed);
+        self.unready.store(0, Relaxed);
+        self.heartbeat_ms.store(now_ms, Relaxed);
+        self.state.store(State::Booting as u32, Relaxed);
+    }
+
+    /// Master, after reaping: gives the slot back.
+    pub fn free(&self) {
+        self.state.store(State::Free as u32, Relaxed);
+        self.pid.store(0, Relaxed);
+    }
+
+    /// Worker: records its pid once it runs.
+    pub fn set_pid(&self, pid: u32) {
+        self.pid.store(pid, Relaxed);
+    }
+
+    /// Worker: "I am alive" at `now_ms`.
+    pub fn tick(&self, now_ms: u64) {
+        self.heartbeat_ms.store(now_ms, Relaxed);
+    }
+
+    /// Worker: changes state and ticks.
+    pub fn set_state(&self, state: State, now_ms: u64) {
+        self.state.store(state as u32, Relaxed);
+        self.tick(now_ms);
+    }
+
+    /// Worker: a request starts; keeps the first bytes of its request line.
+    pub fn begin_request(&self, line: &[u8], now_ms: u64) {
+        let line = &line[..line.len().min(LINE_WORDS * 8)];
+        for (word, chunk) in self.line.iter().zip(line.chunks(8)) {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            word.store(u64::from_ne_bytes(bytes), Relaxed);
+        }
+        self.line_len.store(line.len() as u32, Relaxed);
+        self.request_start_ms.store(now_ms, Relaxed);
+        self.set_state(State::Busy, now_ms);
+    }
+
+    /// Worker: the request is answered.
+    pub fn end_request(&self, now_ms: u64) {
+        self.requests.fetch_add(1, Relaxed);
+        self.request_start_ms.store(0, Relaxed);
+        self.set_state(State::Idle, now_ms);
+    }
+
+    /// Worker: asks the master for a successor; it keeps serving until told to stop.
+    pub fn want_replacement(&self) {
+        self.replacement_wanted.store(1, Relaxed);
+    }
+
+    /// Whether the worker asked for a successor.
+    pub fn replacement_wanted(&self) -> bool {
+        self.replacement_wanted.load(Relaxed) != 0
+    }
+
+    /// Master: the server is going away; readiness probes should fail from now on.
+    pub fn set_unready(&self) {
+        self.unready.store(1, Relaxed);
+    }
+
+    /// Whether the master marked this worker not ready.
+    pub fn unready(&self) -> bool {
+        self.unready.load(Relaxed) != 0
+    }
+
+    /// The worker's last heartbeat.
+    pub fn heartbeat_ms(&self) -> u64 {
+        self.heartbeat_ms.load(Relaxed)
+    }
+
+    /// The worker's state.
+    pub fn state(&self) -> State {
+        match self.state.load(Relaxed) {
+            1 => State::Booting,
+            2 => State::Idle,
+            3 => State::Busy,
+            4 => State::Stopping,
+            _ => State::Free,
+        }
+    }
+
+    /// Requests the worker has answered.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Relaxed)
+    }
+
+    /// A description of what the worker is doing, for the timeout log line.
+    pub fn activity(&self, now_ms: u64) -> String {
+        match self.state() {
+            State::Busy => {
+                let start = self.request_start_ms.load(Relaxed);
+                format!(
+                    "handling \"{}\" for {} ms",
+                    self.request_line(),
+                    now_ms.saturating_sub(start)
+                )
+            }
+            State::Booting => "booting".to_string(),
+            State::Idle => "idle".to_string(),
+            State::Stopping => "stopping".to_string(),
+            State::Free => "gone".to_string(),
+        }
+    }
+
+    fn request_line(&self) -> String {
+        let len = (self.line_len.load(Relaxed) as usize).min(LINE_WORDS * 8);
+        let bytes: Vec<u8> = self
+            .line
+            .iter()
+            .flat_map(|w| w.load(Relaxed).to_ne_bytes())
+            .collect();
+        String::from_utf8_lossy(&bytes[..len])
+            .escape_debug()
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_is_whole_cache_lines() {
+        assert_eq!(std::mem::size_of::<Slot>() % 64, 0);
+    }
+
+    #[test]
+    fn request_line_round_trips_and_truncates() {
+        let board = create().unwrap();
+        let slot = &board[3];
+        slot.reset(1, 10);
+        assert_eq!(slot.state(), State::Booting);
+        slot.begin_request(b"GET /work?ms=400 HTTP/1.1", 20);
+        assert_eq!(
+            slot.activity(120),
+            "handling \"GET /work?ms=400 HTTP/1.1\" for 100 ms"
+        );
+        slot.begin_request(&[b'a'; 200], 20);
+        assert_eq!(slot.request_line().len(), LINE_WORDS * 8);
+        slot.end_request(30);
+        assert_eq!(
+            (slot.state(), slot.requests(), slot.heartbeat_ms()),
+            (State::Idle, 1, 30)
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Signal sets and dispositions for the master and for a freshly forked worker.
+//!
+//! Signals reach both kinds of process through `signal_hook_mio::v1_0::Signals`: the
+//! handler writes a byte into a self-pipe that the process's own `mio::Poll` watches, and
+//! the event loop acts on it at a safe point. The master never spawns a thread for this.
+//!
+//! A worker inherits the master's OS-level handlers. The signal-hook trap
+//! (design-notes §1.5): unregistering an action does not restore `SIG_DFL`, and
+//! registering a signal again after a raw `sigaction` reset never reinstalls the OS
+//! handler. So a worker re-registers the signals it handles (TERM, USR1) through
+//! signal-hook, gives INT and QUIT an immediate `_exit`, and sets the rest to their final
+//! disposition with raw `sigaction`, never touching them through signal-hook again.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use signal_hook::consts::signal::*;
+use signal_hook_mio::v1_0::Signals;
+
+/// Every signal the master acts on (DESIGN "Signals").
+pub const MASTER: &[i32] = &[
+    SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD,
+];
+
+/// The signals a worker handles in its event loop: TERM drains, USR1 reopens logs.
+pub const WORKER: &[i32] = &[SIGTERM, SIGUSR1];
+
+/// Signals a worker ignores: they are the master's business.
+const WORKER_IGNORED: &[Signal] = [
+    Signal::SIGHUP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+]
+.as_slice();
+
+/// Exit code of a worker stopped by INT or QUIT.
+pub const EXIT_QUICK: i32 = 0;
+
+/// The master's signals: a mio source that wakes its loop, plus exact counts of TTIN
+/// and TTOU.
+///
+/// The self-pipe collapses repeated signals into one wake-up, so three quick TTINs would
+/// read as one. Each delivered TTIN or TTOU therefore also bumps a counter (an atomic add
+/// is async-signal-safe), and the master acts on the counts. What the count cannot see:
+/// the kernel itself merges a signal sent while the same one is still pending, which
+/// happens only while the master has signals blocked for the microseconds of a fork.
+pub struct MasterSignals {
+    /// Wakes the master's poll; [`Signals::pending`] says which signals arrived.
+    pub source: Signals,
+    ttin: Arc<AtomicUsize>,
+    ttou: Arc<AtomicUsize>,
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl MasterSignals {
+    /// Installs the master's handlers.
+    pub fn new() -> io::Result<MasterSignals> {
+        let source = Signals::new(MASTER)?;
+        let (ttin, ttou) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut ids = Vec::new();
+        for (sig, counter) in [(SIGTTIN, &ttin), (SIGTTOU, &ttou)] {
+            let counter = Arc::clone(counter);
+            // SAFETY: the action is one atomic add: async-signal-safe, no allocation.
+            let id = unsafe {
+                signal_hook::low_level::register(sig, move || {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                })
+            }?;
+            ids.push(id);
+        }
+        Ok(MasterSignals {
+            source,
+            ttin,
+            ttou,
+            ids,
+        })
+    }
+
+    /// TTINs and TTOUs received since the last call.
+    pub fn take_scaling(&self) -> (usize, usize) {
+        (
+            self.ttin.swap(0, Ordering::Relaxed),
+            self.ttou.swap(0, Ordering::Relaxed),
+        )
+    }
+}
+
+impl Drop for MasterSignals {
+    /// Unregisters the counters (the source unregisters itself); a worker drops the
+    /// master's signals this way right after fork.
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+/// In a worker, after the master's `Signals` has been dropped and while all signals are
+/// still blocked: sets every inherited disposition to what a worker wants and returns
+/// the worker's own `Signals` source.
+pub fn reset_for_worker() -> io::Result<Signals> {
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // CHLD must be SIG_DFL, not SIG_IGN: ignoring it makes the kernel reap children
+    // itself, which breaks `Command::wait` in application code.
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for &sig in WORKER_IGNORED {
+        // SAFETY: SIG_IGN is not a Rust handler; no code of ours runs in signal context.
+        unsafe { sigaction(sig, &ignore) }?;
+    }
+    // SAFETY: as above, SIG_DFL installs no handler.
+    unsafe { sigaction(Signal::SIGCHLD, &default) }?;
+    for sig in [SIGINT, SIGQUIT] {
+        // SAFETY: the action only calls `_exit`, which is async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(sig, || signal_hook::low_level::exit(EXIT_QUICK))
+        }?;
+    }
+    Signals::new(WORKER)
+}

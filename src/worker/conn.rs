@@ -1,0 +1,502 @@
+//! One client connection: its input buffer, where it is in the request cycle, its output
+//! queue, and the deadline that applies to it now.
+//!
+//! The cycle (RFC 9112): read a head, read its body (Content-Length or chunked), call
+//! the handler, queue the response, and, if the connection persists, start over with
+//! whatever is already buffered, so pipelined requests are answered in order. Bodies are
+//! read whole before the handler runs, so a handler can never leave part of a body
+//! behind to be parsed as the next request. After a framing error the connection answers
+//! with `Connection: close` and never tries to resynchronise; it then closes lingering
+//! (RFC 9112 §9.6): shut down writing, drain input briefly, close, so the client reads
+//! the error instead of a reset.
+
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::out::OutQueue;
+use super::stream::Stream;
+use crate::Handler;
+use crate::access_log::{AccessLog, Entry};
+use crate::http::{
+    BodyFraming, CONTINUE_100, ChunkedDecoder, DateCache, Limits, Request, RequestHead, Response,
+    ResponseMeta, Version, body_allowed, write_head,
+};
+use crate::sys::clock::monotonic_ms;
+use crate::sys::scoreboard::Slot;
+
+/// Stop parsing new requests while this much output waits for a slow reader.
+const OUTPUT_HIGH_WATER: u64 = 256 * 1024;
+/// The methods the server passes to applications, for `OPTIONS *` (CONNECT is refused
+/// by the HTTP layer).
+const SERVER_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE";
+/// How long a lingering close waits for the client to finish sending.
+const LINGER: Duration = Duration::from_secs(2);
+/// How much input a lingering close discards before giving up.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// The connection timeouts, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// A whole request head must arrive within this, from its first byte; also how long
+    /// a new connection may stay silent.
+    pub head: Duration,
+    /// How long an idle keep-alive connection is kept.
+    pub keep_alive: Duration,
+    /// The longest pause while a body is being received.
+    pub body_stall: Duration,
+    /// The longest pause while the client is not reading our response.
+    pub write_stall: Duration,
+}
+
+/// What the worker lends a connection while it works: the application and the
+/// worker-wide state a request touches.
+pub struct Ctx {
+    /// The application.
+    pub handler: Box<dyn Handler>,
+    /// HTTP size limits.
+    pub limits: Limits,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// The cached Date header value.
+    pub date: DateCache,
+    /// This worker's scoreboard slot.
+    pub slot: &'static Slot,
+    /// The time of this loop turn.
+    pub now: Instant,
+    /// Answer with `Connection: close` and keep no connection idle.
+    pub closing: bool,
+    /// Requests answered by this worker so far.
+    pub served: u64,
+    /// The access log, when one is configured.
+    pub access: Option<AccessLog>,
+}
+
+enum Phase {
+    /// Waiting for a request head; `first_byte` is when its first byte arrived.
+    Head { first_byte: Option<Instant> },
+    /// Receiving the body of a parsed head.
+    Body {
+        head: RequestHead,
+        body: Vec<u8>,
+        framing: BodyDecoder,
+    },
+    /// The last response is queued; close once it is written.
+    Closing,
+    /// Written and half-closed; discarding input until EOF or the linger deadline.
+    Lingering { since: Instant, drained: usize },
+}
+
+enum BodyDecoder {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
+/// What the worker should do with the connection after driving it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep it; it waits for its next event.
+    Keep,
+    /// Close it now.
+    Close,
+}
+
+/// One accepted connection.
+pub struct Conn {
+    stream: Stream,
+    peer: Option<SocketAddr>,
+    input: Vec<u8>,
+    out: OutQueue,
+    phase: Phase,
+    /// An edge reported readable and we have not yet seen WouldBlock.
+    readable: bool,
+    /// The peer shut down its side.
+    eof: bool,
+    /// The connection answered at least one request (idle timeout is keep-alive's).
+    reused: bool,
+    /// The last time the client sent or took bytes, or a request completed.
+    last_progress: Instant,
+    /// We answered an error and must not trust what follows.
+    failed: bool,
+}
+
+impl Conn {
+    /// Wraps a freshly accepted stream.
+    pub fn new(stream: Stream, peer: Option<SocketAddr>, now: Instant) -> Conn {
+        Conn {
+            stream,
+            peer,
+            input: Vec::new(),
+            out: OutQueue::default(),
+            phase: Phase::Head { first_byte: None },
+            readable: true,
+            eof: false,
+            reused: false,
+            last_progress: now,
+            failed: false,
+        }
+    }
+
+    /// Records a readiness event (edge-triggered: remembered until WouldBlock).
+    pub fn mark_readable(&mut self) {
+        self.readable = true;
+    }
+
+    /// Idle between requests: nothing buffered, nothing to write.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Head { first_byte: None })
+            && self.input.is_empty()
+            && self.out.is_empty()
+    }
+
+    /// Reads, serves and writes as far as the socket allows without blocking.
+    pub fn drive(&mut self, scratch: &mut [u8], ctx: &mut Ctx) -> Verdict {
+        loop {
+            if let Err(_err) = self.flush(ctx.now) {
+                return Verdict::Close;
+            }
+            self.process(ctx);
+            if self.flush(ctx.now).is_err() {
+                return Verdict::Close;
+            }
+            let stalled = self.out.pending() > OUTPUT_HIGH_WATER;
+            if !self.readable || stalled || matches!(self.phase, Phase::Closing) {
+                break;
+            }
+            if self.read_once(scratch, ctx.now).is_err() {
+                return Verdict::Close;
+            }
+        }
+        self.settle(ctx)
+    }
+
+    /// One `read`. A short read means the socket is drained (TCP fills the buffer when it
+    /// can), which saves the extra `read` that would only return WouldBlock.
+    fn read_once(&mut self, scratch: &mut [u8], now: Instant) -> io::Result<()> {
+        match self.stream.read(scratch) {
+            Ok(0) => {
+                self.eof = true;
+                self.readable = false;
+            }
+            Ok(n) => {
+                self.readable = n == scratch.len();
+                self.last_progress = now;
+                match &mut self.phase {
+                    Phase::Lingering { drained, .. } => *drained += n,
+                    _ => self.input.extend_from_slice(&scratch[..n]),
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, now: Instant) -> io::Result<()> {
+        let mut progressed = false;
+        let result = self.out.flush(&mut self.stream, &mut progressed);
+        if progressed {
+            self.last_progress = now;
+        }
+        result.map(drop)
+    }
+
+    /// Parses and answers every complete request in the input buffer, in order.
+    fn process(&mut self, ctx: &mut Ctx) {
+        let mut consumed = 0;
+        while self.out.pending() <= OUTPUT_HIGH_WATER {
+            let used = match self.phase {
+                Phase::Head { .. } => self.next_head(consumed, ctx),
+                Phase::Body { .. } => self.feed_body(consumed, ctx),
+                Phase::Closing | Phase::Lingering { .. } => None,
+            };
+            match used {
+                Some(n) => consumed += n,
+                None => break,
+            }
+        }
+        self.input.drain(..consumed.min(self.input.len()));
+    }
+
+    /// Parses a head from `start`; returns its length, or `None` when there is none yet.
+    fn next_head(&mut self, start: usize, ctx: &mut Ctx) -> Option<usize> {
+        if start >= self.input.len() {
+            return None;
+        }
+        if let Phase::Head { first_byte } = &mut self.phase {
+            first_byte.get_or_insert(ctx.now);
+        }
+        match crate::http::parse_head(&self.input[start..], &ctx.limits) {
+            Ok(None) => None,
+            Ok(Some(head)) => Some(self.begin_body(head, start)),
+            Err(err) => {
+                self.fail(Response::error(&err), ctx);
+                log::debug!(
+                    "closing {}: {} {}",
+                    peer_name(self.peer),
+                    err.status(),
+                    err.message()
+                );
+                None
+            }
+        }
+    }
+
+    /// A head is complete: decides how to read its body, answers `100 Continue` when the
+    /// client waits for it (RFC 9110 §10.1.1), and returns the head's length.
+    fn begin_body(&mut self, head: RequestHead, start: usize) -> usize {
+        let len = head.len();
+        let framing = match head.framing() {
+            BodyFraming::Empty => BodyDecoder::Length(0),
+            BodyFraming::Length(n) => BodyDecoder::Length(n),
+            BodyFraming::Chunked => BodyDecoder::Chunked(ChunkedDecoder::new()),
+        };
+        let buffered = (self.input.len() - start - len) as u64;
+        let waiting = match &framing {
+            BodyDecoder::Length(n) => buffered < *n,
+            BodyDecoder::Chunked(_) => true,
+        };
+        if head.expects_continue() && waiting {
+            self.out.tail_buf().extend_from_slice(CONTINUE_100);
+            self.out.appended(CONTINUE_100.len());
+        }
+        self.phase = Phase::Body {
+            head,
+            body: Vec::new(),
+            framing,
+        };
+        len
+    }
+
+    /// Moves body bytes from the input buffer (from `start`) into the body. Returns how
+    /// many input bytes it used, or `None` when it needs more input.
+    fn feed_body(&mut self, start: usize, ctx: &mut Ctx) -> Option<usize> {
+        let Phase::Body { body, framing, .. } = &mut self.phase else {
+            return None;
+        };
+        let input = &self.input[start..];
+        let (used, done) = match framing {
+            BodyDecoder::Length(remaining) => {
+                let take = (*remaining).min(input.len() as u64) as usize;
+                body.extend_from_slice(&input[..take]);
+                *remaining -= take as u64;
+                (take, *remaining == 0)
+            }
+            BodyDecoder::Chunked(decoder) => match decoder.decode(input, body, &ctx.limits) {
+                Ok(progress) => progress,
+                Err(err) => {
+                    self.fail(Response::error(&err), ctx);
+                    return None;
+                }
+            },
+        };
+        if done {
+            self.dispatch(ctx);
+            return Some(used);
+        }
+        // Bytes a decoder left unconsumed are a partial line it will see again.
+        (used > 0).then_some(used)
+    }
+
+    /// The request is complete: runs the handler and queues its response.
+    fn dispatch(&mut self, ctx: &mut Ctx) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Head { first_byte: None });
+        let Phase::Body { head, body, .. } = phase else {
+            return;
+        };
+        // During --drain-delay, clients are moved off with `Connection: close` so they
+        // reconnect through a load balancer that no longer routes to us.
+        let keep_alive = head.keep_alive() && !ctx.closing && !ctx.slot.unready();
+        let (version, head_request) = (head.version(), head.is_head());
+        let (line, line_len) = request_line(&head);
+        ctx.slot.begin_request(&line[..line_len], monotonic_ms());
+        let started = ctx
+            .access
+            .is_some()
+            .then(|| (SystemTime::now(), Instant::now()));
+        let request = Request::new(head, body, self.peer);
+        let response = match (request.method(), request.target()) {
+            // RFC 9110 §9.3.7: `OPTIONS *` asks about the server itself, not a resource,
+            // so the server answers it whatever the application is.
+            ("OPTIONS", "*") => Response::new(200).with_header("Allow", SERVER_METHODS),
+            _ => call_handler(ctx.handler.as_mut(), &request),
+        };
+        ctx.slot.end_request(monotonic_ms());
+        if let (Some(log), Some(started)) = (ctx.access.as_mut(), started) {
+            log_access(log, &request, &response, head_request, started);
+        }
+        ctx.served += 1;
+        let meta = ResponseMeta {
+            version,
+            keep_alive,
+            head_request,
+        };
+        self.queue(response, &meta, &mut ctx.date);
+        self.reused = true;
+        self.last_progress = ctx.now;
+        if !keep_alive {
+            self.phase = Phase::Closing;
+        }
+    }
+
+    /// Answers with an error and stops reading requests from this connection; it will
+    /// close lingering, since whatever the client sends next is unread input.
+    fn fail(&mut self, response: Response, ctx: &mut Ctx) {
+        let meta = ResponseMeta {
+            version: Version::Http11,
+            keep_alive: false,
+            head_request: false,
+        };
+        self.queue(response, &meta, &mut ctx.date);
+        self.input.clear();
+        self.phase = Phase::Closing;
+        self.failed = true;
+    }
+
+    fn queue(&mut self, response: Response, meta: &ResponseMeta, date: &mut DateCache) {
+        let buf = self.out.tail_buf();
+        let before = buf.len();
+        write_head(buf, &response, meta, date.get());
+        let n = buf.len() - before;
+        self.out.appended(n);
+        if !body_allowed(response.status(), meta.head_request) {
+            return;
+        }
+        match response.into_body() {
+            crate::http::Body::Empty => {}
+            crate::http::Body::Bytes(bytes) => self.out.push_bytes(bytes),
+            crate::http::Body::Static(bytes) => self.out.push_static(bytes),
+            crate::http::Body::File { file, offset, len } => self.out.push_file(file, offset, len),
+        }
+    }
+
+    /// After a drive: decides whether the connection lives on.
+    fn settle(&mut self, ctx: &Ctx) -> Verdict {
+        match self.phase {
+            Phase::Lingering { drained, .. } if self.eof || drained > LINGER_BYTES => {
+                Verdict::Close
+            }
+            Phase::Lingering { .. } => Verdict::Keep,
+            _ if !self.out.is_empty() => Verdict::Keep,
+            Phase::Closing => self.start_linger(ctx.now),
+            _ if self.eof => Verdict::Close,
+            _ if ctx.closing && self.is_idle() => Verdict::Close,
+            _ => Verdict::Keep,
+        }
+    }
+
+    /// RFC 9112 §9.6: closing with unread input makes the kernel send RST, which can
+    /// destroy the response before the client reads it. So after an error, or when more
+    /// input is buffered or arriving, half-close and drain first. A plain
+    /// `Connection: close` exchange with nothing more sent closes at once.
+    fn start_linger(&mut self, now: Instant) -> Verdict {
+        if self.eof || (!self.failed && self.input.is_empty() && !self.readable) {
+            return Verdict::Close;
+        }
+        if self.stream.shutdown(Shutdown::Write).is_err() {
+            return Verdict::Close;
+        }
+        self.input = Vec::new();
+        self.phase = Phase::Lingering {
+            since: now,
+            drained: 0,
+        };
+        self.readable = true;
+        Verdict::Keep
+    }
+
+    /// When this connection's current wait runs out.
+    pub fn deadline(&self, t: &Timeouts) -> Instant {
+        match &self.phase {
+            Phase::Lingering { since, .. } => *since + LINGER,
+            _ if !self.out.is_empty() => self.last_progress + t.write_stall,
+            Phase::Head {
+                first_byte: Some(first),
+            } => *first + t.head,
+            Phase::Head { first_byte: None } if self.reused => self.last_progress + t.keep_alive,
+            Phase::Head { first_byte: None } => self.last_progress + t.head,
+            Phase::Body { .. } => self.last_progress + t.body_stall,
+            Phase::Closing => self.last_progress + t.write_stall,
+        }
+    }
+
+    /// The deadline passed: a client in the middle of a request gets 408 (RFC 9110
+    /// §15.5.9); an idle or stalled one is simply closed.
+    pub fn expire(&mut self, ctx: &mut Ctx) -> Verdict {
+        let mid_request = match &self.phase {
+            Phase::Head { first_byte } => first_byte.is_some(),
+            Phase::Body { .. } => true,
+            _ => false,
+        };
+        if !mid_request || !self.out.is_empty() {
+            return Verdict::Close;
+        }
+        self.fail(Response::text(408, "408 Request Timeout\n"), ctx);
+        match self.flush(ctx.now) {
+            Ok(()) => self.settle(ctx),
+            Err(_) => Verdict::Close,
+        }
+    }
+}
+
+fn log_access(
+    log: &mut AccessLog,
+    req: &Request,
+    resp: &Response,
+    head_request: bool,
+    started: (SystemTime, Instant),
+) {
+    let header = |name: &str| req.header_str(name);
+    let sent = body_allowed(resp.status(), head_request);
+    log.log(&Entry {
+        peer: req.peer_addr(),
+        method: req.method(),
+        target: req.target(),
+        version: req.version().as_str(),
+        header: &header,
+        status: resp.status(),
+        body_bytes: if sent { resp.body_len() } else { 0 },
+        started: started.0,
+        elapsed: started.1.elapsed(),
+    });
+}
+
+/// "METHOD TARGET VERSION" for the scoreboard, without allocating.
+fn request_line(head: &RequestHead) -> ([u8; 96], usize) {
+    let mut line = [0u8; 96];
+    let parts = [
+        head.method().as_bytes(),
+        b" ",
+        head.target().as_bytes(),
+        b" ",
+        head.version().as_str().as_bytes(),
+    ];
+    let mut at = 0;
+    for part in parts {
+        let n = part.len().min(line.len() - at);
+        line[at..at + n].copy_from_slice(&part[..n]);
+        at += n;
+    }
+    (line, at)
+}
+
+/// Calls the application; a panic becomes a 500 and the worker lives on.
+fn call_handler(handler: &mut dyn Handler, request: &Request) -> Response {
+    match catch_unwind(AssertUnwindSafe(|| handler.handle(request))) {
+        Ok(response) => response,
+        Err(_) => {
+            log::error!(
+                "handler panicked on {} {}; answered 500",
+                request.method(),
+                request.target()
+            );
+            Response::text(500, "Internal Server Error\n")
+        }
+    }
+}
+
+fn peer_name(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "unix peer".to_string(), |p| p.to_string())
+}

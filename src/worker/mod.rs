@@ -1,0 +1,489 @@
+//! A worker process: one single-threaded mio event loop over the shared listening
+//! sockets, its connections, its signals and the lifeline to the master.
+//!
+//! The accept gate (DESIGN invariant 3) is the heart of it. A worker accepts at most one
+//! connection per turn of its loop, and only after it has served every connection that
+//! already has work, so it never takes a connection it cannot start serving now. A
+//! CPU-heavy request therefore waits in the kernel's accept queue, where any idle worker
+//! can take it, instead of queueing behind a busy worker. mio is edge-triggered, so the
+//! worker remembers "the listener may have more" until `accept` says WouldBlock, and
+//! tries again whenever it is free.
+//!
+//! One turn of the loop: heartbeat, poll (the timeout is the next deadline), act on
+//! signals and the lifeline, drive every connection that had an event, accept one new
+//! connection, expire connections whose deadline passed.
+
+mod conn;
+mod out;
+mod stream;
+
+pub use stream::{Listener, Stream};
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::unistd::Pid;
+use signal_hook_mio::v1_0::Signals;
+
+use self::conn::{Conn, Ctx, Timeouts, Verdict};
+use crate::config::Config;
+use crate::http::DateCache;
+use crate::sys::clock::monotonic_ms;
+use crate::sys::scoreboard::{Slot, State};
+use crate::sys::{lifeline, signals};
+use crate::{AppFactory, Handler};
+
+const SIGNALS: Token = Token(0);
+const LIFELINE: Token = Token(1);
+const LISTENER_BASE: usize = 2;
+const CONN_BASE: usize = 1 << 20;
+
+/// Exit code of a worker that could not set itself up (gunicorn's WORKER_BOOT_ERROR).
+pub const EXIT_BOOT_ERROR: i32 = 3;
+/// How often connection deadlines are checked.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// How long accepting pauses when the process is out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Set once this worker drains; read by [`is_draining`].
+static DRAINING: AtomicBool = AtomicBool::new(false);
+/// This worker's scoreboard slot, for [`heartbeat`]; unset outside a worker.
+static SLOT: OnceLock<&'static Slot> = OnceLock::new();
+
+/// True once the server is stopping: during `--drain-delay` (still accepting, so a load
+/// balancer has time to notice) and while the worker drains. The demo's `/readyz`
+/// answers 503 then.
+pub fn is_draining() -> bool {
+    DRAINING.load(Ordering::Relaxed) || SLOT.get().is_some_and(|slot| slot.unready())
+}
+
+/// Tells the master this worker is alive. Handlers that run longer than `--timeout`
+/// should call it now and then, or the master kills the worker as hung. Outside a
+/// worker it does nothing.
+pub fn heartbeat() {
+    if let Some(slot) = SLOT.get() {
+        slot.tick(monotonic_ms());
+    }
+}
+
+/// A worker's application: to build after fork, or built by the master already.
+pub enum WorkerApp<'a> {
+    /// Build it now, in the worker.
+    Build(&'a AppFactory),
+    /// Preloaded by the master; this is the worker's copy-on-write copy.
+    Ready(Box<dyn Handler>),
+}
+
+/// Everything a freshly forked worker needs from the master.
+pub struct WorkerSpec {
+    /// Stable number for logs (1-based; reused after a worker dies).
+    pub number: usize,
+    /// This worker's scoreboard slot.
+    pub slot: &'static Slot,
+    /// The master's pid, to notice being orphaned.
+    pub master: Pid,
+    /// The shared listening sockets.
+    pub listeners: Vec<Listener>,
+    /// The read end of the lifeline pipe.
+    pub lifeline: OwnedFd,
+    /// The configuration this generation runs with.
+    pub config: Config,
+    /// The access log, inherited open from the master.
+    pub access_log: Option<crate::access_log::AccessLog>,
+    /// The master's signal mask, restored once our own handlers are in place.
+    pub mask: nix::sys::signal::SigSet,
+}
+
+/// The body of a worker process; returns its exit code.
+pub fn run(spec: WorkerSpec, app: WorkerApp) -> i32 {
+    crate::logging::set_role(spec.number);
+    // A panic (in the app factory or a handler) becomes one error-log record, not a
+    // multi-line dump interleaved with other processes' lines.
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        log::error!("panic{at}: {}", message.escape_debug());
+    }));
+    let mask = spec.mask;
+    let setup = setup(&spec);
+    crate::sys::fork::restore(mask);
+    let (signals, poll) = match setup {
+        Ok(parts) => parts,
+        Err(err) => {
+            log::error!("worker setup failed: {err}");
+            return EXIT_BOOT_ERROR;
+        }
+    };
+    log::info!("Booting worker with pid: {}", std::process::id());
+    let handler = match app {
+        WorkerApp::Build(factory) => factory(&spec.config),
+        WorkerApp::Ready(handler) => handler,
+    };
+    match Worker::new(spec, signals, poll, handler) {
+        Ok(worker) => worker.serve(),
+        Err(err) => {
+            log::error!("worker setup failed: {err}");
+            EXIT_BOOT_ERROR
+        }
+    }
+}
+
+/// Signal dispositions, parent checks and the worker's own poll, all while signals are
+/// still blocked.
+fn setup(spec: &WorkerSpec) -> io::Result<(Signals, Poll)> {
+    let signals = signals::reset_for_worker()?;
+    if let Some(credentials) = &spec.config.credentials {
+        credentials.drop_privileges()?;
+    }
+    // After the privilege drop, which clears the parent-death signal.
+    if !lifeline::watch_parent(spec.master)? {
+        return Err(io::Error::other(
+            "the master died before this worker started",
+        ));
+    }
+    spec.slot.set_pid(std::process::id());
+    let _ = SLOT.set(spec.slot);
+    Ok((signals, Poll::new()?))
+}
+
+struct Worker {
+    poll: Poll,
+    signals: Signals,
+    lifeline: OwnedFd,
+    listeners: Vec<Listener>,
+    /// Per listener: an edge said readable and `accept` has not yet said WouldBlock.
+    accept_ready: Vec<bool>,
+    accept_paused_until: Option<Instant>,
+    /// In an episode of running out of descriptors (logged once, not every retry).
+    starved: bool,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    open: usize,
+    /// What connections borrow while they work: the app, limits, clock, slot.
+    ctx: Ctx,
+    config: Config,
+    master: Pid,
+    draining: bool,
+    /// Requests to serve before asking for a successor (`--max-requests` plus jitter).
+    quota: Option<u64>,
+    next_sweep: Instant,
+    /// The buffer every `read` lands in before it is appended to a connection's input.
+    scratch: Vec<u8>,
+}
+
+impl Worker {
+    fn new(
+        spec: WorkerSpec,
+        signals: Signals,
+        poll: Poll,
+        handler: Box<dyn Handler>,
+    ) -> io::Result<Worker> {
+        let now = Instant::now();
+        let config = spec.config;
+        let quota = config_quota(&config);
+        let mut worker = Worker {
+            accept_ready: vec![true; spec.listeners.len()],
+            listeners: spec.listeners,
+            poll,
+            signals,
+            lifeline: spec.lifeline,
+            accept_paused_until: None,
+            starved: false,
+            conns: Vec::new(),
+            free: Vec::new(),
+            open: 0,
+            ctx: Ctx {
+                handler,
+                limits: config.limits.clone(),
+                timeouts: Timeouts {
+                    head: config.header_timeout,
+                    keep_alive: config.keep_alive,
+                    body_stall: config.body_timeout,
+                    write_stall: config.write_timeout,
+                },
+                date: DateCache::new(),
+                slot: spec.slot,
+                now,
+                closing: false,
+                served: 0,
+                access: spec.access_log,
+            },
+            config,
+            master: spec.master,
+            quota,
+            draining: false,
+            next_sweep: now + SWEEP_EVERY,
+            scratch: vec![0; 64 * 1024],
+        };
+        worker.register()?;
+        Ok(worker)
+    }
+
+    fn register(&mut self) -> io::Result<()> {
+        let registry = self.poll.registry();
+        registry.register(&mut self.signals, SIGNALS, Interest::READABLE)?;
+        let fd = self.lifeline.as_raw_fd();
+        registry.register(&mut SourceFd(&fd), LIFELINE, Interest::READABLE)?;
+        for (i, listener) in self.listeners.iter_mut().enumerate() {
+            listener.register(registry, Token(LISTENER_BASE + i))?;
+        }
+        Ok(())
+    }
+
+    /// The loop; returns the exit code once drained.
+    fn serve(mut self) -> i32 {
+        self.ctx.slot.set_state(State::Idle, monotonic_ms());
+        let mut events = Events::with_capacity(256);
+        loop {
+            self.ctx.slot.tick(monotonic_ms());
+            if let Err(err) = self.poll.poll(&mut events, Some(self.poll_timeout())) {
+                if err.kind() != io::ErrorKind::Interrupted {
+                    log::error!("poll failed: {err}");
+                    return 1;
+                }
+            }
+            self.ctx.now = Instant::now();
+            for event in events.iter() {
+                self.on_event(event);
+            }
+            self.accept_one();
+            self.sweep();
+            self.check_quota();
+            if events.is_empty() && !lifeline::parent_is(self.master) {
+                log::warn!("the master is gone; stopping");
+                self.begin_drain();
+            }
+            if self.draining && self.open == 0 {
+                log::info!("Worker exiting (pid: {})", std::process::id());
+                return 0;
+            }
+        }
+    }
+
+    /// How long poll may sleep: not past the next sweep or half the master's timeout
+    /// (so the heartbeat stays fresh), and not at all while accepts are pending.
+    fn poll_timeout(&self) -> Duration {
+        if self.can_accept() && self.accept_ready.iter().any(|&r| r) {
+            return Duration::ZERO;
+        }
+        let heartbeat = self
+            .config
+            .timeout
+            .map_or(Duration::from_secs(1), |t| t / 2);
+        let until_sweep = self.next_sweep.saturating_duration_since(Instant::now());
+        let paused = self
+            .accept_paused_until
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        [
+            Some(heartbeat.min(Duration::from_secs(1))),
+            Some(until_sweep),
+            paused,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(heartbeat)
+    }
+
+    fn on_event(&mut self, event: &mio::event::Event) {
+        match event.token() {
+            SIGNALS => self.on_signals(),
+            LIFELINE => {
+                log::warn!("lifeline closed: the master died; stopping");
+                self.begin_drain();
+            }
+            Token(t) if t >= CONN_BASE => {
+                let input = event.is_readable() || event.is_read_closed() || event.is_error();
+                if let Some(Some(conn)) = self.conns.get_mut(t - CONN_BASE).filter(|_| input) {
+                    conn.mark_readable();
+                }
+                self.drive(t - CONN_BASE);
+            }
+            Token(t) => {
+                if let Some(ready) = self.accept_ready.get_mut(t - LISTENER_BASE) {
+                    *ready = true;
+                }
+            }
+        }
+    }
+
+    fn on_signals(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for sig in pending {
+            match sig {
+                signal_hook::consts::SIGTERM => {
+                    log::info!("received TERM: draining");
+                    self.begin_drain();
+                }
+                signal_hook::consts::SIGUSR1 => {
+                    crate::logging::reopen();
+                    if let Some(log) = self.ctx.access.as_mut() {
+                        log.reopen();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `--max-requests`: once the quota is reached, ask the master for a successor and
+    /// keep serving until it is ready and the master sends TERM, so there is never a
+    /// moment with one worker fewer accepting.
+    fn check_quota(&mut self) {
+        if self.quota.is_some_and(|quota| self.ctx.served >= quota) {
+            log::info!(
+                "Served {} requests (--max-requests); asking for a replacement",
+                self.ctx.served
+            );
+            self.ctx.slot.want_replacement();
+            self.quota = None;
+        }
+    }
+
+    /// Stops accepting, closes idle connections, and lets the rest finish with
+    /// `Connection: close`.
+    fn begin_drain(&mut self) {
+        if self.draining {
+            return;
+        }
+        self.draining = true;
+        self.ctx.closing = true;
+        DRAINING.store(true, Ordering::Relaxed);
+        self.ctx.slot.set_state(State::Stopping, monotonic_ms());
+        for listener in &mut self.listeners {
+            let _ = listener.deregister(self.poll.registry());
+        }
+        for index in 0..self.conns.len() {
+            if self.conns[index].as_ref().is_some_and(Conn::is_idle) {
+                self.close(index);
+            }
+        }
+    }
+
+    fn can_accept(&self) -> bool {
+        !self.draining
+            && self.open < self.config.worker_connections
+            && self.accept_paused_until.is_none_or(|t| t <= self.ctx.now)
+    }
+
+    /// Accepts at most one connection and serves it at once if its request is there.
+    fn accept_one(&mut self) {
+        if !self.can_accept() {
+            return;
+        }
+        self.accept_paused_until = None;
+        for i in 0..self.listeners.len() {
+            if !self.accept_ready[i] {
+                continue;
+            }
+            match self.listeners[i].accept() {
+                Ok((stream, peer)) => {
+                    if std::mem::take(&mut self.starved) {
+                        log::warn!("accepting again: descriptors are available");
+                    }
+                    return self.adopt(stream, peer);
+                }
+                Err(err) => self.on_accept_error(i, err),
+            }
+        }
+    }
+
+    fn on_accept_error(&mut self, listener: usize, err: io::Error) {
+        match err.raw_os_error() {
+            _ if err.kind() == io::ErrorKind::WouldBlock => self.accept_ready[listener] = false,
+            // Out of descriptors or memory: back off instead of spinning on a listener
+            // that stays readable, and try again once some connections have closed.
+            Some(
+                nix::libc::EMFILE | nix::libc::ENFILE | nix::libc::ENOBUFS | nix::libc::ENOMEM,
+            ) => {
+                if !std::mem::replace(&mut self.starved, true) {
+                    log::warn!(
+                        "accept: {err}; retrying every {ACCEPT_BACKOFF:?} until connections close"
+                    );
+                }
+                self.accept_paused_until = Some(self.ctx.now + ACCEPT_BACKOFF);
+            }
+            // The client gave up before we accepted (ECONNABORTED and the like).
+            _ => log::debug!("accept: {err}"),
+        }
+    }
+
+    fn adopt(&mut self, mut stream: Stream, peer: Option<std::net::SocketAddr>) {
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        if let Err(err) = stream.register(self.poll.registry(), Token(CONN_BASE + index)) {
+            log::warn!("cannot watch a new connection: {err}");
+            self.free.push(index);
+            return;
+        }
+        self.conns[index] = Some(Conn::new(stream, peer, self.ctx.now));
+        self.open += 1;
+        self.drive(index);
+    }
+
+    /// Lets one connection make all the progress it can; closes it if it is done.
+    fn drive(&mut self, index: usize) {
+        let Some(Some(conn)) = self.conns.get_mut(index) else {
+            return;
+        };
+        if conn.drive(&mut self.scratch, &mut self.ctx) == Verdict::Close {
+            self.close(index);
+        }
+        // Serving may have taken a while: later deadlines and accepts see the real time.
+        self.ctx.now = Instant::now();
+    }
+
+    /// Drops a connection, which closes its socket and so removes it from our epoll
+    /// (deregistering first would be a wasted syscall).
+    fn close(&mut self, index: usize) {
+        if self.conns.get_mut(index).and_then(Option::take).is_some() {
+            self.free.push(index);
+            self.open -= 1;
+        }
+    }
+
+    /// Closes or answers connections whose deadline passed (checked a few times a
+    /// second, which is as precise as these timeouts need to be).
+    fn sweep(&mut self) {
+        if self.ctx.now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = self.ctx.now + SWEEP_EVERY;
+        for index in 0..self.conns.len() {
+            let Some(conn) = self.conns[index].as_mut() else {
+                continue;
+            };
+            if conn.deadline(&self.ctx.timeouts) <= self.ctx.now
+                && conn.expire(&mut self.ctx) == Verdict::Close
+            {
+                self.close(index);
+            }
+        }
+    }
+}
+
+/// This worker's request quota: `--max-requests` plus a random part of the jitter, so
+/// workers started together do not all restart together (gunicorn's rule).
+fn config_quota(config: &Config) -> Option<u64> {
+    use std::hash::BuildHasher;
+    let max = config.max_requests?;
+    // RandomState's keys are copied across fork; the pid and the clock tell workers apart.
+    let random = std::collections::hash_map::RandomState::new()
+        .hash_one((std::process::id(), Instant::now()));
+    Some(max + random % (config.max_requests_jitter + 1))
+}

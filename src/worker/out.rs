@@ -1,0 +1,196 @@
+//! A connection's output queue: response heads and bodies waiting to be written, in the
+//! order the requests arrived (pipelining, RFC 9112 §9.3.2).
+//!
+//! Small pieces are copied into one buffer so a whole response usually leaves in one
+//! `write`; large bodies are queued as their own segment and sent with one `writev`
+//! alongside the head, without a copy; files go out with `sendfile`. A partial write
+//! leaves the rest queued, and the connection resumes on its next writable event.
+//! Buffers are kept and reused, so a keep-alive connection allocates nothing per request
+//! in the steady state.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, IoSlice, Write};
+
+use super::stream::Stream;
+
+/// Bodies up to this size are copied next to their head; larger ones are queued whole.
+const COPY_LIMIT: usize = 16 * 1024;
+/// The most slices handed to one `writev`.
+const MAX_SLICES: usize = 16;
+
+enum Segment {
+    Bytes(Vec<u8>),
+    Static(&'static [u8]),
+    File {
+        file: File,
+        offset: u64,
+        remaining: u64,
+    },
+}
+
+/// Bytes and files waiting to be written.
+#[derive(Default)]
+pub struct OutQueue {
+    segments: VecDeque<Segment>,
+    /// Bytes of the front segment already written.
+    front_written: usize,
+    /// An emptied buffer kept for the next response.
+    spare: Vec<u8>,
+    /// Bytes queued and not yet written (files included).
+    pending: u64,
+}
+
+impl OutQueue {
+    /// Nothing left to write.
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// Bytes not yet written; the connection stops parsing new requests while this is
+    /// large, so a client that pipelines without reading cannot make us buffer forever.
+    pub fn pending(&self) -> u64 {
+        self.pending
+    }
+
+    /// The buffer to append a response head (or a small body) to.
+    pub fn tail_buf(&mut self) -> &mut Vec<u8> {
+        if !matches!(self.segments.back(), Some(Segment::Bytes(_))) {
+            let buf = std::mem::take(&mut self.spare);
+            self.segments.push_back(Segment::Bytes(buf));
+        }
+        match self.segments.back_mut() {
+            Some(Segment::Bytes(buf)) => buf,
+            _ => unreachable!("a Bytes segment was pushed just above"),
+        }
+    }
+
+    /// Records `n` bytes just appended through [`OutQueue::tail_buf`].
+    pub fn appended(&mut self, n: usize) {
+        self.pending += n as u64;
+    }
+
+    /// Queues an owned body, copying it only when small.
+    pub fn push_bytes(&mut self, body: Vec<u8>) {
+        self.pending += body.len() as u64;
+        match body.len() <= COPY_LIMIT {
+            true => self.tail_buf().extend_from_slice(&body),
+            false => self.segments.push_back(Segment::Bytes(body)),
+        }
+    }
+
+    /// Queues a static body without copying it.
+    pub fn push_static(&mut self, body: &'static [u8]) {
+        self.pending += body.len() as u64;
+        match body.len() <= COPY_LIMIT {
+            true => self.tail_buf().extend_from_slice(body),
+            false => self.segments.push_back(Segment::Static(body)),
+        }
+    }
+
+    /// Queues `remaining` bytes of `file` from `offset`, to be sent with sendfile.
+    pub fn push_file(&mut self, file: File, offset: u64, remaining: u64) {
+        self.pending += remaining;
+        if remaining > 0 {
+            self.segments.push_back(Segment::File {
+                file,
+                offset,
+                remaining,
+            });
+        }
+    }
+
+    /// Writes until the queue is empty (`Ok(true)`) or the socket would block
+    /// (`Ok(false)`). Sets `progressed` when any byte was written.
+    pub fn flush(&mut self, stream: &mut Stream, progressed: &mut bool) -> io::Result<bool> {
+        while let Some(front) = self.segments.front_mut() {
+            let (result, is_file) = match front {
+                Segment::File {
+                    file,
+                    offset,
+                    remaining,
+                } => (send_file(stream, file, offset, remaining), true),
+                _ => (self.write_slices(stream), false),
+            };
+            match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    *progressed = true;
+                    self.pending = self.pending.saturating_sub(n as u64);
+                    // sendfile already moved the file's own offset.
+                    self.advance(if is_file { 0 } else { n });
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(true)
+    }
+
+    /// One `writev` over the leading in-memory segments.
+    fn write_slices(&self, stream: &mut Stream) -> io::Result<usize> {
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let mut count = 0;
+        for segment in self.segments.iter().take(MAX_SLICES) {
+            let bytes = match segment {
+                Segment::Bytes(buf) => buf.as_slice(),
+                Segment::Static(body) => body,
+                Segment::File { .. } => break,
+            };
+            let skip = if count == 0 { self.front_written } else { 0 };
+            slices[count] = IoSlice::new(&bytes[skip..]);
+            count += 1;
+        }
+        match count {
+            1 => stream.write(&slices[0]),
+            _ => stream.write_vectored(&slices[..count]),
+        }
+    }
+
+    /// Drops `n` written bytes from the front, recycling emptied buffers. A file segment
+    /// tracks its own progress (sendfile moved its offset) and leaves once it is sent.
+    fn advance(&mut self, mut n: usize) {
+        while let Some(front) = self.segments.front() {
+            let left = match front {
+                Segment::Bytes(buf) => buf.len() - self.front_written,
+                Segment::Static(body) => body.len() - self.front_written,
+                Segment::File { remaining, .. } if *remaining > 0 => return,
+                Segment::File { .. } => 0,
+            };
+            if n < left {
+                self.front_written += n;
+                return;
+            }
+            n -= left;
+            self.front_written = 0;
+            if let Some(Segment::Bytes(mut buf)) = self.segments.pop_front() {
+                buf.clear();
+                self.spare = buf;
+            }
+        }
+    }
+}
+
+/// Sends as much of the file as the socket takes, advancing `offset` and `remaining`.
+fn send_file(
+    stream: &mut Stream,
+    file: &File,
+    offset: &mut u64,
+    remaining: &mut u64,
+) -> io::Result<usize> {
+    use std::os::fd::AsFd;
+    let mut off = *offset as i64;
+    let count = (*remaining).min(1 << 30) as usize;
+    let sent = nix::sys::sendfile::sendfile(stream.fd(), file.as_fd(), Some(&mut off), count)?;
+    if sent == 0 && count > 0 {
+        // The file shrank under us: there is no way to finish this response honestly.
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "file truncated while sending",
+        ));
+    }
+    *offset += sent as u64;
+    *remaining -= sent as u64;
+    Ok(sent)
+}

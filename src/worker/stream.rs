@@ -1,0 +1,111 @@
+//! The two kinds of socket a worker serves, behind one type: TCP and Unix streams, and
+//! the listeners they come from.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+
+use mio::event::Source;
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+
+/// A listening socket, inherited from the master.
+pub enum Listener {
+    /// TCP, IPv4 or IPv6.
+    Tcp(TcpListener),
+    /// A Unix domain socket.
+    Unix(UnixListener),
+}
+
+/// An accepted connection.
+pub enum Stream {
+    /// TCP, IPv4 or IPv6.
+    Tcp(TcpStream),
+    /// A Unix domain socket.
+    Unix(UnixStream),
+}
+
+impl Listener {
+    /// Accepts one connection. mio uses `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)`, so the
+    /// new socket needs no further syscalls; TCP_NODELAY is inherited from the listener.
+    pub fn accept(&self) -> io::Result<(Stream, Option<SocketAddr>)> {
+        match self {
+            Listener::Tcp(l) => l.accept().map(|(s, peer)| (Stream::Tcp(s), Some(peer))),
+            Listener::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), None)),
+        }
+    }
+
+    fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Listener::Tcp(l) => l,
+            Listener::Unix(l) => l,
+        }
+    }
+
+    /// Starts watching for incoming connections.
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(self.source(), token, Interest::READABLE)
+    }
+
+    /// Stops watching (this worker's epoll only; other workers are unaffected).
+    pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        registry.deregister(self.source())
+    }
+}
+
+impl Stream {
+    /// Registers for both directions once; edge-triggered events then need no
+    /// re-registration as the connection moves between reading and writing.
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        match self {
+            Stream::Tcp(s) => registry.register(s, token, interest),
+            Stream::Unix(s) => registry.register(s, token, interest),
+        }
+    }
+
+    /// Shuts down one or both directions.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// The socket's file descriptor, for sendfile.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! Configuration from flags and the environment: bad values are refused with status 2,
+//! `PORT`, `WEB_CONCURRENCY` and `BR_SERVE_*` are honoured, `--bind` repeats.
+
+use std::net::TcpListener;
+
+use crate::client;
+use crate::util::{Launch, non_default_workers, parse_ready_line, secs};
+
+#[test]
+fn bad_flag_values_exit_2_naming_the_flag_and_value() {
+    for (flag, value) in [
+        ("--workers", "abc"),
+        ("--workers", "0"),
+        ("--bind", "nonsense"),
+    ] {
+        let (status, log) = Launch::new().args(&[flag, value]).run_to_exit(secs(10));
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{flag} {value}: {status}; log:\n{log}"
+        );
+        let name = flag.trim_start_matches('-');
+        assert!(
+            log.contains(name) && log.contains(value),
+            "{flag} {value}: log:\n{log}"
+        );
+        assert!(
+            !log.contains("Listening at:"),
+            "{flag} {value} started serving:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn web_concurrency_sets_the_worker_count() {
+    let n = non_default_workers();
+    let server = Launch::new().env("WEB_CONCURRENCY", &n.to_string()).start();
+    server.wait_children(n, secs(10));
+}
+
+#[test]
+fn br_serve_workers_env_sets_the_worker_count() {
+    let n = non_default_workers();
+    let server = Launch::new()
+        .env("BR_SERVE_WORKERS", &n.to_string())
+        .start();
+    server.wait_children(n, secs(10));
+}
+
+/// A port free right now, below the kernel's ephemeral range (32768-60999 by default), so
+/// that no concurrent test's port-0 bind can take it before the server binds it.
+pub fn free_port() -> u16 {
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    let mut candidates = (start..30_000).chain(20_000..start);
+    let free = candidates.find(|&port| TcpListener::bind(("0.0.0.0", port)).is_ok());
+    free.expect("a free port in 20000-29999")
+}
+
+#[test]
+fn port_env_binds_all_interfaces() {
+    let port = free_port();
+    let server = Launch::new()
+        .no_bind()
+        .env("PORT", &port.to_string())
+        .start();
+    let expected = format!("http://0.0.0.0:{port} ");
+    assert!(
+        server.ready_line().contains(&expected),
+        "{}",
+        server.ready_line()
+    );
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn repeated_bind_listens_on_each_address() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--bind", "127.0.0.1:0"])
+        .start();
+    // The second ready line may follow the first by a moment.
+    let second = |l: &str| l.contains("Listening at:") && l != server.ready_line();
+    server.wait_for_log_where("a second ready line", secs(5), second);
+    let lines = server
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("Listening at:"));
+    let addrs: Vec<_> = lines
+        .filter_map(|l| parse_ready_line(&l))
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(addrs.len(), 2, "{addrs:?}");
+    assert_ne!(addrs[0], addrs[1]);
+    assert!(
+        addrs.contains(&server.addr()),
+        "{:?} not in {addrs:?}",
+        server.addr()
+    );
+    for addr in addrs {
+        assert_eq!(client::get(addr, "/").status, 200, "via {addr}");
+    }
+}
+
+#[test]
+fn check_subcommand_probes_a_url() {
+    // The container image's HEALTHCHECK runs `br-serve check` (no curl in a slim image).
+    let server = Launch::new().args(&["--workers", "1"]).start();
+    let check = |path: &str| {
+        let url = format!("http://{}{path}", server.addr());
+        Launch::new()
+            .no_bind()
+            .args(&["check", &url, "5"])
+            .run_to_exit(secs(10))
+    };
+    let (status, log) = check("/healthz");
+    assert!(status.success(), "check /healthz: {status}; log:\n{log}");
+    let (status, log) = check("/status/503");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "check /status/503: {status}; log:\n{log}"
+    );
+}

@@ -1,0 +1,209 @@
+//! The configuration file (`-c FILE`) and the pidfile (`-p FILE`), through the binary:
+//! errors stop the start with exit 1, precedence is file < environment < command line,
+//! `--print-config` reads back to itself, and HUP re-reads the file (a broken one keeps
+//! the running workers, a changed `workers` changes the count, an unchanged one keeps a
+//! TTIN count). Pidfiles: stale ones are replaced, a live one stops the start, and the
+//! file goes away on exit.
+
+use std::path::Path;
+
+use nix::sys::signal::Signal;
+
+use crate::load::{CHOREOGRAPHY, Load};
+use crate::util::{Launch, Server, TempDir, poll_until, read_pidfile, secs};
+
+/// A directory holding `br-serve.toml` with `text` in it.
+fn config_file(text: &str) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new("config");
+    let path = dir.join("br-serve.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn path_arg(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 temporary path")
+}
+
+/// The pool is complete ("Ready: N of N workers serving") and has exactly `n` workers.
+/// Waiting for `n` children alone could catch a larger pool while it is being forked.
+#[track_caller]
+fn assert_worker_count(server: &Server, n: usize) {
+    let ready = server.wait_for_log("Ready:", secs(10));
+    assert!(ready.contains(&format!(" of {n} workers")), "{ready}");
+    server.wait_children(n, secs(10));
+}
+
+#[test]
+fn unknown_key_and_bad_toml_exit_1() {
+    let (_dir, path) = config_file("workers = 1\nno-such-setting = 3\n");
+    let (status, log) = Launch::new()
+        .args(&["-c", path_arg(&path)])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(log.contains("no-such-setting"), "log:\n{log}");
+
+    std::fs::write(&path, "workers = [\n").unwrap();
+    let (status, log) = Launch::new()
+        .args(&["-c", path_arg(&path)])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(
+        !log.contains("Listening at:"),
+        "started with bad TOML:\n{log}"
+    );
+}
+
+#[test]
+fn check_config_says_valid_or_not() {
+    let (_dir, path) = config_file("workers = 2\ntimeout = 60\n");
+    let check = || {
+        Launch::new()
+            .args(&["-c", path_arg(&path), "--check-config"])
+            .run_to_exit(secs(10))
+    };
+    let (status, log) = check();
+    assert_eq!(status.code(), Some(0), "{status}; log:\n{log}");
+    assert!(
+        !log.contains("Listening at:"),
+        "--check-config served:\n{log}"
+    );
+    std::fs::write(&path, "workers = 2\ntimeout = \"soon\"\n").unwrap();
+    let (status, log) = check();
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(log.contains("timeout"), "log:\n{log}");
+}
+
+#[test]
+fn precedence_is_file_then_environment_then_command_line() {
+    let (_dir, path) = config_file("workers = 3\n");
+    let file = Launch::new().args(&["-c", path_arg(&path)]);
+    let env = |launch: Launch| launch.env("BR_SERVE_WORKERS", "2");
+    assert_worker_count(&env(file).args(&["--workers", "1"]).start(), 1);
+    let file = Launch::new().args(&["-c", path_arg(&path)]);
+    assert_worker_count(&env(file).start(), 2);
+    let file = Launch::new().args(&["-c", path_arg(&path)]);
+    assert_worker_count(&file.start(), 3);
+}
+
+#[test]
+fn print_config_reads_back_to_itself() {
+    let print = |args: &[&str]| {
+        let (status, out) = Launch::new()
+            .no_bind()
+            .args(args)
+            .args(&["--print-config"])
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(0), "{status}; output:\n{out}");
+        out
+    };
+    let first = print(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        "3",
+        "--timeout",
+        "7",
+        "--max-requests",
+        "9",
+        "--access-log-json",
+    ]);
+    assert!(first.contains("workers = 3"), "{first}");
+    let (_dir, path) = config_file(&first);
+    let second = print(&["-c", path_arg(&path)]);
+    assert_eq!(first, second);
+}
+
+#[test]
+fn hup_with_a_broken_file_keeps_the_old_workers() {
+    let (_dir, path) = config_file("workers = 2\n");
+    let server = Launch::new().args(&["-c", path_arg(&path)]).start();
+    let before = server.wait_children(2, secs(10));
+    let load = Load::start(server.addr(), CHOREOGRAPHY);
+    let broken = ["workers = 2\nno-such-setting = 1\n", "workers = \"many\"\n"];
+    for (n, text) in broken.into_iter().enumerate() {
+        std::fs::write(&path, text).unwrap();
+        server.signal(Signal::SIGHUP);
+        let failed = poll_until(secs(10), || {
+            let lines = server.log().into_iter();
+            (lines.filter(|l| l.contains("Reload failed")).count() > n).then_some(())
+        });
+        assert!(failed.is_some(), "no 'Reload failed' for {text:?}");
+        assert_eq!(server.children(), before, "after the broken {text:?}");
+        load.wait_progress(10, secs(10));
+    }
+    load.finish();
+    let log = server.log();
+    assert!(!log.iter().any(|l| l.contains("Starting generation 2")));
+}
+
+#[test]
+fn hup_applies_a_changed_worker_count() {
+    let (_dir, path) = config_file("workers = 2\n");
+    let server = Launch::new().args(&["-c", path_arg(&path)]).start();
+    server.wait_children(2, secs(10));
+    std::fs::write(&path, "workers = 3\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Starting generation 2 with 3 workers", secs(10));
+    server.wait_children(3, secs(15));
+}
+
+#[test]
+fn ttin_count_survives_hup_when_the_file_keeps_workers() {
+    let (_dir, path) = config_file("workers = 2\n");
+    let server = Launch::new().args(&["-c", path_arg(&path)]).start();
+    server.wait_children(2, secs(10));
+    server.signal(Signal::SIGTTIN);
+    let before = server.wait_children(3, secs(10));
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Starting generation 2 with 3 workers", secs(10));
+    let rolled = poll_until(secs(15), || {
+        let now = server.children();
+        (now.len() == 3 && now.iter().all(|p| !before.contains(p))).then_some(())
+    });
+    assert!(
+        rolled.is_some(),
+        "generation 2 is not 3 new workers: {before:?} -> {:?}",
+        server.children()
+    );
+}
+
+#[test]
+fn stale_pidfile_is_replaced_and_removed_on_exit() {
+    let dir = TempDir::new("pidfile");
+    let pidfile = dir.join("app.pid");
+    // No Linux pid reaches i32::MAX (pid_max is at most 2^22).
+    std::fs::write(&pidfile, format!("{}\n", i32::MAX)).unwrap();
+    let mut server = Launch::new()
+        .args(&["--workers", "1", "-p", path_arg(&pidfile)])
+        .start();
+    let written = poll_until(secs(10), || {
+        (read_pidfile(&pidfile) == Some(server.pid())).then_some(())
+    });
+    assert!(
+        written.is_some(),
+        "pidfile holds {:?}",
+        read_pidfile(&pidfile)
+    );
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+    assert!(!pidfile.exists(), "pidfile left behind after exit");
+}
+
+#[test]
+fn pidfile_naming_a_live_process_stops_the_start() {
+    let dir = TempDir::new("pidfile");
+    let pidfile = dir.join("app.pid");
+    // This test process is alive for sure.
+    let ours = std::process::id();
+    std::fs::write(&pidfile, format!("{ours}\n")).unwrap();
+    let (status, log) = Launch::new()
+        .args(&["--workers", "1", "-p", path_arg(&pidfile)])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(log.contains(&ours.to_string()), "log:\n{log}");
+    assert_eq!(
+        read_pidfile(&pidfile),
+        Some(ours),
+        "the live pidfile was changed"
+    );
+}

@@ -1,0 +1,206 @@
+//! Log files through the binary: the access log's Apache combined lines and JSON lines,
+//! and USR1 reopening both the access log and the error log after a rotation (rename),
+//! in the master and in the workers.
+
+use std::path::Path;
+
+use nix::sys::signal::Signal;
+
+use crate::client::{RESPONSE_WITHIN, request};
+use crate::util::{Launch, Server, TempDir, poll_until, secs};
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// `GET target` with a referer and user agent, on a new connection.
+fn get_with_agent(server: &Server, target: &str, agent: &str) -> u16 {
+    let mut conn = server.connect();
+    let referer = "Referer: http://referer.test/";
+    let agent = format!("User-Agent: {agent}");
+    conn.send(&request(
+        "GET",
+        target,
+        &[referer, &agent, "Connection: close"],
+        b"",
+    ));
+    conn.read_response(RESPONSE_WITHIN).status
+}
+
+/// Waits until the file holds a line containing `needle`, and returns that line.
+#[track_caller]
+fn wait_line(path: &Path, needle: &str) -> String {
+    let found = poll_until(secs(10), || {
+        read(path)
+            .lines()
+            .find(|l| l.contains(needle))
+            .map(str::to_string)
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "no line with {needle:?} in {}:\n{}",
+            path.display(),
+            read(path)
+        )
+    })
+}
+
+/// `127.0.0.1 - - [28/Nov/2026:03:01:02 +0000] "GET / HTTP/1.1" 200 14 "ref" "agent"`.
+fn assert_combined(line: &str, request_line: &str, rest: &str) {
+    let (time, after) = line
+        .strip_prefix("127.0.0.1 - - [")
+        .and_then(|l| l.split_once("] "))
+        .unwrap_or_else(|| panic!("not a combined line: {line:?}"));
+    // dd/Mon/yyyy:hh:mm:ss +zzzz
+    let shape =
+        time.len() == 26 && &time[2..3] == "/" && &time[6..7] == "/" && &time[11..12] == ":";
+    assert!(shape, "time {time:?} in {line:?}");
+    assert_eq!(after, format!("\"{request_line}\" {rest}"), "{line:?}");
+}
+
+#[test]
+fn access_log_is_combined_and_reopened_on_usr1() {
+    let dir = TempDir::new("access");
+    let path = dir.join("access.log");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--access-logfile", path.to_str().unwrap()])
+        .start();
+    assert_eq!(get_with_agent(&server, "/?before", "agent/1"), 200);
+    let line = wait_line(&path, "/?before");
+    let rest = "200 14 \"http://referer.test/\" \"agent/1\"";
+    assert_combined(&line, "GET /?before HTTP/1.1", rest);
+
+    let rotated = dir.join("access.log.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    server.signal(Signal::SIGUSR1);
+    server.wait_for_log("reopening log files", secs(10));
+    // Until the worker has handled its USR1, lines still land in the renamed file.
+    let reopened = poll_until(secs(10), || {
+        assert_eq!(get_with_agent(&server, "/?after", "agent/2"), 200);
+        read(&path).contains("/?after").then_some(())
+    });
+    assert!(
+        reopened.is_some(),
+        "no new access.log after USR1; old one:\n{}",
+        read(&rotated)
+    );
+    assert!(read(&rotated).contains("/?before"));
+}
+
+#[test]
+fn error_log_is_reopened_on_usr1() {
+    let dir = TempDir::new("errorlog");
+    let path = dir.join("error.log");
+    let server = Launch::new()
+        .args(&["--workers", "1"])
+        .error_logfile(&path)
+        .start();
+    server.wait_for_log("Ready:", secs(10));
+    let rotated = dir.join("error.log.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    server.signal(Signal::SIGUSR1);
+    // The worker reopened: its panic report lands in the new file.
+    let worker = poll_until(secs(10), || {
+        assert_eq!(server.get("/panic").status, 500);
+        read(&path)
+            .lines()
+            .any(|l| l.contains("[worker.") && l.contains("panic"))
+            .then_some(())
+    });
+    assert!(
+        worker.is_some(),
+        "no worker line in the new error.log:\n{}",
+        read(&path)
+    );
+    // The master reopened: its next record lands there too.
+    server.signal(Signal::SIGUSR1);
+    let master = wait_line(&path, "reopening log files");
+    assert!(master.contains("[master]"), "{master}");
+    assert!(read(&rotated).contains("Listening at:"));
+}
+
+/// Parses one flat JSON object of string values (what `--access-log-json` writes) into
+/// its pairs; `None` if the line is anything else.
+fn parse_json_object(line: &str) -> Option<Vec<(String, String)>> {
+    let mut chars = line.trim().chars().peekable();
+    let mut pairs = Vec::new();
+    (chars.next()? == '{').then_some(())?;
+    if chars.peek() == Some(&'}') {
+        chars.next();
+    }
+    while chars.peek().is_some() {
+        let key = json_string(&mut chars)?;
+        (chars.next()? == ':').then_some(())?;
+        pairs.push((key, json_string(&mut chars)?));
+        match chars.next()? {
+            ',' => continue,
+            '}' => break,
+            _ => return None,
+        }
+    }
+    chars.next().is_none().then_some(pairs)
+}
+
+/// A JSON string at the front of `chars`, unescaped.
+fn json_string(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<String> {
+    (chars.next()? == '"').then_some(())?;
+    let mut out = String::new();
+    loop {
+        match chars.next()? {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                c @ ('"' | '\\' | '/') => out.push(c),
+                _ => return None,
+            },
+            c if (c as u32) < 0x20 => return None,
+            c => out.push(c),
+        }
+    }
+}
+
+#[test]
+fn json_parser_reads_flat_objects() {
+    let pairs = parse_json_object(r#"{"a":"x\"y","b":"\\\u0001"}"#).unwrap();
+    assert_eq!(pairs[0], ("a".into(), "x\"y".into()));
+    assert_eq!(pairs[1].1, "\\\u{1}");
+    assert!(parse_json_object(r#"{"a":"x"} tail"#).is_none());
+    assert!(parse_json_object(r#"{"a":"x""#).is_none());
+}
+
+#[test]
+fn access_log_json_lines_are_json_objects() {
+    let dir = TempDir::new("json");
+    let path = dir.join("access.json");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--access-log-json"])
+        .args(&["--access-logfile", path.to_str().unwrap()])
+        .start();
+    // Quotes and a backslash in a logged header must be escaped.
+    let agent = r#"a "quoted" \ agent"#;
+    assert_eq!(get_with_agent(&server, "/?json", agent), 200);
+    let line = wait_line(&path, "/?json");
+    let pairs = parse_json_object(&line).unwrap_or_else(|| panic!("not JSON: {line}"));
+    let value = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(value("a"), Some(agent), "{line}");
+    assert_eq!(value("s"), Some("200"), "{line}");
+    assert_eq!(value("r"), Some("GET /?json HTTP/1.1"), "{line}");
+    // "Keyed by atom" (README): the combined format's atoms, each its own key, so no
+    // consumer has to pick between duplicates.
+    let keys: Vec<_> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["h", "l", "u", "t", "r", "s", "b", "f", "a"],
+        "{line}"
+    );
+}

@@ -1,0 +1,248 @@
+//! Running in production, through the binary: as PID 1 of a PID namespace (a container),
+//! under systemd (the notify protocol, socket activation), dropping privileges with
+//! `--user`, and Kubernetes' drain delay after TERM.
+
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::{Uid, User, geteuid};
+
+use crate::cli::free_port;
+use crate::client::{self, RESPONSE_WITHIN, request};
+use crate::util::{
+    Launch, TempDir, all_children_of, children_of, is_zombie, poll_until, proc_uids, secs,
+    send_signal,
+};
+
+/// The comm name of a process.
+fn comm(pid: u32) -> String {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    comm.trim().to_string()
+}
+
+#[test]
+fn as_pid_1_it_reaps_orphans_and_stops_on_term() {
+    // `sleep` is started by the shell that then execs br-serve, so it becomes a child of
+    // br-serve (PID 1 in the namespace) that is not a worker, like an orphan in a container.
+    let shell = r#"sleep 3 & exec "$0" "$@""#;
+    let unshare = [
+        "unshare",
+        "--fork",
+        "--pid",
+        "--mount-proc",
+        "sh",
+        "-c",
+        shell,
+    ];
+    let mut server = Launch::new()
+        .wrapped(&unshare)
+        .args(&["--workers", "1", "--graceful-timeout", "5"])
+        .start_unready();
+    let master = poll_until(secs(10), || children_of(server.pid()).first().copied());
+    let master = master.unwrap_or_else(|| {
+        let status = server.wait_exit(secs(5));
+        panic!("unshare started nothing ({status}); unshare needs root (EPERM otherwise)")
+    });
+    server.await_ready();
+    assert_eq!(
+        server.ready_pid(),
+        1,
+        "br-serve is not PID 1 in its namespace"
+    );
+    let orphan = all_children_of(master)
+        .into_iter()
+        .find(|&p| comm(p) == "sleep");
+    assert!(
+        orphan.is_some(),
+        "the test's premise: `sleep` runs as the master's child"
+    );
+    assert_eq!(server.get("/").status, 200);
+
+    // Once `sleep` exits, nothing but live workers remains a child of the master.
+    let reaped = poll_until(secs(10), || {
+        let children = all_children_of(master);
+        let clean = children
+            .iter()
+            .all(|&p| !is_zombie(p) && comm(p) != "sleep");
+        clean.then_some(children)
+    });
+    assert!(
+        reaped.is_some(),
+        "children of the master: {:?}",
+        all_children_of(master)
+            .into_iter()
+            .map(|p| (p, comm(p), is_zombie(p)))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(server.get("/").status, 200);
+    send_signal(master, Signal::SIGTERM);
+    // unshare --fork exits with the status of its child, our PID 1.
+    let status = server.wait_exit(secs(10));
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+/// A fake systemd: the datagram socket named by `NOTIFY_SOCKET`.
+struct Notify {
+    socket: UnixDatagram,
+    seen: Vec<String>,
+}
+
+impl Notify {
+    fn bind(addr: &UnixAddr) -> Notify {
+        let socket = UnixDatagram::bind_addr(addr).expect("bind the notify socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        Notify {
+            socket,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a datagram with the line `line` (or a line starting `line` when it ends
+    /// in `=`); returns the whole datagram.
+    #[track_caller]
+    fn expect(&mut self, line: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            let Ok(n) = self.socket.recv(&mut buf) else {
+                continue;
+            };
+            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+            self.seen.push(message.clone());
+            if message.lines().any(|l| l == line) {
+                return message;
+            }
+        }
+        panic!("no {line:?} within {within:?}; saw {:#?}", self.seen)
+    }
+}
+
+/// The `MONOTONIC_USEC=` value of a datagram.
+fn monotonic_usec(message: &str) -> u64 {
+    let value = message
+        .lines()
+        .find_map(|l| l.strip_prefix("MONOTONIC_USEC="));
+    let value = value.unwrap_or_else(|| panic!("no MONOTONIC_USEC in {message:?}"));
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("MONOTONIC_USEC={value}"))
+}
+
+fn now_usec() -> u64 {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+    now.tv_sec() as u64 * 1_000_000 + now.tv_nsec() as u64 / 1000
+}
+
+#[test]
+fn notify_socket_hears_ready_reloading_and_stopping() {
+    let dir = TempDir::new("notify");
+    let path = dir.join("notify.sock");
+    let mut systemd = Notify::bind(&UnixAddr::from_pathname(&path).unwrap());
+    let mut server = Launch::new()
+        .args(&["--workers", "1"])
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .start();
+    systemd.expect("READY=1", secs(10));
+
+    server.signal(Signal::SIGHUP);
+    let reloading = systemd.expect("RELOADING=1", secs(10));
+    // The same clock as ours (CLOCK_MONOTONIC), taken a moment ago.
+    let (sent, now) = (monotonic_usec(&reloading), now_usec());
+    assert!(
+        sent <= now && now - sent < 10_000_000,
+        "{sent} vs now {now}"
+    );
+    systemd.expect("READY=1", secs(15));
+
+    server.signal(Signal::SIGTERM);
+    systemd.expect("STOPPING=1", secs(10));
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
+#[test]
+fn notify_socket_may_be_abstract() {
+    let name = format!("br-serve-test-notify-{}", std::process::id());
+    let mut systemd = Notify::bind(&UnixAddr::from_abstract_name(name.as_bytes()).unwrap());
+    let _server = Launch::new()
+        .args(&["--workers", "1"])
+        .env("NOTIFY_SOCKET", &format!("@{name}"))
+        .start();
+    systemd.expect("READY=1", secs(10));
+}
+
+#[test]
+fn socket_activation_serves_the_inherited_listener() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Launch::new()
+        .no_bind()
+        .wrapped(&["systemd-socket-activate", "-l", &listen])
+        .args(&["--workers", "1"])
+        .start_unready();
+    // systemd-socket-activate execs br-serve on the first connection; that connection
+    // waits in the inherited socket's queue and is served once a worker runs.
+    let addr = listen.parse().unwrap();
+    let connected = poll_until(secs(10), || client::Conn::try_open(addr, secs(1)).ok());
+    let mut conn = connected.unwrap_or_else(|| {
+        panic!("nothing listens on {listen}: is systemd-socket-activate installed (.ci/run)?")
+    });
+    conn.send(&request("GET", "/", &["Connection: close"], b""));
+    server.await_ready();
+    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    assert!(
+        server.ready_line().contains(&listen),
+        "{}",
+        server.ready_line()
+    );
+    server.wait_for_log("Inherited 1 listener", secs(5));
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn user_flag_drops_worker_privileges() {
+    let nobody = User::from_name("nobody").unwrap().expect("a nobody user");
+    let launch = Launch::new().args(&["--workers", "2", "--user", "nobody"]);
+    if !geteuid().is_root() {
+        let (status, log) = launch.run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+        assert!(log.contains("root"), "log:\n{log}");
+        return;
+    }
+    let server = launch.start();
+    let workers = server.wait_children(2, secs(10));
+    let uid = nobody.uid.as_raw();
+    for pid in workers {
+        assert_eq!(proc_uids(pid), Some((uid, uid)), "worker {pid}");
+    }
+    let root = Uid::from_raw(0).as_raw();
+    assert_eq!(proc_uids(server.pid()), Some((root, root)), "the master");
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn drain_delay_serves_new_connections_while_not_ready() {
+    let mut server = Launch::new()
+        .args(&["--workers", "1", "--drain-delay", "2"])
+        .start();
+    server.wait_for_log("Ready:", secs(10));
+    let termed = Instant::now();
+    server.signal(Signal::SIGTERM);
+    let unready = poll_until(secs(2), || {
+        (server.get("/readyz").status == 503).then_some(())
+    });
+    assert!(unready.is_some(), "/readyz still ready after TERM");
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.has_token("Connection", "close"), "{r:?}");
+    let status = server.wait_exit(secs(20));
+    let took = termed.elapsed();
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(
+        took >= Duration::from_millis(1900),
+        "exited {took:?} after TERM"
+    );
+}

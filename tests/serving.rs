@@ -1,0 +1,198 @@
+//! HTTP behaviour of the built-in demo app as served by the binary: response headers,
+//! routes, keep-alive per version, pipelining, request bodies, and the pre-fork fairness
+//! property (a CPU-bound request does not hold up a request on another connection).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::client::{RESPONSE_WITHIN, request};
+use crate::util::{Launch, Server, secs};
+
+fn start(workers: &str, extra: &[&str]) -> Server {
+    Launch::new()
+        .args(&["--workers", workers])
+        .args(extra)
+        .start()
+}
+
+/// Seconds since the epoch of an IMF-fixdate such as "Sat, 28 Nov 2026 03:01:02 GMT".
+fn parse_imf_fixdate(date: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let [_, day, month, year, time, "GMT"] = date.split(' ').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let month = MONTHS.iter().position(|&m| m == month)? as i64 + 1;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, s] = hms[..] else { return None };
+    // Days from 1970-01-01 to the civil date (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, yoe) = (y.div_euclid(400), y.rem_euclid(400));
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
+}
+
+#[test]
+fn imf_fixdate_is_parsed() {
+    assert_eq!(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+    assert_eq!(
+        parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"),
+        Some(784_111_777)
+    );
+    assert_eq!(
+        parse_imf_fixdate("Sat, 29 Feb 2000 00:00:01 GMT"),
+        Some(951_782_401)
+    );
+    assert_eq!(parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 UTC"), None);
+}
+
+#[test]
+fn get_root_says_hello_with_date_and_server_headers() {
+    let server = start("1", &[]);
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        r.text().to_lowercase().contains("hello"),
+        "body {:?}",
+        r.text()
+    );
+    // IMF-fixdate (RFC 9110 section 5.6.7), e.g. "Sat, 28 Nov 2026 03:01:02 GMT", and the
+    // current time: a cached date must be refreshed (10 s of slack for a loaded machine).
+    let date = r.header("Date").expect("a Date header");
+    assert!(date.len() == 29 && date.ends_with(" GMT"), "Date: {date:?}");
+    let sent = parse_imf_fixdate(date).unwrap_or_else(|| panic!("Date: {date:?}"));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (now - sent).abs() <= 10,
+        "Date: {date:?} is {} s off",
+        now - sent
+    );
+    let name = r.header("Server").expect("a Server header");
+    assert!(name.starts_with("br-serve"), "Server: {name:?}");
+}
+
+#[test]
+fn demo_routes_answer() {
+    let server = start("1", &[]);
+    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(server.get("/readyz").status, 200);
+    assert_eq!(server.get("/status/404").status, 404);
+    assert_eq!(server.get("/status/503").status, 503);
+    let pid = server.get("/pid").text();
+    assert!(pid.trim().parse::<u32>().is_ok(), "/pid said {pid:?}");
+}
+
+#[test]
+fn http11_connection_stays_open_for_a_second_request() {
+    // Two workers: that both answers name the same pid shows one worker kept the connection.
+    let server = start("2", &[]);
+    let mut conn = server.connect();
+    conn.send(&request("GET", "/pid", &[], b""));
+    let first = conn.read_response(RESPONSE_WITHIN);
+    assert!(!first.has_token("Connection", "close"), "{first:?}");
+    conn.send(&request("GET", "/pid", &[], b""));
+    let second = conn.read_response(RESPONSE_WITHIN);
+    assert_eq!((first.status, second.status), (200, 200));
+    assert_eq!(first.text(), second.text());
+}
+
+#[test]
+fn http10_keep_alive_is_honoured() {
+    let server = start("1", &[]);
+    let mut conn = server.connect();
+    for _ in 0..2 {
+        conn.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        let r = conn.read_response(RESPONSE_WITHIN);
+        assert_eq!(r.status, 200, "{r:?}");
+        // An HTTP/1.0 client assumes close unless the server confirms keep-alive.
+        assert!(r.has_token("Connection", "keep-alive"), "{r:?}");
+    }
+}
+
+#[test]
+fn connection_closes_for_http10_and_for_connection_close() {
+    // An idle timeout far beyond the deadlines below, so only the right behaviour closes.
+    let server = start("1", &["--keep-alive", "30"]);
+    let mut conn = server.connect();
+    conn.send(b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    conn.expect_closed(secs(5));
+
+    let mut conn = server.connect();
+    conn.send(&request("GET", "/", &["Connection: close"], b""));
+    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    conn.expect_closed(secs(5));
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let server = start("1", &[]);
+    let mut conn = server.connect();
+    // Three requests in one write; the one in the middle has a body, so the server must
+    // frame it exactly to find the third.
+    let mut wire = request("GET", "/status/201", &[], b"");
+    wire.extend(request("POST", "/echo", &[], b"second"));
+    wire.extend(request("GET", "/status/203", &[], b""));
+    conn.send(&wire);
+    let first = conn.read_response(RESPONSE_WITHIN);
+    let second = conn.read_response(RESPONSE_WITHIN);
+    let third = conn.read_response(RESPONSE_WITHIN);
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!((second.status, second.text().as_str()), (200, "second"));
+    assert_eq!(third.status, 203, "{third:?}");
+}
+
+#[test]
+fn echo_returns_the_posted_body() {
+    let server = start("1", &[]);
+    let mut conn = server.connect();
+    conn.send(&request("POST", "/echo", &[], b"hello, echo\n"));
+    let small = conn.read_response(RESPONSE_WITHIN);
+    assert_eq!(
+        (small.status, small.text().as_str()),
+        (200, "hello, echo\n")
+    );
+
+    // A body larger than one read, sent in two writes on the same connection.
+    let body: Vec<u8> = (0..32 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+    let wire = request("POST", "/echo", &[], &body);
+    let split = wire.len() - body.len() / 2;
+    conn.send(&wire[..split]);
+    conn.send(&wire[split..]);
+    let large = conn.read_response(RESPONSE_WITHIN);
+    assert_eq!(large.status, 200);
+    assert!(
+        large.body == body,
+        "echoed {} bytes, sent {}",
+        large.body.len(),
+        body.len()
+    );
+}
+
+#[test]
+fn cpu_bound_request_does_not_delay_another_connection() {
+    let server = start("2", &[]);
+    server.wait_children(2, secs(10));
+    let mut busy = server.connect();
+    // 2 s of CPU: a wide window for the quick request even when the machine is loaded.
+    busy.send(&request("GET", "/work?ms=2000", &[], b""));
+    // Only once a worker has read it is the /work request occupying that worker.
+    busy.wait_consumed(secs(10));
+    let quick = server.get("/");
+    assert_eq!(quick.status, 200);
+    // Ordering, not a wall-clock bound: robust on a loaded machine, and it fails exactly
+    // when `/` was queued behind /work (accepted by the busy worker).
+    assert!(
+        busy.is_quiet(),
+        "GET / was answered only after /work?ms=2000 had finished"
+    );
+    assert_eq!(busy.read_response(secs(30)).status, 200);
+}

@@ -1,0 +1,206 @@
+//! Supervision through the binary: scaling with TTIN/TTOU and rolling a new generation
+//! with HUP while a load client runs (zero failed requests), worker recycling by
+//! `--max-requests`, hung workers killed by `--timeout`, workers dying with a SIGKILLed
+//! master, crash-loop backoff, and a handler panic that costs one 500, not a worker.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::client::request;
+use crate::load::{CHOREOGRAPHY, Load};
+use crate::util::{Launch, Server, TempDir, is_zombie, poll_until, secs, send_signal};
+
+fn start(workers: &str, extra: &[&str]) -> Server {
+    let server = Launch::new()
+        .args(&["--workers", workers])
+        .args(extra)
+        .start();
+    server.wait_children(workers.parse().expect("a number"), secs(10));
+    server
+}
+
+/// Sends `sig` once, then waits for the master's child count to become `n`. One signal
+/// per step: POSIX merges a second TTIN sent while the first is still pending.
+#[track_caller]
+fn scale_step(server: &Server, sig: Signal, n: usize) {
+    server.signal(sig);
+    server.wait_children(n, secs(10));
+}
+
+#[test]
+fn ttin_and_ttou_scale_the_pool_under_load() {
+    let server = start("2", &[]);
+    let load = Load::start(server.addr(), CHOREOGRAPHY);
+    for n in [3, 4, 5] {
+        scale_step(&server, Signal::SIGTTIN, n);
+    }
+    load.wait_progress(20, secs(10));
+    for n in [4, 3, 2] {
+        scale_step(&server, Signal::SIGTTOU, n);
+    }
+    load.wait_progress(20, secs(10));
+    load.finish();
+    // TTOU never goes below one worker.
+    scale_step(&server, Signal::SIGTTOU, 1);
+    server.signal(Signal::SIGTTOU);
+    server.wait_for_log("workers 1 -> 1", secs(10));
+    assert_eq!(server.children().len(), 1);
+}
+
+#[test]
+fn hup_replaces_every_worker_under_load() {
+    let server = start("2", &[]);
+    let before = server.children();
+    let load = Load::start(server.addr(), CHOREOGRAPHY);
+    load.wait_progress(10, secs(10));
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Starting generation 2", secs(10));
+    let replaced = poll_until(secs(15), || {
+        let now = server.children();
+        (now.len() == 2 && now.iter().all(|p| !before.contains(p))).then_some(now)
+    });
+    let after = replaced.unwrap_or_else(|| {
+        panic!(
+            "old workers {before:?} not replaced; children now {:?}",
+            server.children()
+        )
+    });
+    load.wait_progress(10, secs(10));
+    load.finish();
+    // The same master, serving with the new generation.
+    assert_eq!(server.ready_pid(), server.pid());
+    let pid: u32 = server.get("/pid").text().trim().parse().expect("/pid");
+    assert!(after.contains(&pid), "/pid {pid} is not among {after:?}");
+}
+
+#[test]
+fn max_requests_recycles_workers_under_load() {
+    let server = start(
+        "2",
+        &["--max-requests", "50", "--max-requests-jitter", "10"],
+    );
+    let first = server.children();
+    let load = Load::start(server.addr(), CHOREOGRAPHY);
+    server.wait_for_log("asking for a replacement", secs(20));
+    // Both original workers reach their quota (at most 60 requests each) and are replaced.
+    let recycled = poll_until(secs(20), || {
+        let now = server.children();
+        (now.len() == 2 && now.iter().all(|p| !first.contains(p))).then_some(())
+    });
+    recycled.unwrap_or_else(|| {
+        panic!(
+            "workers {first:?} not recycled; children now {:?}",
+            server.children()
+        )
+    });
+    load.finish();
+}
+
+#[test]
+fn stopped_worker_is_killed_and_replaced_after_the_timeout() {
+    let timeout = 3;
+    let server = start("1", &["--timeout", &timeout.to_string()]);
+    let victim = server.children()[0];
+    // A stopped process cannot heartbeat: exactly what a wedged worker looks like.
+    send_signal(victim, Signal::SIGSTOP);
+    let replaced = poll_until(secs(timeout + 3), || {
+        let now = server.children();
+        (now.len() == 1 && now[0] != victim).then_some(())
+    });
+    replaced.unwrap_or_else(|| {
+        panic!(
+            "stopped worker {victim} not replaced within {} s; children {:?}",
+            timeout + 3,
+            server.children()
+        )
+    });
+    let line = server.wait_for_log("WORKER TIMEOUT", secs(5));
+    assert!(
+        line.contains(&victim.to_string()) && line.contains("idle"),
+        "{line}"
+    );
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn timeout_log_names_the_request_in_the_handler() {
+    let server = start("1", &["--timeout", "2"]);
+    let mut conn = server.connect();
+    conn.send(&request("GET", "/sleep?ms=20000", &[], b""));
+    conn.wait_consumed(secs(10));
+    // 2 s of silence, up to 1 s until the master looks: well within 10 s.
+    let line = server.wait_for_log("WORKER TIMEOUT", secs(10));
+    assert!(line.contains("GET /sleep?ms=20000"), "{line}");
+}
+
+#[test]
+fn workers_die_with_a_sigkilled_master() {
+    let mut server = start("2", &[]);
+    let workers = server.children();
+    server.signal(Signal::SIGKILL);
+    let killed_at = Instant::now();
+    server.wait_exit(secs(5));
+    let left = Duration::from_secs(2).saturating_sub(killed_at.elapsed());
+    // Gone or a zombie (a dead process its new parent has not reaped yet).
+    let gone = poll_until(left, || workers.iter().all(|&p| is_zombie(p)).then_some(()));
+    let alive: Vec<_> = workers.iter().filter(|&&p| !is_zombie(p)).collect();
+    assert!(
+        gone.is_some(),
+        "workers {alive:?} still alive 2 s after the master died"
+    );
+}
+
+#[test]
+fn handler_panic_answers_500_and_the_worker_keeps_serving() {
+    let server = start("1", &[]);
+    let before = server.get("/pid").text();
+    let r = server.get("/panic");
+    assert_eq!(r.status, 500, "{r:?}");
+    let after = server.get("/pid").text();
+    assert_eq!(before, after, "a different worker answered after the panic");
+    assert_eq!(
+        server.children(),
+        vec![before.trim().parse::<u32>().unwrap()]
+    );
+    server.wait_for_log("panic", secs(5));
+}
+
+/// The backoff delays the master announced so far ("next start in N ms").
+fn backoff_delays(server: &Server) -> Vec<u64> {
+    let lines = server.log().into_iter();
+    let delays = lines.filter(|l| l.contains("died during boot")).map(|l| {
+        let after = l.split("next start in ").nth(1)?;
+        after.split(" ms").next()?.parse().ok()
+    });
+    delays.map(|d| d.unwrap_or(0)).collect()
+}
+
+#[test]
+fn crash_loop_backs_off_and_recovers() {
+    let dir = TempDir::new("bootfault");
+    let fault = dir.join("fault");
+    std::fs::write(&fault, "").unwrap();
+    let started = Instant::now();
+    let server = Launch::new()
+        .args(&["--workers", "1"])
+        .env("BR_SERVE_DEMO_BOOT_FAULT", fault.to_str().unwrap())
+        .start();
+    server.wait_for_log("next start in 400 ms", secs(10));
+    assert_eq!(backoff_delays(&server)[..3], [100, 200, 400]);
+    // Let 2 s pass since the start: backoff allows about 5 boots in that time, a fork
+    // storm thousands.
+    std::thread::sleep(secs(2).saturating_sub(started.elapsed()));
+    let boots = backoff_delays(&server).len();
+    assert!((3..=8).contains(&boots), "{boots} failed boots in ~2 s");
+    let delays = backoff_delays(&server);
+    assert!(
+        delays.windows(2).all(|w| w[1] == w[0] * 2 || w[1] == w[0]),
+        "delays do not grow: {delays:?}"
+    );
+
+    std::fs::remove_file(&fault).unwrap();
+    // The next attempt comes after at most a few seconds of backoff.
+    server.wait_for_log("Ready:", secs(15));
+    assert_eq!(server.get("/").status, 200);
+}

@@ -1,0 +1,158 @@
+//! Zero-downtime binary upgrade (USR2, WINCH, TERM) and its rollback (HUP to the old
+//! master), with a load client running throughout: not one request may fail.
+//!
+//! The new master is a child of the old one, in the same process group (so `Server`'s
+//! Drop kills it too); once the old master exits it is re-parented, and a [`KillOnDrop`]
+//! taken from the pidfile makes sure it does not outlive a failed test.
+
+use std::path::PathBuf;
+
+use nix::sys::signal::Signal;
+
+use crate::load::{CHOREOGRAPHY, Load};
+use crate::util::{
+    KillOnDrop, Launch, Server, TempDir, children_of, poll_until, read_pidfile, secs, send_signal,
+};
+
+const WORKERS: usize = 2;
+
+/// An old master with a pidfile, its workers up and a load client running.
+struct Upgrade {
+    // Field order is drop order: stop the load before the servers go.
+    load: Load,
+    server: Server,
+    pidfile: PathBuf,
+    oldbin: PathBuf,
+    _dir: TempDir,
+}
+
+fn start() -> Upgrade {
+    let dir = TempDir::new("upgrade");
+    let pidfile = dir.join("app.pid");
+    let oldbin = dir.join("app.pid.oldbin");
+    let shown = pidfile.to_str().expect("a UTF-8 temporary path");
+    let server = Launch::new()
+        .args(&["--workers", &WORKERS.to_string(), "-p", shown])
+        .start();
+    server.wait_children(WORKERS, secs(10));
+    let written = poll_until(secs(10), || {
+        (read_pidfile(&pidfile) == Some(server.pid())).then_some(())
+    });
+    assert!(written.is_some(), "no pidfile naming {}", server.pid());
+    Upgrade {
+        load: Load::start(server.addr(), CHOREOGRAPHY),
+        server,
+        pidfile,
+        oldbin,
+        _dir: dir,
+    }
+}
+
+impl Upgrade {
+    /// USR2; returns the new master once both pidfiles say so and its workers are up.
+    fn usr2(&self) -> KillOnDrop {
+        let old = self.server.pid();
+        self.server.signal(Signal::SIGUSR2);
+        let new = poll_until(secs(20), || {
+            let new = read_pidfile(&self.pidfile).filter(|&p| p != old)?;
+            (read_pidfile(&self.oldbin) == Some(old)).then_some(new)
+        });
+        let new = new.unwrap_or_else(|| {
+            panic!(
+                "after USR2: {} holds {:?}, .oldbin {:?}",
+                self.pidfile.display(),
+                read_pidfile(&self.pidfile),
+                read_pidfile(&self.oldbin)
+            )
+        });
+        let guard = KillOnDrop(new);
+        wait_workers(new, &[], WORKERS);
+        self.load.wait_progress(10, secs(10));
+        guard
+    }
+
+    /// The old master's workers: its children other than the new master.
+    fn old_workers(&self, new: u32) -> Vec<u32> {
+        let children = children_of(self.server.pid());
+        children.into_iter().filter(|&p| p != new).collect()
+    }
+
+    /// WINCH to the old master: its workers leave, the new master's keep serving.
+    fn winch(&self, new: u32) {
+        self.server.signal(Signal::SIGWINCH);
+        let gone = poll_until(secs(10), || self.old_workers(new).is_empty().then_some(()));
+        assert!(
+            gone.is_some(),
+            "old workers left: {:?}",
+            self.old_workers(new)
+        );
+        self.load.wait_progress(20, secs(10));
+    }
+}
+
+/// Waits until `master` has `n` children besides `except`.
+#[track_caller]
+fn wait_workers(master: u32, except: &[u32], n: usize) -> Vec<u32> {
+    let workers = || -> Vec<u32> {
+        let children = children_of(master).into_iter();
+        children.filter(|p| !except.contains(p)).collect()
+    };
+    let found = poll_until(secs(15), || Some(workers()).filter(|w| w.len() == n));
+    found.unwrap_or_else(|| panic!("master {master}: workers {:?}, want {n}", workers()))
+}
+
+#[test]
+fn usr2_winch_term_upgrade_drops_no_request() {
+    let mut up = start();
+    let old = up.server.pid();
+    let new = up.usr2();
+    up.server.wait_for_log(
+        &format!("Listening at: http://{} ({})", up.server.addr(), new.0),
+        secs(5),
+    );
+
+    // A second upgrade while this one is pending is refused, on either side.
+    up.server.signal(Signal::SIGUSR2);
+    up.server.wait_for_log("USR2: refused", secs(10));
+    send_signal(new.0, Signal::SIGUSR2);
+    up.server
+        .wait_for_log("refused, the old master is still running", secs(10));
+
+    up.winch(new.0);
+    up.server.signal(Signal::SIGTERM);
+    let status = up.server.wait_exit(secs(15));
+    assert_eq!(status.code(), Some(0), "old master: {status}");
+    up.load.wait_progress(20, secs(10));
+    up.load.finish();
+    assert_eq!(read_pidfile(&up.pidfile), Some(new.0));
+    assert!(!up.oldbin.exists(), ".oldbin left behind by {old}");
+    assert_eq!(wait_workers(new.0, &[], WORKERS).len(), WORKERS);
+}
+
+#[test]
+fn usr2_rollback_with_hup_to_the_old_master() {
+    let up = start();
+    let old = up.server.pid();
+    let new = up.usr2();
+    up.winch(new.0);
+    // Rollback: the old master's workers come back, the new master goes.
+    up.server.signal(Signal::SIGHUP);
+    wait_workers(old, &[new.0], WORKERS);
+    up.load.wait_progress(10, secs(10));
+    send_signal(new.0, Signal::SIGTERM);
+    let exited = format!("new master (pid: {}) exited", new.0);
+    up.server.wait_for_log(&exited, secs(15));
+    let restored = poll_until(secs(10), || {
+        (read_pidfile(&up.pidfile) == Some(old)).then_some(())
+    });
+    assert!(
+        restored.is_some(),
+        "pidfile holds {:?} after the rollback, want {old}",
+        read_pidfile(&up.pidfile)
+    );
+    assert!(!up.oldbin.exists());
+    up.load.wait_progress(20, secs(10));
+    let Upgrade { load, server, .. } = up;
+    load.finish();
+    assert_eq!(server.children().len(), WORKERS);
+}

@@ -1,0 +1,493 @@
+//! Spawning and supervising a `br-serve` process for one test.
+//!
+//! [`Launch`] builds the command line and environment, [`Server`] is a running master. The
+//! server's stderr (its log) and stdout are drained by background threads into a shared
+//! list of lines, so the pipe never fills and blocks the server, and so a failing test can
+//! print what the server said: `Server`'s `Drop` dumps the log when the test panics (libtest
+//! captures it and shows it with the failure), then kills the whole process group.
+//!
+//! Every wait polls in small steps up to an explicit deadline: the tests must pass on a
+//! loaded 2-core machine, and a deadline that is hit produces a message, not a hang.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
+use crate::client::{self, Conn, Response};
+
+/// The marker of the master's ready line, one per TCP listener.
+const READY_MARKER: &str = "Listening at: http://";
+/// How long a server may take from spawn to its ready line (a cold, loaded CI machine).
+const READY_WITHIN: Duration = Duration::from_secs(20);
+/// How often `poll_until` looks again: short enough to measure promptness, long enough not
+/// to steal CPU from the server on a 2-core machine.
+const POLL_STEP: Duration = Duration::from_millis(10);
+
+/// Seconds, for readable deadlines at call sites.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Calls `probe` every few milliseconds until it returns `Some`, or `within` has passed.
+pub fn poll_until<T>(within: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(POLL_STEP);
+    }
+}
+
+/// The lines the server has written so far: its stdout and stderr, shared with the reader
+/// threads, then the current contents of its `--error-logfile`, if a test gave one.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<String>>>, Vec<PathBuf>);
+
+impl Log {
+    fn lines(&self) -> Vec<String> {
+        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for file in &self.1 {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            lines.extend(text.lines().map(str::to_string));
+        }
+        lines
+    }
+
+    fn text(&self) -> String {
+        self.lines().join("\n")
+    }
+
+    /// Drains `pipe` line by line on a background thread until EOF (every writer gone).
+    fn collect(&self, pipe: impl Read + Send + 'static) -> JoinHandle<()> {
+        let log = self.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                log.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        })
+    }
+}
+
+/// A server command line under construction: `Launch::new().args(..).start()`.
+pub struct Launch {
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    bind: bool,
+    /// A program that runs the binary (`unshare ...`, `systemd-socket-activate ...`).
+    wrapper: Vec<String>,
+    error_log: Option<PathBuf>,
+}
+
+impl Launch {
+    /// The binary with `--bind 127.0.0.1:0` and a clean environment.
+    pub fn new() -> Launch {
+        Launch {
+            args: Vec::new(),
+            envs: Vec::new(),
+            bind: true,
+            wrapper: Vec::new(),
+            error_log: None,
+        }
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Launch {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Launch {
+        self.envs.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Leaves out the default `--bind`, to test what the server binds on its own.
+    pub fn no_bind(mut self) -> Launch {
+        self.bind = false;
+        self
+    }
+
+    /// Runs the binary through `wrapper` (a program and its arguments, the binary's path
+    /// and arguments following them), the way a container runtime or systemd would.
+    pub fn wrapped(mut self, wrapper: &[&str]) -> Launch {
+        self.wrapper = wrapper.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// `--error-logfile PATH`; the server's log (ready line included) is then read from
+    /// that file as well as from its stdout and stderr.
+    pub fn error_logfile(mut self, path: &Path) -> Launch {
+        let shown = path.to_str().expect("a UTF-8 temporary path");
+        self = self.args(&["--error-logfile", shown]);
+        self.error_log = Some(path.to_path_buf());
+        self
+    }
+
+    /// Spawns the master in its own process group, with stdout and stderr collected.
+    fn spawn(&self) -> (Child, Log, [JoinHandle<()>; 2]) {
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(BINARY);
+                cmd
+            }
+            None => Command::new(BINARY),
+        };
+        if self.bind {
+            cmd.args(["--bind", "127.0.0.1:0"]);
+        }
+        cmd.args(&self.args);
+        // The developer's or CI's environment must not change what a test runs: drop every
+        // variable the server reads, then set only what this test asks for.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            if key.starts_with("BR_SERVE_")
+                || ["PORT", "WEB_CONCURRENCY", "RUST_LOG"].contains(&key.as_str())
+            {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
+        // Own process group: Drop can then kill the master and every worker with one
+        // killpg, even a worker the master failed to take down with it.
+        cmd.process_group(0);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+        let log = Log(Arc::default(), self.error_log.iter().cloned().collect());
+        let readers = [
+            log.collect(child.stdout.take().expect("stdout piped")),
+            log.collect(child.stderr.take().expect("stderr piped")),
+        ];
+        (child, log, readers)
+    }
+
+    /// Starts the server and waits for its ready line.
+    #[track_caller]
+    pub fn start(&self) -> Server {
+        let mut server = self.start_unready();
+        server.await_ready();
+        server
+    }
+
+    /// Starts the server without waiting for its ready line, for a wrapper that starts
+    /// it only once something happens (a connection, for socket activation); the test
+    /// then calls [`Server::await_ready`].
+    pub fn start_unready(&self) -> Server {
+        // The readers run detached: the workers hold the pipes too, so their EOF comes only
+        // once the whole group is gone, which nothing here waits for.
+        let (child, log, _readers) = self.spawn();
+        Server {
+            child,
+            log,
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            ready_line: String::new(),
+            exited: None,
+        }
+    }
+
+    /// Runs the binary to completion (for bad flags): its exit status and everything it said.
+    #[track_caller]
+    pub fn run_to_exit(&self, within: Duration) -> (ExitStatus, String) {
+        let (mut child, log, readers) = self.spawn();
+        let status = poll_until(within, || child.try_wait().expect("try_wait"));
+        let Some(status) = status else {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+            panic!(
+                "br-serve still running after {within:?}; log:\n{}",
+                log.text()
+            );
+        };
+        // The readers may still hold the last lines: wait for both pipes' EOF (bounded, in
+        // case something the process started still holds them).
+        poll_until(secs(5), || {
+            readers.iter().all(|r| r.is_finished()).then_some(())
+        });
+        (status, log.text())
+    }
+}
+
+/// A running master, killed (with its whole process group) when dropped.
+pub struct Server {
+    child: Child,
+    log: Log,
+    addr: SocketAddr,
+    ready_line: String,
+    exited: Option<ExitStatus>,
+}
+
+/// The `HOST:PORT` and the pid of a ready line:
+/// `... Listening at: http://127.0.0.1:40123 (12345)`.
+pub fn parse_ready_line(line: &str) -> Option<(SocketAddr, u32)> {
+    let rest = &line[line.find(READY_MARKER)? + READY_MARKER.len()..];
+    let (host_port, rest) = rest.split_once(' ')?;
+    let pid = rest.split_once('(')?.1.split_once(')')?.0;
+    Some((host_port.parse().ok()?, pid.trim().parse().ok()?))
+}
+
+impl Server {
+    /// Waits for the ready line and takes the address to connect to from it.
+    #[track_caller]
+    pub fn await_ready(&mut self) {
+        let log = &self.log;
+        let found = poll_until(READY_WITHIN, || {
+            if let Some(line) = log.lines().into_iter().find(|l| l.contains(READY_MARKER)) {
+                return Some(Ok(line));
+            }
+            match self.child.try_wait() {
+                Ok(Some(status)) => Some(Err(format!("br-serve exited before ready: {status}"))),
+                _ => None,
+            }
+        });
+        // Drop prints the log with the failure.
+        let line = match found {
+            Some(Ok(line)) => line,
+            Some(Err(why)) => panic!("{why}"),
+            None => panic!("no ready line within {READY_WITHIN:?}"),
+        };
+        let Some((mut addr, _)) = parse_ready_line(&line) else {
+            panic!("cannot parse the ready line {line:?}");
+        };
+        // A wildcard listener (0.0.0.0, ::) is reached through loopback.
+        if addr.ip().is_unspecified() {
+            addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        self.addr = addr;
+        self.ready_line = line;
+    }
+
+    /// Where to connect (loopback when the server listens on a wildcard address).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The master's pid, as spawned.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The first ready line, verbatim.
+    pub fn ready_line(&self) -> &str {
+        &self.ready_line
+    }
+
+    /// The pid the ready line names.
+    pub fn ready_pid(&self) -> u32 {
+        parse_ready_line(&self.ready_line)
+            .expect("parsed at start")
+            .1
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lines()
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    #[track_caller]
+    pub fn wait_for_log(&self, needle: &str, within: Duration) -> String {
+        self.wait_for_log_where(needle, within, |line| line.contains(needle))
+    }
+
+    /// Waits for a log line accepted by `wanted`; `what` names it in the failure message.
+    #[track_caller]
+    pub fn wait_for_log_where(
+        &self,
+        what: &str,
+        within: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> String {
+        let found = poll_until(within, || self.log().into_iter().find(|l| wanted(l)));
+        found.unwrap_or_else(|| panic!("no log line {what:?} within {within:?}"))
+    }
+
+    /// The master's live children (zombies excluded: a dead, unreaped worker is not one).
+    pub fn children(&self) -> Vec<u32> {
+        children_of(self.pid())
+    }
+
+    /// Waits until the master has exactly `n` live children, and returns them.
+    #[track_caller]
+    pub fn wait_children(&self, n: usize, within: Duration) -> Vec<u32> {
+        let found = poll_until(within, || Some(self.children()).filter(|c| c.len() == n));
+        found.unwrap_or_else(|| {
+            panic!(
+                "expected {n} children within {within:?}, have {:?}",
+                self.children()
+            )
+        })
+    }
+
+    /// Sends `sig` to the master only.
+    pub fn signal(&self, sig: Signal) {
+        send_signal(self.pid(), sig);
+    }
+
+    /// Waits for the master to exit, reaps it and returns its status.
+    #[track_caller]
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let child = &mut self.child;
+        let status = poll_until(within, || child.try_wait().expect("try_wait"));
+        let status = status.unwrap_or_else(|| panic!("master still running after {within:?}"));
+        self.exited = Some(status);
+        status
+    }
+
+    /// A new connection to the server.
+    #[track_caller]
+    pub fn connect(&self) -> Conn {
+        Conn::open(self.addr)
+    }
+
+    /// `GET path` on a new connection.
+    #[track_caller]
+    pub fn get(&self, path: &str) -> Response {
+        client::get(self.addr, path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "---- br-serve log ----\n{}\n---- end of log ----",
+                self.log.text()
+            );
+        }
+        // The whole group: the master and every worker, including one the master failed
+        // to take down with it. Killing the group is safe even after the master was
+        // reaped: the kernel does not hand out a pid that is still some group's id, and
+        // once no member is left the call finds nothing (barring the pid's reuse as a new
+        // group's id within these few milliseconds).
+        let _ = killpg(Pid::from_raw(self.pid() as i32), Signal::SIGKILL);
+        if self.exited.is_none() {
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Sends `sig` to one process; a process that is already gone is not an error here.
+pub fn send_signal(pid: u32, sig: Signal) {
+    let _ = kill(Pid::from_raw(pid as i32), sig);
+}
+
+/// Field 3 of /proc/PID/stat, read after the last ')' since the name may hold anything.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+/// True for a zombie, and for a process that is gone altogether.
+pub fn is_zombie(pid: u32) -> bool {
+    matches!(proc_state(pid), Some('Z') | None)
+}
+
+/// The binary under test.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_br-serve");
+
+/// Every child of `pid` as the kernel lists it, zombies included.
+pub fn all_children_of(pid: u32) -> Vec<u32> {
+    let path = format!("/proc/{pid}/task/{pid}/children");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// The live children of any process (the master of a test, or one started by USR2).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let pids = all_children_of(pid).into_iter();
+    pids.filter(|&p| !is_zombie(p)).collect()
+}
+
+/// The real and effective uid of a process, from the `Uid:` line of /proc/PID/status.
+pub fn proc_uids(pid: u32) -> Option<(u32, u32)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    let mut ids = line.split_whitespace().filter_map(|id| id.parse().ok());
+    Some((ids.next()?, ids.next()?))
+}
+
+/// The pid a pidfile names, if it exists and holds one.
+pub fn read_pidfile(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// A fresh directory under the system's temporary directory, removed when dropped. The
+/// name is unique per test process and call, so parallel tests never share one.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("br-serve-test-{tag}-{}-{n}", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("mkdir {path:?}: {e}"));
+        TempDir(path)
+    }
+
+    /// A path inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// SIGKILLs a br-serve process the test did not spawn itself (the new master a USR2
+/// starts) when dropped, in case the test failed before stopping it. It is killed only
+/// while that pid still runs this binary, so a recycled pid is left alone.
+pub struct KillOnDrop(pub u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let exe = std::fs::read_link(format!("/proc/{}/exe", self.0));
+        if exe.is_ok_and(|exe| exe == Path::new(BINARY)) && !is_zombie(self.0) {
+            send_signal(self.0, Signal::SIGKILL);
+        }
+    }
+}
+
+/// A worker count that differs from the default (one per CPU), so a test can tell that a
+/// setting took effect.
+pub fn non_default_workers() -> usize {
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus == 3 { 2 } else { 3 }
+}
+
+#[test]
+fn ready_line_is_parsed() {
+    let line =
+        "2026-11-28T03:01:02Z [12345] [master] INFO Listening at: http://127.0.0.1:40123 (12345)";
+    let (addr, pid) = parse_ready_line(line).expect("parses");
+    assert_eq!(addr, "127.0.0.1:40123".parse().unwrap());
+    assert_eq!(pid, 12345);
+    let v6 = "x Listening at: http://[::1]:8000 (7)";
+    assert_eq!(parse_ready_line(v6).map(|p| p.0.port()), Some(8000));
+}
