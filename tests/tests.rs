@@ -16,6 +16,7 @@
 //!   SIGKILLed master, crash-loop backoff, handler panics.
 //! - `upgrade`: USR2 + WINCH + TERM under load, and the rollback.
 //! - `config_file`: `-c FILE` (errors, precedence, `--print-config`, HUP), pidfiles.
+//! - `static_files`: `--static DIR`: validators, ranges, directories, sendfile, no escape.
 //! - `logs`: access log formats, USR1 reopening the access and error logs.
 //! - `operations`: PID 1, systemd notify and socket activation, `--user`, drain delay.
 
@@ -27,6 +28,7 @@ mod logs;
 mod operations;
 mod serving;
 mod signals;
+mod static_files;
 mod supervision;
 mod upgrade;
 mod util;

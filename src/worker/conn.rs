@@ -368,7 +368,13 @@ impl Conn {
             crate::http::Body::Empty => {}
             crate::http::Body::Bytes(bytes) => self.out.push_bytes(bytes),
             crate::http::Body::Static(bytes) => self.out.push_static(bytes),
-            crate::http::Body::File { file, offset, len } => self.out.push_file(file, offset, len),
+            crate::http::Body::File { file, offset, len } => {
+                if let Err(err) = self.out.push_file(file, offset, len) {
+                    // The head is queued; without its body the only honest end is a close.
+                    log::warn!("cannot read the file for a response: {err}; closing");
+                    self.phase = Phase::Closing;
+                }
+            }
         }
     }
 

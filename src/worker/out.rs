@@ -39,6 +39,8 @@ pub struct OutQueue {
     spare: Vec<u8>,
     /// Bytes queued and not yet written (files included).
     pending: u64,
+    /// TCP_CORK is set on the socket because a file is queued.
+    corked: bool,
 }
 
 impl OutQueue {
@@ -88,8 +90,24 @@ impl OutQueue {
         }
     }
 
-    /// Queues `remaining` bytes of `file` from `offset`, to be sent with sendfile.
-    pub fn push_file(&mut self, file: File, offset: u64, remaining: u64) {
+    /// Queues `remaining` bytes of `file` from `offset`. A small file is read now and
+    /// copied after its head, so the whole response leaves in one `write` (cheaper than
+    /// cork + sendfile + uncork for a few bytes); a large one is sent with sendfile. An
+    /// error means the response cannot be completed and the connection must close.
+    pub fn push_file(&mut self, file: File, offset: u64, remaining: u64) -> io::Result<()> {
+        if remaining <= COPY_LIMIT as u64 {
+            use std::os::unix::fs::FileExt;
+            let buf = self.tail_buf();
+            let start = buf.len();
+            buf.resize(start + remaining as usize, 0);
+            if let Err(err) = file.read_exact_at(&mut buf[start..], offset) {
+                // Never send the zeros the buffer was padded with.
+                buf.truncate(start);
+                return Err(err);
+            }
+            self.pending += remaining;
+            return Ok(());
+        }
         self.pending += remaining;
         if remaining > 0 {
             self.segments.push_back(Segment::File {
@@ -98,11 +116,32 @@ impl OutQueue {
                 remaining,
             });
         }
+        Ok(())
     }
 
     /// Writes until the queue is empty (`Ok(true)`) or the socket would block
     /// (`Ok(false)`). Sets `progressed` when any byte was written.
     pub fn flush(&mut self, stream: &mut Stream, progressed: &mut bool) -> io::Result<bool> {
+        self.cork(stream);
+        let done = self.write_all(stream, progressed);
+        self.cork(stream);
+        done
+    }
+
+    /// Corks the socket while a file is queued (so its head and first bytes share
+    /// packets) and uncorks once none is, which pushes out whatever is left.
+    fn cork(&mut self, stream: &Stream) {
+        let want = self
+            .segments
+            .iter()
+            .any(|s| matches!(s, Segment::File { .. }));
+        if want != self.corked {
+            stream.set_cork(want);
+            self.corked = want;
+        }
+    }
+
+    fn write_all(&mut self, stream: &mut Stream, progressed: &mut bool) -> io::Result<bool> {
         while let Some(front) = self.segments.front_mut() {
             let (result, is_file) = match front {
                 Segment::File {

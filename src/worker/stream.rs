@@ -71,6 +71,16 @@ impl Stream {
         }
     }
 
+    /// TCP_CORK (tcp(7)): while set, the kernel sends only full packets, so a response
+    /// head and the start of a file sent with sendfile leave together instead of the
+    /// head going out alone. Meaningless for Unix sockets, where it is a no-op.
+    pub fn set_cork(&self, cork: bool) {
+        if let Stream::Tcp(s) = self {
+            // Failing to cork costs a packet, never correctness.
+            let _ = socket2::SockRef::from(s).set_tcp_cork(cork);
+        }
+    }
+
     /// The socket's file descriptor, for sendfile.
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;

@@ -1,0 +1,170 @@
+//! `br-serve --static DIR` through the binary: files with validators, ranges, HEAD,
+//! directories, a large file on the sendfile path, and no escape from the root.
+//!
+//! Targets are sent as raw bytes, so the traversal cases reach the server exactly as an
+//! attacker would write them (a normal client would normalise `..` away first).
+
+use std::os::unix::fs::symlink;
+
+use crate::client::{Conn, Response, request};
+use crate::util::{Launch, Server, TempDir, secs};
+
+/// A root with a small file, a large one, a directory with an index, a dotfile, and a
+/// symlink that leaves the root; a secret sits next to the root.
+fn site() -> (TempDir, Server) {
+    let dir = TempDir::new("static");
+    let root = dir.join("www");
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::write(root.join("hello.txt"), "Hello, World!\n").unwrap();
+    std::fs::write(root.join("docs/index.html"), "<h1>docs</h1>\n").unwrap();
+    std::fs::write(root.join(".env"), "SECRET=1\n").unwrap();
+    std::fs::write(dir.join("secret.txt"), "top secret\n").unwrap();
+    symlink(dir.join("secret.txt"), root.join("leak.txt")).unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(root.join("big.bin"), big).unwrap();
+    let server = Launch::new()
+        .args(&["--workers", "1", "--static", root.to_str().unwrap()])
+        .start();
+    (dir, server)
+}
+
+fn send(server: &Server, method: &str, target: &str, headers: &[&str]) -> Response {
+    let mut conn = Conn::open(server.addr());
+    let mut lines = vec!["Connection: close"];
+    lines.extend_from_slice(headers);
+    conn.send(&request(method, target, &lines, b""));
+    conn.read_response(secs(10))
+}
+
+#[test]
+fn files_are_served_with_validators_and_ranges() {
+    let (_dir, server) = site();
+    let ok = send(&server, "GET", "/hello.txt", &[]);
+    assert_eq!((ok.status, ok.text().as_str()), (200, "Hello, World!\n"));
+    assert_eq!(ok.header("content-type"), Some("text/plain; charset=utf-8"));
+    let etag = ok.header("etag").expect("ETag").to_string();
+    assert!(ok.header("last-modified").is_some());
+    // RFC 9110 §13.1.2: a matching If-None-Match is a 304 without a body.
+    let cached = send(
+        &server,
+        "GET",
+        "/hello.txt",
+        &[&format!("If-None-Match: {etag}")],
+    );
+    assert_eq!((cached.status, cached.body.len()), (304, 0));
+    // RFC 9110 §14.2: one range is a 206 with Content-Range; past the end is a 416.
+    let part = send(&server, "GET", "/hello.txt", &["Range: bytes=7-11"]);
+    assert_eq!((part.status, part.text().as_str()), (206, "World"));
+    assert_eq!(part.header("content-range"), Some("bytes 7-11/14"));
+    let beyond = send(&server, "GET", "/hello.txt", &["Range: bytes=100-"]);
+    assert_eq!(beyond.status, 416);
+    // HEAD: the headers GET would send, and nothing after them (RFC 9110 §9.3.2).
+    let raw = head_raw(&server, "/hello.txt");
+    let (head, rest) = raw.split_once("\r\n\r\n").expect("a complete head");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{raw}");
+    assert!(head.contains("\r\nContent-Length: 14\r\n"), "{raw}");
+    assert_eq!(rest, "", "HEAD carried a body");
+}
+
+/// A HEAD exchange read to the server's close: the parsing client would wait for the
+/// body that Content-Length announces.
+fn head_raw(server: &Server, target: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(secs(10))).unwrap();
+    let bytes = request("HEAD", target, &["Connection: close"], b"");
+    stream.write_all(&bytes).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    raw
+}
+
+#[test]
+fn directories_redirect_and_serve_their_index() {
+    let (_dir, server) = site();
+    let redirect = send(&server, "GET", "/docs", &[]);
+    assert_eq!(
+        (redirect.status, redirect.header("location")),
+        (301, Some("/docs/"))
+    );
+    let index = send(&server, "GET", "/docs/", &[]);
+    assert_eq!(
+        (index.status, index.text().as_str()),
+        (200, "<h1>docs</h1>\n")
+    );
+}
+
+#[test]
+fn a_large_file_arrives_whole() {
+    // Above the size copied next to the head, so it goes out with sendfile (corked).
+    let (dir, server) = site();
+    let want = std::fs::read(dir.join("www/big.bin")).unwrap();
+    let got = send(&server, "GET", "/big.bin", &[]);
+    assert_eq!(got.status, 200);
+    assert!(got.body == want, "body differs ({} bytes)", got.body.len());
+}
+
+#[test]
+fn nothing_outside_the_root_is_reachable() {
+    let (_dir, server) = site();
+    let cases = [
+        // Plain and percent-encoded dot segments (RFC 3986 §5.2.4 is not applied).
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E/secret.txt",
+        "/.%2e/secret.txt",
+        "/docs/../../secret.txt",
+        "/docs/%2e%2e/%2e%2e/secret.txt",
+        // Encoded separators inside a segment.
+        "/..%2fsecret.txt",
+        "/..%5csecret.txt",
+        "/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        // Empty segments and absolute-looking paths.
+        "//etc/passwd",
+        "/docs//../../secret.txt",
+        // A symlink inside the root pointing outside it.
+        "/leak.txt",
+        // Dotfiles are never served.
+        "/.env",
+        "/%2eenv",
+    ];
+    for target in cases {
+        let got = send(&server, "GET", target, &[]);
+        assert!(
+            got.status == 404 || got.status == 403 || got.status == 400,
+            "{target}: {} {}",
+            got.status,
+            got.text()
+        );
+        assert!(
+            !got.text().contains("secret"),
+            "{target} leaked: {}",
+            got.text()
+        );
+    }
+    // A NUL byte in a segment is refused before any file system call.
+    assert_eq!(send(&server, "GET", "/hello.txt%00.html", &[]).status, 400);
+}
+
+#[test]
+fn only_get_and_head_are_allowed() {
+    let (_dir, server) = site();
+    let post = {
+        let mut conn = Conn::open(server.addr());
+        conn.send(&request("POST", "/hello.txt", &["Connection: close"], b"x"));
+        conn.read_response(secs(10))
+    };
+    assert_eq!(
+        (post.status, post.header("allow")),
+        (405, Some("GET, HEAD"))
+    );
+}
+
+#[test]
+fn a_missing_root_stops_the_start() {
+    let (status, log) = Launch::new()
+        .args(&["--static", "/nonexistent/br-serve-root"])
+        .run_to_exit(secs(20));
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("--static"), "{log}");
+}
