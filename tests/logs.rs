@@ -87,6 +87,37 @@ fn access_log_is_combined_and_reopened_on_usr1() {
     assert!(read(&rotated).contains("/?before"));
 }
 
+/// Rotation with `--user`: the master (root) recreates the file on USR1, and the workers
+/// (another user) must still be able to open it. A production umask (022) makes a file
+/// created by root unwritable for anyone else, so the file must be handed to the workers'
+/// user, as the README promises for the files opened at start.
+#[test]
+fn usr1_reopen_works_for_workers_running_as_another_user() {
+    if !nix::unistd::geteuid().is_root() {
+        return eprintln!("skipped: --user needs root");
+    }
+    let dir = TempDir::new("access-user");
+    let path = dir.join("access.log");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--user", "nobody", "--umask", "022"])
+        .args(&["--access-logfile", path.to_str().unwrap()])
+        .start();
+    assert_eq!(get_with_agent(&server, "/?before", "agent/1"), 200);
+    wait_line(&path, "/?before");
+    std::fs::rename(&path, dir.join("access.log.1")).unwrap();
+    server.signal(Signal::SIGUSR1);
+    server.wait_for_log("reopening log files", secs(10));
+    let reopened = poll_until(secs(10), || {
+        assert_eq!(get_with_agent(&server, "/?after", "agent/2"), 200);
+        read(&path).contains("/?after").then_some(())
+    });
+    let log = server.log().join("\n");
+    assert!(
+        reopened.is_some(),
+        "no line in the new access.log; log:\n{log}"
+    );
+}
+
 #[test]
 fn error_log_is_reopened_on_usr1() {
     let dir = TempDir::new("errorlog");

@@ -78,24 +78,25 @@ pub const FDS_ENV: &str = "BR_SERVE_FDS";
 /// The listeners handed down to us, which replace `--bind`: by a master that started
 /// this one with USR2 (`BR_SERVE_FDS`), or by systemd socket activation (`LISTEN_FDS`,
 /// sd_listen_fds(3): descriptors from 3, valid only when `LISTEN_PID` is our pid). The
-/// sockets, and the connections queued on them, carry over.
-pub fn inherited() -> Result<Option<Vec<Listener>>, Error> {
-    let (source, fds) = match (std::env::var(FDS_ENV), systemd_fds()) {
+/// sockets, and the connections queued on them, carry over. Also says where they came
+/// from, for the log.
+pub fn inherited() -> Result<Option<(&'static str, Vec<Listener>)>, Error> {
+    let (source, from, fds) = match (std::env::var(FDS_ENV), systemd_fds()) {
         (Ok(list), _) => {
             let fds = parse_fd_list(&list)
                 .map_err(|why| Error::Config(format!("{FDS_ENV}={list}: {why}")))?;
-            (FDS_ENV, fds)
+            (FDS_ENV, "the previous master (USR2)", fds)
         }
-        (Err(_), Some(fds)) => ("LISTEN_FDS", fds),
+        (Err(_), Some(fds)) => ("LISTEN_FDS", "systemd socket activation (LISTEN_FDS)", fds),
         (Err(_), None) => return Ok(None),
     };
     let owned =
         crate::sys::fds::adopt_all(&fds).map_err(|e| Error::io(format!("adopting {source}"), e))?;
-    owned
+    let listeners = owned
         .into_iter()
         .map(from_fd)
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((from, listeners)))
 }
 
 /// `LISTEN_FDS=n` meant for this process: descriptors 3 .. 3+n.

@@ -109,11 +109,8 @@ impl<'a> Master<'a> {
             .register(&mut signals.source, SIGNALS, Interest::READABLE)
             .map_err(|e| Error::io("watching signals", e))?;
         let listeners = match listeners::inherited()? {
-            Some(inherited) => {
-                log::info!(
-                    "Inherited {} listener(s) from the previous master",
-                    inherited.len()
-                );
+            Some((from, inherited)) => {
+                log::info!("Inherited {} listener(s) from {from}", inherited.len());
                 inherited
             }
             None => listeners::bind_all(&config.binds, config.backlog)?,
@@ -323,6 +320,9 @@ impl<'a> Master<'a> {
         if let Some(log) = self.access_log.as_mut() {
             log.reopen();
         }
+        // The files were just created by us, as our user; with --user the workers must
+        // own them before they reopen them.
+        give_to_workers(&self.config, &self.listeners);
         for info in self.pool.iter() {
             let _ = kill(info.pid, Signal::SIGUSR1);
         }
