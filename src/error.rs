@@ -9,6 +9,35 @@ use std::io;
 use std::process::ExitCode;
 
 /// What made the server fail to start or stop cleanly.
+///
+/// Returned by [`serve`](crate::serve) and [`config::from_argv`](crate::config::from_argv).
+/// The `Display` text is meant for a person (it names the flag, the value or the path);
+/// [`exit_status`](Error::exit_status) is what a script sees.
+///
+/// # Examples
+///
+/// ```
+/// use std::process::ExitCode;
+///
+/// use br_serve::config::from_argv;
+/// use br_serve::{Error, ExitStatus};
+///
+/// // A value clap cannot take: a usage error, exit code 2.
+/// let err = from_argv(vec!["my-app".into(), "--workers".into(), "many".into()]).unwrap_err();
+/// assert!(matches!(err, Error::Usage(_)));
+/// assert!(err.to_string().contains("--workers"));
+/// assert_eq!(err.exit_status(), ExitStatus::Usage);
+///
+/// // A well-formed setting that cannot be acted on: exit code 1.
+/// let err = from_argv(vec!["my-app".into(), "--static".into(), "no/such/dir".into()]).unwrap_err();
+/// assert!(matches!(err, Error::Config(_)));
+/// assert_eq!(err.exit_status(), ExitStatus::Failure);
+///
+/// // How the `br-serve` binary ends on an error:
+/// eprintln!("my-app: error: {err}");
+/// let code = ExitCode::from(err.exit_status());
+/// # let _ = code;
+/// ```
 #[derive(Debug)]
 pub enum Error {
     /// A flag, environment variable or setting has a value we cannot use. Exit code 2.
@@ -25,6 +54,20 @@ pub enum Error {
 }
 
 /// The documented exit statuses of the `br-serve` binary.
+///
+/// The discriminants are the codes, so `status as u8` gives the byte for
+/// [`ExitCode::from`](std::process::ExitCode::from). (Worker processes end with codes of
+/// their own, which only the master reads.)
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::ExitStatus;
+///
+/// assert_eq!(ExitStatus::Success as u8, 0);
+/// assert_eq!(ExitStatus::Failure as u8, 1);
+/// assert_eq!(ExitStatus::Usage as u8, 2);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     /// A clean stop (including a graceful drain on SIGTERM).
@@ -37,14 +80,15 @@ pub enum ExitStatus {
 
 impl Error {
     /// Wraps an I/O error with a description of what was being done.
-    pub fn io(context: impl Into<String>, source: io::Error) -> Error {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
         Error::Io {
             context: context.into(),
             source,
         }
     }
 
-    /// The exit status this error should end the process with.
+    /// The exit status this error should end the process with: [`ExitStatus::Usage`] for
+    /// [`Error::Usage`], [`ExitStatus::Failure`] otherwise.
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Usage(_) => ExitStatus::Usage,
@@ -71,8 +115,14 @@ impl std::error::Error for Error {
     }
 }
 
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> ExitCode {
+        ExitCode::from(status as u8)
+    }
+}
+
 /// Prints the error the way the binary reports it and returns its exit code.
 pub(crate) fn report(err: &Error) -> ExitCode {
     eprintln!("br-serve: error: {err}");
-    ExitCode::from(err.exit_status() as u8)
+    ExitCode::from(err.exit_status())
 }

@@ -28,7 +28,8 @@
 //! # Embedding
 //!
 //! A Rust program gets the whole process manager, CLI and signals by handing
-//! [`run_main`] a factory that builds its handler in each worker:
+//! [`run_main`] a factory that builds its handler in each worker (a closure, or any type
+//! that implements [`Handler`]):
 //!
 //! ```no_run
 //! use br_serve::{Request, Response};
@@ -39,6 +40,14 @@
 //!     })
 //! }
 //! ```
+//!
+//! The program then takes every `br-serve` flag (`--bind`, `--workers`, `--timeout`, ...),
+//! environment variable and signal. [`run_main_preloaded`] builds the handler once before
+//! forking instead, and [`serve`] runs with a [`Config`] adjusted in code.
+//!
+//! A handler is an ordinary value called with a [`Request`], so it is tested without a
+//! server: build the request from raw bytes with [`http::parse_head`] and
+//! [`Request::new`], as the examples throughout these docs do.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
@@ -63,9 +72,30 @@ use std::process::ExitCode;
 
 /// Builds the application in each worker, after fork. It receives the validated
 /// configuration, so one binary can choose between applications with a flag.
+///
+/// Any closure or function of that shape coerces to it; see [`App::PerWorker`].
 pub type AppFactory = dyn Fn(&Config) -> Box<dyn Handler>;
 
-/// Where the workers' application comes from.
+/// Where the workers' application comes from, for [`serve`]. ([`run_main`] and
+/// [`run_main_preloaded`] choose for you.)
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::{App, Config, Handler, Request, Response};
+///
+/// fn hello(_req: &Request) -> Response {
+///     Response::text(200, "hello\n")
+/// }
+///
+/// // Built in every worker, after fork:
+/// let factory = |_config: &Config| -> Box<dyn Handler> { Box::new(hello) };
+/// let per_worker = App::PerWorker(&factory);
+///
+/// // Built once, now, in the master:
+/// let preloaded = App::Preloaded(Box::new(hello));
+/// # let _ = (per_worker, preloaded);
+/// ```
 pub enum App<'a> {
     /// Built by the factory in each worker after fork, and anew for each HUP
     /// generation. Right for handlers holding per-process resources (connections,
@@ -83,6 +113,35 @@ pub enum App<'a> {
 /// port in use, a bad configuration file), 2 for a bad flag. `br-serve check URL`
 /// instead probes a running server (for container health checks) and exits 0 when it
 /// answers 2xx or 3xx.
+///
+/// The factory runs in each worker after fork, and again for every generation a HUP
+/// starts, so what it builds (connections, caches, handles of libraries that are not
+/// thread-safe) belongs to one process. A factory that panics counts as a worker that
+/// failed to boot: the master retries with a growing backoff.
+///
+/// # Examples
+///
+/// One program, two applications, chosen by a flag: the factory reads the validated
+/// [`Config`] (this is the `br-serve` binary's own `main`):
+///
+/// ```no_run
+/// use br_serve::app::demo::Demo;
+/// use br_serve::app::static_files::StaticFiles;
+/// use br_serve::Handler;
+///
+/// fn main() -> std::process::ExitCode {
+///     br_serve::run_main(|config| -> Box<dyn Handler> {
+///         match &config.static_root {
+///             // `--static DIR`, already checked to be a directory at start-up.
+///             Some(root) => match StaticFiles::new(root, config.static_listing) {
+///                 Ok(files) => Box::new(files),
+///                 Err(err) => panic!("--static {}: {err}", root.display()),
+///             },
+///             None => Box::new(Demo::boot()),
+///         }
+///     })
+/// }
+/// ```
 pub fn run_main<F>(factory: F) -> ExitCode
 where
     F: Fn(&Config) -> Box<dyn Handler> + 'static,
@@ -95,6 +154,13 @@ where
 
 /// Like [`run_main`], but builds the application once in the master before forking
 /// ([`App::Preloaded`]).
+///
+/// Right for large read-only data (a model, a lookup table): loaded once, its pages are
+/// shared by every worker until one writes to them. A build that panics stops the start
+/// before anything is bound, rather than every worker failing the same way in a loop. The
+/// handler is not rebuilt on HUP, so new data needs a restart (or a USR2 upgrade).
+///
+/// # Examples
 ///
 /// ```no_run
 /// use br_serve::{Request, Response};
@@ -125,7 +191,57 @@ where
 
 /// Runs a master with this configuration and application until it is told to stop.
 /// Use this instead of [`run_main`] when the configuration is built in code.
+///
+/// It is the part of [`run_main`] after the command line: it sets up the error log from
+/// the configuration (unless a [`log`] logger is installed already), does not look at
+/// [`Config::mode`], and leaves exit codes to the caller (`ExitCode::from(err.exit_status())`). The configuration is read from arguments with
+/// [`config::from_argv`], then adjusted.
+///
+/// A HUP reloads the configuration from [`Config::argv`] (with the environment and the
+/// `-c` file), so adjustments made in code do not survive a reload; only the listeners
+/// are kept. Put settings that must survive in the argument list instead.
+///
+/// # Errors
+///
+/// When the server cannot start (a port in use, an unreadable `--pid` or
+/// `--access-logfile` path) or the master fails while running; a clean stop, graceful or
+/// not, is `Ok`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::process::ExitCode;
+///
+/// use br_serve::config::BindAddr;
+/// use br_serve::{App, Config, Handler, Request, Response};
+///
+/// fn main() -> ExitCode {
+///     // Fixed settings as arguments: they also apply after a HUP reload.
+///     let args = ["my-app", "--workers", "2", "--timeout", "120"];
+///     let mut config = match br_serve::config::from_argv(args.map(Into::into).to_vec()) {
+///         Ok(config) => config,
+///         Err(err) => {
+///             eprintln!("my-app: {err}");
+///             return ExitCode::from(err.exit_status());
+///         }
+///     };
+///     // Listeners are kept across reloads, so they may be set in code.
+///     config.binds = vec![BindAddr::Unix("/run/my-app.sock".into())];
+///
+///     let factory = |_config: &Config| -> Box<dyn Handler> {
+///         Box::new(|req: &Request| Response::text(200, format!("{}\n", req.path())))
+///     };
+///     match br_serve::serve(config, App::PerWorker(&factory)) {
+///         Ok(()) => ExitCode::SUCCESS,
+///         Err(err) => {
+///             eprintln!("my-app: {err}");
+///             ExitCode::from(err.exit_status())
+///         }
+///     }
+/// }
+/// ```
 pub fn serve(config: Config, app: App) -> Result<(), Error> {
+    logging::init(&config)?;
     master::run(config, app)
 }
 

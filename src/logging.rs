@@ -25,8 +25,13 @@ static PID: AtomicU32 = AtomicU32::new(0);
 /// thread can hold it across a fork.
 static FILE: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
 
-/// Installs the logger at the configured level.
+/// Installs the logger at the configured level. Only the first call does anything, so
+/// [`crate::run_main`] and [`crate::serve`] can both make sure it is done.
 pub(crate) fn init(config: &Config) -> Result<(), Error> {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, Ordering::Relaxed) {
+        return Ok(());
+    }
     set_role(0);
     if let Some(path) = &config.error_log {
         let file = open_append(path)

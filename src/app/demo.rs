@@ -27,14 +27,48 @@ const MAX_MS: u64 = 60_000;
 /// Fault injection for the boot path: while the file this variable names exists, every
 /// worker fails while building the app, the way a broken deploy would. Operators use it
 /// to see the crash-loop backoff; tests use it to check it.
+///
+/// A file rather than the variable alone, so the fault can be switched off without
+/// restarting the master (whose environment the workers inherit): remove the file and
+/// the next worker boots.
 pub const BOOT_FAULT_ENV: &str = "BR_SERVE_DEMO_BOOT_FAULT";
 
 /// The demo application. It holds no state; one instance serves every request.
+///
+/// The routes are in the [module documentation](self). Besides being what `br-serve`
+/// serves by default, it is a ready-made source of liveness and readiness answers for an
+/// embedding application.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::app::demo::Demo;
+/// use br_serve::http::{Limits, parse_head};
+/// use br_serve::{Handler, Request, Response};
+///
+/// // Health checks from the demo, everything else from the application.
+/// let mut demo = Demo::boot();
+/// let mut app = move |req: &Request| match req.path() {
+///     "/healthz" | "/readyz" => demo.handle(req),
+///     _ => Response::text(200, "my application\n"),
+/// };
+///
+/// let head = parse_head(b"GET /readyz HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default())?
+///     .expect("a complete head");
+/// // 200 "ready" here; 503 "draining" in a worker once the server is stopping.
+/// assert_eq!(app.handle(&Request::new(head, Vec::new(), None)).status(), 200);
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Demo;
 
 impl Demo {
     /// Builds the app in a worker, honouring [`BOOT_FAULT_ENV`].
+    ///
+    /// # Panics
+    ///
+    /// When the file named by [`BOOT_FAULT_ENV`] exists: on purpose, so the master sees a
+    /// worker that fails to boot.
     pub fn boot() -> Demo {
         if let Some(path) =
             std::env::var_os(BOOT_FAULT_ENV).filter(|p| std::path::Path::new(p).exists())

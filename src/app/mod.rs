@@ -19,7 +19,9 @@ use crate::http::{Request, Response};
 /// A panic inside `handle` is caught by the worker, answered with 500, and logged; the
 /// worker keeps serving.
 ///
-/// Closures implement it too:
+/// # Examples
+///
+/// Closures implement it too, which is all a stateless application needs:
 ///
 /// ```
 /// use br_serve::{Handler, Request, Response};
@@ -27,9 +29,77 @@ use crate::http::{Request, Response};
 /// let mut hello = |_req: &Request| Response::text(200, "hello\n");
 /// # let _: &mut dyn Handler = &mut hello;
 /// ```
+///
+/// A closure may also own state, moved in when the factory builds it in the worker:
+///
+/// ```
+/// use br_serve::{Handler, Request, Response};
+///
+/// fn build() -> Box<dyn Handler> {
+///     let mut served = 0u64; // per worker: each process has its own count
+///     Box::new(move |_req: &Request| {
+///         served += 1;
+///         Response::text(200, format!("request {served} of this worker\n"))
+///     })
+/// }
+/// # let _ = build();
+/// ```
+///
+/// A struct is the better home for state with a name and methods. This one keeps a small
+/// cache of expensive answers; `&mut self` means no `Mutex`, and a test can call it
+/// directly, with a request built the way the worker builds one:
+///
+/// ```
+/// use std::collections::HashMap;
+///
+/// use br_serve::http::{Limits, parse_head};
+/// use br_serve::{Body, Handler, Request, Response};
+///
+/// struct Squares {
+///     cache: HashMap<u64, String>,
+///     misses: u64,
+/// }
+///
+/// impl Handler for Squares {
+///     fn handle(&mut self, req: &Request) -> Response {
+///         let Some(n) = req.query_param("n").and_then(|n| n.parse::<u64>().ok()) else {
+///             return Response::text(400, "n must be a whole number\n");
+///         };
+///         let misses = &mut self.misses;
+///         let answer = self.cache.entry(n).or_insert_with(|| {
+///             *misses += 1;
+///             format!("{}\n", n.saturating_mul(n)) // stands for something costly
+///         });
+///         Response::text(200, answer.clone())
+///     }
+/// }
+///
+/// let mut app = Squares { cache: HashMap::new(), misses: 0 };
+/// let head = parse_head(b"GET /square?n=12 HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default())?
+///     .expect("a complete head");
+/// let req = Request::new(head, Vec::new(), None);
+/// for _ in 0..3 {
+///     let resp = app.handle(&req);
+///     assert_eq!(resp.status(), 200);
+///     assert!(matches!(resp.body(), Body::Bytes(b) if b == b"144\n"));
+/// }
+/// assert_eq!(app.misses, 1);
+///
+/// // What `run_main` takes: a factory that builds one per worker.
+/// let factory = |_config: &br_serve::Config| -> Box<dyn Handler> {
+///     Box::new(Squares { cache: HashMap::new(), misses: 0 })
+/// };
+/// # let _ = factory;
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 pub trait Handler {
     /// Answers one request. Long-running handlers should call [`crate::heartbeat`] now
     /// and then, or the master will think the worker hung after `--timeout` seconds.
+    ///
+    /// The request is complete when this is called: the whole body has been read (and
+    /// de-chunked) within `--limit-request-body`. The server adds Date, Server and
+    /// Content-Length to the response (and Connection when needed), and leaves the body
+    /// out where HTTP forbids one (HEAD, 1xx, 204, 304).
     fn handle(&mut self, req: &Request) -> Response;
 }
 

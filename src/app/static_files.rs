@@ -77,6 +77,44 @@ const DEFAULT_MIME: &str = "application/octet-stream";
 ///
 /// Build it once per worker (or before fork); it holds only the canonical root and the
 /// listing switch, and opens files per request.
+///
+/// # Examples
+///
+/// An application that answers `/api/` itself and serves its assets from disk:
+///
+/// ```
+/// use br_serve::app::static_files::StaticFiles;
+/// use br_serve::http::{Limits, parse_head};
+/// use br_serve::{Body, Handler, Request, Response};
+///
+/// # let root = std::env::temp_dir().join(format!("br-serve-doc-static-{}", std::process::id()));
+/// # std::fs::create_dir_all(&root)?;
+/// std::fs::write(root.join("app.js"), "console.log(1);\n")?;
+/// std::fs::write(root.join(".env"), "SECRET=1\n")?;
+///
+/// let mut files = StaticFiles::new(&root, false)?;
+/// let mut app = move |req: &Request| match req.path().strip_prefix("/api/") {
+///     Some(_) => Response::text(200, "{}"),
+///     None => files.handle(req),
+/// };
+///
+/// let get = |target: &str| -> Request {
+///     let raw = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+///     let head = parse_head(raw.as_bytes(), &Limits::default()).unwrap().unwrap();
+///     Request::new(head, Vec::new(), None)
+/// };
+/// let js = app.handle(&get("/app.js"));
+/// assert_eq!(js.status(), 200);
+/// assert!(matches!(js.body(), Body::File { len: 16, .. })); // sent with sendfile
+/// assert!(js.headers().any(|(name, _)| name == "ETag"));
+///
+/// // Nothing outside the root, and no hidden files: 404, like a file that is not there.
+/// assert_eq!(app.handle(&get("/../../etc/passwd")).status(), 404);
+/// assert_eq!(app.handle(&get("/%2e%2e/etc/passwd")).status(), 404);
+/// assert_eq!(app.handle(&get("/.env")).status(), 404);
+/// # std::fs::remove_dir_all(&root)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct StaticFiles {
     root: PathBuf,
@@ -92,6 +130,21 @@ impl StaticFiles {
     ///
     /// When `root` does not exist, cannot be resolved, or is not a directory; the message
     /// names the path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    ///
+    /// use br_serve::app::static_files::StaticFiles;
+    ///
+    /// let err = StaticFiles::new(Path::new("no/such/dir"), false).unwrap_err();
+    /// assert!(err.to_string().contains("no/such/dir"));
+    ///
+    /// let files = StaticFiles::new(Path::new("."), true)?;
+    /// assert!(files.root().is_absolute()); // canonical: symlinks and `..` resolved
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(root: &Path, listing: bool) -> io::Result<StaticFiles> {
         let context = |err: io::Error| {
             io::Error::new(err.kind(), format!("static root {}: {err}", root.display()))

@@ -21,7 +21,7 @@ use super::BindAddr;
 or in the -c file. Signals: TERM graceful stop, INT/QUIT quick stop, HUP reload, \
 TTIN/TTOU one worker more/fewer, USR1 reopen logs, USR2 binary upgrade, WINCH stop workers."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Read settings from this TOML file: each key is a flag's long name (`workers = 4`,
     /// `bind = ["0.0.0.0:80"]`). The environment and the command line override it; HUP
     /// reads it again.
@@ -208,7 +208,7 @@ pub struct Cli {
 
 /// Parses `HOST:PORT`, `[V6]:PORT`, `unix:PATH`, or a bare `HOST` (port 8000, as
 /// gunicorn does). Host names are resolved now, once.
-pub fn parse_bind(value: &str) -> Result<BindAddr, String> {
+pub(crate) fn parse_bind(value: &str) -> Result<BindAddr, String> {
     if let Some(path) = value.strip_prefix("unix:") {
         return match path.is_empty() {
             true => Err("unix: needs a path".into()),

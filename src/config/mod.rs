@@ -5,9 +5,14 @@
 //! flag name in upper snake case), and `PORT` and `WEB_CONCURRENCY` are honoured the way
 //! gunicorn honours them. Precedence: environment < command line.
 //!
-//! The raw clap structure ([`Cli`]) is turned into [`Config`] in one place, so the rest
-//! of the server never sees an unvalidated value. A bad value is a [`Error::Usage`]
-//! naming the flag and the value (exit code 2).
+//! The raw clap structure (`Cli`, internal) is turned into [`Config`] in one place, so
+//! the rest of the server never sees an unvalidated value. A bad value is a
+//! [`Error::Usage`] naming the flag and the value (exit code 2).
+//!
+//! A program that embeds br-serve gets a [`Config`] in two ways: [`crate::run_main`]
+//! builds one from the process's command line and hands it to the application factory,
+//! or [`from_argv`] builds one from any argument list, to adjust and pass to
+//! [`crate::serve`].
 
 mod cli;
 mod file;
@@ -19,12 +24,26 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
+use self::cli::Cli;
 use self::cli::parse_workers;
-pub use self::cli::{Cli, parse_bind};
 use crate::error::Error;
 use crate::http::Limits;
 
 /// Where to listen.
+///
+/// Written the way `--bind` takes it: `Display` gives `127.0.0.1:8000`, `[::1]:8000` or
+/// `unix:/run/app.sock`.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::config::BindAddr;
+///
+/// let tcp = BindAddr::Tcp("[::1]:8080".parse().unwrap());
+/// let unix = BindAddr::Unix("/run/app.sock".into());
+/// assert_eq!(tcp.to_string(), "[::1]:8080");
+/// assert_eq!(unix.to_string(), "unix:/run/app.sock");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindAddr {
     /// A TCP address, IPv4 or IPv6.
@@ -43,6 +62,42 @@ impl std::fmt::Display for BindAddr {
 }
 
 /// The validated settings the master and workers run with.
+///
+/// Every value has passed its checks (ranges, paths, users), so code that reads a
+/// `Config` never validates again. The application factory given to
+/// [`run_main`](crate::run_main) receives it in each worker, which is how one program
+/// adapts its handler to the command line: `--static`, the limits, the number of workers
+/// sharing a resource. The settings the master keeps to itself (the user to switch to,
+/// the access log's parsed format) are not public.
+///
+/// # Examples
+///
+/// What a factory can read, with a `Config` made from an argument list:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use br_serve::config::{BindAddr, Mode, from_argv};
+/// use br_serve::{Config, Handler, Request, Response};
+///
+/// let args = ["my-app", "--bind", "127.0.0.1:9000", "--workers", "4", "--timeout", "0",
+///             "--graceful-timeout", "2.5", "--limit-request-body", "65536"];
+/// let config = from_argv(args.map(Into::into).to_vec())?;
+/// assert_eq!(config.binds, [BindAddr::Tcp("127.0.0.1:9000".parse().unwrap())]);
+/// assert_eq!(config.workers, 4);
+/// assert_eq!(config.timeout, None); // 0 turns the hang check off
+/// assert_eq!(config.graceful_timeout, Duration::from_millis(2500));
+/// assert_eq!(config.limits.max_body, 65_536);
+/// assert_eq!(config.mode, Mode::Serve);
+///
+/// // A database that allows 100 connections in all: each worker takes its share.
+/// let factory = |config: &Config| -> Box<dyn Handler> {
+///     let share = (100 / config.workers).max(1);
+///     Box::new(move |_req: &Request| Response::text(200, format!("{share} connections\n")))
+/// };
+/// let _app = factory(&config); // 25 connections in each of the 4 workers
+/// # Ok::<(), br_serve::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Addresses to listen on, in order.
@@ -77,7 +132,7 @@ pub struct Config {
     /// List directories without an index.html.
     pub static_listing: bool,
     /// Who the workers run as, when not as the master's user.
-    pub credentials: Option<crate::sys::privileges::Credentials>,
+    pub(crate) credentials: Option<crate::sys::privileges::Credentials>,
     /// The umask the master sets before creating sockets and files.
     pub umask: u32,
     /// The most connections one worker holds at once.
@@ -91,7 +146,7 @@ pub struct Config {
     /// Where the access log goes (`-` is stdout); `None` disables it.
     pub access_log: Option<String>,
     /// The access log's line format.
-    pub access_log_format: crate::access_log::Format,
+    pub(crate) access_log_format: crate::access_log::Format,
     /// Serve, or only check or print the configuration.
     pub mode: Mode,
     /// The command line this configuration came from, re-read on HUP.
@@ -99,6 +154,24 @@ pub struct Config {
 }
 
 /// What the command line asks for.
+///
+/// [`run_main`](crate::run_main) acts on it; [`serve`](crate::serve) does not look at it,
+/// so a program that builds its configuration with [`from_argv`] and supports
+/// `--check-config` or `--print-config` handles those modes itself.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::config::{Mode, from_argv};
+///
+/// let config = from_argv(vec!["my-app".into(), "--check-config".into()])?;
+/// assert_eq!(config.mode, Mode::Check);
+///
+/// let config = from_argv(vec!["my-app".into(), "--print-config".into(), "-w".into(), "3".into()])?;
+/// let Mode::Print(text) = &config.mode else { panic!("expected Print") };
+/// assert!(text.lines().any(|line| line == "workers = 3"));
+/// # Ok::<(), br_serve::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// Run the server.
@@ -110,12 +183,55 @@ pub enum Mode {
 }
 
 /// Reads the process's command line and environment.
+///
+/// [`from_argv`] with [`std::env::args_os`]; see there for what is read and when it
+/// exits the process.
+///
+/// # Errors
+///
+/// As [`from_argv`].
+///
+/// # Examples
+///
+/// ```no_run
+/// let config = br_serve::config::from_args_and_env()?;
+/// println!("{} workers on {}", config.workers, config.binds[0]);
+/// # Ok::<(), br_serve::Error>(())
+/// ```
 pub fn from_args_and_env() -> Result<Config, Error> {
     from_argv(std::env::args_os().collect())
 }
 
 /// Reads `argv` (program name first), the current environment and, with `-c`, the
 /// configuration file.
+///
+/// Precedence is file < environment (`BR_SERVE_*`, `PORT`, `WEB_CONCURRENCY`) < `argv`,
+/// so values in `argv` are the ones an operator cannot override. Host names in `--bind`
+/// are resolved here, and `--static`, `--user` and `--group` are checked against the
+/// system, once.
+///
+/// Like any clap program, `--help` and `--version` print their text and exit the
+/// process with status 0 from inside this call.
+///
+/// # Errors
+///
+/// [`Error::Usage`] for a flag or value that cannot be parsed (the message names it),
+/// [`Error::Config`] for a setting that cannot be acted on (an unknown user, a missing
+/// `--static` directory, a bad configuration file), [`Error::Io`] for a configuration
+/// file that cannot be read.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::config::from_argv;
+///
+/// let config = from_argv(vec!["my-app".into(), "-w".into(), "2".into(), "--max-requests".into(), "1000".into()])?;
+/// assert_eq!((config.workers, config.max_requests), (2, Some(1000)));
+///
+/// let err = from_argv(vec!["my-app".into(), "--bind".into(), "unix:".into()]).unwrap_err();
+/// assert_eq!(err.exit_status(), br_serve::ExitStatus::Usage);
+/// # Ok::<(), br_serve::Error>(())
+/// ```
 pub fn from_argv(argv: Vec<OsString>) -> Result<Config, Error> {
     let command = Cli::command();
     let matches = parse(&command, &argv).map_err(Error::Usage)?;
@@ -123,9 +239,9 @@ pub fn from_argv(argv: Vec<OsString>) -> Result<Config, Error> {
     let (cli, matches) = match &first.config {
         None => (first, matches),
         Some(path) => {
-            let mut full = argv[..1].to_vec();
+            let mut full: Vec<OsString> = argv.first().cloned().into_iter().collect();
             full.extend(file::args(path, &matches, &command)?);
-            full.extend(argv[1..].iter().cloned());
+            full.extend(argv.iter().skip(1).cloned());
             // The command line parsed cleanly alone, so an error now is the file's.
             let matches = parse(&command, &full)
                 .map_err(|why| Error::Config(format!("{}: {why}", path.display())))?;

@@ -35,6 +35,36 @@ enum State {
 
 /// A chunked-body decoder (RFC 9112 §7.1): feed it the bytes after the head, in as many
 /// pieces as they arrive.
+///
+/// Use one per request whose [`framing`](super::RequestHead::framing) is
+/// [`BodyFraming::Chunked`](super::BodyFraming::Chunked). It keeps only its place in the
+/// body and a running total, never the input: the caller owns the buffer and the decoder
+/// says how much of it was used.
+///
+/// # Examples
+///
+/// A body that arrives in two reads, the second carrying the start of the next
+/// (pipelined) request too:
+///
+/// ```
+/// use br_serve::http::{ChunkedDecoder, Limits};
+///
+/// let limits = Limits::default();
+/// let mut decoder = ChunkedDecoder::new();
+/// let mut body = Vec::new();
+///
+/// // Data is taken as soon as it is seen, even in the middle of a chunk.
+/// let first = b"5\r\nhello\r\n6\r\n wo";
+/// assert_eq!(decoder.decode(first, &mut body, &limits)?, (first.len(), false));
+/// assert_eq!(body, b"hello wo");
+///
+/// let second = b"rld\r\n0\r\n\r\nGET /next HTTP/1.1\r\n";
+/// let (used, finished) = decoder.decode(second, &mut body, &limits)?;
+/// assert!(finished && decoder.is_finished());
+/// assert_eq!(body, b"hello world");
+/// assert_eq!(&second[used..], b"GET /next HTTP/1.1\r\n"); // the next request's bytes
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkedDecoder {
     state: State,
@@ -80,6 +110,46 @@ impl ChunkedDecoder {
     /// followed by CRLF, malformed extension or trailer), 413 when the announced data
     /// goes over `limits.max_body`, 431 when trailers go over [`TRAILERS_MAX`] bytes or
     /// `limits.fields` fields. After an error the same error is returned on every call.
+    ///
+    /// # Examples
+    ///
+    /// A partial line is left for the next call, to be presented again with what follows:
+    ///
+    /// ```
+    /// use br_serve::http::{ChunkedDecoder, Limits};
+    ///
+    /// let limits = Limits::default();
+    /// let mut decoder = ChunkedDecoder::new();
+    /// let mut body = Vec::new();
+    /// let mut buf = b"3\r\nabc\r\n1".to_vec(); // "1" may be the start of "10\r\n"
+    /// let (used, _) = decoder.decode(&buf, &mut body, &limits)?;
+    /// assert_eq!(&buf[used..], b"1");
+    ///
+    /// buf.drain(..used);
+    /// buf.extend_from_slice(b"0\r\n0123456789abcdef\r\n0\r\nX-Sum: 1\r\n\r\n");
+    /// let (used, finished) = decoder.decode(&buf, &mut body, &limits)?;
+    /// assert!(finished && used == buf.len());
+    /// assert_eq!(body, b"abc0123456789abcdef"); // trailers are checked, then dropped
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
+    ///
+    /// Errors refuse the body on the first byte that proves it bad:
+    ///
+    /// ```
+    /// use br_serve::http::{ChunkedDecoder, Limits};
+    ///
+    /// let small = Limits { max_body: 10, ..Limits::default() };
+    /// let mut body = Vec::new();
+    /// // 0x20 = 32 bytes announced: 413 before any of them is read.
+    /// let err = ChunkedDecoder::new().decode(b"20\r\n", &mut body, &small).unwrap_err();
+    /// assert_eq!(err.status(), 413);
+    ///
+    /// // The size said 3 bytes, but 4 came before the CRLF: the framing lied.
+    /// let mut decoder = ChunkedDecoder::new();
+    /// let err = decoder.decode(b"3\r\nabcd\r\n", &mut body, &small).unwrap_err();
+    /// assert_eq!(err.status(), 400);
+    /// assert_eq!(decoder.decode(b"", &mut body, &small), Err(err)); // and it stays refused
+    /// ```
     pub fn decode(
         &mut self,
         input: &[u8],

@@ -11,6 +11,30 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Formats `unix_secs` as an IMF-fixdate (RFC 9110 §5.6.7), e.g.
 /// `Sun, 06 Nov 1994 08:49:37 GMT`: always 29 bytes.
+///
+/// The one date format a server may send, in `Date`, `Last-Modified`, `Expires` and
+/// `Retry-After`. Returned by value on the stack: no allocation. Seconds past the end of
+/// year 9999 are written as its last second.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+///
+/// use br_serve::Response;
+/// use br_serve::http::format_imf_fixdate;
+///
+/// assert_eq!(&format_imf_fixdate(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
+/// assert_eq!(&format_imf_fixdate(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
+///
+/// // An Expires field one hour from now.
+/// let later = SystemTime::now() + Duration::from_secs(3600);
+/// let secs = later.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+/// let expires = format_imf_fixdate(secs);
+/// let resp = Response::text(200, "cached\n")
+///     .with_header("Expires", std::str::from_utf8(&expires).unwrap());
+/// assert_eq!(resp.headers().last().map(|(_, v)| v.len()), Some(29));
+/// ```
 pub fn format_imf_fixdate(unix_secs: u64) -> [u8; 29] {
     imf_fixdate(i64::try_from(unix_secs).unwrap_or(i64::MAX))
 }
@@ -46,6 +70,25 @@ fn put2(out: &mut [u8], n: u32) {
 }
 
 /// The current IMF-fixdate, recomputed only when the wall-clock second changes.
+///
+/// Every response carries a `Date`, and a busy worker sends many per second; formatting
+/// once per second instead of once per response is the saving. Each worker owns one (no
+/// locking, no background thread), and [`write_head`](super::write_head) takes its value.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::DateCache;
+///
+/// let mut dates = DateCache::new();
+/// let now = dates.get();
+/// assert_eq!(now.len(), 29);
+/// assert!(now.ends_with(b" GMT"));
+///
+/// // For a caller that has already read the clock (and for tests): a fixed second.
+/// assert_eq!(dates.get_at(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
+/// assert_eq!(dates.get_at(784_111_778), b"Sun, 06 Nov 1994 08:49:38 GMT");
+/// ```
 #[derive(Debug, Clone)]
 pub struct DateCache {
     /// The Unix second `value` was formatted for.

@@ -16,6 +16,25 @@ use std::fmt;
 ///
 /// Build one with [`HttpError::new`] (the worker does, for 408 and 500 say); the parsers
 /// use the status-specific constructors in this module.
+///
+/// # Examples
+///
+/// Every parser error carries the status to answer with; the connection is then closed:
+///
+/// ```
+/// use br_serve::http::{HttpError, Limits, parse_head};
+///
+/// // Content-Length and Transfer-Encoding together: the classic smuggling request.
+/// let raw = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\
+///             Transfer-Encoding: chunked\r\n\r\n";
+/// let err: HttpError = parse_head(raw, &Limits::default()).unwrap_err();
+/// assert_eq!(err.status(), 400);
+/// println!("refused: {err}"); // "400 Bad Request: ..." for the log
+///
+/// // The type is Copy and never allocates, so errors can be constants.
+/// const TIMEOUT: HttpError = HttpError::new(408, "request head timeout");
+/// assert_eq!(TIMEOUT.to_string(), "408 Request Timeout: request head timeout");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpError {
     /// The status code of the answer, e.g. 400.

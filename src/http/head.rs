@@ -43,6 +43,27 @@ use super::syntax::{self, LineError};
 use super::target::{self, TargetParts};
 
 /// How the body of a request is delimited (RFC 9112 §6.3).
+///
+/// Decided from the head alone, and only when it is unambiguous: a request that could be
+/// read two ways (Content-Length with Transfer-Encoding, two different lengths, chunked
+/// not last) never gets this far.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{BodyFraming, Limits, parse_head};
+///
+/// let framing = |raw: &[u8]| parse_head(raw, &Limits::default()).unwrap().unwrap().framing();
+/// assert_eq!(framing(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"), BodyFraming::Empty);
+/// assert_eq!(
+///     framing(b"PUT /f HTTP/1.1\r\nHost: h\r\nContent-Length: 42\r\n\r\n"),
+///     BodyFraming::Length(42)
+/// );
+/// assert_eq!(
+///     framing(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"),
+///     BodyFraming::Chunked
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
     /// No body: neither Content-Length nor Transfer-Encoding, or `Content-Length: 0`.
@@ -94,6 +115,28 @@ struct Field {
 ///
 /// Holds one owned copy of the head's bytes and spans into it, so parsing allocates
 /// twice (bytes and span list) however many fields there are.
+///
+/// Made by [`parse_head`]; a handler sees it inside a [`Request`](super::Request), which
+/// repeats most of these accessors. What only the head has is for whoever reads the
+/// body: [`framing`](Self::framing), [`expects_continue`](Self::expects_continue) and
+/// [`len`](Self::len).
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{BodyFraming, Limits, parse_head};
+///
+/// let buf = b"PUT /files/a.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\
+///             Expect: 100-continue\r\n\r\nhello";
+/// let head = parse_head(buf, &Limits::default())?.expect("a complete head");
+///
+/// assert_eq!((head.method(), head.path(), head.query()), ("PUT", "/files/a.txt", None));
+/// assert_eq!(head.framing(), BodyFraming::Length(5));
+/// assert!(head.expects_continue()); // send CONTINUE_100 before waiting for the body
+/// assert_eq!(&buf[head.len()..], b"hello"); // the body starts where the head ends
+/// assert_eq!(head.as_bytes(), &buf[..head.len()]);
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
     /// The head exactly as received, leading empty lines and the final CRLF included.
@@ -204,6 +247,39 @@ impl RequestHead {
 /// Stateless: each call scans `buf` from its start, so it costs O(`buf.len()`), bounded
 /// by [`Limits::max_head_bytes`]. A verdict reached on a prefix of the input is the one
 /// the whole input gets, so calling it after every read is exact.
+///
+/// # Examples
+///
+/// Called again after every read, as the worker does:
+///
+/// ```
+/// use br_serve::http::{Limits, parse_head};
+///
+/// let limits = Limits::default();
+/// let mut buf = b"GET /a?x=1 HTTP/1.1\r\nHo".to_vec();
+/// assert_eq!(parse_head(&buf, &limits)?, None); // need more
+///
+/// buf.extend_from_slice(b"st: h\r\n\r\nGET /b HTTP/1.1\r\n");
+/// let head = parse_head(&buf, &limits)?.expect("a complete head");
+/// assert_eq!((head.method(), head.path(), head.query()), ("GET", "/a", Some("x=1")));
+/// assert_eq!(head.header("host"), Some(&b"h"[..]));
+/// // A pipelined request follows; it is parsed from where this head ends.
+/// assert_eq!(parse_head(&buf[head.len()..], &limits)?, None);
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
+///
+/// What is not strictly well-formed is refused, with the status to answer:
+///
+/// ```
+/// use br_serve::http::{Limits, parse_head};
+///
+/// let status = |raw: &[u8]| parse_head(raw, &Limits::default()).map_err(|e| e.status());
+/// assert_eq!(status(b"GET / HTTP/1.1\nHost: h\n\n"), Err(400)); // bare LF
+/// assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), Err(400)); // HTTP/1.1 without Host
+/// assert_eq!(status(b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n  b\r\n\r\n"), Err(400)); // obs-fold
+/// assert_eq!(status(b"PRI * HTTP/2.0\r\n\r\n"), Err(505)); // the HTTP/2 preface
+/// assert_eq!(status(b"\x16\x03\x01"), Err(400)); // TLS, refused on its first byte
+/// ```
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, HttpError> {
     let Some(layout) = scan(buf, limits)? else {
         return Ok(None);

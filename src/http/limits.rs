@@ -21,6 +21,30 @@ pub const TRAILERS_MAX: usize = 8192;
 ///
 /// Defaults follow gunicorn (`--limit-request-line 4094`, `--limit-request-fields 100`,
 /// `--limit-request-field_size 8190`) and a 1 MiB body.
+///
+/// The server takes them from `--limit-request-line`, `--limit-request-fields`,
+/// `--limit-request-field-size` and `--limit-request-body` (see
+/// [`Config::limits`](crate::Config::limits)); a handler therefore never sees a body
+/// larger than `max_body`. Each limit is enforced on the byte that breaks it, before the
+/// rest arrives, so a client cannot make a worker buffer more than it allows.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{Limits, parse_head};
+///
+/// // An internal API that only ever takes small requests.
+/// let limits = Limits { max_body: 64 * 1024, fields: 32, ..Limits::default() };
+///
+/// let upload = b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n";
+/// assert_eq!(parse_head(upload, &limits).unwrap_err().status(), 413);
+/// assert!(parse_head(upload, &Limits::default())?.is_some());
+///
+/// // A request line over the limit is refused before its end has arrived.
+/// let long = format!("GET /{}", "a".repeat(limits.request_line));
+/// assert_eq!(parse_head(long.as_bytes(), &limits).unwrap_err().status(), 414);
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Most bytes of the request line, CRLF excluded. Over it: 414.
@@ -53,6 +77,19 @@ impl Limits {
     /// `parse_head` already answers 414 or 431 on the byte that breaks a limit, so a
     /// buffer this long without a complete head always gets an error; the worker can use
     /// this number as the size of its head buffer and stop reading beyond it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::Limits;
+    ///
+    /// let tight = Limits { request_line: 100, fields: 4, field_size: 60, max_body: 0 };
+    /// // 4 empty lines of 2 bytes, 100 + 2, 4 * (60 + 2), and the closing 2.
+    /// assert_eq!(tight.max_head_bytes(), 8 + 102 + 248 + 2);
+    /// // The defaults allow a head of about 800 KiB: too much to allocate up front for
+    /// // every connection, but a bound all the same.
+    /// assert_eq!(Limits::default().max_head_bytes(), 823_306);
+    /// ```
     pub fn max_head_bytes(&self) -> usize {
         let fields = self
             .fields

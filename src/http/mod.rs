@@ -20,15 +20,62 @@
 //! - `framing.rs`: Content-Length, Transfer-Encoding, Host count, Connection, Expect.
 //! - `chunked.rs`: [`ChunkedDecoder`].
 //! - `request.rs`, `response.rs`, `date.rs`, `error.rs`: the types handed around.
+//!
+//! The files are private; everything public is re-exported here.
+//!
+//! # Examples
+//!
+//! What a worker does with the bytes of one request, minus the sockets:
+//!
+//! ```
+//! use br_serve::http::{
+//!     BodyFraming, ChunkedDecoder, DateCache, Limits, ResponseMeta, body_allowed, parse_head,
+//!     write_head,
+//! };
+//! use br_serve::{Body, Handler, Request, Response};
+//!
+//! let input = b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
+//!               4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n";
+//! let limits = Limits::default();
+//!
+//! // 1. The head, and how its body is framed.
+//! let head = parse_head(input, &limits)?.expect("a complete head");
+//! let rest = &input[head.len()..];
+//! let mut body = Vec::new();
+//! match head.framing() {
+//!     BodyFraming::Empty => {}
+//!     BodyFraming::Length(n) => body.extend_from_slice(&rest[..n as usize]),
+//!     BodyFraming::Chunked => {
+//!         let (_, finished) = ChunkedDecoder::new().decode(rest, &mut body, &limits)?;
+//!         assert!(finished);
+//!     }
+//! }
+//!
+//! // 2. The application.
+//! let meta = ResponseMeta { version: head.version(), keep_alive: head.keep_alive(), head_request: head.is_head() };
+//! let req = Request::new(head, body, None);
+//! let mut app = |req: &Request| Response::bytes(200, "text/plain", req.body().to_vec());
+//! let resp = app.handle(&req);
+//!
+//! // 3. The response head, then the body if the status and method allow one.
+//! let mut out = Vec::new();
+//! write_head(&mut out, &resp, &meta, DateCache::new().get());
+//! if let (true, Body::Bytes(bytes)) = (body_allowed(resp.status(), meta.head_request), resp.body()) {
+//!     out.extend_from_slice(bytes);
+//! }
+//! assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"));
+//! assert!(out.ends_with(b"Content-Length: 9\r\n\r\nWikipedia"));
+//! # Ok::<(), br_serve::http::HttpError>(())
+//! ```
 
-pub mod chunked;
-pub mod date;
-pub mod error;
+pub(crate) mod chunked;
+pub(crate) mod date;
+pub(crate) mod error;
 mod framing;
-pub mod head;
-pub mod limits;
-pub mod request;
-pub mod response;
+pub(crate) mod head;
+pub(crate) mod limits;
+pub(crate) mod request;
+pub(crate) mod response;
 mod syntax;
 mod target;
 
@@ -36,10 +83,10 @@ mod target;
 mod proptests;
 
 pub use chunked::ChunkedDecoder;
-pub use date::DateCache;
+pub use date::{DateCache, format_imf_fixdate};
 pub use error::HttpError;
 pub use head::{BodyFraming, RequestHead, parse_head};
-pub use limits::Limits;
+pub use limits::{CHUNK_LINE_MAX, Limits, MAX_LEADING_EMPTY_LINES, TRAILERS_MAX};
 pub use request::{Request, Version};
 pub use response::{
     Body, CONTINUE_100, Response, ResponseMeta, body_allowed, reason_phrase, write_head,

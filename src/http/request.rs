@@ -9,6 +9,26 @@ use std::net::SocketAddr;
 use super::head::RequestHead;
 
 /// The HTTP version of a request. `HTTP/1.x` with x > 1 is served as 1.1 (RFC 9110 §2.5).
+///
+/// Handlers rarely need it: the server already decides keep-alive and writes its own
+/// version on the status line. It matters for things that 1.0 clients cannot take, such as
+/// a redirect with 307 or 308.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{Limits, parse_head};
+/// use br_serve::Version;
+///
+/// let limits = Limits::default();
+/// let old = parse_head(b"GET / HTTP/1.0\r\n\r\n", &limits)?.expect("complete");
+/// assert_eq!(old.version(), Version::Http10);
+/// // A higher minor version is understood as the highest one the server speaks.
+/// let newer = parse_head(b"GET / HTTP/1.7\r\nHost: h\r\n\r\n", &limits)?.expect("complete");
+/// assert_eq!(newer.version(), Version::Http11);
+/// assert_eq!(newer.version().as_str(), "HTTP/1.1");
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     /// HTTP/1.0: no Host required, not persistent unless `Connection: keep-alive`.
@@ -28,6 +48,41 @@ impl Version {
 }
 
 /// A complete request: head, body and where it came from.
+///
+/// The worker builds one when the whole body has arrived and hands it to the
+/// [`Handler`](crate::Handler) by reference. Everything is as received: no
+/// percent-decoding, no header merging, methods and names in the case they were sent; the
+/// head has already passed the strict checks of [`parse_head`](super::parse_head), so
+/// there is no second framing to second-guess.
+///
+/// # Examples
+///
+/// Handlers can be tested without a server by building the request the way the worker
+/// does, from raw bytes:
+///
+/// ```
+/// use br_serve::http::{Limits, parse_head};
+/// use br_serve::{Request, Version};
+///
+/// let raw = b"POST /api/items?limit=10&sort HTTP/1.1\r\n\
+///             Host: example.com\r\n\
+///             Content-Type: application/json\r\n\
+///             Content-Length: 2\r\n\r\n";
+/// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+/// let req = Request::new(head, b"{}".to_vec(), "192.0.2.7:51234".parse().ok());
+///
+/// assert_eq!(req.method(), "POST");
+/// assert_eq!(req.target(), "/api/items?limit=10&sort");
+/// assert_eq!(req.path(), "/api/items");
+/// assert_eq!(req.query(), Some("limit=10&sort"));
+/// assert_eq!(req.query_param("limit"), Some("10"));
+/// assert_eq!(req.version(), Version::Http11);
+/// assert_eq!(req.header_str("content-type"), Some("application/json"));
+/// assert_eq!(req.body(), b"{}");
+/// assert_eq!(req.peer_addr().map(|a| a.port()), Some(51234));
+/// assert!(req.keep_alive());
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     head: RequestHead,
@@ -37,6 +92,25 @@ pub struct Request {
 
 impl Request {
     /// Puts a parsed head, its decoded body and the peer address together.
+    ///
+    /// The worker calls this once the body is complete. Outside the server it is how a
+    /// test builds the request a handler will see. Nothing checks that `body` matches the
+    /// head's framing: the worker guarantees it, a test may not bother.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let head = parse_head(b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default())?
+    ///     .expect("a complete head");
+    /// // No body, and no peer address (as for a Unix socket).
+    /// let req = Request::new(head, Vec::new(), None);
+    /// assert_eq!((req.path(), req.query_param("x")), ("/a", Some("1")));
+    /// assert!(req.body().is_empty() && req.peer_addr().is_none());
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn new(head: RequestHead, body: Vec<u8>, peer: Option<SocketAddr>) -> Request {
         Request { head, body, peer }
     }
@@ -53,6 +127,24 @@ impl Request {
 
     /// The path part of the target: `"/p"` for `/p?q` and `http://h/p?q`, `"/"` for
     /// `http://h`, `"*"` for `OPTIONS *`. Not percent-decoded.
+    ///
+    /// Route on this rather than on [`target`](Self::target): a client (or a proxy) may
+    /// send the absolute form, and the path is the same either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let req = |raw: &[u8]| -> Request {
+    ///     let head = parse_head(raw, &Limits::default()).unwrap().expect("a complete head");
+    ///     Request::new(head, Vec::new(), None)
+    /// };
+    /// assert_eq!(req(b"GET /a%20b?q HTTP/1.1\r\nHost: h\r\n\r\n").path(), "/a%20b");
+    /// assert_eq!(req(b"GET http://h/a?q HTTP/1.1\r\nHost: h\r\n\r\n").path(), "/a");
+    /// assert_eq!(req(b"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n").path(), "/");
+    /// ```
     pub fn path(&self) -> &str {
         self.head.path()
     }
@@ -64,6 +156,28 @@ impl Request {
 
     /// The raw value of the first `name=value` pair in the query whose name is `name`
     /// (exact match, no percent-decoding). A bare `name` without '=' gives `Some("")`.
+    ///
+    /// Enough for numbers, flags and identifiers; decode the value yourself (or parse
+    /// [`query`](Self::query) with a URL crate) when it may hold escaped characters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let raw = b"GET /search?q=caf%C3%A9&page=2&page=3&debug HTTP/1.1\r\nHost: h\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let req = Request::new(head, Vec::new(), None);
+    ///
+    /// assert_eq!(req.query_param("q"), Some("caf%C3%A9")); // as sent, still encoded
+    /// assert_eq!(req.query_param("page"), Some("2")); // the first one wins
+    /// assert_eq!(req.query_param("debug"), Some("")); // present, without a value
+    /// assert_eq!(req.query_param("Page"), None); // names are case-sensitive
+    /// let page: u32 = req.query_param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    /// assert_eq!(page, 2);
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn query_param(&self, name: &str) -> Option<&str> {
         self.query()?.split('&').find_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -77,6 +191,33 @@ impl Request {
     }
 
     /// The value of the first field called `name` (case-insensitive), without OWS.
+    ///
+    /// Bytes, because a field value may legally hold non-UTF-8 octets (obs-text); see
+    /// [`header_str`](Self::header_str) for the common case. Repeated fields are not
+    /// joined: use [`headers`](Self::headers) to see every occurrence.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let raw = b"GET / HTTP/1.1\r\nHost: h\r\nAccept: text/html\r\naccept: */*\r\n\
+    ///             X-Name: \xe9t\xe9\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let req = Request::new(head, Vec::new(), None);
+    ///
+    /// assert_eq!(req.header("ACCEPT"), Some(&b"text/html"[..]));
+    /// assert_eq!(req.header_str("x-name"), None); // Latin-1 bytes are not UTF-8 ...
+    /// assert_eq!(req.header("x-name"), Some(&b"\xe9t\xe9"[..])); // ... but are there
+    /// let accepts: Vec<&[u8]> = req
+    ///     .headers()
+    ///     .filter(|(name, _)| name.eq_ignore_ascii_case("accept"))
+    ///     .map(|(_, value)| value)
+    ///     .collect();
+    /// assert_eq!(accepts, [&b"text/html"[..], &b"*/*"[..]]);
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.head.header(name)
     }
@@ -116,7 +257,8 @@ impl Request {
         self.head.is_head()
     }
 
-    /// The parsed head.
+    /// The parsed head, for what the request does not repeat: the body's framing and
+    /// [`expects_continue`](RequestHead::expects_continue).
     pub fn head(&self) -> &RequestHead {
         &self.head
     }

@@ -16,10 +16,38 @@ use super::syntax::is_token;
 
 /// The interim response the worker sends before reading the body of a request whose
 /// [`expects_continue`](super::RequestHead::expects_continue) is true (RFC 9110 §10.1.1).
+///
+/// A complete message on its own (status line and empty line, no fields), written ahead
+/// of the final response; the client then sends the body it was holding back.
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// The content of a response. Its length is always known up front, so responses are
 /// framed with Content-Length and never chunked.
+///
+/// Pick the variant that costs least for what the handler has: [`Static`](Body::Static)
+/// for fixed content, [`Bytes`](Body::Bytes) for content built per request, and
+/// [`File`](Body::File) for anything on disk, which never passes through memory.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::{Body, Response};
+///
+/// // Built for this request: owned bytes.
+/// let greeting = Response::new(200).with_body(Body::Bytes(format!("hello {}\n", 42).into_bytes()));
+/// assert_eq!(greeting.body_len(), 9);
+///
+/// // The same for every request: no allocation at all.
+/// const MAINTENANCE: &[u8] = b"<h1>Back soon</h1>\n";
+/// let page = Response::new(503)
+///     .with_static_header("Content-Type", "text/html; charset=utf-8")
+///     .with_static_header("Retry-After", "120")
+///     .with_body(Body::Static(MAINTENANCE));
+/// assert_eq!(page.body_len(), 19);
+///
+/// // Nothing at all.
+/// assert!(Response::new(204).body().is_empty());
+/// ```
 #[derive(Debug)]
 pub enum Body {
     /// No content.
@@ -29,6 +57,42 @@ pub enum Body {
     /// Bytes that live for the whole program (a fixed page, say): no copy, no allocation.
     Static(&'static [u8]),
     /// `len` bytes of `file` from `offset`, for the worker to send with sendfile.
+    ///
+    /// A large file never passes through memory: the worker hands it to the kernel with
+    /// sendfile(2) (a small one it may copy right after the head, so that both leave in
+    /// one write). `offset` counts from the start of the file; the file's own read
+    /// position is not used. The head promises `len` bytes in
+    /// Content-Length before the first is sent, so if the file turns out shorter (it was
+    /// truncated meanwhile) the worker closes the connection rather than send a response
+    /// that lies about its length.
+    ///
+    /// # Examples
+    ///
+    /// A whole file, and one byte range of it (what
+    /// [`StaticFiles`](crate::app::static_files::StaticFiles) does for `Range`):
+    ///
+    /// ```
+    /// use std::fs::File;
+    ///
+    /// use br_serve::{Body, Response};
+    ///
+    /// # let path = std::env::temp_dir().join(format!("br-serve-doc-body-{}", std::process::id()));
+    /// # std::fs::write(&path, "0123456789")?;
+    /// let file = File::open(&path)?;
+    /// let len = file.metadata()?.len();
+    /// let whole = Response::new(200)
+    ///     .with_static_header("Content-Type", "text/plain")
+    ///     .with_body(Body::File { file, offset: 0, len });
+    /// assert_eq!(whole.body_len(), 10);
+    ///
+    /// // `Range: bytes=2-5`: four bytes from offset 2.
+    /// let part = Response::new(206)
+    ///     .with_header("Content-Range", &format!("bytes 2-5/{len}"))
+    ///     .with_body(Body::File { file: File::open(&path)?, offset: 2, len: 4 });
+    /// assert_eq!(part.body_len(), 4);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     File {
         /// The open file.
         file: File,
@@ -60,6 +124,33 @@ impl Body {
 ///
 /// Field names and values are `Cow<'static, str>`, so fixed ones (`Content-Type:
 /// text/plain`) cost no allocation.
+///
+/// A handler sets only what is about its content. The server writes the status line,
+/// `Server`, `Date`, `Content-Length` (from the [`Body`]) and `Connection` itself, and
+/// drops a handler's copies of those (see [`write_head`]), so a handler cannot frame a
+/// message wrongly.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::{Body, Response};
+///
+/// let resp = Response::bytes(201, "application/json", br#"{"id":7}"#.to_vec())
+///     .with_header("Location", &format!("/items/{}", 7))
+///     .with_static_header("Cache-Control", "no-store");
+///
+/// assert_eq!(resp.status(), 201);
+/// let fields: Vec<(&str, &str)> = resp.headers().collect();
+/// assert_eq!(
+///     fields,
+///     [
+///         ("Content-Type", "application/json"),
+///         ("Location", "/items/7"),
+///         ("Cache-Control", "no-store"),
+///     ]
+/// );
+/// assert!(matches!(resp.body(), Body::Bytes(b) if b == br#"{"id":7}"#));
+/// ```
 #[derive(Debug)]
 pub struct Response {
     status: u16,
@@ -69,6 +160,19 @@ pub struct Response {
 
 impl Response {
     /// A response with `status` and no body.
+    ///
+    /// The start for anything the other constructors do not cover: add fields with
+    /// [`with_header`](Self::with_header) and content with [`with_body`](Self::with_body).
+    /// A status outside 100-599 is sent as 500.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::Response;
+    ///
+    /// let moved = Response::new(308).with_header("Location", "/new-home");
+    /// assert_eq!((moved.status(), moved.body_len()), (308, 0));
+    /// ```
     pub fn new(status: u16) -> Response {
         Response {
             status,
@@ -78,6 +182,20 @@ impl Response {
     }
 
     /// A `text/plain; charset=utf-8` response.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::Response;
+    ///
+    /// let resp = Response::text(404, format!("no user named {:?}\n", "eve"));
+    /// assert_eq!(resp.status(), 404);
+    /// assert_eq!(
+    ///     resp.headers().next(),
+    ///     Some(("Content-Type", "text/plain; charset=utf-8"))
+    /// );
+    /// assert_eq!(resp.body_len(), 20);
+    /// ```
     pub fn text(status: u16, body: impl Into<String>) -> Response {
         Response::new(status)
             .with_static_header("Content-Type", "text/plain; charset=utf-8")
@@ -85,6 +203,17 @@ impl Response {
     }
 
     /// A response with `body` of type `content_type`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::Response;
+    ///
+    /// let png: Vec<u8> = vec![0x89, b'P', b'N', b'G'];
+    /// let resp = Response::bytes(200, "image/png", png);
+    /// assert_eq!(resp.headers().next(), Some(("Content-Type", "image/png")));
+    /// assert_eq!(resp.body_len(), 4);
+    /// ```
     pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Response {
         Response::new(status)
             .with_header("Content-Type", content_type)
@@ -94,6 +223,20 @@ impl Response {
     /// Adds a header field (after those already there; an existing one is not replaced).
     /// Fields the server owns, and fields with a CR, LF, NUL or other control byte, are
     /// dropped when the head is written: see [`write_head`].
+    ///
+    /// Dropping, rather than escaping, is what keeps a value taken from the request (a
+    /// name, a redirect target) from splitting the response in two.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::Response;
+    ///
+    /// let resp = Response::new(204)
+    ///     .with_header("Set-Cookie", "a=1; HttpOnly")
+    ///     .with_header("Set-Cookie", "b=2; HttpOnly"); // both are kept, in order
+    /// assert_eq!(resp.headers().count(), 2);
+    /// ```
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
         self.headers
             .push((Cow::Owned(name.to_owned()), Cow::Owned(value.to_owned())));
@@ -101,13 +244,33 @@ impl Response {
     }
 
     /// Like [`with_header`](Self::with_header) for fixed strings, without allocating.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::Response;
+    ///
+    /// let resp = Response::text(200, "ok\n").with_static_header("Cache-Control", "no-cache");
+    /// assert_eq!(resp.headers().last(), Some(("Cache-Control", "no-cache")));
+    /// ```
     pub fn with_static_header(mut self, name: &'static str, value: &'static str) -> Response {
         self.headers
             .push((Cow::Borrowed(name), Cow::Borrowed(value)));
         self
     }
 
-    /// Replaces the body.
+    /// Replaces the body. It does not touch the fields: set a Content-Type to match.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::{Body, Response};
+    ///
+    /// let resp = Response::new(200)
+    ///     .with_static_header("Content-Type", "text/css")
+    ///     .with_body(Body::Static(b"body { margin: 0 }\n"));
+    /// assert_eq!(resp.body_len(), 19);
+    /// ```
     pub fn with_body(mut self, body: Body) -> Response {
         self.body = body;
         self
@@ -133,7 +296,8 @@ impl Response {
         self.body
     }
 
-    /// The length of the body as it would be sent for GET.
+    /// The length of the body as it would be sent for GET: the Content-Length, also for a
+    /// HEAD request, which gets no body.
     pub fn body_len(&self) -> u64 {
         self.body.len()
     }
@@ -141,6 +305,22 @@ impl Response {
     /// The response for a refused request: `text/plain`, body `"<status> <reason>\n<message>\n"`.
     /// The worker writes it with `keep_alive: false`: after a parse error the connection
     /// is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{HttpError, Limits, parse_head};
+    /// use br_serve::{Body, Response};
+    ///
+    /// let err = parse_head(b"GET / HTTP/2.0\r\n\r\n", &Limits::default()).unwrap_err();
+    /// let resp = Response::error(&err);
+    /// assert_eq!(resp.status(), 505);
+    /// assert!(matches!(resp.body(), Body::Bytes(b) if b.starts_with(b"505 HTTP Version Not Supported\n")));
+    ///
+    /// // Handlers may use it too, for a uniform plain-text error page.
+    /// let resp = Response::error(&HttpError::new(429, "slow down"));
+    /// assert!(matches!(resp.body(), Body::Bytes(b) if b == b"429 Too Many Requests\nslow down\n"));
+    /// ```
     pub fn error(err: &HttpError) -> Response {
         let status = err.status();
         Response::text(
@@ -151,6 +331,11 @@ impl Response {
 }
 
 /// What the request side contributes to a response head.
+///
+/// Kept apart from [`Response`] because none of it is the handler's to decide: the
+/// worker fills it in from the [`RequestHead`](super::RequestHead) and from whether it
+/// means to keep the connection (it also closes after errors, and when draining).
+/// See [`write_head`] for an example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseMeta {
     /// The request's version: decides whether keep-alive must be announced.
@@ -188,6 +373,38 @@ const SERVER_OWNED: [&str; 6] = [
 /// would get; for 304 likewise, but only when the handler gave a body to measure: an
 /// empty 304 gets none, because `Content-Length: 0` would claim the representation is
 /// empty. A status outside 100-599 is written as 500.
+///
+/// The body is not written: the caller sends it after the head, if
+/// [`body_allowed`] says so. `date` is the 29-byte value from [`DateCache`](super::DateCache)
+/// or [`format_imf_fixdate`](super::format_imf_fixdate).
+///
+/// # Examples
+///
+/// What a client receives for a handler's response, server-owned fields dropped:
+///
+/// ```
+/// use br_serve::http::{ResponseMeta, format_imf_fixdate, write_head};
+/// use br_serve::{Response, Version};
+///
+/// let resp = Response::text(200, "hi\n")
+///     .with_header("Content-Length", "999") // the server frames the message itself
+///     .with_header("X-Request-Id", "abc")
+///     .with_header("X-Echo", "a\r\nSet-Cookie: evil=1"); // response splitting: dropped
+/// let meta = ResponseMeta { version: Version::Http11, keep_alive: false, head_request: false };
+/// let mut out = Vec::new();
+/// write_head(&mut out, &resp, &meta, &format_imf_fixdate(784_111_777));
+/// assert_eq!(
+///     String::from_utf8(out).unwrap(),
+///     "HTTP/1.1 200 OK\r\n\
+///      Server: br-serve\r\n\
+///      Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+///      Content-Type: text/plain; charset=utf-8\r\n\
+///      X-Request-Id: abc\r\n\
+///      Content-Length: 3\r\n\
+///      Connection: close\r\n\
+///      \r\n"
+/// );
+/// ```
 pub fn write_head(out: &mut Vec<u8>, resp: &Response, meta: &ResponseMeta, date: &[u8]) {
     let status = wire_status(resp.status);
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -280,11 +497,35 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 
 /// Whether a response may carry content: not to HEAD, and not with 1xx, 204 or 304
 /// (RFC 9110 §6.4.1, §9.3.2; RFC 9112 §6.3 ¶1).
+///
+/// The worker asks this after [`write_head`] and drops the body when the answer is no,
+/// so a handler may answer HEAD exactly as it answers GET.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::body_allowed;
+///
+/// assert!(body_allowed(200, false));
+/// assert!(!body_allowed(200, true)); // HEAD: the length is sent, the bytes are not
+/// assert!(!body_allowed(304, false));
+/// assert!(!body_allowed(204, false));
+/// ```
 pub fn body_allowed(status: u16, head_request: bool) -> bool {
     !(head_request || (100..200).contains(&status) || status == 204 || status == 304)
 }
 
 /// The reason phrase registered for `status` (RFC 9110 §15, RFC 6585), or `"Unknown"`.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::reason_phrase;
+///
+/// assert_eq!(reason_phrase(404), "Not Found");
+/// assert_eq!(reason_phrase(413), "Content Too Large"); // RFC 9110's name, not "Payload Too Large"
+/// assert_eq!(reason_phrase(299), "Unknown");
+/// ```
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",

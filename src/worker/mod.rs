@@ -58,6 +58,30 @@ static SLOT: OnceLock<&'static Slot> = OnceLock::new();
 /// True once the server is stopping: during `--drain-delay` (still accepting, so a load
 /// balancer has time to notice) and while the worker drains. The demo's `/readyz`
 /// answers 503 then.
+///
+/// A cheap read of shared state, fine to call on every request. Always false outside a
+/// worker (in tests, or in the master).
+///
+/// # Examples
+///
+/// A readiness route, so Kubernetes (or any load balancer) stops sending traffic before
+/// the worker stops accepting it:
+///
+/// ```
+/// use br_serve::http::{Limits, parse_head};
+/// use br_serve::{Handler, Request, Response};
+///
+/// let mut app = |req: &Request| match req.path() {
+///     "/readyz" if br_serve::is_draining() => Response::text(503, "draining\n"),
+///     "/readyz" => Response::text(200, "ready\n"),
+///     _ => Response::text(200, "hello\n"),
+/// };
+///
+/// let head = parse_head(b"GET /readyz HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default())?
+///     .expect("a complete head");
+/// assert_eq!(app.handle(&Request::new(head, Vec::new(), None)).status(), 200);
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 pub fn is_draining() -> bool {
     DRAINING.load(Ordering::Relaxed) || SLOT.get().is_some_and(|slot| slot.unready())
 }
@@ -65,6 +89,37 @@ pub fn is_draining() -> bool {
 /// Tells the master this worker is alive. Handlers that run longer than `--timeout`
 /// should call it now and then, or the master kills the worker as hung. Outside a
 /// worker it does nothing.
+///
+/// The worker beats on its own between requests; this is only for one request that takes
+/// long. It costs a clock read and a store to shared memory, so calling it once per step
+/// of a long loop is fine. A handler that is truly stuck stops calling it, and is still
+/// replaced.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{Limits, parse_head};
+/// use br_serve::{Request, Response};
+///
+/// /// Checksums an upload of up to `--limit-request-body` bytes, one mebibyte at a time.
+/// fn checksum(req: &Request) -> Response {
+///     let mut sum = 0u32;
+///     for block in req.body().chunks(1 << 20) {
+///         sum = block.iter().fold(sum, |s, &b| s.rotate_left(5) ^ u32::from(b));
+///         br_serve::heartbeat(); // still working, not hung
+///     }
+///     Response::text(200, format!("{sum:08x}\n"))
+/// }
+///
+/// let head = parse_head(
+///     b"POST /checksum HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n",
+///     &Limits::default(),
+/// )?
+/// .expect("a complete head");
+/// let resp = checksum(&Request::new(head, b"abc".to_vec(), None));
+/// assert_eq!(resp.status(), 200);
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 pub fn heartbeat() {
     if let Some(slot) = SLOT.get() {
         slot.tick(monotonic_ms());

@@ -156,7 +156,7 @@ impl OutQueue {
                 Ok(n) => {
                     *progressed = true;
                     self.pending = self.pending.saturating_sub(n as u64);
-                    // sendfile already moved the file's own offset.
+                    // send_file advanced the segment's own offset and remaining count.
                     self.advance(if is_file { 0 } else { n });
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
