@@ -8,6 +8,7 @@
 //! - `util`: spawning and supervising a server process, `/proc` inspection, polling.
 //! - `client`: a raw-socket HTTP/1.1 client that controls the exact bytes on the wire.
 //! - `load`: a background load client that counts failed requests.
+//! - `http_conformance`: RFC 9112/9110 conformance and smuggling tables over raw sockets.
 //! - `serving`: HTTP behaviour (framing, keep-alive, pipelining, routes, fairness).
 //! - `workers`: the process model (workers are children, replacement after a crash).
 //! - `signals`: graceful (TERM) and quick (INT, QUIT) shutdown.
@@ -18,14 +19,17 @@
 //! - `config_file`: `-c FILE` (errors, precedence, `--print-config`, HUP), pidfiles.
 //! - `static_files`: `--static DIR`: validators, ranges, directories, sendfile, no escape.
 //! - `logs`: access log formats, USR1 reopening the access and error logs.
+//! - `resilience`: idle, slow and vanishing clients, EMFILE backoff, keep-alive, 408s.
 //! - `operations`: PID 1, systemd notify and socket activation, `--user`, drain delay.
 
 mod cli;
 mod client;
 mod config_file;
+mod http_conformance;
 mod load;
 mod logs;
 mod operations;
+mod resilience;
 mod serving;
 mod signals;
 mod static_files;

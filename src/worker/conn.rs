@@ -39,8 +39,9 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// The connection timeouts, from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
-    /// A whole request head must arrive within this, from its first byte; also how long
-    /// a new connection may stay silent.
+    /// A whole request head must arrive within this, from its first byte. (A connection
+    /// that sends nothing at all is held by the kernel, TCP_DEFER_ACCEPT, for up to ten
+    /// seconds before a worker ever sees it; from accept this limit applies to it too.)
     pub head: Duration,
     /// How long an idle keep-alive connection is kept.
     pub keep_alive: Duration,
@@ -119,6 +120,8 @@ pub struct Conn {
     last_progress: Instant,
     /// We answered an error and must not trust what follows.
     failed: bool,
+    /// The client shut down its side (EPOLLRDHUP was reported).
+    peer_closed: bool,
 }
 
 impl Conn {
@@ -135,12 +138,17 @@ impl Conn {
             reused: false,
             last_progress: now,
             failed: false,
+            peer_closed: false,
         }
     }
 
     /// Records a readiness event (edge-triggered: remembered until WouldBlock).
-    pub fn mark_readable(&mut self) {
+    /// `peer_closed` is the event's read-closed flag (EPOLLRDHUP): the client's FIN
+    /// arrived, possibly in the same edge as its last bytes, so this time the socket is
+    /// read until EOF rather than trusting a short read.
+    pub fn mark_readable(&mut self, peer_closed: bool) {
         self.readable = true;
+        self.peer_closed |= peer_closed;
     }
 
     /// Idle between requests: nothing buffered, nothing to write.
@@ -172,7 +180,9 @@ impl Conn {
     }
 
     /// One `read`. A short read means the socket is drained (TCP fills the buffer when it
-    /// can), which saves the extra `read` that would only return WouldBlock.
+    /// can), which saves the extra `read` that would only return WouldBlock. Not once the
+    /// peer closed: its FIN may have come in the same edge-triggered event as the data,
+    /// and no further event would report it.
     fn read_once(&mut self, scratch: &mut [u8], now: Instant) -> io::Result<()> {
         match self.stream.read(scratch) {
             Ok(0) => {
@@ -180,7 +190,7 @@ impl Conn {
                 self.readable = false;
             }
             Ok(n) => {
-                self.readable = n == scratch.len();
+                self.readable = n == scratch.len() || self.peer_closed;
                 self.last_progress = now;
                 match &mut self.phase {
                     Phase::Lingering { drained, .. } => *drained += n,
@@ -232,7 +242,8 @@ impl Conn {
             Ok(None) => None,
             Ok(Some(head)) => Some(self.begin_body(head, start)),
             Err(err) => {
-                self.fail(Response::error(&err), ctx);
+                let head_request = starts_as_head(&self.input[start..]);
+                self.fail(Response::error(&err), head_request, ctx);
                 log::debug!(
                     "closing {}: {} {}",
                     peer_name(self.peer),
@@ -273,6 +284,7 @@ impl Conn {
     /// Moves body bytes from the input buffer (from `start`) into the body. Returns how
     /// many input bytes it used, or `None` when it needs more input.
     fn feed_body(&mut self, start: usize, ctx: &mut Ctx) -> Option<usize> {
+        let head_request = matches!(&self.phase, Phase::Body { head, .. } if head.is_head());
         let Phase::Body { body, framing, .. } = &mut self.phase else {
             return None;
         };
@@ -287,7 +299,7 @@ impl Conn {
             BodyDecoder::Chunked(decoder) => match decoder.decode(input, body, &ctx.limits) {
                 Ok(progress) => progress,
                 Err(err) => {
-                    self.fail(Response::error(&err), ctx);
+                    self.fail(Response::error(&err), head_request, ctx);
                     return None;
                 }
             },
@@ -343,11 +355,13 @@ impl Conn {
 
     /// Answers with an error and stops reading requests from this connection; it will
     /// close lingering, since whatever the client sends next is unread input.
-    fn fail(&mut self, response: Response, ctx: &mut Ctx) {
+    /// `head_request`: the failed request is a HEAD, whose answer never has a body, not
+    /// even an error text (RFC 9110 §9.3.2).
+    fn fail(&mut self, response: Response, head_request: bool, ctx: &mut Ctx) {
         let meta = ResponseMeta {
             version: Version::Http11,
             keep_alive: false,
-            head_request: false,
+            head_request,
         };
         self.queue(response, &meta, &mut ctx.date);
         self.input.clear();
@@ -439,7 +453,15 @@ impl Conn {
         if !mid_request || !self.out.is_empty() {
             return Verdict::Close;
         }
-        self.fail(Response::text(408, "408 Request Timeout\n"), ctx);
+        let head_request = match &self.phase {
+            Phase::Body { head, .. } => head.is_head(),
+            _ => starts_as_head(&self.input),
+        };
+        self.fail(
+            Response::text(408, "408 Request Timeout\n"),
+            head_request,
+            ctx,
+        );
         match self.flush(ctx.now) {
             Ok(()) => self.settle(ctx),
             Err(_) => Verdict::Close,
@@ -467,6 +489,18 @@ fn log_access(
         started: started.0,
         elapsed: started.1.elapsed(),
     });
+}
+
+/// Whether unparsed (or refused) input is a HEAD request, after the empty lines RFC 9112
+/// §2.2 lets a client send first: its error answer must not carry a body either.
+fn starts_as_head(input: &[u8]) -> bool {
+    let blank = input
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    input
+        .get(blank..)
+        .is_some_and(|rest| rest.starts_with(b"HEAD "))
 }
 
 /// "METHOD TARGET VERSION" for the scoreboard, without allocating.

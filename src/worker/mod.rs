@@ -361,9 +361,10 @@ impl Worker {
                 self.begin_drain();
             }
             Token(t) if t >= CONN_BASE => {
-                let input = event.is_readable() || event.is_read_closed() || event.is_error();
+                let closed = event.is_read_closed() || event.is_error();
+                let input = event.is_readable() || closed;
                 if let Some(Some(conn)) = self.conns.get_mut(t - CONN_BASE).filter(|_| input) {
-                    conn.mark_readable();
+                    conn.mark_readable(closed);
                 }
                 self.drive(t - CONN_BASE);
             }
