@@ -58,6 +58,7 @@ use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::Handler;
@@ -119,6 +120,8 @@ const DEFAULT_MIME: &str = "application/octet-stream";
 pub struct StaticFiles {
     root: PathBuf,
     listing: bool,
+    /// The root, open, for the one-syscall fast path (`open_beneath`).
+    root_dir: Arc<File>,
 }
 
 impl StaticFiles {
@@ -156,9 +159,11 @@ impl StaticFiles {
                 format!("static root {} is not a directory", root.display()),
             ));
         }
+        let root_dir = Arc::new(File::open(&canonical).map_err(context)?);
         Ok(StaticFiles {
             root: canonical,
             listing,
+            root_dir,
         })
     }
 
@@ -186,8 +191,19 @@ impl Handler for StaticFiles {
                 .with_header("Allow", "GET, HEAD")
                 .with_header(NOSNIFF.0, NOSNIFF.1);
         }
-        let resolved = decode_path(req.path())
-            .and_then(|path| Ok((resolve(&self.root, &path.segments)?, path.trailing_slash)));
+        let path = match decode_path(req.path()) {
+            Ok(path) => path,
+            Err(reject) => return reject.response(),
+        };
+        if !path.trailing_slash {
+            match open_beneath(&self.root_dir, &path.segments) {
+                Some(Ok((file, meta))) => return serve_opened(req, file, &meta, &path.segments),
+                Some(Err(reject)) => return reject.response(),
+                None => {}
+            }
+        }
+        let resolved =
+            resolve(&self.root, &path.segments).map(|target| (target, path.trailing_slash));
         match resolved {
             Err(reject) => reject.response(),
             Ok((Target::File(file), false)) => serve_file(req, &file),
@@ -315,6 +331,36 @@ enum Target {
     Dir(PathBuf),
 }
 
+/// The fast path for the common case, a plain file reached through no symlink: one
+/// `openat2` relative to the open root with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, so
+/// the kernel itself refuses any path that would leave the root, instead of a
+/// `realpath` (an lstat per component of the absolute path) and then an open.
+///
+/// `None` means "take the thorough path" (`resolve`): a symlink on the way (followed
+/// there, then confined and re-checked for hidden components), a directory (redirects
+/// and index files), anything that is not a regular file, or a kernel without
+/// `openat2`. A `Some` answer is final.
+fn open_beneath(root: &File, segments: &[OsString]) -> Option<Result<(File, Metadata), Reject>> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    if segments.is_empty() {
+        return None;
+    }
+    let relative: PathBuf = segments.iter().collect();
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let file = match openat2(root, relative.as_path(), how) {
+        Ok(fd) => File::from(fd),
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {
+            return Some(Err(Reject::NotFound));
+        }
+        Err(nix::errno::Errno::EACCES) => return Some(Err(Reject::Forbidden)),
+        Err(_) => return None,
+    };
+    let meta = file.metadata().ok()?;
+    meta.is_file().then_some(Ok((file, meta)))
+}
+
 /// Joins checked segments onto the canonical root and confines the result.
 fn resolve(root: &Path, segments: &[OsString]) -> Result<Target, Reject> {
     // Pushing segment by segment: none contains `/`, so none can replace the root the way
@@ -368,15 +414,25 @@ fn directory_location(path: &str, query: Option<&str>) -> String {
 
 /// Opens a confined file and answers with it, a 304, a 412 or a 416.
 fn serve_file(req: &Request, path: &Path) -> Response {
-    let (file, meta) = match open_regular(path) {
-        Ok(opened) => opened,
-        Err(reject) => return reject.response(),
-    };
+    match open_regular(path) {
+        Ok((file, meta)) => answer_with(req, file, &meta, mime_type(path)),
+        Err(reject) => reject.response(),
+    }
+}
+
+/// Answers with a file `open_beneath` opened; its type comes from the last segment.
+fn serve_opened(req: &Request, file: File, meta: &Metadata, segments: &[OsString]) -> Response {
+    let name = segments.last().map_or(Path::new(""), Path::new);
+    answer_with(req, file, meta, mime_type(name))
+}
+
+/// The validators, conditions and range of an open regular file, and the response.
+fn answer_with(req: &Request, file: File, meta: &Metadata, mime: &'static str) -> Response {
     let now = unix_now();
-    let info = FileInfo::new(&meta, now);
+    let info = FileInfo::new(meta, now);
     let conditions = Conditions::from_request(req);
     let outcome = evaluate(&conditions, &info, req.method() == "GET", now);
-    file_response(outcome, file, &info, mime_type(path))
+    file_response(outcome, file, &info, mime)
 }
 
 /// Opens `path` read-only without following a final symlink and without blocking, and
