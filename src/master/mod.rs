@@ -247,6 +247,12 @@ impl<'a> Master<'a> {
             WaitStatus::Exited(_, 0) if expected => {
                 log::info!("Worker {n} (pid: {pid}) exited after {served} requests")
             }
+            // A clean exit nobody here asked for: it was signalled directly (a process
+            // manager that TERMs the whole group, as dumb-init does) or lost its master.
+            // Not an error; it is replaced like any other.
+            WaitStatus::Exited(_, 0) => {
+                log::warn!("Worker {n} (pid: {pid}) exited on its own after {served} requests")
+            }
             WaitStatus::Exited(_, code) => {
                 log::error!("Worker {n} (pid: {pid}) exited with code {code}")
             }
