@@ -33,7 +33,7 @@ for tool in wrk ab taskset python3; do
   command -v "$tool" >/dev/null || { echo "bench.sh: $tool is missing (apt-get install wrk apache2-utils util-linux)" >&2; exit 1; }
 done
 mkdir -p "$OUT"
-BIN=$ROOT/target/release/br-serve
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/br-serve
 (cd "$ROOT" && cargo build --release --quiet)
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}

@@ -26,7 +26,8 @@ MIXES="${SEED_MIXES:-40:10 100:100 200:200}"
 TIMEOUT="${SEED_TIMEOUT:-30}"
 WORK_MS="${SEED_WORK_MS:-400}"
 RUN_CAP="${SEED_RUN_CAP:-600}"
-BIN=target/release/br-serve
+# cargo puts the binary under CARGO_TARGET_DIR when it is set.
+BIN=${CARGO_TARGET_DIR:-target}/release/br-serve
 
 if ! command -v ab >/dev/null 2>&1; then
     echo "seed-table: ApacheBench (ab) not found; install it: apt-get install -y apache2-utils" >&2
