@@ -15,6 +15,52 @@ use httparse::Status;
 
 use crate::util::{poll_until, secs};
 
+/// A bare TCP connection to the server with Nagle off, for tests that need the socket
+/// itself (half-closing, resets, exact timing) rather than a [`Conn`].
+pub fn raw_connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, secs(10)).expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    stream
+}
+
+/// Reads from a bare socket until `done` says the bytes so far are enough, the server
+/// closes (EOF or a reset), or `within` passes. Returns the bytes and whether the server
+/// closed.
+pub fn read_until(
+    stream: &mut TcpStream,
+    within: Duration,
+    done: impl Fn(&[u8]) -> bool,
+) -> (Vec<u8>, bool) {
+    let deadline = Instant::now() + within;
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    while !done(&bytes) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .expect("set_read_timeout");
+        match stream.read(&mut chunk) {
+            Ok(0) => return (bytes, true),
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return (bytes, true),
+        }
+    }
+    (bytes, false)
+}
+
+/// [`read_until`] the server closes.
+pub fn read_to_close(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
+    read_until(stream, within, |_| false)
+}
+
 /// How long one response may take on a loaded 2-core machine, unless a test says otherwise.
 pub const RESPONSE_WITHIN: Duration = Duration::from_secs(10);
 

@@ -26,12 +26,13 @@
 //! behaviours need a conversation rather than a table (100 Continue, HEAD and bodiless
 //! statuses); they have their own tests at the end.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr};
 use std::sync::Mutex;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::client::{raw_connect, read_to_close, read_until};
 use crate::util::{Launch, Server, secs};
 
 /// The request appended to every row in the probed variant, and its status.
@@ -191,11 +192,7 @@ impl Variant {
 /// Sends `pieces` (pausing between them), half-closes, and reads until the server closes.
 /// A send that fails (the server already closed) just ends the sending.
 fn exchange(addr: SocketAddr, pieces: &[Vec<u8>], heads: &[bool]) -> Result<Outcome, String> {
-    let mut stream =
-        TcpStream::connect_timeout(&addr, secs(10)).map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| format!("nodelay: {e}"))?;
+    let mut stream = raw_connect(addr);
     for (i, piece) in pieces.iter().enumerate() {
         if i > 0 {
             thread::sleep(Duration::from_millis(2));
@@ -205,37 +202,10 @@ fn exchange(addr: SocketAddr, pieces: &[Vec<u8>], heads: &[bool]) -> Result<Outc
         }
     }
     let _ = stream.shutdown(Shutdown::Write);
-    let (bytes, closed) = read_to_close(&mut stream, EXCHANGE_WITHIN)?;
+    let (bytes, closed) = read_to_close(&mut stream, EXCHANGE_WITHIN);
     let mut outcome = parse_all(&bytes, heads);
     outcome.closed = closed;
     Ok(outcome)
-}
-
-/// Reads until EOF or a reset (`true`) or until `within` has passed (`false`).
-fn read_to_close(stream: &mut TcpStream, within: Duration) -> Result<(Vec<u8>, bool), String> {
-    let deadline = Instant::now() + within;
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok((bytes, false));
-        }
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(|e| format!("timeout: {e}"))?;
-        match stream.read(&mut chunk) {
-            Ok(0) => return Ok((bytes, true)),
-            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok((bytes, true)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(format!("read: {e}")),
-        }
-    }
 }
 
 /// Splits `bytes` into responses. `heads[i]` says the i-th final response answers a HEAD
@@ -1096,38 +1066,6 @@ fn limits() {
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// Reads until at least `n` bytes have arrived, the server closes, or `within` passes.
-fn read_at_least(stream: &mut TcpStream, n: usize, within: Duration) -> Vec<u8> {
-    let deadline = Instant::now() + within;
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while bytes.len() < n && Instant::now() < deadline {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
-        stream
-            .set_read_timeout(Some(left))
-            .expect("set_read_timeout");
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(got) => bytes.extend_from_slice(&chunk[..got]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) => {}
-            Err(_) => break,
-        }
-    }
-    bytes
-}
-
-fn connect(server: &Server) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&server.addr(), secs(10)).expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    stream
-}
-
 /// RFC 9110 §10.1.1: the server answers `100 Continue` before it has the body, so a
 /// client that waits for it is not stuck; then the request is served normally.
 #[test]
@@ -1138,14 +1076,14 @@ fn continue_is_sent_before_the_body() {
         ("Transfer-Encoding: chunked\r\n", CHUNKED_HELLO),
     ];
     for (framing, body) in framings {
-        let mut stream = connect(&server);
+        let mut stream = raw_connect(server.addr());
         let head = echo(&format!("Expect: 100-continue\r\n{framing}"), "");
         stream.write_all(head.as_bytes()).expect("send head");
-        let interim = read_at_least(&mut stream, CONTINUE.len(), secs(10));
+        let (interim, _) = read_until(&mut stream, secs(10), |b| b.len() >= CONTINUE.len());
         assert_eq!(interim, CONTINUE, "{framing}: {}", show(&interim));
         stream.write_all(body.as_bytes()).expect("send body");
         stream.shutdown(Shutdown::Write).expect("shutdown");
-        let (bytes, closed) = read_to_close(&mut stream, EXCHANGE_WITHIN).expect("read");
+        let (bytes, closed) = read_to_close(&mut stream, EXCHANGE_WITHIN);
         let outcome = parse_all(&bytes, &[]);
         assert!(
             closed && outcome.trailing.is_empty(),
@@ -1184,10 +1122,10 @@ fn a_refused_expectation_gets_no_continue() {
         ),
     ];
     for (head, status) in heads {
-        let mut stream = connect(&server);
+        let mut stream = raw_connect(server.addr());
         stream.write_all(head.as_bytes()).expect("send head");
         // No shutdown: the server must answer without waiting for the body or for EOF.
-        let (bytes, closed) = read_to_close(&mut stream, EXCHANGE_WITHIN).expect("read");
+        let (bytes, closed) = read_to_close(&mut stream, EXCHANGE_WITHIN);
         let outcome = parse_all(&bytes, &[]);
         let what = show(head.as_bytes());
         assert!(closed, "{what}: not closed; got {}", show(&bytes));

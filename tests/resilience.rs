@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
-use crate::client::request;
+use crate::client::{raw_connect, read_to_close, read_until, request};
 use crate::util::{Launch, Server, poll_until, secs};
 
 fn ms(n: u64) -> Duration {
@@ -77,38 +77,6 @@ fn timed_get(server: &Server) -> Duration {
     let response = server.get("/");
     assert_eq!(response.status, 200, "{response:?}");
     start.elapsed()
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, secs(10)).expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    stream
-}
-
-/// Reads until the server closes (FIN or RST) or `within` passes: (bytes, closed).
-fn read_to_close(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
-    let deadline = Instant::now() + within;
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    while let Some(left) = deadline
-        .checked_duration_since(Instant::now())
-        .filter(|d| !d.is_zero())
-    {
-        stream
-            .set_read_timeout(Some(left))
-            .expect("set_read_timeout");
-        match stream.read(&mut chunk) {
-            Ok(0) => return (bytes, true),
-            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) => {}
-            Err(_) => return (bytes, true),
-        }
-    }
-    (bytes, false)
 }
 
 /// An IPv4 socket address as /proc/net/tcp shows it (address as a native-endian u32).
@@ -185,7 +153,7 @@ fn a_thousand_idle_connections_do_not_delay_a_new_client() {
         .start();
     let worker = the_worker(&server);
     let before = sockets(worker);
-    let silent: Vec<TcpStream> = (0..IDLE).map(|_| connect(server.addr())).collect();
+    let silent: Vec<TcpStream> = (0..IDLE).map(|_| raw_connect(server.addr())).collect();
     assert_prompt(timed_get(&server), "1000 silent connections");
     let kept: Vec<TcpStream> = (0..IDLE).map(|_| kept_alive(server.addr())).collect();
     let held = sockets(worker) - before;
@@ -212,7 +180,7 @@ fn assert_prompt(took: Duration, what: &str) {
 
 /// A connection that has made one request and is now idle, kept alive by the server.
 fn kept_alive(addr: SocketAddr) -> TcpStream {
-    let mut stream = connect(addr);
+    let mut stream = raw_connect(addr);
     stream
         .write_all(&request("GET", "/", &[], b""))
         .expect("send");
@@ -240,7 +208,7 @@ const SLOW_HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ";
 
 impl Trickler {
     fn open(addr: SocketAddr) -> Trickler {
-        let stream = connect(addr);
+        let stream = raw_connect(addr);
         stream.set_nonblocking(true).expect("nonblocking");
         let mut t = Trickler {
             stream,
@@ -378,7 +346,7 @@ fn out_of_descriptors_a_worker_backs_off_then_serves_again() {
     // so the listener stays readable the whole time.
     let fillers: Vec<TcpStream> = (0..60)
         .map(|_| {
-            let mut s = connect(server.addr());
+            let mut s = raw_connect(server.addr());
             s.write_all(b"GET / HTTP/1.1\r\n").expect("send");
             s
         })
@@ -470,7 +438,7 @@ fn a_client_vanishing_mid_request_or_mid_response_costs_only_its_connection() {
     let baseline = sockets(worker);
     for (what, bytes) in partial_requests() {
         for abrupt in [false, true] {
-            let mut stream = connect(server.addr());
+            let mut stream = raw_connect(server.addr());
             stream
                 .write_all(&bytes)
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -528,24 +496,6 @@ fn an_idle_kept_alive_connection_is_closed_after_keep_alive() {
     );
 }
 
-/// Reads one whole `Hello, World!` response (head and its 14-byte body).
-fn read_hello(stream: &mut TcpStream) -> Vec<u8> {
-    let deadline = Instant::now() + secs(10);
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !bytes.ends_with(b"Hello, World!\n") && Instant::now() < deadline {
-        stream
-            .set_read_timeout(Some(ms(200)))
-            .expect("set_read_timeout");
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
-            Err(_) => {}
-        }
-    }
-    bytes
-}
-
 /// (f) A head or a body that stalls gets 408 with `Connection: close` and a Date after
 /// `--header-timeout 1` / `--body-timeout 1`, then the connection is closed.
 #[test]
@@ -579,7 +529,7 @@ fn stalled_heads_and_bodies_get_408_and_a_close() {
 }
 
 fn stalled_gets_408(addr: SocketAddr, what: &str, wire: &[u8]) {
-    let mut stream = connect(addr);
+    let mut stream = raw_connect(addr);
     stream.write_all(wire).expect("send");
     let since = Instant::now();
     let (bytes, closed) = read_to_close(&mut stream, secs(10));
@@ -681,10 +631,10 @@ fn eof_case(what: &str, (first, last): (&str, &str), answered: bool) -> Result<(
 /// Sends `first`, then, while a `/sleep` request keeps the only worker busy, `last` and
 /// a FIN back to back. Returns what came back, whether the server closed, and when.
 fn last_bytes_with_eof(addr: SocketAddr, first: &[u8], last: &[u8]) -> (Vec<u8>, bool, Duration) {
-    let mut stream = connect(addr);
+    let mut stream = raw_connect(addr);
     stream.write_all(first).expect("send");
     wait_consumed(&stream);
-    let mut busy = connect(addr);
+    let mut busy = raw_connect(addr);
     busy.write_all(b"GET /sleep?ms=1000 HTTP/1.1\r\nHost: t\r\n\r\n")
         .expect("send");
     wait_consumed(&busy);
@@ -695,4 +645,9 @@ fn last_bytes_with_eof(addr: SocketAddr, first: &[u8], last: &[u8]) -> (Vec<u8>,
     let since = Instant::now();
     let (bytes, closed) = read_to_close(&mut stream, secs(8));
     (bytes, closed, since.elapsed())
+}
+
+/// Reads one whole `Hello, World!` response (head and its 14-byte body).
+fn read_hello(stream: &mut TcpStream) -> Vec<u8> {
+    read_until(stream, secs(10), |b| b.ends_with(b"Hello, World!\n")).0
 }

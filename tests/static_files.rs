@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::symlink;
 
-use crate::client::{Conn, Response, request};
+use crate::client::{Conn, Response, raw_connect, read_to_close, request};
 use crate::util::{Launch, Server, TempDir, secs};
 
 /// A root with a small file, a large one, a directory with an index, a dotfile, and a
@@ -69,14 +69,16 @@ fn files_are_served_with_validators_and_ranges() {
 /// A HEAD exchange read to the server's close: the parsing client would wait for the
 /// body that Content-Length announces.
 fn head_raw(server: &Server, target: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
-    stream.set_read_timeout(Some(secs(10))).unwrap();
+    use std::io::Write;
+    let mut stream = raw_connect(server.addr());
     let bytes = request("HEAD", target, &["Connection: close"], b"");
     stream.write_all(&bytes).unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    raw
+    let (raw, closed) = read_to_close(&mut stream, secs(10));
+    assert!(
+        closed,
+        "the server did not close after HEAD with Connection: close"
+    );
+    String::from_utf8_lossy(&raw).into_owned()
 }
 
 #[test]
