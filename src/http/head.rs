@@ -97,24 +97,50 @@ impl Span {
             .unwrap_or_default()
     }
 
-    /// For spans checked to be ASCII at parse time (method, target, names); the fallback
-    /// is never taken but keeps this free of `unwrap`.
-    fn str(self, bytes: &[u8]) -> &str {
-        std::str::from_utf8(self.get(bytes)).unwrap_or_default()
+    /// A span of the head's text; slicing a `str` checks two char boundaries, where
+    /// converting bytes would validate every byte again. The fallback is never taken
+    /// (spans are made on ASCII) but keeps this free of `unwrap`.
+    fn str(self, text: &str) -> &str {
+        text.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
     }
 }
 
-/// One header field line: where its name and its value (without OWS) are.
+/// One header field line: where its name is (in the head's text) and where its value,
+/// without OWS, is (in the head's bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Field {
     name: Span,
     value: Span,
 }
 
+/// The buffers a head is copied into. A connection hands them back after each request
+/// ([`RequestHead::into_buffers`]) and the next head reuses them, so a keep-alive
+/// connection allocates nothing to parse its heads.
+#[derive(Debug, Default)]
+pub(crate) struct HeadBuffers {
+    text: String,
+    bytes: Vec<u8>,
+    fields: Vec<Field>,
+}
+
+impl HeadBuffers {
+    /// Buffers grown past this by an unusually large head are dropped rather than kept
+    /// for the life of an idle connection.
+    const KEEP: usize = 4096;
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.bytes.clear();
+        self.fields.clear();
+    }
+}
+
 /// A parsed, validated request head.
 ///
-/// Holds one owned copy of the head's bytes and spans into it, so parsing allocates
-/// twice (bytes and span list) however many fields there are.
+/// Holds one owned copy of the head's bytes, and its ASCII parts (the request line and
+/// the field names, checked once while parsing) as text, with spans into both. In a
+/// worker these buffers are reused from request to request.
 ///
 /// Made by [`parse_head`]; a handler sees it inside a [`Request`](super::Request), which
 /// repeats most of these accessors. What only the head has is for whoever reads the
@@ -139,8 +165,11 @@ struct Field {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
+    /// The request line, then every field name: what the `&str` accessors return.
+    text: String,
     /// The head exactly as received, leading empty lines and the final CRLF included.
-    bytes: Box<[u8]>,
+    bytes: Vec<u8>,
+    /// Method, target, path and query are spans of `text`.
     method: Span,
     target: Span,
     /// The path part of the target; empty means "/" (absolute-form without a path).
@@ -164,18 +193,18 @@ impl RequestHead {
 
     /// The method, case as sent (RFC 9110 §9.1: methods are case-sensitive).
     pub fn method(&self) -> &str {
-        self.method.str(&self.bytes)
+        self.method.str(&self.text)
     }
 
     /// The request-target as sent (RFC 9112 §3.2).
     pub fn target(&self) -> &str {
-        self.target.str(&self.bytes)
+        self.target.str(&self.text)
     }
 
     /// The path part of the target: `/p` for `/p?q` and for `http://h/p?q`, `/` for
     /// `http://h`, `*` for the asterisk-form. Not percent-decoded.
     pub fn path(&self) -> &str {
-        match self.path.str(&self.bytes) {
+        match self.path.str(&self.text) {
             "" => "/",
             path => path,
         }
@@ -183,7 +212,7 @@ impl RequestHead {
 
     /// The query after the first '?', without it; `None` when there is no '?'.
     pub fn query(&self) -> Option<&str> {
-        self.query.map(|q| q.str(&self.bytes))
+        self.query.map(|q| q.str(&self.text))
     }
 
     /// The protocol version; `HTTP/1.x` with x > 1 is reported as [`Version::Http11`]
@@ -213,7 +242,7 @@ impl RequestHead {
 
     /// Whether the method is `HEAD` (exact case), whose response carries no body.
     pub fn is_head(&self) -> bool {
-        self.method.get(&self.bytes) == b"HEAD"
+        self.method() == "HEAD"
     }
 
     /// The value of the first field called `name` (case-insensitive), without OWS.
@@ -227,7 +256,21 @@ impl RequestHead {
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.fields
             .iter()
-            .map(|f| (f.name.str(&self.bytes), f.value.get(&self.bytes)))
+            .map(|f| (f.name.str(&self.text), f.value.get(&self.bytes)))
+    }
+
+    /// Empties the head into its buffers, for the next head to reuse.
+    pub(crate) fn into_buffers(self) -> HeadBuffers {
+        let mut buffers = HeadBuffers {
+            text: self.text,
+            bytes: self.bytes,
+            fields: self.fields,
+        };
+        if buffers.bytes.capacity() > HeadBuffers::KEEP {
+            return HeadBuffers::default();
+        }
+        buffers.clear();
+        buffers
     }
 
     /// The raw bytes of the head, as received.
@@ -281,15 +324,36 @@ impl RequestHead {
 /// assert_eq!(status(b"\x16\x03\x01"), Err(400)); // TLS, refused on its first byte
 /// ```
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, HttpError> {
+    parse_head_into(buf, limits, &mut HeadBuffers::default())
+}
+
+/// [`parse_head`], copying a complete head into `spare`'s buffers (taken from it) rather
+/// than into new ones.
+pub(crate) fn parse_head_into(
+    buf: &[u8],
+    limits: &Limits,
+    spare: &mut HeadBuffers,
+) -> Result<Option<RequestHead>, HttpError> {
     let Some(layout) = scan(buf, limits)? else {
         return Ok(None);
     };
     let head = buf.get(..layout.len).ok_or(INCONSISTENT)?;
     let line = request_line(head, &layout)?;
-    let fields = split_fields(head, &layout)?;
-    let pairs = fields.iter().map(|f| (f.name.get(head), f.value.get(head)));
+    let mut buffers = std::mem::take(spare);
+    buffers.clear();
+    // ASCII by now (a token, VCHARs, a version), so this validates once for good.
+    let text = head.get(layout.start..layout.line_end).unwrap_or_default();
+    buffers
+        .text
+        .push_str(std::str::from_utf8(text).map_err(|_| INCONSISTENT)?);
+    split_fields(head, &layout, &mut buffers)?;
+    let pairs = buffers
+        .fields
+        .iter()
+        .map(|f| (f.name.str(&buffers.text).as_bytes(), f.value.get(head)));
     let semantics = framing::interpret(pairs, line.version, limits)?;
-    assemble(head, line, fields, semantics).map(Some)
+    buffers.bytes.extend_from_slice(head);
+    assemble(buffers, line, semantics).map(Some)
 }
 
 /// Cannot happen: the scan and httparse disagree about the head. Reported as a 400
@@ -418,7 +482,7 @@ fn check_method_prefix(buf: &[u8], start: usize, request_line: usize) -> Result<
     Ok(())
 }
 
-/// The request line, split and checked.
+/// The request line, split and checked; the spans are relative to the line's start.
 struct Line {
     method: Span,
     target: Span,
@@ -444,9 +508,9 @@ fn request_line(head: &[u8], layout: &Layout) -> Result<Line, HttpError> {
         return Err(bad_request("empty request-target"));
     }
     let parts = target::analyse(method, target)?;
-    let target_start = layout.start + method.len() + 1;
+    let target_start = method.len() + 1;
     Ok(Line {
-        method: Span::new(layout.start, layout.start + method.len())?,
+        method: Span::new(0, method.len())?,
         target: Span::new(target_start, target_start + target.len())?,
         version,
         parts,
@@ -486,8 +550,9 @@ fn parse_version(version: &[u8]) -> Result<Version, HttpError> {
 const STACK_FIELDS: usize = 64;
 
 /// Step 3: splits the field lines with httparse, whose strict default config rejects
-/// whitespace before a colon and non-token names (RFC 9112 §5.1, RFC 9110 §5.1).
-fn split_fields(head: &[u8], layout: &Layout) -> Result<Vec<Field>, HttpError> {
+/// whitespace before a colon and non-token names (RFC 9112 §5.1, RFC 9110 §5.1). Names
+/// are appended to `buffers.text` and values located in `head`.
+fn split_fields(head: &[u8], layout: &Layout, buffers: &mut HeadBuffers) -> Result<(), HttpError> {
     let section = head.get(layout.fields_start()..).unwrap_or_default();
     let mut stack = [httparse::EMPTY_HEADER; STACK_FIELDS];
     let mut heap = Vec::new();
@@ -501,7 +566,11 @@ fn split_fields(head: &[u8], layout: &Layout) -> Result<Vec<Field>, HttpError> {
         Ok(httparse::Status::Complete((n, parsed)))
             if n == section.len() && parsed.len() == layout.fields =>
         {
-            parsed.iter().map(|h| field_spans(head, h)).collect()
+            for h in parsed.iter() {
+                let field = field_spans(head, h, &mut buffers.text)?;
+                buffers.fields.push(field);
+            }
+            Ok(())
         }
         Ok(_) => Err(INCONSISTENT),
         Err(e) => Err(bad_request(httparse_message(e))),
@@ -517,9 +586,15 @@ fn httparse_message(e: httparse::Error) -> &'static str {
     }
 }
 
-fn field_spans(head: &[u8], h: &httparse::Header<'_>) -> Result<Field, HttpError> {
+fn field_spans(
+    head: &[u8],
+    h: &httparse::Header<'_>,
+    text: &mut String,
+) -> Result<Field, HttpError> {
+    let name_start = text.len();
+    text.push_str(h.name);
     Ok(Field {
-        name: span_in(head, h.name.as_bytes())?,
+        name: Span::new(name_start, text.len())?,
         value: span_in(head, h.value)?,
     })
 }
@@ -538,11 +613,10 @@ fn span_in(base: &[u8], part: &[u8]) -> Result<Span, HttpError> {
     Span::new(start, end)
 }
 
-/// Step 4 done: builds the owned head.
+/// Step 4 done: builds the owned head from the filled buffers.
 fn assemble(
-    head: &[u8],
+    buffers: HeadBuffers,
     line: Line,
-    fields: Vec<Field>,
     semantics: Semantics,
 ) -> Result<RequestHead, HttpError> {
     let base = line.target.start as usize;
@@ -552,12 +626,13 @@ fn assemble(
         None => None,
     };
     Ok(RequestHead {
-        bytes: head.into(),
+        text: buffers.text,
+        bytes: buffers.bytes,
         method: line.method,
         target: line.target,
         path: Span::new(base + path_start, base + path_end)?,
         query,
-        fields,
+        fields: buffers.fields,
         version: line.version,
         semantics,
     })
@@ -614,6 +689,33 @@ mod tests {
 
     const V10: Version = Version::Http10;
     const V11: Version = Version::Http11;
+
+    /// A worker parses each head into the previous one's buffers: nothing of the old
+    /// head (fields, text, bytes) may show through in the new one.
+    #[test]
+    fn reused_buffers_hold_only_the_new_head() {
+        let limits = Limits::default();
+        let mut spare = HeadBuffers::default();
+        let first = b"POST /upload?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nX-A: 1\r\n\r\n";
+        let head = parse_head_into(first, &limits, &mut spare)
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.headers().count(), 3);
+        spare = head.into_buffers();
+        let second = b"GET / HTTP/1.0\r\n\r\n";
+        let head = parse_head_into(second, &limits, &mut spare)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (head.method(), head.target(), head.query()),
+            ("GET", "/", None)
+        );
+        assert_eq!(head.headers().count(), 0);
+        assert_eq!(head.as_bytes(), second);
+        assert_eq!(head.framing(), Empty);
+        // The same head parsed into fresh buffers is equal in every part.
+        assert_eq!(head, parse_head(second, &limits).unwrap().unwrap());
+    }
 
     #[test]
     fn complete_heads() {

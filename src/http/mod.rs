@@ -86,6 +86,7 @@ pub use chunked::ChunkedDecoder;
 pub use date::{DateCache, format_imf_fixdate};
 pub use error::HttpError;
 pub use head::{BodyFraming, RequestHead, parse_head};
+pub(crate) use head::{HeadBuffers, parse_head_into};
 pub use limits::{CHUNK_LINE_MAX, Limits, MAX_LEADING_EMPTY_LINES, TRAILERS_MAX};
 pub use request::{Request, Version};
 pub use response::{

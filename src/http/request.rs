@@ -262,6 +262,11 @@ impl Request {
     pub fn head(&self) -> &RequestHead {
         &self.head
     }
+
+    /// Takes the head back out, so the worker can reuse its buffers.
+    pub(crate) fn into_head(self) -> RequestHead {
+        self.head
+    }
 }
 
 #[cfg(test)]

@@ -10,9 +10,11 @@
 use std::borrow::Cow;
 use std::fs::File;
 
+use smallvec::SmallVec;
+
 use super::error::HttpError;
 use super::request::Version;
-use super::syntax::is_token;
+use super::syntax::{is_field_text, is_token};
 
 /// The interim response the worker sends before reading the body of a request whose
 /// [`expects_continue`](super::RequestHead::expects_continue) is true (RFC 9110 §10.1.1).
@@ -154,9 +156,14 @@ impl Body {
 #[derive(Debug)]
 pub struct Response {
     status: u16,
-    headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    /// Inline up to two fields (a Content-Type and one more cover most responses), so a
+    /// typical response allocates nothing for its fields.
+    headers: SmallVec<[Field; 2]>,
     body: Body,
 }
+
+/// A response header field: name and value, borrowed when they are fixed strings.
+type Field = (Cow<'static, str>, Cow<'static, str>);
 
 impl Response {
     /// A response with `status` and no body.
@@ -173,10 +180,11 @@ impl Response {
     /// let moved = Response::new(308).with_header("Location", "/new-home");
     /// assert_eq!((moved.status(), moved.body_len()), (308, 0));
     /// ```
+    #[inline]
     pub fn new(status: u16) -> Response {
         Response {
             status,
-            headers: Vec::new(),
+            headers: SmallVec::new(),
             body: Body::Empty,
         }
     }
@@ -253,6 +261,7 @@ impl Response {
     /// let resp = Response::text(200, "ok\n").with_static_header("Cache-Control", "no-cache");
     /// assert_eq!(resp.headers().last(), Some(("Cache-Control", "no-cache")));
     /// ```
+    #[inline]
     pub fn with_static_header(mut self, name: &'static str, value: &'static str) -> Response {
         self.headers
             .push((Cow::Borrowed(name), Cow::Borrowed(value)));
@@ -271,6 +280,7 @@ impl Response {
     ///     .with_body(Body::Static(b"body { margin: 0 }\n"));
     /// assert_eq!(resp.body_len(), 19);
     /// ```
+    #[inline]
     pub fn with_body(mut self, body: Body) -> Response {
         self.body = body;
         self
@@ -407,6 +417,8 @@ const SERVER_OWNED: [&str; 6] = [
 /// ```
 pub fn write_head(out: &mut Vec<u8>, resp: &Response, meta: &ResponseMeta, date: &[u8]) {
     let status = wire_status(resp.status);
+    // One reservation up front, so each piece below is a plain copy.
+    out.reserve(HEAD_RESERVE);
     out.extend_from_slice(b"HTTP/1.1 ");
     push_decimal(out, u64::from(status));
     out.push(b' ');
@@ -432,6 +444,9 @@ pub fn write_head(out: &mut Vec<u8>, resp: &Response, meta: &ResponseMeta, date:
     out.extend_from_slice(b"\r\n");
 }
 
+/// Room for a typical head: status line, Server, Date, a few fields, Content-Length.
+const HEAD_RESERVE: usize = 256;
+
 fn wire_status(status: u16) -> u16 {
     if (100..=599).contains(&status) {
         status
@@ -450,10 +465,7 @@ fn writable_field<'a>(name: &'a str, value: &'a str) -> Option<(&'a str, &'a str
         return None;
     }
     // RFC 9110 §5.1 field-name = token; §5.5 field-value has no CTL but HTAB.
-    let value_ok = value
-        .bytes()
-        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
-    if !is_token(name.as_bytes()) || !value_ok {
+    if !is_token(name.as_bytes()) || !is_field_text(value.as_bytes()) {
         log::warn!("dropping invalid response header field {name:?}");
         return None;
     }

@@ -99,6 +99,12 @@ pub(crate) fn line_end(buf: &[u8], from: usize, max: usize) -> Result<Option<usi
     }
 }
 
+/// Whether every byte of `bytes` may appear in a field value (RFC 9110 §5.5: VCHAR, SP,
+/// HTAB and obs-text; no other control and no DEL), the bytes [`line_end`] accepts.
+pub(crate) fn is_field_text(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| LINE_CLASS[usize::from(b)] == TEXT)
+}
+
 /// A byte class as a 256-entry table: ASCII letters and digits, plus `extra`. One load
 /// per byte instead of a scan of the punctuation list; these run on every byte of every
 /// method, field name and Host.

@@ -174,6 +174,10 @@ fn valid_reg_name(host: &[u8]) -> bool {
     if host.is_empty() {
         return false;
     }
+    // Almost every Host is plain (a name or an address): one table load per byte.
+    if host.iter().all(|&b| REG_NAME[usize::from(b)]) {
+        return true;
+    }
     let mut rest = host;
     while let Some((&b, tail)) = rest.split_first() {
         if b == b'%' {

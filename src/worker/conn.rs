@@ -20,10 +20,10 @@ use super::stream::Stream;
 use crate::Handler;
 use crate::access_log::{AccessLog, Entry};
 use crate::http::{
-    BodyFraming, CONTINUE_100, ChunkedDecoder, DateCache, Limits, Request, RequestHead, Response,
-    ResponseMeta, Version, body_allowed, write_head,
+    BodyFraming, CONTINUE_100, ChunkedDecoder, DateCache, HeadBuffers, Limits, Request,
+    RequestHead, Response, ResponseMeta, Version, body_allowed, parse_head_into, write_head,
 };
-use crate::sys::clock::monotonic_ms;
+use crate::sys::clock::MsAnchor;
 use crate::sys::scoreboard::Slot;
 
 /// Stop parsing new requests while this much output waits for a slow reader.
@@ -64,8 +64,10 @@ pub struct Ctx {
     pub date: DateCache,
     /// This worker's scoreboard slot.
     pub slot: &'static Slot,
-    /// The time of this loop turn.
+    /// The time now, near enough: read when poll returns and after every request.
     pub now: Instant,
+    /// Converts `now` to the scoreboard's milliseconds.
+    pub anchor: MsAnchor,
     /// Answer with `Connection: close` and keep no connection idle.
     pub closing: bool,
     /// Requests answered by this worker so far.
@@ -108,6 +110,8 @@ pub struct Conn {
     stream: Stream,
     peer: Option<SocketAddr>,
     input: Vec<u8>,
+    /// The last request's head buffers, for the next head to be parsed into.
+    head_buffers: HeadBuffers,
     out: OutQueue,
     phase: Phase,
     /// An edge reported readable and we have not yet seen WouldBlock.
@@ -131,6 +135,7 @@ impl Conn {
             stream,
             peer,
             input: Vec::new(),
+            head_buffers: HeadBuffers::default(),
             out: OutQueue::default(),
             phase: Phase::Head { first_byte: None },
             readable: true,
@@ -238,7 +243,7 @@ impl Conn {
         if let Phase::Head { first_byte } = &mut self.phase {
             first_byte.get_or_insert(ctx.now);
         }
-        match crate::http::parse_head(&self.input[start..], &ctx.limits) {
+        match parse_head_into(&self.input[start..], &ctx.limits, &mut self.head_buffers) {
             Ok(None) => None,
             Ok(Some(head)) => Some(self.begin_body(head, start)),
             Err(err) => {
@@ -323,11 +328,9 @@ impl Conn {
         let keep_alive = head.keep_alive() && !ctx.closing && !ctx.slot.unready();
         let (version, head_request) = (head.version(), head.is_head());
         let (line, line_len) = request_line(&head);
-        ctx.slot.begin_request(&line[..line_len], monotonic_ms());
-        let started = ctx
-            .access
-            .is_some()
-            .then(|| (SystemTime::now(), Instant::now()));
+        ctx.slot
+            .begin_request(&line[..line_len], ctx.anchor.ms(ctx.now));
+        let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
         let request = Request::new(head, body, self.peer);
         let response = match (request.method(), request.target()) {
             // RFC 9110 §9.3.7: `OPTIONS *` asks about the server itself, not a resource,
@@ -335,17 +338,21 @@ impl Conn {
             ("OPTIONS", "*") => Response::new(200).with_header("Allow", SERVER_METHODS),
             _ => call_handler(ctx.handler.as_mut(), &request),
         };
-        ctx.slot.end_request(monotonic_ms());
+        // The one clock read of a request: the scoreboard, the Date, the connection's
+        // deadlines and the worker's next steps all take the time from here.
+        ctx.now = Instant::now();
+        ctx.slot.end_request(ctx.anchor.ms(ctx.now));
         if let (Some(log), Some(started)) = (ctx.access.as_mut(), started) {
             log_access(log, &request, &response, head_request, started);
         }
+        self.head_buffers = request.into_head().into_buffers();
         ctx.served += 1;
         let meta = ResponseMeta {
             version,
             keep_alive,
             head_request,
         };
-        self.queue(response, &meta, &mut ctx.date);
+        self.queue(response, &meta, ctx.date.get_at_instant(ctx.now));
         self.reused = true;
         self.last_progress = ctx.now;
         if !keep_alive {
@@ -363,16 +370,16 @@ impl Conn {
             keep_alive: false,
             head_request,
         };
-        self.queue(response, &meta, &mut ctx.date);
+        self.queue(response, &meta, ctx.date.get_at_instant(ctx.now));
         self.input.clear();
         self.phase = Phase::Closing;
         self.failed = true;
     }
 
-    fn queue(&mut self, response: Response, meta: &ResponseMeta, date: &mut DateCache) {
+    fn queue(&mut self, response: Response, meta: &ResponseMeta, date: &[u8]) {
         let buf = self.out.tail_buf();
         let before = buf.len();
-        write_head(buf, &response, meta, date.get());
+        write_head(buf, &response, meta, date);
         let n = buf.len() - before;
         self.out.appended(n);
         if !body_allowed(response.status(), meta.head_request) {

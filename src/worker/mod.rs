@@ -33,7 +33,7 @@ use signal_hook_mio::v1_0::Signals;
 use self::conn::{Conn, Ctx, Timeouts, Verdict};
 use crate::config::Config;
 use crate::http::DateCache;
-use crate::sys::clock::monotonic_ms;
+use crate::sys::clock::{MsAnchor, monotonic_ms};
 use crate::sys::scoreboard::{Slot, State};
 use crate::sys::{lifeline, signals};
 use crate::{AppFactory, Handler};
@@ -272,6 +272,7 @@ impl Worker {
                 date: DateCache::new(),
                 slot: spec.slot,
                 now,
+                anchor: MsAnchor::new(),
                 closing: false,
                 served: 0,
                 access: spec.access_log,
@@ -303,7 +304,7 @@ impl Worker {
         self.ctx.slot.set_state(State::Idle, monotonic_ms());
         let mut events = Events::with_capacity(256);
         loop {
-            self.ctx.slot.tick(monotonic_ms());
+            self.ctx.slot.tick(self.ctx.anchor.ms(self.ctx.now));
             if let Err(err) = self.poll.poll(&mut events, Some(self.poll_timeout())) {
                 if err.kind() != io::ErrorKind::Interrupted {
                     log::error!("poll failed: {err}");
@@ -338,10 +339,10 @@ impl Worker {
             .config
             .timeout
             .map_or(Duration::from_secs(1), |t| t / 2);
-        let until_sweep = self.next_sweep.saturating_duration_since(Instant::now());
+        let until_sweep = self.next_sweep.saturating_duration_since(self.ctx.now);
         let paused = self
             .accept_paused_until
-            .map(|t| t.saturating_duration_since(Instant::now()));
+            .map(|t| t.saturating_duration_since(self.ctx.now));
         [
             Some(heartbeat.min(Duration::from_secs(1))),
             Some(until_sweep),
@@ -497,11 +498,11 @@ impl Worker {
         let Some(Some(conn)) = self.conns.get_mut(index) else {
             return;
         };
+        // Serving may take a while; each request moves `ctx.now` on when it is answered,
+        // so later deadlines and accepts see the real time.
         if conn.drive(&mut self.scratch, &mut self.ctx) == Verdict::Close {
             self.close(index);
         }
-        // Serving may have taken a while: later deadlines and accepts see the real time.
-        self.ctx.now = Instant::now();
     }
 
     /// Drops a connection, which closes its socket and so removes it from our epoll

@@ -122,6 +122,10 @@ impl OutQueue {
     /// Writes until the queue is empty (`Ok(true)`) or the socket would block
     /// (`Ok(false)`). Sets `progressed` when any byte was written.
     pub fn flush(&mut self, stream: &mut Stream, progressed: &mut bool) -> io::Result<bool> {
+        // The common call: nothing queued and no cork to lift.
+        if self.segments.is_empty() && !self.corked {
+            return Ok(true);
+        }
         self.cork(stream);
         let done = self.write_all(stream, progressed);
         self.cork(stream);
@@ -169,6 +173,10 @@ impl OutQueue {
 
     /// One `writev` over the leading in-memory segments.
     fn write_slices(&self, stream: &mut Stream) -> io::Result<usize> {
+        // The usual case, one buffered response: a plain write, no slice list to build.
+        if let (1, Some(Segment::Bytes(buf))) = (self.segments.len(), self.segments.front()) {
+            return stream.write(&buf[self.front_written..]);
+        }
         let mut slices = [IoSlice::new(&[]); MAX_SLICES];
         let mut count = 0;
         for segment in self.segments.iter().take(MAX_SLICES) {
