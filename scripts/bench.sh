@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/bench.sh: the benchmark tables of README.md, measured side by side.
 #
-#   scripts/bench.sh [--rounds N] [--only hello,static,origin] [--out DIR]
+#   scripts/bench.sh [--rounds N] [--only hello,static,newconn,origin] [--out DIR]
+#                    [--peer NAME='COMMAND with {PORT}']...
 #
 # Workloads:
 #   hello   wrk -t1 -c50 keep-alive on GET /            (br-serve demo vs nginx `return 200`)
@@ -14,18 +15,25 @@
 # the server pinned to core 0 and the load generator to core 1. Rounds interleave the
 # servers so background noise hits all of them alike; tables report medians. nginx is
 # measured when it is installed (apt-get install nginx); otherwise only br-serve is.
+# Each --peer adds another server to the hello and newconn rounds: COMMAND must serve a
+# short 200 at / on 127.0.0.1:{PORT} in the foreground, one core's worth (e.g. a hyper or
+# a bare mio hello-world). Ratios are medians of per-round ratios: servers measured in the
+# same round share that round's background noise.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
 ONLY=hello,static,newconn,origin
 OUT=${TMPDIR:-/tmp}/br-serve-bench
+PEERS=()
 while (( $# )); do
   case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --peer) [[ $2 == *=*'{PORT}'* ]] || { echo "bench.sh: --peer wants NAME='COMMAND with {PORT}'" >&2; exit 2; }
+            PEERS+=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -97,7 +105,8 @@ EOF
   echo "$dir"
 }
 
-# measure NAME PORT URLPATH TOOL: one load run; appends "name tool rps us_per_req" to results.
+# measure NAME PORT URLPATH TOOL: one load run; appends "name tool round rps us_per_req"
+# to results.
 measure() {
   local name=$1 port=$2 path=$3 tool=$4 before after reqs rps out
   before=$(tree_ticks "$SERVER")
@@ -108,14 +117,14 @@ measure() {
          reqs=$(awk '/Complete requests/ {print $3}' <<<"$out"); rps=$(awk '/Requests per second/ {print $4}' <<<"$out") ;;
   esac
   after=$(tree_ticks "$SERVER")
-  python3 -c "import sys; t=($after-$before)/$TICK; print('$name $tool', $rps, round(t*1e6/max($reqs,1), 2))" >> "$OUT/results.txt"
+  python3 -c "import sys; t=($after-$before)/$TICK; print('$name $tool $ROUND', $rps, round(t*1e6/max($reqs,1), 2))" >> "$OUT/results.txt"
 }
 
 run_fast() { # the hello, static and new-connection workloads, interleaved per round
   local has_nginx=0 dir
   command -v nginx >/dev/null && has_nginx=1
-  for round in $(seq 1 "$ROUNDS"); do
-    echo "round $round/$ROUNDS" >&2
+  for ROUND in $(seq 1 "$ROUNDS"); do
+    echo "round $ROUND/$ROUNDS" >&2
     if [[ ,$ONLY, == *,hello,* || ,$ONLY, == *,newconn,* ]]; then
       start br-serve 18090 "$BIN" --bind 127.0.0.1:18090 --workers 1 --log-level warning
       [[ ,$ONLY, == *,hello,* ]] && measure br-serve 18090 / wrk
@@ -128,6 +137,7 @@ run_fast() { # the hello, static and new-connection workloads, interleaved per r
         [[ ,$ONLY, == *,newconn,* ]] && measure nginx 18091 / ab
         stop
       fi
+      run_peers
     fi
     if [[ ,$ONLY, == *,static,* ]]; then
       start br-serve-static 18092 "$BIN" --bind 127.0.0.1:18092 --workers 1 --log-level warning --static "$WWW"
@@ -140,6 +150,18 @@ run_fast() { # the hello, static and new-connection workloads, interleaved per r
         stop
       fi
     fi
+  done
+}
+
+run_peers() { # each --peer through the hello and newconn workloads
+  local peer name cmd port=18095
+  for peer in "${PEERS[@]}"; do
+    name=${peer%%=*} cmd=${peer#*=}
+    # shellcheck disable=SC2086 # the command is split into words on purpose
+    start "$name" "$port" ${cmd//\{PORT\}/$port}
+    [[ ,$ONLY, == *,hello,* ]] && measure "$name" "$port" / wrk
+    [[ ,$ONLY, == *,newconn,* ]] && measure "$name" "$port" / ab
+    stop
   done
 }
 

@@ -4,7 +4,7 @@ PNG plot of requests per second against worker count for the origin workload.
 
     bench_report.py OUT_DIR
 
-Reads OUT_DIR/results.txt ("server tool rps us_per_req" per run) and OUT_DIR/origin.txt
+Reads OUT_DIR/results.txt ("server tool round rps us_per_req" per run) and OUT_DIR/origin.txt
 ("workers rps failed"), prints medians and ratios, and writes OUT_DIR/origin-workers.png
 (matplotlib is installed with pip when it is missing).
 """
@@ -21,29 +21,63 @@ PAIRS = [  # (workload, br-serve run, nginx run, tool)
 ]
 
 
-def fast_table(out: Path) -> None:
-    runs = defaultdict(list)
+def load_runs(out: Path) -> dict:
+    """{(server, tool): {round: (rps, us_per_req)}} from results.txt."""
+    runs = defaultdict(dict)
     path = out / "results.txt"
-    if not path.exists() or not path.read_text().strip():
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, tool, rnd, rps, us = line.split()
+            runs[(name, tool)][int(rnd)] = (float(rps), float(us))
+    return runs
+
+
+def ratio(ours: dict, theirs: dict) -> float:
+    """Median over rounds of our CPU per request divided by theirs, same round only."""
+    return statistics.median(ours[r][1] / theirs[r][1] for r in ours.keys() & theirs.keys())
+
+
+def med(runs: dict, index: int) -> float:
+    return statistics.median(v[index] for v in runs.values())
+
+
+def fast_table(out: Path) -> None:
+    runs = load_runs(out)
+    if not runs:
         return
-    for line in path.read_text().splitlines():
-        name, tool, rps, us = line.split()
-        runs[(name, tool)].append((float(rps), float(us)))
     print("| workload | br-serve CPU µs/req | nginx CPU µs/req | ratio | br-serve req/s | nginx req/s |")
     print("|---|---|---|---|---|---|")
     for label, ours, theirs, tool in PAIRS:
         if (ours, tool) not in runs:
             continue
-        our_us = statistics.median(u for _, u in runs[(ours, tool)])
-        our_rps = statistics.median(r for r, _ in runs[(ours, tool)])
+        mine = runs[(ours, tool)]
         if (theirs, tool) in runs:
-            nx_us = statistics.median(u for _, u in runs[(theirs, tool)])
-            nx_rps = statistics.median(r for r, _ in runs[(theirs, tool)])
-            print(f"| {label} | {our_us:.2f} | {nx_us:.2f} | {our_us / nx_us:.2f} | {our_rps:,.0f} | {nx_rps:,.0f} |")
+            other = runs[(theirs, tool)]
+            print(f"| {label} | {med(mine, 1):.2f} | {med(other, 1):.2f} | {ratio(mine, other):.2f} "
+                  f"| {med(mine, 0):,.0f} | {med(other, 0):,.0f} |")
         else:
-            print(f"| {label} | {our_us:.2f} | - | - | {our_rps:,.0f} | - |")
+            print(f"| {label} | {med(mine, 1):.2f} | - | - | {med(mine, 0):,.0f} | - |")
+    peer_table(runs)
     rounds = max(len(v) for v in runs.values())
-    print(f"\nMedians of {rounds} interleaved rounds; server on one core, load on the other.\n")
+    print(f"\nMedians of {rounds} interleaved rounds; server on one core, load on the other;"
+          " ratios are medians of per-round ratios.\n")
+
+
+def peer_table(runs: dict) -> None:
+    """br-serve against every other server measured on GET / (nginx and each --peer)."""
+    others = sorted({name for name, tool in runs if tool == "wrk"} - {"br-serve", "br-serve-static", "nginx-static"})
+    if ("br-serve", "wrk") not in runs or not others:
+        return
+    print("\n| server | hello CPU µs/req | br-serve / server | new connection CPU µs/req | br-serve / server |")
+    print("|---|---|---|---|---|")
+    for name in ["br-serve"] + others:
+        cells = []
+        for tool in ("wrk", "ab"):
+            if (name, tool) in runs and ("br-serve", tool) in runs:
+                cells += [f"{med(runs[(name, tool)], 1):.2f}", f"{ratio(runs[('br-serve', tool)], runs[(name, tool)]):.2f}"]
+            else:
+                cells += ["-", "-"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def origin_table(out: Path) -> None:
