@@ -3,7 +3,7 @@
 //! 1. `PR_SET_PDEATHSIG`: the kernel sends the worker SIGKILL when the master exits. It
 //!    is cleared by changes of euid/egid, so it is set after any privilege drop.
 //! 2. `getppid()`: if the master died before step 1 took effect, the worker has already
-//!    been re-parented, and the worker checks this on every loop.
+//!    been re-parented, and the worker checks this on each deadline sweep (4 times a second).
 //! 3. The lifeline pipe: the master holds the only write end; when it dies, every
 //!    worker's read end reports EOF in its event loop.
 

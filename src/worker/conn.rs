@@ -147,6 +147,11 @@ impl Conn {
         }
     }
 
+    /// Adds the connection to the worker's epoll under `token`.
+    pub fn register(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
+        self.stream.register(registry, token)
+    }
+
     /// Records a readiness event (edge-triggered: remembered until WouldBlock).
     /// `peer_closed` is the event's read-closed flag (EPOLLRDHUP): the client's FIN
     /// arrived, possibly in the same edge as its last bytes, so this time the socket is
