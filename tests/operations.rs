@@ -51,9 +51,12 @@ fn as_pid_1_it_reaps_orphans_and_stops_on_term() {
         1,
         "br-serve is not PID 1 in its namespace"
     );
-    let orphan = all_children_of(master)
-        .into_iter()
-        .find(|&p| comm(p) == "sleep");
+    // The shell forks before it execs `sleep`; until then the child is still called `sh`.
+    let orphan = poll_until(secs(10), || {
+        all_children_of(master)
+            .into_iter()
+            .find(|&p| comm(p) == "sleep")
+    });
     assert!(
         orphan.is_some(),
         "the test's premise: `sleep` runs as the master's child"
