@@ -251,6 +251,30 @@ impl Response {
         self
     }
 
+    /// Like [`with_header`](Self::with_header) for a fixed name and a value computed for
+    /// this response, which is moved in rather than copied.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::Response;
+    ///
+    /// let version = 7;
+    /// let resp = Response::new(204).with_owned_header("ETag", format!("\"v{version}\""));
+    /// assert_eq!(resp.headers().last(), Some(("ETag", "\"v7\"")));
+    /// ```
+    pub fn with_owned_header(mut self, name: &'static str, value: String) -> Response {
+        self.headers.push((Cow::Borrowed(name), Cow::Owned(value)));
+        self
+    }
+
+    /// Room for `n` more fields in one allocation, for a response that is known to carry
+    /// more than fit inline.
+    pub(crate) fn reserve_headers(mut self, n: usize) -> Response {
+        self.headers.reserve(n);
+        self
+    }
+
     /// Like [`with_header`](Self::with_header) for fixed strings, without allocating.
     ///
     /// # Examples
