@@ -78,7 +78,9 @@ pub(crate) fn line_end(buf: &[u8], from: usize, max: usize) -> Result<Option<usi
     let rest = buf.get(from..).unwrap_or_default();
     // Content bytes at indices 0..max are fine; one more that is not a CR breaks the cap.
     let window = rest.get(..max.saturating_add(1)).unwrap_or(rest);
-    for (i, &b) in window.iter().enumerate() {
+    // Plain text is skipped a word at a time; the byte loop then meets the first byte
+    // that is not, in the same order, so the verdict is the one it would reach alone.
+    for (i, &b) in window.iter().enumerate().skip(plain_text_run(window)) {
         match LINE_CLASS[usize::from(b)] {
             TEXT => {}
             CR => {
@@ -97,6 +99,30 @@ pub(crate) fn line_end(buf: &[u8], from: usize, max: usize) -> Result<Option<usi
     } else {
         Ok(None)
     }
+}
+
+/// How many leading bytes of `bytes`, in whole 8-byte words, are plain text: no byte
+/// below 0x20 (which covers CR, LF, HTAB and the other controls) and no DEL. Every such
+/// byte is [`TEXT`]; a word with any other byte ends the run.
+fn plain_text_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut run = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_ne_bytes(word);
+        // The classic SWAR tests (exact about whether any byte matches): a byte below
+        // 0x20, and a byte equal to 0x7F (zero after the XOR).
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        let x = w ^ (ONES * 0x7f);
+        let del = x.wrapping_sub(ONES) & !x & HIGHS;
+        if below_space | del != 0 {
+            break;
+        }
+        run += 8;
+    }
+    run
 }
 
 /// Whether every byte of `bytes` may appear in a field value (RFC 9110 §5.5: VCHAR, SP,
@@ -192,6 +218,29 @@ pub(crate) fn check_field_line(line: &[u8]) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_text_run_stops_at_the_word_of_any_other_byte() {
+        assert_eq!(plain_text_run(b""), 0);
+        assert_eq!(plain_text_run(b"abcdefg"), 0, "no whole word");
+        assert_eq!(plain_text_run(b"abcdefgh~\xff\x80 !/09"), 16);
+        for special in [b'\r', b'\n', b'\t', 0x00, 0x1f, 0x7f] {
+            for at in 0..24 {
+                let mut bytes = [b'a'; 24];
+                bytes[at] = special;
+                assert_eq!(plain_text_run(&bytes), at / 8 * 8, "{special:#x} at {at}");
+            }
+        }
+        // Every byte value, alone in a word of text: skipped exactly when it is TEXT and
+        // not HTAB (which the byte loop handles).
+        for b in 0..=255u8 {
+            let mut bytes = [b'a'; 8];
+            bytes[3] = b;
+            let plain = b >= 0x20 && b != 0x7f;
+            assert_eq!(plain_text_run(&bytes) == 8, plain, "{b:#x}");
+            assert!(!plain || LINE_CLASS[usize::from(b)] == TEXT);
+        }
+    }
 
     #[test]
     fn line_end_table() {
