@@ -737,6 +737,9 @@ mod tests {
                     .with_header("X-B", "b\nc")
                     .with_header("X-C", "c\0")
                     .with_header("X-D", "d\x7f")
+                    // Past the first 8-byte word, which the check skips whole when plain.
+                    .with_header("X-E", "a longer value\r\nSet-Cookie: evil")
+                    .with_header("X-F", "0123456789abcdef\x7f")
                     .with_header("Bad Name", "v")
                     .with_header("X-Tab", "a\tb"),
                 v11,

@@ -128,7 +128,8 @@ fn plain_text_run(bytes: &[u8]) -> usize {
 /// Whether every byte of `bytes` may appear in a field value (RFC 9110 §5.5: VCHAR, SP,
 /// HTAB and obs-text; no other control and no DEL), the bytes [`line_end`] accepts.
 pub(crate) fn is_field_text(bytes: &[u8]) -> bool {
-    bytes.iter().all(|&b| LINE_CLASS[usize::from(b)] == TEXT)
+    let rest = bytes.get(plain_text_run(bytes)..).unwrap_or_default();
+    rest.iter().all(|&b| LINE_CLASS[usize::from(b)] == TEXT)
 }
 
 /// A byte class as a 256-entry table: ASCII letters and digits, plus `extra`. One load
