@@ -250,6 +250,14 @@ impl Conn {
         }
         match parse_head_into(&self.input[start..], &ctx.limits, &mut self.head_buffers) {
             Ok(None) => None,
+            // Most requests have no body: answered at once, without parking the head in
+            // `Phase::Body` only to take it out again.
+            Ok(Some(head)) if matches!(head.framing(), BodyFraming::Empty) => {
+                let len = head.len();
+                self.phase = Phase::Head { first_byte: None };
+                self.respond(head, Vec::new(), ctx);
+                Some(len)
+            }
             Ok(Some(head)) => Some(self.begin_body(head, start)),
             Err(err) => {
                 let head_request = starts_as_head(&self.input[start..]);
@@ -322,12 +330,16 @@ impl Conn {
         (used > 0).then_some(used)
     }
 
-    /// The request is complete: runs the handler and queues its response.
+    /// The body is complete: the request is answered.
     fn dispatch(&mut self, ctx: &mut Ctx) {
         let phase = std::mem::replace(&mut self.phase, Phase::Head { first_byte: None });
-        let Phase::Body { head, body, .. } = phase else {
-            return;
-        };
+        if let Phase::Body { head, body, .. } = phase {
+            self.respond(head, body, ctx);
+        }
+    }
+
+    /// Runs the handler on a complete request and queues its response.
+    fn respond(&mut self, head: RequestHead, body: Vec<u8>, ctx: &mut Ctx) {
         // During --drain-delay, clients are moved off with `Connection: close` so they
         // reconnect through a load balancer that no longer routes to us.
         let keep_alive = head.keep_alive() && !ctx.closing && !ctx.slot.unready();
