@@ -37,7 +37,9 @@
 //!    `%2e%2e`, `.%2e`, and dotfiles such as `.git` or `.env`), or when it contains `/`
 //!    (`%2F`) or `\` (raw or `%5C`). A target that does not start with `/` (`*`,
 //!    absolute-form) is 400.
-//! 3. The segments are pushed one by one onto the root, and the result is canonicalized:
+//! 3. The checked segments, joined by `/`, are appended to the root (no segment is empty
+//!    or holds a `/`, so the result cannot name anything but a path below the root
+//!    before symlinks), and the result is canonicalized:
 //!    every symlink is resolved. The canonical path must still be under the root, compared
 //!    component by component (so a sibling `/srv/www2` is not inside `/srv/www`), and no
 //!    component below the root may start with `.` (a symlink to `.git` is refused too).
@@ -196,14 +198,14 @@ impl Handler for StaticFiles {
             Err(reject) => return reject.response(),
         };
         if !path.trailing_slash {
-            match open_beneath(&self.root_dir, &path.segments) {
-                Some(Ok((file, meta))) => return serve_opened(req, file, &meta, &path.segments),
+            match open_beneath(&self.root_dir, &path.relative) {
+                Some(Ok((file, meta))) => return serve_opened(req, file, &meta, &path.relative),
                 Some(Err(reject)) => return reject.response(),
                 None => {}
             }
         }
         let resolved =
-            resolve(&self.root, &path.segments).map(|target| (target, path.trailing_slash));
+            resolve(&self.root, &path.relative).map(|target| (target, path.trailing_slash));
         match resolved {
             Err(reject) => reject.response(),
             Ok((Target::File(file), false)) => serve_file(req, &file),
@@ -251,8 +253,9 @@ impl Reject {
 /// A request path, decoded and checked segment by segment.
 #[derive(Debug, PartialEq, Eq)]
 struct RequestPath {
-    /// File-name segments: none is empty, starts with `.`, or contains `/`, `\` or NUL.
-    segments: Vec<OsString>,
+    /// The decoded file-name segments joined by `/` (empty for the root): no segment is
+    /// empty, starts with `.`, or contains `/`, `\` or NUL.
+    relative: PathBuf,
     /// Whether the path ended in `/` (a directory URL).
     trailing_slash: bool,
 }
@@ -264,24 +267,31 @@ fn decode_path(path: &str) -> Result<RequestPath, Reject> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err(Reject::BadRequest);
     };
-    let mut raw: Vec<&str> = rest.split('/').collect();
-    let trailing_slash = raw.last() == Some(&"");
-    if trailing_slash {
-        raw.pop();
+    // `/` itself is the root directory; otherwise a final `/` marks a directory URL and
+    // every segment before it, empty ones included, is checked.
+    let (body, trailing_slash) = match rest.strip_suffix('/') {
+        Some(body) => (body, true),
+        None => (rest, rest.is_empty()),
+    };
+    let mut relative = Vec::with_capacity(body.len());
+    if !rest.is_empty() {
+        for raw in body.split('/') {
+            if !relative.is_empty() {
+                relative.push(b'/');
+            }
+            let start = relative.len();
+            percent_decode_into(raw, &mut relative)?;
+            check_segment(&relative[start..])?;
+        }
     }
-    let segments = raw
-        .into_iter()
-        .map(decode_segment)
-        .collect::<Result<_, _>>()?;
     Ok(RequestPath {
-        segments,
+        relative: PathBuf::from(OsString::from_vec(relative)),
         trailing_slash,
     })
 }
 
-/// Decodes one segment and applies the segment rules of the module documentation.
-fn decode_segment(raw: &str) -> Result<OsString, Reject> {
-    let bytes = percent_decode(raw)?;
+/// Applies the segment rules of the module documentation to one decoded segment.
+fn check_segment(bytes: &[u8]) -> Result<(), Reject> {
     if bytes.contains(&0) {
         return Err(Reject::BadRequest);
     }
@@ -292,14 +302,20 @@ fn decode_segment(raw: &str) -> Result<OsString, Reject> {
     if refused {
         return Err(Reject::NotFound);
     }
-    Ok(OsString::from_vec(bytes))
+    Ok(())
 }
 
 /// Strict percent-decoding (RFC 3986 §2.1): every `%` must start a `%XX` triplet.
 /// `+` is left alone: it means a space only in form-encoded queries, never in paths.
 fn percent_decode(raw: &str) -> Result<Vec<u8>, Reject> {
+    let mut out = Vec::with_capacity(raw.len());
+    percent_decode_into(raw, &mut out)?;
+    Ok(out)
+}
+
+/// [`percent_decode`], appending to `out`.
+fn percent_decode_into(raw: &str, out: &mut Vec<u8>) -> Result<(), Reject> {
     let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] != b'%' {
@@ -315,7 +331,7 @@ fn percent_decode(raw: &str) -> Result<Vec<u8>, Reject> {
         }
         i += 3;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn hex_value(c: u8) -> Option<u8> {
@@ -340,25 +356,15 @@ enum Target {
 /// there, then confined and re-checked for hidden components), a directory (redirects
 /// and index files), anything that is not a regular file, or a kernel without
 /// `openat2`. A `Some` answer is final.
-fn open_beneath(root: &File, segments: &[OsString]) -> Option<Result<(File, Metadata), Reject>> {
+fn open_beneath(root: &File, relative: &Path) -> Option<Result<(File, Metadata), Reject>> {
     use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
-    if segments.is_empty() {
+    if relative.as_os_str().is_empty() {
         return None;
     }
-    // Joined by hand: collecting into a PathBuf re-parses it at every push. The same
-    // path, since no segment is empty or contains a `/`.
-    let mut joined = Vec::with_capacity(segments.iter().map(|s| s.len() + 1).sum());
-    for segment in segments {
-        if !joined.is_empty() {
-            joined.push(b'/');
-        }
-        joined.extend_from_slice(segment.as_bytes());
-    }
-    let relative = PathBuf::from(OsString::from_vec(joined));
     let how = OpenHow::new()
         .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
-    let file = match openat2(root, relative.as_path(), how) {
+    let file = match openat2(root, relative, how) {
         Ok(fd) => File::from(fd),
         Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {
             return Some(Err(Reject::NotFound));
@@ -370,13 +376,14 @@ fn open_beneath(root: &File, segments: &[OsString]) -> Option<Result<(File, Meta
     meta.is_file().then_some(Ok((file, meta)))
 }
 
-/// Joins checked segments onto the canonical root and confines the result.
-fn resolve(root: &Path, segments: &[OsString]) -> Result<Target, Reject> {
-    // Pushing segment by segment: none contains `/`, so none can replace the root the way
-    // `root.join("/etc/passwd")` would.
-    let mut joined = root.to_path_buf();
-    joined.extend(segments);
-    confine(root, &joined)
+/// Appends the checked relative path to the canonical root and confines the result.
+fn resolve(root: &Path, relative: &Path) -> Result<Target, Reject> {
+    // `relative` never starts with `/` (no segment is empty), so it cannot replace the
+    // root the way `root.join("/etc/passwd")` would; the root itself stays as it is.
+    match relative.as_os_str().is_empty() {
+        true => confine(root, root),
+        false => confine(root, &root.join(relative)),
+    }
 }
 
 /// Canonicalizes `candidate` (resolving every symlink) and accepts it only if it is a
@@ -430,9 +437,8 @@ fn serve_file(req: &Request, path: &Path) -> Response {
 }
 
 /// Answers with a file `open_beneath` opened; its type comes from the last segment.
-fn serve_opened(req: &Request, file: File, meta: &Metadata, segments: &[OsString]) -> Response {
-    let name = segments.last().map_or(Path::new(""), Path::new);
-    answer_with(req, file, meta, mime_type(name))
+fn serve_opened(req: &Request, file: File, meta: &Metadata, relative: &Path) -> Response {
+    answer_with(req, file, meta, mime_type(relative))
 }
 
 /// The validators, conditions and range of an open regular file, and the response.
@@ -840,17 +846,45 @@ fn mime_type(path: &Path) -> &'static str {
     let Some(dot) = name.iter().rposition(|&b| b == b'.').filter(|&i| i > 0) else {
         return DEFAULT_MIME;
     };
-    // Lowercased once into a small buffer; no known extension is longer.
+    // Lowercased and packed into one integer, so the lookup is a scan of integer
+    // compares. No known extension is longer than the key.
     let mut lower = [0u8; 8];
     let Some(ext) = lower.get_mut(..name.len() - dot - 1) else {
         return DEFAULT_MIME;
     };
     ext.copy_from_slice(&name[dot + 1..]);
     ext.make_ascii_lowercase();
-    MIME_TYPES
+    let key = u64::from_le_bytes(lower);
+    MIME_KEYS
         .iter()
-        .find(|(known, _)| known.as_bytes() == &*ext)
+        .find(|&&(known, _)| known == key)
         .map_or(DEFAULT_MIME, |&(_, mime)| mime)
+}
+
+/// [`MIME_TYPES`] with each extension packed as [`mime_type`] packs the one it looks up
+/// (little-endian bytes, zero-padded to 8), built at compile time.
+static MIME_KEYS: [(u64, &str); MIME_TYPES.len()] = mime_keys();
+
+const fn mime_keys() -> [(u64, &'static str); MIME_TYPES.len()] {
+    let mut keys = [(0, ""); MIME_TYPES.len()];
+    let mut i = 0;
+    while i < MIME_TYPES.len() {
+        let (ext, mime) = MIME_TYPES[i];
+        let ext = ext.as_bytes();
+        assert!(
+            ext.len() <= 8,
+            "a MIME_TYPES extension is longer than 8 bytes"
+        );
+        let mut key = 0u64;
+        let mut j = 0;
+        while j < ext.len() {
+            key |= (ext[j] as u64) << (8 * j);
+            j += 1;
+        }
+        keys[i] = (key, mime);
+        i += 1;
+    }
+    keys
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1068,7 +1102,7 @@ mod tests {
     /// Decodes and resolves like the handler, reporting what the path reached.
     fn lookup(root: &Path, path: &str) -> Result<&'static str, Reject> {
         let decoded = decode_path(path)?;
-        match resolve(root, &decoded.segments)? {
+        match resolve(root, &decoded.relative)? {
             Target::File(_) => Ok("file"),
             Target::Dir(_) => Ok("dir"),
         }
@@ -1121,10 +1155,7 @@ mod tests {
         ];
         for &(path, segments, trailing_slash) in cases {
             let expected = RequestPath {
-                segments: segments
-                    .iter()
-                    .map(|s| OsString::from_vec(s.to_vec()))
-                    .collect(),
+                relative: PathBuf::from(OsString::from_vec(segments.join(&b'/'))),
                 trailing_slash,
             };
             assert_eq!(decode_path(path), Ok(expected), "{path:?}");
@@ -1160,6 +1191,7 @@ mod tests {
             ("///etc/passwd", NotFound),
             ("/a//b", NotFound),
             ("/a//", NotFound),
+            ("//", NotFound),
             ("/.git/config", NotFound),
             ("/.env", NotFound),
             ("/sub/.htpasswd", NotFound),
@@ -1221,9 +1253,9 @@ mod tests {
         for &(path, expected) in cases {
             assert_eq!(lookup(&www, path), expected, "{path:?}");
         }
-        // An absolute segment can never replace the root.
-        let absolute = [www.join("a.txt").into_os_string()];
-        assert!(resolve(&www.join("sub"), &absolute).is_err());
+        // Even an absolute path, which decode_path never produces, would not escape:
+        // confinement checks the canonical result against the root.
+        assert!(resolve(&www.join("sub"), &www.join("a.txt")).is_err());
     }
 
     #[test]
@@ -1266,7 +1298,7 @@ mod tests {
             ("//a.txt", 404, None),
             ("/a/%00", 400, None),
             // A malformed escape (`/%zz`) never gets here: the HTTP layer answers 400
-            // first. `decode_segment`'s own table covers it.
+            // first. `percent_decode`'s own table covers it.
         ];
         for &(target, status, len) in cases {
             let (got_status, got_len) = get(&mut app, "GET", target, &[]);
