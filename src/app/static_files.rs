@@ -846,23 +846,32 @@ fn mime_type(path: &Path) -> &'static str {
     let Some(dot) = name.iter().rposition(|&b| b == b'.').filter(|&i| i > 0) else {
         return DEFAULT_MIME;
     };
-    // Lowercased and packed into one integer, so the lookup is a scan of integer
-    // compares. No known extension is longer than the key.
-    let mut lower = [0u8; 8];
-    let Some(ext) = lower.get_mut(..name.len() - dot - 1) else {
+    let Some(key) = ext_key(&name[dot + 1..]) else {
         return DEFAULT_MIME;
     };
-    ext.copy_from_slice(&name[dot + 1..]);
-    ext.make_ascii_lowercase();
-    let key = u64::from_le_bytes(lower);
     MIME_KEYS
         .iter()
         .find(|&&(known, _)| known == key)
         .map_or(DEFAULT_MIME, |&(_, mime)| mime)
 }
 
-/// [`MIME_TYPES`] with each extension packed as [`mime_type`] packs the one it looks up
-/// (little-endian bytes, zero-padded to 8), built at compile time.
+/// An extension lowercased and packed into one integer (little-endian bytes, zero-padded),
+/// so a lookup is a scan of integer compares; `None` when it is longer than 8 bytes, as
+/// no known one is.
+const fn ext_key(ext: &[u8]) -> Option<u64> {
+    if ext.len() > 8 {
+        return None;
+    }
+    let mut key = 0u64;
+    let mut i = 0;
+    while i < ext.len() {
+        key |= (ext[i].to_ascii_lowercase() as u64) << (8 * i);
+        i += 1;
+    }
+    Some(key)
+}
+
+/// [`MIME_TYPES`] keyed by [`ext_key`], built at compile time.
 static MIME_KEYS: [(u64, &str); MIME_TYPES.len()] = mime_keys();
 
 const fn mime_keys() -> [(u64, &'static str); MIME_TYPES.len()] {
@@ -870,17 +879,9 @@ const fn mime_keys() -> [(u64, &'static str); MIME_TYPES.len()] {
     let mut i = 0;
     while i < MIME_TYPES.len() {
         let (ext, mime) = MIME_TYPES[i];
-        let ext = ext.as_bytes();
-        assert!(
-            ext.len() <= 8,
-            "a MIME_TYPES extension is longer than 8 bytes"
-        );
-        let mut key = 0u64;
-        let mut j = 0;
-        while j < ext.len() {
-            key |= (ext[j] as u64) << (8 * j);
-            j += 1;
-        }
+        let Some(key) = ext_key(ext.as_bytes()) else {
+            panic!("a MIME_TYPES extension is longer than 8 bytes");
+        };
         keys[i] = (key, mime);
         i += 1;
     }
