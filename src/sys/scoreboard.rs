@@ -108,15 +108,27 @@ impl Slot {
         self.tick(now_ms);
     }
 
-    /// Worker: a request starts; keeps the first bytes of its request line.
-    pub fn begin_request(&self, line: &[u8], now_ms: u64) {
-        let line = &line[..line.len().min(LINE_WORDS * 8)];
-        for (word, chunk) in self.line.iter().zip(line.chunks(8)) {
-            let mut bytes = [0u8; 8];
-            bytes[..chunk.len()].copy_from_slice(chunk);
+    /// Worker: a request starts; keeps the first bytes of its request line, given as the
+    /// parts it is joined from (so the caller need not assemble it first).
+    pub fn begin_request(&self, parts: &[&[u8]], now_ms: u64) {
+        let mut line = [0u8; LINE_WORDS * 8];
+        let mut len = 0;
+        for part in parts {
+            let n = part.len().min(line.len() - len);
+            line[len..len + n].copy_from_slice(&part[..n]);
+            len += n;
+        }
+        // Whole words only, up to the last one used: fixed-size copies, no byte loop.
+        for (word, bytes) in self
+            .line
+            .iter()
+            .zip(line.chunks_exact(8))
+            .take(len.div_ceil(8))
+        {
+            let bytes: [u8; 8] = bytes.try_into().unwrap_or_default();
             word.store(u64::from_ne_bytes(bytes), Relaxed);
         }
-        self.line_len.store(line.len() as u32, Relaxed);
+        self.line_len.store(len as u32, Relaxed);
         self.request_start_ms.store(now_ms, Relaxed);
         self.set_state(State::Busy, now_ms);
     }
@@ -215,12 +227,12 @@ mod tests {
         let slot = &board[3];
         slot.reset(1, 10);
         assert_eq!(slot.state(), State::Booting);
-        slot.begin_request(b"GET /work?ms=400 HTTP/1.1", 20);
+        slot.begin_request(&[b"GET", b" ", b"/work?ms=400", b" ", b"HTTP/1.1"], 20);
         assert_eq!(
             slot.activity(120),
             "handling \"GET /work?ms=400 HTTP/1.1\" for 100 ms"
         );
-        slot.begin_request(&[b'a'; 200], 20);
+        slot.begin_request(&[&[b'a'; 90], &[b'b'; 110]], 20);
         assert_eq!(slot.request_line().len(), LINE_WORDS * 8);
         slot.end_request(30);
         assert_eq!(

@@ -64,9 +64,12 @@ pub struct Ctx {
     pub date: DateCache,
     /// This worker's scoreboard slot.
     pub slot: &'static Slot,
-    /// The time now, near enough: read when poll returns and after every request.
+    /// The time now, near enough: read when poll returns and after every request. Set
+    /// it with [`Ctx::set_now`], which keeps `now_ms` in step.
     pub now: Instant,
-    /// Converts `now` to the scoreboard's milliseconds.
+    /// `now` in the scoreboard's milliseconds, converted once per clock read.
+    pub now_ms: u64,
+    /// Converts an `Instant` to the scoreboard's milliseconds.
     pub anchor: MsAnchor,
     /// Answer with `Connection: close` and keep no connection idle.
     pub closing: bool,
@@ -74,6 +77,14 @@ pub struct Ctx {
     pub served: u64,
     /// The access log, when one is configured.
     pub access: Option<AccessLog>,
+}
+
+impl Ctx {
+    /// Moves the clock on to `now`.
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = now;
+        self.now_ms = self.anchor.ms(now);
+    }
 }
 
 enum Phase {
@@ -170,10 +181,11 @@ impl Conn {
 
     /// Reads, serves and writes as far as the socket allows without blocking.
     pub fn drive(&mut self, scratch: &mut [u8], ctx: &mut Ctx) -> Verdict {
+        // Output left over from an earlier drive goes first (this is a writable event).
+        if self.flush(ctx.now).is_err() {
+            return Verdict::Close;
+        }
         loop {
-            if let Err(_err) = self.flush(ctx.now) {
-                return Verdict::Close;
-            }
             self.process(ctx);
             if self.flush(ctx.now).is_err() {
                 return Verdict::Close;
@@ -214,7 +226,11 @@ impl Conn {
         Ok(())
     }
 
+    #[inline]
     fn flush(&mut self, now: Instant) -> io::Result<()> {
+        if self.out.is_settled() {
+            return Ok(());
+        }
         let mut progressed = false;
         let result = self.out.flush(&mut self.stream, &mut progressed);
         if progressed {
@@ -344,9 +360,14 @@ impl Conn {
         // reconnect through a load balancer that no longer routes to us.
         let keep_alive = head.keep_alive() && !ctx.closing && !ctx.slot.unready();
         let (version, head_request) = (head.version(), head.is_head());
-        let (line, line_len) = request_line(&head);
-        ctx.slot
-            .begin_request(&line[..line_len], ctx.anchor.ms(ctx.now));
+        let line = [
+            head.method().as_bytes(),
+            b" ",
+            head.target().as_bytes(),
+            b" ",
+            head.version().as_str().as_bytes(),
+        ];
+        ctx.slot.begin_request(&line, ctx.now_ms);
         let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
         let request = Request::new(head, body, self.peer);
         let response = match (request.method(), request.target()) {
@@ -357,8 +378,8 @@ impl Conn {
         };
         // The one clock read of a request: the scoreboard, the Date, the connection's
         // deadlines and the worker's next steps all take the time from here.
-        ctx.now = Instant::now();
-        ctx.slot.end_request(ctx.anchor.ms(ctx.now));
+        ctx.set_now(Instant::now());
+        ctx.slot.end_request(ctx.now_ms);
         if let (Some(log), Some(started)) = (ctx.access.as_mut(), started) {
             log_access(log, &request, &response, head_request, started);
         }
@@ -525,25 +546,6 @@ fn starts_as_head(input: &[u8]) -> bool {
     input
         .get(blank..)
         .is_some_and(|rest| rest.starts_with(b"HEAD "))
-}
-
-/// "METHOD TARGET VERSION" for the scoreboard, without allocating.
-fn request_line(head: &RequestHead) -> ([u8; 96], usize) {
-    let mut line = [0u8; 96];
-    let parts = [
-        head.method().as_bytes(),
-        b" ",
-        head.target().as_bytes(),
-        b" ",
-        head.version().as_str().as_bytes(),
-    ];
-    let mut at = 0;
-    for part in parts {
-        let n = part.len().min(line.len() - at);
-        line[at..at + n].copy_from_slice(&part[..n]);
-        at += n;
-    }
-    (line, at)
 }
 
 /// Calls the application; a panic becomes a 500 and the worker lives on.

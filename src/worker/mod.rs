@@ -247,6 +247,7 @@ impl Worker {
         handler: Box<dyn Handler>,
     ) -> io::Result<Worker> {
         let now = Instant::now();
+        let anchor = MsAnchor::new();
         let config = spec.config;
         let quota = config_quota(&config);
         let mut worker = Worker {
@@ -272,7 +273,8 @@ impl Worker {
                 date: DateCache::new(),
                 slot: spec.slot,
                 now,
-                anchor: MsAnchor::new(),
+                now_ms: anchor.ms(now),
+                anchor,
                 closing: false,
                 served: 0,
                 access: spec.access_log,
@@ -304,14 +306,14 @@ impl Worker {
         self.ctx.slot.set_state(State::Idle, monotonic_ms());
         let mut events = Events::with_capacity(256);
         loop {
-            self.ctx.slot.tick(self.ctx.anchor.ms(self.ctx.now));
+            self.ctx.slot.tick(self.ctx.now_ms);
             if let Err(err) = self.poll.poll(&mut events, Some(self.poll_timeout())) {
                 if err.kind() != io::ErrorKind::Interrupted {
                     log::error!("poll failed: {err}");
                     return 1;
                 }
             }
-            self.ctx.now = Instant::now();
+            self.ctx.set_now(Instant::now());
             for event in events.iter() {
                 self.on_event(event);
             }

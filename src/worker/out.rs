@@ -39,6 +39,8 @@ pub struct OutQueue {
     spare: Vec<u8>,
     /// Bytes queued and not yet written (files included).
     pending: u64,
+    /// How many file segments are queued; the socket is corked while there are any.
+    files: usize,
     /// TCP_CORK is set on the socket because a file is queued.
     corked: bool,
 }
@@ -47,6 +49,11 @@ impl OutQueue {
     /// Nothing left to write.
     pub fn is_empty(&self) -> bool {
         self.segments.is_empty()
+    }
+
+    /// Nothing to write and no cork to lift: a flush would do nothing.
+    pub fn is_settled(&self) -> bool {
+        self.segments.is_empty() && !self.corked
     }
 
     /// Bytes not yet written; the connection stops parsing new requests while this is
@@ -110,6 +117,7 @@ impl OutQueue {
         }
         self.pending += remaining;
         if remaining > 0 {
+            self.files += 1;
             self.segments.push_back(Segment::File {
                 file,
                 offset,
@@ -122,8 +130,7 @@ impl OutQueue {
     /// Writes until the queue is empty (`Ok(true)`) or the socket would block
     /// (`Ok(false)`). Sets `progressed` when any byte was written.
     pub fn flush(&mut self, stream: &mut Stream, progressed: &mut bool) -> io::Result<bool> {
-        // The common call: nothing queued and no cork to lift.
-        if self.segments.is_empty() && !self.corked {
+        if self.is_settled() {
             return Ok(true);
         }
         self.cork(stream);
@@ -135,10 +142,7 @@ impl OutQueue {
     /// Corks the socket while a file is queued (so its head and first bytes share
     /// packets) and uncorks once none is, which pushes out whatever is left.
     fn cork(&mut self, stream: &Stream) {
-        let want = self
-            .segments
-            .iter()
-            .any(|s| matches!(s, Segment::File { .. }));
+        let want = self.files > 0;
         if want != self.corked {
             stream.set_cork(want);
             self.corked = want;
@@ -211,9 +215,13 @@ impl OutQueue {
             }
             n -= left;
             self.front_written = 0;
-            if let Some(Segment::Bytes(mut buf)) = self.segments.pop_front() {
-                buf.clear();
-                self.spare = buf;
+            match self.segments.pop_front() {
+                Some(Segment::Bytes(mut buf)) => {
+                    buf.clear();
+                    self.spare = buf;
+                }
+                Some(Segment::File { .. }) => self.files -= 1,
+                _ => {}
             }
         }
     }
