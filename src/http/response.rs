@@ -443,9 +443,7 @@ pub fn write_head(out: &mut Vec<u8>, resp: &Response, meta: &ResponseMeta, date:
     let status = wire_status(resp.status);
     // One reservation up front, so each piece below is a plain copy.
     out.reserve(HEAD_RESERVE);
-    out.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(out, u64::from(status));
-    out.push(b' ');
+    out.extend_from_slice(&status_line_start(status));
     out.extend_from_slice(reason_phrase(status).as_bytes());
     out.extend_from_slice(b"\r\nServer: br-serve\r\nDate: ");
     out.extend_from_slice(date);
@@ -466,6 +464,15 @@ pub fn write_head(out: &mut Vec<u8>, resp: &Response, meta: &ResponseMeta, date:
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// `HTTP/1.1 NNN ` for a status already checked to be three digits: a fixed-size copy.
+fn status_line_start(status: u16) -> [u8; 13] {
+    let mut start = *b"HTTP/1.1 000 ";
+    for (i, place) in [100, 10, 1].into_iter().enumerate() {
+        start[9 + i] = b'0' + (status / place % 10) as u8;
+    }
+    start
 }
 
 /// Room for a typical head: status line, Server, Date, a few fields, Content-Length.

@@ -158,6 +158,15 @@ pub(crate) fn valid_authority(value: &[u8]) -> bool {
             None => return false,
         },
         None => {
+            // Usually a plain name or address: one table pass runs to the ':' or the end,
+            // and a host found that way needs no second look.
+            let plain = value
+                .iter()
+                .position(|&b| !REG_NAME[usize::from(b)])
+                .unwrap_or(value.len());
+            if matches!(value.get(plain), None | Some(b':')) {
+                return plain > 0 && valid_port(value.get(plain..).unwrap_or_default());
+            }
             let colon = value.iter().position(|&b| b == b':').unwrap_or(value.len());
             let host = value.get(..colon).unwrap_or_default();
             (Some(host), value.get(colon..).unwrap_or_default())
@@ -173,10 +182,6 @@ pub(crate) fn valid_authority(value: &[u8]) -> bool {
 fn valid_reg_name(host: &[u8]) -> bool {
     if host.is_empty() {
         return false;
-    }
-    // Almost every Host is plain (a name or an address): one table load per byte.
-    if host.iter().all(|&b| REG_NAME[usize::from(b)]) {
-        return true;
     }
     let mut rest = host;
     while let Some((&b, tail)) = rest.split_first() {
@@ -300,8 +305,10 @@ mod tests {
             // RFC 3986 §3.2.3: port = *DIGIT, so "host:" is valid.
             (b"example.com:", true),
             (b"ex%41mple.com", true),
+            (b"ex%41mple.com:8080", true),
             // Not a host: whitespace, '/', '@', ',', bad pct-encoding, unbalanced brackets.
             (b"exa mple.com", false),
+            (b"exa mple.com:80", false),
             (b"example.com/x", false),
             (b"user@example.com", false),
             (b"a.com,b.com", false),
