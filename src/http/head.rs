@@ -177,7 +177,12 @@ pub struct RequestHead {
     query: Option<Span>,
     fields: Vec<Field>,
     version: Version,
-    semantics: Semantics,
+    // What the framing rules decided, kept flat rather than as one `Semantics`: its
+    // padding would take the head past 128 bytes, the most the compiler moves with
+    // inline stores rather than a `memcpy` call.
+    framing: BodyFraming,
+    keep_alive: bool,
+    expects_continue: bool,
 }
 
 impl RequestHead {
@@ -223,13 +228,13 @@ impl RequestHead {
 
     /// How the body is delimited.
     pub fn framing(&self) -> BodyFraming {
-        self.semantics.framing
+        self.framing
     }
 
     /// Whether the connection persists after this request (RFC 9112 §9.3): HTTP/1.1
     /// unless a Connection option is `close`, HTTP/1.0 only with `keep-alive`.
     pub fn keep_alive(&self) -> bool {
-        self.semantics.keep_alive
+        self.keep_alive
     }
 
     /// Whether the worker must send [`CONTINUE_100`](super::CONTINUE_100) before reading
@@ -237,7 +242,7 @@ impl RequestHead {
     /// body. False on HTTP/1.0, where the expectation MUST be ignored (RFC 9110 §10.1.1),
     /// and when there is no body to wait for (the server MAY omit 100 then).
     pub fn expects_continue(&self) -> bool {
-        self.semantics.expects_continue
+        self.expects_continue
     }
 
     /// Whether the method is `HEAD` (exact case), whose response carries no body.
@@ -634,7 +639,9 @@ fn assemble(
         query,
         fields: buffers.fields,
         version: line.version,
-        semantics,
+        framing: semantics.framing,
+        keep_alive: semantics.keep_alive,
+        expects_continue: semantics.expects_continue,
     })
 }
 
@@ -642,6 +649,12 @@ fn assemble(
 mod tests {
     use super::*;
     use BodyFraming::{Chunked, Empty, Length};
+
+    /// See the comment on `RequestHead::framing`: a head moves inline up to 128 bytes.
+    #[test]
+    fn head_moves_inline() {
+        assert!(std::mem::size_of::<RequestHead>() <= 128);
+    }
 
     /// What a table row expects of a complete head.
     #[derive(Debug, PartialEq, Eq)]

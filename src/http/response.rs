@@ -156,9 +156,12 @@ impl Body {
 #[derive(Debug)]
 pub struct Response {
     status: u16,
-    /// Inline up to two fields (a Content-Type and one more cover most responses), so a
-    /// typical response allocates nothing for its fields.
-    headers: SmallVec<[Field; 2]>,
+    /// One field inline: the server writes Date, Server, Content-Length and Connection
+    /// itself, so a typical handler sets only a Content-Type and allocates nothing for it.
+    /// One field rather than two keeps `Response` within 128 bytes, which the compiler
+    /// moves with inline stores instead of a `memcpy` call (measured: -80 instructions
+    /// per request); more fields spill to the heap, as they would past any inline size.
+    headers: SmallVec<[Field; 1]>,
     body: Body,
 }
 
@@ -630,6 +633,14 @@ mod tests {
     use super::*;
 
     const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    /// A response is moved several times per request (built by value, returned through
+    /// the panic guard, handed to the output queue); past 128 bytes each move is a
+    /// `memcpy` call.
+    #[test]
+    fn response_moves_inline() {
+        assert!(std::mem::size_of::<Response>() <= 128);
+    }
 
     fn head(resp: &Response, version: Version, keep_alive: bool, head_request: bool) -> String {
         let mut out = Vec::new();
