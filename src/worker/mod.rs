@@ -34,6 +34,7 @@ use self::conn::{Conn, Ctx, Timeouts, Verdict};
 use crate::config::Config;
 use crate::http::DateCache;
 use crate::sys::clock::{MsAnchor, monotonic_ms};
+use crate::sys::pages::ZeroedPages;
 use crate::sys::scoreboard::{Slot, State};
 use crate::sys::{lifeline, signals};
 use crate::{AppFactory, Handler};
@@ -49,6 +50,8 @@ pub const EXIT_BOOT_ERROR: i32 = 3;
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// How long accepting pauses when the process is out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Most bytes one `read` takes from a socket.
+const SCRATCH_BYTES: usize = 64 * 1024;
 
 /// Set once this worker drains; read by [`is_draining`].
 static DRAINING: AtomicBool = AtomicBool::new(false);
@@ -236,7 +239,7 @@ struct Worker {
     quota: Option<u64>,
     next_sweep: Instant,
     /// The buffer every `read` lands in before it is appended to a connection's input.
-    scratch: Vec<u8>,
+    scratch: ZeroedPages,
 }
 
 impl Worker {
@@ -284,7 +287,7 @@ impl Worker {
             quota,
             draining: false,
             next_sweep: now + SWEEP_EVERY,
-            scratch: vec![0; 64 * 1024],
+            scratch: ZeroedPages::new(SCRATCH_BYTES)?,
         };
         worker.register()?;
         Ok(worker)
