@@ -994,8 +994,9 @@ mod tests {
 
     #[test]
     fn every_slot_size_keeps_every_field() {
-        // Each side of the small array, the stack array and the heap fallback: httparse
-        // gets exactly one slot per field line and every span stays right.
+        // Host plus `extra` fields: each side of the small array's and the stack array's
+        // limits, and the heap beyond. httparse gets exactly one slot per field line, and
+        // every span stays right.
         let limits = Limits {
             fields: 200,
             ..Limits::default()
@@ -1004,6 +1005,7 @@ mod tests {
             0,
             SMALL_FIELDS - 1,
             SMALL_FIELDS,
+            STACK_FIELDS - 1,
             STACK_FIELDS,
             STACK_FIELDS + 5,
         ] {
