@@ -8,6 +8,7 @@
 //! definition and costs a page only when a read reaches it: a request of a few hundred
 //! bytes touches one.
 
+use std::ffi::c_void;
 use std::num::NonZeroUsize;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
@@ -23,15 +24,21 @@ pub struct ZeroedPages {
 impl ZeroedPages {
     /// Maps `len` (more than zero) bytes of zeroes.
     pub fn new(len: usize) -> std::io::Result<ZeroedPages> {
-        let size = NonZeroUsize::new(len).ok_or(std::io::ErrorKind::InvalidInput)?;
-        let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-        // SAFETY: a fresh private anonymous mapping aliases no Rust object.
-        let ptr = unsafe { mmap_anonymous(None, size, prot, MapFlags::MAP_PRIVATE) }?;
+        let ptr = map_zeroed(len, MapFlags::MAP_PRIVATE)?;
         Ok(ZeroedPages {
             ptr: ptr.cast(),
             len,
         })
     }
+}
+
+/// Maps `len` (more than zero) read-write bytes of zeroes: `MAP_PRIVATE` for one
+/// process's memory, `MAP_SHARED` for memory a process shares with the children it forks.
+pub(super) fn map_zeroed(len: usize, sharing: MapFlags) -> std::io::Result<NonNull<c_void>> {
+    let size = NonZeroUsize::new(len).ok_or(std::io::ErrorKind::InvalidInput)?;
+    let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+    // SAFETY: a fresh anonymous mapping aliases no Rust object.
+    Ok(unsafe { mmap_anonymous(None, size, prot, sharing) }?)
 }
 
 impl Deref for ZeroedPages {

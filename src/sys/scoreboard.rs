@@ -10,10 +10,11 @@
 //! a worker dying mid-write cannot wedge the master. The request line is diagnostic text
 //! and may be torn if read while being written; everything else is a single atomic.
 
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
-use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
+use nix::sys::mman::MapFlags;
+
+use super::pages::map_zeroed;
 
 /// How many slots exist. A shared mapping cannot grow under living children, so this is
 /// also the most workers the master will run.
@@ -60,10 +61,7 @@ pub type Scoreboard = &'static [Slot];
 /// Maps a zeroed table of [`CAPACITY`] slots shared with every future child.
 pub fn create() -> std::io::Result<Scoreboard> {
     let bytes = CAPACITY * std::mem::size_of::<Slot>();
-    let len = NonZeroUsize::new(bytes).ok_or(std::io::ErrorKind::InvalidInput)?;
-    let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-    // SAFETY: a fresh anonymous mapping aliases no Rust object.
-    let ptr = unsafe { mmap_anonymous(None, len, prot, MapFlags::MAP_SHARED) }?;
+    let ptr = map_zeroed(bytes, MapFlags::MAP_SHARED)?;
     // SAFETY: the mapping is `bytes` long, page-aligned (so aligned for `Slot`), and
     // zero-filled by the kernel; all-zero bytes are a valid `Slot` (atomics of 0, state
     // Free). It is never unmapped, so the `'static` lifetime holds, and it is only ever
