@@ -8,8 +8,8 @@
 //!   freshly forked worker (the signal-hook trap of design-notes §1.5).
 //! * [`scoreboard`]: a `MAP_SHARED` anonymous mapping that the master and its workers
 //!   read and write concurrently through atomics.
-//! * [`pages`]: a private anonymous mapping used as a zeroed buffer, paid for page by
-//!   page as it is touched.
+//! * [`pages`]: anonymous mappings of zeroes; a private one is the worker's read buffer,
+//!   paid for page by page as it is touched.
 //! * [`fds`]: taking ownership of descriptors a parent process handed down.
 //! * [`privileges`]: switching a worker to `--user`/`--group`.
 //! * [`sockopt`]: `setsockopt` for options our socket crates do not wrap.

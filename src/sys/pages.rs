@@ -1,4 +1,5 @@
-//! A zero-filled buffer whose pages the kernel supplies on first touch.
+//! Zero-filled anonymous mappings: [`map_zeroed`] (the scoreboard's shared table uses it
+//! too) and a private buffer whose pages the kernel supplies on first touch.
 //!
 //! Each worker reads its sockets through one 64 KiB scratch buffer. Built as
 //! `vec![0; 64 KiB]`, glibc's `calloc` clears it with `memset`, which faults in all 16
