@@ -3,8 +3,8 @@
 //!
 //! Each worker reads its sockets through one 64 KiB scratch buffer. Built as
 //! `vec![0; 64 KiB]`, glibc's `calloc` clears it with `memset`, which faults in all 16
-//! pages while the worker boots, on the path to its first response (about 80 µs of a
-//! ~550 µs boot on a 2-core VM, measured with `perf record -e exceptions:page_fault_user`),
+//! pages while the worker boots, on the path to its first response (about 120 µs of a
+//! ~585 µs boot on a 2-core VM, measured with `perf record -e exceptions:page_fault_user`),
 //! and keeps them resident in every idle worker. A private anonymous mapping is zero by
 //! definition and costs a page only when a read reaches it: a request of a few hundred
 //! bytes touches one.
