@@ -134,7 +134,7 @@ pub enum App<'a> {
 ///         match &config.static_root {
 ///             // `--static DIR`, already checked to be a directory at start-up.
 ///             Some(root) => match StaticFiles::new(root, config.static_listing) {
-///                 Ok(files) => Box::new(files),
+///                 Ok(files) => Box::new(files.with_cache(config.static_cache)),
 ///                 Err(err) => panic!("--static {}: {err}", root.display()),
 ///             },
 ///             None => Box::new(Demo::boot()),

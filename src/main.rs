@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         // The root was checked at start-up; failing here means it vanished since, and the
         // master's crash-loop backoff reports it.
         Some(root) => match StaticFiles::new(root, config.static_listing) {
-            Ok(files) => Box::new(files),
+            Ok(files) => Box::new(files.with_cache(config.static_cache)),
             Err(err) => panic!("--static {}: {err}", root.display()),
         },
         None => Box::new(Demo::boot()),

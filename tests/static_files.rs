@@ -1,5 +1,6 @@
 //! `br-serve --static DIR` through the binary: files with validators, ranges, HEAD,
-//! directories, a large file on the sendfile path, and no escape from the root.
+//! directories, a large file on the sendfile path, small files from the cache (never
+//! stale), and no escape from the root.
 //!
 //! Targets are sent as raw bytes, so the traversal cases reach the server exactly as an
 //! attacker would write them (a normal client would normalise `..` away first).
@@ -7,7 +8,7 @@
 use std::os::unix::fs::symlink;
 
 use crate::client::{Conn, Response, raw_connect, read_to_close, request};
-use crate::util::{Launch, Server, TempDir, secs};
+use crate::util::{Launch, Server, TempDir, poll_until, secs};
 
 /// A root with a small file, a large one, a directory with an index, a dotfile, and a
 /// symlink that leaves the root; a secret sits next to the root.
@@ -104,6 +105,47 @@ fn a_large_file_arrives_whole() {
     let got = send(&server, "GET", "/big.bin", &[]);
     assert_eq!(got.status, 200);
     assert!(got.body == want, "body differs ({} bytes)", got.body.len());
+}
+
+#[test]
+fn cached_small_files_are_never_stale() {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, server) = site();
+    let path = dir.join("www/hello.txt");
+    // The cache takes a file only once its ctime is over a second old; wait for that,
+    // so the requests below are served from memory.
+    let settled = poll_until(secs(10), || {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let age = now.ok()?.as_secs() as i64 - std::fs::metadata(&path).ok()?.ctime();
+        (age >= 2).then_some(())
+    });
+    assert!(settled.is_some(), "the file's ctime never aged");
+    let body = |server: &Server| {
+        let r = send(server, "GET", "/hello.txt", &[]);
+        (r.status, r.text(), r.header("etag").map(str::to_string))
+    };
+    let (status, text, first_etag) = body(&server);
+    assert_eq!((status, text.as_str()), (200, "Hello, World!\n"));
+    assert_eq!(
+        body(&server).2,
+        first_etag,
+        "a hit has the file's validators"
+    );
+
+    // Rewritten in place, same size: ctime moves, so the next request reads it again.
+    std::fs::write(&path, "Hello, Again!\n").unwrap();
+    let (_, text, etag) = body(&server);
+    assert_eq!(text, "Hello, Again!\n");
+    assert_ne!(etag, first_etag);
+    // Replaced by a rename (a new inode), as deploy tools do.
+    std::fs::write(dir.join("www/new.txt"), "Hello, Third!\n").unwrap();
+    std::fs::rename(dir.join("www/new.txt"), &path).unwrap();
+    assert_eq!(body(&server).1, "Hello, Third!\n");
+    // Removed, or swapped for a symlink out of the root: gone from the cache too.
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(body(&server).0, 404);
+    symlink(dir.join("secret.txt"), &path).unwrap();
+    assert_eq!(body(&server).0, 404);
 }
 
 #[test]

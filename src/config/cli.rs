@@ -129,6 +129,12 @@ pub(crate) struct Cli {
     #[arg(long = "static-listing", env = "BR_SERVE_STATIC_LISTING")]
     pub static_listing: bool,
 
+    /// With --static: bytes of small files (16 KiB or less each) each worker keeps in
+    /// memory, checked against the disk on every request, so never stale (0: off).
+    #[arg(long = "static-cache", value_name = "BYTES", env = "BR_SERVE_STATIC_CACHE",
+          default_value_t = crate::app::static_files::DEFAULT_CACHE_BYTES)]
+    pub static_cache: usize,
+
     /// Run workers as this user (name or uid). The master keeps its privileges to bind
     /// and re-execute; needs br-serve to start as root.
     #[arg(short = 'u', long, value_name = "USER", env = "BR_SERVE_USER")]
