@@ -145,7 +145,7 @@ impl FileCache {
         relative: &Path,
         file: &File,
         meta: &Metadata,
-        info: FileInfo,
+        info: &FileInfo,
         now: i64,
     ) -> Option<Hit<'_>> {
         let identity = Identity::of_meta(meta);
@@ -161,17 +161,17 @@ impl FileCache {
         }
         self.remove(relative);
         let cost = entry_cost(relative, content.len());
+        if cost > self.budget {
+            return None;
+        }
         if self.used + cost > self.budget {
             self.entries.clear();
             self.used = 0;
         }
-        if cost > self.budget {
-            return None;
-        }
         self.used += cost;
         let entry = Entry {
             identity,
-            info,
+            info: info.clone(),
             content,
         };
         let entry = self
@@ -228,7 +228,7 @@ mod tests {
     fn admit(cache: &mut FileCache, root: &File, relative: &Path, now: i64) -> Option<Vec<u8>> {
         let (file, meta) = super::super::open_beneath(root, relative)?.ok()?;
         let info = FileInfo::new(&meta, now);
-        let hit = cache.admit(relative, &file, &meta, info, now)?;
+        let hit = cache.admit(relative, &file, &meta, &info, now)?;
         Some(hit.content.to_vec())
     }
 
@@ -326,6 +326,11 @@ mod tests {
         assert_eq!(cached(&mut cache, &root, Path::new("a"), now), None);
         assert!(cached(&mut cache, &root, Path::new("b"), now).is_some());
         assert_eq!(cache.used, one);
+
+        // A file bigger than the whole budget is refused without emptying the cache.
+        fs::write(tmp.0.join("c"), "x".repeat(one)).expect("write");
+        assert_eq!(admit(&mut cache, &root, Path::new("c"), now), None);
+        assert!(cached(&mut cache, &root, Path::new("b"), now).is_some());
     }
 
     #[test]

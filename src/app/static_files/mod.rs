@@ -51,6 +51,10 @@
 //!    `O_NONBLOCK` (a FIFO swapped in cannot hang the worker), then checked again with
 //!    fstat, whose metadata also supplies the validators, so they describe the bytes sent.
 //!
+//! 5. The small-file cache serves only bytes read through a descriptor that the fast path
+//!    (`open_beneath`) opened, and only while the path still names that same inode,
+//!    unchanged (the `cache` module says why that is enough).
+//!
 //! Hidden files are refused on purpose: nginx serves them, and `.git/`, `.env` and
 //! `.htpasswd` leak from web roots that way every day. Permission errors inside the root
 //! are 403; everything else that cannot be served is 404.
@@ -115,7 +119,8 @@ const DEFAULT_MIME: &str = "application/octet-stream";
 /// };
 /// let js = app.handle(&get("/app.js"));
 /// assert_eq!(js.status(), 200);
-/// assert!(matches!(js.body(), Body::File { len: 16, .. })); // sent with sendfile
+/// // Just written, so read from disk (small files are cached once a second old).
+/// assert!(matches!(js.body(), Body::File { len: 16, .. }));
 /// assert!(js.headers().any(|(name, _)| name == "ETag"));
 ///
 /// // Nothing outside the root, and no hidden files: 404, like a file that is not there.
@@ -193,12 +198,25 @@ impl StaticFiles {
     ///
     /// # Examples
     ///
+    /// An app whose files change under it all the time, where the cache would mostly miss:
+    ///
     /// ```
     /// use br_serve::app::static_files::StaticFiles;
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::{Body, Handler, Request};
     ///
-    /// let files = StaticFiles::new(std::path::Path::new("."), false)?.with_cache(0);
-    /// assert!(files.root().is_absolute());
-    /// # Ok::<(), std::io::Error>(())
+    /// # let root = std::env::temp_dir().join(format!("br-serve-doc-cache-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&root)?;
+    /// std::fs::write(root.join("live.json"), "{\"n\":1}")?;
+    /// let mut files = StaticFiles::new(&root, false)?.with_cache(0);
+    ///
+    /// let raw = b"GET /live.json HTTP/1.1\r\nHost: h\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let resp = files.handle(&Request::new(head, Vec::new(), None));
+    /// // Opened per request, however long it stays unchanged.
+    /// assert!(matches!(resp.body(), Body::File { len: 7, .. }));
+    /// # std::fs::remove_dir_all(&root)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn with_cache(mut self, bytes: usize) -> StaticFiles {
@@ -231,7 +249,7 @@ impl StaticFiles {
             Err(reject) => return Some(reject.response()),
         };
         let info = FileInfo::new(&meta, now);
-        let response = match self.cache.admit(relative, &file, &meta, info.clone(), now) {
+        let response = match self.cache.admit(relative, &file, &meta, &info, now) {
             Some(hit) => answer(req, Content::Memory(hit.content), hit.info, mime, now),
             None => answer(req, Content::File(file), info, mime, now),
         };
