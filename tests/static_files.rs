@@ -146,6 +146,17 @@ fn cached_small_files_are_never_stale() {
     assert_eq!(body(&server).0, 404);
     symlink(dir.join("secret.txt"), &path).unwrap();
     assert_eq!(body(&server).0, 404);
+
+    // A directory's index file is cached the same way (settled with hello.txt above).
+    let index = |server: &Server| send(server, "GET", "/docs/", &[]).text();
+    assert_eq!(index(&server), "<h1>docs</h1>\n");
+    assert_eq!(index(&server), "<h1>docs</h1>\n");
+    std::fs::write(dir.join("www/docs/index.html"), "<h1>DOCS</h1>\n").unwrap();
+    assert_eq!(index(&server), "<h1>DOCS</h1>\n");
+    // Swapped for a symlink out of the root: the thorough path refuses it.
+    std::fs::remove_file(dir.join("www/docs/index.html")).unwrap();
+    symlink(dir.join("secret.txt"), dir.join("www/docs/index.html")).unwrap();
+    assert_eq!(send(&server, "GET", "/docs/", &[]).status, 404);
 }
 
 #[test]

@@ -231,29 +231,25 @@ impl StaticFiles {
     }
 
     /// The common case, a plain file below the root: from the cache, or opened with
-    /// `open_beneath` (and cached when small). `None` means take the thorough path.
-    fn fast_path(&mut self, req: &Request, relative: &Path) -> Option<Response> {
+    /// `open_beneath` (and cached when small). `None` means take the thorough path; a
+    /// `Some` answer is final, as `open_beneath`'s is.
+    fn fast_path(&mut self, req: &Request, relative: &Path) -> Option<Result<Response, Reject>> {
         let now = unix_now();
         let mime = mime_type(relative);
         if let Some(hit) = self.cache.get(&self.root_dir, relative, now) {
-            return Some(answer(
-                req,
-                Content::Memory(hit.content),
-                hit.info,
-                mime,
-                now,
-            ));
+            let memory = Content::Memory(hit.content);
+            return Some(Ok(answer(req, memory, hit.info, mime, now)));
         }
         let (file, meta) = match open_beneath(&self.root_dir, relative)? {
             Ok(opened) => opened,
-            Err(reject) => return Some(reject.response()),
+            Err(reject) => return Some(Err(reject)),
         };
         let info = FileInfo::new(&meta, now);
         let response = match self.cache.admit(relative, &file, &meta, &info, now) {
             Some(hit) => answer(req, Content::Memory(hit.content), hit.info, mime, now),
             None => answer(req, Content::File(file), info, mime, now),
         };
-        Some(response)
+        Some(Ok(response))
     }
 
     /// Answers a request for a directory whose URL ends in `/`.
@@ -278,9 +274,18 @@ impl Handler for StaticFiles {
             Ok(path) => path,
             Err(reject) => return reject.response(),
         };
-        if !path.trailing_slash {
-            if let Some(response) = self.fast_path(req, &path.relative) {
-                return response;
+        match path.trailing_slash {
+            false => match self.fast_path(req, &path.relative) {
+                Some(Ok(response)) => return response,
+                Some(Err(reject)) => return reject.response(),
+                None => {}
+            },
+            // A directory URL: its index file when the fast path reaches it. Anything
+            // else (no index, a listing, a symlink, `/file.txt/`) the thorough path decides.
+            true => {
+                if let Some(Ok(response)) = self.fast_path(req, &path.relative.join(INDEX_FILE)) {
+                    return response;
+                }
             }
         }
         let resolved =
