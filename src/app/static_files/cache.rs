@@ -55,9 +55,8 @@ pub struct FileCache {
 #[derive(Clone)]
 struct Entry {
     identity: Identity,
-    /// The validators as computed when the file was read; `last_modified` is recomputed
-    /// per hit, since it is clamped to the time of the request.
-    info: FileInfo,
+    /// The strong validator; the rest of a hit's `FileInfo` comes from `identity`.
+    etag: String,
     content: Box<[u8]>,
 }
 
@@ -145,7 +144,6 @@ impl FileCache {
         relative: &Path,
         file: &File,
         meta: &Metadata,
-        info: &FileInfo,
         now: i64,
     ) -> Option<Hit<'_>> {
         let identity = Identity::of_meta(meta);
@@ -171,7 +169,7 @@ impl FileCache {
         self.used += cost;
         let entry = Entry {
             identity,
-            info: info.clone(),
+            etag: FileInfo::new(meta, now).etag,
             content,
         };
         let entry = self
@@ -189,12 +187,14 @@ impl FileCache {
 }
 
 impl Entry {
+    /// The entry's bytes and the `FileInfo` that `FileInfo::new` would give at `now`.
     fn hit(&self, now: i64) -> Hit<'_> {
         Hit {
             content: &self.content,
             info: FileInfo {
+                size: self.identity.size,
+                etag: self.etag.clone(),
                 last_modified: self.identity.mtime.0.min(now),
-                ..self.info.clone()
             },
         }
     }
@@ -208,6 +208,7 @@ fn entry_cost(relative: &Path, content: usize) -> usize {
 mod tests {
     use super::*;
     use crate::app::static_files::tests::TempDir;
+    use crate::app::static_files::{DEFAULT_CACHE_BYTES, open_beneath, unix_now};
     use std::fs;
 
     /// A root with one file, `name`, holding `content`; the root open, the file's path
@@ -216,19 +217,13 @@ mod tests {
         let tmp = TempDir::new("cache");
         fs::write(tmp.0.join(name), content).expect("write");
         let root = File::open(&tmp.0).expect("open root");
-        (
-            tmp,
-            root,
-            PathBuf::from(name),
-            super::super::unix_now() + 10,
-        )
+        (tmp, root, PathBuf::from(name), unix_now() + 10)
     }
 
     /// Opens `relative` the way the handler's fast path does and offers it to `cache`.
     fn admit(cache: &mut FileCache, root: &File, relative: &Path, now: i64) -> Option<Vec<u8>> {
-        let (file, meta) = super::super::open_beneath(root, relative)?.ok()?;
-        let info = FileInfo::new(&meta, now);
-        let hit = cache.admit(relative, &file, &meta, &info, now)?;
+        let (file, meta) = open_beneath(root, relative)?.ok()?;
+        let hit = cache.admit(relative, &file, &meta, now)?;
         Some(hit.content.to_vec())
     }
 
@@ -241,7 +236,7 @@ mod tests {
     #[test]
     fn a_settled_small_file_is_served_from_memory_until_it_changes() {
         let (tmp, root, rel, now) = root_with("a.txt", "hello");
-        let mut cache = FileCache::new(super::super::DEFAULT_CACHE_BYTES);
+        let mut cache = FileCache::new(DEFAULT_CACHE_BYTES);
         assert_eq!(cached(&mut cache, &root, &rel, now), None, "empty cache");
         assert_eq!(
             admit(&mut cache, &root, &rel, now).as_deref(),
@@ -251,6 +246,11 @@ mod tests {
             cached(&mut cache, &root, &rel, now).as_deref(),
             Some(&b"hello"[..])
         );
+
+        // The validators a hit carries are the ones the file itself gives.
+        let meta = fs::metadata(tmp.0.join("a.txt")).expect("stat");
+        let hit = cache.get(&root, &rel, now).expect("hit");
+        assert_eq!(hit.info, FileInfo::new(&meta, now));
 
         // A different size: a miss, and the entry is gone.
         fs::write(tmp.0.join("a.txt"), "hello, world").expect("rewrite");
@@ -262,7 +262,7 @@ mod tests {
     #[test]
     fn a_replaced_removed_or_symlinked_file_misses() {
         let (tmp, root, rel, now) = root_with("a.txt", "hello");
-        let mut cache = FileCache::new(super::super::DEFAULT_CACHE_BYTES);
+        let mut cache = FileCache::new(DEFAULT_CACHE_BYTES);
         let path = tmp.0.join("a.txt");
         let replace: [&dyn Fn(); 3] = [
             // Same size, new inode: a deploy that renames a new version into place.
@@ -292,10 +292,10 @@ mod tests {
         let (tmp, root, rel, now) = root_with("a.txt", "hello");
         // Changed within the last second (the real now): its timestamps may not move on
         // the next write.
-        let real_now = super::super::unix_now();
+        let real_now = unix_now();
         assert_eq!(
             admit(
-                &mut FileCache::new(super::super::DEFAULT_CACHE_BYTES),
+                &mut FileCache::new(DEFAULT_CACHE_BYTES),
                 &root,
                 &rel,
                 real_now
@@ -306,7 +306,7 @@ mod tests {
 
         let big = "x".repeat(MAX_FILE as usize + 1);
         fs::write(tmp.0.join("big"), &big).expect("write");
-        let mut cache = FileCache::new(super::super::DEFAULT_CACHE_BYTES);
+        let mut cache = FileCache::new(DEFAULT_CACHE_BYTES);
         assert_eq!(admit(&mut cache, &root, Path::new("big"), now), None);
         fs::write(tmp.0.join("big"), &big[1..]).expect("write");
         assert!(
@@ -344,7 +344,7 @@ mod tests {
             .open(tmp.0.join("a.txt"))
             .and_then(|f| f.set_times(times))
             .expect("set mtime");
-        let mut cache = FileCache::new(super::super::DEFAULT_CACHE_BYTES);
+        let mut cache = FileCache::new(DEFAULT_CACHE_BYTES);
         assert!(admit(&mut cache, &root, &rel, now).is_some());
         let hit = cache.get(&root, &rel, now + 5).expect("hit");
         assert_eq!(hit.info.last_modified, now + 5);

@@ -244,10 +244,15 @@ impl StaticFiles {
             Ok(opened) => opened,
             Err(reject) => return Some(Err(reject)),
         };
-        let info = FileInfo::new(&meta, now);
-        let response = match self.cache.admit(relative, &file, &meta, &info, now) {
+        let response = match self.cache.admit(relative, &file, &meta, now) {
             Some(hit) => answer(req, Content::Memory(hit.content), hit.info, mime, now),
-            None => answer(req, Content::File(file), info, mime, now),
+            None => answer(
+                req,
+                Content::File(file),
+                FileInfo::new(&meta, now),
+                mime,
+                now,
+            ),
         };
         Some(Ok(response))
     }
