@@ -89,6 +89,21 @@ impl Error {
 
     /// The exit status this error should end the process with: [`ExitStatus::Usage`] for
     /// [`Error::Usage`], [`ExitStatus::Failure`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    ///
+    /// use br_serve::{Error, ExitStatus};
+    ///
+    /// let busy = Error::Io {
+    ///     context: "binding 127.0.0.1:80".into(),
+    ///     source: io::Error::from(io::ErrorKind::AddrInUse),
+    /// };
+    /// assert_eq!(busy.exit_status(), ExitStatus::Failure);
+    /// assert_eq!(Error::Usage("--workers: not a number".into()).exit_status(), ExitStatus::Usage);
+    /// ```
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Usage(_) => ExitStatus::Usage,

@@ -74,6 +74,26 @@ use std::process::ExitCode;
 /// configuration, so one binary can choose between applications with a flag.
 ///
 /// Any closure or function of that shape coerces to it; see [`App::PerWorker`].
+///
+/// # Examples
+///
+/// A plain function works as well as a closure, and may choose by configuration:
+///
+/// ```
+/// use br_serve::app::demo::Demo;
+/// use br_serve::{App, AppFactory, Config, Handler, Request, Response};
+///
+/// fn build(config: &Config) -> Box<dyn Handler> {
+///     match config.workers {
+///         1 => Box::new(Demo::boot()),
+///         _ => Box::new(|_req: &Request| Response::text(200, "one of many\n")),
+///     }
+/// }
+///
+/// let factory: &AppFactory = &build;
+/// let app = App::PerWorker(factory);
+/// # let _ = app;
+/// ```
 pub type AppFactory = dyn Fn(&Config) -> Box<dyn Handler>;
 
 /// Where the workers' application comes from, for [`serve`]. ([`run_main`] and

@@ -31,6 +31,27 @@ const MAX_MS: u64 = 60_000;
 /// A file rather than the variable alone, so the fault can be switched off without
 /// restarting the master (whose environment the workers inherit): remove the file and
 /// the next worker boots.
+///
+/// # Examples
+///
+/// What an operator (or a test) runs to see the crash-loop backoff, then to end it:
+///
+/// ```text
+/// $ touch /tmp/broken-deploy
+/// $ BR_SERVE_DEMO_BOOT_FAULT=/tmp/broken-deploy br-serve
+/// ... every worker logs "failing boot on purpose"; the master backs off between spawns
+/// $ rm /tmp/broken-deploy      # the next worker boots and serves
+/// ```
+///
+/// In code, [`Demo::boot`] is where the fault is checked:
+///
+/// ```
+/// use br_serve::app::demo::{BOOT_FAULT_ENV, Demo};
+///
+/// // Unset, or naming a file that does not exist: the demo boots.
+/// assert!(std::env::var_os(BOOT_FAULT_ENV).is_none());
+/// let _demo = Demo::boot();
+/// ```
 pub const BOOT_FAULT_ENV: &str = "BR_SERVE_DEMO_BOOT_FAULT";
 
 /// The demo application. It holds no state; one instance serves every request.
@@ -69,6 +90,27 @@ impl Demo {
     ///
     /// When the file named by [`BOOT_FAULT_ENV`] exists: on purpose, so the master sees a
     /// worker that fails to boot.
+    ///
+    /// # Examples
+    ///
+    /// The factory the `br-serve` binary gives [`run_main`](crate::run_main) when there is
+    /// no `--static`: one demo per worker, built after fork.
+    ///
+    /// ```
+    /// use br_serve::app::demo::Demo;
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::{Body, Config, Handler, Request};
+    ///
+    /// let factory = |_config: &Config| -> Box<dyn Handler> { Box::new(Demo::boot()) };
+    /// # let _ = factory;
+    ///
+    /// let mut demo = Demo::boot();
+    /// let head = parse_head(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default())?
+    ///     .expect("a complete head");
+    /// let resp = demo.handle(&Request::new(head, Vec::new(), None));
+    /// assert!(matches!(resp.body(), Body::Static(b"Hello, World!\n")));
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn boot() -> Demo {
         if let Some(path) =
             std::env::var_os(BOOT_FAULT_ENV).filter(|p| std::path::Path::new(p).exists())

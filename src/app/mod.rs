@@ -100,6 +100,28 @@ pub trait Handler {
     /// de-chunked) within `--limit-request-body`. The server adds Date, Server and
     /// Content-Length to the response (and Connection when needed), and leaves the body
     /// out where HTTP forbids one (HEAD, 1xx, 204, 304).
+    ///
+    /// # Examples
+    ///
+    /// A handler answers HEAD as it answers GET; the worker sends the length without the
+    /// bytes. What the handler returns is all a test needs to look at:
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::{Handler, Request, Response};
+    ///
+    /// let mut app = |req: &Request| match req.path() {
+    ///     "/" => Response::text(200, "home\n"),
+    ///     _ => Response::text(404, "not found\n"),
+    /// };
+    /// let call = |app: &mut dyn Handler, raw: &[u8]| {
+    ///     let head = parse_head(raw, &Limits::default()).unwrap().expect("a complete head");
+    ///     app.handle(&Request::new(head, Vec::new(), None))
+    /// };
+    /// let head = call(&mut app, b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n");
+    /// assert_eq!((head.status(), head.body_len()), (200, 5));
+    /// assert_eq!(call(&mut app, b"GET /nope HTTP/1.1\r\nHost: h\r\n\r\n").status(), 404);
+    /// ```
     fn handle(&mut self, req: &Request) -> Response;
 }
 

@@ -79,13 +79,51 @@ impl Default for ChunkedDecoder {
 }
 
 impl ChunkedDecoder {
-    /// The most bytes [`decode`](Self::decode) may leave unconsumed: a partial trailer
-    /// line just under [`TRAILERS_MAX`], or a partial size line of [`CHUNK_LINE_MAX`]
-    /// content bytes plus its CR, whichever is larger. A caller whose buffer holds this
+    /// A bound on the bytes [`decode`](Self::decode) may leave unconsumed, which is at
+    /// most a partial trailer line just under [`TRAILERS_MAX`], or a partial size line of
+    /// [`CHUNK_LINE_MAX`] content bytes plus its CR, whichever is larger. A caller whose buffer holds this
     /// many unconsumed bytes plus one more read always lets the decoder progress.
+    ///
+    /// # Examples
+    ///
+    /// The longest line allowed in a trailer section waits whole for its LF:
+    ///
+    /// ```
+    /// use br_serve::http::{ChunkedDecoder, Limits, TRAILERS_MAX};
+    ///
+    /// let (limits, mut body) = (Limits::default(), Vec::new());
+    /// let mut decoder = ChunkedDecoder::new();
+    /// // A field line that is TRAILERS_MAX bytes with its CRLF, all but the LF arrived.
+    /// let pad = "p".repeat(TRAILERS_MAX - 2 - "X-Pad: ".len());
+    /// let mut buf = format!("0\r\nX-Pad: {pad}\r").into_bytes();
+    /// let (used, finished) = decoder.decode(&buf, &mut body, &limits)?;
+    /// assert!(!finished && buf.len() - used <= ChunkedDecoder::MAX_PENDING);
+    ///
+    /// buf.drain(..used);
+    /// buf.extend_from_slice(b"\n\r\n");
+    /// assert_eq!(decoder.decode(&buf, &mut body, &limits)?, (buf.len(), true));
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub const MAX_PENDING: usize = max(CHUNK_LINE_MAX + 1, TRAILERS_MAX) + 1;
 
     /// A decoder at the start of a chunked body.
+    ///
+    /// # Examples
+    ///
+    /// One per request: a finished decoder takes nothing more.
+    ///
+    /// ```
+    /// use br_serve::http::{ChunkedDecoder, Limits};
+    ///
+    /// let (limits, mut body) = (Limits::default(), Vec::new());
+    /// let mut decoder = ChunkedDecoder::new();
+    /// assert_eq!(decoder.decode(b"0\r\n\r\n", &mut body, &limits)?, (5, true));
+    /// let next = b"3\r\nabc\r\n0\r\n\r\n";
+    /// assert_eq!(decoder.decode(next, &mut body, &limits)?, (0, true));
+    /// assert_eq!(ChunkedDecoder::new().decode(next, &mut body, &limits)?, (13, true));
+    /// assert_eq!(body, b"abc");
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn new() -> Self {
         ChunkedDecoder {
             state: State::SizeLine,
@@ -94,6 +132,21 @@ impl ChunkedDecoder {
     }
 
     /// Whether the last chunk, the trailers and the final CRLF have all been read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{ChunkedDecoder, Limits};
+    ///
+    /// let (limits, mut body) = (Limits::default(), Vec::new());
+    /// let mut decoder = ChunkedDecoder::new();
+    /// decoder.decode(b"5\r\nhello\r\n0\r\n", &mut body, &limits)?;
+    /// assert_eq!(body, b"hello");
+    /// assert!(!decoder.is_finished()); // the last chunk, but trailers may follow
+    /// decoder.decode(b"\r\n", &mut body, &limits)?;
+    /// assert!(decoder.is_finished());
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.state == State::Done
     }

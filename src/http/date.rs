@@ -101,6 +101,20 @@ pub struct DateCache {
 
 impl DateCache {
     /// A cache holding the current second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{SystemTime, UNIX_EPOCH};
+    ///
+    /// use br_serve::http::{DateCache, format_imf_fixdate};
+    ///
+    /// let secs = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    /// let before = secs();
+    /// let mut dates = DateCache::new(); // one per worker, kept for its whole life
+    /// let date = dates.get().to_vec();
+    /// assert!((before..=secs()).any(|s| format_imf_fixdate(s) == date[..]));
+    /// ```
     pub fn new() -> Self {
         let secs = now_secs();
         DateCache {
@@ -111,6 +125,23 @@ impl DateCache {
     }
 
     /// The Date value for now: 29 bytes, no CRLF.
+    ///
+    /// # Examples
+    ///
+    /// The value [`write_head`](super::write_head) takes:
+    ///
+    /// ```
+    /// use br_serve::http::{DateCache, ResponseMeta, write_head};
+    /// use br_serve::{Response, Version};
+    ///
+    /// let mut dates = DateCache::new();
+    /// let meta = ResponseMeta { version: Version::Http11, keep_alive: true, head_request: false };
+    /// let mut out = Vec::new();
+    /// write_head(&mut out, &Response::new(204), &meta, dates.get());
+    /// let date_line = out.split(|&b| b == b'\n').nth(2).unwrap();
+    /// assert!(date_line.starts_with(b"Date: ") && date_line.ends_with(b" GMT\r"));
+    /// assert_eq!(date_line.len(), "Date: ".len() + 29 + 1);
+    /// ```
     pub fn get(&mut self) -> &[u8] {
         self.get_at(now_secs())
     }
@@ -144,6 +175,18 @@ impl DateCache {
 
     /// The Date value for `unix_secs`, reformatted only if it differs from the cached
     /// second (for callers that already read the clock, and for tests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::DateCache;
+    ///
+    /// let mut dates = DateCache::new();
+    /// assert_eq!(dates.get_at(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
+    /// assert_eq!(dates.get_at(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT"); // cached
+    /// // Any other second is formatted anew, an earlier one too (a clock stepped back).
+    /// assert_eq!(dates.get_at(784_111_776), b"Sun, 06 Nov 1994 08:49:36 GMT");
+    /// ```
     pub fn get_at(&mut self, unix_secs: u64) -> &[u8] {
         if unix_secs != self.secs {
             self.secs = unix_secs;

@@ -45,16 +45,47 @@ pub struct HttpError {
 
 impl HttpError {
     /// Makes an error that answers with `status` and explains itself with `message`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::Response;
+    /// use br_serve::http::HttpError;
+    ///
+    /// let err = HttpError::new(503, "server is draining");
+    /// assert_eq!(err.to_string(), "503 Service Unavailable: server is draining");
+    /// assert_eq!(Response::error(&err).status(), 503);
+    /// ```
     pub const fn new(status: u16, message: &'static str) -> HttpError {
         HttpError { status, message }
     }
 
     /// The status code to answer with: 400, 413, 414, 417, 431, 501, 505, ...
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let status = |raw: &[u8]| parse_head(raw, &Limits::default()).unwrap_err().status();
+    /// assert_eq!(status(b"GET / HTTP/1.1\nHost: h\n\n"), 400); // bare LF
+    /// assert_eq!(status(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 505); // the HTTP/2 preface
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// A short human text, e.g. `"Transfer-Encoding with Content-Length"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let message = |raw: &[u8]| parse_head(raw, &Limits::default()).unwrap_err().message();
+    /// assert_eq!(message(b"GET / HTTP/1.1\nHost: h\n\n"), "bare LF; lines must end with CRLF");
+    /// assert_eq!(message(b"PRI * HTTP/2.0\r\n\r\n"), "HTTP version not supported");
+    /// ```
     pub fn message(&self) -> &'static str {
         self.message
     }

@@ -186,28 +186,100 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    /// Bytes of input the head occupied: the body (or the next request) starts here.
+    /// Bytes of input the head occupied, counting any empty lines skipped before the
+    /// request line: the body (or the next request) starts here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let limits = Limits::default();
+    /// // An empty line before the request is skipped, but is part of the head's bytes.
+    /// let buf = b"\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    /// let first = parse_head(buf, &limits)?.expect("a complete head");
+    /// assert_eq!(first.len(), 30);
+    /// // The pipelined request follows at `buf[first.len()..]`.
+    /// let second = parse_head(&buf[first.len()..], &limits)?.expect("a complete head");
+    /// assert_eq!((first.path(), second.path()), ("/a", "/b"));
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.bytes.len()
     }
 
     /// Always false: a head has at least a request line. Here because `len` is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// // Even the shortest head (HTTP/1.0, no fields) is 18 bytes.
+    /// let head = parse_head(b"GET / HTTP/1.0\r\n\r\n", &Limits::default())?
+    ///     .expect("a complete head");
+    /// assert_eq!(head.len(), 18);
+    /// assert!(!head.is_empty());
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
 
     /// The method, case as sent (RFC 9110 §9.1: methods are case-sensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let method = |raw: &[u8]| {
+    ///     let head = parse_head(raw, &Limits::default()).unwrap().expect("a complete head");
+    ///     head.method().to_owned()
+    /// };
+    /// // Any token is a method: unknown ones are the application's to refuse (405 or 501).
+    /// assert_eq!(method(b"PURGE /cache HTTP/1.1\r\nHost: h\r\n\r\n"), "PURGE");
+    /// assert_eq!(method(b"Get / HTTP/1.1\r\nHost: h\r\n\r\n"), "Get"); // not upper-cased
+    /// ```
     pub fn method(&self) -> &str {
         self.method.str(&self.text)
     }
 
     /// The request-target as sent (RFC 9112 §3.2).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let raw = b"GET HTTP://example.com:8080/a%2Fb?x HTTP/1.1\r\nHost: example.com:8080\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// // Scheme, authority, escapes and query as sent; `path` is only the path.
+    /// assert_eq!(head.target(), "HTTP://example.com:8080/a%2Fb?x");
+    /// assert_eq!(head.path(), "/a%2Fb");
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn target(&self) -> &str {
         self.target.str(&self.text)
     }
 
     /// The path part of the target: `/p` for `/p?q` and for `http://h/p?q`, `/` for
     /// `http://h`, `*` for the asterisk-form. Not percent-decoded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let path = |raw: &[u8]| {
+    ///     let head = parse_head(raw, &Limits::default()).unwrap().expect("a complete head");
+    ///     head.path().to_owned()
+    /// };
+    /// assert_eq!(path(b"GET /p?q HTTP/1.1\r\nHost: h\r\n\r\n"), "/p");
+    /// assert_eq!(path(b"GET http://h/p?q HTTP/1.1\r\nHost: h\r\n\r\n"), "/p");
+    /// assert_eq!(path(b"GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n"), "/");
+    /// assert_eq!(path(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"), "*");
+    /// ```
     pub fn path(&self) -> &str {
         match self.path.str(&self.text) {
             "" => "/",
@@ -216,23 +288,83 @@ impl RequestHead {
     }
 
     /// The query after the first '?', without it; `None` when there is no '?'.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let query = |raw: &[u8]| {
+    ///     let head = parse_head(raw, &Limits::default()).unwrap().expect("a complete head");
+    ///     head.query().map(str::to_owned)
+    /// };
+    /// assert_eq!(query(b"GET /s HTTP/1.1\r\nHost: h\r\n\r\n"), None);
+    /// assert_eq!(query(b"GET /s? HTTP/1.1\r\nHost: h\r\n\r\n").as_deref(), Some(""));
+    /// // Not decoded, and a lone '%' is allowed in the query (not in the path).
+    /// let raw = b"GET /s?off=50% HTTP/1.1\r\nHost: h\r\n\r\n";
+    /// assert_eq!(query(raw).as_deref(), Some("off=50%"));
+    /// ```
     pub fn query(&self) -> Option<&str> {
         self.query.map(|q| q.str(&self.text))
     }
 
     /// The protocol version; `HTTP/1.x` with x > 1 is reported as [`Version::Http11`]
     /// (RFC 9110 §2.5).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, Version, parse_head};
+    ///
+    /// let limits = Limits::default();
+    /// let old = parse_head(b"GET / HTTP/1.0\r\n\r\n", &limits)?.expect("a complete head");
+    /// assert_eq!(old.version(), Version::Http10); // and it needs no Host
+    /// let newer = parse_head(b"GET / HTTP/1.5\r\nHost: h\r\n\r\n", &limits)?.expect("complete");
+    /// assert_eq!(newer.version(), Version::Http11);
+    /// // Another major version is refused: 505.
+    /// let two = parse_head(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", &limits);
+    /// assert_eq!(two.map_err(|e| e.status()), Err(505));
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn version(&self) -> Version {
         self.version
     }
 
     /// How the body is delimited.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{BodyFraming, Limits, parse_head};
+    ///
+    /// let framing = |raw: &[u8]| parse_head(raw, &Limits::default()).unwrap().unwrap().framing();
+    /// let post = |field: &str| format!("POST / HTTP/1.1\r\nHost: h\r\n{field}\r\n\r\n");
+    /// assert_eq!(framing(post("Content-Length: 3").as_bytes()), BodyFraming::Length(3));
+    /// assert_eq!(framing(post("Transfer-Encoding: chunked").as_bytes()), BodyFraming::Chunked);
+    /// // No framing field, or a length of 0: no body to read.
+    /// assert_eq!(framing(post("X-None: 1").as_bytes()), BodyFraming::Empty);
+    /// assert_eq!(framing(post("Content-Length: 0").as_bytes()), BodyFraming::Empty);
+    /// ```
     pub fn framing(&self) -> BodyFraming {
         self.framing
     }
 
     /// Whether the connection persists after this request (RFC 9112 §9.3): HTTP/1.1
     /// unless a Connection option is `close`, HTTP/1.0 only with `keep-alive`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let keep = |raw: &[u8]| parse_head(raw, &Limits::default()).unwrap().unwrap().keep_alive();
+    /// assert!(keep(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    /// assert!(!keep(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, close\r\n\r\n"));
+    /// assert!(!keep(b"GET / HTTP/1.0\r\n\r\n"));
+    /// assert!(keep(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    /// // `close` wins when a client sends both.
+    /// assert!(!keep(b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"));
+    /// ```
     pub fn keep_alive(&self) -> bool {
         self.keep_alive
     }
@@ -241,16 +373,58 @@ impl RequestHead {
     /// the body: `Expect: 100-continue` (any case) on an HTTP/1.1 request that has a
     /// body. False on HTTP/1.0, where the expectation MUST be ignored (RFC 9110 §10.1.1),
     /// and when there is no body to wait for (the server MAY omit 100 then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let expects = |raw: String| {
+    ///     let head = parse_head(raw.as_bytes(), &Limits::default()).unwrap();
+    ///     head.expect("a complete head").expects_continue()
+    /// };
+    /// let put = |version: &str, length: u32| {
+    ///     format!("PUT /f {version}\r\nHost: h\r\nExpect: 100-Continue\r\n\
+    ///              Content-Length: {length}\r\n\r\n")
+    /// };
+    /// assert!(expects(put("HTTP/1.1", 5)));
+    /// assert!(!expects(put("HTTP/1.1", 0))); // no body to wait for
+    /// assert!(!expects(put("HTTP/1.0", 5))); // ignored in HTTP/1.0
+    /// ```
     pub fn expects_continue(&self) -> bool {
         self.expects_continue
     }
 
     /// Whether the method is `HEAD` (exact case), whose response carries no body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let is_head = |raw: &[u8]| parse_head(raw, &Limits::default()).unwrap().unwrap().is_head();
+    /// assert!(is_head(b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    /// assert!(!is_head(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    /// assert!(!is_head(b"Head / HTTP/1.1\r\nHost: h\r\n\r\n")); // methods are case-sensitive
+    /// ```
     pub fn is_head(&self) -> bool {
         self.method() == "HEAD"
     }
 
     /// The value of the first field called `name` (case-insensitive), without OWS.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let raw = b"GET / HTTP/1.1\r\nHost: h\r\nCookie:  a=1 \r\ncookie: b=2\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// // Any case matches, the first occurrence wins, spaces around the value are dropped.
+    /// assert_eq!(head.header("COOKIE"), Some(&b"a=1"[..]));
+    /// assert_eq!(head.header("x-missing"), None);
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -258,6 +432,20 @@ impl RequestHead {
     }
 
     /// Every field as (name as sent, value without OWS), in the order received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let raw = b"GET / HTTP/1.1\r\nhost: h\r\nAccept: a/b\r\nACCEPT:\tc/d\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let names: Vec<&str> = head.headers().map(|(name, _)| name).collect();
+    /// assert_eq!(names, ["host", "Accept", "ACCEPT"]);
+    /// let accepts = head.headers().filter(|(n, _)| n.eq_ignore_ascii_case("accept")).count();
+    /// assert_eq!(accepts, 2); // repeated fields are not merged
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.fields
             .iter()
@@ -279,6 +467,19 @@ impl RequestHead {
     }
 
     /// The raw bytes of the head, as received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let buf = b"\r\nPOST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi";
+    /// let head = parse_head(buf, &Limits::default())?.expect("a complete head");
+    /// // Everything up to the final CRLF, leading empty line included; no body.
+    /// assert_eq!(head.as_bytes(), &buf[..buf.len() - 2]);
+    /// assert!(head.as_bytes().starts_with(b"\r\nPOST /"));
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }

@@ -1,20 +1,70 @@
 //! How much of a request the server is willing to read.
 //!
-//! Owns: [`Limits`] (the four knobs named after gunicorn's `--limit-request-*` flags plus
+//! Owns: [`Limits`] (three knobs named after gunicorn's `--limit-request-*` flags, plus
 //! the body cap) and the fixed caps that are not worth a flag. Does not own: enforcing
 //! them (the head parser and the chunked decoder do) nor timeouts (the worker does).
 
 /// How many empty lines may come before a request line. RFC 9112 §2.2 says a server
 /// SHOULD ignore "at least one empty line (CRLF)" there (old clients send one after a
 /// POST body). A few are tolerated; an endless stream of them is not a request.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{Limits, MAX_LEADING_EMPTY_LINES, parse_head};
+///
+/// let limits = Limits::default();
+/// let request = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+/// let tolerated = [b"\r\n".repeat(MAX_LEADING_EMPTY_LINES), request.to_vec()].concat();
+/// assert!(parse_head(&tolerated, &limits)?.is_some());
+/// // One more is a 400 as soon as it arrives, before any request line.
+/// let too_many = b"\r\n".repeat(MAX_LEADING_EMPTY_LINES + 1);
+/// assert_eq!(parse_head(&too_many, &limits).unwrap_err().status(), 400);
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 pub const MAX_LEADING_EMPTY_LINES: usize = 4;
 
 /// Most bytes of one chunk-size line, extensions included, CRLF excluded (RFC 9112 §7.1.1
 /// leaves extensions unbounded; hyper caps them too, at 16 KiB in total).
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{CHUNK_LINE_MAX, ChunkedDecoder, Limits};
+///
+/// let (limits, mut body) = (Limits::default(), Vec::new());
+/// let line = format!("1;{}", "x".repeat(CHUNK_LINE_MAX - 2)); // a size and an extension
+/// let at_max = format!("{line}\r\na\r\n0\r\n\r\n");
+/// let done = ChunkedDecoder::new().decode(at_max.as_bytes(), &mut body, &limits)?;
+/// assert_eq!(done, (at_max.len(), true));
+/// // One byte more is a 400, before the line has ended.
+/// let over = format!("{line}x");
+/// let err = ChunkedDecoder::new().decode(over.as_bytes(), &mut body, &limits).unwrap_err();
+/// assert_eq!(err.status(), 400);
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 pub const CHUNK_LINE_MAX: usize = 4096;
 
 /// Most bytes of the trailer section of a chunked body: every trailer field line with its
 /// CRLF (RFC 9112 §7.1.2). The closing empty line is not counted.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{ChunkedDecoder, Limits, TRAILERS_MAX};
+///
+/// let (limits, mut body) = (Limits::default(), Vec::new());
+/// // One field line that, with its CRLF, is TRAILERS_MAX bytes.
+/// let field = format!("X-Pad: {}", "p".repeat(TRAILERS_MAX - 2 - "X-Pad: ".len()));
+/// let at_max = format!("0\r\n{field}\r\n\r\n");
+/// let done = ChunkedDecoder::new().decode(at_max.as_bytes(), &mut body, &limits)?;
+/// assert_eq!(done, (at_max.len(), true));
+/// // One byte more is a 431, before the line has ended.
+/// let over = format!("0\r\n{field}p");
+/// let err = ChunkedDecoder::new().decode(over.as_bytes(), &mut body, &limits).unwrap_err();
+/// assert_eq!(err.status(), 431);
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 pub const TRAILERS_MAX: usize = 8192;
 
 /// The limits a worker applies to every request.

@@ -39,6 +39,20 @@ pub enum Version {
 
 impl Version {
     /// The version as written on the wire: `"HTTP/1.0"` or `"HTTP/1.1"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Version;
+    ///
+    /// assert_eq!(Version::Http10.as_str(), "HTTP/1.0");
+    /// // A 1.x request with x > 1 is answered as 1.1, so that is what the status line says.
+    /// let head = parse_head(b"GET / HTTP/1.4\r\nHost: h\r\n\r\n", &Limits::default())?
+    ///     .expect("a complete head");
+    /// assert_eq!(format!("{} 200 OK", head.version().as_str()), "HTTP/1.1 200 OK");
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn as_str(&self) -> &'static str {
         match self {
             Version::Http10 => "HTTP/1.0",
@@ -116,11 +130,41 @@ impl Request {
     }
 
     /// The method, case as sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let head = parse_head(b"get / HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default())?
+    ///     .expect("a complete head");
+    /// let req = Request::new(head, Vec::new(), None);
+    /// // Methods are case-sensitive (RFC 9110 §9.1): `get` is not `GET`, and is not upper-cased.
+    /// assert_eq!(req.method(), "get");
+    /// assert_ne!(req.method(), "GET");
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn method(&self) -> &str {
         self.head.method()
     }
 
     /// The request-target as sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let raw = b"GET http://example.com/a?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let req = Request::new(head, Vec::new(), None);
+    /// // The absolute form and the query are kept; `path` drops both.
+    /// assert_eq!(req.target(), "http://example.com/a?x=1");
+    /// assert_eq!(req.path(), "/a");
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn target(&self) -> &str {
         self.head.target()
     }
@@ -149,7 +193,23 @@ impl Request {
         self.head.path()
     }
 
-    /// The query after the first '?', without it.
+    /// The query after the first '?', without it; `None` when there is no '?'.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let req = |raw: &[u8]| -> Request {
+    ///     let head = parse_head(raw, &Limits::default()).unwrap().expect("a complete head");
+    ///     Request::new(head, Vec::new(), None)
+    /// };
+    /// assert_eq!(req(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n").query(), None); // no '?'
+    /// assert_eq!(req(b"GET /a? HTTP/1.1\r\nHost: h\r\n\r\n").query(), Some("")); // trailing '?'
+    /// assert_eq!(req(b"GET /a?b?c HTTP/1.1\r\nHost: h\r\n\r\n").query(), Some("b?c"));
+    /// assert_eq!(req(b"GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n").query(), Some("q"));
+    /// ```
     pub fn query(&self) -> Option<&str> {
         self.head.query()
     }
@@ -186,6 +246,23 @@ impl Request {
     }
 
     /// The protocol version.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::{Request, Version};
+    ///
+    /// // HTTP/1.0 needs no Host field.
+    /// let head = parse_head(b"GET / HTTP/1.0\r\n\r\n", &Limits::default())?
+    ///     .expect("a complete head");
+    /// let req = Request::new(head, Vec::new(), None);
+    /// assert_eq!(req.version(), Version::Http10);
+    /// // A 1.0 client does not understand 307/308: redirect it with 302 instead.
+    /// let status = if req.version() == Version::Http10 { 302 } else { 307 };
+    /// assert_eq!(status, 302);
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn version(&self) -> Version {
         self.head.version()
     }
@@ -223,42 +300,176 @@ impl Request {
     }
 
     /// Like [`header`](Self::header), if the value is valid UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let raw = b"GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: curl/8.5\r\nX-Latin1: caf\xe9\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let req = Request::new(head, Vec::new(), None);
+    ///
+    /// assert_eq!(req.header_str("user-agent"), Some("curl/8.5"));
+    /// // None both when the field is absent and when its value is not UTF-8.
+    /// assert_eq!(req.header_str("x-missing"), None);
+    /// assert_eq!(req.header_str("x-latin1"), None);
+    /// assert_eq!(req.header("x-latin1"), Some(&b"caf\xe9"[..]));
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn header_str(&self, name: &str) -> Option<&str> {
         self.header(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// Every field as (name as sent, value), in the order received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let raw = b"GET / HTTP/1.1\r\nHost: h\r\nx-tag: a\r\nX-Tag: b\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let req = Request::new(head, Vec::new(), None);
+    ///
+    /// // Names keep their case and repeated fields stay separate, in order.
+    /// let fields: Vec<(&str, &[u8])> = req.headers().collect();
+    /// assert_eq!(fields, [("Host", &b"h"[..]), ("x-tag", &b"a"[..]), ("X-Tag", &b"b"[..])]);
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.head.headers()
     }
 
     /// The body, decoded (chunked framing removed); empty when there was none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let raw = b"POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let req = Request::new(head, b"a=1&b=2".to_vec(), None);
+    ///
+    /// let form = std::str::from_utf8(req.body()).expect("UTF-8");
+    /// assert_eq!(form.split('&').collect::<Vec<_>>(), ["a=1", "b=2"]);
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn body(&self) -> &[u8] {
         &self.body
     }
 
     /// Takes the body out of the request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let raw = b"PUT /note HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let body = b"hello".to_vec();
+    /// let ptr = body.as_ptr();
+    /// let req = Request::new(head, body, None);
+    ///
+    /// // The Vec is moved out, not copied.
+    /// let body = req.into_body();
+    /// assert_eq!(body.as_ptr(), ptr);
+    /// assert_eq!(String::from_utf8(body).expect("UTF-8"), "hello");
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn into_body(self) -> Vec<u8> {
         self.body
     }
 
     /// The peer's address, when the socket has one (not for Unix sockets).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+    ///
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let head = parse_head(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default())?
+    ///     .expect("a complete head");
+    /// let peer: SocketAddr = "[::1]:50000".parse().expect("an address");
+    /// let req = Request::new(head, Vec::new(), Some(peer));
+    /// assert_eq!(req.peer_addr(), Some(peer));
+    /// assert_eq!(req.peer_addr().map(|a| a.ip()), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
     }
 
     /// Whether the connection persists after this request (RFC 9112 §9.3).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let req = |raw: &[u8]| -> Request {
+    ///     let head = parse_head(raw, &Limits::default()).unwrap().expect("a complete head");
+    ///     Request::new(head, Vec::new(), None)
+    /// };
+    /// assert!(req(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").keep_alive());
+    /// assert!(!req(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").keep_alive());
+    /// // HTTP/1.0 persists only when the client asks for it.
+    /// assert!(!req(b"GET / HTTP/1.0\r\n\r\n").keep_alive());
+    /// assert!(req(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive());
+    /// ```
     pub fn keep_alive(&self) -> bool {
         self.head.keep_alive()
     }
 
     /// Whether the method is `HEAD`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let req = |raw: &[u8]| -> Request {
+    ///     let head = parse_head(raw, &Limits::default()).unwrap().expect("a complete head");
+    ///     Request::new(head, Vec::new(), None)
+    /// };
+    /// assert!(req(b"HEAD /big.iso HTTP/1.1\r\nHost: h\r\n\r\n").is_head());
+    /// assert!(!req(b"GET /big.iso HTTP/1.1\r\nHost: h\r\n\r\n").is_head());
+    /// // Exact case: `head` is some other method.
+    /// assert!(!req(b"head /big.iso HTTP/1.1\r\nHost: h\r\n\r\n").is_head());
+    /// ```
     pub fn is_head(&self) -> bool {
         self.head.is_head()
     }
 
     /// The parsed head, for what the request does not repeat: the body's framing and
     /// [`expects_continue`](RequestHead::expects_continue).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{BodyFraming, Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let raw = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\
+    ///             Expect: 100-continue\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let req = Request::new(head, b"decoded".to_vec(), None);
+    /// assert_eq!(req.head().framing(), BodyFraming::Chunked);
+    /// assert!(req.head().expects_continue());
+    /// assert_eq!(req.head().len(), raw.len());
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
     pub fn head(&self) -> &RequestHead {
         &self.head
     }

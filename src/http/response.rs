@@ -21,6 +21,21 @@ use super::syntax::{is_field_text, is_token};
 ///
 /// A complete message on its own (status line and empty line, no fields), written ahead
 /// of the final response; the client then sends the body it was holding back.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{CONTINUE_100, Limits, parse_head};
+///
+/// let raw = b"PUT /f HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
+/// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+/// let mut out = Vec::new();
+/// if head.expects_continue() {
+///     out.extend_from_slice(CONTINUE_100); // then read the 5 body bytes
+/// }
+/// assert_eq!(out, b"HTTP/1.1 100 Continue\r\n\r\n");
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// The content of a response. Its length is always known up front, so responses are
@@ -107,6 +122,16 @@ pub enum Body {
 
 impl Body {
     /// The number of content bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::Body;
+    ///
+    /// assert_eq!(Body::Static(b"<h1>Back soon</h1>\n").len(), 19);
+    /// assert_eq!(Body::Bytes(format!("{}\n", 12345).into_bytes()).len(), 6);
+    /// assert_eq!(Body::Empty.len(), 0);
+    /// ```
     pub fn len(&self) -> u64 {
         match self {
             Body::Empty => 0,
@@ -117,6 +142,16 @@ impl Body {
     }
 
     /// Whether there are no content bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::Body;
+    ///
+    /// assert!(Body::Empty.is_empty());
+    /// assert!(Body::Bytes(Vec::new()).is_empty()); // no bytes, whatever the variant
+    /// assert!(!Body::Static(b"\n").is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -314,27 +349,108 @@ impl Response {
     }
 
     /// The status code.
+    ///
+    /// # Examples
+    ///
+    /// A status outside 100-599 is kept as the handler gave it; only the head written for
+    /// it says 500:
+    ///
+    /// ```
+    /// use br_serve::http::{ResponseMeta, format_imf_fixdate, write_head};
+    /// use br_serve::{Response, Version};
+    ///
+    /// let resp = Response::new(42);
+    /// assert_eq!(resp.status(), 42);
+    /// let meta = ResponseMeta { version: Version::Http11, keep_alive: true, head_request: false };
+    /// let mut out = Vec::new();
+    /// write_head(&mut out, &resp, &meta, &format_imf_fixdate(0));
+    /// assert!(out.starts_with(b"HTTP/1.1 500 Internal Server Error\r\n"));
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// The handler's header fields, in order, as given (before any are dropped).
+    ///
+    /// # Examples
+    ///
+    /// Fields the server owns are still listed: they are dropped only when the head is
+    /// written (see [`write_head`]).
+    ///
+    /// ```
+    /// use br_serve::Response;
+    ///
+    /// let resp = Response::text(200, "hi\n")
+    ///     .with_header("content-length", "999")
+    ///     .with_static_header("Vary", "Accept");
+    /// let fields: Vec<(&str, &str)> = resp.headers().collect();
+    /// assert_eq!(
+    ///     fields,
+    ///     [
+    ///         ("Content-Type", "text/plain; charset=utf-8"),
+    ///         ("content-length", "999"),
+    ///         ("Vary", "Accept"),
+    ///     ]
+    /// );
+    /// ```
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
     }
 
     /// The body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::{Body, Response};
+    ///
+    /// let resp = Response::text(200, "ok\n");
+    /// assert!(matches!(resp.body(), Body::Bytes(b) if b == b"ok\n"));
+    /// assert!(matches!(Response::new(204).body(), Body::Empty));
+    /// ```
     pub fn body(&self) -> &Body {
         &self.body
     }
 
     /// Takes the body out of the response.
+    ///
+    /// # Examples
+    ///
+    /// The same content under other fields, moved rather than copied:
+    ///
+    /// ```
+    /// use br_serve::{Body, Response};
+    ///
+    /// let inner = Response::text(200, "# Title\n");
+    /// let resp = Response::new(200)
+    ///     .with_static_header("Content-Type", "text/markdown")
+    ///     .with_body(inner.into_body());
+    /// assert!(matches!(resp.body(), Body::Bytes(b) if b == b"# Title\n"));
+    /// ```
     pub fn into_body(self) -> Body {
         self.body
     }
 
     /// The length of the body as it would be sent for GET: the Content-Length, also for a
-    /// HEAD request, which gets no body.
+    /// HEAD request, which gets no body (a 1xx or 204 response gets no Content-Length at
+    /// all).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{ResponseMeta, body_allowed, format_imf_fixdate, write_head};
+    /// use br_serve::{Response, Version};
+    ///
+    /// let resp = Response::text(200, "hello\n");
+    /// assert_eq!(resp.body_len(), 6);
+    ///
+    /// // HEAD: the same Content-Length is written, and the body is not sent.
+    /// let meta = ResponseMeta { version: Version::Http11, keep_alive: true, head_request: true };
+    /// let mut out = Vec::new();
+    /// write_head(&mut out, &resp, &meta, &format_imf_fixdate(0));
+    /// assert!(out.ends_with(b"Content-Length: 6\r\n\r\n"));
+    /// assert!(!body_allowed(resp.status(), meta.head_request));
+    /// ```
     pub fn body_len(&self) -> u64 {
         self.body.len()
     }
@@ -372,7 +488,29 @@ impl Response {
 /// Kept apart from [`Response`] because none of it is the handler's to decide: the
 /// worker fills it in from the [`RequestHead`](super::RequestHead) and from whether it
 /// means to keep the connection (it also closes after errors, and when draining).
-/// See [`write_head`] for an example.
+/// [`write_head`] takes it.
+///
+/// # Examples
+///
+/// Filled in from the request: an HTTP/1.0 client that asked to keep the connection is
+/// told that it is kept.
+///
+/// ```
+/// use br_serve::Response;
+/// use br_serve::http::{Limits, ResponseMeta, format_imf_fixdate, parse_head, write_head};
+///
+/// let raw = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+/// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+/// let meta = ResponseMeta {
+///     version: head.version(),
+///     keep_alive: head.keep_alive(),
+///     head_request: head.is_head(),
+/// };
+/// let mut out = Vec::new();
+/// write_head(&mut out, &Response::new(204), &meta, &format_imf_fixdate(0));
+/// assert!(out.ends_with(b"Connection: keep-alive\r\n\r\n"));
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseMeta {
     /// The request's version: decides whether keep-alive must be announced.

@@ -141,6 +141,22 @@ pub struct StaticFiles {
 }
 
 /// The small-file cache's default size per worker, in bytes (`--static-cache`).
+///
+/// # Examples
+///
+/// [`StaticFiles::new`] starts with a cache this size; the binary's flag has the same
+/// default, so an embedding application that builds its own [`Config`](crate::Config)
+/// from arguments gets it too:
+///
+/// ```
+/// use br_serve::app::static_files::DEFAULT_CACHE_BYTES;
+/// use br_serve::config::from_argv;
+///
+/// let config = from_argv(vec!["my-app".into()])?;
+/// assert_eq!(config.static_cache, DEFAULT_CACHE_BYTES);
+/// assert_eq!(DEFAULT_CACHE_BYTES, 4 << 20); // 4 MiB per worker
+/// # Ok::<(), br_serve::Error>(())
+/// ```
 pub const DEFAULT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 impl StaticFiles {
@@ -225,6 +241,22 @@ impl StaticFiles {
     }
 
     /// The canonical root directory that every request is confined to.
+    ///
+    /// # Examples
+    ///
+    /// Symbolic links and `..` in the path given to [`new`](Self::new) are resolved once,
+    /// at start-up:
+    ///
+    /// ```
+    /// use br_serve::app::static_files::StaticFiles;
+    ///
+    /// # let tmp = std::env::temp_dir().join(format!("br-serve-doc-root-{}", std::process::id()));
+    /// # std::fs::create_dir_all(tmp.join("site"))?;
+    /// let files = StaticFiles::new(&tmp.join("site/../site/."), false)?;
+    /// assert_eq!(files.root(), tmp.join("site").canonicalize()?);
+    /// # std::fs::remove_dir_all(&tmp)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn root(&self) -> &Path {
         &self.root
