@@ -21,10 +21,12 @@
 //! - `logs`: access log formats, USR1 reopening the access and error logs.
 //! - `resilience`: idle, slow and vanishing clients, EMFILE backoff, keep-alive, 408s.
 //! - `operations`: PID 1, systemd notify and socket activation, `--user`, drain delay.
+//! - `examples`: the programs in `examples/`, which get the binary's flags and signals.
 
 mod cli;
 mod client;
 mod config_file;
+mod examples;
 mod http_conformance;
 mod load;
 mod logs;

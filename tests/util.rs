@@ -84,6 +84,8 @@ impl Log {
 
 /// A server command line under construction: `Launch::new().args(..).start()`.
 pub struct Launch {
+    /// The program: `br-serve`, or an example built on the library.
+    program: PathBuf,
     args: Vec<String>,
     envs: Vec<(String, String)>,
     bind: bool,
@@ -96,11 +98,28 @@ impl Launch {
     /// The binary with `--bind 127.0.0.1:0` and a clean environment.
     pub fn new() -> Launch {
         Launch {
+            program: PathBuf::from(BINARY),
             args: Vec::new(),
             envs: Vec::new(),
             bind: true,
             wrapper: Vec::new(),
             error_log: None,
+        }
+    }
+
+    /// `examples/NAME.rs` instead of `br-serve`, with the same defaults. `cargo test`
+    /// builds the examples beside the binary (`cargo test --test tests` alone does not).
+    pub fn example(name: &str) -> Launch {
+        let dir = Path::new(BINARY).parent().expect("the binary's directory");
+        let program = dir.join("examples").join(name);
+        assert!(
+            program.exists(),
+            "{} is missing: run `cargo test`, which builds the examples",
+            program.display()
+        );
+        Launch {
+            program,
+            ..Launch::new()
         }
     }
 
@@ -141,10 +160,10 @@ impl Launch {
         let mut cmd = match self.wrapper.split_first() {
             Some((program, args)) => {
                 let mut cmd = Command::new(program);
-                cmd.args(args).arg(BINARY);
+                cmd.args(args).arg(&self.program);
                 cmd
             }
-            None => Command::new(BINARY),
+            None => Command::new(&self.program),
         };
         if self.bind {
             cmd.args(["--bind", "127.0.0.1:0"]);

@@ -1,0 +1,104 @@
+//! The programs in `examples/`, run as servers: an application built on the library gets
+//! the binary's command line, supervision and signals, and its factory runs in each
+//! worker, so per-worker state starts afresh in every new worker.
+
+use nix::sys::signal::Signal;
+
+use crate::client::request;
+use crate::util::{Launch, Server, poll_until, secs};
+
+/// `worker PID has served N requests` from `per_worker_state`, as (PID, N).
+fn served(server: &Server) -> (u32, u64) {
+    let resp = server.get("/count");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let text = resp.text();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        ["worker", pid, "has", "served", n, "requests"] => (
+            pid.parse().expect("a pid"),
+            n.parse().expect("a request count"),
+        ),
+        _ => panic!("unexpected answer {text:?}"),
+    }
+}
+
+#[test]
+fn json_api_routes_reads_bodies_and_stops_on_term() {
+    let mut server = Launch::example("json_api")
+        .args(&["--workers", "2"])
+        .start();
+    server.wait_children(2, secs(10));
+
+    let health = server.get("/api/health");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.header("content-type"), Some("application/json"));
+    assert!(
+        health.text().starts_with(r#"{"status":"ok","pid":"#),
+        "{}",
+        health.text()
+    );
+
+    let mut conn = server.connect();
+    conn.send(&request("POST", "/api/length", &[], b"hello"));
+    let length = conn.read_response(secs(10));
+    assert_eq!(
+        (length.status, length.text().as_str()),
+        (200, r#"{"bytes":5}"#)
+    );
+    // A chunked body arrives decoded, as the handler's `req.body()`.
+    conn.send(
+        b"POST /api/length HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
+          3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+    );
+    assert_eq!(conn.read_response(secs(10)).text(), r#"{"bytes":7}"#);
+
+    // Only letters and digits of the name reach the JSON.
+    let echo = server.get("/api/echo?name=a%22b%3Cc%3E");
+    assert_eq!(echo.text(), r#"{"hello":"a22b3Cc3E"}"#);
+    conn.send(&request("DELETE", "/api/health", &[], b""));
+    assert_eq!(conn.read_response(secs(10)).status, 405);
+    assert_eq!(server.get("/elsewhere").status, 404);
+
+    server.signal(Signal::SIGTERM);
+    assert!(server.wait_exit(secs(20)).success());
+}
+
+#[test]
+fn per_worker_state_is_built_in_each_worker_and_survives_hup_and_ttin() {
+    let server = Launch::example("per_worker_state")
+        .args(&["--workers", "1"])
+        .start();
+    let (first, n) = served(&server);
+    assert_eq!(n, 1);
+    assert_eq!(
+        served(&server),
+        (first, 2),
+        "the state lives on in its worker"
+    );
+
+    // HUP: a new generation, whose worker builds its own state.
+    server.signal(Signal::SIGHUP);
+    let replaced = poll_until(secs(20), || {
+        Some(server.children()).filter(|c| c.len() == 1 && c[0] != first)
+    });
+    let second = replaced.expect("the worker replaced after HUP")[0];
+    assert_eq!(served(&server), (second, 1));
+
+    // TTIN: one more worker, counting from its own start while its sibling goes on.
+    server.signal(Signal::SIGTTIN);
+    let third = *server
+        .wait_children(2, secs(10))
+        .iter()
+        .find(|&&pid| pid != second)
+        .expect("the added worker");
+    let mut seen = 1;
+    let newcomer_first = poll_until(secs(20), || {
+        let (pid, n) = served(&server);
+        if pid == second {
+            seen += 1;
+            assert_eq!(n, seen, "the older worker's count goes on");
+        }
+        (pid == third).then_some(n)
+    });
+    assert_eq!(newcomer_first, Some(1), "the added worker's first answer");
+}
