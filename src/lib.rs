@@ -177,8 +177,9 @@ where
 ///
 /// Right for large read-only data (a model, a lookup table): loaded once, its pages are
 /// shared by every worker until one writes to them. A build that panics stops the start
-/// before anything is bound, rather than every worker failing the same way in a loop. The
-/// handler is not rebuilt on HUP, so new data needs a restart (or a USR2 upgrade).
+/// before anything is bound, with exit status 1, rather than every worker failing the
+/// same way in a loop. The handler is not rebuilt on HUP, so new data needs a restart (or
+/// a USR2 upgrade). `examples/preloaded_table.rs` is a whole program.
 ///
 /// # Examples
 ///
@@ -201,12 +202,28 @@ where
     F: FnOnce(&Config) -> Box<dyn Handler>,
 {
     match prepare() {
-        Ok(config) => {
-            let app = build(&config);
-            finish(serve(config, App::Preloaded(app)))
-        }
+        Ok(config) => match preload(build, &config) {
+            Ok(app) => finish(serve(config, App::Preloaded(app))),
+            Err(err) => error::report(&err),
+        },
         Err(code) => code,
     }
+}
+
+/// Builds the application in the master. A panic has been printed by the panic hook by
+/// the time it is caught here; it ends the start with exit status 1, as any other
+/// failure to start does, rather than with the 101 of an unwound `main`.
+fn preload<F>(build: F, config: &Config) -> Result<Box<dyn Handler>, Error>
+where
+    F: FnOnce(&Config) -> Box<dyn Handler>,
+{
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(config))).map_err(|_| {
+        Error::Config(
+            "the application panicked while being built before forking (see above); \
+             nothing was started"
+                .into(),
+        )
+    })
 }
 
 /// Runs a master with this configuration and application until it is told to stop.

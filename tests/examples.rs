@@ -1,6 +1,7 @@
 //! The programs in `examples/`, run as servers: an application built on the library gets
-//! the binary's command line, supervision and signals, and its factory runs in each
-//! worker, so per-worker state starts afresh in every new worker.
+//! the binary's command line, supervision and signals; a factory runs in each worker, so
+//! per-worker state starts afresh in every new worker, and a preloaded application is
+//! built once in the master and shared by the workers copy-on-write.
 
 use nix::sys::signal::Signal;
 
@@ -101,4 +102,73 @@ fn per_worker_state_is_built_in_each_worker_and_survives_hup_and_ttin() {
         (pid == third).then_some(n)
     });
     assert_eq!(newcomer_first, Some(1), "the added worker's first answer");
+}
+
+/// (Private_Dirty, Shared_Dirty) of a process in KiB, from /proc/PID/smaps_rollup.
+fn dirty_kib(pid: u32) -> (u64, u64) {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_else(|e| panic!("smaps_rollup of {pid}: {e}"));
+    let field = |name: &str| -> u64 {
+        rollup
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in smaps_rollup of {pid}"))
+    };
+    (field("Private_Dirty:"), field("Shared_Dirty:"))
+}
+
+/// The example's default table: 4 Mi entries of 8 bytes.
+const TABLE_KIB: u64 = 32 * 1024;
+
+#[test]
+fn preloaded_table_is_built_once_in_the_master_and_shared_by_the_workers() {
+    let server = Launch::example("preloaded_table")
+        .args(&["--workers", "2"])
+        .start();
+    let workers = server.wait_children(2, secs(10));
+    assert_eq!(server.get("/square?n=1234").text(), "1522756\n");
+    let master = format!("{}\n", server.pid());
+    assert_eq!(server.get("/built").text(), master);
+    // Each worker sees the master's table in shared pages; a copy of its own would be
+    // private memory as large as the table.
+    for pid in workers.iter().copied() {
+        let (private, shared) = dirty_kib(pid);
+        assert!(
+            shared >= TABLE_KIB && private < TABLE_KIB / 4,
+            "worker {pid}: private {private} KiB, shared {shared} KiB"
+        );
+    }
+
+    // HUP: new workers, forked from the same copy; the table is not built again.
+    server.signal(Signal::SIGHUP);
+    let renewed = poll_until(secs(20), || {
+        let now = server.children();
+        (now.len() == 2 && now.iter().all(|pid| !workers.contains(pid))).then_some(now)
+    });
+    assert!(
+        renewed.is_some(),
+        "workers {workers:?} still there after HUP"
+    );
+    assert_eq!(server.get("/built").text(), master);
+    let builds = server
+        .log()
+        .iter()
+        .filter(|l| l.contains("built a table"))
+        .count();
+    assert_eq!(builds, 1);
+}
+
+#[test]
+fn preloaded_table_that_cannot_be_built_stops_the_start() {
+    let (status, log) = Launch::example("preloaded_table")
+        .env("TABLE_ENTRIES", "lots")
+        .run_to_exit(secs(20));
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(r#"TABLE_ENTRIES="lots" is not a number"#),
+        "{log}"
+    );
+    assert!(log.contains("nothing was started"), "{log}");
+    assert!(!log.contains("Listening at"), "{log}");
 }
