@@ -108,7 +108,7 @@ impl Launch {
     }
 
     /// `examples/NAME.rs` instead of `br-serve`, with the same defaults. `cargo test`
-    /// builds the examples beside the binary (`cargo test --test tests` alone does not).
+    /// builds the examples beside the binary (`cargo test --test integration` alone does not).
     pub fn example(name: &str) -> Launch {
         let dir = Path::new(BINARY).parent().expect("the binary's directory");
         let program = dir.join("examples").join(name);
