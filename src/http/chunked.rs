@@ -81,8 +81,9 @@ impl Default for ChunkedDecoder {
 impl ChunkedDecoder {
     /// A bound on the bytes [`decode`](Self::decode) may leave unconsumed, which is at
     /// most a partial trailer line just under [`TRAILERS_MAX`], or a partial size line of
-    /// [`CHUNK_LINE_MAX`] content bytes plus its CR, whichever is larger. A caller whose buffer holds this
-    /// many unconsumed bytes plus one more read always lets the decoder progress.
+    /// [`CHUNK_LINE_MAX`] content bytes plus its CR, whichever is larger. A caller whose
+    /// buffer holds this many unconsumed bytes plus one more read always lets the decoder
+    /// progress.
     ///
     /// # Examples
     ///
