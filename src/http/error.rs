@@ -44,7 +44,10 @@ pub struct HttpError {
 }
 
 impl HttpError {
-    /// Makes an error that answers with `status` and explains itself with `message`.
+    /// Makes an error that answers with `status` (a 4xx or 5xx code; [`Response::error`]
+    /// sends anything outside 100-599 as 500) and explains itself with `message`.
+    ///
+    /// [`Response::error`]: crate::Response::error
     ///
     /// # Examples
     ///

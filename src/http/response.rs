@@ -457,7 +457,8 @@ impl Response {
 
     /// The response for a refused request: `text/plain`, body `"<status> <reason>\n<message>\n"`.
     /// The worker writes it with `keep_alive: false`: after a parse error the connection
-    /// is closed.
+    /// is closed. A status outside 100-599 becomes 500 here already, so the body says what
+    /// the status line will.
     ///
     /// # Examples
     ///
@@ -473,9 +474,13 @@ impl Response {
     /// // Handlers may use it too, for a uniform plain-text error page.
     /// let resp = Response::error(&HttpError::new(429, "slow down"));
     /// assert!(matches!(resp.body(), Body::Bytes(b) if b == b"429 Too Many Requests\nslow down\n"));
+    ///
+    /// let resp = Response::error(&HttpError::new(999, "no such status"));
+    /// assert_eq!(resp.status(), 500);
+    /// assert!(matches!(resp.body(), Body::Bytes(b) if b.starts_with(b"500 Internal Server Error\n")));
     /// ```
     pub fn error(err: &HttpError) -> Response {
-        let status = err.status();
+        let status = wire_status(err.status());
         Response::text(
             status,
             format!("{status} {}\n{}\n", reason_phrase(status), err.message()),
