@@ -181,10 +181,12 @@ fn notify_socket_may_be_abstract() {
 fn socket_activation_serves_the_inherited_listener() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
+    // A graceful timeout longer than the exit deadline below, so a worker that never sees
+    // TERM cannot pass for one that drained.
     let mut server = Launch::new()
         .no_bind()
         .wrapped(&["systemd-socket-activate", "-l", &listen])
-        .args(&["--workers", "1"])
+        .args(&["--workers", "2", "--graceful-timeout", "60"])
         .start_unready();
     // systemd-socket-activate execs br-serve on the first connection; that connection
     // waits in the inherited socket's queue and is served once a worker runs.
@@ -203,6 +205,17 @@ fn socket_activation_serves_the_inherited_listener() {
     );
     server.wait_for_log("Inherited 1 listener", secs(5));
     assert_eq!(server.get("/").status, 200);
+
+    // systemd hands over a blocking socket: the workers must still wait in their event
+    // loops, not in accept(), so a kept-alive connection goes on being served and TERM
+    // reaches them (the workers' accept would otherwise restart after the signal).
+    let mut conn = server.connect();
+    for _ in 0..3 {
+        conn.send(&request("GET", "/", &[], b""));
+        assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    }
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
 #[test]

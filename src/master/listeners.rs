@@ -117,9 +117,15 @@ fn parse_fd_list(list: &str) -> Result<Vec<RawFd>, String> {
         .collect()
 }
 
-/// Checks that an inherited descriptor is a listening stream socket and wraps it. It is
-/// already non-blocking: that flag lives on the open file description we share with the
-/// old master's workers, and both want it set, so it is left alone.
+/// Checks that an inherited descriptor is a listening stream socket, makes it
+/// non-blocking and wraps it.
+///
+/// From a USR2 parent it is non-blocking already. From systemd it is not, unless the
+/// socket unit says `NonBlocking=yes` (systemd-socket-activate never does): left
+/// blocking, an idle worker would sleep in `accept` instead of its event loop, deaf to its
+/// other connections and to TERM until the next client came. The flag lives on the open
+/// file description shared with systemd, which does not accept on it (`Accept=no`), so
+/// setting it costs systemd nothing.
 fn from_fd(fd: OwnedFd) -> Result<Listener, Error> {
     checked(Socket::from(fd)).map_err(|e| Error::io("checking an inherited listener", e))
 }
@@ -129,6 +135,7 @@ fn checked(socket: Socket) -> std::io::Result<Listener> {
         return Err(std::io::Error::other("not a listening stream socket"));
     }
     socket.set_cloexec(true)?;
+    socket.set_nonblocking(true)?;
     let addr = socket.local_addr()?;
     if let Some(tcp) = addr.as_socket() {
         return Ok(Listener::Tcp(socket.into(), tcp));
