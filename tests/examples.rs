@@ -5,7 +5,7 @@
 
 use nix::sys::signal::Signal;
 
-use crate::client::request;
+use crate::client::{RESPONSE_WITHIN, request};
 use crate::util::{Launch, Server, poll_until, secs};
 
 /// `worker PID has served N requests` from `per_worker_state`, as (PID, N).
@@ -41,7 +41,7 @@ fn json_api_routes_reads_bodies_and_stops_on_term() {
 
     let mut conn = server.connect();
     conn.send(&request("POST", "/api/length", &[], b"hello"));
-    let length = conn.read_response(secs(10));
+    let length = conn.read_response(RESPONSE_WITHIN);
     assert_eq!(
         (length.status, length.text().as_str()),
         (200, r#"{"bytes":5}"#)
@@ -51,13 +51,13 @@ fn json_api_routes_reads_bodies_and_stops_on_term() {
         b"POST /api/length HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
           3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
     );
-    assert_eq!(conn.read_response(secs(10)).text(), r#"{"bytes":7}"#);
+    assert_eq!(conn.read_response(RESPONSE_WITHIN).text(), r#"{"bytes":7}"#);
 
     // Only letters and digits of the name reach the JSON.
     let echo = server.get("/api/echo?name=a%22b%3Cc%3E");
     assert_eq!(echo.text(), r#"{"hello":"a22b3Cc3E"}"#);
     conn.send(&request("DELETE", "/api/health", &[], b""));
-    assert_eq!(conn.read_response(secs(10)).status, 405);
+    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 405);
     assert_eq!(server.get("/elsewhere").status, 404);
 
     server.signal(Signal::SIGTERM);
