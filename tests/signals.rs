@@ -1,13 +1,14 @@
-//! Shutdown by signal: TERM drains gracefully (in-flight requests finish, exit 0, stragglers
-//! killed after `--graceful-timeout`); INT and QUIT stop at once.
+//! Shutdown by signal: TERM drains gracefully (in-flight requests finish, a request already
+//! sent on an idle keep-alive connection is answered, exit 0, stragglers killed after
+//! `--graceful-timeout`); INT and QUIT stop at once.
 //!
 //! Each test first makes sure its slow request is in a worker's hands
 //! (`Conn::wait_consumed`), so "in flight" is a fact, not a hope about timing.
 
 use nix::sys::signal::Signal;
 
-use crate::client::{Conn, request};
-use crate::util::{Launch, Server, secs};
+use crate::client::{Conn, RESPONSE_WITHIN, request};
+use crate::util::{Launch, Server, poll_until, secs, send_signal};
 
 /// A one-worker server (extra flags appended) with a `/sleep?ms=..` request in flight.
 fn server_with_sleeper(ms: u64, extra: &[&str]) -> (Server, Conn) {
@@ -37,6 +38,49 @@ fn term_kills_requests_that_outlive_the_graceful_timeout() {
     let status = server.wait_exit(secs(10));
     assert_eq!(status.code(), Some(0), "{status}");
     conn.expect_closed(secs(5));
+}
+
+/// Whether `sig` is pending for `pid` (/proc/PID/status, thread or process-wide): once it
+/// is not, after a `kill`, the process has run its handler.
+fn signal_pending(pid: u32, sig: Signal) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let bit = 1u64 << (sig as i32 - 1);
+    status
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("SigPnd:")
+                .or_else(|| l.strip_prefix("ShdPnd:"))
+        })
+        .any(|mask| u64::from_str_radix(mask.trim(), 16).is_ok_and(|m| m & bit != 0))
+}
+
+#[test]
+fn term_answers_a_request_already_waiting_on_an_idle_keep_alive_connection() {
+    let server = Launch::new().args(&["--workers", "1"]).start();
+    let worker = server.wait_children(1, secs(10))[0];
+    let mut idle = server.connect();
+    idle.send(&request("GET", "/", &[], b""));
+    assert_eq!(idle.read_response(RESPONSE_WITHIN).status, 200);
+    // The worker is busy in a slow request when TERM arrives, and the idle connection's
+    // next request comes after TERM: the worker's next turn sees the drain first and the
+    // request second. Closing the "idle" connection then would lose the request to a reset.
+    let mut sleeper = server.connect();
+    sleeper.send(&request("GET", "/sleep?ms=1500", &[], b""));
+    sleeper.wait_consumed(secs(10));
+    send_signal(worker, Signal::SIGTERM);
+    let delivered = poll_until(secs(10), || {
+        (!signal_pending(worker, Signal::SIGTERM)).then_some(())
+    });
+    assert!(
+        delivered.is_some(),
+        "TERM still pending for worker {worker}"
+    );
+    idle.send(&request("GET", "/", &[], b""));
+
+    let answer = idle.read_response(RESPONSE_WITHIN);
+    assert_eq!(answer.status, 200);
+    assert!(answer.has_token("connection", "close"), "{answer:?}");
+    assert_eq!(sleeper.read_response(RESPONSE_WITHIN).status, 200);
 }
 
 /// INT and QUIT: the master exits within a few seconds without awaiting the slow request,

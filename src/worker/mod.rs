@@ -413,6 +413,12 @@ impl Worker {
 
     /// Stops accepting, closes idle connections, and lets the rest finish with
     /// `Connection: close`.
+    ///
+    /// An idle keep-alive connection may already hold its next request, arrived since its
+    /// last event: closing with it unread would reset the connection and lose the request.
+    /// So each is driven once more first: a request found there is answered (with
+    /// `Connection: close`, as `closing` is set), and a connection with nothing to read is
+    /// closed by that same drive.
     fn begin_drain(&mut self) {
         if self.draining {
             return;
@@ -425,8 +431,9 @@ impl Worker {
             let _ = listener.deregister(self.poll.registry());
         }
         for index in 0..self.conns.len() {
-            if self.conns[index].as_ref().is_some_and(Conn::is_idle) {
-                self.close(index);
+            if let Some(conn) = self.conns[index].as_mut().filter(|c| c.is_idle()) {
+                conn.mark_readable(false);
+                self.drive(index);
             }
         }
     }
