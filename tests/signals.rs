@@ -1,6 +1,6 @@
-//! Shutdown by signal: TERM drains gracefully (in-flight requests finish, a request already
-//! sent on an idle keep-alive connection is answered, exit 0, stragglers killed after
-//! `--graceful-timeout`); INT and QUIT stop at once.
+//! Shutdown by signal: TERM drains gracefully (in-flight requests finish, the next request
+//! on a kept-alive connection is answered with `Connection: close`, exit 0, stragglers
+//! killed after `--graceful-timeout`); INT and QUIT stop at once.
 //!
 //! Each test first makes sure its slow request is in a worker's hands
 //! (`Conn::wait_consumed`), so "in flight" is a fact, not a hope about timing.
@@ -81,6 +81,24 @@ fn term_answers_a_request_already_waiting_on_an_idle_keep_alive_connection() {
     assert_eq!(answer.status, 200);
     assert!(answer.has_token("connection", "close"), "{answer:?}");
     assert_eq!(sleeper.read_response(RESPONSE_WITHIN).status, 200);
+}
+
+#[test]
+fn term_answers_the_next_request_on_a_kept_alive_connection_with_close() {
+    let server = Launch::new().args(&["--workers", "1"]).start();
+    let worker = server.wait_children(1, secs(10))[0];
+    let mut conn = server.connect();
+    conn.send(&request("GET", "/", &[], b""));
+    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    // The drain begins while the connection is idle; the client's next request comes
+    // after it. It is answered, and the answer tells the client to go elsewhere.
+    send_signal(worker, Signal::SIGTERM);
+    server.wait_for_log("received TERM: draining", secs(10));
+    conn.send(&request("GET", "/", &[], b""));
+    let answer = conn.read_response(RESPONSE_WITHIN);
+    assert_eq!(answer.status, 200);
+    assert!(answer.has_token("connection", "close"), "{answer:?}");
+    conn.expect_closed(secs(5));
 }
 
 /// INT and QUIT: the master exits within a few seconds without awaiting the slow request,

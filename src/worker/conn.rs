@@ -447,7 +447,11 @@ impl Conn {
             _ if !self.out.is_empty() => Verdict::Keep,
             Phase::Closing => self.start_linger(ctx.now),
             _ if self.eof => Verdict::Close,
-            _ if ctx.closing && self.is_idle() => Verdict::Close,
+            // Draining: a connection that never carried a request is closed now. A kept-alive
+            // one stays for the (shortened) keep-alive time, so a client in mid-conversation
+            // gets its next request answered with `Connection: close` rather than meeting a
+            // socket closed under it.
+            _ if ctx.closing && self.is_idle() && !self.reused => Verdict::Close,
             _ => Verdict::Keep,
         }
     }

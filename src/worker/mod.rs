@@ -48,6 +48,10 @@ const CONN_BASE: usize = 1 << 20;
 pub const EXIT_BOOT_ERROR: i32 = 3;
 /// How often connection deadlines are checked.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// The longest a draining worker keeps an idle kept-alive connection open for its
+/// client's next request, so that a retiring worker is not held up for long by
+/// connections nobody uses.
+const DRAIN_KEEP_ALIVE: Duration = Duration::from_secs(2);
 /// How long accepting pauses when the process is out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Most bytes one `read` takes from a socket.
@@ -411,20 +415,22 @@ impl Worker {
         }
     }
 
-    /// Stops accepting, closes idle connections, and lets the rest finish with
-    /// `Connection: close`.
+    /// Stops accepting and lets every connection finish with `Connection: close`.
     ///
-    /// An idle keep-alive connection may already hold its next request, arrived since its
-    /// last event: closing with it unread would reset the connection and lose the request.
-    /// So each is driven once more first: a request found there is answered (with
-    /// `Connection: close`, as `closing` is set), and a connection with nothing to read is
-    /// closed by that same drive.
+    /// Idle keep-alive connections are not closed at once: a client in mid-conversation
+    /// may be sending its next request right now, and a socket closed under it loses that
+    /// request (a proxy does not retry a POST). They stay for the keep-alive time, at most
+    /// [`DRAIN_KEEP_ALIVE`]; a request that comes is answered with `Connection: close`, and
+    /// the rest are closed when their time is up, as any idle connection would be. Each
+    /// idle connection is driven once now, for a request that arrived since its last event,
+    /// and a connection that never carried a request is closed by that drive.
     fn begin_drain(&mut self) {
         if self.draining {
             return;
         }
         self.draining = true;
         self.ctx.closing = true;
+        self.ctx.timeouts.keep_alive = self.ctx.timeouts.keep_alive.min(DRAIN_KEEP_ALIVE);
         DRAINING.store(true, Ordering::Relaxed);
         self.ctx.slot.set_state(State::Stopping, monotonic_ms());
         for listener in &mut self.listeners {
