@@ -54,13 +54,19 @@ fn signal_pending(pid: u32, sig: Signal) -> bool {
         .any(|mask| u64::from_str_radix(mask.trim(), 16).is_ok_and(|m| m & bit != 0))
 }
 
-#[test]
-fn term_answers_a_request_already_waiting_on_an_idle_keep_alive_connection() {
+/// A one-worker server, its worker's pid, and a connection kept alive after one answer.
+fn server_with_kept_alive_connection() -> (Server, u32, Conn) {
     let server = Launch::new().args(&["--workers", "1"]).start();
     let worker = server.wait_children(1, secs(10))[0];
-    let mut idle = server.connect();
-    idle.send(&request("GET", "/", &[], b""));
-    assert_eq!(idle.read_response(RESPONSE_WITHIN).status, 200);
+    let mut conn = server.connect();
+    conn.send(&request("GET", "/", &[], b""));
+    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    (server, worker, conn)
+}
+
+#[test]
+fn term_answers_a_request_already_waiting_on_an_idle_keep_alive_connection() {
+    let (server, worker, mut idle) = server_with_kept_alive_connection();
     // The worker is busy in a slow request when TERM arrives, and the idle connection's
     // next request comes after TERM: the worker's next turn sees the drain first and the
     // request second. Closing the "idle" connection then would lose the request to a reset.
@@ -85,11 +91,7 @@ fn term_answers_a_request_already_waiting_on_an_idle_keep_alive_connection() {
 
 #[test]
 fn term_answers_the_next_request_on_a_kept_alive_connection_with_close() {
-    let server = Launch::new().args(&["--workers", "1"]).start();
-    let worker = server.wait_children(1, secs(10))[0];
-    let mut conn = server.connect();
-    conn.send(&request("GET", "/", &[], b""));
-    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    let (server, worker, mut conn) = server_with_kept_alive_connection();
     // The drain begins while the connection is idle; the client's next request comes
     // after it. It is answered, and the answer tells the client to go elsewhere.
     send_signal(worker, Signal::SIGTERM);
