@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::AtFlags;
 use nix::sys::stat::{FileStat, fstatat};
 
-use super::FileInfo;
+use super::conditional::FileInfo;
 
 /// The largest file kept. The worker copies bodies up to this size next to their head
 /// anyway (`out::COPY_LIMIT`); above it, sendfile is cheaper than a copy.

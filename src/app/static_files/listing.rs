@@ -1,0 +1,148 @@
+//! Directory listings, off unless `--static-listing` asks for them: an HTML page of a
+//! directory's visible entries, with names escaped so that no file name becomes markup or
+//! a link elsewhere.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::NOSNIFF;
+use super::path::{Reject, percent_decode};
+use crate::http::Response;
+
+/// A listing stops after this many entries, so a huge directory cannot make one
+/// response, or one worker's memory, unbounded.
+const LISTING_LIMIT: usize = 10_000;
+
+/// The listing page for `dir`, requested as `url_path` (which ends in `/`).
+pub(super) fn listing(url_path: &str, dir: &Path) -> Response {
+    match listing_html(url_path, dir) {
+        Ok(html) => Response::bytes(200, "text/html; charset=utf-8", html.into_bytes())
+            .with_header(NOSNIFF.0, NOSNIFF.1),
+        Err(err) => Reject::from_io(&err).response(),
+    }
+}
+
+/// Renders the listing. Hidden entries are left out, as they cannot be fetched. Names are
+/// HTML-escaped for display and percent-encoded in links, so a file called
+/// `<script>` or `a:b` is text and a relative link, never markup or a URL scheme.
+fn listing_html(url_path: &str, dir: &Path) -> io::Result<String> {
+    let (mut entries, truncated) = read_listing(dir)?;
+    entries.sort();
+    let shown = percent_decode(url_path).map_or_else(
+        |_| url_path.to_owned(),
+        |b| String::from_utf8_lossy(&b).into_owned(),
+    );
+    let title = html_escape(&shown);
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of {title}</title>\
+         </head>\n<body>\n<h1>Index of {title}</h1>\n<ul>\n"
+    );
+    if url_path != "/" {
+        html.push_str("<li><a href=\"../\">../</a></li>\n");
+    }
+    // Writing to a String cannot fail.
+    for (name, is_dir) in &entries {
+        let slash = if *is_dir { "/" } else { "" };
+        let href = percent_encode(name.as_bytes());
+        let text = html_escape(&name.to_string_lossy());
+        let _ = writeln!(html, "<li><a href=\"{href}{slash}\">{text}{slash}</a></li>");
+    }
+    if truncated {
+        let _ = writeln!(html, "<li>(only the first {LISTING_LIMIT} entries)</li>");
+    }
+    html.push_str("</ul>\n</body></html>\n");
+    Ok(html)
+}
+
+/// The visible entries of `dir` (name, is a directory), at most [`LISTING_LIMIT`] of
+/// them, and whether more were left out.
+fn read_listing(dir: &Path) -> io::Result<(Vec<(OsString, bool)>, bool)> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.as_bytes().starts_with(b".") {
+            continue;
+        }
+        if entries.len() == LISTING_LIMIT {
+            return Ok((entries, true));
+        }
+        // Follows symlinks, so a link to a directory is listed with its slash.
+        let is_dir = fs::metadata(entry.path()).is_ok_and(|meta| meta.is_dir());
+        entries.push((name, is_dir));
+    }
+    Ok((entries, false))
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::static_files::tests::TempDir;
+
+    #[test]
+    fn escaping_helpers() {
+        assert_eq!(percent_encode(b"a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(
+            percent_encode(b"a b/c?d#e%f:g"),
+            "a%20b%2Fc%3Fd%23e%25f%3Ag"
+        );
+        assert_eq!(percent_encode("\u{e9}\u{ff}".as_bytes()), "%C3%A9%C3%BF");
+        assert_eq!(
+            html_escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn listing_escapes_names_and_hides_dotfiles() {
+        let tmp = TempDir::new("listing");
+        fs::write(tmp.0.join("<b>&\"x'.txt"), "").expect("write");
+        fs::write(tmp.0.join("a:b"), "").expect("write");
+        fs::write(tmp.0.join(".hidden"), "").expect("write");
+        fs::create_dir(tmp.0.join("sub")).expect("mkdir");
+        let html = listing_html("/files/a%20b/", &tmp.0).expect("listing");
+        assert!(
+            html.contains("<title>Index of /files/a b/</title>"),
+            "{html}"
+        );
+        assert!(html.contains("href=\"%3Cb%3E%26%22x%27.txt\">&lt;b&gt;&amp;&quot;x&#39;.txt<"));
+        assert!(html.contains("href=\"a%3Ab\">a:b<"), "{html}");
+        assert!(html.contains("href=\"sub/\">sub/<"), "{html}");
+        assert!(html.contains("href=\"../\""), "{html}");
+        assert!(!html.contains("hidden"), "{html}");
+        let root = listing_html("/", &tmp.0).expect("listing");
+        assert!(!root.contains("../"), "{root}");
+    }
+}

@@ -1,0 +1,147 @@
+//! Content types, from a small table of file extensions. Anything else is
+//! `application/octet-stream`, and every response carries `X-Content-Type-Options:
+//! nosniff`, so a browser never second-guesses the choice.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Content type for extensions the table does not know.
+const DEFAULT_MIME: &str = "application/octet-stream";
+
+/// Extension (compared case-insensitively) to content type. Text formats say UTF-8.
+/// JSON and XML carry no charset: JSON defines none (RFC 8259 §11) and an XML document
+/// declares its own encoding (RFC 7303), which a wrong parameter would override.
+const MIME_TYPES: &[(&str, &str)] = &[
+    ("avif", "image/avif"),
+    ("css", "text/css; charset=utf-8"),
+    ("csv", "text/csv; charset=utf-8"),
+    ("gif", "image/gif"),
+    ("gz", "application/gzip"),
+    ("htm", "text/html; charset=utf-8"),
+    ("html", "text/html; charset=utf-8"),
+    ("ico", "image/x-icon"),
+    ("jpeg", "image/jpeg"),
+    ("jpg", "image/jpeg"),
+    ("js", "text/javascript; charset=utf-8"), // RFC 9239
+    ("json", "application/json"),
+    ("map", "application/json"),            // source maps
+    ("md", "text/markdown; charset=utf-8"), // RFC 7763
+    ("mjs", "text/javascript; charset=utf-8"),
+    ("mp3", "audio/mpeg"),
+    ("mp4", "video/mp4"),
+    ("otf", "font/otf"),
+    ("pdf", "application/pdf"),
+    ("png", "image/png"),
+    ("svg", "image/svg+xml"),
+    ("ttf", "font/ttf"),
+    ("txt", "text/plain; charset=utf-8"),
+    ("wasm", "application/wasm"),
+    ("webm", "video/webm"),
+    ("webp", "image/webp"),
+    ("woff", "font/woff"),
+    ("woff2", "font/woff2"),
+    ("xml", "application/xml"),
+    ("zip", "application/zip"),
+];
+
+/// The content type for a file name. A `.gz` file is served as gzip data, not as its
+/// contents with a `Content-Encoding`, because that is what the file is.
+pub(super) fn mime_type(path: &Path) -> &'static str {
+    // Path::extension's rule, on the bytes (its component parsing cost more than the
+    // lookup): what follows the last dot of the file name, unless that dot starts it.
+    let bytes = path.as_os_str().as_bytes();
+    let name = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    let Some(dot) = name.iter().rposition(|&b| b == b'.').filter(|&i| i > 0) else {
+        return DEFAULT_MIME;
+    };
+    let Some(key) = ext_key(&name[dot + 1..]) else {
+        return DEFAULT_MIME;
+    };
+    MIME_KEYS
+        .iter()
+        .find(|&&(known, _)| known == key)
+        .map_or(DEFAULT_MIME, |&(_, mime)| mime)
+}
+
+/// An extension lowercased and packed into one integer (little-endian bytes, zero-padded),
+/// so a lookup is a scan of integer compares; `None` when it is longer than 8 bytes, as
+/// no known one is.
+const fn ext_key(ext: &[u8]) -> Option<u64> {
+    if ext.len() > 8 {
+        return None;
+    }
+    let mut key = 0u64;
+    let mut i = 0;
+    while i < ext.len() {
+        key |= (ext[i].to_ascii_lowercase() as u64) << (8 * i);
+        i += 1;
+    }
+    Some(key)
+}
+
+/// [`MIME_TYPES`] keyed by [`ext_key`], built at compile time.
+static MIME_KEYS: [(u64, &str); MIME_TYPES.len()] = mime_keys();
+
+const fn mime_keys() -> [(u64, &'static str); MIME_TYPES.len()] {
+    let mut keys = [(0, ""); MIME_TYPES.len()];
+    let mut i = 0;
+    while i < MIME_TYPES.len() {
+        let (ext, mime) = MIME_TYPES[i];
+        let Some(key) = ext_key(ext.as_bytes()) else {
+            panic!("a MIME_TYPES extension is longer than 8 bytes");
+        };
+        keys[i] = (key, mime);
+        i += 1;
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mime_table() {
+        let cases = [
+            ("index.html", "text/html; charset=utf-8"),
+            ("old.HTM", "text/html; charset=utf-8"),
+            ("app.js", "text/javascript; charset=utf-8"),
+            ("mod.mjs", "text/javascript; charset=utf-8"),
+            ("style.css", "text/css; charset=utf-8"),
+            ("data.json", "application/json"),
+            ("app.js.map", "application/json"),
+            ("feed.xml", "application/xml"),
+            ("logo.svg", "image/svg+xml"),
+            ("photo.JPG", "image/jpeg"),
+            ("photo.jpeg", "image/jpeg"),
+            ("anim.gif", "image/gif"),
+            ("img.webp", "image/webp"),
+            ("img.avif", "image/avif"),
+            ("favicon.ico", "image/x-icon"),
+            ("a.PNG", "image/png"),
+            ("m.wasm", "application/wasm"),
+            ("doc.pdf", "application/pdf"),
+            ("a.zip", "application/zip"),
+            ("a.tar.gz", "application/gzip"),
+            ("v.mp4", "video/mp4"),
+            ("v.webm", "video/webm"),
+            ("s.mp3", "audio/mpeg"),
+            ("f.woff", "font/woff"),
+            ("f.woff2", "font/woff2"),
+            ("f.ttf", "font/ttf"),
+            ("f.otf", "font/otf"),
+            ("t.csv", "text/csv; charset=utf-8"),
+            ("README.md", "text/markdown; charset=utf-8"),
+            ("notes.txt", "text/plain; charset=utf-8"),
+            ("Makefile", DEFAULT_MIME),
+            ("archive.tar", DEFAULT_MIME),
+            ("dir.d/file", DEFAULT_MIME),
+            ("trailing.", DEFAULT_MIME),
+            ("a.html5", DEFAULT_MIME),
+        ];
+        for (name, mime) in cases {
+            assert_eq!(mime_type(Path::new(name)), mime, "{name}");
+            assert_eq!(mime_type(&Path::new("/srv/www").join(name)), mime, "{name}");
+        }
+    }
+}

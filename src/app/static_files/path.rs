@@ -1,0 +1,382 @@
+//! Path resolution, the security boundary of the static file app: from a request path to
+//! a file or directory under the root, or a [`Reject`]. The rules it enforces are the
+//! "Security rules" of the parent module's documentation.
+
+use std::ffi::OsString;
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::plain;
+use crate::http::Response;
+
+/// Why a request path cannot be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reject {
+    /// Malformed: bad percent-encoding, a NUL, a target that is not a path.
+    BadRequest,
+    /// Inside the root but not readable by the worker.
+    Forbidden,
+    /// Everything else, including every attempt to leave the root.
+    NotFound,
+}
+
+impl Reject {
+    /// Maps a filesystem error: only a permission error is worth telling apart.
+    pub(super) fn from_io(err: &io::Error) -> Reject {
+        match err.kind() {
+            io::ErrorKind::PermissionDenied => Reject::Forbidden,
+            _ => Reject::NotFound,
+        }
+    }
+
+    pub(super) fn response(self) -> Response {
+        match self {
+            Reject::BadRequest => plain(400, "bad request\n"),
+            Reject::Forbidden => plain(403, "forbidden\n"),
+            Reject::NotFound => plain(404, "not found\n"),
+        }
+    }
+}
+
+/// A request path, decoded and checked segment by segment.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct RequestPath {
+    /// The decoded file-name segments joined by `/` (empty for the root): no segment is
+    /// empty, starts with `.`, or contains `/`, `\` or NUL.
+    pub(super) relative: PathBuf,
+    /// Whether the path ended in `/` (a directory URL).
+    pub(super) trailing_slash: bool,
+}
+
+/// Splits the (still percent-encoded) request path into safe file-name segments.
+/// Splitting happens *before* decoding, so `%2F` can never create a new segment.
+pub(super) fn decode_path(path: &str) -> Result<RequestPath, Reject> {
+    // `*` (OPTIONS) and absolute-form targets name no file under the root.
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(Reject::BadRequest);
+    };
+    // `/` itself is the root directory; otherwise a final `/` marks a directory URL and
+    // every segment before it, empty ones included, is checked.
+    let (body, trailing_slash) = match rest.strip_suffix('/') {
+        Some(body) => (body, true),
+        None => (rest, rest.is_empty()),
+    };
+    let mut relative = Vec::with_capacity(body.len());
+    if !rest.is_empty() {
+        for raw in body.split('/') {
+            if !relative.is_empty() {
+                relative.push(b'/');
+            }
+            let start = relative.len();
+            percent_decode_into(raw, &mut relative)?;
+            check_segment(&relative[start..])?;
+        }
+    }
+    Ok(RequestPath {
+        relative: PathBuf::from(OsString::from_vec(relative)),
+        trailing_slash,
+    })
+}
+
+/// Applies rule 2 of the parent module's security rules to one decoded segment.
+fn check_segment(bytes: &[u8]) -> Result<(), Reject> {
+    if bytes.contains(&0) {
+        return Err(Reject::BadRequest);
+    }
+    // A leading dot covers `.`, `..` and hidden files in one rule; `/` and `\` inside a
+    // segment only ever appear in traversal attempts.
+    let refused =
+        bytes.is_empty() || bytes[0] == b'.' || bytes.iter().any(|&b| b == b'/' || b == b'\\');
+    if refused {
+        return Err(Reject::NotFound);
+    }
+    Ok(())
+}
+
+/// Strict percent-decoding (RFC 3986 §2.1): every `%` must start a `%XX` triplet.
+/// `+` is left alone: it means a space only in form-encoded queries, never in paths.
+pub(super) fn percent_decode(raw: &str) -> Result<Vec<u8>, Reject> {
+    let mut out = Vec::with_capacity(raw.len());
+    percent_decode_into(raw, &mut out)?;
+    Ok(out)
+}
+
+/// [`percent_decode`], appending to `out`.
+fn percent_decode_into(raw: &str, out: &mut Vec<u8>) -> Result<(), Reject> {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let hi = bytes.get(i + 1).and_then(|&c| hex_value(c));
+        let lo = bytes.get(i + 2).and_then(|&c| hex_value(c));
+        match (hi, lo) {
+            (Some(hi), Some(lo)) => out.push((hi << 4) | lo),
+            _ => return Err(Reject::BadRequest),
+        }
+        i += 3;
+    }
+    Ok(())
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// What a confined path turned out to be.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Target {
+    File(PathBuf),
+    Dir(PathBuf),
+}
+
+/// The fast path for the common case, a plain file reached through no symlink: one
+/// `openat2` relative to the open root with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, so
+/// the kernel itself refuses any path that would leave the root, instead of a
+/// `realpath` (an lstat per component of the absolute path) and then an open.
+///
+/// `None` means "take the thorough path" (`resolve`): a symlink on the way (followed
+/// there, then confined and re-checked for hidden components), a directory (redirects
+/// and index files), anything that is not a regular file, or a kernel without
+/// `openat2`. A `Some` answer is final.
+pub(super) fn open_beneath(
+    root: &File,
+    relative: &Path,
+) -> Option<Result<(File, Metadata), Reject>> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    if relative.as_os_str().is_empty() {
+        return None;
+    }
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let file = match openat2(root, relative, how) {
+        Ok(fd) => File::from(fd),
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {
+            return Some(Err(Reject::NotFound));
+        }
+        Err(nix::errno::Errno::EACCES) => return Some(Err(Reject::Forbidden)),
+        Err(_) => return None,
+    };
+    let meta = file.metadata().ok()?;
+    meta.is_file().then_some(Ok((file, meta)))
+}
+
+/// Appends the checked relative path to the canonical root and confines the result.
+pub(super) fn resolve(root: &Path, relative: &Path) -> Result<Target, Reject> {
+    // `relative` never starts with `/` (no segment is empty), so it cannot replace the
+    // root the way `root.join("/etc/passwd")` would; the root itself stays as it is.
+    match relative.as_os_str().is_empty() {
+        true => confine(root, root),
+        false => confine(root, &root.join(relative)),
+    }
+}
+
+/// Canonicalizes `candidate` (resolving every symlink) and accepts it only if it is a
+/// regular file or a directory under the canonical `root`, reached through no hidden
+/// component.
+pub(super) fn confine(root: &Path, candidate: &Path) -> Result<Target, Reject> {
+    let canonical = fs::canonicalize(candidate).map_err(|err| Reject::from_io(&err))?;
+    // `strip_prefix` compares whole components: `/srv/www2` is not under `/srv/www`.
+    let inside = canonical.strip_prefix(root).map_err(|_| Reject::NotFound)?;
+    if inside.iter().any(|name| name.as_bytes().starts_with(b".")) {
+        return Err(Reject::NotFound);
+    }
+    let meta = fs::metadata(&canonical).map_err(|err| Reject::from_io(&err))?;
+    if meta.is_dir() {
+        Ok(Target::Dir(canonical))
+    } else if meta.is_file() {
+        Ok(Target::File(canonical))
+    } else {
+        // FIFOs, sockets and devices: opening one could block or read forever.
+        Err(Reject::NotFound)
+    }
+}
+
+/// Opens `path` read-only without following a final symlink and without blocking, and
+/// checks, on the open descriptor, that it is a regular file.
+pub(super) fn open_regular(path: &Path) -> Result<(File, Metadata), Reject> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|err| Reject::from_io(&err))?;
+    let meta = file.metadata().map_err(|err| Reject::from_io(&err))?;
+    if !meta.is_file() {
+        return Err(Reject::NotFound);
+    }
+    Ok((file, meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::static_files::tests::fixture;
+
+    /// Decodes and resolves like the handler, reporting what the path reached.
+    fn lookup(root: &Path, path: &str) -> Result<&'static str, Reject> {
+        let decoded = decode_path(path)?;
+        match resolve(root, &decoded.relative)? {
+            Target::File(_) => Ok("file"),
+            Target::Dir(_) => Ok("dir"),
+        }
+    }
+
+    #[test]
+    fn percent_decode_table() {
+        let cases: &[(&str, Result<&[u8], Reject>)] = &[
+            ("", Ok(b"")),
+            ("plain", Ok(b"plain")),
+            ("a%20b", Ok(b"a b")),
+            ("%2e%2E", Ok(b"..")),
+            ("%2f%5C", Ok(b"/\\")),
+            ("%00", Ok(b"\0")),
+            ("%ff%C3%A9", Ok(b"\xff\xc3\xa9")),
+            ("a+b", Ok(b"a+b")),
+            ("%252e", Ok(b"%2e")),
+            ("%", Err(Reject::BadRequest)),
+            ("%2", Err(Reject::BadRequest)),
+            ("a%", Err(Reject::BadRequest)),
+            ("%zz", Err(Reject::BadRequest)),
+            ("%2g", Err(Reject::BadRequest)),
+            ("%g2", Err(Reject::BadRequest)),
+            ("%+1", Err(Reject::BadRequest)),
+            ("%-1", Err(Reject::BadRequest)),
+        ];
+        for &(raw, expected) in cases {
+            assert_eq!(
+                percent_decode(raw).as_deref().map_err(|r| *r),
+                expected,
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn decode_path_accepts_table() {
+        let cases: &[(&str, &[&[u8]], bool)] = &[
+            ("/", &[], true),
+            ("/a.txt", &[b"a.txt"], false),
+            ("/dir/", &[b"dir"], true),
+            ("/a/b/c.html", &[b"a", b"b", b"c.html"], false),
+            ("/a%20b", &[b"a b"], false),
+            ("/file.tar.gz", &[b"file.tar.gz"], false),
+            ("/a%2etxt", &[b"a.txt"], false),
+            ("/a..b", &[b"a..b"], false),
+            ("/%c0%ae%c0%ae/x", &[b"\xc0\xae\xc0\xae", b"x"], false),
+            ("/%252e%252e/", &[b"%2e%2e"], true),
+            ("/caf%C3%A9", &["caf\u{e9}".as_bytes()], false),
+        ];
+        for &(path, segments, trailing_slash) in cases {
+            let expected = RequestPath {
+                relative: PathBuf::from(OsString::from_vec(segments.join(&b'/'))),
+                trailing_slash,
+            };
+            assert_eq!(decode_path(path), Ok(expected), "{path:?}");
+        }
+    }
+
+    #[test]
+    fn decode_path_traversal_table() {
+        use Reject::{BadRequest, NotFound};
+        let cases: &[(&str, Reject)] = &[
+            ("/../etc/passwd", NotFound),
+            ("/a/../../etc/passwd", NotFound),
+            ("/..", NotFound),
+            ("/../", NotFound),
+            ("/.", NotFound),
+            ("/a/./b", NotFound),
+            ("/a/.", NotFound),
+            ("/%2e%2e/%2e%2e/etc/passwd", NotFound),
+            ("/%2E%2E/etc/passwd", NotFound),
+            ("/%2E./etc/passwd", NotFound),
+            ("/.%2e/", NotFound),
+            ("/%2e/", NotFound),
+            ("/..%2fetc/passwd", NotFound),
+            ("/..%2Fetc%2Fpasswd", NotFound),
+            ("/etc%2fpasswd", NotFound),
+            ("/%2e%2e%5c", NotFound),
+            ("/%2e%2e%5cetc%5cpasswd", NotFound),
+            ("/a%5cb", NotFound),
+            ("/a\\b", NotFound),
+            ("/..\\..\\etc\\passwd", NotFound),
+            ("/\\etc\\passwd", NotFound),
+            ("//etc/passwd", NotFound),
+            ("///etc/passwd", NotFound),
+            ("/a//b", NotFound),
+            ("/a//", NotFound),
+            ("//", NotFound),
+            ("/.git/config", NotFound),
+            ("/.env", NotFound),
+            ("/sub/.htpasswd", NotFound),
+            ("/%2egit/config", NotFound),
+            ("/a/%00", BadRequest),
+            ("/..%00", BadRequest),
+            ("/a.txt%00.html", BadRequest),
+            ("/%00/../etc", BadRequest),
+            ("/%", BadRequest),
+            ("/%2", BadRequest),
+            ("/%zz", BadRequest),
+            ("/%%32%65", BadRequest),
+            ("", BadRequest),
+            ("*", BadRequest),
+            ("etc/passwd", BadRequest),
+            ("http://evil.example/etc/passwd", BadRequest),
+            ("../etc/passwd", BadRequest),
+        ];
+        for &(path, expected) in cases {
+            assert_eq!(decode_path(path), Err(expected), "{path:?}");
+        }
+    }
+
+    #[test]
+    fn resolution_stays_inside_the_root() {
+        use Reject::{BadRequest, NotFound};
+        let (_tmp, www) = fixture();
+        let cases: &[(&str, Result<&str, Reject>)] = &[
+            ("/", Ok("dir")),
+            ("/a.txt", Ok("file")),
+            ("/sub/", Ok("dir")),
+            ("/sub/b.txt", Ok("file")),
+            ("/link_in", Ok("file")),
+            ("/dirlink/b.txt", Ok("file")),
+            ("/a%20b.txt", Ok("file")),
+            ("/caf%C3%A9.txt", Ok("file")),
+            ("/nope", Err(NotFound)),
+            ("/a.txt/x", Err(NotFound)),
+            ("/dangling", Err(NotFound)),
+            ("/fifo", Err(NotFound)),
+            ("/.secret", Err(NotFound)),
+            ("/.git/config", Err(NotFound)),
+            ("/visible", Err(NotFound)),
+            ("/escape", Err(NotFound)),
+            ("/escape_abs", Err(NotFound)),
+            ("/escape_dir", Err(NotFound)),
+            ("/escape_dir/secret.txt", Err(NotFound)),
+            ("/../outside/secret.txt", Err(NotFound)),
+            ("/../www2/secret.txt", Err(NotFound)),
+            ("/%2e%2e/www2/secret.txt", Err(NotFound)),
+            ("/sub/%2e%2e/a.txt", Err(NotFound)),
+            ("/..%2fwww2%2fsecret.txt", Err(NotFound)),
+            ("/%2e%2e%5coutside%5csecret.txt", Err(NotFound)),
+            ("/%c0%ae%c0%ae/outside/secret.txt", Err(NotFound)),
+            ("/%252e%252e/outside/secret.txt", Err(NotFound)),
+            ("//outside/secret.txt", Err(NotFound)),
+            ("/a/%00", Err(BadRequest)),
+        ];
+        for &(path, expected) in cases {
+            assert_eq!(lookup(&www, path), expected, "{path:?}");
+        }
+        // Even an absolute path, which decode_path never produces, would not escape:
+        // confinement checks the canonical result against the root.
+        assert!(resolve(&www.join("sub"), &www.join("a.txt")).is_err());
+    }
+}
