@@ -108,27 +108,9 @@ impl<'a> Master<'a> {
         poll.registry()
             .register(&mut signals.source, SIGNALS, Interest::READABLE)
             .map_err(|e| Error::io("watching signals", e))?;
-        let listeners = match listeners::inherited()? {
-            Some((from, inherited)) => {
-                log::info!("Inherited {} listener(s) from {from}", inherited.len());
-                inherited
-            }
-            None => listeners::bind_all(&config.binds, config.backlog)?,
-        };
         let pid = nix::unistd::getpid();
-        for listener in &listeners {
-            log::info!("Listening at: {} ({pid})", listener.url());
-        }
-        let access_log = AccessLog::open(config.access_log.as_deref(), &config.access_log_format)
-            .map_err(|e| {
-            Error::io(
-                format!(
-                    "opening --access-logfile {}",
-                    config.access_log.as_deref().unwrap_or("")
-                ),
-                e,
-            )
-        })?;
+        let listeners = acquire_listeners(&config, pid)?;
+        let access_log = open_access_log(&config)?;
         give_to_workers(&config, &listeners);
         let pidfile = match &config.pidfile {
             Some(path) => Some(Pidfile::create(path, pid.as_raw() as u32)?),
@@ -653,6 +635,31 @@ enum AppSource<'a> {
     Factory(&'a AppFactory),
     /// Built before forking; each child takes its own copy out of the Option.
     Preloaded(Option<Box<dyn Handler>>),
+}
+
+/// The listening sockets: those a parent passed down (USR2 upgrade, systemd socket
+/// activation), or else freshly bound from `--bind`.
+fn acquire_listeners(config: &Config, pid: Pid) -> Result<Vec<Listener>, Error> {
+    let listeners = match listeners::inherited()? {
+        Some((from, inherited)) => {
+            log::info!("Inherited {} listener(s) from {from}", inherited.len());
+            inherited
+        }
+        None => listeners::bind_all(&config.binds, config.backlog)?,
+    };
+    for listener in &listeners {
+        log::info!("Listening at: {} ({pid})", listener.url());
+    }
+    Ok(listeners)
+}
+
+/// Opens the access log in the master, so a bad path stops the start; workers inherit it.
+fn open_access_log(config: &Config) -> Result<Option<AccessLog>, Error> {
+    let path = config.access_log.as_deref();
+    AccessLog::open(path, &config.access_log_format).map_err(|e| {
+        let shown = path.unwrap_or("");
+        Error::io(format!("opening --access-logfile {shown}"), e)
+    })
 }
 
 /// With `--user`/`--group`, hands the workers what they must open again or connect
