@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 
 use crate::client;
-use crate::util::{Launch, non_default_workers, parse_ready_line, secs};
+use crate::util::{Launch, non_default_workers, parse_ready_line, poll_until, secs};
 
 #[test]
 fn bad_flag_values_exit_2_naming_the_flag_and_value() {
@@ -98,6 +98,45 @@ fn repeated_bind_listens_on_each_address() {
     for addr in addrs {
         assert_eq!(client::get(addr, "/").status, 200, "via {addr}");
     }
+}
+
+#[test]
+fn reuse_port_lets_two_masters_share_a_port() {
+    let first = Launch::new()
+        .args(&["--workers", "1", "--reuse-port"])
+        .start();
+    let addr = first.addr().to_string();
+    let second = Launch::new()
+        .no_bind()
+        .args(&["--workers", "1", "--bind", &addr, "--reuse-port"])
+        .start();
+    // Without the flag the port is taken, as it always was.
+    let (status, log) = Launch::new()
+        .no_bind()
+        .args(&["--workers", "1", "--bind", &addr])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(log.contains(&format!("cannot listen on {addr}")), "{log}");
+
+    // The kernel spreads new connections over both masters' sockets (by a hash of the
+    // client's port, so a few dozen connections reach both).
+    let workers = [
+        first.wait_children(1, secs(10)),
+        second.wait_children(1, secs(10)),
+    ];
+    let mut served = [false, false];
+    let reached_both = poll_until(secs(10), || {
+        let body = client::get(first.addr(), "/pid").body;
+        let pid: u32 = String::from_utf8_lossy(&body).trim().parse().ok()?;
+        for (seen, pids) in served.iter_mut().zip(&workers) {
+            *seen |= pids.contains(&pid);
+        }
+        (served == [true, true]).then_some(())
+    });
+    assert!(
+        reached_both.is_some(),
+        "served by {served:?} of {workers:?}"
+    );
 }
 
 #[test]

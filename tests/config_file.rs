@@ -114,6 +114,38 @@ fn print_config_reads_back_to_itself() {
 }
 
 #[test]
+fn on_off_environment_variables_read_as_manifests_write_them() {
+    let print = |value: &str| {
+        let (status, out) = Launch::new()
+            .env("BR_SERVE_REUSE_PORT", value)
+            .args(&["--print-config"])
+            .run_to_exit(secs(10));
+        (status.code(), out)
+    };
+    for (value, want) in [
+        ("1", true),
+        ("yes", true),
+        ("on", true),
+        ("0", false),
+        ("no", false),
+    ] {
+        let (code, out) = print(value);
+        assert_eq!(code, Some(0), "{value}: {out}");
+        // Printed as a boolean, so the printed file reads back.
+        assert!(
+            out.contains(&format!("reuse-port = {want}\n")),
+            "{value}: {out}"
+        );
+    }
+    let (code, out) = print("maybe");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("'maybe'") && out.contains("--reuse-port"),
+        "{out}"
+    );
+}
+
+#[test]
 fn hup_with_a_broken_file_keeps_the_old_workers() {
     let (_dir, path) = config_file("workers = 2\n");
     let server = Launch::new().args(&["-c", path_arg(&path)]).start();

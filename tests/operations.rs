@@ -219,6 +219,55 @@ fn socket_activation_serves_the_inherited_listener() {
 }
 
 #[test]
+fn fd_bind_serves_a_listener_the_supervisor_opened() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    // systemd-socket-activate opens the socket as descriptor 3; without the LISTEN_*
+    // variables it is just an inherited descriptor, as einhorn or s6 would pass one.
+    let unset = [
+        "env",
+        "-u",
+        "LISTEN_FDS",
+        "-u",
+        "LISTEN_PID",
+        "-u",
+        "LISTEN_FDNAMES",
+    ];
+    let wrapper = [
+        &["systemd-socket-activate", "-l", listen.as_str()][..],
+        &unset[..],
+    ]
+    .concat();
+    let mut server = Launch::new()
+        .no_bind()
+        .wrapped(&wrapper)
+        .args(&["--workers", "1", "--bind", "fd://3"])
+        .start_unready();
+    let addr = listen.parse().unwrap();
+    let connected = poll_until(secs(10), || client::Conn::try_open(addr, secs(1)).ok());
+    let mut conn = connected.unwrap_or_else(|| {
+        panic!("nothing listens on {listen}: is systemd-socket-activate installed (.ci/run)?")
+    });
+    conn.send(&request("GET", "/", &["Connection: close"], b""));
+    server.await_ready();
+    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    assert!(
+        server.ready_line().contains(&listen),
+        "{}",
+        server.ready_line()
+    );
+    assert!(!server.log().iter().any(|l| l.contains("Inherited")));
+
+    // A number that was not handed down stops the start, naming it.
+    let (status, log) = Launch::new()
+        .no_bind()
+        .args(&["--bind", "fd://1000"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(log.contains("cannot listen on fd://1000"), "{log}");
+}
+
+#[test]
 fn user_flag_drops_worker_privileges() {
     let nobody = User::from_name("nobody").unwrap().expect("a nobody user");
     let launch = Launch::new().args(&["--workers", "2", "--user", "nobody"]);

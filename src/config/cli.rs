@@ -42,8 +42,9 @@ pub(crate) struct Cli {
     #[arg(long = "print-config")]
     pub print_config: bool,
 
-    /// Address to listen on: HOST:PORT, [IPV6]:PORT or unix:PATH. Repeat to listen on
-    /// several. Default 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set.
+    /// Address to listen on: HOST:PORT, [IPV6]:PORT, unix:PATH, or fd://N for a listening
+    /// socket inherited as descriptor N. Repeat to listen on several. Default
+    /// 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set.
     #[arg(short = 'b', long = "bind", value_name = "ADDRESS", env = "BR_SERVE_BIND",
           value_delimiter = ',', value_parser = parse_bind)]
     pub bind: Vec<BindAddr>,
@@ -53,6 +54,11 @@ pub(crate) struct Cli {
     #[arg(short = 'w', long, value_name = "INT", env = "BR_SERVE_WORKERS",
           value_parser = parse_workers)]
     pub workers: Option<usize>,
+
+    /// Set SO_REUSEPORT on the TCP listeners, so several independent br-serve masters
+    /// can listen on the same port and the kernel spreads new connections among them.
+    #[arg(long = "reuse-port", env = "BR_SERVE_REUSE_PORT", value_parser = boolish())]
+    pub reuse_port: bool,
 
     /// Most connections waiting in the kernel for a worker to accept them.
     #[arg(long, value_name = "INT", env = "BR_SERVE_BACKLOG", default_value_t = 2048,
@@ -126,7 +132,7 @@ pub(crate) struct Cli {
     pub static_root: Option<PathBuf>,
 
     /// With --static: list directories that have no index.html.
-    #[arg(long = "static-listing", env = "BR_SERVE_STATIC_LISTING")]
+    #[arg(long = "static-listing", env = "BR_SERVE_STATIC_LISTING", value_parser = boolish())]
     pub static_listing: bool,
 
     /// With --static: bytes of small files (16 KiB or less each) each worker keeps in
@@ -145,7 +151,7 @@ pub(crate) struct Cli {
     pub group: Option<String>,
 
     /// Give workers the user's supplementary groups (initgroups(3)) instead of none.
-    #[arg(long, env = "BR_SERVE_INITGROUPS")]
+    #[arg(long, env = "BR_SERVE_INITGROUPS", value_parser = boolish())]
     pub initgroups: bool,
 
     /// File mode mask (octal) for files and Unix sockets the server creates.
@@ -195,7 +201,7 @@ pub(crate) struct Cli {
     pub access_logformat: String,
 
     /// Write the access log as JSON lines, one object of the format's atoms per request.
-    #[arg(long = "access-log-json", env = "BR_SERVE_ACCESS_LOG_JSON")]
+    #[arg(long = "access-log-json", env = "BR_SERVE_ACCESS_LOG_JSON", value_parser = boolish())]
     pub access_log_json: bool,
 
     /// Error log file (default: stderr). USR1 reopens it, and the access log.
@@ -212,9 +218,22 @@ pub(crate) struct Cli {
     pub log_level: log::LevelFilter,
 }
 
-/// Parses `HOST:PORT`, `[V6]:PORT`, `unix:PATH`, or a bare `HOST` (port 8000, as
-/// gunicorn does). Host names are resolved now, once.
+/// On/off flags read from the environment (`BR_SERVE_REUSE_PORT=1`) take what
+/// container manifests write: 1/0, true/false, yes/no, on/off.
+fn boolish() -> clap::builder::BoolishValueParser {
+    clap::builder::BoolishValueParser::new()
+}
+
+/// Parses `HOST:PORT`, `[V6]:PORT`, `unix:PATH`, `fd://N`, or a bare `HOST` (port 8000,
+/// as gunicorn does). Host names are resolved now, once.
 pub(crate) fn parse_bind(value: &str) -> Result<BindAddr, String> {
+    if let Some(fd) = value.strip_prefix("fd://") {
+        // 0, 1 and 2 are stdio, never a listener handed to us.
+        return match fd.parse::<std::os::fd::RawFd>() {
+            Ok(fd) if fd >= 3 => Ok(BindAddr::Fd(fd)),
+            _ => Err("fd:// needs a descriptor number of 3 or more".into()),
+        };
+    }
     if let Some(path) = value.strip_prefix("unix:") {
         return match path.is_empty() {
             true => Err("unix: needs a path".into()),
@@ -304,6 +323,10 @@ mod tests {
                 Ok(BindAddr::Tcp("127.0.0.1:8000".parse().unwrap())),
             ),
             ("unix:", Err(())),
+            ("fd://3", Ok(BindAddr::Fd(3))),
+            ("fd://2", Err(())),
+            ("fd://", Err(())),
+            ("fd://x", Err(())),
             ("127.0.0.1:99999", Err(())),
             ("nonsense host:x", Err(())),
         ];

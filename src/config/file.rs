@@ -75,9 +75,12 @@ pub fn print(matches: &ArgMatches, command: &Command, effective: &[(&str, Value)
         let Some(name) = arg.get_long().filter(|n| !META.contains(n)) else {
             continue;
         };
+        let id = arg.get_id().as_str();
         let value = match effective.iter().find(|(key, _)| *key == name) {
             Some((_, value)) => value.clone(),
-            None => match raw_value(matches, arg.get_id().as_str()) {
+            // An on/off flag, as parsed: its environment variable may say `1` or `yes`.
+            None if !arg.get_action().takes_values() => Value::Boolean(matches.get_flag(id)),
+            None => match raw_value(matches, id) {
                 Some(value) => value,
                 None => continue,
             },

@@ -31,8 +31,8 @@ use crate::http::Limits;
 
 /// Where to listen.
 ///
-/// Written the way `--bind` takes it: `Display` gives `127.0.0.1:8000`, `[::1]:8000` or
-/// `unix:/run/app.sock`.
+/// Written the way `--bind` takes it: `Display` gives `127.0.0.1:8000`, `[::1]:8000`,
+/// `unix:/run/app.sock` or `fd://3`.
 ///
 /// # Examples
 ///
@@ -41,8 +41,10 @@ use crate::http::Limits;
 ///
 /// let tcp = BindAddr::Tcp("[::1]:8080".parse().unwrap());
 /// let unix = BindAddr::Unix("/run/app.sock".into());
+/// let inherited = BindAddr::Fd(3);
 /// assert_eq!(tcp.to_string(), "[::1]:8080");
 /// assert_eq!(unix.to_string(), "unix:/run/app.sock");
+/// assert_eq!(inherited.to_string(), "fd://3");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindAddr {
@@ -50,6 +52,9 @@ pub enum BindAddr {
     Tcp(SocketAddr),
     /// A Unix domain socket path (`unix:PATH`).
     Unix(PathBuf),
+    /// A listening socket this process inherited as descriptor N (`fd://N`), from a
+    /// supervisor that binds for it (gunicorn's `fd://`; einhorn, s6, circus).
+    Fd(std::os::fd::RawFd),
 }
 
 impl std::fmt::Display for BindAddr {
@@ -57,6 +62,7 @@ impl std::fmt::Display for BindAddr {
         match self {
             BindAddr::Tcp(addr) => write!(f, "{addr}"),
             BindAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+            BindAddr::Fd(fd) => write!(f, "fd://{fd}"),
         }
     }
 }
@@ -102,6 +108,8 @@ impl std::fmt::Display for BindAddr {
 pub struct Config {
     /// Addresses to listen on, in order.
     pub binds: Vec<BindAddr>,
+    /// SO_REUSEPORT on the TCP listeners (`--reuse-port`).
+    pub reuse_port: bool,
     /// How many workers to run.
     pub workers: usize,
     /// The listen(2) backlog: how many connections may wait for a worker.
@@ -291,6 +299,7 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
     };
     Ok(Config {
         binds,
+        reuse_port: cli.reuse_port,
         workers,
         backlog: cli.backlog,
         timeout: Some(cli.timeout).filter(|t| !t.is_zero()),

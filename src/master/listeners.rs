@@ -146,23 +146,59 @@ fn checked(socket: Socket) -> std::io::Result<Listener> {
     }
 }
 
-/// Binds every address in order; the first failure stops the start.
-pub fn bind_all(binds: &[BindAddr], backlog: i32) -> Result<Vec<Listener>, Error> {
+/// How the master binds a `--bind` address.
+#[derive(Debug, Clone, Copy)]
+pub struct BindOptions {
+    /// `--backlog`.
+    pub backlog: i32,
+    /// `--reuse-port`: SO_REUSEPORT on TCP listeners.
+    pub reuse_port: bool,
+}
+
+/// Binds every address in order (or takes it, for `fd://N`); the first failure stops
+/// the start.
+pub fn bind_all(binds: &[BindAddr], options: BindOptions) -> Result<Vec<Listener>, Error> {
+    let mut named = adopt_named(binds)?.into_iter();
     binds
         .iter()
         .map(|bind| {
-            bind_one(bind, backlog)
+            bind_one(bind, options, &mut named)
                 .map_err(|err| Error::io(format!("cannot listen on {bind}"), err))
         })
         .collect()
 }
 
-fn bind_one(bind: &BindAddr, backlog: i32) -> std::io::Result<Listener> {
+/// The `fd://N` descriptors, in order, each a listening socket taken once.
+fn adopt_named(binds: &[BindAddr]) -> Result<Vec<OwnedFd>, Error> {
+    let fds: Vec<RawFd> = binds
+        .iter()
+        .filter_map(|bind| match bind {
+            BindAddr::Fd(fd) => Some(*fd),
+            _ => None,
+        })
+        .collect();
+    for &fd in &fds {
+        crate::sys::fds::check_listening(fd)
+            .map_err(|e| Error::io(format!("cannot listen on fd://{fd}"), e))?;
+    }
+    crate::sys::fds::adopt_all(&fds).map_err(|e| Error::io("cannot listen on --bind fd://", e))
+}
+
+/// Binds one address; an `fd://N` takes the next of the `named` descriptors instead.
+fn bind_one(
+    bind: &BindAddr,
+    options: BindOptions,
+    named: &mut impl Iterator<Item = OwnedFd>,
+) -> std::io::Result<Listener> {
+    let backlog = options.backlog;
     match bind {
         BindAddr::Tcp(addr) => {
             let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)?;
             // Restarts must not wait out TIME_WAIT of the previous run's connections.
             socket.set_reuse_address(true)?;
+            if options.reuse_port {
+                socket.set_reuse_port(true)?;
+            }
             // Accepted sockets inherit TCP_NODELAY from the listener on Linux, which
             // saves a setsockopt per connection; responses go out in one write anyway.
             socket.set_tcp_nodelay(true)?;
@@ -180,6 +216,10 @@ fn bind_one(bind: &BindAddr, backlog: i32) -> std::io::Result<Listener> {
             let listener = finish(socket, backlog)?;
             Ok(Listener::Unix(listener.into(), path.clone()))
         }
+        BindAddr::Fd(_) => match named.next() {
+            Some(fd) => checked(Socket::from(fd)),
+            None => Err(std::io::Error::other("descriptor not adopted")),
+        },
     }
 }
 

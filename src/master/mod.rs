@@ -102,14 +102,16 @@ impl<'a> Master<'a> {
     fn start(config: Config, app: App<'a>) -> Result<Master<'a>, Error> {
         log::info!("Starting br-serve {}", env!("CARGO_PKG_VERSION"));
         crate::sys::privileges::set_umask(config.umask);
+        // Listeners first, before this process opens descriptors of its own, so that an
+        // `fd://N` naming a descriptor that was never inherited finds nothing there.
+        let pid = nix::unistd::getpid();
+        let listeners = acquire_listeners(&config, pid)?;
         let poll = Poll::new().map_err(|e| Error::io("creating the master's poll", e))?;
         let mut signals =
             MasterSignals::new().map_err(|e| Error::io("installing signal handlers", e))?;
         poll.registry()
             .register(&mut signals.source, SIGNALS, Interest::READABLE)
             .map_err(|e| Error::io("watching signals", e))?;
-        let pid = nix::unistd::getpid();
-        let listeners = acquire_listeners(&config, pid)?;
         let access_log = open_access_log(&config)?;
         give_to_workers(&config, &listeners);
         let pidfile = match &config.pidfile {
@@ -391,8 +393,11 @@ impl<'a> Master<'a> {
                 return;
             }
         };
-        if new.binds != self.config.binds {
-            log::warn!("--bind changed: listeners change only on restart or USR2; keeping them");
+        if (&new.binds, new.reuse_port) != (&self.config.binds, self.config.reuse_port) {
+            log::warn!(
+                "--bind or --reuse-port changed: listeners change only on restart or USR2; \
+                 keeping them"
+            );
         }
         // The count set by TTIN/TTOU survives unless the configuration changed it.
         if new.workers != self.config.workers {
@@ -400,6 +405,7 @@ impl<'a> Master<'a> {
         }
         self.config = Config {
             binds: self.config.binds.clone(),
+            reuse_port: self.config.reuse_port,
             ..new
         };
         self.generation += 1;
@@ -645,7 +651,13 @@ fn acquire_listeners(config: &Config, pid: Pid) -> Result<Vec<Listener>, Error> 
             log::info!("Inherited {} listener(s) from {from}", inherited.len());
             inherited
         }
-        None => listeners::bind_all(&config.binds, config.backlog)?,
+        None => {
+            let options = listeners::BindOptions {
+                backlog: config.backlog,
+                reuse_port: config.reuse_port,
+            };
+            listeners::bind_all(&config.binds, options)?
+        }
     };
     for listener in &listeners {
         log::info!("Listening at: {} ({pid})", listener.url());

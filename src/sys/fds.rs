@@ -1,10 +1,12 @@
 //! File descriptors handed to us by a parent process: listening sockets passed down by a
-//! master re-executing itself (USR2, `BR_SERVE_FDS`) or by systemd (`LISTEN_FDS`).
+//! master re-executing itself (USR2, `BR_SERVE_FDS`), by systemd (`LISTEN_FDS`), or by
+//! any supervisor, named on the command line (`--bind fd://N`).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::sys::socket::{getsockopt, sockopt};
 
 /// Takes ownership of an inherited descriptor after checking that it is open.
 ///
@@ -39,6 +41,27 @@ pub fn adopt_all(fds: &[RawFd]) -> io::Result<Vec<OwnedFd>> {
         seen.push(fd);
     }
     fds.iter().map(|&fd| adopt(fd)).collect()
+}
+
+/// Checks that a descriptor named on the command line (`--bind fd://N`) is a listening
+/// socket, before `adopt_all` takes it: a wrong number must stop the start, not close a
+/// descriptor this process opened for something else (its error log, say) when the
+/// refused socket is dropped.
+pub fn check_listening(fd: RawFd) -> io::Result<()> {
+    let refuse = |why: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, why.to_string()));
+    if fd < 3 {
+        return refuse("the descriptor is stdio");
+    }
+    // SAFETY: as in `adopt`, a borrow only for two queries that take no ownership; both
+    // fail with EBADF if the descriptor is not open.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    if fcntl(borrowed, FcntlArg::F_GETFD).is_err() {
+        return refuse("the descriptor is not open (was it inherited?)");
+    }
+    match getsockopt(&borrowed, sockopt::AcceptConn) {
+        Ok(true) => Ok(()),
+        _ => refuse("the descriptor is not a listening socket"),
+    }
 }
 
 /// Lets a descriptor survive `exec` (for handing listeners to a new master) or not.
