@@ -180,6 +180,17 @@ fn hup_applies_a_changed_worker_count() {
 }
 
 #[test]
+fn hup_keeps_the_listeners_and_says_so() {
+    let (_dir, path) = config_file("workers = 1\nbacklog = 64\n");
+    let server = Launch::new().args(&["-c", path_arg(&path)]).start();
+    std::fs::write(&path, "workers = 1\nbacklog = 128\nreuse-port = true\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("listeners change only on restart or USR2", secs(10));
+    server.wait_for_log("Starting generation 2", secs(10));
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
 fn ttin_count_survives_hup_when_the_file_keeps_workers() {
     let (_dir, path) = config_file("workers = 2\n");
     let server = Launch::new().args(&["-c", path_arg(&path)]).start();

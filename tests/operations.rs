@@ -12,7 +12,7 @@ use nix::unistd::{Uid, User, geteuid};
 use crate::cli::free_port;
 use crate::client::{self, RESPONSE_WITHIN, request};
 use crate::util::{
-    Launch, TempDir, all_children_of, children_of, is_zombie, poll_until, proc_uids, secs,
+    Launch, Server, TempDir, all_children_of, children_of, is_zombie, poll_until, proc_uids, secs,
     send_signal,
 };
 
@@ -177,6 +177,22 @@ fn notify_socket_may_be_abstract() {
     systemd.expect("READY=1", secs(10));
 }
 
+/// Under systemd-socket-activate, which execs br-serve on the first connection to
+/// `listen`: that connection waits in the inherited socket's queue and is served once a
+/// worker runs, and the ready line names the socket's address.
+fn serve_first_connection(server: &mut Server, listen: &str) {
+    let addr = listen.parse().unwrap();
+    let connected = poll_until(secs(10), || client::Conn::try_open(addr, secs(1)).ok());
+    let mut conn = connected.unwrap_or_else(|| {
+        panic!("nothing listens on {listen}: is systemd-socket-activate installed (.ci/run)?")
+    });
+    conn.send(&request("GET", "/", &["Connection: close"], b""));
+    server.await_ready();
+    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    let ready = server.ready_line();
+    assert!(ready.contains(listen), "{ready}");
+}
+
 #[test]
 fn socket_activation_serves_the_inherited_listener() {
     let port = free_port();
@@ -188,21 +204,7 @@ fn socket_activation_serves_the_inherited_listener() {
         .wrapped(&["systemd-socket-activate", "-l", &listen])
         .args(&["--workers", "2", "--graceful-timeout", "60"])
         .start_unready();
-    // systemd-socket-activate execs br-serve on the first connection; that connection
-    // waits in the inherited socket's queue and is served once a worker runs.
-    let addr = listen.parse().unwrap();
-    let connected = poll_until(secs(10), || client::Conn::try_open(addr, secs(1)).ok());
-    let mut conn = connected.unwrap_or_else(|| {
-        panic!("nothing listens on {listen}: is systemd-socket-activate installed (.ci/run)?")
-    });
-    conn.send(&request("GET", "/", &["Connection: close"], b""));
-    server.await_ready();
-    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
-    assert!(
-        server.ready_line().contains(&listen),
-        "{}",
-        server.ready_line()
-    );
+    serve_first_connection(&mut server, &listen);
     server.wait_for_log("Inherited 1 listener", secs(5));
     assert_eq!(server.get("/").status, 200);
 
@@ -243,19 +245,8 @@ fn fd_bind_serves_a_listener_the_supervisor_opened() {
         .wrapped(&wrapper)
         .args(&["--workers", "1", "--bind", "fd://3"])
         .start_unready();
-    let addr = listen.parse().unwrap();
-    let connected = poll_until(secs(10), || client::Conn::try_open(addr, secs(1)).ok());
-    let mut conn = connected.unwrap_or_else(|| {
-        panic!("nothing listens on {listen}: is systemd-socket-activate installed (.ci/run)?")
-    });
-    conn.send(&request("GET", "/", &["Connection: close"], b""));
-    server.await_ready();
-    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
-    assert!(
-        server.ready_line().contains(&listen),
-        "{}",
-        server.ready_line()
-    );
+    serve_first_connection(&mut server, &listen);
+    // Served through `--bind fd://3`, not taken as socket activation.
     assert!(!server.log().iter().any(|l| l.contains("Inherited")));
 
     // A number that was not handed down stops the start, naming it.

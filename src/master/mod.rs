@@ -393,10 +393,11 @@ impl<'a> Master<'a> {
                 return;
             }
         };
-        if (&new.binds, new.reuse_port) != (&self.config.binds, self.config.reuse_port) {
+        let listening = |c: &Config| (c.binds.clone(), c.reuse_port, c.backlog);
+        if listening(&new) != listening(&self.config) {
             log::warn!(
-                "--bind or --reuse-port changed: listeners change only on restart or USR2; \
-                 keeping them"
+                "--bind, --reuse-port or --backlog changed: listeners change only on restart \
+                 or USR2; keeping them"
             );
         }
         // The count set by TTIN/TTOU survives unless the configuration changed it.
@@ -406,6 +407,7 @@ impl<'a> Master<'a> {
         self.config = Config {
             binds: self.config.binds.clone(),
             reuse_port: self.config.reuse_port,
+            backlog: self.config.backlog,
             ..new
         };
         self.generation += 1;
