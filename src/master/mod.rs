@@ -16,6 +16,7 @@
 
 mod action;
 mod listeners;
+mod oom;
 mod pidfile;
 mod pool;
 mod reexec;
@@ -31,6 +32,7 @@ use nix::unistd::Pid;
 
 use self::action::{Action, Phase, action_for};
 use self::listeners::Listener;
+use self::oom::OomKills;
 use self::pidfile::Pidfile;
 use self::pool::{Pool, View, WorkerInfo, backoff, plan};
 use self::systemd::Notifier;
@@ -96,6 +98,8 @@ struct Master<'a> {
     access_log: Option<AccessLog>,
     /// The new master started by USR2, while it runs.
     new_master: Option<Pid>,
+    /// The kernel's OOM kill count, to say whether a SIGKILL came from the OOM killer.
+    oom_kills: OomKills,
 }
 
 impl<'a> Master<'a> {
@@ -146,6 +150,7 @@ impl<'a> Master<'a> {
             pidfile,
             access_log,
             new_master: None,
+            oom_kills: OomKills::watch(),
         })
     }
 
@@ -241,7 +246,8 @@ impl<'a> Master<'a> {
                 log::error!("Worker {n} (pid: {pid}) exited with code {code}")
             }
             WaitStatus::Signaled(_, Signal::SIGKILL, _) if !info.killed => {
-                log::error!("Worker {n} (pid: {pid}) was sent SIGKILL! Perhaps out of memory?")
+                let cause = self.oom_kills.sigkill_cause();
+                log::error!("Worker {n} (pid: {pid}) {cause}")
             }
             WaitStatus::Signaled(_, sig, _) if !expected || sig != Signal::SIGKILL => {
                 log::error!(
