@@ -1,6 +1,6 @@
 //! Supervision through the binary: scaling with TTIN/TTOU and rolling a new generation
 //! with HUP while a load client runs (zero failed requests), worker recycling by
-//! `--max-requests`, hung workers killed by `--timeout`, workers dying with a SIGKILLed
+//! `--max-requests`, `--max-worker-age` and `--max-worker-memory`, hung workers killed by `--timeout`, workers dying with a SIGKILLed
 //! master, crash-loop backoff, and a handler panic that costs one 500, not a worker.
 
 use std::time::{Duration, Instant};
@@ -95,6 +95,44 @@ fn max_requests_recycles_workers_under_load() {
         )
     });
     load.finish();
+}
+
+/// Waits for the master's only worker to be a different one than `old`.
+#[track_caller]
+fn wait_replaced(server: &Server, old: u32, within: Duration) -> u32 {
+    let replaced = poll_until(within, || {
+        let now = server.children();
+        (now.len() == 1 && now[0] != old).then(|| now[0])
+    });
+    replaced.unwrap_or_else(|| {
+        panic!(
+            "worker {old} not replaced within {within:?}; children {:?}",
+            server.children()
+        )
+    })
+}
+
+#[test]
+fn max_worker_age_recycles_workers_under_load() {
+    let server = start("1", &["--max-worker-age", "1"]);
+    let first = server.children()[0];
+    let load = Load::start(server.addr(), CHOREOGRAPHY);
+    let line = server.wait_for_log("asking for a replacement", secs(15));
+    assert!(line.contains("(--max-worker-age)"), "{line}");
+    wait_replaced(&server, first, secs(15));
+    load.finish();
+}
+
+#[test]
+fn max_worker_memory_replaces_a_leaking_worker() {
+    let server = start("1", &["--max-worker-memory", "48M"]);
+    let leaky = server.children()[0];
+    assert_eq!(server.get("/leak?mb=64").status, 200);
+    let line = server.wait_for_log("asking for a replacement", secs(10));
+    assert!(line.contains("(--max-worker-memory)"), "{line}");
+    let fresh = wait_replaced(&server, leaky, secs(15));
+    // The successor starts small, under the limit, and serves.
+    assert_eq!(server.get("/pid").text().trim(), fresh.to_string());
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! | `/pid` | the pid of the worker that answered |
 //! | `/status/N` | an empty response with status N (200 to 599) |
 //! | `/panic` | the handler panics: the worker answers 500 and keeps serving |
+//! | `/leak?mb=N` | keeps N MiB (at most 64) for the rest of the worker's life, like a leaking app |
 
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ use crate::sys::clock::thread_cpu_time;
 /// The longest `/work` or `/sleep` the demo accepts, so one request cannot pin a worker
 /// for ever.
 const MAX_MS: u64 = 60_000;
+/// The most one `/leak` keeps.
+const MAX_LEAK_MB: usize = 64;
 
 /// Fault injection for the boot path: while the file this variable names exists, every
 /// worker fails while building the app, the way a broken deploy would. Operators use it
@@ -139,6 +142,7 @@ impl Handler for Demo {
             ("POST" | "PUT", "/echo") => echo(req),
             ("GET" | "HEAD", "/panic") => panic!("/panic asked for a handler panic"),
             ("GET" | "HEAD", "/pid") => Response::text(200, format!("{}\n", std::process::id())),
+            ("GET" | "HEAD", "/leak") => leak(req),
             (_, "/echo") => not_allowed("POST, PUT"),
             ("GET" | "HEAD", _) if path.starts_with("/status/") => status(&path[8..]),
             ("GET" | "HEAD", _) => Response::text(404, "not found\n"),
@@ -152,7 +156,7 @@ impl Handler for Demo {
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const KNOWN_PATHS: &[&str] = &[
-    "/", "/healthz", "/readyz", "/work", "/sleep", "/pid", "/panic",
+    "/", "/healthz", "/readyz", "/work", "/sleep", "/pid", "/panic", "/leak",
 ];
 
 fn readyz() -> Response {
@@ -185,6 +189,22 @@ fn burn_cpu(cpu: Duration) {
         for i in 0..10_000u64 {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
         }
+    }
+}
+
+/// Keeps `mb` MiB for the rest of the worker's life, written so that they are resident:
+/// a leak to watch `--max-worker-memory` replace the worker.
+fn leak(req: &Request) -> Response {
+    match req.query_param("mb").map(str::parse::<usize>) {
+        Some(Ok(mb)) if mb <= MAX_LEAK_MB => {
+            let kept: &'static mut [u8] = vec![0x5a; mb << 20].leak();
+            std::hint::black_box(kept);
+            Response::text(200, format!("leaked {mb} MiB\n"))
+        }
+        _ => Response::text(
+            400,
+            format!("mb must be a whole number from 0 to {MAX_LEAK_MB}\n"),
+        ),
     }
 }
 

@@ -122,6 +122,18 @@ pub(crate) struct Cli {
     )]
     pub max_requests_jitter: u64,
 
+    /// Replace a worker once it has run this many seconds, plus up to a tenth more at
+    /// random (0: never). Its successor is started first.
+    #[arg(long = "max-worker-age", value_name = "SECONDS", env = "BR_SERVE_MAX_WORKER_AGE",
+          default_value = "0", value_parser = parse_seconds)]
+    pub max_worker_age: Duration,
+
+    /// Replace a worker once its memory (anonymous resident: heap and stacks, what a leak
+    /// grows) passes this many bytes, e.g. 512M (0: never). Its successor is started first.
+    #[arg(long = "max-worker-memory", value_name = "BYTES",
+          env = "BR_SERVE_MAX_WORKER_MEMORY", default_value = "0", value_parser = parse_bytes)]
+    pub max_worker_memory: u64,
+
     /// Write the master's pid to this file (removed on exit; renamed to FILE.oldbin
     /// during a USR2 binary upgrade).
     #[arg(short = 'p', long = "pid", value_name = "FILE", env = "BR_SERVE_PID")]
@@ -138,7 +150,8 @@ pub(crate) struct Cli {
     /// With --static: bytes of small files (16 KiB or less each) each worker keeps in
     /// memory, checked against the disk on every request, so never stale (0: off).
     #[arg(long = "static-cache", value_name = "BYTES", env = "BR_SERVE_STATIC_CACHE",
-          default_value_t = crate::app::static_files::DEFAULT_CACHE_BYTES)]
+          default_value_t = crate::app::static_files::DEFAULT_CACHE_BYTES,
+          value_parser = parse_size)]
     pub static_cache: usize,
 
     /// Run workers as this user (name or uid). The master keeps its privileges to bind
@@ -181,7 +194,7 @@ pub(crate) struct Cli {
 
     /// Most bytes in a request body (413 above it).
     #[arg(long, value_name = "BYTES", env = "BR_SERVE_LIMIT_REQUEST_BODY",
-          default_value_t = 1 << 20)]
+          default_value_t = 1 << 20, value_parser = parse_bytes)]
     pub limit_request_body: u64,
 
     /// Access log: a file, or `-` for stdout. Off unless given.
@@ -274,6 +287,34 @@ fn parse_positive(value: &str) -> Result<usize, String> {
     }
 }
 
+/// A number of bytes, with an optional binary unit: `1048576`, `64K`, `512M`, `2G`
+/// (`KiB`, `MB` and the like mean the same: every unit is a power of 1024).
+pub(super) fn parse_bytes(value: &str) -> Result<u64, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err("expected a number of bytes, e.g. 1048576, 64K, 512M or 2G".into()),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| "expected a number of bytes, e.g. 1048576, 64K, 512M or 2G")?;
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| "too many bytes".into())
+}
+
+/// [`parse_bytes`] for a size held in memory.
+fn parse_size(value: &str) -> Result<usize, String> {
+    usize::try_from(parse_bytes(value)?).map_err(|_| "too many bytes".into())
+}
+
 /// Whole or fractional seconds, e.g. `30` or `0.5`.
 fn parse_seconds(value: &str) -> Result<Duration, String> {
     match value.trim().parse::<f64>() {
@@ -332,6 +373,29 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(parse_bind(input).map_err(|_| ()), *want, "{input}");
+        }
+    }
+
+    #[test]
+    fn byte_counts() {
+        let cases: &[(&str, Result<u64, ()>)] = &[
+            ("0", Ok(0)),
+            ("1048576", Ok(1 << 20)),
+            ("64K", Ok(64 << 10)),
+            ("64kib", Ok(64 << 10)),
+            ("512M", Ok(512 << 20)),
+            ("512 MB", Ok(512 << 20)),
+            ("2G", Ok(2 << 30)),
+            (" 7b ", Ok(7)),
+            ("", Err(())),
+            ("M", Err(())),
+            ("1.5G", Err(())),
+            ("-1", Err(())),
+            ("12T", Err(())),
+            ("99999999999G", Err(())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_bytes(input).map_err(|_| ()), *want, "{input:?}");
         }
     }
 

@@ -133,6 +133,11 @@ pub struct Config {
     /// Up to this many extra requests, chosen per worker, so workers do not all
     /// restart at once.
     pub max_requests_jitter: u64,
+    /// A worker this old (give or take a tenth) is replaced; `None` never.
+    pub max_worker_age: Option<Duration>,
+    /// A worker whose anonymous resident memory passes this many bytes is replaced;
+    /// `None` never.
+    pub max_worker_memory: Option<u64>,
     /// Where to write the master's pid.
     pub pidfile: Option<PathBuf>,
     /// `--static DIR`: serve this directory (canonical path) instead of the demo app.
@@ -311,6 +316,8 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         write_timeout: cli.write_timeout,
         max_requests: Some(cli.max_requests).filter(|&n| n > 0),
         max_requests_jitter: cli.max_requests_jitter,
+        max_worker_age: Some(cli.max_worker_age).filter(|age| !age.is_zero()),
+        max_worker_memory: Some(cli.max_worker_memory).filter(|&bytes| bytes > 0),
         pidfile: cli.pid,
         static_root: cli.static_root.as_deref().map(static_root).transpose()?,
         static_listing: cli.static_listing,

@@ -15,6 +15,7 @@
 
 mod conn;
 mod out;
+mod recycle;
 mod stream;
 
 pub use stream::{Listener, Stream};
@@ -31,6 +32,7 @@ use nix::unistd::Pid;
 use signal_hook_mio::v1_0::Signals;
 
 use self::conn::{Conn, Ctx, Timeouts, Verdict};
+use self::recycle::Recycle;
 use crate::config::Config;
 use crate::http::DateCache;
 use crate::sys::clock::{MsAnchor, monotonic_ms};
@@ -239,8 +241,8 @@ struct Worker {
     config: Config,
     master: Pid,
     draining: bool,
-    /// Requests to serve before asking for a successor (`--max-requests` plus jitter).
-    quota: Option<u64>,
+    /// When to ask for a successor: requests served, age, memory.
+    recycle: Recycle,
     next_sweep: Instant,
     /// The buffer every `read` lands in before it is appended to a connection's input.
     scratch: ZeroedPages,
@@ -256,7 +258,7 @@ impl Worker {
         let now = Instant::now();
         let anchor = MsAnchor::new();
         let config = spec.config;
-        let quota = config_quota(&config);
+        let recycle = Recycle::new(&config, now);
         let mut worker = Worker {
             accept_ready: vec![true; spec.listeners.len()],
             listeners: spec.listeners,
@@ -288,7 +290,7 @@ impl Worker {
             },
             config,
             master: spec.master,
-            quota,
+            recycle,
             draining: false,
             next_sweep: now + SWEEP_EVERY,
             scratch: ZeroedPages::new(SCRATCH_BYTES)?,
@@ -326,7 +328,7 @@ impl Worker {
             }
             self.accept_one();
             self.sweep();
-            self.check_quota();
+            self.check_recycle();
             if self.draining && self.open == 0 {
                 log::info!("Worker exiting (pid: {})", std::process::id());
                 return 0;
@@ -401,18 +403,18 @@ impl Worker {
         }
     }
 
-    /// `--max-requests`: once the quota is reached, ask the master for a successor and
-    /// keep serving until it is ready and the master sends TERM, so there is never a
-    /// moment with one worker fewer accepting.
-    fn check_quota(&mut self) {
-        if self.quota.is_some_and(|quota| self.ctx.served >= quota) {
-            log::info!(
-                "Served {} requests (--max-requests); asking for a replacement",
-                self.ctx.served
-            );
-            self.ctx.slot.want_replacement();
-            self.quota = None;
+    /// `--max-requests`, after each turn of the loop (age and memory are the sweep's).
+    fn check_recycle(&mut self) {
+        if let Some(why) = self.recycle.after_turn(self.ctx.served) {
+            self.ask_for_replacement(&why);
         }
+    }
+
+    /// Asks the master for a successor and keeps serving until it is ready and the
+    /// master sends TERM, so there is never a moment with one worker fewer accepting.
+    fn ask_for_replacement(&self, why: &str) {
+        log::info!("Worker {why}; asking for a replacement");
+        self.ctx.slot.want_replacement();
     }
 
     /// Stops accepting and lets every connection finish with `Connection: close`.
@@ -549,6 +551,11 @@ impl Worker {
             log::warn!("the master is gone; stopping");
             self.begin_drain();
         }
+        // A draining worker is on its way out already.
+        let due = (!self.draining).then(|| self.recycle.at_sweep(self.ctx.now));
+        if let Some(why) = due.flatten() {
+            self.ask_for_replacement(&why);
+        }
         for index in 0..self.conns.len() {
             let Some(conn) = self.conns[index].as_mut() else {
                 continue;
@@ -560,15 +567,4 @@ impl Worker {
             }
         }
     }
-}
-
-/// This worker's request quota: `--max-requests` plus a random part of the jitter, so
-/// workers started together do not all restart together (gunicorn's rule).
-fn config_quota(config: &Config) -> Option<u64> {
-    use std::hash::BuildHasher;
-    let max = config.max_requests?;
-    // RandomState's keys are copied across fork; the pid and the clock tell workers apart.
-    let random = std::collections::hash_map::RandomState::new()
-        .hash_one((std::process::id(), Instant::now()));
-    Some(max + random % (config.max_requests_jitter + 1))
 }
