@@ -1,7 +1,8 @@
 //! Supervision through the binary: scaling with TTIN/TTOU and rolling a new generation
 //! with HUP while a load client runs (zero failed requests), worker recycling by
 //! `--max-requests`, `--max-worker-age` and `--max-worker-memory`, hung workers killed by `--timeout`, workers dying with a SIGKILLed
-//! master, crash-loop backoff, and a handler panic that costs one 500, not a worker.
+//! master, crash-loop backoff, a handler panic that costs one 500, not a worker, and
+//! `--metrics-path` counting across all of it.
 
 use std::time::{Duration, Instant};
 
@@ -133,6 +134,51 @@ fn max_worker_memory_replaces_a_leaking_worker() {
     let fresh = wait_replaced(&server, leaky, secs(15));
     // The successor starts small, under the limit, and serves.
     assert_eq!(server.get("/pid").text().trim(), fresh.to_string());
+}
+
+/// One sample of a scrape: the value on the line that starts with `series `.
+#[track_caller]
+fn sample(scrape: &str, series: &str) -> u64 {
+    let line = scrape
+        .lines()
+        .find(|l| l.starts_with(&format!("{series} ")));
+    let value = line.and_then(|l| l.rsplit(' ').next()?.parse().ok());
+    value.unwrap_or_else(|| panic!("no {series} in:\n{scrape}"))
+}
+
+#[test]
+fn metrics_path_counts_requests_across_worker_deaths() {
+    let server = start("1", &["--metrics-path", "/metrics", "--backlog", "77"]);
+    for _ in 0..5 {
+        assert_eq!(server.get("/").status, 200);
+    }
+    let first = server.get("/metrics");
+    assert_eq!(first.status, 200);
+    let kind = first.header("content-type").unwrap_or_default();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    let scrape = first.text();
+    assert_eq!(
+        sample(&scrape, r#"br_serve_workers{state="busy"}"#),
+        1,
+        "{scrape}"
+    );
+    assert!(sample(&scrape, "br_serve_requests_total") >= 5, "{scrape}");
+    let listener = format!(r#"{{listener="http://{}"}}"#, server.addr());
+    let backlog = sample(&scrape, &format!("br_serve_listen_backlog{listener}"));
+    assert_eq!(backlog, 77, "{scrape}");
+    sample(&scrape, &format!("br_serve_listen_queue{listener}"));
+
+    // The count outlives the worker that made it: a SIGKILLed worker's requests stay in.
+    let before = sample(&server.get("/metrics").text(), "br_serve_requests_total");
+    let victim = server.children()[0];
+    send_signal(victim, Signal::SIGKILL);
+    wait_replaced(&server, victim, secs(10));
+    let after = sample(&server.get("/metrics").text(), "br_serve_requests_total");
+    assert!(after > before, "{before} -> {after}");
+
+    // Off unless asked for: the path is then the application's (the demo's 404).
+    let plain = start("1", &[]);
+    assert_eq!(plain.get("/metrics").status, 404);
 }
 
 #[test]

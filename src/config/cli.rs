@@ -134,6 +134,13 @@ pub(crate) struct Cli {
           env = "BR_SERVE_MAX_WORKER_MEMORY", default_value = "0", value_parser = parse_bytes)]
     pub max_worker_memory: u64,
 
+    /// Answer GET PATH (e.g. /metrics) with the server's metrics in Prometheus' text
+    /// format: workers by state, requests served, each listener's accept queue. Off
+    /// unless given; the application never sees that path.
+    #[arg(long = "metrics-path", value_name = "PATH", env = "BR_SERVE_METRICS_PATH",
+          value_parser = parse_metrics_path)]
+    pub metrics_path: Option<String>,
+
     /// Write the master's pid to this file (removed on exit; renamed to FILE.oldbin
     /// during a USR2 binary upgrade).
     #[arg(short = 'p', long = "pid", value_name = "FILE", env = "BR_SERVE_PID")]
@@ -313,6 +320,15 @@ pub(super) fn parse_bytes(value: &str) -> Result<u64, String> {
 /// [`parse_bytes`] for a size held in memory.
 fn parse_size(value: &str) -> Result<usize, String> {
     usize::try_from(parse_bytes(value)?).map_err(|_| "too many bytes".into())
+}
+
+/// An absolute path, as it appears in request targets: `/metrics`.
+fn parse_metrics_path(value: &str) -> Result<String, String> {
+    let plain = value.starts_with('/') && !value.contains(['?', '#', ' ', '\t']);
+    match plain {
+        true => Ok(value.to_string()),
+        false => Err("expected a path starting with /, without a query".into()),
+    }
 }
 
 /// Whole or fractional seconds, e.g. `30` or `0.5`.

@@ -138,6 +138,8 @@ pub struct Config {
     /// A worker whose anonymous resident memory passes this many bytes is replaced;
     /// `None` never.
     pub max_worker_memory: Option<u64>,
+    /// The path at which workers answer with the server's metrics; `None` off.
+    pub metrics_path: Option<String>,
     /// Where to write the master's pid.
     pub pidfile: Option<PathBuf>,
     /// `--static DIR`: serve this directory (canonical path) instead of the demo app.
@@ -318,6 +320,7 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         max_requests_jitter: cli.max_requests_jitter,
         max_worker_age: Some(cli.max_worker_age).filter(|age| !age.is_zero()),
         max_worker_memory: Some(cli.max_worker_memory).filter(|&bytes| bytes > 0),
+        metrics_path: cli.metrics_path,
         pidfile: cli.pid,
         static_root: cli.static_root.as_deref().map(static_root).transpose()?,
         static_listing: cli.static_listing,

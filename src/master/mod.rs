@@ -588,6 +588,7 @@ impl<'a> Master<'a> {
         let spec = WorkerSpec {
             number: slot + 1,
             slot: &self.scoreboard[slot],
+            board: self.scoreboard,
             master: self.pid,
             listeners,
             lifeline: lifeline.into_worker_end(),

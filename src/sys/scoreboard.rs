@@ -50,13 +50,49 @@ pub struct Slot {
     /// Set by the master during `--drain-delay`: still serving, but not ready.
     unready: AtomicU32,
     heartbeat_ms: AtomicU64,
+    /// Requests answered in this slot since the master started, by every worker that
+    /// held it: never reset, so their sum over the table only grows (a counter for
+    /// `--metrics-path`, with no race between a worker's exit and its reaping).
     requests: AtomicU64,
+    /// `requests` when the current worker got the slot.
+    requests_base: AtomicU64,
     request_start_ms: AtomicU64,
     line: [AtomicU64; LINE_WORDS],
 }
 
 /// The whole table; lives for the life of the process (it is never unmapped).
 pub type Scoreboard = &'static [Slot];
+
+/// The whole table at a glance, for `--metrics-path`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Workers forked and building their app.
+    pub booting: usize,
+    /// Workers waiting in their event loop.
+    pub idle: usize,
+    /// Workers inside a request.
+    pub busy: usize,
+    /// Workers draining before they exit.
+    pub stopping: usize,
+    /// Requests answered since the master started, by workers alive or gone.
+    pub requests: u64,
+}
+
+/// Reads every slot once (atomics only; a snapshot, not a transaction).
+pub fn summarize(board: Scoreboard) -> Summary {
+    let mut sum = Summary::default();
+    for slot in board {
+        sum.requests += slot.requests.load(Relaxed);
+        match slot.state() {
+            State::Booting => sum.booting += 1,
+            State::Idle => sum.idle += 1,
+            State::Busy => sum.busy += 1,
+            State::Stopping => sum.stopping += 1,
+            State::Free => {}
+        }
+    }
+    sum
+}
 
 /// Maps a zeroed table of [`CAPACITY`] slots shared with every future child.
 pub fn create() -> std::io::Result<Scoreboard> {
@@ -75,7 +111,8 @@ impl Slot {
     pub fn reset(&self, generation: u32, now_ms: u64) {
         self.pid.store(0, Relaxed);
         self.generation.store(generation, Relaxed);
-        self.requests.store(0, Relaxed);
+        self.requests_base
+            .store(self.requests.load(Relaxed), Relaxed);
         self.request_start_ms.store(0, Relaxed);
         self.line_len.store(0, Relaxed);
         self.replacement_wanted.store(0, Relaxed);
@@ -174,9 +211,10 @@ impl Slot {
         }
     }
 
-    /// Requests the worker has answered.
+    /// Requests the current worker has answered.
     pub fn requests(&self) -> u64 {
-        self.requests.load(Relaxed)
+        let all = self.requests.load(Relaxed);
+        all.saturating_sub(self.requests_base.load(Relaxed))
     }
 
     /// A description of what the worker is doing, for the timeout log line.
@@ -237,5 +275,25 @@ mod tests {
             (slot.state(), slot.requests(), slot.heartbeat_ms()),
             (State::Idle, 1, 30)
         );
+    }
+
+    #[test]
+    fn request_counts_survive_the_workers_that_made_them() {
+        let board = create().unwrap();
+        let serve = |slot: &Slot, n: u64| (0..n).for_each(|_| slot.end_request(1));
+        board[0].reset(1, 0);
+        serve(&board[0], 3);
+        board[1].reset(1, 0);
+        serve(&board[1], 2);
+        board[1].begin_request(&[b"GET / HTTP/1.1"], 1);
+        let before = summarize(board);
+        assert_eq!((before.idle, before.busy, before.requests), (1, 1, 5));
+        // The worker in slot 0 dies and a new one takes the slot: its own count starts
+        // over, the table's total does not.
+        board[0].free();
+        board[0].reset(2, 5);
+        serve(&board[0], 1);
+        assert_eq!(board[0].requests(), 1);
+        assert_eq!(summarize(board).requests, 6);
     }
 }

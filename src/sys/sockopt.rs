@@ -32,3 +32,52 @@ pub fn set_defer_accept(fd: BorrowedFd<'_>, seconds: u32) -> io::Result<()> {
         _ => Err(io::Error::last_os_error()),
     }
 }
+
+/// A listening TCP socket's accept queue: connections waiting for a worker, and the most
+/// it holds (the backlog as the kernel applied it), from `TCP_INFO` (tcp(7)), which
+/// reports them for a listener in `tcpi_unacked` and `tcpi_sacked`.
+pub fn accept_queue(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
+    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `fd` is a live socket for the duration of the call; the kernel writes at
+    // most `len` bytes into `info`, which is that long, and updates `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            std::ptr::from_mut(&mut info).cast(),
+            &mut len,
+        )
+    };
+    match rc {
+        0 => Ok((info.tcpi_unacked, info.tcpi_sacked)),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsFd;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn accept_queue_counts_connections_nobody_accepted() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (queued, backlog) = accept_queue(listener.as_fd()).unwrap();
+        assert_eq!(queued, 0);
+        assert!(backlog > 0);
+        let _clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        // The handshake completes in the kernel; give it a moment, with a deadline.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while accept_queue(listener.as_fd()).unwrap().0 < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(accept_queue(listener.as_fd()).unwrap().0, 3);
+    }
+}

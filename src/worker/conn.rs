@@ -15,6 +15,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::metrics::Metrics;
 use super::out::OutQueue;
 use super::stream::Stream;
 use crate::Handler;
@@ -77,6 +78,8 @@ pub struct Ctx {
     pub served: u64,
     /// The access log, when one is configured.
     pub access: Option<AccessLog>,
+    /// `--metrics-path`, answered here before the application.
+    pub metrics: Option<Metrics>,
 }
 
 impl Ctx {
@@ -374,7 +377,10 @@ impl Conn {
             // RFC 9110 §9.3.7: `OPTIONS *` asks about the server itself, not a resource,
             // so the server answers it whatever the application is.
             ("OPTIONS", "*") => Response::new(200).with_header("Allow", SERVER_METHODS),
-            _ => call_handler(ctx.handler.as_mut(), &request),
+            _ => match ctx.metrics.as_ref().filter(|m| m.serves(&request)) {
+                Some(metrics) => metrics.respond(&request),
+                None => call_handler(ctx.handler.as_mut(), &request),
+            },
         };
         // The one clock read of a request: the scoreboard, the Date, the connection's
         // deadlines and the worker's next steps all take the time from here.

@@ -14,6 +14,7 @@
 //! connection, expire connections whose deadline passed.
 
 mod conn;
+mod metrics;
 mod out;
 mod recycle;
 mod stream;
@@ -32,12 +33,13 @@ use nix::unistd::Pid;
 use signal_hook_mio::v1_0::Signals;
 
 use self::conn::{Conn, Ctx, Timeouts, Verdict};
+use self::metrics::Metrics;
 use self::recycle::Recycle;
 use crate::config::Config;
 use crate::http::DateCache;
 use crate::sys::clock::{MsAnchor, monotonic_ms};
 use crate::sys::pages::ZeroedPages;
-use crate::sys::scoreboard::{Slot, State};
+use crate::sys::scoreboard::{Scoreboard, Slot, State};
 use crate::sys::{lifeline, signals};
 use crate::{AppFactory, Handler};
 
@@ -149,6 +151,8 @@ pub struct WorkerSpec {
     pub number: usize,
     /// This worker's scoreboard slot.
     pub slot: &'static Slot,
+    /// The whole scoreboard, read for `--metrics-path`.
+    pub board: Scoreboard,
     /// The master's pid, to notice being orphaned.
     pub master: Pid,
     /// The shared listening sockets.
@@ -259,6 +263,10 @@ impl Worker {
         let anchor = MsAnchor::new();
         let config = spec.config;
         let recycle = Recycle::new(&config, now);
+        let metrics = match config.metrics_path.clone() {
+            Some(path) => Some(Metrics::new(path, spec.board, &spec.listeners)?),
+            None => None,
+        };
         let mut worker = Worker {
             accept_ready: vec![true; spec.listeners.len()],
             listeners: spec.listeners,
@@ -287,6 +295,7 @@ impl Worker {
                 closing: false,
                 served: 0,
                 access: spec.access_log,
+                metrics,
             },
             config,
             master: spec.master,
