@@ -1,6 +1,7 @@
 //! Shutdown by signal: TERM drains gracefully (in-flight requests finish, the next request
 //! on a kept-alive connection is answered with `Connection: close`, exit 0, stragglers
-//! killed after `--graceful-timeout`); INT and QUIT stop at once.
+//! killed after `--graceful-timeout`, quietly when the whole process group gets it); INT
+//! and QUIT stop at once.
 //!
 //! Each test first makes sure its slow request is in a worker's hands
 //! (`Conn::wait_consumed`), so "in flight" is a fact, not a hope about timing.
@@ -110,6 +111,24 @@ fn stops_quickly(sig: Signal) {
     server.signal(sig);
     server.wait_exit(secs(5));
     conn.expect_closed(secs(5));
+}
+
+#[test]
+fn term_to_the_whole_process_group_is_a_quiet_stop() {
+    // systemd's default KillMode and `kill -TERM -PGID` signal every process at once.
+    // Idle workers drain and exit at once, often before the master has read its own
+    // TERM; their exits are still part of the stop, not news worth a warning.
+    let mut server = Launch::new().args(&["--workers", "2"]).start();
+    server.wait_children(2, secs(10));
+    let group = nix::unistd::Pid::from_raw(server.pid() as i32);
+    nix::sys::signal::killpg(group, Signal::SIGTERM).expect("signal the group");
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+    let noise: Vec<String> = server
+        .log()
+        .into_iter()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    assert!(noise.is_empty(), "{noise:#?}");
 }
 
 #[test]

@@ -4,9 +4,9 @@
 //! `http_server.rb` made familiar:
 //!
 //! 1. sleep in `poll` until a signal arrives or the next deadline;
-//! 2. reap every exited child (`waitpid(-1, WNOHANG)` until none is left; unknown pids
+//! 2. act on each signal (the pure map in [`action`]);
+//! 3. reap every exited child (`waitpid(-1, WNOHANG)` until none is left; unknown pids
 //!    are orphans re-parented to us as PID 1, reaped quietly);
-//! 3. act on each signal (the pure map in [`action`]);
 //! 4. murder workers that stopped heart-beating, and those past their graceful deadline;
 //! 5. manage workers: fork the missing ones, retire the surplus (the pure plan in
 //!    [`pool`]).
@@ -160,10 +160,14 @@ impl<'a> Master<'a> {
         self.manage_workers();
         loop {
             let signals = self.sleep(&mut events)?;
-            self.reap_workers();
+            // Signals before reaping: when a process manager sends TERM to the whole
+            // group (systemd's default KillMode, `kill -TERM -PGID`), the workers that
+            // already drained are then part of the stop, not workers that quit on
+            // their own.
             for signal in signals {
                 self.handle(signal);
             }
+            self.reap_workers();
             self.scale();
             self.end_drain_delay();
             if self.phase != Phase::Running && self.pool.is_empty() {
