@@ -20,8 +20,10 @@
 //! * [`config`]: command line and environment into a validated [`Config`].
 //! * `sys`: the only place with `unsafe`: fork, signal dispositions, the shared-memory
 //!   scoreboard, the monotonic clock and the lifeline pipe.
-//! * `master`: the arbiter loop, the pure signal -> action map, the worker pool, listeners.
-//! * `worker`: the event loop, the accept gate, the connection state machine.
+//! * `master`: the arbiter loop, the pure signal -> action map, the worker pool,
+//!   listeners, and telling an OOM kill from any other SIGKILL.
+//! * `worker`: the event loop, the accept gate, the connection state machine, recycling
+//!   (requests, age, memory) and the `--metrics-path` answer.
 //! * [`http`]: request heads, body framing (RFC 9112), chunked bodies, responses, dates.
 //! * [`app`]: the [`Handler`] trait and the built-in demo application.
 //!

@@ -11,7 +11,8 @@
 //!
 //! One turn of the loop: heartbeat, poll (the timeout is the next deadline), act on
 //! signals and the lifeline, drive every connection that had an event, accept one new
-//! connection, expire connections whose deadline passed.
+//! connection, expire connections whose deadline passed, and see whether it is time to
+//! ask for a successor (`recycle`).
 
 mod conn;
 mod metrics;
