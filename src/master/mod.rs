@@ -150,7 +150,7 @@ impl<'a> Master<'a> {
             pidfile,
             access_log,
             new_master: None,
-            oom_kills: OomKills::watch(),
+            oom_kills: OomKills::default(),
         })
     }
 
@@ -158,6 +158,9 @@ impl<'a> Master<'a> {
     fn supervise(&mut self) -> Result<(), Error> {
         let mut events = Events::with_capacity(16);
         self.manage_workers();
+        // After the first fork, so that reading the counter does not delay the first
+        // response; no worker can have been killed yet.
+        self.oom_kills = OomKills::watch();
         loop {
             let signals = self.sleep(&mut events)?;
             // Signals before reaping: when a process manager sends TERM to the whole

@@ -13,7 +13,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// The kernel's count of OOM kills, and the value last read from it.
+/// The kernel's count of OOM kills, and the value last read from it. The default
+/// watches nothing yet (see [`OomKills::watch`]).
+#[derive(Default)]
 pub struct OomKills {
     counter: Option<PathBuf>,
     seen: u64,
