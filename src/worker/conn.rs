@@ -373,15 +373,7 @@ impl Conn {
         ctx.slot.begin_request(&line, ctx.now_ms);
         let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
         let request = Request::new(head, body, self.peer);
-        let response = match (request.method(), request.target()) {
-            // RFC 9110 §9.3.7: `OPTIONS *` asks about the server itself, not a resource,
-            // so the server answers it whatever the application is.
-            ("OPTIONS", "*") => Response::new(200).with_header("Allow", SERVER_METHODS),
-            _ => match ctx.metrics.as_ref().filter(|m| m.serves(&request)) {
-                Some(metrics) => metrics.respond(&request),
-                None => call_handler(ctx.handler.as_mut(), &request),
-            },
-        };
+        let response = dispatch(ctx, &request);
         // The one clock read of a request: the scoreboard, the Date, the connection's
         // deadlines and the worker's next steps all take the time from here.
         ctx.set_now(Instant::now());
@@ -559,6 +551,20 @@ fn starts_as_head(input: &[u8]) -> bool {
 }
 
 /// Calls the application; a panic becomes a 500 and the worker lives on.
+/// Who answers a request: the server itself for `OPTIONS *` and the metrics path, the
+/// application for everything else.
+fn dispatch(ctx: &mut Ctx, request: &Request) -> Response {
+    match (request.method(), request.target()) {
+        // RFC 9110 §9.3.7: `OPTIONS *` asks about the server itself, not a resource, so
+        // the server answers it whatever the application is.
+        ("OPTIONS", "*") => Response::new(200).with_header("Allow", SERVER_METHODS),
+        _ => match ctx.metrics.as_ref().filter(|m| m.serves(request)) {
+            Some(metrics) => metrics.respond(request),
+            None => call_handler(ctx.handler.as_mut(), request),
+        },
+    }
+}
+
 fn call_handler(handler: &mut dyn Handler, request: &Request) -> Response {
     match catch_unwind(AssertUnwindSafe(|| handler.handle(request))) {
         Ok(response) => response,

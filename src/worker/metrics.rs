@@ -71,13 +71,6 @@ impl Metrics {
 /// The exposition text for a scoreboard summary and each listener's (queued, backlog).
 fn render(sum: &Summary, queues: &[(&str, (u32, u32))]) -> String {
     let mut out = String::with_capacity(1024);
-    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
-        // Writing to a String cannot fail.
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-    };
     let states = [
         ("booting", sum.booting),
         ("idle", sum.idle),
@@ -89,36 +82,34 @@ fn render(sum: &Summary, queues: &[(&str, (u32, u32))]) -> String {
         .map(|&(state, n)| (format!("{{state=\"{state}\"}}"), n as u64))
         .collect();
     family(
+        &mut out,
         "br_serve_workers",
         "gauge",
         "Worker processes by state.",
         &by_state,
     );
-    let total = [(String::new(), sum.requests)];
     let help = "Requests answered since the master started, by workers alive or gone.";
-    family("br_serve_requests_total", "counter", help, &total);
-    let per_listener = |pick: fn((u32, u32)) -> u32| -> Vec<(String, u64)> {
-        let label = |url: &str| format!("{{listener=\"{}\"}}", escape_label(url));
-        queues
-            .iter()
-            .map(|&(url, queue)| (label(url), u64::from(pick(queue))))
-            .collect()
-    };
+    let total = [(String::new(), sum.requests)];
+    family(&mut out, "br_serve_requests_total", "counter", help, &total);
+    let label = |url: &str| format!("{{listener=\"{}\"}}", escape_label(url));
+    let (queued, backlog): (Vec<_>, Vec<_>) = queues
+        .iter()
+        .map(|&(url, (q, b))| ((label(url), u64::from(q)), (label(url), u64::from(b))))
+        .unzip();
     let help = "Connections waiting in the listener's accept queue for a free worker.";
-    family(
-        "br_serve_listen_queue",
-        "gauge",
-        help,
-        &per_listener(|q| q.0),
-    );
+    family(&mut out, "br_serve_listen_queue", "gauge", help, &queued);
     let help = "Most connections the listener's accept queue holds (--backlog, as applied).";
-    family(
-        "br_serve_listen_backlog",
-        "gauge",
-        help,
-        &per_listener(|q| q.1),
-    );
+    family(&mut out, "br_serve_listen_backlog", "gauge", help, &backlog);
     out
+}
+
+/// One metric family: its HELP and TYPE lines, then a line per (labels, value) sample.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
 }
 
 /// A label value: backslash, double quote and newline escaped, as the format requires.
