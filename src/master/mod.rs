@@ -594,7 +594,6 @@ impl<'a> Master<'a> {
         };
         let spec = WorkerSpec {
             number: slot + 1,
-            slot: &self.scoreboard[slot],
             board: self.scoreboard,
             master: self.pid,
             listeners,

@@ -148,11 +148,11 @@ pub enum WorkerApp<'a> {
 
 /// Everything a freshly forked worker needs from the master.
 pub struct WorkerSpec {
-    /// Stable number for logs (1-based; reused after a worker dies).
+    /// Stable number for logs (1-based; reused after a worker dies), and the index of
+    /// its scoreboard slot plus one.
     pub number: usize,
-    /// This worker's scoreboard slot.
-    pub slot: &'static Slot,
-    /// The whole scoreboard, read for `--metrics-path`.
+    /// The whole scoreboard: this worker writes its own slot, and reads them all for
+    /// `--metrics-path`.
     pub board: Scoreboard,
     /// The master's pid, to notice being orphaned.
     pub master: Pid,
@@ -166,6 +166,13 @@ pub struct WorkerSpec {
     pub access_log: Option<crate::access_log::AccessLog>,
     /// The master's signal mask, restored once our own handlers are in place.
     pub mask: nix::sys::signal::SigSet,
+}
+
+impl WorkerSpec {
+    /// This worker's scoreboard slot.
+    fn slot(&self) -> &'static Slot {
+        &self.board[self.number - 1]
+    }
 }
 
 /// The body of a worker process; returns its exit code.
@@ -223,8 +230,8 @@ fn setup(spec: &WorkerSpec) -> io::Result<(Signals, Poll)> {
             "the master died before this worker started",
         ));
     }
-    spec.slot.set_pid(std::process::id());
-    let _ = SLOT.set(spec.slot);
+    spec.slot().set_pid(std::process::id());
+    let _ = SLOT.set(spec.slot());
     Ok((signals, Poll::new()?))
 }
 
@@ -262,6 +269,7 @@ impl Worker {
     ) -> io::Result<Worker> {
         let now = Instant::now();
         let anchor = MsAnchor::new();
+        let slot = spec.slot();
         let config = spec.config;
         let recycle = Recycle::new(&config, now);
         let metrics = match config.metrics_path.clone() {
@@ -289,7 +297,7 @@ impl Worker {
                     write_stall: config.write_timeout,
                 },
                 date: DateCache::new(),
-                slot: spec.slot,
+                slot,
                 now,
                 now_ms: anchor.ms(now),
                 anchor,
