@@ -155,8 +155,8 @@ pub enum App<'a> {
 ///     br_serve::run_main(|config| -> Box<dyn Handler> {
 ///         match &config.static_root {
 ///             // `--static DIR`, already checked to be a directory at start-up.
-///             Some(root) => match StaticFiles::new(root, config.static_listing) {
-///                 Ok(files) => Box::new(files.with_cache(config.static_cache)),
+///             Some(root) => match StaticFiles::from_config(root, config) {
+///                 Ok(files) => Box::new(files),
 ///                 Err(err) => panic!("--static {}: {err}", root.display()),
 ///             },
 ///             None => Box::new(Demo::boot()),

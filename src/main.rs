@@ -11,8 +11,8 @@ fn main() -> ExitCode {
     br_serve::run_main(|config| match &config.static_root {
         // The root was checked at start-up; failing here means it vanished since, and the
         // master's crash-loop backoff reports it.
-        Some(root) => match StaticFiles::new(root, config.static_listing) {
-            Ok(files) => Box::new(files.with_cache(config.static_cache)),
+        Some(root) => match StaticFiles::from_config(root, config) {
+            Ok(files) => Box::new(files),
             Err(err) => panic!("--static {}: {err}", root.display()),
         },
         None => Box::new(Demo::boot()),

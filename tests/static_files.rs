@@ -13,6 +13,11 @@ use crate::util::{Launch, Server, TempDir, poll_until, secs};
 /// A root with a small file, a large one, a directory with an index, a dotfile, and a
 /// symlink that leaves the root; a secret sits next to the root.
 fn site() -> (TempDir, Server) {
+    site_with(&[])
+}
+
+/// [`site`], served with `extra` flags.
+fn site_with(extra: &[&str]) -> (TempDir, Server) {
     let dir = TempDir::new("static");
     let root = dir.join("www");
     std::fs::create_dir_all(root.join("docs")).unwrap();
@@ -25,6 +30,7 @@ fn site() -> (TempDir, Server) {
     std::fs::write(root.join("big.bin"), big).unwrap();
     let server = Launch::new()
         .args(&["--workers", "1", "--static", root.to_str().unwrap()])
+        .args(extra)
         .start();
     (dir, server)
 }
@@ -35,6 +41,35 @@ fn send(server: &Server, method: &str, target: &str, headers: &[&str]) -> Respon
     lines.extend_from_slice(headers);
     conn.send(&request(method, target, &lines, b""));
     conn.read_response(secs(10))
+}
+
+#[test]
+fn static_max_age_marks_what_may_be_kept() {
+    let (_dir, server) = site_with(&["--static-max-age", "3600"]);
+    let kept = |resp: &Response| resp.header("cache-control") == Some("max-age=3600");
+    let ok = send(&server, "GET", "/hello.txt", &[]);
+    assert!(ok.status == 200 && kept(&ok), "{:?}", ok.headers);
+    let etag = format!("If-None-Match: {}", ok.header("etag").unwrap_or_default());
+    for (target, header, status) in [
+        ("/hello.txt", etag.as_str(), 304),
+        ("/hello.txt", "Range: bytes=0-4", 206),
+        ("/docs", "Accept: */*", 301),
+    ] {
+        let resp = send(&server, "GET", target, &[header]);
+        assert!(
+            resp.status == status && kept(&resp),
+            "{target} {header}: {resp:?}"
+        );
+    }
+    // Errors are not for keeping.
+    for (target, header, status) in [
+        ("/missing.txt", "Accept: */*", 404),
+        ("/hello.txt", "Range: bytes=100-", 416),
+    ] {
+        let resp = send(&server, "GET", target, &[header]);
+        assert_eq!(resp.status, status, "{target}");
+        assert_eq!(resp.header("cache-control"), None, "{target}");
+    }
 }
 
 #[test]

@@ -161,6 +161,13 @@ pub(crate) struct Cli {
           value_parser = parse_size)]
     pub static_cache: usize,
 
+    /// With --static: add `Cache-Control: max-age=SECONDS` to what is worth keeping
+    /// (200, 206, 304, 301), as nginx's `expires` does, so browsers and CDNs keep it that
+    /// long. Off unless given.
+    #[arg(long = "static-max-age", value_name = "SECONDS", env = "BR_SERVE_STATIC_MAX_AGE",
+          value_parser = parse_seconds)]
+    pub static_max_age: Option<Duration>,
+
     /// Run workers as this user (name or uid). The master keeps its privileges to bind
     /// and re-execute; needs br-serve to start as root.
     #[arg(short = 'u', long, value_name = "USER", env = "BR_SERVE_USER")]

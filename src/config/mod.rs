@@ -148,6 +148,8 @@ pub struct Config {
     pub static_listing: bool,
     /// Bytes of small static files each worker keeps in memory (0: none).
     pub static_cache: usize,
+    /// `Cache-Control: max-age` for static files; `None` sends none.
+    pub static_max_age: Option<Duration>,
     /// Who the workers run as, when not as the master's user.
     pub(crate) credentials: Option<crate::sys::privileges::Credentials>,
     /// The umask the master sets before creating sockets and files.
@@ -325,6 +327,7 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         static_root: cli.static_root.as_deref().map(static_root).transpose()?,
         static_listing: cli.static_listing,
         static_cache: cli.static_cache,
+        static_max_age: cli.static_max_age,
         credentials: crate::sys::privileges::Credentials::resolve(
             cli.user.as_deref(),
             cli.group.as_deref(),

@@ -73,7 +73,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use self::cache::FileCache;
 use self::conditional::{Conditions, FileInfo, Outcome, evaluate};
@@ -141,6 +141,8 @@ pub struct StaticFiles {
     root_dir: Arc<File>,
     /// Small files served before, checked against the disk on every hit.
     cache: FileCache,
+    /// The `Cache-Control` value for cacheable answers (`max-age=N`), when one is set.
+    cache_control: Option<String>,
 }
 
 /// The small-file cache's default size per worker, in bytes (`--static-cache`).
@@ -203,7 +205,74 @@ impl StaticFiles {
             listing,
             root_dir,
             cache: FileCache::new(DEFAULT_CACHE_BYTES),
+            cache_control: None,
         })
+    }
+
+    /// The directory `root` served as `br-serve --static` serves it: listing, the
+    /// small-file cache and `Cache-Control` as `config` says (`--static-listing`,
+    /// `--static-cache`, `--static-max-age`).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    ///
+    /// use br_serve::app::static_files::StaticFiles;
+    /// use br_serve::config::from_argv;
+    ///
+    /// let args = ["my-app", "--static-listing", "--static-max-age", "600"];
+    /// let config = from_argv(args.map(Into::into).to_vec())?;
+    /// let _files = StaticFiles::from_config(Path::new("."), &config)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_config(root: &Path, config: &crate::Config) -> io::Result<StaticFiles> {
+        let files = StaticFiles::new(root, config.static_listing)?.with_cache(config.static_cache);
+        Ok(match config.static_max_age {
+            Some(max_age) => files.with_max_age(max_age),
+            None => files,
+        })
+    }
+
+    /// Adds `Cache-Control: max-age=N` (whole seconds) to the answers worth keeping: a
+    /// file or a listing (200), part of a file (206), a 304 that revalidates one, and a
+    /// directory redirect (301), as nginx's `expires` does. Errors get none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use br_serve::app::static_files::StaticFiles;
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::{Handler, Request};
+    ///
+    /// # let root = std::env::temp_dir().join(format!("br-serve-doc-age-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&root)?;
+    /// std::fs::write(root.join("logo.svg"), "<svg/>")?;
+    /// let mut files = StaticFiles::new(&root, false)?.with_max_age(Duration::from_secs(86_400));
+    ///
+    /// let get = |target: &str| -> Request {
+    ///     let raw = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+    ///     Request::new(parse_head(raw.as_bytes(), &Limits::default()).unwrap().unwrap(), Vec::new(), None)
+    /// };
+    /// let mut cache_control = |target: &str| {
+    ///     let resp = files.handle(&get(target));
+    ///     resp.headers().find(|(name, _)| *name == "Cache-Control").map(|(_, v)| v.to_string())
+    /// };
+    /// assert_eq!(cache_control("/logo.svg").as_deref(), Some("max-age=86400"));
+    /// assert_eq!(cache_control("/missing.svg"), None); // a 404 is not kept
+    /// # std::fs::remove_dir_all(&root)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_max_age(mut self, max_age: Duration) -> StaticFiles {
+        self.cache_control = Some(format!("max-age={}", max_age.as_secs()));
+        self
     }
 
     /// Keeps up to `bytes` of small files (16 KiB or less each) in memory, per copy of
@@ -305,6 +374,19 @@ impl StaticFiles {
 
 impl Handler for StaticFiles {
     fn handle(&mut self, req: &Request) -> Response {
+        let response = self.route(req);
+        match &self.cache_control {
+            Some(value) if matches!(response.status(), 200 | 206 | 301 | 304) => {
+                response.with_header("Cache-Control", value)
+            }
+            _ => response,
+        }
+    }
+}
+
+impl StaticFiles {
+    /// The answer to a request, before `Cache-Control`.
+    fn route(&mut self, req: &Request) -> Response {
         if !matches!(req.method(), "GET" | "HEAD") {
             return Response::text(405, "method not allowed\n")
                 .with_header("Allow", "GET, HEAD")
