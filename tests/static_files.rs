@@ -73,6 +73,47 @@ fn static_max_age_marks_what_may_be_kept() {
 }
 
 #[test]
+fn precompressed_files_go_to_clients_that_accept_them() {
+    let (dir, server) = site_with(&["--static-precompressed"]);
+    let gz = b"\x1f\x8b pretend gzip of hello.txt";
+    std::fs::write(dir.join("www/hello.txt.gz"), gz).unwrap();
+    std::fs::write(dir.join("www/docs/index.html.br"), b"pretend brotli").unwrap();
+
+    let encoded = send(&server, "GET", "/hello.txt", &["Accept-Encoding: gzip, br"]);
+    assert_eq!((encoded.status, encoded.body.as_slice()), (200, &gz[..]));
+    assert_eq!(encoded.header("content-encoding"), Some("gzip"));
+    assert_eq!(
+        encoded.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(encoded.header("vary"), Some("Accept-Encoding"));
+    // Its own validators: a cache revalidates the gzip copy against the gzip copy.
+    let etag = encoded.header("etag").unwrap_or_default().to_string();
+    let plain = send(&server, "GET", "/hello.txt", &[]);
+    assert_eq!(plain.text(), "Hello, World!\n");
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
+    assert_ne!(plain.header("etag"), Some(etag.as_str()));
+    let revalidated = send(
+        &server,
+        "GET",
+        "/hello.txt",
+        &["Accept-Encoding: gzip", &format!("If-None-Match: {etag}")],
+    );
+    assert_eq!(revalidated.status, 304);
+
+    // q=0 refuses a coding; a directory's index has variants too.
+    let refused = send(&server, "GET", "/hello.txt", &["Accept-Encoding: gzip;q=0"]);
+    assert_eq!(refused.text(), "Hello, World!\n");
+    let index = send(&server, "GET", "/docs/", &["Accept-Encoding: br"]);
+    assert_eq!(index.header("content-encoding"), Some("br"));
+    assert_eq!(
+        index.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+}
+
+#[test]
 fn files_are_served_with_validators_and_ranges() {
     let (_dir, server) = site();
     let ok = send(&server, "GET", "/hello.txt", &[]);

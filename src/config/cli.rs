@@ -168,6 +168,13 @@ pub(crate) struct Cli {
           value_parser = parse_seconds)]
     pub static_max_age: Option<Duration>,
 
+    /// With --static: answer a request for FILE with FILE.br or FILE.gz, when it exists
+    /// and the client accepts that coding (nginx's gzip_static), and add
+    /// `Vary: Accept-Encoding` to file answers.
+    #[arg(long = "static-precompressed", env = "BR_SERVE_STATIC_PRECOMPRESSED",
+          value_parser = boolish())]
+    pub static_precompressed: bool,
+
     /// Run workers as this user (name or uid). The master keeps its privileges to bind
     /// and re-execute; needs br-serve to start as root.
     #[arg(short = 'u', long, value_name = "USER", env = "BR_SERVE_USER")]

@@ -150,6 +150,8 @@ pub struct Config {
     pub static_cache: usize,
     /// `Cache-Control: max-age` for static files; `None` sends none.
     pub static_max_age: Option<Duration>,
+    /// Serve `FILE.br`/`FILE.gz` to clients that accept those codings.
+    pub static_precompressed: bool,
     /// Who the workers run as, when not as the master's user.
     pub(crate) credentials: Option<crate::sys::privileges::Credentials>,
     /// The umask the master sets before creating sockets and files.
@@ -328,6 +330,7 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         static_listing: cli.static_listing,
         static_cache: cli.static_cache,
         static_max_age: cli.static_max_age,
+        static_precompressed: cli.static_precompressed,
         credentials: crate::sys::privileges::Credentials::resolve(
             cli.user.as_deref(),
             cli.group.as_deref(),

@@ -19,10 +19,12 @@
 //! * **Content types** from a small extension table; everything else is
 //!   `application/octet-stream`. Every response carries `X-Content-Type-Options: nosniff`
 //!   so a browser never second-guesses that choice.
+//! * **Optional extras**: `Cache-Control: max-age` ([`StaticFiles::with_max_age`]) and
+//!   precompressed `FILE.br`/`FILE.gz` ([`StaticFiles::with_precompressed`]).
 //!
 //! The parts live in submodules: `path` (decoding and confinement, the security
-//! boundary), `conditional` (validators, conditions and ranges), `mime`, `listing` and
-//! `cache`; this file ties them into the [`Handler`].
+//! boundary), `conditional` (validators, conditions and ranges), `mime`, `encoding`
+//! (`Accept-Encoding`), `listing` and `cache`; this file ties them into the [`Handler`].
 //!
 //! Files are opened per request and handed to the server as [`Body::File`], which it sends
 //! with sendfile(2): nothing is read into memory, whatever the size. Small files (up to
@@ -65,6 +67,7 @@
 
 mod cache;
 mod conditional;
+mod encoding;
 mod listing;
 mod mime;
 mod path;
@@ -143,6 +146,8 @@ pub struct StaticFiles {
     cache: FileCache,
     /// The `Cache-Control` value for cacheable answers (`max-age=N`), when one is set.
     cache_control: Option<String>,
+    /// Serve `FILE.br` or `FILE.gz` for `FILE` to clients that accept the coding.
+    precompressed: bool,
 }
 
 /// The small-file cache's default size per worker, in bytes (`--static-cache`).
@@ -206,12 +211,14 @@ impl StaticFiles {
             root_dir,
             cache: FileCache::new(DEFAULT_CACHE_BYTES),
             cache_control: None,
+            precompressed: false,
         })
     }
 
     /// The directory `root` served as `br-serve --static` serves it: listing, the
-    /// small-file cache and `Cache-Control` as `config` says (`--static-listing`,
-    /// `--static-cache`, `--static-max-age`).
+    /// small-file cache, `Cache-Control` and precompressed files as `config` says
+    /// (`--static-listing`, `--static-cache`, `--static-max-age`,
+    /// `--static-precompressed`).
     ///
     /// # Errors
     ///
@@ -231,11 +238,52 @@ impl StaticFiles {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_config(root: &Path, config: &crate::Config) -> io::Result<StaticFiles> {
-        let files = StaticFiles::new(root, config.static_listing)?.with_cache(config.static_cache);
-        Ok(match config.static_max_age {
-            Some(max_age) => files.with_max_age(max_age),
-            None => files,
-        })
+        let mut files =
+            StaticFiles::new(root, config.static_listing)?.with_cache(config.static_cache);
+        if let Some(max_age) = config.static_max_age {
+            files = files.with_max_age(max_age);
+        }
+        if config.static_precompressed {
+            files = files.with_precompressed();
+        }
+        Ok(files)
+    }
+
+    /// Serves `FILE.br` or `FILE.gz`, when it sits beside `FILE`, in place of `FILE` to
+    /// a client whose `Accept-Encoding` allows that coding (brotli first at equal
+    /// preference): with `FILE`'s content type, `Content-Encoding`, and validators of
+    /// its own, since it is another representation. Every file answer then carries
+    /// `Vary: Accept-Encoding`, so a shared cache keeps the codings apart. This is
+    /// nginx's `gzip_static`: compression done once, at build time, not per request.
+    /// A compressed variant is served only as a plain file reached through no symlink.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::app::static_files::StaticFiles;
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::{Body, Handler, Request};
+    ///
+    /// # let root = std::env::temp_dir().join(format!("br-serve-doc-gz-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&root)?;
+    /// std::fs::write(root.join("app.js"), "console.log('plain');\n")?;
+    /// std::fs::write(root.join("app.js.gz"), [0x1f, 0x8b, 8, 0])?; // gzip it at build time
+    /// let mut files = StaticFiles::new(&root, false)?.with_precompressed();
+    ///
+    /// let raw = b"GET /app.js HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip, br\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let resp = files.handle(&Request::new(head, Vec::new(), None));
+    /// let header = |name: &str| resp.headers().find(|(n, _)| *n == name).map(|(_, v)| v);
+    /// assert_eq!(header("Content-Encoding"), Some("gzip")); // no app.js.br here
+    /// assert_eq!(header("Content-Type"), Some("text/javascript; charset=utf-8"));
+    /// assert_eq!(resp.body_len(), 4);
+    /// # std::fs::remove_dir_all(&root)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_precompressed(mut self) -> StaticFiles {
+        self.precompressed = true;
+        self
     }
 
     /// Adds `Cache-Control: max-age=N` (whole seconds) to the answers worth keeping: a
@@ -337,9 +385,13 @@ impl StaticFiles {
     /// The common case, a plain file below the root: from the cache, or opened with
     /// `open_beneath` (and cached when small). `None` means take the thorough path; a
     /// `Some` answer is final, as `open_beneath`'s is.
-    fn fast_path(&mut self, req: &Request, relative: &Path) -> Option<Result<Response, Reject>> {
+    fn fast_path(
+        &mut self,
+        req: &Request,
+        relative: &Path,
+        mime: &'static str,
+    ) -> Option<Result<Response, Reject>> {
         let now = unix_now();
-        let mime = mime_type(relative);
         if let Some(hit) = self.cache.get(&self.root_dir, relative, now) {
             let memory = Content::Memory(hit.content);
             return Some(Ok(answer(req, memory, hit.info, mime, now)));
@@ -361,6 +413,23 @@ impl StaticFiles {
         Some(Ok(response))
     }
 
+    /// `file` in a coding the client accepts, from `file.br` or `file.gz`, if one is there.
+    fn precompressed_variant(&mut self, req: &Request, file: &Path) -> Option<Response> {
+        let mime = mime_type(file);
+        for coding in encoding::accepted(req.header("Accept-Encoding")) {
+            let mut name = file.as_os_str().to_owned();
+            name.push(coding.suffix());
+            if let Some(Ok(response)) = self.fast_path(req, Path::new(&name), mime) {
+                // A 304, 412 or 416 has no content to be encoded.
+                return Some(match response.status() {
+                    200 | 206 => response.with_static_header("Content-Encoding", coding.name()),
+                    _ => response,
+                });
+            }
+        }
+        None
+    }
+
     /// Answers a request for a directory whose URL ends in `/`.
     fn directory(&self, req: &Request, dir: &Path) -> Response {
         match confine(&self.root, &dir.join(INDEX_FILE)) {
@@ -374,18 +443,21 @@ impl StaticFiles {
 
 impl Handler for StaticFiles {
     fn handle(&mut self, req: &Request) -> Response {
-        let response = self.route(req);
-        match &self.cache_control {
-            Some(value) if matches!(response.status(), 200 | 206 | 301 | 304) => {
-                response.with_header("Cache-Control", value)
-            }
-            _ => response,
+        let mut response = self.route(req);
+        let status = response.status();
+        let keepable = matches!(status, 200 | 206 | 301 | 304);
+        if let Some(value) = self.cache_control.as_deref().filter(|_| keepable) {
+            response = response.with_header("Cache-Control", value);
         }
+        if self.precompressed && matches!(status, 200 | 206 | 304) {
+            response = response.with_static_header("Vary", "Accept-Encoding");
+        }
+        response
     }
 }
 
 impl StaticFiles {
-    /// The answer to a request, before `Cache-Control`.
+    /// The answer to a request, before `Cache-Control` and `Vary`.
     fn route(&mut self, req: &Request) -> Response {
         if !matches!(req.method(), "GET" | "HEAD") {
             return Response::text(405, "method not allowed\n")
@@ -396,8 +468,18 @@ impl StaticFiles {
             Ok(path) => path,
             Err(reject) => return reject.response(),
         };
+        if self.precompressed {
+            // The file a plain request names: the path, or a directory URL's index.
+            let file = match path.trailing_slash {
+                false => path.relative.clone(),
+                true => path.relative.join(INDEX_FILE),
+            };
+            if let Some(response) = self.precompressed_variant(req, &file) {
+                return response;
+            }
+        }
         match path.trailing_slash {
-            false => match self.fast_path(req, &path.relative) {
+            false => match self.fast_path(req, &path.relative, mime_type(&path.relative)) {
                 Some(Ok(response)) => return response,
                 Some(Err(reject)) => return reject.response(),
                 None => {}
@@ -405,7 +487,8 @@ impl StaticFiles {
             // A directory URL: its index file when the fast path reaches it. Anything
             // else (no index, a listing, a symlink, `/file.txt/`) the thorough path decides.
             true => {
-                if let Some(Ok(response)) = self.fast_path(req, &path.relative.join(INDEX_FILE)) {
+                let index = path.relative.join(INDEX_FILE);
+                if let Some(Ok(response)) = self.fast_path(req, &index, mime_type(&index)) {
                     return response;
                 }
             }
