@@ -114,6 +114,35 @@ fn precompressed_files_go_to_clients_that_accept_them() {
 }
 
 #[test]
+fn fallback_answers_what_finds_nothing() {
+    let (dir, server) = site_with(&["--static-fallback", "/docs/index.html"]);
+    let app = "<h1>docs</h1>\n";
+    for target in ["/orders/42", "/missing.txt", "/.env", "/%2e%2e/secret.txt"] {
+        let resp = send(&server, "GET", target, &[]);
+        assert_eq!((resp.status, resp.text().as_str()), (200, app), "{target}");
+        assert_eq!(
+            resp.header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+    }
+    // What exists is served as before, and a malformed path is still a 400.
+    assert_eq!(
+        send(&server, "GET", "/hello.txt", &[]).text(),
+        "Hello, World!\n"
+    );
+    assert_eq!(send(&server, "GET", "/bad%zz", &[]).status, 400);
+
+    // A fallback that is not a file under the root stops the start, naming it.
+    let root = dir.join("www");
+    let (status, log) = Launch::new()
+        .args(&["--static", root.to_str().unwrap()])
+        .args(&["--static-fallback", "/nowhere.html"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(log.contains("--static-fallback /nowhere.html"), "{log}");
+}
+
+#[test]
 fn files_are_served_with_validators_and_ranges() {
     let (_dir, server) = site();
     let ok = send(&server, "GET", "/hello.txt", &[]);

@@ -175,6 +175,16 @@ pub(crate) struct Cli {
           value_parser = boolish())]
     pub static_precompressed: bool,
 
+    /// With --static: answer requests that find nothing with this file (e.g.
+    /// /index.html) and status 200, as nginx's `try_files $uri $uri/ /index.html` does
+    /// for single-page apps.
+    #[arg(
+        long = "static-fallback",
+        value_name = "PATH",
+        env = "BR_SERVE_STATIC_FALLBACK"
+    )]
+    pub static_fallback: Option<String>,
+
     /// Run workers as this user (name or uid). The master keeps its privileges to bind
     /// and re-execute; needs br-serve to start as root.
     #[arg(short = 'u', long, value_name = "USER", env = "BR_SERVE_USER")]

@@ -152,6 +152,8 @@ pub struct Config {
     pub static_max_age: Option<Duration>,
     /// Serve `FILE.br`/`FILE.gz` to clients that accept those codings.
     pub static_precompressed: bool,
+    /// The file under the static root served for requests that find nothing.
+    pub static_fallback: Option<String>,
     /// Who the workers run as, when not as the master's user.
     pub(crate) credentials: Option<crate::sys::privileges::Credentials>,
     /// The umask the master sets before creating sockets and files.
@@ -327,6 +329,7 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         metrics_path: cli.metrics_path,
         pidfile: cli.pid,
         static_root: cli.static_root.as_deref().map(static_root).transpose()?,
+        static_fallback: static_fallback(cli.static_root.as_deref(), cli.static_fallback)?,
         static_listing: cli.static_listing,
         static_cache: cli.static_cache,
         static_max_age: cli.static_max_age,
@@ -384,6 +387,26 @@ fn static_root(dir: &std::path::Path) -> Result<PathBuf, Error> {
             dir.display()
         ))),
         Err(err) => Err(Error::Config(format!("--static {}: {err}", dir.display()))),
+    }
+}
+
+/// Checks `--static-fallback PATH` once at start-up, as `static_root` does for the root:
+/// it needs `--static` and a file under it.
+fn static_fallback(
+    root: Option<&std::path::Path>,
+    path: Option<String>,
+) -> Result<Option<String>, Error> {
+    let (Some(root), Some(path)) = (root, path.as_deref()) else {
+        return match path {
+            Some(_) => Err(Error::Usage("--static-fallback needs --static DIR".into())),
+            None => Ok(None),
+        };
+    };
+    let checked = crate::app::static_files::StaticFiles::new(root, false)
+        .and_then(|files| files.with_fallback(path));
+    match checked {
+        Ok(_) => Ok(Some(path.to_string())),
+        Err(err) => Err(Error::Config(format!("--static-fallback {path}: {err}"))),
     }
 }
 

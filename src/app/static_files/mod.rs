@@ -19,8 +19,9 @@
 //! * **Content types** from a small extension table; everything else is
 //!   `application/octet-stream`. Every response carries `X-Content-Type-Options: nosniff`
 //!   so a browser never second-guesses that choice.
-//! * **Optional extras**: `Cache-Control: max-age` ([`StaticFiles::with_max_age`]) and
-//!   precompressed `FILE.br`/`FILE.gz` ([`StaticFiles::with_precompressed`]).
+//! * **Optional extras**: `Cache-Control: max-age` ([`StaticFiles::with_max_age`]),
+//!   precompressed `FILE.br`/`FILE.gz` ([`StaticFiles::with_precompressed`]) and a
+//!   single-page app's fallback file ([`StaticFiles::with_fallback`]).
 //!
 //! The parts live in submodules: `path` (decoding and confinement, the security
 //! boundary), `conditional` (validators, conditions and ranges), `mime`, `encoding`
@@ -148,6 +149,9 @@ pub struct StaticFiles {
     cache_control: Option<String>,
     /// Serve `FILE.br` or `FILE.gz` for `FILE` to clients that accept the coding.
     precompressed: bool,
+    /// The file served, canonical, for a request that finds nothing (a single-page app's
+    /// `index.html`).
+    fallback: Option<PathBuf>,
 }
 
 /// The small-file cache's default size per worker, in bytes (`--static-cache`).
@@ -212,17 +216,18 @@ impl StaticFiles {
             cache: FileCache::new(DEFAULT_CACHE_BYTES),
             cache_control: None,
             precompressed: false,
+            fallback: None,
         })
     }
 
     /// The directory `root` served as `br-serve --static` serves it: listing, the
-    /// small-file cache, `Cache-Control` and precompressed files as `config` says
-    /// (`--static-listing`, `--static-cache`, `--static-max-age`,
-    /// `--static-precompressed`).
+    /// small-file cache, `Cache-Control`, precompressed files and the fallback as `config`
+    /// says (`--static-listing`, `--static-cache`, `--static-max-age`,
+    /// `--static-precompressed`, `--static-fallback`).
     ///
     /// # Errors
     ///
-    /// As [`new`](Self::new).
+    /// As [`new`](Self::new) and [`with_fallback`](Self::with_fallback).
     ///
     /// # Examples
     ///
@@ -246,7 +251,53 @@ impl StaticFiles {
         if config.static_precompressed {
             files = files.with_precompressed();
         }
-        Ok(files)
+        match &config.static_fallback {
+            Some(path) => files.with_fallback(path),
+            None => Ok(files),
+        }
+    }
+
+    /// Answers a request that finds nothing (what would be a 404) with the file at
+    /// `path` under the root instead, with status 200: nginx's
+    /// `try_files $uri $uri/ /index.html`, which a single-page app needs so that a deep
+    /// link like `/orders/42` loads the app that routes it. `path` is checked now by the
+    /// same rules as a request (no hidden components, inside the root after symlinks).
+    ///
+    /// # Errors
+    ///
+    /// When `path` is malformed, names a directory, or is not a file under the root.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::app::static_files::StaticFiles;
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::{Handler, Request};
+    ///
+    /// # let root = std::env::temp_dir().join(format!("br-serve-doc-spa-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&root)?;
+    /// std::fs::write(root.join("index.html"), "<div id=app></div>")?;
+    /// let mut files = StaticFiles::new(&root, false)?.with_fallback("/index.html")?;
+    ///
+    /// let raw = b"GET /orders/42 HTTP/1.1\r\nHost: h\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let resp = files.handle(&Request::new(head, Vec::new(), None));
+    /// assert_eq!((resp.status(), resp.body_len()), (200, 18));
+    ///
+    /// assert!(StaticFiles::new(&root, false)?.with_fallback("/missing.html").is_err());
+    /// # std::fs::remove_dir_all(&root)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_fallback(mut self, path: &str) -> io::Result<StaticFiles> {
+        let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_string());
+        let decoded = decode_path(path).map_err(|_| invalid("not a path under the root"))?;
+        let file = match resolve(&self.root, &decoded.relative) {
+            Ok(Target::File(file)) if !decoded.trailing_slash => file,
+            Ok(_) => return Err(invalid("a directory, not a file")),
+            Err(_) => return Err(invalid("no such file under the root")),
+        };
+        self.fallback = Some(file);
+        Ok(self)
     }
 
     /// Serves `FILE.br` or `FILE.gz`, when it sits beside `FILE`, in place of `FILE` to
@@ -444,6 +495,13 @@ impl StaticFiles {
 impl Handler for StaticFiles {
     fn handle(&mut self, req: &Request) -> Response {
         let mut response = self.route(req);
+        if let Some(file) = self
+            .fallback
+            .as_deref()
+            .filter(|_| response.status() == 404)
+        {
+            response = serve_file(req, file);
+        }
         let status = response.status();
         let keepable = matches!(status, 200 | 206 | 301 | 304);
         if let Some(value) = self.cache_control.as_deref().filter(|_| keepable) {
