@@ -5,8 +5,10 @@
 //! recycling never leaves one worker fewer accepting.
 //!
 //! Memory here is *anonymous resident* memory (`RssAnon`: the heap and stacks, what a
-//! leak grows), not RSS: the pages of the binary and of files are shared, and an app
-//! built before fork is counted as it is touched, like any other heap. It is read from
+//! leak grows), not RSS, which also counts the binary's and files' pages. An app built
+//! before fork counts in full from the start (its pages are shared with the master until
+//! written, but resident in every worker), so the limit must sit above a fresh worker's
+//! size; the boot check below says so when it does not. It is read from
 //! `/proc/self/statm`, a cheap file, at each sweep of the worker's loop.
 
 use std::time::Instant;
