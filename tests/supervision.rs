@@ -191,17 +191,7 @@ fn stopped_worker_is_killed_and_replaced_after_the_timeout() {
     assert_eq!(server.get("/").status, 200);
     // A stopped process cannot heartbeat: exactly what a wedged worker looks like.
     send_signal(victim, Signal::SIGSTOP);
-    let replaced = poll_until(secs(timeout + 3), || {
-        let now = server.children();
-        (now.len() == 1 && now[0] != victim).then_some(())
-    });
-    replaced.unwrap_or_else(|| {
-        panic!(
-            "stopped worker {victim} not replaced within {} s; children {:?}",
-            timeout + 3,
-            server.children()
-        )
-    });
+    wait_replaced(&server, victim, secs(timeout + 3));
     let line = server.wait_for_log("WORKER TIMEOUT", secs(5));
     assert!(
         line.contains(&victim.to_string()) && line.contains("idle"),

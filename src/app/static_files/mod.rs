@@ -73,6 +73,7 @@ mod listing;
 mod mime;
 mod path;
 
+use std::borrow::Cow;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -526,30 +527,26 @@ impl StaticFiles {
             Ok(path) => path,
             Err(reject) => return reject.response(),
         };
+        // The file a plain request names: the path, or a directory URL's index.
+        let named = match path.trailing_slash {
+            false => Cow::Borrowed(path.relative.as_path()),
+            true => Cow::Owned(path.relative.join(INDEX_FILE)),
+        };
         if self.precompressed {
-            // The file a plain request names: the path, or a directory URL's index.
-            let file = match path.trailing_slash {
-                false => path.relative.clone(),
-                true => path.relative.join(INDEX_FILE),
-            };
-            if let Some(response) = self.precompressed_variant(req, &file) {
+            if let Some(response) = self.precompressed_variant(req, &named) {
                 return response;
             }
         }
-        match path.trailing_slash {
-            false => match self.fast_path(req, &path.relative, mime_type(&path.relative)) {
-                Some(Ok(response)) => return response,
-                Some(Err(reject)) => return reject.response(),
-                None => {}
-            },
-            // A directory URL: its index file when the fast path reaches it. Anything
-            // else (no index, a listing, a symlink, `/file.txt/`) the thorough path decides.
-            true => {
-                let index = path.relative.join(INDEX_FILE);
-                if let Some(Ok(response)) = self.fast_path(req, &index, mime_type(&index)) {
-                    return response;
-                }
-            }
+        match (
+            self.fast_path(req, &named, mime_type(&named)),
+            path.trailing_slash,
+        ) {
+            (Some(Ok(response)), _) => return response,
+            (Some(Err(reject)), false) => return reject.response(),
+            // A directory URL whose index the fast path did not reach (no index, a
+            // listing, a symlink, `/file.txt/`), or a path it cannot decide: the thorough
+            // path decides.
+            _ => {}
         }
         let resolved =
             resolve(&self.root, &path.relative).map(|target| (target, path.trailing_slash));
