@@ -61,6 +61,16 @@ pub fn read_to_close(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, bool
     read_until(stream, within, |_| false)
 }
 
+/// One sample of a Prometheus scrape (`--metrics-path`): the value on the line that starts with `series `.
+#[track_caller]
+pub fn metric_sample(scrape: &str, series: &str) -> u64 {
+    let line = scrape
+        .lines()
+        .find(|l| l.starts_with(&format!("{series} ")));
+    let value = line.and_then(|l| l.rsplit(' ').next()?.parse().ok());
+    value.unwrap_or_else(|| panic!("no {series} in:\n{scrape}"))
+}
+
 /// How long one response may take on a loaded 2-core machine, unless a test says otherwise.
 pub const RESPONSE_WITHIN: Duration = Duration::from_secs(10);
 

@@ -9,7 +9,9 @@
 //! - a client that disconnects mid-request or mid-response costs only its connection;
 //! - an idle kept-alive connection is closed after `--keep-alive`, and stalled heads and
 //!   bodies get 408 and a close;
-//! - a client's EOF is noticed when it comes, even together with its last bytes.
+//! - a client's EOF is noticed when it comes, even together with its last bytes;
+//! - with `--check-client-connection`, requests whose clients left while queued are
+//!   skipped, never run.
 //!
 //! Timings are printed (`--nocapture` shows them) and asserted with wide margins: the
 //! claims are "within a second", the assertions allow for a loaded 2-core machine.
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
-use crate::client::{raw_connect, read_to_close, read_until, request};
+use crate::client::{metric_sample, raw_connect, read_to_close, read_until, request};
 use crate::util::{Launch, Server, poll_until, secs};
 
 fn ms(n: u64) -> Duration {
@@ -626,6 +628,57 @@ fn eof_case(what: &str, (first, last): (&str, &str), answered: bool) -> Result<(
             "{what}: closed {closed} after {took:?}, got {text:?}"
         )),
     }
+}
+
+/// `--check-client-connection`: requests whose clients left while a busy worker kept them
+/// waiting are skipped. The application never runs them (the metrics count them as
+/// abandoned, not answered), the access log says 499 as nginx's does, nothing is sent, and
+/// the worker is free for the next client at once. Without the flag a request followed by
+/// its client's FIN is answered (the EOF case above).
+#[test]
+fn requests_whose_clients_left_are_skipped_with_check_client_connection() {
+    let flags = ["--check-client-connection", "--metrics-path", "/metrics"];
+    let server = Launch::new()
+        .args(&["--workers", "1", "--access-logfile", "-"])
+        .args(&flags)
+        .start();
+    let mut busy = raw_connect(server.addr());
+    busy.write_all(b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    wait_consumed(&busy);
+    // Two ways to leave while queued: a plain close, and a shutdown after two pipelined
+    // requests (a half-closing client is taken for gone too, as unicorn does).
+    let mut closed = raw_connect(server.addr());
+    closed
+        .write_all(b"GET /?closed HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    drop(closed);
+    let mut half = raw_connect(server.addr());
+    let pair = "GET /?half HTTP/1.1\r\nHost: t\r\n\r\nGET /?half2 HTTP/1.1\r\nHost: t\r\n\r\n";
+    half.write_all(pair.as_bytes()).expect("send");
+    half.shutdown(std::net::Shutdown::Write).expect("shutdown");
+
+    let (answer, _) = read_until(&mut busy, secs(10), |b| b.len() >= 13);
+    assert!(answer.starts_with(b"HTTP/1.1 200 "), "{answer:?}");
+    let (bytes, closed_by_server) = read_to_close(&mut half, secs(8));
+    assert!(closed_by_server && bytes.is_empty(), "{bytes:?}");
+    for target in ["/?closed", "/?half"] {
+        server.wait_for_log(&format!("\"GET {target} HTTP/1.1\" 499 "), secs(10));
+    }
+    let scrape = server.get("/metrics").text();
+    assert_eq!(
+        metric_sample(&scrape, "br_serve_requests_abandoned_total"),
+        2,
+        "{scrape}"
+    );
+    // Only the /sleep request reached the application.
+    assert_eq!(
+        metric_sample(&scrape, "br_serve_requests_total"),
+        1,
+        "{scrape}"
+    );
+    assert_eq!(server.get("/").status, 200);
+    assert_no_errors(&server);
 }
 
 /// Sends `first`, then, while a `/sleep` request keeps the only worker busy, `last` and

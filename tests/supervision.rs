@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::client::request;
+use crate::client::{metric_sample, request};
 use crate::load::{CHOREOGRAPHY, Load};
 use crate::util::{Launch, Server, TempDir, is_zombie, poll_until, secs, send_signal};
 
@@ -136,16 +136,6 @@ fn max_worker_memory_replaces_a_leaking_worker() {
     assert_eq!(server.get("/pid").text().trim(), fresh.to_string());
 }
 
-/// One sample of a scrape: the value on the line that starts with `series `.
-#[track_caller]
-fn sample(scrape: &str, series: &str) -> u64 {
-    let line = scrape
-        .lines()
-        .find(|l| l.starts_with(&format!("{series} ")));
-    let value = line.and_then(|l| l.rsplit(' ').next()?.parse().ok());
-    value.unwrap_or_else(|| panic!("no {series} in:\n{scrape}"))
-}
-
 #[test]
 fn metrics_path_counts_requests_across_worker_deaths() {
     let server = start("1", &["--metrics-path", "/metrics", "--backlog", "77"]);
@@ -158,22 +148,25 @@ fn metrics_path_counts_requests_across_worker_deaths() {
     assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
     let scrape = first.text();
     assert_eq!(
-        sample(&scrape, r#"br_serve_workers{state="busy"}"#),
+        metric_sample(&scrape, r#"br_serve_workers{state="busy"}"#),
         1,
         "{scrape}"
     );
-    assert!(sample(&scrape, "br_serve_requests_total") >= 5, "{scrape}");
+    assert!(
+        metric_sample(&scrape, "br_serve_requests_total") >= 5,
+        "{scrape}"
+    );
     let listener = format!(r#"{{listener="http://{}"}}"#, server.addr());
-    let backlog = sample(&scrape, &format!("br_serve_listen_backlog{listener}"));
+    let backlog = metric_sample(&scrape, &format!("br_serve_listen_backlog{listener}"));
     assert_eq!(backlog, 77, "{scrape}");
-    sample(&scrape, &format!("br_serve_listen_queue{listener}"));
+    metric_sample(&scrape, &format!("br_serve_listen_queue{listener}"));
 
     // The count outlives the worker that made it: a SIGKILLed worker's requests stay in.
-    let before = sample(&server.get("/metrics").text(), "br_serve_requests_total");
+    let before = metric_sample(&server.get("/metrics").text(), "br_serve_requests_total");
     let victim = server.children()[0];
     send_signal(victim, Signal::SIGKILL);
     wait_replaced(&server, victim, secs(10));
-    let after = sample(&server.get("/metrics").text(), "br_serve_requests_total");
+    let after = metric_sample(&server.get("/metrics").text(), "br_serve_requests_total");
     assert!(after > before, "{before} -> {after}");
 
     // Off unless asked for: the path is then the application's (the demo's 404).

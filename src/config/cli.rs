@@ -102,6 +102,14 @@ pub(crate) struct Cli {
           default_value = "30", value_parser = parse_seconds)]
     pub write_timeout: Duration,
 
+    /// Before calling the application, check that the client is still there, and skip
+    /// the request (access log status 499) when it has closed its side, as a client that
+    /// timed out while queued does. A client that half-closes after sending its request
+    /// gets no answer then (unicorn's check_client_connection).
+    #[arg(long = "check-client-connection", env = "BR_SERVE_CHECK_CLIENT_CONNECTION",
+          value_parser = boolish())]
+    pub check_client_connection: bool,
+
     /// Requests a worker serves before it is replaced by a fresh one (0: never).
     /// Contains memory leaks.
     #[arg(

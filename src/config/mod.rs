@@ -128,6 +128,9 @@ pub struct Config {
     pub body_timeout: Duration,
     /// The longest pause while a client is not reading its response.
     pub write_timeout: Duration,
+    /// Skip a request whose client has closed its side before the application is called
+    /// (`--check-client-connection`).
+    pub check_client_connection: bool,
     /// Requests a worker serves before it is replaced; `None` never.
     pub max_requests: Option<u64>,
     /// Up to this many extra requests, chosen per worker, so workers do not all
@@ -322,6 +325,7 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         header_timeout: cli.header_timeout,
         body_timeout: cli.body_timeout,
         write_timeout: cli.write_timeout,
+        check_client_connection: cli.check_client_connection,
         max_requests: Some(cli.max_requests).filter(|&n| n > 0),
         max_requests_jitter: cli.max_requests_jitter,
         max_worker_age: Some(cli.max_worker_age).filter(|age| !age.is_zero()),

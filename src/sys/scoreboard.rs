@@ -56,6 +56,9 @@ pub struct Slot {
     requests: AtomicU64,
     /// `requests` when the current worker got the slot.
     requests_base: AtomicU64,
+    /// Requests skipped because their client had gone (`--check-client-connection`);
+    /// never reset either.
+    abandoned: AtomicU64,
     request_start_ms: AtomicU64,
     line: [AtomicU64; LINE_WORDS],
 }
@@ -76,6 +79,8 @@ pub struct Summary {
     pub stopping: usize,
     /// Requests answered since the master started, by workers alive or gone.
     pub requests: u64,
+    /// Requests skipped since the master started because their client had gone.
+    pub abandoned: u64,
 }
 
 /// Reads every slot once (atomics only; a snapshot, not a transaction).
@@ -83,6 +88,7 @@ pub fn summarize(board: Scoreboard) -> Summary {
     let mut sum = Summary::default();
     for slot in board {
         sum.requests += slot.requests.load(Relaxed);
+        sum.abandoned += slot.abandoned.load(Relaxed);
         match slot.state() {
             State::Booting => sum.booting += 1,
             State::Idle => sum.idle += 1,
@@ -173,6 +179,11 @@ impl Slot {
         self.requests.fetch_add(1, Relaxed);
         self.request_start_ms.store(0, Relaxed);
         self.set_state(State::Idle, now_ms);
+    }
+
+    /// Worker: a request was skipped, its client gone before the application was called.
+    pub fn abandon_request(&self) {
+        self.abandoned.fetch_add(1, Relaxed);
     }
 
     /// Worker: asks the master for a successor; it keeps serving until told to stop.
@@ -285,15 +296,18 @@ mod tests {
         serve(&board[0], 3);
         board[1].reset(1, 0);
         serve(&board[1], 2);
+        board[0].abandon_request();
         board[1].begin_request(&[b"GET / HTTP/1.1"], 1);
         let before = summarize(board);
         assert_eq!((before.idle, before.busy, before.requests), (1, 1, 5));
+        assert_eq!(before.abandoned, 1);
         // The worker in slot 0 dies and a new one takes the slot: its own count starts
         // over, the table's total does not.
         board[0].free();
         board[0].reset(2, 5);
         serve(&board[0], 1);
         assert_eq!(board[0].requests(), 1);
-        assert_eq!(summarize(board).requests, 6);
+        let after = summarize(board);
+        assert_eq!((after.requests, after.abandoned), (6, 1));
     }
 }

@@ -36,6 +36,9 @@ const SERVER_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRAC
 const LINGER: Duration = Duration::from_secs(2);
 /// How much input a lingering close discards before giving up.
 const LINGER_BYTES: usize = 64 * 1024;
+/// The status the access log gives a request skipped because its client had gone:
+/// nginx's 499, "client closed request" (never sent: there is no one to send it to).
+const CLIENT_CLOSED: u16 = 499;
 
 /// The connection timeouts, from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +77,8 @@ pub struct Ctx {
     pub anchor: MsAnchor,
     /// Answer with `Connection: close` and keep no connection idle.
     pub closing: bool,
+    /// `--check-client-connection`: skip a request whose client has gone.
+    pub check_client: bool,
     /// Requests answered by this worker so far.
     pub served: u64,
     /// The access log, when one is configured.
@@ -359,6 +364,10 @@ impl Conn {
 
     /// Runs the handler on a complete request and queues its response.
     fn respond(&mut self, head: RequestHead, body: Vec<u8>, ctx: &mut Ctx) {
+        if ctx.check_client && self.client_gone() {
+            self.abandon(head, body, ctx);
+            return;
+        }
         // During --drain-delay, clients are moved off with `Connection: close` so they
         // reconnect through a load balancer that no longer routes to us.
         let keep_alive = head.keep_alive() && !ctx.closing && !ctx.slot.unready();
@@ -394,6 +403,35 @@ impl Conn {
         if !keep_alive {
             self.phase = Phase::Closing;
         }
+    }
+
+    /// Whether the client has shut down its side: known already from a read or an
+    /// event, or else asked of the kernel, since it may have left while this request
+    /// waited behind a slow one.
+    fn client_gone(&self) -> bool {
+        self.eof || self.peer_closed || self.stream.peer_closed()
+    }
+
+    /// `--check-client-connection` found the client gone, as one that timed out while
+    /// queued is: the application is not called and nothing is sent for this request or
+    /// any after it. The access log says 499, nginx's "client closed request"; answers
+    /// queued before it still go out, then the connection closes.
+    fn abandon(&mut self, head: RequestHead, body: Vec<u8>, ctx: &mut Ctx) {
+        ctx.slot.abandon_request();
+        log::debug!(
+            "skipped {} {}: {} closed the connection first",
+            head.method(),
+            head.target(),
+            peer_name(self.peer)
+        );
+        if let Some(log) = ctx.access.as_mut() {
+            let request = Request::new(head, body, self.peer);
+            let started = (SystemTime::now(), Instant::now());
+            log_access(log, &request, &Response::new(CLIENT_CLOSED), false, started);
+        }
+        self.input.clear();
+        self.eof = true;
+        self.phase = Phase::Closing;
     }
 
     /// Answers with an error and stops reading requests from this connection; it will
@@ -550,7 +588,6 @@ fn starts_as_head(input: &[u8]) -> bool {
         .is_some_and(|rest| rest.starts_with(b"HEAD "))
 }
 
-/// Calls the application; a panic becomes a 500 and the worker lives on.
 /// Who answers a request: the server itself for `OPTIONS *` and the metrics path, the
 /// application for everything else.
 fn dispatch(ctx: &mut Ctx, request: &Request) -> Response {
@@ -565,6 +602,7 @@ fn dispatch(ctx: &mut Ctx, request: &Request) -> Response {
     }
 }
 
+/// Calls the application; a panic becomes a 500 and the worker lives on.
 fn call_handler(handler: &mut dyn Handler, request: &Request) -> Response {
     match catch_unwind(AssertUnwindSafe(|| handler.handle(request))) {
         Ok(response) => response,

@@ -91,6 +91,16 @@ fn render(sum: &Summary, queues: &[(&str, (u32, u32))]) -> String {
     let help = "Requests answered since the master started, by workers alive or gone.";
     let total = [(String::new(), sum.requests)];
     family(&mut out, "br_serve_requests_total", "counter", help, &total);
+    let help = "Requests skipped unanswered, their client gone before a worker reached them \
+                (--check-client-connection).";
+    let abandoned = [(String::new(), sum.abandoned)];
+    family(
+        &mut out,
+        "br_serve_requests_abandoned_total",
+        "counter",
+        help,
+        &abandoned,
+    );
     let label = |url: &str| format!("{{listener=\"{}\"}}", escape_label(url));
     let (queued, backlog): (Vec<_>, Vec<_>) = queues
         .iter()
@@ -132,6 +142,7 @@ mod tests {
             busy: 1,
             stopping: 1,
             requests: 12_345,
+            abandoned: 7,
         };
         let text = render(&sum, &[("http://127.0.0.1:8000", (2, 2048))]);
         let want = "\
@@ -144,6 +155,9 @@ br_serve_workers{state=\"stopping\"} 1
 # HELP br_serve_requests_total Requests answered since the master started, by workers alive or gone.
 # TYPE br_serve_requests_total counter
 br_serve_requests_total 12345
+# HELP br_serve_requests_abandoned_total Requests skipped unanswered, their client gone before a worker reached them (--check-client-connection).
+# TYPE br_serve_requests_abandoned_total counter
+br_serve_requests_abandoned_total 7
 # HELP br_serve_listen_queue Connections waiting in the listener's accept queue for a free worker.
 # TYPE br_serve_listen_queue gauge
 br_serve_listen_queue{listener=\"http://127.0.0.1:8000\"} 2

@@ -302,6 +302,7 @@ impl Worker {
                 now_ms: anchor.ms(now),
                 anchor,
                 closing: false,
+                check_client: config.check_client_connection,
                 served: 0,
                 access: spec.access_log,
                 metrics,

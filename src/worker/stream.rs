@@ -7,6 +7,7 @@ use std::net::{Shutdown, SocketAddr};
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 /// A listening socket, inherited from the master.
 pub enum Listener {
@@ -79,6 +80,18 @@ impl Stream {
             // Failing to cork costs a packet, never correctness.
             let _ = socket2::SockRef::from(s).set_tcp_cork(cork);
         }
+    }
+
+    /// Whether the client has shut down its side or the connection has failed, as the
+    /// kernel knows it now, not as of the last event. A zero-timeout poll(2) for
+    /// POLLRDHUP (peer shut down writing; Linux, TCP and Unix sockets alike): bytes still
+    /// unread do not count, so a pipelined request waiting in the buffer is no answer.
+    /// POLLHUP and POLLERR are always reported, and mean gone too.
+    pub fn peer_closed(&self) -> bool {
+        let events = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
+        let mut fds = [PollFd::new(self.fd(), events)];
+        // Asked for nothing else, any event at all means the client is gone.
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
     }
 
     /// The socket's file descriptor, for sendfile.
