@@ -9,6 +9,9 @@
 #   static  wrk -t1 -c50 keep-alive on a 14-byte file    (br-serve --static vs nginx static)
 #   newconn ab -c50 without -k on GET /                  (a new connection per request)
 #   origin  ab on /work?ms=400 with 1..4 workers         (requests/s against worker count, PNG plot)
+#   giveup  100 clients at once on /work?ms=400, 2 workers, each giving up after 2 s (curl
+#           -m 2); how long does the next request wait, with and without
+#           --check-client-connection
 #
 # Fast servers saturate one wrk thread, so they are compared by server CPU time per
 # request (utime+stime of the whole process tree from /proc, divided by requests), with
@@ -23,7 +26,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
-ONLY=hello,static,newconn,origin
+ONLY=hello,static,newconn,origin,giveup
 OUT=${TMPDIR:-/tmp}/br-serve-bench
 PEERS=()
 while (( $# )); do
@@ -33,12 +36,12 @@ while (( $# )); do
     --out) OUT=$2; shift 2 ;;
     --peer) [[ $2 == *=*'{PORT}'* ]] || { echo "bench.sh: --peer wants NAME='COMMAND with {PORT}'" >&2; exit 2; }
             PEERS+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-for tool in wrk ab taskset python3; do
-  command -v "$tool" >/dev/null || { echo "bench.sh: $tool is missing (apt-get install wrk apache2-utils util-linux)" >&2; exit 1; }
+for tool in wrk ab curl taskset python3; do
+  command -v "$tool" >/dev/null || { echo "bench.sh: $tool is missing (apt-get install wrk apache2-utils curl util-linux)" >&2; exit 1; }
 done
 mkdir -p "$OUT"
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/br-serve
@@ -180,7 +183,25 @@ run_origin() { # /work?ms=400 at concurrency 10 with 1..4 workers, both cores fo
   done
 }
 
+run_giveup() { # a burst whose clients leave while queued, then one request that stays
+  echo "check next_request_s skipped" > "$OUT/giveup.txt"
+  local check flag took skipped
+  for check in off on; do
+    flag=(); [[ $check == on ]] && flag=(--check-client-connection)
+    SERVER_CPU=0,1 start "giveup-$check" 18096 "$BIN" --bind 127.0.0.1:18096 --workers 2 \
+      --log-level warning --metrics-path /metrics "${flag[@]}"
+    # Clients that time out close their connections and leave: ab cannot play them, since
+    # it only times out after a silence, and responses keep coming here.
+    seq 100 | xargs -P 100 -I{} curl -s -o /dev/null -m 2 "http://127.0.0.1:18096/work?ms=400" || true
+    took=$(curl -s -o /dev/null -m 120 -w '%{time_total}' "http://127.0.0.1:18096/work?ms=400")
+    skipped=$(curl -s "http://127.0.0.1:18096/metrics" | awk '/^br_serve_requests_abandoned_total/ {print $2}')
+    echo "$check $took $skipped" >> "$OUT/giveup.txt"
+    stop
+  done
+}
+
 : > "$OUT/results.txt"
 [[ ,$ONLY, =~ ,(hello|static|newconn), ]] && run_fast
 [[ ,$ONLY, == *,origin,* ]] && run_origin
+[[ ,$ONLY, == *,giveup,* ]] && run_giveup
 python3 "$ROOT/scripts/bench_report.py" "$OUT"

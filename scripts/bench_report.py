@@ -4,9 +4,10 @@ PNG plot of requests per second against worker count for the origin workload.
 
     bench_report.py OUT_DIR
 
-Reads OUT_DIR/results.txt ("server tool round rps us_per_req" per run) and OUT_DIR/origin.txt
-("workers rps failed"), prints medians and ratios, and writes OUT_DIR/origin-workers.png
-(matplotlib is installed with pip when it is missing).
+Reads OUT_DIR/results.txt ("server tool round rps us_per_req" per run), OUT_DIR/origin.txt
+("workers rps failed") and OUT_DIR/giveup.txt ("check next_request_s skipped"), prints
+medians and ratios, and writes OUT_DIR/origin-workers.png (matplotlib is installed with pip
+when it is missing).
 """
 import statistics
 import subprocess
@@ -92,6 +93,16 @@ def origin_table(out: Path) -> None:
     plot([int(r[0]) for r in rows], [float(r[1]) for r in rows], out / "origin-workers.png")
 
 
+def giveup_table(out: Path) -> None:
+    path = out / "giveup.txt"
+    if not path.exists():
+        return
+    print("\n| --check-client-connection | next request answered after (s) | requests skipped |")
+    print("|---|---|---|")
+    for check, took, skipped in (line.split() for line in path.read_text().splitlines()[1:]):
+        print(f"| {check} | {float(took):.2f} | {skipped} |")
+
+
 def plot(workers, rps, png: Path) -> None:
     try:
         import matplotlib
@@ -120,3 +131,4 @@ if __name__ == "__main__":
     out_dir = Path(sys.argv[1])
     fast_table(out_dir)
     origin_table(out_dir)
+    giveup_table(out_dir)
