@@ -63,7 +63,7 @@ pub fn read_to_close(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, bool
 
 /// One sample of a Prometheus scrape (`--metrics-path`): the value on the line that starts with `series `.
 #[track_caller]
-pub fn metric_sample(scrape: &str, series: &str) -> u64 {
+pub fn metric_sample<T: std::str::FromStr>(scrape: &str, series: &str) -> T {
     let line = scrape
         .lines()
         .find(|l| l.starts_with(&format!("{series} ")));

@@ -667,13 +667,13 @@ fn requests_whose_clients_left_are_skipped_with_check_client_connection() {
     }
     let scrape = server.get("/metrics").text();
     assert_eq!(
-        metric_sample(&scrape, "br_serve_requests_abandoned_total"),
+        metric_sample::<u64>(&scrape, "br_serve_requests_abandoned_total"),
         2,
         "{scrape}"
     );
     // Only the /sleep request reached the application.
     assert_eq!(
-        metric_sample(&scrape, "br_serve_requests_total"),
+        metric_sample::<u64>(&scrape, "br_serve_requests_total"),
         1,
         "{scrape}"
     );

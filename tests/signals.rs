@@ -15,9 +15,7 @@ use crate::util::{Launch, Server, poll_until, secs, send_signal};
 fn server_with_sleeper(ms: u64, extra: &[&str]) -> (Server, Conn) {
     let server = Launch::new().args(&["--workers", "1"]).args(extra).start();
     server.wait_children(1, secs(10));
-    let mut conn = server.connect();
-    conn.send(&request("GET", &format!("/sleep?ms={ms}"), &[], b""));
-    conn.wait_consumed(secs(10));
+    let conn = server.sleeper(ms);
     (server, conn)
 }
 
@@ -71,9 +69,7 @@ fn term_answers_a_request_already_waiting_on_an_idle_keep_alive_connection() {
     // The worker is busy in a slow request when TERM arrives, and the idle connection's
     // next request comes after TERM: the worker's next turn sees the drain first and the
     // request second. Closing the "idle" connection then would lose the request to a reset.
-    let mut sleeper = server.connect();
-    sleeper.send(&request("GET", "/sleep?ms=1500", &[], b""));
-    sleeper.wait_consumed(secs(10));
+    let mut sleeper = server.sleeper(1500);
     send_signal(worker, Signal::SIGTERM);
     let delivered = poll_until(secs(10), || {
         (!signal_pending(worker, Signal::SIGTERM)).then_some(())

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::client::{metric_sample, request};
+use crate::client::metric_sample;
 use crate::load::{CHOREOGRAPHY, Load};
 use crate::util::{Launch, Server, TempDir, is_zombie, poll_until, secs, send_signal};
 
@@ -148,30 +148,59 @@ fn metrics_path_counts_requests_across_worker_deaths() {
     assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
     let scrape = first.text();
     assert_eq!(
-        metric_sample(&scrape, r#"br_serve_workers{state="busy"}"#),
+        metric_sample::<u64>(&scrape, r#"br_serve_workers{state="busy"}"#),
         1,
         "{scrape}"
     );
     assert!(
-        metric_sample(&scrape, "br_serve_requests_total") >= 5,
+        metric_sample::<u64>(&scrape, "br_serve_requests_total") >= 5,
         "{scrape}"
     );
     let listener = format!(r#"{{listener="http://{}"}}"#, server.addr());
-    let backlog = metric_sample(&scrape, &format!("br_serve_listen_backlog{listener}"));
+    let backlog: u64 = metric_sample(&scrape, &format!("br_serve_listen_backlog{listener}"));
     assert_eq!(backlog, 77, "{scrape}");
-    metric_sample(&scrape, &format!("br_serve_listen_queue{listener}"));
+    metric_sample::<u64>(&scrape, &format!("br_serve_listen_queue{listener}"));
+    // Each worker has series of its own, labelled with its number in the logs.
+    let own = r#"br_serve_worker_requests{worker="1"}"#;
+    assert!(metric_sample::<u64>(&scrape, own) >= 5, "{scrape}");
+    let memory = r#"br_serve_worker_memory_bytes{worker="1"}"#;
+    assert!(metric_sample::<u64>(&scrape, memory) > 0, "{scrape}");
+    let age = r#"br_serve_worker_age_seconds{worker="1"}"#;
+    assert!(metric_sample::<f64>(&scrape, age) > 0.0, "{scrape}");
 
-    // The count outlives the worker that made it: a SIGKILLed worker's requests stay in.
-    let before = metric_sample(&server.get("/metrics").text(), "br_serve_requests_total");
+    // The count outlives the worker that made it: a SIGKILLed worker's requests stay in,
+    // while its successor's own count starts again from zero.
+    let before = server.get("/metrics").text();
     let victim = server.children()[0];
     send_signal(victim, Signal::SIGKILL);
     wait_replaced(&server, victim, secs(10));
-    let after = metric_sample(&server.get("/metrics").text(), "br_serve_requests_total");
-    assert!(after > before, "{before} -> {after}");
+    let after = server.get("/metrics").text();
+    let total = |scrape: &str| metric_sample::<u64>(scrape, "br_serve_requests_total");
+    assert!(total(&after) > total(&before), "{before}\n->\n{after}");
+    let own_count = |scrape: &str| metric_sample::<u64>(scrape, own);
+    assert!(
+        own_count(&after) < own_count(&before),
+        "{before}\n->\n{after}"
+    );
 
     // Off unless asked for: the path is then the application's (the demo's 404).
     let plain = start("1", &[]);
     assert_eq!(plain.get("/metrics").status, 404);
+}
+
+/// A worker stuck in a long request shows it in the metrics, scraped through the other.
+#[test]
+fn metrics_show_how_long_each_worker_has_been_in_its_request() {
+    let server = start("2", &["--metrics-path", "/metrics"]);
+    let _sleeper = server.sleeper(20_000);
+    let busy = |n: u32| format!(r#"br_serve_worker_busy_seconds{{worker="{n}"}}"#);
+    let seen = poll_until(secs(10), || {
+        let scrape = server.get("/metrics").text();
+        let both = [1, 2].map(|n| metric_sample::<f64>(&scrape, &busy(n)));
+        // The sleeper's time grows; the scraper's own request has only just begun.
+        (both.iter().any(|&s| s >= 0.1) && both.iter().any(|&s| s < 0.1)).then_some(both)
+    });
+    assert!(seen.is_some(), "no worker shown busy for 0.1 s within 10 s");
 }
 
 #[test]
@@ -196,9 +225,7 @@ fn stopped_worker_is_killed_and_replaced_after_the_timeout() {
 #[test]
 fn timeout_log_names_the_request_in_the_handler() {
     let server = start("1", &["--timeout", "2"]);
-    let mut conn = server.connect();
-    conn.send(&request("GET", "/sleep?ms=20000", &[], b""));
-    conn.wait_consumed(secs(10));
+    let _sleeper = server.sleeper(20_000);
     // 2 s of silence, up to 1 s until the master looks: well within 10 s.
     let line = server.wait_for_log("WORKER TIMEOUT", secs(10));
     assert!(line.contains("GET /sleep?ms=20000"), "{line}");

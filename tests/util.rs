@@ -380,6 +380,21 @@ impl Server {
     pub fn get(&self, path: &str) -> Response {
         client::get(self.addr, path)
     }
+
+    /// A connection whose `GET /sleep?ms=MS` a worker has read: that worker is inside the
+    /// handler for the next MS milliseconds, less the time this took.
+    #[track_caller]
+    pub fn sleeper(&self, ms: u64) -> Conn {
+        let mut conn = self.connect();
+        conn.send(&client::request(
+            "GET",
+            &format!("/sleep?ms={ms}"),
+            &[],
+            b"",
+        ));
+        conn.wait_consumed(secs(10));
+        conn
+    }
 }
 
 impl Drop for Server {

@@ -143,8 +143,9 @@ pub(crate) struct Cli {
     pub max_worker_memory: u64,
 
     /// Answer GET PATH (e.g. /metrics) with the server's metrics in Prometheus' text
-    /// format: workers by state, requests served, each listener's accept queue. Off
-    /// unless given; the application never sees that path.
+    /// format: workers by state, requests served and skipped, each worker's requests,
+    /// age, time in its request and memory, each listener's accept queue. Off unless
+    /// given; the application never sees that path.
     #[arg(long = "metrics-path", value_name = "PATH", env = "BR_SERVE_METRICS_PATH",
           value_parser = parse_metrics_path)]
     pub metrics_path: Option<String>,

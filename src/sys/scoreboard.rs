@@ -60,6 +60,8 @@ pub struct Slot {
     /// never reset either.
     abandoned: AtomicU64,
     request_start_ms: AtomicU64,
+    /// When the master handed the slot to the current worker, just before its fork.
+    born_ms: AtomicU64,
     line: [AtomicU64; LINE_WORDS],
 }
 
@@ -100,6 +102,40 @@ pub fn summarize(board: Scoreboard) -> Summary {
     sum
 }
 
+/// One living worker, as a metrics scrape shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerView {
+    /// Its number in the logs (`worker.N`): its slot's index plus one.
+    pub number: usize,
+    /// Its pid; 0 while it is being forked.
+    pub pid: u32,
+    /// Requests it has answered.
+    pub requests: u64,
+    /// Milliseconds since it was forked.
+    pub age_ms: u64,
+    /// Milliseconds it has spent in its current request; 0 unless busy.
+    pub busy_ms: u64,
+}
+
+/// Every slot that holds a worker, in slot order, as of `now_ms`.
+pub fn workers(board: Scoreboard, now_ms: u64) -> Vec<WorkerView> {
+    let held = board
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.state() != State::Free);
+    held.map(|(index, slot)| WorkerView {
+        number: index + 1,
+        pid: slot.pid.load(Relaxed),
+        requests: slot.requests(),
+        age_ms: now_ms.saturating_sub(slot.born_ms.load(Relaxed)),
+        busy_ms: match slot.state() {
+            State::Busy => now_ms.saturating_sub(slot.request_start_ms.load(Relaxed)),
+            _ => 0,
+        },
+    })
+    .collect()
+}
+
 /// Maps a zeroed table of [`CAPACITY`] slots shared with every future child.
 pub fn create() -> std::io::Result<Scoreboard> {
     let bytes = CAPACITY * std::mem::size_of::<Slot>();
@@ -124,6 +160,7 @@ impl Slot {
         self.replacement_wanted.store(0, Relaxed);
         self.unready.store(0, Relaxed);
         self.heartbeat_ms.store(now_ms, Relaxed);
+        self.born_ms.store(now_ms, Relaxed);
         self.state.store(State::Booting as u32, Relaxed);
     }
 
@@ -309,5 +346,31 @@ mod tests {
         assert_eq!(board[0].requests(), 1);
         let after = summarize(board);
         assert_eq!((after.requests, after.abandoned), (6, 1));
+    }
+
+    #[test]
+    fn workers_lists_held_slots_with_their_own_counts() {
+        let board = create().unwrap();
+        board[0].reset(1, 1_000);
+        board[0].set_pid(41);
+        board[0].end_request(1_100);
+        board[2].reset(1, 2_000);
+        board[2].set_pid(43);
+        board[2].begin_request(&[b"GET /work HTTP/1.1"], 2_500);
+        let view = |number, pid, requests, age_ms, busy_ms| WorkerView {
+            number,
+            pid,
+            requests,
+            age_ms,
+            busy_ms,
+        };
+        assert_eq!(
+            workers(board, 3_000),
+            [view(1, 41, 1, 2_000, 0), view(3, 43, 0, 1_000, 500)]
+        );
+        // A successor in the slot starts young, with its own count at zero.
+        board[0].free();
+        board[0].reset(2, 2_900);
+        assert_eq!(workers(board, 3_000)[0], view(1, 0, 0, 100, 0));
     }
 }

@@ -6,17 +6,22 @@
 //! resort to a shared directory of files or a statsd sidecar). Here every worker reads
 //! the whole shared scoreboard, so one scrape sees all of them, and the request count is
 //! kept per slot for the master's whole life, so it only grows, across crashes,
-//! recycling and HUP. The accept queue of each TCP listener comes from the kernel
-//! (`TCP_INFO`): the number to scale on, since it says how many connections wait for a
-//! free worker.
+//! recycling and HUP. Each worker also gets its own series, labelled with its number in
+//! the logs: requests, age, time in the current request and memory (read from its
+//! `/proc/PID/statm`), which is how a slow leak or a stuck request shows before
+//! `--max-worker-memory` or `--timeout` acts. The accept queue of each TCP listener
+//! comes from the kernel (`TCP_INFO`): the number to scale on, since it says how many
+//! connections wait for a free worker.
 
 use std::fmt::Write as _;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::Listener;
+use super::recycle::anon_resident_bytes;
 use crate::http::{Request, Response};
-use crate::sys::scoreboard::{Scoreboard, Summary, summarize};
+use crate::sys::clock::monotonic_ms;
+use crate::sys::scoreboard::{Scoreboard, Summary, WorkerView, summarize, workers};
 use crate::sys::sockopt::accept_queue;
 
 /// The exposition format's content type (Prometheus text format 0.0.4).
@@ -63,13 +68,22 @@ impl Metrics {
             .iter()
             .filter_map(|(url, fd)| Some((url.as_str(), accept_queue(fd.as_fd()).ok()?)))
             .collect();
-        let text = render(&summarize(self.board), &queues);
+        let workers: Vec<_> = workers(self.board, monotonic_ms())
+            .into_iter()
+            .map(|w| (w, anon_resident_bytes(&w.pid.to_string())))
+            .collect();
+        let text = render(&summarize(self.board), &workers, &queues);
         Response::bytes(200, CONTENT_TYPE, text.into_bytes())
     }
 }
 
-/// The exposition text for a scoreboard summary and each listener's (queued, backlog).
-fn render(sum: &Summary, queues: &[(&str, (u32, u32))]) -> String {
+/// The exposition text for a scoreboard summary, each worker (with its anonymous resident
+/// memory, when /proc had it) and each listener's (queued, backlog).
+fn render(
+    sum: &Summary,
+    workers: &[(WorkerView, Option<u64>)],
+    queues: &[(&str, (u32, u32))],
+) -> String {
     let mut out = String::with_capacity(1024);
     let states = [
         ("booting", sum.booting),
@@ -101,6 +115,7 @@ fn render(sum: &Summary, queues: &[(&str, (u32, u32))]) -> String {
         help,
         &abandoned,
     );
+    per_worker(&mut out, workers);
     let label = |url: &str| format!("{{listener=\"{}\"}}", escape_label(url));
     let (queued, backlog): (Vec<_>, Vec<_>) = queues
         .iter()
@@ -113,8 +128,38 @@ fn render(sum: &Summary, queues: &[(&str, (u32, u32))]) -> String {
     out
 }
 
+/// The per-worker families, labelled with the worker's number in the logs (`worker.N`),
+/// which a successor inherits: series stay few however often workers are replaced.
+fn per_worker(out: &mut String, workers: &[(WorkerView, Option<u64>)]) {
+    let label = |w: &WorkerView| format!("{{worker=\"{}\"}}", w.number);
+    let each = |f: fn(&WorkerView) -> f64| -> Vec<(String, f64)> {
+        workers.iter().map(|(w, _)| (label(w), f(w))).collect()
+    };
+    let help = "Requests answered by the worker now holding this number.";
+    let requests = each(|w| w.requests as f64);
+    family(out, "br_serve_worker_requests", "gauge", help, &requests);
+    let help = "Seconds since the worker now holding this number was forked.";
+    let age = each(|w| w.age_ms as f64 / 1000.0);
+    family(out, "br_serve_worker_age_seconds", "gauge", help, &age);
+    let help = "Seconds the worker has spent in its current request; 0 when not in one.";
+    let busy = each(|w| w.busy_ms as f64 / 1000.0);
+    family(out, "br_serve_worker_busy_seconds", "gauge", help, &busy);
+    let help = "The worker's anonymous resident memory (what --max-worker-memory limits).";
+    let memory: Vec<_> = workers
+        .iter()
+        .filter_map(|(w, bytes)| Some((label(w), (*bytes)?)))
+        .collect();
+    family(out, "br_serve_worker_memory_bytes", "gauge", help, &memory);
+}
+
 /// One metric family: its HELP and TYPE lines, then a line per (labels, value) sample.
-fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
+fn family<T: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: &[(String, T)],
+) {
     // Writing to a String cannot fail.
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for (labels, value) in samples {
@@ -144,7 +189,18 @@ mod tests {
             requests: 12_345,
             abandoned: 7,
         };
-        let text = render(&sum, &[("http://127.0.0.1:8000", (2, 2048))]);
+        let worker = |number, requests, age_ms, busy_ms| WorkerView {
+            number,
+            pid: 100 + number as u32,
+            requests,
+            age_ms,
+            busy_ms,
+        };
+        let workers = [
+            (worker(1, 40, 61_500, 0), Some(2_097_152)),
+            (worker(2, 7, 1_000, 250), None),
+        ];
+        let text = render(&sum, &workers, &[("http://127.0.0.1:8000", (2, 2048))]);
         let want = "\
 # HELP br_serve_workers Worker processes by state.
 # TYPE br_serve_workers gauge
@@ -158,6 +214,21 @@ br_serve_requests_total 12345
 # HELP br_serve_requests_abandoned_total Requests skipped unanswered, their client gone before a worker reached them (--check-client-connection).
 # TYPE br_serve_requests_abandoned_total counter
 br_serve_requests_abandoned_total 7
+# HELP br_serve_worker_requests Requests answered by the worker now holding this number.
+# TYPE br_serve_worker_requests gauge
+br_serve_worker_requests{worker=\"1\"} 40
+br_serve_worker_requests{worker=\"2\"} 7
+# HELP br_serve_worker_age_seconds Seconds since the worker now holding this number was forked.
+# TYPE br_serve_worker_age_seconds gauge
+br_serve_worker_age_seconds{worker=\"1\"} 61.5
+br_serve_worker_age_seconds{worker=\"2\"} 1
+# HELP br_serve_worker_busy_seconds Seconds the worker has spent in its current request; 0 when not in one.
+# TYPE br_serve_worker_busy_seconds gauge
+br_serve_worker_busy_seconds{worker=\"1\"} 0
+br_serve_worker_busy_seconds{worker=\"2\"} 0.25
+# HELP br_serve_worker_memory_bytes The worker's anonymous resident memory (what --max-worker-memory limits).
+# TYPE br_serve_worker_memory_bytes gauge
+br_serve_worker_memory_bytes{worker=\"1\"} 2097152
 # HELP br_serve_listen_queue Connections waiting in the listener's accept queue for a free worker.
 # TYPE br_serve_listen_queue gauge
 br_serve_listen_queue{listener=\"http://127.0.0.1:8000\"} 2

@@ -38,7 +38,7 @@ impl Recycle {
             .max_worker_age
             .map(|age| booted + age + age.mul_f64((r2 % 1001) as f64 / 10_000.0));
         let memory = config.max_worker_memory.filter(|&limit| {
-            let fresh = anon_resident_bytes().unwrap_or(0);
+            let fresh = anon_resident_bytes("self").unwrap_or(0);
             if fresh > limit {
                 log::warn!(
                     "this worker uses {} at boot, more than --max-worker-memory {}: \
@@ -66,7 +66,7 @@ impl Recycle {
 
     /// At each sweep: whether the worker is too old or too big, and why.
     pub fn at_sweep(&mut self, now: Instant) -> Option<String> {
-        let why = self.age_or_memory(now, anon_resident_bytes)?;
+        let why = self.age_or_memory(now, || anon_resident_bytes("self"))?;
         self.stop();
         Some(why)
     }
@@ -95,10 +95,10 @@ impl Recycle {
     }
 }
 
-/// Anonymous resident memory: resident minus file-backed and shared pages, from the
-/// second and third fields of `/proc/self/statm` (in pages).
-fn anon_resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+/// Anonymous resident memory of `process` (`self` or a pid): resident minus file-backed
+/// and shared pages, from the second and third fields of `/proc/PROCESS/statm` (in pages).
+pub(super) fn anon_resident_bytes(process: &str) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{process}/statm")).ok()?;
     let mut fields = statm.split_whitespace().skip(1).map(|f| f.parse::<u64>());
     let (Some(Ok(resident)), Some(Ok(shared))) = (fields.next(), fields.next()) else {
         return None;
@@ -182,6 +182,6 @@ mod tests {
 
     #[test]
     fn this_process_has_anonymous_memory() {
-        assert!(anon_resident_bytes().is_some_and(|bytes| bytes > 0));
+        assert!(anon_resident_bytes("self").is_some_and(|bytes| bytes > 0));
     }
 }
