@@ -72,6 +72,11 @@ tree_ticks() {
 # start NAME PORT CMD...: starts a server in its own session, pinned, waits until it answers.
 start() {
   local name=$1 port=$2; shift 2
+  # Something else answering there would be measured instead, with no CPU in our tree.
+  if curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+    echo "bench.sh: port $port is already in use; stop whatever listens there" >&2
+    return 1
+  fi
   setsid taskset -c "$SERVER_CPU" "$@" >"$OUT/$name.log" 2>&1 &
   SERVER=$!
   PIDS+=("$SERVER")

@@ -34,8 +34,12 @@ def load_runs(out: Path) -> dict:
 
 
 def ratio(ours: dict, theirs: dict) -> float:
-    """Median over rounds of our CPU per request divided by theirs, same round only."""
-    return statistics.median(ours[r][1] / theirs[r][1] for r in ours.keys() & theirs.keys())
+    """Median over rounds of our CPU per request divided by theirs, same round only (a
+    round where a server used no measurable CPU measured nothing, and is left out)."""
+    rounds = [r for r in ours.keys() & theirs.keys() if theirs[r][1] > 0]
+    if not rounds:
+        sys.exit("bench_report.py: a server used no measurable CPU; was it the one measured?")
+    return statistics.median(ours[r][1] / theirs[r][1] for r in rounds)
 
 
 def med(runs: dict, index: int) -> float:
