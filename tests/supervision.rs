@@ -161,7 +161,7 @@ fn metrics_path_counts_requests_across_worker_deaths() {
     assert_eq!(backlog, 77, "{scrape}");
     metric_sample::<u64>(&scrape, &format!("br_serve_listen_queue{listener}"));
     // Each worker has series of its own, labelled with its number in the logs.
-    let own = r#"br_serve_worker_requests{worker="1"}"#;
+    let own = r#"br_serve_worker_requests_total{worker="1"}"#;
     assert!(metric_sample::<u64>(&scrape, own) >= 5, "{scrape}");
     let memory = r#"br_serve_worker_memory_bytes{worker="1"}"#;
     assert!(metric_sample::<u64>(&scrape, memory) > 0, "{scrape}");

@@ -135,9 +135,17 @@ fn per_worker(out: &mut String, workers: &[(WorkerView, Option<u64>)]) {
     let each = |f: fn(&WorkerView) -> f64| -> Vec<(String, f64)> {
         workers.iter().map(|(w, _)| (label(w), f(w))).collect()
     };
+    // A counter that starts again when a successor takes the number, as a restarted
+    // process's would: rate() per worker works across replacements.
     let help = "Requests answered by the worker now holding this number.";
     let requests = each(|w| w.requests as f64);
-    family(out, "br_serve_worker_requests", "gauge", help, &requests);
+    family(
+        out,
+        "br_serve_worker_requests_total",
+        "counter",
+        help,
+        &requests,
+    );
     let help = "Seconds since the worker now holding this number was forked.";
     let age = each(|w| w.age_ms as f64 / 1000.0);
     family(out, "br_serve_worker_age_seconds", "gauge", help, &age);
@@ -214,10 +222,10 @@ br_serve_requests_total 12345
 # HELP br_serve_requests_abandoned_total Requests skipped unanswered, their client gone before a worker reached them (--check-client-connection).
 # TYPE br_serve_requests_abandoned_total counter
 br_serve_requests_abandoned_total 7
-# HELP br_serve_worker_requests Requests answered by the worker now holding this number.
-# TYPE br_serve_worker_requests gauge
-br_serve_worker_requests{worker=\"1\"} 40
-br_serve_worker_requests{worker=\"2\"} 7
+# HELP br_serve_worker_requests_total Requests answered by the worker now holding this number.
+# TYPE br_serve_worker_requests_total counter
+br_serve_worker_requests_total{worker=\"1\"} 40
+br_serve_worker_requests_total{worker=\"2\"} 7
 # HELP br_serve_worker_age_seconds Seconds since the worker now holding this number was forked.
 # TYPE br_serve_worker_age_seconds gauge
 br_serve_worker_age_seconds{worker=\"1\"} 61.5
