@@ -11,7 +11,7 @@
 //!   bodies get 408 and a close;
 //! - a client's EOF is noticed when it comes, even together with its last bytes;
 //! - with `--check-client-connection`, requests whose clients left while queued are
-//!   skipped, never run.
+//!   skipped, never run; with `--queue-timeout`, requests that waited too long get 503.
 //!
 //! Timings are printed (`--nocapture` shows them) and asserted with wide margins: the
 //! claims are "within a second", the assertions allow for a loaded 2-core machine.
@@ -677,6 +677,29 @@ fn requests_whose_clients_left_are_skipped_with_check_client_connection() {
         1,
         "{scrape}"
     );
+    assert_eq!(server.get("/").status, 200);
+    assert_no_errors(&server);
+}
+
+/// `--queue-timeout`: a request that waited for a worker longer than that is answered 503
+/// at once, with `Connection: close`, without reaching the application; one that did not
+/// wait is served as usual.
+#[test]
+fn requests_that_waited_past_queue_timeout_get_503() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--queue-timeout", "1"])
+        .args(&["--metrics-path", "/metrics"])
+        .start();
+    // Sent once the only worker is in a 2.5 s request: it waits about that long.
+    let _busy = server.sleeper(2500);
+    let mut waiting = server.connect();
+    waiting.send(&request("GET", "/?waited", &[], b""));
+    let r = waiting.read_response(secs(10));
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.header("connection"), Some("close"), "{r:?}");
+    let scrape = server.get("/metrics").text();
+    let shed = metric_sample::<u64>(&scrape, "br_serve_requests_shed_total");
+    assert_eq!(shed, 1, "{scrape}");
     assert_eq!(server.get("/").status, 200);
     assert_no_errors(&server);
 }

@@ -110,6 +110,13 @@ pub(crate) struct Cli {
           value_parser = boolish())]
     pub check_client_connection: bool,
 
+    /// A request that has waited longer than this many seconds for a worker (counted from
+    /// its arrival, in the kernel's queue and ours) is answered 503 at once, without
+    /// reaching the application: its client has likely given up (0: never).
+    #[arg(long = "queue-timeout", value_name = "SECONDS", env = "BR_SERVE_QUEUE_TIMEOUT",
+          default_value = "0", value_parser = parse_seconds)]
+    pub queue_timeout: Duration,
+
     /// Requests a worker serves before it is replaced by a fresh one (0: never).
     /// Contains memory leaks.
     #[arg(

@@ -131,6 +131,9 @@ pub struct Config {
     /// Skip a request whose client has closed its side before the application is called
     /// (`--check-client-connection`).
     pub check_client_connection: bool,
+    /// A request that waited longer for a worker is answered 503 without reaching the
+    /// application (`--queue-timeout`); `None` never.
+    pub queue_timeout: Option<Duration>,
     /// Requests a worker serves before it is replaced; `None` never.
     pub max_requests: Option<u64>,
     /// Up to this many extra requests, chosen per worker, so workers do not all
@@ -326,6 +329,7 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         body_timeout: cli.body_timeout,
         write_timeout: cli.write_timeout,
         check_client_connection: cli.check_client_connection,
+        queue_timeout: Some(cli.queue_timeout).filter(|t| !t.is_zero()),
         max_requests: Some(cli.max_requests).filter(|&n| n > 0),
         max_requests_jitter: cli.max_requests_jitter,
         max_worker_age: Some(cli.max_worker_age).filter(|age| !age.is_zero()),

@@ -59,6 +59,8 @@ pub struct Slot {
     /// Requests skipped because their client had gone (`--check-client-connection`);
     /// never reset either.
     abandoned: AtomicU64,
+    /// Requests answered 503 for waiting past `--queue-timeout`; never reset either.
+    shed: AtomicU64,
     request_start_ms: AtomicU64,
     /// When the master handed the slot to the current worker, just before its fork.
     born_ms: AtomicU64,
@@ -83,6 +85,8 @@ pub struct Summary {
     pub requests: u64,
     /// Requests skipped since the master started because their client had gone.
     pub abandoned: u64,
+    /// Requests answered 503 since the master started for waiting too long.
+    pub shed: u64,
 }
 
 /// Reads every slot once (atomics only; a snapshot, not a transaction).
@@ -91,6 +95,7 @@ pub fn summarize(board: Scoreboard) -> Summary {
     for slot in board {
         sum.requests += slot.requests.load(Relaxed);
         sum.abandoned += slot.abandoned.load(Relaxed);
+        sum.shed += slot.shed.load(Relaxed);
         match slot.state() {
             State::Booting => sum.booting += 1,
             State::Idle => sum.idle += 1,
@@ -223,6 +228,11 @@ impl Slot {
         self.abandoned.fetch_add(1, Relaxed);
     }
 
+    /// Worker: a request waited past `--queue-timeout` and is answered 503.
+    pub fn shed_request(&self) {
+        self.shed.fetch_add(1, Relaxed);
+    }
+
     /// Worker: asks the master for a successor; it keeps serving until told to stop.
     pub fn want_replacement(&self) {
         self.replacement_wanted.store(1, Relaxed);
@@ -334,10 +344,11 @@ mod tests {
         board[1].reset(1, 0);
         serve(&board[1], 2);
         board[0].abandon_request();
+        board[1].shed_request();
         board[1].begin_request(&[b"GET / HTTP/1.1"], 1);
         let before = summarize(board);
         assert_eq!((before.idle, before.busy, before.requests), (1, 1, 5));
-        assert_eq!(before.abandoned, 1);
+        assert_eq!((before.abandoned, before.shed), (1, 1));
         // The worker in slot 0 dies and a new one takes the slot: its own count starts
         // over, the table's total does not.
         board[0].free();
@@ -345,7 +356,7 @@ mod tests {
         serve(&board[0], 1);
         assert_eq!(board[0].requests(), 1);
         let after = summarize(board);
-        assert_eq!((after.requests, after.abandoned), (6, 1));
+        assert_eq!((after.requests, after.abandoned, after.shed), (6, 1, 1));
     }
 
     #[test]

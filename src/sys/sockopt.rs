@@ -2,6 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
 
 use nix::libc;
 
@@ -37,6 +38,18 @@ pub fn set_defer_accept(fd: BorrowedFd<'_>, seconds: u32) -> io::Result<()> {
 /// it holds (the backlog as the kernel applied it), from `TCP_INFO` (tcp(7)), which
 /// reports them for a listener in `tcpi_unacked` and `tcpi_sacked`.
 pub fn accept_queue(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
+    tcp_info(fd).map(|info| (info.tcpi_unacked, info.tcpi_sacked))
+}
+
+/// How long ago a connected TCP socket last received data, from `TCP_INFO`'s
+/// `tcpi_last_data_recv` (kept in jiffies, so a few milliseconds coarse). For a request
+/// that arrived whole, this is how long it has waited for a worker: in the listener's
+/// accept queue, then in the worker's buffers.
+pub fn since_data_received(fd: BorrowedFd<'_>) -> io::Result<Duration> {
+    tcp_info(fd).map(|info| Duration::from_millis(info.tcpi_last_data_recv.into()))
+}
+
+fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<libc::tcp_info> {
     // SAFETY: tcp_info is plain old data; all-zero is a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -52,7 +65,7 @@ pub fn accept_queue(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
         )
     };
     match rc {
-        0 => Ok((info.tcpi_unacked, info.tcpi_sacked)),
+        0 => Ok(info),
         _ => Err(io::Error::last_os_error()),
     }
 }
@@ -79,5 +92,21 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(accept_queue(listener.as_fd()).unwrap().0, 3);
+    }
+
+    #[test]
+    fn since_data_received_counts_from_the_last_bytes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        std::io::Write::write_all(&mut client, b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let sent = Instant::now();
+        // Wait until the bytes are there, then a little longer: the age must grow.
+        let mut peek = [0u8; 1];
+        server.peek(&mut peek).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let age = since_data_received(server.as_fd()).unwrap();
+        assert!(age >= Duration::from_millis(250), "{age:?}");
+        assert!(age <= sent.elapsed() + Duration::from_millis(20), "{age:?}");
     }
 }

@@ -79,6 +79,8 @@ pub struct Ctx {
     pub closing: bool,
     /// `--check-client-connection`: skip a request whose client has gone.
     pub check_client: bool,
+    /// `--queue-timeout`: answer 503 to a request that waited longer for this worker.
+    pub queue_timeout: Option<Duration>,
     /// Requests answered by this worker so far.
     pub served: u64,
     /// The access log, when one is configured.
@@ -368,9 +370,11 @@ impl Conn {
             self.abandon(head, body, ctx);
             return;
         }
+        let overdue = self.overdue(ctx);
         // During --drain-delay, clients are moved off with `Connection: close` so they
-        // reconnect through a load balancer that no longer routes to us.
-        let keep_alive = head.keep_alive() && !ctx.closing && !ctx.slot.unready();
+        // reconnect through a load balancer that no longer routes to us; one whose request
+        // waited past --queue-timeout too, perhaps to a less busy server.
+        let keep_alive = head.keep_alive() && !ctx.closing && !ctx.slot.unready() && !overdue;
         let (version, head_request) = (head.version(), head.is_head());
         let line = [
             head.method().as_bytes(),
@@ -382,7 +386,10 @@ impl Conn {
         ctx.slot.begin_request(&line, ctx.now_ms);
         let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
         let request = Request::new(head, body, self.peer);
-        let response = dispatch(ctx, &request);
+        let response = match overdue {
+            true => shed(ctx),
+            false => dispatch(ctx, &request),
+        };
         // The one clock read of a request: the scoreboard, the Date, the connection's
         // deadlines and the worker's next steps all take the time from here.
         ctx.set_now(Instant::now());
@@ -410,6 +417,14 @@ impl Conn {
     /// waited behind a slow one.
     fn client_gone(&self) -> bool {
         self.eof || self.peer_closed || self.stream.peer_closed()
+    }
+
+    /// `--queue-timeout`: whether this request has waited longer than that since its last
+    /// bytes arrived (the kernel's count: in the listener's queue, then behind other
+    /// requests here), too long to be worth running.
+    fn overdue(&self, ctx: &Ctx) -> bool {
+        let waited = |limit| self.stream.since_data_received().is_some_and(|w| w > limit);
+        ctx.queue_timeout.is_some_and(waited)
     }
 
     /// `--check-client-connection` found the client gone, as one that timed out while
@@ -600,6 +615,16 @@ fn dispatch(ctx: &mut Ctx, request: &Request) -> Response {
             None => call_handler(ctx.handler.as_mut(), request),
         },
     }
+}
+
+/// The answer to a request that waited past `--queue-timeout`: 503 (RFC 9110 §15.6.4),
+/// at once, rather than a response its client has probably stopped waiting for.
+fn shed(ctx: &Ctx) -> Response {
+    ctx.slot.shed_request();
+    Response::text(
+        503,
+        "503 Service Unavailable: waited too long for a worker\n",
+    )
 }
 
 /// Calls the application; a panic becomes a 500 and the worker lives on.

@@ -85,6 +85,14 @@ fn render(
     queues: &[(&str, (u32, u32))],
 ) -> String {
     let mut out = String::with_capacity(1024);
+    pool(&mut out, sum);
+    per_worker(&mut out, workers);
+    listeners(&mut out, queues);
+    out
+}
+
+/// The workers by state, and the request counters of the whole pool.
+fn pool(out: &mut String, sum: &Summary) {
     let states = [
         ("booting", sum.booting),
         ("idle", sum.idle),
@@ -95,37 +103,42 @@ fn render(
         .iter()
         .map(|&(state, n)| (format!("{{state=\"{state}\"}}"), n as u64))
         .collect();
-    family(
-        &mut out,
-        "br_serve_workers",
-        "gauge",
-        "Worker processes by state.",
-        &by_state,
-    );
-    let help = "Requests answered since the master started, by workers alive or gone.";
-    let total = [(String::new(), sum.requests)];
-    family(&mut out, "br_serve_requests_total", "counter", help, &total);
-    let help = "Requests skipped unanswered, their client gone before a worker reached them \
-                (--check-client-connection).";
-    let abandoned = [(String::new(), sum.abandoned)];
-    family(
-        &mut out,
-        "br_serve_requests_abandoned_total",
-        "counter",
-        help,
-        &abandoned,
-    );
-    per_worker(&mut out, workers);
+    let help = "Worker processes by state.";
+    family(out, "br_serve_workers", "gauge", help, &by_state);
+    let counters = [
+        (
+            "br_serve_requests_total",
+            "Requests answered since the master started, by workers alive or gone.",
+            sum.requests,
+        ),
+        (
+            "br_serve_requests_abandoned_total",
+            "Requests skipped unanswered, their client gone before a worker reached them \
+             (--check-client-connection).",
+            sum.abandoned,
+        ),
+        (
+            "br_serve_requests_shed_total",
+            "Requests answered 503 at once for waiting longer than --queue-timeout.",
+            sum.shed,
+        ),
+    ];
+    for (name, help, value) in counters {
+        family(out, name, "counter", help, &[(String::new(), value)]);
+    }
+}
+
+/// Each TCP listener's accept queue and its bound.
+fn listeners(out: &mut String, queues: &[(&str, (u32, u32))]) {
     let label = |url: &str| format!("{{listener=\"{}\"}}", escape_label(url));
     let (queued, backlog): (Vec<_>, Vec<_>) = queues
         .iter()
         .map(|&(url, (q, b))| ((label(url), u64::from(q)), (label(url), u64::from(b))))
         .unzip();
     let help = "Connections waiting in the listener's accept queue for a free worker.";
-    family(&mut out, "br_serve_listen_queue", "gauge", help, &queued);
+    family(out, "br_serve_listen_queue", "gauge", help, &queued);
     let help = "Most connections the listener's accept queue holds (--backlog, as applied).";
-    family(&mut out, "br_serve_listen_backlog", "gauge", help, &backlog);
-    out
+    family(out, "br_serve_listen_backlog", "gauge", help, &backlog);
 }
 
 /// The per-worker families, labelled with the worker's number in the logs (`worker.N`),
@@ -196,6 +209,7 @@ mod tests {
             stopping: 1,
             requests: 12_345,
             abandoned: 7,
+            shed: 3,
         };
         let worker = |number, requests, age_ms, busy_ms| WorkerView {
             number,
@@ -222,6 +236,9 @@ br_serve_requests_total 12345
 # HELP br_serve_requests_abandoned_total Requests skipped unanswered, their client gone before a worker reached them (--check-client-connection).
 # TYPE br_serve_requests_abandoned_total counter
 br_serve_requests_abandoned_total 7
+# HELP br_serve_requests_shed_total Requests answered 503 at once for waiting longer than --queue-timeout.
+# TYPE br_serve_requests_shed_total counter
+br_serve_requests_shed_total 3
 # HELP br_serve_worker_requests_total Requests answered by the worker now holding this number.
 # TYPE br_serve_worker_requests_total counter
 br_serve_worker_requests_total{worker=\"1\"} 40

@@ -303,6 +303,7 @@ impl Worker {
                 anchor,
                 closing: false,
                 check_client: config.check_client_connection,
+                queue_timeout: config.queue_timeout,
                 served: 0,
                 access: spec.access_log,
                 metrics,

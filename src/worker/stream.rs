@@ -94,6 +94,15 @@ impl Stream {
         matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
     }
 
+    /// How long ago the client's last bytes arrived (TCP only: a Unix socket keeps no
+    /// such time, and is `None`).
+    pub fn since_data_received(&self) -> Option<std::time::Duration> {
+        match self {
+            Stream::Tcp(_) => crate::sys::sockopt::since_data_received(self.fd()).ok(),
+            Stream::Unix(_) => None,
+        }
+    }
+
     /// The socket's file descriptor, for sendfile.
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;
