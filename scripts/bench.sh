@@ -9,9 +9,9 @@
 #   static  wrk -t1 -c50 keep-alive on a 14-byte file    (br-serve --static vs nginx static)
 #   newconn ab -c50 without -k on GET /                  (a new connection per request)
 #   origin  ab on /work?ms=400 with 1..4 workers         (requests/s against worker count, PNG plot)
-#   giveup  100 clients at once on /work?ms=400, 2 workers, each giving up after 2 s (curl
-#           -m 2); how long does the next request wait, with and without
-#           --check-client-connection
+#   giveup  clients that give up after 2 s on /work?ms=400, 2 workers: a burst of 100 (how
+#           long does the next request wait?) and 20 that keep retrying for 20 s (how many
+#           get answers?), with and without --check-client-connection and --queue-timeout
 #
 # Fast servers saturate one wrk thread, so they are compared by server CPU time per
 # request (utime+stime of the whole process tree from /proc, divided by requests), with
@@ -188,19 +188,27 @@ run_origin() { # /work?ms=400 at concurrency 10 with 1..4 workers, both cores fo
   done
 }
 
-run_giveup() { # a burst whose clients leave while queued, then one request that stays
-  echo "check next_request_s skipped" > "$OUT/giveup.txt"
-  local check flag took skipped
-  for check in off on; do
-    flag=(); [[ $check == on ]] && flag=(--check-client-connection)
-    SERVER_CPU=0,1 start "giveup-$check" 18096 "$BIN" --bind 127.0.0.1:18096 --workers 2 \
-      --log-level warning --metrics-path /metrics "${flag[@]}"
-    # Clients that time out close their connections and leave: ab cannot play them, since
-    # it only times out after a silence, and responses keep coming here.
-    seq 100 | xargs -P 100 -I{} curl -s -o /dev/null -m 2 "http://127.0.0.1:18096/work?ms=400" || true
-    took=$(curl -s -o /dev/null -m 120 -w '%{time_total}' "http://127.0.0.1:18096/work?ms=400")
-    skipped=$(curl -s "http://127.0.0.1:18096/metrics" | awk '/^br_serve_requests_abandoned_total/ {print $2}')
-    echo "$check $took $skipped" >> "$OUT/giveup.txt"
+run_giveup() { # clients that leave while queued: a burst, then a storm of retries
+  echo "setting next_request_s storm_answered storm_refused skipped shed" > "$OUT/giveup.txt"
+  local setting flags took storm counts
+  for setting in none check queue both; do
+    case $setting in
+      none) flags=() ;;
+      check) flags=(--check-client-connection) ;;
+      queue) flags=(--queue-timeout 1.5) ;;
+      both) flags=(--check-client-connection --queue-timeout 1.5) ;;
+    esac
+    SERVER_CPU=0,1 start "giveup-$setting" 18096 "$BIN" --bind 127.0.0.1:18096 --workers 2 \
+      --log-level warning --metrics-path /metrics "${flags[@]}"
+    # 100 requests whose clients leave after 2 s, then how long one more request waits.
+    took=$(python3 "$ROOT/scripts/impatient_clients.py" burst 18096 100 2 | cut -d' ' -f2)
+    # 20 clients with 2 s of patience who ask again and again, for 20 s.
+    storm=$(python3 "$ROOT/scripts/impatient_clients.py" storm 18096 20 2 20)
+    counts=$(curl -s "http://127.0.0.1:18096/metrics" | awk '
+      $1 == "br_serve_requests_abandoned_total" {a = $2}
+      $1 == "br_serve_requests_shed_total" {s = $2}
+      END {print a, s}')
+    echo "$setting $took ${storm% *} $counts" >> "$OUT/giveup.txt"
     stop
   done
 }

@@ -5,9 +5,9 @@ PNG plot of requests per second against worker count for the origin workload.
     bench_report.py OUT_DIR
 
 Reads OUT_DIR/results.txt ("server tool round rps us_per_req" per run), OUT_DIR/origin.txt
-("workers rps failed") and OUT_DIR/giveup.txt ("check next_request_s skipped"), prints
-medians and ratios, and writes OUT_DIR/origin-workers.png (matplotlib is installed with pip
-when it is missing).
+("workers rps failed") and OUT_DIR/giveup.txt ("setting next_request_s storm_answered
+storm_refused skipped shed"), prints medians and ratios, and writes
+OUT_DIR/origin-workers.png (matplotlib is installed with pip when it is missing).
 """
 import statistics
 import subprocess
@@ -97,14 +97,24 @@ def origin_table(out: Path) -> None:
     plot([int(r[0]) for r in rows], [float(r[1]) for r in rows], out / "origin-workers.png")
 
 
+SETTINGS = {  # bench.sh's giveup settings, as README's table names them
+    "none": "neither",
+    "check": "`--check-client-connection`",
+    "queue": "`--queue-timeout 1.5`",
+    "both": "both",
+}
+
+
 def giveup_table(out: Path) -> None:
     path = out / "giveup.txt"
     if not path.exists():
         return
-    print("\n| --check-client-connection | next request answered after (s) | requests skipped |")
-    print("|---|---|---|")
-    for check, took, skipped in (line.split() for line in path.read_text().splitlines()[1:]):
-        print(f"| {check} | {float(took):.2f} | {skipped} |")
+    print("\n| setting | burst: next request answered after (s) | storm: answered in 20 s "
+          "| storm: refused (503) | skipped | shed |")
+    print("|---|---|---|---|---|---|")
+    for line in path.read_text().splitlines()[1:]:
+        setting, took, answered, refused, skipped, shed = line.split()
+        print(f"| {SETTINGS[setting]} | {float(took):.2f} | {answered} | {refused} | {skipped} | {shed} |")
 
 
 def plot(workers, rps, png: Path) -> None:
