@@ -124,21 +124,22 @@ pub struct WorkerView {
 
 /// Every slot that holds a worker, in slot order, as of `now_ms`.
 pub fn workers(board: Scoreboard, now_ms: u64) -> Vec<WorkerView> {
-    let held = board
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.state() != State::Free);
-    held.map(|(index, slot)| WorkerView {
-        number: index + 1,
-        pid: slot.pid.load(Relaxed),
-        requests: slot.requests(),
-        age_ms: now_ms.saturating_sub(slot.born_ms.load(Relaxed)),
-        busy_ms: match slot.state() {
-            State::Busy => now_ms.saturating_sub(slot.request_start_ms.load(Relaxed)),
-            _ => 0,
-        },
-    })
-    .collect()
+    let since = |ms: &AtomicU64| now_ms.saturating_sub(ms.load(Relaxed));
+    let view = |(index, slot): (usize, &Slot)| {
+        // One read of the state, so a view never mixes two of them.
+        let state = slot.state();
+        (state != State::Free).then(|| WorkerView {
+            number: index + 1,
+            pid: slot.pid.load(Relaxed),
+            requests: slot.requests(),
+            age_ms: since(&slot.born_ms),
+            busy_ms: match state {
+                State::Busy => since(&slot.request_start_ms),
+                _ => 0,
+            },
+        })
+    };
+    board.iter().enumerate().filter_map(view).collect()
 }
 
 /// Maps a zeroed table of [`CAPACITY`] slots shared with every future child.
