@@ -21,9 +21,12 @@
 //! * `sys`: the only place with `unsafe`: fork, signal dispositions, the shared-memory
 //!   scoreboard, the monotonic clock and the lifeline pipe.
 //! * `master`: the arbiter loop, the pure signal -> action map, the worker pool,
-//!   listeners, and telling an OOM kill from any other SIGKILL.
-//! * `worker`: the event loop, the accept gate, the connection state machine, recycling
-//!   (requests, age, memory) and the `--metrics-path` answer.
+//!   listeners, the `--metrics-bind` port, and telling an OOM kill from any other
+//!   SIGKILL.
+//! * `worker`: the event loop, the accept gate, the connection state machine and
+//!   recycling (requests, age, memory).
+//! * `metrics`: the Prometheus text, from the scoreboard and the listeners' accept
+//!   queues, answered by a worker at `--metrics-path` or by the master.
 //! * [`http`]: request heads, body framing (RFC 9112), chunked bodies, responses, dates.
 //! * [`app`]: the [`Handler`] trait and the built-in demo application.
 //!
@@ -61,6 +64,7 @@ mod error;
 pub mod http;
 mod logging;
 mod master;
+mod metrics;
 mod sys;
 mod worker;
 

@@ -12,6 +12,8 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
         ("--workers", "abc"),
         ("--workers", "0"),
         ("--bind", "nonsense"),
+        ("--metrics-bind", "unix:/tmp/m.sock"),
+        ("--metrics-bind", "localhost"),
     ] {
         let (status, log) = Launch::new().args(&[flag, value]).run_to_exit(secs(10));
         assert_eq!(
@@ -29,6 +31,18 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
             "{flag} {value} started serving:\n{log}"
         );
     }
+}
+
+#[test]
+fn metrics_bind_on_a_taken_port_stops_the_start() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("local_addr").to_string();
+    let (status, log) = Launch::new()
+        .args(&["--metrics-bind", &addr])
+        .run_to_exit(secs(10));
+    assert!(!status.success(), "{status}; log:\n{log}");
+    let why = format!("cannot listen on --metrics-bind {addr}");
+    assert!(log.contains(&why), "log:\n{log}");
 }
 
 #[test]

@@ -11,7 +11,8 @@
 //!   bodies get 408 and a close;
 //! - a client's EOF is noticed when it comes, even together with its last bytes;
 //! - with `--check-client-connection`, requests whose clients left while queued are
-//!   skipped, never run; with `--queue-timeout`, requests that waited too long get 503.
+//!   skipped, never run; with `--queue-timeout`, requests that waited too long get 503;
+//! - the master's metrics port (`--metrics-bind`) outlasts idle and malformed clients.
 //!
 //! Timings are printed (`--nocapture` shows them) and asserted with wide margins: the
 //! claims are "within a second", the assertions allow for a loaded 2-core machine.
@@ -700,6 +701,51 @@ fn requests_that_waited_past_queue_timeout_get_503() {
     let scrape = server.get("/metrics").text();
     let shed = metric_sample::<u64>(&scrape, "br_serve_requests_shed_total");
     assert_eq!(shed, 1, "{scrape}");
+    assert_eq!(server.get("/").status, 200);
+    assert_no_errors(&server);
+}
+
+/// The master serves its metrics port itself, so a client there must never hold it up:
+/// a malformed head gets 400 and a close, a flood of silent connections cannot lock a
+/// scraper out (the oldest make room), and a silent connection is closed within seconds.
+#[test]
+fn metrics_port_outlasts_idle_and_malformed_clients() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--metrics-bind", "127.0.0.1:0"])
+        .start();
+    let metrics = server.metrics_addr();
+    let mut bare_lf = raw_connect(metrics);
+    bare_lf
+        .write_all(b"GET /metrics HTTP/1.1\nHost: t\n\n")
+        .expect("send");
+    let (bytes, closed) = read_to_close(&mut bare_lf, secs(10));
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+    assert!(closed, "still open after the 400");
+
+    let mut silent: Vec<TcpStream> = (0..40).map(|_| raw_connect(metrics)).collect();
+    let scrape = crate::client::get(metrics, "/metrics");
+    assert_eq!(scrape.status, 200);
+    assert!(
+        scrape.text().contains("br_serve_workers"),
+        "{}",
+        scrape.text()
+    );
+    // The newest silent connection is closed at its deadline, a few seconds on.
+    let since = Instant::now();
+    let newest = silent.last_mut().expect("40 connections");
+    let (bytes, closed) = read_to_close(newest, secs(20));
+    println!(
+        "silent metrics connection closed after {:?}",
+        since.elapsed()
+    );
+    assert!(closed && bytes.is_empty(), "{closed} {bytes:?}");
+    // Not one made to room: that would be at once, and its deadline is 5 s.
+    assert!(
+        since.elapsed() >= secs(1),
+        "closed after {:?}",
+        since.elapsed()
+    );
     assert_eq!(server.get("/").status, 200);
     assert_no_errors(&server);
 }

@@ -1,14 +1,15 @@
 //! Supervision through the binary: scaling with TTIN/TTOU and rolling a new generation
 //! with HUP while a load client runs (zero failed requests), worker recycling by
 //! `--max-requests`, `--max-worker-age` and `--max-worker-memory`, hung workers killed by `--timeout`, workers dying with a SIGKILLed
-//! master, crash-loop backoff, a handler panic that costs one 500, not a worker, and
-//! `--metrics-path` counting across all of it.
+//! master, crash-loop backoff, a handler panic that costs one 500, not a worker,
+//! `--metrics-path` counting across all of it, and `--metrics-bind`, the master's own
+//! metrics port, answering while every worker is busy.
 
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::client::metric_sample;
+use crate::client::{self, Conn, metric_sample};
 use crate::load::{CHOREOGRAPHY, Load};
 use crate::util::{Launch, Server, TempDir, is_zombie, poll_until, secs, send_signal};
 
@@ -201,6 +202,38 @@ fn metrics_show_how_long_each_worker_has_been_in_its_request() {
         (both.iter().any(|&s| s >= 0.1) && both.iter().any(|&s| s < 0.1)).then_some(both)
     });
     assert!(seen.is_some(), "no worker shown busy for 0.1 s within 10 s");
+}
+
+/// The master answers its own port while the only worker is inside a 20 s request, when
+/// a scrape of `--metrics-path` would wait behind it.
+#[test]
+fn metrics_port_answers_while_every_worker_is_busy() {
+    let server = start("1", &["--metrics-bind", "127.0.0.1:0"]);
+    let metrics = server.metrics_addr();
+    // The application's port knows nothing of it (the demo's 404).
+    assert_eq!(server.get("/metrics").status, 404);
+    let _sleeper = server.sleeper(20_000);
+    let scrape = client::get(metrics, "/metrics");
+    assert_eq!(scrape.status, 200);
+    let kind = scrape.header("content-type").unwrap_or_default();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    assert_eq!(scrape.header("connection"), Some("close"));
+    let text = scrape.text();
+    let busy = r#"br_serve_workers{state="busy"}"#;
+    assert_eq!(metric_sample::<u64>(&text, busy), 1, "{text}");
+    let queue = format!(
+        r#"br_serve_listen_queue{{listener="http://{}"}}"#,
+        server.addr()
+    );
+    metric_sample::<u64>(&text, &queue);
+
+    // Only /metrics, and only GET and HEAD.
+    assert_eq!(client::get(metrics, "/").status, 404);
+    let mut post = Conn::open(metrics);
+    post.send(&client::request("POST", "/metrics", &[], b""));
+    let refused = post.read_response(secs(10));
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.header("allow"), Some("GET, HEAD"));
 }
 
 #[test]

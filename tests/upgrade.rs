@@ -1,5 +1,6 @@
 //! Zero-downtime binary upgrade (USR2, WINCH, TERM) and its rollback (HUP to the old
-//! master), with a load client running throughout: not one request may fail.
+//! master), with a load client running throughout: not one request may fail. The
+//! master's metrics port (`--metrics-bind`) is handed over with the listeners.
 //!
 //! The new master is a child of the old one, in the same process group (so `Server`'s
 //! Drop kills it too); once the old master exits it is re-parented, and a [`KillOnDrop`]
@@ -33,6 +34,7 @@ fn start() -> Upgrade {
     let shown = pidfile.to_str().expect("a UTF-8 temporary path");
     let server = Launch::new()
         .args(&["--workers", &WORKERS.to_string(), "-p", shown])
+        .args(&["--metrics-bind", "127.0.0.1:0"])
         .start();
     server.wait_children(WORKERS, secs(10));
     let written = poll_until(secs(10), || {
@@ -105,9 +107,15 @@ fn wait_workers(master: u32, except: &[u32], n: usize) -> Vec<u32> {
 fn usr2_winch_term_upgrade_drops_no_request() {
     let mut up = start();
     let old = up.server.pid();
+    let metrics = up.server.metrics_addr();
     let new = up.usr2();
     up.server.wait_for_log(
         &format!("Listening at: http://{} ({})", up.server.addr(), new.0),
+        secs(5),
+    );
+    // The same port, adopted rather than bound (the old master still holds it).
+    up.server.wait_for_log(
+        &format!("Metrics at: http://{metrics}/metrics ({})", new.0),
         secs(5),
     );
 
@@ -127,6 +135,9 @@ fn usr2_winch_term_upgrade_drops_no_request() {
     assert_eq!(read_pidfile(&up.pidfile), Some(new.0));
     assert!(!up.oldbin.exists(), ".oldbin left behind by {old}");
     assert_eq!(wait_workers(new.0, &[], WORKERS).len(), WORKERS);
+    // The old master is gone; its successor answers on the metrics port.
+    let scrape = crate::client::get(metrics, "/metrics");
+    assert_eq!(scrape.status, 200, "{}", scrape.text());
 }
 
 #[test]

@@ -26,6 +26,8 @@ use crate::client::{self, Conn, Response};
 
 /// The marker of the master's ready line, one per TCP listener.
 const READY_MARKER: &str = "Listening at: http://";
+/// The marker of the master's `--metrics-bind` line: `Metrics at: http://ADDR/metrics (PID)`.
+const METRICS_MARKER: &str = "Metrics at: http://";
 /// How long a server may take from spawn to its ready line (a cold, loaded CI machine).
 const READY_WITHIN: Duration = Duration::from_secs(20);
 /// How often `poll_until` looks again: short enough to measure promptness, long enough not
@@ -335,6 +337,19 @@ impl Server {
     ) -> String {
         let found = poll_until(within, || self.log().into_iter().find(|l| wanted(l)));
         found.unwrap_or_else(|| panic!("no log line {what:?} within {within:?}"))
+    }
+
+    /// Where the master answers metrics (`--metrics-bind`): the address in the latest
+    /// `Metrics at:` line (a USR2 successor logs its own).
+    #[track_caller]
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.wait_for_log(METRICS_MARKER, secs(10));
+        let line = self.log().into_iter().rfind(|l| l.contains(METRICS_MARKER));
+        let addr = line.as_deref().and_then(|line| {
+            let rest = &line[line.find(METRICS_MARKER)? + METRICS_MARKER.len()..];
+            rest.split_once('/')?.0.parse().ok()
+        });
+        addr.unwrap_or_else(|| panic!("cannot parse the metrics line {line:?}"))
     }
 
     /// The master's live children (zombies excluded: a dead, unreaped worker is not one).

@@ -157,6 +157,13 @@ pub(crate) struct Cli {
           value_parser = parse_metrics_path)]
     pub metrics_path: Option<String>,
 
+    /// Serve the metrics from the master itself on this TCP address (HOST:PORT), at
+    /// /metrics: answered even when every worker is busy, on a port that can stay
+    /// private. Bound once, like --bind; a USR2 upgrade carries it over.
+    #[arg(long = "metrics-bind", value_name = "ADDRESS", env = "BR_SERVE_METRICS_BIND",
+          value_parser = parse_metrics_bind)]
+    pub metrics_bind: Option<SocketAddr>,
+
     /// Write the master's pid to this file (removed on exit; renamed to FILE.oldbin
     /// during a USR2 binary upgrade).
     #[arg(short = 'p', long = "pid", value_name = "FILE", env = "BR_SERVE_PID")]
@@ -314,6 +321,13 @@ pub(crate) fn parse_bind(value: &str) -> Result<BindAddr, String> {
         .next()
         .map(BindAddr::Tcp)
         .ok_or_else(|| "host resolves to no address".into())
+}
+
+/// `HOST:PORT` or `[IPV6]:PORT`, the port required: a scraper reaches it over TCP.
+fn parse_metrics_bind(value: &str) -> Result<SocketAddr, String> {
+    let refuse = || "expected HOST:PORT or [IPV6]:PORT with a resolvable host".to_string();
+    let mut addrs = value.to_socket_addrs().map_err(|_| refuse())?;
+    addrs.next().ok_or_else(refuse)
 }
 
 pub(super) fn parse_workers(value: &str) -> Result<usize, String> {

@@ -146,6 +146,8 @@ pub struct Config {
     pub max_worker_memory: Option<u64>,
     /// The path at which workers answer with the server's metrics; `None` off.
     pub metrics_path: Option<String>,
+    /// Where the master itself answers metrics scrapes; `None` off.
+    pub metrics_bind: Option<SocketAddr>,
     /// Where to write the master's pid.
     pub pidfile: Option<PathBuf>,
     /// `--static DIR`: serve this directory (canonical path) instead of the demo app.
@@ -335,6 +337,7 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         max_worker_age: Some(cli.max_worker_age).filter(|age| !age.is_zero()),
         max_worker_memory: Some(cli.max_worker_memory).filter(|&bytes| bytes > 0),
         metrics_path: cli.metrics_path,
+        metrics_bind: cli.metrics_bind,
         pidfile: cli.pid,
         static_root: cli.static_root.as_deref().map(static_root).transpose()?,
         static_fallback: static_fallback(cli.static_root.as_deref(), cli.static_fallback)?,

@@ -55,6 +55,14 @@ impl Listener {
         }
     }
 
+    /// A TCP listener's address and socket (for its accept queue in the metrics).
+    pub fn tcp(&self) -> Option<(SocketAddr, BorrowedFd<'_>)> {
+        match self {
+            Listener::Tcp(l, addr) => Some((*addr, l.as_fd())),
+            Listener::Unix(..) => None,
+        }
+    }
+
     /// A Unix socket's path.
     pub fn path(&self) -> Option<&Path> {
         match self {

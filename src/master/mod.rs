@@ -3,7 +3,8 @@
 //! Its loop reads as the list of steps gunicorn's `arbiter.py` and unicorn's
 //! `http_server.rb` made familiar:
 //!
-//! 1. sleep in `poll` until a signal arrives or the next deadline;
+//! 1. sleep in `poll` until a signal arrives or the next deadline (answering metrics
+//!    scrapes meanwhile, with `--metrics-bind`: [`scrapes`]);
 //! 2. act on each signal (the pure map in [`action`]);
 //! 3. reap every exited child (`waitpid(-1, WNOHANG)` until none is left; unknown pids
 //!    are orphans re-parented to us as PID 1, reaped quietly);
@@ -20,6 +21,7 @@ mod oom;
 mod pidfile;
 mod pool;
 mod reexec;
+mod scrapes;
 mod systemd;
 
 use std::path::Path;
@@ -35,6 +37,7 @@ use self::listeners::Listener;
 use self::oom::OomKills;
 use self::pidfile::Pidfile;
 use self::pool::{Pool, View, WorkerInfo, backoff, plan};
+use self::scrapes::Scrapes;
 use self::systemd::Notifier;
 use crate::access_log::AccessLog;
 use crate::config::{self, Config};
@@ -75,6 +78,8 @@ struct Master<'a> {
     lifeline: Option<Lifeline>,
     poll: Option<Poll>,
     signals: Option<MasterSignals>,
+    /// `--metrics-bind`: the master's own metrics port.
+    scrapes: Option<Scrapes>,
     pool: Pool,
     /// Current generation; HUP starts the next one.
     generation: u32,
@@ -110,7 +115,16 @@ impl<'a> Master<'a> {
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
         let pid = nix::unistd::getpid();
         let listeners = acquire_listeners(&config, pid)?;
+        let scoreboard =
+            scoreboard::create().map_err(|e| Error::io("mapping the scoreboard", e))?;
+        let mut scrapes = Scrapes::acquire(config.metrics_bind, scoreboard, &listeners)?;
         let poll = Poll::new().map_err(|e| Error::io("creating the master's poll", e))?;
+        if let Some(scrapes) = scrapes.as_mut() {
+            scrapes
+                .register(poll.registry())
+                .map_err(|e| Error::io("watching the metrics port", e))?;
+            log::info!("Metrics at: {} ({pid})", scrapes.url());
+        }
         let mut signals =
             MasterSignals::new().map_err(|e| Error::io("installing signal handlers", e))?;
         poll.registry()
@@ -124,7 +138,7 @@ impl<'a> Master<'a> {
         };
         Ok(Master {
             target: config.workers,
-            scoreboard: scoreboard::create().map_err(|e| Error::io("mapping the scoreboard", e))?,
+            scoreboard,
             lifeline: Some(
                 Lifeline::new().map_err(|e| Error::io("creating the lifeline pipe", e))?,
             ),
@@ -137,6 +151,7 @@ impl<'a> Master<'a> {
             listeners,
             poll: Some(poll),
             signals: Some(signals),
+            scrapes,
             pool: Pool::default(),
             generation: 1,
             workers_stopped: false,
@@ -163,6 +178,7 @@ impl<'a> Master<'a> {
         self.oom_kills = OomKills::watch();
         loop {
             let signals = self.sleep(&mut events)?;
+            self.serve_scrapes(&events);
             // Signals before reaping: when a process manager sends TERM to the whole
             // group (systemd's default KillMode, `kill -TERM -PGID`), the workers that
             // already drained are then part of the stop, not workers that quit on
@@ -196,6 +212,18 @@ impl<'a> Master<'a> {
             _ => {}
         }
         Ok(signals.source.pending().collect())
+    }
+
+    /// Step 1, beside the signals: answer the metrics port's clients, and close those
+    /// past their deadline.
+    fn serve_scrapes(&mut self, events: &Events) {
+        let (Some(scrapes), Some(poll)) = (self.scrapes.as_mut(), self.poll.as_ref()) else {
+            return;
+        };
+        for event in events.iter().filter(|e| e.token() != SIGNALS) {
+            scrapes.on_event(poll.registry(), event);
+        }
+        scrapes.expire(poll.registry());
     }
 
     /// Short ticks while anything is in motion, long ones in the steady state.
@@ -406,11 +434,11 @@ impl<'a> Master<'a> {
                 return;
             }
         };
-        let listening = |c: &Config| (c.binds.clone(), c.reuse_port, c.backlog);
+        let listening = |c: &Config| (c.binds.clone(), c.reuse_port, c.backlog, c.metrics_bind);
         if listening(&new) != listening(&self.config) {
             log::warn!(
-                "--bind, --reuse-port or --backlog changed: listeners change only on restart \
-                 or USR2; keeping them"
+                "--bind, --reuse-port, --backlog or --metrics-bind changed: listeners change \
+                 only on restart or USR2; keeping them"
             );
         }
         // The count set by TTIN/TTOU survives unless the configuration changed it.
@@ -421,6 +449,7 @@ impl<'a> Master<'a> {
             binds: self.config.binds.clone(),
             reuse_port: self.config.reuse_port,
             backlog: self.config.backlog,
+            metrics_bind: self.config.metrics_bind,
             ..new
         };
         self.generation += 1;
@@ -449,7 +478,8 @@ impl<'a> Master<'a> {
         if let Some(pidfile) = self.pidfile.as_mut() {
             pidfile.move_to_oldbin();
         }
-        match reexec::spawn_new_master(&self.listeners, &self.config.argv) {
+        let metrics = self.scrapes.as_ref().map(Scrapes::fd);
+        match reexec::spawn_new_master(&self.listeners, metrics, &self.config.argv) {
             Ok(pid) => {
                 log::info!("Handling signal: USR2: started a new master (pid: {pid})");
                 self.new_master = Some(Pid::from_raw(pid as i32));
@@ -577,6 +607,7 @@ impl<'a> Master<'a> {
     fn become_worker(&mut self, slot: usize, mask: nix::sys::signal::SigSet) -> i32 {
         drop(self.signals.take());
         drop(self.poll.take());
+        drop(self.scrapes.take());
         let Some(lifeline) = self.lifeline.take() else {
             return worker::EXIT_BOOT_ERROR;
         };

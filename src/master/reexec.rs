@@ -2,52 +2,61 @@
 //!
 //! The choreography is nginx's and unicorn's (design-notes §4.2): the old master renames
 //! its pidfile to `PIDFILE.oldbin` and starts the new binary with the listener
-//! descriptors listed in `BR_SERVE_FDS`; the new master adopts them instead of binding,
+//! descriptors listed in `BR_SERVE_FDS` (and the metrics port's in
+//! `BR_SERVE_METRICS_FD`); the new master adopts them instead of binding,
 //! so connections queued in the kernel carry over, writes its own pidfile and forks its
 //! workers. Both generations serve side by side until the operator sends WINCH to the
 //! old master (its workers drain), then TERM (it exits). HUP to the old master instead
 //! brings its workers back: the rollback.
 
 use std::ffi::OsString;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::process::Command;
 
 use super::listeners::{FDS_ENV, Listener};
+use super::scrapes;
 use crate::sys::fds::set_inheritable;
 
 /// The environment variable naming the master that started this one.
 pub const PARENT_ENV: &str = "BR_SERVE_PARENT";
 
-/// Starts the new master; returns its pid. `argv` is the command line this master was
-/// started with; its first element is looked up again, so a replaced binary is the one
-/// that runs.
-pub fn spawn_new_master(listeners: &[Listener], argv: &[OsString]) -> std::io::Result<u32> {
+/// Starts the new master; returns its pid. `metrics` is the `--metrics-bind` socket.
+/// `argv` is the command line this master was started with; its first element is looked
+/// up again, so a replaced binary is the one that runs.
+pub fn spawn_new_master(
+    listeners: &[Listener],
+    metrics: Option<BorrowedFd<'_>>,
+    argv: &[OsString],
+) -> std::io::Result<u32> {
     let Some((program, args)) = argv.split_first() else {
         return Err(std::io::Error::other("empty command line"));
     };
-    let fds: Vec<String> = listeners.iter().map(|l| raw(l).to_string()).collect();
+    let fds: Vec<BorrowedFd> = listeners.iter().map(Listener::fd).collect();
+    let list: Vec<String> = fds.iter().map(|fd| fd.as_raw_fd().to_string()).collect();
+    let handed = fds.iter().chain(metrics.as_ref());
     // Clearing close-on-exec is safe here: the master is single-threaded, so no other
     // exec can leak these descriptors while they are inheritable.
-    for listener in listeners {
-        set_inheritable(listener.fd(), true)?;
+    for fd in handed.clone() {
+        set_inheritable(fd, true)?;
     }
-    let child = Command::new(program)
+    let mut command = Command::new(program);
+    match metrics {
+        Some(fd) => command.env(scrapes::FD_ENV, fd.as_raw_fd().to_string()),
+        None => command.env_remove(scrapes::FD_ENV),
+    };
+    let child = command
         .args(args)
-        .env(FDS_ENV, fds.join(","))
+        .env(FDS_ENV, list.join(","))
         .env(PARENT_ENV, std::process::id().to_string())
         // Socket activation was for us, not for the new master (its pid differs).
         .env_remove("LISTEN_FDS")
         .env_remove("LISTEN_PID")
         .env_remove("LISTEN_FDNAMES")
         .spawn();
-    for listener in listeners {
-        set_inheritable(listener.fd(), false)?;
+    for fd in handed {
+        set_inheritable(fd, false)?;
     }
     Ok(child?.id())
-}
-
-fn raw(listener: &Listener) -> i32 {
-    use std::os::fd::AsRawFd;
-    listener.fd().as_raw_fd()
 }
 
 /// True while the master that started this one (by USR2) still runs and is still our

@@ -52,7 +52,7 @@ pub struct Slot {
     heartbeat_ms: AtomicU64,
     /// Requests answered in this slot since the master started, by every worker that
     /// held it: never reset, so their sum over the table only grows (a counter for
-    /// `--metrics-path`, with no race between a worker's exit and its reaping).
+    /// the metrics, with no race between a worker's exit and its reaping).
     requests: AtomicU64,
     /// `requests` when the current worker got the slot.
     requests_base: AtomicU64,
@@ -70,7 +70,7 @@ pub struct Slot {
 /// The whole table; lives for the life of the process (it is never unmapped).
 pub type Scoreboard = &'static [Slot];
 
-/// The whole table at a glance, for `--metrics-path`.
+/// The whole table at a glance, for the metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     /// Workers forked and building their app.

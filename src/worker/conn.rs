@@ -15,7 +15,6 @@ use std::net::{Shutdown, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::metrics::Metrics;
 use super::out::OutQueue;
 use super::stream::Stream;
 use crate::Handler;
@@ -24,6 +23,7 @@ use crate::http::{
     BodyFraming, CONTINUE_100, ChunkedDecoder, DateCache, HeadBuffers, Limits, Request,
     RequestHead, Response, ResponseMeta, Version, body_allowed, parse_head_into, write_head,
 };
+use crate::metrics::Metrics;
 use crate::sys::clock::MsAnchor;
 use crate::sys::scoreboard::Slot;
 

@@ -15,15 +15,16 @@
 //! ask for a successor (`recycle`).
 
 mod conn;
-mod metrics;
 mod out;
 mod recycle;
 mod stream;
 
+pub(crate) use recycle::anon_resident_bytes;
 pub use stream::{Listener, Stream};
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -34,10 +35,10 @@ use nix::unistd::Pid;
 use signal_hook_mio::v1_0::Signals;
 
 use self::conn::{Conn, Ctx, Timeouts, Verdict};
-use self::metrics::Metrics;
 use self::recycle::Recycle;
 use crate::config::Config;
 use crate::http::DateCache;
+use crate::metrics::Metrics;
 use crate::sys::clock::{MsAnchor, monotonic_ms};
 use crate::sys::pages::ZeroedPages;
 use crate::sys::scoreboard::{Scoreboard, Slot, State};
@@ -235,6 +236,15 @@ fn setup(spec: &WorkerSpec) -> io::Result<(Signals, Poll)> {
     Ok((signals, Poll::new()?))
 }
 
+/// The TCP listeners' addresses and sockets, for the metrics' accept queues.
+fn tcp_listeners(listeners: &[Listener]) -> io::Result<Vec<(SocketAddr, BorrowedFd<'_>)>> {
+    let tcp = listeners.iter().filter_map(|listener| match listener {
+        Listener::Tcp(l) => Some(l.local_addr().map(|addr| (addr, l.as_fd()))),
+        Listener::Unix(_) => None,
+    });
+    tcp.collect()
+}
+
 struct Worker {
     poll: Poll,
     signals: Signals,
@@ -273,7 +283,11 @@ impl Worker {
         let config = spec.config;
         let recycle = Recycle::new(&config, now);
         let metrics = match config.metrics_path.clone() {
-            Some(path) => Some(Metrics::new(path, spec.board, &spec.listeners)?),
+            Some(path) => Some(Metrics::new(
+                path,
+                spec.board,
+                tcp_listeners(&spec.listeners)?,
+            )?),
             None => None,
         };
         let mut worker = Worker {

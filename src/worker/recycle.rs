@@ -97,7 +97,7 @@ impl Recycle {
 
 /// Anonymous resident memory of `process` (`self` or a pid): resident minus file-backed
 /// and shared pages, from the second and third fields of `/proc/PROCESS/statm` (in pages).
-pub(super) fn anon_resident_bytes(process: &str) -> Option<u64> {
+pub(crate) fn anon_resident_bytes(process: &str) -> Option<u64> {
     let statm = std::fs::read_to_string(format!("/proc/{process}/statm")).ok()?;
     let mut fields = statm.split_whitespace().skip(1).map(|f| f.parse::<u64>());
     let (Some(Ok(resident)), Some(Ok(shared))) = (fields.next(), fields.next()) else {

@@ -1,5 +1,6 @@
-//! `--metrics-path`: the server's own numbers, in Prometheus' text format, answered by
-//! whichever worker the request reaches, before the application sees it.
+//! The server's own numbers, in Prometheus' text format: answered at `--metrics-path` by
+//! whichever worker the request reaches, before the application sees it, and on
+//! `--metrics-bind`'s port by the master itself (`master::scrapes`).
 //!
 //! A pre-fork server is awkward to monitor from inside the application: each worker
 //! counts only itself, and its counters vanish when it is replaced (gunicorn users
@@ -15,19 +16,19 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::Listener;
-use super::recycle::anon_resident_bytes;
 use crate::http::{Request, Response};
 use crate::sys::clock::monotonic_ms;
 use crate::sys::scoreboard::{Scoreboard, Summary, WorkerView, summarize, workers};
 use crate::sys::sockopt::accept_queue;
+use crate::worker::anon_resident_bytes;
 
 /// The exposition format's content type (Prometheus text format 0.0.4).
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// What a worker needs to answer the metrics path.
+/// What it takes to answer the metrics path: the scoreboard and the TCP listeners.
 pub struct Metrics {
     path: String,
     board: Scoreboard,
@@ -36,15 +37,16 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Answers `path` from `board`, with the accept queues of the TCP `listeners` (a Unix
-    /// socket has no `TCP_INFO`; it is left out).
-    pub fn new(path: String, board: Scoreboard, listeners: &[Listener]) -> io::Result<Metrics> {
+    /// Answers `path` from `board`, with the accept queues of the TCP listeners, given by
+    /// address and socket (a Unix socket has no `TCP_INFO`; callers leave it out).
+    pub fn new<'a>(
+        path: String,
+        board: Scoreboard,
+        tcp_listeners: impl IntoIterator<Item = (SocketAddr, BorrowedFd<'a>)>,
+    ) -> io::Result<Metrics> {
         let mut tcp = Vec::new();
-        for listener in listeners {
-            if let Listener::Tcp(l) = listener {
-                let url = format!("http://{}", l.local_addr()?);
-                tcp.push((url, l.as_fd().try_clone_to_owned()?));
-            }
+        for (addr, fd) in tcp_listeners {
+            tcp.push((format!("http://{addr}"), fd.try_clone_to_owned()?));
         }
         Ok(Metrics {
             path,
