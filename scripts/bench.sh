@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh: the benchmark tables of README.md, measured side by side.
 #
-#   scripts/bench.sh [--rounds N] [--only hello,static,newconn,origin] [--out DIR]
+#   scripts/bench.sh [--rounds N] [--only hello,static,newconn,origin,giveup,scrape] [--out DIR]
 #                    [--peer NAME='COMMAND with {PORT}']...
 #
 # Workloads:
@@ -12,6 +12,8 @@
 #   giveup  clients that give up after 2 s on /work?ms=400, 2 workers: a burst of 100 (how
 #           long does the next request wait?) and 20 that keep retrying for 20 s (how many
 #           get answers?), with and without --check-client-connection and --queue-timeout
+#   scrape  a metrics scrape while ab -c100 keeps 2 workers busy on /work?ms=400: through
+#           --metrics-path (a worker) and --metrics-bind (the master), 3 of each
 #
 # Fast servers saturate one wrk thread, so they are compared by server CPU time per
 # request (utime+stime of the whole process tree from /proc, divided by requests), with
@@ -26,7 +28,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
-ONLY=hello,static,newconn,origin,giveup
+ONLY=hello,static,newconn,origin,giveup,scrape
 OUT=${TMPDIR:-/tmp}/br-serve-bench
 PEERS=()
 while (( $# )); do
@@ -36,7 +38,7 @@ while (( $# )); do
     --out) OUT=$2; shift 2 ;;
     --peer) [[ $2 == *=*'{PORT}'* ]] || { echo "bench.sh: --peer wants NAME='COMMAND with {PORT}'" >&2; exit 2; }
             PEERS+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -213,8 +215,27 @@ run_giveup() { # clients that leave while queued: a burst, then a storm of retri
   done
 }
 
+run_scrape() { # how long a scrape takes while every worker is busy, by either route
+  echo "route seconds listen_queue" > "$OUT/scrape.txt"
+  SERVER_CPU=0,1 start scrape 18097 "$BIN" --bind 127.0.0.1:18097 --workers 2 \
+    --log-level warning --metrics-path /metrics --metrics-bind 127.0.0.1:18098
+  ab -q -n 300 -c 100 -s 120 "http://127.0.0.1:18097/work?ms=400" > "$OUT/scrape-ab.txt" 2>&1 &
+  local load=$! took queue
+  sleep 5 # ab has its 100 connections queued by now
+  for _ in 1 2 3; do
+    took=$(curl -s -o /dev/null -m 120 -w '%{time_total}' "http://127.0.0.1:18097/metrics")
+    echo "path $took -" >> "$OUT/scrape.txt"
+    queue=$(curl -s "http://127.0.0.1:18098/metrics" | awk '/^br_serve_listen_queue/ {print $2}')
+    took=$(curl -s -o /dev/null -m 120 -w '%{time_total}' "http://127.0.0.1:18098/metrics")
+    echo "bind $took $queue" >> "$OUT/scrape.txt"
+  done
+  wait "$load" || true
+  stop
+}
+
 : > "$OUT/results.txt"
 [[ ,$ONLY, =~ ,(hello|static|newconn), ]] && run_fast
 [[ ,$ONLY, == *,origin,* ]] && run_origin
 [[ ,$ONLY, == *,giveup,* ]] && run_giveup
+[[ ,$ONLY, == *,scrape,* ]] && run_scrape
 python3 "$ROOT/scripts/bench_report.py" "$OUT"

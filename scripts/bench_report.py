@@ -5,8 +5,9 @@ PNG plot of requests per second against worker count for the origin workload.
     bench_report.py OUT_DIR
 
 Reads OUT_DIR/results.txt ("server tool round rps us_per_req" per run), OUT_DIR/origin.txt
-("workers rps failed") and OUT_DIR/giveup.txt ("setting next_request_s storm_answered
-storm_refused skipped shed"), prints medians and ratios, and writes
+("workers rps failed"), OUT_DIR/giveup.txt ("setting next_request_s storm_answered
+storm_refused skipped shed") and OUT_DIR/scrape.txt ("route seconds listen_queue"),
+prints medians and ratios, and writes
 OUT_DIR/origin-workers.png (matplotlib is installed with pip when it is missing).
 """
 import statistics
@@ -117,6 +118,26 @@ def giveup_table(out: Path) -> None:
         print(f"| {SETTINGS[setting]} | {float(took):.2f} | {answered} | {refused} | {skipped} | {shed} |")
 
 
+def scrape_table(out: Path) -> None:
+    path = out / "scrape.txt"
+    if not path.exists():
+        return
+    took = defaultdict(list)
+    queues = []
+    for line in path.read_text().splitlines()[1:]:
+        route, seconds, queue = line.split()
+        took[route].append(float(seconds))
+        if queue != "-":
+            queues.append(int(queue))
+    print("\n| scrape route, every worker busy | median time to the answer (s) | scrapes |")
+    print("|---|---|---|")
+    for route, name in (("path", "`--metrics-path` (a worker)"), ("bind", "`--metrics-bind` (the master)")):
+        if took[route]:
+            print(f"| {name} | {statistics.median(took[route]):.4f} | {len(took[route])} |")
+    if queues:
+        print(f"\naccept queue seen meanwhile: {min(queues)}-{max(queues)} connections")
+
+
 def plot(workers, rps, png: Path) -> None:
     try:
         import matplotlib
@@ -146,3 +167,4 @@ if __name__ == "__main__":
     fast_table(out_dir)
     origin_table(out_dir)
     giveup_table(out_dir)
+    scrape_table(out_dir)
