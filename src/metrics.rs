@@ -4,8 +4,9 @@
 //!
 //! A pre-fork server is awkward to monitor from inside the application: each worker
 //! counts only itself, and its counters vanish when it is replaced (gunicorn users
-//! resort to a shared directory of files or a statsd sidecar). Here every worker reads
-//! the whole shared scoreboard, so one scrape sees all of them, and the request count is
+//! resort to a shared directory of files or a statsd sidecar). Here every worker, and the
+//! master, reads the whole shared scoreboard, so one scrape sees all of them, and the
+//! request count is
 //! kept per slot for the master's whole life, so it only grows, across crashes,
 //! recycling and HUP. Each worker also gets its own series, labelled with its number in
 //! the logs: requests, age, time in the current request and memory (read from its
@@ -21,9 +22,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::http::{Request, Response};
 use crate::sys::clock::monotonic_ms;
+use crate::sys::pages::anon_resident_bytes;
 use crate::sys::scoreboard::{Scoreboard, Summary, WorkerView, summarize, workers};
 use crate::sys::sockopt::accept_queue;
-use crate::worker::anon_resident_bytes;
 
 /// The exposition format's content type (Prometheus text format 0.0.4).
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

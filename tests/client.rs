@@ -61,7 +61,8 @@ pub fn read_to_close(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, bool
     read_until(stream, within, |_| false)
 }
 
-/// One sample of a Prometheus scrape (`--metrics-path`): the value on the line that starts with `series `.
+/// One sample of a Prometheus scrape (`--metrics-path` or `--metrics-bind`): the value on
+/// the line that starts with `series `.
 #[track_caller]
 pub fn metric_sample<T: std::str::FromStr>(scrape: &str, series: &str) -> T {
     let line = scrape

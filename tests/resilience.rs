@@ -731,6 +731,9 @@ fn metrics_port_outlasts_idle_and_malformed_clients() {
         "{}",
         scrape.text()
     );
+    // The oldest made room for newer ones, at once.
+    let (bytes, closed) = read_to_close(&mut silent[0], secs(1));
+    assert!(closed && bytes.is_empty(), "the oldest is still open");
     // The newest silent connection is closed at its deadline, a few seconds on.
     let since = Instant::now();
     let newest = silent.last_mut().expect("40 connections");
@@ -748,6 +751,39 @@ fn metrics_port_outlasts_idle_and_malformed_clients() {
     );
     assert_eq!(server.get("/").status, 200);
     assert_no_errors(&server);
+}
+
+/// On the metrics port, a request followed at once by the client's FIN is still
+/// answered, and an answer to a request whose body is never read ends in a FIN, not a
+/// reset (which may destroy the answer before the client reads it).
+#[test]
+fn metrics_port_answers_half_closed_clients_and_closes_gracefully() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--metrics-bind", "127.0.0.1:0"])
+        .start();
+    let metrics = server.metrics_addr();
+    let mut half = raw_connect(metrics);
+    half.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+        .expect("send");
+    half.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let (bytes, closed) = read_to_close(&mut half, secs(10));
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.starts_with("HTTP/1.1 200 ") && text.contains("br_serve_workers"),
+        "{text}"
+    );
+    assert!(closed);
+
+    let mut post = raw_connect(metrics);
+    let head = "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 32768\r\n\r\n";
+    post.write_all(head.as_bytes()).expect("send");
+    post.write_all(&[b'x'; 32768]).expect("send");
+    post.set_read_timeout(Some(secs(10))).expect("timeout");
+    let mut answer = Vec::new();
+    let end = post.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 405 "), "{text}");
+    assert!(end.is_ok(), "the connection ended in {end:?}, not a FIN");
 }
 
 /// Sends `first`, then, while a `/sleep` request keeps the only worker busy, `last` and

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use nix::sys::signal::Signal;
 
+use crate::client::metric_sample;
 use crate::load::{CHOREOGRAPHY, Load};
 use crate::util::{
     KillOnDrop, Launch, Server, TempDir, children_of, poll_until, read_pidfile, secs, send_signal,
@@ -127,6 +128,14 @@ fn usr2_winch_term_upgrade_drops_no_request() {
         .wait_for_log("refused, the old master is still running", secs(10));
 
     up.winch(new.0);
+    // Only the new master answers on the metrics port: the old one, without workers
+    // now, would report none.
+    for _ in 0..20 {
+        let scrape = crate::client::get(metrics, "/metrics").text();
+        let idle = metric_sample::<u64>(&scrape, r#"br_serve_workers{state="idle"}"#);
+        let busy = metric_sample::<u64>(&scrape, r#"br_serve_workers{state="busy"}"#);
+        assert_eq!(idle + busy, WORKERS as u64, "{scrape}");
+    }
     up.server.signal(Signal::SIGTERM);
     let status = up.server.wait_exit(secs(15));
     assert_eq!(status.code(), Some(0), "old master: {status}");

@@ -134,7 +134,7 @@ fn parse_fd_list(list: &str) -> Result<Vec<RawFd>, String> {
 /// other connections and to TERM until the next client came. The flag lives on the open
 /// file description shared with systemd, which does not accept on it (`Accept=no`), so
 /// setting it costs systemd nothing.
-fn from_fd(fd: OwnedFd) -> Result<Listener, Error> {
+pub(super) fn from_fd(fd: OwnedFd) -> Result<Listener, Error> {
     checked(Socket::from(fd)).map_err(|e| Error::io("checking an inherited listener", e))
 }
 

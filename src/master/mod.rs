@@ -121,7 +121,7 @@ impl<'a> Master<'a> {
         let poll = Poll::new().map_err(|e| Error::io("creating the master's poll", e))?;
         if let Some(scrapes) = scrapes.as_mut() {
             scrapes
-                .register(poll.registry())
+                .watch(poll.registry(), true)
                 .map_err(|e| Error::io("watching the metrics port", e))?;
             log::info!("Metrics at: {} ({pid})", scrapes.url());
         }
@@ -223,7 +223,17 @@ impl<'a> Master<'a> {
         for event in events.iter().filter(|e| e.token() != SIGNALS) {
             scrapes.on_event(poll.registry(), event);
         }
-        scrapes.expire(poll.registry());
+        scrapes.tend(poll.registry());
+    }
+
+    /// Answers on the metrics port, or leaves it to the new master of an upgrade.
+    fn watch_metrics_port(&mut self, on: bool) {
+        let (Some(scrapes), Some(poll)) = (self.scrapes.as_mut(), self.poll.as_ref()) else {
+            return;
+        };
+        if let Err(err) = scrapes.watch(poll.registry(), on) {
+            log::error!("cannot change watching the metrics port: {err}");
+        }
     }
 
     /// Short ticks while anything is in motion, long ones in the steady state.
@@ -237,7 +247,11 @@ impl<'a> Master<'a> {
                     && matches!(self.scoreboard[w.slot].state(), State::Idle | State::Busy)
             });
         let tick = if settled { IDLE_TICK } else { BUSY_TICK };
-        self.systemd.max_sleep().map_or(tick, |max| tick.min(max))
+        let limits = [
+            self.systemd.max_sleep(),
+            self.scrapes.as_ref().and_then(Scrapes::max_sleep),
+        ];
+        limits.into_iter().flatten().fold(tick, Duration::min)
     }
 
     fn wanted(&self) -> usize {
@@ -311,6 +325,7 @@ impl<'a> Master<'a> {
         if let Some(pidfile) = self.pidfile.as_mut() {
             pidfile.move_back_from_oldbin();
         }
+        self.watch_metrics_port(true);
     }
 
     /// Workers that die before their loop runs are restarted with exponential backoff,
@@ -483,6 +498,7 @@ impl<'a> Master<'a> {
             Ok(pid) => {
                 log::info!("Handling signal: USR2: started a new master (pid: {pid})");
                 self.new_master = Some(Pid::from_raw(pid as i32));
+                self.watch_metrics_port(false);
             }
             Err(err) => {
                 log::error!("Handling signal: USR2: cannot start a new master: {err}");

@@ -10,21 +10,25 @@
 //!
 //! The master must never block nor be held up by a client, so this lives in its poll,
 //! non-blocking throughout: at most [`MAX_SCRAPES`] connections at a time (a newcomer
-//! closes the oldest), each closed [`SCRAPE_DEADLINE_MS`] after it was accepted whatever it
-//! has sent, one request per connection (`Connection: close`), its head parsed by the
-//! same code as the workers'. The socket is handed to a new master on USR2, like the
-//! listeners.
+//! closes the oldest), at most [`ACCEPTS_PER_TURN`] accepted per turn of the loop, each
+//! connection closed [`SCRAPE_DEADLINE_MS`] after it was accepted whatever it has sent,
+//! one request per connection (`Connection: close`, then a lingering close so that
+//! unread input does not turn the close into a reset), its head parsed by the same code
+//! as the workers'. The socket is handed to a new master on USR2, like the listeners;
+//! the old master stops answering on it meanwhile, so a scraper never sees the two
+//! masters' counters alternate, and takes it back if the new master exits.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
 
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use super::listeners::Listener;
+use super::listeners::{self, Listener};
 use crate::error::Error;
 use crate::http::{
     Body, HttpError, Limits, Request, Response, ResponseMeta, format_imf_fixdate, parse_head,
@@ -44,6 +48,11 @@ pub const LISTENER: Token = Token(1);
 const FIRST_CONN: usize = 2;
 /// Connections served at once; a scraper needs one.
 const MAX_SCRAPES: usize = 16;
+/// Connections accepted in one turn of the master's loop, so that a flood of them cannot
+/// keep it from its workers; the rest wait for the next turn, [`RETRY`] later at most.
+const ACCEPTS_PER_TURN: usize = 64;
+/// How soon the master looks again at a queue it left non-empty (or that failed).
+const RETRY: Duration = Duration::from_millis(100);
 /// How long a connection may stay, from accept to close.
 const SCRAPE_DEADLINE_MS: u64 = 5_000;
 /// The longest request head read; a scrape's is a few hundred bytes.
@@ -62,14 +71,21 @@ pub struct Scrapes {
     accepted: u64,
     /// The port was found full, and said so, since it last had room.
     full: bool,
+    /// The accept queue may hold more than the last turn took.
+    backlog: bool,
+    /// Watched by this master's poll (not while a new master from USR2 answers).
+    watched: bool,
 }
 
-/// One connection: the request read so far, then the answer being written.
+/// One connection, through its three phases.
 struct Scrape {
     stream: TcpStream,
     peer: SocketAddr,
+    phase: Phase,
     input: Vec<u8>,
-    /// The whole answer once the head is in; empty before.
+    /// The client has closed its side (possibly right after its request).
+    eof: bool,
+    /// The whole answer once the head is in.
     output: Vec<u8>,
     written: usize,
     /// Its place in the accept order.
@@ -77,41 +93,73 @@ struct Scrape {
     deadline_ms: u64,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Reading the request head.
+    Reading,
+    /// Writing the answer.
+    Writing,
+    /// Answered and shut down for writing; reading what the client still sends until it
+    /// closes, so that the close is a FIN, not a reset that could destroy the answer.
+    Lingering,
+}
+
+/// What reading the socket gave.
+enum Head {
+    /// Not the whole head yet.
+    Partial,
+    /// A complete request head.
+    Complete(Request),
+    /// A head refused, with the status to answer.
+    Refused(HttpError),
+    /// The client left, or the socket failed, before a whole head.
+    Gone,
+}
+
 impl Scrapes {
     /// The metrics port: the socket a previous master handed down (USR2), or else
-    /// `bind`, freshly bound; `None` without `--metrics-bind`. Like the listeners, an
-    /// inherited socket wins over the address configured now.
+    /// `bind`, freshly bound; `None` without `--metrics-bind`.
     pub fn acquire(
         bind: Option<SocketAddr>,
         board: Scoreboard,
         listeners: &[Listener],
     ) -> Result<Option<Scrapes>, Error> {
-        let socket = match (inherited()?, bind) {
-            (Some(socket), Some(_)) => socket,
-            (Some(socket), None) => {
+        let Some(bind) = bind else {
+            if inherited()?.is_some() {
                 log::warn!("--metrics-bind is no longer set; closing the metrics port handed down");
-                drop(socket);
-                return Ok(None);
             }
-            (None, Some(addr)) => bound(addr)
-                .map_err(|e| Error::io(format!("cannot listen on --metrics-bind {addr}"), e))?,
-            (None, None) => return Ok(None),
+            return Ok(None);
+        };
+        let listener = match inherited()? {
+            Some(socket) if same_address(bind, socket.local_addr().ok()) => socket,
+            handed => {
+                if let Some(old) = handed.and_then(|s| s.local_addr().ok()) {
+                    log::info!("--metrics-bind moved from {old} to {bind}");
+                }
+                bound(bind)
+                    .map_err(|e| Error::io(format!("cannot listen on --metrics-bind {bind}"), e))?
+            }
         };
         let tcp = listeners.iter().filter_map(Listener::tcp);
         let metrics = Metrics::new(PATH.to_string(), board, tcp)
             .map_err(|e| Error::io("preparing the metrics", e))?;
-        let std: std::net::TcpListener = socket.into();
-        let addr = std
+        Scrapes::new(listener, metrics).map(Some)
+    }
+
+    fn new(listener: std::net::TcpListener, metrics: Metrics) -> Result<Scrapes, Error> {
+        let addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the metrics port's address", e))?;
-        Ok(Some(Scrapes {
-            listener: TcpListener::from_std(std),
+        Ok(Scrapes {
+            listener: TcpListener::from_std(listener),
             addr,
             metrics,
             conns: Vec::new(),
             accepted: 0,
             full: false,
-        }))
+            backlog: false,
+            watched: false,
+        })
     }
 
     /// Where to scrape, for the log.
@@ -124,15 +172,25 @@ impl Scrapes {
         self.listener.as_fd()
     }
 
-    /// Puts the port in the master's poll (connections follow as they come).
-    pub fn register(&mut self, registry: &Registry) -> io::Result<()> {
-        registry.register(&mut self.listener, LISTENER, Interest::READABLE)
+    /// Starts or stops answering on the port: stopped while a new master (USR2) serves
+    /// on it, so that scrapes reach that one alone. Connections already accepted are
+    /// finished either way; new ones wait in the queue for whichever master watches.
+    pub fn watch(&mut self, registry: &Registry, on: bool) -> io::Result<()> {
+        match (on, self.watched) {
+            (true, false) => registry.register(&mut self.listener, LISTENER, Interest::READABLE)?,
+            (false, true) => registry.deregister(&mut self.listener)?,
+            _ => return Ok(()),
+        }
+        self.watched = on;
+        // Registering reports a queue that is not empty; nothing is left to catch up on.
+        self.backlog = false;
+        Ok(())
     }
 
     /// Acts on one event of the master's poll that is not a signal.
     pub fn on_event(&mut self, registry: &Registry, event: &Event) {
         if event.token() == LISTENER {
-            return self.accept_all(registry);
+            return self.accept_some(registry);
         }
         let Some(index) = event.token().0.checked_sub(FIRST_CONN) else {
             return;
@@ -147,8 +205,12 @@ impl Scrapes {
         }
     }
 
-    /// Closes the connections past their deadline.
-    pub fn expire(&mut self, registry: &Registry) {
+    /// Once per turn of the loop: accepts what an earlier turn left in the queue, and
+    /// closes the connections past their deadline.
+    pub fn tend(&mut self, registry: &Registry) {
+        if self.backlog && self.watched {
+            self.accept_some(registry);
+        }
         let now = monotonic_ms();
         for index in 0..self.conns.len() {
             if self.conns[index]
@@ -160,31 +222,44 @@ impl Scrapes {
         }
     }
 
-    /// Accepts until the queue is empty (the listener is edge-triggered).
-    fn accept_all(&mut self, registry: &Registry) {
-        loop {
+    /// The longest the master may sleep and still accept a waiting queue and close
+    /// connections on time.
+    pub fn max_sleep(&self) -> Option<Duration> {
+        let now = monotonic_ms();
+        let next_deadline = self.conns.iter().flatten().map(|s| s.deadline_ms).min();
+        let until_deadline = next_deadline.map(|ms| Duration::from_millis(ms.saturating_sub(now)));
+        match self.backlog && self.watched {
+            true => Some(until_deadline.map_or(RETRY, |d| d.min(RETRY))),
+            false => until_deadline,
+        }
+    }
+
+    /// Accepts up to [`ACCEPTS_PER_TURN`] connections. The listener is edge-triggered,
+    /// so a queue not emptied here (the limit, or an error such as EMFILE) is marked for
+    /// [`tend`](Self::tend) to come back to.
+    fn accept_some(&mut self, registry: &Registry) {
+        self.backlog = true;
+        for _ in 0..ACCEPTS_PER_TURN {
             let (mut stream, peer) = match self.listener.accept() {
                 Ok(accepted) => accepted,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.backlog = false;
+                    return;
+                }
                 Err(err) if err.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(err) => return log::warn!("metrics port: accept failed: {err}"),
             };
             let index = self.free_place(registry);
             let token = Token(FIRST_CONN + index);
-            if let Err(err) = registry.register(&mut stream, token, Interest::READABLE) {
+            // Writable too: an answer larger than the socket's buffer is finished when
+            // the client has read enough (edge-triggered, so no wake-ups meanwhile).
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(err) = registry.register(&mut stream, token, interest) {
                 log::warn!("metrics port: cannot watch a connection: {err}");
                 continue;
             }
             self.accepted += 1;
-            self.conns[index] = Some(Scrape {
-                stream,
-                peer,
-                input: Vec::new(),
-                output: Vec::new(),
-                written: 0,
-                number: self.accepted,
-                deadline_ms: monotonic_ms() + SCRAPE_DEADLINE_MS,
-            });
+            self.conns[index] = Some(Scrape::new(stream, peer, self.accepted));
         }
     }
 
@@ -219,55 +294,92 @@ impl Scrapes {
 }
 
 impl Scrape {
-    /// Reads what has arrived and, once the head is complete, writes the answer; true
-    /// when the connection is done with (answered, or gone).
-    fn advance(&mut self, metrics: &Metrics) -> bool {
-        if self.output.is_empty() {
-            self.output = match self.read_head() {
-                Ok(Some(Ok(request))) => encode(&answer(metrics, &request), Some(&request)),
-                Ok(Some(Err(err))) => encode(&Response::error(&err), None),
-                Ok(None) => return false,
-                Err(_) => return true,
-            };
+    fn new(stream: TcpStream, peer: SocketAddr, number: u64) -> Scrape {
+        Scrape {
+            stream,
+            peer,
+            phase: Phase::Reading,
+            input: Vec::new(),
+            eof: false,
+            output: Vec::new(),
+            written: 0,
+            number,
+            deadline_ms: monotonic_ms() + SCRAPE_DEADLINE_MS,
         }
-        self.flush()
     }
 
-    /// Reads until the socket is empty; the request once its head is complete, or why
-    /// it is refused; an error when the client left first.
-    fn read_head(&mut self) -> io::Result<Option<Result<Request, HttpError>>> {
+    /// Moves the connection on as far as its socket allows; true when it is done with
+    /// (answered and closed by the client, or gone).
+    fn advance(&mut self, metrics: &Metrics) -> bool {
+        if self.phase == Phase::Reading {
+            self.output = match self.read_head() {
+                Head::Partial => return false,
+                Head::Gone => return true,
+                Head::Complete(request) => encode(&answer(metrics, &request), Some(&request)),
+                Head::Refused(err) => encode(&Response::error(&err), None),
+            };
+            self.phase = Phase::Writing;
+        }
+        if self.phase == Phase::Writing {
+            match self.flush() {
+                Ok(false) => return false,
+                Ok(true) => {}
+                Err(_) => return true,
+            }
+            // Our FIN after the answer; the client's comes when it has read it.
+            let _ = self.stream.shutdown(Shutdown::Write);
+            self.phase = Phase::Lingering;
+        }
+        self.eof || self.discard_input()
+    }
+
+    /// Reads until the socket is empty or the client has closed its side (which may
+    /// come right after a complete request: it is still answered).
+    fn read_head(&mut self) -> Head {
         let mut buf = [0u8; 4096];
-        while self.input.len() <= MAX_HEAD {
+        while !self.eof && self.input.len() <= MAX_HEAD {
             match self.stream.read(&mut buf) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(0) => self.eof = true,
                 Ok(n) => self.input.extend_from_slice(&buf[..n]),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
+                Err(_) => return Head::Gone,
             }
         }
         match parse_head(&self.input, &Limits::default()) {
-            Ok(None) if self.input.len() <= MAX_HEAD => Ok(None),
-            Ok(None) => Ok(Some(Err(HttpError::new(
-                431,
-                "request head too large for the metrics port",
-            )))),
-            Ok(Some(head)) => Ok(Some(Ok(Request::new(head, Vec::new(), Some(self.peer))))),
-            Err(err) => Ok(Some(Err(err))),
+            Ok(Some(head)) => Head::Complete(Request::new(head, Vec::new(), Some(self.peer))),
+            Ok(None) if self.eof => Head::Gone,
+            Ok(None) if self.input.len() <= MAX_HEAD => Head::Partial,
+            Ok(None) => Head::Refused(HttpError::new(431, "request head too large")),
+            Err(err) => Head::Refused(err),
         }
     }
 
-    /// Writes what the socket takes; true once all of it is out.
-    fn flush(&mut self) -> bool {
+    /// Writes what the socket takes; `Ok(true)` once all of it is out.
+    fn flush(&mut self) -> io::Result<bool> {
         while self.written < self.output.len() {
             match self.stream.write(&self.output[self.written..]) {
                 Ok(n) => self.written += n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads and drops what the client still sends; true once it has closed (or failed).
+    fn discard_input(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return true,
             }
         }
-        true
     }
 }
 
@@ -302,39 +414,116 @@ fn encode(response: &Response, request: Option<&Request>) -> Vec<u8> {
     out
 }
 
-/// The socket a previous master named in [`FD_ENV`].
-fn inherited() -> Result<Option<Socket>, Error> {
+/// Whether a socket bound at `actual` serves `--metrics-bind wanted`: the same address,
+/// where a wanted port 0 (any) matches whatever port the kernel chose.
+fn same_address(wanted: SocketAddr, actual: Option<SocketAddr>) -> bool {
+    actual.is_some_and(|actual| {
+        wanted.ip() == actual.ip() && (wanted.port() == 0 || wanted.port() == actual.port())
+    })
+}
+
+/// The TCP listener a previous master named in [`FD_ENV`].
+fn inherited() -> Result<Option<std::net::TcpListener>, Error> {
     let Ok(value) = std::env::var(FD_ENV) else {
         return Ok(None);
     };
+    let adopting = || format!("adopting {FD_ENV}={value}");
     let fd = value
         .parse()
         .map_err(|_| Error::Config(format!("{FD_ENV}={value}: not a descriptor number")))?;
-    crate::sys::fds::check_listening(fd)
+    let mut owned = crate::sys::fds::check_listening(fd)
         .and_then(|()| crate::sys::fds::adopt_all(&[fd]))
-        .and_then(|mut fds| match fds.pop().map(Socket::from) {
-            Some(socket) if socket.local_addr()?.as_socket().is_some() => {
-                socket.set_cloexec(true)?;
-                Ok(Some(socket))
-            }
-            _ => Err(io::Error::other("not a TCP socket")),
-        })
-        .map_err(|e| Error::io(format!("adopting {FD_ENV}={value}"), e))
+        .map_err(|e| Error::io(adopting(), e))?;
+    match owned.pop().map(listeners::from_fd).transpose()? {
+        Some(Listener::Tcp(listener, _)) => Ok(Some(listener)),
+        Some(Listener::Unix(..)) => Err(Error::Config(format!("{}: not TCP", adopting()))),
+        None => Ok(None),
+    }
 }
 
 /// A fresh non-blocking TCP listener on `addr`.
-fn bound(addr: SocketAddr) -> io::Result<Socket> {
+fn bound(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.bind(&SockAddr::from(addr))?;
     socket.listen(BACKLOG)?;
     socket.set_nonblocking(true)?;
-    Ok(socket)
+    Ok(socket.into())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
+    use mio::{Events, Poll};
+
     use super::*;
+    use crate::sys::scoreboard;
+
+    /// An answer larger than the socket buffers, to a client that reads it only once the
+    /// master's write has blocked, is finished: the writable edge brings the master back.
+    #[test]
+    fn a_large_answer_is_finished_when_the_client_reads_it() {
+        // Every slot in use, with this process's pid: about 100 KiB of metrics.
+        let board = scoreboard::create().unwrap();
+        for slot in board.iter() {
+            slot.reset(1, monotonic_ms());
+            slot.set_pid(std::process::id());
+        }
+        let metrics = Metrics::new(PATH.to_string(), board, []).unwrap();
+        let listener = bound("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut scrapes = Scrapes::new(listener, metrics).unwrap();
+        let mut poll = Poll::new().unwrap();
+        scrapes.watch(poll.registry(), true).unwrap();
+        let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        client.set_recv_buffer_size(2048).unwrap();
+        client.connect(&SockAddr::from(addr)).unwrap();
+        let mut client = std::net::TcpStream::from(client);
+        client
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+
+        let first = |s: &Scrapes| s.conns.iter().flatten().next().map(|c| c.phase);
+        drive(&mut scrapes, &mut poll, |s| first(s).is_some());
+        // A small send buffer, as a remote client's window would be: loopback's own
+        // grows to megabytes and would take the whole answer at once.
+        let accepted = scrapes.conns.iter().flatten().next().unwrap();
+        socket2::SockRef::from(&accepted.stream)
+            .set_send_buffer_size(4096)
+            .unwrap();
+        drive(&mut scrapes, &mut poll, |s| {
+            first(s) == Some(Phase::Writing)
+        });
+        let reader = std::thread::spawn(move || {
+            let mut answer = Vec::new();
+            client
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            client.read_to_end(&mut answer).map(|_| answer)
+        });
+        drive(&mut scrapes, &mut poll, |s| {
+            s.conns.iter().all(Option::is_none)
+        });
+        let answer = String::from_utf8(reader.join().unwrap().unwrap()).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        let length = format!("Content-Length: {}\r\n", body.len());
+        assert!(body.len() > 64 * 1024 && head.contains(&length), "{head}");
+    }
+
+    /// Runs the master's side of the port until `done`, for at most 10 s.
+    fn drive(scrapes: &mut Scrapes, poll: &mut Poll, done: impl Fn(&Scrapes) -> bool) {
+        let mut events = Events::with_capacity(16);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(scrapes) {
+            assert!(Instant::now() < deadline, "not done within 10 s");
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            for event in events.iter() {
+                scrapes.on_event(poll.registry(), event);
+            }
+        }
+    }
 
     fn request(raw: &[u8]) -> Request {
         let head = parse_head(raw, &Limits::default()).unwrap().unwrap();

@@ -1,5 +1,7 @@
 //! Zero-filled anonymous mappings: [`map_zeroed`] (the scoreboard's shared table uses it
-//! too) and a private buffer whose pages the kernel supplies on first touch.
+//! too) and a private buffer whose pages the kernel supplies on first touch; and
+//! [`anon_resident_bytes`], a process's anonymous resident pages, which is what
+//! `--max-worker-memory` limits and the metrics report.
 //!
 //! Each worker reads its sockets through one 64 KiB scratch buffer. Built as
 //! `vec![0; 64 KiB]`, glibc's `calloc` clears it with `memset`, which faults in all 16
@@ -70,9 +72,26 @@ impl Drop for ZeroedPages {
     }
 }
 
+/// Anonymous resident memory of `process` (`self` or a pid): resident minus file-backed
+/// and shared pages, from the second and third fields of `/proc/PROCESS/statm` (in pages).
+pub fn anon_resident_bytes(process: &str) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{process}/statm")).ok()?;
+    let mut fields = statm.split_whitespace().skip(1).map(|f| f.parse::<u64>());
+    let (Some(Ok(resident)), Some(Ok(shared))) = (fields.next(), fields.next()) else {
+        return None;
+    };
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok()??;
+    Some(resident.saturating_sub(shared) * u64::try_from(page).ok()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_has_anonymous_memory() {
+        assert!(anon_resident_bytes("self").is_some_and(|bytes| bytes > 0));
+    }
 
     #[test]
     fn starts_zeroed_and_keeps_writes() {

@@ -19,7 +19,6 @@ mod out;
 mod recycle;
 mod stream;
 
-pub(crate) use recycle::anon_resident_bytes;
 pub use stream::{Listener, Stream};
 
 use std::io;

@@ -14,6 +14,7 @@
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::sys::pages::anon_resident_bytes;
 
 /// A worker's recycling limits; each fires once, and the first to fire ends them all.
 #[derive(Debug)]
@@ -95,18 +96,6 @@ impl Recycle {
     }
 }
 
-/// Anonymous resident memory of `process` (`self` or a pid): resident minus file-backed
-/// and shared pages, from the second and third fields of `/proc/PROCESS/statm` (in pages).
-pub(crate) fn anon_resident_bytes(process: &str) -> Option<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{process}/statm")).ok()?;
-    let mut fields = statm.split_whitespace().skip(1).map(|f| f.parse::<u64>());
-    let (Some(Ok(resident)), Some(Ok(shared))) = (fields.next(), fields.next()) else {
-        return None;
-    };
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok()??;
-    Some(resident.saturating_sub(shared) * u64::try_from(page).ok()?)
-}
-
 /// `40.3 MiB`, or `64.0 KiB` below a mebibyte.
 fn mib(bytes: u64) -> String {
     match bytes < 1 << 20 {
@@ -178,10 +167,5 @@ mod tests {
             Some(u64::MAX)
         });
         assert!(!read.get());
-    }
-
-    #[test]
-    fn this_process_has_anonymous_memory() {
-        assert!(anon_resident_bytes("self").is_some_and(|bytes| bytes > 0));
     }
 }
