@@ -1,6 +1,7 @@
 //! Zero-downtime binary upgrade (USR2, WINCH, TERM) and its rollback (HUP to the old
 //! master), with a load client running throughout: not one request may fail. The
-//! master's metrics port (`--metrics-bind`) is handed over with the listeners.
+//! master's metrics port (`--metrics-bind`) is handed over with the listeners, and a
+//! changed `--bind` takes effect.
 //!
 //! The new master is a child of the old one, in the same process group (so `Server`'s
 //! Drop kills it too); once the old master exits it is re-parented, and a [`KillOnDrop`]
@@ -13,7 +14,8 @@ use nix::sys::signal::Signal;
 use crate::client::metric_sample;
 use crate::load::{CHOREOGRAPHY, Load};
 use crate::util::{
-    KillOnDrop, Launch, Server, TempDir, children_of, poll_until, read_pidfile, secs, send_signal,
+    KillOnDrop, Launch, Server, TempDir, children_of, parse_ready_line, poll_until, read_pidfile,
+    secs, send_signal,
 };
 
 const WORKERS: usize = 2;
@@ -175,4 +177,67 @@ fn usr2_rollback_with_hup_to_the_old_master() {
     let Upgrade { load, server, .. } = up;
     load.finish();
     assert_eq!(server.children().len(), WORKERS);
+}
+
+/// A USR2 upgrade applies a changed `--bind`, as nginx's does: an address still named
+/// keeps its socket, a new one is bound, and one no longer named is closed (it goes with
+/// the old master).
+#[test]
+fn usr2_applies_a_changed_bind() {
+    let dir = TempDir::new("upgrade-bind");
+    let config = dir.join("br-serve.toml");
+    let write_binds = |binds: &[&str]| {
+        let quoted: Vec<String> = binds.iter().map(|b| format!("\"{b}\"")).collect();
+        let text = format!("workers = 1\nbind = [{}]\n", quoted.join(", "));
+        std::fs::write(&config, text).expect("write the configuration");
+    };
+    write_binds(&["127.0.0.1:0", "127.0.0.1:0"]);
+    let shown = config.to_str().expect("a UTF-8 temporary path");
+    let mut server = Launch::new().no_bind().args(&["-c", shown]).start();
+    let old = listening(&server, server.pid(), 2);
+    let (kept, dropped) = (old[0], old[1]);
+    // Port 0 would match any socket on that address, the dropped one included; a new
+    // address is another loopback one.
+    write_binds(&[&kept.to_string(), "127.0.0.2:0"]);
+
+    server.signal(Signal::SIGUSR2);
+    let line = server.wait_for_log("USR2: started a new master (pid: ", secs(10));
+    let pid = line
+        .rsplit("(pid: ")
+        .next()
+        .and_then(|p| p.trim_end_matches(')').parse().ok());
+    let new = KillOnDrop(pid.unwrap_or_else(|| panic!("no pid in {line:?}")));
+    let now = listening(&server, new.0, 2);
+    assert_eq!(now[0], kept, "the kept address moved");
+    let added = now[1];
+    assert_eq!(
+        added.ip().to_string(),
+        "127.0.0.2",
+        "{now:?} against {old:?}"
+    );
+    server.wait_for_log(&format!("http://{dropped} is no longer in --bind"), secs(5));
+    wait_workers(new.0, &[], 1);
+    assert_eq!(crate::client::get(added, "/").status, 200);
+
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(secs(15));
+    assert_eq!(status.code(), Some(0), "old master: {status}");
+    assert_eq!(crate::client::get(kept, "/").status, 200);
+    let gone = std::net::TcpStream::connect_timeout(&dropped, secs(5));
+    assert!(
+        gone.is_err(),
+        "{dropped} still accepts after the old master left"
+    );
+}
+
+/// The `n` addresses master `pid` logged as listening, in order.
+#[track_caller]
+fn listening(server: &Server, pid: u32, n: usize) -> Vec<std::net::SocketAddr> {
+    let addrs = || -> Vec<std::net::SocketAddr> {
+        let lines = server.log().into_iter();
+        let ready = lines.filter_map(|l| parse_ready_line(&l));
+        ready.filter(|&(_, p)| p == pid).map(|(a, _)| a).collect()
+    };
+    let found = poll_until(secs(20), || Some(addrs()).filter(|a| a.len() == n));
+    found.unwrap_or_else(|| panic!("master {pid} listens on {:?}, want {n}", addrs()))
 }

@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use crate::config::BindAddr;
 use crate::error::Error;
@@ -55,6 +55,16 @@ impl Listener {
         }
     }
 
+    /// Whether this socket is the one `bind` asks for (see [`reconcile`]).
+    fn serves(&self, bind: &BindAddr) -> bool {
+        match (self, bind) {
+            (Listener::Tcp(_, actual), BindAddr::Tcp(wanted)) => same_address(*wanted, *actual),
+            (Listener::Unix(_, path), BindAddr::Unix(wanted)) => path == wanted,
+            (_, BindAddr::Fd(fd)) => self.fd().as_raw_fd() == *fd,
+            _ => false,
+        }
+    }
+
     /// A TCP listener's address and socket (for its accept queue in the metrics).
     pub fn tcp(&self) -> Option<(SocketAddr, BorrowedFd<'_>)> {
         match self {
@@ -83,28 +93,89 @@ impl Listener {
 /// listening descriptors it hands down, e.g. `3,4`.
 pub const FDS_ENV: &str = "BR_SERVE_FDS";
 
-/// The listeners handed down to us, which replace `--bind`: by a master that started
-/// this one with USR2 (`BR_SERVE_FDS`), or by systemd socket activation (`LISTEN_FDS`,
-/// sd_listen_fds(3): descriptors from 3, valid only when `LISTEN_PID` is our pid). The
-/// sockets, and the connections queued on them, carry over. Also says where they came
-/// from, for the log.
-pub fn inherited() -> Result<Option<(&'static str, Vec<Listener>)>, Error> {
-    let (source, from, fds) = match (std::env::var(FDS_ENV), systemd_fds()) {
+/// Who handed listeners down to this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The master that started this one with USR2 (`BR_SERVE_FDS`).
+    PreviousMaster,
+    /// systemd socket activation (`LISTEN_FDS`).
+    Systemd,
+}
+
+impl Source {
+    /// For the log: "Inherited 2 listener(s) from ...".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Source::PreviousMaster => "the previous master (USR2)",
+            Source::Systemd => "systemd socket activation (LISTEN_FDS)",
+        }
+    }
+}
+
+/// The listeners handed down to us: by a master that started this one with USR2
+/// (`BR_SERVE_FDS`; see [`reconcile`]), or by systemd socket activation (`LISTEN_FDS`,
+/// sd_listen_fds(3): descriptors from 3, valid only when `LISTEN_PID` is our pid; they
+/// replace `--bind`). The sockets, and the connections queued on them, carry over.
+pub fn inherited() -> Result<Option<(Source, Vec<Listener>)>, Error> {
+    let (source, fds) = match (std::env::var(FDS_ENV), systemd_fds()) {
         (Ok(list), _) => {
             let fds = parse_fd_list(&list)
                 .map_err(|why| Error::Config(format!("{FDS_ENV}={list}: {why}")))?;
-            (FDS_ENV, "the previous master (USR2)", fds)
+            (Source::PreviousMaster, fds)
         }
-        (Err(_), Some(fds)) => ("LISTEN_FDS", "systemd socket activation (LISTEN_FDS)", fds),
+        (Err(_), Some(fds)) => (Source::Systemd, fds),
         (Err(_), None) => return Ok(None),
     };
-    let owned =
-        crate::sys::fds::adopt_all(&fds).map_err(|e| Error::io(format!("adopting {source}"), e))?;
+    let variable = match source {
+        Source::PreviousMaster => FDS_ENV,
+        Source::Systemd => "LISTEN_FDS",
+    };
+    let owned = crate::sys::fds::adopt_all(&fds)
+        .map_err(|e| Error::io(format!("adopting {variable}"), e))?;
     let listeners = owned
         .into_iter()
         .map(from_fd)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some((from, listeners)))
+    Ok(Some((source, listeners)))
+}
+
+/// After USR2, the listeners `--bind` names now, as nginx does on a binary upgrade: each
+/// address takes the handed-down socket already bound there (its queued connections
+/// carry over, and `--backlog` is applied to it again), a new address is bound, and a
+/// handed-down socket no longer named is closed (the old master serves it until it
+/// stops).
+pub fn reconcile(
+    mut handed: Vec<Listener>,
+    binds: &[BindAddr],
+    options: BindOptions,
+) -> Result<Vec<Listener>, Error> {
+    let mut listeners = Vec::with_capacity(binds.len());
+    for bind in binds {
+        match handed.iter().position(|l| l.serves(bind)) {
+            Some(index) => {
+                let listener = handed.remove(index);
+                // On a listening socket, listen(2) again only sets the queue's bound.
+                SockRef::from(&listener.fd())
+                    .listen(options.backlog)
+                    .map_err(|e| Error::io(format!("applying --backlog to {bind}"), e))?;
+                listeners.push(listener);
+            }
+            None => listeners.extend(bind_all(std::slice::from_ref(bind), options)?),
+        }
+    }
+    for gone in handed {
+        log::info!(
+            "{} is no longer in --bind: closing it (the old master serves it until it stops)",
+            gone.url()
+        );
+    }
+    Ok(listeners)
+}
+
+/// Whether a socket bound at `actual` serves an address configured as `wanted`: the
+/// same one, where a wanted port 0 (any) matches whatever port the kernel chose.
+pub fn same_address(wanted: SocketAddr, actual: SocketAddr) -> bool {
+    wanted.ip() == actual.ip() && (wanted.port() == 0 || wanted.port() == actual.port())
 }
 
 /// `LISTEN_FDS=n` meant for this process: descriptors 3 .. 3+n.
@@ -248,5 +319,32 @@ fn remove_stale_socket(path: &Path) -> std::io::Result<()> {
             "path exists and is not a socket",
         )),
         Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wanted_port_of_zero_matches_any_port_on_the_address() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        // (wanted, actual) -> the socket serves the address
+        let cases = [
+            (("127.0.0.1:8000", "127.0.0.1:8000"), true),
+            (("127.0.0.1:8000", "127.0.0.1:8001"), false),
+            (("127.0.0.1:0", "127.0.0.1:41234"), true),
+            (("127.0.0.2:0", "127.0.0.1:41234"), false),
+            (("0.0.0.0:80", "0.0.0.0:80"), true),
+            (("[::1]:0", "[::1]:80"), true),
+            (("[::]:80", "0.0.0.0:80"), false),
+        ];
+        for ((wanted, actual), want) in cases {
+            assert_eq!(
+                same_address(addr(wanted), addr(actual)),
+                want,
+                "{wanted} {actual}"
+            );
+        }
     }
 }

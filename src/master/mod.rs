@@ -705,21 +705,29 @@ enum AppSource<'a> {
     Preloaded(Option<Box<dyn Handler>>),
 }
 
-/// The listening sockets: those a parent passed down (USR2 upgrade, systemd socket
-/// activation), or else freshly bound from `--bind`.
+/// The listening sockets: those systemd passed down (socket activation), or `--bind`'s,
+/// taken over from the previous master after USR2 where it had them bound already, or
+/// else freshly bound.
 fn acquire_listeners(config: &Config, pid: Pid) -> Result<Vec<Listener>, Error> {
+    let options = listeners::BindOptions {
+        backlog: config.backlog,
+        reuse_port: config.reuse_port,
+    };
     let listeners = match listeners::inherited()? {
-        Some((from, inherited)) => {
-            log::info!("Inherited {} listener(s) from {from}", inherited.len());
-            inherited
+        Some((source, handed)) => {
+            log::info!(
+                "Inherited {} listener(s) from {}",
+                handed.len(),
+                source.describe()
+            );
+            match source {
+                listeners::Source::PreviousMaster => {
+                    listeners::reconcile(handed, &config.binds, options)?
+                }
+                listeners::Source::Systemd => handed,
+            }
         }
-        None => {
-            let options = listeners::BindOptions {
-                backlog: config.backlog,
-                reuse_port: config.reuse_port,
-            };
-            listeners::bind_all(&config.binds, options)?
-        }
+        None => listeners::bind_all(&config.binds, options)?,
     };
     for listener in &listeners {
         log::info!("Listening at: {} ({pid})", listener.url());

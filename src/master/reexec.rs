@@ -3,9 +3,9 @@
 //! The choreography is nginx's and unicorn's (design-notes §4.2): the old master renames
 //! its pidfile to `PIDFILE.oldbin` and starts the new binary with the listener
 //! descriptors listed in `BR_SERVE_FDS` (and the metrics port's in
-//! `BR_SERVE_METRICS_FD`); the new master adopts them instead of binding,
-//! so connections queued in the kernel carry over, writes its own pidfile and forks its
-//! workers. Both generations serve side by side until the operator sends WINCH to the
+//! `BR_SERVE_METRICS_FD`); the new master adopts those its configuration still names
+//! instead of binding them again (`listeners::reconcile`), so connections queued in the
+//! kernel carry over, writes its own pidfile and forks its workers. Both generations serve side by side until the operator sends WINCH to the
 //! old master (its workers drain), then TERM (it exits). HUP to the old master instead
 //! brings its workers back: the rollback.
 

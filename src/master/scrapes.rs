@@ -131,7 +131,13 @@ impl Scrapes {
             return Ok(None);
         };
         let listener = match inherited()? {
-            Some(socket) if same_address(bind, socket.local_addr().ok()) => socket,
+            Some(socket)
+                if socket
+                    .local_addr()
+                    .is_ok_and(|a| listeners::same_address(bind, a)) =>
+            {
+                socket
+            }
             handed => {
                 if let Some(old) = handed.and_then(|s| s.local_addr().ok()) {
                     log::info!("--metrics-bind moved from {old} to {bind}");
@@ -412,14 +418,6 @@ fn encode(response: &Response, request: Option<&Request>) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Whether a socket bound at `actual` serves `--metrics-bind wanted`: the same address,
-/// where a wanted port 0 (any) matches whatever port the kernel chose.
-fn same_address(wanted: SocketAddr, actual: Option<SocketAddr>) -> bool {
-    actual.is_some_and(|actual| {
-        wanted.ip() == actual.ip() && (wanted.port() == 0 || wanted.port() == actual.port())
-    })
 }
 
 /// The TCP listener a previous master named in [`FD_ENV`].
