@@ -14,6 +14,7 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
         ("--bind", "nonsense"),
         ("--metrics-bind", "unix:/tmp/m.sock"),
         ("--metrics-bind", "localhost"),
+        ("--signal-profile", "apache"),
     ] {
         let (status, log) = Launch::new().args(&[flag, value]).run_to_exit(secs(10));
         assert_eq!(

@@ -1,7 +1,7 @@
 //! Shutdown by signal: TERM drains gracefully (in-flight requests finish, the next request
 //! on a kept-alive connection is answered with `Connection: close`, exit 0, stragglers
 //! killed after `--graceful-timeout`, quietly when the whole process group gets it); INT
-//! and QUIT stop at once.
+//! and QUIT stop at once. `--signal-profile nginx` swaps TERM and QUIT.
 //!
 //! Each test first makes sure its slow request is in a worker's hands
 //! (`Conn::wait_consumed`), so "in flight" is a fact, not a hope about timing.
@@ -135,4 +135,24 @@ fn int_stops_quickly() {
 #[test]
 fn quit_stops_quickly() {
     stops_quickly(Signal::SIGQUIT);
+}
+
+/// `--signal-profile nginx` (unicorn's too): QUIT is the graceful stop for the master and
+/// its workers alike, so sent to the whole process group (systemd's default KillMode,
+/// `kill -QUIT -PGID`) it still lets the request in flight finish; TERM stops at once.
+#[test]
+fn nginx_profile_drains_on_quit_and_stops_at_once_on_term() {
+    let (mut server, mut conn) = server_with_sleeper(1500, &["--signal-profile", "nginx"]);
+    let group = nix::unistd::Pid::from_raw(server.pid() as i32);
+    nix::sys::signal::killpg(group, Signal::SIGQUIT).expect("signal the group");
+    let r = conn.read_response(secs(15));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+    server.wait_for_log("received QUIT: draining", secs(5));
+    server.wait_for_log("Handling signal: QUIT: graceful stop", secs(5));
+
+    let (mut server, mut conn) = server_with_sleeper(30_000, &["--signal-profile", "unicorn"]);
+    server.signal(Signal::SIGTERM);
+    server.wait_exit(secs(5));
+    conn.expect_closed(secs(5));
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::BindAddr;
+use super::{BindAddr, SignalProfile};
 
 /// br-serve: a pre-fork HTTP/1.1 server. A master binds the listening sockets, forks
 /// workers that run the application, and supervises them: it restarts workers that die
@@ -18,7 +18,8 @@ use super::BindAddr;
 #[command(name = "br-serve", version, about, long_about = None, max_term_width = 100)]
 #[command(
     after_help = "Every flag can also be set with BR_SERVE_<FLAG> (e.g. BR_SERVE_WORKERS=4) \
-or in the -c file. Signals: TERM graceful stop, INT/QUIT quick stop, HUP reload, \
+or in the -c file. Signals: TERM graceful stop, INT/QUIT quick stop (with --signal-profile \
+nginx: QUIT graceful, INT/TERM quick), HUP reload, \
 TTIN/TTOU one worker more/fewer, USR1 reopen logs, USR2 binary upgrade, WINCH stop workers."
 )]
 pub(crate) struct Cli {
@@ -80,6 +81,12 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "SECONDS", env = "BR_SERVE_GRACEFUL_TIMEOUT",
           default_value = "30", value_parser = parse_seconds)]
     pub graceful_timeout: Duration,
+
+    /// Which signals stop gracefully: gunicorn (TERM graceful, INT/QUIT quick) or nginx,
+    /// also called unicorn (QUIT graceful, INT/TERM quick), for master and workers alike.
+    #[arg(long, value_name = "PROFILE", env = "BR_SERVE_SIGNAL_PROFILE",
+          default_value = "gunicorn", value_parser = parse_signal_profile)]
+    pub signal_profile: SignalProfile,
 
     /// Seconds an idle keep-alive connection stays open.
     #[arg(long = "keep-alive", value_name = "SECONDS", env = "BR_SERVE_KEEP_ALIVE",
@@ -321,6 +328,15 @@ pub(crate) fn parse_bind(value: &str) -> Result<BindAddr, String> {
         .next()
         .map(BindAddr::Tcp)
         .ok_or_else(|| "host resolves to no address".into())
+}
+
+/// `gunicorn`, or `nginx` (`unicorn` is the same).
+fn parse_signal_profile(value: &str) -> Result<SignalProfile, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "gunicorn" => Ok(SignalProfile::Gunicorn),
+        "nginx" | "unicorn" => Ok(SignalProfile::Nginx),
+        _ => Err("expected gunicorn, nginx or unicorn".into()),
+    }
 }
 
 /// `HOST:PORT` or `[IPV6]:PORT`, the port required: a scraper reaches it over TCP.

@@ -19,6 +19,8 @@ mod file;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+
+use nix::sys::signal::Signal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -120,6 +122,8 @@ pub struct Config {
     pub drain_delay: Duration,
     /// How long a graceful stop may take before the rest is killed.
     pub graceful_timeout: Duration,
+    /// Which signals stop gracefully and which quickly.
+    pub signal_profile: SignalProfile,
     /// How long an idle keep-alive connection is kept open.
     pub keep_alive: Duration,
     /// A whole request head must arrive within this, from its first byte.
@@ -211,6 +215,71 @@ pub enum Mode {
     Check,
     /// `--print-config`: print these effective settings and exit.
     Print(String),
+}
+
+/// Which signals stop the server gracefully and which quickly (`--signal-profile`).
+///
+/// gunicorn's meanings are the default, because Docker, Kubernetes and systemd stop
+/// services with TERM. nginx and unicorn have them the other way round, for operators
+/// whose tooling sends QUIT for a graceful stop. A profile holds for the master and its
+/// workers alike, so a signal sent to the whole process group means the same to each.
+/// INT is a quick stop in both.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::config::{SignalProfile, from_argv};
+/// use nix::sys::signal::Signal;
+///
+/// let config = from_argv(vec!["my-app".into(), "--signal-profile".into(), "nginx".into()])?;
+/// assert_eq!(config.signal_profile, SignalProfile::Nginx);
+/// assert_eq!(SignalProfile::Nginx.graceful(), Signal::SIGQUIT);
+/// assert!(SignalProfile::Nginx.is_quick(Signal::SIGTERM));
+/// assert_eq!(SignalProfile::Gunicorn.graceful(), Signal::SIGTERM);
+/// assert!(SignalProfile::Gunicorn.is_quick(Signal::SIGQUIT));
+/// # Ok::<(), br_serve::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SignalProfile {
+    /// TERM: graceful stop; INT and QUIT: quick stop (gunicorn).
+    #[default]
+    Gunicorn,
+    /// QUIT: graceful stop; TERM and INT: quick stop (nginx, unicorn).
+    Nginx,
+}
+
+impl SignalProfile {
+    /// The signal of a graceful stop: an operator's to the master, and the master's to
+    /// each worker it stops or retires.
+    pub fn graceful(self) -> Signal {
+        match self {
+            SignalProfile::Gunicorn => Signal::SIGTERM,
+            SignalProfile::Nginx => Signal::SIGQUIT,
+        }
+    }
+
+    /// The signal the master sends each worker for a quick stop.
+    pub fn quick(self) -> Signal {
+        match self {
+            SignalProfile::Gunicorn => Signal::SIGQUIT,
+            SignalProfile::Nginx => Signal::SIGTERM,
+        }
+    }
+
+    /// Whether `signal` asks for a quick stop: INT, or the profile's [`quick`](Self::quick).
+    pub fn is_quick(self, signal: Signal) -> bool {
+        signal == Signal::SIGINT || signal == self.quick()
+    }
+
+    /// For the log: what each stop signal does.
+    pub fn describe(self) -> String {
+        let name = crate::sys::signals::name;
+        format!(
+            "{} graceful stop, INT/{} quick stop",
+            name(self.graceful()),
+            name(self.quick())
+        )
+    }
 }
 
 /// Reads the process's command line and environment.
@@ -325,6 +394,7 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         backlog: cli.backlog,
         timeout: Some(cli.timeout).filter(|t| !t.is_zero()),
         graceful_timeout: cli.graceful_timeout,
+        signal_profile: cli.signal_profile,
         drain_delay: cli.drain_delay,
         keep_alive: cli.keep_alive,
         header_timeout: cli.header_timeout,

@@ -1,11 +1,14 @@
 //! What a signal means to the master: a pure function, table-tested.
 //!
-//! The meanings are gunicorn's, because containers and systemd stop services with TERM
-//! (nginx and unicorn use TERM for a quick stop and QUIT for a graceful one). Once the
-//! master is stopping, most signals no longer apply: a second TERM changes nothing,
-//! while INT or QUIT escalate a graceful stop into a quick one.
+//! The meanings are gunicorn's by default, because containers and systemd stop services
+//! with TERM; `--signal-profile nginx` swaps TERM and QUIT, as nginx and unicorn have
+//! them. Once the master is stopping, most signals no longer apply: a second graceful
+//! signal changes nothing, while a quick one escalates a graceful stop.
 
+use nix::sys::signal::Signal;
 use signal_hook::consts::signal::*;
+
+use crate::config::SignalProfile;
 
 /// Where the master is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,9 +24,9 @@ pub enum Phase {
 /// What the master does in response to a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// TERM: stop accepting, let in-flight requests finish, exit 0.
+    /// TERM (QUIT for nginx): stop accepting, let in-flight requests finish, exit 0.
     GracefulStop,
-    /// INT, QUIT: workers exit now, then the master.
+    /// INT, QUIT (INT, TERM for nginx): workers exit now, then the master.
     QuickStop,
     /// HUP: re-read the configuration and roll a new generation of workers.
     Reload,
@@ -43,15 +46,16 @@ pub enum Action {
     Ignore,
 }
 
-/// Maps a signal to an action, given the master's phase.
-pub fn action_for(signal: i32, phase: Phase) -> Action {
+/// Maps a signal to an action, given the master's phase and the signal profile.
+pub fn action_for(signal: i32, phase: Phase, profile: SignalProfile) -> Action {
+    let is = |wanted: Signal| signal == wanted as i32;
     match (phase, signal) {
         (_, SIGCHLD) => Action::Reap,
         (_, SIGUSR1) => Action::ReopenLogs,
         (Phase::StoppingQuickly, _) => Action::Ignore,
-        (_, SIGINT | SIGQUIT) => Action::QuickStop,
+        _ if Signal::try_from(signal).is_ok_and(|s| profile.is_quick(s)) => Action::QuickStop,
         (Phase::StoppingGracefully, _) => Action::Ignore,
-        (Phase::Running, SIGTERM) => Action::GracefulStop,
+        (Phase::Running, _) if is(profile.graceful()) => Action::GracefulStop,
         (Phase::Running, SIGHUP) => Action::Reload,
         (Phase::Running, SIGTTIN) => Action::ScaleUp,
         (Phase::Running, SIGTTOU) => Action::ScaleDown,
@@ -66,6 +70,7 @@ mod tests {
     use super::Action::*;
     use super::Phase::*;
     use super::*;
+    use crate::config::SignalProfile::{Gunicorn, Nginx};
 
     #[test]
     fn signal_table() {
@@ -98,7 +103,31 @@ mod tests {
         ];
         for (signal, phase, want) in cases {
             assert_eq!(
-                action_for(signal, phase),
+                action_for(signal, phase, Gunicorn),
+                want,
+                "signal {signal} in {phase:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nginx_profile_swaps_term_and_quit() {
+        let cases = [
+            (SIGQUIT, Running, GracefulStop),
+            (SIGTERM, Running, QuickStop),
+            (SIGINT, Running, QuickStop),
+            (SIGHUP, Running, Reload),
+            (SIGWINCH, Running, StopWorkers),
+            // Draining: a second QUIT changes nothing; TERM and INT escalate.
+            (SIGQUIT, StoppingGracefully, Ignore),
+            (SIGTERM, StoppingGracefully, QuickStop),
+            (SIGINT, StoppingGracefully, QuickStop),
+            (SIGQUIT, StoppingQuickly, Ignore),
+            (SIGCHLD, StoppingQuickly, Reap),
+        ];
+        for (signal, phase, want) in cases {
+            assert_eq!(
+                action_for(signal, phase, Nginx),
                 want,
                 "signal {signal} in {phase:?}"
             );

@@ -110,6 +110,7 @@ struct Master<'a> {
 impl<'a> Master<'a> {
     fn start(config: Config, app: App<'a>) -> Result<Master<'a>, Error> {
         log::info!("Starting br-serve {}", env!("CARGO_PKG_VERSION"));
+        log::info!("Signals: {}", config.signal_profile.describe());
         crate::sys::privileges::set_umask(config.umask);
         // Listeners first, before this process opens descriptors of its own, so that an
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
@@ -343,9 +344,10 @@ impl<'a> Master<'a> {
 
     /// Step 3: act on one signal.
     fn handle(&mut self, signal: i32) {
-        match action_for(signal, self.phase) {
-            Action::GracefulStop => self.stop(true),
-            Action::QuickStop => self.stop(false),
+        let name = Signal::try_from(signal).map_or("?", crate::sys::signals::name);
+        match action_for(signal, self.phase, self.config.signal_profile) {
+            Action::GracefulStop => self.stop(true, name),
+            Action::QuickStop => self.stop(false, name),
             Action::Reload => self.reload(),
             Action::StopWorkers => {
                 log::info!("Handling signal: WINCH: stopping all workers gracefully");
@@ -390,10 +392,11 @@ impl<'a> Master<'a> {
         );
     }
 
-    /// TERM (graceful) or INT/QUIT (quick): tell every worker, then wait for them. A
-    /// graceful stop with `--drain-delay` first marks every worker not ready and keeps
-    /// serving for the delay.
-    fn stop(&mut self, graceful: bool) {
+    /// A graceful or a quick stop (TERM or INT/QUIT, as `--signal-profile` has them; the
+    /// signal's `name` is for the log): tell every worker, then wait for them. A graceful
+    /// stop with `--drain-delay` first marks every worker not ready and keeps serving for
+    /// the delay.
+    fn stop(&mut self, graceful: bool, name: &str) {
         self.systemd.stopping();
         let now = monotonic_ms();
         let delay = match graceful {
@@ -401,19 +404,20 @@ impl<'a> Master<'a> {
             false => 0,
         };
         self.stop_deadline_ms = now + delay + self.config.graceful_timeout.as_millis() as u64;
+        let profile = self.config.signal_profile;
         if !graceful {
-            log::info!("Handling signal: INT/QUIT: quick stop");
+            log::info!("Handling signal: {name}: quick stop");
             self.phase = Phase::StoppingQuickly;
             self.drain_at_ms = None;
-            return self.signal_all(Signal::SIGQUIT);
+            return self.signal_all(profile.quick());
         }
         self.phase = Phase::StoppingGracefully;
         if delay == 0 {
-            log::info!("Handling signal: TERM: graceful stop");
-            return self.signal_all(Signal::SIGTERM);
+            log::info!("Handling signal: {name}: graceful stop");
+            return self.signal_all(profile.graceful());
         }
         log::info!(
-            "Handling signal: TERM: not ready; still accepting for {delay} ms (--drain-delay), then draining"
+            "Handling signal: {name}: not ready; still accepting for {delay} ms (--drain-delay), then draining"
         );
         for info in self.pool.iter() {
             self.scoreboard[info.slot].set_unready();
@@ -426,7 +430,7 @@ impl<'a> Master<'a> {
         if self.drain_at_ms.is_some_and(|at| monotonic_ms() >= at) {
             log::info!("Drain delay over: draining");
             self.drain_at_ms = None;
-            self.signal_all(Signal::SIGTERM);
+            self.signal_all(self.config.signal_profile.graceful());
         }
     }
 
@@ -449,24 +453,11 @@ impl<'a> Master<'a> {
                 return;
             }
         };
-        let listening = |c: &Config| (c.binds.clone(), c.reuse_port, c.backlog, c.metrics_bind);
-        if listening(&new) != listening(&self.config) {
-            log::warn!(
-                "--bind, --reuse-port, --backlog or --metrics-bind changed: listeners change \
-                 only on restart or USR2; keeping them"
-            );
-        }
         // The count set by TTIN/TTOU survives unless the configuration changed it.
         if new.workers != self.config.workers {
             self.target = new.workers;
         }
-        self.config = Config {
-            binds: self.config.binds.clone(),
-            reuse_port: self.config.reuse_port,
-            backlog: self.config.backlog,
-            metrics_bind: self.config.metrics_bind,
-            ..new
-        };
+        self.config = keep_what_hup_cannot_change(&self.config, new);
         self.generation += 1;
         self.workers_stopped = false;
         self.announced = false;
@@ -585,7 +576,7 @@ impl<'a> Master<'a> {
         if let Some(info) = self.pool.get_mut(pid) {
             log::info!("Retiring worker {} (pid: {pid})", info.number());
             info.retiring_ms = Some(monotonic_ms());
-            let _ = kill(pid, Signal::SIGTERM);
+            let _ = kill(pid, self.config.signal_profile.graceful());
         }
     }
 
@@ -694,6 +685,33 @@ impl<'a> Master<'a> {
         }
         self.pidfile = None;
         log::info!("Shutting down: Master");
+    }
+}
+
+/// The configuration HUP loaded, with what only a restart or USR2 can change taken from
+/// the `current` one (and a warning when it differs): the sockets, and the signal
+/// profile the running workers were started with.
+fn keep_what_hup_cannot_change(current: &Config, new: Config) -> Config {
+    let listening = |c: &Config| (c.binds.clone(), c.reuse_port, c.backlog, c.metrics_bind);
+    if listening(&new) != listening(current) {
+        log::warn!(
+            "--bind, --reuse-port, --backlog or --metrics-bind changed: listeners change \
+             only on restart or USR2; keeping them"
+        );
+    }
+    if new.signal_profile != current.signal_profile {
+        log::warn!(
+            "--signal-profile changed: the running workers know only the current one, so it \
+             changes only on restart or USR2; keeping it"
+        );
+    }
+    Config {
+        binds: current.binds.clone(),
+        reuse_port: current.reuse_port,
+        backlog: current.backlog,
+        metrics_bind: current.metrics_bind,
+        signal_profile: current.signal_profile,
+        ..new
     }
 }
 

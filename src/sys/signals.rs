@@ -7,8 +7,9 @@
 //! A worker inherits the master's OS-level handlers. The signal-hook trap
 //! (design-notes §1.5): unregistering an action does not restore `SIG_DFL`, and
 //! registering a signal again after a raw `sigaction` reset never reinstalls the OS
-//! handler. So a worker re-registers the signals it handles (TERM, USR1) through
-//! signal-hook, gives INT and QUIT an immediate `_exit`, and sets the rest to their final
+//! handler. So a worker re-registers the signals it handles (the graceful stop signal,
+//! TERM or QUIT as `--signal-profile` has it, and USR1) through signal-hook, gives INT and
+//! the quick stop signal an immediate `_exit`, and sets the rest to their final
 //! disposition with raw `sigaction`, never touching them through signal-hook again.
 
 use std::io;
@@ -19,13 +20,12 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use signal_hook::consts::signal::*;
 use signal_hook_mio::v1_0::Signals;
 
+use crate::config::SignalProfile;
+
 /// Every signal the master acts on (DESIGN "Signals").
 pub const MASTER: &[i32] = &[
     SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD,
 ];
-
-/// The signals a worker handles in its event loop: TERM drains, USR1 reopens logs.
-pub const WORKER: &[i32] = &[SIGTERM, SIGUSR1];
 
 /// Signals a worker ignores: they are the master's business.
 const WORKER_IGNORED: &[Signal] = [
@@ -37,7 +37,12 @@ const WORKER_IGNORED: &[Signal] = [
 ]
 .as_slice();
 
-/// Exit code of a worker stopped by INT or QUIT.
+/// A signal's name as the logs and the operator write it: `TERM`.
+pub fn name(signal: Signal) -> &'static str {
+    signal.as_str().trim_start_matches("SIG")
+}
+
+/// Exit code of a worker stopped by a quick stop signal.
 pub const EXIT_QUICK: i32 = 0;
 
 /// The master's signals: a mio source that wakes its loop, plus exact counts of TTIN
@@ -101,8 +106,9 @@ impl Drop for MasterSignals {
 
 /// In a worker, after the master's `Signals` has been dropped and while all signals are
 /// still blocked: sets every inherited disposition to what a worker wants and returns
-/// the worker's own `Signals` source.
-pub fn reset_for_worker() -> io::Result<Signals> {
+/// the worker's own `Signals` source, which delivers `profile`'s graceful stop signal
+/// (drain) and USR1 (reopen logs) to its event loop.
+pub fn reset_for_worker(profile: SignalProfile) -> io::Result<Signals> {
     let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
     // CHLD must be SIG_DFL, not SIG_IGN: ignoring it makes the kernel reap children
     // itself, which breaks `Command::wait` in application code.
@@ -113,11 +119,11 @@ pub fn reset_for_worker() -> io::Result<Signals> {
     }
     // SAFETY: as above, SIG_DFL installs no handler.
     unsafe { sigaction(Signal::SIGCHLD, &default) }?;
-    for sig in [SIGINT, SIGQUIT] {
+    for sig in [SIGINT, profile.quick() as i32] {
         // SAFETY: the action only calls `_exit`, which is async-signal-safe.
         unsafe {
             signal_hook::low_level::register(sig, || signal_hook::low_level::exit(EXIT_QUICK))
         }?;
     }
-    Signals::new(WORKER)
+    Signals::new([profile.graceful() as i32, SIGUSR1])
 }

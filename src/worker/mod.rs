@@ -220,7 +220,7 @@ pub fn run(spec: WorkerSpec, app: WorkerApp) -> i32 {
 /// Signal dispositions, parent checks and the worker's own poll, all while signals are
 /// still blocked.
 fn setup(spec: &WorkerSpec) -> io::Result<(Signals, Poll)> {
-    let signals = signals::reset_for_worker()?;
+    let signals = signals::reset_for_worker(spec.config.signal_profile)?;
     if let Some(credentials) = &spec.config.credentials {
         credentials.drop_privileges()?;
     }
@@ -419,10 +419,11 @@ impl Worker {
 
     fn on_signals(&mut self) {
         let pending: Vec<i32> = self.signals.pending().collect();
+        let graceful = self.config.signal_profile.graceful();
         for sig in pending {
             match sig {
-                signal_hook::consts::SIGTERM => {
-                    log::info!("received TERM: draining");
+                _ if sig == graceful as i32 => {
+                    log::info!("received {}: draining", signals::name(graceful));
                     self.begin_drain();
                 }
                 signal_hook::consts::SIGUSR1 => {
