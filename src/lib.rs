@@ -20,9 +20,9 @@
 //! * [`config`]: command line and environment into a validated [`Config`].
 //! * `sys`: the only place with `unsafe`: fork, signal dispositions, the shared-memory
 //!   scoreboard, the monotonic clock and the lifeline pipe.
-//! * `master`: the arbiter loop, the pure signal -> action map, the worker pool,
-//!   listeners, the `--metrics-bind` port, and telling an OOM kill from any other
-//!   SIGKILL.
+//! * `master`: the arbiter loop, the pure signal -> action map, the worker pool and its
+//!   autoscaler, listeners, the `--metrics-bind` port, and telling an OOM kill from any
+//!   other SIGKILL.
 //! * `worker`: the event loop, the accept gate, the connection state machine and
 //!   recycling (requests, age, memory).
 //! * `metrics`: the Prometheus text, from the scoreboard and the listeners' accept

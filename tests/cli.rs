@@ -35,6 +35,18 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
 }
 
 #[test]
+fn max_workers_below_workers_is_refused() {
+    let (status, log) = Launch::new()
+        .args(&["--workers", "3", "--max-workers", "2"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(2), "{status}; log:\n{log}");
+    assert!(
+        log.contains("--max-workers 2 is below --workers 3"),
+        "{log}"
+    );
+}
+
+#[test]
 fn metrics_bind_on_a_taken_port_stops_the_start() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("local_addr").to_string();

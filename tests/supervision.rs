@@ -1,4 +1,5 @@
-//! Supervision through the binary: scaling with TTIN/TTOU and rolling a new generation
+//! Supervision through the binary: scaling with TTIN/TTOU and by `--max-workers` (the
+//! accept queue), rolling a new generation
 //! with HUP while a load client runs (zero failed requests), worker recycling by
 //! `--max-requests`, `--max-worker-age` and `--max-worker-memory`, hung workers killed by `--timeout`, workers dying with a SIGKILLed
 //! master, crash-loop backoff, a handler panic that costs one 500, not a worker,
@@ -202,6 +203,34 @@ fn metrics_show_how_long_each_worker_has_been_in_its_request() {
         (both.iter().any(|&s| s >= 0.1) && both.iter().any(|&s| s < 0.1)).then_some(both)
     });
     assert!(seen.is_some(), "no worker shown busy for 0.1 s within 10 s");
+}
+
+/// `--max-workers`: while connections wait and no worker is idle, the pool grows one
+/// worker at a time up to the ceiling and no further; idle again, it shrinks back.
+#[test]
+fn max_workers_grows_the_pool_under_a_queue_and_shrinks_it_when_idle() {
+    let server = start("1", &["--max-workers", "3", "--scale-down-after", "1"]);
+    // Four 6 s requests: one in the worker, three waiting in the accept queue (the
+    // pool reaches 3 after about 2 s, while the first is still running).
+    let mut sleepers: Vec<Conn> = (0..4)
+        .map(|_| {
+            let mut conn = server.connect();
+            conn.send(&client::request("GET", "/sleep?ms=6000", &[], b""));
+            conn
+        })
+        .collect();
+    server.wait_for_log("workers 1 -> 2", secs(15));
+    server.wait_for_log("workers 2 -> 3", secs(15));
+    for conn in &mut sleepers {
+        assert_eq!(conn.read_response(secs(30)).status, 200);
+    }
+    // The fourth request waited while three workers were busy: the ceiling held.
+    let beyond = server.log().into_iter().find(|l| l.contains("-> 4"));
+    assert!(beyond.is_none(), "{beyond:?}");
+    server.wait_for_log("workers 3 -> 2", secs(20));
+    server.wait_for_log("workers 2 -> 1", secs(20));
+    server.wait_children(1, secs(10));
+    assert_eq!(server.get("/").status, 200);
 }
 
 /// The master answers its own port while the only worker is inside a 20 s request, when

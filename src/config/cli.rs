@@ -56,6 +56,18 @@ pub(crate) struct Cli {
           value_parser = parse_workers)]
     pub workers: Option<usize>,
 
+    /// Let the pool grow up to this many workers while connections wait in the accept
+    /// queue and no worker is idle (one more per second of that), and shrink back to
+    /// --workers after workers sit idle. Off unless given.
+    #[arg(long, value_name = "INT", env = "BR_SERVE_MAX_WORKERS", value_parser = parse_workers)]
+    pub max_workers: Option<usize>,
+
+    /// With --max-workers: how long a worker must sit idle, with nothing waiting, before
+    /// the pool shrinks by one.
+    #[arg(long, value_name = "SECONDS", env = "BR_SERVE_SCALE_DOWN_AFTER",
+          default_value = "30", value_parser = parse_seconds)]
+    pub scale_down_after: Duration,
+
     /// Set SO_REUSEPORT on the TCP listeners, so several independent br-serve masters
     /// can listen on the same port and the kernel spreads new connections among them.
     #[arg(long = "reuse-port", env = "BR_SERVE_REUSE_PORT", value_parser = boolish())]

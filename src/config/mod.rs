@@ -114,6 +114,10 @@ pub struct Config {
     pub reuse_port: bool,
     /// How many workers to run.
     pub workers: usize,
+    /// `--max-workers`: the autoscaler's ceiling (`workers` is its floor); `None` off.
+    pub max_workers: Option<usize>,
+    /// How long workers must sit idle before the autoscaler retires one.
+    pub scale_down_after: Duration,
     /// The listen(2) backlog: how many connections may wait for a worker.
     pub backlog: i32,
     /// A worker silent for longer is killed and replaced; `None` disables the check.
@@ -382,6 +386,12 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         Some(n) => n,
         None => default_workers(std::env::var("WEB_CONCURRENCY").ok())?,
     };
+    if let Some(max) = cli.max_workers.filter(|&max| max < workers) {
+        return Err(Error::Usage(format!(
+            "--max-workers {max} is below --workers {workers}: the pool starts at --workers \
+             and grows up to --max-workers"
+        )));
+    }
     let mode = match (cli.check_config, cli.print_config) {
         (true, _) => Mode::Check,
         (false, true) => Mode::Print(String::new()),
@@ -391,6 +401,8 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         binds,
         reuse_port: cli.reuse_port,
         workers,
+        max_workers: cli.max_workers,
+        scale_down_after: cli.scale_down_after,
         backlog: cli.backlog,
         timeout: Some(cli.timeout).filter(|t| !t.is_zero()),
         graceful_timeout: cli.graceful_timeout,

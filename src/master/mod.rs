@@ -16,6 +16,7 @@
 //! on every respawn, TTIN and HUP.
 
 mod action;
+mod autoscale;
 mod listeners;
 mod oom;
 mod pidfile;
@@ -33,6 +34,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use self::action::{Action, Phase, action_for};
+use self::autoscale::{Autoscaler, Observation, Step};
 use self::listeners::Listener;
 use self::oom::OomKills;
 use self::pidfile::Pidfile;
@@ -83,8 +85,10 @@ struct Master<'a> {
     pool: Pool,
     /// Current generation; HUP starts the next one.
     generation: u32,
-    /// How many workers to run (the configuration, then TTIN/TTOU).
+    /// How many workers to run (the configuration, then TTIN/TTOU and the autoscaler).
     target: usize,
+    /// `--max-workers`: moves `target` with the accept queue.
+    autoscaler: Option<Autoscaler>,
     /// WINCH: no workers until HUP brings them back.
     workers_stopped: bool,
     phase: Phase,
@@ -139,6 +143,7 @@ impl<'a> Master<'a> {
         };
         Ok(Master {
             target: config.workers,
+            autoscaler: autoscaler_for(&config),
             scoreboard,
             lifeline: Some(
                 Lifeline::new().map_err(|e| Error::io("creating the lifeline pipe", e))?,
@@ -189,6 +194,7 @@ impl<'a> Master<'a> {
             }
             self.reap_workers();
             self.scale();
+            self.autoscale();
             self.end_drain_delay();
             if self.phase != Phase::Running && self.pool.is_empty() {
                 return Ok(());
@@ -239,20 +245,25 @@ impl<'a> Master<'a> {
 
     /// Short ticks while anything is in motion, long ones in the steady state.
     fn tick(&self) -> Duration {
-        let settled = self.phase == Phase::Running
+        let tick = if self.settled() { IDLE_TICK } else { BUSY_TICK };
+        let limits = [
+            self.systemd.max_sleep(),
+            self.scrapes.as_ref().and_then(Scrapes::max_sleep),
+        ];
+        limits.into_iter().flatten().fold(tick, Duration::min)
+    }
+
+    /// Nothing in motion: running, the pool complete, every worker of the current
+    /// generation, serving, and not on its way out.
+    fn settled(&self) -> bool {
+        self.phase == Phase::Running
             && self.pool.len() == self.wanted()
             && self.pool.iter().all(|w| {
                 w.generation == self.generation
                     && w.retiring_ms.is_none()
                     && w.aborted_ms.is_none()
                     && matches!(self.scoreboard[w.slot].state(), State::Idle | State::Busy)
-            });
-        let tick = if settled { IDLE_TICK } else { BUSY_TICK };
-        let limits = [
-            self.systemd.max_sleep(),
-            self.scrapes.as_ref().and_then(Scrapes::max_sleep),
-        ];
-        limits.into_iter().flatten().fold(tick, Duration::min)
+            })
     }
 
     fn wanted(&self) -> usize {
@@ -392,6 +403,44 @@ impl<'a> Master<'a> {
         );
     }
 
+    /// `--max-workers`: one more worker while connections wait and none is idle, one
+    /// fewer after workers sit idle. Only a settled pool is judged: a worker booting or
+    /// retiring is neither idle nor busy yet, so each new worker gets its full second.
+    fn autoscale(&mut self) {
+        let settled = !self.workers_stopped && self.settled();
+        match self.autoscaler.as_mut() {
+            Some(scaler) if !settled => return scaler.interrupt(),
+            Some(_) => {}
+            None => return,
+        }
+        let seen = Observation {
+            target: self.target,
+            idle: self
+                .pool
+                .iter()
+                .filter(|w| self.scoreboard[w.slot].state() == State::Idle)
+                .count(),
+            queued: queued_connections(&self.listeners),
+            now_ms: monotonic_ms(),
+        };
+        let Some(step) = self.autoscaler.as_mut().and_then(|a| a.step(seen)) else {
+            return;
+        };
+        let before = self.target;
+        let why = match step {
+            Step::Up { waited_ms } => {
+                self.target += 1;
+                let queued = seen.queued.map_or("connections".into(), |n| n.to_string());
+                format!("{queued} waiting, no worker idle for {waited_ms} ms")
+            }
+            Step::Down { quiet_ms } => {
+                self.target -= 1;
+                format!("a worker idle and nothing waiting for {quiet_ms} ms")
+            }
+        };
+        log::info!("Autoscale: {why}: workers {before} -> {}", self.target);
+    }
+
     /// A graceful or a quick stop (TERM or INT/QUIT, as `--signal-profile` has them; the
     /// signal's `name` is for the log): tell every worker, then wait for them. A graceful
     /// stop with `--drain-delay` first marks every worker not ready and keeps serving for
@@ -458,6 +507,7 @@ impl<'a> Master<'a> {
             self.target = new.workers;
         }
         self.config = keep_what_hup_cannot_change(&self.config, new);
+        self.autoscaler = autoscaler_for(&self.config);
         self.generation += 1;
         self.workers_stopped = false;
         self.announced = false;
@@ -713,6 +763,24 @@ fn keep_what_hup_cannot_change(current: &Config, new: Config) -> Config {
         signal_profile: current.signal_profile,
         ..new
     }
+}
+
+/// The autoscaler `--max-workers` asks for: from `--workers` up to it.
+fn autoscaler_for(config: &Config) -> Option<Autoscaler> {
+    let down_after_ms = config.scale_down_after.as_millis() as u64;
+    let max = config.max_workers?;
+    Some(Autoscaler::new(config.workers, max, down_after_ms))
+}
+
+/// Connections waiting in the TCP listeners' accept queues (`TCP_INFO`); `None` when
+/// there is no TCP listener to ask (a Unix socket's queue is not readable this way).
+fn queued_connections(listeners: &[Listener]) -> Option<u64> {
+    let queues = listeners.iter().filter_map(Listener::tcp);
+    let counts: Vec<u64> = queues
+        .filter_map(|(_, fd)| crate::sys::sockopt::accept_queue(fd).ok())
+        .map(|(queued, _)| u64::from(queued))
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum())
 }
 
 /// The master's hold on the application.

@@ -1,0 +1,188 @@
+//! `--max-workers`: the pool grows while connections wait and no worker is free, and
+//! shrinks back to `--workers` once workers sit idle. A pure function of what the master
+//! sees, table-tested like the pool's plan.
+//!
+//! The signal is the kernel's own: the listeners' accept queues (`TCP_INFO`), which say
+//! how many connections wait for a worker, together with the scoreboard, which says
+//! whether any worker is idle. Queued connections with an idle worker are about to be
+//! taken; queued connections with every worker busy are demand the pool cannot meet.
+//! This is uWSGI's `cheaper-algo backlog` (anchors §3, item 8); gunicorn only reports
+//! the number, and its users script TTIN/TTOU around it.
+//!
+//! Hysteresis keeps the pool from flapping: it grows by one worker per second of
+//! sustained crowding (each new worker has that second to boot and take a connection
+//! before the next is considered), and shrinks by one per `--scale-down-after` of
+//! sustained quiet (a worker idle, nothing waiting). Where no listener has a queue to
+//! read (Unix sockets only), every worker busy counts as crowded.
+
+/// How long connections must wait with no worker idle before one more worker starts.
+pub const UP_AFTER_MS: u64 = 1000;
+
+/// The bounds and the memory of recent observations.
+#[derive(Debug)]
+pub struct Autoscaler {
+    min: usize,
+    max: usize,
+    down_after_ms: u64,
+    /// Since when connections have been waiting with no worker idle.
+    crowded_since: Option<u64>,
+    /// Since when some worker has been idle with nothing waiting.
+    quiet_since: Option<u64>,
+}
+
+/// One look at the pool.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation {
+    /// The worker count aimed for now.
+    pub target: usize,
+    /// Workers waiting for a connection.
+    pub idle: usize,
+    /// Connections in the listeners' accept queues; `None` when none could be read.
+    pub queued: Option<u64>,
+    pub now_ms: u64,
+}
+
+/// A change of the worker count, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Connections waited this long with every worker busy.
+    Up { waited_ms: u64 },
+    /// Some worker sat idle, with nothing waiting, this long.
+    Down { quiet_ms: u64 },
+}
+
+impl Autoscaler {
+    /// Between `min` and `max` workers, shrinking after `down_after_ms` of quiet.
+    pub fn new(min: usize, max: usize, down_after_ms: u64) -> Autoscaler {
+        Autoscaler {
+            min,
+            max,
+            down_after_ms,
+            crowded_since: None,
+            quiet_since: None,
+        }
+    }
+
+    /// Forgets what it saw: the pool is in motion (booting, retiring, rolling), and its
+    /// idle and busy counts say nothing about demand until it settles.
+    pub fn interrupt(&mut self) {
+        self.crowded_since = None;
+        self.quiet_since = None;
+    }
+
+    /// The step to take after this look, if any: one worker at a time. A count moved
+    /// outside the bounds by TTIN/TTOU is not pulled back at once, only no further.
+    pub fn step(&mut self, seen: Observation) -> Option<Step> {
+        let now = seen.now_ms;
+        let waiting = seen.queued.map_or(seen.idle == 0, |queued| queued > 0);
+        let crowded = waiting && seen.idle == 0;
+        let quiet = seen.idle > 0 && !waiting;
+        self.crowded_since = crowded.then(|| self.crowded_since.unwrap_or(now));
+        self.quiet_since = quiet.then(|| self.quiet_since.unwrap_or(now));
+        let crowded_ms = self
+            .crowded_since
+            .map_or(0, |since| now.saturating_sub(since));
+        let quiet_ms = self
+            .quiet_since
+            .map_or(0, |since| now.saturating_sub(since));
+        if crowded && crowded_ms >= UP_AFTER_MS && seen.target < self.max {
+            self.crowded_since = Some(now);
+            return Some(Step::Up {
+                waited_ms: crowded_ms,
+            });
+        }
+        if quiet && quiet_ms >= self.down_after_ms && seen.target > self.min {
+            self.quiet_since = Some(now);
+            return Some(Step::Down { quiet_ms });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `looks` (time, target, idle, queued) through a fresh 2..4 scaler that shrinks
+    /// after 5 s, and returns each step.
+    fn run(looks: &[(u64, usize, usize, Option<u64>)]) -> Vec<Option<Step>> {
+        let mut scaler = Autoscaler::new(2, 4, 5000);
+        let look = |&(now_ms, target, idle, queued)| Observation {
+            target,
+            idle,
+            queued,
+            now_ms,
+        };
+        looks.iter().map(|l| scaler.step(look(l))).collect()
+    }
+
+    const UP: fn(u64) -> Option<Step> = |waited_ms| Some(Step::Up { waited_ms });
+    const DOWN: fn(u64) -> Option<Step> = |quiet_ms| Some(Step::Down { quiet_ms });
+
+    #[test]
+    fn grows_after_a_second_of_crowding_one_worker_at_a_time() {
+        let steps = run(&[
+            (0, 2, 0, Some(5)),    // crowded from now
+            (500, 2, 0, Some(5)),  // not yet a second
+            (1000, 2, 0, Some(5)), // a second: one more
+            (1500, 3, 0, Some(4)), // the new one had half a second
+            (2000, 3, 0, Some(3)), // a second since the last step
+            (3000, 4, 0, Some(9)), // at the ceiling
+            (4000, 4, 0, Some(9)),
+        ]);
+        assert_eq!(steps, [None, None, UP(1000), None, UP(1000), None, None]);
+    }
+
+    #[test]
+    fn an_idle_worker_or_an_empty_queue_is_not_crowding() {
+        let steps = run(&[
+            (0, 2, 0, Some(5)),
+            (900, 2, 1, Some(5)), // a worker came free: the clock starts again
+            (1000, 2, 0, Some(5)),
+            (1900, 2, 0, Some(0)), // busy, but nobody waits
+            (2000, 2, 0, Some(5)),
+            (2999, 2, 0, Some(5)),
+            (3000, 2, 0, Some(5)),
+        ]);
+        assert_eq!(steps, [None, None, None, None, None, None, UP(1000)]);
+    }
+
+    #[test]
+    fn shrinks_after_sustained_quiet_never_below_the_floor() {
+        let steps = run(&[
+            (0, 4, 1, Some(0)),
+            (4999, 4, 1, Some(0)),
+            (5000, 4, 3, Some(0)), // 5 s with a worker idle: one fewer
+            (6000, 3, 2, Some(1)), // someone waits: quiet is over
+            (7000, 3, 2, Some(0)),
+            (12_000, 3, 2, Some(0)), // 5 s quiet again
+            (20_000, 2, 2, Some(0)), // at the floor
+        ]);
+        assert_eq!(
+            steps,
+            [None, None, DOWN(5000), None, None, DOWN(5000), None]
+        );
+    }
+
+    #[test]
+    fn without_a_readable_queue_all_busy_is_crowding() {
+        let steps = run(&[
+            (0, 2, 0, None),
+            (1000, 2, 0, None),
+            (2000, 3, 1, None),
+            (7000, 3, 1, None),
+        ]);
+        assert_eq!(steps, [None, UP(1000), None, DOWN(5000)]);
+    }
+
+    #[test]
+    fn a_count_moved_by_ttin_past_the_bounds_only_moves_back_toward_them() {
+        let steps = run(&[
+            (0, 6, 0, Some(9)),    // above the ceiling: no growth
+            (1000, 6, 0, Some(9)), // ...however crowded
+            (2000, 6, 1, Some(0)),
+            (7000, 6, 1, Some(0)), // quiet: back down, one step at a time
+        ]);
+        assert_eq!(steps, [None, None, None, DOWN(5000)]);
+    }
+}
