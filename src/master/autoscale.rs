@@ -9,6 +9,10 @@
 //! This is uWSGI's `cheaper-algo backlog` (anchors §3, item 8); gunicorn only reports
 //! the number, and its users script TTIN/TTOU around it.
 //!
+//! It never grows past the memory the cgroup allows (`memory_limit`): the master says
+//! whether one more worker fits, and is asked only when a step up is due. A pool held
+//! back by memory is reported once per spell of crowding.
+//!
 //! Hysteresis keeps the pool from flapping: it grows by one worker per second of
 //! sustained crowding (each new worker has that second to boot and take a connection
 //! before the next is considered), and shrinks by one per `--scale-down-after` of
@@ -28,6 +32,8 @@ pub struct Autoscaler {
     crowded_since: Option<u64>,
     /// Since when some worker has been idle with nothing waiting.
     quiet_since: Option<u64>,
+    /// A step up was refused for memory in this spell of crowding, and reported.
+    held: bool,
 }
 
 /// One look at the pool.
@@ -49,6 +55,8 @@ pub enum Step {
     Up { waited_ms: u64 },
     /// Some worker sat idle, with nothing waiting, this long.
     Down { quiet_ms: u64 },
+    /// A step up was due after this long, but one more worker would not fit in memory.
+    Held { waited_ms: u64 },
 }
 
 impl Autoscaler {
@@ -60,6 +68,7 @@ impl Autoscaler {
             down_after_ms,
             crowded_since: None,
             quiet_since: None,
+            held: false,
         }
     }
 
@@ -72,7 +81,8 @@ impl Autoscaler {
 
     /// The step to take after this look, if any: one worker at a time. A count moved
     /// outside the bounds by TTIN/TTOU is not pulled back at once, only no further.
-    pub fn step(&mut self, seen: Observation) -> Option<Step> {
+    /// `fits` says whether memory allows one more worker; it is asked only for a step up.
+    pub fn step(&mut self, seen: Observation, fits: impl FnOnce() -> bool) -> Option<Step> {
         let now = seen.now_ms;
         let waiting = seen.queued.map_or(seen.idle == 0, |queued| queued > 0);
         let crowded = waiting && seen.idle == 0;
@@ -85,7 +95,14 @@ impl Autoscaler {
         let quiet_ms = self
             .quiet_since
             .map_or(0, |since| now.saturating_sub(since));
+        self.held &= crowded;
         if crowded && crowded_ms >= UP_AFTER_MS && seen.target < self.max {
+            if !fits() {
+                let first = !std::mem::replace(&mut self.held, true);
+                return first.then_some(Step::Held {
+                    waited_ms: crowded_ms,
+                });
+            }
             self.crowded_since = Some(now);
             return Some(Step::Up {
                 waited_ms: crowded_ms,
@@ -103,21 +120,49 @@ impl Autoscaler {
 mod tests {
     use super::*;
 
-    /// Runs `looks` (time, target, idle, queued) through a fresh 2..4 scaler that shrinks
-    /// after 5 s, and returns each step.
-    fn run(looks: &[(u64, usize, usize, Option<u64>)]) -> Vec<Option<Step>> {
+    /// One look: (time, target, idle, queued).
+    type Look = (u64, usize, usize, Option<u64>);
+
+    /// Runs `looks` through a fresh 2..4 scaler that shrinks after 5 s, with room for
+    /// more workers, and returns each step.
+    fn run(looks: &[Look]) -> Vec<Option<Step>> {
+        let roomy: Vec<_> = looks.iter().map(|&l| (l, true)).collect();
+        run_with_room(&roomy)
+    }
+
+    /// As [`run`], each look saying whether one more worker fits in memory.
+    fn run_with_room(looks: &[(Look, bool)]) -> Vec<Option<Step>> {
         let mut scaler = Autoscaler::new(2, 4, 5000);
-        let look = |&(now_ms, target, idle, queued)| Observation {
+        let look = |(now_ms, target, idle, queued)| Observation {
             target,
             idle,
             queued,
             now_ms,
         };
-        looks.iter().map(|l| scaler.step(look(l))).collect()
+        let steps = looks.iter().map(|&(l, room)| scaler.step(look(l), || room));
+        steps.collect()
     }
 
     const UP: fn(u64) -> Option<Step> = |waited_ms| Some(Step::Up { waited_ms });
     const DOWN: fn(u64) -> Option<Step> = |quiet_ms| Some(Step::Down { quiet_ms });
+    const HELD: fn(u64) -> Option<Step> = |waited_ms| Some(Step::Held { waited_ms });
+
+    #[test]
+    fn memory_holds_the_pool_back_and_says_so_once_per_spell() {
+        let steps = run_with_room(&[
+            ((0, 2, 0, Some(5)), false),
+            ((1000, 2, 0, Some(5)), false), // due, but no room: said once
+            ((2000, 2, 0, Some(5)), false), // still crowded, still no room: quiet
+            ((3000, 2, 0, Some(5)), true),  // room again: the step, at last
+            ((3500, 3, 1, Some(0)), false), // the crowding ends
+            ((4000, 3, 0, Some(5)), false),
+            ((5000, 3, 0, Some(5)), false), // a new spell: said again
+        ]);
+        assert_eq!(
+            steps,
+            [None, HELD(1000), None, UP(3000), None, None, HELD(1000)]
+        );
+    }
 
     #[test]
     fn grows_after_a_second_of_crowding_one_worker_at_a_time() {

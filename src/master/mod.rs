@@ -18,6 +18,7 @@
 mod action;
 mod autoscale;
 mod listeners;
+mod memory_limit;
 mod oom;
 mod pidfile;
 mod pool;
@@ -36,6 +37,7 @@ use nix::unistd::Pid;
 use self::action::{Action, Phase, action_for};
 use self::autoscale::{Autoscaler, Observation, Step};
 use self::listeners::Listener;
+use self::memory_limit::MemoryLimit;
 use self::oom::OomKills;
 use self::pidfile::Pidfile;
 use self::pool::{Pool, View, WorkerInfo, backoff, plan};
@@ -47,6 +49,7 @@ use crate::error::Error;
 use crate::sys::clock::monotonic_ms;
 use crate::sys::fork;
 use crate::sys::lifeline::Lifeline;
+use crate::sys::pages::{anon_resident_bytes, mib};
 use crate::sys::scoreboard::{self, Scoreboard, State};
 use crate::sys::signals::MasterSignals;
 use crate::worker::WorkerApp;
@@ -89,6 +92,8 @@ struct Master<'a> {
     target: usize,
     /// `--max-workers`: moves `target` with the accept queue.
     autoscaler: Option<Autoscaler>,
+    /// The cgroup's memory limit, which the autoscaler stays under (found only for it).
+    memory_limit: Option<MemoryLimit>,
     /// WINCH: no workers until HUP brings them back.
     workers_stopped: bool,
     phase: Phase,
@@ -137,6 +142,7 @@ impl<'a> Master<'a> {
             .map_err(|e| Error::io("watching signals", e))?;
         let access_log = open_access_log(&config)?;
         give_to_workers(&config, &listeners);
+        let memory_limit = memory_limit_for(&config);
         let pidfile = match &config.pidfile {
             Some(path) => Some(Pidfile::create(path, pid.as_raw() as u32)?),
             None => None,
@@ -144,6 +150,7 @@ impl<'a> Master<'a> {
         Ok(Master {
             target: config.workers,
             autoscaler: autoscaler_for(&config),
+            memory_limit,
             scoreboard,
             lifeline: Some(
                 Lifeline::new().map_err(|e| Error::io("creating the lifeline pipe", e))?,
@@ -403,16 +410,12 @@ impl<'a> Master<'a> {
         );
     }
 
-    /// `--max-workers`: one more worker while connections wait and none is idle, one
-    /// fewer after workers sit idle. Only a settled pool is judged: a worker booting or
-    /// retiring is neither idle nor busy yet, so each new worker gets its full second.
+    /// `--max-workers`: one more worker while connections wait and none is idle (if it
+    /// fits in the cgroup's memory), one fewer after workers sit idle. Only a settled pool
+    /// is judged: a worker booting or retiring is neither idle nor busy yet, so each new
+    /// worker gets its full second.
     fn autoscale(&mut self) {
         let settled = !self.workers_stopped && self.settled();
-        match self.autoscaler.as_mut() {
-            Some(scaler) if !settled => return scaler.interrupt(),
-            Some(_) => {}
-            None => return,
-        }
         let seen = Observation {
             target: self.target,
             idle: self
@@ -423,19 +426,40 @@ impl<'a> Master<'a> {
             queued: queued_connections(&self.listeners),
             now_ms: monotonic_ms(),
         };
-        let Some(step) = self.autoscaler.as_mut().and_then(|a| a.step(seen)) else {
-            return;
+        let mut room = None;
+        let fits = || {
+            room = Room::measure(self.memory_limit.as_ref(), &self.pool);
+            room.as_ref().is_none_or(Room::fits)
         };
+        let step = match self.autoscaler.as_mut() {
+            None => return,
+            Some(scaler) if !settled => return scaler.interrupt(),
+            Some(scaler) => scaler.step(seen, fits),
+        };
+        if let Some(step) = step {
+            self.take_step(step, seen.queued, room);
+        }
+    }
+
+    /// Applies and logs an autoscaling step.
+    fn take_step(&mut self, step: Step, queued: Option<u64>, room: Option<Room>) {
+        let waiting = queued.map_or("connections".into(), |n| n.to_string());
         let before = self.target;
-        let why = match step {
-            Step::Up { waited_ms } => {
+        let why = match (step, room) {
+            (Step::Up { waited_ms }, _) => {
                 self.target += 1;
-                let queued = seen.queued.map_or("connections".into(), |n| n.to_string());
-                format!("{queued} waiting, no worker idle for {waited_ms} ms")
+                format!("{waiting} waiting, no worker idle for {waited_ms} ms")
             }
-            Step::Down { quiet_ms } => {
+            (Step::Down { quiet_ms }, _) => {
                 self.target -= 1;
                 format!("a worker idle and nothing waiting for {quiet_ms} ms")
+            }
+            (Step::Held { waited_ms }, room) => {
+                let room = room.map_or(String::new(), |r| r.describe());
+                return log::warn!(
+                    "Autoscale: {waiting} waiting, no worker idle for {waited_ms} ms, but one \
+                     more worker would not fit in memory{room}: the pool stays at {before}"
+                );
             }
         };
         log::info!("Autoscale: {why}: workers {before} -> {}", self.target);
@@ -763,6 +787,61 @@ fn keep_what_hup_cannot_change(current: &Config, new: Config) -> Config {
         signal_profile: current.signal_profile,
         ..new
     }
+}
+
+/// What one more worker would come to against the cgroup's memory limit.
+struct Room {
+    limit: u64,
+    /// The cgroup's working set now.
+    used: u64,
+    /// The largest worker's anonymous memory: what a new one grows toward.
+    worker: u64,
+}
+
+impl Room {
+    /// Reads the cgroup and the workers now; `None` without a limit or a reading.
+    fn measure(limit: Option<&MemoryLimit>, pool: &Pool) -> Option<Room> {
+        let limit = limit?;
+        let sizes = pool
+            .iter()
+            .filter_map(|w| anon_resident_bytes(&w.pid.as_raw().to_string()));
+        Some(Room {
+            limit: limit.limit,
+            used: limit.working_set()?,
+            worker: sizes.max()?,
+        })
+    }
+
+    fn fits(&self) -> bool {
+        memory_limit::fits(self.limit, self.used, self.worker)
+    }
+
+    /// For the log: ` (~6.0 MiB each; 230.1 MiB of the 256.0 MiB limit in use)`.
+    fn describe(&self) -> String {
+        format!(
+            " (~{} each; {} of the cgroup's {} limit in use, {} % the most)",
+            mib(self.worker),
+            mib(self.used),
+            mib(self.limit),
+            memory_limit::FILL_PERCENT
+        )
+    }
+}
+
+/// With `--max-workers`, the cgroup memory limit the pool stays under, announced with the
+/// bounds.
+fn memory_limit_for(config: &Config) -> Option<MemoryLimit> {
+    let max = config.max_workers?;
+    let found = MemoryLimit::find();
+    let memory = found.as_ref().map_or("no cgroup memory limit".into(), |m| {
+        let fill = memory_limit::FILL_PERCENT;
+        format!(
+            "within {fill} % of the cgroup's {} memory limit",
+            mib(m.limit)
+        )
+    });
+    log::info!("Autoscale: {} to {max} workers, {memory}", config.workers);
+    found
 }
 
 /// The autoscaler `--max-workers` asks for: from `--workers` up to it.

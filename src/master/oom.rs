@@ -13,6 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::sys::cgroup::{self, Version};
+
 /// The kernel's count of OOM kills, and the value last read from it. The default
 /// watches nothing yet (see [`OomKills::watch`]).
 #[derive(Default)]
@@ -63,31 +65,14 @@ fn cause(counted: Option<(u64, &Path)>) -> String {
     }
 }
 
-/// The counter files to try, most specific first, for the text of `/proc/self/cgroup`
-/// (`hierarchy-id:controllers:path` lines; cgroup v2's has no controllers).
+/// The counter files to try, most specific first, for the text of `/proc/self/cgroup`.
 fn candidates(proc_self_cgroup: &str) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for line in proc_self_cgroup.lines() {
-        let mut fields = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let below = path.trim_start_matches('/');
-        if controllers.is_empty() {
-            files.push(
-                Path::new("/sys/fs/cgroup")
-                    .join(below)
-                    .join("memory.events"),
-            );
-        } else if controllers.split(',').any(|c| c == "memory") {
-            let v1 = Path::new("/sys/fs/cgroup/memory").join(below);
-            files.push(v1.join("memory.oom_control"));
-        }
-    }
-    files.push(PathBuf::from("/proc/vmstat"));
-    files
+    let dirs = cgroup::memory_dirs(proc_self_cgroup).into_iter();
+    let files = dirs.map(|(version, dir)| match version {
+        Version::V2 => dir.join("memory.events"),
+        Version::V1 => dir.join("memory.oom_control"),
+    });
+    files.chain([PathBuf::from("/proc/vmstat")]).collect()
 }
 
 fn read_count(file: &Path) -> Option<u64> {

@@ -14,9 +14,10 @@
 //! * [`privileges`]: switching a worker to `--user`/`--group`.
 //! * [`sockopt`]: `setsockopt` for options our socket crates do not wrap.
 //!
-//! [`clock`] and [`lifeline`] are safe, but they are process plumbing of the same kind,
-//! so they live beside the rest.
+//! [`clock`], [`lifeline`] and [`cgroup`] are safe, but they are process plumbing of the
+//! same kind, so they live beside the rest.
 
+pub mod cgroup;
 pub mod clock;
 pub mod fds;
 pub mod fork;

@@ -84,6 +84,14 @@ pub fn anon_resident_bytes(process: &str) -> Option<u64> {
     Some(resident.saturating_sub(shared) * u64::try_from(page).ok()?)
 }
 
+/// `40.3 MiB`, or `64.0 KiB` below a mebibyte: memory sizes in log lines.
+pub fn mib(bytes: u64) -> String {
+    match bytes < 1 << 20 {
+        true => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        false => format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::sys::pages::anon_resident_bytes;
+use crate::sys::pages::{anon_resident_bytes, mib};
 
 /// A worker's recycling limits; each fires once, and the first to fire ends them all.
 #[derive(Debug)]
@@ -93,14 +93,6 @@ impl Recycle {
         self.requests = None;
         self.deadline = None;
         self.memory = None;
-    }
-}
-
-/// `40.3 MiB`, or `64.0 KiB` below a mebibyte.
-fn mib(bytes: u64) -> String {
-    match bytes < 1 << 20 {
-        true => format!("{:.1} KiB", bytes as f64 / 1024.0),
-        false => format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
     }
 }
 
