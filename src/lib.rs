@@ -5,7 +5,8 @@
 //! A **master** process binds the listening sockets, creates what the workers share
 //! (the scoreboard and the lifeline pipe), forks N **workers**, and then only
 //! supervises: it reaps children, restarts the ones that die or hang, scales the pool on
-//! `SIGTTIN`/`SIGTTOU`, rolls a new generation on `SIGHUP` and drains on `SIGTERM`. The
+//! `SIGTTIN`/`SIGTTOU` (or by itself, with `--max-workers`), rolls a new generation on
+//! `SIGHUP` and drains on `SIGTERM` (`SIGQUIT` with `--signal-profile nginx`). The
 //! master never serves a request and never starts a thread, because it forks for its
 //! whole life (see `sys::fork`).
 //!

@@ -15,6 +15,7 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
         ("--metrics-bind", "unix:/tmp/m.sock"),
         ("--metrics-bind", "localhost"),
         ("--signal-profile", "apache"),
+        ("--scale-down-after", "0.5"),
     ] {
         let (status, log) = Launch::new().args(&[flag, value]).run_to_exit(secs(10));
         assert_eq!(

@@ -179,6 +179,19 @@ fn hup_applies_a_changed_worker_count() {
     server.wait_children(3, secs(15));
 }
 
+/// A HUP that switches autoscaling off brings the pool back to `--workers`, however far
+/// the autoscaler had taken it.
+#[test]
+fn hup_without_max_workers_returns_to_the_configured_count() {
+    let (_dir, path) = config_file("workers = 1\nmax-workers = 3\nscale-down-after = 60\n");
+    let server = Launch::new().args(&["-c", path_arg(&path)]).start();
+    let _sleepers: Vec<_> = (0..3).map(|_| server.sent_sleeper(20_000)).collect();
+    server.wait_for_log("workers 1 -> 2", secs(15));
+    std::fs::write(&path, "workers = 1\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Starting generation 2 with 1 workers", secs(10));
+}
+
 #[test]
 fn hup_keeps_the_listeners_and_says_so() {
     let (_dir, path) = config_file("workers = 1\nbacklog = 64\n");

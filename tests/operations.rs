@@ -220,6 +220,32 @@ fn socket_activation_serves_the_inherited_listener() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
+/// Socket activation outlives a binary upgrade: the new master adopts systemd's socket as
+/// it is, though `--bind` (its default here) names another address, and serves on it
+/// once the old master is gone.
+#[test]
+fn usr2_keeps_the_socket_systemd_activated() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Launch::new()
+        .no_bind()
+        .wrapped(&["systemd-socket-activate", "-l", &listen])
+        .args(&["--workers", "1"])
+        .start_unready();
+    serve_first_connection(&mut server, &listen);
+    let new = server.usr2();
+    server.wait_for_log(
+        &format!("Listening at: http://{listen} ({})", new.0),
+        secs(10),
+    );
+    let ready = format!("[{}] [master] INFO Ready", new.0);
+    server.wait_for_log(&ready, secs(10));
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+    let addr = listen.parse().expect("an address");
+    assert_eq!(client::get(addr, "/").status, 200);
+}
+
 #[test]
 fn fd_bind_serves_a_listener_the_supervisor_opened() {
     let port = free_port();

@@ -212,13 +212,7 @@ fn max_workers_grows_the_pool_under_a_queue_and_shrinks_it_when_idle() {
     let server = start("1", &["--max-workers", "3", "--scale-down-after", "1"]);
     // Four 6 s requests: one in the worker, three waiting in the accept queue (the
     // pool reaches 3 after about 2 s, while the first is still running).
-    let mut sleepers: Vec<Conn> = (0..4)
-        .map(|_| {
-            let mut conn = server.connect();
-            conn.send(&client::request("GET", "/sleep?ms=6000", &[], b""));
-            conn
-        })
-        .collect();
+    let mut sleepers: Vec<Conn> = (0..4).map(|_| server.sent_sleeper(6000)).collect();
     server.wait_for_log("workers 1 -> 2", secs(15));
     server.wait_for_log("workers 2 -> 3", secs(15));
     for conn in &mut sleepers {

@@ -200,13 +200,7 @@ fn usr2_applies_a_changed_bind() {
     // address is another loopback one.
     write_binds(&[&kept.to_string(), "127.0.0.2:0"]);
 
-    server.signal(Signal::SIGUSR2);
-    let line = server.wait_for_log("USR2: started a new master (pid: ", secs(10));
-    let pid = line
-        .rsplit("(pid: ")
-        .next()
-        .and_then(|p| p.trim_end_matches(')').parse().ok());
-    let new = KillOnDrop(pid.unwrap_or_else(|| panic!("no pid in {line:?}")));
+    let new = server.usr2();
     let now = listening(&server, new.0, 2);
     assert_eq!(now[0], kept, "the kept address moved");
     let added = now[1];

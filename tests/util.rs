@@ -400,14 +400,28 @@ impl Server {
     /// handler for the next MS milliseconds, less the time this took.
     #[track_caller]
     pub fn sleeper(&self, ms: u64) -> Conn {
-        let mut conn = self.connect();
-        conn.send(&client::request(
-            "GET",
-            &format!("/sleep?ms={ms}"),
-            &[],
-            b"",
-        ));
+        let conn = self.sent_sleeper(ms);
         conn.wait_consumed(secs(10));
+        conn
+    }
+
+    /// Sends USR2 and returns the new master it started (from the master's log), killed
+    /// on drop should the test fail before it is stopped.
+    #[track_caller]
+    pub fn usr2(&self) -> KillOnDrop {
+        self.signal(Signal::SIGUSR2);
+        let line = self.wait_for_log("USR2: started a new master (pid: ", secs(10));
+        let pid = line.rsplit("(pid: ").next();
+        let pid = pid.and_then(|p| p.trim_end_matches(')').parse().ok());
+        KillOnDrop(pid.unwrap_or_else(|| panic!("no pid in {line:?}")))
+    }
+
+    /// A connection that has sent `GET /sleep?ms=MS`, whether or not a worker took it
+    /// (it may wait in the accept queue).
+    pub fn sent_sleeper(&self, ms: u64) -> Conn {
+        let mut conn = self.connect();
+        let path = format!("/sleep?ms={ms}");
+        conn.send(&client::request("GET", &path, &[], b""));
         conn
     }
 }

@@ -13,7 +13,7 @@ use super::{BindAddr, SignalProfile};
 /// br-serve: a pre-fork HTTP/1.1 server. A master binds the listening sockets, forks
 /// workers that run the application, and supervises them: it restarts workers that die
 /// or hang, adds or removes one on SIGTTIN/SIGTTOU, rolls a new generation on SIGHUP and
-/// drains gracefully on SIGTERM.
+/// drains gracefully on SIGTERM (SIGQUIT with --signal-profile nginx).
 #[derive(Parser, Debug)]
 #[command(name = "br-serve", version, about, long_about = None, max_term_width = 100)]
 #[command(
@@ -65,7 +65,7 @@ pub(crate) struct Cli {
     /// With --max-workers: how long a worker must sit idle, with nothing waiting, before
     /// the pool shrinks by one.
     #[arg(long, value_name = "SECONDS", env = "BR_SERVE_SCALE_DOWN_AFTER",
-          default_value = "30", value_parser = parse_seconds)]
+          default_value = "30", value_parser = parse_scale_down_after)]
     pub scale_down_after: Duration,
 
     /// Set SO_REUSEPORT on the TCP listeners, so several independent br-serve masters
@@ -83,13 +83,15 @@ pub(crate) struct Cli {
           default_value = "30", value_parser = parse_seconds)]
     pub timeout: Duration,
 
-    /// After SIGTERM, keep accepting for this many seconds while /readyz answers 503, so a
-    /// load balancer (Kubernetes endpoints) stops routing here first; then drain.
+    /// After the graceful stop signal (TERM; QUIT with --signal-profile nginx), keep
+    /// accepting for this many seconds while /readyz answers 503, so a load balancer
+    /// (Kubernetes endpoints) stops routing here first; then drain.
     #[arg(long, value_name = "SECONDS", env = "BR_SERVE_DRAIN_DELAY",
           default_value = "0", value_parser = parse_seconds)]
     pub drain_delay: Duration,
 
-    /// After SIGTERM, how long workers may finish in-flight requests before being killed.
+    /// After the graceful stop signal, how long workers may finish in-flight requests
+    /// before being killed.
     #[arg(long, value_name = "SECONDS", env = "BR_SERVE_GRACEFUL_TIMEOUT",
           default_value = "30", value_parser = parse_seconds)]
     pub graceful_timeout: Duration,
@@ -340,6 +342,15 @@ pub(crate) fn parse_bind(value: &str) -> Result<BindAddr, String> {
         .next()
         .map(BindAddr::Tcp)
         .ok_or_else(|| "host resolves to no address".into())
+}
+
+/// At least a second: a pool that shrank sooner would undo each step up before the
+/// next step could be judged, and flap.
+fn parse_scale_down_after(value: &str) -> Result<Duration, String> {
+    match parse_seconds(value)? {
+        d if d >= Duration::from_secs(1) => Ok(d),
+        _ => Err("at least 1 second, or the pool would shrink as fast as it grows".into()),
+    }
 }
 
 /// `gunicorn`, or `nginx` (`unicorn` is the same).

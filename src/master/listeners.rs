@@ -93,13 +93,22 @@ impl Listener {
 /// listening descriptors it hands down, e.g. `3,4`.
 pub const FDS_ENV: &str = "BR_SERVE_FDS";
 
+/// Set (to `1`) beside `BR_SERVE_FDS` when the sockets handed down came from systemd
+/// socket activation: they replace `--bind` in the new master too.
+pub const ACTIVATED_ENV: &str = "BR_SERVE_FDS_ACTIVATED";
+
 /// Who handed listeners down to this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// The master that started this one with USR2 (`BR_SERVE_FDS`).
+    /// The master that started this one with USR2 (`BR_SERVE_FDS`), with the sockets it
+    /// bound for `--bind`.
     PreviousMaster,
-    /// systemd socket activation (`LISTEN_FDS`).
-    Systemd,
+    /// systemd socket activation (`LISTEN_FDS`), directly or through the masters of
+    /// earlier upgrades: the sockets replace `--bind`.
+    Systemd {
+        /// Passed on by a previous master (USR2), not by systemd itself.
+        via_upgrade: bool,
+    },
 }
 
 impl Source {
@@ -107,7 +116,22 @@ impl Source {
     pub fn describe(self) -> &'static str {
         match self {
             Source::PreviousMaster => "the previous master (USR2)",
-            Source::Systemd => "systemd socket activation (LISTEN_FDS)",
+            Source::Systemd { via_upgrade: true } => {
+                "the previous master (USR2), systemd's sockets replacing --bind"
+            }
+            Source::Systemd { via_upgrade: false } => "systemd socket activation (LISTEN_FDS)",
+        }
+    }
+
+    /// Whether the sockets stand in for `--bind` rather than serve it.
+    pub fn replaces_bind(self) -> bool {
+        matches!(self, Source::Systemd { .. })
+    }
+
+    fn variable(self) -> &'static str {
+        match self {
+            Source::Systemd { via_upgrade: false } => "LISTEN_FDS",
+            _ => FDS_ENV,
         }
     }
 }
@@ -115,23 +139,23 @@ impl Source {
 /// The listeners handed down to us: by a master that started this one with USR2
 /// (`BR_SERVE_FDS`; see [`reconcile`]), or by systemd socket activation (`LISTEN_FDS`,
 /// sd_listen_fds(3): descriptors from 3, valid only when `LISTEN_PID` is our pid; they
-/// replace `--bind`). The sockets, and the connections queued on them, carry over.
+/// replace `--bind`, and keep replacing it across upgrades). The sockets, and the
+/// connections queued on them, carry over.
 pub fn inherited() -> Result<Option<(Source, Vec<Listener>)>, Error> {
     let (source, fds) = match (std::env::var(FDS_ENV), systemd_fds()) {
         (Ok(list), _) => {
             let fds = parse_fd_list(&list)
                 .map_err(|why| Error::Config(format!("{FDS_ENV}={list}: {why}")))?;
-            (Source::PreviousMaster, fds)
+            match std::env::var(ACTIVATED_ENV).is_ok_and(|v| v == "1") {
+                true => (Source::Systemd { via_upgrade: true }, fds),
+                false => (Source::PreviousMaster, fds),
+            }
         }
-        (Err(_), Some(fds)) => (Source::Systemd, fds),
+        (Err(_), Some(fds)) => (Source::Systemd { via_upgrade: false }, fds),
         (Err(_), None) => return Ok(None),
     };
-    let variable = match source {
-        Source::PreviousMaster => FDS_ENV,
-        Source::Systemd => "LISTEN_FDS",
-    };
     let owned = crate::sys::fds::adopt_all(&fds)
-        .map_err(|e| Error::io(format!("adopting {variable}"), e))?;
+        .map_err(|e| Error::io(format!("adopting {}", source.variable()), e))?;
     let listeners = owned
         .into_iter()
         .map(from_fd)
@@ -142,34 +166,50 @@ pub fn inherited() -> Result<Option<(Source, Vec<Listener>)>, Error> {
 /// After USR2, the listeners `--bind` names now, as nginx does on a binary upgrade: each
 /// address takes the handed-down socket already bound there (its queued connections
 /// carry over, and `--backlog` is applied to it again), a new address is bound, and a
-/// handed-down socket no longer named is closed (the old master serves it until it
-/// stops).
+/// handed-down socket no longer named is closed (the old master serves on it until it
+/// stops). A Unix socket's path is left: should this master fail, the old one takes over
+/// again on that very socket. The file is removed by the next bind of that path.
 pub fn reconcile(
     mut handed: Vec<Listener>,
     binds: &[BindAddr],
     options: BindOptions,
 ) -> Result<Vec<Listener>, Error> {
-    let mut listeners = Vec::with_capacity(binds.len());
-    for bind in binds {
-        match handed.iter().position(|l| l.serves(bind)) {
-            Some(index) => {
-                let listener = handed.remove(index);
-                // On a listening socket, listen(2) again only sets the queue's bound.
-                SockRef::from(&listener.fd())
-                    .listen(options.backlog)
-                    .map_err(|e| Error::io(format!("applying --backlog to {bind}"), e))?;
-                listeners.push(listener);
+    let mut taken: Vec<Option<Listener>> = binds.iter().map(|_| None).collect();
+    // Exact addresses first, so a port 0 ("any") cannot take a socket that an exact
+    // address further down the list names.
+    for any_port in [false, true] {
+        for (bind, slot) in binds.iter().zip(taken.iter_mut()) {
+            if slot.is_none() && is_any_port(bind) == any_port {
+                let found = handed.iter().position(|l| l.serves(bind));
+                *slot = found.map(|index| handed.remove(index));
             }
+        }
+    }
+    let mut listeners = Vec::with_capacity(binds.len());
+    for (bind, slot) in binds.iter().zip(taken) {
+        match slot {
+            Some(listener) => listeners.push(with_backlog(listener, bind, options.backlog)?),
             None => listeners.extend(bind_all(std::slice::from_ref(bind), options)?),
         }
     }
     for gone in handed {
-        log::info!(
-            "{} is no longer in --bind: closing it (the old master serves it until it stops)",
-            gone.url()
-        );
+        log::info!("{} is no longer in --bind: closing it", gone.url());
     }
     Ok(listeners)
+}
+
+/// `HOST:0`: any port on that address.
+fn is_any_port(bind: &BindAddr) -> bool {
+    matches!(bind, BindAddr::Tcp(addr) if addr.port() == 0)
+}
+
+/// A handed-down socket with `--backlog` applied again: on a listening socket, listen(2)
+/// only sets the queue's bound.
+fn with_backlog(listener: Listener, bind: &BindAddr, backlog: i32) -> Result<Listener, Error> {
+    SockRef::from(&listener.fd())
+        .listen(backlog)
+        .map_err(|e| Error::io(format!("applying --backlog to {bind}"), e))?;
+    Ok(listener)
 }
 
 /// Whether a socket bound at `actual` serves an address configured as `wanted`: the
@@ -346,5 +386,48 @@ mod tests {
                 "{wanted} {actual}"
             );
         }
+    }
+
+    fn tcp(addr: &str) -> Listener {
+        let listener = std::net::TcpListener::bind(addr).unwrap();
+        let actual = listener.local_addr().unwrap();
+        Listener::Tcp(listener, actual)
+    }
+
+    fn port(listener: &Listener) -> u16 {
+        listener.tcp().unwrap().0.port()
+    }
+
+    const OPTIONS: BindOptions = BindOptions {
+        backlog: 16,
+        reuse_port: false,
+    };
+
+    /// An exact address gets its socket though a port 0 comes first in `--bind`; a
+    /// socket no longer named is closed.
+    #[test]
+    fn reconcile_matches_exact_addresses_before_any_port() {
+        let (kept, dropped) = (tcp("127.0.0.1:0"), tcp("127.0.0.1:0"));
+        let (kept_port, dropped_addr) = (port(&kept), dropped.tcp().unwrap().0);
+        let binds = [
+            BindAddr::Tcp("127.0.0.2:0".parse().unwrap()),
+            BindAddr::Tcp(format!("127.0.0.1:{kept_port}").parse().unwrap()),
+        ];
+        let got = reconcile(vec![dropped, kept], &binds, OPTIONS).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].tcp().unwrap().0.ip().to_string(), "127.0.0.2");
+        assert_eq!(port(&got[1]), kept_port);
+        assert!(std::net::TcpStream::connect(dropped_addr).is_err());
+    }
+
+    /// A port 0 takes what the exact addresses left, whatever the order.
+    #[test]
+    fn reconcile_gives_any_port_what_is_left() {
+        let (first, second) = (tcp("127.0.0.1:0"), tcp("127.0.0.1:0"));
+        let (first_port, second_port) = (port(&first), port(&second));
+        let any = BindAddr::Tcp("127.0.0.1:0".parse().unwrap());
+        let exact = BindAddr::Tcp(format!("127.0.0.1:{second_port}").parse().unwrap());
+        let got = reconcile(vec![second, first], &[any, exact], OPTIONS).unwrap();
+        assert_eq!([port(&got[0]), port(&got[1])], [first_port, second_port]);
     }
 }

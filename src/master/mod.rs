@@ -78,6 +78,9 @@ struct Master<'a> {
     app: AppSource<'a>,
     pid: Pid,
     listeners: Vec<Listener>,
+    /// The listeners are systemd's (socket activation), standing in for `--bind`; a new
+    /// master started by USR2 is told so.
+    activated: bool,
     scoreboard: Scoreboard,
     /// Master-only objects a worker must drop right after fork, hence the Options.
     lifeline: Option<Lifeline>,
@@ -124,7 +127,7 @@ impl<'a> Master<'a> {
         // Listeners first, before this process opens descriptors of its own, so that an
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
         let pid = nix::unistd::getpid();
-        let listeners = acquire_listeners(&config, pid)?;
+        let (listeners, activated) = acquire_listeners(&config, pid)?;
         let scoreboard =
             scoreboard::create().map_err(|e| Error::io("mapping the scoreboard", e))?;
         let mut scrapes = Scrapes::acquire(config.metrics_bind, scoreboard, &listeners)?;
@@ -162,6 +165,7 @@ impl<'a> Master<'a> {
             },
             pid,
             listeners,
+            activated,
             poll: Some(poll),
             signals: Some(signals),
             scrapes,
@@ -411,18 +415,17 @@ impl<'a> Master<'a> {
     }
 
     /// `--max-workers`: one more worker while connections wait and none is idle (if it
-    /// fits in the cgroup's memory), one fewer after workers sit idle. Only a settled pool
-    /// is judged: a worker booting or retiring is neither idle nor busy yet, so each new
-    /// worker gets its full second.
+    /// fits in the cgroup's memory), one fewer after workers sit idle.
     fn autoscale(&mut self) {
-        let settled = !self.workers_stopped && self.settled();
+        let idle = match self.autoscaling_view() {
+            _ if self.autoscaler.is_none() => return,
+            PoolView::Judge { idle } => idle,
+            PoolView::Wait => return,
+            PoolView::StartOver => return self.autoscaler.iter_mut().for_each(|a| a.interrupt()),
+        };
         let seen = Observation {
             target: self.target,
-            idle: self
-                .pool
-                .iter()
-                .filter(|w| self.scoreboard[w.slot].state() == State::Idle)
-                .count(),
+            idle,
             queued: queued_connections(&self.listeners),
             now_ms: monotonic_ms(),
         };
@@ -431,14 +434,33 @@ impl<'a> Master<'a> {
             room = Room::measure(self.memory_limit.as_ref(), &self.pool);
             room.as_ref().is_none_or(Room::fits)
         };
-        let step = match self.autoscaler.as_mut() {
-            None => return,
-            Some(scaler) if !settled => return scaler.interrupt(),
-            Some(scaler) => scaler.step(seen, fits),
-        };
+        let step = self.autoscaler.as_mut().and_then(|a| a.step(seen, fits));
         if let Some(step) = step {
             self.take_step(step, seen.queued, room);
         }
+    }
+
+    /// Whether the pool can be judged now, and its idle workers. A generation roll
+    /// (HUP), WINCH or a stop starts the autoscaler's clocks over; a worker booting (a
+    /// step just taken, a recycled worker's successor) or missing only pauses them, so
+    /// that recycling under load does not starve the autoscaler. Workers on their way out
+    /// do not count.
+    fn autoscaling_view(&self) -> PoolView {
+        let rolling = self.pool.iter().any(|w| w.generation != self.generation);
+        if self.phase != Phase::Running || self.workers_stopped || rolling {
+            return PoolView::StartOver;
+        }
+        let states: Vec<State> = self
+            .pool
+            .iter()
+            .filter(|w| w.retiring_ms.is_none() && w.aborted_ms.is_none())
+            .map(|w| self.scoreboard[w.slot].state())
+            .collect();
+        if states.len() < self.target || states.contains(&State::Booting) {
+            return PoolView::Wait;
+        }
+        let idle = states.iter().filter(|&&s| s == State::Idle).count();
+        PoolView::Judge { idle }
     }
 
     /// Applies and logs an autoscaling step.
@@ -526,9 +548,14 @@ impl<'a> Master<'a> {
                 return;
             }
         };
-        // The count set by TTIN/TTOU survives unless the configuration changed it.
-        if new.workers != self.config.workers {
-            self.target = new.workers;
+        // The count set by TTIN/TTOU or the autoscaler survives unless the configuration
+        // changed the count or its bounds.
+        let bounds = |c: &Config| (c.workers, c.max_workers);
+        if bounds(&new) != bounds(&self.config) {
+            self.target = match new.max_workers {
+                Some(max) => self.target.clamp(new.workers, max),
+                None => new.workers,
+            };
         }
         self.config = keep_what_hup_cannot_change(&self.config, new);
         self.autoscaler = autoscaler_for(&self.config);
@@ -558,8 +585,12 @@ impl<'a> Master<'a> {
         if let Some(pidfile) = self.pidfile.as_mut() {
             pidfile.move_to_oldbin();
         }
-        let metrics = self.scrapes.as_ref().map(Scrapes::fd);
-        match reexec::spawn_new_master(&self.listeners, metrics, &self.config.argv) {
+        let handed = reexec::Handed {
+            listeners: &self.listeners,
+            activated: self.activated,
+            metrics: self.scrapes.as_ref().map(Scrapes::fd),
+        };
+        match reexec::spawn_new_master(&handed, &self.config.argv) {
             Ok(pid) => {
                 log::info!("Handling signal: USR2: started a new master (pid: {pid})");
                 self.new_master = Some(Pid::from_raw(pid as i32));
@@ -751,8 +782,9 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// After the last worker is gone. A Unix socket's path stays when a new master
-    /// (USR2) now serves on it.
+    /// After the last worker is gone. After a USR2 upgrade, Unix socket paths stay: the
+    /// new master serves on those its `--bind` still names (and a dropped one's file is
+    /// removed when something binds that path again).
     fn finish(&mut self) {
         if self.new_master.is_none() {
             self.listeners.iter().for_each(Listener::unlink);
@@ -787,6 +819,16 @@ fn keep_what_hup_cannot_change(current: &Config, new: Config) -> Config {
         signal_profile: current.signal_profile,
         ..new
     }
+}
+
+/// The pool as the autoscaler sees it this turn.
+enum PoolView {
+    /// Steady: judge it, with this many workers idle.
+    Judge { idle: usize },
+    /// A worker is booting or missing: look again later.
+    Wait,
+    /// A generation roll, WINCH or a stop: what was seen so far no longer counts.
+    StartOver,
 }
 
 /// What one more worker would come to against the cgroup's memory limit.
@@ -855,11 +897,10 @@ fn autoscaler_for(config: &Config) -> Option<Autoscaler> {
 /// there is no TCP listener to ask (a Unix socket's queue is not readable this way).
 fn queued_connections(listeners: &[Listener]) -> Option<u64> {
     let queues = listeners.iter().filter_map(Listener::tcp);
-    let counts: Vec<u64> = queues
-        .filter_map(|(_, fd)| crate::sys::sockopt::accept_queue(fd).ok())
-        .map(|(queued, _)| u64::from(queued))
-        .collect();
-    (!counts.is_empty()).then(|| counts.iter().sum())
+    let counts = queues.filter_map(|(_, fd)| crate::sys::sockopt::accept_queue(fd).ok());
+    counts.fold(None, |total, (queued, _)| {
+        Some(total.unwrap_or(0) + u64::from(queued))
+    })
 }
 
 /// The master's hold on the application.
@@ -872,32 +913,30 @@ enum AppSource<'a> {
 
 /// The listening sockets: those systemd passed down (socket activation), or `--bind`'s,
 /// taken over from the previous master after USR2 where it had them bound already, or
-/// else freshly bound.
-fn acquire_listeners(config: &Config, pid: Pid) -> Result<Vec<Listener>, Error> {
+/// else freshly bound. Also says whether they are systemd's, standing in for `--bind`.
+fn acquire_listeners(config: &Config, pid: Pid) -> Result<(Vec<Listener>, bool), Error> {
     let options = listeners::BindOptions {
         backlog: config.backlog,
         reuse_port: config.reuse_port,
     };
-    let listeners = match listeners::inherited()? {
+    let (listeners, activated) = match listeners::inherited()? {
         Some((source, handed)) => {
             log::info!(
                 "Inherited {} listener(s) from {}",
                 handed.len(),
                 source.describe()
             );
-            match source {
-                listeners::Source::PreviousMaster => {
-                    listeners::reconcile(handed, &config.binds, options)?
-                }
-                listeners::Source::Systemd => handed,
+            match source.replaces_bind() {
+                true => (handed, true),
+                false => (listeners::reconcile(handed, &config.binds, options)?, false),
             }
         }
-        None => listeners::bind_all(&config.binds, options)?,
+        None => (listeners::bind_all(&config.binds, options)?, false),
     };
     for listener in &listeners {
         log::info!("Listening at: {} ({pid})", listener.url());
     }
-    Ok(listeners)
+    Ok((listeners, activated))
 }
 
 /// Opens the access log in the master, so a bad path stops the start; workers inherit it.

@@ -4,7 +4,8 @@
 //! its pidfile to `PIDFILE.oldbin` and starts the new binary with the listener
 //! descriptors listed in `BR_SERVE_FDS` (and the metrics port's in
 //! `BR_SERVE_METRICS_FD`); the new master adopts those its configuration still names
-//! instead of binding them again (`listeners::reconcile`), so connections queued in the
+//! instead of binding them again (`listeners::reconcile`; systemd's sockets, flagged by
+//! `BR_SERVE_FDS_ACTIVATED`, it adopts as they are), so connections queued in the
 //! kernel carry over, writes its own pidfile and forks its workers. Both generations serve side by side until the operator sends WINCH to the
 //! old master (its workers drain), then TERM (it exits). HUP to the old master instead
 //! brings its workers back: the rollback.
@@ -13,24 +14,34 @@ use std::ffi::OsString;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::process::Command;
 
-use super::listeners::{FDS_ENV, Listener};
+use super::listeners::{ACTIVATED_ENV, FDS_ENV, Listener};
 use super::scrapes;
 use crate::sys::fds::set_inheritable;
 
 /// The environment variable naming the master that started this one.
 pub const PARENT_ENV: &str = "BR_SERVE_PARENT";
 
-/// Starts the new master; returns its pid. `metrics` is the `--metrics-bind` socket.
-/// `argv` is the command line this master was started with; its first element is looked
-/// up again, so a replaced binary is the one that runs.
-pub fn spawn_new_master(
-    listeners: &[Listener],
-    metrics: Option<BorrowedFd<'_>>,
-    argv: &[OsString],
-) -> std::io::Result<u32> {
+/// What a master hands to its successor.
+pub struct Handed<'a> {
+    pub listeners: &'a [Listener],
+    /// The listeners are systemd's and stand in for `--bind` (socket activation).
+    pub activated: bool,
+    /// The `--metrics-bind` socket.
+    pub metrics: Option<BorrowedFd<'a>>,
+}
+
+/// Starts the new master; returns its pid. `argv` is the command line this master was
+/// started with; its first element is looked up again, so a replaced binary is the one
+/// that runs.
+pub fn spawn_new_master(handed: &Handed, argv: &[OsString]) -> std::io::Result<u32> {
     let Some((program, args)) = argv.split_first() else {
         return Err(std::io::Error::other("empty command line"));
     };
+    let Handed {
+        listeners,
+        activated,
+        metrics,
+    } = *handed;
     let fds: Vec<BorrowedFd> = listeners.iter().map(Listener::fd).collect();
     let list: Vec<String> = fds.iter().map(|fd| fd.as_raw_fd().to_string()).collect();
     let handed = fds.iter().chain(metrics.as_ref());
@@ -43,6 +54,10 @@ pub fn spawn_new_master(
     match metrics {
         Some(fd) => command.env(scrapes::FD_ENV, fd.as_raw_fd().to_string()),
         None => command.env_remove(scrapes::FD_ENV),
+    };
+    match activated {
+        true => command.env(ACTIVATED_ENV, "1"),
+        false => command.env_remove(ACTIVATED_ENV),
     };
     let child = command
         .args(args)
