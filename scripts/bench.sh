@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/bench.sh: the benchmark tables of README.md, measured side by side.
 #
-#   scripts/bench.sh [--rounds N] [--only hello,static,newconn,origin,giveup,scrape] [--out DIR]
+#   scripts/bench.sh [--rounds N] [--only hello,static,newconn,origin,giveup,scrape,autoscale]
+#                    [--out DIR]
 #                    [--peer NAME='COMMAND with {PORT}']...
 #
 # Workloads:
@@ -14,6 +15,8 @@
 #           get answers?), with and without --check-client-connection and --queue-timeout
 #   scrape  a metrics scrape while ab -c100 keeps 2 workers busy on /work?ms=400: through
 #           --metrics-path (a worker) and --metrics-bind (the master), 3 of each
+#   autoscale  ab -n 100 -c 10 on /work?ms=400 with 1 and 2 fixed workers, and from 1 worker
+#           with --max-workers 2 and 4: requests/s and the worker count reached
 #
 # Fast servers saturate one wrk thread, so they are compared by server CPU time per
 # request (utime+stime of the whole process tree from /proc, divided by requests), with
@@ -28,7 +31,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
-ONLY=hello,static,newconn,origin,giveup,scrape
+ONLY=hello,static,newconn,origin,giveup,scrape,autoscale
 OUT=${TMPDIR:-/tmp}/br-serve-bench
 PEERS=()
 while (( $# )); do
@@ -38,7 +41,7 @@ while (( $# )); do
     --out) OUT=$2; shift 2 ;;
     --peer) [[ $2 == *=*'{PORT}'* ]] || { echo "bench.sh: --peer wants NAME='COMMAND with {PORT}'" >&2; exit 2; }
             PEERS+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -233,9 +236,30 @@ run_scrape() { # how long a scrape takes while every worker is busy, by either r
   stop
 }
 
+run_autoscale() { # the origin load against fixed pools and autoscaled ones
+  echo "setting rps failed peak_workers" > "$OUT/autoscale.txt"
+  local setting flags out peak
+  for setting in fixed-1 fixed-2 auto-1-2 auto-1-4; do
+    case $setting in
+      fixed-1) flags=(--workers 1) ;;
+      fixed-2) flags=(--workers 2) ;;
+      auto-1-2) flags=(--workers 1 --max-workers 2) ;;
+      auto-1-4) flags=(--workers 1 --max-workers 4) ;;
+    esac
+    SERVER_CPU=0,1 start "autoscale-$setting" 18099 "$BIN" --bind 127.0.0.1:18099 "${flags[@]}"
+    out=$(ab -q -n 100 -c 10 -s 60 "http://127.0.0.1:18099/work?ms=400")
+    # The workers the pool reached: its first count plus the autoscaler's steps up.
+    peak=$(awk '/workers [0-9]+ -> [0-9]+$/ && $NF > n {n = $NF} END {print n + 0}' "$OUT/autoscale-$setting.log")
+    (( peak > 0 )) || peak=${flags[1]}
+    echo "$setting $(awk '/Requests per second/ {print $4}' <<<"$out") $(awk '/Failed requests/ {print $3}' <<<"$out") $peak" >> "$OUT/autoscale.txt"
+    stop
+  done
+}
+
 : > "$OUT/results.txt"
 [[ ,$ONLY, =~ ,(hello|static|newconn), ]] && run_fast
 [[ ,$ONLY, == *,origin,* ]] && run_origin
 [[ ,$ONLY, == *,giveup,* ]] && run_giveup
 [[ ,$ONLY, == *,scrape,* ]] && run_scrape
+[[ ,$ONLY, == *,autoscale,* ]] && run_autoscale
 python3 "$ROOT/scripts/bench_report.py" "$OUT"

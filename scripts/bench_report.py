@@ -6,8 +6,9 @@ PNG plot of requests per second against worker count for the origin workload.
 
 Reads OUT_DIR/results.txt ("server tool round rps us_per_req" per run), OUT_DIR/origin.txt
 ("workers rps failed"), OUT_DIR/giveup.txt ("setting next_request_s storm_answered
-storm_refused skipped shed") and OUT_DIR/scrape.txt ("route seconds listen_queue"),
-prints medians and ratios, and writes
+storm_refused skipped shed"), OUT_DIR/scrape.txt ("route seconds listen_queue") and
+OUT_DIR/autoscale.txt ("setting rps failed peak_workers"), prints medians and ratios,
+and writes
 OUT_DIR/origin-workers.png (matplotlib is installed with pip when it is missing).
 """
 import statistics
@@ -138,6 +139,25 @@ def scrape_table(out: Path) -> None:
         print(f"\naccept queue seen meanwhile: {min(queues)}-{max(queues)} connections")
 
 
+AUTOSCALE = {  # bench.sh's autoscale settings, as README's table names them
+    "fixed-1": "`--workers 1`",
+    "fixed-2": "`--workers 2`",
+    "auto-1-2": "`--workers 1 --max-workers 2`",
+    "auto-1-4": "`--workers 1 --max-workers 4`",
+}
+
+
+def autoscale_table(out: Path) -> None:
+    path = out / "autoscale.txt"
+    if not path.exists():
+        return
+    print("\n| pool | requests/s | failed | workers reached |")
+    print("|---|---|---|---|")
+    for line in path.read_text().splitlines()[1:]:
+        setting, rps, failed, peak = line.split()
+        print(f"| {AUTOSCALE[setting]} | {float(rps):.2f} | {failed} | {peak} |")
+
+
 def plot(workers, rps, png: Path) -> None:
     try:
         import matplotlib
@@ -168,3 +188,4 @@ if __name__ == "__main__":
     origin_table(out_dir)
     giveup_table(out_dir)
     scrape_table(out_dir)
+    autoscale_table(out_dir)
