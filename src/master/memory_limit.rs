@@ -9,7 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
+use nix::unistd::Pid;
+
 use crate::sys::cgroup::{self, Version};
+use crate::sys::pages::{anon_resident_bytes, mib};
 
 /// The share of the limit the pool may grow into; the rest is the margin for growth
 /// between two looks and for the page cache the kernel would rather keep.
@@ -43,6 +46,17 @@ impl MemoryLimit {
             })
     }
 
+    /// What one more worker would come to now, given the pids of the workers running;
+    /// `None` when the cgroup or no worker could be read.
+    pub fn room(&self, workers: impl Iterator<Item = Pid>) -> Option<Room> {
+        let sizes = workers.filter_map(|pid| anon_resident_bytes(&pid.as_raw().to_string()));
+        Some(Room {
+            limit: self.limit,
+            used: self.working_set()?,
+            worker: sizes.max()?,
+        })
+    }
+
     /// Bytes in use that the kernel cannot simply drop: usage less inactive file pages.
     pub fn working_set(&self) -> Option<u64> {
         let (usage, stat_key) = match self.version {
@@ -56,9 +70,37 @@ impl MemoryLimit {
     }
 }
 
+/// What one more worker would come to against the cgroup's memory limit.
+#[derive(Debug)]
+pub struct Room {
+    limit: u64,
+    /// The cgroup's working set now.
+    used: u64,
+    /// The largest worker's anonymous memory: what a new one grows toward.
+    worker: u64,
+}
+
+impl Room {
+    /// Whether one more worker fits.
+    pub fn fits(&self) -> bool {
+        fits(self.limit, self.used, self.worker)
+    }
+
+    /// For the log: ` (~40.3 MiB each; 41.0 MiB of the cgroup's 80.0 MiB limit in use,
+    /// 90 % the most)`.
+    pub fn describe(&self) -> String {
+        format!(
+            " (~{} each; {} of the cgroup's {} limit in use, {FILL_PERCENT} % the most)",
+            mib(self.worker),
+            mib(self.used),
+            mib(self.limit),
+        )
+    }
+}
+
 /// Whether one more worker of `worker` bytes fits: `used + worker` within
 /// [`FILL_PERCENT`] of `limit`.
-pub fn fits(limit: u64, used: u64, worker: u64) -> bool {
+fn fits(limit: u64, used: u64, worker: u64) -> bool {
     u128::from(used) + u128::from(worker) <= u128::from(limit) * u128::from(FILL_PERCENT) / 100
 }
 

@@ -37,7 +37,7 @@ use nix::unistd::Pid;
 use self::action::{Action, Phase, action_for};
 use self::autoscale::{Autoscaler, Observation, Step};
 use self::listeners::Listener;
-use self::memory_limit::MemoryLimit;
+use self::memory_limit::{MemoryLimit, Room};
 use self::oom::OomKills;
 use self::pidfile::Pidfile;
 use self::pool::{Pool, View, WorkerInfo, backoff, plan};
@@ -49,7 +49,7 @@ use crate::error::Error;
 use crate::sys::clock::monotonic_ms;
 use crate::sys::fork;
 use crate::sys::lifeline::Lifeline;
-use crate::sys::pages::{anon_resident_bytes, mib};
+use crate::sys::pages::mib;
 use crate::sys::scoreboard::{self, Scoreboard, State};
 use crate::sys::signals::MasterSignals;
 use crate::worker::WorkerApp;
@@ -417,8 +417,10 @@ impl<'a> Master<'a> {
     /// `--max-workers`: one more worker while connections wait and none is idle (if it
     /// fits in the cgroup's memory), one fewer after workers sit idle.
     fn autoscale(&mut self) {
+        if self.autoscaler.is_none() {
+            return;
+        }
         let idle = match self.autoscaling_view() {
-            _ if self.autoscaler.is_none() => return,
             PoolView::Judge { idle } => idle,
             PoolView::Wait => return,
             PoolView::StartOver => return self.autoscaler.iter_mut().for_each(|a| a.interrupt()),
@@ -431,7 +433,8 @@ impl<'a> Master<'a> {
         };
         let mut room = None;
         let fits = || {
-            room = Room::measure(self.memory_limit.as_ref(), &self.pool);
+            let pids = self.pool.iter().map(|w| w.pid);
+            room = self.memory_limit.as_ref().and_then(|m| m.room(pids));
             room.as_ref().is_none_or(Room::fits)
         };
         let step = self.autoscaler.as_mut().and_then(|a| a.step(seen, fits));
@@ -829,45 +832,6 @@ enum PoolView {
     Wait,
     /// A generation roll, WINCH or a stop: what was seen so far no longer counts.
     StartOver,
-}
-
-/// What one more worker would come to against the cgroup's memory limit.
-struct Room {
-    limit: u64,
-    /// The cgroup's working set now.
-    used: u64,
-    /// The largest worker's anonymous memory: what a new one grows toward.
-    worker: u64,
-}
-
-impl Room {
-    /// Reads the cgroup and the workers now; `None` without a limit or a reading.
-    fn measure(limit: Option<&MemoryLimit>, pool: &Pool) -> Option<Room> {
-        let limit = limit?;
-        let sizes = pool
-            .iter()
-            .filter_map(|w| anon_resident_bytes(&w.pid.as_raw().to_string()));
-        Some(Room {
-            limit: limit.limit,
-            used: limit.working_set()?,
-            worker: sizes.max()?,
-        })
-    }
-
-    fn fits(&self) -> bool {
-        memory_limit::fits(self.limit, self.used, self.worker)
-    }
-
-    /// For the log: ` (~6.0 MiB each; 230.1 MiB of the 256.0 MiB limit in use)`.
-    fn describe(&self) -> String {
-        format!(
-            " (~{} each; {} of the cgroup's {} limit in use, {} % the most)",
-            mib(self.worker),
-            mib(self.used),
-            mib(self.limit),
-            memory_limit::FILL_PERCENT
-        )
-    }
 }
 
 /// With `--max-workers`, the cgroup memory limit the pool stays under, announced with the
