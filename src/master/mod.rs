@@ -130,14 +130,10 @@ impl<'a> Master<'a> {
         let (listeners, activated) = acquire_listeners(&config, pid)?;
         let scoreboard =
             scoreboard::create().map_err(|e| Error::io("mapping the scoreboard", e))?;
-        let mut scrapes = Scrapes::acquire(config.metrics_bind, scoreboard, &listeners)?;
+        // Adopted, like the listeners, before the poll takes a descriptor of its own.
+        let scrapes = Scrapes::acquire(config.metrics_bind, scoreboard, &listeners)?;
         let poll = Poll::new().map_err(|e| Error::io("creating the master's poll", e))?;
-        if let Some(scrapes) = scrapes.as_mut() {
-            scrapes
-                .watch(poll.registry(), true)
-                .map_err(|e| Error::io("watching the metrics port", e))?;
-            log::info!("Metrics at: {} ({pid})", scrapes.url());
-        }
+        let scrapes = scrapes.map(|s| watched(s, &poll)).transpose()?;
         let mut signals =
             MasterSignals::new().map_err(|e| Error::io("installing signal handlers", e))?;
         poll.registry()
@@ -901,6 +897,15 @@ fn acquire_listeners(config: &Config, pid: Pid) -> Result<(Vec<Listener>, bool),
         log::info!("Listening at: {} ({pid})", listener.url());
     }
     Ok((listeners, activated))
+}
+
+/// `--metrics-bind`'s port, watched by the master's poll from now on.
+fn watched(mut scrapes: Scrapes, poll: &Poll) -> Result<Scrapes, Error> {
+    scrapes
+        .watch(poll.registry(), true)
+        .map_err(|e| Error::io("watching the metrics port", e))?;
+    log::info!("Metrics at: {} ({})", scrapes.url(), std::process::id());
+    Ok(scrapes)
 }
 
 /// Opens the access log in the master, so a bad path stops the start; workers inherit it.
