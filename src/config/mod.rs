@@ -19,12 +19,11 @@ mod file;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
-
-use nix::sys::signal::Signal;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
+use nix::sys::signal::Signal;
 
 use self::cli::Cli;
 use self::cli::parse_workers;
