@@ -227,6 +227,26 @@ fn max_workers_grows_the_pool_under_a_queue_and_shrinks_it_when_idle() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// Autoscaling goes on while workers recycle: each worker replaced after every request
+/// (`--max-requests 1`) by a successor that takes 700 ms to boot keeps the pool in
+/// motion much of the time, and the queue must still grow it.
+#[test]
+fn max_workers_grows_the_pool_while_slow_workers_recycle() {
+    let server = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "--max-workers",
+            "2",
+            "--max-requests",
+            "1",
+        ])
+        .env("BR_SERVE_DEMO_BOOT_MS", "700")
+        .start();
+    let _sleepers: Vec<Conn> = (0..12).map(|_| server.sent_sleeper(300)).collect();
+    server.wait_for_log("workers 1 -> 2", secs(20));
+}
+
 /// The master answers its own port while the only worker is inside a 20 s request, when
 /// a scrape of `--metrics-path` would wait behind it.
 #[test]

@@ -57,6 +57,18 @@ const MAX_LEAK_MB: usize = 64;
 /// ```
 pub const BOOT_FAULT_ENV: &str = "BR_SERVE_DEMO_BOOT_FAULT";
 
+/// A slow boot on purpose: every worker spends this many milliseconds (at most a minute)
+/// building the app, as one that loads a model or warms a cache does. Shows how
+/// `--timeout` covers the boot, how HUP and `--max-requests` roll slow workers in, and
+/// how the autoscaler keeps judging the queue meanwhile.
+///
+/// # Examples
+///
+/// ```text
+/// $ BR_SERVE_DEMO_BOOT_MS=2000 br-serve --max-requests 100 --max-workers 4
+/// ```
+pub const BOOT_MS_ENV: &str = "BR_SERVE_DEMO_BOOT_MS";
+
 /// The demo application. It holds no state; one instance serves every request.
 ///
 /// The routes are in the [module documentation](self). Besides being what `br-serve`
@@ -87,7 +99,7 @@ pub const BOOT_FAULT_ENV: &str = "BR_SERVE_DEMO_BOOT_FAULT";
 pub struct Demo;
 
 impl Demo {
-    /// Builds the app in a worker, honouring [`BOOT_FAULT_ENV`].
+    /// Builds the app in a worker, honouring [`BOOT_FAULT_ENV`] and [`BOOT_MS_ENV`].
     ///
     /// # Panics
     ///
@@ -122,6 +134,9 @@ impl Demo {
                 "{BOOT_FAULT_ENV}: {} exists; failing boot on purpose",
                 path.to_string_lossy()
             );
+        }
+        if let Some(ms) = std::env::var(BOOT_MS_ENV).ok().and_then(|v| v.parse().ok()) {
+            std::thread::sleep(Duration::from_millis(MAX_MS.min(ms)));
         }
         Demo
     }
