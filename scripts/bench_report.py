@@ -87,11 +87,19 @@ def peer_table(runs: dict) -> None:
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
-def origin_table(out: Path) -> None:
-    path = out / "origin.txt"
+def result_rows(out: Path, name: str) -> list:
+    """The rows of one of bench.sh's result files, its header line left out; none when
+    that workload did not run."""
+    path = out / name
     if not path.exists():
+        return []
+    return [line.split() for line in path.read_text().splitlines()[1:]]
+
+
+def origin_table(out: Path) -> None:
+    rows = result_rows(out, "origin.txt")
+    if not rows:
         return
-    rows = [line.split() for line in path.read_text().splitlines()[1:]]
     print("| workers | requests/s | failed |")
     print("|---|---|---|")
     for workers, rps, failed in rows:
@@ -108,25 +116,23 @@ SETTINGS = {  # bench.sh's giveup settings, as README's table names them
 
 
 def giveup_table(out: Path) -> None:
-    path = out / "giveup.txt"
-    if not path.exists():
+    rows = result_rows(out, "giveup.txt")
+    if not rows:
         return
     print("\n| setting | burst: next request answered after (s) | storm: answered in 20 s "
           "| storm: refused (503) | skipped | shed |")
     print("|---|---|---|---|---|---|")
-    for line in path.read_text().splitlines()[1:]:
-        setting, took, answered, refused, skipped, shed = line.split()
+    for setting, took, answered, refused, skipped, shed in rows:
         print(f"| {SETTINGS[setting]} | {float(took):.2f} | {answered} | {refused} | {skipped} | {shed} |")
 
 
 def scrape_table(out: Path) -> None:
-    path = out / "scrape.txt"
-    if not path.exists():
+    rows = result_rows(out, "scrape.txt")
+    if not rows:
         return
     took = defaultdict(list)
     queues = []
-    for line in path.read_text().splitlines()[1:]:
-        route, seconds, queue = line.split()
+    for route, seconds, queue in rows:
         took[route].append(float(seconds))
         if queue != "-":
             queues.append(int(queue))
@@ -148,13 +154,12 @@ AUTOSCALE = {  # bench.sh's autoscale settings, as README's table names them
 
 
 def autoscale_table(out: Path) -> None:
-    path = out / "autoscale.txt"
-    if not path.exists():
+    rows = result_rows(out, "autoscale.txt")
+    if not rows:
         return
     print("\n| pool | requests/s | failed | workers reached |")
     print("|---|---|---|---|")
-    for line in path.read_text().splitlines()[1:]:
-        setting, rps, failed, peak = line.split()
+    for setting, rps, failed, peak in rows:
         print(f"| {AUTOSCALE[setting]} | {float(rps):.2f} | {failed} | {peak} |")
 
 
