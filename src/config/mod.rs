@@ -386,9 +386,13 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         None => default_workers(std::env::var("WEB_CONCURRENCY").ok())?,
     };
     if let Some(max) = cli.max_workers.filter(|&max| max < workers) {
+        let given = match cli.workers {
+            Some(_) => "",
+            None => " (its default: WEB_CONCURRENCY or the CPUs available)",
+        };
         return Err(Error::Usage(format!(
-            "--max-workers {max} is below --workers {workers}: the pool starts at --workers \
-             and grows up to --max-workers"
+            "--max-workers {max} is below --workers {workers}{given}: the pool starts at \
+             --workers and grows up to --max-workers"
         )));
     }
     let mode = match (cli.check_config, cli.print_config) {
