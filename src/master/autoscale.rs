@@ -14,9 +14,9 @@
 //! back by memory is reported once per spell of crowding.
 //!
 //! Hysteresis keeps the pool from flapping: it grows by one worker per second of
-//! sustained crowding (each new worker has that second to boot and take a connection
-//! before the next is considered), and shrinks by one per `--scale-down-after` of
-//! sustained quiet (a worker idle, nothing waiting). Where no listener has a queue to
+//! sustained crowding, and shrinks by one per `--scale-down-after` of sustained quiet (a
+//! worker idle, nothing waiting). The clocks stop while a worker boots, so each new
+//! worker serves for that second before the next is considered. Where no listener has a queue to
 //! read (Unix sockets only), every worker busy counts as crowded.
 
 /// How long connections must wait with no worker idle before one more worker starts.
@@ -34,6 +34,8 @@ pub struct Autoscaler {
     quiet_since: Option<u64>,
     /// A step up was refused for memory in this spell of crowding, and reported.
     held: bool,
+    /// Since when the clocks have been stopped (see [`pause`](Self::pause)).
+    paused_since: Option<u64>,
 }
 
 /// One look at the pool.
@@ -69,14 +71,37 @@ impl Autoscaler {
             crowded_since: None,
             quiet_since: None,
             held: false,
+            paused_since: None,
         }
     }
 
-    /// Forgets what it saw: the pool is in motion (booting, retiring, rolling), and its
-    /// idle and busy counts say nothing about demand until it settles.
+    /// Forgets what it saw: a new generation is rolling in, the workers were stopped
+    /// (WINCH) or the server is stopping, and what came before says nothing about what
+    /// comes after.
     pub fn interrupt(&mut self) {
         self.crowded_since = None;
         self.quiet_since = None;
+        self.paused_since = None;
+    }
+
+    /// Stops the clocks from `now_ms` until the next [`step`](Self::step): a worker is
+    /// booting (the last step's, or a recycled worker's successor) or missing, so the
+    /// counts say little about demand. Time paused does not count toward a step, so a
+    /// new worker's boot does not hasten the next one, and recycling does not reset
+    /// what was seen before it.
+    pub fn pause(&mut self, now_ms: u64) {
+        self.paused_since.get_or_insert(now_ms);
+    }
+
+    /// Restarts the clocks, moving them on by the time they stood still.
+    fn resume(&mut self, now_ms: u64) {
+        let Some(paused) = self.paused_since.take() else {
+            return;
+        };
+        let still = now_ms.saturating_sub(paused);
+        for since in [&mut self.crowded_since, &mut self.quiet_since] {
+            *since = since.map(|t| t.saturating_add(still).min(now_ms));
+        }
     }
 
     /// The step to take after this look, if any: one worker at a time. A count moved
@@ -84,6 +109,7 @@ impl Autoscaler {
     /// `fits` says whether memory allows one more worker; it is asked only for a step up.
     pub fn step(&mut self, seen: Observation, fits: impl FnOnce() -> bool) -> Option<Step> {
         let now = seen.now_ms;
+        self.resume(now);
         let waiting = seen.queued.map_or(seen.idle == 0, |queued| queued > 0);
         let crowded = waiting && seen.idle == 0;
         let quiet = seen.idle > 0 && !waiting;
@@ -146,6 +172,30 @@ mod tests {
     const UP: fn(u64) -> Option<Step> = |waited_ms| Some(Step::Up { waited_ms });
     const DOWN: fn(u64) -> Option<Step> = |quiet_ms| Some(Step::Down { quiet_ms });
     const HELD: fn(u64) -> Option<Step> = |waited_ms| Some(Step::Held { waited_ms });
+
+    #[test]
+    fn time_spent_booting_counts_toward_no_step() {
+        let mut scaler = Autoscaler::new(2, 4, 5000);
+        let look = |now_ms, target, idle, queued| Observation {
+            target,
+            idle,
+            queued: Some(queued),
+            now_ms,
+        };
+        assert_eq!(scaler.step(look(0, 2, 0, 5), || true), None);
+        assert_eq!(scaler.step(look(1000, 2, 0, 5), || true), UP(1000));
+        // The new worker boots for 2.5 s: paused, whatever the looks in between.
+        scaler.pause(1100);
+        scaler.pause(2000);
+        assert_eq!(scaler.step(look(3600, 3, 0, 4), || true), None); // 100 ms counted
+        assert_eq!(scaler.step(look(4400, 3, 0, 4), || true), None); // 900 ms
+        assert_eq!(scaler.step(look(4500, 3, 0, 4), || true), UP(1000));
+        // Quiet time too: 5 s of it, with a 3 s pause in the middle, is 2 s.
+        assert_eq!(scaler.step(look(5000, 4, 1, 0), || true), None);
+        scaler.pause(6000);
+        assert_eq!(scaler.step(look(9000, 4, 1, 0), || true), None);
+        assert_eq!(scaler.step(look(13_000, 4, 1, 0), || true), DOWN(5000));
+    }
 
     #[test]
     fn memory_holds_the_pool_back_and_says_so_once_per_spell() {

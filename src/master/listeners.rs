@@ -420,6 +420,24 @@ mod tests {
         assert!(std::net::TcpStream::connect(dropped_addr).is_err());
     }
 
+    /// A Unix socket is kept by its path, and a new path is bound.
+    #[test]
+    fn reconcile_keeps_a_unix_socket_by_its_path() {
+        let dir = std::env::temp_dir().join(format!("br-serve-reconcile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (kept, added) = (dir.join("kept.sock"), dir.join("added.sock"));
+        let socket = std::os::unix::net::UnixListener::bind(&kept).unwrap();
+        let handed = vec![Listener::Unix(socket, kept.clone())];
+        let binds = [BindAddr::Unix(added.clone()), BindAddr::Unix(kept.clone())];
+        let got = reconcile(handed, &binds, OPTIONS).unwrap();
+        assert_eq!(
+            (got[0].path(), got[1].path()),
+            (Some(&*added), Some(&*kept))
+        );
+        std::os::unix::net::UnixStream::connect(&kept).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A port 0 takes what the exact addresses left, whatever the order.
     #[test]
     fn reconcile_gives_any_port_what_is_left() {

@@ -58,7 +58,7 @@ impl MemoryLimit {
     }
 
     /// Bytes in use that the kernel cannot simply drop: usage less inactive file pages.
-    pub fn working_set(&self) -> Option<u64> {
+    fn working_set(&self) -> Option<u64> {
         let (usage, stat_key) = match self.version {
             Version::V2 => ("memory.current", "inactive_file"),
             Version::V1 => ("memory.usage_in_bytes", "total_inactive_file"),

@@ -416,16 +416,17 @@ impl<'a> Master<'a> {
         if self.autoscaler.is_none() {
             return;
         }
+        let now_ms = monotonic_ms();
         let idle = match self.autoscaling_view() {
             PoolView::Judge { idle } => idle,
-            PoolView::Wait => return,
+            PoolView::Wait => return self.autoscaler.iter_mut().for_each(|a| a.pause(now_ms)),
             PoolView::StartOver => return self.autoscaler.iter_mut().for_each(|a| a.interrupt()),
         };
         let seen = Observation {
             target: self.target,
             idle,
             queued: queued_connections(&self.listeners),
-            now_ms: monotonic_ms(),
+            now_ms,
         };
         let mut room = None;
         let fits = || {
@@ -441,9 +442,9 @@ impl<'a> Master<'a> {
 
     /// Whether the pool can be judged now, and its idle workers. A generation roll
     /// (HUP), WINCH or a stop starts the autoscaler's clocks over; a worker booting (a
-    /// step just taken, a recycled worker's successor) or missing only pauses them, so
-    /// that recycling under load does not starve the autoscaler. Workers on their way out
-    /// do not count.
+    /// step just taken, a recycled worker's successor) or missing stops them, so that a
+    /// boot neither hastens the next step nor, under recycling, resets what was seen.
+    /// Workers on their way out do not count.
     fn autoscaling_view(&self) -> PoolView {
         let rolling = self.pool.iter().any(|w| w.generation != self.generation);
         if self.phase != Phase::Running || self.workers_stopped || rolling {
