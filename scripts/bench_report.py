@@ -52,8 +52,8 @@ def fast_table(out: Path) -> None:
     runs = load_runs(out)
     if not runs:
         return
-    print("| workload | br-serve CPU µs/req | nginx CPU µs/req | ratio | br-serve req/s | nginx req/s |")
-    print("|---|---|---|---|---|---|")
+    head("workload", "br-serve CPU µs/req", "nginx CPU µs/req", "ratio", "br-serve req/s",
+         "nginx req/s")
     for label, ours, theirs, tool in PAIRS:
         if (ours, tool) not in runs:
             continue
@@ -75,8 +75,8 @@ def peer_table(runs: dict) -> None:
     others = sorted({name for name, tool in runs if tool == "wrk"} - {"br-serve", "br-serve-static", "nginx-static"})
     if ("br-serve", "wrk") not in runs or not others:
         return
-    print("\n| server | hello CPU µs/req | br-serve / server | new connection CPU µs/req | br-serve / server |")
-    print("|---|---|---|---|---|")
+    head("server", "hello CPU µs/req", "br-serve / server", "new connection CPU µs/req",
+         "br-serve / server", blank=True)
     for name in ["br-serve"] + others:
         cells = []
         for tool in ("wrk", "ab"):
@@ -85,6 +85,12 @@ def peer_table(runs: dict) -> None:
             else:
                 cells += ["-", "-"]
         print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def head(*columns: str, blank: bool = False) -> None:
+    """A Markdown table's header and separator lines, after a blank line if `blank`."""
+    print(("\n" if blank else "") + "| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
 
 
 def result_rows(out: Path, name: str) -> list:
@@ -100,8 +106,7 @@ def origin_table(out: Path) -> None:
     rows = result_rows(out, "origin.txt")
     if not rows:
         return
-    print("| workers | requests/s | failed |")
-    print("|---|---|---|")
+    head("workers", "requests/s", "failed")
     for workers, rps, failed in rows:
         print(f"| {workers} | {float(rps):.2f} | {failed} |")
     plot([int(r[0]) for r in rows], [float(r[1]) for r in rows], out / "origin-workers.png")
@@ -119,9 +124,8 @@ def giveup_table(out: Path) -> None:
     rows = result_rows(out, "giveup.txt")
     if not rows:
         return
-    print("\n| setting | burst: next request answered after (s) | storm: answered in 20 s "
-          "| storm: refused (503) | skipped | shed |")
-    print("|---|---|---|---|---|---|")
+    head("setting", "burst: next request answered after (s)", "storm: answered in 20 s",
+         "storm: refused (503)", "skipped", "shed", blank=True)
     for setting, took, answered, refused, skipped, shed in rows:
         print(f"| {SETTINGS[setting]} | {float(took):.2f} | {answered} | {refused} | {skipped} | {shed} |")
 
@@ -136,8 +140,8 @@ def scrape_table(out: Path) -> None:
         took[route].append(float(seconds))
         if queue != "-":
             queues.append(int(queue))
-    print("\n| scrape route, every worker busy | median time to the answer (s) | scrapes |")
-    print("|---|---|---|")
+    head("scrape route, every worker busy", "median time to the answer (s)", "scrapes",
+         blank=True)
     for route, name in (("path", "`--metrics-path` (a worker)"), ("bind", "`--metrics-bind` (the master)")):
         if took[route]:
             print(f"| {name} | {statistics.median(took[route]):.4f} | {len(took[route])} |")
@@ -157,8 +161,7 @@ def autoscale_table(out: Path) -> None:
     rows = result_rows(out, "autoscale.txt")
     if not rows:
         return
-    print("\n| pool | requests/s | failed | workers reached |")
-    print("|---|---|---|---|")
+    head("pool", "requests/s", "failed", "workers reached", blank=True)
     for setting, rps, failed, peak in rows:
         print(f"| {AUTOSCALE[setting]} | {float(rps):.2f} | {failed} | {peak} |")
 

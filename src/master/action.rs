@@ -70,7 +70,7 @@ mod tests {
     use super::Action::*;
     use super::Phase::*;
     use super::*;
-    use crate::config::SignalProfile::{Gunicorn, Nginx};
+    use crate::config::SignalProfile::{self, Gunicorn, Nginx};
 
     #[test]
     fn signal_table() {
@@ -101,13 +101,7 @@ mod tests {
             (SIGINT, StoppingQuickly, Ignore),
             (SIGTERM, StoppingQuickly, Ignore),
         ];
-        for (signal, phase, want) in cases {
-            assert_eq!(
-                action_for(signal, phase, Gunicorn),
-                want,
-                "signal {signal} in {phase:?}"
-            );
-        }
+        check(Gunicorn, &cases);
     }
 
     #[test]
@@ -125,12 +119,14 @@ mod tests {
             (SIGQUIT, StoppingQuickly, Ignore),
             (SIGCHLD, StoppingQuickly, Reap),
         ];
-        for (signal, phase, want) in cases {
-            assert_eq!(
-                action_for(signal, phase, Nginx),
-                want,
-                "signal {signal} in {phase:?}"
-            );
+        check(Nginx, &cases);
+    }
+
+    /// Asserts each (signal, phase) -> action of `cases` under `profile`.
+    fn check(profile: SignalProfile, cases: &[(i32, Phase, Action)]) {
+        for &(signal, phase, want) in cases {
+            let got = action_for(signal, phase, profile);
+            assert_eq!(got, want, "signal {signal} in {phase:?}, {profile:?}");
         }
     }
 }

@@ -31,8 +31,8 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use super::listeners::{self, Listener};
 use crate::error::Error;
 use crate::http::{
-    Body, HttpError, Limits, Request, Response, ResponseMeta, format_imf_fixdate, parse_head,
-    write_head,
+    Body, HttpError, Limits, Request, Response, ResponseMeta, body_allowed, format_imf_fixdate,
+    parse_head, write_head,
 };
 use crate::metrics::Metrics;
 use crate::sys::clock::monotonic_ms;
@@ -397,8 +397,8 @@ fn answer(metrics: &Metrics, request: &Request) -> Response {
     }
 }
 
-/// The bytes on the wire: head, then the body unless the request was HEAD. The
-/// connection closes after it.
+/// The bytes on the wire: head, then the body where one is allowed (the rule the
+/// workers follow: not for HEAD, 1xx, 204 or 304). The connection closes after it.
 fn encode(response: &Response, request: Option<&Request>) -> Vec<u8> {
     let meta = ResponseMeta {
         version: request.map_or(crate::Version::Http11, Request::version),
@@ -410,7 +410,7 @@ fn encode(response: &Response, request: Option<&Request>) -> Vec<u8> {
         .map_or(0, |d| d.as_secs());
     let mut out = Vec::new();
     write_head(&mut out, response, &meta, &format_imf_fixdate(now));
-    if !meta.head_request {
+    if body_allowed(response.status(), meta.head_request) {
         match response.body() {
             Body::Bytes(bytes) => out.extend_from_slice(bytes),
             Body::Static(bytes) => out.extend_from_slice(bytes),
