@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -256,14 +257,19 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// Opens the access log the configuration asks for, if any.
-    pub fn open(target: Option<&str>, format: &Format) -> std::io::Result<Option<AccessLog>> {
+    /// Opens the access log the configuration asks for, if any; a file it creates gets
+    /// `mode` ([`crate::Config::file_mode`]).
+    pub fn open(
+        target: Option<&str>,
+        format: &Format,
+        mode: u32,
+    ) -> std::io::Result<Option<AccessLog>> {
         let Some(target) = target else {
             return Ok(None);
         };
         Ok(Some(AccessLog {
             format: format.clone(),
-            sink: Sink::open(target)?,
+            sink: Sink::open(target, mode)?,
         }))
     }
 
@@ -282,21 +288,21 @@ impl AccessLog {
 /// Where a log goes: a file (reopened on USR1) or a standard stream.
 #[derive(Debug)]
 struct Sink {
-    path: Option<PathBuf>,
+    path: Option<LogPath>,
     file: Option<File>,
 }
 
 impl Sink {
     /// Opens `target`: `-` means stdout, anything else a file opened for appending.
-    pub fn open(target: &str) -> std::io::Result<Sink> {
+    pub fn open(target: &str, mode: u32) -> std::io::Result<Sink> {
         match target {
             "-" => Ok(Sink {
                 path: None,
                 file: None,
             }),
             path => {
-                let path = PathBuf::from(path);
-                let file = open_append(&path)?;
+                let path = LogPath::new(path.into(), mode);
+                let file = path.open()?;
                 Ok(Sink {
                     path: Some(path),
                     file: Some(file),
@@ -319,21 +325,37 @@ impl Sink {
     /// USR1: opens the path again, so lines go to the new file after a rotation.
     pub fn reopen(&mut self) {
         if let Some(path) = &self.path {
-            match open_append(path) {
+            match path.open() {
                 Ok(file) => self.file = Some(file),
-                Err(err) => log::error!("cannot reopen {}: {err}", path.display()),
+                Err(err) => log::error!("cannot reopen {}: {err}", path.path.display()),
             }
         }
     }
 }
 
-/// Opens a log file for appending; `O_APPEND` makes each `write` land whole at the end
-/// even with several processes writing.
-pub fn open_append(path: &std::path::Path) -> std::io::Result<File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+/// A log file that USR1 opens again: where it is, and the mode it is created with.
+#[derive(Debug)]
+pub struct LogPath {
+    /// Where the file is.
+    pub path: PathBuf,
+    mode: u32,
+}
+
+impl LogPath {
+    /// A log at `path`, created with `mode` ([`crate::Config::file_mode`]) if missing.
+    pub fn new(path: PathBuf, mode: u32) -> LogPath {
+        LogPath { path, mode }
+    }
+
+    /// Opens the file for appending: `O_APPEND` makes each `write` land whole at the
+    /// end even with several processes writing. A file already there keeps its mode.
+    pub fn open(&self) -> std::io::Result<File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(self.mode)
+            .open(&self.path)
+    }
 }
 
 #[cfg(test)]

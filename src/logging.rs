@@ -8,11 +8,10 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use crate::access_log::open_append;
+use crate::access_log::LogPath;
 use crate::config::Config;
 use crate::error::Error;
 
@@ -23,7 +22,7 @@ static PID: AtomicU32 = AtomicU32::new(0);
 /// The error log file, when there is one. A mutex because the logger must be `Sync`;
 /// every process that uses it is single-threaded, so it is never contended, and no
 /// thread can hold it across a fork.
-static FILE: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
+static FILE: Mutex<Option<(LogPath, File)>> = Mutex::new(None);
 
 /// Installs the logger at the configured level. Only the first call does anything, so
 /// [`crate::run_main`] and [`crate::serve`] can both make sure it is done.
@@ -34,9 +33,11 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
     }
     set_role(0);
     if let Some(path) = &config.error_log {
-        let file = open_append(path)
+        let log = LogPath::new(path.clone(), config.file_mode());
+        let file = log
+            .open()
             .map_err(|e| Error::io(format!("opening --error-logfile {}", path.display()), e))?;
-        *lock() = Some((path.clone(), file));
+        *lock() = Some((log, file));
     }
     let _ = env_logger::Builder::new()
         .filter_level(config.log_level)
@@ -64,17 +65,17 @@ pub(crate) fn set_role(worker: usize) {
 /// USR1: reopens the error log file, if there is one.
 pub(crate) fn reopen() {
     let mut guard = lock();
-    if let Some((path, file)) = guard.as_mut() {
-        match open_append(path) {
+    if let Some((log, file)) = guard.as_mut() {
+        match log.open() {
             Ok(new) => *file = new,
             Err(err) => {
-                let _ = writeln!(file, "cannot reopen {}: {err}", path.display());
+                let _ = writeln!(file, "cannot reopen {}: {err}", log.path.display());
             }
         }
     }
 }
 
-fn lock() -> std::sync::MutexGuard<'static, Option<(PathBuf, File)>> {
+fn lock() -> std::sync::MutexGuard<'static, Option<(LogPath, File)>> {
     FILE.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -193,12 +193,17 @@ fn hup_without_max_workers_returns_to_the_configured_count() {
 }
 
 #[test]
-fn hup_keeps_the_listeners_and_says_so() {
+fn hup_keeps_the_listeners_and_umask_and_says_so() {
     let (_dir, path) = config_file("workers = 1\nbacklog = 64\n");
     let server = Launch::new().args(&["-c", path_arg(&path)]).start();
-    std::fs::write(&path, "workers = 1\nbacklog = 128\nreuse-port = true\n").unwrap();
+    std::fs::write(
+        &path,
+        "workers = 1\nbacklog = 128\nreuse-port = true\numask = \"077\"\n",
+    )
+    .unwrap();
     server.signal(Signal::SIGHUP);
     server.wait_for_log("listeners change only on restart or USR2", secs(10));
+    server.wait_for_log("--umask changed", secs(10));
     server.wait_for_log("Starting generation 2", secs(10));
     assert_eq!(server.get("/").status, 200);
 }

@@ -308,6 +308,71 @@ fn user_flag_drops_worker_privileges() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// The permission bits of a file, in octal.
+fn mode_of(path: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    format!("{:o}", meta.permissions().mode() & 0o777)
+}
+
+/// The umask of a process, in octal as its /proc status shows it.
+fn umask_of(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    Some(line.trim().to_string())
+}
+
+/// Started under a careless umask (002, as some images set), what the server creates is
+/// still writable by its owner alone: the pidfile and the logs are rw-r--r-- and a Unix
+/// socket rwxrwxrwx (a proxy running as another user must connect), each less `--umask`.
+/// The processes keep the umask they were started with, so an application's own files
+/// are as the environment makes them.
+#[test]
+fn created_files_take_their_mode_from_umask_flag_and_the_app_keeps_its_umask() {
+    let careless = r#"umask 002; exec "$0" "$@""#;
+    for (flag, file_mode, socket_mode) in [("0", "644", "777"), ("027", "640", "750")] {
+        let dir = TempDir::new("modes");
+        let paths = ["app.pid", "access.log", "error.log", "app.sock"].map(|n| dir.join(n));
+        let shown = paths.each_ref().map(|p| p.to_str().expect("a UTF-8 path"));
+        let server = Launch::new()
+            .wrapped(&["sh", "-c", careless])
+            .args(&["--workers", "1", "--umask", flag, "--pid", shown[0]])
+            .args(&[
+                "--access-logfile",
+                shown[1],
+                "--bind",
+                &format!("unix:{}", shown[3]),
+            ])
+            .error_logfile(&paths[2])
+            .start();
+        assert_eq!(server.get("/").status, 200);
+        for path in &paths[..3] {
+            assert_eq!(
+                mode_of(path),
+                file_mode,
+                "--umask {flag}: {}",
+                path.display()
+            );
+        }
+        assert_eq!(
+            mode_of(&paths[3]),
+            socket_mode,
+            "--umask {flag}: the socket"
+        );
+        let worker = server.wait_children(1, secs(10))[0];
+        assert_eq!(
+            umask_of(worker),
+            Some("0002".into()),
+            "--umask {flag}: the worker"
+        );
+        assert_eq!(
+            umask_of(server.pid()),
+            Some("0002".into()),
+            "--umask {flag}: the master"
+        );
+    }
+}
+
 #[test]
 fn drain_delay_serves_new_connections_while_not_ready() {
     let mut server = Launch::new()

@@ -242,7 +242,8 @@ pub(crate) struct Cli {
     #[arg(long, env = "BR_SERVE_INITGROUPS", value_parser = boolish())]
     pub initgroups: bool,
 
-    /// File mode mask (octal) for files and Unix sockets the server creates.
+    /// Mode mask (octal) for what the server creates: Unix sockets (777 less it), the
+    /// pidfile and log files (644 less it).
     #[arg(long, value_name = "OCTAL", env = "BR_SERVE_UMASK", default_value = "0",
           value_parser = crate::sys::privileges::parse_umask)]
     pub umask: u32,

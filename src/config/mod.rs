@@ -171,7 +171,9 @@ pub struct Config {
     pub static_fallback: Option<String>,
     /// Who the workers run as, when not as the master's user.
     pub(crate) credentials: Option<crate::sys::privileges::Credentials>,
-    /// The umask the master sets before creating sockets and files.
+    /// `--umask`: masks the modes of what the server creates, Unix sockets
+    /// (`rwxrwxrwx`) and the pidfile and log files (`rw-r--r--`); see
+    /// [`Config::file_mode`]. The processes keep the umask they were started with.
     pub umask: u32,
     /// The most connections one worker holds at once.
     pub worker_connections: usize,
@@ -458,6 +460,21 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
 }
 
 impl Config {
+    /// The mode the pidfile and log files are created with: `rw-r--r--`, as gunicorn's
+    /// pidfile and nginx's logs, less `--umask` (and less the process's own umask, which
+    /// the kernel applies too). Never writable by others, whatever `--umask` says.
+    ///
+    /// ```
+    /// let mut config = br_serve::config::from_argv(vec!["br-serve".into()])?;
+    /// assert_eq!(config.file_mode(), 0o644);
+    /// config.umask = 0o027;
+    /// assert_eq!(config.file_mode(), 0o640);
+    /// # Ok::<(), br_serve::Error>(())
+    /// ```
+    pub fn file_mode(&self) -> u32 {
+        0o644 & !self.umask
+    }
+
     /// Settings whose effective value is not what clap holds (they have defaults that
     /// come from the environment or the machine), for `--print-config`.
     fn effective(&self) -> Vec<(&'static str, toml::Value)> {

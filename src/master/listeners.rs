@@ -15,6 +15,7 @@ use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use crate::config::BindAddr;
 use crate::error::Error;
+use crate::sys::privileges::with_umask;
 use crate::worker;
 
 /// How long the kernel holds a connection that has sent nothing before handing it to a
@@ -272,6 +273,8 @@ pub struct BindOptions {
     pub backlog: i32,
     /// `--reuse-port`: SO_REUSEPORT on TCP listeners.
     pub reuse_port: bool,
+    /// `--umask`, applied while a Unix socket is bound.
+    pub umask: u32,
 }
 
 /// Binds every address in order (or takes it, for `fd://N`); the first failure stops
@@ -331,7 +334,10 @@ fn bind_one(
         BindAddr::Unix(path) => {
             remove_stale_socket(path)?;
             let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-            socket.bind(&SockAddr::unix(path)?)?;
+            // bind(2) creates the file: rwxrwxrwx less `--umask` (0 by default, as in
+            // gunicorn), since a proxy running as another user must be able to connect.
+            let addr = SockAddr::unix(path)?;
+            with_umask(options.umask, || socket.bind(&addr))?;
             let listener = finish(socket, backlog)?;
             Ok(Listener::Unix(listener.into(), path.clone()))
         }
@@ -401,6 +407,7 @@ mod tests {
     const OPTIONS: BindOptions = BindOptions {
         backlog: 16,
         reuse_port: false,
+        umask: 0,
     };
 
     /// An exact address gets its socket though a port 0 comes first in `--bind`; a

@@ -123,7 +123,6 @@ impl<'a> Master<'a> {
     fn start(config: Config, app: App<'a>) -> Result<Master<'a>, Error> {
         log::info!("Starting br-serve {}", env!("CARGO_PKG_VERSION"));
         log::info!("Signals: {}", config.signal_profile.describe());
-        crate::sys::privileges::set_umask(config.umask);
         // Listeners first, before this process opens descriptors of its own, so that an
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
         let pid = nix::unistd::getpid();
@@ -143,7 +142,11 @@ impl<'a> Master<'a> {
         give_to_workers(&config, &listeners);
         let memory_limit = memory_limit_for(&config);
         let pidfile = match &config.pidfile {
-            Some(path) => Some(Pidfile::create(path, pid.as_raw() as u32)?),
+            Some(path) => Some(Pidfile::create(
+                path,
+                pid.as_raw() as u32,
+                config.file_mode(),
+            )?),
             None => None,
         };
         Ok(Master {
@@ -795,8 +798,8 @@ impl<'a> Master<'a> {
 }
 
 /// The configuration HUP loaded, with what only a restart or USR2 can change taken from
-/// the `current` one (and a warning when it differs): the sockets, and the signal
-/// profile the running workers were started with.
+/// the `current` one (and a warning when it differs): the sockets, the signal profile
+/// the running workers were started with, and the umask the start created files under.
 fn keep_what_hup_cannot_change(current: &Config, new: Config) -> Config {
     let listening = |c: &Config| (c.binds.clone(), c.reuse_port, c.backlog, c.metrics_bind);
     if listening(&new) != listening(current) {
@@ -811,12 +814,19 @@ fn keep_what_hup_cannot_change(current: &Config, new: Config) -> Config {
              changes only on restart or USR2; keeping it"
         );
     }
+    if new.umask != current.umask {
+        log::warn!(
+            "--umask changed: it shapes the sockets, pidfile and logs made at start, so it \
+             changes only on restart or USR2; keeping it"
+        );
+    }
     Config {
         binds: current.binds.clone(),
         reuse_port: current.reuse_port,
         backlog: current.backlog,
         metrics_bind: current.metrics_bind,
         signal_profile: current.signal_profile,
+        umask: current.umask,
         ..new
     }
 }
@@ -879,6 +889,7 @@ fn acquire_listeners(config: &Config, pid: Pid) -> Result<(Vec<Listener>, bool),
     let options = listeners::BindOptions {
         backlog: config.backlog,
         reuse_port: config.reuse_port,
+        umask: config.umask,
     };
     let (listeners, activated) = match listeners::inherited()? {
         Some((source, handed)) => {
@@ -912,7 +923,7 @@ fn watched(mut scrapes: Scrapes, poll: &Poll) -> Result<Scrapes, Error> {
 /// Opens the access log in the master, so a bad path stops the start; workers inherit it.
 fn open_access_log(config: &Config) -> Result<Option<AccessLog>, Error> {
     let path = config.access_log.as_deref();
-    AccessLog::open(path, &config.access_log_format).map_err(|e| {
+    AccessLog::open(path, &config.access_log_format, config.file_mode()).map_err(|e| {
         let shown = path.unwrap_or("");
         Error::io(format!("opening --access-logfile {shown}"), e)
     })

@@ -1,6 +1,8 @@
 //! The pidfile (`-p/--pid`): written atomically once the master listens, removed on exit
 //! only if it still names us, renamed to `FILE.oldbin` while a USR2 upgrade is pending.
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::kill;
@@ -15,9 +17,11 @@ pub struct Pidfile {
 }
 
 impl Pidfile {
-    /// Writes `pid` to `path`. A pidfile naming a live process stops the start (another
-    /// master runs); one naming a dead process is stale and replaced.
-    pub fn create(path: &Path, pid: u32) -> Result<Pidfile, Error> {
+    /// Writes `pid` to `path`, a file of `mode` (less the umask): only the master may
+    /// write it, or anyone could point an operator's `kill $(cat FILE)` elsewhere. A
+    /// pidfile naming a live process stops the start (another master runs); one naming
+    /// a dead process is stale and replaced.
+    pub fn create(path: &Path, pid: u32, mode: u32) -> Result<Pidfile, Error> {
         if let Some(other) = read_pid(path).filter(|&p| p != pid && is_alive(p)) {
             return Err(Error::Config(format!(
                 "pidfile {} names process {other}, which is running; is br-serve already running?",
@@ -25,7 +29,13 @@ impl Pidfile {
             )));
         }
         let tmp = path.with_extension(format!("tmp.{pid}"));
-        std::fs::write(&tmp, format!("{pid}\n"))
+        let _ = std::fs::remove_file(&tmp);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .and_then(|mut file| file.write_all(format!("{pid}\n").as_bytes()))
             .and_then(|()| std::fs::rename(&tmp, path))
             .map_err(|e| Error::io(format!("writing pidfile {}", path.display()), e))?;
         Ok(Pidfile {
@@ -94,13 +104,13 @@ mod tests {
         let path = dir.join("app.pid");
         // No process has pid i32::MAX on Linux (pid_max is at most 2^22).
         std::fs::write(&path, format!("{}\n", i32::MAX)).unwrap();
-        let file = Pidfile::create(&path, 4242).unwrap();
+        let file = Pidfile::create(&path, 4242, 0o644).unwrap();
         assert_eq!(read_pid(&path), Some(4242));
         drop(file);
         assert!(!path.exists());
         // pid 1 always runs.
         std::fs::write(&path, "1\n").unwrap();
-        assert!(Pidfile::create(&path, 4242).is_err());
+        assert!(Pidfile::create(&path, 4242, 0o644).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -109,7 +119,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("br-serve-oldbin-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("app.pid");
-        let mut file = Pidfile::create(&path, std::process::id()).unwrap();
+        let mut file = Pidfile::create(&path, std::process::id(), 0o644).unwrap();
         file.move_to_oldbin();
         assert!(dir.join("app.pid.oldbin").exists() && !path.exists());
         file.move_back_from_oldbin();

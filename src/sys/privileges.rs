@@ -111,9 +111,16 @@ pub fn parse_umask(value: &str) -> Result<u32, String> {
     }
 }
 
-/// Sets the process's umask (inherited by the workers).
-pub fn set_umask(mask: u32) {
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+/// Runs `create` under the umask `mask`, then puts the process's own umask back, as
+/// gunicorn does around binding a Unix socket: `--umask` shapes what the server creates,
+/// while the application keeps the umask the server was started with. The umask is
+/// process-wide, so this is for the master while it is single-threaded.
+pub fn with_umask<T>(mask: u32, create: impl FnOnce() -> T) -> T {
+    use nix::sys::stat::{Mode, umask};
+    let own = umask(Mode::from_bits_truncate(mask));
+    let created = create();
+    umask(own);
+    created
 }
 
 #[cfg(test)]
