@@ -12,7 +12,9 @@ use nix::sys::signal::Signal;
 
 use crate::client::{self, Conn, metric_sample};
 use crate::load::{CHOREOGRAPHY, Load};
-use crate::util::{Launch, Server, TempDir, is_zombie, poll_until, secs, send_signal};
+use crate::util::{
+    Launch, MemoryCgroup, Server, TempDir, is_zombie, poll_until, secs, send_signal,
+};
 
 fn start(workers: &str, extra: &[&str]) -> Server {
     let server = Launch::new()
@@ -224,6 +226,53 @@ fn max_workers_grows_the_pool_under_a_queue_and_shrinks_it_when_idle() {
     server.wait_for_log("workers 3 -> 2", secs(20));
     server.wait_for_log("workers 2 -> 1", secs(20));
     server.wait_children(1, secs(10));
+    assert_eq!(server.get("/").status, 200);
+}
+
+/// `--max-workers` under a cgroup memory limit: one more worker must fit within 90 % of
+/// it, judged by the largest worker. A worker holding 40 MiB of an 80 MiB cgroup leaves
+/// no room for a second, so the pool stays at one however long connections wait.
+#[test]
+fn max_workers_stops_where_another_worker_would_not_fit_in_memory() {
+    let Some(cgroup) = MemoryCgroup::new("ceiling", 80) else {
+        return eprintln!("skipped: needs a writable memory cgroup");
+    };
+    let server = Launch::new()
+        .wrapped(&cgroup.wrapper())
+        .args(&["--workers", "1", "--max-workers", "3"])
+        .start();
+    server.wait_for_log("of the cgroup's 80.0 MiB memory limit", secs(10));
+    assert_eq!(server.get("/leak?mb=40").status, 200);
+    let _sleepers: Vec<Conn> = (0..3).map(|_| server.sent_sleeper(20_000)).collect();
+    let held = server.wait_for_log("would not fit in memory", secs(15));
+    assert!(held.contains("the pool stays at 1"), "{held}");
+    let grown = server
+        .log()
+        .into_iter()
+        .find(|l| l.contains("workers 1 -> 2"));
+    assert!(grown.is_none(), "{grown:?}");
+    assert_eq!(server.children().len(), 1);
+}
+
+/// A worker the kernel's OOM killer takes is reported as that, not as any SIGKILL, and
+/// replaced; the server goes on answering.
+#[test]
+fn an_oom_killed_worker_is_named_so_and_replaced() {
+    let Some(cgroup) = MemoryCgroup::new("oom", 48) else {
+        return eprintln!("skipped: needs a writable memory cgroup");
+    };
+    let server = Launch::new()
+        .wrapped(&cgroup.wrapper())
+        .args(&["--workers", "1"])
+        .start();
+    let first = server.wait_children(1, secs(10))[0];
+    let mut conn = server.connect();
+    conn.send(b"GET /leak?mb=60 HTTP/1.1\r\nHost: t\r\n\r\n");
+    conn.expect_closed(secs(15));
+    let line = server.wait_for_log("killed by the kernel's OOM killer", secs(15));
+    assert!(line.contains(&format!("pid: {first}")), "{line}");
+    let replaced = poll_until(secs(10), || (server.children() != [first]).then_some(()));
+    assert!(replaced.is_some(), "not replaced: {:?}", server.children());
     assert_eq!(server.get("/").status, 200);
 }
 

@@ -143,8 +143,8 @@ impl Launch {
 
     /// Runs the binary through `wrapper` (a program and its arguments, the binary's path
     /// and arguments following them), the way a container runtime or systemd would.
-    pub fn wrapped(mut self, wrapper: &[&str]) -> Launch {
-        self.wrapper = wrapper.iter().map(|a| a.to_string()).collect();
+    pub fn wrapped(mut self, wrapper: &[impl AsRef<str>]) -> Launch {
+        self.wrapper = wrapper.iter().map(|a| a.as_ref().to_string()).collect();
         self
     }
 
@@ -520,6 +520,51 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A memory cgroup of one test's own, below the test process's, with a limit: for what
+/// br-serve does near a memory limit (the autoscaler's ceiling, OOM kills). `new` gives
+/// `None` where no such cgroup can be made here: not root, a read-only /sys/fs/cgroup,
+/// or cgroup v2 without the memory controller delegated to children.
+pub struct MemoryCgroup(PathBuf);
+
+impl MemoryCgroup {
+    pub fn new(tag: &str, limit_mib: u64) -> Option<MemoryCgroup> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let (base, limit_file) = own.lines().find_map(|line| {
+            let (_, rest) = line.split_once(':')?;
+            let (controllers, path) = rest.split_once(':')?;
+            let path = path.trim_start_matches('/');
+            match controllers {
+                "" => Some((Path::new("/sys/fs/cgroup").join(path), "memory.max")),
+                c if c.split(',').any(|c| c == "memory") => Some((
+                    Path::new("/sys/fs/cgroup/memory").join(path),
+                    "memory.limit_in_bytes",
+                )),
+                _ => None,
+            }
+        })?;
+        let dir = base.join(format!("br-serve-test-{tag}-{}", std::process::id()));
+        std::fs::create_dir(&dir).ok()?;
+        let cgroup = MemoryCgroup(dir);
+        let limit = (limit_mib << 20).to_string();
+        std::fs::write(cgroup.0.join(limit_file), limit).ok()?;
+        Some(cgroup)
+    }
+
+    /// A `Launch::wrapped` wrapper that moves the server into the cgroup, then runs it.
+    pub fn wrapper(&self) -> [String; 3] {
+        let procs = self.0.join("cgroup.procs");
+        let script = format!(r#"echo $$ > {} && exec "$0" "$@""#, procs.display());
+        ["sh".into(), "-c".into(), script]
+    }
+}
+
+impl Drop for MemoryCgroup {
+    /// Removes the cgroup once its processes are gone (the server is dropped first).
+    fn drop(&mut self) {
+        poll_until(secs(10), || std::fs::remove_dir(&self.0).ok());
     }
 }
 
