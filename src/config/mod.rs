@@ -379,24 +379,11 @@ fn render(err: &clap::Error) -> String {
 }
 
 fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
+    let workers = workers(&cli)?;
     let binds = match cli.bind.is_empty() {
         false => cli.bind,
         true => vec![default_bind(std::env::var("PORT").ok())?],
     };
-    let workers = match cli.workers {
-        Some(n) => n,
-        None => default_workers(std::env::var("WEB_CONCURRENCY").ok())?,
-    };
-    if let Some(max) = cli.max_workers.filter(|&max| max < workers) {
-        let given = match cli.workers {
-            Some(_) => "",
-            None => " (its default: WEB_CONCURRENCY or the CPUs available)",
-        };
-        return Err(Error::Usage(format!(
-            "--max-workers {max} is below --workers {workers}{given}: the pool starts at \
-             --workers and grows up to --max-workers"
-        )));
-    }
     let mode = match (cli.check_config, cli.print_config) {
         (true, _) => Mode::Check,
         (false, true) => Mode::Print(String::new()),
@@ -457,6 +444,25 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         mode,
         argv,
     })
+}
+
+/// `--workers`, or its default, checked against `--max-workers`.
+fn workers(cli: &Cli) -> Result<usize, Error> {
+    let workers = match cli.workers {
+        Some(n) => n,
+        None => default_workers(std::env::var("WEB_CONCURRENCY").ok())?,
+    };
+    if let Some(max) = cli.max_workers.filter(|&max| max < workers) {
+        let given = match cli.workers {
+            Some(_) => "",
+            None => " (its default: WEB_CONCURRENCY or the CPUs available)",
+        };
+        return Err(Error::Usage(format!(
+            "--max-workers {max} is below --workers {workers}{given}: the pool starts at \
+             --workers and grows up to --max-workers"
+        )));
+    }
+    Ok(workers)
 }
 
 impl Config {
