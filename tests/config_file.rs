@@ -251,20 +251,34 @@ fn stale_pidfile_is_replaced_and_removed_on_exit() {
 }
 
 #[test]
-fn pidfile_naming_a_live_process_stops_the_start() {
+fn pidfile_naming_a_running_master_stops_the_start() {
     let dir = TempDir::new("pidfile");
     let pidfile = dir.join("app.pid");
-    // This test process is alive for sure.
-    let ours = std::process::id();
-    std::fs::write(&pidfile, format!("{ours}\n")).unwrap();
+    let running = Launch::new().args(&["--workers", "1"]).start();
+    std::fs::write(&pidfile, format!("{}\n", running.pid())).unwrap();
     let (status, log) = Launch::new()
         .args(&["--workers", "1", "-p", path_arg(&pidfile)])
         .run_to_exit(secs(10));
     assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
-    assert!(log.contains(&ours.to_string()), "log:\n{log}");
+    assert!(log.contains(&running.pid().to_string()), "log:\n{log}");
     assert_eq!(
         read_pidfile(&pidfile),
-        Some(ours),
+        Some(running.pid()),
         "the live pidfile was changed"
     );
+}
+
+/// A pidfile left by a master that is gone, whose pid now belongs to another program (a
+/// container restarted with the file on a volume), is stale: the start goes on.
+#[test]
+fn pidfile_naming_another_program_is_stale() {
+    let dir = TempDir::new("pidfile");
+    let pidfile = dir.join("app.pid");
+    // This test process is alive, and it is not br-serve.
+    std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+    let server = Launch::new()
+        .args(&["--workers", "1", "-p", path_arg(&pidfile)])
+        .start();
+    server.wait_for_log("stale, replacing it", secs(10));
+    assert_eq!(read_pidfile(&pidfile), Some(server.pid()));
 }

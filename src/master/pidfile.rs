@@ -19,14 +19,24 @@ pub struct Pidfile {
 impl Pidfile {
     /// Writes `pid` to `path`, a file of `mode` (less the umask): only the master may
     /// write it, or anyone could point an operator's `kill $(cat FILE)` elsewhere. A
-    /// pidfile naming a live process stops the start (another master runs); one naming
-    /// a dead process is stale and replaced.
+    /// pidfile naming a live process of this program stops the start (another master
+    /// runs); one naming a dead process, or one running another program, is stale and
+    /// replaced.
     pub fn create(path: &Path, pid: u32, mode: u32) -> Result<Pidfile, Error> {
         if let Some(other) = read_pid(path).filter(|&p| p != pid && is_alive(p)) {
-            return Err(Error::Config(format!(
-                "pidfile {} names process {other}, which is running; is br-serve already running?",
-                path.display()
-            )));
+            match (program_of(&other.to_string()), program_of("self")) {
+                (Some(theirs), Some(ours)) if theirs != ours => log::info!(
+                    "pidfile {} names process {other}, which runs {theirs}: stale, replacing it",
+                    path.display()
+                ),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "pidfile {} names process {other}, which is running; is br-serve \
+                         already running?",
+                        path.display()
+                    )));
+                }
+            }
         }
         let tmp = path.with_extension(format!("tmp.{pid}"));
         let _ = std::fs::remove_file(&tmp);
@@ -82,6 +92,18 @@ fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// The file name of the program a process runs (`/proc/PROC/exe`, PROC a pid or `self`),
+/// when /proc lets us read it; unreadable, the process counts as ours. A pidfile
+/// outlives its process (a container restarted with the file on a volume, a host that
+/// crashed) and its pid may since belong to anything: gunicorn's "Already running on PID
+/// ... (or pid file is stale)" then keeps a restarted container from starting. A binary
+/// replaced on disk shows as `NAME (deleted)`, which is still NAME.
+fn program_of(process: &str) -> Option<String> {
+    let exe = std::fs::read_link(format!("/proc/{process}/exe")).ok()?;
+    let name = exe.file_name()?.to_string_lossy();
+    Some(name.trim_end_matches(" (deleted)").to_string())
+}
+
 fn is_alive(pid: u32) -> bool {
     let Ok(raw) = i32::try_from(pid) else {
         return false;
@@ -108,9 +130,19 @@ mod tests {
         assert_eq!(read_pid(&path), Some(4242));
         drop(file);
         assert!(!path.exists());
-        // pid 1 always runs.
-        std::fs::write(&path, "1\n").unwrap();
+        // This test process runs this program.
+        std::fs::write(&path, format!("{}\n", std::process::id())).unwrap();
         assert!(Pidfile::create(&path, 4242, 0o644).is_err());
+        // A pid that now belongs to another program is as stale as a dead one.
+        let mut other = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        std::fs::write(&path, format!("{}\n", other.id())).unwrap();
+        let replaced = Pidfile::create(&path, 4242, 0o644).map(|_| read_pid(&path));
+        other.kill().unwrap();
+        other.wait().unwrap();
+        assert_eq!(replaced.ok(), Some(Some(4242)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
