@@ -6,10 +6,13 @@
 //! Each test first makes sure its slow request is in a worker's hands
 //! (`Conn::wait_consumed`), so "in flight" is a fact, not a hope about timing.
 
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
 use nix::sys::signal::Signal;
 
 use crate::client::{Conn, RESPONSE_WITHIN, request};
-use crate::util::{Launch, Server, poll_until, secs, send_signal};
+use crate::util::{Launch, Server, TempDir, poll_until, secs, send_signal};
 
 /// A one-worker server (extra flags appended) with a `/sleep?ms=..` request in flight.
 fn server_with_sleeper(ms: u64, extra: &[&str]) -> (Server, Conn) {
@@ -27,6 +30,42 @@ fn term_lets_the_in_flight_request_finish_then_exits_zero() {
     assert_eq!(r.status, 200, "{r:?}");
     let status = server.wait_exit(secs(15));
     assert_eq!(status.code(), Some(0), "{status}");
+}
+
+/// A graceful stop also answers the requests waiting in the accept queue, on TCP and on
+/// a Unix socket: their clients have sent them, and closing the listener would reset
+/// them (gunicorn's open benoitc/gunicorn#3397). Each answer says `Connection: close`.
+#[test]
+fn term_answers_the_requests_waiting_in_the_accept_queue() {
+    let dir = TempDir::new("queue");
+    let path = dir.join("s.sock");
+    let unix = format!("unix:{}", path.display());
+    let (mut server, mut sleeper) = server_with_sleeper(1500, &["--bind", &unix]);
+    let get = request("GET", "/pid", &[], b"");
+    let mut over_tcp: Vec<Conn> = (0..3).map(|_| server.connect()).collect();
+    over_tcp.iter_mut().for_each(|conn| conn.send(&get));
+    let mut over_unix: Vec<UnixStream> = (0..3)
+        .map(|_| UnixStream::connect(&path).expect("connect to the Unix socket"))
+        .collect();
+    for stream in &mut over_unix {
+        stream.write_all(&get).expect("send over the Unix socket");
+    }
+    server.signal(Signal::SIGTERM);
+    assert_eq!(sleeper.read_response(secs(15)).status, 200);
+    for conn in &mut over_tcp {
+        let r = conn.read_response(secs(15));
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(r.has_token("connection", "close"), "{r:?}");
+    }
+    for stream in &mut over_unix {
+        stream
+            .set_read_timeout(Some(secs(15)))
+            .expect("a read timeout");
+        let mut answer = String::new();
+        let read = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{read:?}: {answer:?}");
+    }
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
 #[test]

@@ -510,6 +510,12 @@ impl<'a> Master<'a> {
             return self.signal_all(profile.quick());
         }
         self.phase = Phase::StoppingGracefully;
+        // Unready tells each worker the whole server is going away, not just that worker:
+        // readiness probes fail, and when it drains it also takes what waits in the
+        // accept queue (a worker retired alone leaves that to the others).
+        for info in self.pool.iter() {
+            self.scoreboard[info.slot].set_unready();
+        }
         if delay == 0 {
             log::info!("Handling signal: {name}: graceful stop");
             return self.signal_all(profile.graceful());
@@ -517,9 +523,6 @@ impl<'a> Master<'a> {
         log::info!(
             "Handling signal: {name}: not ready; still accepting for {delay} ms (--drain-delay), then draining"
         );
-        for info in self.pool.iter() {
-            self.scoreboard[info.slot].set_unready();
-        }
         self.drain_at_ms = Some(now + delay);
     }
 

@@ -244,7 +244,8 @@ impl Slot {
         self.replacement_wanted.load(Relaxed) != 0
     }
 
-    /// Master: the server is going away; readiness probes should fail from now on.
+    /// Master: the whole server is going away (not this worker alone): readiness probes
+    /// should fail from now on, and the worker drains the accept queue when it stops.
     pub fn set_unready(&self) {
         self.unready.store(1, Relaxed);
     }

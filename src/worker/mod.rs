@@ -251,6 +251,9 @@ struct Worker {
     listeners: Vec<Listener>,
     /// Per listener: an edge said readable and `accept` has not yet said WouldBlock.
     accept_ready: Vec<bool>,
+    /// While draining for a stop of the whole server, per listener: how many more
+    /// connections to take from its accept queue before letting go of it.
+    last_accepts: Vec<u32>,
     accept_paused_until: Option<Instant>,
     /// In an episode of running out of descriptors (logged once, not every retry).
     starved: bool,
@@ -291,6 +294,7 @@ impl Worker {
         };
         let mut worker = Worker {
             accept_ready: vec![true; spec.listeners.len()],
+            last_accepts: vec![0; spec.listeners.len()],
             listeners: spec.listeners,
             poll,
             signals,
@@ -362,7 +366,7 @@ impl Worker {
             self.accept_one();
             self.sweep();
             self.check_recycle();
-            if self.draining && self.open == 0 {
+            if self.draining && self.open == 0 && !self.taking_the_queue() {
                 log::info!("Worker exiting (pid: {})", std::process::id());
                 return 0;
             }
@@ -469,9 +473,7 @@ impl Worker {
         self.ctx.timeouts.keep_alive = self.ctx.timeouts.keep_alive.min(DRAIN_KEEP_ALIVE);
         DRAINING.store(true, Ordering::Relaxed);
         self.ctx.slot.set_state(State::Stopping, monotonic_ms());
-        for listener in &mut self.listeners {
-            let _ = listener.deregister(self.poll.registry());
-        }
+        self.plan_last_accepts();
         for index in 0..self.conns.len() {
             if let Some(conn) = self.conns[index].as_mut().filter(|c| c.is_idle()) {
                 conn.mark_readable(false);
@@ -480,8 +482,51 @@ impl Worker {
         }
     }
 
+    /// A stop of the whole server (the master marks every worker unready before it
+    /// signals them) also serves the connections waiting in the accept queue: their
+    /// clients have sent their requests (TCP_DEFER_ACCEPT queues a connection only then),
+    /// and the listener closing under them would reset them (as gunicorn does,
+    /// benoitc/gunicorn#3397). Only as many as each queue holds now, so a steady stream
+    /// of newcomers cannot hold the stop up; a Unix socket's queue cannot be read, so it
+    /// is taken until it is empty, at most `--backlog`. A worker retired alone (HUP,
+    /// TTOU, recycling) leaves the queue to the workers that stay.
+    fn plan_last_accepts(&mut self) {
+        let whole_server = self.ctx.slot.unready();
+        for i in 0..self.listeners.len() {
+            let queued = self.listeners[i].queued();
+            self.last_accepts[i] = match whole_server {
+                true => queued.unwrap_or(self.config.backlog.unsigned_abs()),
+                false => 0,
+            };
+            self.accept_ready[i] = true;
+            if self.last_accepts[i] == 0 {
+                self.let_go(i);
+            }
+        }
+        if self.taking_the_queue() {
+            log::info!("serving what waits in the accept queue before stopping");
+        }
+    }
+
+    /// Draining: one connection (or failed accept) fewer to take from listener `i`, or
+    /// none at all once its queue is seen empty.
+    fn took_last_accept(&mut self, i: usize, more: bool) {
+        self.last_accepts[i] = if more { self.last_accepts[i] - 1 } else { 0 };
+        if self.last_accepts[i] == 0 {
+            self.let_go(i);
+        }
+    }
+
+    fn let_go(&mut self, listener: usize) {
+        let _ = self.listeners[listener].deregister(self.poll.registry());
+    }
+
+    fn taking_the_queue(&self) -> bool {
+        self.last_accepts.iter().any(|&n| n > 0)
+    }
+
     fn can_accept(&self) -> bool {
-        !self.draining
+        (!self.draining || self.taking_the_queue())
             && self.open < self.config.worker_connections
             && self.accept_paused_until.is_none_or(|t| t <= self.ctx.now)
     }
@@ -493,10 +538,15 @@ impl Worker {
         }
         self.accept_paused_until = None;
         for i in 0..self.listeners.len() {
-            if !self.accept_ready[i] {
+            if !self.accept_ready[i] || (self.draining && self.last_accepts[i] == 0) {
                 continue;
             }
-            match self.listeners[i].accept() {
+            let accepted = self.listeners[i].accept();
+            if self.draining {
+                let empty = matches!(&accepted, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+                self.took_last_accept(i, !empty);
+            }
+            match accepted {
                 Ok((stream, peer)) => {
                     if std::mem::take(&mut self.starved) {
                         log::warn!("accepting again: descriptors are available");

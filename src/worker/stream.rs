@@ -3,11 +3,14 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsFd;
 
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::sys::sockopt::accept_queue;
 
 /// A listening socket, inherited from the master.
 pub enum Listener {
@@ -50,6 +53,15 @@ impl Listener {
     /// Stops watching (this worker's epoll only; other workers are unaffected).
     pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         registry.deregister(self.source())
+    }
+
+    /// How many connections wait in the accept queue (`TCP_INFO`); `None` for a Unix
+    /// socket, whose queue cannot be read that way.
+    pub fn queued(&self) -> Option<u32> {
+        match self {
+            Listener::Tcp(l) => accept_queue(l.as_fd()).ok().map(|(queued, _)| queued),
+            Listener::Unix(_) => None,
+        }
     }
 }
 
