@@ -63,3 +63,44 @@ fn killed_worker_is_replaced() {
     );
     assert_eq!(server.get("/").status, 200);
 }
+
+/// Voluntary context switches of a process so far (each sleep that ended in a wake-up).
+fn wakeups(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"));
+    line.and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+}
+
+/// A new connection wakes one idle worker, not all of them (the thundering herd), and
+/// idle workers take new connections in turn. 200 connections one after another to four
+/// idle workers: woken all, the workers would sleep and wake about 800 times; here about
+/// 200, plus their quarter-second timers. And each worker answers its share of them.
+#[test]
+fn a_new_connection_wakes_one_idle_worker_and_workers_take_turns() {
+    let server = Launch::new().args(&["--workers", "4"]).start();
+    let workers = server.wait_children(4, secs(10));
+    for pid in &workers {
+        server.wait_for_log(&format!("Booting worker with pid: {pid}"), secs(10));
+    }
+    let before: u64 = workers.iter().map(|&pid| wakeups(pid)).sum();
+    let mut served = std::collections::HashMap::<u32, usize>::new();
+    for _ in 0..200 {
+        let pid = server.get("/pid").text().trim().parse().expect("a pid");
+        *served.entry(pid).or_default() += 1;
+    }
+    let woken = workers.iter().map(|&pid| wakeups(pid)).sum::<u64>() - before;
+    assert!(
+        woken < 400,
+        "4 idle workers woke {woken} times for 200 connections"
+    );
+    let shares: Vec<usize> = workers
+        .iter()
+        .map(|pid| served.get(pid).copied().unwrap_or(0))
+        .collect();
+    assert!(
+        shares.iter().all(|&n| n >= 20),
+        "answers per worker: {shares:?}"
+    );
+}

@@ -13,12 +13,15 @@
 //! * [`fds`]: taking ownership of descriptors a parent process handed down.
 //! * [`privileges`]: switching a worker to `--user`/`--group`.
 //! * [`sockopt`]: `setsockopt` for options our socket crates do not wrap.
+//! * [`epoll`]: `epoll_ctl` with `EPOLLEXCLUSIVE`, which mio does not offer, so that
+//!   one worker, not all of them, wakes for a new connection.
 //!
 //! [`clock`], [`lifeline`] and [`cgroup`] are safe, but they are process plumbing of the
 //! same kind, so they live beside the rest.
 
 pub mod cgroup;
 pub mod clock;
+pub mod epoll;
 pub mod fds;
 pub mod fork;
 pub mod lifeline;

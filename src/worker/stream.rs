@@ -3,13 +3,13 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
-use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::sys::epoll;
 use crate::sys::sockopt::accept_queue;
 
 /// A listening socket, inherited from the master.
@@ -38,28 +38,29 @@ impl Listener {
         }
     }
 
-    fn source(&mut self) -> &mut dyn Source {
-        match self {
-            Listener::Tcp(l) => l,
-            Listener::Unix(l) => l,
-        }
-    }
-
-    /// Starts watching for incoming connections.
+    /// Starts watching for incoming connections, exclusively: one waiting worker wakes
+    /// per arrival, not all of them ([`crate::sys::epoll`]).
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        registry.register(self.source(), token, Interest::READABLE)
+        epoll::add_exclusive(registry.as_fd(), self.fd(), token.0)
     }
 
     /// Stops watching (this worker's epoll only; other workers are unaffected).
     pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        registry.deregister(self.source())
+        epoll::remove(registry.as_fd(), self.fd())
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Listener::Tcp(l) => l.as_fd(),
+            Listener::Unix(l) => l.as_fd(),
+        }
     }
 
     /// How many connections wait in the accept queue (`TCP_INFO`); `None` for a Unix
     /// socket, whose queue cannot be read that way.
     pub fn queued(&self) -> Option<u32> {
         match self {
-            Listener::Tcp(l) => accept_queue(l.as_fd()).ok().map(|(queued, _)| queued),
+            Listener::Tcp(_) => accept_queue(self.fd()).ok().map(|(queued, _)| queued),
             Listener::Unix(_) => None,
         }
     }
@@ -116,8 +117,7 @@ impl Stream {
     }
 
     /// The socket's file descriptor, for sendfile.
-    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        use std::os::fd::AsFd;
+    pub fn fd(&self) -> BorrowedFd<'_> {
         match self {
             Stream::Tcp(s) => s.as_fd(),
             Stream::Unix(s) => s.as_fd(),
