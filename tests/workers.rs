@@ -76,7 +76,9 @@ fn wakeups(pid: u32) -> u64 {
 /// A new connection wakes one idle worker, not all of them (the thundering herd), and
 /// idle workers take new connections in turn. 200 connections one after another to four
 /// idle workers: woken all, the workers would sleep and wake about 800 times; here about
-/// 200, plus their quarter-second timers. And each worker answers its share of them.
+/// 200, plus their quarter-second timers. And each worker answers some of them (about a
+/// quarter each on a quiet machine; a worker short of CPU is not waiting, so it gets
+/// fewer), where the oldest idle worker would otherwise answer them all.
 #[test]
 fn a_new_connection_wakes_one_idle_worker_and_workers_take_turns() {
     let server = Launch::new().args(&["--workers", "4"]).start();
@@ -100,7 +102,7 @@ fn a_new_connection_wakes_one_idle_worker_and_workers_take_turns() {
         .map(|pid| served.get(pid).copied().unwrap_or(0))
         .collect();
     assert!(
-        shares.iter().all(|&n| n >= 20),
+        shares.iter().all(|&n| n >= 5),
         "answers per worker: {shares:?}"
     );
 }
