@@ -229,18 +229,28 @@ fn max_workers_grows_the_pool_under_a_queue_and_shrinks_it_when_idle() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// One worker (`extra` flags appended) in a memory cgroup of its own limited to `mib` MiB,
+/// or `None` where none can be made. The server is dropped before the cgroup (bindings
+/// drop right to left), so the cgroup is empty when it is removed.
+fn in_memory_cgroup(tag: &str, mib: u64, extra: &[&str]) -> Option<(MemoryCgroup, Server)> {
+    let cgroup = MemoryCgroup::new(tag, mib)?;
+    let server = Launch::new()
+        .wrapped(&cgroup.wrapper())
+        .args(&["--workers", "1"])
+        .args(extra)
+        .start();
+    Some((cgroup, server))
+}
+
 /// `--max-workers` under a cgroup memory limit: one more worker must fit within 90 % of
 /// it, judged by the largest worker. A worker holding 40 MiB of an 80 MiB cgroup leaves
 /// no room for a second, so the pool stays at one however long connections wait.
 #[test]
 fn max_workers_stops_where_another_worker_would_not_fit_in_memory() {
-    let Some(cgroup) = MemoryCgroup::new("ceiling", 80) else {
+    let extra = ["--max-workers", "3"];
+    let Some((_cgroup, server)) = in_memory_cgroup("ceiling", 80, &extra) else {
         return eprintln!("skipped: needs a writable memory cgroup");
     };
-    let server = Launch::new()
-        .wrapped(&cgroup.wrapper())
-        .args(&["--workers", "1", "--max-workers", "3"])
-        .start();
     server.wait_for_log("of the cgroup's 80.0 MiB memory limit", secs(10));
     assert_eq!(server.get("/leak?mb=40").status, 200);
     let _sleepers: Vec<Conn> = (0..3).map(|_| server.sent_sleeper(20_000)).collect();
@@ -258,13 +268,9 @@ fn max_workers_stops_where_another_worker_would_not_fit_in_memory() {
 /// replaced; the server goes on answering.
 #[test]
 fn an_oom_killed_worker_is_named_so_and_replaced() {
-    let Some(cgroup) = MemoryCgroup::new("oom", 48) else {
+    let Some((_cgroup, server)) = in_memory_cgroup("oom", 48, &[]) else {
         return eprintln!("skipped: needs a writable memory cgroup");
     };
-    let server = Launch::new()
-        .wrapped(&cgroup.wrapper())
-        .args(&["--workers", "1"])
-        .start();
     let first = server.wait_children(1, secs(10))[0];
     let mut conn = server.connect();
     conn.send(b"GET /leak?mb=60 HTTP/1.1\r\nHost: t\r\n\r\n");
