@@ -498,8 +498,10 @@ impl Worker {
     /// TTOU, recycling) leaves the queue to the workers that stay.
     fn plan_last_accepts(&mut self) {
         let whole_server = self.ctx.slot.unready();
+        let mut counted = 0;
         for i in 0..self.listeners.len() {
             let queued = self.listeners[i].queued();
+            counted += queued.unwrap_or(0);
             self.last_accepts[i] = match whole_server {
                 true => queued.unwrap_or(self.config.backlog.unsigned_abs()),
                 false => 0,
@@ -509,8 +511,8 @@ impl Worker {
                 self.let_go(i);
             }
         }
-        if self.taking_the_queue() {
-            log::info!("serving what waits in the accept queue before stopping");
+        if whole_server && counted > 0 {
+            log::info!("{counted} connection(s) wait in the accept queue: serving them first");
         }
     }
 
