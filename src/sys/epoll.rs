@@ -92,4 +92,16 @@ mod tests {
         }
         assert!(seen.contains(&Token(7)), "{seen:?}");
     }
+
+    /// Where the kernel refuses the flag (before 4.5; here, because the descriptor is
+    /// itself an epoll instance, which never takes it), the descriptor is added without.
+    #[test]
+    fn a_refused_flag_falls_back_to_a_plain_add() {
+        let (outer, inner) = (Poll::new().unwrap(), Poll::new().unwrap());
+        let inner_fd = inner.registry().as_fd();
+        add_exclusive(outer.registry().as_fd(), inner_fd, 3).unwrap();
+        // Added: a second add of the same descriptor is refused as a duplicate.
+        let again = ctl_add(outer.registry().as_fd(), inner_fd, libc::EPOLLIN, 3);
+        assert_eq!(again.unwrap_err().raw_os_error(), Some(libc::EEXIST));
+    }
 }
