@@ -3,6 +3,7 @@
 
 use nix::sys::signal::Signal;
 
+use crate::client;
 use crate::util::{Launch, poll_until, secs, send_signal};
 
 #[test]
@@ -105,4 +106,37 @@ fn a_new_connection_wakes_one_idle_worker_and_workers_take_turns() {
         shares.iter().all(|&n| n >= 5),
         "answers per worker: {shares:?}"
     );
+}
+
+/// A worker that cannot take another connection (at `--worker-connections`, or backing
+/// off after running out of descriptors) stops watching the listener until it can. One
+/// worker is woken per arrival, so a full worker that kept watching would take the
+/// wake-up and leave the connection waiting for its keep-alive client to go, beside an
+/// idle worker.
+#[test]
+fn a_full_worker_leaves_new_connections_to_the_others() {
+    let server = Launch::new()
+        .args(&[
+            "--workers",
+            "2",
+            "--worker-connections",
+            "1",
+            "--keep-alive",
+            "30",
+        ])
+        .start();
+    for pid in server.wait_children(2, secs(10)) {
+        server.wait_for_log(&format!("Booting worker with pid: {pid}"), secs(10));
+    }
+    let get_pid = client::request("GET", "/pid", &[], b"");
+    let mut held = server.connect();
+    held.send(&get_pid);
+    let full = held.read_response(secs(10)).text();
+    for _ in 0..10 {
+        let mut conn = server.connect();
+        conn.send(&get_pid);
+        let answer = conn.read_response(secs(5));
+        assert_eq!(answer.status, 200);
+        assert_ne!(answer.text(), full, "the full worker answered");
+    }
 }

@@ -259,6 +259,8 @@ struct Worker {
     last_accepts: Vec<u32>,
     /// Per listener: when this worker last went to the back of the line (`rotate`).
     rotated_at: Vec<Instant>,
+    /// Whether the listeners are in this worker's epoll (`watch_listeners`).
+    watching: bool,
     accept_paused_until: Option<Instant>,
     /// In an episode of running out of descriptors (logged once, not every retry).
     starved: bool,
@@ -301,6 +303,7 @@ impl Worker {
             accept_ready: vec![true; spec.listeners.len()],
             last_accepts: vec![0; spec.listeners.len()],
             rotated_at: vec![now; spec.listeners.len()],
+            watching: true,
             listeners: spec.listeners,
             poll,
             signals,
@@ -372,6 +375,7 @@ impl Worker {
             self.accept_one();
             self.sweep();
             self.check_recycle();
+            self.watch_listeners();
             if self.draining && self.open == 0 && !self.taking_the_queue() {
                 log::info!("Worker exiting (pid: {})", std::process::id());
                 return 0;
@@ -537,9 +541,36 @@ impl Worker {
     /// between is not missed: adding a listener that is ready already reports it.
     fn rotate(&mut self, i: usize) {
         self.rotated_at[i] = self.ctx.now;
-        let registry = self.poll.registry();
-        let _ = self.listeners[i].deregister(registry);
-        if let Err(err) = self.listeners[i].register(registry, Token(LISTENER_BASE + i)) {
+        self.let_go(i);
+        self.watch(i);
+    }
+
+    /// Watches the listeners only while this worker can take a connection. One waiting
+    /// worker is woken per arrival, so a worker that is full (`--worker-connections`)
+    /// or backing off (out of descriptors) must not be among the waiters: it would take
+    /// the wake-up, accept nothing, and leave the connection waiting beside an idle
+    /// worker. nginx disables its accept events the same way. A draining worker's
+    /// listeners are `plan_last_accepts`'s business.
+    fn watch_listeners(&mut self) {
+        let wanted = self.can_accept();
+        if self.draining || wanted == self.watching {
+            return;
+        }
+        self.watching = wanted;
+        for i in 0..self.listeners.len() {
+            match wanted {
+                true => self.watch(i),
+                false => self.let_go(i),
+            }
+            // Arrivals meanwhile raised no event here: look once.
+            self.accept_ready[i] = true;
+        }
+    }
+
+    /// Adds listener `i` to this worker's epoll (at the back of the line of waiters).
+    fn watch(&mut self, i: usize) {
+        let token = Token(LISTENER_BASE + i);
+        if let Err(err) = self.listeners[i].register(self.poll.registry(), token) {
             self.ask_for_replacement(&format!("cannot watch its listener again ({err})"));
         }
     }
