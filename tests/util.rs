@@ -526,21 +526,32 @@ impl Drop for TempDir {
 /// A memory cgroup of one test's own, below the test process's, with a limit: for what
 /// br-serve does near a memory limit (the autoscaler's ceiling, OOM kills). `new` gives
 /// `None` where no such cgroup can be made here: not root, a read-only /sys/fs/cgroup,
-/// or cgroup v2 without the memory controller delegated to children.
+/// cgroup v2 without the memory controller delegated to children, or a machine with
+/// swap whose use the cgroup cannot limit.
 pub struct MemoryCgroup(PathBuf);
 
 impl MemoryCgroup {
     pub fn new(tag: &str, limit_mib: u64) -> Option<MemoryCgroup> {
         let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-        let (base, limit_file) = own.lines().find_map(|line| {
+        let limit = (limit_mib << 20).to_string();
+        // (directory, memory limit file, swap limit file and value): with swap, a
+        // process over the memory limit is swapped out instead of OOM-killed.
+        let (base, limit_file, swap_file, swap) = own.lines().find_map(|line| {
             let (_, rest) = line.split_once(':')?;
             let (controllers, path) = rest.split_once(':')?;
             let path = path.trim_start_matches('/');
             match controllers {
-                "" => Some((Path::new("/sys/fs/cgroup").join(path), "memory.max")),
+                "" => Some((
+                    Path::new("/sys/fs/cgroup").join(path),
+                    "memory.max",
+                    "memory.swap.max",
+                    "0".to_string(),
+                )),
                 c if c.split(',').any(|c| c == "memory") => Some((
                     Path::new("/sys/fs/cgroup/memory").join(path),
                     "memory.limit_in_bytes",
+                    "memory.memsw.limit_in_bytes",
+                    limit.clone(),
                 )),
                 _ => None,
             }
@@ -548,9 +559,9 @@ impl MemoryCgroup {
         let dir = base.join(format!("br-serve-test-{tag}-{}", std::process::id()));
         std::fs::create_dir(&dir).ok()?;
         let cgroup = MemoryCgroup(dir);
-        let limit = (limit_mib << 20).to_string();
         std::fs::write(cgroup.0.join(limit_file), limit).ok()?;
-        Some(cgroup)
+        let swap_limited = std::fs::write(cgroup.0.join(swap_file), swap).is_ok();
+        (swap_limited || !host_has_swap()).then_some(cgroup)
     }
 
     /// A `Launch::wrapped` wrapper that moves the server into the cgroup, then runs it.
@@ -559,6 +570,12 @@ impl MemoryCgroup {
         let script = format!(r#"echo $$ > {} && exec "$0" "$@""#, procs.display());
         ["sh".into(), "-c".into(), script]
     }
+}
+
+/// Whether the machine has a swap area (a line besides the header in /proc/swaps).
+fn host_has_swap() -> bool {
+    let swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+    swaps.lines().count() > 1
 }
 
 impl Drop for MemoryCgroup {
