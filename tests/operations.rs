@@ -12,8 +12,8 @@ use nix::unistd::{Uid, User, geteuid};
 use crate::cli::free_port;
 use crate::client::{self, RESPONSE_WITHIN, request};
 use crate::util::{
-    Launch, Server, TempDir, all_children_of, children_of, is_zombie, poll_until, proc_uids, secs,
-    send_signal,
+    Launch, Server, TempDir, all_children_of, children_of, is_zombie, poll_until, proc_status,
+    proc_uids, secs, send_signal,
 };
 
 /// The comm name of a process.
@@ -315,13 +315,6 @@ fn mode_of(path: &std::path::Path) -> String {
     format!("{:o}", meta.permissions().mode() & 0o777)
 }
 
-/// The umask of a process, in octal as its /proc status shows it.
-fn umask_of(pid: u32) -> Option<String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
-    Some(line.trim().to_string())
-}
-
 /// Started under a careless umask (002, as some images set), what the server creates is
 /// still writable by its owner alone: the pidfile and the logs are rw-r--r-- and a Unix
 /// socket rwxrwxrwx (a proxy running as another user must connect), each less `--umask`.
@@ -361,12 +354,12 @@ fn created_files_take_their_mode_from_umask_flag_and_the_app_keeps_its_umask() {
         );
         let worker = server.wait_children(1, secs(10))[0];
         assert_eq!(
-            umask_of(worker),
+            proc_status(worker, "Umask"),
             Some("0002".into()),
             "--umask {flag}: the worker"
         );
         assert_eq!(
-            umask_of(server.pid()),
+            proc_status(server.pid(), "Umask"),
             Some("0002".into()),
             "--umask {flag}: the master"
         );

@@ -484,10 +484,18 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     pids.filter(|&p| !is_zombie(p)).collect()
 }
 
+/// The value of the `NAME:` line of /proc/PID/status, trimmed.
+pub fn proc_status(pid: u32, name: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?;
+    Some(line.trim().to_string())
+}
+
 /// The real and effective uid of a process, from the `Uid:` line of /proc/PID/status.
 pub fn proc_uids(pid: u32) -> Option<(u32, u32)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    let line = proc_status(pid, "Uid")?;
     let mut ids = line.split_whitespace().filter_map(|id| id.parse().ok());
     Some((ids.next()?, ids.next()?))
 }

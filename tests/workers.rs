@@ -4,7 +4,7 @@
 use nix::sys::signal::Signal;
 
 use crate::client;
-use crate::util::{Launch, poll_until, secs, send_signal};
+use crate::util::{Launch, poll_until, proc_status, secs, send_signal};
 
 #[test]
 fn workers_are_children_of_the_master() {
@@ -67,11 +67,8 @@ fn killed_worker_is_replaced() {
 
 /// Voluntary context switches of a process so far (each sleep that ended in a wake-up).
 fn wakeups(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"));
-    line.and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+    let switches = proc_status(pid, "voluntary_ctxt_switches");
+    switches.and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 /// A new connection wakes one idle worker, not all of them (the thundering herd), and

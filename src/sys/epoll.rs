@@ -39,11 +39,7 @@ fn ctl_add(epoll: BorrowedFd<'_>, fd: BorrowedFd<'_>, flags: i32, token: usize) 
     let (epoll, fd) = (epoll.as_raw_fd(), fd.as_raw_fd());
     // SAFETY: both descriptors are live for the duration of the call (borrowed); the
     // kernel only reads `event`.
-    let rc = unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, &mut event) };
-    match rc {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
+    super::check(unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, &mut event) })
 }
 
 /// Removes `fd` from the epoll instance `epoll` (this process's only; the socket stays
@@ -51,11 +47,7 @@ fn ctl_add(epoll: BorrowedFd<'_>, fd: BorrowedFd<'_>, flags: i32, token: usize) 
 pub fn remove(epoll: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
     let (epoll, fd) = (epoll.as_raw_fd(), fd.as_raw_fd());
     // SAFETY: as above; EPOLL_CTL_DEL ignores the event, which may be null since 2.6.9.
-    let rc = unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
-    match rc {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
+    super::check(unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) })
 }
 
 #[cfg(test)]

@@ -30,3 +30,12 @@ pub mod privileges;
 pub mod scoreboard;
 pub mod signals;
 pub mod sockopt;
+
+/// A libc call's result by the usual convention: 0 is success, anything else failed and
+/// left the reason in `errno`.
+fn check(rc: nix::libc::c_int) -> std::io::Result<()> {
+    match rc {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}

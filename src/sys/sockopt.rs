@@ -28,10 +28,7 @@ pub fn set_defer_accept(fd: BorrowedFd<'_>, seconds: u32) -> io::Result<()> {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    match rc {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
+    super::check(rc)
 }
 
 /// A listening TCP socket's accept queue: connections waiting for a worker, and the most
@@ -64,10 +61,7 @@ fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<libc::tcp_info> {
             &mut len,
         )
     };
-    match rc {
-        0 => Ok(info),
-        _ => Err(io::Error::last_os_error()),
-    }
+    super::check(rc).map(|()| info)
 }
 
 #[cfg(test)]
