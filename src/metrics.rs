@@ -56,6 +56,13 @@ impl Metrics {
         })
     }
 
+    /// Closes the copies of the listeners' descriptors, so that they do not hold the
+    /// sockets open once their process has stopped accepting; the accept queues are not
+    /// reported after that.
+    pub fn forget_listeners(&mut self) {
+        self.listeners.clear();
+    }
+
     /// Whether `req` is for the metrics path (the query is ignored).
     pub fn serves(&self, req: &Request) -> bool {
         req.path() == self.path

@@ -6,7 +6,7 @@
 //! Each test first makes sure its slow request is in a worker's hands
 //! (`Conn::wait_consumed`), so "in flight" is a fact, not a hope about timing.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 
 use nix::sys::signal::Signal;
@@ -65,6 +65,41 @@ fn term_answers_the_requests_waiting_in_the_accept_queue() {
         let read = stream.read_to_string(&mut answer);
         assert!(answer.starts_with("HTTP/1.1 200"), "{read:?}: {answer:?}");
     }
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
+/// Once the accept queues are served, every copy of the listening sockets closes (the
+/// master's, the worker's, the metrics' on both sides), so a client arriving while an
+/// upload still holds the stop open is refused at once, as nginx refuses it, instead of
+/// waiting in a queue nobody takes until the reset at exit. The upload is still finished.
+#[test]
+fn term_refuses_newcomers_once_the_queue_is_served() {
+    let dir = TempDir::new("refuse");
+    let path = dir.join("s.sock");
+    let unix = format!("unix:{}", path.display());
+    let mut server = Launch::new()
+        .args(&["--workers", "1", "--bind", &unix, "--metrics-path", "/m"])
+        .args(&["--metrics-bind", "127.0.0.1:0"])
+        .start();
+    server.wait_children(1, secs(10));
+    let mut upload = server.connect();
+    upload.send(b"POST /echo HTTP/1.1\r\nHost: br-serve.test\r\nContent-Length: 10\r\n\r\nhello");
+    upload.wait_consumed(secs(10));
+
+    server.signal(Signal::SIGTERM);
+    let refused = poll_until(secs(10), || {
+        let tcp = std::net::TcpStream::connect(server.addr());
+        matches!(tcp, Err(e) if e.kind() == ErrorKind::ConnectionRefused).then_some(())
+    });
+    assert!(refused.is_some(), "new TCP connections still accepted");
+    let over_unix = UnixStream::connect(&path).map_err(|e| e.kind());
+    assert_eq!(over_unix.err(), Some(ErrorKind::ConnectionRefused));
+
+    upload.send(b"world");
+    let answer = upload.read_response(RESPONSE_WITHIN);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.text(), "helloworld");
+    assert!(answer.has_token("connection", "close"), "{answer:?}");
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 

@@ -81,13 +81,6 @@ impl Listener {
             Listener::Tcp(..) => None,
         }
     }
-
-    /// Removes a Unix socket's path; called when the master stops for good.
-    pub fn unlink(&self) {
-        if let Listener::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 /// The environment variable in which a master re-executing itself (USR2) lists the

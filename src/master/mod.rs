@@ -26,7 +26,7 @@ mod reexec;
 mod scrapes;
 mod systemd;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mio::{Events, Interest, Poll, Token};
@@ -77,7 +77,10 @@ struct Master<'a> {
     /// The application, or how each worker builds it.
     app: AppSource<'a>,
     pid: Pid,
+    /// Closed when the workers are told to stop (`stop_workers`).
     listeners: Vec<Listener>,
+    /// The Unix sockets' paths, removed when the master stops for good.
+    socket_paths: Vec<PathBuf>,
     /// The listeners are systemd's (socket activation), standing in for `--bind`; a new
     /// master started by USR2 is told so.
     activated: bool,
@@ -163,6 +166,10 @@ impl<'a> Master<'a> {
                 App::Preloaded(handler) => AppSource::Preloaded(Some(handler)),
             },
             pid,
+            socket_paths: listeners
+                .iter()
+                .filter_map(|l| l.path().map(Path::to_path_buf))
+                .collect(),
             listeners,
             activated,
             poll: Some(poll),
@@ -507,7 +514,7 @@ impl<'a> Master<'a> {
             log::info!("Handling signal: {name}: quick stop");
             self.phase = Phase::StoppingQuickly;
             self.drain_at_ms = None;
-            return self.signal_all(profile.quick());
+            return self.stop_workers(profile.quick());
         }
         self.phase = Phase::StoppingGracefully;
         // Unready tells each worker the whole server is going away, not just that worker:
@@ -518,7 +525,7 @@ impl<'a> Master<'a> {
         }
         if delay == 0 {
             log::info!("Handling signal: {name}: graceful stop");
-            return self.signal_all(profile.graceful());
+            return self.stop_workers(profile.graceful());
         }
         log::info!(
             "Handling signal: {name}: not ready; still accepting for {delay} ms (--drain-delay), then draining"
@@ -531,13 +538,23 @@ impl<'a> Master<'a> {
         if self.drain_at_ms.is_some_and(|at| monotonic_ms() >= at) {
             log::info!("Drain delay over: draining");
             self.drain_at_ms = None;
-            self.signal_all(self.config.signal_profile.graceful());
+            self.stop_workers(self.config.signal_profile.graceful());
         }
     }
 
-    fn signal_all(&self, signal: Signal) {
+    /// Sends every worker `signal`, then closes the master's copies of the listening
+    /// sockets: no worker will be forked to use them again. Each worker closes its own
+    /// once it has taken what waited in the accept queue, and when the last copy is gone
+    /// the kernel refuses newcomers at once (as nginx's stop does) rather than queueing
+    /// them for nobody until the last process exits and resets them. A new master (USR2)
+    /// or systemd (socket activation) holding the same sockets keeps them listening.
+    fn stop_workers(&mut self, signal: Signal) {
         for info in self.pool.iter() {
             let _ = kill(info.pid, signal);
+        }
+        self.listeners.clear();
+        if let Some(scrapes) = self.scrapes.as_mut() {
+            scrapes.forget_listeners();
         }
     }
 
@@ -793,7 +810,9 @@ impl<'a> Master<'a> {
     /// removed when something binds that path again).
     fn finish(&mut self) {
         if self.new_master.is_none() {
-            self.listeners.iter().for_each(Listener::unlink);
+            for path in &self.socket_paths {
+                let _ = std::fs::remove_file(path);
+            }
         }
         self.pidfile = None;
         log::info!("Shutting down: Master");

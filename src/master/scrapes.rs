@@ -178,6 +178,11 @@ impl Scrapes {
         self.listener.as_fd()
     }
 
+    /// The server is stopping: see [`Metrics::forget_listeners`].
+    pub fn forget_listeners(&mut self) {
+        self.metrics.forget_listeners();
+    }
+
     /// Starts or stops answering on the port: stopped while a new master (USR2) serves
     /// on it, so that scrapes reach that one alone. Connections already accepted are
     /// finished either way; new ones wait in the queue for whichever master watches.

@@ -376,9 +376,12 @@ impl Worker {
             self.sweep();
             self.check_recycle();
             self.watch_listeners();
-            if self.draining && self.open == 0 && !self.taking_the_queue() {
-                log::info!("Worker exiting (pid: {})", std::process::id());
-                return 0;
+            if self.draining && !self.taking_the_queue() {
+                self.close_listeners();
+                if self.open == 0 {
+                    log::info!("Worker exiting (pid: {})", std::process::id());
+                    return 0;
+                }
             }
         }
     }
@@ -577,6 +580,22 @@ impl Worker {
 
     fn let_go(&mut self, listener: usize) {
         let _ = self.listeners[listener].deregister(self.poll.registry());
+    }
+
+    /// Draining, and done with the accept queues: closes this worker's copies of the
+    /// listening sockets (see `Master::stop_workers`), so that, at a stop of the whole
+    /// server, connections still in progress here (an upload, an idle keep-alive) do not
+    /// hold them open and newcomers are refused at once instead of waiting in a queue
+    /// nobody takes. Each is first removed from the epoll: a descriptor shared with other
+    /// processes would otherwise stay in it, taking wake-ups meant for other workers.
+    fn close_listeners(&mut self) {
+        for i in 0..self.listeners.len() {
+            self.let_go(i);
+        }
+        self.listeners.clear();
+        if let Some(metrics) = self.ctx.metrics.as_mut() {
+            metrics.forget_listeners();
+        }
     }
 
     fn taking_the_queue(&self) -> bool {
