@@ -11,13 +11,12 @@
 //! recycling and HUP. Each worker also gets its own series, labelled with its number in
 //! the logs: requests, age, time in the current request and memory (read from its
 //! `/proc/PID/statm`), which is how a slow leak or a stuck request shows before
-//! `--max-worker-memory` or `--timeout` acts. The accept queue of each TCP listener
-//! comes from the kernel (`TCP_INFO`): the number to scale on, since it says how many
-//! connections wait for a free worker.
+//! `--max-worker-memory` or `--timeout` acts. The accept queue of each listener, TCP or
+//! Unix, comes from the kernel (`sys::sockopt::accept_queue`): the number to scale on,
+//! since it says how many connections wait for a free worker.
 
 use std::fmt::Write as _;
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::http::{Request, Response};
@@ -29,30 +28,30 @@ use crate::sys::sockopt::accept_queue;
 /// The exposition format's content type (Prometheus text format 0.0.4).
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// What it takes to answer the metrics path: the scoreboard and the TCP listeners.
+/// What it takes to answer the metrics path: the scoreboard and the listeners.
 pub struct Metrics {
     path: String,
     board: Scoreboard,
-    /// Each TCP listener's URL, with a copy of its descriptor to ask the kernel about.
+    /// Each listener's URL, with a copy of its descriptor to ask the kernel about.
     listeners: Vec<(String, OwnedFd)>,
 }
 
 impl Metrics {
-    /// Answers `path` from `board`, with the accept queues of the TCP listeners, given by
-    /// address and socket (a Unix socket has no `TCP_INFO`; callers leave it out).
+    /// Answers `path` from `board`, with the accept queues of the listeners, given by URL
+    /// and socket.
     pub fn new<'a>(
         path: String,
         board: Scoreboard,
-        tcp_listeners: impl IntoIterator<Item = (SocketAddr, BorrowedFd<'a>)>,
+        listeners: impl IntoIterator<Item = (String, BorrowedFd<'a>)>,
     ) -> io::Result<Metrics> {
-        let mut tcp = Vec::new();
-        for (addr, fd) in tcp_listeners {
-            tcp.push((format!("http://{addr}"), fd.try_clone_to_owned()?));
-        }
+        let listeners = listeners
+            .into_iter()
+            .map(|(url, fd)| Ok((url, fd.try_clone_to_owned()?)))
+            .collect::<io::Result<_>>()?;
         Ok(Metrics {
             path,
             board,
-            listeners: tcp,
+            listeners,
         })
     }
 
@@ -138,7 +137,7 @@ fn pool(out: &mut String, sum: &Summary) {
     }
 }
 
-/// Each TCP listener's accept queue and its bound.
+/// Each listener's accept queue and its bound.
 fn listeners(out: &mut String, queues: &[(&str, (u32, u32))]) {
     let label = |url: &str| format!("{{listener=\"{}\"}}", escape_label(url));
     let (queued, backlog): (Vec<_>, Vec<_>) = queues

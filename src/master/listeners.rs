@@ -66,14 +66,6 @@ impl Listener {
         }
     }
 
-    /// A TCP listener's address and socket (for its accept queue in the metrics).
-    pub fn tcp(&self) -> Option<(SocketAddr, BorrowedFd<'_>)> {
-        match self {
-            Listener::Tcp(l, addr) => Some((*addr, l.as_fd())),
-            Listener::Unix(..) => None,
-        }
-    }
-
     /// A Unix socket's path.
     pub fn path(&self) -> Option<&Path> {
         match self {
@@ -393,8 +385,15 @@ mod tests {
         Listener::Tcp(listener, actual)
     }
 
+    fn addr(listener: &Listener) -> SocketAddr {
+        match listener {
+            Listener::Tcp(_, addr) => *addr,
+            Listener::Unix(..) => panic!("a Unix socket"),
+        }
+    }
+
     fn port(listener: &Listener) -> u16 {
-        listener.tcp().unwrap().0.port()
+        addr(listener).port()
     }
 
     const OPTIONS: BindOptions = BindOptions {
@@ -408,14 +407,14 @@ mod tests {
     #[test]
     fn reconcile_matches_exact_addresses_before_any_port() {
         let (kept, dropped) = (tcp("127.0.0.1:0"), tcp("127.0.0.1:0"));
-        let (kept_port, dropped_addr) = (port(&kept), dropped.tcp().unwrap().0);
+        let (kept_port, dropped_addr) = (port(&kept), addr(&dropped));
         let binds = [
             BindAddr::Tcp("127.0.0.2:0".parse().unwrap()),
             BindAddr::Tcp(format!("127.0.0.1:{kept_port}").parse().unwrap()),
         ];
         let got = reconcile(vec![dropped, kept], &binds, OPTIONS).unwrap();
         assert_eq!(got.len(), 2);
-        assert_eq!(got[0].tcp().unwrap().0.ip().to_string(), "127.0.0.2");
+        assert_eq!(addr(&got[0]).ip().to_string(), "127.0.0.2");
         assert_eq!(port(&got[1]), kept_port);
         assert!(std::net::TcpStream::connect(dropped_addr).is_err());
     }

@@ -886,11 +886,11 @@ fn autoscaler_for(config: &Config) -> Option<Autoscaler> {
     Some(Autoscaler::new(config.workers, max, down_after_ms))
 }
 
-/// Connections waiting in the TCP listeners' accept queues (`TCP_INFO`); `None` when
-/// there is no TCP listener to ask (a Unix socket's queue is not readable this way).
+/// Connections waiting in the listeners' accept queues; `None` when the kernel would
+/// tell of none (see `sys::sockopt::accept_queue`).
 fn queued_connections(listeners: &[Listener]) -> Option<u64> {
-    let queues = listeners.iter().filter_map(Listener::tcp);
-    let counts = queues.filter_map(|(_, fd)| crate::sys::sockopt::accept_queue(fd).ok());
+    let queues = listeners.iter().map(Listener::fd);
+    let counts = queues.filter_map(|fd| crate::sys::sockopt::accept_queue(fd).ok());
     counts.fold(None, |total, (queued, _)| {
         Some(total.unwrap_or(0) + u64::from(queued))
     })

@@ -146,8 +146,8 @@ impl Scrapes {
                     .map_err(|e| Error::io(format!("cannot listen on --metrics-bind {bind}"), e))?
             }
         };
-        let tcp = listeners.iter().filter_map(Listener::tcp);
-        let metrics = Metrics::new(PATH.to_string(), board, tcp)
+        let labelled = listeners.iter().map(|l| (l.url(), l.fd()));
+        let metrics = Metrics::new(PATH.to_string(), board, labelled)
             .map_err(|e| Error::io("preparing the metrics", e))?;
         Scrapes::new(listener, metrics).map(Some)
     }

@@ -12,11 +12,12 @@
 //!   paid for page by page as it is touched.
 //! * [`fds`]: taking ownership of descriptors a parent process handed down.
 //! * [`privileges`]: switching a worker to `--user`/`--group`.
-//! * [`sockopt`]: `setsockopt` for options our socket crates do not wrap.
+//! * [`sockopt`]: `setsockopt` and `getsockopt` for options our socket crates do not wrap.
 //! * [`epoll`]: `epoll_ctl` with `EPOLLEXCLUSIVE`, which mio does not offer, so that
 //!   one worker, not all of them, wakes for a new connection.
 //!
-//! [`clock`], [`lifeline`] and [`cgroup`] are safe, but they are process plumbing of the
+//! [`clock`], [`lifeline`], [`cgroup`] and [`sockdiag`] (a Unix listener's accept queue,
+//! from the kernel's netlink interface) are safe, but they are process plumbing of the
 //! same kind, so they live beside the rest.
 
 pub mod cgroup;
@@ -29,6 +30,7 @@ pub mod pages;
 pub mod privileges;
 pub mod scoreboard;
 pub mod signals;
+pub mod sockdiag;
 pub mod sockopt;
 
 /// A libc call's result by the usual convention: 0 is success, anything else failed and

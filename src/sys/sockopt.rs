@@ -1,10 +1,11 @@
-//! Socket options that neither socket2 nor nix exposes.
+//! Socket options that neither socket2 nor nix exposes, and a listener's accept queue.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use nix::libc;
+use nix::sys::socket::{AddressFamily, SockaddrLike, SockaddrStorage, getsockname};
 
 /// `TCP_DEFER_ACCEPT` (tcp(7)): the kernel puts a connection on the accept queue only
 /// once its first data has arrived, waiting up to `seconds` for it.
@@ -31,11 +32,16 @@ pub fn set_defer_accept(fd: BorrowedFd<'_>, seconds: u32) -> io::Result<()> {
     super::check(rc)
 }
 
-/// A listening TCP socket's accept queue: connections waiting for a worker, and the most
-/// it holds (the backlog as the kernel applied it), from `TCP_INFO` (tcp(7)), which
-/// reports them for a listener in `tcpi_unacked` and `tcpi_sacked`.
+/// A listening socket's accept queue: connections waiting for a worker, and the most it
+/// holds (the backlog as the kernel applied it). TCP reports both in `TCP_INFO` (tcp(7)),
+/// as `tcpi_unacked` and `tcpi_sacked` for a listener; a Unix socket through sock_diag
+/// ([`super::sockdiag`]).
 pub fn accept_queue(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
-    tcp_info(fd).map(|info| (info.tcpi_unacked, info.tcpi_sacked))
+    let local: SockaddrStorage = getsockname(fd.as_raw_fd())?;
+    match local.family() {
+        Some(AddressFamily::Unix) => super::sockdiag::unix_accept_queue(fd),
+        _ => tcp_info(fd).map(|info| (info.tcpi_unacked, info.tcpi_sacked)),
+    }
 }
 
 /// How long ago a connected TCP socket last received data, from `TCP_INFO`'s
@@ -68,6 +74,7 @@ fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<libc::tcp_info> {
 mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::AsFd;
+    use std::os::unix::net::{UnixListener, UnixStream};
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -86,6 +93,24 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(accept_queue(listener.as_fd()).unwrap().0, 3);
+    }
+
+    #[test]
+    fn accept_queue_counts_a_unix_listeners_connections_too() {
+        let dir = std::env::temp_dir().join(format!("br-serve-sockopt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        assert_eq!(accept_queue(listener.as_fd()).unwrap().0, 0);
+        // A Unix connect is queued by the time it returns: no waiting needed.
+        let _clients: Vec<UnixStream> = (0..3)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        let (queued, backlog) = accept_queue(listener.as_fd()).unwrap();
+        assert_eq!(queued, 3);
+        assert!(backlog >= 3, "{backlog}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

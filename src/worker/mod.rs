@@ -23,8 +23,7 @@ mod stream;
 pub use stream::{Listener, Stream};
 
 use std::io;
-use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -239,13 +238,10 @@ fn setup(spec: &WorkerSpec) -> io::Result<(Signals, Poll)> {
     Ok((signals, Poll::new()?))
 }
 
-/// The TCP listeners' addresses and sockets, for the metrics' accept queues.
-fn tcp_listeners(listeners: &[Listener]) -> io::Result<Vec<(SocketAddr, BorrowedFd<'_>)>> {
-    let tcp = listeners.iter().filter_map(|listener| match listener {
-        Listener::Tcp(l) => Some(l.local_addr().map(|addr| (addr, l.as_fd()))),
-        Listener::Unix(_) => None,
-    });
-    tcp.collect()
+/// The listeners' URLs and sockets, for the metrics' accept queues.
+fn labelled(listeners: &[Listener]) -> io::Result<Vec<(String, BorrowedFd<'_>)>> {
+    let each = listeners.iter().map(|l| l.url().map(|url| (url, l.fd())));
+    each.collect()
 }
 
 struct Worker {
@@ -293,11 +289,7 @@ impl Worker {
         let config = spec.config;
         let recycle = Recycle::new(&config, now);
         let metrics = match config.metrics_path.clone() {
-            Some(path) => Some(Metrics::new(
-                path,
-                spec.board,
-                tcp_listeners(&spec.listeners)?,
-            )?),
+            Some(path) => Some(Metrics::new(path, spec.board, labelled(&spec.listeners)?)?),
             None => None,
         };
         let mut worker = Worker {
@@ -501,9 +493,10 @@ impl Worker {
     /// clients have sent their requests (TCP_DEFER_ACCEPT queues a connection only then),
     /// and the listener closing under them would reset them (as gunicorn does,
     /// benoitc/gunicorn#3397). Only as many as each queue holds now, so a steady stream
-    /// of newcomers cannot hold the stop up; a Unix socket's queue cannot be read, so it
-    /// is taken until it is empty, at most `--backlog`. A worker retired alone (HUP,
-    /// TTOU, recycling) leaves the queue to the workers that stay.
+    /// of newcomers cannot hold the stop up; a queue the kernel does not count (a Unix
+    /// socket's without `unix_diag`) is taken until it is empty, at most `--backlog`. A
+    /// worker retired alone (HUP, TTOU, recycling) leaves the queue to the workers that
+    /// stay.
     fn plan_last_accepts(&mut self) {
         let whole_server = self.ctx.slot.unready();
         let mut counted = 0;

@@ -49,19 +49,28 @@ impl Listener {
         epoll::remove(registry.as_fd(), self.fd())
     }
 
-    fn fd(&self) -> BorrowedFd<'_> {
+    /// The listening socket.
+    pub fn fd(&self) -> BorrowedFd<'_> {
         match self {
             Listener::Tcp(l) => l.as_fd(),
             Listener::Unix(l) => l.as_fd(),
         }
     }
 
-    /// How many connections wait in the accept queue (`TCP_INFO`); `None` for a Unix
-    /// socket, whose queue cannot be read that way.
+    /// How many connections wait in the accept queue (`sys::sockopt::accept_queue`);
+    /// `None` when the kernel does not say.
     pub fn queued(&self) -> Option<u32> {
+        accept_queue(self.fd()).ok().map(|(queued, _)| queued)
+    }
+
+    /// The socket's URL as the ready line prints it, to label its metrics.
+    pub fn url(&self) -> io::Result<String> {
         match self {
-            Listener::Tcp(_) => accept_queue(self.fd()).ok().map(|(queued, _)| queued),
-            Listener::Unix(_) => None,
+            Listener::Tcp(l) => l.local_addr().map(|addr| format!("http://{addr}")),
+            Listener::Unix(l) => l.local_addr().map(|addr| match addr.as_pathname() {
+                Some(path) => format!("unix:{}", path.display()),
+                None => "unix:".to_string(),
+            }),
         }
     }
 }
