@@ -246,6 +246,27 @@ fn usr2_keeps_the_socket_systemd_activated() {
     assert_eq!(client::get(addr, "/").status, 200);
 }
 
+/// A Unix socket from socket activation is systemd's: the master serves on it and leaves
+/// its file at exit, for systemd to hand to the next start (it removes the file itself
+/// when the socket unit stops).
+#[test]
+fn socket_activation_leaves_systemds_unix_socket_file() {
+    let dir = TempDir::new("activated");
+    let path = dir.join("s.sock");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let shown = path.to_str().expect("a UTF-8 temporary path");
+    let mut server = Launch::new()
+        .no_bind()
+        .wrapped(&["systemd-socket-activate", "-l", &listen, "-l", shown])
+        .args(&["--workers", "1"])
+        .start_unready();
+    serve_first_connection(&mut server, &listen);
+    server.wait_for_log("Inherited 2 listener", secs(5));
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+    assert!(path.exists(), "{} removed", path.display());
+}
+
 #[test]
 fn fd_bind_serves_a_listener_the_supervisor_opened() {
     let port = free_port();

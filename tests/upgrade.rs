@@ -1,13 +1,16 @@
 //! Zero-downtime binary upgrade (USR2, WINCH, TERM) and its rollback (HUP to the old
 //! master), with a load client running throughout: not one request may fail. The
-//! master's metrics port (`--metrics-bind`) is handed over with the listeners, and a
-//! changed `--bind` takes effect.
+//! master's metrics port (`--metrics-bind`) is handed over with the listeners, a Unix
+//! socket's file stays for whichever master serves on it, and a changed `--bind` takes
+//! effect.
 //!
 //! The new master is a child of the old one, in the same process group (so `Server`'s
 //! Drop kills it too); once the old master exits it is re-parented, and a [`KillOnDrop`]
 //! taken from the pidfile makes sure it does not outlive a failed test.
 
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 
 use nix::sys::signal::Signal;
 
@@ -27,6 +30,8 @@ struct Upgrade {
     server: Server,
     pidfile: PathBuf,
     oldbin: PathBuf,
+    /// A Unix socket the masters serve on beside the TCP one.
+    socket: PathBuf,
     _dir: TempDir,
 }
 
@@ -34,9 +39,18 @@ fn start() -> Upgrade {
     let dir = TempDir::new("upgrade");
     let pidfile = dir.join("app.pid");
     let oldbin = dir.join("app.pid.oldbin");
+    let socket = dir.join("app.sock");
     let shown = pidfile.to_str().expect("a UTF-8 temporary path");
+    let unix = format!("unix:{}", socket.display());
     let server = Launch::new()
-        .args(&["--workers", &WORKERS.to_string(), "-p", shown])
+        .args(&[
+            "--workers",
+            &WORKERS.to_string(),
+            "-p",
+            shown,
+            "--bind",
+            &unix,
+        ])
         .args(&["--metrics-bind", "127.0.0.1:0"])
         .start();
     server.wait_children(WORKERS, secs(10));
@@ -49,8 +63,25 @@ fn start() -> Upgrade {
         server,
         pidfile,
         oldbin,
+        socket,
         _dir: dir,
     }
+}
+
+/// The status line of `GET /pid` over the Unix socket at `path`.
+#[track_caller]
+fn status_over_unix(path: &Path) -> String {
+    let mut stream =
+        UnixStream::connect(path).unwrap_or_else(|e| panic!("connect to {}: {e}", path.display()));
+    stream
+        .write_all(b"GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .expect("send over the Unix socket");
+    stream.set_read_timeout(Some(secs(10))).expect("a timeout");
+    let mut answer = String::new();
+    let read = stream.read_to_string(&mut answer);
+    let line = answer.lines().next().unwrap_or_default().to_string();
+    assert!(line.starts_with("HTTP/1.1"), "{read:?}: {answer:?}");
+    line
 }
 
 impl Upgrade {
@@ -146,9 +177,26 @@ fn usr2_winch_term_upgrade_drops_no_request() {
     assert_eq!(read_pidfile(&up.pidfile), Some(new.0));
     assert!(!up.oldbin.exists(), ".oldbin left behind by {old}");
     assert_eq!(wait_workers(new.0, &[], WORKERS).len(), WORKERS);
-    // The old master is gone; its successor answers on the metrics port.
+    // The old master is gone; its successor answers on the metrics port, and on the
+    // Unix socket, whose file the old master left in place.
     let scrape = crate::client::get(metrics, "/metrics");
     assert_eq!(scrape.status, 200, "{}", scrape.text());
+    assert_eq!(status_over_unix(&up.socket), "HTTP/1.1 200 OK");
+}
+
+/// TERM to the old master without WINCH first: its workers drain and close their
+/// listeners while the new master's workers, on the same sockets, go on accepting.
+#[test]
+fn usr2_then_term_to_the_old_master_drops_no_request() {
+    let mut up = start();
+    let new = up.usr2();
+    up.server.signal(Signal::SIGTERM);
+    let status = up.server.wait_exit(secs(15));
+    assert_eq!(status.code(), Some(0), "old master: {status}");
+    up.load.wait_progress(20, secs(10));
+    up.load.finish();
+    assert_eq!(wait_workers(new.0, &[], WORKERS).len(), WORKERS);
+    assert_eq!(status_over_unix(&up.socket), "HTTP/1.1 200 OK");
 }
 
 #[test]
@@ -173,6 +221,8 @@ fn usr2_rollback_with_hup_to_the_old_master() {
         read_pidfile(&up.pidfile)
     );
     assert!(!up.oldbin.exists());
+    // The new master left the Unix socket's file to the old one, still serving on it.
+    assert_eq!(status_over_unix(&up.socket), "HTTP/1.1 200 OK");
     up.load.wait_progress(20, secs(10));
     let Upgrade { load, server, .. } = up;
     load.finish();

@@ -805,11 +805,14 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// After the last worker is gone. After a USR2 upgrade, Unix socket paths stay: the
-    /// new master serves on those its `--bind` still names (and a dropped one's file is
-    /// removed when something binds that path again).
+    /// After the last worker is gone: removes the Unix sockets' files, unless another
+    /// process serves on them. After a USR2 upgrade the new master serves on those its
+    /// `--bind` still names (a dropped one's file is removed when something binds that
+    /// path again); after a rollback, when this is the new master, the old one still
+    /// serves on them; with socket activation they are systemd's, which made them.
     fn finish(&mut self) {
-        if self.new_master.is_none() {
+        let shared = self.new_master.is_some() || reexec::parent_pending() || self.activated;
+        if !shared {
             for path in &self.socket_paths {
                 let _ = std::fs::remove_file(path);
             }
