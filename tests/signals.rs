@@ -87,13 +87,14 @@ fn term_refuses_newcomers_once_the_queue_is_served() {
     upload.wait_consumed(secs(10));
 
     server.signal(Signal::SIGTERM);
-    let refused = poll_until(secs(10), || {
-        let tcp = std::net::TcpStream::connect(server.addr());
-        matches!(tcp, Err(e) if e.kind() == ErrorKind::ConnectionRefused).then_some(())
+    // Each process closes its sockets one after another: wait until both are refused.
+    let refused = |result: std::io::Result<()>| matches!(result, Err(e) if e.kind() == ErrorKind::ConnectionRefused);
+    let closed = poll_until(secs(10), || {
+        let tcp = refused(std::net::TcpStream::connect(server.addr()).map(drop));
+        let unix = refused(UnixStream::connect(&path).map(drop));
+        (tcp && unix).then_some(())
     });
-    assert!(refused.is_some(), "new TCP connections still accepted");
-    let over_unix = UnixStream::connect(&path).map_err(|e| e.kind());
-    assert_eq!(over_unix.err(), Some(ErrorKind::ConnectionRefused));
+    assert!(closed.is_some(), "new connections still accepted");
 
     upload.send(b"world");
     let answer = upload.read_response(RESPONSE_WITHIN);

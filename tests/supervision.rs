@@ -232,9 +232,10 @@ fn max_workers_grows_the_pool_under_a_queue_and_shrinks_it_when_idle() {
     assert_eq!(server.get("/").status, 200);
 }
 
-/// `count` connections that have each sent `GET /pid` over the Unix socket at `path`.
+/// `count` connections that have each sent `GET /pid` over the Unix socket at `path`,
+/// asking to be closed after the answer.
 fn sent_over_unix(path: &Path, count: usize) -> Vec<UnixStream> {
-    let get = client::request("GET", "/pid", &[], b"");
+    let get = client::request("GET", "/pid", &["Connection: close"], b"");
     let connect = |_| {
         let mut stream = UnixStream::connect(path).expect("connect to the Unix socket");
         stream.write_all(&get).expect("send over the Unix socket");

@@ -2,7 +2,8 @@
 //! shrinks back to `--workers` once workers sit idle. A pure function of what the master
 //! sees, table-tested like the pool's plan.
 //!
-//! The signal is the kernel's own: the listeners' accept queues (`TCP_INFO`), which say
+//! The signal is the kernel's own: the listeners' accept queues (`TCP_INFO`, or
+//! sock_diag for a Unix socket: `sys::sockopt::accept_queue`), which say
 //! how many connections wait for a worker, together with the scoreboard, which says
 //! whether any worker is idle. Queued connections with an idle worker are about to be
 //! taken; queued connections with every worker busy are demand the pool cannot meet.
@@ -16,8 +17,9 @@
 //! Hysteresis keeps the pool from flapping: it grows by one worker per second of
 //! sustained crowding, and shrinks by one per `--scale-down-after` of sustained quiet (a
 //! worker idle, nothing waiting). The clocks stop while a worker boots, so each new
-//! worker serves for that second before the next is considered. Where no listener has a queue to
-//! read (Unix sockets only), every worker busy counts as crowded.
+//! worker serves for that second before the next is considered. Where the kernel cannot
+//! count every listener's queue (a Unix socket without `unix_diag`), every worker busy
+//! counts as crowded.
 
 /// How long connections must wait with no worker idle before one more worker starts.
 pub const UP_AFTER_MS: u64 = 1000;

@@ -889,14 +889,15 @@ fn autoscaler_for(config: &Config) -> Option<Autoscaler> {
     Some(Autoscaler::new(config.workers, max, down_after_ms))
 }
 
-/// Connections waiting in the listeners' accept queues; `None` when the kernel would
-/// tell of none (see `sys::sockopt::accept_queue`).
+/// Connections waiting in the listeners' accept queues; `None` when the kernel cannot
+/// count one of them (see `sys::sockopt::accept_queue`), as a partial count could say
+/// nothing waits while a listener's queue fills.
 fn queued_connections(listeners: &[Listener]) -> Option<u64> {
-    let queues = listeners.iter().map(Listener::fd);
-    let counts = queues.filter_map(|fd| crate::sys::sockopt::accept_queue(fd).ok());
-    counts.fold(None, |total, (queued, _)| {
-        Some(total.unwrap_or(0) + u64::from(queued))
-    })
+    let count = |l: &Listener| crate::sys::sockopt::accept_queue(l.fd()).ok();
+    listeners
+        .iter()
+        .map(|l| count(l).map(|(queued, _)| u64::from(queued)))
+        .sum()
 }
 
 /// The master's hold on the application.

@@ -25,6 +25,8 @@ const UDIAG_SHOW_RQLEN: u32 = 0x10;
 const UNIX_DIAG_RQLEN: u16 = 4;
 /// The state unix_diag gives a listening socket (TCP_LISTEN).
 const LISTEN: u32 = 10;
+/// The bits of an attribute's type that are flags, not the type (linux/netlink.h).
+const NLA_FLAGS: u16 = 0xc000;
 /// `INET_DIAG_NOCOOKIE`: find the socket by inode alone.
 const NO_COOKIE: u32 = u32::MAX;
 /// `struct nlmsghdr` and `struct unix_diag_msg`, which the attributes follow.
@@ -84,22 +86,23 @@ fn parse_answer(answer: &[u8], inode: u32) -> io::Result<(u32, u32)> {
         return Err(io::Error::from_raw_os_error(errno.wrapping_neg()));
     }
     let len = u32_at(answer, 0).ok_or_else(malformed)? as usize;
-    let answered = u32_at(answer, HEADER_LEN + 4);
-    if kind != SOCK_DIAG_BY_FAMILY || len > answer.len() || answered != Some(inode) {
+    let message = answer.get(..len).ok_or_else(malformed)?;
+    if kind != SOCK_DIAG_BY_FAMILY || u32_at(message, HEADER_LEN + 4) != Some(inode) {
         return Err(malformed());
     }
     // struct rtattr: length (header included), type, payload, padded to 4 bytes.
     let mut at = HEADER_LEN + DIAG_MSG_LEN;
-    while let (Some(attr_len), Some(attr)) = (u16_at(answer, at), u16_at(answer, at + 2)) {
-        if attr == UNIX_DIAG_RQLEN {
-            let queued = u32_at(answer, at + 4).ok_or_else(malformed)?;
-            let backlog = u32_at(answer, at + 8).ok_or_else(malformed)?;
-            return Ok((queued, backlog));
-        }
-        if attr_len < 4 || at + usize::from(attr_len) > len {
+    while let (Some(attr_len), Some(attr)) = (u16_at(message, at), u16_at(message, at + 2)) {
+        let attr_len = usize::from(attr_len);
+        if attr_len < 4 || at + attr_len > len {
             break;
         }
-        at += (usize::from(attr_len) + 3) & !3;
+        if attr & !NLA_FLAGS == UNIX_DIAG_RQLEN && attr_len >= 12 {
+            let queued = u32_at(message, at + 4).ok_or_else(malformed)?;
+            let backlog = u32_at(message, at + 8).ok_or_else(malformed)?;
+            return Ok((queued, backlog));
+        }
+        at += (attr_len + 3) & !3;
     }
     Err(io::Error::other("no queue lengths in the sock_diag answer"))
 }
@@ -132,7 +135,7 @@ mod tests {
         let err = parse_answer(&error, 7).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
         // A good answer: the message, an unrelated attribute, then the queue lengths.
-        let mut good = header(48, SOCK_DIAG_BY_FAMILY);
+        let mut good = header(52, SOCK_DIAG_BY_FAMILY);
         good.extend_from_slice(&[libc::AF_UNIX as u8, 1, 10, 0]);
         good.extend_from_slice(&7u32.to_ne_bytes());
         good.extend_from_slice(&[0; 8]);
@@ -141,6 +144,10 @@ mod tests {
         good.extend_from_slice(&2u32.to_ne_bytes());
         good.extend_from_slice(&128u32.to_ne_bytes());
         assert_eq!(parse_answer(&good, 7).unwrap(), (2, 128));
+        // The lengths in an attribute too short to hold them are not read.
+        let mut short = good.clone();
+        short[40..42].copy_from_slice(&8u16.to_ne_bytes());
+        assert!(parse_answer(&short, 7).is_err());
         // About another socket, or cut short anywhere: an error, never a panic.
         assert!(parse_answer(&good, 8).is_err());
         for len in 0..good.len() {

@@ -583,10 +583,16 @@ impl Worker {
     /// nobody takes. Each is first removed from the epoll: a descriptor shared with other
     /// processes would otherwise stay in it, taking wake-ups meant for other workers.
     fn close_listeners(&mut self) {
+        if self.listeners.is_empty() {
+            return;
+        }
         for i in 0..self.listeners.len() {
             self.let_go(i);
         }
         self.listeners.clear();
+        self.accept_ready.clear();
+        self.last_accepts.clear();
+        self.rotated_at.clear();
         if let Some(metrics) = self.ctx.metrics.as_mut() {
             metrics.forget_listeners();
         }
