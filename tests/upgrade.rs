@@ -229,6 +229,27 @@ fn usr2_rollback_with_hup_to_the_old_master() {
     assert_eq!(server.children().len(), WORKERS);
 }
 
+/// Rollback without HUP: when the new master exits after WINCH stopped the old master's
+/// workers, the old master starts them again, as nginx's does, instead of serving
+/// nothing.
+#[test]
+fn usr2_rollback_by_term_alone_brings_the_old_workers_back() {
+    let up = start();
+    let old = up.server.pid();
+    let new = up.usr2();
+    up.winch(new.0);
+    send_signal(new.0, Signal::SIGTERM);
+    up.server.wait_for_log(
+        "this master serves again; starting its workers again",
+        secs(15),
+    );
+    wait_workers(old, &[], WORKERS);
+    up.load.wait_progress(20, secs(10));
+    let Upgrade { load, server, .. } = up;
+    load.finish();
+    assert_eq!(server.children().len(), WORKERS);
+}
+
 /// A USR2 upgrade applies a changed `--bind`, as nginx's does: an address still named
 /// keeps its socket, a new one is bound, and one no longer named is closed (it goes with
 /// the old master).

@@ -340,16 +340,28 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// A child that is not a worker: the new master of a failed upgrade, or, as PID 1,
-    /// an orphan re-parented to us (reaped quietly: not ours to report).
+    /// A child that is not a worker: the new master of an upgrade, stopped for a rollback
+    /// or failed, or, as PID 1, an orphan re-parented to us (reaped quietly: not ours to
+    /// report). Without its new master this one serves again: workers stopped by WINCH
+    /// come back, as nginx brings them back, or nothing would answer.
     fn on_other_exit(&mut self, pid: Pid, status: WaitStatus) {
         if self.new_master != Some(pid) {
             log::debug!("reaped child {pid}, not a worker");
             return;
         }
-        log::error!(
-            "The new master (pid: {pid}) exited ({status:?}); the upgrade failed, this master keeps serving"
-        );
+        let workers = match std::mem::take(&mut self.workers_stopped) {
+            true => "; starting its workers again",
+            false => "",
+        };
+        self.announced = false;
+        match status {
+            WaitStatus::Exited(_, 0) => {
+                log::info!("The new master (pid: {pid}) exited; this master serves again{workers}")
+            }
+            _ => log::error!(
+                "The new master (pid: {pid}) exited ({status:?}); the upgrade failed, this master keeps serving{workers}"
+            ),
+        }
         self.new_master = None;
         if let Some(pidfile) = self.pidfile.as_mut() {
             pidfile.move_back_from_oldbin();
