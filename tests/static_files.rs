@@ -202,6 +202,29 @@ fn directories_redirect_and_serve_their_index() {
     );
 }
 
+/// Requests pipelined behind answers larger than what a connection queues before it
+/// stops parsing (256 KiB): each is answered once the one before it has gone out, the
+/// last with a close, however fast the client reads.
+#[test]
+fn pipelined_requests_behind_large_files_are_all_answered() {
+    let (dir, server) = site();
+    let want = std::fs::read(dir.join("www/big.bin")).unwrap();
+    let mut conn = Conn::open(server.addr());
+    let mut wire = Vec::new();
+    for _ in 0..3 {
+        wire.extend(request("GET", "/big.bin", &[], b""));
+    }
+    wire.extend(request("GET", "/hello.txt", &["Connection: close"], b""));
+    conn.send(&wire);
+    for n in 0..3 {
+        let big = conn.read_response(secs(10));
+        assert_eq!(big.status, 200, "answer {n}");
+        assert!(big.body == want, "answer {n}: {} bytes", big.body.len());
+    }
+    assert_eq!(conn.read_response(secs(10)).text(), "Hello, World!\n");
+    conn.expect_closed(secs(5));
+}
+
 #[test]
 fn a_large_file_arrives_whole() {
     // Above the size copied next to the head, so it goes out with sendfile (corked).

@@ -197,10 +197,17 @@ impl Conn {
         }
         loop {
             self.process(ctx);
+            // `process` stops parsing at the high-water mark. If the flush then makes
+            // room without blocking, no writable event will come to resume it: parse on
+            // now, or pipelined requests would wait for an event that never comes.
+            let throttled = self.out.pending() > OUTPUT_HIGH_WATER;
             if self.flush(ctx.now).is_err() {
                 return Verdict::Close;
             }
             let stalled = self.out.pending() > OUTPUT_HIGH_WATER;
+            if throttled && !stalled {
+                continue;
+            }
             if !self.readable || stalled || matches!(self.phase, Phase::Closing) {
                 break;
             }
