@@ -72,12 +72,22 @@ impl Log {
         self.lines().join("\n")
     }
 
-    /// Drains `pipe` line by line on a background thread until EOF (every writer gone).
-    fn collect(&self, pipe: impl Read + Send + 'static) -> JoinHandle<()> {
+    /// Drains `pipe` line by line on a background thread until EOF (every writer gone),
+    /// sending `trigger`'s signal to `pid` as soon as a line holds its text.
+    fn collect(
+        &self,
+        pipe: impl Read + Send + 'static,
+        pid: u32,
+        trigger: Option<(String, Signal)>,
+    ) -> JoinHandle<()> {
         let log = self.clone();
         thread::spawn(move || {
+            let mut trigger = trigger;
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
+                if let Some((_, sig)) = trigger.take_if(|(text, _)| line.contains(text.as_str())) {
+                    send_signal(pid, sig);
+                }
                 log.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         })
@@ -94,6 +104,8 @@ pub struct Launch {
     /// A program that runs the binary (`unshare ...`, `systemd-socket-activate ...`).
     wrapper: Vec<String>,
     error_log: Option<PathBuf>,
+    /// A signal for the master the instant its log says something ([`Launch::signal_on`]).
+    trigger: Option<(String, Signal)>,
 }
 
 impl Launch {
@@ -106,6 +118,7 @@ impl Launch {
             bind: true,
             wrapper: Vec::new(),
             error_log: None,
+            trigger: None,
         }
     }
 
@@ -150,6 +163,13 @@ impl Launch {
 
     /// `--error-logfile PATH`; the server's log (ready line included) is then read from
     /// that file as well as from its stdout and stderr.
+    /// Sends `sig` to the master the instant a line of its log holds `text`, from the
+    /// thread reading the log: sooner than a test could react.
+    pub fn signal_on(mut self, text: &str, sig: Signal) -> Launch {
+        self.trigger = Some((text.to_string(), sig));
+        self
+    }
+
     pub fn error_logfile(mut self, path: &Path) -> Launch {
         let shown = path.to_str().expect("a UTF-8 temporary path");
         self = self.args(&["--error-logfile", shown]);
@@ -193,8 +213,12 @@ impl Launch {
             .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
         let log = Log(Arc::default(), self.error_log.iter().cloned().collect());
         let readers = [
-            log.collect(child.stdout.take().expect("stdout piped")),
-            log.collect(child.stderr.take().expect("stderr piped")),
+            log.collect(child.stdout.take().expect("stdout piped"), child.id(), None),
+            log.collect(
+                child.stderr.take().expect("stderr piped"),
+                child.id(),
+                self.trigger.clone(),
+            ),
         ];
         (child, log, readers)
     }

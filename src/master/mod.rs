@@ -129,7 +129,7 @@ impl<'a> Master<'a> {
         // Listeners first, before this process opens descriptors of its own, so that an
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
         let pid = nix::unistd::getpid();
-        let (listeners, activated) = acquire_listeners(&config, pid)?;
+        let (listeners, activated) = acquire_listeners(&config)?;
         let scoreboard =
             scoreboard::create().map_err(|e| Error::io("mapping the scoreboard", e))?;
         // Adopted, like the listeners, before the poll takes a descriptor of its own.
@@ -152,6 +152,7 @@ impl<'a> Master<'a> {
             )?),
             None => None,
         };
+        announce(&listeners, scrapes.as_ref(), pid);
         Ok(Master {
             target: config.workers,
             autoscaler: autoscaler_for(&config),
@@ -923,7 +924,7 @@ enum AppSource<'a> {
 /// The listening sockets: those systemd passed down (socket activation), or `--bind`'s,
 /// taken over from the previous master after USR2 where it had them bound already, or
 /// else freshly bound. Also says whether they are systemd's, standing in for `--bind`.
-fn acquire_listeners(config: &Config, pid: Pid) -> Result<(Vec<Listener>, bool), Error> {
+fn acquire_listeners(config: &Config) -> Result<(Vec<Listener>, bool), Error> {
     let options = listeners::BindOptions {
         backlog: config.backlog,
         reuse_port: config.reuse_port,
@@ -943,10 +944,19 @@ fn acquire_listeners(config: &Config, pid: Pid) -> Result<(Vec<Listener>, bool),
         }
         None => (listeners::bind_all(&config.binds, options)?, false),
     };
-    for listener in &listeners {
+    Ok((listeners, activated))
+}
+
+/// The ready line: each listener's address, then the metrics port's. Printed only once
+/// the signal handlers are in place, as scripts and tests signal the master the moment
+/// they read it (before that, a HUP or USR1 would have killed it).
+fn announce(listeners: &[Listener], scrapes: Option<&Scrapes>, pid: Pid) {
+    for listener in listeners {
         log::info!("Listening at: {} ({pid})", listener.url());
     }
-    Ok((listeners, activated))
+    if let Some(scrapes) = scrapes {
+        log::info!("Metrics at: {} ({pid})", scrapes.url());
+    }
 }
 
 /// `--metrics-bind`'s port, watched by the master's poll from now on.
@@ -954,7 +964,6 @@ fn watched(mut scrapes: Scrapes, poll: &Poll) -> Result<Scrapes, Error> {
     scrapes
         .watch(poll.registry(), true)
         .map_err(|e| Error::io("watching the metrics port", e))?;
-    log::info!("Metrics at: {} ({})", scrapes.url(), std::process::id());
     Ok(scrapes)
 }
 
