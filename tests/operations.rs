@@ -2,12 +2,13 @@
 //! under systemd (the notify protocol, socket activation), dropping privileges with
 //! `--user`, and Kubernetes' drain delay after TERM.
 
+use std::io::{Read, Write};
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
-use nix::unistd::{Uid, User, geteuid};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::{Pid, Uid, User, geteuid};
 
 use crate::cli::free_port;
 use crate::client::{self, RESPONSE_WITHIN, request};
@@ -244,6 +245,47 @@ fn usr2_keeps_the_socket_systemd_activated() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
     let addr = listen.parse().expect("an address");
     assert_eq!(client::get(addr, "/").status, 200);
+}
+
+/// A second start on a Unix socket path that a running server listens on fails, naming
+/// the reason, and leaves the first one's socket alone; a file left by a server that
+/// died is replaced.
+#[test]
+fn a_unix_socket_in_use_stops_a_second_start() {
+    let dir = TempDir::new("in-use");
+    let path = dir.join("s.sock");
+    let unix = format!("unix:{}", path.display());
+    let first = Launch::new()
+        .args(&["--workers", "1", "--bind", &unix])
+        .start();
+    let (status, log) = Launch::new()
+        .args(&["--workers", "1", "--bind", &unix])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(log.contains("another process is listening"), "{log}");
+    let answered = |path: &std::path::Path| {
+        let mut stream = UnixStream::connect(path).expect("connect to the Unix socket");
+        stream
+            .write_all(&request("GET", "/", &["Connection: close"], b""))
+            .expect("send");
+        let mut answer = String::new();
+        stream.set_read_timeout(Some(secs(10))).expect("a timeout");
+        let _ = stream.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1.1 200")
+    };
+    assert!(answered(&path), "the first server lost its socket");
+
+    // SIGKILL leaves the file behind; the next start replaces it.
+    killpg(Pid::from_raw(first.pid() as i32), Signal::SIGKILL).expect("kill the group");
+    drop(first);
+    let gone = poll_until(secs(10), || {
+        UnixStream::connect(&path).is_err().then_some(())
+    });
+    assert!(gone.is_some(), "the killed server's workers still listen");
+    let _second = Launch::new()
+        .args(&["--workers", "1", "--bind", &unix])
+        .start();
+    assert!(answered(&path), "the stale file was not replaced");
 }
 
 /// A Unix socket from socket activation is systemd's: the master serves on it and leaves

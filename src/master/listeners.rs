@@ -340,16 +340,45 @@ fn finish(socket: Socket, backlog: i32) -> std::io::Result<Socket> {
 }
 
 /// A socket file left by a previous run that died would make bind fail; remove it, as
-/// gunicorn does, but never remove anything that is not a socket.
+/// gunicorn does, but never remove anything that is not a socket, nor a socket that some
+/// process still listens on: a second start on the same path would take the traffic of
+/// the first, or leave it unreachable (unicorn probes the same way; nginx just fails).
 fn remove_stale_socket(path: &Path) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
     use std::os::unix::fs::FileTypeExt;
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
-        Ok(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
+        Ok(meta) if meta.file_type().is_socket() => match listened_on(path) {
+            Ok(false) => std::fs::remove_file(path),
+            Ok(true) => Err(Error::new(
+                ErrorKind::AddrInUse,
+                "another process is listening on this socket",
+            )),
+            Err(err) => Err(Error::new(
+                err.kind(),
+                format!("cannot tell whether another process listens on it: {err}"),
+            )),
+        },
+        Ok(_) => Err(Error::new(
+            ErrorKind::AlreadyExists,
             "path exists and is not a socket",
         )),
         Err(_) => Ok(()),
+    }
+}
+
+/// Whether a process accepts connections on the Unix socket at `path`: a connection is
+/// refused only when nobody listens. Non-blocking, so a full queue cannot stall the start
+/// (it answers WouldBlock: somebody listens).
+fn listened_on(path: &Path) -> std::io::Result<bool> {
+    let probe = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    probe.set_nonblocking(true)?;
+    match probe.connect(&SockAddr::unix(path)?) {
+        Ok(()) => Ok(true),
+        Err(err) => match err.kind() {
+            std::io::ErrorKind::WouldBlock => Ok(true),
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => Ok(false),
+            _ => Err(err),
+        },
     }
 }
 
