@@ -140,8 +140,9 @@ pub fn plan(target: usize, generation: u32, workers: &[View]) -> Plan {
     }
 }
 
-/// Chooses `n` workers to retire: idle ones first, then the youngest (`youngest`) or the
-/// oldest.
+/// Chooses `n` workers to retire: those still booting first (they serve nothing yet, so
+/// a second HUP during a roll drops the generation it abandons, not the workers
+/// serving), then idle ones, then the youngest (`youngest`) or the oldest.
 fn pick(workers: &[&View], n: usize, youngest: bool) -> Vec<i32> {
     let mut order: Vec<&View> = workers.to_vec();
     order.sort_by_key(|w| {
@@ -150,7 +151,7 @@ fn pick(workers: &[&View], n: usize, youngest: bool) -> Vec<i32> {
         } else {
             w.spawned_ms
         };
-        (!w.idle, age_key)
+        (w.ready, !w.idle, age_key)
     });
     order.into_iter().take(n).map(|w| w.pid).collect()
 }
@@ -288,6 +289,31 @@ mod tests {
                 Plan {
                     spawn: 0,
                     retire: vec![1, 2],
+                },
+            ),
+            (
+                "HUP during a HUP roll: the booting generation goes, the serving one stays",
+                2,
+                3,
+                vec![
+                    w(1, 1, true, true),
+                    w(2, 1, true, true),
+                    w(5, 2, false, false),
+                    w(6, 2, false, false),
+                ],
+                Plan {
+                    spawn: 2,
+                    retire: vec![5, 6],
+                },
+            ),
+            (
+                "TTOU retires a booting worker before a serving one",
+                1,
+                1,
+                vec![w(1, 1, true, true), w(2, 1, false, false)],
+                Plan {
+                    spawn: 0,
+                    retire: vec![2],
                 },
             ),
             (
