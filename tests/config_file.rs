@@ -113,6 +113,27 @@ fn print_config_reads_back_to_itself() {
     assert_eq!(first, second);
 }
 
+/// In TOML an integer is a number: `umask = 0o027` is the mask 027 (not 023, its decimal
+/// digits read as octal), and `--print-config` writes a mask so that it reads back.
+#[test]
+fn a_toml_umask_is_an_octal_number() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, path) = config_file("workers = 1\numask = 0o027\n");
+    let pidfile = dir.join("app.pid");
+    let server = Launch::new()
+        .args(&["-c", path_arg(&path), "--pid", path_arg(&pidfile)])
+        .start();
+    let mode = std::fs::metadata(&pidfile).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o640), "{}", server.ready_line());
+
+    let (status, out) = Launch::new()
+        .no_bind()
+        .args(&["--umask", "027", "--print-config"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert!(out.contains("umask = \"027\"\n"), "{out}");
+}
+
 #[test]
 fn on_off_environment_variables_read_as_manifests_write_them() {
     let print = |value: &str| {

@@ -45,6 +45,10 @@ pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<
     Ok(args)
 }
 
+/// Settings written in octal on the command line (`--umask 027`). In TOML an integer is a
+/// number (`umask = 0o027` is 23), so it is passed on in octal, and printed as a string.
+const OCTAL: &[&str] = &["umask"];
+
 /// `key = value` as `--key=value`; arrays repeat the flag; `true` is a bare switch.
 fn push_setting(args: &mut Vec<OsString>, name: &str, value: &Value) -> Result<(), String> {
     match value {
@@ -59,6 +63,7 @@ fn push_setting(args: &mut Vec<OsString>, name: &str, value: &Value) -> Result<(
             }
         }
         Value::String(s) => args.push(format!("--{name}={s}").into()),
+        Value::Integer(n) if OCTAL.contains(&name) => args.push(format!("--{name}=0o{n:o}").into()),
         Value::Integer(n) => args.push(format!("--{name}={n}").into()),
         Value::Float(f) => args.push(format!("--{name}={f}").into()),
         Value::Datetime(_) | Value::Table(_) => {
@@ -98,6 +103,9 @@ fn raw_value(matches: &ArgMatches, id: &str) -> Option<Value> {
         .map(|v| v.to_string_lossy().into_owned())
         .collect();
     let one = |s: &String| -> Value {
+        if OCTAL.contains(&id) {
+            return Value::String(s.clone());
+        }
         if let Ok(b) = s.parse::<bool>() {
             return Value::Boolean(b);
         }
