@@ -429,6 +429,28 @@ fn created_files_take_their_mode_from_umask_flag_and_the_app_keeps_its_umask() {
     }
 }
 
+/// During `--drain-delay` the server still serves, so a worker that dies is replaced
+/// (not ready, like the rest) instead of the stop ending at once with nobody to answer
+/// what the load balancer still sends.
+#[test]
+fn drain_delay_replaces_a_worker_that_dies_meanwhile() {
+    let mut server = Launch::new()
+        .args(&["--workers", "1", "--drain-delay", "5"])
+        .start();
+    let first = server.wait_children(1, secs(10))[0];
+    server.signal(Signal::SIGTERM);
+    server.wait_for_log("still accepting for", secs(10));
+    send_signal(first, Signal::SIGKILL);
+    let replaced = poll_until(secs(4), || {
+        let workers = server.children();
+        (workers.len() == 1 && workers[0] != first).then_some(())
+    });
+    assert!(replaced.is_some(), "workers: {:?}", server.children());
+    assert_eq!(server.get("/readyz").status, 503);
+    assert_eq!(server.get("/").status, 200);
+    assert_eq!(server.wait_exit(secs(20)).code(), Some(0));
+}
+
 #[test]
 fn drain_delay_serves_new_connections_while_not_ready() {
     let mut server = Launch::new()

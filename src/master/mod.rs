@@ -214,7 +214,7 @@ impl<'a> Master<'a> {
             self.scale();
             self.autoscale();
             self.end_drain_delay();
-            if self.phase != Phase::Running && self.pool.is_empty() {
+            if !self.accepting() && self.pool.is_empty() {
                 return Ok(());
             }
             self.murder_workers();
@@ -336,7 +336,7 @@ impl<'a> Master<'a> {
             }
             _ => log::info!("Worker {n} (pid: {pid}) exited: {status:?}"),
         }
-        if died_booting && self.phase == Phase::Running {
+        if died_booting && self.accepting() {
             self.on_boot_failure(n);
         }
     }
@@ -678,7 +678,7 @@ impl<'a> Master<'a> {
 
     /// Step 5: fork missing workers, retire surplus and outgoing ones.
     fn manage_workers(&mut self) {
-        if self.phase != Phase::Running {
+        if !self.accepting() {
             return;
         }
         let views: Vec<View> = self.pool.iter().map(|w| self.view(w)).collect();
@@ -698,6 +698,13 @@ impl<'a> Master<'a> {
             }
             self.spawn_worker();
         }
+    }
+
+    /// Whether workers are meant to accept: while running, and during a stop's
+    /// `--drain-delay`, when a load balancer may still send traffic and a worker that
+    /// dies must be replaced (and the last one dying must not end the stop early).
+    fn accepting(&self) -> bool {
+        self.phase == Phase::Running || self.drain_at_ms.is_some()
     }
 
     fn view(&self, w: &WorkerInfo) -> View {
@@ -732,6 +739,10 @@ impl<'a> Master<'a> {
         };
         let now = monotonic_ms();
         self.scoreboard[slot].reset(self.generation, now);
+        if self.phase != Phase::Running {
+            // A replacement during --drain-delay is as unready as the rest.
+            self.scoreboard[slot].set_unready();
+        }
         match fork::spawn(|mask| self.become_worker(slot, mask)) {
             Ok(pid) => self.pool.insert(WorkerInfo {
                 pid,
