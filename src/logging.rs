@@ -39,8 +39,10 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
             .map_err(|e| Error::io(format!("opening --error-logfile {}", path.display()), e))?;
         *lock() = Some((log, file));
     }
+    // The logger passes everything; `log`'s global maximum filters, so that HUP can
+    // change the level (`set_level`).
     let _ = env_logger::Builder::new()
-        .filter_level(config.log_level)
+        .filter_level(log::LevelFilter::Trace)
         .target(env_logger::Target::Pipe(Box::new(Writer)))
         .format(|buf, record| {
             let ts = buf.timestamp_seconds();
@@ -52,7 +54,14 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
             writeln!(buf, "{} {}", record.level(), record.args())
         })
         .try_init();
+    set_level(config.log_level);
     Ok(())
+}
+
+/// Sets the level below which records are dropped, in this process and in the workers it
+/// forks from now on (HUP: the new generation logs at the new level).
+pub(crate) fn set_level(level: log::LevelFilter) {
+    log::set_max_level(level);
 }
 
 /// Records which process this is: 0 for the master, N for worker N. Called in the child

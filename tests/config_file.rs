@@ -229,6 +229,27 @@ fn hup_keeps_the_listeners_and_umask_and_says_so() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// HUP applies a new `--log-level` at once (the new generation's workers log at it), and
+/// says that new log files and pidfile wait for a restart or USR2.
+#[test]
+fn hup_applies_the_log_level_and_says_the_files_wait() {
+    let (dir, path) = config_file("workers = 1\n");
+    let server = Launch::new().args(&["-c", path_arg(&path)]).start();
+    let access = dir.join("access.log");
+    let text = format!("workers = 1\nlog-level = \"debug\"\naccess-logfile = {access:?}\n");
+    std::fs::write(&path, text).unwrap();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("--log-level changed to DEBUG", secs(10));
+    server.wait_for_log("--access-logfile", secs(10));
+    server.wait_for_log("serving, generation 2", secs(10));
+    // A worker of the new generation logs a malformed request at debug level.
+    let mut conn = server.connect();
+    conn.send(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    assert_eq!(conn.read_response(secs(10)).status, 400);
+    server.wait_for_log("DEBUG closing", secs(10));
+    assert!(!access.exists(), "the access log was opened by a HUP");
+}
+
 #[test]
 fn ttin_count_survives_hup_when_the_file_keeps_workers() {
     let (_dir, path) = config_file("workers = 2\n");

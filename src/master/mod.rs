@@ -869,6 +869,21 @@ fn keep_what_hup_cannot_change(current: &Config, new: Config) -> Config {
              changes only on restart or USR2; keeping it"
         );
     }
+    let files = |c: &Config| {
+        let paths = (c.error_log.clone(), c.access_log.clone(), c.pidfile.clone());
+        (paths, c.access_log_format.clone())
+    };
+    if files(&new) != files(current) {
+        log::warn!(
+            "--error-logfile, --access-logfile, --access-logformat, --access-log-json or \
+             --pid changed: files are opened at start, so they change only on restart or \
+             USR2; keeping them"
+        );
+    }
+    if new.log_level != current.log_level {
+        log::info!("--log-level changed to {}", new.log_level);
+        crate::logging::set_level(new.log_level);
+    }
     Config {
         binds: current.binds.clone(),
         reuse_port: current.reuse_port,
@@ -876,6 +891,10 @@ fn keep_what_hup_cannot_change(current: &Config, new: Config) -> Config {
         metrics_bind: current.metrics_bind,
         signal_profile: current.signal_profile,
         umask: current.umask,
+        error_log: current.error_log.clone(),
+        access_log: current.access_log.clone(),
+        access_log_format: current.access_log_format.clone(),
+        pidfile: current.pidfile.clone(),
         ..new
     }
 }
