@@ -9,11 +9,43 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use httparse::Status;
 
 use crate::util::{poll_until, secs};
+
+/// A connection over the Unix socket at `path` that has sent `GET target`, asking to be
+/// closed after the answer.
+#[track_caller]
+pub fn unix_sent(path: &Path, target: &str) -> UnixStream {
+    let mut stream =
+        UnixStream::connect(path).unwrap_or_else(|e| panic!("connect to {}: {e}", path.display()));
+    let get = request("GET", target, &["Connection: close"], b"");
+    stream.write_all(&get).expect("send over the Unix socket");
+    stream
+}
+
+/// Everything the server sends on `stream` until it closes it, within 10 s.
+pub fn unix_answer(stream: &mut UnixStream) -> String {
+    stream
+        .set_read_timeout(Some(secs(10)))
+        .expect("a read timeout");
+    let mut answer = String::new();
+    if let Err(e) = stream.read_to_string(&mut answer) {
+        answer.push_str(&format!("<read: {e}>"));
+    }
+    answer
+}
+
+/// The status line of `GET target` over the Unix socket at `path`.
+#[track_caller]
+pub fn unix_status(path: &Path, target: &str) -> String {
+    let answer = unix_answer(&mut unix_sent(path, target));
+    answer.lines().next().unwrap_or_default().to_string()
+}
 
 /// A bare TCP connection to the server with Nagle off, for tests that need the socket
 /// itself (half-closing, resets, exact timing) rather than a [`Conn`].

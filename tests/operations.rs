@@ -2,7 +2,6 @@
 //! under systemd (the notify protocol, socket activation), dropping privileges with
 //! `--user`, and Kubernetes' drain delay after TERM.
 
-use std::io::{Read, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
@@ -11,10 +10,10 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Pid, Uid, User, geteuid};
 
 use crate::cli::free_port;
-use crate::client::{self, RESPONSE_WITHIN, request};
+use crate::client::{self, RESPONSE_WITHIN, request, unix_status};
 use crate::util::{
     Launch, Server, TempDir, all_children_of, children_of, is_zombie, poll_until, proc_status,
-    proc_uids, secs, send_signal,
+    proc_uids, secs, send_signal, unix_socket,
 };
 
 /// The comm name of a process.
@@ -252,9 +251,7 @@ fn usr2_keeps_the_socket_systemd_activated() {
 /// died is replaced.
 #[test]
 fn a_unix_socket_in_use_stops_a_second_start() {
-    let dir = TempDir::new("in-use");
-    let path = dir.join("s.sock");
-    let unix = format!("unix:{}", path.display());
+    let (_dir, path, unix) = unix_socket("in-use");
     let first = Launch::new()
         .args(&["--workers", "1", "--bind", &unix])
         .start();
@@ -263,17 +260,11 @@ fn a_unix_socket_in_use_stops_a_second_start() {
         .run_to_exit(secs(10));
     assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
     assert!(log.contains("another process is listening"), "{log}");
-    let answered = |path: &std::path::Path| {
-        let mut stream = UnixStream::connect(path).expect("connect to the Unix socket");
-        stream
-            .write_all(&request("GET", "/", &["Connection: close"], b""))
-            .expect("send");
-        let mut answer = String::new();
-        stream.set_read_timeout(Some(secs(10))).expect("a timeout");
-        let _ = stream.read_to_string(&mut answer);
-        answer.starts_with("HTTP/1.1 200")
-    };
-    assert!(answered(&path), "the first server lost its socket");
+    assert_eq!(
+        unix_status(&path, "/"),
+        "HTTP/1.1 200 OK",
+        "the first server"
+    );
 
     // SIGKILL leaves the file behind; the next start replaces it.
     killpg(Pid::from_raw(first.pid() as i32), Signal::SIGKILL).expect("kill the group");
@@ -285,7 +276,7 @@ fn a_unix_socket_in_use_stops_a_second_start() {
     let _second = Launch::new()
         .args(&["--workers", "1", "--bind", &unix])
         .start();
-    assert!(answered(&path), "the stale file was not replaced");
+    assert_eq!(unix_status(&path, "/"), "HTTP/1.1 200 OK", "a new start");
 }
 
 /// A Unix socket from socket activation is systemd's: the master serves on it and leaves

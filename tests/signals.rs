@@ -6,13 +6,13 @@
 //! Each test first makes sure its slow request is in a worker's hands
 //! (`Conn::wait_consumed`), so "in flight" is a fact, not a hope about timing.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
 
 use nix::sys::signal::Signal;
 
-use crate::client::{Conn, RESPONSE_WITHIN, request};
-use crate::util::{Launch, Server, TempDir, poll_until, secs, send_signal};
+use crate::client::{Conn, RESPONSE_WITHIN, request, unix_answer, unix_sent};
+use crate::util::{Launch, Server, poll_until, secs, send_signal, unix_socket};
 
 /// A one-worker server (extra flags appended) with a `/sleep?ms=..` request in flight.
 fn server_with_sleeper(ms: u64, extra: &[&str]) -> (Server, Conn) {
@@ -37,19 +37,12 @@ fn term_lets_the_in_flight_request_finish_then_exits_zero() {
 /// them (gunicorn's open benoitc/gunicorn#3397). Each answer says `Connection: close`.
 #[test]
 fn term_answers_the_requests_waiting_in_the_accept_queue() {
-    let dir = TempDir::new("queue");
-    let path = dir.join("s.sock");
-    let unix = format!("unix:{}", path.display());
+    let (_dir, path, unix) = unix_socket("queue");
     let (mut server, mut sleeper) = server_with_sleeper(1500, &["--bind", &unix]);
     let get = request("GET", "/pid", &[], b"");
     let mut over_tcp: Vec<Conn> = (0..3).map(|_| server.connect()).collect();
     over_tcp.iter_mut().for_each(|conn| conn.send(&get));
-    let mut over_unix: Vec<UnixStream> = (0..3)
-        .map(|_| UnixStream::connect(&path).expect("connect to the Unix socket"))
-        .collect();
-    for stream in &mut over_unix {
-        stream.write_all(&get).expect("send over the Unix socket");
-    }
+    let mut over_unix: Vec<UnixStream> = (0..3).map(|_| unix_sent(&path, "/pid")).collect();
     server.signal(Signal::SIGTERM);
     assert_eq!(sleeper.read_response(secs(15)).status, 200);
     for conn in &mut over_tcp {
@@ -58,12 +51,8 @@ fn term_answers_the_requests_waiting_in_the_accept_queue() {
         assert!(r.has_token("connection", "close"), "{r:?}");
     }
     for stream in &mut over_unix {
-        stream
-            .set_read_timeout(Some(secs(15)))
-            .expect("a read timeout");
-        let mut answer = String::new();
-        let read = stream.read_to_string(&mut answer);
-        assert!(answer.starts_with("HTTP/1.1 200"), "{read:?}: {answer:?}");
+        let answer = unix_answer(stream);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     }
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
@@ -74,9 +63,7 @@ fn term_answers_the_requests_waiting_in_the_accept_queue() {
 /// waiting in a queue nobody takes until the reset at exit. The upload is still finished.
 #[test]
 fn term_refuses_newcomers_once_the_queue_is_served() {
-    let dir = TempDir::new("refuse");
-    let path = dir.join("s.sock");
-    let unix = format!("unix:{}", path.display());
+    let (_dir, path, unix) = unix_socket("refuse");
     let mut server = Launch::new()
         .args(&["--workers", "1", "--bind", &unix, "--metrics-path", "/m"])
         .args(&["--metrics-bind", "127.0.0.1:0"])

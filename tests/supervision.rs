@@ -6,17 +6,14 @@
 //! `--metrics-path` counting across all of it, and `--metrics-bind`, the master's own
 //! metrics port, answering while every worker is busy.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::client::{self, Conn, metric_sample};
+use crate::client::{self, Conn, metric_sample, unix_answer, unix_sent};
 use crate::load::{CHOREOGRAPHY, Load};
 use crate::util::{
-    Launch, MemoryCgroup, Server, TempDir, is_zombie, poll_until, secs, send_signal,
+    Launch, MemoryCgroup, Server, TempDir, is_zombie, poll_until, secs, send_signal, unix_socket,
 };
 
 fn start(workers: &str, extra: &[&str]) -> Server {
@@ -232,36 +229,20 @@ fn max_workers_grows_the_pool_under_a_queue_and_shrinks_it_when_idle() {
     assert_eq!(server.get("/").status, 200);
 }
 
-/// `count` connections that have each sent `GET /pid` over the Unix socket at `path`,
-/// asking to be closed after the answer.
-fn sent_over_unix(path: &Path, count: usize) -> Vec<UnixStream> {
-    let get = client::request("GET", "/pid", &["Connection: close"], b"");
-    let connect = |_| {
-        let mut stream = UnixStream::connect(path).expect("connect to the Unix socket");
-        stream.write_all(&get).expect("send over the Unix socket");
-        stream
-    };
-    (0..count).map(connect).collect()
-}
-
 /// Behind nginx, a Unix socket's queue is the one that fills: the pool grows on it as on
 /// a TCP listener's, here with an idle TCP listener beside it whose queue alone says
 /// nothing waits. Both queued requests are then answered by the worker it added.
 #[test]
 fn max_workers_grows_the_pool_on_a_unix_listeners_queue() {
-    let dir = TempDir::new("unix-scale");
-    let path = dir.join("s.sock");
-    let unix = format!("unix:{}", path.display());
+    let (_dir, path, unix) = unix_socket("unix-scale");
     let server = start("1", &["--bind", &unix, "--max-workers", "2"]);
     let _busy = server.sleeper(20_000);
-    let mut waiting = sent_over_unix(&path, 2);
+    let mut waiting: Vec<_> = (0..2).map(|_| unix_sent(&path, "/pid")).collect();
     let line = server.wait_for_log("workers 1 -> 2", secs(30));
     assert!(line.contains("Autoscale: 2 waiting"), "{line}");
     for stream in &mut waiting {
-        stream.set_read_timeout(Some(secs(15))).expect("a timeout");
-        let mut answer = String::new();
-        let read = stream.read_to_string(&mut answer);
-        assert!(answer.starts_with("HTTP/1.1 200"), "{read:?}: {answer:?}");
+        let answer = unix_answer(stream);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     }
 }
 
@@ -269,15 +250,13 @@ fn max_workers_grows_the_pool_on_a_unix_listeners_queue() {
 /// `ss -xl` reads it): three requests waiting behind the only worker, which is busy.
 #[test]
 fn metrics_count_a_unix_listeners_queue() {
-    let dir = TempDir::new("unix-queue");
-    let path = dir.join("s.sock");
-    let unix = format!("unix:{}", path.display());
+    let (_dir, path, unix) = unix_socket("unix-queue");
     let server = Launch::new()
         .args(&["--workers", "1", "--bind", &unix, "--backlog", "77"])
         .args(&["--metrics-bind", "127.0.0.1:0"])
         .start();
     let _busy = server.sleeper(20_000);
-    let _waiting = sent_over_unix(&path, 3);
+    let _waiting: Vec<_> = (0..3).map(|_| unix_sent(&path, "/pid")).collect();
     let queue = format!(r#"br_serve_listen_queue{{listener="{unix}"}}"#);
     let scrape = poll_until(secs(10), || {
         let text = client::get(server.metrics_addr(), "/metrics").text();

@@ -8,13 +8,11 @@
 //! Drop kills it too); once the old master exits it is re-parented, and a [`KillOnDrop`]
 //! taken from the pidfile makes sure it does not outlive a failed test.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::sys::signal::Signal;
 
-use crate::client::metric_sample;
+use crate::client::{metric_sample, unix_status};
 use crate::load::{CHOREOGRAPHY, Load};
 use crate::util::{
     KillOnDrop, Launch, Server, TempDir, children_of, parse_ready_line, poll_until, read_pidfile,
@@ -66,22 +64,6 @@ fn start() -> Upgrade {
         socket,
         _dir: dir,
     }
-}
-
-/// The status line of `GET /pid` over the Unix socket at `path`.
-#[track_caller]
-fn status_over_unix(path: &Path) -> String {
-    let mut stream =
-        UnixStream::connect(path).unwrap_or_else(|e| panic!("connect to {}: {e}", path.display()));
-    stream
-        .write_all(b"GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .expect("send over the Unix socket");
-    stream.set_read_timeout(Some(secs(10))).expect("a timeout");
-    let mut answer = String::new();
-    let read = stream.read_to_string(&mut answer);
-    let line = answer.lines().next().unwrap_or_default().to_string();
-    assert!(line.starts_with("HTTP/1.1"), "{read:?}: {answer:?}");
-    line
 }
 
 impl Upgrade {
@@ -181,7 +163,7 @@ fn usr2_winch_term_upgrade_drops_no_request() {
     // Unix socket, whose file the old master left in place.
     let scrape = crate::client::get(metrics, "/metrics");
     assert_eq!(scrape.status, 200, "{}", scrape.text());
-    assert_eq!(status_over_unix(&up.socket), "HTTP/1.1 200 OK");
+    assert_eq!(unix_status(&up.socket, "/pid"), "HTTP/1.1 200 OK");
 }
 
 /// TERM to the old master without WINCH first: its workers drain and close their
@@ -196,7 +178,7 @@ fn usr2_then_term_to_the_old_master_drops_no_request() {
     up.load.wait_progress(20, secs(10));
     up.load.finish();
     assert_eq!(wait_workers(new.0, &[], WORKERS).len(), WORKERS);
-    assert_eq!(status_over_unix(&up.socket), "HTTP/1.1 200 OK");
+    assert_eq!(unix_status(&up.socket, "/pid"), "HTTP/1.1 200 OK");
 }
 
 #[test]
@@ -222,7 +204,7 @@ fn usr2_rollback_with_hup_to_the_old_master() {
     );
     assert!(!up.oldbin.exists());
     // The new master left the Unix socket's file to the old one, still serving on it.
-    assert_eq!(status_over_unix(&up.socket), "HTTP/1.1 200 OK");
+    assert_eq!(unix_status(&up.socket, "/pid"), "HTTP/1.1 200 OK");
     up.load.wait_progress(20, secs(10));
     let Upgrade { load, server, .. } = up;
     load.finish();

@@ -533,6 +533,15 @@ pub fn read_pidfile(path: &Path) -> Option<u32> {
 /// name is unique per test process and call, so parallel tests never share one.
 pub struct TempDir(PathBuf);
 
+/// A place for a Unix socket: the directory holding it (removed on drop), its path, and
+/// the `--bind` value naming it.
+pub fn unix_socket(tag: &str) -> (TempDir, PathBuf, String) {
+    let dir = TempDir::new(tag);
+    let path = dir.join("s.sock");
+    let bind = format!("unix:{}", path.display());
+    (dir, path, bind)
+}
+
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
