@@ -102,6 +102,28 @@ fn max_requests_recycles_workers_under_load() {
     load.finish();
 }
 
+/// A worker at its `--max-requests` wakes the master, which starts its successor at
+/// once, and the successor wakes it again when ready, so the old one is retired then:
+/// with one client asking without pause, the old worker serves about its quota, not
+/// the hundreds or thousands more it answered while the master slept to its next tick.
+#[test]
+fn max_requests_replaces_a_worker_close_to_its_quota() {
+    let server = start("1", &["--max-requests", "50"]);
+    let first = server.children()[0];
+    let exited = format!("(pid: {first}) exited after ");
+    let line = poll_until(secs(20), || {
+        assert_eq!(server.get("/").status, 200);
+        server.log().into_iter().find(|l| l.contains(&exited))
+    });
+    let line = line.expect("the first worker exits");
+    let served: Option<u64> = line
+        .split(&exited)
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok());
+    let served = served.unwrap_or_else(|| panic!("no count in {line:?}"));
+    assert!((50..75).contains(&served), "{line}");
+}
+
 /// Waits for the master's only worker to be a different one than `old`.
 #[track_caller]
 fn wait_replaced(server: &Server, old: u32, within: Duration) -> u32 {

@@ -110,6 +110,40 @@ fn a_new_connection_wakes_one_idle_worker_and_workers_take_turns() {
 /// worker is woken per arrival, so a full worker that kept watching would take the
 /// wake-up and leave the connection waiting for its keep-alive client to go, beside an
 /// idle worker.
+/// Workers at `--worker-connections` whose kept-alive clients leave while others wait:
+/// each makes room, accepts a waiting connection and watches the listener again, with
+/// no worker lost (it used to add the listener twice, fail, and ask for a successor).
+#[test]
+fn a_full_worker_that_makes_room_keeps_serving() {
+    let server = Launch::new()
+        .args(&["--workers", "2", "--worker-connections", "1"])
+        .start();
+    let workers = server.wait_children(2, secs(10));
+    let get = client::request("GET", "/", &[], b"");
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let addr = server.addr();
+            let get = get.clone();
+            std::thread::spawn(move || {
+                let mut conn = client::Conn::open(addr);
+                for _ in 0..50 {
+                    conn.send(&get);
+                    assert_eq!(conn.read_response(secs(20)).status, 200);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client thread");
+    }
+    let lost = server
+        .log()
+        .into_iter()
+        .find(|l| l.contains("asking for a replacement"));
+    assert!(lost.is_none(), "{lost:?}");
+    assert_eq!(server.children(), workers);
+}
+
 #[test]
 fn a_full_worker_leaves_new_connections_to_the_others() {
     let server = Launch::new()

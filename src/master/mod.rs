@@ -280,6 +280,7 @@ impl<'a> Master<'a> {
                 w.generation == self.generation
                     && w.retiring_ms.is_none()
                     && w.aborted_ms.is_none()
+                    && !self.scoreboard[w.slot].replacement_wanted()
                     && matches!(self.scoreboard[w.slot].state(), State::Idle | State::Busy)
             })
     }

@@ -352,6 +352,8 @@ impl Worker {
     /// The loop; returns the exit code once drained.
     fn serve(mut self) -> i32 {
         self.ctx.slot.set_state(State::Idle, monotonic_ms());
+        // Ready: a worker waiting for this one to take over (HUP, recycling) can go now.
+        self.wake_master();
         let mut events = Events::with_capacity(256);
         loop {
             self.ctx.slot.tick(self.ctx.now_ms);
@@ -456,9 +458,18 @@ impl Worker {
 
     /// Asks the master for a successor and keeps serving until it is ready and the
     /// master sends TERM, so there is never a moment with one worker fewer accepting.
+    /// The master is woken rather than left to notice on its next tick, while this
+    /// worker serves on past its `--max-requests` or grows past `--max-worker-memory`.
     fn ask_for_replacement(&self, why: &str) {
         log::info!("Worker {why}; asking for a replacement");
         self.ctx.slot.want_replacement();
+        self.wake_master();
+    }
+
+    /// Makes the master look over its workers now rather than at its next tick (up to a
+    /// second away when all is quiet): a CHLD, which it already takes as that cue.
+    fn wake_master(&self) {
+        let _ = nix::sys::signal::kill(self.master, nix::sys::signal::Signal::SIGCHLD);
     }
 
     /// Stops accepting and lets every connection finish with `Connection: close`.
@@ -628,7 +639,10 @@ impl Worker {
                     if std::mem::take(&mut self.starved) {
                         log::warn!("accepting again: descriptors are available");
                     }
-                    if !self.draining && self.ctx.now >= self.rotated_at[i] + ROTATE_EVERY {
+                    // Not while this worker stopped watching (it was full and has just
+                    // made room): `watch_listeners` adds it back at the end of the turn.
+                    let due = self.ctx.now >= self.rotated_at[i] + ROTATE_EVERY;
+                    if self.watching && !self.draining && due {
                         self.rotate(i);
                     }
                     return self.adopt(stream, peer);
