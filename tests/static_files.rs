@@ -142,6 +142,22 @@ fn fallback_answers_what_finds_nothing() {
     assert!(log.contains("--static-fallback /nowhere.html"), "{log}");
 }
 
+/// The fallback was checked to be under the root when the server started; a directory on
+/// its path replaced later by a symlink to elsewhere does not take it out of the root.
+#[test]
+fn fallback_never_leaves_the_root() {
+    let (dir, server) = site_with(&["--static-fallback", "/docs/index.html"]);
+    assert_eq!(send(&server, "GET", "/missing", &[]).status, 200);
+    let outside = dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("index.html"), "outside\n").unwrap();
+    let docs = dir.join("www/docs");
+    std::fs::rename(&docs, dir.join("www/docs-old")).unwrap();
+    symlink(&outside, &docs).unwrap();
+    let resp = send(&server, "GET", "/missing", &[]);
+    assert_eq!(resp.status, 404, "{:?}", resp.text());
+}
+
 #[test]
 fn files_are_served_with_validators_and_ranges() {
     let (_dir, server) = site();

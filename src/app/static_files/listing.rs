@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::NOSNIFF;
-use super::path::{Reject, percent_decode};
+use super::path::{Reject, by_descriptor, open_dir, percent_decode};
 use crate::http::Response;
 
 /// A listing stops after this many entries, so a huge directory cannot make one
@@ -19,7 +19,11 @@ const LISTING_LIMIT: usize = 10_000;
 
 /// The listing page for `dir`, requested as `url_path` (which ends in `/`).
 pub(super) fn listing(url_path: &str, dir: &Path) -> Response {
-    match listing_html(url_path, dir) {
+    let opened = match open_dir(dir) {
+        Ok(opened) => opened,
+        Err(reject) => return reject.response(),
+    };
+    match listing_html(url_path, &by_descriptor(&opened)) {
         Ok(html) => Response::bytes(200, "text/html; charset=utf-8", html.into_bytes())
             .with_header(NOSNIFF.0, NOSNIFF.1),
         Err(err) => Reject::from_io(&err).response(),

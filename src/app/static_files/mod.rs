@@ -55,8 +55,13 @@
 //!    Anything else is 404, so a probe learns nothing about the rest of the disk.
 //! 4. Only regular files and directories are served. The file is opened by its canonical
 //!    path with `O_NOFOLLOW` (a symlink swapped in after the check fails to open) and
-//!    `O_NONBLOCK` (a FIFO swapped in cannot hang the worker), then checked again with
-//!    fstat, whose metadata also supplies the validators, so they describe the bytes sent.
+//!    `O_NONBLOCK` (a FIFO swapped in cannot hang the worker), then checked again on the
+//!    descriptor: the kernel's name for what was opened (`/proc/self/fd/N`) must be that
+//!    canonical path (a directory on the way swapped for a symlink since the check led
+//!    elsewhere), and fstat must say a regular file; its metadata also supplies the
+//!    validators, so they describe the bytes sent. A listing reads the directory through
+//!    its descriptor, checked the same way, and `--static-fallback` goes through the same
+//!    open, so it cannot leave the root either.
 //!
 //! 5. The small-file cache serves only bytes read through a descriptor that the fast path
 //!    (`open_beneath`) opened, and only while the path still names that same inode,

@@ -5,6 +5,7 @@
 use std::ffi::OsString;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -201,14 +202,10 @@ pub(super) fn confine(root: &Path, candidate: &Path) -> Result<Target, Reject> {
     }
 }
 
-/// Opens `path` read-only without following a final symlink and without blocking, and
-/// checks, on the open descriptor, that it is a regular file.
+/// Opens the canonical `path` read-only without following a final symlink and without
+/// blocking, and checks, on the open descriptor, that it is that path and a regular file.
 pub(super) fn open_regular(path: &Path) -> Result<(File, Metadata), Reject> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|err| Reject::from_io(&err))?;
+    let file = open_canonical(path, nix::libc::O_NONBLOCK)?;
     let meta = file.metadata().map_err(|err| Reject::from_io(&err))?;
     if !meta.is_file() {
         return Err(Reject::NotFound);
@@ -216,10 +213,60 @@ pub(super) fn open_regular(path: &Path) -> Result<(File, Metadata), Reject> {
     Ok((file, meta))
 }
 
+/// Opens the canonical directory `path`, checked like [`open_regular`]; its entries are
+/// then read through [`by_descriptor`], never by name again.
+pub(super) fn open_dir(path: &Path) -> Result<File, Reject> {
+    open_canonical(path, nix::libc::O_DIRECTORY)
+}
+
+/// The name under which `/proc` reaches the very file `file` is.
+pub(super) fn by_descriptor(file: &File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// Opens `path`, which `confine` (or the start, for `--static-fallback`) found to be
+/// canonical and under the root, and makes sure the open reached that file. `O_NOFOLLOW`
+/// guards only the last component: a directory on the way swapped for a symlink since
+/// the check would lead the open elsewhere, outside the root. So the kernel's own name
+/// for what was opened (`/proc/self/fd/N`) must still be `path`; anything else is 404.
+fn open_canonical(path: &Path, flags: nix::libc::c_int) -> Result<File, Reject> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | flags)
+        .open(path)
+        .map_err(|err| Reject::from_io(&err))?;
+    match fs::read_link(by_descriptor(&file)) {
+        Ok(opened) if opened == path => Ok(file),
+        _ => Err(Reject::NotFound),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::app::static_files::tests::fixture;
+
+    /// The race `confine` cannot close alone, frozen at its worst moment: a directory on
+    /// the way replaced by a symlink to somewhere outside, after the check. Opening the
+    /// checked path must not reach the file there, nor listing the directory list it.
+    #[test]
+    fn a_directory_swapped_for_a_symlink_after_the_check_is_refused() {
+        let (_tmp, www) = fixture();
+        let root = fs::canonicalize(&www).unwrap();
+        let Ok(Target::File(file)) = resolve(&root, Path::new("sub/b.txt")) else {
+            panic!("sub/b.txt is not a file");
+        };
+        let Ok(Target::Dir(dir)) = resolve(&root, Path::new("sub")) else {
+            panic!("sub is not a directory");
+        };
+        assert!(open_regular(&file).is_ok() && open_dir(&dir).is_ok());
+        let outside = root.parent().unwrap().join("outside");
+        fs::write(outside.join("b.txt"), "outside").unwrap();
+        fs::rename(root.join("sub"), root.join("sub_real")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("sub")).unwrap();
+        assert_eq!(open_regular(&file).err(), Some(Reject::NotFound));
+        assert_eq!(open_dir(&dir).err(), Some(Reject::NotFound));
+    }
 
     /// Decodes and resolves like the handler, reporting what the path reached.
     fn lookup(root: &Path, path: &str) -> Result<&'static str, Reject> {
