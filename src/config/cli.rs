@@ -118,7 +118,8 @@ pub(crate) struct Cli {
           default_value = "30", value_parser = parse_seconds)]
     pub body_timeout: Duration,
 
-    /// Longest pause, in seconds, while a client is not reading its response.
+    /// Longest wait, in seconds, for the client to take more of its response: between
+    /// two writes that make progress, as nginx's send_timeout.
     #[arg(long, value_name = "SECONDS", env = "BR_SERVE_WRITE_TIMEOUT",
           default_value = "30", value_parser = parse_seconds)]
     pub write_timeout: Duration,

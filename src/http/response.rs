@@ -79,9 +79,10 @@ pub enum Body {
     /// sendfile(2) (a small one it may copy right after the head, so that both leave in
     /// one write). `offset` counts from the start of the file; the file's own read
     /// position is not used. The head promises `len` bytes in
-    /// Content-Length before the first is sent, so if the file turns out shorter (it was
-    /// truncated meanwhile) the worker closes the connection rather than send a response
-    /// that lies about its length.
+    /// Content-Length before the first is sent: a file already shorter than that range
+    /// when the handler returns it is answered 500 instead (nothing is written yet), and
+    /// one truncated while it is being sent makes the worker close the connection rather
+    /// than send a response that lies about its length.
     ///
     /// # Examples
     ///
@@ -208,7 +209,8 @@ impl Response {
     ///
     /// The start for anything the other constructors do not cover: add fields with
     /// [`with_header`](Self::with_header) and content with [`with_body`](Self::with_body).
-    /// A status outside 100-599 is sent as 500.
+    /// A status outside 100-599 is sent as 500, and so is a handler's 1xx: those are
+    /// interim responses, never the answer.
     ///
     /// # Examples
     ///

@@ -636,19 +636,68 @@ fn shed(ctx: &Ctx) -> Response {
 
 /// Calls the application; a panic becomes a 500 and the worker lives on.
 fn call_handler(handler: &mut dyn Handler, request: &Request) -> Response {
-    match catch_unwind(AssertUnwindSafe(|| handler.handle(request))) {
-        Ok(response) => response,
-        Err(_) => {
-            log::error!(
-                "handler panicked on {} {}; answered 500",
-                request.method(),
-                request.target()
-            );
-            Response::text(500, "Internal Server Error\n")
-        }
+    let failed = match catch_unwind(AssertUnwindSafe(|| handler.handle(request))) {
+        Ok(response) => match unsendable(&response) {
+            None => return response,
+            Some(why) => why,
+        },
+        Err(_) => "panicked".to_string(),
+    };
+    log::error!(
+        "handler {failed} on {} {}; answered 500",
+        request.method(),
+        request.target()
+    );
+    Response::text(500, "Internal Server Error\n")
+}
+
+/// Why a handler's response cannot go out as it is, found before any of it is written
+/// (a 500 is still possible then): a 1xx status, which is interim, never an answer
+/// (RFC 9110 §15.2), or a file body promising more bytes than the file holds, which
+/// would leave the head's Content-Length unmet.
+fn unsendable(response: &Response) -> Option<String> {
+    let status = response.status();
+    if (100..200).contains(&status) {
+        return Some(format!("answered {status}, an interim status"));
     }
+    let crate::http::Body::File { file, offset, len } = response.body() else {
+        return None;
+    };
+    let size = file.metadata().map(|meta| meta.len()).unwrap_or(0);
+    let end = offset.checked_add(*len);
+    (end.is_none_or(|end| end > size))
+        .then(|| format!("sent a file of {size} bytes as {len} bytes from {offset}"))
 }
 
 fn peer_name(peer: Option<SocketAddr>) -> String {
     peer.map_or_else(|| "unix peer".to_string(), |p| p.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Body;
+
+    #[test]
+    fn unsendable_responses_are_caught_before_anything_is_written() {
+        let path = std::env::temp_dir().join(format!("br-serve-conn-{}", std::process::id()));
+        std::fs::write(&path, "0123456789").unwrap();
+        let file = |offset, len| {
+            let file = std::fs::File::open(&path).unwrap();
+            Response::new(200).with_body(Body::File { file, offset, len })
+        };
+        let cases = [
+            ("an answer", Response::new(200), false),
+            ("a 1xx", Response::new(103), true),
+            ("the whole file", file(0, 10), false),
+            ("its last bytes", file(6, 4), false),
+            ("one byte too many", file(0, 11), true),
+            ("past its end", file(8, 3), true),
+            ("an overflowing range", file(u64::MAX, 2), true),
+        ];
+        for (name, response, want) in cases {
+            assert_eq!(unsendable(&response).is_some(), want, "{name}");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
 }
