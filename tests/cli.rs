@@ -76,9 +76,13 @@ fn br_serve_workers_env_sets_the_worker_count() {
 }
 
 /// A port free right now, below the kernel's ephemeral range (32768-60999 by default), so
-/// that no concurrent test's port-0 bind can take it before the server binds it.
+/// that no concurrent test's port-0 bind can take it before the server binds it. Each
+/// call starts looking elsewhere: tests run in parallel, and two that found the same
+/// free port would race to bind it.
 pub fn free_port() -> u16 {
-    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = 20_000 + ((std::process::id() + call * 97) % 10_000) as u16;
     let mut candidates = (start..30_000).chain(20_000..start);
     let free = candidates.find(|&port| TcpListener::bind(("0.0.0.0", port)).is_ok());
     free.expect("a free port in 20000-29999")
