@@ -41,7 +41,7 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
     }
     // The logger passes everything; `log`'s global maximum filters, so that HUP can
     // change the level (`set_level`).
-    let _ = env_logger::Builder::new()
+    let installed = env_logger::Builder::new()
         .filter_level(log::LevelFilter::Trace)
         .target(env_logger::Target::Pipe(Box::new(Writer)))
         .format(|buf, record| {
@@ -54,14 +54,22 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
             writeln!(buf, "{} {}", record.level(), record.args())
         })
         .try_init();
+    OURS.store(installed.is_ok(), Ordering::Relaxed);
     set_level(config.log_level);
     Ok(())
 }
 
+/// Whether the installed logger is ours; a program embedding br-serve may have its own,
+/// whose level is its business.
+static OURS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Sets the level below which records are dropped, in this process and in the workers it
-/// forks from now on (HUP: the new generation logs at the new level).
+/// forks from now on (HUP: the new generation logs at the new level). Only with our own
+/// logger installed.
 pub(crate) fn set_level(level: log::LevelFilter) {
-    log::set_max_level(level);
+    if OURS.load(Ordering::Relaxed) {
+        log::set_max_level(level);
+    }
 }
 
 /// Records which process this is: 0 for the master, N for worker N. Called in the child
@@ -102,5 +110,33 @@ impl Write for Writer {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Theirs;
+
+    impl log::Log for Theirs {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, _: &log::Record) {}
+        fn flush(&self) {}
+    }
+
+    /// A program that embeds br-serve with a logger of its own keeps its level: `serve`
+    /// (and HUP) set the level only of br-serve's own logger. The only test in this
+    /// binary that installs a logger, as a process has one.
+    #[test]
+    fn a_program_with_its_own_logger_keeps_its_level() {
+        log::set_boxed_logger(Box::new(Theirs)).expect("no logger yet");
+        log::set_max_level(log::LevelFilter::Trace);
+        let config = crate::config::from_argv(vec!["br-serve".into()]).expect("defaults");
+        init(&config).expect("init");
+        set_level(log::LevelFilter::Error);
+        assert_eq!(log::max_level(), log::LevelFilter::Trace);
     }
 }

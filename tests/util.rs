@@ -161,8 +161,6 @@ impl Launch {
         self
     }
 
-    /// `--error-logfile PATH`; the server's log (ready line included) is then read from
-    /// that file as well as from its stdout and stderr.
     /// Sends `sig` to the master the instant a line of its log holds `text`, from the
     /// thread reading the log: sooner than a test could react.
     pub fn signal_on(mut self, text: &str, sig: Signal) -> Launch {
@@ -170,6 +168,8 @@ impl Launch {
         self
     }
 
+    /// `--error-logfile PATH`; the server's log (ready line included) is then read from
+    /// that file as well as from its stdout and stderr.
     pub fn error_logfile(mut self, path: &Path) -> Launch {
         let shown = path.to_str().expect("a UTF-8 temporary path");
         self = self.args(&["--error-logfile", shown]);

@@ -105,11 +105,6 @@ fn a_new_connection_wakes_one_idle_worker_and_workers_take_turns() {
     );
 }
 
-/// A worker that cannot take another connection (at `--worker-connections`, or backing
-/// off after running out of descriptors) stops watching the listener until it can. One
-/// worker is woken per arrival, so a full worker that kept watching would take the
-/// wake-up and leave the connection waiting for its keep-alive client to go, beside an
-/// idle worker.
 /// Workers at `--worker-connections` whose kept-alive clients leave while others wait:
 /// each makes room, accepts a waiting connection and watches the listener again, with
 /// no worker lost (it used to add the listener twice, fail, and ask for a successor).
@@ -144,6 +139,11 @@ fn a_full_worker_that_makes_room_keeps_serving() {
     assert_eq!(server.children(), workers);
 }
 
+/// A worker that cannot take another connection (at `--worker-connections`, or backing
+/// off after running out of descriptors) stops watching the listener until it can. One
+/// worker is woken per arrival, so a full worker that kept watching would take the
+/// wake-up and leave the connection waiting for its keep-alive client to go, beside an
+/// idle worker.
 #[test]
 fn a_full_worker_leaves_new_connections_to_the_others() {
     let server = Launch::new()

@@ -550,7 +550,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, Ht
 }
 
 /// [`parse_head`], copying a complete head into `spare`'s buffers (taken from it) rather
-/// than into new ones.
+/// than into new ones. While the head is incomplete, `spare` remembers how far it was
+/// scanned: call again with the same buffers and the same head, grown, from its first
+/// byte (as a connection does), and only what is new is scanned.
 pub(crate) fn parse_head_into(
     buf: &[u8],
     limits: &Limits,
@@ -619,7 +621,9 @@ fn scan(
         Err(e) => return Err(bad_request(e.message())),
     };
     // Field lines already checked in an earlier call on this same head are not again.
-    let resume = progress.take().filter(|p| p.line_end == line_end);
+    let resume = progress
+        .take()
+        .filter(|p| p.line_end == line_end && p.pos <= buf.len());
     let (pos, fields) = resume.map_or((line_end + 2, 0), |p| (p.pos, p.fields));
     let (len, fields) = match scan_fields(buf, pos, fields, limits)? {
         Scanned::Complete { len, fields } => (len, fields),

@@ -237,7 +237,19 @@ fn open_canonical(path: &Path, flags: nix::libc::c_int) -> Result<File, Reject> 
         .map_err(|err| Reject::from_io(&err))?;
     match fs::read_link(by_descriptor(&file)) {
         Ok(opened) if opened == path => Ok(file),
-        _ => Err(Reject::NotFound),
+        Ok(_) => Err(Reject::NotFound),
+        Err(err) => {
+            // Without /proc (a chroot, some sandboxes) nothing can be checked: refuse,
+            // and say why once, or every such request is a silent 404.
+            static TOLD: std::sync::Once = std::sync::Once::new();
+            TOLD.call_once(|| {
+                log::warn!(
+                    "static files: cannot check what was opened ({err}: is /proc mounted?); \
+                     files reached through symlinks, listings and the fallback are refused"
+                );
+            });
+            Err(Reject::NotFound)
+        }
     }
 }
 
