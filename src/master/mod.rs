@@ -26,6 +26,7 @@ mod reexec;
 mod scrapes;
 mod systemd;
 
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,6 +58,9 @@ use crate::worker::{self, WorkerSpec};
 use crate::{App, AppFactory, Handler};
 
 const SIGNALS: Token = Token(0);
+/// A worker's byte on the wake-up pipe (`sys::lifeline`). The metrics port's tokens start
+/// at 1 and count up, so this one is far from them.
+const WAKE: Token = Token(usize::MAX);
 /// How long a worker sent SIGABRT for silence gets before SIGKILL.
 const ABORT_GRACE_MS: u64 = 1000;
 /// Loop period while something is in motion (booting, retiring, stopping).
@@ -141,6 +145,14 @@ impl<'a> Master<'a> {
         poll.registry()
             .register(&mut signals.source, SIGNALS, Interest::READABLE)
             .map_err(|e| Error::io("watching signals", e))?;
+        let lifeline = Lifeline::new().map_err(|e| Error::io("creating the lifeline pipe", e))?;
+        poll.registry()
+            .register(
+                &mut mio::unix::SourceFd(&lifeline.wake_end().as_raw_fd()),
+                WAKE,
+                Interest::READABLE,
+            )
+            .map_err(|e| Error::io("watching the wake-up pipe", e))?;
         let access_log = open_access_log(&config)?;
         give_to_workers(&config, &listeners);
         let memory_limit = memory_limit_for(&config);
@@ -158,9 +170,7 @@ impl<'a> Master<'a> {
             autoscaler: autoscaler_for(&config),
             memory_limit,
             scoreboard,
-            lifeline: Some(
-                Lifeline::new().map_err(|e| Error::io("creating the lifeline pipe", e))?,
-            ),
+            lifeline: Some(lifeline),
             config,
             app: match app {
                 App::PerWorker(factory) => AppSource::Factory(factory),
@@ -236,6 +246,9 @@ impl<'a> Master<'a> {
             }
             _ => {}
         }
+        if events.iter().any(|e| e.token() == WAKE) {
+            self.lifeline.iter().for_each(Lifeline::drain_wakes);
+        }
         Ok(signals.source.pending().collect())
     }
 
@@ -245,7 +258,10 @@ impl<'a> Master<'a> {
         let (Some(scrapes), Some(poll)) = (self.scrapes.as_mut(), self.poll.as_ref()) else {
             return;
         };
-        for event in events.iter().filter(|e| e.token() != SIGNALS) {
+        for event in events
+            .iter()
+            .filter(|e| ![SIGNALS, WAKE].contains(&e.token()))
+        {
             scrapes.on_event(poll.registry(), event);
         }
         scrapes.tend(poll.registry());
@@ -771,6 +787,7 @@ impl<'a> Master<'a> {
         let Some(lifeline) = self.lifeline.take() else {
             return worker::EXIT_BOOT_ERROR;
         };
+        let ends = lifeline.into_worker_end();
         let listeners = std::mem::take(&mut self.listeners)
             .into_iter()
             .map(Listener::into_worker)
@@ -788,7 +805,8 @@ impl<'a> Master<'a> {
             board: self.scoreboard,
             master: self.pid,
             listeners,
-            lifeline: lifeline.into_worker_end(),
+            lifeline: ends.lifeline,
+            wake: ends.wake,
             config: self.config.clone(),
             access_log: self.access_log.take(),
             mask,

@@ -163,6 +163,8 @@ pub struct WorkerSpec {
     pub listeners: Vec<Listener>,
     /// The read end of the lifeline pipe.
     pub lifeline: OwnedFd,
+    /// The write end of the wake-up pipe to the master.
+    pub wake: OwnedFd,
     /// The configuration this generation runs with.
     pub config: Config,
     /// The access log, inherited open from the master.
@@ -248,6 +250,8 @@ struct Worker {
     poll: Poll,
     signals: Signals,
     lifeline: OwnedFd,
+    /// Writes here wake the master (`wake_master`).
+    wake: OwnedFd,
     listeners: Vec<Listener>,
     /// Per listener: an edge said readable and `accept` has not yet said WouldBlock.
     accept_ready: Vec<bool>,
@@ -301,6 +305,7 @@ impl Worker {
             poll,
             signals,
             lifeline: spec.lifeline,
+            wake: spec.wake,
             accept_paused_until: None,
             starved: false,
             conns: Vec::new(),
@@ -467,9 +472,9 @@ impl Worker {
     }
 
     /// Makes the master look over its workers now rather than at its next tick (up to a
-    /// second away when all is quiet): a CHLD, which it already takes as that cue.
+    /// second away when all is quiet).
     fn wake_master(&self) {
-        let _ = nix::sys::signal::kill(self.master, nix::sys::signal::Signal::SIGCHLD);
+        lifeline::wake(&self.wake);
     }
 
     /// Stops accepting and lets every connection finish with `Connection: close`.
