@@ -241,6 +241,30 @@ fn pipelined_requests_behind_large_files_are_all_answered() {
     conn.expect_closed(secs(5));
 }
 
+/// A file truncated while it is being sent cannot be finished honestly: the connection
+/// closes short of the promised length, and the log says why (nginx: "file was
+/// truncated").
+#[test]
+fn a_file_truncated_while_sent_is_cut_off_and_logged() {
+    let (dir, server) = site();
+    let path = dir.join("www/huge.bin");
+    std::fs::write(&path, vec![b'x'; 32 << 20]).unwrap();
+    let mut stream = crate::client::raw_connect(server.addr());
+    let get = request("GET", "/huge.bin", &["Connection: close"], b"");
+    std::io::Write::write_all(&mut stream, &get).expect("send");
+    // Once the answer has begun, the rest waits in the worker for this client to read.
+    let mut first = [0u8; 4096];
+    std::io::Read::read_exact(&mut stream, &mut first).expect("the answer begins");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_len(0))
+        .unwrap();
+    let (body, _) = crate::client::read_to_close(&mut stream, secs(20));
+    assert!(body.len() < 32 << 20, "{} bytes", body.len());
+    server.wait_for_log("was truncated", secs(10));
+}
+
 #[test]
 fn a_large_file_arrives_whole() {
     // Above the size copied next to the head, so it goes out with sendfile (corked).

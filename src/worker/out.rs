@@ -240,6 +240,9 @@ fn send_file(
     let sent = nix::sys::sendfile::sendfile(stream.fd(), file.as_fd(), Some(&mut off), count)?;
     if sent == 0 && count > 0 {
         // The file shrank under us: there is no way to finish this response honestly.
+        // Said at warning level, as nginx says "file was truncated": the client gets a
+        // cut-off answer, and the file's writer should know.
+        log::warn!("a file being sent was truncated, {remaining} bytes short; closing");
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "file truncated while sending",
