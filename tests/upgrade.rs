@@ -95,6 +95,15 @@ impl Upgrade {
         children.into_iter().filter(|&p| p != new).collect()
     }
 
+    /// After a rollback: the load keeps going and ran clean, and the old master has all
+    /// its workers.
+    fn finish_on_the_old_master(self) {
+        self.load.wait_progress(20, secs(10));
+        let Upgrade { load, server, .. } = self;
+        load.finish();
+        assert_eq!(server.children().len(), WORKERS);
+    }
+
     /// WINCH to the old master: its workers leave, the new master's keep serving.
     fn winch(&self, new: u32) {
         self.server.signal(Signal::SIGWINCH);
@@ -205,10 +214,7 @@ fn usr2_rollback_with_hup_to_the_old_master() {
     assert!(!up.oldbin.exists());
     // The new master left the Unix socket's file to the old one, still serving on it.
     assert_eq!(unix_status(&up.socket, "/pid"), "HTTP/1.1 200 OK");
-    up.load.wait_progress(20, secs(10));
-    let Upgrade { load, server, .. } = up;
-    load.finish();
-    assert_eq!(server.children().len(), WORKERS);
+    up.finish_on_the_old_master();
 }
 
 /// Rollback without HUP: when the new master exits after WINCH stopped the old master's
@@ -226,10 +232,7 @@ fn usr2_rollback_by_term_alone_brings_the_old_workers_back() {
         secs(15),
     );
     wait_workers(old, &[], WORKERS);
-    up.load.wait_progress(20, secs(10));
-    let Upgrade { load, server, .. } = up;
-    load.finish();
-    assert_eq!(server.children().len(), WORKERS);
+    up.finish_on_the_old_master();
 }
 
 /// A USR2 upgrade applies a changed `--bind`, as nginx's does: an address still named

@@ -788,6 +788,7 @@ impl<'a> Master<'a> {
             return worker::EXIT_BOOT_ERROR;
         };
         let ends = lifeline.into_worker_end();
+        let listener_urls = self.listeners.iter().map(Listener::url).collect();
         let listeners = std::mem::take(&mut self.listeners)
             .into_iter()
             .map(Listener::into_worker)
@@ -805,6 +806,7 @@ impl<'a> Master<'a> {
             board: self.scoreboard,
             master: self.pid,
             listeners,
+            listener_urls,
             lifeline: ends.lifeline,
             wake: ends.wake,
             config: self.config.clone(),

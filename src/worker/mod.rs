@@ -23,7 +23,7 @@ mod stream;
 pub use stream::{Listener, Stream};
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -161,6 +161,9 @@ pub struct WorkerSpec {
     pub master: Pid,
     /// The shared listening sockets.
     pub listeners: Vec<Listener>,
+    /// Their URLs as the ready line printed them, in the same order, to label the
+    /// metrics' accept queues.
+    pub listener_urls: Vec<String>,
     /// The read end of the lifeline pipe.
     pub lifeline: OwnedFd,
     /// The write end of the wake-up pipe to the master.
@@ -240,12 +243,6 @@ fn setup(spec: &WorkerSpec) -> io::Result<(Signals, Poll)> {
     Ok((signals, Poll::new()?))
 }
 
-/// The listeners' URLs and sockets, for the metrics' accept queues.
-fn labelled(listeners: &[Listener]) -> io::Result<Vec<(String, BorrowedFd<'_>)>> {
-    let each = listeners.iter().map(|l| l.url().map(|url| (url, l.fd())));
-    each.collect()
-}
-
 struct Worker {
     poll: Poll,
     signals: Signals,
@@ -293,7 +290,11 @@ impl Worker {
         let config = spec.config;
         let recycle = Recycle::new(&config, now);
         let metrics = match config.metrics_path.clone() {
-            Some(path) => Some(Metrics::new(path, spec.board, labelled(&spec.listeners)?)?),
+            Some(path) => {
+                let urls = spec.listener_urls.iter().cloned();
+                let labelled = urls.zip(spec.listeners.iter().map(Listener::fd));
+                Some(Metrics::new(path, spec.board, labelled)?)
+            }
             None => None,
         };
         let mut worker = Worker {

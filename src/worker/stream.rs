@@ -62,17 +62,6 @@ impl Listener {
     pub fn queued(&self) -> Option<u32> {
         accept_queue(self.fd()).ok().map(|(queued, _)| queued)
     }
-
-    /// The socket's URL as the ready line prints it, to label its metrics.
-    pub fn url(&self) -> io::Result<String> {
-        match self {
-            Listener::Tcp(l) => l.local_addr().map(|addr| format!("http://{addr}")),
-            Listener::Unix(l) => l.local_addr().map(|addr| match addr.as_pathname() {
-                Some(path) => format!("unix:{}", path.display()),
-                None => "unix:".to_string(),
-            }),
-        }
-    }
 }
 
 impl Stream {
