@@ -957,6 +957,8 @@ fn pipelining_cases() -> Vec<Case> {
         // RFC 9112 §9.6: nothing after a response with Connection: close is answered.
         case("§9.6 close, then another", format!("{}{}", get("/status/201", "Connection: close\r\n"), s(202)), close(&[201])),
         case("§9.6 HTTP/1.0, then another", format!("GET / HTTP/1.0\r\n\r\n{}", s(202)), close(&[200])),
+        // The application may end the connection too: the demo's /close sets Connection: close.
+        case("§9.6 the handler's close, then another", format!("{}{}{}", s(201), get("/close", ""), s(203)), close(&[201, 200])),
         // After an error nothing else is answered: never resync.
         case("§9.6 valid, invalid, valid", format!("{}GET / HTTP/1.1\r\n\r\n{}", s(201), s(203)), reject_after(&[201], 400)),
         case("§9.6 invalid first", format!("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n{}", s(203)), reject(400)),

@@ -11,6 +11,7 @@
 //! | `/sleep?ms=N` | sleeps N ms (at most 60 000), then 200 |
 //! | `POST /echo` | the request body, with the request's Content-Type |
 //! | `/pid` | the pid of the worker that answered |
+//! | `/close` | `bye`, with `Connection: close`: the server closes the connection after it |
 //! | `/status/N` | an empty response with status N (200 to 599) |
 //! | `/panic` | the handler panics: the worker answers 500 and keeps serving |
 //! | `/leak?mb=N` | keeps N MiB (at most 64) for the rest of the worker's life, like a leaking app |
@@ -157,6 +158,9 @@ impl Handler for Demo {
             ("POST" | "PUT", "/echo") => echo(req),
             ("GET" | "HEAD", "/panic") => panic!("/panic asked for a handler panic"),
             ("GET" | "HEAD", "/pid") => Response::text(200, format!("{}\n", std::process::id())),
+            ("GET" | "HEAD", "/close") => {
+                Response::text(200, "bye\n").with_static_header("Connection", "close")
+            }
             ("GET" | "HEAD", "/leak") => leak(req),
             (_, "/echo") => not_allowed("POST, PUT"),
             ("GET" | "HEAD", _) if path.starts_with("/status/") => status(&path[8..]),
@@ -171,7 +175,7 @@ impl Handler for Demo {
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const KNOWN_PATHS: &[&str] = &[
-    "/", "/healthz", "/readyz", "/work", "/sleep", "/pid", "/panic", "/leak",
+    "/", "/healthz", "/readyz", "/work", "/sleep", "/pid", "/close", "/panic", "/leak",
 ];
 
 fn readyz() -> Response {

@@ -457,6 +457,29 @@ impl Response {
         self.body.len()
     }
 
+    /// Whether the handler asked to close the connection after this response, with a
+    /// `Connection` field that lists `close` (RFC 9112 §9.6; case-insensitive, in any of
+    /// its fields). The worker then writes `Connection: close` and closes once the
+    /// response is sent, as gunicorn does for a WSGI app that sets it: a way to move a
+    /// client off a worker (say, one being drained) or to end a session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::Response;
+    ///
+    /// assert!(Response::new(204).with_header("Connection", "close").closes_connection());
+    /// assert!(Response::new(204).with_header("connection", "foo, Close").closes_connection());
+    /// assert!(!Response::new(204).with_header("Connection", "keep-alive").closes_connection());
+    /// assert!(!Response::text(200, "hi\n").closes_connection());
+    /// ```
+    pub fn closes_connection(&self) -> bool {
+        self.headers()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+            .flat_map(|(_, value)| value.split(','))
+            .any(|option| option.trim().eq_ignore_ascii_case("close"))
+    }
+
     /// The response for a refused request: `text/plain`, body `"<status> <reason>\n<message>\n"`.
     /// The worker writes it with `keep_alive: false`: after a parse error the connection
     /// is closed. A status outside 100-599 becomes 500 here already, so the body says what
@@ -530,7 +553,8 @@ pub struct ResponseMeta {
 
 /// Header fields the server writes itself; a handler's copies are dropped. Content-Length
 /// and Transfer-Encoding frame the message (a wrong one desynchronises the client);
-/// Connection and Keep-Alive follow the connection's real fate; Date and Server are
+/// Connection and Keep-Alive follow the connection's real fate (which a handler's
+/// `Connection: close` decides: see [`Response::closes_connection`]); Date and Server are
 /// always written once.
 const SERVER_OWNED: [&str; 6] = [
     "content-length",

@@ -406,6 +406,7 @@ impl Conn {
         }
         self.head_buffers = request.into_head().into_buffers();
         ctx.served += 1;
+        let keep_alive = keep_alive && !response.closes_connection();
         let meta = ResponseMeta {
             version,
             keep_alive,
