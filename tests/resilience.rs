@@ -554,6 +554,58 @@ fn stalled_gets_408(addr: SocketAddr, what: &str, wire: &[u8]) {
     );
 }
 
+/// Timeouts count what the client did, not how long the worker was busy: a kept-alive
+/// connection and a half-sent head whose bytes arrive, in time, while the only worker is
+/// in a 4 s handler are answered 200 once it is free, although their `--keep-alive` and
+/// `--header-timeout` (2 s) have passed by then. (They used to be closed and answered
+/// 408: the deadline was checked before the bytes waiting in the kernel were read.)
+#[test]
+fn bytes_arriving_during_a_long_handler_are_in_time() {
+    let timeouts = ["--keep-alive", "2", "--header-timeout", "2"];
+    let server = Launch::new()
+        .args(&["--workers", "1"])
+        .args(&timeouts)
+        .start();
+    let mut kept = raw_connect(server.addr());
+    kept.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    read_hello(&mut kept);
+    let mut half = raw_connect(server.addr());
+    half.write_all(b"GET / HTTP/1.1\r\n").expect("send");
+    wait_consumed(&half);
+    let _busy = server.sleeper(4000);
+    kept.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    half.write_all(b"Host: t\r\n\r\n").expect("send");
+    for (what, stream) in [("kept-alive", &mut kept), ("half-sent", &mut half)] {
+        let answer = String::from_utf8_lossy(&read_hello(stream)).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{what}: {answer:?}");
+    }
+}
+
+/// RFC 9112 §9.6: a connection the server closes after its response (here the client
+/// asked, with `Connection: close`) ends in a FIN, not a reset, also when the client sent
+/// more while the handler ran: a reset can destroy the response before it is read.
+#[test]
+fn closing_with_input_that_came_during_the_handler_is_a_fin() {
+    let server = Launch::new().args(&["--workers", "1"]).start();
+    let mut stream = raw_connect(server.addr());
+    stream
+        .write_all(b"GET /sleep?ms=1000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    wait_consumed(&stream);
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    stream.set_read_timeout(Some(secs(10))).expect("timeout");
+    let mut answer = Vec::new();
+    let end = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(!text.contains("Hello"), "answered after close: {text}");
+    assert!(end.is_ok(), "the connection ended in {end:?}, not a FIN");
+}
+
 /// A client's EOF is noticed when it arrives, also when it arrives together with the
 /// client's last bytes while the worker is busy, so both reach the worker as one
 /// edge-triggered event: an unfinished request is then dropped at once and unanswered,

@@ -518,9 +518,12 @@ impl Conn {
     /// RFC 9112 §9.6: closing with unread input makes the kernel send RST, which can
     /// destroy the response before the client reads it. So after an error, or when more
     /// input is buffered or arriving, half-close and drain first. A plain
-    /// `Connection: close` exchange with nothing more sent closes at once.
+    /// `Connection: close` exchange with nothing more sent closes at once. "Arriving"
+    /// is asked of the kernel: bytes that came while the handler ran have raised no
+    /// event yet, and a client may pipeline behind a request we chose to close after.
     fn start_linger(&mut self, now: Instant) -> Verdict {
-        if self.eof || (!self.failed && self.input.is_empty() && !self.readable) {
+        let quiet = || self.input.is_empty() && !self.readable && !self.stream.has_unread_input();
+        if self.eof || (!self.failed && quiet()) {
             return Verdict::Close;
         }
         if self.stream.shutdown(Shutdown::Write).is_err() {

@@ -273,6 +273,11 @@ struct Worker {
     /// When to ask for a successor: requests served, age, memory.
     recycle: Recycle,
     next_sweep: Instant,
+    /// When the last poll returned. Everything the kernel had for us by then has been
+    /// seen, so deadlines are judged against this moment: after a handler that ran for
+    /// seconds, a request that arrived meanwhile is waiting in the kernel, unread, and
+    /// must not be timed out before the next poll reports it.
+    polled_at: Instant,
     /// The buffer every `read` lands in before it is appended to a connection's input.
     scratch: ZeroedPages,
 }
@@ -338,6 +343,7 @@ impl Worker {
             recycle,
             draining: false,
             next_sweep: now + SWEEP_EVERY,
+            polled_at: now,
             scratch: ZeroedPages::new(SCRATCH_BYTES)?,
         };
         worker.register()?;
@@ -370,6 +376,7 @@ impl Worker {
                 }
             }
             self.ctx.set_now(Instant::now());
+            self.polled_at = self.ctx.now;
             for event in events.iter() {
                 self.on_event(event);
             }
@@ -744,7 +751,7 @@ impl Worker {
             let Some(conn) = self.conns[index].as_mut() else {
                 continue;
             };
-            if conn.deadline(&self.ctx.timeouts) <= self.ctx.now
+            if conn.deadline(&self.ctx.timeouts) <= self.polled_at
                 && conn.expire(&mut self.ctx) == Verdict::Close
             {
                 self.close(index);

@@ -105,6 +105,15 @@ impl Stream {
         matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
     }
 
+    /// Whether bytes (or the client's FIN) wait unread, as the kernel knows it now: a
+    /// zero-timeout poll(2) for POLLIN. Edge-triggered events are seen only at the next
+    /// poll, so after a handler that ran for a while this is the only way to know what
+    /// came meanwhile.
+    pub fn has_unread_input(&self) -> bool {
+        let mut fds = [PollFd::new(self.fd(), PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+    }
+
     /// How long ago the client's last bytes arrived (TCP only: a Unix socket keeps no
     /// such time, and is `None`).
     pub fn since_data_received(&self) -> Option<std::time::Duration> {
