@@ -146,6 +146,13 @@ pub enum App<'a> {
 /// thread-safe) belongs to one process. A factory that panics counts as a worker that
 /// failed to boot: the master retries with a growing backoff.
 ///
+/// Each worker installs a panic hook before it calls the factory, which writes a panic
+/// as one error-log record; a hook the program set before this call is replaced there.
+/// To report panics elsewhere as well (an error tracker), set your hook in the factory,
+/// calling the one [`std::panic::take_hook`] returns to keep the log record. The master
+/// itself runs no threads and refuses to start beside any: threads belong in the
+/// factory, after the fork.
+///
 /// # Examples
 ///
 /// One program, two applications, chosen by a flag: the factory reads the validated

@@ -256,6 +256,18 @@ pub enum SignalProfile {
 impl SignalProfile {
     /// The signal of a graceful stop: an operator's to the master, and the master's to
     /// each worker it stops or retires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::config::SignalProfile;
+    /// use nix::sys::signal::Signal;
+    ///
+    /// // What a supervisor sends to stop without dropping requests.
+    /// let stop_with = SignalProfile::default().graceful();
+    /// assert_eq!(stop_with, Signal::SIGTERM); // Docker, Kubernetes and systemd send TERM
+    /// assert_eq!(SignalProfile::Nginx.graceful(), Signal::SIGQUIT);
+    /// ```
     pub fn graceful(self) -> Signal {
         match self {
             SignalProfile::Gunicorn => Signal::SIGTERM,
@@ -264,6 +276,16 @@ impl SignalProfile {
     }
 
     /// The signal the master sends each worker for a quick stop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::config::SignalProfile;
+    /// use nix::sys::signal::Signal;
+    ///
+    /// assert_eq!(SignalProfile::Gunicorn.quick(), Signal::SIGQUIT);
+    /// assert_eq!(SignalProfile::Nginx.quick(), Signal::SIGTERM);
+    /// ```
     pub fn quick(self) -> Signal {
         match self {
             SignalProfile::Gunicorn => Signal::SIGQUIT,
@@ -272,11 +294,34 @@ impl SignalProfile {
     }
 
     /// Whether `signal` asks for a quick stop: INT, or the profile's [`quick`](Self::quick).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::config::SignalProfile;
+    /// use nix::sys::signal::Signal;
+    ///
+    /// for profile in [SignalProfile::Gunicorn, SignalProfile::Nginx] {
+    ///     assert!(profile.is_quick(Signal::SIGINT)); // Ctrl-C is quick in both
+    ///     assert!(!profile.is_quick(profile.graceful()));
+    /// }
+    /// ```
     pub fn is_quick(self, signal: Signal) -> bool {
         signal == Signal::SIGINT || signal == self.quick()
     }
 
     /// For the log: what each stop signal does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::config::SignalProfile;
+    ///
+    /// assert_eq!(
+    ///     SignalProfile::Nginx.describe(),
+    ///     "QUIT graceful stop, INT/TERM quick stop"
+    /// );
+    /// ```
     pub fn describe(self) -> String {
         let name = crate::sys::signals::name;
         format!(

@@ -435,7 +435,7 @@ impl Response {
 
     /// The length of the body as it would be sent for GET: the Content-Length, also for a
     /// HEAD request, which gets no body (a 1xx or 204 response gets no Content-Length at
-    /// all).
+    /// all, and a 205 is sent with none of its body and `Content-Length: 0`).
     ///
     /// # Examples
     ///
@@ -688,6 +688,10 @@ fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 fn content_length(status: u16, body: &Body) -> Option<u64> {
     match status {
         100..=199 | 204 => None,
+        // §15.3.6: "a server MUST NOT generate content in a 205 response"; saying so
+        // keeps the connection's framing (a 205 is not among the bodiless statuses of
+        // RFC 9112 §6.3, so a client would otherwise read to the close).
+        205 => Some(0),
         304 if body.is_empty() => None,
         _ => Some(body.len()),
     }
@@ -710,8 +714,8 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(digits.get(start..).unwrap_or_default());
 }
 
-/// Whether a response may carry content: not to HEAD, and not with 1xx, 204 or 304
-/// (RFC 9110 §6.4.1, §9.3.2; RFC 9112 §6.3 ¶1).
+/// Whether a response may carry content: not to HEAD, and not with 1xx, 204, 205 or 304
+/// (RFC 9110 §6.4.1, §9.3.2, §15.3.6; RFC 9112 §6.3 ¶1).
 ///
 /// The worker asks this after [`write_head`] and drops the body when the answer is no,
 /// so a handler may answer HEAD exactly as it answers GET.
@@ -725,9 +729,10 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 /// assert!(!body_allowed(200, true)); // HEAD: the length is sent, the bytes are not
 /// assert!(!body_allowed(304, false));
 /// assert!(!body_allowed(204, false));
+/// assert!(!body_allowed(205, false)); // Reset Content: sent with Content-Length: 0
 /// ```
 pub fn body_allowed(status: u16, head_request: bool) -> bool {
-    !(head_request || (100..200).contains(&status) || status == 204 || status == 304)
+    !(head_request || (100..200).contains(&status) || matches!(status, 204 | 205 | 304))
 }
 
 /// The reason phrase registered for `status` (RFC 9110 §15, RFC 6585), or `"Unknown"`.
@@ -877,6 +882,14 @@ mod tests {
                 false,
                 format!("HTTP/1.1 103 Unknown\r\n{PRE}\r\n"),
             ),
+            // RFC 9110 §15.3.6: a 205 has no content, whatever the handler gave.
+            (
+                Response::new(205).with_body(Body::Static(b"abc")),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 205 Reset Content\r\n{PRE}Content-Length: 0\r\n\r\n"),
+            ),
             // HEAD: the length GET would have (RFC 9110 §9.3.2, §8.6).
             (
                 Response::text(200, "hello"),
@@ -960,12 +973,13 @@ mod tests {
             // RFC 9110 §15.2: 1xx has no content.
             (100, false, false),
             (199, false, false),
-            // RFC 9110 §15.3.5 / §15.4.5: 204 and 304 have no content.
+            // RFC 9110 §15.3.5 / §15.3.6 / §15.4.5: 204, 205 and 304 have no content.
             (204, false, false),
+            (205, false, false),
             (304, false, false),
             // Everything else may.
             (200, false, true),
-            (205, false, true),
+            (206, false, true),
             (404, false, true),
             (500, false, true),
         ];

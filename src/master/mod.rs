@@ -130,6 +130,7 @@ impl<'a> Master<'a> {
     fn start(config: Config, app: App<'a>) -> Result<Master<'a>, Error> {
         log::info!("Starting br-serve {}", env!("CARGO_PKG_VERSION"));
         log::info!("Signals: {}", config.signal_profile.describe());
+        single_threaded()?;
         // Listeners first, before this process opens descriptors of its own, so that an
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
         let pid = nix::unistd::getpid();
@@ -975,6 +976,21 @@ enum AppSource<'a> {
 /// The listening sockets: those systemd passed down (socket activation), or `--bind`'s,
 /// taken over from the previous master after USR2 where it had them bound already, or
 /// else freshly bound. Also says whether they are systemd's, standing in for `--bind`.
+/// DESIGN invariant 1, checked before anything is bound: the master forks its workers,
+/// and a fork copies only the calling thread, so a thread left running by the embedding
+/// program or its preloaded application (a runtime, a background refresher) could hold a
+/// lock (the allocator's, a logger's) that every worker would find locked for ever.
+fn single_threaded() -> Result<(), Error> {
+    match fork::threads() {
+        1 => Ok(()),
+        n => Err(Error::Config(format!(
+            "{n} threads are running in the master, which forks its workers: that is only \
+             sound in a single-threaded process. Start threads in the worker factory (after \
+             the fork), and join any the preload starts before it returns"
+        ))),
+    }
+}
+
 fn acquire_listeners(config: &Config) -> Result<(Vec<Listener>, bool), Error> {
     let options = listeners::BindOptions {
         backlog: config.backlog,
@@ -1063,7 +1079,18 @@ fn scaled(target: usize, ttin: usize, ttou: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::scaled;
+    use super::{scaled, single_threaded};
+
+    #[test]
+    fn a_second_thread_stops_the_start() {
+        // Parked until the test ends: the count cannot fall back to 1 meanwhile.
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || wait.recv());
+        let err = single_threaded().expect_err("a thread is running beside this one");
+        assert!(err.to_string().contains("threads are running"), "{err}");
+        drop(done);
+        let _ = thread.join();
+    }
 
     #[test]
     fn scaling_counts() {

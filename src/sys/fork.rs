@@ -34,8 +34,8 @@ pub fn spawn<F: FnOnce(SigSet) -> i32>(child: F) -> io::Result<Pid> {
         Some(&SigSet::all()),
         Some(&mut old),
     )?;
-    // SAFETY: the master never starts a thread (DESIGN invariant 1, checked in debug
-    // builds above), so the child is a complete copy of a single-threaded process and
+    // SAFETY: the master never starts a thread (DESIGN invariant 1), and refuses to
+    // start beside one (`threads`, checked at start-up and in debug builds above), so the child is a complete copy of a single-threaded process and
     // may allocate, log and run an event loop (glibc supports malloc after fork in a
     // single-threaded parent). The child arm below never returns.
     match unsafe { nix::unistd::fork() } {
@@ -61,7 +61,12 @@ pub fn restore(mask: SigSet) {
 }
 
 fn single_threaded() -> bool {
-    std::fs::read_dir("/proc/self/task")
-        .map(|dir| dir.count() == 1)
-        .unwrap_or(true)
+    threads() == 1
+}
+
+/// How many threads this process runs (/proc/self/task; 1 when /proc cannot tell).
+/// The master checks it at start-up: a thread left running by the embedding program or
+/// its preloaded application would make every fork unsound.
+pub fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(1, Iterator::count)
 }

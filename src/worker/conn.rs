@@ -645,7 +645,10 @@ fn call_handler(handler: &mut dyn Handler, request: &Request) -> Response {
             None => return response,
             Some(why) => why,
         },
-        Err(_) => "panicked".to_string(),
+        Err(payload) => {
+            drop_payload(payload);
+            "panicked".to_string()
+        }
     };
     log::error!(
         "handler {failed} on {} {}; answered 500",
@@ -655,22 +658,43 @@ fn call_handler(handler: &mut dyn Handler, request: &Request) -> Response {
     Response::text(500, "Internal Server Error\n")
 }
 
+/// Drops a panic's payload, whose own `Drop` may panic again: caught too, or that
+/// second panic would unwind out of the worker's loop and end the worker. A payload
+/// that panics while being dropped is leaked rather than dropped a second time.
+fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
 /// Why a handler's response cannot go out as it is, found before any of it is written
-/// (a 500 is still possible then): a 1xx status, which is interim, never an answer
-/// (RFC 9110 §15.2), or a file body promising more bytes than the file holds, which
-/// would leave the head's Content-Length unmet.
+/// (a 500 is still possible then, and the access log records what is sent): a status
+/// outside 200-599 (a 1xx is interim, never the answer: RFC 9110 §15.2), or a file body
+/// that cannot be sent whole: not a regular file open for reading, or holding fewer bytes
+/// than promised, either of which would leave the head's Content-Length unmet.
 fn unsendable(response: &Response) -> Option<String> {
     let status = response.status();
-    if (100..200).contains(&status) {
-        return Some(format!("answered {status}, an interim status"));
+    if !(200..=599).contains(&status) {
+        return Some(format!("answered {status}, not a final status"));
     }
     let crate::http::Body::File { file, offset, len } = response.body() else {
         return None;
     };
-    let size = file.metadata().map(|meta| meta.len()).unwrap_or(0);
+    let meta = file.metadata().ok().filter(|meta| meta.is_file());
+    if meta.is_none() || !open_for_reading(file) {
+        return Some("sent a file body that is not a regular file open for reading".into());
+    }
+    let size = meta.map_or(0, |meta| meta.len());
     let end = offset.checked_add(*len);
     (end.is_none_or(|end| end > size))
         .then(|| format!("sent a file of {size} bytes as {len} bytes from {offset}"))
+}
+
+/// Whether a file was opened for reading (not `O_WRONLY`), as sendfile and read need.
+fn open_for_reading(file: &std::fs::File) -> bool {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = fcntl(file, FcntlArg::F_GETFL).map(OFlag::from_bits_truncate);
+    flags.is_ok_and(|flags| flags & OFlag::O_ACCMODE != OFlag::O_WRONLY)
 }
 
 fn peer_name(peer: Option<SocketAddr>) -> String {
@@ -683,12 +707,46 @@ mod tests {
     use crate::http::Body;
 
     #[test]
+    fn a_panic_whose_payload_panics_when_dropped_is_still_a_500() {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("dropping the payload panics too");
+            }
+        }
+        let mut handler = |_: &Request| -> Response { std::panic::panic_any(Bomb) };
+        let raw = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        let head = crate::http::parse_head(raw, &crate::http::Limits::default());
+        let request = Request::new(head.unwrap().unwrap(), Vec::new(), None);
+        assert_eq!(call_handler(&mut handler, &request).status(), 500);
+    }
+
+    #[test]
     fn unsendable_responses_are_caught_before_anything_is_written() {
         let path = std::env::temp_dir().join(format!("br-serve-conn-{}", std::process::id()));
         std::fs::write(&path, "0123456789").unwrap();
         let file = |offset, len| {
             let file = std::fs::File::open(&path).unwrap();
             Response::new(200).with_body(Body::File { file, offset, len })
+        };
+        let dir = || {
+            let file = std::fs::File::open(std::env::temp_dir()).unwrap();
+            Response::new(200).with_body(Body::File {
+                file,
+                offset: 0,
+                len: 0,
+            })
+        };
+        let write_only = || {
+            let file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            Response::new(200).with_body(Body::File {
+                file,
+                offset: 0,
+                len: 4,
+            })
         };
         let cases = [
             ("an answer", Response::new(200), false),
@@ -698,6 +756,10 @@ mod tests {
             ("one byte too many", file(0, 11), true),
             ("past its end", file(8, 3), true),
             ("an overflowing range", file(u64::MAX, 2), true),
+            ("a status of 42", Response::new(42), true),
+            ("a status of 600", Response::new(600), true),
+            ("a directory", dir(), true),
+            ("a file open for writing only", write_only(), true),
         ];
         for (name, response, want) in cases {
             assert_eq!(unsendable(&response).is_some(), want, "{name}");
