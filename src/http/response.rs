@@ -735,7 +735,8 @@ pub fn body_allowed(status: u16, head_request: bool) -> bool {
     !(head_request || (100..200).contains(&status) || matches!(status, 204 | 205 | 304))
 }
 
-/// The reason phrase registered for `status` (RFC 9110 §15, RFC 6585), or `"Unknown"`.
+/// The reason phrase registered for `status` (RFC 9110 §15, RFC 6585, RFC 7725 for 451,
+/// RFC 4918 for 507), or `"Unknown"`.
 ///
 /// # Examples
 ///
@@ -772,10 +773,12 @@ fn reason_4xx_5xx(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
         401 => "Unauthorized",
+        402 => "Payment Required",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
         408 => "Request Timeout",
         409 => "Conflict",
         410 => "Gone",
@@ -792,12 +795,15 @@ fn reason_4xx_5xx(status: u16) -> &'static str {
         428 => "Precondition Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
         500 => "Internal Server Error",
         501 => "Not Implemented",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
+        511 => "Network Authentication Required",
         _ => "Unknown",
     }
 }
@@ -1026,5 +1032,14 @@ mod tests {
         }
         assert_eq!(reason_phrase(404), "Not Found");
         assert_eq!(reason_phrase(418), "Unknown");
+        for (status, reason) in [
+            (402, "Payment Required"),
+            (407, "Proxy Authentication Required"),
+            (451, "Unavailable For Legal Reasons"),
+            (507, "Insufficient Storage"),
+            (511, "Network Authentication Required"),
+        ] {
+            assert_eq!(reason_phrase(status), reason);
+        }
     }
 }
