@@ -245,6 +245,33 @@ impl Request {
         })
     }
 
+    /// The host the request is for: the authority of an absolute-form target
+    /// (`GET http://example.com/ HTTP/1.1`), which RFC 9112 §3.2.2 says takes the place
+    /// of the Host field, or else the Host field; `None` when neither gives one (an
+    /// HTTP/1.0 request without Host, or an empty Host). As sent: a port stays on, and
+    /// the case is the client's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let req = |raw: &[u8]| -> Request {
+    ///     let head = parse_head(raw, &Limits::default()).unwrap().expect("a complete head");
+    ///     Request::new(head, Vec::new(), None)
+    /// };
+    /// assert_eq!(req(b"GET / HTTP/1.1\r\nHost: a.example:8080\r\n\r\n").host(), Some("a.example:8080"));
+    /// // Absolute-form: the target's authority wins over the Host field.
+    /// assert_eq!(req(b"GET http://a.example/x HTTP/1.1\r\nHost: b.example\r\n\r\n").host(), Some("a.example"));
+    /// assert_eq!(req(b"GET / HTTP/1.0\r\n\r\n").host(), None);
+    /// ```
+    pub fn host(&self) -> Option<&str> {
+        super::target::absolute_authority(self.target())
+            .or_else(|| self.header_str("host"))
+            .filter(|host| !host.is_empty())
+    }
+
     /// The protocol version.
     ///
     /// # Examples

@@ -125,12 +125,8 @@ fn scheme_end(target: &[u8]) -> Option<usize> {
 
 /// RFC 9112 §3.2.2 absolute-form: `scheme "://" authority path-abempty [ "?" query ]`.
 fn absolute_form(target: &[u8], after_scheme: usize) -> Result<TargetParts, HttpError> {
-    let rest = target.get(after_scheme..).unwrap_or_default();
-    let auth_len = rest
-        .iter()
-        .position(|&b| b == b'/' || b == b'?')
-        .unwrap_or(rest.len());
-    let authority = rest.get(..auth_len).unwrap_or_default();
+    let authority = authority_after(target, after_scheme);
+    let auth_len = authority.len();
     // RFC 9110 §4.2.4: userinfo in an http(s) URI SHOULD be treated as an error.
     if authority.contains(&b'@') {
         return Err(bad_request("userinfo in request-target"));
@@ -140,6 +136,24 @@ fn absolute_form(target: &[u8], after_scheme: usize) -> Result<TargetParts, Http
         return Err(bad_request("invalid authority in request-target"));
     }
     Ok(split_path_query(target, after_scheme + auth_len))
+}
+
+/// The authority of an absolute-form target (`http://AUTHORITY/path`), which RFC 9112
+/// §3.2.2 makes the request's host in place of the Host field; `None` for other forms.
+pub(crate) fn absolute_authority(target: &str) -> Option<&str> {
+    let after = scheme_end(target.as_bytes())?;
+    let len = authority_after(target.as_bytes(), after).len();
+    target.get(after..after + len)
+}
+
+/// The authority: from `after_scheme` to the first '/' or '?' (RFC 3986 §3.2).
+fn authority_after(target: &[u8], after_scheme: usize) -> &[u8] {
+    let rest = target.get(after_scheme..).unwrap_or_default();
+    let len = rest
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len());
+    rest.get(..len).unwrap_or_default()
 }
 
 /// Whether `value` is `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2) with a
