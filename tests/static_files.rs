@@ -369,6 +369,31 @@ fn nothing_outside_the_root_is_reachable() {
     assert_eq!(send(&server, "GET", "/hello.txt%00.html", &[]).status, 400);
 }
 
+/// RFC 8615: `/.well-known/` is served (a certificate client's webroot challenge), the
+/// one hidden directory that is; a dotfile inside it, or a `.well-known` deeper down, is not.
+#[test]
+fn well_known_uris_are_served() {
+    let (dir, server) = site();
+    let challenge = dir.join("www/.well-known/acme-challenge");
+    std::fs::create_dir_all(&challenge).unwrap();
+    std::fs::write(challenge.join("tok3n"), "tok3n.thumbprint\n").unwrap();
+    std::fs::write(challenge.join(".hidden"), "no\n").unwrap();
+    std::fs::create_dir_all(dir.join("www/docs/.well-known")).unwrap();
+    std::fs::write(dir.join("www/docs/.well-known/x"), "no\n").unwrap();
+    let got = send(&server, "GET", "/.well-known/acme-challenge/tok3n", &[]);
+    assert_eq!(
+        (got.status, got.text().as_str()),
+        (200, "tok3n.thumbprint\n")
+    );
+    for target in [
+        "/.well-known/acme-challenge/.hidden",
+        "/docs/.well-known/x",
+        "/.env",
+    ] {
+        assert_eq!(send(&server, "GET", target, &[]).status, 404, "{target}");
+    }
+}
+
 /// The same, combinatorially, as a traversal fuzzer would try it: dot segments spelled
 /// plainly, percent-encoded, double-encoded, as overlong UTF-8 and as fullwidth dots,
 /// joined by every separator spelling, one to four deep (the secret sits one level above

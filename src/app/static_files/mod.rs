@@ -37,13 +37,15 @@
 //! # Security rules
 //!
 //! A request may only read a regular file whose canonical path is inside the canonical
-//! root and has no component starting with `.` below the root. Concretely:
+//! root and has no component starting with `.` below the root, except `.well-known` right
+//! under it (RFC 8615: ACME challenges, `security.txt`). Concretely:
 //!
 //! 1. The path (never the query) is percent-decoded here, once, strictly: a `%` not
 //!    followed by two hex digits is 400, a decoded NUL is 400.
 //! 2. Each `/`-separated segment is checked *after* decoding. A segment is refused (404)
 //!    when it is empty (`//etc/passwd`, `/a//b`), when it starts with `.` (`.`, `..`,
-//!    `%2e%2e`, `.%2e`, and dotfiles such as `.git` or `.env`), or when it contains `/`
+//!    `%2e%2e`, `.%2e`, and dotfiles such as `.git` or `.env`; `.well-known` is allowed
+//!    as the first segment, and only there), or when it contains `/`
 //!    (`%2F`) or `\` (raw or `%5C`). A target that does not start with `/` (`*`,
 //!    absolute-form) is 400.
 //! 3. The checked segments, joined by `/`, are appended to the root (no segment is empty
@@ -51,7 +53,8 @@
 //!    before symlinks), and the result is canonicalized:
 //!    every symlink is resolved. The canonical path must still be under the root, compared
 //!    component by component (so a sibling `/srv/www2` is not inside `/srv/www`), and no
-//!    component below the root may start with `.` (a symlink to `.git` is refused too).
+//!    component below the root may start with `.` (a symlink to `.git` is refused too),
+//!    but for the same `.well-known` exception.
 //!    Anything else is 404, so a probe learns nothing about the rest of the disk.
 //! 4. Only regular files and directories are served. The file is opened by its canonical
 //!    path with `O_NOFOLLOW` (a symlink swapped in after the check fails to open) and

@@ -67,13 +67,13 @@ pub(super) fn decode_path(path: &str) -> Result<RequestPath, Reject> {
     };
     let mut relative = Vec::with_capacity(body.len());
     if !rest.is_empty() {
-        for raw in body.split('/') {
+        for (index, raw) in body.split('/').enumerate() {
             if !relative.is_empty() {
                 relative.push(b'/');
             }
             let start = relative.len();
             percent_decode_into(raw, &mut relative)?;
-            check_segment(&relative[start..])?;
+            check_segment(index, &relative[start..])?;
         }
     }
     Ok(RequestPath {
@@ -82,19 +82,28 @@ pub(super) fn decode_path(path: &str) -> Result<RequestPath, Reject> {
     })
 }
 
-/// Applies rule 2 of the parent module's security rules to one decoded segment.
-fn check_segment(bytes: &[u8]) -> Result<(), Reject> {
+/// Applies rule 2 of the parent module's security rules to the decoded segment at
+/// `index` (0 for the first below the root).
+fn check_segment(index: usize, bytes: &[u8]) -> Result<(), Reject> {
     if bytes.contains(&0) {
         return Err(Reject::BadRequest);
     }
     // A leading dot covers `.`, `..` and hidden files in one rule; `/` and `\` inside a
     // segment only ever appear in traversal attempts.
     let refused =
-        bytes.is_empty() || bytes[0] == b'.' || bytes.iter().any(|&b| b == b'/' || b == b'\\');
+        bytes.is_empty() || hidden(index, bytes) || bytes.iter().any(|&b| b == b'/' || b == b'\\');
     if refused {
         return Err(Reject::NotFound);
     }
     Ok(())
+}
+
+/// Whether the name at `index` below the root (0: in the root itself) is hidden: it
+/// starts with `.`, which covers `.` and `..` too. The one exception is `.well-known` in
+/// the root, which RFC 8615 reserves for what a site must publish there (ACME HTTP-01
+/// challenges, `security.txt`), so a certificate client's webroot mode works.
+pub(super) fn hidden(index: usize, name: &[u8]) -> bool {
+    name.starts_with(b".") && !(index == 0 && name == b".well-known")
 }
 
 /// Strict percent-decoding (RFC 3986 §2.1): every `%` must start a `%XX` triplet.
@@ -188,7 +197,11 @@ pub(super) fn confine(root: &Path, candidate: &Path) -> Result<Target, Reject> {
     let canonical = fs::canonicalize(candidate).map_err(|err| Reject::from_io(&err))?;
     // `strip_prefix` compares whole components: `/srv/www2` is not under `/srv/www`.
     let inside = canonical.strip_prefix(root).map_err(|_| Reject::NotFound)?;
-    if inside.iter().any(|name| name.as_bytes().starts_with(b".")) {
+    if inside
+        .iter()
+        .enumerate()
+        .any(|(i, name)| hidden(i, name.as_bytes()))
+    {
         return Err(Reject::NotFound);
     }
     let meta = fs::metadata(&canonical).map_err(|err| Reject::from_io(&err))?;
@@ -333,6 +346,17 @@ mod tests {
             ("/%c0%ae%c0%ae/x", &[b"\xc0\xae\xc0\xae", b"x"], false),
             ("/%252e%252e/", &[b"%2e%2e"], true),
             ("/caf%C3%A9", &["caf\u{e9}".as_bytes()], false),
+            // RFC 8615's well-known URIs, the one hidden directory served.
+            (
+                "/.well-known/acme-challenge/tok",
+                &[b".well-known", b"acme-challenge", b"tok"],
+                false,
+            ),
+            (
+                "/%2ewell-known/security.txt",
+                &[b".well-known", b"security.txt"],
+                false,
+            ),
         ];
         for &(path, segments, trailing_slash) in cases {
             let expected = RequestPath {
@@ -377,6 +401,11 @@ mod tests {
             ("/.env", NotFound),
             ("/sub/.htpasswd", NotFound),
             ("/%2egit/config", NotFound),
+            // Only the root's .well-known is served (RFC 8615), and nothing hidden in it.
+            ("/docs/.well-known/x", NotFound),
+            ("/.well-known/.secret", NotFound),
+            ("/.well-knownx/y", NotFound),
+            ("/%2ewell-known/../x", NotFound),
             ("/a/%00", BadRequest),
             ("/..%00", BadRequest),
             ("/a.txt%00.html", BadRequest),
