@@ -14,9 +14,9 @@
 //!
 //! **Inside the root.** Entries are made only from files that `open_beneath` opened
 //! (inside the root, through no symlink, regular), read through that descriptor. A hit
-//! serves those bytes only while the path still leads to that very inode, unchanged, so
-//! whatever the path resolves through at that moment, no byte of another file can come
-//! out of the cache. A miss, a changed file or an error falls through to the uncached
+//! serves those bytes only while the path still leads to that very inode, unchanged, and
+//! still through no symlink (each directory on the way is checked too), so no byte of
+//! another file, nor of one since moved out of the root, can come out of the cache. A miss, a changed file or an error falls through to the uncached
 //! path, which decides as it always did.
 //!
 //! **Bounded.** Files up to [`MAX_FILE`] bytes (larger ones go out with sendfile, which
@@ -30,7 +30,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::AtFlags;
-use nix::sys::stat::{FileStat, fstatat};
+use nix::sys::stat::{FileStat, SFlag, fstatat};
 
 use super::conditional::FileInfo;
 
@@ -128,7 +128,8 @@ impl FileCache {
     pub fn get(&mut self, root: &File, relative: &Path, now: i64) -> Option<Hit<'_>> {
         let cached = self.entries.get(relative)?.identity;
         let current = fstatat(root, relative, AtFlags::AT_SYMLINK_NOFOLLOW).ok();
-        if current.is_some_and(|stat| Identity::of_stat(&stat) == cached) {
+        let same = current.is_some_and(|stat| Identity::of_stat(&stat) == cached);
+        if same && directories_on_the_way(root, relative) {
             return self.entries.get(relative).map(|entry| entry.hit(now));
         }
         self.remove(relative);
@@ -198,6 +199,21 @@ impl Entry {
             },
         }
     }
+}
+
+/// Whether every directory between the root and `relative` is still a directory, not a
+/// symlink: the entry was made through none, and a hit must not be reached through one.
+/// Otherwise a directory moved out of the root (or to a hidden name) and linked back in
+/// would go on serving what was cached from it, where the uncached path says 404. One
+/// `fstatat` per level; a file in the root needs none.
+fn directories_on_the_way(root: &File, relative: &Path) -> bool {
+    let mut ancestors = relative.ancestors().skip(1);
+    ancestors.all(|dir| {
+        dir.as_os_str().is_empty()
+            || fstatat(root, dir, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|stat| {
+                SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
+            })
+    })
 }
 
 fn entry_cost(relative: &Path, content: usize) -> usize {
@@ -284,6 +300,27 @@ mod tests {
             assert!(admit(&mut cache, &root, &rel, now).is_some());
             change();
             assert_eq!(cached(&mut cache, &root, &rel, now), None);
+        }
+    }
+
+    #[test]
+    fn a_directory_on_the_way_swapped_for_a_symlink_misses() {
+        let (tmp, root, _, now) = root_with("a.txt", "hello");
+        fs::create_dir_all(tmp.0.join("d/e")).expect("mkdir");
+        fs::write(tmp.0.join("d/e/c.txt"), "cached").expect("write");
+        let rel = Path::new("d/e/c.txt");
+        let mut cache = FileCache::new(DEFAULT_CACHE_BYTES);
+        assert!(admit(&mut cache, &root, rel, now).is_some());
+        assert!(cached(&mut cache, &root, rel, now).is_some());
+        // Moved out of the root with its directory, linked back in: the same inode,
+        // unchanged, now reached through a symlink, at either level.
+        for level in ["d/e", "d"] {
+            fs::rename(tmp.0.join(level), tmp.0.join("moved")).expect("move out");
+            std::os::unix::fs::symlink(tmp.0.join("moved"), tmp.0.join(level)).expect("link");
+            assert_eq!(cached(&mut cache, &root, rel, now), None, "{level}");
+            fs::remove_file(tmp.0.join(level)).expect("unlink");
+            fs::rename(tmp.0.join("moved"), tmp.0.join(level)).expect("move back");
+            assert!(admit(&mut cache, &root, rel, now).is_some());
         }
     }
 
