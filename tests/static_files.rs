@@ -101,6 +101,13 @@ fn precompressed_files_go_to_clients_that_accept_them() {
         &["Accept-Encoding: gzip", &format!("If-None-Match: {etag}")],
     );
     assert_eq!(revalidated.status, 304);
+    // The coding's lines may come apart (RFC 9110 §5.3); a refusal varies with it too.
+    let split = ["Accept-Encoding: br", "Accept-Encoding: gzip"];
+    assert_eq!(send(&server, "GET", "/hello.txt", &split).body, gz);
+    let beyond = ["Accept-Encoding: gzip", "Range: bytes=500-"];
+    let unsatisfiable = send(&server, "GET", "/hello.txt", &beyond);
+    assert_eq!(unsatisfiable.status, 416);
+    assert_eq!(unsatisfiable.header("vary"), Some("Accept-Encoding"));
 
     // q=0 refuses a coding; a directory's index has variants too.
     let refused = send(&server, "GET", "/hello.txt", &["Accept-Encoding: gzip;q=0"]);
@@ -174,6 +181,12 @@ fn files_are_served_with_validators_and_ranges() {
         &[&format!("If-None-Match: {etag}")],
     );
     assert_eq!((cached.status, cached.body.len()), (304, 0));
+    // RFC 9110 §5.3: a list sent over several lines is one list.
+    let other = "If-None-Match: \"other\"";
+    let split = [other, &format!("If-None-Match: {etag}")];
+    assert_eq!(send(&server, "GET", "/hello.txt", &split).status, 304);
+    let split = ["If-Match: \"other\"", &format!("If-Match: {etag}")];
+    assert_eq!(send(&server, "GET", "/hello.txt", &split).status, 200);
     // RFC 9110 §14.2: one range is a 206 with Content-Range; past the end is a 416.
     let part = send(&server, "GET", "/hello.txt", &["Range: bytes=7-11"]);
     assert_eq!((part.status, part.text().as_str()), (206, "World"));

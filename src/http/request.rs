@@ -349,6 +349,45 @@ impl Request {
         self.header(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
+    /// A list-valued field (RFC 9110 §5.3: `Accept`, `Cache-Control`, `If-None-Match`,
+    /// ...) whole: the values of every line called `name` (case-insensitive), in order,
+    /// joined by `", "`, which the RFC makes equivalent to the lines sent apart. Borrowed
+    /// when there is one line. A line that is not UTF-8 reads as empty; `None` when the
+    /// field is absent. (Not for `Set-Cookie`-like fields, whose values may hold commas.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let raw = b"GET / HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"a\"\r\nif-none-match: \"b\", \"c\"\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let req = Request::new(head, Vec::new(), None);
+    ///
+    /// assert_eq!(req.header_list("If-None-Match").as_deref(), Some(r#""a", "b", "c""#));
+    /// assert_eq!(req.header_list("host").as_deref(), Some("h"));
+    /// assert_eq!(req.header_list("accept"), None);
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
+    pub fn header_list(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        let mut lines = self
+            .headers()
+            .filter(|(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| std::str::from_utf8(value).unwrap_or(""));
+        let first = lines.next()?;
+        match lines.next() {
+            None => Some(first.into()),
+            Some(second) => {
+                let rest = std::iter::once(second).chain(lines);
+                Some(
+                    rest.fold(first.to_owned(), |all, line| all + ", " + line)
+                        .into(),
+                )
+            }
+        }
+    }
+
     /// Every field as (name as sent, value), in the order received.
     ///
     /// # Examples

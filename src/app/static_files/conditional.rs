@@ -3,6 +3,7 @@
 //! [`Outcome`] that [`evaluate`] derives from the two, in the order of §13.2.2. Pure
 //! functions of their inputs (the clock is passed in), so they are table-tested.
 
+use std::borrow::Cow;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 
@@ -61,13 +62,15 @@ fn push_hex(out: &mut String, n: u128) {
 
 /// The request's conditional and range fields. A field that is present but not UTF-8
 /// reads as `""`: an invalid value, which each rule then treats as RFC 9110 says (an
-/// If-Match that matches nothing, a date to ignore, a Range to ignore). Only a field's
-/// first line is read, as `Request::header` returns it.
-#[derive(Debug, Default, Clone, Copy)]
+/// If-Match that matches nothing, a date to ignore, a Range to ignore). The entity-tag
+/// lists are read whole, every line joined (RFC 9110 §5.3: `If-None-Match: "a"` and
+/// `If-None-Match: "b"` mean `"a", "b"`); the other fields are single values, read from
+/// their first line.
+#[derive(Debug, Default, Clone)]
 pub(super) struct Conditions<'a> {
-    if_match: Option<&'a str>,
+    if_match: Option<Cow<'a, str>>,
     if_unmodified_since: Option<&'a str>,
-    if_none_match: Option<&'a str>,
+    if_none_match: Option<Cow<'a, str>>,
     if_modified_since: Option<&'a str>,
     range: Option<&'a str>,
     if_range: Option<&'a str>,
@@ -80,9 +83,9 @@ impl<'a> Conditions<'a> {
                 .map(|raw| std::str::from_utf8(raw).unwrap_or(""))
         };
         Conditions {
-            if_match: field("If-Match"),
+            if_match: req.header_list("If-Match"),
             if_unmodified_since: field("If-Unmodified-Since"),
-            if_none_match: field("If-None-Match"),
+            if_none_match: req.header_list("If-None-Match"),
             if_modified_since: field("If-Modified-Since"),
             range: field("Range"),
             if_range: field("If-Range"),
@@ -125,7 +128,7 @@ pub(super) fn evaluate(c: &Conditions, file: &FileInfo, get: bool, now: i64) -> 
 fn preconditions(c: &Conditions, file: &FileInfo, now: i64) -> Option<Outcome> {
     // Invalid dates are ignored (§13.1.3, §13.1.4), as if the field were absent.
     let date = |value: Option<&str>| value.and_then(|v| parse_http_date(v, now));
-    if let Some(list) = c.if_match {
+    if let Some(list) = c.if_match.as_deref() {
         // §13.1.1: strong comparison.
         if !etag_list_matches(list, &file.etag, false) {
             return Some(Outcome::PreconditionFailed);
@@ -135,7 +138,7 @@ fn preconditions(c: &Conditions, file: &FileInfo, now: i64) -> Option<Outcome> {
             return Some(Outcome::PreconditionFailed);
         }
     }
-    if let Some(list) = c.if_none_match {
+    if let Some(list) = c.if_none_match.as_deref() {
         // §13.1.2: weak comparison. If-Modified-Since is then ignored, even on no match.
         if etag_list_matches(list, &file.etag, true) {
             return Some(Outcome::NotModified);
@@ -427,7 +430,7 @@ mod tests {
             (c(), true, Full),
             (
                 Conditions {
-                    if_match: Some("\"abc\""),
+                    if_match: Some("\"abc\"".into()),
                     ..c()
                 },
                 true,
@@ -435,7 +438,7 @@ mod tests {
             ),
             (
                 Conditions {
-                    if_match: Some("*"),
+                    if_match: Some("*".into()),
                     ..c()
                 },
                 true,
@@ -443,7 +446,7 @@ mod tests {
             ),
             (
                 Conditions {
-                    if_match: Some("W/\"abc\""),
+                    if_match: Some("W/\"abc\"".into()),
                     ..c()
                 },
                 true,
@@ -451,7 +454,7 @@ mod tests {
             ),
             (
                 Conditions {
-                    if_match: Some("\"x\""),
+                    if_match: Some("\"x\"".into()),
                     ..c()
                 },
                 true,
@@ -459,7 +462,7 @@ mod tests {
             ),
             (
                 Conditions {
-                    if_match: Some(""),
+                    if_match: Some("".into()),
                     ..c()
                 },
                 true,
@@ -468,8 +471,8 @@ mod tests {
             // If-Match is step 1: it wins over a matching If-None-Match.
             (
                 Conditions {
-                    if_match: Some("\"x\""),
-                    if_none_match: Some("\"abc\""),
+                    if_match: Some("\"x\"".into()),
+                    if_none_match: Some("\"abc\"".into()),
                     ..c()
                 },
                 true,
@@ -502,7 +505,7 @@ mod tests {
             // If-Unmodified-Since is ignored when If-Match is present.
             (
                 Conditions {
-                    if_match: Some("\"abc\""),
+                    if_match: Some("\"abc\"".into()),
                     if_unmodified_since: Some(&before),
                     ..c()
                 },
@@ -511,7 +514,7 @@ mod tests {
             ),
             (
                 Conditions {
-                    if_none_match: Some("\"abc\""),
+                    if_none_match: Some("\"abc\"".into()),
                     ..c()
                 },
                 true,
@@ -519,7 +522,7 @@ mod tests {
             ),
             (
                 Conditions {
-                    if_none_match: Some("W/\"abc\""),
+                    if_none_match: Some("W/\"abc\"".into()),
                     ..c()
                 },
                 false,
@@ -527,7 +530,7 @@ mod tests {
             ),
             (
                 Conditions {
-                    if_none_match: Some("*"),
+                    if_none_match: Some("*".into()),
                     ..c()
                 },
                 true,
@@ -535,7 +538,7 @@ mod tests {
             ),
             (
                 Conditions {
-                    if_none_match: Some("\"x\""),
+                    if_none_match: Some("\"x\"".into()),
                     ..c()
                 },
                 true,
@@ -544,7 +547,7 @@ mod tests {
             // If-Modified-Since is ignored when If-None-Match is present.
             (
                 Conditions {
-                    if_none_match: Some("\"x\""),
+                    if_none_match: Some("\"x\"".into()),
                     if_modified_since: Some(&at),
                     ..c()
                 },
@@ -586,7 +589,7 @@ mod tests {
             // Preconditions come before the range.
             (
                 Conditions {
-                    if_none_match: Some("\"abc\""),
+                    if_none_match: Some("\"abc\"".into()),
                     range: Some("bytes=0-9"),
                     ..c()
                 },
@@ -595,7 +598,7 @@ mod tests {
             ),
             (
                 Conditions {
-                    if_match: Some("\"x\""),
+                    if_match: Some("\"x\"".into()),
                     range: Some("bytes=0-9"),
                     ..c()
                 },

@@ -476,7 +476,7 @@ impl StaticFiles {
     /// `file` in a coding the client accepts, from `file.br` or `file.gz`, if one is there.
     fn precompressed_variant(&mut self, req: &Request, file: &Path) -> Option<Response> {
         let mime = mime_type(file);
-        for coding in encoding::accepted(req.header("Accept-Encoding")) {
+        for coding in encoding::accepted(req.header_list("Accept-Encoding").as_deref()) {
             let mut name = file.as_os_str().to_owned();
             name.push(coding.suffix());
             if let Some(Ok(response)) = self.fast_path(req, Path::new(&name), mime) {
@@ -516,7 +516,9 @@ impl Handler for StaticFiles {
         if let Some(value) = self.cache_control.as_deref().filter(|_| keepable) {
             response = response.with_header("Cache-Control", value);
         }
-        if self.precompressed && matches!(status, 200 | 206 | 304) {
+        // Every answer whose choice of file depended on Accept-Encoding says so (RFC 9110
+        // §12.5.5), a refusal too: a 416's Content-Range gives the variant's length.
+        if self.precompressed && matches!(status, 200 | 206 | 304 | 412 | 416) {
             response = response.with_static_header("Vary", "Accept-Encoding");
         }
         response
