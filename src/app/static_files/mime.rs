@@ -12,9 +12,13 @@ const DEFAULT_MIME: &str = "application/octet-stream";
 /// JSON and XML carry no charset: JSON defines none (RFC 8259 §11) and an XML document
 /// declares its own encoding (RFC 7303), which a wrong parameter would override.
 const MIME_TYPES: &[(&str, &str)] = &[
+    ("apng", "image/apng"),
+    ("atom", "application/atom+xml"),
     ("avif", "image/avif"),
+    ("bmp", "image/bmp"),
     ("css", "text/css; charset=utf-8"),
     ("csv", "text/csv; charset=utf-8"),
+    ("flac", "audio/flac"),
     ("gif", "image/gif"),
     ("gz", "application/gzip"),
     ("htm", "text/html; charset=utf-8"),
@@ -24,22 +28,34 @@ const MIME_TYPES: &[(&str, &str)] = &[
     ("jpg", "image/jpeg"),
     ("js", "text/javascript; charset=utf-8"), // RFC 9239
     ("json", "application/json"),
+    ("jsonld", "application/ld+json"),
+    ("m4a", "audio/mp4"),
     ("map", "application/json"),            // source maps
     ("md", "text/markdown; charset=utf-8"), // RFC 7763
     ("mjs", "text/javascript; charset=utf-8"),
+    ("mov", "video/quicktime"),
     ("mp3", "audio/mpeg"),
     ("mp4", "video/mp4"),
+    ("oga", "audio/ogg"),
+    ("ogg", "audio/ogg"),
+    ("ogv", "video/ogg"),
+    ("opus", "audio/ogg"),
     ("otf", "font/otf"),
     ("pdf", "application/pdf"),
     ("png", "image/png"),
+    ("rss", "application/rss+xml"),
     ("svg", "image/svg+xml"),
+    ("tar", "application/x-tar"),
     ("ttf", "font/ttf"),
     ("txt", "text/plain; charset=utf-8"),
     ("wasm", "application/wasm"),
+    ("wav", "audio/wav"),
     ("webm", "video/webm"),
+    ("webmanifest", "application/manifest+json"),
     ("webp", "image/webp"),
     ("woff", "font/woff"),
     ("woff2", "font/woff2"),
+    ("xhtml", "application/xhtml+xml"),
     ("xml", "application/xml"),
     ("zip", "application/zip"),
 ];
@@ -64,31 +80,31 @@ pub(super) fn mime_type(path: &Path) -> &'static str {
 }
 
 /// An extension lowercased and packed into one integer (little-endian bytes, zero-padded),
-/// so a lookup is a scan of integer compares; `None` when it is longer than 8 bytes, as
+/// so a lookup is a scan of integer compares; `None` when it is longer than 16 bytes, as
 /// no known one is.
-const fn ext_key(ext: &[u8]) -> Option<u64> {
-    if ext.len() > 8 {
+const fn ext_key(ext: &[u8]) -> Option<u128> {
+    if ext.len() > 16 {
         return None;
     }
-    let mut key = 0u64;
+    let mut key = 0u128;
     let mut i = 0;
     while i < ext.len() {
-        key |= (ext[i].to_ascii_lowercase() as u64) << (8 * i);
+        key |= (ext[i].to_ascii_lowercase() as u128) << (8 * i);
         i += 1;
     }
     Some(key)
 }
 
 /// [`MIME_TYPES`] keyed by [`ext_key`], built at compile time.
-static MIME_KEYS: [(u64, &str); MIME_TYPES.len()] = mime_keys();
+static MIME_KEYS: [(u128, &str); MIME_TYPES.len()] = mime_keys();
 
-const fn mime_keys() -> [(u64, &'static str); MIME_TYPES.len()] {
+const fn mime_keys() -> [(u128, &'static str); MIME_TYPES.len()] {
     let mut keys = [(0, ""); MIME_TYPES.len()];
     let mut i = 0;
     while i < MIME_TYPES.len() {
         let (ext, mime) = MIME_TYPES[i];
         let Some(key) = ext_key(ext.as_bytes()) else {
-            panic!("a MIME_TYPES extension is longer than 8 bytes");
+            panic!("a MIME_TYPES extension is longer than 16 bytes");
         };
         keys[i] = (key, mime);
         i += 1;
@@ -112,6 +128,9 @@ mod tests {
             ("app.js.map", "application/json"),
             ("feed.xml", "application/xml"),
             ("logo.svg", "image/svg+xml"),
+            ("site.webmanifest", "application/manifest+json"),
+            ("clip.MOV", "video/quicktime"),
+            ("a.abcdefghijklmnopq", DEFAULT_MIME),
             ("photo.JPG", "image/jpeg"),
             ("photo.jpeg", "image/jpeg"),
             ("anim.gif", "image/gif"),
@@ -134,7 +153,8 @@ mod tests {
             ("README.md", "text/markdown; charset=utf-8"),
             ("notes.txt", "text/plain; charset=utf-8"),
             ("Makefile", DEFAULT_MIME),
-            ("archive.tar", DEFAULT_MIME),
+            ("archive.tar", "application/x-tar"),
+            ("archive.7z", DEFAULT_MIME),
             ("dir.d/file", DEFAULT_MIME),
             ("trailing.", DEFAULT_MIME),
             ("a.html5", DEFAULT_MIME),
