@@ -10,31 +10,33 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::NOSNIFF;
-use super::path::{Reject, by_descriptor, open_dir, percent_decode};
+use super::path::{Reject, Target, by_descriptor, confine, open_dir, percent_decode};
 use crate::http::Response;
 
 /// A listing stops after this many entries, so a huge directory cannot make one
 /// response, or one worker's memory, unbounded.
 const LISTING_LIMIT: usize = 10_000;
 
-/// The listing page for `dir`, requested as `url_path` (which ends in `/`).
-pub(super) fn listing(url_path: &str, dir: &Path) -> Response {
+/// The listing page for `dir`, a directory under the canonical `root`, requested as
+/// `url_path` (which ends in `/`).
+pub(super) fn listing(url_path: &str, dir: &Path, root: &Path) -> Response {
     let opened = match open_dir(dir) {
         Ok(opened) => opened,
         Err(reject) => return reject.response(),
     };
-    match listing_html(url_path, &by_descriptor(&opened)) {
+    match listing_html(url_path, &by_descriptor(&opened), root) {
         Ok(html) => Response::bytes(200, "text/html; charset=utf-8", html.into_bytes())
             .with_header(NOSNIFF.0, NOSNIFF.1),
         Err(err) => Reject::from_io(&err).response(),
     }
 }
 
-/// Renders the listing. Hidden entries are left out, as they cannot be fetched. Names are
-/// HTML-escaped for display and percent-encoded in links, so a file called
-/// `<script>` or `a:b` is text and a relative link, never markup or a URL scheme.
-fn listing_html(url_path: &str, dir: &Path) -> io::Result<String> {
-    let (mut entries, truncated) = read_listing(dir)?;
+/// Renders the listing. Entries that cannot be fetched are left out (see
+/// [`read_listing`]). Names are HTML-escaped for display and percent-encoded in links, so
+/// a file called `<script>` or `a:b` is text and a relative link, never markup or a URL
+/// scheme.
+fn listing_html(url_path: &str, dir: &Path, root: &Path) -> io::Result<String> {
+    let (mut entries, truncated) = read_listing(dir, root)?;
     entries.sort();
     let shown = percent_decode(url_path).map_or_else(
         |_| url_path.to_owned(),
@@ -62,9 +64,11 @@ fn listing_html(url_path: &str, dir: &Path) -> io::Result<String> {
     Ok(html)
 }
 
-/// The visible entries of `dir` (name, is a directory), at most [`LISTING_LIMIT`] of
-/// them, and whether more were left out.
-fn read_listing(dir: &Path) -> io::Result<(Vec<(OsString, bool)>, bool)> {
+/// The entries of `dir` a request could fetch (name, is a directory), at most
+/// [`LISTING_LIMIT`] of them, and whether more were left out. Hidden names, FIFOs,
+/// sockets and devices are left out, and so are symlinks that lead out of `root`, to a
+/// hidden name or nowhere: listing them would tell a stranger what lies outside.
+fn read_listing(dir: &Path, root: &Path) -> io::Result<(Vec<(OsString, bool)>, bool)> {
     let mut entries = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -72,14 +76,31 @@ fn read_listing(dir: &Path) -> io::Result<(Vec<(OsString, bool)>, bool)> {
         if name.as_bytes().starts_with(b".") {
             continue;
         }
+        let Some(is_dir) = fetchable(&entry, root) else {
+            continue;
+        };
         if entries.len() == LISTING_LIMIT {
             return Ok((entries, true));
         }
-        // Follows symlinks, so a link to a directory is listed with its slash.
-        let is_dir = fs::metadata(entry.path()).is_ok_and(|meta| meta.is_dir());
         entries.push((name, is_dir));
     }
     Ok((entries, false))
+}
+
+/// Whether a request could fetch `entry`, and if so whether it is a directory. A plain
+/// file or directory is known from the directory entry itself; a symlink is resolved the
+/// way a request for it would be ([`confine`]), so a link to a directory inside the root
+/// is listed with its slash.
+fn fetchable(entry: &fs::DirEntry, root: &Path) -> Option<bool> {
+    let kind = entry.file_type().ok()?;
+    if kind.is_symlink() {
+        return match confine(root, &entry.path()) {
+            Ok(Target::Dir(_)) => Some(true),
+            Ok(Target::File(_)) => Some(false),
+            Err(_) => None,
+        };
+    }
+    (kind.is_dir() || kind.is_file()).then_some(kind.is_dir())
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -130,13 +151,48 @@ mod tests {
     }
 
     #[test]
+    fn listing_shows_only_what_could_be_fetched() {
+        let tmp = TempDir::new("listing-links");
+        let root = tmp.0.join("www");
+        fs::create_dir_all(root.join("sub")).expect("mkdir");
+        fs::create_dir(root.join(".git")).expect("mkdir");
+        fs::write(root.join("file.txt"), "").expect("write");
+        fs::write(tmp.0.join("secret"), "").expect("write");
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, root.join(name)).expect("symlink")
+        };
+        link(&root.join("sub"), "to-sub");
+        link(&root.join("file.txt"), "to-file");
+        link(&tmp.0.join("secret"), "to-outside");
+        link(Path::new("/etc"), "to-etc");
+        link(&root.join(".git"), "to-git");
+        link(&root.join("missing"), "dangling");
+        nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::S_IRWXU).expect("fifo");
+        let canonical = fs::canonicalize(&root).expect("canonical");
+        let (mut entries, _) = read_listing(&root, &canonical).expect("listing");
+        entries.sort();
+        let names: Vec<(&str, bool)> = entries
+            .iter()
+            .map(|(n, d)| (n.to_str().unwrap_or("?"), *d))
+            .collect();
+        let want = [
+            ("file.txt", false),
+            ("sub", true),
+            ("to-file", false),
+            ("to-sub", true),
+        ];
+        assert_eq!(names, want);
+    }
+
+    #[test]
     fn listing_escapes_names_and_hides_dotfiles() {
         let tmp = TempDir::new("listing");
         fs::write(tmp.0.join("<b>&\"x'.txt"), "").expect("write");
         fs::write(tmp.0.join("a:b"), "").expect("write");
         fs::write(tmp.0.join(".hidden"), "").expect("write");
         fs::create_dir(tmp.0.join("sub")).expect("mkdir");
-        let html = listing_html("/files/a%20b/", &tmp.0).expect("listing");
+        let root = fs::canonicalize(&tmp.0).expect("canonical");
+        let html = listing_html("/files/a%20b/", &tmp.0, &root).expect("listing");
         assert!(
             html.contains("<title>Index of /files/a b/</title>"),
             "{html}"
@@ -146,7 +202,7 @@ mod tests {
         assert!(html.contains("href=\"sub/\">sub/<"), "{html}");
         assert!(html.contains("href=\"../\""), "{html}");
         assert!(!html.contains("hidden"), "{html}");
-        let root = listing_html("/", &tmp.0).expect("listing");
-        assert!(!root.contains("../"), "{root}");
+        let top = listing_html("/", &tmp.0, &root).expect("listing");
+        assert!(!top.contains("../"), "{top}");
     }
 }

@@ -494,7 +494,9 @@ impl StaticFiles {
     fn directory(&self, req: &Request, dir: &Path) -> Response {
         match confine(&self.root, &dir.join(INDEX_FILE)) {
             Ok(Target::File(index)) => serve_file(req, &index),
-            Ok(Target::Dir(_)) | Err(Reject::NotFound) if self.listing => listing(req.path(), dir),
+            Ok(Target::Dir(_)) | Err(Reject::NotFound) if self.listing => {
+                listing(req.path(), dir, &self.root)
+            }
             Ok(Target::Dir(_)) => Reject::NotFound.response(),
             Err(reject) => reject.response(),
         }
