@@ -99,10 +99,8 @@ impl Stream {
     /// unread do not count, so a pipelined request waiting in the buffer is no answer.
     /// POLLHUP and POLLERR are always reported, and mean gone too.
     pub fn peer_closed(&self) -> bool {
-        let events = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
-        let mut fds = [PollFd::new(self.fd(), events)];
         // Asked for nothing else, any event at all means the client is gone.
-        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        self.poll_now(PollFlags::from_bits_retain(nix::libc::POLLRDHUP))
     }
 
     /// Whether bytes (or the client's FIN) wait unread, as the kernel knows it now: a
@@ -110,7 +108,12 @@ impl Stream {
     /// poll, so after a handler that ran for a while this is the only way to know what
     /// came meanwhile.
     pub fn has_unread_input(&self) -> bool {
-        let mut fds = [PollFd::new(self.fd(), PollFlags::POLLIN)];
+        self.poll_now(PollFlags::POLLIN)
+    }
+
+    /// Whether any of `events` (or POLLHUP, POLLERR) is pending now: a zero-timeout poll.
+    fn poll_now(&self, events: PollFlags) -> bool {
+        let mut fds = [PollFd::new(self.fd(), events)];
         matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
     }
 
