@@ -33,7 +33,7 @@ impl Recycle {
         let (r1, r2) = (random(1), random(2));
         let requests = config
             .max_requests
-            .map(|max| max + r1 % (config.max_requests_jitter + 1));
+            .map(|max| request_quota(max, config.max_requests_jitter, r1));
         // Up to a tenth more, so workers started together do not all go together.
         let deadline = config
             .max_worker_age
@@ -96,6 +96,13 @@ impl Recycle {
     }
 }
 
+/// `max` plus a part of `jitter` chosen by `random`, 0..=jitter. Saturating: the flags
+/// take any u64, and a sum past u64::MAX means "effectively never", not an overflow (a
+/// jitter of u64::MAX would make the modulus wrap to 0 and panic every worker).
+fn request_quota(max: u64, jitter: u64, random: u64) -> u64 {
+    max.saturating_add(random % jitter.saturating_add(1))
+}
+
 /// A random number for spreading limits, different in each worker: RandomState's keys
 /// are copied across fork, so the pid, the clock and `salt` tell draws apart.
 fn random(salt: u64) -> u64 {
@@ -148,6 +155,29 @@ mod tests {
         );
         // An unreadable statm never recycles.
         assert_eq!(by_memory.age_or_memory(later(1), || None), None);
+    }
+
+    #[test]
+    fn request_quota_saturates() {
+        const MAX: u64 = u64::MAX;
+        // (max, jitter, random) -> quota
+        let cases = [
+            ((100, 0, 12345), 100),
+            ((100, 10, 25), 103),
+            ((100, 10, 10), 110),
+            ((MAX, 0, 7), MAX),
+            ((MAX, 5, 3), MAX),
+            ((1, MAX, MAX - 1), MAX),
+            ((MAX, MAX, MAX), MAX),
+            ((5, MAX, 2), 7),
+        ];
+        for ((max, jitter, random), want) in cases {
+            assert_eq!(
+                request_quota(max, jitter, random),
+                want,
+                "{max} {jitter} {random}"
+            );
+        }
     }
 
     #[test]
