@@ -16,6 +16,13 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
         ("--metrics-bind", "localhost"),
         ("--signal-profile", "apache"),
         ("--scale-down-after", "0.5"),
+        // Rounded to nothing, it killed every worker each second.
+        ("--timeout", "0.0001"),
+        ("--max-worker-age", "0.01"),
+        // 0 is not "never" for the client timeouts: it was a 408 at the first pause.
+        ("--body-timeout", "0"),
+        ("--header-timeout", "0.01"),
+        ("--write-timeout", "0"),
     ] {
         let (status, log) = Launch::new().args(&[flag, value]).run_to_exit(secs(10));
         assert_eq!(

@@ -78,9 +78,10 @@ pub(crate) struct Cli {
           value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
 
-    /// Workers silent for more than this many seconds are killed and restarted (0: never).
+    /// Workers silent for more than this many seconds are killed and restarted (0: never;
+    /// otherwise at least 1).
     #[arg(short = 't', long, value_name = "SECONDS", env = "BR_SERVE_TIMEOUT",
-          default_value = "30", value_parser = parse_seconds)]
+          default_value = "30", value_parser = parse_off_or_seconds)]
     pub timeout: Duration,
 
     /// After the graceful stop signal (TERM; QUIT with --signal-profile nginx), keep
@@ -108,20 +109,23 @@ pub(crate) struct Cli {
     pub keep_alive: Duration,
 
     /// Seconds a client has to send a whole request head, counted from its first byte
-    /// (slow clients such as slowloris are cut off with 408).
+    /// (slow clients such as slowloris are cut off with 408). At least 0.1: there is no
+    /// "never".
     #[arg(long, value_name = "SECONDS", env = "BR_SERVE_HEADER_TIMEOUT",
-          default_value = "10", value_parser = parse_seconds)]
+          default_value = "10", value_parser = parse_client_timeout)]
     pub header_timeout: Duration,
 
-    /// Longest pause, in seconds, while a request body is being received.
+    /// Longest pause, in seconds, while a request body is being received (408 after it).
+    /// At least 0.1: there is no "never".
     #[arg(long, value_name = "SECONDS", env = "BR_SERVE_BODY_TIMEOUT",
-          default_value = "30", value_parser = parse_seconds)]
+          default_value = "30", value_parser = parse_client_timeout)]
     pub body_timeout: Duration,
 
     /// Longest wait, in seconds, for the client to take more of its response: between
-    /// two writes that make progress, as nginx's send_timeout.
+    /// two writes that make progress, as nginx's send_timeout. At least 0.1: there is no
+    /// "never".
     #[arg(long, value_name = "SECONDS", env = "BR_SERVE_WRITE_TIMEOUT",
-          default_value = "30", value_parser = parse_seconds)]
+          default_value = "30", value_parser = parse_client_timeout)]
     pub write_timeout: Duration,
 
     /// Before calling the application, check that the client is still there, and skip
@@ -160,9 +164,9 @@ pub(crate) struct Cli {
     pub max_requests_jitter: u64,
 
     /// Replace a worker once it has run this many seconds, plus up to a tenth more at
-    /// random (0: never). Its successor is started first.
+    /// random (0: never; otherwise at least 1). Its successor is started first.
     #[arg(long = "max-worker-age", value_name = "SECONDS", env = "BR_SERVE_MAX_WORKER_AGE",
-          default_value = "0", value_parser = parse_seconds)]
+          default_value = "0", value_parser = parse_off_or_seconds)]
     pub max_worker_age: Duration,
 
     /// Replace a worker once its memory (anonymous resident: heap and stacks, what a leak
@@ -436,6 +440,33 @@ fn parse_seconds(value: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--timeout` and `--max-worker-age`: 0 (off), or at least a second, as gunicorn's
+/// whole seconds are. The master looks at its workers' heartbeats once a second and a
+/// worker beats every half `--timeout`, so `--timeout 0.0001` rounded to nothing and
+/// killed every worker at each look; an age that small replaced workers as fast as they
+/// booted.
+fn parse_off_or_seconds(value: &str) -> Result<Duration, String> {
+    match parse_seconds(value)? {
+        d if d.is_zero() || d >= Duration::from_secs(1) => Ok(d),
+        _ => Err("expected 0 (never) or at least 1 second".into()),
+    }
+}
+
+/// The client timeouts (`--header-timeout`, `--body-timeout`, `--write-timeout`): at
+/// least a tenth of a second, with no "never". They are what frees a connection from a
+/// client that stalls, and 0 would not mean never but a 408 at the first pause. A worker
+/// looks at its deadlines four times a second, so a shorter one would not be kept anyway.
+fn parse_client_timeout(value: &str) -> Result<Duration, String> {
+    match parse_seconds(value)? {
+        d if d >= Duration::from_millis(100) => Ok(d),
+        _ => Err(
+            "expected at least 0.1 seconds (there is no \"never\": 0 would cut \
+                  a client off at its first pause)"
+                .into(),
+        ),
+    }
+}
+
 /// gunicorn's level names, plus Rust's.
 fn parse_log_level(value: &str) -> Result<log::LevelFilter, String> {
     use log::LevelFilter::*;
@@ -507,6 +538,34 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(parse_bytes(input).map_err(|_| ()), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn timeouts_with_a_floor() {
+        // (input, --timeout/--max-worker-age, a client timeout), in seconds
+        let cases = [
+            ("0", Some(0.0), None),
+            ("0.0001", None, None),
+            ("0.099", None, None),
+            ("0.1", None, Some(0.1)),
+            ("0.999", None, Some(0.999)),
+            ("1", Some(1.0), Some(1.0)),
+            ("30", Some(30.0), Some(30.0)),
+            ("-1", None, None),
+        ];
+        for (input, off_or, client) in cases {
+            let want = |secs: Option<f64>| secs.map(Duration::from_secs_f64);
+            assert_eq!(
+                parse_off_or_seconds(input).ok(),
+                want(off_or),
+                "off-or {input}"
+            );
+            assert_eq!(
+                parse_client_timeout(input).ok(),
+                want(client),
+                "client {input}"
+            );
         }
     }
 
