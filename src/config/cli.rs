@@ -239,7 +239,8 @@ pub(crate) struct Cli {
     #[arg(short = 'u', long, value_name = "USER", env = "BR_SERVE_USER")]
     pub user: Option<String>,
 
-    /// Run workers as this group (name or gid). Default: the user's primary group.
+    /// Run workers as this group (name or gid). Default: the user's primary group; needed
+    /// when --user is a uid with no passwd entry, which has none.
     #[arg(short = 'g', long, value_name = "GROUP", env = "BR_SERVE_GROUP")]
     pub group: Option<String>,
 

@@ -26,7 +26,9 @@ pub struct Credentials {
 
 impl Credentials {
     /// Resolves `--user` (a name or number) and `--group` (a name or number; default:
-    /// the user's primary group), and checks that we may switch to them.
+    /// the user's primary group), and checks that we may switch to them. A uid with no
+    /// passwd entry has no primary group, so it needs `--group`: falling back to the
+    /// master's own gid would run the workers in root's group.
     pub fn resolve(
         user: Option<&str>,
         group: Option<&str>,
@@ -42,7 +44,12 @@ impl Credentials {
         let gid = match (group, primary) {
             (Some(group), _) => lookup_group(group)?,
             (None, Some(gid)) => gid,
-            (None, None) => nix::unistd::getegid(),
+            // Without --user there is a --group (or nothing to resolve, above).
+            (None, None) => {
+                return Err(format!(
+                    "--user {name} has no passwd entry, so no primary group: give --group too"
+                ));
+            }
         };
         let changes = uid != geteuid() || gid != nix::unistd::getegid();
         if changes && !geteuid().is_root() {
@@ -149,5 +156,23 @@ mod tests {
         assert!(Credentials::resolve(Some("no-such-user-br-serve"), None, false).is_err());
         assert!(Credentials::resolve(None, Some("no-such-group-br-serve"), false).is_err());
         assert_eq!(Credentials::resolve(None, None, false), Ok(None));
+    }
+
+    /// A uid without a passwd entry has no primary group: it takes `--group`, never the
+    /// master's gid (root's group, under root).
+    #[test]
+    fn a_uid_without_an_entry_needs_a_group() {
+        let uid = "3999999999";
+        assert_eq!(User::from_uid(Uid::from_raw(3_999_999_999)), Ok(None));
+        let alone = Credentials::resolve(Some(uid), None, false);
+        assert!(
+            alone.as_ref().is_err_and(|e| e.contains("--group")),
+            "{alone:?}"
+        );
+        // With --group it resolves; only root may then switch to it.
+        match Credentials::resolve(Some(uid), Some("3999999998"), false) {
+            Ok(Some(credentials)) => assert_eq!(credentials.gid, Gid::from_raw(3_999_999_998)),
+            other => assert!(!geteuid().is_root(), "{other:?}"),
+        }
     }
 }
