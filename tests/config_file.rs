@@ -85,18 +85,21 @@ fn precedence_is_file_then_environment_then_command_line() {
     assert_worker_count(&file.start(), 3);
 }
 
+/// `--print-config` with `args`: what it printed, after checking that it succeeded.
+#[track_caller]
+fn print_config(args: &[&str]) -> String {
+    let (status, out) = Launch::new()
+        .no_bind()
+        .args(args)
+        .args(&["--print-config"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(0), "{status}; output:\n{out}");
+    out
+}
+
 #[test]
 fn print_config_reads_back_to_itself() {
-    let print = |args: &[&str]| {
-        let (status, out) = Launch::new()
-            .no_bind()
-            .args(args)
-            .args(&["--print-config"])
-            .run_to_exit(secs(10));
-        assert_eq!(status.code(), Some(0), "{status}; output:\n{out}");
-        out
-    };
-    let first = print(&[
+    let first = print_config(&[
         "--bind",
         "127.0.0.1:0",
         "--workers",
@@ -109,8 +112,59 @@ fn print_config_reads_back_to_itself() {
     ]);
     assert!(first.contains("workers = 3"), "{first}");
     let (_dir, path) = config_file(&first);
-    let second = print(&["-c", path_arg(&path)]);
+    let second = print_config(&["-c", path_arg(&path)]);
     assert_eq!(first, second);
+}
+
+/// Every kind of value prints with its flag's TOML type, so the file reads back the same:
+/// a path or format that looks like a number or a boolean stays a string, and seconds
+/// and counts written in other ways print as the numbers they are.
+#[test]
+fn print_config_round_trips_every_kind_of_value() {
+    let dir = TempDir::new("print-config");
+    let root = dir.join("www");
+    std::fs::create_dir(&root).unwrap();
+    let flags = [
+        ["--access-logfile", "true"],
+        ["--access-logformat", "007"],
+        ["--pid", "0123"],
+        ["--error-logfile", "1"],
+        ["--static", path_arg(&root)],
+        ["--static-max-age", "0.25"],
+        ["--metrics-path", "/metrics"],
+        ["--metrics-bind", "127.0.0.1:0"],
+        ["--umask", "027"],
+        ["--log-level", "warning"],
+        ["--signal-profile", "nginx"],
+        ["--timeout", "1.5"],
+        ["--graceful-timeout", "2.50"],
+        ["--keep-alive", "1e1"],
+        ["--queue-timeout", "0.25"],
+        ["--scale-down-after", "2"],
+        ["--max-requests", "18446744073709551615"],
+        ["--max-requests-jitter", "007"],
+        ["--max-worker-memory", "512M"],
+        ["--limit-request-body", "64K"],
+        ["--backlog", "64"],
+        ["--worker-connections", "10"],
+        ["--bind", "unix:/tmp/br-serve.sock"],
+    ];
+    let mut args: Vec<&str> = flags.concat();
+    args.extend(["--access-log-json", "--reuse-port"]);
+    let first = print_config(&args);
+    for line in [
+        "access-logfile = \"true\"",
+        "access-logformat = \"007\"",
+        "pid = \"0123\"",
+        "error-logfile = \"1\"",
+        "max-requests-jitter = 7",
+        "keep-alive = 10",
+        "graceful-timeout = 2.5",
+    ] {
+        assert!(first.lines().any(|l| l == line), "no {line:?} in:\n{first}");
+    }
+    let (_dir, path) = config_file(&first);
+    assert_eq!(first, print_config(&["-c", path_arg(&path)]));
 }
 
 /// In TOML an integer is a number: `umask = 0o027` is the mask 027 (not 023, its decimal

@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Command};
+use clap::{Arg, ArgMatches, Command};
 use toml::Value;
 
 use crate::error::Error;
@@ -85,7 +85,7 @@ pub fn print(matches: &ArgMatches, command: &Command, effective: &[(&str, Value)
             Some((_, value)) => value.clone(),
             // An on/off flag, as parsed: its environment variable may say `1` or `yes`.
             None if !arg.get_action().takes_values() => Value::Boolean(matches.get_flag(id)),
-            None => match raw_value(matches, id) {
+            None => match raw_value(matches, arg) {
                 Some(value) => value,
                 None => continue,
             },
@@ -96,26 +96,66 @@ pub fn print(matches: &ArgMatches, command: &Command, effective: &[(&str, Value)
 }
 
 /// What clap holds for an argument (from the command line, environment or default), as
-/// a TOML value: numbers and booleans bare, everything else a string.
-fn raw_value(matches: &ArgMatches, id: &str) -> Option<Value> {
-    let raw: Vec<String> = matches
-        .get_raw(id)?
-        .map(|v| v.to_string_lossy().into_owned())
+/// a TOML value of the type the flag takes: the text as typed would not read back the
+/// same (`--pid 0123` printed bare is the number 123, `--access-logfile true` a boolean).
+fn raw_value(matches: &ArgMatches, arg: &Arg) -> Option<Value> {
+    let kind = Kind::of(arg);
+    let mut values: Vec<Value> = matches
+        .get_raw(arg.get_id().as_str())?
+        .map(|v| kind.value(&v.to_string_lossy()))
         .collect();
-    let one = |s: &String| -> Value {
-        if OCTAL.contains(&id) {
-            return Value::String(s.clone());
+    match values.len() {
+        1 => values.pop(),
+        _ => Some(Value::Array(values)),
+    }
+}
+
+/// How a flag's value is written in the file, by the type its value parser yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A whole number; a size with a unit (`64K`) stays a string.
+    Integer,
+    /// Seconds: a whole number, or a float for a fraction.
+    Seconds,
+    /// Everything else: paths, addresses, names, formats, and the octal `umask`.
+    Text,
+}
+
+impl Kind {
+    fn of(arg: &Arg) -> Kind {
+        use std::any::TypeId;
+        let parsed = arg.get_value_parser().type_id();
+        let integers = [
+            TypeId::of::<u64>(),
+            TypeId::of::<usize>(),
+            TypeId::of::<i32>(),
+            TypeId::of::<u32>(),
+        ];
+        if OCTAL.contains(&arg.get_id().as_str()) {
+            Kind::Text
+        } else if integers.iter().any(|ty| parsed == *ty) {
+            Kind::Integer
+        } else if parsed == TypeId::of::<std::time::Duration>() {
+            Kind::Seconds
+        } else {
+            Kind::Text
         }
-        if let Ok(b) = s.parse::<bool>() {
-            return Value::Boolean(b);
+    }
+
+    /// `raw`, as clap received it and accepted it, as a value of this kind.
+    fn value(self, raw: &str) -> Value {
+        let text = || Value::String(raw.to_string());
+        match self {
+            Kind::Integer => raw.trim().parse().map_or_else(|_| text(), Value::Integer),
+            Kind::Seconds => match raw.trim().parse::<f64>() {
+                // Whole seconds print as an integer, so that `1e1` and `10.0` read back
+                // as `10`, the way they are printed again.
+                Ok(s) if s.fract() == 0.0 && s.abs() < 1e15 => Value::Integer(s as i64),
+                Ok(s) if s.is_finite() => Value::Float(s),
+                _ => text(),
+            },
+            Kind::Text => text(),
         }
-        s.parse::<i64>()
-            .map(Value::Integer)
-            .unwrap_or_else(|_| Value::String(s.clone()))
-    };
-    match raw.as_slice() {
-        [single] => Some(one(single)),
-        many => Some(Value::Array(many.iter().map(one).collect())),
     }
 }
 
@@ -151,5 +191,41 @@ mod tests {
         );
         let nested: toml::Table = "bind = [[1]]".parse().unwrap();
         assert!(push_setting(&mut Vec::new(), "bind", &nested["bind"]).is_err());
+    }
+
+    #[test]
+    fn values_print_with_the_type_their_flag_takes() {
+        use clap::CommandFactory;
+        let command = super::super::cli::Cli::command();
+        let kind = |name: &str| {
+            let arg = command.get_arguments().find(|a| a.get_long() == Some(name));
+            Kind::of(arg.expect(name))
+        };
+        let int = Value::Integer;
+        let text = |s: &str| Value::String(s.into());
+        // (flag, as typed) -> printed
+        let cases = [
+            (("access-logfile", "true"), text("true")),
+            (("access-logformat", "007"), text("007")),
+            (("pid", "0123"), text("0123")),
+            (("error-logfile", "1"), text("1")),
+            (("umask", "027"), text("027")),
+            (("log-level", "warning"), text("warning")),
+            (("max-requests-jitter", "007"), int(7)),
+            (("backlog", "64"), int(64)),
+            (
+                ("max-requests", "18446744073709551615"),
+                text("18446744073709551615"),
+            ),
+            (("limit-request-body", "64K"), text("64K")),
+            (("limit-request-body", "65536"), int(65536)),
+            (("timeout", "30"), int(30)),
+            (("keep-alive", "1e1"), int(10)),
+            (("graceful-timeout", "2.50"), Value::Float(2.5)),
+            (("static-max-age", "0.25"), Value::Float(0.25)),
+        ];
+        for ((flag, raw), want) in cases {
+            assert_eq!(kind(flag).value(raw), want, "--{flag} {raw}");
+        }
     }
 }
