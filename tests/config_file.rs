@@ -97,6 +97,30 @@ fn print_config(args: &[&str]) -> String {
     out
 }
 
+/// `PORT` and `WEB_CONCURRENCY` are defaults, as in gunicorn: below the file, which
+/// overrides them, and below `BR_SERVE_*`.
+#[test]
+fn port_and_web_concurrency_are_defaults_below_the_file() {
+    let print = |file: &str, env: &[(&str, &str)]| {
+        let (_dir, path) = config_file(file);
+        let launch = Launch::new().no_bind().args(&["-c", path_arg(&path)]);
+        let launch = env.iter().fold(launch, |l, (k, v)| l.env(k, v));
+        let (status, out) = launch.args(&["--print-config"]).run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(0), "{status}; output:\n{out}");
+        out
+    };
+    let defaults = [("PORT", "5000"), ("WEB_CONCURRENCY", "2")];
+    let file = "workers = 3\nbind = [\"127.0.0.1:6000\"]\n";
+    let out = print(file, &defaults);
+    assert!(out.contains("\nworkers = 3\n"), "{out}");
+    assert!(out.contains("\nbind = [\"127.0.0.1:6000\"]\n"), "{out}");
+    let out = print("backlog = 64\n", &defaults);
+    assert!(out.contains("\nworkers = 2\n"), "{out}");
+    assert!(out.contains("\nbind = [\"0.0.0.0:5000\"]\n"), "{out}");
+    let out = print(file, &[("BR_SERVE_WORKERS", "4")]);
+    assert!(out.contains("\nworkers = 4\n"), "{out}");
+}
+
 #[test]
 fn print_config_reads_back_to_itself() {
     let first = print_config(&[

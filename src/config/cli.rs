@@ -24,8 +24,8 @@ TTIN/TTOU one worker more/fewer, USR1 reopen logs, USR2 binary upgrade, WINCH st
 )]
 pub(crate) struct Cli {
     /// Read settings from this TOML file: each key is a flag's long name (`workers = 4`,
-    /// `bind = ["0.0.0.0:80"]`). The environment and the command line override it; HUP
-    /// reads it again.
+    /// `bind = ["0.0.0.0:80"]`). BR_SERVE_* variables and the command line override it
+    /// (PORT and WEB_CONCURRENCY do not: they are defaults); HUP reads it again.
     #[arg(
         short = 'c',
         long = "config",

@@ -3,7 +3,9 @@
 //! Flag names follow gunicorn wherever gunicorn has the setting, so its users feel at
 //! home. Every flag can also come from an environment variable (`BR_SERVE_` plus the
 //! flag name in upper snake case), and `PORT` and `WEB_CONCURRENCY` are honoured the way
-//! gunicorn honours them. Precedence: environment < command line.
+//! gunicorn honours them: as defaults, below everything else. Precedence: defaults
+//! (`PORT`, `WEB_CONCURRENCY`) < configuration file < environment (`BR_SERVE_*`) <
+//! command line.
 //!
 //! The raw clap structure (`Cli`, internal) is turned into [`Config`] in one place, so
 //! the rest of the server never sees an unvalidated value. A bad value is a
@@ -355,8 +357,10 @@ pub fn from_args_and_env() -> Result<Config, Error> {
 /// Reads `argv` (program name first), the current environment and, with `-c`, the
 /// configuration file.
 ///
-/// Precedence is file < environment (`BR_SERVE_*`, `PORT`, `WEB_CONCURRENCY`) < `argv`,
-/// so values in `argv` are the ones an operator cannot override. Host names in `--bind`
+/// Precedence is file < environment (`BR_SERVE_*`) < `argv`, so values in `argv` are the
+/// ones an operator cannot override. `PORT` and `WEB_CONCURRENCY` are only defaults, as
+/// in gunicorn: they apply when neither `argv`, `BR_SERVE_BIND`/`BR_SERVE_WORKERS` nor
+/// the file sets `--bind`/`--workers`. Host names in `--bind`
 /// are resolved here, and `--static`, `--user` and `--group` are checked against the
 /// system, once.
 ///
