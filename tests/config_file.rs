@@ -73,6 +73,26 @@ fn check_config_says_valid_or_not() {
     assert!(log.contains("timeout"), "log:\n{log}");
 }
 
+/// A bad value in the file is refused though a flag or the environment overrides it:
+/// it would break the start the day the override goes.
+#[test]
+fn a_bad_file_value_is_refused_even_when_overridden() {
+    let (_dir, path) = config_file("workers = \"abc\"\n");
+    let check = |launch: Launch| {
+        let launch = launch.args(&["-c", path_arg(&path), "--check-config"]);
+        launch.run_to_exit(secs(10))
+    };
+    let by_flag = check(Launch::new().args(&["-w", "2"]));
+    let by_env = check(Launch::new().env("BR_SERVE_WORKERS", "2"));
+    for (status, log) in [by_flag, by_env] {
+        assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+        assert!(
+            log.contains(path_arg(&path)) && log.contains("'workers'") && log.contains("abc"),
+            "log:\n{log}"
+        );
+    }
+}
+
 #[test]
 fn precedence_is_file_then_environment_then_command_line() {
     let (_dir, path) = config_file("workers = 3\n");

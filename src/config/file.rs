@@ -4,7 +4,8 @@
 //! Precedence is file < environment < command line. Rather than merging three sources by
 //! hand, the file's settings become command-line arguments placed *before* the real ones,
 //! and only for the flags that clap reports as not set by the command line or the
-//! environment. clap then validates file values exactly as it validates flags.
+//! environment. clap then validates file values exactly as it validates flags; the values
+//! of the settings left out are checked by a parse of their own.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -18,8 +19,14 @@ use crate::error::Error;
 /// Flags that describe what to do with a configuration, not the configuration itself.
 const META: &[&str] = &["config", "check-config", "print-config", "help", "version"];
 
-/// Reads `path` and returns the arguments its settings stand for.
-pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<OsString>, Error> {
+/// Reads `path` and returns the arguments its settings stand for. A setting that the
+/// command line or the environment overrides is left out, but its value is checked all
+/// the same: the file must not break the day the override is dropped.
+pub fn args(
+    path: &Path,
+    matches: &ArgMatches,
+    command: &mut Command,
+) -> Result<Vec<OsString>, Error> {
     let shown = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("reading configuration file {shown}"), e))?;
@@ -37,12 +44,27 @@ pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<
             matches.value_source(arg.get_id().as_str()),
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         );
+        let mut setting = Vec::new();
+        push_setting(&mut setting, &name, value)
+            .and_then(|()| match set_elsewhere {
+                true => parse_alone(command, &setting),
+                false => Ok(()),
+            })
+            .map_err(|why| Error::Config(format!("{shown}: setting '{key}': {why}")))?;
         if !set_elsewhere {
-            push_setting(&mut args, &name, value)
-                .map_err(|why| Error::Config(format!("{shown}: setting '{key}': {why}")))?;
+            args.extend(setting);
         }
     }
     Ok(args)
+}
+
+/// Checks one setting's arguments by parsing them alone, as the full parse would.
+fn parse_alone(command: &mut Command, setting: &[OsString]) -> Result<(), String> {
+    let program = OsString::from(command.get_name());
+    let argv: Vec<OsString> = std::iter::once(program)
+        .chain(setting.iter().cloned())
+        .collect();
+    super::parse(command, &argv).map(drop)
 }
 
 /// Settings written in octal on the command line (`--umask 027`). In TOML an integer is a
