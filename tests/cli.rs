@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 
 use crate::client;
-use crate::util::{Launch, non_default_workers, parse_ready_line, poll_until, secs};
+use crate::util::{Launch, TempDir, non_default_workers, parse_ready_line, poll_until, secs};
 
 #[test]
 fn bad_flag_values_exit_2_naming_the_flag_and_value() {
@@ -137,6 +137,30 @@ fn repeated_bind_listens_on_each_address() {
     for addr in addrs {
         assert_eq!(client::get(addr, "/").status, 200, "via {addr}");
     }
+}
+
+/// Commas separate addresses in `BR_SERVE_BIND` only: a flag takes its value whole, so a
+/// Unix socket's path may hold one.
+#[test]
+fn a_comma_splits_br_serve_bind_only() {
+    let dir = TempDir::new("comma");
+    let path = dir.join("a,b.sock");
+    let unix = format!("unix:{}", path.display());
+    let server = Launch::new()
+        .args(&["--workers", "1", "--bind", &unix])
+        .start();
+    server.wait_for_log(&format!("Listening at: {unix} "), secs(5));
+    assert!(client::unix_status(&path, "/").starts_with("HTTP/1.1 200"));
+
+    let other = format!("unix:{}", dir.join("c.sock").display());
+    let (status, out) = Launch::new()
+        .no_bind()
+        .env("BR_SERVE_BIND", &format!("127.0.0.1:0,{other}"))
+        .args(&["--print-config"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(0), "{status}; output:\n{out}");
+    let both = format!("bind = [\"127.0.0.1:0\", \"{other}\"]\n");
+    assert!(out.contains(&both), "{out}");
 }
 
 #[test]

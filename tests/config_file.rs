@@ -191,7 +191,7 @@ fn print_config_round_trips_every_kind_of_value() {
         ["--limit-request-body", "64K"],
         ["--backlog", "64"],
         ["--worker-connections", "10"],
-        ["--bind", "unix:/tmp/br-serve.sock"],
+        ["--bind", "unix:/tmp/br-serve,1.sock"],
     ];
     let mut args: Vec<&str> = flags.concat();
     args.extend(["--access-log-json", "--reuse-port"]);
@@ -204,6 +204,7 @@ fn print_config_round_trips_every_kind_of_value() {
         "max-requests-jitter = 7",
         "keep-alive = 10",
         "graceful-timeout = 2.5",
+        "bind = [\"unix:/tmp/br-serve,1.sock\"]",
     ] {
         assert!(first.lines().any(|l| l == line), "no {line:?} in:\n{first}");
     }

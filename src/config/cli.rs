@@ -45,9 +45,9 @@ pub(crate) struct Cli {
 
     /// Address to listen on: HOST:PORT, [IPV6]:PORT, unix:PATH, or fd://N for a listening
     /// socket inherited as descriptor N. Repeat to listen on several. Default
-    /// 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set.
-    #[arg(short = 'b', long = "bind", value_name = "ADDRESS", env = "BR_SERVE_BIND",
-          value_delimiter = ',', value_parser = parse_bind)]
+    /// 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set [env: BR_SERVE_BIND=, the
+    /// addresses separated by commas; a flag or a file entry takes its value whole]
+    #[arg(short = 'b', long = "bind", value_name = "ADDRESS", value_parser = parse_bind)]
     pub bind: Vec<BindAddr>,
 
     /// Number of worker processes. Default: $WEB_CONCURRENCY, else the CPUs available
@@ -319,6 +319,35 @@ fn boolish() -> clap::builder::BoolishValueParser {
     clap::builder::BoolishValueParser::new()
 }
 
+/// The variable that lists `--bind` addresses, separated by commas.
+const BIND_ENV: &str = "BR_SERVE_BIND";
+
+/// `BR_SERVE_BIND`, when set and not empty. It is read here rather than by clap, whose
+/// delimiter would split `--bind` flags and file entries on commas too, and a Unix
+/// socket's path may hold one; a variable has no other way to list several addresses.
+pub(super) fn bind_env() -> Option<String> {
+    std::env::var_os(BIND_ENV)
+        .filter(|value| !value.is_empty())
+        .map(|value| value.to_string_lossy().into_owned())
+}
+
+/// The addresses `BR_SERVE_BIND` lists, for when neither the command line nor the file
+/// gives `--bind`.
+pub(super) fn env_binds() -> Result<Vec<BindAddr>, String> {
+    bind_env().map_or(Ok(Vec::new()), |list| parse_bind_list(&list))
+}
+
+/// `127.0.0.1:80,unix:/run/app.sock`: addresses separated by commas.
+fn parse_bind_list(list: &str) -> Result<Vec<BindAddr>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            parse_bind(part).map_err(|why| format!("invalid value '{part}' in {BIND_ENV}: {why}"))
+        })
+        .collect()
+}
+
 /// Parses `HOST:PORT`, `[V6]:PORT`, `unix:PATH`, `fd://N`, or a bare `HOST` (port 8000,
 /// as gunicorn does). Host names are resolved now, once.
 pub(crate) fn parse_bind(value: &str) -> Result<BindAddr, String> {
@@ -516,6 +545,27 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(parse_bind(input).map_err(|_| ()), *want, "{input}");
+        }
+    }
+
+    #[test]
+    fn bind_lists() {
+        let tcp = |s: &str| BindAddr::Tcp(s.parse().unwrap());
+        let cases: &[(&str, Result<Vec<BindAddr>, ()>)] = &[
+            ("127.0.0.1:1", Ok(vec![tcp("127.0.0.1:1")])),
+            (
+                "127.0.0.1:1, unix:/run/a.sock,",
+                Ok(vec![
+                    tcp("127.0.0.1:1"),
+                    BindAddr::Unix("/run/a.sock".into()),
+                ]),
+            ),
+            ("", Ok(vec![])),
+            // A comma always separates here: this path cannot be named in the variable.
+            ("unix:/run/a,b.sock", Err(())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_bind_list(input).map_err(|_| ()), *want, "{input}");
         }
     }
 

@@ -40,10 +40,7 @@ pub fn args(
             .get_arguments()
             .find(|a| a.get_long() == Some(name.as_str()) && !META.contains(&name.as_str()))
             .ok_or_else(|| Error::Config(format!("{shown}: unknown setting '{key}'")))?;
-        let set_elsewhere = matches!(
-            matches.value_source(arg.get_id().as_str()),
-            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-        );
+        let set_elsewhere = set_elsewhere(matches, arg);
         let mut setting = Vec::new();
         push_setting(&mut setting, &name, value)
             .and_then(|()| match set_elsewhere {
@@ -56,6 +53,17 @@ pub fn args(
         }
     }
     Ok(args)
+}
+
+/// Whether the command line or the environment sets `arg`, overriding the file.
+fn set_elsewhere(matches: &ArgMatches, arg: &Arg) -> bool {
+    let id = arg.get_id().as_str();
+    let by_clap = matches!(
+        matches.value_source(id),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    );
+    // clap does not read BR_SERVE_BIND (see `cli::bind_env`).
+    by_clap || (id == "bind" && super::cli::bind_env().is_some())
 }
 
 /// Checks one setting's arguments by parsing them alone, as the full parse would.

@@ -429,10 +429,7 @@ fn render(err: &clap::Error) -> String {
 
 fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
     let workers = workers(&cli)?;
-    let binds = match cli.bind.is_empty() {
-        false => cli.bind,
-        true => vec![default_bind(std::env::var("PORT").ok())?],
-    };
+    let binds = binds(cli.bind)?;
     let mode = match (cli.check_config, cli.print_config) {
         (true, _) => Mode::Check,
         (false, true) => Mode::Print(String::new()),
@@ -493,6 +490,18 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
         mode,
         argv,
     })
+}
+
+/// `--bind` from the command line or the file, else `BR_SERVE_BIND`, else the default.
+/// (The file leaves `bind` to `BR_SERVE_BIND` when that is set: see `file::args`.)
+fn binds(given: Vec<BindAddr>) -> Result<Vec<BindAddr>, Error> {
+    if !given.is_empty() {
+        return Ok(given);
+    }
+    match cli::env_binds().map_err(Error::Usage)? {
+        from_env if !from_env.is_empty() => Ok(from_env),
+        _ => Ok(vec![default_bind(std::env::var("PORT").ok())?]),
+    }
 }
 
 /// `--workers`, or its default, checked against `--max-workers`.
