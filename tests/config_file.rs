@@ -93,6 +93,74 @@ fn a_bad_file_value_is_refused_even_when_overridden() {
     }
 }
 
+/// `--check-config` refuses what would stop a start: a file in a directory that does not
+/// exist, or that is a directory, a Unix socket with nowhere to go, an `fd://N` that is
+/// not open, a uid with no group, a timeout that rounds to nothing.
+#[test]
+fn check_config_refuses_what_a_start_would_refuse() {
+    let dir = TempDir::new("check");
+    let dir_path = dir.join("");
+    let dir_path = path_arg(&dir_path);
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["--pid", "/nonexistent/p.pid"],
+            1,
+            "--pid /nonexistent/p.pid",
+        ),
+        (&["--pid", dir_path], 1, "is a directory"),
+        (
+            &["--access-logfile", "/nonexistent/a.log"],
+            1,
+            "--access-logfile",
+        ),
+        (
+            &["--error-logfile", "/nonexistent/e.log"],
+            1,
+            "--error-logfile",
+        ),
+        (
+            &["--bind", "unix:/nonexistent/dir/s.sock"],
+            1,
+            "/nonexistent/dir",
+        ),
+        (&["--bind", "fd://1000"], 1, "--bind fd://1000"),
+        (&["--user", "3999999999"], 1, "--group"),
+        (&["--timeout", "0.0001"], 2, "--timeout"),
+    ];
+    for (args, code, why) in cases {
+        let (status, log) = Launch::new()
+            .args(args)
+            .args(&["--check-config"])
+            .run_to_exit(secs(10));
+        assert_eq!(
+            status.code(),
+            Some(*code),
+            "{args:?}: {status}; log:\n{log}"
+        );
+        assert!(log.contains(why), "{args:?}: log:\n{log}");
+    }
+}
+
+/// `--check-config` runs beside the live server, before a HUP: it binds no TCP port (the
+/// server's is taken) and creates none of the files it checks.
+#[test]
+fn check_config_binds_and_creates_nothing() {
+    let server = Launch::new().args(&["--workers", "1"]).start();
+    let dir = TempDir::new("check-quiet");
+    let (pid, log, socket) = (dir.join("a.pid"), dir.join("a.log"), dir.join("a.sock"));
+    let unix = format!("unix:{}", socket.display());
+    let (status, out) = Launch::new()
+        .no_bind()
+        .args(&["--bind", &server.addr().to_string(), "--bind", &unix])
+        .args(&["--pid", path_arg(&pid), "--access-logfile", path_arg(&log)])
+        .args(&["--check-config"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(0), "{status}; output:\n{out}");
+    for path in [pid, log, socket] {
+        assert!(!path.exists(), "--check-config created {}", path.display());
+    }
+}
+
 #[test]
 fn precedence_is_file_then_environment_then_command_line() {
     let (_dir, path) = config_file("workers = 3\n");

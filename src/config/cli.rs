@@ -34,8 +34,9 @@ pub(crate) struct Cli {
     )]
     pub config: Option<PathBuf>,
 
-    /// Validate the configuration (flags, environment, file), print the verdict and exit:
-    /// 0 when it is valid, 1 or 2 when it is not.
+    /// Validate the configuration (flags, environment, file), and that the directories of
+    /// its files and Unix sockets exist and its fd:// sockets listen, binding and creating
+    /// nothing; print the verdict and exit: 0 when it is valid, 1 or 2 when it is not.
     #[arg(long = "check-config")]
     pub check_config: bool,
 

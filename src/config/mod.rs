@@ -18,6 +18,7 @@
 
 mod cli;
 mod file;
+mod preflight;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -372,7 +373,10 @@ pub fn from_args_and_env() -> Result<Config, Error> {
 /// [`Error::Usage`] for a flag or value that cannot be parsed (the message names it),
 /// [`Error::Config`] for a setting that cannot be acted on (an unknown user, a missing
 /// `--static` directory, a bad configuration file), [`Error::Io`] for a configuration
-/// file that cannot be read.
+/// file that cannot be read. With `--check-config` ([`Mode::Check`]), also
+/// [`Error::Config`] for what a start could not create or take: a pidfile, log file or
+/// Unix socket whose directory is missing, an `fd://N` that is not a listening socket
+/// (nothing is bound or created to find out).
 ///
 /// # Examples
 ///
@@ -404,6 +408,9 @@ pub fn from_argv(argv: Vec<OsString>) -> Result<Config, Error> {
         }
     };
     let mut config = validate(cli, argv)?;
+    if config.mode == Mode::Check {
+        preflight::check(&config)?;
+    }
     if let Mode::Print(_) = config.mode {
         config.mode = Mode::Print(file::print(&matches, &command, &config.effective()));
     }

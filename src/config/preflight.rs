@@ -1,0 +1,112 @@
+//! What `--check-config` verifies beyond the values themselves: that the files a start
+//! creates have a directory to go in, and that each `fd://N` is a listening socket.
+//!
+//! It binds and creates nothing. The check runs beside the live server, before a HUP or a
+//! restart: binding its TCP ports would collide with that server, and creating its files
+//! would disturb them. So a taken TCP address, a Unix socket that another server listens
+//! on, a pidfile naming a running master and a directory the server may not write to are
+//! found only by a start.
+
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+use super::{BindAddr, Config};
+use crate::error::Error;
+
+/// Checks what a start would open or create, as far as it can without doing so.
+pub(super) fn check(config: &Config) -> Result<(), Error> {
+    let access_log = config.access_log.as_deref().filter(|&p| p != "-");
+    let files = [
+        ("--pid", config.pidfile.as_deref()),
+        ("--error-logfile", config.error_log.as_deref()),
+        ("--access-logfile", access_log.map(Path::new)),
+    ];
+    for (flag, path) in files {
+        if let Some(path) = path {
+            file(path).map_err(|why| Error::Config(format!("{flag} {}: {why}", path.display())))?;
+        }
+    }
+    for bind in &config.binds {
+        listener(bind).map_err(|why| Error::Config(format!("--bind {bind}: {why}")))?;
+    }
+    Ok(())
+}
+
+/// A file the server creates or appends to: in a directory, and not a directory itself.
+fn file(path: &Path) -> Result<(), String> {
+    directory_of(path)?;
+    match path.is_dir() {
+        true => Err("is a directory".into()),
+        false => Ok(()),
+    }
+}
+
+/// A Unix socket's path must be somewhere bind(2) can create it; an `fd://N` must be an
+/// open listening socket. A TCP address is not bound (see the module's note).
+fn listener(bind: &BindAddr) -> Result<(), String> {
+    match bind {
+        BindAddr::Tcp(_) => Ok(()),
+        BindAddr::Fd(fd) => crate::sys::fds::check_listening(*fd).map_err(|e| e.to_string()),
+        BindAddr::Unix(path) => {
+            directory_of(path)?;
+            // A socket left there is replaced at start (or found in use); anything else
+            // stops it.
+            match std::fs::symlink_metadata(path) {
+                Ok(meta) if !meta.file_type().is_socket() => {
+                    Err("the path exists and is not a socket".into())
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// The directory `path` would be created in exists (a bare name: the current one).
+fn directory_of(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(format!("{} is not a directory", dir.display())),
+        Err(err) => Err(format!("directory {}: {err}", dir.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_need_a_directory_and_must_not_be_one() {
+        let dir = std::env::temp_dir().join(format!("br-serve-preflight-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (plain, socket) = (dir.join("plain"), dir.join("s.sock"));
+        std::fs::write(&plain, "").unwrap();
+        let _listening = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let unix = |path: &Path| BindAddr::Unix(path.to_path_buf());
+        // (what, valid)
+        let cases = [
+            (file(&dir.join("new.pid")), true),
+            (file(&plain), true),
+            (file(Path::new("relative.log")), true),
+            (file(&dir), false),
+            (file(&plain.join("x.log")), false),
+            (file(Path::new("/nonexistent/p.pid")), false),
+            (listener(&unix(&dir.join("new.sock"))), true),
+            (listener(&unix(&socket)), true),
+            (listener(&unix(&plain)), false),
+            (listener(&unix(Path::new("/nonexistent/dir/s.sock"))), false),
+            (listener(&BindAddr::Fd(1000)), false),
+            (
+                listener(&BindAddr::Tcp("127.0.0.1:1".parse().unwrap())),
+                true,
+            ),
+        ];
+        for (n, (got, valid)) in cases.into_iter().enumerate() {
+            assert_eq!(got.is_ok(), valid, "case {n}: {got:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
