@@ -414,7 +414,7 @@ impl<'a> Master<'a> {
             }
             Action::ReopenLogs => self.reopen_logs(),
             Action::Reexec => self.reexec(),
-            // TTIN/TTOU are counted exactly by `scale`; CHLD is handled by the reaping
+            // TTIN/TTOU are counted by `scale`; CHLD is handled by the reaping
             // every turn does anyway.
             Action::ScaleUp | Action::ScaleDown | Action::Reap | Action::Ignore => {}
         }
@@ -435,7 +435,9 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// TTIN and TTOU, applied by count so that a burst is never lost.
+    /// TTIN and TTOU, applied by count: the self-pipe's one wake-up for several signals
+    /// loses none of those the kernel delivered (it merges those sent while one is
+    /// pending; see `MasterSignals`).
     fn scale(&mut self) {
         let Some((ttin, ttou)) = self.signals.as_ref().map(MasterSignals::take_scaling) else {
             return;

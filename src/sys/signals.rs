@@ -51,8 +51,9 @@ pub const EXIT_QUICK: i32 = 0;
 /// The self-pipe collapses repeated signals into one wake-up, so three quick TTINs would
 /// read as one. Each delivered TTIN or TTOU therefore also bumps a counter (an atomic add
 /// is async-signal-safe), and the master acts on the counts. What the count cannot see:
-/// the kernel itself merges a signal sent while the same one is still pending, which
-/// happens only while the master has signals blocked for the microseconds of a fork.
+/// the kernel itself merges a signal sent while the same one is still pending, from its
+/// sending until the master next runs on a CPU (or unblocks signals, after a fork), so a
+/// burst sent back to back (a shell loop of `kill`) may count as one.
 pub struct MasterSignals {
     /// Wakes the master's poll; [`Signals::pending`] says which signals arrived.
     pub source: Signals,
