@@ -314,6 +314,48 @@ pub(crate) struct Cli {
     pub log_level: log::LevelFilter,
 }
 
+/// The flags as clap parses them. A numeric flag takes a value that starts with `-`, so
+/// that `--timeout -1` is refused by its value parser, naming the flag, rather than read
+/// as an unknown flag `-1`.
+pub(super) fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_args(|arg| match Kind::of(&arg) {
+        Kind::Integer | Kind::Seconds => arg.allow_negative_numbers(true),
+        Kind::Text => arg,
+    })
+}
+
+/// What a flag's value is, by the type its value parser yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// A whole number (a size may carry a unit: `64K`).
+    Integer,
+    /// Seconds, whole or fractional.
+    Seconds,
+    /// Everything else: paths, addresses, names, formats.
+    Text,
+}
+
+impl Kind {
+    pub(super) fn of(arg: &clap::Arg) -> Kind {
+        use std::any::TypeId;
+        let parsed = arg.get_value_parser().type_id();
+        let integers = [
+            TypeId::of::<u64>(),
+            TypeId::of::<usize>(),
+            TypeId::of::<i32>(),
+            TypeId::of::<u32>(),
+        ];
+        if integers.iter().any(|ty| parsed == *ty) {
+            Kind::Integer
+        } else if parsed == TypeId::of::<Duration>() {
+            Kind::Seconds
+        } else {
+            Kind::Text
+        }
+    }
+}
+
 /// On/off flags read from the environment (`BR_SERVE_REUSE_PORT=1`) take what
 /// container manifests write: 1/0, true/false, yes/no, on/off.
 fn boolish() -> clap::builder::BoolishValueParser {

@@ -14,6 +14,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches, Command};
 use toml::Value;
 
+use super::cli::Kind;
 use crate::error::Error;
 
 /// Flags that describe what to do with a configuration, not the configuration itself.
@@ -129,10 +130,9 @@ pub fn print(matches: &ArgMatches, command: &Command, effective: &[(&str, Value)
 /// a TOML value of the type the flag takes: the text as typed would not read back the
 /// same (`--pid 0123` printed bare is the number 123, `--access-logfile true` a boolean).
 fn raw_value(matches: &ArgMatches, arg: &Arg) -> Option<Value> {
-    let kind = Kind::of(arg);
     let mut values: Vec<Value> = matches
         .get_raw(arg.get_id().as_str())?
-        .map(|v| kind.value(&v.to_string_lossy()))
+        .map(|v| printed(arg, &v.to_string_lossy()))
         .collect();
     match values.len() {
         1 => values.pop(),
@@ -140,52 +140,23 @@ fn raw_value(matches: &ArgMatches, arg: &Arg) -> Option<Value> {
     }
 }
 
-/// How a flag's value is written in the file, by the type its value parser yields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// A whole number; a size with a unit (`64K`) stays a string.
-    Integer,
-    /// Seconds: a whole number, or a float for a fraction.
-    Seconds,
-    /// Everything else: paths, addresses, names, formats, and the octal `umask`.
-    Text,
-}
-
-impl Kind {
-    fn of(arg: &Arg) -> Kind {
-        use std::any::TypeId;
-        let parsed = arg.get_value_parser().type_id();
-        let integers = [
-            TypeId::of::<u64>(),
-            TypeId::of::<usize>(),
-            TypeId::of::<i32>(),
-            TypeId::of::<u32>(),
-        ];
-        if OCTAL.contains(&arg.get_id().as_str()) {
-            Kind::Text
-        } else if integers.iter().any(|ty| parsed == *ty) {
-            Kind::Integer
-        } else if parsed == TypeId::of::<std::time::Duration>() {
-            Kind::Seconds
-        } else {
-            Kind::Text
-        }
+/// One value of `arg`, as clap received and accepted it, in the TOML type the flag takes.
+fn printed(arg: &Arg, raw: &str) -> Value {
+    let text = || Value::String(raw.to_string());
+    if OCTAL.contains(&arg.get_id().as_str()) {
+        return text();
     }
-
-    /// `raw`, as clap received it and accepted it, as a value of this kind.
-    fn value(self, raw: &str) -> Value {
-        let text = || Value::String(raw.to_string());
-        match self {
-            Kind::Integer => raw.trim().parse().map_or_else(|_| text(), Value::Integer),
-            Kind::Seconds => match raw.trim().parse::<f64>() {
-                // Whole seconds print as an integer, so that `1e1` and `10.0` read back
-                // as `10`, the way they are printed again.
-                Ok(s) if s.fract() == 0.0 && s.abs() < 1e15 => Value::Integer(s as i64),
-                Ok(s) if s.is_finite() => Value::Float(s),
-                _ => text(),
-            },
-            Kind::Text => text(),
-        }
+    match Kind::of(arg) {
+        // A size with a unit (`64K`) stays a string.
+        Kind::Integer => raw.trim().parse().map_or_else(|_| text(), Value::Integer),
+        Kind::Seconds => match raw.trim().parse::<f64>() {
+            // Whole seconds print as an integer, so that `1e1` and `10.0` read back as
+            // `10`, the way they are printed again.
+            Ok(s) if s.fract() == 0.0 && s.abs() < 1e15 => Value::Integer(s as i64),
+            Ok(s) if s.is_finite() => Value::Float(s),
+            _ => text(),
+        },
+        Kind::Text => text(),
     }
 }
 
@@ -225,11 +196,10 @@ mod tests {
 
     #[test]
     fn values_print_with_the_type_their_flag_takes() {
-        use clap::CommandFactory;
-        let command = super::super::cli::Cli::command();
-        let kind = |name: &str| {
+        let command = super::super::cli::command();
+        let arg = |name: &str| {
             let arg = command.get_arguments().find(|a| a.get_long() == Some(name));
-            Kind::of(arg.expect(name))
+            arg.expect(name)
         };
         let int = Value::Integer;
         let text = |s: &str| Value::String(s.into());
@@ -255,7 +225,7 @@ mod tests {
             (("static-max-age", "0.25"), Value::Float(0.25)),
         ];
         for ((flag, raw), want) in cases {
-            assert_eq!(kind(flag).value(raw), want, "--{flag} {raw}");
+            assert_eq!(printed(arg(flag), raw), want, "--{flag} {raw}");
         }
     }
 }

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 use nix::sys::signal::Signal;
 
 use self::cli::Cli;
@@ -391,7 +391,7 @@ pub fn from_args_and_env() -> Result<Config, Error> {
 /// # Ok::<(), br_serve::Error>(())
 /// ```
 pub fn from_argv(argv: Vec<OsString>) -> Result<Config, Error> {
-    let mut command = Cli::command();
+    let mut command = cli::command();
     let matches = parse(&mut command, &argv).map_err(Error::Usage)?;
     let first = Cli::from_arg_matches(&matches).map_err(|e| Error::Usage(render(&e)))?;
     let (cli, matches) = match &first.config {
@@ -635,8 +635,18 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_flag() {
-        let err = from_argv(vec!["br-serve".into(), "--workers".into(), "abc".into()]);
-        let msg = err.unwrap_err().to_string();
-        assert!(msg.contains("--workers") && msg.contains("abc"), "{msg}");
+        let cases = [
+            ("--workers", "abc"),
+            ("--workers", "-2"),
+            ("--timeout", "-1"),
+            ("--max-requests", "-1"),
+            ("--backlog", "-5"),
+            ("--umask", "-1"),
+        ];
+        for (flag, value) in cases {
+            let err = from_argv(vec!["br-serve".into(), flag.into(), value.into()]);
+            let msg = err.unwrap_err().to_string();
+            assert!(msg.contains(flag) && msg.contains(value), "{msg}");
+        }
     }
 }
