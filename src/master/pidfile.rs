@@ -38,15 +38,7 @@ impl Pidfile {
                 }
             }
         }
-        let tmp = path.with_extension(format!("tmp.{pid}"));
-        let _ = std::fs::remove_file(&tmp);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .and_then(|mut file| file.write_all(format!("{pid}\n").as_bytes()))
-            .and_then(|()| std::fs::rename(&tmp, path))
+        write_atomically(path, pid, mode)
             .map_err(|e| Error::io(format!("writing pidfile {}", path.display()), e))?;
         Ok(Pidfile {
             path: path.to_path_buf(),
@@ -86,6 +78,25 @@ impl Drop for Pidfile {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// Writes `pid` to a temporary file beside `path` and renames it over `path`, so a reader
+/// never sees half a pid. The temporary file goes whatever fails: a rename onto a
+/// directory fails after the write.
+fn write_atomically(path: &Path, pid: u32, mode: u32) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{pid}"));
+    let _ = std::fs::remove_file(&tmp);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(format!("{pid}\n").as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
@@ -143,6 +154,21 @@ mod tests {
         other.kill().unwrap();
         other.wait().unwrap();
         assert_eq!(replaced.ok(), Some(Some(4242)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A pidfile path that is a directory fails, leaving no temporary file behind.
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let dir = std::env::temp_dir().join(format!("br-serve-pid-dir-{}", std::process::id()));
+        let path = dir.join("app.pid");
+        std::fs::create_dir_all(&path).unwrap();
+        assert!(Pidfile::create(&path, 4242, 0o644).is_err());
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["app.pid"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
