@@ -1,6 +1,8 @@
 //! The configuration file (`-c FILE`) and the pidfile (`-p FILE`), through the binary:
-//! errors stop the start with exit 1, precedence is file < environment < command line,
-//! `--print-config` reads back to itself, and HUP re-reads the file (a broken one keeps
+//! errors stop the start with exit 1, even in a value a flag overrides; precedence is
+//! file < environment < command line, with `PORT` and `WEB_CONCURRENCY` below the file;
+//! `--print-config` reads back to itself; `--check-config` refuses what a start would,
+//! binding and creating nothing; and HUP re-reads the file (a broken one keeps
 //! the running workers, a changed `workers` changes the count, an unchanged one keeps a
 //! TTIN count). Pidfiles: stale ones are replaced, a live one stops the start, and the
 //! file goes away on exit.

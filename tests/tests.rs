@@ -16,7 +16,8 @@
 //! - `supervision`: TTIN/TTOU and HUP under load, `--max-requests`, `--timeout`, a
 //!   SIGKILLed master, crash-loop backoff, handler panics.
 //! - `upgrade`: USR2 + WINCH + TERM under load, and the rollback.
-//! - `config_file`: `-c FILE` (errors, precedence, `--print-config`, HUP), pidfiles.
+//! - `config_file`: `-c FILE` (errors, precedence, `--print-config`, `--check-config`,
+//!   HUP), pidfiles.
 //! - `static_files`: `--static DIR`: validators, ranges, directories, sendfile, no escape.
 //! - `logs`: access log formats, USR1 reopening the access and error logs.
 //! - `resilience`: idle, slow and vanishing clients, EMFILE backoff, keep-alive, 408s.
