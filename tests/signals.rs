@@ -91,6 +91,38 @@ fn term_refuses_newcomers_once_the_queue_is_served() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
+/// With several workers, each takes its share of the accept queue found at the stop, so
+/// together they take what waited then, and a client arriving after that is refused
+/// rather than served on and on. (Each used to take the whole count: with two workers,
+/// twice the queue, the listener open to newcomers for the whole drain.)
+#[test]
+fn workers_share_the_queue_of_a_stop() {
+    let mut server = Launch::new().args(&["--workers", "2"]).start();
+    server.wait_children(2, secs(10));
+    let mut busy: Vec<Conn> = (0..2).map(|_| server.sleeper(1500)).collect();
+    let mut queued: Vec<Conn> = (0..4).map(|_| server.sent_sleeper(1000)).collect();
+    server.signal(Signal::SIGTERM);
+    let planned = poll_until(secs(15), || {
+        let plans = server
+            .log()
+            .iter()
+            .filter(|l| l.contains("serving them first"))
+            .count();
+        (plans == 2).then_some(())
+    });
+    assert!(planned.is_some(), "both workers planned their share");
+    let mut late = server.connect();
+    late.send(&request("GET", "/pid", &[], b""));
+    for conn in busy.iter_mut().chain(&mut queued) {
+        assert_eq!(conn.read_response(secs(15)).status, 200);
+    }
+    assert!(
+        late.try_read_response(secs(15)).is_err(),
+        "the late client was served"
+    );
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
 /// A signal sent the instant the ready line appears is handled, not fatal: the master
 /// prints that line only once its signal handlers are in place, since scripts and tests
 /// act on it at once. (Before, 1 in 4 masters died of such a USR1.)

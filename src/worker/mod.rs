@@ -40,7 +40,7 @@ use crate::http::DateCache;
 use crate::metrics::Metrics;
 use crate::sys::clock::{MsAnchor, monotonic_ms};
 use crate::sys::pages::ZeroedPages;
-use crate::sys::scoreboard::{Scoreboard, Slot, State};
+use crate::sys::scoreboard::{self, Scoreboard, Slot, State};
 use crate::sys::{lifeline, signals};
 use crate::{AppFactory, Handler};
 
@@ -272,6 +272,8 @@ struct Worker {
     draining: bool,
     /// When to ask for a successor: requests served, age, memory.
     recycle: Recycle,
+    /// Every worker's slot, to count those sharing the accept queue in a stop.
+    board: Scoreboard,
     next_sweep: Instant,
     /// When the last poll returned. Everything the kernel had for us by then has been
     /// seen, so deadlines are judged against this moment: after a handler that ran for
@@ -341,6 +343,7 @@ impl Worker {
             config,
             master: spec.master,
             recycle,
+            board: spec.board,
             draining: false,
             next_sweep: now + SWEEP_EVERY,
             polled_at: now,
@@ -523,13 +526,15 @@ impl Worker {
     /// stay.
     fn plan_last_accepts(&mut self) {
         let whole_server = self.ctx.slot.unready();
+        let sharing = self.workers_sharing_the_queue();
         let mut counted = 0;
         for i in 0..self.listeners.len() {
             let queued = self.listeners[i].queued();
             counted += queued.unwrap_or(0);
-            self.last_accepts[i] = match whole_server {
-                true => queued.unwrap_or(self.config.backlog.unsigned_abs()),
-                false => 0,
+            self.last_accepts[i] = match (whole_server, queued) {
+                (true, Some(queued)) => queued.div_ceil(sharing),
+                (true, None) => self.config.backlog.unsigned_abs(),
+                (false, _) => 0,
             };
             self.accept_ready[i] = true;
             if self.last_accepts[i] == 0 {
@@ -539,6 +544,16 @@ impl Worker {
         if whole_server && counted > 0 {
             log::info!("{counted} connection(s) wait in the accept queue: serving them first");
         }
+    }
+
+    /// How many workers take the accept queue between them in a stop of the whole server:
+    /// every worker alive and booted (all are stopping, or about to), this one included.
+    /// Each takes its share, rounded up, so together they take what was queued when the
+    /// stop began (the queue is first in, first out), and a few newcomers at most.
+    fn workers_sharing_the_queue(&self) -> u32 {
+        let workers = scoreboard::summarize(self.board);
+        let alive = workers.idle + workers.busy + workers.stopping;
+        u32::try_from(alive).unwrap_or(u32::MAX).max(1)
     }
 
     /// Draining: one connection (or failed accept) fewer to take from listener `i`, or
