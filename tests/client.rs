@@ -298,15 +298,28 @@ impl Conn {
     /// flight, without sleeping and hoping.
     #[track_caller]
     pub fn wait_consumed(&self, within: Duration) {
+        let done = self.wait_queues(within, |sent, unread| sent == 0 && unread == 0);
+        done.unwrap_or_else(|| panic!("the server did not read the request within {within:?}"));
+    }
+
+    /// Waits until what was sent has arrived in the server's socket and waits there,
+    /// unread (a busy worker's next request): delivered, not yet in the worker's hands.
+    #[track_caller]
+    pub fn wait_delivered(&self, within: Duration) {
+        let done = self.wait_queues(within, |sent, unread| sent == 0 && unread > 0);
+        done.unwrap_or_else(|| panic!("the request was not delivered within {within:?}"));
+    }
+
+    /// Polls /proc/net/tcp until `wanted(client's unsent bytes, server's unread bytes)`.
+    fn wait_queues(&self, within: Duration, wanted: impl Fn(u64, u64) -> bool) -> Option<()> {
         let client = self.stream.local_addr().expect("local_addr");
         let server = self.stream.peer_addr().expect("peer_addr");
-        let done = poll_until(within, || {
+        poll_until(within, || {
             let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
             let (sent, _) = tcp_queues(&table, client, server)?;
             let (_, unread) = tcp_queues(&table, server, client)?;
-            (sent == 0 && unread == 0).then_some(())
-        });
-        done.unwrap_or_else(|| panic!("the server did not read the request within {within:?}"));
+            wanted(sent, unread).then_some(())
+        })
     }
 }
 

@@ -194,6 +194,32 @@ fn term_answers_a_request_already_waiting_on_an_idle_keep_alive_connection() {
     assert_eq!(sleeper.read_response(RESPONSE_WITHIN).status, 200);
 }
 
+/// A TERM that arrives while a request runs is acted on before the requests that came in
+/// before it, not after every one of them: a worker serving a batch of slow requests
+/// would otherwise notice the stop only seconds later, while the master's
+/// `--graceful-timeout` runs (a probe saw 17 s, then a SIGKILL). Here a kept-alive
+/// client's next request arrives during a slow one, then TERM: its answer already says
+/// `Connection: close`.
+#[test]
+fn term_is_noticed_before_requests_that_came_earlier() {
+    let (server, worker, mut kept) = server_with_kept_alive_connection();
+    let mut sleeper = server.sleeper(1500);
+    kept.send(&request("GET", "/", &[], b""));
+    kept.wait_delivered(secs(10));
+    send_signal(worker, Signal::SIGTERM);
+    let delivered = poll_until(secs(10), || {
+        (!signal_pending(worker, Signal::SIGTERM)).then_some(())
+    });
+    assert!(
+        delivered.is_some(),
+        "TERM still pending for worker {worker}"
+    );
+    assert_eq!(sleeper.read_response(RESPONSE_WITHIN).status, 200);
+    let answer = kept.read_response(RESPONSE_WITHIN);
+    assert_eq!(answer.status, 200);
+    assert!(answer.has_token("connection", "close"), "{answer:?}");
+}
+
 #[test]
 fn term_answers_the_next_request_on_a_kept_alive_connection_with_close() {
     let (server, worker, mut conn) = server_with_kept_alive_connection();

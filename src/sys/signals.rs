@@ -14,7 +14,7 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use signal_hook::consts::signal::*;
@@ -105,11 +105,22 @@ impl Drop for MasterSignals {
     }
 }
 
+/// A worker's signals: the source its event loop watches, and a flag the graceful stop
+/// signal raises too.
+pub struct WorkerSignals {
+    /// Delivers the graceful stop signal and USR1 to the event loop, at its next poll.
+    pub source: Signals,
+    /// Raised by the graceful stop signal (after its byte is in `source`'s pipe). The next
+    /// poll may be seconds away, behind a batch of slow requests, while the master's
+    /// `--graceful-timeout` runs; the worker looks at this between requests.
+    pub stop_asked: Arc<AtomicBool>,
+}
+
 /// In a worker, after the master's `Signals` has been dropped and while all signals are
 /// still blocked: sets every inherited disposition to what a worker wants and returns
-/// the worker's own `Signals` source, which delivers `profile`'s graceful stop signal
+/// the worker's own signal source, which delivers `profile`'s graceful stop signal
 /// (drain) and USR1 (reopen logs) to its event loop.
-pub fn reset_for_worker(profile: SignalProfile) -> io::Result<Signals> {
+pub fn reset_for_worker(profile: SignalProfile) -> io::Result<WorkerSignals> {
     let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
     // CHLD must be SIG_DFL, not SIG_IGN: ignoring it makes the kernel reap children
     // itself, which breaks `Command::wait` in application code.
@@ -126,5 +137,10 @@ pub fn reset_for_worker(profile: SignalProfile) -> io::Result<Signals> {
             signal_hook::low_level::register(sig, || signal_hook::low_level::exit(EXIT_QUICK))
         }?;
     }
-    Signals::new([profile.graceful() as i32, SIGUSR1])
+    // Registered after `Signals::new`, so its action runs second: once the flag is up,
+    // the signal is waiting in the source.
+    let source = Signals::new([profile.graceful() as i32, SIGUSR1])?;
+    let stop_asked = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(profile.graceful() as i32, Arc::clone(&stop_asked))?;
+    Ok(WorkerSignals { source, stop_asked })
 }

@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::unistd::Pid;
-use signal_hook_mio::v1_0::Signals;
 
 use self::conn::{Conn, Ctx, Timeouts, Verdict};
 use self::recycle::Recycle;
@@ -39,9 +38,10 @@ use crate::config::Config;
 use crate::http::DateCache;
 use crate::metrics::Metrics;
 use crate::sys::clock::{MsAnchor, monotonic_ms};
+use crate::sys::lifeline;
 use crate::sys::pages::ZeroedPages;
 use crate::sys::scoreboard::{self, Scoreboard, Slot, State};
-use crate::sys::{lifeline, signals};
+use crate::sys::signals::{self, WorkerSignals};
 use crate::{AppFactory, Handler};
 
 const SIGNALS: Token = Token(0);
@@ -227,7 +227,7 @@ pub fn run(spec: WorkerSpec, app: WorkerApp) -> i32 {
 
 /// Signal dispositions, parent checks and the worker's own poll, all while signals are
 /// still blocked.
-fn setup(spec: &WorkerSpec) -> io::Result<(Signals, Poll)> {
+fn setup(spec: &WorkerSpec) -> io::Result<(WorkerSignals, Poll)> {
     let signals = signals::reset_for_worker(spec.config.signal_profile)?;
     if let Some(credentials) = &spec.config.credentials {
         credentials.drop_privileges()?;
@@ -245,7 +245,7 @@ fn setup(spec: &WorkerSpec) -> io::Result<(Signals, Poll)> {
 
 struct Worker {
     poll: Poll,
-    signals: Signals,
+    signals: WorkerSignals,
     lifeline: OwnedFd,
     /// Writes here wake the master (`wake_master`).
     wake: OwnedFd,
@@ -287,7 +287,7 @@ struct Worker {
 impl Worker {
     fn new(
         spec: WorkerSpec,
-        signals: Signals,
+        signals: WorkerSignals,
         poll: Poll,
         handler: Box<dyn Handler>,
     ) -> io::Result<Worker> {
@@ -355,7 +355,7 @@ impl Worker {
 
     fn register(&mut self) -> io::Result<()> {
         let registry = self.poll.registry();
-        registry.register(&mut self.signals, SIGNALS, Interest::READABLE)?;
+        registry.register(&mut self.signals.source, SIGNALS, Interest::READABLE)?;
         let fd = self.lifeline.as_raw_fd();
         registry.register(&mut SourceFd(&fd), LIFELINE, Interest::READABLE)?;
         for (i, listener) in self.listeners.iter_mut().enumerate() {
@@ -446,7 +446,8 @@ impl Worker {
     }
 
     fn on_signals(&mut self) {
-        let pending: Vec<i32> = self.signals.pending().collect();
+        self.signals.stop_asked.store(false, Ordering::Relaxed);
+        let pending: Vec<i32> = self.signals.source.pending().collect();
         let graceful = self.config.signal_profile.graceful();
         for sig in pending {
             match sig {
@@ -707,7 +708,9 @@ impl Worker {
     /// readiness that is already there when a descriptor is added.
     fn adopt(&mut self, stream: Stream, peer: Option<std::net::SocketAddr>) {
         let mut conn = Conn::new(stream, peer, self.ctx.now);
-        if conn.drive(&mut self.scratch, &mut self.ctx) == Verdict::Close {
+        let verdict = conn.drive(&mut self.scratch, &mut self.ctx);
+        self.heed_a_stop();
+        if verdict == Verdict::Close {
             return;
         }
         let index = self.free.pop().unwrap_or_else(|| {
@@ -732,6 +735,15 @@ impl Worker {
         // so later deadlines and accepts see the real time.
         if conn.drive(&mut self.scratch, &mut self.ctx) == Verdict::Close {
             self.close(index);
+        }
+        self.heed_a_stop();
+    }
+
+    /// A stop asked for while a request ran is acted on before the next connection is
+    /// driven, not after the whole batch of events (seconds, behind slow requests).
+    fn heed_a_stop(&mut self) {
+        if self.signals.stop_asked.load(Ordering::Relaxed) {
+            self.on_signals();
         }
     }
 
