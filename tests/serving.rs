@@ -1,6 +1,7 @@
 //! HTTP behaviour of the built-in demo app as served by the binary: response headers,
 //! routes, keep-alive per version, pipelining, request bodies, and the pre-fork fairness
-//! property (a CPU-bound request does not hold up a request on another connection).
+//! properties (a CPU-bound request does not hold up a request on another connection, and
+//! busy keep-alive connections do not hold off new ones).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -195,4 +196,39 @@ fn cpu_bound_request_does_not_delay_another_connection() {
         "GET / was answered only after /work?ms=2000 had finished"
     );
     assert_eq!(busy.read_response(secs(30)).status, 200);
+}
+
+/// New connections take turns with the keep-alive connections a busy worker already
+/// holds: a newcomer waiting in the accept queue is served after the first kept request,
+/// not after every one of them (ab -k against a slow app used to leave a third of its
+/// connections unanswered, behind the ones accepted first). One worker; while it runs a
+/// slow request, two kept-alive clients send 1 s requests and a new client arrives: it is
+/// answered before the second kept request is.
+#[test]
+fn new_connections_take_turns_with_kept_ones() {
+    let server = start("1", &[]);
+    server.wait_children(1, secs(10));
+    let mut kept: Vec<_> = (0..2).map(|_| server.connect()).collect();
+    for conn in &mut kept {
+        conn.send(&request("GET", "/", &[], b""));
+        assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    }
+    let mut slow = server.sleeper(1000);
+    for conn in &mut kept {
+        conn.send(&request("GET", "/sleep?ms=1000", &[], b""));
+        conn.wait_delivered(secs(10));
+    }
+    let mut newcomer = server.connect();
+    newcomer.send(&request("GET", "/", &[], b""));
+    newcomer.wait_delivered(secs(10));
+    assert_eq!(slow.read_response(secs(10)).status, 200);
+    assert_eq!(newcomer.read_response(secs(10)).status, 200);
+    let still_running = kept.iter().filter(|conn| conn.is_quiet()).count();
+    assert_eq!(
+        still_running, 1,
+        "the newcomer waited for both kept requests"
+    );
+    for conn in &mut kept {
+        assert_eq!(conn.read_response(secs(10)).status, 200);
+    }
 }
