@@ -2,7 +2,8 @@
 //! accept queue), rolling a new generation
 //! with HUP while a load client runs (zero failed requests), worker recycling by
 //! `--max-requests`, `--max-worker-age` and `--max-worker-memory`, hung workers killed by `--timeout`, workers dying with a SIGKILLed
-//! master, crash-loop backoff, a handler panic that costs one 500, not a worker,
+//! master, crash-loop backoff, a handler panic that costs one 500, not a worker, no
+//! ready line while WINCH keeps the workers stopped,
 //! `--metrics-path` counting across all of it, and `--metrics-bind`, the master's own
 //! metrics port, answering while every worker is busy.
 
@@ -503,4 +504,28 @@ fn crash_loop_backs_off_and_recovers() {
     // The next attempt comes after at most a few seconds of backoff.
     server.wait_for_log("Ready:", secs(15));
     assert_eq!(server.get("/").status, 200);
+}
+
+/// WINCH during a HUP's roll: once the old generation has drained, nothing is serving, so
+/// the master does not log (or tell systemd) that it is ready; the next HUP is.
+#[test]
+fn no_ready_line_while_winch_keeps_the_workers_stopped() {
+    let server = Launch::new().args(&["--workers", "1"]).start();
+    server.wait_children(1, secs(10));
+    let mut old = server.sleeper(2000);
+    server.signal(Signal::SIGHUP);
+    server.wait_children(2, secs(10));
+    server.signal(Signal::SIGWINCH);
+    server.wait_for_log("Handling signal: WINCH", secs(10));
+    assert_eq!(old.read_response(secs(10)).status, 200);
+    let none_left = poll_until(secs(15), || server.children().is_empty().then_some(()));
+    assert!(none_left.is_some(), "workers left: {:?}", server.children());
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Ready: 1 of 1 workers serving, generation 3", secs(15));
+    let ready: Vec<String> = server
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("Ready:"))
+        .collect();
+    assert_eq!(ready.len(), 2, "{ready:#?}");
 }

@@ -836,15 +836,18 @@ impl<'a> Master<'a> {
             .iter()
             .filter(|w| w.generation != self.generation)
             .count();
-        let status = match self.boot_failures {
-            0 => format!(
+        let status = match (self.workers_stopped, self.boot_failures) {
+            (true, _) => "workers stopped (WINCH); HUP starts them again".to_string(),
+            (false, 0) => format!(
                 "{ready} of {} workers serving, generation {}",
                 self.wanted(),
                 self.generation
             ),
-            n => format!("workers die during boot ({n} in a row); retrying with backoff"),
+            (false, n) => format!("workers die during boot ({n} in a row); retrying with backoff"),
         };
-        if !self.announced && ready >= self.wanted() && old == 0 {
+        // Not while WINCH keeps the workers stopped: nothing is serving then, and a HUP
+        // during which WINCH came would otherwise end in "Ready: 2 of 0 workers".
+        if !self.announced && !self.workers_stopped && ready >= self.wanted() && old == 0 {
             self.announced = true;
             log::info!("Ready: {status}");
             self.systemd.ready(&status);
