@@ -978,9 +978,6 @@ enum AppSource<'a> {
     Preloaded(Option<Box<dyn Handler>>),
 }
 
-/// The listening sockets: those systemd passed down (socket activation), or `--bind`'s,
-/// taken over from the previous master after USR2 where it had them bound already, or
-/// else freshly bound. Also says whether they are systemd's, standing in for `--bind`.
 /// DESIGN invariant 1, checked before anything is bound: the master forks its workers,
 /// and a fork copies only the calling thread, so a thread left running by the embedding
 /// program or its preloaded application (a runtime, a background refresher) could hold a
@@ -996,6 +993,9 @@ fn single_threaded() -> Result<(), Error> {
     }
 }
 
+/// The listening sockets: those systemd passed down (socket activation), or `--bind`'s,
+/// taken over from the previous master after USR2 where it had them bound already, or
+/// else freshly bound. Also says whether they are systemd's, standing in for `--bind`.
 fn acquire_listeners(config: &Config) -> Result<(Vec<Listener>, bool), Error> {
     let options = listeners::BindOptions {
         backlog: config.backlog,

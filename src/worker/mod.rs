@@ -14,8 +14,9 @@
 //! One turn of the loop: heartbeat, poll (the timeout is the next deadline), act on
 //! signals and the lifeline, drive every connection that had an event (each followed by
 //! an accept), accept one new connection, expire connections whose deadline passed, and
-//! see whether it is time to ask for a successor (`recycle`). Draining, it closes its listeners once it has taken
-//! its share of the accept queue, and exits when its last connection is done.
+//! see whether it is time to ask for a successor (`recycle`). Draining, it closes its
+//! listeners once it has taken its share of the accept queue, and exits when its last
+//! connection is done.
 
 mod conn;
 mod out;
