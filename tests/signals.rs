@@ -123,6 +123,31 @@ fn workers_share_the_queue_of_a_stop() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
+/// Workers notice a stop one after another, each after its current request: the one
+/// that notices last takes all that is left of the queue (the first took only its share,
+/// and is still serving it), so nothing that waited is reset. Here the first worker
+/// frees up at 0.5 s and takes two (the second keeps it till 4.5 s), and the other frees
+/// up at 3 s and must take the last two.
+#[test]
+fn the_last_worker_to_notice_a_stop_takes_the_rest_of_the_queue() {
+    let mut server = Launch::new().args(&["--workers", "2"]).start();
+    server.wait_children(2, secs(10));
+    let mut busy = [server.sleeper(500), server.sleeper(3000)];
+    let mut queued: Vec<Conn> = [0, 4000, 0, 0]
+        .into_iter()
+        .map(|ms| server.sent_sleeper(ms))
+        .collect();
+    server.signal(Signal::SIGTERM);
+    for (i, conn) in busy.iter_mut().chain(&mut queued).enumerate() {
+        let answer = conn.try_read_response(secs(15));
+        assert!(
+            answer.as_ref().is_ok_and(|r| r.status == 200),
+            "{i}: {answer:?}"
+        );
+    }
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
 /// A signal sent the instant the ready line appears is handled, not fatal: the master
 /// prints that line only once its signal handlers are in place, since scripts and tests
 /// act on it at once. (Before, 1 in 4 masters died of such a USR1.)

@@ -34,7 +34,7 @@ pub enum State {
     Idle = 2,
     /// Inside a request.
     Busy = 3,
-    /// Draining after TERM or its request quota.
+    /// Draining after TERM: final, whether or not it is inside one of its last requests.
     Stopping = 4,
 }
 
@@ -64,8 +64,15 @@ pub struct Slot {
     request_start_ms: AtomicU64,
     /// When the master handed the slot to the current worker, just before its fork.
     born_ms: AtomicU64,
+    /// In a stop of the whole server, per listener: connections of its accept queue this
+    /// worker has yet to take, which siblings that plan later leave to it.
+    claims: [AtomicU32; CLAIMED_LISTENERS],
     line: [AtomicU64; LINE_WORDS],
 }
+
+/// Listeners whose accept queue stopping workers share by claims; past these, each
+/// worker plans without knowing what its siblings claimed.
+pub const CLAIMED_LISTENERS: usize = 8;
 
 /// The whole table; lives for the life of the process (it is never unmapped).
 pub type Scoreboard = &'static [Slot];
@@ -133,9 +140,9 @@ pub fn workers(board: Scoreboard, now_ms: u64) -> Vec<WorkerView> {
             pid: slot.pid.load(Relaxed),
             requests: slot.requests(),
             age_ms: since(&slot.born_ms),
-            busy_ms: match state {
-                State::Busy => since(&slot.request_start_ms),
-                _ => 0,
+            busy_ms: match slot.request_start_ms.load(Relaxed) {
+                0 => 0,
+                _ => since(&slot.request_start_ms),
             },
         })
     };
@@ -167,6 +174,7 @@ impl Slot {
         self.unready.store(0, Relaxed);
         self.heartbeat_ms.store(now_ms, Relaxed);
         self.born_ms.store(now_ms, Relaxed);
+        self.claims.iter().for_each(|claim| claim.store(0, Relaxed));
         self.state.store(State::Booting as u32, Relaxed);
     }
 
@@ -214,14 +222,25 @@ impl Slot {
         }
         self.line_len.store(len as u32, Relaxed);
         self.request_start_ms.store(now_ms, Relaxed);
-        self.set_state(State::Busy, now_ms);
+        self.set_activity(State::Busy, now_ms);
     }
 
     /// Worker: the request is answered.
     pub fn end_request(&self, now_ms: u64) {
         self.requests.fetch_add(1, Relaxed);
         self.request_start_ms.store(0, Relaxed);
-        self.set_state(State::Idle, now_ms);
+        self.set_activity(State::Idle, now_ms);
+    }
+
+    /// Busy or idle, but a stopping worker stays `Stopping` through its last requests:
+    /// the master, the metrics and its siblings sharing the accept queue in a stop count
+    /// it as on its way out. (Only the worker writes its slot's state, so reading first
+    /// is no race.)
+    fn set_activity(&self, state: State, now_ms: u64) {
+        match self.state() {
+            State::Stopping => self.tick(now_ms),
+            _ => self.set_state(state, now_ms),
+        }
     }
 
     /// Worker: a request was skipped, its client gone before the application was called.
@@ -232,6 +251,26 @@ impl Slot {
     /// Worker: a request waited past `--queue-timeout` and is answered 503.
     pub fn shed_request(&self) {
         self.shed.fetch_add(1, Relaxed);
+    }
+
+    /// Worker, stopping: it will take `n` more connections from listener `listener`'s
+    /// accept queue.
+    pub fn set_claim(&self, listener: usize, n: u32) {
+        if let Some(claim) = self.claims.get(listener) {
+            claim.store(n, Relaxed);
+        }
+    }
+
+    /// What the living workers other than `own` have claimed of listener `listener`'s
+    /// accept queue and not yet taken.
+    pub fn claimed_by_others(board: Scoreboard, own: &Slot, listener: usize) -> u32 {
+        let others = board
+            .iter()
+            .filter(|slot| !std::ptr::eq(*slot, own) && slot.state() != State::Free);
+        others
+            .filter_map(|slot| slot.claims.get(listener))
+            .map(|claim| claim.load(Relaxed))
+            .sum()
     }
 
     /// Worker: asks the master for a successor; it keeps serving until told to stop.
@@ -279,15 +318,17 @@ impl Slot {
 
     /// A description of what the worker is doing, for the timeout log line.
     pub fn activity(&self, now_ms: u64) -> String {
+        let start = self.request_start_ms.load(Relaxed);
+        let handling = || {
+            let line = self.request_line();
+            format!(
+                "handling \"{line}\" for {} ms",
+                now_ms.saturating_sub(start)
+            )
+        };
         match self.state() {
-            State::Busy => {
-                let start = self.request_start_ms.load(Relaxed);
-                format!(
-                    "handling \"{}\" for {} ms",
-                    self.request_line(),
-                    now_ms.saturating_sub(start)
-                )
-            }
+            State::Busy => handling(),
+            State::Stopping if start != 0 => format!("stopping, {}", handling()),
             State::Booting => "booting".to_string(),
             State::Idle => "idle".to_string(),
             State::Stopping => "stopping".to_string(),
@@ -381,6 +422,27 @@ mod tests {
             workers(board, 3_000),
             [view(1, 41, 1, 2_000, 0), view(3, 43, 0, 1_000, 500)]
         );
+        // A stopping worker stays stopping through its last request, which still shows.
+        board[2].set_state(State::Stopping, 2_600);
+        board[2].end_request(2_700);
+        board[2].begin_request(&[b"GET /last HTTP/1.1"], 2_800);
+        assert_eq!(board[2].state(), State::Stopping);
+        assert_eq!(workers(board, 3_000)[1], view(3, 43, 1, 1_000, 200));
+        assert_eq!(
+            board[2].activity(3_000),
+            "stopping, handling \"GET /last HTTP/1.1\" for 200 ms"
+        );
+        board[2].end_request(2_900);
+        assert_eq!(board[2].state(), State::Stopping);
+        // Claims on an accept queue: what the others still have to take.
+        board[0].set_claim(0, 2);
+        board[2].set_claim(0, 3);
+        board[2].set_claim(1, 1);
+        assert_eq!(Slot::claimed_by_others(board, &board[0], 0), 3);
+        assert_eq!(Slot::claimed_by_others(board, &board[2], 0), 2);
+        assert_eq!(Slot::claimed_by_others(board, &board[0], 1), 1);
+        board[2].free();
+        assert_eq!(Slot::claimed_by_others(board, &board[0], 0), 0, "gone");
         // A successor in the slot starts young, with its own count at zero.
         board[0].free();
         board[0].reset(2, 2_900);

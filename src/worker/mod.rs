@@ -539,11 +539,11 @@ impl Worker {
     /// signals them) also serves the connections waiting in the accept queue: their
     /// clients have sent their requests (TCP_DEFER_ACCEPT queues a connection only then),
     /// and the listener closing under them would reset them (as gunicorn does,
-    /// benoitc/gunicorn#3397). Only as many as each queue holds now, so a steady stream
-    /// of newcomers cannot hold the stop up; a queue the kernel does not count (a Unix
-    /// socket's without `unix_diag`) is taken until it is empty, at most `--backlog`. A
-    /// worker retired alone (HUP, TTOU, recycling) leaves the queue to the workers that
-    /// stay.
+    /// benoitc/gunicorn#3397). Only this worker's share of what each queue holds now
+    /// (`workers_sharing_the_queue`), so a steady stream of newcomers cannot hold the stop
+    /// up; a queue the kernel does not count (a Unix socket's without `unix_diag`) is
+    /// taken until it is empty, at most `--backlog`. A worker retired alone (HUP, TTOU,
+    /// recycling) leaves the queue to the workers that stay.
     fn plan_last_accepts(&mut self) {
         let whole_server = self.ctx.slot.unready();
         let sharing = self.workers_sharing_the_queue();
@@ -551,11 +551,13 @@ impl Worker {
         for i in 0..self.listeners.len() {
             let queued = self.listeners[i].queued();
             counted += queued.unwrap_or(0);
+            let claimed = || Slot::claimed_by_others(self.board, self.ctx.slot, i);
             self.last_accepts[i] = match (whole_server, queued) {
-                (true, Some(queued)) => queued.div_ceil(sharing),
+                (true, Some(queued)) => queued.saturating_sub(claimed()).div_ceil(sharing),
                 (true, None) => self.config.backlog.unsigned_abs(),
                 (false, _) => 0,
             };
+            self.ctx.slot.set_claim(i, self.last_accepts[i]);
             self.accept_ready[i] = true;
             if self.last_accepts[i] == 0 {
                 self.let_go(i);
@@ -566,20 +568,25 @@ impl Worker {
         }
     }
 
-    /// How many workers take the accept queue between them in a stop of the whole server:
-    /// every worker alive and booted (all are stopping, or about to), this one included.
-    /// Each takes its share, rounded up, so together they take what was queued when the
-    /// stop began (the queue is first in, first out), and a few newcomers at most.
+    /// How many workers take what is in the accept queue now, less what siblings already
+    /// claimed, between them, in a stop of the whole server: this one, and those that have
+    /// not yet begun to drain (idle or busy: each plans when it notices the stop, after
+    /// its current request). A worker draining already has claimed its share (its
+    /// `Slot::set_claim`, lowered as it takes them), or is a retired one taking none; the
+    /// last to plan takes all that is left. Shares are rounded up, so together the workers
+    /// take what was queued when the stop began (the queue is first in, first out), and a
+    /// few newcomers at most.
     fn workers_sharing_the_queue(&self) -> u32 {
         let workers = scoreboard::summarize(self.board);
-        let alive = workers.idle + workers.busy + workers.stopping;
-        u32::try_from(alive).unwrap_or(u32::MAX).max(1)
+        let others = u32::try_from(workers.idle + workers.busy).unwrap_or(u32::MAX - 1);
+        others + 1
     }
 
     /// Draining: one connection (or failed accept) fewer to take from listener `i`, or
     /// none at all once its queue is seen empty.
     fn took_last_accept(&mut self, i: usize, more: bool) {
         self.last_accepts[i] = if more { self.last_accepts[i] - 1 } else { 0 };
+        self.ctx.slot.set_claim(i, self.last_accepts[i]);
         if self.last_accepts[i] == 0 {
             self.let_go(i);
         }
