@@ -267,6 +267,9 @@ struct Worker {
     starved: bool,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
+    /// Slots closed during this batch of events, free again once it is done: an event of
+    /// the batch may still name one, and must not reach a connection accepted into it.
+    released: Vec<usize>,
     open: usize,
     /// What connections borrow while they work: the app, limits, clock, slot.
     ctx: Ctx,
@@ -321,6 +324,7 @@ impl Worker {
             starved: false,
             conns: Vec::new(),
             free: Vec::new(),
+            released: Vec::new(),
             open: 0,
             ctx: Ctx {
                 handler,
@@ -439,6 +443,7 @@ impl Worker {
             self.on_event(event);
             self.accept_one();
         }
+        self.free.append(&mut self.released);
     }
 
     fn on_event(&mut self, event: &mio::event::Event) {
@@ -777,7 +782,7 @@ impl Worker {
     /// (deregistering first would be a wasted syscall).
     fn close(&mut self, index: usize) {
         if self.conns.get_mut(index).and_then(Option::take).is_some() {
-            self.free.push(index);
+            self.released.push(index);
             self.open -= 1;
         }
     }
