@@ -96,8 +96,9 @@ fn a_bad_file_value_is_refused_even_when_overridden() {
 }
 
 /// `--check-config` refuses what would stop a start: a file in a directory that does not
-/// exist, or that is a directory, a Unix socket with nowhere to go, an `fd://N` that is
-/// not open, a uid with no group, a timeout that rounds to nothing.
+/// exist, or that is a directory, a Unix socket with nowhere to go, an `fd://N` open but
+/// not a listening socket, a uid with no group, a timeout that rounds to nothing. (An
+/// `fd://N` not open in the checking process is passed: only a start can tell.)
 #[test]
 fn check_config_refuses_what_a_start_would_refuse() {
     let dir = TempDir::new("check");
@@ -125,12 +126,19 @@ fn check_config_refuses_what_a_start_would_refuse() {
             1,
             "/nonexistent/dir",
         ),
-        (&["--bind", "fd://1000"], 1, "--bind fd://1000"),
+        (
+            &["--bind", "fd://7"],
+            1,
+            "--bind fd://7: the descriptor is not a listening",
+        ),
         (&["--user", "3999999999"], 1, "--group"),
         (&["--timeout", "0.0001"], 2, "--timeout"),
     ];
+    // Descriptor 7 is open (on /dev/null) in the checking process, so it can be judged.
+    let with_fd_7 = ["sh", "-c", "exec \"$0\" \"$@\" 7</dev/null"];
     for (args, code, why) in cases {
         let (status, log) = Launch::new()
+            .wrapped(&with_fd_7)
             .args(args)
             .args(&["--check-config"])
             .run_to_exit(secs(10));

@@ -435,7 +435,8 @@ impl Response {
 
     /// The length of the body as it would be sent for GET: the Content-Length, also for a
     /// HEAD request, which gets no body (a 1xx or 204 response gets no Content-Length at
-    /// all, and a 205 is sent with none of its body and `Content-Length: 0`).
+    /// all). A 205 is the exception: whatever this says, it is sent with no body and
+    /// `Content-Length: 0` (see [`write_head`] and [`body_allowed`]).
     ///
     /// # Examples
     ///

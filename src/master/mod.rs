@@ -846,7 +846,7 @@ impl<'a> Master<'a> {
             (false, n) => format!("workers die during boot ({n} in a row); retrying with backoff"),
         };
         // Not while WINCH keeps the workers stopped: nothing is serving then, and a HUP
-        // during which WINCH came would otherwise end in "Ready: 2 of 0 workers".
+        // during which WINCH came would otherwise end in "Ready: 0 of 0 workers".
         if !self.announced && !self.workers_stopped && ready >= self.wanted() && old == 0 {
             self.announced = true;
             log::info!("Ready: {status}");

@@ -43,6 +43,14 @@ pub fn adopt_all(fds: &[RawFd]) -> io::Result<Vec<OwnedFd>> {
     fds.iter().map(|&fd| adopt(fd)).collect()
 }
 
+/// Whether descriptor `fd` is open in this process.
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: as in `adopt`: F_GETFD only reads flags, fails with EBADF on a closed
+    // number, and takes no ownership.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    fcntl(borrowed, FcntlArg::F_GETFD).is_ok()
+}
+
 /// Checks that a descriptor named on the command line (`--bind fd://N`) is a listening
 /// socket, before `adopt_all` takes it: a wrong number must stop the start, not close a
 /// descriptor this process opened for something else (its error log, say) when the
@@ -52,12 +60,12 @@ pub fn check_listening(fd: RawFd) -> io::Result<()> {
     if fd < 3 {
         return refuse("the descriptor is stdio");
     }
-    // SAFETY: as in `adopt`, a borrow only for two queries that take no ownership; both
-    // fail with EBADF if the descriptor is not open.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    if fcntl(borrowed, FcntlArg::F_GETFD).is_err() {
+    if !is_open(fd) {
         return refuse("the descriptor is not open (was it inherited?)");
     }
+    // SAFETY: as in `adopt`, a borrow only for a query that takes no ownership (and fails
+    // with EBADF should the descriptor have been closed since).
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     match getsockopt(&borrowed, sockopt::AcceptConn) {
         Ok(true) => Ok(()),
         _ => refuse("the descriptor is not a listening socket"),

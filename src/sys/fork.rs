@@ -35,9 +35,10 @@ pub fn spawn<F: FnOnce(SigSet) -> i32>(child: F) -> io::Result<Pid> {
         Some(&mut old),
     )?;
     // SAFETY: the master never starts a thread (DESIGN invariant 1), and refuses to
-    // start beside one (`threads`, checked at start-up and in debug builds above), so the child is a complete copy of a single-threaded process and
-    // may allocate, log and run an event loop (glibc supports malloc after fork in a
-    // single-threaded parent). The child arm below never returns.
+    // start beside one (`threads`, checked at start-up and in debug builds above), so
+    // the child is a complete copy of a single-threaded process and may allocate, log
+    // and run an event loop (glibc supports malloc after fork in a single-threaded
+    // parent). The child arm below never returns.
     match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Parent { child }) => {
             restore(old);

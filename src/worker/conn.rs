@@ -690,11 +690,13 @@ fn unsendable(response: &Response) -> Option<String> {
         .then(|| format!("sent a file of {size} bytes as {len} bytes from {offset}"))
 }
 
-/// Whether a file was opened for reading (not `O_WRONLY`), as sendfile and read need.
+/// Whether a file was opened for reading (not `O_WRONLY`, not `O_PATH`), as sendfile
+/// and read need.
 fn open_for_reading(file: &std::fs::File) -> bool {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     let flags = fcntl(file, FcntlArg::F_GETFL).map(OFlag::from_bits_truncate);
-    flags.is_ok_and(|flags| flags & OFlag::O_ACCMODE != OFlag::O_WRONLY)
+    // O_PATH reads as O_RDONLY (access mode 0), but such a descriptor cannot be read.
+    flags.is_ok_and(|f| f & OFlag::O_ACCMODE != OFlag::O_WRONLY && !f.contains(OFlag::O_PATH))
 }
 
 fn peer_name(peer: Option<SocketAddr>) -> String {
@@ -748,6 +750,19 @@ mod tests {
                 len: 4,
             })
         };
+        let path_only = || {
+            use std::os::unix::fs::OpenOptionsExt;
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::libc::O_PATH)
+                .open(&path)
+                .unwrap();
+            Response::new(200).with_body(Body::File {
+                file,
+                offset: 0,
+                len: 4,
+            })
+        };
         let cases = [
             ("an answer", Response::new(200), false),
             ("a 1xx", Response::new(103), true),
@@ -760,6 +775,7 @@ mod tests {
             ("a status of 600", Response::new(600), true),
             ("a directory", dir(), true),
             ("a file open for writing only", write_only(), true),
+            ("an O_PATH descriptor", path_only(), true),
         ];
         for (name, response, want) in cases {
             assert_eq!(unsendable(&response).is_some(), want, "{name}");

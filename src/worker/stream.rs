@@ -3,11 +3,12 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{MsgFlags, recv};
 
 use crate::sys::epoll;
 use crate::sys::sockopt::accept_queue;
@@ -99,22 +100,20 @@ impl Stream {
     /// unread do not count, so a pipelined request waiting in the buffer is no answer.
     /// POLLHUP and POLLERR are always reported, and mean gone too.
     pub fn peer_closed(&self) -> bool {
-        // Asked for nothing else, any event at all means the client is gone.
-        self.poll_now(PollFlags::from_bits_retain(nix::libc::POLLRDHUP))
-    }
-
-    /// Whether bytes (or the client's FIN) wait unread, as the kernel knows it now: a
-    /// zero-timeout poll(2) for POLLIN. Edge-triggered events are seen only at the next
-    /// poll, so after a handler that ran for a while this is the only way to know what
-    /// came meanwhile.
-    pub fn has_unread_input(&self) -> bool {
-        self.poll_now(PollFlags::POLLIN)
-    }
-
-    /// Whether any of `events` (or POLLHUP, POLLERR) is pending now: a zero-timeout poll.
-    fn poll_now(&self, events: PollFlags) -> bool {
+        let events = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
         let mut fds = [PollFd::new(self.fd(), events)];
+        // Asked for nothing else, any event at all means the client is gone.
         matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+    }
+
+    /// Whether bytes wait unread, as the kernel knows it now: a one-byte
+    /// `recv(MSG_PEEK | MSG_DONTWAIT)`. Edge-triggered events are seen only at the next
+    /// poll, so after a handler that ran for a while this is the only way to know what
+    /// came meanwhile. The client's FIN alone is no unread byte (it reads as 0), and
+    /// closing on it sends no reset.
+    pub fn has_unread_input(&self) -> bool {
+        let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+        matches!(recv(self.fd().as_raw_fd(), &mut [0u8; 1], flags), Ok(n) if n > 0)
     }
 
     /// How long ago the client's last bytes arrived (TCP only: a Unix socket keeps no
