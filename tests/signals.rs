@@ -172,6 +172,19 @@ fn term_kills_requests_that_outlive_the_graceful_timeout() {
     conn.expect_closed(secs(5));
 }
 
+/// Sends TERM to `worker` and waits until it has run its handler.
+#[track_caller]
+fn term_delivered(worker: u32) {
+    send_signal(worker, Signal::SIGTERM);
+    let delivered = poll_until(secs(10), || {
+        (!signal_pending(worker, Signal::SIGTERM)).then_some(())
+    });
+    assert!(
+        delivered.is_some(),
+        "TERM still pending for worker {worker}"
+    );
+}
+
 /// Whether `sig` is pending for `pid` (/proc/PID/status, thread or process-wide): once it
 /// is not, after a `kill`, the process has run its handler.
 fn signal_pending(pid: u32, sig: Signal) -> bool {
@@ -203,14 +216,7 @@ fn term_answers_a_request_already_waiting_on_an_idle_keep_alive_connection() {
     // next request comes after TERM: the worker's next turn sees the drain first and the
     // request second. Closing the "idle" connection then would lose the request to a reset.
     let mut sleeper = server.sleeper(1500);
-    send_signal(worker, Signal::SIGTERM);
-    let delivered = poll_until(secs(10), || {
-        (!signal_pending(worker, Signal::SIGTERM)).then_some(())
-    });
-    assert!(
-        delivered.is_some(),
-        "TERM still pending for worker {worker}"
-    );
+    term_delivered(worker);
     idle.send(&request("GET", "/", &[], b""));
 
     let answer = idle.read_response(RESPONSE_WITHIN);
@@ -231,14 +237,7 @@ fn term_is_noticed_before_requests_that_came_earlier() {
     let mut sleeper = server.sleeper(1500);
     kept.send(&request("GET", "/", &[], b""));
     kept.wait_delivered(secs(10));
-    send_signal(worker, Signal::SIGTERM);
-    let delivered = poll_until(secs(10), || {
-        (!signal_pending(worker, Signal::SIGTERM)).then_some(())
-    });
-    assert!(
-        delivered.is_some(),
-        "TERM still pending for worker {worker}"
-    );
+    term_delivered(worker);
     assert_eq!(sleeper.read_response(RESPONSE_WITHIN).status, 200);
     let answer = kept.read_response(RESPONSE_WITHIN);
     assert_eq!(answer.status, 200);

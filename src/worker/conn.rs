@@ -731,37 +731,21 @@ mod tests {
             let file = std::fs::File::open(&path).unwrap();
             Response::new(200).with_body(Body::File { file, offset, len })
         };
-        let dir = || {
-            let file = std::fs::File::open(std::env::temp_dir()).unwrap();
-            Response::new(200).with_body(Body::File {
-                file,
-                offset: 0,
-                len: 0,
-            })
-        };
-        let write_only = || {
-            let file = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .unwrap();
+        // The first 4 bytes of what `options` opens.
+        let opened = |options: &std::fs::OpenOptions, path: &std::path::Path| {
+            let file = options.open(path).unwrap();
             Response::new(200).with_body(Body::File {
                 file,
                 offset: 0,
                 len: 4,
             })
         };
+        let reading = std::fs::OpenOptions::new().read(true).clone();
+        let dir = || opened(&reading, &std::env::temp_dir());
+        let write_only = || opened(std::fs::OpenOptions::new().append(true), &path);
         let path_only = || {
             use std::os::unix::fs::OpenOptionsExt;
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(nix::libc::O_PATH)
-                .open(&path)
-                .unwrap();
-            Response::new(200).with_body(Body::File {
-                file,
-                offset: 0,
-                len: 4,
-            })
+            opened(reading.clone().custom_flags(nix::libc::O_PATH), &path)
         };
         let cases = [
             ("an answer", Response::new(200), false),
