@@ -109,6 +109,12 @@ fn precompressed_files_go_to_clients_that_accept_them() {
     assert_eq!(unsatisfiable.status, 416);
     assert_eq!(unsatisfiable.header("vary"), Some("Accept-Encoding"));
 
+    // `.well-known` is served, but a `.well-known.gz` beside it is a dotfile like any other.
+    std::fs::create_dir(dir.join("www/.well-known")).unwrap();
+    std::fs::write(dir.join("www/.well-known.gz"), "hidden").unwrap();
+    let hidden = send(&server, "GET", "/.well-known", &["Accept-Encoding: gzip"]);
+    assert_eq!(hidden.status, 301, "{:?}", hidden.text());
+
     // q=0 refuses a coding; a directory's index has variants too.
     let refused = send(&server, "GET", "/hello.txt", &["Accept-Encoding: gzip;q=0"]);
     assert_eq!(refused.text(), "Hello, World!\n");
@@ -405,6 +411,34 @@ fn well_known_uris_are_served() {
     ] {
         assert_eq!(send(&server, "GET", target, &[]).status, 404, "{target}");
     }
+}
+
+/// A directory the workers may not enter is 403 inside the root, but 404 through a
+/// symlink out of it, so the status tells nothing of what exists out there.
+#[test]
+fn unreadable_directories_outside_the_root_are_not_found() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: --user needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("static-denied");
+    let root = dir.join("www");
+    let private = |path: &std::path::Path| {
+        std::fs::create_dir_all(path).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
+    };
+    private(&root.join("locked"));
+    private(&dir.join("outside/private"));
+    std::fs::set_permissions(dir.join(""), std::fs::Permissions::from_mode(0o755)).unwrap();
+    symlink(dir.join("outside"), root.join("out")).unwrap();
+    let server = Launch::new()
+        .args(&["--workers", "1", "--user", "nobody"])
+        .args(&["--static", root.to_str().unwrap()])
+        .start();
+    assert_eq!(send(&server, "GET", "/locked/x", &[]).status, 403);
+    assert_eq!(send(&server, "GET", "/out/private/x", &[]).status, 404);
+    assert_eq!(send(&server, "GET", "/out/nothing/x", &[]).status, 404);
 }
 
 /// The same, combinatorially, as a traversal fuzzer would try it: dot segments spelled

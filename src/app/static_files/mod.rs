@@ -84,6 +84,7 @@ mod path;
 use std::borrow::Cow;
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -92,7 +93,9 @@ use self::cache::FileCache;
 use self::conditional::{Conditions, FileInfo, Outcome, evaluate};
 use self::listing::listing;
 use self::mime::mime_type;
-use self::path::{Reject, Target, confine, decode_path, open_beneath, open_regular, resolve};
+use self::path::{
+    Reject, Target, confine, decode_path, hidden, open_beneath, open_regular, resolve,
+};
 use crate::Handler;
 use crate::http::date::imf_fixdate;
 use crate::http::{Body, Request, Response};
@@ -474,12 +477,20 @@ impl StaticFiles {
     }
 
     /// `file` in a coding the client accepts, from `file.br` or `file.gz`, if one is there.
+    /// The variant's name is held to the hidden-name rule too: `.well-known` is served,
+    /// but `.well-known.br` is a dotfile like any other.
     fn precompressed_variant(&mut self, req: &Request, file: &Path) -> Option<Response> {
         let mime = mime_type(file);
+        let last = file.components().count().saturating_sub(1);
         for coding in encoding::accepted(req.header_list("Accept-Encoding").as_deref()) {
             let mut name = file.as_os_str().to_owned();
             name.push(coding.suffix());
-            if let Some(Ok(response)) = self.fast_path(req, Path::new(&name), mime) {
+            let variant = Path::new(&name);
+            let variant_name = variant.file_name().map(OsStrExt::as_bytes);
+            if variant_name.is_none_or(|variant_name| hidden(last, variant_name)) {
+                continue;
+            }
+            if let Some(Ok(response)) = self.fast_path(req, variant, mime) {
                 // A 304, 412 or 416 has no content to be encoded.
                 return Some(match response.status() {
                     200 | 206 => response.with_static_header("Content-Encoding", coding.name()),

@@ -190,18 +190,41 @@ pub(super) fn resolve(root: &Path, relative: &Path) -> Result<Target, Reject> {
     }
 }
 
+/// Why `candidate` could not be resolved, as a request sees it: a directory the worker
+/// may not enter is 403 inside the root, but 404 outside it (through a symlink), so that
+/// the status does not tell a stranger which directories exist out there. Whether it is
+/// inside is judged by the nearest ancestor that does resolve.
+fn unresolved(root: &Path, candidate: &Path, err: &io::Error) -> Reject {
+    let denied = Reject::from_io(err);
+    if denied != Reject::Forbidden {
+        return denied;
+    }
+    let nearest = candidate
+        .ancestors()
+        .skip(1)
+        .find_map(|a| fs::canonicalize(a).ok());
+    match nearest.is_some_and(|known| visible_below(root, &known)) {
+        true => Reject::Forbidden,
+        false => Reject::NotFound,
+    }
+}
+
+/// Whether the canonical path `canonical` is under the canonical `root` through no hidden
+/// name. `strip_prefix` compares whole components: `/srv/www2` is not under `/srv/www`.
+fn visible_below(root: &Path, canonical: &Path) -> bool {
+    let inside = canonical.strip_prefix(root);
+    inside.is_ok_and(|inside| {
+        let mut names = inside.iter().enumerate();
+        !names.any(|(i, name)| hidden(i, name.as_bytes()))
+    })
+}
+
 /// Canonicalizes `candidate` (resolving every symlink) and accepts it only if it is a
 /// regular file or a directory under the canonical `root`, reached through no hidden
 /// component.
 pub(super) fn confine(root: &Path, candidate: &Path) -> Result<Target, Reject> {
-    let canonical = fs::canonicalize(candidate).map_err(|err| Reject::from_io(&err))?;
-    // `strip_prefix` compares whole components: `/srv/www2` is not under `/srv/www`.
-    let inside = canonical.strip_prefix(root).map_err(|_| Reject::NotFound)?;
-    if inside
-        .iter()
-        .enumerate()
-        .any(|(i, name)| hidden(i, name.as_bytes()))
-    {
+    let canonical = fs::canonicalize(candidate).map_err(|err| unresolved(root, candidate, &err))?;
+    if !visible_below(root, &canonical) {
         return Err(Reject::NotFound);
     }
     let meta = fs::metadata(&canonical).map_err(|err| Reject::from_io(&err))?;
