@@ -99,7 +99,7 @@ impl Format {
             self.json_line(entry, &mut out);
         } else {
             for atom in &self.atoms {
-                let _ = write_atom(&mut out, atom, entry);
+                let _ = write_atom(&mut out, atom, entry, Escape::Text);
             }
         }
         out.push('\n');
@@ -111,7 +111,7 @@ impl Format {
         let mut first = true;
         for atom in self.atoms.iter().filter(|a| !matches!(a, Atom::Literal(_))) {
             let mut value = String::new();
-            let _ = write_atom(&mut value, atom, entry);
+            let _ = write_atom(&mut value, atom, entry, Escape::None);
             if !first {
                 out.push(',');
             }
@@ -185,8 +185,35 @@ fn atom_name(atom: &Atom) -> String {
     name.to_string()
 }
 
-fn write_atom(out: &mut String, atom: &Atom, e: &Entry) -> std::fmt::Result {
+/// How the client's own text (request line, headers) goes into a line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    /// Text lines: `"`, `\` and control bytes as `\xHH`, as nginx writes them, so a
+    /// client cannot close a quoted field early and forge the ones after it (a
+    /// User-Agent of `x" 200 999 "y`), nor break the line.
+    Text,
+    /// JSON lines, whose strings are escaped whole by `json_string`.
+    None,
+}
+
+/// Appends `value`, which came from the client, escaped as `escape` says.
+fn push_client(out: &mut String, value: &str, escape: Escape) -> std::fmt::Result {
+    if escape == Escape::None {
+        return out.write_str(value);
+    }
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => write!(out, "\\x{:02X}", c as u32)?,
+            c if c.is_control() => write!(out, "\\x{:02X}", c as u32)?,
+            c => out.push(c),
+        }
+    }
+    Ok(())
+}
+
+fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::fmt::Result {
     let header = |name: &str| (e.header)(name).unwrap_or("-");
+    let mut client = |value: &str| push_client(out, value, escape);
     match atom {
         Atom::Literal(text) => out.write_str(text),
         Atom::RemoteAddr => match e.peer {
@@ -195,22 +222,22 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry) -> std::fmt::Result {
         },
         Atom::Ident | Atom::User => out.write_str("-"),
         Atom::Time => write_clf_time(out, e.started),
-        Atom::RequestLine => write!(out, "{} {} {}", e.method, e.target, e.version),
+        Atom::RequestLine => client(&format!("{} {} {}", e.method, e.target, e.version)),
         Atom::Status => write!(out, "{}", e.status),
         Atom::Method => out.write_str(e.method),
-        Atom::Path => out.write_str(e.target.split('?').next().unwrap_or("")),
-        Atom::Query => out.write_str(e.target.split_once('?').map_or("", |(_, q)| q)),
+        Atom::Path => client(e.target.split('?').next().unwrap_or("")),
+        Atom::Query => client(e.target.split_once('?').map_or("", |(_, q)| q)),
         Atom::Protocol => out.write_str(e.version),
         Atom::BodyBytesDash if e.body_bytes == 0 => out.write_str("-"),
         Atom::BodyBytesDash | Atom::BodyBytes => write!(out, "{}", e.body_bytes),
-        Atom::Referer => out.write_str(header("referer")),
-        Atom::UserAgent => out.write_str(header("user-agent")),
+        Atom::Referer => client(header("referer")),
+        Atom::UserAgent => client(header("user-agent")),
         Atom::Seconds => write!(out, "{}", e.elapsed.as_secs()),
         Atom::Micros => write!(out, "{}", e.elapsed.as_micros()),
         Atom::Millis => write!(out, "{}", e.elapsed.as_millis()),
         Atom::DecimalSeconds => write!(out, "{:.6}", e.elapsed.as_secs_f64()),
         Atom::Pid => write!(out, "<{}>", std::process::id()),
-        Atom::RequestHeader(name) => out.write_str(header(name)),
+        Atom::RequestHeader(name) => client(header(name)),
     }
 }
 
@@ -398,12 +425,32 @@ mod tests {
         let format = Format::parse("%(m)s %(U)s %(q)s %(D)s %(M)s %({X-Id}i)s", false).unwrap();
         assert_eq!(
             format.line(&entry(&header)),
-            "GET /work ms=400 400123 400 a\"b\n"
+            "GET /work ms=400 400123 400 a\\x22b\n"
         );
         let json = Format::parse("%(s)s %({x-id}i)s", true).unwrap();
         assert_eq!(
             json.line(&entry(&header)),
             "{\"s\":\"200\",\"{x-id}i\":\"a\\\"b\"}\n"
+        );
+    }
+
+    /// A client cannot close a quoted field and forge the ones after it, nor break the
+    /// line: its `"`, `\` and control bytes are written as `\xHH`, as nginx does.
+    #[test]
+    fn client_text_cannot_forge_fields() {
+        let header = |name: &str| match name {
+            "user-agent" => Some("x\" 200 999 \"evil"),
+            "referer" => Some("a\\b\tc\u{7f}"),
+            _ => None,
+        };
+        let mut forged = entry(&header);
+        forged.target = "/?a=\"b";
+        let line = Format::parse(DEFAULT_FORMAT, false).unwrap().line(&forged);
+        assert!(
+            line.ends_with(
+                "\"GET /?a=\\x22b HTTP/1.1\" 200 15 \"a\\x5Cb\\x09c\\x7F\" \"x\\x22 200 999 \\x22evil\"\n"
+            ),
+            "{line}"
         );
     }
 
