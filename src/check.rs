@@ -4,7 +4,7 @@
 //! binary itself. It sends one `GET`, and succeeds (exit 0) when the answer's status is
 //! 2xx or 3xx within the timeout; otherwise it prints why and exits 1.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,18 +15,23 @@ const USAGE: &str = "usage: br-serve check http://HOST:PORT/PATH [TIMEOUT_SECOND
 /// Runs the probe; `args` are the words after `check`.
 pub fn run(args: &[String]) -> ExitCode {
     let (url, timeout) = match args {
-        [url] => (url, 5.0),
-        [url, secs] => match secs.parse::<f64>() {
-            Ok(s) if s > 0.0 && s.is_finite() => (url, s),
-            _ => return fail(USAGE),
+        [url] => (url, Duration::from_secs(5)),
+        [url, secs] => match secs.parse().ok().and_then(timeout_of) {
+            Some(timeout) => (url, timeout),
+            None => return fail(USAGE),
         },
         _ => return fail(USAGE),
     };
-    match probe(url, Duration::from_secs_f64(timeout)) {
+    match probe(url, timeout) {
         Ok(status) if (200..400).contains(&status) => ExitCode::SUCCESS,
         Ok(status) => fail(&format!("{url}: status {status}")),
         Err(err) => fail(&format!("{url}: {err}")),
     }
+}
+
+/// A positive number of seconds that a `Duration` holds (`1e20` does not).
+fn timeout_of(secs: f64) -> Option<Duration> {
+    (secs > 0.0).then(|| Duration::try_from_secs_f64(secs).ok())?
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -68,18 +73,37 @@ fn probe(url: &str, timeout: Duration) -> Result<u16, String> {
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: br-serve-check\r\n\r\n"
     );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut head = [0u8; 64];
-    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
-    parse_status(&head[..n]).ok_or_else(|| "not an HTTP response".to_string())
+    let failed = |e: std::io::Error| match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => format!("no answer within {timeout:?}"),
+        _ => e.to_string(),
+    };
+    stream.write_all(request.as_bytes()).map_err(failed)?;
+    // The status line may come in pieces: read until it is whole or the server closes.
+    let mut head = Vec::with_capacity(STATUS_LINE_START);
+    let mut chunk = [0u8; 64];
+    while head.len() < STATUS_LINE_START {
+        match stream.read(&mut chunk).map_err(failed)? {
+            0 => break,
+            n => head.extend_from_slice(&chunk[..n]),
+        }
+    }
+    parse_status(&head).ok_or_else(|| "not an HTTP response".to_string())
 }
 
-/// The status code of `HTTP/1.x NNN ...`.
+/// `HTTP/1.x NNN `: the part of a status line that holds the code.
+const STATUS_LINE_START: usize = 13;
+
+/// The status code of `HTTP/1.x NNN ...` (RFC 9112 §4: three digits, then a space).
 fn parse_status(head: &[u8]) -> Option<u16> {
-    let text = std::str::from_utf8(head.get(..12)?).ok()?;
-    text.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()
+    let start = head.get(..STATUS_LINE_START)?;
+    let code = start
+        .strip_prefix(b"HTTP/1.")?
+        .get(2..)?
+        .strip_suffix(b" ")?;
+    let code = std::str::from_utf8(code).ok()?;
+    code.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| code.parse().ok())?
 }
 
 #[cfg(test)]
@@ -98,5 +122,11 @@ mod tests {
         assert_eq!(parse_status(b"HTTP/1.0 503 Service Unavailable"), Some(503));
         assert_eq!(parse_status(b"SSH-2.0-OpenSSH"), None);
         assert_eq!(parse_status(b"HTTP/1.1"), None);
+        assert_eq!(parse_status(b"HTTP/1.1 2000 OK"), None);
+        assert_eq!(parse_status(b"HTTP/1.1 +20 OK"), None);
+        assert_eq!(timeout_of(0.5), Some(Duration::from_millis(500)));
+        for bad in [0.0, -1.0, 1e20, f64::NAN, f64::INFINITY] {
+            assert_eq!(timeout_of(bad), None, "{bad}");
+        }
     }
 }

@@ -222,3 +222,28 @@ fn check_subcommand_probes_a_url() {
         "check /status/503: {status}; log:\n{log}"
     );
 }
+
+/// `br-serve check` reads a status line that arrives in pieces (a proxy, a slow server):
+/// here `HTTP/1.1 2`, then, a moment later, `00 OK`. (The pause is the slow server being
+/// played, not a wait for something: the probe passes however long it is, under its
+/// 5 s timeout, and used to fail whenever it read the first piece alone.)
+#[test]
+fn check_subcommand_reads_a_status_line_in_pieces() {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let _ = stream.write_all(b"HTTP/1.1 2");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let _ = stream.write_all(b"00 OK\r\nContent-Length: 0\r\n\r\n");
+    });
+    let (status, log) = Launch::new()
+        .no_bind()
+        .args(&["check", &url, "5"])
+        .run_to_exit(secs(10));
+    let _ = server.join();
+    assert!(status.success(), "{status}; log:\n{log}");
+}
