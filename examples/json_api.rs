@@ -5,6 +5,7 @@
 //!     cargo run --release --example json_api -- --bind 127.0.0.1:8000
 //!     curl localhost:8000/api/health
 //!     curl -X POST --data 'hello' localhost:8000/api/length
+//!     curl 'localhost:8000/api/echo?name=ada'    # letters and digits only: not decoded
 
 use std::process::ExitCode;
 
@@ -14,8 +15,20 @@ fn json(status: u16, body: String) -> Response {
     Response::bytes(status, "application/json", body.into_bytes())
 }
 
+/// The routes and the methods each takes. HEAD is answered wherever GET is (the server
+/// sends the head only), as RFC 9110 §9.3.2 expects.
+const ROUTES: &[(&str, &str)] = &[
+    ("/api/health", "GET, HEAD"),
+    ("/api/echo", "GET, HEAD"),
+    ("/api/length", "POST"),
+];
+
 fn api(req: &Request) -> Response {
-    match (req.method(), req.path()) {
+    let method = match req.method() {
+        "HEAD" => "GET",
+        method => method,
+    };
+    match (method, req.path()) {
         ("GET", "/api/health") => json(
             200,
             format!(r#"{{"status":"ok","pid":{}}}"#, std::process::id()),
@@ -27,10 +40,13 @@ fn api(req: &Request) -> Response {
             let safe: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
             json(200, format!(r#"{{"hello":"{safe}"}}"#))
         }
-        (_, path) if path.starts_with("/api/") => {
-            json(405, r#"{"error":"method not allowed"}"#.into())
-        }
-        _ => json(404, r#"{"error":"not found"}"#.into()),
+        (_, path) => match ROUTES.iter().find(|(route, _)| *route == path) {
+            // A known route, another method: 405 with the methods it takes (§15.5.6).
+            Some((_, allow)) => {
+                json(405, r#"{"error":"method not allowed"}"#.into()).with_header("Allow", allow)
+            }
+            None => json(404, r#"{"error":"not found"}"#.into()),
+        },
     }
 }
 

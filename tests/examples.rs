@@ -5,7 +5,7 @@
 
 use nix::sys::signal::Signal;
 
-use crate::client::{RESPONSE_WITHIN, request};
+use crate::client::{self, RESPONSE_WITHIN, request};
 use crate::util::{Launch, Server, poll_until, secs};
 
 /// `worker PID has served N requests` from `per_worker_state`, as (PID, N).
@@ -57,7 +57,16 @@ fn json_api_routes_reads_bodies_and_stops_on_term() {
     let echo = server.get("/api/echo?name=a%22b%3Cc%3E");
     assert_eq!(echo.text(), r#"{"hello":"a22b3Cc3E"}"#);
     conn.send(&request("DELETE", "/api/health", &[], b""));
-    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 405);
+    let refused = conn.read_response(RESPONSE_WITHIN);
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.header("allow"), Some("GET, HEAD"));
+    // HEAD where GET is: the head alone (read to the close, as it has no body to wait for).
+    let mut head = client::raw_connect(server.addr());
+    let wire = request("HEAD", "/api/health", &["Connection: close"], b"");
+    std::io::Write::write_all(&mut head, &wire).expect("send");
+    let (answer, _) = client::read_to_close(&mut head, secs(10));
+    assert!(answer.starts_with(b"HTTP/1.1 200 "), "{answer:?}");
+    assert_eq!(server.get("/api/nope").status, 404);
     assert_eq!(server.get("/elsewhere").status, 404);
 
     server.signal(Signal::SIGTERM);
