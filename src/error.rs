@@ -136,8 +136,13 @@ impl From<ExitStatus> for ExitCode {
     }
 }
 
-/// Prints the error the way the binary reports it and returns its exit code.
+/// Prints the error the way the binary reports it and returns its exit code. With
+/// `--error-logfile`, the log gets it too: a server that fails to start (a port in use)
+/// must say why where its operator reads.
 pub(crate) fn report(err: &Error) -> ExitCode {
+    if crate::logging::writes_to_file() {
+        log::error!("{err}");
+    }
     eprintln!("br-serve: error: {err}");
     ExitCode::from(err.exit_status())
 }

@@ -51,12 +51,28 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
                 0 => write!(buf, "{ts} [{pid}] [master] ")?,
                 n => write!(buf, "{ts} [{pid}] [worker.{n}] ")?,
             }
-            writeln!(buf, "{} {}", record.level(), record.args())
+            writeln!(buf, "{} {}", record.level(), one_line(record.args()))
         })
         .try_init();
     OURS.store(installed.is_ok(), Ordering::Relaxed);
     set_level(config.log_level);
     Ok(())
+}
+
+/// A record's message on one line: a message may hold line breaks (a TOML parser's
+/// report with its caret, a path with a newline in it), and each record must stay one
+/// line, for grep and for log shippers that split on newlines.
+fn one_line(message: &std::fmt::Arguments) -> String {
+    let text = message.to_string();
+    match text.contains(['\n', '\r']) {
+        true => text.replace('\r', "\\r").replace('\n', "\\n"),
+        false => text,
+    }
+}
+
+/// Whether records go to `--error-logfile` (rather than stderr).
+pub(crate) fn writes_to_file() -> bool {
+    lock().is_some()
 }
 
 /// Whether the installed logger is ours; a program embedding br-serve may have its own,

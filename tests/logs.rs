@@ -1,6 +1,7 @@
 //! Log files through the binary: the access log's Apache combined lines and JSON lines,
-//! and USR1 reopening both the access log and the error log after a rotation (rename),
-//! in the master and in the workers.
+//! USR1 reopening both the access log and the error log after a rotation (rename),
+//! in the master and in the workers, and the error log having why a start failed, each
+//! record on one line.
 
 use std::path::Path;
 
@@ -148,6 +149,45 @@ fn error_log_is_reopened_on_usr1() {
     let master = wait_line(&path, "reopening log files");
     assert!(master.contains("[master]"), "{master}");
     assert!(read(&rotated).contains("Listening at:"));
+}
+
+/// The error log has the reason a start failed (here a port in use), not only stderr:
+/// under a supervisor the file is where the operator looks. And a record with line breaks
+/// in it (a bad configuration file's parse report, on HUP) stays one line.
+#[test]
+fn the_error_log_has_why_a_start_failed_each_record_on_one_line() {
+    let dir = TempDir::new("errorlog-fail");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").to_string();
+    let path = dir.join("error.log");
+    let (status, _) = Launch::new()
+        .no_bind()
+        .args(&["--bind", &port])
+        .error_logfile(&path)
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1));
+    let log = read(&path);
+    assert!(log.contains("ERROR") && log.contains(&port), "{log}");
+
+    let config = dir.join("br-serve.toml");
+    std::fs::write(&config, "workers = 1\n").unwrap();
+    let path = dir.join("hup.log");
+    let server = Launch::new()
+        .args(&["-c", config.to_str().unwrap()])
+        .error_logfile(&path)
+        .start();
+    std::fs::write(&config, "workers = 1\nbind = [\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    let failed = wait_line(&path, "ERROR");
+    assert!(
+        failed.contains("TOML") || failed.contains("parse"),
+        "{failed}"
+    );
+    let log = read(&path);
+    assert!(
+        log.lines().all(|l| l.starts_with("20")),
+        "a record split:\n{log}"
+    );
 }
 
 /// Parses one flat JSON object of string values (what `--access-log-json` writes) into
