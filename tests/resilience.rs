@@ -805,6 +805,37 @@ fn metrics_port_outlasts_idle_and_malformed_clients() {
     assert_no_errors(&server);
 }
 
+/// Up to 16 scrapers at once, each scraping again as soon as it has its answer, lose no
+/// scrape: a place is made by closing an answered connection (waiting for its client's
+/// FIN) before an unanswered one. (Before, 14 such scrapers saw about 2 % reset.)
+#[test]
+fn metrics_port_serves_fourteen_busy_scrapers_without_a_reset() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--metrics-bind", "127.0.0.1:0"])
+        .start();
+    let metrics = server.metrics_addr();
+    let failures: usize = thread::scope(|scope| {
+        let scrapers: Vec<_> = (0..14)
+            .map(|_| {
+                scope.spawn(move || {
+                    let scrape = |_: &u32| {
+                        let mut stream = raw_connect(metrics);
+                        let sent = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+                        let (bytes, _) = read_to_close(&mut stream, secs(10));
+                        sent.is_err() || !bytes.starts_with(b"HTTP/1.1 200 ")
+                    };
+                    (0..60).filter(scrape).count()
+                })
+            })
+            .collect();
+        scrapers
+            .into_iter()
+            .map(|s| s.join().expect("scraper"))
+            .sum()
+    });
+    assert_eq!(failures, 0, "of 840 scrapes");
+}
+
 /// On the metrics port, a request followed at once by the client's FIN is still
 /// answered, and an answer to a request whose body is never read ends in a FIN, not a
 /// reset (which may destroy the answer before the client reads it).

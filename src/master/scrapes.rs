@@ -270,13 +270,24 @@ impl Scrapes {
                 continue;
             }
             self.accepted += 1;
-            self.conns[index] = Some(Scrape::new(stream, peer, self.accepted));
+            let mut scrape = Scrape::new(stream, peer, self.accepted);
+            // Its request is usually there already: answered now, the connection is at
+            // most lingering by the time the next newcomer needs a place.
+            match scrape.advance(&self.metrics) {
+                true => {
+                    let _ = registry.deregister(&mut scrape.stream);
+                }
+                false => self.conns[index] = Some(scrape),
+            }
         }
     }
 
-    /// A free place for a new connection. When all [`MAX_SCRAPES`] are taken, the oldest
-    /// connection is closed to make room: a newcomer is likelier to be a scraper than
-    /// what has sat there longest, so idle connections cannot lock scrapers out.
+    /// A free place for a new connection. When all [`MAX_SCRAPES`] are taken, one is
+    /// closed to make room: the oldest of those already answered (lingering for the
+    /// client's FIN, closing them costs it nothing), else the oldest: a newcomer is
+    /// likelier to be a scraper than what has sat there longest, so idle connections
+    /// cannot lock scrapers out, and up to [`MAX_SCRAPES`] scrapers at once, each
+    /// waiting for its answer before it connects again, never lose one.
     fn free_place(&mut self, registry: &Registry) -> usize {
         if let Some(index) = self.conns.iter().position(Option::is_none) {
             self.full = false;
@@ -287,14 +298,19 @@ impl Scrapes {
             self.conns.push(None);
             return self.conns.len() - 1;
         }
-        if !std::mem::replace(&mut self.full, true) {
+        let answered =
+            |scrape: Option<&Scrape>| scrape.is_some_and(|s| s.phase == Phase::Lingering);
+        let victim = (0..self.conns.len())
+            .min_by_key(|&i| {
+                let scrape = self.conns[i].as_ref();
+                (!answered(scrape), scrape.map_or(0, |s| s.number))
+            })
+            .unwrap_or(0);
+        if !answered(self.conns[victim].as_ref()) && !std::mem::replace(&mut self.full, true) {
             log::warn!("metrics port: {MAX_SCRAPES} connections open; closing the oldest");
         }
-        let oldest = (0..self.conns.len())
-            .min_by_key(|&i| self.conns[i].as_ref().map_or(0, |s| s.number))
-            .unwrap_or(0);
-        self.close(registry, oldest);
-        oldest
+        self.close(registry, victim);
+        victim
     }
 
     fn close(&mut self, registry: &Registry, index: usize) {
@@ -483,10 +499,8 @@ mod tests {
         client.set_recv_buffer_size(2048).unwrap();
         client.connect(&SockAddr::from(addr)).unwrap();
         let mut client = std::net::TcpStream::from(client);
-        client
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
 
+        // Accepted before the request comes, so it waits to be read, not answered at once.
         let first = |s: &Scrapes| s.conns.iter().flatten().next().map(|c| c.phase);
         drive(&mut scrapes, &mut poll, |s| first(s).is_some());
         // A small send buffer, as a remote client's window would be: loopback's own
@@ -494,6 +508,9 @@ mod tests {
         let accepted = scrapes.conns.iter().flatten().next().unwrap();
         socket2::SockRef::from(&accepted.stream)
             .set_send_buffer_size(4096)
+            .unwrap();
+        client
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
             .unwrap();
         drive(&mut scrapes, &mut poll, |s| {
             first(s) == Some(Phase::Writing)
