@@ -1,5 +1,5 @@
 //! Log files through the binary: the access log's Apache combined lines and JSON lines,
-//! USR1 reopening both the access log and the error log after a rotation (rename),
+//! refused requests in it, USR1 reopening both the access log and the error log after a rotation (rename),
 //! in the master and in the workers, and the error log having why a start failed, each
 //! record on one line.
 
@@ -149,6 +149,35 @@ fn error_log_is_reopened_on_usr1() {
     let master = wait_line(&path, "reopening log files");
     assert!(master.contains("[master]"), "{master}");
     assert!(read(&rotated).contains("Listening at:"));
+}
+
+/// Requests the server refuses itself, before the application (a head without Host, a
+/// body over the limit, a stalled head), are in the access log too, as nginx logs them:
+/// the request line as far as it was read.
+#[test]
+fn refused_requests_are_in_the_access_log() {
+    let dir = TempDir::new("access-refused");
+    let path = dir.join("access.log");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--header-timeout", "1"])
+        .args(&["--access-logfile", path.to_str().unwrap()])
+        .start();
+    let refused = |wire: &[u8]| {
+        let mut conn = server.connect();
+        conn.send(wire);
+        conn.read_response(RESPONSE_WITHIN).status
+    };
+    assert_eq!(refused(b"GET /no-host HTTP/1.1\r\n\r\n"), 400);
+    let big = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9999999\r\n\r\n";
+    assert_eq!(refused(big), 413);
+    assert_eq!(refused(b"GET /slow HTTP/1.1\r\nHost"), 408);
+    assert_combined(
+        &wait_line(&path, " 400 "),
+        "GET /no-host HTTP/1.1",
+        "400 46 \"-\" \"-\"",
+    );
+    assert!(wait_line(&path, " 413 ").contains("\"POST /echo HTTP/1.1\" 413 "));
+    assert!(wait_line(&path, " 408 ").contains("\"GET /slow HTTP/1.1\" 408 "));
 }
 
 /// The error log has the reason a start failed (here a port in use), not only stderr:

@@ -294,6 +294,8 @@ impl Conn {
             Ok(Some(head)) => Some(self.begin_body(head, start)),
             Err(err) => {
                 let head_request = starts_as_head(&self.input[start..]);
+                // What came before is answered; the refused head is what the log shows.
+                self.input.drain(..start);
                 self.fail(Response::error(&err), head_request, ctx);
                 log::debug!(
                     "closing {}: {} {}",
@@ -462,6 +464,9 @@ impl Conn {
     /// `head_request`: the failed request is a HEAD, whose answer never has a body, not
     /// even an error text (RFC 9110 §9.3.2).
     fn fail(&mut self, response: Response, head_request: bool, ctx: &mut Ctx) {
+        if let Some(log) = ctx.access.as_mut() {
+            self.log_refusal(log, &response, head_request);
+        }
         let meta = ResponseMeta {
             version: Version::Http11,
             keep_alive: false,
@@ -471,6 +476,34 @@ impl Conn {
         self.input.clear();
         self.phase = Phase::Closing;
         self.failed = true;
+    }
+
+    /// The access log's line for a request refused before it reached the application
+    /// (400, 408, 413, 414, 431, 501, 505), as nginx logs them: its request line as far
+    /// as it was read, `-` for what was not.
+    fn log_refusal(&self, log: &mut AccessLog, response: &Response, head_request: bool) {
+        let line = match &self.phase {
+            Phase::Body { head, .. } => {
+                let version = head.version().as_str();
+                format!("{} {} {version}", head.method(), head.target())
+            }
+            _ => first_line(&self.input),
+        };
+        let mut parts = line.splitn(3, ' ');
+        let mut next = || parts.next().filter(|part| !part.is_empty()).unwrap_or("-");
+        let (method, target, version) = (next(), next(), next());
+        let sent = body_allowed(response.status(), head_request);
+        log.log(&Entry {
+            peer: self.peer,
+            method,
+            target,
+            version,
+            header: &|_| None,
+            status: response.status(),
+            body_bytes: if sent { response.body_len() } else { 0 },
+            started: SystemTime::now(),
+            elapsed: Duration::ZERO,
+        });
     }
 
     fn queue(&mut self, response: Response, meta: &ResponseMeta, date: &[u8]) {
@@ -600,6 +633,17 @@ fn log_access(
         started: started.0,
         elapsed: started.1.elapsed(),
     });
+}
+
+/// The first line of unparsed input (after the empty lines RFC 9112 §2.2 allows), at most
+/// 8 KiB of it, for the log: invalid UTF-8 shows as U+FFFD, and the access log escapes
+/// what needs it.
+fn first_line(input: &[u8]) -> String {
+    let start = input.iter().position(|&b| b != b'\r' && b != b'\n');
+    let rest = start.map_or(&[][..], |start| &input[start..]);
+    let end = rest.iter().position(|&b| b == b'\r' || b == b'\n');
+    let line = &rest[..end.unwrap_or(rest.len()).min(8192)];
+    String::from_utf8_lossy(line).into_owned()
 }
 
 /// Whether unparsed (or refused) input is a HEAD request, after the empty lines RFC 9112
