@@ -31,7 +31,9 @@ pub fn run(args: &[String]) -> ExitCode {
 
 /// A positive number of seconds that a `Duration` holds (`1e20` does not).
 fn timeout_of(secs: f64) -> Option<Duration> {
-    (secs > 0.0).then(|| Duration::try_from_secs_f64(secs).ok())?
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|timeout| !timeout.is_zero())
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -492,7 +492,6 @@ impl Conn {
         let mut parts = line.splitn(3, ' ');
         let mut next = || parts.next().filter(|part| !part.is_empty()).unwrap_or("-");
         let (method, target, version) = (next(), next(), next());
-        let sent = body_allowed(response.status(), head_request);
         log.log(&Entry {
             peer: self.peer,
             method,
@@ -500,7 +499,7 @@ impl Conn {
             version,
             header: &|_| None,
             status: response.status(),
-            body_bytes: if sent { response.body_len() } else { 0 },
+            body_bytes: body_bytes_sent(response, head_request),
             started: SystemTime::now(),
             elapsed: Duration::ZERO,
         });
@@ -621,7 +620,6 @@ fn log_access(
     started: (SystemTime, Instant),
 ) {
     let header = |name: &str| req.header_str(name);
-    let sent = body_allowed(resp.status(), head_request);
     log.log(&Entry {
         peer: req.peer_addr(),
         method: req.method(),
@@ -629,7 +627,7 @@ fn log_access(
         version: req.version().as_str(),
         header: &header,
         status: resp.status(),
-        body_bytes: if sent { resp.body_len() } else { 0 },
+        body_bytes: body_bytes_sent(resp, head_request),
         started: started.0,
         elapsed: started.1.elapsed(),
     });
@@ -639,8 +637,7 @@ fn log_access(
 /// 8 KiB of it, for the log: invalid UTF-8 shows as U+FFFD, and the access log escapes
 /// what needs it.
 fn first_line(input: &[u8]) -> String {
-    let start = input.iter().position(|&b| b != b'\r' && b != b'\n');
-    let rest = start.map_or(&[][..], |start| &input[start..]);
+    let rest = after_blank_lines(input);
     let end = rest.iter().position(|&b| b == b'\r' || b == b'\n');
     let line = &rest[..end.unwrap_or(rest.len()).min(8192)];
     String::from_utf8_lossy(line).into_owned()
@@ -649,13 +646,25 @@ fn first_line(input: &[u8]) -> String {
 /// Whether unparsed (or refused) input is a HEAD request, after the empty lines RFC 9112
 /// §2.2 lets a client send first: its error answer must not carry a body either.
 fn starts_as_head(input: &[u8]) -> bool {
+    after_blank_lines(input).starts_with(b"HEAD ")
+}
+
+/// Unparsed input from its first byte that is not CR or LF.
+fn after_blank_lines(input: &[u8]) -> &[u8] {
     let blank = input
         .iter()
         .take_while(|&&b| b == b'\r' || b == b'\n')
         .count();
-    input
-        .get(blank..)
-        .is_some_and(|rest| rest.starts_with(b"HEAD "))
+    input.get(blank..).unwrap_or_default()
+}
+
+/// The body bytes an answer sends, for the access log: none to HEAD or with 1xx, 204,
+/// 205 or 304.
+fn body_bytes_sent(response: &Response, head_request: bool) -> u64 {
+    match body_allowed(response.status(), head_request) {
+        true => response.body_len(),
+        false => 0,
+    }
 }
 
 /// Who answers a request: the server itself for `OPTIONS *` and the metrics path, the
