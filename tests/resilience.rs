@@ -757,15 +757,21 @@ fn requests_that_waited_past_queue_timeout_get_503() {
     assert_no_errors(&server);
 }
 
+/// A one-worker server with the master's metrics port, and that port's address.
+fn metrics_server() -> (Server, SocketAddr) {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--metrics-bind", "127.0.0.1:0"])
+        .start();
+    let metrics = server.metrics_addr();
+    (server, metrics)
+}
+
 /// The master serves its metrics port itself, so a client there must never hold it up:
 /// a malformed head gets 400 and a close, a flood of silent connections cannot lock a
 /// scraper out (the oldest make room), and a silent connection is closed within seconds.
 #[test]
 fn metrics_port_outlasts_idle_and_malformed_clients() {
-    let server = Launch::new()
-        .args(&["--workers", "1", "--metrics-bind", "127.0.0.1:0"])
-        .start();
-    let metrics = server.metrics_addr();
+    let (server, metrics) = metrics_server();
     let mut bare_lf = raw_connect(metrics);
     bare_lf
         .write_all(b"GET /metrics HTTP/1.1\nHost: t\n\n")
@@ -810,10 +816,7 @@ fn metrics_port_outlasts_idle_and_malformed_clients() {
 /// FIN) before an unanswered one. (Before, 14 such scrapers saw about 2 % reset.)
 #[test]
 fn metrics_port_serves_fourteen_busy_scrapers_without_a_reset() {
-    let server = Launch::new()
-        .args(&["--workers", "1", "--metrics-bind", "127.0.0.1:0"])
-        .start();
-    let metrics = server.metrics_addr();
+    let (_server, metrics) = metrics_server();
     let failures: usize = thread::scope(|scope| {
         let scrapers: Vec<_> = (0..14)
             .map(|_| {
@@ -841,10 +844,7 @@ fn metrics_port_serves_fourteen_busy_scrapers_without_a_reset() {
 /// reset (which may destroy the answer before the client reads it).
 #[test]
 fn metrics_port_answers_half_closed_clients_and_closes_gracefully() {
-    let server = Launch::new()
-        .args(&["--workers", "1", "--metrics-bind", "127.0.0.1:0"])
-        .start();
-    let metrics = server.metrics_addr();
+    let (_server, metrics) = metrics_server();
     let mut half = raw_connect(metrics);
     half.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
         .expect("send");
