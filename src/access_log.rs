@@ -41,6 +41,7 @@ enum Atom {
     DecimalSeconds, // L
     Pid,            // p
     RequestHeader(String),
+    ResponseHeader(String),
 }
 
 /// A parsed access-log format.
@@ -62,6 +63,9 @@ pub struct Entry<'a> {
     pub version: &'a str,
     /// Looks up a request header (case-insensitive).
     pub header: &'a dyn Fn(&str) -> Option<&'a str>,
+    /// Looks up a header of the response (case-insensitive): the ones the application
+    /// set, not those the server writes itself (Date, Content-Length, Connection).
+    pub response_header: &'a dyn Fn(&str) -> Option<&'a str>,
     /// The response status.
     pub status: u16,
     /// Bytes of response body.
@@ -74,21 +78,31 @@ pub struct Entry<'a> {
 
 impl Format {
     /// Parses a gunicorn-style format: `%(name)s` atoms, `%({header}i)s` request
-    /// headers, everything else literal. With `json`, each line is a JSON object of the
-    /// atoms instead, keyed by atom name.
+    /// headers, `%({header}o)s` response headers, `%%` for a percent sign (gunicorn
+    /// formats with Python's `%` operator), everything else literal. With `json`, each
+    /// line is a JSON object of the atoms instead, keyed by atom name.
     pub fn parse(spec: &str, json: bool) -> Result<Format, String> {
         let mut atoms = Vec::new();
+        let mut literal = String::new();
         let mut rest = spec;
-        while let Some(start) = rest.find("%(") {
-            push_literal(&mut atoms, &rest[..start]);
-            let after = &rest[start + 2..];
-            let end = after
+        while let Some(at) = rest.find('%') {
+            literal.push_str(&rest[..at]);
+            let after = &rest[at + 1..];
+            let Some(inner) = after.strip_prefix('(') else {
+                // `%%` is one `%`; a `%` before anything else is kept as it is.
+                literal.push('%');
+                rest = after.strip_prefix('%').unwrap_or(after);
+                continue;
+            };
+            let end = inner
                 .find(")s")
                 .ok_or_else(|| format!("unterminated atom in '{spec}'"))?;
-            atoms.push(atom(&after[..end])?);
-            rest = &after[end + 2..];
+            push_literal(&mut atoms, &std::mem::take(&mut literal));
+            atoms.push(atom(&inner[..end])?);
+            rest = &inner[end + 2..];
         }
-        push_literal(&mut atoms, rest);
+        literal.push_str(rest);
+        push_literal(&mut atoms, &literal);
         Ok(Format { atoms, json })
     }
 
@@ -134,6 +148,9 @@ fn atom(name: &str) -> Result<Atom, String> {
     if let Some(header) = name.strip_prefix('{').and_then(|n| n.strip_suffix("}i")) {
         return Ok(Atom::RequestHeader(header.to_ascii_lowercase()));
     }
+    if let Some(header) = name.strip_prefix('{').and_then(|n| n.strip_suffix("}o")) {
+        return Ok(Atom::ResponseHeader(header.to_ascii_lowercase()));
+    }
     Ok(match name {
         "h" => Atom::RemoteAddr,
         "l" => Atom::Ident,
@@ -161,6 +178,7 @@ fn atom(name: &str) -> Result<Atom, String> {
 fn atom_name(atom: &Atom) -> String {
     let name = match atom {
         Atom::RequestHeader(h) => return format!("{{{h}}}i"),
+        Atom::ResponseHeader(h) => return format!("{{{h}}}o"),
         Atom::Literal(_) => "-",
         Atom::Ident => "l",
         Atom::User => "u",
@@ -238,6 +256,7 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::
         Atom::DecimalSeconds => write!(out, "{:.6}", e.elapsed.as_secs_f64()),
         Atom::Pid => write!(out, "<{}>", std::process::id()),
         Atom::RequestHeader(name) => client(header(name)),
+        Atom::ResponseHeader(name) => client((e.response_header)(name).unwrap_or("-")),
     }
 }
 
@@ -396,6 +415,7 @@ mod tests {
             target: "/work?ms=400",
             version: "HTTP/1.1",
             header,
+            response_header: &|name| (name == "content-type").then_some("text/plain"),
             status: 200,
             body_bytes: 15,
             // 2026-11-28 03:04:05 UTC
@@ -451,6 +471,23 @@ mod tests {
                 "\"GET /?a=\\x22b HTTP/1.1\" 200 15 \"a\\x5Cb\\x09c\\x7F\" \"x\\x22 200 999 \\x22evil\"\n"
             ),
             "{line}"
+        );
+    }
+
+    /// `%({name}o)s` is a response header, and `%%` a percent sign, as in gunicorn
+    /// (whose format is Python's `%` operator); a `%` before anything else stays.
+    #[test]
+    fn response_headers_and_percent_signs() {
+        let header = |_: &str| None;
+        let format = Format::parse("%({Content-Type}o)s %({etag}o)s 100%% %(s)s% %x", false);
+        assert_eq!(
+            format.unwrap().line(&entry(&header)),
+            "text/plain - 100% 200% %x\n"
+        );
+        let json = Format::parse("%({content-type}o)s", true).unwrap();
+        assert_eq!(
+            json.line(&entry(&header)),
+            "{\"{content-type}o\":\"text/plain\"}\n"
         );
     }
 

@@ -180,6 +180,26 @@ fn refused_requests_are_in_the_access_log() {
     assert!(wait_line(&path, " 408 ").contains("\"GET /slow HTTP/1.1\" 408 "));
 }
 
+/// A format of one's own: response headers the application set (`%({name}o)s`; the ones
+/// the server writes are `-`, `%(B)s` is the size) and `%%` for a percent sign, as in
+/// gunicorn.
+#[test]
+fn access_log_format_has_response_headers_and_percent_signs() {
+    let dir = TempDir::new("access-format");
+    let path = dir.join("access.log");
+    let format = "%(U)s type=%({Content-Type}o)s len=%({content-length}o)s 100%% %(B)s";
+    let server = Launch::new()
+        .args(&["--workers", "1", "--access-logformat", format])
+        .args(&["--access-logfile", path.to_str().unwrap()])
+        .start();
+    assert_eq!(get_with_agent(&server, "/?format", "t"), 200);
+    let line = wait_line(&path, "type=");
+    assert_eq!(
+        line, "/ type=text/plain; charset=utf-8 len=- 100% 14",
+        "{line}"
+    );
+}
+
 /// The error log has the reason a start failed (here a port in use), not only stderr:
 /// under a supervisor the file is where the operator looks. And a record with line breaks
 /// in it (a bad configuration file's parse report, on HUP) stays one line.

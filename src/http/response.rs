@@ -399,6 +399,22 @@ impl Response {
         self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
     }
 
+    /// The value of the first field named `name` (case-insensitive) that [`write_head`]
+    /// sends, for the access log's `%({name}o)s`: none of the fields the server owns,
+    /// nor one it drops as invalid.
+    pub(crate) fn sent_header(&self, name: &str) -> Option<&str> {
+        if server_owned(name) {
+            return None;
+        }
+        self.headers()
+            .find(|(n, v)| {
+                n.eq_ignore_ascii_case(name)
+                    && is_token(n.as_bytes())
+                    && is_field_text(v.as_bytes())
+            })
+            .map(|(_, v)| v)
+    }
+
     /// The body.
     ///
     /// # Examples
@@ -662,10 +678,7 @@ fn wire_status(status: u16) -> u16 {
 
 /// The handler's field, if it may be written.
 fn writable_field<'a>(name: &'a str, value: &'a str) -> Option<(&'a str, &'a str)> {
-    if SERVER_OWNED
-        .iter()
-        .any(|owned| owned.eq_ignore_ascii_case(name))
-    {
+    if server_owned(name) {
         return None;
     }
     // RFC 9110 §5.1 field-name = token; §5.5 field-value has no CTL but HTAB.
@@ -674,6 +687,12 @@ fn writable_field<'a>(name: &'a str, value: &'a str) -> Option<(&'a str, &'a str
         return None;
     }
     Some((name, value))
+}
+
+fn server_owned(name: &str) -> bool {
+    SERVER_OWNED
+        .iter()
+        .any(|owned| owned.eq_ignore_ascii_case(name))
 }
 
 fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
