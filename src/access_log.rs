@@ -14,6 +14,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use crate::http::origin_part;
+
 /// gunicorn's default, which is Apache's combined log format.
 pub const DEFAULT_FORMAT: &str = r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
 
@@ -243,8 +245,8 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::
         Atom::RequestLine => client(&format!("{} {} {}", e.method, e.target, e.version)),
         Atom::Status => write!(out, "{}", e.status),
         Atom::Method => out.write_str(e.method),
-        Atom::Path => client(e.target.split('?').next().unwrap_or("")),
-        Atom::Query => client(e.target.split_once('?').map_or("", |(_, q)| q)),
+        Atom::Path => client(origin_part(e.target).split('?').next().unwrap_or("")),
+        Atom::Query => client(origin_part(e.target).split_once('?').map_or("", |(_, q)| q)),
         Atom::Protocol => out.write_str(e.version),
         Atom::BodyBytesDash if e.body_bytes == 0 => out.write_str("-"),
         Atom::BodyBytesDash | Atom::BodyBytes => write!(out, "{}", e.body_bytes),
@@ -445,6 +447,12 @@ mod tests {
         let format = Format::parse("%(m)s %(U)s %(q)s %(D)s %(M)s %({X-Id}i)s", false).unwrap();
         assert_eq!(
             format.line(&entry(&header)),
+            "GET /work ms=400 400123 400 a\\x22b\n"
+        );
+        let mut absolute = entry(&header);
+        absolute.target = "http://example.com:8080/work?ms=400";
+        assert_eq!(
+            format.line(&absolute),
             "GET /work ms=400 400123 400 a\\x22b\n"
         );
         let json = Format::parse("%(s)s %({x-id}i)s", true).unwrap();

@@ -92,3 +92,4 @@ pub use request::{Request, Version};
 pub use response::{
     Body, CONTINUE_100, Response, ResponseMeta, body_allowed, reason_phrase, write_head,
 };
+pub(crate) use target::origin_part;

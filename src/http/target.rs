@@ -146,6 +146,17 @@ pub(crate) fn absolute_authority(target: &str) -> Option<&str> {
     target.get(after..after + len)
 }
 
+/// The path and query of a target, without an absolute-form target's scheme and
+/// authority: what the access log's `%(U)s` and `%(q)s` are made of, as gunicorn takes
+/// them from PATH_INFO and QUERY_STRING.
+pub(crate) fn origin_part(target: &str) -> &str {
+    let Some(after) = scheme_end(target.as_bytes()) else {
+        return target;
+    };
+    let len = authority_after(target.as_bytes(), after).len();
+    target.get(after + len..).unwrap_or_default()
+}
+
 /// The authority: from `after_scheme` to the first '/' or '?' (RFC 3986 §3.2).
 fn authority_after(target: &[u8], after_scheme: usize) -> &[u8] {
     let rest = target.get(after_scheme..).unwrap_or_default();
