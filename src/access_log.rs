@@ -63,8 +63,9 @@ pub struct Entry<'a> {
     pub target: &'a str,
     /// "HTTP/1.1" or "HTTP/1.0".
     pub version: &'a str,
-    /// Looks up a request header (case-insensitive).
-    pub header: &'a dyn Fn(&str) -> Option<&'a str>,
+    /// Looks up a request header (case-insensitive), as the client sent it: bytes that
+    /// are not UTF-8 are logged as `\xHH`, not hidden.
+    pub header: &'a dyn Fn(&str) -> Option<&'a [u8]>,
     /// Looks up a header of the response (case-insensitive): the ones the application
     /// set, not those the server writes itself (Date, Content-Length, Connection).
     pub response_header: &'a dyn Fn(&str) -> Option<&'a str>,
@@ -216,24 +217,29 @@ enum Escape {
     None,
 }
 
-/// Appends `value`, which came from the client, escaped as `escape` says.
-fn push_client(out: &mut String, value: &str, escape: Escape) -> std::fmt::Result {
-    if escape == Escape::None {
-        return out.write_str(value);
-    }
-    for c in value.chars() {
-        match c {
-            '"' | '\\' => write!(out, "\\x{:02X}", c as u32)?,
-            c if c.is_control() => write!(out, "\\x{:02X}", c as u32)?,
-            c => out.push(c),
+/// Appends `value`, which came from the client, escaped as `escape` says. Bytes that
+/// are not UTF-8 are written as `\xHH` in both kinds of line, as nginx writes them,
+/// rather than replaced or dropped: what the client sent stays in the log.
+fn push_client(out: &mut String, value: &[u8], escape: Escape) -> std::fmt::Result {
+    for chunk in value.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let quoted = matches!(c, '"' | '\\') || c.is_control();
+            if quoted && escape == Escape::Text {
+                write!(out, "\\x{:02X}", c as u32)?;
+            } else {
+                out.push(c);
+            }
+        }
+        for byte in chunk.invalid() {
+            write!(out, "\\x{byte:02X}")?;
         }
     }
     Ok(())
 }
 
 fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::fmt::Result {
-    let header = |name: &str| (e.header)(name).unwrap_or("-");
-    let mut client = |value: &str| push_client(out, value, escape);
+    let header = |name: &str| (e.header)(name).unwrap_or(b"-");
+    let mut client = |value: &[u8]| push_client(out, value, escape);
     match atom {
         Atom::Literal(text) => out.write_str(text),
         Atom::RemoteAddr => match e.peer {
@@ -242,12 +248,24 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::
         },
         Atom::Ident | Atom::User => out.write_str("-"),
         Atom::Time => write_clf_time(out, e.started),
-        Atom::RequestLine => client(&format!("{} {} {}", e.method, e.target, e.version)),
+        Atom::RequestLine => client(format!("{} {} {}", e.method, e.target, e.version).as_bytes()),
         Atom::Status => write!(out, "{}", e.status),
-        Atom::Method => out.write_str(e.method),
-        Atom::Path => client(origin_part(e.target).split('?').next().unwrap_or("")),
-        Atom::Query => client(origin_part(e.target).split_once('?').map_or("", |(_, q)| q)),
-        Atom::Protocol => out.write_str(e.version),
+        // A refused request's method and version are whatever the client wrote.
+        Atom::Method => client(e.method.as_bytes()),
+        Atom::Path => client(
+            origin_part(e.target)
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .as_bytes(),
+        ),
+        Atom::Query => client(
+            origin_part(e.target)
+                .split_once('?')
+                .map_or("", |(_, q)| q)
+                .as_bytes(),
+        ),
+        Atom::Protocol => client(e.version.as_bytes()),
         Atom::BodyBytesDash if e.body_bytes == 0 => out.write_str("-"),
         Atom::BodyBytesDash | Atom::BodyBytes => write!(out, "{}", e.body_bytes),
         Atom::Referer => client(header("referer")),
@@ -258,7 +276,7 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::
         Atom::DecimalSeconds => write!(out, "{:.6}", e.elapsed.as_secs_f64()),
         Atom::Pid => write!(out, "<{}>", std::process::id()),
         Atom::RequestHeader(name) => client(header(name)),
-        Atom::ResponseHeader(name) => client((e.response_header)(name).unwrap_or("-")),
+        Atom::ResponseHeader(name) => client((e.response_header)(name).unwrap_or("-").as_bytes()),
     }
 }
 
@@ -410,7 +428,7 @@ impl LogPath {
 mod tests {
     use super::*;
 
-    fn entry<'a>(header: &'a dyn Fn(&str) -> Option<&'a str>) -> Entry<'a> {
+    fn entry<'a>(header: &'a dyn Fn(&str) -> Option<&'a [u8]>) -> Entry<'a> {
         Entry {
             peer: Some("10.0.0.7:5555".parse().unwrap()),
             method: "GET",
@@ -429,7 +447,7 @@ mod tests {
     #[test]
     fn combined_format_by_default() {
         let header = |name: &str| match name {
-            "user-agent" => Some("curl/8.0"),
+            "user-agent" => Some(&b"curl/8.0"[..]),
             _ => None,
         };
         let line = Format::parse(DEFAULT_FORMAT, false)
@@ -443,7 +461,7 @@ mod tests {
 
     #[test]
     fn atoms_and_json() {
-        let header = |name: &str| (name == "x-id").then_some("a\"b");
+        let header = |name: &str| (name == "x-id").then_some(&b"a\"b"[..]);
         let format = Format::parse("%(m)s %(U)s %(q)s %(D)s %(M)s %({X-Id}i)s", false).unwrap();
         assert_eq!(
             format.line(&entry(&header)),
@@ -467,8 +485,8 @@ mod tests {
     #[test]
     fn client_text_cannot_forge_fields() {
         let header = |name: &str| match name {
-            "user-agent" => Some("x\" 200 999 \"evil"),
-            "referer" => Some("a\\b\tc\u{7f}"),
+            "user-agent" => Some(&b"x\" 200 999 \"evil"[..]),
+            "referer" => Some(&b"a\\b\tc\x7f"[..]),
             _ => None,
         };
         let mut forged = entry(&header);
@@ -480,6 +498,25 @@ mod tests {
             ),
             "{line}"
         );
+        // A refused request's method and version are the client's bytes too.
+        forged.method = "G\"T";
+        forged.version = "HTTP/1.1\" 200 \"x\u{1b}[31m";
+        let line = Format::parse(r#""%(m)s" "%(H)s" %(s)s"#, false).unwrap();
+        assert_eq!(
+            line.line(&forged),
+            "\"G\\x22T\" \"HTTP/1.1\\x22 200 \\x22x\\x1B[31m\" 200\n"
+        );
+    }
+
+    /// Bytes that are not UTF-8 are written as `\xHH`, in text and JSON lines: a
+    /// client cannot hide its User-Agent behind one bad byte.
+    #[test]
+    fn bytes_that_are_not_utf8_are_written_as_hex() {
+        let header = |name: &str| (name == "user-agent").then_some(&b"ua\xff\xfe\"x"[..]);
+        let text = Format::parse("%(a)s", false).unwrap().line(&entry(&header));
+        assert_eq!(text, "ua\\xFF\\xFE\\x22x\n");
+        let json = Format::parse("%(a)s", true).unwrap().line(&entry(&header));
+        assert_eq!(json, "{\"a\":\"ua\\\\xFF\\\\xFE\\\"x\"}\n");
     }
 
     /// `%({name}o)s` is a response header, and `%%` a percent sign, as in gunicorn

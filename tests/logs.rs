@@ -200,6 +200,39 @@ fn access_log_format_has_response_headers_and_percent_signs() {
     );
 }
 
+/// What the client wrote reaches the log escaped in every atom, so it cannot forge
+/// fields: a refused request's method and version as well as its path, and a header
+/// that is not UTF-8 is written as `\xHH` rather than hidden behind `-`.
+#[test]
+fn client_bytes_are_escaped_in_every_atom() {
+    let dir = TempDir::new("access-escape");
+    let path = dir.join("access.log");
+    let format = r#""%(m)s" "%(U)s" "%(H)s" %(s)s "%(a)s""#;
+    let server = Launch::new()
+        .args(&["--workers", "1", "--access-logformat", format])
+        .args(&["--access-logfile", path.to_str().unwrap()])
+        .start();
+    let send = |wire: &[u8]| {
+        let mut conn = server.connect();
+        conn.send(wire);
+        conn.read_response(RESPONSE_WITHIN).status
+    };
+    assert_eq!(send(b"G\"T / HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+    let forged = b"GET /x HTTP/1.1\" 200 \"\x1b[31m\r\nHost: t\r\n\r\n";
+    assert_eq!(send(forged), 400);
+    let latin1 = b"GET /?latin HTTP/1.1\r\nHost: t\r\nUser-Agent: caf\xe9\"\r\n\r\n";
+    assert_eq!(send(latin1), 200);
+    let line = wait_line(&path, "G\\x22T");
+    assert_eq!(line, r#""G\x22T" "/" "HTTP/1.1" 400 "-""#);
+    let line = wait_line(&path, "/x");
+    assert_eq!(
+        line,
+        r#""GET" "/x" "HTTP/1.1\x22 200 \x22\x1B[31m" 400 "-""#
+    );
+    let line = wait_line(&path, "caf");
+    assert_eq!(line, r#""GET" "/" "HTTP/1.1" 200 "caf\xE9\x22""#);
+}
+
 /// The error log has the reason a start failed (here a port in use), not only stderr:
 /// under a supervisor the file is where the operator looks. And a record with line breaks
 /// in it (a bad configuration file's parse report, on HUP) stays one line.

@@ -620,7 +620,7 @@ fn log_access(
     head_request: bool,
     started: (SystemTime, Instant),
 ) {
-    let header = |name: &str| req.header_str(name);
+    let header = |name: &str| req.header(name);
     log.log(&Entry {
         peer: req.peer_addr(),
         method: req.method(),
