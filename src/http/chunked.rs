@@ -70,7 +70,12 @@ pub struct ChunkedDecoder {
     state: State,
     /// Chunk data bytes announced so far, checked against `Limits::max_body`.
     total: u64,
+    /// Framing bytes not yet paid for by data (see `note_framing`).
+    excess: u64,
 }
+
+/// How many framing bytes a chunked body may carry beyond what its data pays for.
+const EXCESS_MAX: u64 = 16 * 1024;
 
 impl Default for ChunkedDecoder {
     fn default() -> Self {
@@ -129,6 +134,7 @@ impl ChunkedDecoder {
         ChunkedDecoder {
             state: State::SizeLine,
             total: 0,
+            excess: 0,
         }
     }
 
@@ -244,6 +250,7 @@ impl ChunkedDecoder {
             return Ok(None);
         };
         let size = parse_size_line(input.get(pos..cr).unwrap_or_default())?;
+        self.note_framing(cr - pos, size)?;
         self.state = if size == 0 {
             State::Trailers { used: 0, count: 0 }
         } else {
@@ -256,6 +263,21 @@ impl ChunkedDecoder {
             State::Data { remaining: size }
         };
         Ok(Some(cr + 2))
+    }
+
+    /// Refuses a body that is mostly framing. The body limit counts data only, and a
+    /// size line may carry 4 KiB of extensions (or leading zeros) around one data byte:
+    /// 200 MB on the wire for a 50 KB body. As Go does since CVE-2023-39326, each size
+    /// line and the CRLF after its data are spent, each chunk earns 16 bytes plus twice
+    /// its size, and more than [`EXCESS_MAX`] bytes unearned is a 400. One data byte per
+    /// chunk (5 framing bytes) stays inside; an extension on every 64 KiB chunk does too.
+    fn note_framing(&mut self, line_len: usize, size: u64) -> Result<(), HttpError> {
+        let spent = self.excess.saturating_add(line_len as u64 + 2);
+        self.excess = spent.saturating_sub(size.saturating_mul(2).saturating_add(16));
+        if self.excess > EXCESS_MAX {
+            return Err(bad_request("chunked body is mostly extensions, not data"));
+        }
+        Ok(())
     }
 
     /// Copies as much chunk data as is available.
@@ -556,6 +578,45 @@ mod tests {
         trailers.extend(std::iter::repeat_n(b'a', TRAILERS_MAX));
         assert_eq!(whole(&trailers), Err(431));
         assert_eq!(ChunkedDecoder::MAX_PENDING, 8193);
+    }
+
+    /// Extensions are capped by what the data pays for, not only per line: a long one
+    /// on every one-byte chunk is refused after a few chunks, while one-byte chunks
+    /// without extensions, and a signature-sized extension per chunk, are not.
+    #[test]
+    fn framing_must_be_paid_for_by_data() {
+        let chunk = |ext: &str, data: &[u8]| {
+            let mut c = format!("{:x}{ext}\r\n", data.len()).into_bytes();
+            c.extend_from_slice(data);
+            c.extend_from_slice(b"\r\n");
+            c
+        };
+        let body = |chunks: Vec<Vec<u8>>| {
+            let mut b = chunks.concat();
+            b.extend_from_slice(b"0\r\n\r\n");
+            b
+        };
+        let big = Limits {
+            max_body: 1 << 30,
+            ..Limits::default()
+        };
+        let decode = |input: &[u8]| {
+            let mut out = Vec::new();
+            let result = ChunkedDecoder::new().decode(input, &mut out, &big);
+            result
+                .map(|(_, done)| (done, out.len()))
+                .map_err(|e| e.status())
+        };
+        let padding = format!(";a={}", "x".repeat(4000));
+        let padded = body((0..5).map(|_| chunk(&padding, b"x")).collect());
+        assert_eq!(decode(&padded), Err(400));
+        let four = body((0..4).map(|_| chunk(&padding, b"x")).collect());
+        assert_eq!(decode(&four), Ok((true, 4)));
+        let bytes = body((0..100_000).map(|_| chunk("", b"x")).collect());
+        assert_eq!(decode(&bytes), Ok((true, 100_000)));
+        let signature = format!(";chunk-signature={}", "f".repeat(64));
+        let signed = body((0..20).map(|_| chunk(&signature, &[b'y'; 100])).collect());
+        assert_eq!(decode(&signed), Ok((true, 2000)));
     }
 
     #[test]
