@@ -569,6 +569,10 @@ fn version_cases() -> Vec<Case> {
         case("9110 §15.6.6 HTTP/0.9", v("HTTP/0.9"), reject(505)),
         // HTTP/0.9's version-less request is not spoken.
         case("§3 HTTP/0.9 simple request", "GET /\r\n\r\n", reject(400)),
+        // ... and is refused as soon as its line is whole: an HTTP/0.9 client sends no
+        // empty line after it, and must not wait for the header timeout (then a 408).
+        case("§3 HTTP/0.9 request, nothing after", "GET /\r\n", reject(400)),
+        case("9110 §15.6.6 HTTP/2.0, head unfinished", "GET / HTTP/2.0\r\nHost: t\r\n", reject(505)),
         // RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive.
         case("§2.3 HTTP/1.1.1", v("HTTP/1.1.1"), reject(400)),
         case("§2.3 lowercase http/1.1", v("http/1.1"), reject(400)),

@@ -134,6 +134,7 @@ pub(crate) struct HeadBuffers {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Progress {
     line_end: usize,
+    line: Line,
     pos: usize,
     fields: usize,
 }
@@ -558,11 +559,10 @@ pub(crate) fn parse_head_into(
     limits: &Limits,
     spare: &mut HeadBuffers,
 ) -> Result<Option<RequestHead>, HttpError> {
-    let Some(layout) = scan(buf, limits, &mut spare.progress)? else {
+    let Some((layout, line)) = scan(buf, limits, &mut spare.progress)? else {
         return Ok(None);
     };
     let head = buf.get(..layout.len).ok_or(INCONSISTENT)?;
-    let line = request_line(head, &layout)?;
     let mut buffers = std::mem::take(spare);
     buffers.clear();
     // ASCII by now (a token, VCHARs, a version), so this validates once for good.
@@ -603,45 +603,61 @@ impl Layout {
     }
 }
 
-/// Step 1: finds the lines of the head, enforcing line endings, byte classes and limits.
-/// On an incomplete head, leaves in `progress` where the next call may resume.
+/// Step 1: finds the lines of the head, enforcing line endings, byte classes and limits,
+/// and judges the request line as soon as it is whole (step 2), before any field line:
+/// a bad one is refused then, not when a head that may never end does (HTTP/0.9's
+/// `GET /` waits for no empty line), and the verdict on a head does not depend on how
+/// it arrived. On an incomplete head, leaves in `progress` where the next call may
+/// resume.
 fn scan(
     buf: &[u8],
     limits: &Limits,
     progress: &mut Option<Progress>,
-) -> Result<Option<Layout>, HttpError> {
+) -> Result<Option<(Layout, Line)>, HttpError> {
     let Some(start) = skip_empty_lines(buf)? else {
         return Ok(None);
     };
-    check_method_prefix(buf, start, limits.request_line)?;
-    let line_end = match syntax::line_end(buf, start, limits.request_line) {
-        Ok(Some(cr)) => cr,
-        Ok(None) => return Ok(None),
-        Err(LineError::TooLong) => return Err(uri_too_long("request line too long")),
-        Err(e) => return Err(bad_request(e.message())),
+    let Some(line_end) = request_line_end(buf, start, limits)? else {
+        return Ok(None);
     };
-    // Field lines already checked in an earlier call on this same head are not again.
+    // Lines already checked in an earlier call on this same head are not again.
     let resume = progress
         .take()
         .filter(|p| p.line_end == line_end && p.pos <= buf.len());
-    let (pos, fields) = resume.map_or((line_end + 2, 0), |p| (p.pos, p.fields));
+    let (line, pos, fields) = match resume {
+        Some(p) => (p.line, p.pos, p.fields),
+        None => (request_line(buf, start, line_end)?, line_end + 2, 0),
+    };
     let (len, fields) = match scan_fields(buf, pos, fields, limits)? {
         Scanned::Complete { len, fields } => (len, fields),
         Scanned::Incomplete { pos, fields } => {
             *progress = Some(Progress {
                 line_end,
+                line,
                 pos,
                 fields,
             });
             return Ok(None);
         }
     };
-    Ok(Some(Layout {
+    let layout = Layout {
         start,
         line_end,
         len,
         fields,
-    }))
+    };
+    Ok(Some((layout, line)))
+}
+
+/// The CR ending the request line at `start`, once it has arrived; a method that is not
+/// a token is refused on its first bad byte, a line over the limit is a 414.
+fn request_line_end(buf: &[u8], start: usize, limits: &Limits) -> Result<Option<usize>, HttpError> {
+    check_method_prefix(buf, start, limits.request_line)?;
+    match syntax::line_end(buf, start, limits.request_line) {
+        Ok(found) => Ok(found),
+        Err(LineError::TooLong) => Err(uri_too_long("request line too long")),
+        Err(e) => Err(bad_request(e.message())),
+    }
 }
 
 /// What [`scan_fields`] found.
@@ -739,6 +755,7 @@ fn check_method_prefix(buf: &[u8], start: usize, request_line: usize) -> Result<
 }
 
 /// The request line, split and checked; the spans are relative to the line's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Line {
     method: Span,
     target: Span,
@@ -749,8 +766,8 @@ struct Line {
 /// Step 2: RFC 9112 §3, `request-line = method SP request-target SP HTTP-version`, with
 /// exactly one SP between the parts (RFC 9112 §3 allows a lenient parser to split on
 /// other whitespace; we do not, since tabs and runs of spaces are where parsers disagree).
-fn request_line(head: &[u8], layout: &Layout) -> Result<Line, HttpError> {
-    let line = head.get(layout.start..layout.line_end).unwrap_or_default();
+fn request_line(buf: &[u8], start: usize, line_end: usize) -> Result<Line, HttpError> {
+    let line = buf.get(start..line_end).unwrap_or_default();
     let (method, rest) = split_sp(line).ok_or(bad_request("malformed request line"))?;
     // HTTP/0.9's `GET /` has no version; we do not speak it.
     let (target, version) = split_sp(rest).ok_or(bad_request("missing HTTP version"))?;
@@ -1176,6 +1193,12 @@ mod tests {
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n", 413),
             (b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417),
+            // A bad request line is refused once it is whole, before the head is
+            // (HTTP/0.9 sends no empty line), and before any field line is judged.
+            (b"GET /\r\n", 400),
+            (b"GET / HTTP/2.0\r\nHost: a\r\n", 505),
+            (b"GET /a#b HTTP/1.1\r\n", 400),
+            (b"GET / HTTP/9.9\r\nHost: a\r\nX: 1\n\r\n", 505),
             // Absurd inputs: all 0xFF, all NUL, all spaces.
             (&[0xff; 64], 400),
             (&[0; 64], 400),
