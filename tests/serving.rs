@@ -89,6 +89,11 @@ fn demo_routes_answer() {
     assert_eq!(server.get("/status/503").status, 503);
     let pid = server.get("/pid").text();
     assert!(pid.trim().parse::<u32>().is_ok(), "/pid said {pid:?}");
+    // OPTIONS * is the server's: 200, no Allow (a resource's), so no TRACE offered.
+    let mut conn = server.connect();
+    conn.send(&request("OPTIONS", "*", &[], b""));
+    let options = conn.read_response(RESPONSE_WITHIN);
+    assert_eq!((options.status, options.header("Allow")), (200, None));
 }
 
 #[test]

@@ -29,9 +29,6 @@ use crate::sys::scoreboard::Slot;
 
 /// Stop parsing new requests while this much output waits for a slow reader.
 const OUTPUT_HIGH_WATER: u64 = 256 * 1024;
-/// The methods the server passes to applications, for `OPTIONS *` (CONNECT is refused
-/// by the HTTP layer).
-const SERVER_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE";
 /// How long a lingering close waits for the client to finish sending.
 const LINGER: Duration = Duration::from_secs(2);
 /// How much input a lingering close discards before giving up.
@@ -674,8 +671,10 @@ fn body_bytes_sent(response: &Response, head_request: bool) -> u64 {
 fn dispatch(ctx: &mut Ctx, request: &Request) -> Response {
     match (request.method(), request.target()) {
         // RFC 9110 §9.3.7: `OPTIONS *` asks about the server itself, not a resource, so
-        // the server answers it whatever the application is.
-        ("OPTIONS", "*") => Response::new(200).with_header("Allow", SERVER_METHODS),
+        // the server answers it whatever the application is: a 200 without Allow, which
+        // is a resource's (§10.2.1). The server cannot know which methods the
+        // application takes, and a list naming TRACE is what scanners flag.
+        ("OPTIONS", "*") => Response::new(200),
         _ => match ctx.metrics.as_ref().filter(|m| m.serves(request)) {
             Some(metrics) => metrics.respond(request),
             None => call_handler(ctx.handler.as_mut(), request),
