@@ -108,6 +108,14 @@ fn precompressed_files_go_to_clients_that_accept_them() {
     let unsatisfiable = send(&server, "GET", "/hello.txt", &beyond);
     assert_eq!(unsatisfiable.status, 416);
     assert_eq!(unsatisfiable.header("vary"), Some("Accept-Encoding"));
+    // A file that exists only compressed: found with gzip, 404 without, and the 404
+    // varies too, or a shared cache would give it to gzip clients.
+    std::fs::write(dir.join("www/only.js.gz"), gz).unwrap();
+    let only = send(&server, "GET", "/only.js", &["Accept-Encoding: gzip"]);
+    assert_eq!(only.status, 200);
+    let missing = send(&server, "GET", "/only.js", &[]);
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("vary"), Some("Accept-Encoding"));
 
     // `.well-known` is served, but a `.well-known.gz` beside it is a dotfile like any other.
     std::fs::create_dir(dir.join("www/.well-known")).unwrap();
