@@ -64,8 +64,9 @@ fn push_hex(out: &mut String, n: u128) {
 /// reads as `""`: an invalid value, which each rule then treats as RFC 9110 says (an
 /// If-Match that matches nothing, a date to ignore, a Range to ignore). The entity-tag
 /// lists are read whole, every line joined (RFC 9110 §5.3: `If-None-Match: "a"` and
-/// `If-None-Match: "b"` mean `"a", "b"`); the other fields are single values, read from
-/// their first line.
+/// `If-None-Match: "b"` mean `"a", "b"`); the other fields are single values, and sent
+/// twice they are a list of two, which is invalid too (§13.1.3: an If-Modified-Since of
+/// more than one member MUST be ignored).
 #[derive(Debug, Default, Clone)]
 pub(super) struct Conditions<'a> {
     if_match: Option<Cow<'a, str>>,
@@ -78,9 +79,16 @@ pub(super) struct Conditions<'a> {
 
 impl<'a> Conditions<'a> {
     pub(super) fn from_request(req: &'a Request) -> Conditions<'a> {
-        let field = |name| {
-            req.header(name)
-                .map(|raw| std::str::from_utf8(raw).unwrap_or(""))
+        let field = |name: &str| {
+            let mut lines = req.headers().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+            let first = lines.next()?.1;
+            let single = lines.next().is_none();
+            Some(
+                std::str::from_utf8(first)
+                    .ok()
+                    .filter(|_| single)
+                    .unwrap_or(""),
+            )
         };
         Conditions {
             if_match: req.header_list("If-Match"),

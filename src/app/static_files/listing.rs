@@ -125,6 +125,9 @@ fn html_escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // A name may hold any byte but '/' and NUL: control bytes would break the
+            // page's lines or reach a terminal that views it.
+            c if c.is_control() => out.push(char::REPLACEMENT_CHARACTER),
             _ => out.push(c),
         }
     }
@@ -147,6 +150,10 @@ mod tests {
         assert_eq!(
             html_escape("<a href=\"x\">&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(
+            html_escape("a\u{1}b\nc\u{7f}"),
+            "a\u{fffd}b\u{fffd}c\u{fffd}"
         );
     }
 

@@ -18,6 +18,7 @@ const MIME_TYPES: &[(&str, &str)] = &[
     ("bmp", "image/bmp"),
     ("css", "text/css; charset=utf-8"),
     ("csv", "text/csv; charset=utf-8"),
+    ("eot", "application/vnd.ms-fontobject"),
     ("flac", "audio/flac"),
     ("gif", "image/gif"),
     ("gz", "application/gzip"),
@@ -29,6 +30,7 @@ const MIME_TYPES: &[(&str, &str)] = &[
     ("js", "text/javascript; charset=utf-8"), // RFC 9239
     ("json", "application/json"),
     ("jsonld", "application/ld+json"),
+    ("m3u8", "application/vnd.apple.mpegurl"),
     ("m4a", "audio/mp4"),
     ("map", "application/json"),            // source maps
     ("md", "text/markdown; charset=utf-8"), // RFC 7763
@@ -46,6 +48,9 @@ const MIME_TYPES: &[(&str, &str)] = &[
     ("rss", "application/rss+xml"),
     ("svg", "image/svg+xml"),
     ("tar", "application/x-tar"),
+    ("tif", "image/tiff"),
+    ("tiff", "image/tiff"),
+    ("ts", "video/mp2t"), // MPEG transport stream, as nginx (not TypeScript)
     ("ttf", "font/ttf"),
     ("txt", "text/plain; charset=utf-8"),
     ("wasm", "application/wasm"),
@@ -57,6 +62,8 @@ const MIME_TYPES: &[(&str, &str)] = &[
     ("woff2", "font/woff2"),
     ("xhtml", "application/xhtml+xml"),
     ("xml", "application/xml"),
+    ("yaml", "application/yaml"),
+    ("yml", "application/yaml"),
     ("zip", "application/zip"),
 ];
 
@@ -149,6 +156,11 @@ mod tests {
             ("f.woff2", "font/woff2"),
             ("f.ttf", "font/ttf"),
             ("f.otf", "font/otf"),
+            ("f.eot", "application/vnd.ms-fontobject"),
+            ("scan.TIFF", "image/tiff"),
+            ("live.m3u8", "application/vnd.apple.mpegurl"),
+            ("seg7.ts", "video/mp2t"),
+            ("compose.yml", "application/yaml"),
             ("t.csv", "text/csv; charset=utf-8"),
             ("README.md", "text/markdown; charset=utf-8"),
             ("notes.txt", "text/plain; charset=utf-8"),

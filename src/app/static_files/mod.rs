@@ -917,6 +917,19 @@ mod tests {
             ("GET", "/a.txt", &[("If-None-Match", "\"old\"")], (200, 12)),
             ("GET", "/a.txt", &[("If-Modified-Since", &date)], (304, 0)),
             ("GET", "/a.txt", &[("If-Modified-Since", &future)], (304, 0)),
+            // Sent twice, a single-valued field is a list: ignored (RFC 9110 §13.1.3).
+            (
+                "GET",
+                "/a.txt",
+                &[("If-Modified-Since", &date), ("If-Modified-Since", &date)],
+                (200, 12),
+            ),
+            (
+                "GET",
+                "/a.txt",
+                &[("Range", "bytes=0-4"), ("Range", "bytes=0-4")],
+                (200, 12),
+            ),
             ("GET", "/a.txt", &[("If-Match", "\"old\"")], (412, 20)),
             ("GET", "/a.txt", &[("If-Match", etag)], (200, 12)),
             ("GET", "/a.txt", &[("Range", "bytes=0-4")], (206, 5)),
