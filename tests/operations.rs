@@ -362,6 +362,26 @@ fn user_flag_drops_worker_privileges() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// A master that may not signal its workers (CAP_KILL gone, as a systemd unit's
+/// `CapabilityBoundingSet` can take it) says so, rather than logging a reload or a stop
+/// that never reaches them.
+#[test]
+fn a_master_that_may_not_signal_its_workers_says_so() {
+    if !geteuid().is_root() {
+        return;
+    }
+    let without_kill = ["setpriv", "--inh-caps=-kill", "--bounding-set=-kill"];
+    let server = Launch::new()
+        .wrapped(&without_kill)
+        .args(&["--workers", "1", "--user", "nobody"])
+        .start();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log(
+        "needs CAP_KILL to signal workers running as --user",
+        secs(10),
+    );
+}
+
 /// The permission bits of a file, in octal.
 fn mode_of(path: &std::path::Path) -> String {
     use std::os::unix::fs::PermissionsExt;

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mio::{Events, Interest, Poll, Token};
+use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -117,6 +118,8 @@ struct Master<'a> {
     /// Workers in a row that died before finishing boot, and when the next may start.
     boot_failures: u32,
     next_spawn_ms: u64,
+    /// Every scoreboard slot is taken (and the log said so).
+    slots_full: bool,
     pidfile: Option<Pidfile>,
     /// The access log, opened here so a bad path stops the start; workers inherit it.
     access_log: Option<AccessLog>,
@@ -197,6 +200,7 @@ impl<'a> Master<'a> {
             announced: false,
             boot_failures: 0,
             next_spawn_ms: 0,
+            slots_full: false,
             pidfile,
             access_log,
             new_master: None,
@@ -431,7 +435,7 @@ impl<'a> Master<'a> {
         // own them before they reopen them.
         give_to_workers(&self.config, &self.listeners);
         for info in self.pool.iter() {
-            let _ = kill(info.pid, Signal::SIGUSR1);
+            signal_worker(info.pid, Signal::SIGUSR1);
         }
     }
 
@@ -583,7 +587,7 @@ impl<'a> Master<'a> {
     /// or systemd (socket activation) holding the same sockets keeps them listening.
     fn stop_workers(&mut self, signal: Signal) {
         for info in self.pool.iter() {
-            let _ = kill(info.pid, signal);
+            signal_worker(info.pid, signal);
         }
         self.listeners.clear();
         if let Some(scrapes) = self.scrapes.as_mut() {
@@ -680,7 +684,7 @@ impl<'a> Master<'a> {
                     info.number(),
                     info.pid
                 );
-                let _ = kill(info.pid, Signal::SIGKILL);
+                signal_worker(info.pid, Signal::SIGKILL);
                 info.killed = true;
             } else if info.aborted_ms.is_none() && timeout_ms.is_some_and(|t| silent_ms > t) {
                 log::error!(
@@ -690,7 +694,7 @@ impl<'a> Master<'a> {
                     silent_ms as f64 / 1000.0,
                     slot.activity(now)
                 );
-                let _ = kill(info.pid, Signal::SIGABRT);
+                signal_worker(info.pid, Signal::SIGABRT);
                 info.aborted_ms = Some(now);
             }
         }
@@ -713,10 +717,9 @@ impl<'a> Master<'a> {
             self.retire(Pid::from_raw(pid));
         }
         for _ in 0..plan.spawn {
-            if monotonic_ms() < self.next_spawn_ms {
+            if monotonic_ms() < self.next_spawn_ms || !self.spawn_worker() {
                 break;
             }
-            self.spawn_worker();
         }
     }
 
@@ -744,19 +747,23 @@ impl<'a> Master<'a> {
         if let Some(info) = self.pool.get_mut(pid) {
             log::info!("Retiring worker {} (pid: {pid})", info.number());
             info.retiring_ms = Some(monotonic_ms());
-            let _ = kill(pid, self.config.signal_profile.graceful());
+            signal_worker(pid, self.config.signal_profile.graceful());
         }
     }
 
-    /// Forks one worker into the lowest free scoreboard slot.
-    fn spawn_worker(&mut self) {
+    /// Forks one worker into the lowest free scoreboard slot; false when none is free
+    /// (said once until one is: a HUP of hundreds of workers holds two generations).
+    fn spawn_worker(&mut self) -> bool {
         let Some(slot) = self.pool.free_slot(scoreboard::CAPACITY) else {
-            log::warn!(
-                "all {} scoreboard slots are in use; not starting more workers",
-                scoreboard::CAPACITY
-            );
-            return;
+            if !std::mem::replace(&mut self.slots_full, true) {
+                log::warn!(
+                    "all {} scoreboard slots are in use; not starting more workers until one is free",
+                    scoreboard::CAPACITY
+                );
+            }
+            return false;
         };
+        self.slots_full = false;
         let now = monotonic_ms();
         self.scoreboard[slot].reset(self.generation, now);
         if self.phase != Phase::Running {
@@ -778,6 +785,7 @@ impl<'a> Master<'a> {
                 self.scoreboard[slot].free();
             }
         }
+        true
     }
 
     /// The child side of a fork: shed what belongs to the master and run a worker.
@@ -870,6 +878,22 @@ impl<'a> Master<'a> {
         }
         self.pidfile = None;
         log::info!("Shutting down: Master");
+    }
+}
+
+/// Sends a worker a signal, saying so when that fails. A worker that has just exited
+/// (ESRCH) is reaped on the next turn; anything else means the worker goes on as if
+/// nothing was sent, which the log must not hide: EPERM is a master without the right
+/// to signal workers running as `--user` (CAP_KILL taken away, say by a unit's
+/// `CapabilityBoundingSet`), and every stop, reload and timeout would silently fail.
+fn signal_worker(pid: Pid, signal: Signal) {
+    match kill(pid, signal) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(Errno::EPERM) => log::error!(
+            "cannot send {signal} to worker (pid: {pid}): not permitted; a master running as \
+             root needs CAP_KILL to signal workers running as --user"
+        ),
+        Err(err) => log::error!("cannot send {signal} to worker (pid: {pid}): {err}"),
     }
 }
 
