@@ -12,8 +12,8 @@ use nix::unistd::{Pid, Uid, User, geteuid};
 use crate::cli::free_port;
 use crate::client::{self, RESPONSE_WITHIN, request, unix_status};
 use crate::util::{
-    Launch, Server, TempDir, all_children_of, children_of, is_zombie, poll_until, proc_status,
-    proc_uids, secs, send_signal, unix_socket,
+    KillOnDrop, Launch, Server, TempDir, all_children_of, children_of, is_zombie, poll_until,
+    proc_status, proc_uids, secs, send_signal, unix_socket,
 };
 
 /// The comm name of a process.
@@ -122,6 +122,15 @@ impl Notify {
         }
         panic!("no {line:?} within {within:?}; saw {:#?}", self.seen)
     }
+
+    /// Takes every datagram that came, until none comes for a moment.
+    fn drain(&mut self) {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            self.seen
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
 }
 
 /// The `MONOTONIC_USEC=` value of a datagram.
@@ -164,6 +173,64 @@ fn notify_socket_hears_ready_reloading_and_stopping() {
     server.signal(Signal::SIGTERM);
     systemd.expect("STOPPING=1", secs(10));
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
+/// A master under a fake systemd with a watchdog (whose `WATCHDOG_PID` names it, as
+/// systemd's does), upgraded by USR2: the new master has sent its MAINPID.
+fn upgraded_under_systemd(dir: &TempDir) -> (Notify, Server, KillOnDrop) {
+    let path = dir.join("notify.sock");
+    let mut systemd = Notify::bind(&UnixAddr::from_pathname(&path).unwrap());
+    let server = Launch::new()
+        .wrapped(&["sh", "-c", r#"WATCHDOG_PID=$$ exec "$0" "$@""#])
+        .args(&["--workers", "1"])
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .env("WATCHDOG_USEC", "1000000")
+        .start();
+    systemd.expect("READY=1", secs(10));
+    let new = server.usr2();
+    systemd.expect(&format!("MAINPID={}", new.0), secs(20));
+    (systemd, server, new)
+}
+
+#[track_caller]
+fn assert_not_stopped(systemd: &mut Notify) {
+    systemd.drain();
+    let stopping = systemd.seen.iter().find(|m| m.contains("STOPPING=1"));
+    assert!(
+        stopping.is_none(),
+        "the unit was stopped: {:#?}",
+        systemd.seen
+    );
+}
+
+/// Under systemd, a USR2 upgrade hands the service over: the new master pets the
+/// watchdog, and the old master, stopped at the end, sends no STOPPING=1, which would
+/// stop the whole unit (systemd takes it from any process with `NotifyAccess=all`).
+#[test]
+fn an_upgrade_hands_systemd_over_to_the_new_master() {
+    let dir = TempDir::new("notify-upgrade");
+    let (mut systemd, mut server, new) = upgraded_under_systemd(&dir);
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+    assert_not_stopped(&mut systemd);
+    systemd.seen.clear();
+    systemd.expect("WATCHDOG=1", secs(5));
+    send_signal(new.0, Signal::SIGTERM);
+    systemd.expect("STOPPING=1", secs(10));
+}
+
+/// A rollback hands it back: HUP to the old master sends its MAINPID again, and the new
+/// master, stopped then, does not stop the unit.
+#[test]
+fn a_rollback_hands_systemd_back_to_the_old_master() {
+    let dir = TempDir::new("notify-rollback");
+    let (mut systemd, server, new) = upgraded_under_systemd(&dir);
+    server.signal(Signal::SIGHUP);
+    systemd.expect(&format!("MAINPID={}", server.pid()), secs(20));
+    send_signal(new.0, Signal::SIGTERM);
+    server.wait_for_log(&format!("The new master (pid: {}) exited", new.0), secs(15));
+    assert_not_stopped(&mut systemd);
+    assert_eq!(server.get("/").status, 200);
 }
 
 #[test]

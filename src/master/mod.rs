@@ -539,6 +539,12 @@ impl<'a> Master<'a> {
     /// stop with `--drain-delay` first marks every worker not ready and keeps serving for
     /// the delay.
     fn stop(&mut self, graceful: bool, name: &str) {
+        if reexec::parent_pending() {
+            // A new master stopped while the old one runs: a rollback, after which the
+            // old master serves (and says so with MAINPID=), so this stop is not the
+            // service's.
+            self.systemd.hand_over();
+        }
         self.systemd.stopping();
         let now = monotonic_ms();
         let delay = match graceful {
@@ -654,6 +660,7 @@ impl<'a> Master<'a> {
             Ok(pid) => {
                 log::info!("Handling signal: USR2: started a new master (pid: {pid})");
                 self.new_master = Some(Pid::from_raw(pid as i32));
+                self.systemd.hand_over();
                 self.watch_metrics_port(false);
             }
             Err(err) => {

@@ -59,6 +59,11 @@ pub fn spawn_new_master(handed: &Handed, argv: &[OsString]) -> std::io::Result<u
         true => command.env(ACTIVATED_ENV, "1"),
         false => command.env_remove(ACTIVATED_ENV),
     };
+    // The new master becomes systemd's main process and pets the watchdog in our place:
+    // a `WATCHDOG_PID` naming us would tell it the watchdog is not its own.
+    if std::env::var("WATCHDOG_PID").is_ok_and(|pid| pid == std::process::id().to_string()) {
+        command.env_remove("WATCHDOG_PID");
+    }
     let child = command
         .args(args)
         .env(FDS_ENV, list.join(","))

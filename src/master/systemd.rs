@@ -18,10 +18,19 @@ pub struct Notifier {
     watchdog_every: Option<Duration>,
     last_watchdog_ms: u64,
     last_status: String,
+    /// Whether systemd takes this master for the service's main process. One that
+    /// started a new master (USR2) hands that over: the new one sends `MAINPID=` once it
+    /// serves. Until this one serves again (a rollback, or the new master gone), its
+    /// status, its watchdog and its stop are not the service's: an old master's
+    /// `STOPPING=1` at the end of an upgrade would stop the unit (with `NotifyAccess=all`
+    /// systemd takes it from any process of the unit).
+    main: bool,
 }
 
 impl Notifier {
-    /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from the environment.
+    /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from the environment. A
+    /// master started by USR2 finds no `WATCHDOG_PID` (the old master takes it out of its
+    /// environment: see `reexec`), so it pets the watchdog once it is the main process.
     pub fn from_env() -> Notifier {
         let target = std::env::var("NOTIFY_SOCKET")
             .ok()
@@ -44,12 +53,14 @@ impl Notifier {
             watchdog_every,
             last_watchdog_ms: 0,
             last_status: String::new(),
+            main: true,
         }
     }
 
     /// The first generation serves: `READY=1`, with our pid so that a master started by
     /// USR2 becomes systemd's main process (needs `NotifyAccess=all`).
     pub fn ready(&mut self, status: &str) {
+        self.main = true;
         self.send(&format!(
             "READY=1\nMAINPID={}\nSTATUS={status}",
             std::process::id()
@@ -65,14 +76,24 @@ impl Notifier {
         ));
     }
 
+    /// Another master is, or is about to be, the service's main process: a new one
+    /// started by USR2, or, for a new master stopped while the one that started it still
+    /// runs (a rollback), that old one. Until [`ready`](Self::ready), nothing more is
+    /// sent but `RELOADING=1`, which a rollback's HUP is.
+    pub fn hand_over(&mut self) {
+        self.main = false;
+    }
+
     /// TERM, INT or QUIT.
     pub fn stopping(&self) {
-        self.send("STOPPING=1\nSTATUS=stopping");
+        if self.main {
+            self.send("STOPPING=1\nSTATUS=stopping");
+        }
     }
 
     /// Free-form status, sent only when it changed.
     pub fn status(&mut self, status: &str) {
-        if status != self.last_status {
+        if self.main && status != self.last_status {
             self.send(&format!("STATUS={status}"));
             self.last_status = status.to_string();
         }
@@ -81,7 +102,7 @@ impl Notifier {
     /// Pets the watchdog at half its interval; the master calls this once per loop turn,
     /// so a wedged master stops petting and systemd restarts it.
     pub fn watchdog(&mut self) {
-        let Some(every) = self.watchdog_every else {
+        let Some(every) = self.watchdog_every.filter(|_| self.main) else {
             return;
         };
         let now = monotonic_ms();
