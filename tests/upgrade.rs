@@ -291,3 +291,22 @@ fn listening(server: &Server, pid: u32, n: usize) -> Vec<std::net::SocketAddr> {
     let found = poll_until(secs(20), || Some(addrs()).filter(|a| a.len() == n));
     found.unwrap_or_else(|| panic!("master {pid} listens on {:?}, want {n}", addrs()))
 }
+
+/// TERM to one master while the other serves on the same sockets leaves the accept queue
+/// to the other, as WINCH does: a share of it taken by the stopping master's workers would
+/// still be in hand when `--graceful-timeout` kills them (here 4 requests of 2 s each).
+#[test]
+fn a_master_stopped_beside_another_leaves_the_queue_to_it() {
+    let server = Launch::new()
+        .args(&["--workers", &WORKERS.to_string(), "--graceful-timeout", "3"])
+        .start();
+    server.wait_children(WORKERS, secs(10));
+    let new = server.usr2();
+    wait_workers(new.0, &[], WORKERS);
+    let mut sleepers: Vec<_> = (0..12).map(|_| server.sent_sleeper(2000)).collect();
+    server.signal(Signal::SIGTERM);
+    for (i, conn) in sleepers.iter_mut().enumerate() {
+        let answer = conn.try_read_response(secs(40));
+        assert_eq!(answer.map(|r| r.status), Ok(200), "request {i}");
+    }
+}

@@ -562,8 +562,12 @@ impl<'a> Master<'a> {
         self.phase = Phase::StoppingGracefully;
         // Unready tells each worker the whole server is going away, not just that worker:
         // readiness probes fail, and when it drains it also takes what waits in the
-        // accept queue (a worker retired alone leaves that to the others).
-        for info in self.pool.iter() {
+        // accept queue (a worker retired alone leaves that to the others). Not while the
+        // other master of an upgrade serves on the same sockets: the queue is its to
+        // serve, as after WINCH, and a share taken here could still be in hand when
+        // `--graceful-timeout` kills these workers.
+        let server_goes = self.new_master.is_none() && !reexec::parent_pending();
+        for info in self.pool.iter().filter(|_| server_goes) {
             self.scoreboard[info.slot].set_unready();
         }
         if delay == 0 {
