@@ -264,6 +264,22 @@ fn max_workers_grows_the_pool_under_a_queue_and_shrinks_it_when_idle() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// A TTIN after a quiet spell sticks for `--scale-down-after` of quiet from then on: the
+/// autoscaler's clock starts over, rather than undoing the TTIN on its next turn because
+/// the pool had been idle long before it.
+#[test]
+fn ttin_after_a_quiet_spell_is_not_undone_at_once() {
+    let server = start("1", &["--max-workers", "3", "--scale-down-after", "2"]);
+    // Quiet for longer than --scale-down-after, at the floor, so nothing to shrink.
+    std::thread::sleep(secs(3));
+    server.signal(Signal::SIGTTIN);
+    server.wait_for_log("TTIN x1, TTOU x0: workers 1 -> 2", secs(10));
+    let added = Instant::now();
+    server.wait_for_log("workers 2 -> 1", secs(20));
+    let kept = added.elapsed();
+    assert!(kept >= Duration::from_millis(1500), "undone after {kept:?}");
+}
+
 /// Behind nginx, a Unix socket's queue is the one that fills: the pool grows on it as on
 /// a TCP listener's, here with an idle TCP listener beside it whose queue alone says
 /// nothing waits. Both queued requests are then answered by the worker it added.

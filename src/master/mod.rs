@@ -455,6 +455,9 @@ impl<'a> Master<'a> {
             "Handling signal: TTIN x{ttin}, TTOU x{ttou}: workers {before} -> {}",
             self.target
         );
+        // The operator's count is where the autoscaler starts from: the quiet it saw
+        // before a TTIN would otherwise undo it on the next turn.
+        self.autoscaler.iter_mut().for_each(Autoscaler::interrupt);
     }
 
     /// `--max-workers`: one more worker while connections wait and none is idle (if it
