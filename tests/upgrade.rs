@@ -310,3 +310,65 @@ fn a_master_stopped_beside_another_leaves_the_queue_to_it() {
         assert_eq!(answer.map(|r| r.status), Ok(200), "request {i}");
     }
 }
+
+/// A server on a TCP port and the Unix sockets `names` (files in `dir`), configured by a
+/// file that [`write_sockets`] rewrites before a USR2.
+fn on_sockets(dir: &TempDir, names: &[&str]) -> Server {
+    write_sockets(dir, names);
+    let config = dir.join("br-serve.toml");
+    let shown = config.to_str().expect("a UTF-8 temporary path");
+    let server = Launch::new().no_bind().args(&["-c", shown]).start();
+    server.wait_children(1, secs(10));
+    server
+}
+
+fn write_sockets(dir: &TempDir, names: &[&str]) {
+    let unix = names
+        .iter()
+        .map(|n| format!("\"unix:{}\"", dir.join(n).display()));
+    let binds: Vec<String> = std::iter::once("\"127.0.0.1:0\"".to_string())
+        .chain(unix)
+        .collect();
+    let text = format!("workers = 1\nbind = [{}]\n", binds.join(", "));
+    std::fs::write(dir.join("br-serve.toml"), text).expect("write the configuration");
+}
+
+/// A Unix socket's file goes with the last master serving on it. After an upgrade the
+/// new master serves on those its `--bind` still names, and the one it dropped is
+/// removed when the old master leaves (it used to stay, with nobody listening).
+#[test]
+fn an_upgrade_removes_the_file_of_a_socket_it_dropped() {
+    let dir = TempDir::new("upgrade-unix-drop");
+    let mut server = on_sockets(&dir, &["kept.sock", "dropped.sock"]);
+    write_sockets(&dir, &["kept.sock"]);
+    let new = server.usr2();
+    wait_workers(new.0, &[], 1);
+    server.wait_for_log("dropped.sock is no longer in --bind", secs(10));
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+    assert!(
+        !dir.join("dropped.sock").exists(),
+        "a dead socket file stayed"
+    );
+    assert_eq!(unix_status(&dir.join("kept.sock"), "/"), "HTTP/1.1 200 OK");
+}
+
+/// In a rollback the new master leaves the old one's socket files, and removes the file
+/// of a socket only it served on.
+#[test]
+fn a_rollback_removes_the_file_of_a_socket_only_the_new_master_bound() {
+    let dir = TempDir::new("upgrade-unix-rollback");
+    let server = on_sockets(&dir, &["kept.sock"]);
+    write_sockets(&dir, &["kept.sock", "added.sock"]);
+    let new = server.usr2();
+    wait_workers(new.0, &[], 1);
+    assert_eq!(unix_status(&dir.join("added.sock"), "/"), "HTTP/1.1 200 OK");
+    server.signal(Signal::SIGHUP);
+    send_signal(new.0, Signal::SIGTERM);
+    server.wait_for_log(&format!("The new master (pid: {}) exited", new.0), secs(15));
+    assert!(
+        !dir.join("added.sock").exists(),
+        "a dead socket file stayed"
+    );
+    assert_eq!(unix_status(&dir.join("kept.sock"), "/"), "HTTP/1.1 200 OK");
+}

@@ -49,6 +49,7 @@ use crate::access_log::AccessLog;
 use crate::config::{self, Config};
 use crate::error::Error;
 use crate::sys::clock::monotonic_ms;
+use crate::sys::fds::{holds_socket, socket_inode};
 use crate::sys::fork;
 use crate::sys::lifeline::Lifeline;
 use crate::sys::pages::mib;
@@ -84,8 +85,8 @@ struct Master<'a> {
     pid: Pid,
     /// Closed when the workers are told to stop (`stop_workers`).
     listeners: Vec<Listener>,
-    /// The Unix sockets' paths, removed when the master stops for good.
-    socket_paths: Vec<PathBuf>,
+    /// The Unix sockets' paths and socket inodes, removed when the master stops for good.
+    socket_paths: Vec<(PathBuf, u64)>,
     /// The listeners are systemd's (socket activation), standing in for `--bind`; a new
     /// master started by USR2 is told so.
     activated: bool,
@@ -183,7 +184,7 @@ impl<'a> Master<'a> {
             pid,
             socket_paths: listeners
                 .iter()
-                .filter_map(|l| l.path().map(Path::to_path_buf))
+                .filter_map(|l| Some((l.path()?.to_path_buf(), socket_inode(l.fd()).ok()?)))
                 .collect(),
             listeners,
             activated,
@@ -879,14 +880,21 @@ impl<'a> Master<'a> {
     }
 
     /// After the last worker is gone: removes the Unix sockets' files, unless another
-    /// process serves on them. After a USR2 upgrade the new master serves on those its
-    /// `--bind` still names (a dropped one's file is removed when something binds that
-    /// path again); after a rollback, when this is the new master, the old one still
-    /// serves on them; with socket activation they are systemd's, which made them.
+    /// process serves on them: systemd, whose sockets they are with socket activation, or
+    /// the other master of an upgrade (after it, the new one; after a rollback, when this
+    /// is the new master, the old one) if it still holds that socket. A socket the new
+    /// master dropped from `--bind`, or one it bound itself and is rolled back from, has
+    /// its file removed; when the other master's descriptors cannot be read, the file is
+    /// left.
     fn finish(&mut self) {
-        let shared = self.new_master.is_some() || reexec::parent_pending() || self.activated;
-        if !shared {
-            for path in &self.socket_paths {
+        let other = self
+            .new_master
+            .map(Pid::as_raw)
+            .or_else(reexec::pending_parent);
+        for (path, inode) in &self.socket_paths {
+            let served_elsewhere =
+                self.activated || other.is_some_and(|pid| holds_socket(pid, *inode) != Some(false));
+            if !served_elsewhere {
                 let _ = std::fs::remove_file(path);
             }
         }

@@ -82,8 +82,13 @@ pub fn spawn_new_master(handed: &Handed, argv: &[OsString]) -> std::io::Result<u
 /// True while the master that started this one (by USR2) still runs and is still our
 /// parent: the upgrade is pending, and a second USR2 must wait.
 pub fn parent_pending() -> bool {
+    pending_parent().is_some()
+}
+
+/// The master that started this one, while it runs and is still our parent.
+pub fn pending_parent() -> Option<i32> {
     std::env::var(PARENT_ENV)
         .ok()
         .and_then(|pid| pid.parse::<i32>().ok())
-        .is_some_and(|pid| nix::unistd::getppid().as_raw() == pid)
+        .filter(|&pid| nix::unistd::getppid().as_raw() == pid)
 }

@@ -51,6 +51,26 @@ pub fn is_open(fd: RawFd) -> bool {
     fcntl(borrowed, FcntlArg::F_GETFD).is_ok()
 }
 
+/// The inode of the socket behind `fd`: what `/proc/PID/fd/N` shows as `socket:[INODE]`
+/// for every process holding that same socket.
+pub fn socket_inode(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    Ok(nix::sys::stat::fstat(fd)?.st_ino)
+}
+
+/// Whether process `pid` holds a descriptor of the socket numbered `inode` (see
+/// [`socket_inode`]); `None` when its descriptors cannot be read (no /proc, or a process
+/// of another user without the right to look).
+pub fn holds_socket(pid: i32, inode: u64) -> Option<bool> {
+    let wanted = format!("socket:[{inode}]");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let mut held = false;
+    for entry in fds {
+        let target = std::fs::read_link(entry.ok()?.path());
+        held |= target.is_ok_and(|t| t.as_os_str() == wanted.as_str());
+    }
+    Some(held)
+}
+
 /// Checks that a descriptor named on the command line (`--bind fd://N`) is a listening
 /// socket, before `adopt_all` takes it: a wrong number must stop the start, not close a
 /// descriptor this process opened for something else (its error log, say) when the
