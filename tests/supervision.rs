@@ -388,6 +388,20 @@ fn max_workers_does_not_count_a_boot_as_crowding() {
     assert!((1000..3000).contains(&waited), "{line}");
 }
 
+/// A stop does not wait for a worker still building its application (a model loading,
+/// here 60 s): it has no connection to finish, so it goes at once.
+#[test]
+fn a_stop_does_not_wait_for_a_booting_worker() {
+    let mut server = Launch::new()
+        .args(&["--workers", "1"])
+        .env("BR_SERVE_DEMO_BOOT_MS", "60000")
+        .start();
+    server.wait_for_log("Booting worker", secs(10));
+    server.signal(Signal::SIGTERM);
+    server.wait_for_log("is still booting: stopping it at once", secs(10));
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
 /// The master answers its own port while the only worker is inside a 20 s request, when
 /// a scrape of `--metrics-path` would wait behind it.
 #[test]

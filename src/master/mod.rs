@@ -599,9 +599,23 @@ impl<'a> Master<'a> {
     /// the kernel refuses newcomers at once (as nginx's stop does) rather than queueing
     /// them for nobody until the last process exits and resets them. A new master (USR2)
     /// or systemd (socket activation) holding the same sockets keeps them listening.
+    ///
+    /// A worker still booting gets SIGKILL instead: it has no connection to finish, and
+    /// would notice the stop only once its application is built (a model loading may
+    /// take minutes, past `docker stop`'s patience); gunicorn's booting workers exit at
+    /// once too.
     fn stop_workers(&mut self, signal: Signal) {
-        for info in self.pool.iter() {
-            signal_worker(info.pid, signal);
+        for info in self.pool.iter_mut() {
+            let booting = self.scoreboard[info.slot].state() == State::Booting;
+            if booting {
+                log::info!(
+                    "Worker {} (pid: {}) is still booting: stopping it at once",
+                    info.number(),
+                    info.pid
+                );
+                info.killed = true;
+            }
+            signal_worker(info.pid, if booting { Signal::SIGKILL } else { signal });
         }
         self.listeners.clear();
         if let Some(scrapes) = self.scrapes.as_mut() {
