@@ -26,6 +26,10 @@ fn server_with_sleeper(ms: u64, extra: &[&str]) -> (Server, Conn) {
 fn term_lets_the_in_flight_request_finish_then_exits_zero() {
     let (mut server, mut conn) = server_with_sleeper(1500, &[]);
     server.signal(Signal::SIGTERM);
+    // A HUP meanwhile changes nothing, and the log says so.
+    server.wait_for_log("Handling signal: TERM: graceful stop", secs(10));
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("HUP: ignored, the server is stopping", secs(10));
     let r = conn.read_response(secs(15));
     assert_eq!(r.status, 200, "{r:?}");
     let status = server.wait_exit(secs(15));

@@ -419,6 +419,11 @@ impl<'a> Master<'a> {
             }
             Action::ReopenLogs => self.reopen_logs(),
             Action::Reexec => self.reexec(),
+            // A stop has begun: say that the signal changes nothing, as gunicorn logs
+            // every signal it handles.
+            Action::Ignore if self.phase != Phase::Running => {
+                log::info!("Handling signal: {name}: ignored, the server is stopping")
+            }
             // TTIN/TTOU are counted by `scale`; CHLD is handled by the reaping
             // every turn does anyway.
             Action::ScaleUp | Action::ScaleDown | Action::Reap | Action::Ignore => {}
