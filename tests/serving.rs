@@ -211,7 +211,9 @@ fn cpu_bound_request_does_not_delay_another_connection() {
 /// answered before the second kept request is.
 #[test]
 fn new_connections_take_turns_with_kept_ones() {
-    let server = start("1", &[]);
+    // A keep-alive time no loaded machine reaches between two steps: with the default
+    // 2 s, a kept connection could be closed as idle before its second request.
+    let server = start("1", &["--keep-alive", "60"]);
     server.wait_children(1, secs(10));
     let mut kept: Vec<_> = (0..2).map(|_| server.connect()).collect();
     for conn in &mut kept {
