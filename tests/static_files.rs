@@ -302,6 +302,25 @@ fn a_large_file_arrives_whole() {
     assert!(got.body == want, "body differs ({} bytes)", got.body.len());
 }
 
+/// A file far larger than the socket buffers, asked for on a connection kept alive
+/// after a small answer (so the connection was not watched for writes when the file
+/// began): the worker resumes it each time the client has read enough, to the end.
+#[test]
+fn a_huge_file_on_a_kept_connection_arrives_whole() {
+    let (dir, server) = site();
+    let want: Vec<u8> = (0..32u32 << 20).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.join("www/huge.bin"), &want).unwrap();
+    let mut conn = Conn::open(server.addr());
+    conn.send(&request("GET", "/hello.txt", &[], b""));
+    assert_eq!(conn.read_response(secs(10)).text(), "Hello, World!\n");
+    conn.send(&request("GET", "/huge.bin", &[], b""));
+    // Not the answer itself in a failure's message: 32 MiB of it.
+    let huge = conn.try_read_response(secs(30));
+    let huge = huge.map_err(|why| why.chars().take(200).collect::<String>());
+    let whole = huge.map(|r| (r.status, r.body.len(), r.body == want));
+    assert_eq!(whole, Ok((200, want.len(), true)));
+}
+
 #[test]
 fn cached_small_files_are_never_stale() {
     use std::os::unix::fs::MetadataExt;
