@@ -33,16 +33,31 @@ COPY --from=build /src/target/release/br-serve /usr/local/bin/br-serve
 # Non-root. Binding port 80 still works: Docker (20.10 and later) sets
 # net.ipv4.ip_unprivileged_port_start=0 inside the container's network namespace, so any
 # user may bind low ports there. (Not so with --network=host, or on runtimes that leave
-# the sysctl alone: bind a port >= 1024 there, e.g. CMD ["--bind", "0.0.0.0:8080"].)
+# the sysctl alone: bind a port >= 1024 there, e.g. `-e PORT=8080`.)
 USER 10001:10001
 
+# The settings the image needs live in the environment, not in CMD: flags given after
+# the image name (`docker run br-serve-img --workers 4`) replace CMD whole, and a bind
+# kept there would silently go with them.
+# PORT: listen on 0.0.0.0:$PORT (`-e PORT=8080` moves it). It is only a default, as in
+# gunicorn: --bind, BR_SERVE_BIND or a configuration file's bind win over it.
+# BR_SERVE_GRACEFUL_TIMEOUT: `docker stop` sends SIGKILL 10 s after TERM, so in-flight
+# requests must finish within that, with a margin for the exit. Raise both together:
+# `docker stop -t 60` (or `docker run --stop-timeout 60`) and
+# `-e BR_SERVE_GRACEFUL_TIMEOUT=55`. (As an environment variable it is above a
+# configuration file's graceful-timeout, so set it here, with -e, or as a flag.)
+ENV PORT=80 \
+    BR_SERVE_GRACEFUL_TIMEOUT=8
+
 EXPOSE 80
-# The binary probes itself (a slim image has no curl). The URL follows CMD's bind: change
-# both together.
+# The binary probes itself (a slim image has no curl). The shell expands $PORT, so the
+# probe follows `-e PORT=...`; a bind set otherwise (--bind, BR_SERVE_BIND) needs a PORT
+# to match, or its own `--health-cmd`.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
-    CMD ["/usr/local/bin/br-serve", "check", "http://127.0.0.1:80/healthz", "3"]
+    CMD ["/bin/sh", "-c", "exec /usr/local/bin/br-serve check \"http://127.0.0.1:${PORT}/healthz\" 3"]
 # The master is PID 1 (exec form, no shell): TERM is its graceful drain, and it reaps
 # every child, as PID 1 must.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/br-serve"]
-CMD ["--bind", "0.0.0.0:80"]
+# Flags given after the image name come here (the bind is PORT's, above).
+CMD []
