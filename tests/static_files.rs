@@ -527,6 +527,18 @@ fn only_get_and_head_are_allowed() {
         (post.status, post.header("allow")),
         (405, Some("GET, HEAD"))
     );
+    // An upload is refused before it is sent: no `100 Continue` to a client that waits
+    // for one, then the connection closes (the body never came).
+    let mut put = Conn::open(server.addr());
+    let expect = ["Expect: 100-continue", "Content-Length: 500000"];
+    put.send(&request("PUT", "/hello.txt", &expect, b""));
+    let refused = put.read_response(secs(10));
+    assert_eq!(
+        (refused.status, refused.header("allow")),
+        (405, Some("GET, HEAD"))
+    );
+    assert!(refused.has_token("Connection", "close"), "{refused:?}");
+    put.expect_closed(secs(10));
 }
 
 #[test]

@@ -10,7 +10,7 @@
 pub mod demo;
 pub mod static_files;
 
-use crate::http::{Request, Response};
+use crate::http::{Request, RequestHead, Response};
 
 /// An application: one blocking call per request, request in, response out.
 ///
@@ -123,6 +123,49 @@ pub trait Handler {
     /// assert_eq!(call(&mut app, b"GET /nope HTTP/1.1\r\nHost: h\r\n\r\n").status(), 404);
     /// ```
     fn handle(&mut self, req: &Request) -> Response;
+
+    /// Looks at a request that has a body before that body is read, to answer it without
+    /// taking the upload: a method the resource does not allow, a missing credential, a
+    /// size this route does not accept. `None`, the default, reads the body and then
+    /// calls [`handle`](Self::handle).
+    ///
+    /// Called once the head is complete, and before `100 Continue` goes to a client that
+    /// waits for it (`Expect: 100-continue`), so such a client never sends the body. A
+    /// response returned here is sent at once, logged like any other, and the connection
+    /// then closes (lingering, so that a client still sending gets the answer), since the
+    /// unread body stands between it and the next request. A panic here is a 500, as in
+    /// `handle`. Requests without a body never come here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, RequestHead, parse_head};
+    /// use br_serve::{Handler, Request, Response};
+    ///
+    /// struct ReadOnly;
+    ///
+    /// impl Handler for ReadOnly {
+    ///     fn handle(&mut self, _req: &Request) -> Response {
+    ///         Response::text(200, "a page\n")
+    ///     }
+    ///
+    ///     fn before_body(&mut self, head: &RequestHead) -> Option<Response> {
+    ///         let refused = Response::text(405, "read-only\n").with_header("Allow", "GET, HEAD");
+    ///         (!matches!(head.method(), "GET" | "HEAD")).then_some(refused)
+    ///     }
+    /// }
+    ///
+    /// let raw = b"PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: 900000000\r\n\r\n";
+    /// let head = parse_head(raw, &Limits { max_body: u64::MAX, ..Limits::default() })?
+    ///     .expect("a complete head");
+    /// let refused = ReadOnly.before_body(&head).expect("refused before the upload");
+    /// assert_eq!(refused.status(), 405);
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
+    fn before_body(&mut self, head: &RequestHead) -> Option<Response> {
+        let _ = head;
+        None
+    }
 }
 
 impl<F> Handler for F

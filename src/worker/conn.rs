@@ -288,7 +288,7 @@ impl Conn {
                 self.respond(head, Vec::new(), ctx);
                 Some(len)
             }
-            Ok(Some(head)) => Some(self.begin_body(head, start)),
+            Ok(Some(head)) => Some(self.begin_body(head, start, ctx)),
             Err(err) => {
                 let head_request = starts_as_head(&self.input[start..]);
                 // What came before is answered; the refused head is what the log shows.
@@ -305,10 +305,15 @@ impl Conn {
         }
     }
 
-    /// A head is complete: decides how to read its body, answers `100 Continue` when the
-    /// client waits for it (RFC 9110 §10.1.1), and returns the head's length.
-    fn begin_body(&mut self, head: RequestHead, start: usize) -> usize {
+    /// A head is complete: lets the application answer before the body is read
+    /// ([`Handler::before_body`]), or decides how to read the body, answers `100 Continue`
+    /// when the client waits for it (RFC 9110 §10.1.1); returns the head's length.
+    fn begin_body(&mut self, head: RequestHead, start: usize, ctx: &mut Ctx) -> usize {
         let len = head.len();
+        if let Some(response) = call_before_body(ctx.handler.as_mut(), &head) {
+            self.answer_unread(head, response, ctx);
+            return len;
+        }
         let framing = match head.framing() {
             BodyFraming::Empty => BodyDecoder::Length(0),
             BodyFraming::Length(n) => BodyDecoder::Length(n),
@@ -454,6 +459,27 @@ impl Conn {
         self.input.clear();
         self.eof = true;
         self.phase = Phase::Closing;
+    }
+
+    /// Answers a request the application refused before its body was read: logged as
+    /// any answer is, then the connection closes, lingering, as after an error, since the
+    /// unread body is still to come.
+    fn answer_unread(&mut self, head: RequestHead, response: Response, ctx: &mut Ctx) {
+        let head_request = head.is_head();
+        if let Some(log) = ctx.access.as_mut() {
+            let request = Request::new(head, Vec::new(), self.peer);
+            let started = (SystemTime::now(), ctx.now);
+            log_access(log, &request, &response, head_request, started);
+        }
+        let meta = ResponseMeta {
+            version: Version::Http11,
+            keep_alive: false,
+            head_request,
+        };
+        self.queue(response, &meta, ctx.date.get_at_instant(ctx.now));
+        self.input.clear();
+        self.phase = Phase::Closing;
+        self.failed = true;
     }
 
     /// Answers with an error and stops reading requests from this connection; it will
@@ -694,7 +720,31 @@ fn shed(ctx: &Ctx) -> Response {
 
 /// Calls the application; a panic becomes a 500 and the worker lives on.
 fn call_handler(handler: &mut dyn Handler, request: &Request) -> Response {
-    let failed = match catch_unwind(AssertUnwindSafe(|| handler.handle(request))) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| handler.handle(request)));
+    checked(outcome, "on", request.method(), request.target())
+}
+
+/// The application's answer before a body is read ([`Handler::before_body`]), if any.
+fn call_before_body(handler: &mut dyn Handler, head: &RequestHead) -> Option<Response> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| handler.before_body(head))).transpose()?;
+    Some(checked(
+        outcome,
+        "before the body of",
+        head.method(),
+        head.target(),
+    ))
+}
+
+/// What a call into the application returned, made safe to send: a panic, or a
+/// response that cannot go out as it is, is logged and answered 500, and the worker
+/// serves on.
+fn checked(
+    outcome: std::thread::Result<Response>,
+    when: &str,
+    method: &str,
+    target: &str,
+) -> Response {
+    let failed = match outcome {
         Ok(response) => match unsendable(&response) {
             None => return response,
             Some(why) => why,
@@ -704,11 +754,7 @@ fn call_handler(handler: &mut dyn Handler, request: &Request) -> Response {
             "panicked".to_string()
         }
     };
-    log::error!(
-        "handler {failed} on {} {}; answered 500",
-        request.method(),
-        request.target()
-    );
+    log::error!("handler {failed} {when} {method} {target}; answered 500");
     Response::text(500, "Internal Server Error\n")
 }
 
@@ -775,6 +821,34 @@ mod tests {
         let head = crate::http::parse_head(raw, &crate::http::Limits::default());
         let request = Request::new(head.unwrap().unwrap(), Vec::new(), None);
         assert_eq!(call_handler(&mut handler, &request).status(), 500);
+    }
+
+    /// `before_body` answers as `handle` does: its panic, or a response that cannot be
+    /// sent, is a 500; no answer means the body is read.
+    #[test]
+    fn an_answer_before_the_body_is_checked_like_any() {
+        struct Screen(u16);
+        impl Handler for Screen {
+            fn handle(&mut self, _: &Request) -> Response {
+                Response::new(200)
+            }
+            fn before_body(&mut self, _: &RequestHead) -> Option<Response> {
+                match self.0 {
+                    0 => None,
+                    1 => panic!("before_body panics"),
+                    status => Some(Response::new(status)),
+                }
+            }
+        }
+        let raw = b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n";
+        let head = crate::http::parse_head(raw, &Limits::default())
+            .unwrap()
+            .unwrap();
+        let status = |n| call_before_body(&mut Screen(n), &head).map(|r| r.status());
+        assert_eq!(status(0), None);
+        assert_eq!(status(1), Some(500));
+        assert_eq!(status(103), Some(500));
+        assert_eq!(status(413), Some(413));
     }
 
     #[test]

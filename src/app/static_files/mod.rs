@@ -98,7 +98,7 @@ use self::path::{
 };
 use crate::Handler;
 use crate::http::date::imf_fixdate;
-use crate::http::{Body, Request, Response};
+use crate::http::{Body, Request, RequestHead, Response};
 
 /// The file served for a directory URL ending in `/`.
 const INDEX_FILE: &str = "index.html";
@@ -537,15 +537,28 @@ impl Handler for StaticFiles {
         }
         response
     }
+
+    /// A body is never wanted here (files are only read): a request that brings one is
+    /// refused before it is sent, as nginx does, not after the whole upload (a client
+    /// that asks `Expect: 100-continue` gets no `100 Continue`). A GET or HEAD with a
+    /// body is answered as usual.
+    fn before_body(&mut self, head: &RequestHead) -> Option<Response> {
+        (!matches!(head.method(), "GET" | "HEAD")).then(method_not_allowed)
+    }
+}
+
+/// 405 for every method but GET and HEAD.
+fn method_not_allowed() -> Response {
+    Response::text(405, "method not allowed\n")
+        .with_header("Allow", "GET, HEAD")
+        .with_header(NOSNIFF.0, NOSNIFF.1)
 }
 
 impl StaticFiles {
     /// The answer to a request, before `Cache-Control` and `Vary`.
     fn route(&mut self, req: &Request) -> Response {
         if !matches!(req.method(), "GET" | "HEAD") {
-            return Response::text(405, "method not allowed\n")
-                .with_header("Allow", "GET, HEAD")
-                .with_header(NOSNIFF.0, NOSNIFF.1);
+            return method_not_allowed();
         }
         let path = match decode_path(req.path()) {
             Ok(path) => path,
