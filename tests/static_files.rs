@@ -541,6 +541,38 @@ fn only_get_and_head_are_allowed() {
     put.expect_closed(secs(10));
 }
 
+/// A worker out of descriptors cannot open a file that is there: 503 and an error-log
+/// line (nginx: 500 and "Too many open files"), not a 404 that a cache would keep.
+#[test]
+fn a_worker_out_of_descriptors_answers_503_not_404() {
+    let dir = TempDir::new("static-emfile");
+    std::fs::create_dir(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/big.bin"), vec![b'x'; 100_000]).unwrap();
+    let server = Launch::new()
+        .wrapped(&["sh", "-c", r#"ulimit -n 32 && exec "$0" "$@""#])
+        .args(&["--workers", "1", "--keep-alive", "60"])
+        .args(&["--static", dir.join("www").to_str().unwrap()])
+        .start();
+    let mut first = Conn::open(server.addr());
+    first.send(&request("GET", "/big.bin", &[], b""));
+    assert_eq!(first.read_response(secs(10)).status, 200);
+    // Connections are accepted once they have sent something (TCP_DEFER_ACCEPT).
+    let _held: Vec<Conn> = (0..40)
+        .map(|_| {
+            let mut conn = Conn::open(server.addr());
+            conn.send(&request("GET", "/nothing-here", &[], b""));
+            conn
+        })
+        .collect();
+    server.wait_for_log("accept: Too many open files", secs(10));
+    first.send(&request("GET", "/big.bin", &[], b""));
+    assert_eq!(first.read_response(secs(10)).status, 503);
+    server.wait_for_log(
+        "cannot open a file under the root: Too many open files",
+        secs(10),
+    );
+}
+
 #[test]
 fn a_missing_root_stops_the_start() {
     let (status, log) = Launch::new()

@@ -22,13 +22,25 @@ pub(super) enum Reject {
     Forbidden,
     /// Everything else, including every attempt to leave the root.
     NotFound,
+    /// The worker ran out of something (descriptors, memory) or the disk failed: the
+    /// file may well be there, so not a 404, which a cache would keep.
+    Unavailable,
 }
 
 impl Reject {
-    /// Maps a filesystem error: only a permission error is worth telling apart.
+    /// Maps a filesystem error: a permission error is a 403; running out of descriptors
+    /// or memory, or an I/O error, is a 503 and an error-log line (nginx answers 500 and
+    /// logs it); anything else (no such file, a symlink loop, a name too long) is a 404.
     pub(super) fn from_io(err: &io::Error) -> Reject {
-        match err.kind() {
-            io::ErrorKind::PermissionDenied => Reject::Forbidden,
+        use nix::libc::{EIO, EMFILE, ENFILE, ENOMEM};
+        if err.kind() == io::ErrorKind::PermissionDenied {
+            return Reject::Forbidden;
+        }
+        match err.raw_os_error() {
+            Some(EMFILE | ENFILE | ENOMEM | EIO) => {
+                log_unavailable(err);
+                Reject::Unavailable
+            }
             _ => Reject::NotFound,
         }
     }
@@ -38,7 +50,19 @@ impl Reject {
             Reject::BadRequest => plain(400, "bad request\n"),
             Reject::Forbidden => plain(403, "forbidden\n"),
             Reject::NotFound => plain(404, "not found\n"),
+            Reject::Unavailable => plain(503, "cannot open the file now\n"),
         }
+    }
+}
+
+/// Says why files cannot be served, at most once a second: a worker out of descriptors
+/// meets the error on every request.
+fn log_unavailable(err: &io::Error) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
+    let now = crate::sys::clock::monotonic_ms() / 1000 + 1;
+    if LAST_SECOND.swap(now, Ordering::Relaxed) != now {
+        log::error!("static files: cannot open a file under the root: {err}");
     }
 }
 
