@@ -402,6 +402,37 @@ fn a_stop_does_not_wait_for_a_booting_worker() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
+/// The master out of descriptors cannot accept on its metrics port: it says so once,
+/// not ten times a second for as long as a scraper waits, and answers that scraper once
+/// it has room again.
+#[test]
+fn metrics_port_out_of_descriptors_says_so_once() {
+    let server = start("1", &["--metrics-bind", "127.0.0.1:0"]);
+    let metrics = server.metrics_addr();
+    assert_eq!(client::get(metrics, "/metrics").status, 200);
+    let pid = server.pid().to_string();
+    let limit = |soft: usize| {
+        let nofile = format!("--nofile={soft}:");
+        let set = std::process::Command::new("prlimit")
+            .args(["--pid", &pid, &nofile])
+            .status();
+        assert!(set.is_ok_and(|s| s.success()), "prlimit {nofile}");
+    };
+    // Below what the master holds: every new descriptor fails.
+    limit(8);
+    let mut waiting = Conn::open(metrics);
+    waiting.send(&client::request("GET", "/metrics", &[], b""));
+    let failed = "metrics port: accept failed";
+    server.wait_for_log(failed, secs(10));
+    // Ten retries' time: each would have said it again.
+    std::thread::sleep(secs(1));
+    let said = server.log().iter().filter(|l| l.contains(failed)).count();
+    assert_eq!(said, 1, "{:#?}", server.log());
+    limit(1024);
+    assert_eq!(waiting.read_response(secs(10)).status, 200);
+    server.wait_for_log("metrics port: accepting again", secs(10));
+}
+
 /// The master answers its own port while the only worker is inside a 20 s request, when
 /// a scrape of `--metrics-path` would wait behind it.
 #[test]

@@ -73,6 +73,8 @@ pub struct Scrapes {
     full: bool,
     /// The accept queue may hold more than the last turn took.
     backlog: bool,
+    /// Accepting fails (out of descriptors, say), and the log said so once.
+    failing: bool,
     /// Watched by this master's poll (not while a new master from USR2 answers).
     watched: bool,
 }
@@ -164,6 +166,7 @@ impl Scrapes {
             accepted: 0,
             full: false,
             backlog: false,
+            failing: false,
             watched: false,
         })
     }
@@ -258,8 +261,17 @@ impl Scrapes {
                     return;
                 }
                 Err(err) if err.kind() == io::ErrorKind::ConnectionAborted => continue,
-                Err(err) => return log::warn!("metrics port: accept failed: {err}"),
+                // Retried every turn (the queue is still there), said once per spell.
+                Err(err) => {
+                    if !std::mem::replace(&mut self.failing, true) {
+                        log::warn!("metrics port: accept failed: {err}; retrying every {RETRY:?}");
+                    }
+                    return;
+                }
             };
+            if std::mem::take(&mut self.failing) {
+                log::warn!("metrics port: accepting again");
+            }
             let index = self.free_place(registry);
             let token = Token(FIRST_CONN + index);
             // Writable too: an answer larger than the socket's buffer is finished when
