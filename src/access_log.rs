@@ -356,6 +356,10 @@ impl AccessLog {
 struct Sink {
     path: Option<LogPath>,
     file: Option<File>,
+    /// Writing fails (a full disk, say), and the error log said so once.
+    failing: bool,
+    /// A line went out only in part: the next one starts on a line of its own.
+    torn: bool,
 }
 
 impl Sink {
@@ -365,6 +369,8 @@ impl Sink {
             "-" => Ok(Sink {
                 path: None,
                 file: None,
+                failing: false,
+                torn: false,
             }),
             path => {
                 let path = LogPath::new(path.into(), mode);
@@ -372,19 +378,43 @@ impl Sink {
                 Ok(Sink {
                     path: Some(path),
                     file: Some(file),
+                    failing: false,
+                    torn: false,
                 })
             }
         }
     }
 
-    /// Writes one line with one `write`.
+    /// Writes one line with one `write`. When writing fails (a full disk), the error log
+    /// says so once, not for every request, and again when lines go out once more; a
+    /// line the disk took only part of is not continued by the next one.
     pub fn write_line(&mut self, line: &str) {
-        let result = match self.file.as_mut() {
-            Some(file) => file.write_all(line.as_bytes()),
-            None => std::io::stdout().lock().write_all(line.as_bytes()),
+        let torn = std::mem::take(&mut self.torn);
+        let joined;
+        let bytes = match torn {
+            true => {
+                joined = ["\n", line].concat();
+                joined.as_bytes()
+            }
+            false => line.as_bytes(),
         };
-        if let Err(err) = result {
-            log::warn!("cannot write the access log: {err}");
+        let result = match self.file.as_mut() {
+            Some(file) => file.write(bytes),
+            None => std::io::stdout().lock().write(bytes),
+        };
+        match result {
+            Ok(n) if n == bytes.len() => {
+                if std::mem::take(&mut self.failing) {
+                    log::warn!("writing the access log again");
+                }
+            }
+            Ok(_) => self.torn = true,
+            Err(err) => {
+                self.torn = torn;
+                if !std::mem::replace(&mut self.failing, true) {
+                    log::warn!("cannot write the access log: {err}; lines are lost until it can");
+                }
+            }
         }
     }
 

@@ -233,6 +233,26 @@ fn client_bytes_are_escaped_in_every_atom() {
     assert_eq!(line, r#""GET" "/" "HTTP/1.1" 200 "caf\xE9\x22""#);
 }
 
+/// An access log that cannot be written (a full disk; here /dev/full) costs no request
+/// and floods nothing: the error log says so once, not once per request.
+#[test]
+fn an_access_log_on_a_full_disk_is_reported_once() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--access-logfile", "/dev/full"])
+        .start();
+    for _ in 0..5 {
+        assert_eq!(server.get("/").status, 200);
+    }
+    let said = "cannot write the access log: No space left on device";
+    server.wait_for_log(said, secs(10));
+    let lines = server
+        .log()
+        .into_iter()
+        .filter(|l| l.contains(said))
+        .count();
+    assert_eq!(lines, 1, "{:#?}", server.log());
+}
+
 /// The error log has the reason a start failed (here a port in use), not only stderr:
 /// under a supervisor the file is where the operator looks. And a record with line breaks
 /// in it (a bad configuration file's parse report, on HUP) stays one line.
