@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
+use nix::unistd::geteuid;
 
 use crate::client::{self, Conn, metric_sample, unix_answer, unix_sent};
 use crate::load::{CHOREOGRAPHY, Load};
@@ -400,6 +401,37 @@ fn a_stop_does_not_wait_for_a_booting_worker() {
     server.signal(Signal::SIGTERM);
     server.wait_for_log("is still booting: stopping it at once", secs(10));
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
+/// When fork fails (here a process limit of three for a user of its own: the master and
+/// two workers), the workers there serve on and the master retries with backoff, not
+/// every turn of its loop (about ten failures a second per missing worker, each logged).
+#[test]
+fn fork_failures_are_retried_with_backoff() {
+    if !geteuid().is_root() {
+        return;
+    }
+    let user = [
+        "setpriv",
+        "--reuid",
+        "54321",
+        "--regid",
+        "54321",
+        "--clear-groups",
+    ];
+    let server = Launch::new()
+        .wrapped(&[&["prlimit", "--nproc=3"][..], &user].concat())
+        .args(&["--workers", "4"])
+        .start();
+    server.wait_for_log("fork failed", secs(10));
+    std::thread::sleep(secs(2));
+    let failures = server
+        .log()
+        .iter()
+        .filter(|l| l.contains("fork failed"))
+        .count();
+    assert!(failures <= 8, "{failures} fork failures logged in 2 s");
+    assert_eq!(server.get("/").status, 200);
 }
 
 /// The master out of descriptors cannot accept on its metrics port: it says so once,

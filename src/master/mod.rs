@@ -121,6 +121,8 @@ struct Master<'a> {
     next_spawn_ms: u64,
     /// Every scoreboard slot is taken (and the log said so).
     slots_full: bool,
+    /// Forks that failed in a row.
+    fork_failures: u32,
     pidfile: Option<Pidfile>,
     /// The access log, opened here so a bad path stops the start; workers inherit it.
     access_log: Option<AccessLog>,
@@ -202,6 +204,7 @@ impl<'a> Master<'a> {
             boot_failures: 0,
             next_spawn_ms: 0,
             slots_full: false,
+            fork_failures: 0,
             pidfile,
             access_log,
             new_master: None,
@@ -815,11 +818,29 @@ impl<'a> Master<'a> {
                 killed: false,
             }),
             Err(err) => {
-                log::error!("fork failed: {err}");
                 self.scoreboard[slot].free();
+                self.on_fork_failure(&err);
+                return false;
             }
         }
+        if std::mem::take(&mut self.fork_failures) > 0 {
+            log::info!("fork works again");
+        }
         true
+    }
+
+    /// fork failed (a process limit, no memory): the workers there serve on, and the
+    /// next try waits as after a boot failure (100 ms doubling to 30 s), rather than
+    /// retrying, and logging, every turn of the loop.
+    fn on_fork_failure(&mut self, err: &std::io::Error) {
+        self.fork_failures += 1;
+        let delay = backoff(self.fork_failures);
+        self.next_spawn_ms = monotonic_ms() + delay.as_millis() as u64;
+        log::error!(
+            "fork failed: {err} ({} in a row); next try in {} ms",
+            self.fork_failures,
+            delay.as_millis()
+        );
     }
 
     /// The child side of a fork: shed what belongs to the master and run a worker.
