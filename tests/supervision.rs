@@ -403,6 +403,37 @@ fn a_stop_does_not_wait_for_a_booting_worker() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
+/// A worker holding `--worker-connections` kept-alive clients takes no newcomer, so it
+/// is no idle worker: the autoscaler adds one for the newcomer waiting in the queue
+/// (which used to wait for a kept connection's keep-alive to run out).
+#[test]
+fn a_full_worker_is_not_an_idle_one() {
+    let server = start(
+        "1",
+        &[
+            "--worker-connections",
+            "2",
+            "--keep-alive",
+            "60",
+            "--max-workers",
+            "2",
+        ],
+    );
+    let kept: Vec<Conn> = (0..2)
+        .map(|_| {
+            let mut conn = server.connect();
+            conn.send(&client::request("GET", "/", &[], b""));
+            assert_eq!(conn.read_response(secs(10)).status, 200);
+            conn
+        })
+        .collect();
+    let mut newcomer = server.connect();
+    newcomer.send(&client::request("GET", "/pid", &[], b""));
+    server.wait_for_log("workers 1 -> 2", secs(15));
+    assert_eq!(newcomer.read_response(secs(10)).status, 200);
+    drop(kept);
+}
+
 /// When fork fails (here a process limit of three for a user of its own: the master and
 /// two workers), the workers there serve on and the master retries with backoff, not
 /// every turn of its loop (about ten failures a second per missing worker, each logged).

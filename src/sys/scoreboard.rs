@@ -49,6 +49,9 @@ pub struct Slot {
     replacement_wanted: AtomicU32,
     /// Set by the master during `--drain-delay`: still serving, but not ready.
     unready: AtomicU32,
+    /// Set by a worker that takes no new connection for now (`--worker-connections`
+    /// reached, or out of descriptors): idle, it still counts as busy.
+    full: AtomicU32,
     heartbeat_ms: AtomicU64,
     /// Requests answered in this slot since the master started, by every worker that
     /// held it: never reset, so their sum over the table only grows (a counter for
@@ -172,6 +175,7 @@ impl Slot {
         self.line_len.store(0, Relaxed);
         self.replacement_wanted.store(0, Relaxed);
         self.unready.store(0, Relaxed);
+        self.full.store(0, Relaxed);
         self.heartbeat_ms.store(now_ms, Relaxed);
         self.born_ms.store(now_ms, Relaxed);
         self.claims.iter().for_each(|claim| claim.store(0, Relaxed));
@@ -299,10 +303,19 @@ impl Slot {
         self.heartbeat_ms.load(Relaxed)
     }
 
+    /// Worker: whether it takes no new connection for now (see [`state`](Self::state)).
+    pub fn set_full(&self, full: bool) {
+        self.full.store(u32::from(full), Relaxed);
+    }
+
     /// The worker's state.
     pub fn state(&self) -> State {
         match self.state.load(Relaxed) {
             1 => State::Booting,
+            // A worker that cannot take a connection is no idle worker: not to the
+            // autoscaler, which adds one while connections wait and none is idle, nor
+            // to the metrics.
+            2 if self.full.load(Relaxed) != 0 => State::Busy,
             2 => State::Idle,
             3 => State::Busy,
             4 => State::Stopping,

@@ -625,6 +625,7 @@ impl Worker {
             return;
         }
         self.watching = wanted;
+        self.ctx.slot.set_full(!wanted);
         for i in 0..self.listeners.len() {
             match wanted {
                 true => self.watch(i),
