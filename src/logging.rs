@@ -95,16 +95,21 @@ pub(crate) fn set_role(worker: usize) {
     PID.store(std::process::id(), Ordering::Relaxed);
 }
 
-/// USR1: reopens the error log file, if there is one.
+/// USR1: reopens the error log file, if there is one. A failure (out of descriptors,
+/// say) is logged as any record, to the file still open, once the lock is let go.
 pub(crate) fn reopen() {
-    let mut guard = lock();
-    if let Some((log, file)) = guard.as_mut() {
-        match log.open() {
-            Ok(new) => *file = new,
-            Err(err) => {
-                let _ = writeln!(file, "cannot reopen {}: {err}", log.path.display());
+    let failed = match lock().as_mut() {
+        Some((log, file)) => match log.open() {
+            Ok(new) => {
+                *file = new;
+                None
             }
-        }
+            Err(err) => Some(format!("cannot reopen {}: {err}", log.path.display())),
+        },
+        None => None,
+    };
+    if let Some(why) = failed {
+        log::error!("{why}");
     }
 }
 

@@ -151,6 +151,27 @@ fn error_log_is_reopened_on_usr1() {
     assert!(read(&rotated).contains("Listening at:"));
 }
 
+/// A master that cannot reopen its error log (out of descriptors) says so as a record
+/// like any other, with time, pid and level, in the file it still has.
+#[test]
+fn a_failed_reopen_is_logged_as_a_record() {
+    let dir = TempDir::new("errorlog-reopen");
+    let path = dir.join("error.log");
+    let server = Launch::new()
+        .args(&["--workers", "1"])
+        .error_logfile(&path)
+        .start();
+    wait_line(&path, "Ready:");
+    let nofile = "--nofile=8:";
+    let set = std::process::Command::new("prlimit")
+        .args(["--pid", &server.pid().to_string(), nofile])
+        .status();
+    assert!(set.is_ok_and(|s| s.success()), "prlimit {nofile}");
+    server.signal(Signal::SIGUSR1);
+    let line = wait_line(&path, "cannot reopen");
+    assert!(line.contains("[master] ERROR cannot reopen"), "{line}");
+}
+
 /// Requests the server refuses itself, before the application (a head without Host, a
 /// body over the limit, a stalled head), are in the access log too, as nginx logs them:
 /// the request line as far as it was read.
