@@ -95,6 +95,14 @@ pub(crate) fn set_role(worker: usize) {
     PID.store(std::process::id(), Ordering::Relaxed);
 }
 
+/// Whether a record guarded by `last` may be written now: at most one a second, for an
+/// error that every request would otherwise repeat (a worker out of descriptors, its
+/// upload budget spent). `last` is the guard's own static, zero at first.
+pub(crate) fn once_a_second(last: &std::sync::atomic::AtomicU64) -> bool {
+    let second = crate::sys::clock::monotonic_ms() / 1000 + 1;
+    last.swap(second, Ordering::Relaxed) != second
+}
+
 /// USR1: reopens the error log file, if there is one. A failure (out of descriptors,
 /// say) is logged as any record, to the file still open, once the lock is let go.
 pub(crate) fn reopen() {

@@ -400,8 +400,7 @@ impl<'a> Master<'a> {
     /// so a broken deploy cannot turn into a fork storm.
     fn on_boot_failure(&mut self, number: usize) {
         self.boot_failures += 1;
-        let delay = backoff(self.boot_failures);
-        self.next_spawn_ms = monotonic_ms() + delay.as_millis() as u64;
+        let delay = self.hold_spawns(self.boot_failures);
         log::error!(
             "Worker {number} died during boot ({} in a row); next start in {} ms",
             self.boot_failures,
@@ -834,13 +833,19 @@ impl<'a> Master<'a> {
     /// retrying, and logging, every turn of the loop.
     fn on_fork_failure(&mut self, err: &std::io::Error) {
         self.fork_failures += 1;
-        let delay = backoff(self.fork_failures);
-        self.next_spawn_ms = monotonic_ms() + delay.as_millis() as u64;
+        let delay = self.hold_spawns(self.fork_failures);
         log::error!(
             "fork failed: {err} ({} in a row); next try in {} ms",
             self.fork_failures,
             delay.as_millis()
         );
+    }
+
+    /// No fork for [`backoff`]`(failures)`, which it returns.
+    fn hold_spawns(&mut self, failures: u32) -> Duration {
+        let delay = backoff(failures);
+        self.next_spawn_ms = monotonic_ms() + delay.as_millis() as u64;
+        delay
     }
 
     /// The child side of a fork: shed what belongs to the master and run a worker.

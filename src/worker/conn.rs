@@ -84,6 +84,54 @@ pub struct Ctx {
     pub access: Option<AccessLog>,
     /// `--metrics-path`, answered here before the application.
     pub metrics: Option<Metrics>,
+    /// Memory for the request bodies being received.
+    pub bodies: BodyBudget,
+}
+
+/// Memory for request bodies being received, shared by a worker's connections. A body
+/// is read whole before its handler runs, so without a bound a thousand stalled uploads
+/// would hold a thousand bodies (a gigabyte at the default 1 MiB limit; nginx spools
+/// them to disk instead). A body is taken on only while it fits: its Content-Length up
+/// front, a chunked one as it grows; past that it is answered 503 with `Retry-After`.
+pub struct BodyBudget {
+    left: u64,
+}
+
+impl BodyBudget {
+    /// At least 64 MiB, and room for four bodies of the largest size allowed.
+    pub fn for_limit(max_body: u64) -> BodyBudget {
+        BodyBudget {
+            left: max_body.saturating_mul(4).max(64 << 20),
+        }
+    }
+
+    fn take(&mut self, bytes: u64) -> bool {
+        let fits = bytes <= self.left;
+        if fits {
+            self.left -= bytes;
+        }
+        fits
+    }
+
+    /// Gives back what a connection had taken (its body handed over, or the
+    /// connection closed).
+    pub fn give_back(&mut self, bytes: u64) {
+        self.left = self.left.saturating_add(bytes);
+    }
+}
+
+/// The answer to a body the worker has no room for now.
+fn no_room_for_body(head: &RequestHead) -> Response {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if crate::logging::once_a_second(&LAST) {
+        log::warn!(
+            "request bodies being received fill this worker's budget; answering 503 to {} {}",
+            head.method(),
+            head.target()
+        );
+    }
+    Response::text(503, "503 Service Unavailable: too many uploads at once\n")
+        .with_header("Retry-After", "1")
 }
 
 impl Ctx {
@@ -144,6 +192,8 @@ pub struct Conn {
     failed: bool,
     /// The client shut down its side (EPOLLRDHUP was reported).
     peer_closed: bool,
+    /// Bytes of the worker's [`BodyBudget`] its body in progress holds.
+    reserved: u64,
 }
 
 impl Conn {
@@ -162,7 +212,14 @@ impl Conn {
             last_progress: now,
             failed: false,
             peer_closed: false,
+            reserved: 0,
         }
+    }
+
+    /// Bytes of the worker's [`BodyBudget`] this connection holds, to give back when
+    /// it closes.
+    pub fn reserved(&self) -> u64 {
+        self.reserved
     }
 
     /// Adds the connection to the worker's epoll under `token`.
@@ -314,6 +371,14 @@ impl Conn {
             self.answer_unread(head, response, ctx);
             return len;
         }
+        if let BodyFraming::Length(n) = head.framing() {
+            if !ctx.bodies.take(n) {
+                let refused = no_room_for_body(&head);
+                self.answer_unread(head, refused, ctx);
+                return len;
+            }
+            self.reserved = n;
+        }
         let framing = match head.framing() {
             BodyFraming::Empty => BodyDecoder::Length(0),
             BodyFraming::Length(n) => BodyDecoder::Length(n),
@@ -340,24 +405,42 @@ impl Conn {
     /// many input bytes it used, or `None` when it needs more input.
     fn feed_body(&mut self, start: usize, ctx: &mut Ctx) -> Option<usize> {
         let head_request = matches!(&self.phase, Phase::Body { head, .. } if head.is_head());
-        let Phase::Body { body, framing, .. } = &mut self.phase else {
+        let Phase::Body {
+            head,
+            body,
+            framing,
+        } = &mut self.phase
+        else {
             return None;
         };
         let input = &self.input[start..];
-        let (used, done) = match framing {
+        let step = match framing {
             BodyDecoder::Length(remaining) => {
                 let take = (*remaining).min(input.len() as u64) as usize;
                 body.extend_from_slice(&input[..take]);
                 *remaining -= take as u64;
-                (take, *remaining == 0)
+                Ok((take, *remaining == 0))
             }
-            BodyDecoder::Chunked(decoder) => match decoder.decode(input, body, &ctx.limits) {
-                Ok(progress) => progress,
-                Err(err) => {
-                    self.fail(Response::error(&err), head_request, ctx);
-                    return None;
+            BodyDecoder::Chunked(decoder) => {
+                let before = body.len();
+                let decoded = decoder.decode(input, body, &ctx.limits);
+                let decoded = decoded.map_err(|err| Response::error(&err));
+                let grown = (body.len() - before) as u64;
+                match ctx.bodies.take(grown) {
+                    true => {
+                        self.reserved += grown;
+                        decoded
+                    }
+                    false => decoded.and(Err(no_room_for_body(head))),
                 }
-            },
+            }
+        };
+        let (used, done) = match step {
+            Ok(progress) => progress,
+            Err(refusal) => {
+                self.fail(refusal, head_request, ctx);
+                return None;
+            }
         };
         if done {
             self.dispatch(ctx);
@@ -369,6 +452,7 @@ impl Conn {
 
     /// The body is complete: the request is answered.
     fn dispatch(&mut self, ctx: &mut Ctx) {
+        ctx.bodies.give_back(std::mem::take(&mut self.reserved));
         let phase = std::mem::replace(&mut self.phase, Phase::Head { first_byte: None });
         if let Phase::Body { head, body, .. } = phase {
             self.respond(head, body, ctx);
@@ -471,15 +555,7 @@ impl Conn {
             let started = (SystemTime::now(), ctx.now);
             log_access(log, &request, &response, head_request, started);
         }
-        let meta = ResponseMeta {
-            version: Version::Http11,
-            keep_alive: false,
-            head_request,
-        };
-        self.queue(response, &meta, ctx.date.get_at_instant(ctx.now));
-        self.input.clear();
-        self.phase = Phase::Closing;
-        self.failed = true;
+        self.answer_and_close(response, head_request, ctx);
     }
 
     /// Answers with an error and stops reading requests from this connection; it will
@@ -490,6 +566,11 @@ impl Conn {
         if let Some(log) = ctx.access.as_mut() {
             self.log_refusal(log, &response, head_request);
         }
+        self.answer_and_close(response, head_request, ctx);
+    }
+
+    /// Queues a last answer, with `Connection: close`, and reads no request after it.
+    fn answer_and_close(&mut self, response: Response, head_request: bool, ctx: &mut Ctx) {
         let meta = ResponseMeta {
             version: Version::Http11,
             keep_alive: false,

@@ -35,7 +35,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::unistd::Pid;
 
-use self::conn::{Conn, Ctx, Timeouts, Verdict};
+use self::conn::{BodyBudget, Conn, Ctx, Timeouts, Verdict};
 use self::recycle::Recycle;
 use crate::config::Config;
 use crate::http::DateCache;
@@ -346,6 +346,7 @@ impl Worker {
                 served: 0,
                 access: spec.access_log,
                 metrics,
+                bodies: BodyBudget::for_limit(config.limits.max_body),
             },
             config,
             master: spec.master,
@@ -743,6 +744,7 @@ impl Worker {
         let verdict = conn.drive(&mut self.scratch, &mut self.ctx);
         self.heed_a_stop();
         if verdict == Verdict::Close {
+            self.ctx.bodies.give_back(conn.reserved());
             return;
         }
         let index = self.free.pop().unwrap_or_else(|| {
@@ -751,6 +753,7 @@ impl Worker {
         });
         if let Err(err) = conn.register(self.poll.registry(), Token(CONN_BASE + index)) {
             log::warn!("cannot watch a new connection: {err}");
+            self.ctx.bodies.give_back(conn.reserved());
             self.free.push(index);
             return;
         }
@@ -782,7 +785,8 @@ impl Worker {
     /// Drops a connection, which closes its socket and so removes it from our epoll
     /// (deregistering first would be a wasted syscall).
     fn close(&mut self, index: usize) {
-        if self.conns.get_mut(index).and_then(Option::take).is_some() {
+        if let Some(conn) = self.conns.get_mut(index).and_then(Option::take) {
+            self.ctx.bodies.give_back(conn.reserved());
             self.released.push(index);
             self.open -= 1;
         }

@@ -58,10 +58,8 @@ impl Reject {
 /// Says why files cannot be served, at most once a second: a worker out of descriptors
 /// meets the error on every request.
 fn log_unavailable(err: &io::Error) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
-    let now = crate::sys::clock::monotonic_ms() / 1000 + 1;
-    if LAST_SECOND.swap(now, Ordering::Relaxed) != now {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if crate::logging::once_a_second(&LAST) {
         log::error!("static files: cannot open a file under the root: {err}");
     }
 }
