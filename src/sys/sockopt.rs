@@ -32,6 +32,18 @@ pub fn set_defer_accept(fd: BorrowedFd<'_>, seconds: u32) -> io::Result<()> {
     super::check(rc)
 }
 
+/// Bytes written to a connected socket that the peer has not taken yet: for TCP, not
+/// yet acknowledged (`SIOCOUTQ`, tcp(7)); for a Unix socket, not yet read (unix(7)). A
+/// response can sit there for seconds after the last `write`, while the client reads it.
+pub fn unsent_bytes(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut value: libc::c_int = 0;
+    // SAFETY: `fd` is a live socket for the duration of the call, and SIOCOUTQ writes
+    // one c_int through the pointer, which points at an initialised one of ours.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut value) };
+    super::check(rc)?;
+    Ok(u32::try_from(value).unwrap_or(0))
+}
+
 /// A listening socket's accept queue: connections waiting for a worker, and the most it
 /// holds (the backlog as the kernel applied it). TCP reports both in `TCP_INFO` (tcp(7)),
 /// as `tcpi_unacked` and `tcpi_sacked` for a listener; a Unix socket through sock_diag

@@ -194,6 +194,8 @@ pub struct Conn {
     peer_closed: bool,
     /// Bytes of the worker's [`BodyBudget`] its body in progress holds.
     reserved: u64,
+    /// The kernel's unsent bytes at the last idle deadline (`still_reading`).
+    unsent_seen: u32,
 }
 
 impl Conn {
@@ -213,6 +215,7 @@ impl Conn {
             failed: false,
             peer_closed: false,
             reserved: 0,
+            unsent_seen: 0,
         }
     }
 
@@ -611,6 +614,7 @@ impl Conn {
     }
 
     fn queue(&mut self, response: Response, meta: &ResponseMeta, date: &[u8]) {
+        self.unsent_seen = 0;
         let buf = self.out.tail_buf();
         let before = buf.len();
         write_head(buf, &response, meta, date);
@@ -690,6 +694,21 @@ impl Conn {
         }
     }
 
+    /// Whether an idle connection's client is still reading its last response, which the
+    /// kernel holds after the last `write` (megabytes of a file, over a slow link): if the
+    /// kernel's unsent bytes changed since the last deadline, the keep-alive time starts
+    /// over from now, or the client's next request would meet a closed connection. A
+    /// client that takes nothing for a whole period is closed as any idle one.
+    fn still_reading(&mut self, now: Instant) -> bool {
+        let unsent = self.stream.unsent();
+        let reading = unsent != self.unsent_seen;
+        self.unsent_seen = unsent;
+        if reading {
+            self.last_progress = now;
+        }
+        reading
+    }
+
     /// The deadline passed: a client in the middle of a request gets 408 (RFC 9110
     /// §15.5.9); an idle or stalled one is simply closed.
     pub fn expire(&mut self, ctx: &mut Ctx) -> Verdict {
@@ -698,6 +717,10 @@ impl Conn {
             Phase::Body { .. } => true,
             _ => false,
         };
+        let idle = matches!(self.phase, Phase::Head { first_byte: None }) && self.out.is_empty();
+        if idle && self.still_reading(ctx.now) {
+            return Verdict::Keep;
+        }
         if !mid_request || !self.out.is_empty() {
             return Verdict::Close;
         }

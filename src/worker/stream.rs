@@ -76,6 +76,12 @@ impl Stream {
         }
     }
 
+    /// Bytes written that the peer has not taken yet (`sockopt::unsent_bytes`); 0 when
+    /// the kernel does not say.
+    pub fn unsent(&self) -> u32 {
+        crate::sys::sockopt::unsent_bytes(self.fd()).unwrap_or(0)
+    }
+
     /// Shuts down one or both directions.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
