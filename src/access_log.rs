@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::Write as _;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -252,19 +252,8 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::
         Atom::Status => write!(out, "{}", e.status),
         // A refused request's method and version are whatever the client wrote.
         Atom::Method => client(e.method.as_bytes()),
-        Atom::Path => client(
-            origin_part(e.target)
-                .split('?')
-                .next()
-                .unwrap_or("")
-                .as_bytes(),
-        ),
-        Atom::Query => client(
-            origin_part(e.target)
-                .split_once('?')
-                .map_or("", |(_, q)| q)
-                .as_bytes(),
-        ),
+        Atom::Path => client(path_and_query(e.target).0.as_bytes()),
+        Atom::Query => client(path_and_query(e.target).1.as_bytes()),
         Atom::Protocol => client(e.version.as_bytes()),
         Atom::BodyBytesDash if e.body_bytes == 0 => out.write_str("-"),
         Atom::BodyBytesDash | Atom::BodyBytes => write!(out, "{}", e.body_bytes),
@@ -278,6 +267,13 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::
         Atom::RequestHeader(name) => client(header(name)),
         Atom::ResponseHeader(name) => client((e.response_header)(name).unwrap_or("-").as_bytes()),
     }
+}
+
+/// The path and the query (empty when there is none) of a target, as gunicorn's
+/// PATH_INFO and QUERY_STRING hold them: an absolute-form target's too.
+fn path_and_query(target: &str) -> (&str, &str) {
+    let origin = origin_part(target);
+    origin.split_once('?').unwrap_or((origin, ""))
 }
 
 /// Common Log Format time, in UTC: `[28/Nov/2026:03:04:05 +0000]`.
@@ -351,6 +347,21 @@ impl AccessLog {
     }
 }
 
+/// Writes all of `bytes` (one `write` for a line, but for a pipe's partial write or a
+/// signal); returns how many went out, and the error that stopped it.
+fn write_whole(out: &mut impl Write, bytes: &[u8]) -> (usize, std::io::Result<()>) {
+    let mut written = 0;
+    while written < bytes.len() {
+        match out.write(&bytes[written..]) {
+            Ok(0) => return (written, Err(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return (written, Err(err)),
+        }
+    }
+    (written, Ok(()))
+}
+
 /// Where a log goes: a file (reopened on USR1) or a standard stream.
 #[derive(Debug)]
 struct Sink {
@@ -398,19 +409,18 @@ impl Sink {
             }
             false => line.as_bytes(),
         };
-        let result = match self.file.as_mut() {
-            Some(file) => file.write(bytes),
-            None => std::io::stdout().lock().write(bytes),
+        let (written, result) = match self.file.as_mut() {
+            Some(file) => write_whole(file, bytes),
+            None => write_whole(&mut std::io::stdout().lock(), bytes),
         };
         match result {
-            Ok(n) if n == bytes.len() => {
+            Ok(()) => {
                 if std::mem::take(&mut self.failing) {
                     log::warn!("writing the access log again");
                 }
             }
-            Ok(_) => self.torn = true,
             Err(err) => {
-                self.torn = torn;
+                self.torn = written > 0 || torn;
                 if !std::mem::replace(&mut self.failing, true) {
                     log::warn!("cannot write the access log: {err}; lines are lost until it can");
                 }
@@ -422,7 +432,10 @@ impl Sink {
     pub fn reopen(&mut self) {
         if let Some(path) = &self.path {
             match path.open() {
-                Ok(file) => self.file = Some(file),
+                Ok(file) => {
+                    self.file = Some(file);
+                    self.torn = false;
+                }
                 Err(err) => log::error!("cannot reopen {}: {err}", path.path.display()),
             }
         }

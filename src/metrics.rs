@@ -64,7 +64,12 @@ impl Metrics {
 
     /// Whether `req` is for the metrics path (the query is ignored).
     pub fn serves(&self, req: &Request) -> bool {
-        req.path() == self.path
+        self.serves_path(req.path())
+    }
+
+    /// Whether `path` is the metrics path.
+    pub fn serves_path(&self, path: &str) -> bool {
+        path == self.path
     }
 
     /// The scrape: 405 for anything but GET and HEAD.

@@ -233,6 +233,26 @@ fn a_rollback_hands_systemd_back_to_the_old_master() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// After WINCH the old master serves nothing: a stop of the new master then (a
+/// `systemctl stop` in the middle of an upgrade) is the service's, and says so.
+#[test]
+fn a_new_master_stopped_beside_an_old_one_without_workers_stops_the_unit() {
+    let dir = TempDir::new("notify-winch");
+    let (mut systemd, server, new) = upgraded_under_systemd(&dir);
+    server.signal(Signal::SIGWINCH);
+    let alone = poll_until(secs(10), || {
+        (children_of(server.pid()) == [new.0]).then_some(())
+    });
+    assert!(
+        alone.is_some(),
+        "old workers left: {:?}",
+        children_of(server.pid())
+    );
+    systemd.seen.clear();
+    send_signal(new.0, Signal::SIGTERM);
+    systemd.expect("STOPPING=1", secs(10));
+}
+
 #[test]
 fn notify_socket_may_be_abstract() {
     let name = format!("br-serve-test-notify-{}", std::process::id());

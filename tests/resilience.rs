@@ -893,28 +893,33 @@ fn read_hello(stream: &mut TcpStream) -> Vec<u8> {
     read_until(stream, secs(10), |b| b.ends_with(b"Hello, World!\n")).0
 }
 
-/// Uploads stalled part-way cannot pin a worker's memory: bodies being received share a
-/// budget (four of the largest allowed, here 16 MiB each), and a body that does not fit
-/// is answered 503 with `Retry-After` before it is read. What a closed connection held
-/// is given back.
+/// Uploads stalled part-way cannot pin a worker's memory: the bodies being received
+/// share a budget (four of the largest allowed, here 16 MiB each), taken as bytes
+/// arrive, and a body that does not fit is answered 503 with `Retry-After`. What a
+/// closed connection held is given back.
 #[test]
 fn stalled_uploads_share_a_bounded_budget() {
     let server = Launch::new()
         .args(&["--workers", "1", "--limit-request-body", "16777216"])
         .args(&["--body-timeout", "60"])
         .start();
-    let upload = |length: u64| {
+    // PUT: `request` adds a Content-Length of its own to a POST.
+    let upload = |length: usize, sent: usize| {
         let mut stream = raw_connect(server.addr());
         let fields = format!("Content-Length: {length}");
-        // PUT: `request` adds a Content-Length of its own to a POST.
-        let head = request("PUT", "/echo", &[&fields], b"");
-        stream.write_all(&head).expect("send a head");
-        stream.write_all(b"first").expect("send a little");
+        stream
+            .write_all(&request("PUT", "/echo", &[&fields], b""))
+            .expect("a head");
+        stream
+            .write_all(&vec![b'u'; sent])
+            .expect("a body, all but its end");
         stream
     };
-    let mut stalled: Vec<TcpStream> = (0..4).map(|_| upload(16 << 20)).collect();
+    // An announced length alone holds nothing.
+    let _announced: Vec<TcpStream> = (0..8).map(|_| upload(16 << 20, 0)).collect();
+    let mut stalled: Vec<TcpStream> = (0..4).map(|_| upload(16 << 20, (16 << 20) - 1)).collect();
     stalled.iter().for_each(wait_consumed);
-    let mut refused = upload(5);
+    let mut refused = upload(5, 5);
     let (answer, _) = read_to_close(&mut refused, secs(10));
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");

@@ -331,14 +331,21 @@ fn keep_alive_waits_for_a_client_still_reading() {
     let (dir, server) = site_with(&["--keep-alive", "1"]);
     std::fs::write(dir.join("www/large.bin"), vec![b'y'; 2 << 20]).unwrap();
     let mut stream = raw_connect(server.addr());
+    stream.set_read_timeout(Some(secs(10))).unwrap();
     stream
         .write_all(&request("GET", "/large.bin", &[], b""))
         .unwrap();
+    let deadline = std::time::Instant::now() + secs(30);
     let mut got = Vec::new();
     let mut chunk = vec![0u8; 64 << 10];
     let whole = loop {
         let n = stream.read(&mut chunk).expect("read the answer");
         assert!(n > 0, "closed after {} bytes", got.len());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} bytes in 30 s",
+            got.len()
+        );
         got.extend_from_slice(&chunk[..n]);
         let head_end = got.windows(4).position(|w| w == b"\r\n\r\n");
         if let Some(end) = head_end.filter(|&end| got.len() >= end + 4 + (2 << 20)) {
@@ -574,6 +581,10 @@ fn only_get_and_head_are_allowed() {
     );
     assert!(refused.has_token("Connection", "close"), "{refused:?}");
     put.expect_closed(secs(10));
+    // `OPTIONS *` is the server's to answer, body or not: the app's refusal is not asked.
+    let mut options = Conn::open(server.addr());
+    options.send(&request("OPTIONS", "*", &["Connection: close"], b"abc"));
+    assert_eq!(options.read_response(secs(10)).status, 200);
 }
 
 /// A worker out of descriptors cannot open a file that is there: 503 and an error-log

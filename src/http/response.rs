@@ -407,11 +407,7 @@ impl Response {
             return None;
         }
         self.headers()
-            .find(|(n, v)| {
-                n.eq_ignore_ascii_case(name)
-                    && is_token(n.as_bytes())
-                    && is_field_text(v.as_bytes())
-            })
+            .find(|&(n, v)| n.eq_ignore_ascii_case(name) && valid_field(n, v))
             .map(|(_, v)| v)
     }
 
@@ -681,12 +677,16 @@ fn writable_field<'a>(name: &'a str, value: &'a str) -> Option<(&'a str, &'a str
     if server_owned(name) {
         return None;
     }
-    // RFC 9110 §5.1 field-name = token; §5.5 field-value has no CTL but HTAB.
-    if !is_token(name.as_bytes()) || !is_field_text(value.as_bytes()) {
+    if !valid_field(name, value) {
         log::warn!("dropping invalid response header field {name:?}");
         return None;
     }
     Some((name, value))
+}
+
+/// RFC 9110 §5.1 field-name = token; §5.5 field-value has no CTL but HTAB.
+fn valid_field(name: &str, value: &str) -> bool {
+    is_token(name.as_bytes()) && is_field_text(value.as_bytes())
 }
 
 fn server_owned(name: &str) -> bool {

@@ -85,8 +85,9 @@ struct Master<'a> {
     pid: Pid,
     /// Closed when the workers are told to stop (`stop_workers`).
     listeners: Vec<Listener>,
-    /// The Unix sockets' paths and socket inodes, removed when the master stops for good.
-    socket_paths: Vec<(PathBuf, u64)>,
+    /// The Unix sockets' paths and socket inodes (when `fstat` told), removed when the
+    /// master stops for good.
+    socket_paths: Vec<(PathBuf, Option<u64>)>,
     /// The listeners are systemd's (socket activation), standing in for `--bind`; a new
     /// master started by USR2 is told so.
     activated: bool,
@@ -186,7 +187,7 @@ impl<'a> Master<'a> {
             pid,
             socket_paths: listeners
                 .iter()
-                .filter_map(|l| Some((l.path()?.to_path_buf(), socket_inode(l.fd()).ok()?)))
+                .filter_map(|l| Some((l.path()?.to_path_buf(), socket_inode(l.fd()).ok())))
                 .collect(),
             listeners,
             activated,
@@ -550,10 +551,11 @@ impl<'a> Master<'a> {
     /// stop with `--drain-delay` first marks every worker not ready and keeps serving for
     /// the delay.
     fn stop(&mut self, graceful: bool, name: &str) {
-        if reexec::parent_pending() {
-            // A new master stopped while the old one runs: a rollback, after which the
-            // old master serves (and says so with MAINPID=), so this stop is not the
-            // service's.
+        // A new master stopped while the old one serves again: a rollback, after which
+        // the old master serves (and said so with MAINPID=), so this stop is not the
+        // service's, nor is the accept queue this master's to empty.
+        let rollback = reexec::parent_serves();
+        if rollback {
             self.systemd.hand_over();
         }
         self.systemd.stopping();
@@ -571,15 +573,8 @@ impl<'a> Master<'a> {
             return self.stop_workers(profile.quick());
         }
         self.phase = Phase::StoppingGracefully;
-        // Unready tells each worker the whole server is going away, not just that worker:
-        // readiness probes fail, and when it drains it also takes what waits in the
-        // accept queue (a worker retired alone leaves that to the others). Not while the
-        // other master of an upgrade serves on the same sockets: the queue is its to
-        // serve, as after WINCH, and a share taken here could still be in hand when
-        // `--graceful-timeout` kills these workers.
-        let server_goes = self.new_master.is_none() && !reexec::parent_pending();
-        for info in self.pool.iter().filter(|_| server_goes) {
-            self.scoreboard[info.slot].set_unready();
+        if self.new_master.is_none() && !rollback {
+            self.mark_unready();
         }
         if delay == 0 {
             log::info!("Handling signal: {name}: graceful stop");
@@ -589,6 +584,18 @@ impl<'a> Master<'a> {
             "Handling signal: {name}: not ready; still accepting for {delay} ms (--drain-delay), then draining"
         );
         self.drain_at_ms = Some(now + delay);
+    }
+
+    /// Unready tells each worker the whole server is going away, not just that worker:
+    /// readiness probes fail, and when it drains it also takes what waits in the accept
+    /// queue (a worker retired alone leaves that to the others). Not when the other
+    /// master of an upgrade serves on the same sockets: the queue is its to serve, as
+    /// after WINCH, and a share taken here could still be in hand when
+    /// `--graceful-timeout` kills these workers.
+    fn mark_unready(&self) {
+        for info in self.pool.iter() {
+            self.scoreboard[info.slot].set_unready();
+        }
     }
 
     /// The drain delay is over: now the workers stop accepting and drain.
@@ -937,8 +944,8 @@ impl<'a> Master<'a> {
             .map(Pid::as_raw)
             .or_else(reexec::pending_parent);
         for (path, inode) in &self.socket_paths {
-            let served_elsewhere =
-                self.activated || other.is_some_and(|pid| holds_socket(pid, *inode) != Some(false));
+            let held = |pid| inode.and_then(|inode| holds_socket(pid, inode)) != Some(false);
+            let served_elsewhere = self.activated || other.is_some_and(held);
             if !served_elsewhere {
                 let _ = std::fs::remove_file(path);
             }

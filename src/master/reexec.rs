@@ -85,6 +85,18 @@ pub fn parent_pending() -> bool {
     pending_parent().is_some()
 }
 
+/// Whether the master that started this one runs and has workers of its own again (a
+/// rollback: HUP brought them back), so that it, not this master, serves. Not after
+/// WINCH, when it has none, nor without /proc to tell.
+pub fn parent_serves() -> bool {
+    let Some(parent) = pending_parent() else {
+        return false;
+    };
+    let us = std::process::id().to_string();
+    let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"));
+    children.is_ok_and(|list| list.split_whitespace().any(|pid| pid != us))
+}
+
 /// The master that started this one, while it runs and is still our parent.
 pub fn pending_parent() -> Option<i32> {
     std::env::var(PARENT_ENV)

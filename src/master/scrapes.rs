@@ -258,6 +258,7 @@ impl Scrapes {
                 Ok(accepted) => accepted,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.backlog = false;
+                    self.accepting_again();
                     return;
                 }
                 Err(err) if err.kind() == io::ErrorKind::ConnectionAborted => continue,
@@ -269,9 +270,7 @@ impl Scrapes {
                     return;
                 }
             };
-            if std::mem::take(&mut self.failing) {
-                log::warn!("metrics port: accepting again");
-            }
+            self.accepting_again();
             let index = self.free_place(registry);
             let token = Token(FIRST_CONN + index);
             // Writable too: an answer larger than the socket's buffer is finished when
@@ -291,6 +290,14 @@ impl Scrapes {
                 }
                 false => self.conns[index] = Some(scrape),
             }
+        }
+    }
+
+    /// An accept went through (or found the queue empty): a spell of failures, if one
+    /// was said, is over.
+    fn accepting_again(&mut self) {
+        if std::mem::take(&mut self.failing) {
+            log::warn!("metrics port: accepting again");
         }
     }
 

@@ -340,7 +340,9 @@ impl Slot {
             )
         };
         match self.state() {
-            State::Busy => handling(),
+            // A full worker reads as busy, but may be between requests.
+            State::Busy if start != 0 => handling(),
+            State::Busy => "idle, full".to_string(),
             State::Stopping if start != 0 => format!("stopping, {}", handling()),
             State::Booting => "booting".to_string(),
             State::Idle => "idle".to_string(),

@@ -38,7 +38,8 @@ pub fn set_defer_accept(fd: BorrowedFd<'_>, seconds: u32) -> io::Result<()> {
 pub fn unsent_bytes(fd: BorrowedFd<'_>) -> io::Result<u32> {
     let mut value: libc::c_int = 0;
     // SAFETY: `fd` is a live socket for the duration of the call, and SIOCOUTQ writes
-    // one c_int through the pointer, which points at an initialised one of ours.
+    // one c_int through the pointer, which points at an initialised one of ours. (The
+    // libc crate names SIOCOUTQ only by its tty twin, TIOCOUTQ, the same request.)
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut value) };
     super::check(rc)?;
     Ok(u32::try_from(value).unwrap_or(0))

@@ -91,8 +91,9 @@ pub struct Ctx {
 /// Memory for request bodies being received, shared by a worker's connections. A body
 /// is read whole before its handler runs, so without a bound a thousand stalled uploads
 /// would hold a thousand bodies (a gigabyte at the default 1 MiB limit; nginx spools
-/// them to disk instead). A body is taken on only while it fits: its Content-Length up
-/// front, a chunked one as it grows; past that it is answered 503 with `Retry-After`.
+/// them to disk instead). Bytes are taken as they arrive (an announced length costs
+/// nothing until it is sent); one that does not fit is answered 503 with
+/// `Retry-After` and the connection closes.
 pub struct BodyBudget {
     left: u64,
 }
@@ -118,6 +119,37 @@ impl BodyBudget {
     pub fn give_back(&mut self, bytes: u64) {
         self.left = self.left.saturating_add(bytes);
     }
+}
+
+/// Moves what has arrived of a body from `input` into `body`: (input bytes used, body
+/// finished), or the refusal of a malformed chunked body.
+fn decode_body(
+    framing: &mut BodyDecoder,
+    input: &[u8],
+    body: &mut Vec<u8>,
+    limits: &Limits,
+) -> Result<(usize, bool), Response> {
+    match framing {
+        BodyDecoder::Length(remaining) => {
+            let take = (*remaining).min(input.len() as u64) as usize;
+            body.extend_from_slice(&input[..take]);
+            *remaining -= take as u64;
+            Ok((take, *remaining == 0))
+        }
+        BodyDecoder::Chunked(decoder) => decoder
+            .decode(input, body, limits)
+            .map_err(|err| Response::error(&err)),
+    }
+}
+
+/// Whether the server answers this request itself (`OPTIONS *`, `--metrics-path`), so
+/// the application's [`Handler::before_body`] is not asked.
+fn server_answers(head: &RequestHead, ctx: &Ctx) -> bool {
+    let metrics = ctx
+        .metrics
+        .as_ref()
+        .is_some_and(|m| m.serves_path(head.path()));
+    (head.method(), head.target()) == ("OPTIONS", "*") || metrics
 }
 
 /// The answer to a body the worker has no room for now.
@@ -370,17 +402,13 @@ impl Conn {
     /// when the client waits for it (RFC 9110 §10.1.1); returns the head's length.
     fn begin_body(&mut self, head: RequestHead, start: usize, ctx: &mut Ctx) -> usize {
         let len = head.len();
-        if let Some(response) = call_before_body(ctx.handler.as_mut(), &head) {
+        let early = match server_answers(&head, ctx) {
+            true => None,
+            false => call_before_body(ctx.handler.as_mut(), &head),
+        };
+        if let Some(response) = early {
             self.answer_unread(head, response, ctx);
             return len;
-        }
-        if let BodyFraming::Length(n) = head.framing() {
-            if !ctx.bodies.take(n) {
-                let refused = no_room_for_body(&head);
-                self.answer_unread(head, refused, ctx);
-                return len;
-            }
-            self.reserved = n;
         }
         let framing = match head.framing() {
             BodyFraming::Empty => BodyDecoder::Length(0),
@@ -416,27 +444,17 @@ impl Conn {
         else {
             return None;
         };
-        let input = &self.input[start..];
-        let step = match framing {
-            BodyDecoder::Length(remaining) => {
-                let take = (*remaining).min(input.len() as u64) as usize;
-                body.extend_from_slice(&input[..take]);
-                *remaining -= take as u64;
-                Ok((take, *remaining == 0))
+        let before = body.len();
+        let step = decode_body(framing, &self.input[start..], body, &ctx.limits);
+        // What arrived is taken from the worker's budget as it arrives, so a client
+        // pays for what it holds with bytes it sent, not with a length it announced.
+        let grown = (body.len() - before) as u64;
+        let step = match ctx.bodies.take(grown) {
+            true => {
+                self.reserved += grown;
+                step
             }
-            BodyDecoder::Chunked(decoder) => {
-                let before = body.len();
-                let decoded = decoder.decode(input, body, &ctx.limits);
-                let decoded = decoded.map_err(|err| Response::error(&err));
-                let grown = (body.len() - before) as u64;
-                match ctx.bodies.take(grown) {
-                    true => {
-                        self.reserved += grown;
-                        decoded
-                    }
-                    false => decoded.and(Err(no_room_for_body(head))),
-                }
-            }
+            false => step.and(Err(no_room_for_body(head))),
         };
         let (used, done) = match step {
             Ok(progress) => progress,
