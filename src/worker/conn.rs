@@ -29,6 +29,8 @@ use crate::sys::scoreboard::Slot;
 
 /// Stop parsing new requests while this much output waits for a slow reader.
 const OUTPUT_HIGH_WATER: u64 = 256 * 1024;
+/// An answer this large may outlast its last `write` in the kernel (`still_reading`).
+const LARGE_ANSWER: u64 = 64 * 1024;
 /// How long a lingering close waits for the client to finish sending.
 const LINGER: Duration = Duration::from_secs(2);
 /// How much input a lingering close discards before giving up.
@@ -632,7 +634,13 @@ impl Conn {
     }
 
     fn queue(&mut self, response: Response, meta: &ResponseMeta, date: &[u8]) {
-        self.unsent_seen = 0;
+        // A large answer may still sit in the kernel when its last byte is written, so
+        // the first idle deadline after it cannot tell a client that has just taken the
+        // last byte from one idle since: "unknown" grants it one more period.
+        self.unsent_seen = match response.body_len() >= LARGE_ANSWER {
+            true => u32::MAX,
+            false => 0,
+        };
         let buf = self.out.tail_buf();
         let before = buf.len();
         write_head(buf, &response, meta, date);
