@@ -585,6 +585,20 @@ fn only_get_and_head_are_allowed() {
     );
     assert!(refused.has_token("Connection", "close"), "{refused:?}");
     put.expect_closed(secs(10));
+    // The method is judged before the size: an upload over --limit-request-body is a
+    // 405 too, not a 413 without Allow (`curl -T big.iso`).
+    let mut big = Conn::open(server.addr());
+    big.send(&request(
+        "PUT",
+        "/hello.txt",
+        &["Content-Length: 100000000"],
+        b"",
+    ));
+    let refused = big.read_response(secs(10));
+    assert_eq!(
+        (refused.status, refused.header("allow")),
+        (405, Some("GET, HEAD"))
+    );
     // `OPTIONS *` is the server's to answer, body or not: the app's refusal is not asked.
     let mut options = Conn::open(server.addr());
     options.send(&request("OPTIONS", "*", &["Connection: close"], b"abc"));

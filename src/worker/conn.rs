@@ -19,6 +19,8 @@ use super::out::OutQueue;
 use super::stream::Stream;
 use crate::Handler;
 use crate::access_log::{AccessLog, Entry};
+use crate::http::HttpError;
+use crate::http::error::content_too_large;
 use crate::http::{
     BodyFraming, CONTINUE_100, ChunkedDecoder, DateCache, HeadBuffers, Limits, Request,
     RequestHead, Response, ResponseMeta, Version, body_allowed, parse_head_into, write_head,
@@ -29,6 +31,8 @@ use crate::sys::scoreboard::Slot;
 
 /// Stop parsing new requests while this much output waits for a slow reader.
 const OUTPUT_HIGH_WATER: u64 = 256 * 1024;
+/// A Content-Length over `--limit-request-body` (RFC 9110 §15.5.14).
+const CONTENT_TOO_LARGE: HttpError = content_too_large("Content-Length over the body limit");
 /// An answer this large may outlast its last `write` in the kernel (`still_reading`).
 const LARGE_ANSWER: u64 = 64 * 1024;
 /// How long a lingering close waits for the client to finish sending.
@@ -372,7 +376,13 @@ impl Conn {
         if let Phase::Head { first_byte } = &mut self.phase {
             first_byte.get_or_insert(ctx.now);
         }
-        match parse_head_into(&self.input[start..], &ctx.limits, &mut self.head_buffers) {
+        // A Content-Length over the body limit is judged in `begin_body`, after the
+        // application's `before_body`: a refused method's 405 comes first.
+        let limits = Limits {
+            max_body: u64::MAX,
+            ..ctx.limits
+        };
+        match parse_head_into(&self.input[start..], &limits, &mut self.head_buffers) {
             Ok(None) => None,
             // Most requests have no body: answered at once, without parking the head in
             // `Phase::Body` only to take it out again.
@@ -408,6 +418,8 @@ impl Conn {
             true => None,
             false => call_before_body(ctx.handler.as_mut(), &head),
         };
+        let too_large = matches!(head.framing(), BodyFraming::Length(n) if n > ctx.limits.max_body);
+        let early = early.or_else(|| too_large.then(|| Response::error(&CONTENT_TOO_LARGE)));
         if let Some(response) = early {
             self.answer_unread(head, response, ctx);
             return len;
