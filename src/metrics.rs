@@ -62,13 +62,8 @@ impl Metrics {
         self.listeners.clear();
     }
 
-    /// Whether `req` is for the metrics path (the query is ignored).
-    pub fn serves(&self, req: &Request) -> bool {
-        self.serves_path(req.path())
-    }
-
-    /// Whether `path` is the metrics path.
-    pub fn serves_path(&self, path: &str) -> bool {
+    /// Whether a request for `path` (its query left out) is for the metrics.
+    pub fn serves(&self, path: &str) -> bool {
         path == self.path
     }
 

@@ -28,6 +28,13 @@ fn get_with_agent(server: &Server, target: &str, agent: &str) -> u16 {
     conn.read_response(RESPONSE_WITHIN).status
 }
 
+/// The status of the answer to `wire`, sent on a new connection.
+fn status_of(server: &Server, wire: &[u8]) -> u16 {
+    let mut conn = server.connect();
+    conn.send(wire);
+    conn.read_response(RESPONSE_WITHIN).status
+}
+
 /// Waits until the file holds a line containing `needle`, and returns that line.
 #[track_caller]
 fn wait_line(path: &Path, needle: &str) -> String {
@@ -183,11 +190,7 @@ fn refused_requests_are_in_the_access_log() {
         .args(&["--workers", "1", "--header-timeout", "1"])
         .args(&["--access-logfile", path.to_str().unwrap()])
         .start();
-    let refused = |wire: &[u8]| {
-        let mut conn = server.connect();
-        conn.send(wire);
-        conn.read_response(RESPONSE_WITHIN).status
-    };
+    let refused = |wire: &[u8]| status_of(&server, wire);
     assert_eq!(refused(b"GET /no-host HTTP/1.1\r\n\r\n"), 400);
     let big = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9999999\r\n\r\n";
     assert_eq!(refused(big), 413);
@@ -233,11 +236,7 @@ fn client_bytes_are_escaped_in_every_atom() {
         .args(&["--workers", "1", "--access-logformat", format])
         .args(&["--access-logfile", path.to_str().unwrap()])
         .start();
-    let send = |wire: &[u8]| {
-        let mut conn = server.connect();
-        conn.send(wire);
-        conn.read_response(RESPONSE_WITHIN).status
-    };
+    let send = |wire: &[u8]| status_of(&server, wire);
     assert_eq!(send(b"G\"T / HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
     let forged = b"GET /x HTTP/1.1\" 200 \"\x1b[31m\r\nHost: t\r\n\r\n";
     assert_eq!(send(forged), 400);

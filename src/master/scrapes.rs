@@ -431,7 +431,7 @@ impl Scrape {
 
 /// The metrics at [`PATH`], 404 elsewhere.
 fn answer(metrics: &Metrics, request: &Request) -> Response {
-    match metrics.serves(request) {
+    match metrics.serves(request.path()) {
         true => metrics.respond(request),
         false => Response::text(404, format!("not found; the metrics are at {PATH}\n")),
     }

@@ -151,10 +151,7 @@ fn decode_body(
 /// Whether the server answers this request itself (`OPTIONS *`, `--metrics-path`), so
 /// the application's [`Handler::before_body`] is not asked.
 fn server_answers(head: &RequestHead, ctx: &Ctx) -> bool {
-    let metrics = ctx
-        .metrics
-        .as_ref()
-        .is_some_and(|m| m.serves_path(head.path()));
+    let metrics = ctx.metrics.as_ref().is_some_and(|m| m.serves(head.path()));
     (head.method(), head.target()) == ("OPTIONS", "*") || metrics
 }
 
@@ -843,7 +840,7 @@ fn dispatch(ctx: &mut Ctx, request: &Request) -> Response {
         // is a resource's (§10.2.1). The server cannot know which methods the
         // application takes, and a list naming TRACE is what scanners flag.
         ("OPTIONS", "*") => Response::new(200),
-        _ => match ctx.metrics.as_ref().filter(|m| m.serves(request)) {
+        _ => match ctx.metrics.as_ref().filter(|m| m.serves(request.path())) {
             Some(metrics) => metrics.respond(request),
             None => call_handler(ctx.handler.as_mut(), request),
         },
