@@ -2,7 +2,9 @@
 //! (Apache's combined format by default) or as JSON lines.
 //!
 //! The format is parsed once at start-up into a list of pieces, so formatting a line is
-//! a walk over that list. Each line is written with one `write` to a file opened with
+//! a walk over that list. A line is written once its answer has gone out, as nginx and
+//! gunicorn write theirs: the body bytes it counts are those sent, and its time runs to
+//! the last of them (a worker holds it, as a [`Pending`], meanwhile). Each line is written with one `write` to a file opened with
 //! `O_APPEND`, so lines from different workers never interleave, and USR1 reopens the
 //! file after logrotate moved it.
 
@@ -12,7 +14,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::http::origin_part;
 
@@ -79,6 +81,26 @@ pub struct Entry<'a> {
     pub elapsed: Duration,
 }
 
+/// A request's line, held while its answer goes out: what the format needs of the
+/// request and the response, copied (the request's buffers serve the next one), and
+/// the body bytes the answer carries. [`AccessLog::finish`] writes it with the bytes
+/// that went out and the time until then.
+#[derive(Debug)]
+pub struct Pending {
+    peer: Option<SocketAddr>,
+    method: String,
+    target: String,
+    version: String,
+    /// The request headers the format names, lowercase, with their values.
+    headers: Vec<(String, Vec<u8>)>,
+    /// The response headers the format names, lowercase, with their values.
+    response_headers: Vec<(String, String)>,
+    status: u16,
+    body_bytes: u64,
+    started: SystemTime,
+    clock: Instant,
+}
+
 impl Format {
     /// Parses a gunicorn-style format: `%(name)s` atoms, `%({header}i)s` request
     /// headers, `%({header}o)s` response headers, `%%` for a percent sign (gunicorn
@@ -107,6 +129,24 @@ impl Format {
         literal.push_str(rest);
         push_literal(&mut atoms, &literal);
         Ok(Format { atoms, json })
+    }
+
+    /// The request headers (lowercase) that lines of this format show.
+    fn request_headers(&self) -> impl Iterator<Item = &str> {
+        self.atoms.iter().filter_map(|atom| match atom {
+            Atom::Referer => Some("referer"),
+            Atom::UserAgent => Some("user-agent"),
+            Atom::RequestHeader(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The response headers (lowercase) that lines of this format show.
+    fn response_headers(&self) -> impl Iterator<Item = &str> {
+        self.atoms.iter().filter_map(|atom| match atom {
+            Atom::ResponseHeader(name) => Some(name.as_str()),
+            _ => None,
+        })
     }
 
     /// Formats one line, newline included.
@@ -335,9 +375,57 @@ impl AccessLog {
         }))
     }
 
-    /// Writes the line for one answered request.
-    pub fn log(&mut self, entry: &Entry) {
-        let line = self.format.line(entry);
+    /// Holds the line of a request whose answer is about to be queued: `entry`'s
+    /// `body_bytes` is what the answer carries, its `elapsed` is not used, and `clock`
+    /// is when the request started, by the monotonic clock.
+    pub fn hold(&self, entry: &Entry, clock: Instant) -> Pending {
+        let headers = self.format.request_headers();
+        let response_headers = self.format.response_headers();
+        Pending {
+            peer: entry.peer,
+            method: entry.method.to_string(),
+            target: entry.target.to_string(),
+            version: entry.version.to_string(),
+            headers: headers
+                .filter_map(|name| Some((name.to_string(), (entry.header)(name)?.to_vec())))
+                .collect(),
+            response_headers: response_headers
+                .filter_map(|name| Some((name.to_string(), (entry.response_header)(name)?.into())))
+                .collect(),
+            status: entry.status,
+            body_bytes: entry.body_bytes,
+            started: entry.started,
+            clock,
+        }
+    }
+
+    /// Writes a held line once its answer is done, or its connection closed under it:
+    /// `body_sent` bytes of body went out, the last of them by `now`.
+    pub fn finish(&mut self, held: &Pending, body_sent: u64, now: Instant) {
+        let find = |name: &str| {
+            let found = held
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name));
+            found.map(|(_, value)| value.as_slice())
+        };
+        let find_sent = |name: &str| {
+            let mut all = held.response_headers.iter();
+            let found = all.find(|(n, _)| n.eq_ignore_ascii_case(name));
+            found.map(|(_, value)| value.as_str())
+        };
+        let line = self.format.line(&Entry {
+            peer: held.peer,
+            method: &held.method,
+            target: &held.target,
+            version: &held.version,
+            header: &find,
+            response_header: &find_sent,
+            status: held.status,
+            body_bytes: body_sent.min(held.body_bytes),
+            started: held.started,
+            elapsed: now.saturating_duration_since(held.clock),
+        });
         self.sink.write_line(&line);
     }
 

@@ -3,11 +3,13 @@
 //! in the master and in the workers, and the error log having why a start failed, each
 //! record on one line.
 
+use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::client::{RESPONSE_WITHIN, request};
+use crate::client::{RESPONSE_WITHIN, raw_connect, read_until, request};
 use crate::util::{Launch, Server, TempDir, poll_until, secs};
 
 fn read(path: &Path) -> String {
@@ -398,5 +400,58 @@ fn access_log_json_lines_are_json_objects() {
         keys,
         ["h", "l", "u", "t", "r", "s", "b", "f", "a"],
         "{line}"
+    );
+}
+
+/// A line is written once its answer has gone out, as nginx and gunicorn write theirs:
+/// `%(b)s` counts the body bytes sent, not the file's size, when the client leaves in
+/// the middle of a download, and the time runs to the last byte written, so a slow
+/// download is a slow line. The file is larger than the kernel's socket buffers on both
+/// sides (4 + 6 MiB at most), so neither answer can be handed over before it is read.
+#[test]
+fn access_log_counts_bytes_sent_and_time_to_the_last() {
+    const SIZE: u64 = 64 << 20;
+    let dir = TempDir::new("access-sent");
+    std::fs::create_dir(dir.join("www")).unwrap();
+    let file = std::fs::File::create(dir.join("www/big.bin")).unwrap();
+    file.set_len(SIZE).unwrap();
+    let path = dir.join("access.log");
+    let server = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "--static",
+            dir.join("www").to_str().unwrap(),
+        ])
+        .args(&["--access-logformat", "%(U)s %(q)s %(s)s %(b)s %(D)s"])
+        .args(&["--access-logfile", path.to_str().unwrap()])
+        .start();
+    let get = |query: &str| request("GET", &format!("/big.bin?{query}"), &[], b"");
+
+    let mut left = raw_connect(server.addr());
+    left.write_all(&get("left")).unwrap();
+    let (first, _) = read_until(&mut left, secs(10), |b| b.len() >= 1 << 20);
+    assert!(first.len() >= 1 << 20, "only {} bytes arrived", first.len());
+    drop(left);
+    let line = wait_line(&path, "/big.bin left 200 ");
+    let sent: u64 = line.split(' ').nth(3).unwrap().parse().unwrap();
+    assert!(sent < SIZE, "{line}: the whole file counted as sent");
+
+    let mut slow = raw_connect(server.addr());
+    slow.write_all(&get("slow")).unwrap();
+    let (_, _) = read_until(&mut slow, secs(10), |b| b.len() >= 1 << 20);
+    std::thread::sleep(Duration::from_secs(2));
+    let (rest, _) = read_until(&mut slow, secs(60), |b| b.len() as u64 >= SIZE - (1 << 20));
+    assert!(
+        rest.len() as u64 >= SIZE - (2 << 20),
+        "the download stopped"
+    );
+    let line = wait_line(&path, "/big.bin slow 200 ");
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields[3], SIZE.to_string(), "{line}");
+    let micros: u64 = fields[4].parse().unwrap();
+    assert!(
+        micros >= 2_000_000,
+        "{line}: the time stopped before the last byte"
     );
 }

@@ -10,6 +10,7 @@
 //! (RFC 9112 §9.6): shut down writing, drain input briefly, close, so the client reads
 //! the error instead of a reset.
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::out::OutQueue;
 use super::stream::Stream;
 use crate::Handler;
-use crate::access_log::{AccessLog, Entry};
+use crate::access_log::{AccessLog, Entry, Pending};
 use crate::http::HttpError;
 use crate::http::error::content_too_large;
 use crate::http::{
@@ -231,6 +232,23 @@ pub struct Conn {
     reserved: u64,
     /// The kernel's unsent bytes at the last idle deadline (`still_reading`).
     unsent_seen: u32,
+    /// Access-log lines of answers not yet wholly written, in the order of the requests.
+    lines: VecDeque<HeldLine>,
+}
+
+/// An access-log line waiting for its answer to go out: where the answer's body begins
+/// and where the answer ends in the connection's output stream ([`OutQueue::written`]).
+struct HeldLine {
+    pending: Pending,
+    body_start: u64,
+    end: u64,
+}
+
+impl HeldLine {
+    /// Bytes of the body among the first `written` bytes of the stream.
+    fn body_sent(&self, written: u64) -> u64 {
+        written.min(self.end).saturating_sub(self.body_start)
+    }
 }
 
 impl Conn {
@@ -251,13 +269,15 @@ impl Conn {
             peer_closed: false,
             reserved: 0,
             unsent_seen: 0,
+            lines: VecDeque::new(),
         }
     }
 
-    /// Bytes of the worker's [`BodyBudget`] this connection holds, to give back when
-    /// it closes.
-    pub fn reserved(&self) -> u64 {
-        self.reserved
+    /// The connection is being dropped: gives back its share of the [`BodyBudget`] and
+    /// writes the lines of answers that did not wholly go out, with the bytes that did.
+    pub fn close(mut self, ctx: &mut Ctx) {
+        ctx.bodies.give_back(self.reserved);
+        self.log_written(ctx, u64::MAX);
     }
 
     /// Adds the connection to the worker's epoll under `token`.
@@ -307,7 +327,22 @@ impl Conn {
                 return Verdict::Close;
             }
         }
+        self.log_written(ctx, self.out.written());
         self.settle(ctx)
+    }
+
+    /// Writes the held access-log lines of answers that end within the first `upto`
+    /// bytes of output ([`Conn::close`] passes them all).
+    fn log_written(&mut self, ctx: &mut Ctx, upto: u64) {
+        let Some(log) = ctx.access.as_mut() else {
+            return;
+        };
+        let written = self.out.written();
+        while self.lines.front().is_some_and(|line| line.end <= upto) {
+            if let Some(line) = self.lines.pop_front() {
+                log.finish(&line.pending, line.body_sent(written), ctx.now);
+            }
+        }
     }
 
     /// One `read`. A short read means the socket is drained (TCP fills the buffer when it
@@ -521,9 +556,10 @@ impl Conn {
         // deadlines and the worker's next steps all take the time from here.
         ctx.set_now(Instant::now());
         ctx.slot.end_request(ctx.now_ms);
-        if let (Some(log), Some(started)) = (ctx.access.as_mut(), started) {
-            log_access(log, &request, &response, head_request, started);
-        }
+        let line = match (ctx.access.as_ref(), started) {
+            (Some(log), Some(started)) => Some(line_for(log, &request, &response, started)),
+            _ => None,
+        };
         self.head_buffers = request.into_head().into_buffers();
         ctx.served += 1;
         let keep_alive = keep_alive && !response.closes_connection();
@@ -532,7 +568,7 @@ impl Conn {
             keep_alive,
             head_request,
         };
-        self.queue(response, &meta, ctx.date.get_at_instant(ctx.now));
+        self.queue(response, &meta, ctx.date.get_at_instant(ctx.now), line);
         self.reused = true;
         self.last_progress = ctx.now;
         if !keep_alive {
@@ -567,10 +603,12 @@ impl Conn {
             head.target(),
             peer_name(self.peer)
         );
-        if let Some(log) = ctx.access.as_mut() {
+        if let Some(log) = ctx.access.as_ref() {
             let request = Request::new(head, body, self.peer);
-            let started = (SystemTime::now(), Instant::now());
-            log_access(log, &request, &Response::new(CLIENT_CLOSED), false, started);
+            let started = (SystemTime::now(), ctx.now);
+            let line = line_for(log, &request, &Response::new(CLIENT_CLOSED), started);
+            // Logged after the answers queued before it, in the order of the requests.
+            self.hold(Some(line), self.out.queued_end());
         }
         self.input.clear();
         self.eof = true;
@@ -582,12 +620,11 @@ impl Conn {
     /// unread body is still to come.
     fn answer_unread(&mut self, head: RequestHead, response: Response, ctx: &mut Ctx) {
         let head_request = head.is_head();
-        if let Some(log) = ctx.access.as_mut() {
+        let line = ctx.access.as_ref().map(|log| {
             let request = Request::new(head, Vec::new(), self.peer);
-            let started = (SystemTime::now(), ctx.now);
-            log_access(log, &request, &response, head_request, started);
-        }
-        self.answer_and_close(response, head_request, ctx);
+            line_for(log, &request, &response, (SystemTime::now(), ctx.now))
+        });
+        self.answer_and_close(response, head_request, ctx, line);
     }
 
     /// Answers with an error and stops reading requests from this connection; it will
@@ -595,20 +632,27 @@ impl Conn {
     /// `head_request`: the failed request is a HEAD, whose answer never has a body, not
     /// even an error text (RFC 9110 §9.3.2).
     fn fail(&mut self, response: Response, head_request: bool, ctx: &mut Ctx) {
-        if let Some(log) = ctx.access.as_mut() {
-            self.log_refusal(log, &response, head_request);
-        }
-        self.answer_and_close(response, head_request, ctx);
+        let line = ctx
+            .access
+            .as_ref()
+            .map(|log| self.refusal_line(log, &response, ctx.now));
+        self.answer_and_close(response, head_request, ctx, line);
     }
 
     /// Queues a last answer, with `Connection: close`, and reads no request after it.
-    fn answer_and_close(&mut self, response: Response, head_request: bool, ctx: &mut Ctx) {
+    fn answer_and_close(
+        &mut self,
+        response: Response,
+        head_request: bool,
+        ctx: &mut Ctx,
+        line: Option<Pending>,
+    ) {
         let meta = ResponseMeta {
             version: Version::Http11,
             keep_alive: false,
             head_request,
         };
-        self.queue(response, &meta, ctx.date.get_at_instant(ctx.now));
+        self.queue(response, &meta, ctx.date.get_at_instant(ctx.now), line);
         self.input.clear();
         self.phase = Phase::Closing;
         self.failed = true;
@@ -617,7 +661,7 @@ impl Conn {
     /// The access log's line for a request refused before it reached the application
     /// (400, 408, 413, 414, 431, 501, 505), as nginx logs them: its request line as far
     /// as it was read, `-` for what was not.
-    fn log_refusal(&self, log: &mut AccessLog, response: &Response, head_request: bool) {
+    fn refusal_line(&self, log: &AccessLog, response: &Response, now: Instant) -> Pending {
         let line = match &self.phase {
             Phase::Body { head, .. } => {
                 let version = head.version().as_str();
@@ -628,7 +672,7 @@ impl Conn {
         let mut parts = line.splitn(3, ' ');
         let mut next = || parts.next().filter(|part| !part.is_empty()).unwrap_or("-");
         let (method, target, version) = (next(), next(), next());
-        log.log(&Entry {
+        let entry = Entry {
             peer: self.peer,
             method,
             target,
@@ -636,13 +680,21 @@ impl Conn {
             header: &|_| None,
             response_header: &|name| response.sent_header(name),
             status: response.status(),
-            body_bytes: body_bytes_sent(response, head_request),
+            body_bytes: response.body_len(),
             started: SystemTime::now(),
             elapsed: Duration::ZERO,
-        });
+        };
+        log.hold(&entry, now)
     }
 
-    fn queue(&mut self, response: Response, meta: &ResponseMeta, date: &[u8]) {
+    /// Queues an answer, and holds its access-log line (if any) until it is written.
+    fn queue(
+        &mut self,
+        response: Response,
+        meta: &ResponseMeta,
+        date: &[u8],
+        line: Option<Pending>,
+    ) {
         // A large answer may still sit in the kernel when its last byte is written, so
         // the first idle deadline after it cannot tell a client that has just taken the
         // last byte from one idle since: "unknown" grants it one more period.
@@ -655,9 +707,14 @@ impl Conn {
         write_head(buf, &response, meta, date);
         let n = buf.len() - before;
         self.out.appended(n);
-        if !body_allowed(response.status(), meta.head_request) {
-            return;
+        let body_start = self.out.queued_end();
+        if body_allowed(response.status(), meta.head_request) {
+            self.queue_body(response);
         }
+        self.hold(line, body_start);
+    }
+
+    fn queue_body(&mut self, response: Response) {
         match response.into_body() {
             crate::http::Body::Empty => {}
             crate::http::Body::Bytes(bytes) => self.out.push_bytes(bytes),
@@ -669,6 +726,19 @@ impl Conn {
                     self.phase = Phase::Closing;
                 }
             }
+        }
+    }
+
+    /// Holds an answer's line until the output stream has gone out as far as all that
+    /// is queued now; its body begins at `body_start`.
+    fn hold(&mut self, line: Option<Pending>, body_start: u64) {
+        if let Some(pending) = line {
+            let end = self.out.queued_end();
+            self.lines.push_back(HeldLine {
+                pending,
+                body_start,
+                end,
+            });
         }
     }
 
@@ -768,22 +838,24 @@ impl Conn {
             head_request,
             ctx,
         );
-        match self.flush(ctx.now) {
-            Ok(()) => self.settle(ctx),
-            Err(_) => Verdict::Close,
+        if self.flush(ctx.now).is_err() {
+            return Verdict::Close;
         }
+        self.log_written(ctx, self.out.written());
+        self.settle(ctx)
     }
 }
 
-fn log_access(
-    log: &mut AccessLog,
+/// The access-log line of a request, held until its answer is written: the answer's
+/// body bytes are counted as they go out (none to HEAD, nor with 1xx, 204 or 304).
+fn line_for(
+    log: &AccessLog,
     req: &Request,
     resp: &Response,
-    head_request: bool,
     started: (SystemTime, Instant),
-) {
+) -> Pending {
     let header = |name: &str| req.header(name);
-    log.log(&Entry {
+    let entry = Entry {
         peer: req.peer_addr(),
         method: req.method(),
         target: req.target(),
@@ -791,10 +863,11 @@ fn log_access(
         header: &header,
         response_header: &|name| resp.sent_header(name),
         status: resp.status(),
-        body_bytes: body_bytes_sent(resp, head_request),
+        body_bytes: resp.body_len(),
         started: started.0,
-        elapsed: started.1.elapsed(),
-    });
+        elapsed: Duration::ZERO,
+    };
+    log.hold(&entry, started.1)
 }
 
 /// The first line of unparsed input (after the empty lines RFC 9112 §2.2 allows), at most
@@ -820,15 +893,6 @@ fn after_blank_lines(input: &[u8]) -> &[u8] {
         .take_while(|&&b| b == b'\r' || b == b'\n')
         .count();
     input.get(blank..).unwrap_or_default()
-}
-
-/// The body bytes an answer sends, for the access log: none to HEAD or with 1xx, 204,
-/// 205 or 304.
-fn body_bytes_sent(response: &Response, head_request: bool) -> u64 {
-    match body_allowed(response.status(), head_request) {
-        true => response.body_len(),
-        false => 0,
-    }
 }
 
 /// Who answers a request: the server itself for `OPTIONS *` and the metrics path, the

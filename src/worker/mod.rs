@@ -744,7 +744,7 @@ impl Worker {
         let verdict = conn.drive(&mut self.scratch, &mut self.ctx);
         self.heed_a_stop();
         if verdict == Verdict::Close {
-            self.ctx.bodies.give_back(conn.reserved());
+            conn.close(&mut self.ctx);
             return;
         }
         let index = self.free.pop().unwrap_or_else(|| {
@@ -753,7 +753,7 @@ impl Worker {
         });
         if let Err(err) = conn.register(self.poll.registry(), Token(CONN_BASE + index)) {
             log::warn!("cannot watch a new connection: {err}");
-            self.ctx.bodies.give_back(conn.reserved());
+            conn.close(&mut self.ctx);
             self.free.push(index);
             return;
         }
@@ -786,7 +786,7 @@ impl Worker {
     /// (deregistering first would be a wasted syscall).
     fn close(&mut self, index: usize) {
         if let Some(conn) = self.conns.get_mut(index).and_then(Option::take) {
-            self.ctx.bodies.give_back(conn.reserved());
+            conn.close(&mut self.ctx);
             self.released.push(index);
             self.open -= 1;
         }

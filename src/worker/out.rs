@@ -39,6 +39,9 @@ pub struct OutQueue {
     spare: Vec<u8>,
     /// Bytes queued and not yet written (files included).
     pending: u64,
+    /// Bytes written since the connection opened: with `pending`, where each answer
+    /// begins and ends in the stream, so its access-log line knows when it is sent.
+    written: u64,
     /// How many file segments are queued; the socket is corked while there are any.
     files: usize,
     /// TCP_CORK is set on the socket because a file is queued.
@@ -60,6 +63,16 @@ impl OutQueue {
     /// large, so a client that pipelines without reading cannot make us buffer forever.
     pub fn pending(&self) -> u64 {
         self.pending
+    }
+
+    /// Bytes written so far, over the connection's life.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Where the next byte queued will be in the connection's output stream.
+    pub fn queued_end(&self) -> u64 {
+        self.written + self.pending
     }
 
     /// The buffer to append a response head (or a small body) to.
@@ -164,6 +177,7 @@ impl OutQueue {
                 Ok(n) => {
                     *progressed = true;
                     self.pending = self.pending.saturating_sub(n as u64);
+                    self.written += n as u64;
                     // send_file advanced the segment's own offset and remaining count.
                     self.advance(if is_file { 0 } else { n });
                 }
