@@ -264,6 +264,30 @@ fn notify_socket_may_be_abstract() {
     systemd.expect("READY=1", secs(10));
 }
 
+/// When fork fails for good (a process limit of three for a user of its own: the master
+/// and two of the four workers), the two serve, and systemd hears READY=1 with a status
+/// saying so, rather than waiting out its start timeout and then stopping a server that
+/// serves.
+#[test]
+fn a_pool_that_cannot_fork_whole_is_ready_with_what_serves() {
+    if !geteuid().is_root() {
+        return;
+    }
+    let name = format!("br-serve-test-partly-{}", std::process::id());
+    let mut systemd = Notify::bind(&UnixAddr::from_abstract_name(name.as_bytes()).unwrap());
+    let user = ["setpriv", "--reuid", "54322", "--regid", "54322"];
+    let _server = Launch::new()
+        .wrapped(&[&["prlimit", "--nproc=3"][..], &user, &["--clear-groups"]].concat())
+        .args(&["--workers", "4"])
+        .env("NOTIFY_SOCKET", &format!("@{name}"))
+        .start();
+    let ready = systemd.expect("READY=1", secs(15));
+    assert!(
+        ready.contains("STATUS=2 of 4 workers serving") && ready.contains("fork fails"),
+        "{ready}"
+    );
+}
+
 /// Under systemd-socket-activate, which execs br-serve on the first connection to
 /// `listen`: that connection waits in the inherited socket's queue and is served once a
 /// worker runs, and the ready line names the socket's address.

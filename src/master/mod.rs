@@ -914,15 +914,25 @@ impl<'a> Master<'a> {
         let status = match (self.workers_stopped, self.boot_failures) {
             (true, _) => "workers stopped (WINCH); HUP starts them again".to_string(),
             (false, 0) => format!(
-                "{ready} of {} workers serving, generation {}",
+                "{ready} of {} workers serving, generation {}{}",
                 self.wanted(),
-                self.generation
+                self.generation,
+                match self.fork_failures {
+                    0 => String::new(),
+                    n => format!("; fork fails ({n} in a row), retrying with backoff"),
+                }
             ),
             (false, n) => format!("workers die during boot ({n} in a row); retrying with backoff"),
         };
+        // A pool that fork cannot complete (a process limit) serves with what it has:
+        // READY=1 once every worker it could fork is up, or systemd would wait out its
+        // start timeout and stop it.
+        let forked = self.pool.len() - old;
+        let partial = self.fork_failures > 0 && ready > 0 && ready == forked;
+        let complete = ready >= self.wanted() || partial;
         // Not while WINCH keeps the workers stopped: nothing is serving then, and a HUP
         // during which WINCH came would otherwise end in "Ready: 0 of 0 workers".
-        if !self.announced && !self.workers_stopped && ready >= self.wanted() && old == 0 {
+        if !self.announced && !self.workers_stopped && complete && old == 0 {
             self.announced = true;
             log::info!("Ready: {status}");
             self.systemd.ready(&status);
