@@ -936,3 +936,40 @@ fn stalled_uploads_share_a_bounded_budget() {
     });
     assert!(echoed.is_some(), "no room after a stalled upload left");
 }
+
+/// Heads in progress share the same budget beyond their first 16 KiB: within the
+/// `--limit-request-*` limits a head may be 800 KiB, and a thousand connections holding
+/// one each would hold 800 MB. Here 86 stalled heads of 794 KB hold about 64 MiB, the
+/// budget; the next large head is answered 503 with `Retry-After`, and once two stalled
+/// ones leave, a large head fits again.
+#[test]
+fn stalled_large_heads_share_the_budget() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--header-timeout", "60"])
+        .start();
+    let pad = "p".repeat(8000);
+    let fields: Vec<String> = (0..99).map(|i| format!("X-Pad-{i}: {pad}\r\n")).collect();
+    let head = format!("GET / HTTP/1.1\r\nHost: t\r\n{}", fields.concat());
+    let stalled_head = || {
+        let mut stream = raw_connect(server.addr());
+        stream
+            .write_all(head.as_bytes())
+            .expect("a head, all but its end");
+        stream
+    };
+    let mut stalled: Vec<TcpStream> = (0..86).map(|_| stalled_head()).collect();
+    stalled.iter().for_each(wait_consumed);
+    let mut refused = stalled_head();
+    let (answer, _) = read_to_close(&mut refused, secs(10));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("Retry-After: 1"), "{answer}");
+    stalled.truncate(84);
+    let served = poll_until(secs(10), || {
+        let mut stream = stalled_head();
+        stream.write_all(b"\r\n").ok()?;
+        let (answer, _) = read_until(&mut stream, secs(10), |b| b.len() >= 12);
+        answer.starts_with(b"HTTP/1.1 200").then_some(())
+    });
+    assert!(served.is_some(), "no room after stalled heads left");
+}

@@ -91,24 +91,30 @@ pub struct Ctx {
     pub access: Option<AccessLog>,
     /// `--metrics-path`, answered here before the application.
     pub metrics: Option<Metrics>,
-    /// Memory for the request bodies being received.
-    pub bodies: BodyBudget,
+    /// Memory for the requests being received.
+    pub budget: InputBudget,
 }
 
-/// Memory for request bodies being received, shared by a worker's connections. A body
-/// is read whole before its handler runs, so without a bound a thousand stalled uploads
-/// would hold a thousand bodies (a gigabyte at the default 1 MiB limit; nginx spools
-/// them to disk instead). Bytes are taken as they arrive (an announced length costs
-/// nothing until it is sent); one that does not fit is answered 503 with
-/// `Retry-After` and the connection closes.
-pub struct BodyBudget {
+/// Memory for requests being received, shared by a worker's connections. A body is read
+/// whole before its handler runs, so without a bound a thousand stalled uploads would
+/// hold a thousand bodies (a gigabyte at the default 1 MiB limit; nginx spools them to
+/// disk instead); a head may be 800 KiB within the `--limit-request-*` limits, and a
+/// thousand of those would hold as much (nginx caps a head at 32 KiB). Body bytes are
+/// taken as they arrive (an announced length costs nothing until it is sent), and the
+/// bytes of a head beyond [`HEAD_ALLOWANCE`]; a request that does not fit is answered
+/// 503 with `Retry-After` and the connection closes.
+pub struct InputBudget {
     left: u64,
 }
 
-impl BodyBudget {
+/// Bytes of a head in progress that a connection holds without taking them from the
+/// [`InputBudget`]: heads are rarely over a few KiB, cookies included.
+const HEAD_ALLOWANCE: u64 = 16 * 1024;
+
+impl InputBudget {
     /// At least 64 MiB, and room for four bodies of the largest size allowed.
-    pub fn for_limit(max_body: u64) -> BodyBudget {
-        BodyBudget {
+    pub fn for_limit(max_body: u64) -> InputBudget {
+        InputBudget {
             left: max_body.saturating_mul(4).max(64 << 20),
         }
     }
@@ -157,17 +163,18 @@ fn server_answers(head: &RequestHead, ctx: &Ctx) -> bool {
 }
 
 /// The answer to a body the worker has no room for now.
-fn no_room_for_body(head: &RequestHead) -> Response {
+/// The answer to a request that does not fit in the [`InputBudget`]; said in the error
+/// log at most once a second (the access log has each request).
+fn no_room() -> Response {
     static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     if crate::logging::once_a_second(&LAST) {
-        log::warn!(
-            "request bodies being received fill this worker's budget; answering 503 to {} {}",
-            head.method(),
-            head.target()
-        );
+        log::warn!("requests being received fill this worker's input budget; answering 503");
     }
-    Response::text(503, "503 Service Unavailable: too many uploads at once\n")
-        .with_header("Retry-After", "1")
+    Response::text(
+        503,
+        "503 Service Unavailable: too many requests arriving at once\n",
+    )
+    .with_header("Retry-After", "1")
 }
 
 impl Ctx {
@@ -228,7 +235,7 @@ pub struct Conn {
     failed: bool,
     /// The client shut down its side (EPOLLRDHUP was reported).
     peer_closed: bool,
-    /// Bytes of the worker's [`BodyBudget`] its body in progress holds.
+    /// Bytes of the worker's [`InputBudget`] its request in progress holds.
     reserved: u64,
     /// The kernel's unsent bytes at the last idle deadline (`still_reading`).
     unsent_seen: u32,
@@ -273,10 +280,10 @@ impl Conn {
         }
     }
 
-    /// The connection is being dropped: gives back its share of the [`BodyBudget`] and
+    /// The connection is being dropped: gives back its share of the [`InputBudget`] and
     /// writes the lines of answers that did not wholly go out, with the bytes that did.
     pub fn close(mut self, ctx: &mut Ctx) {
-        ctx.bodies.give_back(self.reserved);
+        ctx.budget.give_back(self.reserved);
         self.log_written(ctx, u64::MAX);
     }
 
@@ -414,8 +421,16 @@ impl Conn {
             max_body: u64::MAX,
             ..ctx.limits
         };
-        match parse_head_into(&self.input[start..], &limits, &mut self.head_buffers) {
-            Ok(None) => None,
+        let parsed = parse_head_into(&self.input[start..], &limits, &mut self.head_buffers);
+        if self.reserved > 0 && !matches!(parsed, Ok(None)) {
+            ctx.budget.give_back(std::mem::take(&mut self.reserved));
+        }
+        match parsed {
+            Ok(None) if self.hold_head(self.input.len() - start, ctx) => None,
+            Ok(None) => {
+                self.refuse_head(start, no_room(), ctx);
+                None
+            }
             // Most requests have no body: answered at once, without parking the head in
             // `Phase::Body` only to take it out again.
             Ok(Some(head)) if matches!(head.framing(), BodyFraming::Empty) => {
@@ -426,10 +441,7 @@ impl Conn {
             }
             Ok(Some(head)) => Some(self.begin_body(head, start, ctx)),
             Err(err) => {
-                let head_request = starts_as_head(&self.input[start..]);
-                // What came before is answered; the refused head is what the log shows.
-                self.input.drain(..start);
-                self.fail(Response::error(&err), head_request, ctx);
+                self.refuse_head(start, Response::error(&err), ctx);
                 log::debug!(
                     "closing {}: {} {}",
                     peer_name(self.peer),
@@ -439,6 +451,26 @@ impl Conn {
                 None
             }
         }
+    }
+
+    /// Takes what a head in progress holds beyond [`HEAD_ALLOWANCE`] (`held` bytes in
+    /// all) from the [`InputBudget`]; false when it does not fit.
+    fn hold_head(&mut self, held: usize, ctx: &mut Ctx) -> bool {
+        let want = (held as u64).saturating_sub(HEAD_ALLOWANCE);
+        let more = want.saturating_sub(self.reserved);
+        let fits = ctx.budget.take(more);
+        if fits {
+            self.reserved += more;
+        }
+        fits
+    }
+
+    /// Answers the head from `start`, which will not be read whole, and closes.
+    fn refuse_head(&mut self, start: usize, response: Response, ctx: &mut Ctx) {
+        let head_request = starts_as_head(&self.input[start..]);
+        // What came before is answered; the refused head is what the log shows.
+        self.input.drain(..start);
+        self.fail(response, head_request, ctx);
     }
 
     /// A head is complete: lets the application answer before the body is read
@@ -482,12 +514,7 @@ impl Conn {
     /// many input bytes it used, or `None` when it needs more input.
     fn feed_body(&mut self, start: usize, ctx: &mut Ctx) -> Option<usize> {
         let head_request = matches!(&self.phase, Phase::Body { head, .. } if head.is_head());
-        let Phase::Body {
-            head,
-            body,
-            framing,
-        } = &mut self.phase
-        else {
+        let Phase::Body { body, framing, .. } = &mut self.phase else {
             return None;
         };
         let before = body.len();
@@ -495,12 +522,12 @@ impl Conn {
         // What arrived is taken from the worker's budget as it arrives, so a client
         // pays for what it holds with bytes it sent, not with a length it announced.
         let grown = (body.len() - before) as u64;
-        let step = match ctx.bodies.take(grown) {
+        let step = match ctx.budget.take(grown) {
             true => {
                 self.reserved += grown;
                 step
             }
-            false => step.and(Err(no_room_for_body(head))),
+            false => step.and(Err(no_room())),
         };
         let (used, done) = match step {
             Ok(progress) => progress,
@@ -519,7 +546,7 @@ impl Conn {
 
     /// The body is complete: the request is answered.
     fn dispatch(&mut self, ctx: &mut Ctx) {
-        ctx.bodies.give_back(std::mem::take(&mut self.reserved));
+        ctx.budget.give_back(std::mem::take(&mut self.reserved));
         let phase = std::mem::replace(&mut self.phase, Phase::Head { first_byte: None });
         if let Phase::Body { head, body, .. } = phase {
             self.respond(head, body, ctx);

@@ -35,7 +35,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::unistd::Pid;
 
-use self::conn::{BodyBudget, Conn, Ctx, Timeouts, Verdict};
+use self::conn::{Conn, Ctx, InputBudget, Timeouts, Verdict};
 use self::recycle::Recycle;
 use crate::config::Config;
 use crate::http::DateCache;
@@ -346,7 +346,7 @@ impl Worker {
                 served: 0,
                 access: spec.access_log,
                 metrics,
-                bodies: BodyBudget::for_limit(config.limits.max_body),
+                budget: InputBudget::for_limit(config.limits.max_body),
             },
             config,
             master: spec.master,
