@@ -605,6 +605,33 @@ fn only_get_and_head_are_allowed() {
     assert_eq!(options.read_response(secs(10)).status, 200);
 }
 
+/// The application's answers before a body are answers like any: counted in the
+/// metrics and toward `--max-requests`, so a worker that only refuses uploads recycles.
+#[test]
+fn answers_before_the_body_are_counted() {
+    let (_dir, server) = site_with(&["--metrics-path", "/metrics", "--max-requests", "3"]);
+    let first = server.children();
+    for _ in 0..2 {
+        let mut put = Conn::open(server.addr());
+        put.send(&request("PUT", "/hello.txt", &["Content-Length: 5"], b""));
+        assert_eq!(put.read_response(secs(10)).status, 405);
+    }
+    let scrape = send(&server, "GET", "/metrics", &[]).text();
+    let answered: u64 = crate::client::metric_sample(&scrape, "br_serve_requests_total");
+    assert!(answered >= 2, "{answered} answered after two 405s");
+    let mut put = Conn::open(server.addr());
+    put.send(&request("PUT", "/hello.txt", &["Content-Length: 5"], b""));
+    assert_eq!(put.read_response(secs(10)).status, 405);
+    let recycled = poll_until(secs(15), || {
+        let now = server.children();
+        (now.len() == 1 && now != first).then_some(())
+    });
+    assert!(
+        recycled.is_some(),
+        "no new worker after --max-requests answers"
+    );
+}
+
 /// A worker out of descriptors cannot open a file that is there: 503 and an error-log
 /// line (nginx: 500 and "Too many open files"), not a 404 that a cache would keep.
 #[test]

@@ -482,6 +482,14 @@ impl Conn {
             true => None,
             false => call_before_body(ctx.handler.as_mut(), &head),
         };
+        if early.is_some() {
+            // The application's answer, counted as one from `handle` is (the metrics,
+            // `--max-requests`), though the worker was not marked busy while it ran.
+            ctx.slot.begin_request(&request_line(&head), ctx.now_ms);
+            ctx.set_now(Instant::now());
+            ctx.slot.end_request(ctx.now_ms);
+            ctx.served += 1;
+        }
         let too_large = matches!(head.framing(), BodyFraming::Length(n) if n > ctx.limits.max_body);
         let early = early.or_else(|| too_large.then(|| Response::error(&CONTENT_TOO_LARGE)));
         if let Some(response) = early {
@@ -565,14 +573,7 @@ impl Conn {
         // waited past --queue-timeout too, perhaps to a less busy server.
         let keep_alive = head.keep_alive() && !ctx.closing && !ctx.slot.unready() && !overdue;
         let (version, head_request) = (head.version(), head.is_head());
-        let line = [
-            head.method().as_bytes(),
-            b" ",
-            head.target().as_bytes(),
-            b" ",
-            head.version().as_str().as_bytes(),
-        ];
-        ctx.slot.begin_request(&line, ctx.now_ms);
+        ctx.slot.begin_request(&request_line(&head), ctx.now_ms);
         let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
         let request = Request::new(head, body, self.peer);
         let response = match overdue {
@@ -871,6 +872,17 @@ impl Conn {
         self.log_written(ctx, self.out.written());
         self.settle(ctx)
     }
+}
+
+/// A request's line, for the scoreboard, as the parts it is joined from.
+fn request_line(head: &RequestHead) -> [&[u8]; 5] {
+    [
+        head.method().as_bytes(),
+        b" ",
+        head.target().as_bytes(),
+        b" ",
+        head.version().as_str().as_bytes(),
+    ]
 }
 
 /// The access-log line of a request, held until its answer is written: the answer's
