@@ -234,7 +234,7 @@ fn term_answers_a_request_already_waiting_on_an_idle_keep_alive_connection() {
 /// would otherwise notice the stop only seconds later, while the master's
 /// `--graceful-timeout` runs (a probe saw 17 s, then a SIGKILL). Here a kept-alive
 /// client's next request arrives during a slow one, then TERM: its answer already says
-/// `Connection: close`.
+/// `Connection: close`, as does the slow one's, whose handler was running at the TERM.
 #[test]
 fn term_is_noticed_before_requests_that_came_earlier() {
     let (server, worker, mut kept) = server_with_kept_alive_connection();
@@ -242,7 +242,9 @@ fn term_is_noticed_before_requests_that_came_earlier() {
     kept.send(&request("GET", "/", &[], b""));
     kept.wait_delivered(secs(10));
     term_delivered(worker);
-    assert_eq!(sleeper.read_response(RESPONSE_WITHIN).status, 200);
+    let slept = sleeper.read_response(RESPONSE_WITHIN);
+    assert_eq!(slept.status, 200);
+    assert!(slept.has_token("connection", "close"), "{slept:?}");
     let answer = kept.read_response(RESPONSE_WITHIN);
     assert_eq!(answer.status, 200);
     assert!(answer.has_token("connection", "close"), "{answer:?}");

@@ -14,6 +14,8 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::out::OutQueue;
@@ -81,6 +83,9 @@ pub struct Ctx {
     pub anchor: MsAnchor,
     /// Answer with `Connection: close` and keep no connection idle.
     pub closing: bool,
+    /// The graceful stop signal came, and the event loop has not seen it yet (it may be
+    /// running a handler): raised by the signal handler itself.
+    pub stop_asked: Arc<AtomicBool>,
     /// `--check-client-connection`: skip a request whose client has gone.
     pub check_client: bool,
     /// `--queue-timeout`: answer 503 to a request that waited longer for this worker.
@@ -178,6 +183,12 @@ fn no_room() -> Response {
 }
 
 impl Ctx {
+    /// This worker, or the whole server, is on its way out: answers close their
+    /// connections.
+    fn stopping(&self) -> bool {
+        self.closing || self.slot.unready() || self.stop_asked.load(Ordering::Relaxed)
+    }
+
     /// Moves the clock on to `now`.
     pub fn set_now(&mut self, now: Instant) {
         self.now = now;
@@ -568,11 +579,8 @@ impl Conn {
             return;
         }
         let overdue = self.overdue(ctx);
-        // During --drain-delay, clients are moved off with `Connection: close` so they
-        // reconnect through a load balancer that no longer routes to us; one whose request
-        // waited past --queue-timeout too, perhaps to a less busy server.
-        let keep_alive = head.keep_alive() && !ctx.closing && !ctx.slot.unready() && !overdue;
         let (version, head_request) = (head.version(), head.is_head());
+        let wants_keep_alive = head.keep_alive();
         ctx.slot.begin_request(&request_line(&head), ctx.now_ms);
         let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
         let request = Request::new(head, body, self.peer);
@@ -590,7 +598,13 @@ impl Conn {
         };
         self.head_buffers = request.into_head().into_buffers();
         ctx.served += 1;
-        let keep_alive = keep_alive && !response.closes_connection();
+        // Judged after the application ran, which may have taken seconds: a stop that
+        // came meanwhile closes this connection too. During --drain-delay, clients are
+        // moved off with `Connection: close` so they reconnect through a load balancer
+        // that no longer routes to us; one whose request waited past --queue-timeout too,
+        // perhaps to a less busy server.
+        let keep_alive =
+            wants_keep_alive && !ctx.stopping() && !overdue && !response.closes_connection();
         let meta = ResponseMeta {
             version,
             keep_alive,

@@ -310,6 +310,7 @@ impl Worker {
             }
             None => None,
         };
+        let stop_asked = std::sync::Arc::clone(&signals.stop_asked);
         let mut worker = Worker {
             accept_ready: vec![true; spec.listeners.len()],
             last_accepts: vec![0; spec.listeners.len()],
@@ -341,6 +342,7 @@ impl Worker {
                 now_ms: anchor.ms(now),
                 anchor,
                 closing: false,
+                stop_asked,
                 check_client: config.check_client_connection,
                 queue_timeout: config.queue_timeout,
                 served: 0,
