@@ -246,7 +246,8 @@ where
 /// It is the part of [`run_main`] after the command line: it sets up the error log from
 /// the configuration (unless a [`log`] logger is installed already), does not look at
 /// [`Config::mode`], and leaves exit codes to the caller (`ExitCode::from(err.exit_status())`). The configuration is read from arguments with
-/// [`config::from_argv`], then adjusted.
+/// [`config::from_argv`], then adjusted; what was adjusted is checked again
+/// ([`Config::check`]) before anything starts.
 ///
 /// A HUP reloads the configuration from [`Config::argv`] (with the environment and the
 /// `-c` file), so adjustments made in code do not survive a reload; only the listeners
@@ -292,6 +293,7 @@ where
 /// }
 /// ```
 pub fn serve(config: Config, app: App) -> Result<(), Error> {
+    config.check()?;
     logging::init(&config)?;
     master::run(config, app)
 }
@@ -325,5 +327,23 @@ fn finish(result: Result<(), Error>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => error::report(&err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `Config` changed in code is checked before anything starts: no master, no
+    /// socket, an error naming the value.
+    #[test]
+    fn serve_refuses_a_config_changed_out_of_range() {
+        let mut config = config::from_argv(vec!["my-app".into()]).unwrap();
+        config.worker_connections = 0;
+        let factory = |_: &Config| -> Box<dyn Handler> {
+            Box::new(|_: &Request| Response::text(200, "never\n"))
+        };
+        let err = serve(config, App::PerWorker(&factory)).unwrap_err();
+        assert!(err.to_string().contains("worker_connections"), "{err}");
     }
 }

@@ -427,7 +427,7 @@ pub(crate) fn parse_bind(value: &str) -> Result<BindAddr, String> {
 /// next step could be judged, and flap.
 fn parse_scale_down_after(value: &str) -> Result<Duration, String> {
     match parse_seconds(value)? {
-        d if d >= Duration::from_secs(1) => Ok(d),
+        d if d >= SCALE_DOWN_MIN => Ok(d),
         _ => Err("at least 1 second, or the pool would shrink as fast as it grows".into()),
     }
 }
@@ -495,7 +495,7 @@ fn parse_size(value: &str) -> Result<usize, String> {
 }
 
 /// An absolute path, as it appears in request targets: `/metrics`.
-fn parse_metrics_path(value: &str) -> Result<String, String> {
+pub(super) fn parse_metrics_path(value: &str) -> Result<String, String> {
     let plain = value.starts_with('/') && !value.contains(['?', '#', ' ', '\t']);
     match plain {
         true => Ok(value.to_string()),
@@ -520,10 +520,19 @@ fn parse_seconds(value: &str) -> Result<Duration, String> {
 /// booted.
 fn parse_off_or_seconds(value: &str) -> Result<Duration, String> {
     match parse_seconds(value)? {
-        d if d.is_zero() || d >= Duration::from_secs(1) => Ok(d),
+        d if d.is_zero() || d >= OFF_OR_SECONDS_MIN => Ok(d),
         _ => Err("expected 0 (never) or at least 1 second".into()),
     }
 }
+
+/// The shortest client timeout (`parse_client_timeout`).
+pub(super) const CLIENT_TIMEOUT_MIN: Duration = Duration::from_millis(100);
+
+/// The shortest `--scale-down-after`.
+pub(super) const SCALE_DOWN_MIN: Duration = Duration::from_secs(1);
+
+/// The shortest `--timeout` or `--max-worker-age` other than 0 (off).
+pub(super) const OFF_OR_SECONDS_MIN: Duration = Duration::from_secs(1);
 
 /// The client timeouts (`--header-timeout`, `--body-timeout`, `--write-timeout`): at
 /// least a tenth of a second, with no "never". They are what frees a connection from a
@@ -531,7 +540,7 @@ fn parse_off_or_seconds(value: &str) -> Result<Duration, String> {
 /// looks at its deadlines four times a second, so a shorter one would not be kept anyway.
 fn parse_client_timeout(value: &str) -> Result<Duration, String> {
     match parse_seconds(value)? {
-        d if d >= Duration::from_millis(100) => Ok(d),
+        d if d >= CLIENT_TIMEOUT_MIN => Ok(d),
         _ => Err(
             "expected at least 0.1 seconds (there is no \"never\": 0 would cut \
                   a client off at its first pause)"

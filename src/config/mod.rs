@@ -74,7 +74,8 @@ impl std::fmt::Display for BindAddr {
 /// The validated settings the master and workers run with.
 ///
 /// Every value has passed its checks (ranges, paths, users), so code that reads a
-/// `Config` never validates again. The application factory given to
+/// `Config` never validates again; one changed in code is checked again by
+/// [`serve`](crate::serve) ([`Config::check`]). The application factory given to
 /// [`run_main`](crate::run_main) receives it in each worker, which is how one program
 /// adapts its handler to the command line: `--static`, the limits, the number of workers
 /// sharing a resource. The settings the master keeps to itself (the user to switch to,
@@ -531,6 +532,85 @@ fn workers(cli: &Cli) -> Result<usize, Error> {
 }
 
 impl Config {
+    /// Checks the ranges the command line enforces, for a `Config` changed in code:
+    /// [`serve`](crate::serve) refuses one with no workers, a pool that cannot take a
+    /// connection, a timeout of zero (`None` is "off"), and the like, as
+    /// [`from_argv`] would have.
+    ///
+    /// ```
+    /// let mut config = br_serve::config::from_argv(vec!["my-app".into()])?;
+    /// assert!(config.check().is_ok());
+    /// config.workers = 0;
+    /// let err = config.check().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid configuration: workers must be at least 1");
+    /// # Ok::<(), br_serve::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the first value out of range.
+    pub fn check(&self) -> Result<(), Error> {
+        use cli::{CLIENT_TIMEOUT_MIN, OFF_OR_SECONDS_MIN, SCALE_DOWN_MIN};
+        let off_or_long = |d: Option<Duration>| d.is_none_or(|d| d >= OFF_OR_SECONDS_MIN);
+        let limits = &self.limits;
+        let rules = [
+            (self.workers >= 1, "workers must be at least 1"),
+            (
+                self.max_workers.is_none_or(|max| max >= self.workers),
+                "max_workers must be at least workers",
+            ),
+            (
+                self.worker_connections >= 1,
+                "worker_connections must be at least 1",
+            ),
+            (self.backlog >= 1, "backlog must be at least 1"),
+            (
+                off_or_long(self.timeout),
+                "timeout must be None (off) or at least 1 s",
+            ),
+            (
+                off_or_long(self.max_worker_age),
+                "max_worker_age must be None or at least 1 s",
+            ),
+            (
+                self.scale_down_after >= SCALE_DOWN_MIN,
+                "scale_down_after must be at least 1 s",
+            ),
+            (
+                [self.header_timeout, self.body_timeout, self.write_timeout]
+                    .iter()
+                    .all(|&d| d >= CLIENT_TIMEOUT_MIN),
+                "header_timeout, body_timeout and write_timeout must be at least 0.1 s",
+            ),
+            (
+                self.queue_timeout != Some(Duration::ZERO),
+                "queue_timeout must be None (off) or above 0",
+            ),
+            (
+                self.max_requests != Some(0),
+                "max_requests must be None (off) or at least 1",
+            ),
+            (
+                self.max_worker_memory != Some(0),
+                "max_worker_memory must be None (off) or at least 1",
+            ),
+            (
+                limits.request_line >= 1 && limits.fields >= 1 && limits.field_size >= 1,
+                "limits.request_line, limits.fields and limits.field_size must be at least 1",
+            ),
+            (
+                self.metrics_path
+                    .as_deref()
+                    .is_none_or(|p| cli::parse_metrics_path(p).is_ok()),
+                "metrics_path must start with / and have no query",
+            ),
+        ];
+        match rules.iter().find(|(ok, _)| !ok) {
+            Some((_, why)) => Err(Error::Config(format!("invalid configuration: {why}"))),
+            None => Ok(()),
+        }
+    }
+
     /// The mode the pidfile and log files are created with: `rw-r--r--`, as gunicorn's
     /// pidfile and nginx's logs, less `--umask` (and less the process's own umask, which
     /// the kernel applies too). Never writable by others, whatever `--umask` says.
