@@ -135,6 +135,10 @@ fn pool(out: &mut String, sum: &Summary) {
     for (name, help, value) in counters {
         family(out, name, "counter", help, &[(String::new(), value)]);
     }
+    let help = "Requests that arrived on kept-alive connections and wait behind the request \
+                their worker is running (demand the listen queue does not show).";
+    let waiting = [(String::new(), sum.waiting)];
+    family(out, "br_serve_requests_waiting", "gauge", help, &waiting);
 }
 
 /// Each listener's accept queue and its bound.
@@ -219,6 +223,7 @@ mod tests {
             requests: 12_345,
             abandoned: 7,
             shed: 3,
+            waiting: 4,
         };
         let worker = |number, requests, age_ms, busy_ms| WorkerView {
             number,
@@ -248,6 +253,9 @@ br_serve_requests_abandoned_total 7
 # HELP br_serve_requests_shed_total Requests answered 503 at once for waiting longer than --queue-timeout.
 # TYPE br_serve_requests_shed_total counter
 br_serve_requests_shed_total 3
+# HELP br_serve_requests_waiting Requests that arrived on kept-alive connections and wait behind the request their worker is running (demand the listen queue does not show).
+# TYPE br_serve_requests_waiting gauge
+br_serve_requests_waiting 4
 # HELP br_serve_worker_requests_total Requests answered by the worker now holding this number.
 # TYPE br_serve_worker_requests_total counter
 br_serve_worker_requests_total{worker=\"1\"} 40

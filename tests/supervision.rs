@@ -7,6 +7,7 @@
 //! `--metrics-path` counting across all of it, and `--metrics-bind`, the master's own
 //! metrics port, answering while every worker is busy.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -263,6 +264,58 @@ fn max_workers_grows_the_pool_under_a_queue_and_shrinks_it_when_idle() {
     server.wait_for_log("workers 2 -> 1", secs(20));
     server.wait_children(1, secs(10));
     assert_eq!(server.get("/").status, 200);
+}
+
+/// Kept-alive clients of a busy worker: the requests waiting behind it count as demand,
+/// though the accept queue never sees them, so the pool grows; and a client whose
+/// request waited is answered with `Connection: close` once the new worker is idle, so
+/// it comes back through the accept queue and is served there, not behind the busy one.
+#[test]
+fn kept_alive_clients_behind_a_busy_worker_grow_the_pool_and_move() {
+    let server = start("1", &["--max-workers", "2", "--scale-down-after", "60"]);
+    let first = server.children()[0];
+    // Three clients, each accepted by the one worker before the load begins.
+    let clients: Vec<Conn> = (0..3)
+        .map(|_| {
+            let mut conn = server.connect();
+            conn.send(&client::request("GET", "/pid", &[], b""));
+            assert_eq!(
+                conn.read_response(secs(10)).text().trim(),
+                first.to_string()
+            );
+            conn
+        })
+        .collect();
+    // Each sends 300 ms requests on its connection until one is answered with a close;
+    // then it connects again and asks which worker serves it. All stop once one has
+    // reached another worker.
+    let deadline = Instant::now() + secs(40);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let moved_to = |mut conn: Conn| -> Option<String> {
+        while Instant::now() < deadline && !done.load(Relaxed) {
+            conn.send(&client::request("GET", "/sleep?ms=300", &[], b""));
+            let answer = conn.try_read_response(secs(20)).ok()?;
+            if answer.has_token("connection", "close") {
+                let mut again = server.connect();
+                again.send(&client::request("GET", "/pid", &[], b""));
+                let pid = again.read_response(secs(10)).text().trim().to_string();
+                done.fetch_or(pid != first.to_string(), Relaxed);
+                return Some(pid);
+            }
+        }
+        None
+    };
+    let moved: Vec<Option<String>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = clients
+            .into_iter()
+            .map(|conn| scope.spawn(move || moved_to(conn)))
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let line = server.wait_for_log("workers 1 -> 2", secs(10));
+    assert!(line.contains("waiting"), "{line}");
+    let elsewhere = moved.iter().flatten().any(|pid| *pid != first.to_string());
+    assert!(elsewhere, "no client moved to the added worker: {moved:?}");
 }
 
 /// A TTIN after a quiet spell sticks for `--scale-down-after` of quiet from then on: the

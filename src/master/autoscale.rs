@@ -7,6 +7,10 @@
 //! how many connections wait for a worker, together with the scoreboard, which says
 //! whether any worker is idle. Queued connections with an idle worker are about to be
 //! taken; queued connections with every worker busy are demand the pool cannot meet.
+//! Requests waiting behind a busy worker on its kept-alive connections count as queued
+//! too (each worker says how many in its slot): the accept queue never sees them, and a
+//! worker added for them gets their clients, which are answered with
+//! `Connection: close` when another worker is idle (`worker::conn`'s `MOVE_AFTER`).
 //! This is uWSGI's `cheaper-algo backlog` (anchors §3, item 8); gunicorn only reports
 //! the number, and its users script TTIN/TTOU around it.
 //!
@@ -47,7 +51,8 @@ pub struct Observation {
     pub target: usize,
     /// Workers waiting for a connection.
     pub idle: usize,
-    /// Connections in the listeners' accept queues; `None` when none could be read.
+    /// Connections in the listeners' accept queues and requests waiting behind a busy
+    /// worker on its kept-alive connections; `None` when the queues could not be read.
     pub queued: Option<u64>,
     pub now_ms: u64,
 }

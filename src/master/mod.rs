@@ -481,10 +481,11 @@ impl<'a> Master<'a> {
             PoolView::Wait => return self.autoscaler.iter_mut().for_each(|a| a.pause(now_ms)),
             PoolView::StartOver => return self.autoscaler.iter_mut().for_each(|a| a.interrupt()),
         };
+        let behind = scoreboard::summarize(self.scoreboard).waiting;
         let seen = Observation {
             target: self.target,
             idle,
-            queued: queued_connections(&self.listeners),
+            queued: queued_connections(&self.listeners).map(|queued| queued + behind),
             now_ms,
         };
         let mut room = None;

@@ -52,6 +52,9 @@ pub struct Slot {
     /// Set by a worker that takes no new connection for now (`--worker-connections`
     /// reached, or out of descriptors): idle, it still counts as busy.
     full: AtomicU32,
+    /// Requests that arrived on the worker's kept-alive connections and wait behind the
+    /// one it is running: demand the accept queue does not show.
+    waiting: AtomicU32,
     heartbeat_ms: AtomicU64,
     /// Requests answered in this slot since the master started, by every worker that
     /// held it: never reset, so their sum over the table only grows (a counter for
@@ -97,6 +100,8 @@ pub struct Summary {
     pub abandoned: u64,
     /// Requests answered 503 since the master started for waiting too long.
     pub shed: u64,
+    /// Requests waiting on kept-alive connections behind their worker's current one.
+    pub waiting: u64,
 }
 
 /// Reads every slot once (atomics only; a snapshot, not a transaction).
@@ -106,7 +111,11 @@ pub fn summarize(board: Scoreboard) -> Summary {
         sum.requests += slot.requests.load(Relaxed);
         sum.abandoned += slot.abandoned.load(Relaxed);
         sum.shed += slot.shed.load(Relaxed);
-        match slot.state() {
+        let state = slot.state();
+        if state != State::Free {
+            sum.waiting += u64::from(slot.waiting.load(Relaxed));
+        }
+        match state {
             State::Booting => sum.booting += 1,
             State::Idle => sum.idle += 1,
             State::Busy => sum.busy += 1,
@@ -176,6 +185,7 @@ impl Slot {
         self.replacement_wanted.store(0, Relaxed);
         self.unready.store(0, Relaxed);
         self.full.store(0, Relaxed);
+        self.waiting.store(0, Relaxed);
         self.heartbeat_ms.store(now_ms, Relaxed);
         self.born_ms.store(now_ms, Relaxed);
         self.claims.iter().for_each(|claim| claim.store(0, Relaxed));
@@ -301,6 +311,20 @@ impl Slot {
     /// The worker's last heartbeat.
     pub fn heartbeat_ms(&self) -> u64 {
         self.heartbeat_ms.load(Relaxed)
+    }
+
+    /// Worker: how many requests wait behind the one it is about to run, on its own
+    /// connections (the readiness events it has yet to handle this turn).
+    pub fn set_waiting(&self, n: usize) {
+        self.waiting.store(n.min(u32::MAX as usize) as u32, Relaxed);
+    }
+
+    /// Whether a living worker other than `own` is idle: one that could serve a client
+    /// now waiting behind `own`, were it to connect again.
+    pub fn another_is_idle(board: Scoreboard, own: &Slot) -> bool {
+        board
+            .iter()
+            .any(|slot| !std::ptr::eq(slot, own) && slot.state() == State::Idle)
     }
 
     /// Worker: whether it takes no new connection for now (see [`state`](Self::state)).

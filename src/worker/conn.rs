@@ -30,7 +30,7 @@ use crate::http::{
 };
 use crate::metrics::Metrics;
 use crate::sys::clock::MsAnchor;
-use crate::sys::scoreboard::Slot;
+use crate::sys::scoreboard::{Scoreboard, Slot};
 
 /// Stop parsing new requests while this much output waits for a slow reader.
 const OUTPUT_HIGH_WATER: u64 = 256 * 1024;
@@ -42,6 +42,11 @@ const LARGE_ANSWER: u64 = 64 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 /// How much input a lingering close discards before giving up.
 const LINGER_BYTES: usize = 64 * 1024;
+/// A request that waited this long behind this worker's other requests (since the poll
+/// that reported it) is answered with `Connection: close` when another worker is idle:
+/// its client connects again, through the accept queue, to whichever worker is free,
+/// rather than waiting behind this one on every request it sends.
+const MOVE_AFTER: Duration = Duration::from_millis(20);
 /// The status the access log gives a request skipped because its client had gone:
 /// nginx's 499, "client closed request" (never sent: there is no one to send it to).
 const CLIENT_CLOSED: u16 = 499;
@@ -86,6 +91,15 @@ pub struct Ctx {
     /// The graceful stop signal came, and the event loop has not seen it yet (it may be
     /// running a handler): raised by the signal handler itself.
     pub stop_asked: Arc<AtomicBool>,
+    /// Every worker's slot: whether another is idle, for a client waiting behind this
+    /// one ([`MOVE_AFTER`]).
+    pub board: Scoreboard,
+    /// When the last poll returned. Everything the kernel had for us by then has been
+    /// seen, so deadlines are judged against this moment: after a handler that ran for
+    /// seconds, a request that arrived meanwhile is waiting in the kernel, unread, and
+    /// must not be timed out before the next poll reports it. A request answered long
+    /// after it has waited behind others of this worker.
+    pub polled_at: Instant,
     /// `--check-client-connection`: skip a request whose client has gone.
     pub check_client: bool,
     /// `--queue-timeout`: answer 503 to a request that waited longer for this worker.
@@ -447,7 +461,8 @@ impl Conn {
             Ok(Some(head)) if matches!(head.framing(), BodyFraming::Empty) => {
                 let len = head.len();
                 self.phase = Phase::Head { first_byte: None };
-                self.respond(head, Vec::new(), ctx);
+                let last = start + len == self.input.len();
+                self.respond(head, Vec::new(), last, ctx);
                 Some(len)
             }
             Ok(Some(head)) => Some(self.begin_body(head, start, ctx)),
@@ -556,29 +571,32 @@ impl Conn {
             }
         };
         if done {
-            self.dispatch(ctx);
+            self.dispatch(start + used == self.input.len(), ctx);
             return Some(used);
         }
         // Bytes a decoder left unconsumed are a partial line it will see again.
         (used > 0).then_some(used)
     }
 
-    /// The body is complete: the request is answered.
-    fn dispatch(&mut self, ctx: &mut Ctx) {
+    /// The body is complete: the request is answered. `last`: nothing is buffered
+    /// after it.
+    fn dispatch(&mut self, last: bool, ctx: &mut Ctx) {
         ctx.budget.give_back(std::mem::take(&mut self.reserved));
         let phase = std::mem::replace(&mut self.phase, Phase::Head { first_byte: None });
         if let Phase::Body { head, body, .. } = phase {
-            self.respond(head, body, ctx);
+            self.respond(head, body, last, ctx);
         }
     }
 
-    /// Runs the handler on a complete request and queues its response.
-    fn respond(&mut self, head: RequestHead, body: Vec<u8>, ctx: &mut Ctx) {
+    /// Runs the handler on a complete request and queues its response. `last`: no
+    /// pipelined request is buffered after it.
+    fn respond(&mut self, head: RequestHead, body: Vec<u8>, last: bool, ctx: &mut Ctx) {
         if ctx.check_client && self.client_gone() {
             self.abandon(head, body, ctx);
             return;
         }
         let overdue = self.overdue(ctx);
+        let moved = last && self.waited_behind_others(ctx);
         let (version, head_request) = (head.version(), head.is_head());
         let wants_keep_alive = head.keep_alive();
         ctx.slot.begin_request(&request_line(&head), ctx.now_ms);
@@ -603,8 +621,11 @@ impl Conn {
         // moved off with `Connection: close` so they reconnect through a load balancer
         // that no longer routes to us; one whose request waited past --queue-timeout too,
         // perhaps to a less busy server.
-        let keep_alive =
-            wants_keep_alive && !ctx.stopping() && !overdue && !response.closes_connection();
+        let keep_alive = wants_keep_alive
+            && !ctx.stopping()
+            && !overdue
+            && !moved
+            && !response.closes_connection();
         let meta = ResponseMeta {
             version,
             keep_alive,
@@ -616,6 +637,17 @@ impl Conn {
         if !keep_alive {
             self.phase = Phase::Closing;
         }
+    }
+
+    /// Whether this request waited [`MOVE_AFTER`] behind the worker's other requests
+    /// while another worker is idle, and its client sent nothing more that a close
+    /// would cut off: it is answered with `Connection: close`, and its next request
+    /// comes through the accept queue, to a free worker. (Kept-alive connections stay
+    /// with the worker that accepted them, so clients of a busy worker would otherwise
+    /// wait behind it, request after request, beside an idle one.)
+    fn waited_behind_others(&self, ctx: &Ctx) -> bool {
+        let waited = ctx.now.saturating_duration_since(ctx.polled_at) >= MOVE_AFTER;
+        waited && !self.readable && Slot::another_is_idle(ctx.board, ctx.slot)
     }
 
     /// Whether the client has shut down its side: known already from a read or an

@@ -281,11 +281,6 @@ struct Worker {
     /// Every worker's slot, to count those sharing the accept queue in a stop.
     board: Scoreboard,
     next_sweep: Instant,
-    /// When the last poll returned. Everything the kernel had for us by then has been
-    /// seen, so deadlines are judged against this moment: after a handler that ran for
-    /// seconds, a request that arrived meanwhile is waiting in the kernel, unread, and
-    /// must not be timed out before the next poll reports it.
-    polled_at: Instant,
     /// The buffer every `read` lands in before it is appended to a connection's input.
     scratch: ZeroedPages,
 }
@@ -343,6 +338,8 @@ impl Worker {
                 anchor,
                 closing: false,
                 stop_asked,
+                board: spec.board,
+                polled_at: now,
                 check_client: config.check_client_connection,
                 queue_timeout: config.queue_timeout,
                 served: 0,
@@ -356,7 +353,6 @@ impl Worker {
             board: spec.board,
             draining: false,
             next_sweep: now + SWEEP_EVERY,
-            polled_at: now,
             scratch: ZeroedPages::new(SCRATCH_BYTES)?,
         };
         worker.register()?;
@@ -389,7 +385,7 @@ impl Worker {
                 }
             }
             self.ctx.set_now(Instant::now());
-            self.polled_at = self.ctx.now;
+            self.ctx.polled_at = self.ctx.now;
             self.on_events(&events);
             self.accept_one();
             self.sweep();
@@ -442,10 +438,17 @@ impl Worker {
         for event in events.iter().filter(|event| !is_conn(event)) {
             self.on_event(event);
         }
+        // Each readable connection still to be driven this turn holds a request waiting
+        // behind the one being run: demand the master cannot see in the accept queue.
+        let readable = |event: &&mio::event::Event| event.is_readable();
+        let mut behind = events.iter().filter(is_conn).filter(readable).count();
         for event in events.iter().filter(is_conn) {
+            behind -= usize::from(event.is_readable());
+            self.ctx.slot.set_waiting(behind);
             self.on_event(event);
             self.accept_one();
         }
+        self.ctx.slot.set_waiting(0);
         self.free.append(&mut self.released);
     }
 
@@ -816,7 +819,7 @@ impl Worker {
             let Some(conn) = self.conns[index].as_mut() else {
                 continue;
             };
-            if conn.deadline(&self.ctx.timeouts) <= self.polled_at
+            if conn.deadline(&self.ctx.timeouts) <= self.ctx.polled_at
                 && conn.expire(&mut self.ctx) == Verdict::Close
             {
                 self.close(index);
