@@ -475,6 +475,22 @@ fn a_client_vanishing_mid_request_or_mid_response_costs_only_its_connection() {
     assert_no_errors(&server);
 }
 
+/// `--keep-alive 0` is keep-alive off, as in gunicorn and nginx: the answer says
+/// `Connection: close` and the connection closes, rather than promising a connection
+/// and closing it under the client's next request.
+#[test]
+fn keep_alive_zero_closes_after_each_answer() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--keep-alive", "0"])
+        .start();
+    let mut conn = server.connect();
+    conn.send(&request("GET", "/", &[], b""));
+    let answer = conn.read_response(secs(10));
+    assert_eq!(answer.status, 200);
+    assert!(answer.has_token("connection", "close"), "{answer:?}");
+    conn.expect_closed(secs(10));
+}
+
 /// (e) A kept-alive connection left idle is closed by the server after `--keep-alive 1`
 /// (about a second), without sending anything more.
 #[test]

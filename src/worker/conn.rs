@@ -620,8 +620,11 @@ impl Conn {
         // came meanwhile closes this connection too. During --drain-delay, clients are
         // moved off with `Connection: close` so they reconnect through a load balancer
         // that no longer routes to us; one whose request waited past --queue-timeout too,
-        // perhaps to a less busy server.
+        // perhaps to a less busy server. `--keep-alive 0` is keep-alive off, as
+        // gunicorn's `keepalive = 0` and nginx's `keepalive_timeout 0`: not a promise
+        // that the next sweep breaks.
         let keep_alive = wants_keep_alive
+            && !ctx.timeouts.keep_alive.is_zero()
             && !ctx.stopping()
             && !overdue
             && !moved
