@@ -683,6 +683,63 @@ fn crash_loop_backs_off_and_recovers() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// A HUP is the operator's "try again now": after the cause of a crash loop is fixed,
+/// the new generation starts at once, not when the backoff (here 6.4 s) runs out.
+#[test]
+fn hup_after_a_crash_loop_starts_at_once() {
+    let dir = TempDir::new("bootfault-hup");
+    let fault = dir.join("fault");
+    std::fs::write(&fault, "").unwrap();
+    let server = Launch::new()
+        .args(&["--workers", "1"])
+        .env("BR_SERVE_DEMO_BOOT_FAULT", fault.to_str().unwrap())
+        .start();
+    server.wait_for_log("next start in 6400 ms", secs(20));
+    std::fs::remove_file(&fault).unwrap();
+    let hup = Instant::now();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Ready:", secs(15));
+    let waited = hup.elapsed();
+    assert!(
+        waited < secs(5),
+        "ready {waited:?} after the HUP: the backoff was waited out"
+    );
+}
+
+/// The HUP of a rollback (after WINCH stopped the workers) when the configuration file
+/// no longer loads, edited for the new release: the workers start again as they were,
+/// as nginx's rollback HUP does, rather than the master staying with none.
+#[test]
+fn a_failed_reload_brings_back_workers_winch_stopped() {
+    let dir = TempDir::new("rollback-config");
+    let file = dir.join("br-serve.toml");
+    std::fs::write(&file, "workers = 1\n").unwrap();
+    let server = Launch::new().args(&["-c", file.to_str().unwrap()]).start();
+    server.wait_children(1, secs(10));
+    server.signal(Signal::SIGWINCH);
+    let none_left = poll_until(secs(15), || server.children().is_empty().then_some(()));
+    assert!(none_left.is_some(), "workers left: {:?}", server.children());
+    std::fs::write(&file, "workers = 1\nnew-feature = true\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("starting the stopped workers as they were", secs(10));
+    server.wait_children(1, secs(10));
+    assert_eq!(server.get("/").status, 200);
+}
+
+/// `--max-workers` turned on by a HUP looks for the cgroup's memory limit, as at start
+/// (and says so): without it the pool would grow into the OOM killer.
+#[test]
+fn max_workers_turned_on_by_hup_minds_memory() {
+    let dir = TempDir::new("hup-max-workers");
+    let file = dir.join("br-serve.toml");
+    std::fs::write(&file, "workers = 1\n").unwrap();
+    let server = Launch::new().args(&["-c", file.to_str().unwrap()]).start();
+    std::fs::write(&file, "workers = 1\nmax-workers = 3\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    let line = server.wait_for_log("Autoscale: 1 to 3 workers", secs(10));
+    assert!(line.contains("memory limit"), "{line}");
+}
+
 /// WINCH during a HUP's roll: once the old generation has drained, nothing is serving, so
 /// the master does not log (or tell systemd) that it is ready; the next HUP is.
 #[test]

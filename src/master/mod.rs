@@ -645,11 +645,7 @@ impl<'a> Master<'a> {
         self.systemd.reloading();
         let new = match config::from_argv(self.config.argv.clone()) {
             Ok(new) => new,
-            Err(err) => {
-                log::error!("Reload failed, keeping the current workers: {err}");
-                self.systemd.ready(&format!("reload failed: {err}"));
-                return;
-            }
+            Err(err) => return self.reload_failed(&err),
         };
         // The count set by TTIN/TTOU or the autoscaler survives unless the configuration
         // changed the count or its bounds.
@@ -660,16 +656,44 @@ impl<'a> Master<'a> {
                 None => new.workers,
             };
         }
+        let bounds_changed = bounds(&new) != bounds(&self.config);
         self.config = keep_what_hup_cannot_change(&self.config, new);
         self.autoscaler = autoscaler_for(&self.config);
+        if bounds_changed {
+            // --max-workers may have just been turned on: the pool grows only into
+            // memory the cgroup has, as when it is given at start.
+            self.memory_limit = memory_limit_for(&self.config);
+        }
+        self.start_generation();
+    }
+
+    /// A new generation of workers, started now: a reload is the operator's "try
+    /// again", so what crash-loop or fork backoff still held back is not waited out.
+    fn start_generation(&mut self) {
         self.generation += 1;
         self.workers_stopped = false;
         self.announced = false;
+        self.next_spawn_ms = 0;
+        self.boot_failures = 0;
+        self.fork_failures = 0;
         log::info!(
             "Starting generation {} with {} workers",
             self.generation,
             self.target
         );
+    }
+
+    /// The configuration did not load: the workers there keep serving. Workers that WINCH
+    /// stopped (the HUP of a rollback, after USR2) start again with the configuration
+    /// they ran, as nginx's rollback HUP does, rather than leaving none.
+    fn reload_failed(&mut self, err: &Error) {
+        if self.workers_stopped {
+            log::error!("Reload failed: {err}; starting the stopped workers as they were");
+            self.start_generation();
+        } else {
+            log::error!("Reload failed, keeping the current workers: {err}");
+        }
+        self.systemd.ready(&format!("reload failed: {err}"));
     }
 
     /// USR2: start a new master on the same listeners. Refused while an upgrade is
