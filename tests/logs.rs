@@ -1,5 +1,5 @@
 //! Log files through the binary: the access log's Apache combined lines and JSON lines,
-//! refused requests in it, USR1 reopening both the access log and the error log after a rotation (rename),
+//! refused requests in it (and in the request count), USR1 reopening both the access log and the error log after a rotation (rename),
 //! in the master and in the workers, and the error log having why a start failed, each
 //! record on one line.
 
@@ -191,12 +191,17 @@ fn refused_requests_are_in_the_access_log() {
     let server = Launch::new()
         .args(&["--workers", "1", "--header-timeout", "1"])
         .args(&["--access-logfile", path.to_str().unwrap()])
+        .args(&["--metrics-path", "/metrics"])
         .start();
     let refused = |wire: &[u8]| status_of(&server, wire);
     assert_eq!(refused(b"GET /no-host HTTP/1.1\r\n\r\n"), 400);
     let big = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9999999\r\n\r\n";
     assert_eq!(refused(big), 413);
     assert_eq!(refused(b"GET /slow HTTP/1.1\r\nHost"), 408);
+    // Answered, so counted, as the access log has them (the scrape counts once answered).
+    let scrape = server.get("/metrics").text();
+    let answered: u64 = crate::client::metric_sample(&scrape, "br_serve_requests_total");
+    assert_eq!(answered, 3, "{scrape}");
     assert_combined(
         &wait_line(&path, " 400 "),
         "GET /no-host HTTP/1.1",

@@ -257,6 +257,12 @@ impl Slot {
         }
     }
 
+    /// Worker: a request was answered without reaching the application (a 400, 408,
+    /// 413...): counted among the requests answered, with no change of state.
+    pub fn count_refusal(&self) {
+        self.requests.fetch_add(1, Relaxed);
+    }
+
     /// Worker: a request was skipped, its client gone before the application was called.
     pub fn abandon_request(&self) {
         self.abandoned.fetch_add(1, Relaxed);

@@ -517,6 +517,9 @@ impl Conn {
             ctx.served += 1;
         }
         let too_large = matches!(head.framing(), BodyFraming::Length(n) if n > ctx.limits.max_body);
+        if too_large && early.is_none() {
+            ctx.slot.count_refusal();
+        }
         let early = early.or_else(|| too_large.then(|| Response::error(&CONTENT_TOO_LARGE)));
         if let Some(response) = early {
             self.answer_unread(head, response, ctx);
@@ -709,6 +712,7 @@ impl Conn {
     /// `head_request`: the failed request is a HEAD, whose answer never has a body, not
     /// even an error text (RFC 9110 §9.3.2).
     fn fail(&mut self, response: Response, head_request: bool, ctx: &mut Ctx) {
+        ctx.slot.count_refusal();
         let line = ctx
             .access
             .as_ref()
