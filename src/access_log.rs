@@ -59,12 +59,13 @@ pub struct Format {
 pub struct Entry<'a> {
     /// The client's address (None for Unix sockets).
     pub peer: Option<SocketAddr>,
-    /// The request's method, target and version, as sent.
-    pub method: &'a str,
+    /// The request's method, target and version, as sent: bytes, since a refused
+    /// request's need not be UTF-8 (they are logged as `\xHH`).
+    pub method: &'a [u8],
     /// The request-target.
-    pub target: &'a str,
-    /// "HTTP/1.1" or "HTTP/1.0".
-    pub version: &'a str,
+    pub target: &'a [u8],
+    /// "HTTP/1.1" or "HTTP/1.0", or what a refused request had there.
+    pub version: &'a [u8],
     /// Looks up a request header (case-insensitive), as the client sent it: bytes that
     /// are not UTF-8 are logged as `\xHH`, not hidden.
     pub header: &'a dyn Fn(&str) -> Option<&'a [u8]>,
@@ -88,9 +89,9 @@ pub struct Entry<'a> {
 #[derive(Debug)]
 pub struct Pending {
     peer: Option<SocketAddr>,
-    method: String,
-    target: String,
-    version: String,
+    method: Vec<u8>,
+    target: Vec<u8>,
+    version: Vec<u8>,
     /// The request headers the format names, lowercase, with their values.
     headers: Vec<(String, Vec<u8>)>,
     /// The response headers the format names, lowercase, with their values.
@@ -288,13 +289,13 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::
         },
         Atom::Ident | Atom::User => out.write_str("-"),
         Atom::Time => write_clf_time(out, e.started),
-        Atom::RequestLine => client(format!("{} {} {}", e.method, e.target, e.version).as_bytes()),
+        Atom::RequestLine => client(&[e.method, b" ", e.target, b" ", e.version].concat()),
         Atom::Status => write!(out, "{}", e.status),
         // A refused request's method and version are whatever the client wrote.
-        Atom::Method => client(e.method.as_bytes()),
-        Atom::Path => client(path_and_query(e.target).0.as_bytes()),
-        Atom::Query => client(path_and_query(e.target).1.as_bytes()),
-        Atom::Protocol => client(e.version.as_bytes()),
+        Atom::Method => client(e.method),
+        Atom::Path => client(path_and_query(e.target).0),
+        Atom::Query => client(path_and_query(e.target).1),
+        Atom::Protocol => client(e.version),
         Atom::BodyBytesDash if e.body_bytes == 0 => out.write_str("-"),
         Atom::BodyBytesDash | Atom::BodyBytes => write!(out, "{}", e.body_bytes),
         Atom::Referer => client(header("referer")),
@@ -311,9 +312,13 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::
 
 /// The path and the query (empty when there is none) of a target, as gunicorn's
 /// PATH_INFO and QUERY_STRING hold them: an absolute-form target's too.
-fn path_and_query(target: &str) -> (&str, &str) {
-    let origin = origin_part(target);
-    origin.split_once('?').unwrap_or((origin, ""))
+fn path_and_query(target: &[u8]) -> (&[u8], &[u8]) {
+    // Only a refused target can be other than ASCII: it is split as it stands.
+    let origin = std::str::from_utf8(target).map_or(target, |t| origin_part(t).as_bytes());
+    match origin.iter().position(|&b| b == b'?') {
+        Some(at) => (&origin[..at], &origin[at + 1..]),
+        None => (origin, b""),
+    }
 }
 
 /// Common Log Format time, in UTC: `[28/Nov/2026:03:04:05 +0000]`.
@@ -383,9 +388,9 @@ impl AccessLog {
         let response_headers = self.format.response_headers();
         Pending {
             peer: entry.peer,
-            method: entry.method.to_string(),
-            target: entry.target.to_string(),
-            version: entry.version.to_string(),
+            method: entry.method.to_vec(),
+            target: entry.target.to_vec(),
+            version: entry.version.to_vec(),
             headers: headers
                 .filter_map(|name| Some((name.to_string(), (entry.header)(name)?.to_vec())))
                 .collect(),
@@ -562,9 +567,9 @@ mod tests {
     fn entry<'a>(header: &'a dyn Fn(&str) -> Option<&'a [u8]>) -> Entry<'a> {
         Entry {
             peer: Some("10.0.0.7:5555".parse().unwrap()),
-            method: "GET",
-            target: "/work?ms=400",
-            version: "HTTP/1.1",
+            method: b"GET",
+            target: b"/work?ms=400",
+            version: b"HTTP/1.1",
             header,
             response_header: &|name| (name == "content-type").then_some("text/plain"),
             status: 200,
@@ -599,7 +604,7 @@ mod tests {
             "GET /work ms=400 400123 400 a\\x22b\n"
         );
         let mut absolute = entry(&header);
-        absolute.target = "http://example.com:8080/work?ms=400";
+        absolute.target = b"http://example.com:8080/work?ms=400";
         assert_eq!(
             format.line(&absolute),
             "GET /work ms=400 400123 400 a\\x22b\n"
@@ -621,7 +626,7 @@ mod tests {
             _ => None,
         };
         let mut forged = entry(&header);
-        forged.target = "/?a=\"b";
+        forged.target = b"/?a=\"b";
         let line = Format::parse(DEFAULT_FORMAT, false).unwrap().line(&forged);
         assert!(
             line.ends_with(
@@ -630,8 +635,8 @@ mod tests {
             "{line}"
         );
         // A refused request's method and version are the client's bytes too.
-        forged.method = "G\"T";
-        forged.version = "HTTP/1.1\" 200 \"x\u{1b}[31m";
+        forged.method = b"G\"T";
+        forged.version = b"HTTP/1.1\" 200 \"x\x1b[31m";
         let line = Format::parse(r#""%(m)s" "%(H)s" %(s)s"#, false).unwrap();
         assert_eq!(
             line.line(&forged),

@@ -258,6 +258,10 @@ fn client_bytes_are_escaped_in_every_atom() {
     );
     let line = wait_line(&path, "caf");
     assert_eq!(line, r#""GET" "/" "HTTP/1.1" 200 "caf\xE9\x22""#);
+    // A refused target that is not UTF-8 keeps its bytes too.
+    assert_eq!(send(b"GET /\xff\xfe HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+    let line = wait_line(&path, "\\xFF");
+    assert_eq!(line, r#""GET" "/\xFF\xFE" "HTTP/1.1" 400 "-""#);
 }
 
 /// An access log that cannot be written (a full disk; here /dev/full) costs no request

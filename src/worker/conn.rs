@@ -745,13 +745,13 @@ impl Conn {
     fn refusal_line(&self, log: &AccessLog, response: &Response, now: Instant) -> Pending {
         let line = match &self.phase {
             Phase::Body { head, .. } => {
-                let version = head.version().as_str();
-                format!("{} {} {version}", head.method(), head.target())
+                let version = head.version().as_str().as_bytes();
+                [head.method().as_bytes(), head.target().as_bytes(), version].join(&b' ')
             }
-            _ => first_line(&self.input),
+            _ => first_line(&self.input).to_vec(),
         };
-        let mut parts = line.splitn(3, ' ');
-        let mut next = || parts.next().filter(|part| !part.is_empty()).unwrap_or("-");
+        let mut parts = line.splitn(3, |&b| b == b' ');
+        let mut next = || parts.next().filter(|part| !part.is_empty()).unwrap_or(b"-");
         let (method, target, version) = (next(), next(), next());
         let entry = Entry {
             peer: self.peer,
@@ -949,9 +949,9 @@ fn line_for(
     let header = |name: &str| req.header(name);
     let entry = Entry {
         peer: req.peer_addr(),
-        method: req.method(),
-        target: req.target(),
-        version: req.version().as_str(),
+        method: req.method().as_bytes(),
+        target: req.target().as_bytes(),
+        version: req.version().as_str().as_bytes(),
         header: &header,
         response_header: &|name| resp.sent_header(name),
         status: resp.status(),
@@ -963,13 +963,11 @@ fn line_for(
 }
 
 /// The first line of unparsed input (after the empty lines RFC 9112 §2.2 allows), at most
-/// 8 KiB of it, for the log: invalid UTF-8 shows as U+FFFD, and the access log escapes
-/// what needs it.
-fn first_line(input: &[u8]) -> String {
+/// 8 KiB of it, for the log, as sent: the access log escapes what needs it.
+fn first_line(input: &[u8]) -> &[u8] {
     let rest = after_blank_lines(input);
     let end = rest.iter().position(|&b| b == b'\r' || b == b'\n');
-    let line = &rest[..end.unwrap_or(rest.len()).min(8192)];
-    String::from_utf8_lossy(line).into_owned()
+    &rest[..end.unwrap_or(rest.len()).min(8192)]
 }
 
 /// Whether unparsed (or refused) input is a HEAD request, after the empty lines RFC 9112
