@@ -8,10 +8,12 @@
 //! `O_APPEND`, so lines from different workers never interleave, and USR1 reopens the
 //! file after logrotate moved it.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -464,6 +466,39 @@ struct Sink {
     failing: bool,
     /// A line went out only in part: the next one starts on a line of its own.
     torn: bool,
+    /// The sink is a pipe or a socket (`-` under Docker or systemd, a FIFO), which takes
+    /// a write whole only up to [`PIPE_BUF`] bytes.
+    pipe: bool,
+}
+
+/// The most bytes a pipe takes in one `write` without interleaving them with another
+/// process's (POSIX's PIPE_BUF, 4096 on Linux).
+const PIPE_BUF: usize = 4096;
+
+/// What a line longer than [`PIPE_BUF`] ends with when it is cut to fit a pipe.
+const CUT: &str = " [truncated]\n";
+
+/// Whether `fd` is a pipe or a socket (or cannot be told, which is taken as a file).
+fn is_pipe(fd: std::os::fd::BorrowedFd) -> bool {
+    use nix::sys::stat::{SFlag, fstat};
+    fstat(fd).is_ok_and(|st| {
+        let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+        kind == SFlag::S_IFIFO || kind == SFlag::S_IFSOCK
+    })
+}
+
+/// `line` as it may go to a pipe: whole when it fits in one atomic write, else cut at
+/// a character boundary and marked, so that lines of different workers never mix (a
+/// 6 KB User-Agent would otherwise be split by the pipe and another line land in it).
+fn fit_for_pipe(line: &str) -> Cow<'_, str> {
+    if line.len() <= PIPE_BUF {
+        return line.into();
+    }
+    let mut cut = PIPE_BUF - CUT.len();
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    [&line[..cut], CUT].concat().into()
 }
 
 impl Sink {
@@ -475,12 +510,14 @@ impl Sink {
                 file: None,
                 failing: false,
                 torn: false,
+                pipe: is_pipe(std::io::stdout().as_fd()),
             }),
             path => {
                 let path = LogPath::new(path.into(), mode);
                 let file = path.open()?;
                 Ok(Sink {
                     path: Some(path),
+                    pipe: is_pipe(file.as_fd()),
                     file: Some(file),
                     failing: false,
                     torn: false,
@@ -494,14 +531,15 @@ impl Sink {
     /// line the disk took only part of is not continued by the next one.
     pub fn write_line(&mut self, line: &str) {
         let torn = std::mem::take(&mut self.torn);
-        let joined;
-        let bytes = match torn {
-            true => {
-                joined = ["\n", line].concat();
-                joined.as_bytes()
-            }
-            false => line.as_bytes(),
+        let joined: Cow<str> = match torn {
+            true => ["\n", line].concat().into(),
+            false => line.into(),
         };
+        let fitted = match self.pipe {
+            true => fit_for_pipe(&joined),
+            false => Cow::Borrowed(&*joined),
+        };
+        let bytes = fitted.as_bytes();
         let (written, result) = match self.file.as_mut() {
             Some(file) => write_whole(file, bytes),
             None => write_whole(&mut std::io::stdout().lock(), bytes),
@@ -526,6 +564,7 @@ impl Sink {
         if let Some(path) = &self.path {
             match path.open() {
                 Ok(file) => {
+                    self.pipe = is_pipe(file.as_fd());
                     self.file = Some(file);
                     self.torn = false;
                 }
@@ -578,6 +617,18 @@ mod tests {
             started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_835_045),
             elapsed: Duration::from_micros(400_123),
         }
+    }
+
+    #[test]
+    fn lines_for_a_pipe_fit_in_one_atomic_write() {
+        let short = "a".repeat(PIPE_BUF - 1) + "\n";
+        assert_eq!(fit_for_pipe(&short), short);
+        // A long line is cut at a character boundary (two-byte characters here).
+        let long = "é".repeat(PIPE_BUF) + "\n";
+        let fitted = fit_for_pipe(&long);
+        assert!(fitted.len() <= PIPE_BUF, "{}", fitted.len());
+        assert!(fitted.ends_with(" [truncated]\n"));
+        assert!(fitted.starts_with("éé"));
     }
 
     #[test]

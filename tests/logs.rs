@@ -464,3 +464,37 @@ fn access_log_counts_bytes_sent_and_time_to_the_last() {
         "{line}: the time stopped before the last byte"
     );
 }
+
+/// A pipe takes a write whole only up to 4096 bytes (PIPE_BUF): a longer line could be
+/// split and another worker's line land in the middle of it (`--access-logfile -` under
+/// Docker is a pipe). A line that does not fit is cut to fit and says so; one that fits
+/// goes whole.
+#[test]
+fn access_lines_to_a_pipe_fit_in_one_atomic_write() {
+    let dir = TempDir::new("access-fifo");
+    let fifo = dir.join("access.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // The server's open for writing waits for this reader.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let lines = std::io::BufReader::new(std::fs::File::open(fifo).unwrap());
+            std::io::BufRead::lines(lines)
+                .take(2)
+                .collect::<Result<Vec<_>, _>>()
+        })
+    };
+    let server = Launch::new()
+        .args(&["--workers", "1", "--access-logfile", fifo.to_str().unwrap()])
+        .start();
+    assert_eq!(get_with_agent(&server, "/?short", "t"), 200);
+    assert_eq!(get_with_agent(&server, "/?long", &"U".repeat(6000)), 200);
+    let lines = reader.join().unwrap().unwrap();
+    assert!(
+        lines[0].contains("/?short") && lines[0].ends_with("\"t\""),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].len() < 4096, "{} bytes", lines[1].len());
+    assert!(lines[1].ends_with(" [truncated]"), "{}", &lines[1][4000..]);
+}
