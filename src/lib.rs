@@ -250,8 +250,11 @@ where
 /// ([`Config::check`]) before anything starts.
 ///
 /// A HUP reloads the configuration from [`Config::argv`] (with the environment and the
-/// `-c` file), so adjustments made in code do not survive a reload; only the listeners
-/// are kept. Put settings that must survive in the argument list instead.
+/// `-c` file), so adjustments made in code do not survive a reload, except to what a
+/// reload cannot change and keeps from the start: the listeners, the signal profile, the
+/// umask, the log files and their format, and the pidfile (a HUP warns only when the
+/// arguments, environment or file changed one of those). Put other settings that must
+/// survive in the argument list instead.
 ///
 /// # Errors
 ///

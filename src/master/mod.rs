@@ -80,6 +80,11 @@ pub fn run(config: Config, app: App) -> Result<(), Error> {
 
 struct Master<'a> {
     config: Config,
+    /// The configuration as the arguments, environment and file gave it at start or at
+    /// the last HUP, before a program embedding br-serve changed it in code
+    /// ([`crate::serve`]): what the next HUP compares with to tell what the operator
+    /// changed, so that listeners set in code draw no "changed" warning every time.
+    loaded: Config,
     /// The application, or how each worker builds it.
     app: AppSource<'a>,
     pid: Pid,
@@ -179,6 +184,7 @@ impl<'a> Master<'a> {
             memory_limit,
             scoreboard,
             lifeline: Some(lifeline),
+            loaded: config::from_argv(config.argv.clone()).unwrap_or_else(|_| config.clone()),
             config,
             app: match app {
                 App::PerWorker(factory) => AppSource::Factory(factory),
@@ -657,7 +663,8 @@ impl<'a> Master<'a> {
             };
         }
         let bounds_changed = bounds(&new) != bounds(&self.config);
-        self.config = keep_what_hup_cannot_change(&self.config, new);
+        let loaded = std::mem::replace(&mut self.loaded, new.clone());
+        self.config = keep_what_hup_cannot_change(&self.config, &loaded, new);
         self.autoscaler = autoscaler_for(&self.config);
         if bounds_changed {
             // --max-workers may have just been turned on: the pool grows only into
@@ -1007,38 +1014,11 @@ fn signal_worker(pid: Pid, signal: Signal) {
 }
 
 /// The configuration HUP loaded, with what only a restart or USR2 can change taken from
-/// the `current` one (and a warning when it differs): the sockets, the signal profile
-/// the running workers were started with, and the umask the start created files under.
-fn keep_what_hup_cannot_change(current: &Config, new: Config) -> Config {
-    let listening = |c: &Config| (c.binds.clone(), c.reuse_port, c.backlog, c.metrics_bind);
-    if listening(&new) != listening(current) {
-        log::warn!(
-            "--bind, --reuse-port, --backlog or --metrics-bind changed: listeners change \
-             only on restart or USR2; keeping them"
-        );
-    }
-    if new.signal_profile != current.signal_profile {
-        log::warn!(
-            "--signal-profile changed: the running workers know only the current one, so it \
-             changes only on restart or USR2; keeping it"
-        );
-    }
-    if new.umask != current.umask {
-        log::warn!(
-            "--umask changed: it shapes the sockets, pidfile and logs made at start, so it \
-             changes only on restart or USR2; keeping it"
-        );
-    }
-    let files = |c: &Config| {
-        let paths = (c.error_log.clone(), c.access_log.clone(), c.pidfile.clone());
-        (paths, c.access_log_format.clone())
-    };
-    if files(&new) != files(current) {
-        log::warn!(
-            "--error-logfile, --access-logfile, --access-logformat, --access-log-json or \
-             --pid changed: files are opened at start, so they change only on restart or \
-             USR2; keeping them"
-        );
+/// the `current` one (and a warning for each such setting the loaded configuration
+/// changed since `before`, the last one loaded: [`hup_cannot_change`]).
+fn keep_what_hup_cannot_change(current: &Config, before: &Config, new: Config) -> Config {
+    for warning in hup_cannot_change(before, &new) {
+        log::warn!("{warning}");
     }
     if new.log_level != current.log_level {
         log::info!("--log-level changed to {}", new.log_level);
@@ -1057,6 +1037,47 @@ fn keep_what_hup_cannot_change(current: &Config, new: Config) -> Config {
         pidfile: current.pidfile.clone(),
         ..new
     }
+}
+
+/// What a reload changed of the settings only a restart or USR2 can change, between the
+/// configuration loaded `before` and the `new` one (not the running one, which a program
+/// embedding br-serve may have changed in code): the sockets, the signal profile the
+/// running workers were started with, the umask the start created files under, and the
+/// files opened at start.
+fn hup_cannot_change(before: &Config, new: &Config) -> Vec<&'static str> {
+    let listening = |c: &Config| (c.binds.clone(), c.reuse_port, c.backlog, c.metrics_bind);
+    let files = |c: &Config| {
+        let paths = (c.error_log.clone(), c.access_log.clone(), c.pidfile.clone());
+        (paths, c.access_log_format.clone())
+    };
+    let checks = [
+        (
+            listening(new) != listening(before),
+            "--bind, --reuse-port, --backlog or --metrics-bind changed: listeners change \
+             only on restart or USR2; keeping them",
+        ),
+        (
+            new.signal_profile != before.signal_profile,
+            "--signal-profile changed: the running workers know only the current one, so it \
+             changes only on restart or USR2; keeping it",
+        ),
+        (
+            new.umask != before.umask,
+            "--umask changed: it shapes the sockets, pidfile and logs made at start, so it \
+             changes only on restart or USR2; keeping it",
+        ),
+        (
+            files(new) != files(before),
+            "--error-logfile, --access-logfile, --access-logformat, --access-log-json or \
+             --pid changed: files are opened at start, so they change only on restart or \
+             USR2; keeping them",
+        ),
+    ];
+    checks
+        .iter()
+        .filter(|(changed, _)| *changed)
+        .map(|(_, why)| *why)
+        .collect()
 }
 
 /// The pool as the autoscaler sees it this turn.
@@ -1217,7 +1238,38 @@ fn scaled(target: usize, ttin: usize, ttou: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{scaled, single_threaded};
+    use super::{Config, hup_cannot_change, keep_what_hup_cannot_change, scaled, single_threaded};
+    use crate::config::{BindAddr, from_argv};
+
+    /// A program that set its listener in code (`serve`) and reloads a configuration
+    /// that did not change: nothing to warn about, and the listener set in code stays.
+    /// A bind the operator changed is warned about and still not applied.
+    #[test]
+    fn hup_compares_what_was_loaded_not_what_code_set() {
+        let loaded = from_argv(vec!["my-app".into()]).unwrap();
+        let in_code = BindAddr::Unix("/run/my-app.sock".into());
+        let running = Config {
+            binds: vec![in_code.clone()],
+            ..loaded.clone()
+        };
+        assert!(hup_cannot_change(&loaded, &loaded.clone()).is_empty());
+        let kept = keep_what_hup_cannot_change(&running, &loaded, loaded.clone());
+        assert_eq!(kept.binds, std::slice::from_ref(&in_code));
+
+        let args = ["my-app", "--bind", "127.0.0.1:9999"]
+            .map(Into::into)
+            .to_vec();
+        let rebound = from_argv(args).unwrap();
+        let warnings = hup_cannot_change(&loaded, &rebound);
+        assert!(
+            warnings.len() == 1 && warnings[0].starts_with("--bind"),
+            "{warnings:?}"
+        );
+        assert_eq!(
+            keep_what_hup_cannot_change(&running, &loaded, rebound).binds,
+            [in_code]
+        );
+    }
 
     #[test]
     fn a_second_thread_stops_the_start() {
