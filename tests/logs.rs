@@ -498,3 +498,39 @@ fn access_lines_to_a_pipe_fit_in_one_atomic_write() {
     assert!(lines[1].len() < 4096, "{} bytes", lines[1].len());
     assert!(lines[1].ends_with(" [truncated]"), "{}", &lines[1][4000..]);
 }
+
+/// A download still going when `--graceful-timeout` runs out on a stop: the worker closes
+/// it just before the master's SIGKILL would come, so its line is written (with the bytes
+/// that went out) and the worker exits on its own.
+#[test]
+fn a_download_cut_by_the_graceful_timeout_is_logged() {
+    const SIZE: u64 = 64 << 20;
+    let dir = TempDir::new("access-cut");
+    std::fs::create_dir(dir.join("www")).unwrap();
+    let file = std::fs::File::create(dir.join("www/big.bin")).unwrap();
+    file.set_len(SIZE).unwrap();
+    let path = dir.join("access.log");
+    let mut server = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "--static",
+            dir.join("www").to_str().unwrap(),
+        ])
+        .args(&["--access-logformat", "%(U)s %(q)s %(s)s %(b)s"])
+        .args(&["--access-logfile", path.to_str().unwrap()])
+        .args(&["--graceful-timeout", "3"])
+        .start();
+    let mut stalled = raw_connect(server.addr());
+    stalled
+        .write_all(&request("GET", "/big.bin?stalled", &[], b""))
+        .unwrap();
+    let (first, _) = read_until(&mut stalled, secs(10), |b| b.len() >= 1 << 20);
+    assert!(first.len() >= 1 << 20, "only {} bytes arrived", first.len());
+    server.signal(Signal::SIGTERM);
+    let line = wait_line(&path, "/big.bin stalled 200 ");
+    let sent: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(sent < SIZE, "{line}");
+    server.wait_for_log("closing 1 connection(s) still open", secs(10));
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}

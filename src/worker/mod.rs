@@ -70,6 +70,13 @@ const SCRATCH_BYTES: usize = 64 * 1024;
 
 /// Set once this worker drains; read by [`is_draining`].
 static DRAINING: AtomicBool = AtomicBool::new(false);
+/// How long after the graceful stop signal a draining worker closes what is still open:
+/// a tenth of `--graceful-timeout` (at most a second) before the master's SIGKILL, so
+/// that the worker's own last sweep (every [`SWEEP_EVERY`]) comes first.
+fn before_the_kill(graceful: Duration) -> Duration {
+    graceful.saturating_sub((graceful / 10).min(Duration::from_secs(1)))
+}
+
 /// This worker's scoreboard slot, for [`heartbeat`]; unset outside a worker.
 static SLOT: OnceLock<&'static Slot> = OnceLock::new();
 
@@ -276,6 +283,9 @@ struct Worker {
     config: Config,
     master: Pid,
     draining: bool,
+    /// Draining: when to close what is still open, just before the master's SIGKILL at
+    /// `--graceful-timeout` would ([`before_the_kill`]).
+    drain_ends: Option<Instant>,
     /// When to ask for a successor: requests served, age, memory.
     recycle: Recycle,
     /// Every worker's slot, to count those sharing the accept queue in a stop.
@@ -352,6 +362,7 @@ impl Worker {
             recycle,
             board: spec.board,
             draining: false,
+            drain_ends: None,
             next_sweep: now + SWEEP_EVERY,
             scratch: ZeroedPages::new(SCRATCH_BYTES)?,
         };
@@ -533,6 +544,7 @@ impl Worker {
             return;
         }
         self.draining = true;
+        self.drain_ends = Some(self.ctx.now + before_the_kill(self.config.graceful_timeout));
         self.ctx.closing = true;
         self.ctx.timeouts.keep_alive = self.ctx.timeouts.keep_alive.min(DRAIN_KEEP_ALIVE);
         DRAINING.store(true, Ordering::Relaxed);
@@ -797,6 +809,23 @@ impl Worker {
         }
     }
 
+    /// `--graceful-timeout` is about to run out on a drain: closes the connections still
+    /// open (a download to a slow reader, say), each as a timeout would, so their
+    /// access-log lines are written with the bytes that went out and the worker exits
+    /// on its own, rather than all of it being lost to the master's SIGKILL.
+    fn close_the_rest(&mut self) {
+        self.drain_ends = None;
+        if self.open > 0 {
+            log::warn!(
+                "--graceful-timeout is running out: closing {} connection(s) still open",
+                self.open
+            );
+        }
+        for index in 0..self.conns.len() {
+            self.close(index);
+        }
+    }
+
     /// Closes or answers connections whose deadline passed (checked a few times a
     /// second, which is as precise as these timeouts need to be).
     fn sweep(&mut self) {
@@ -809,6 +838,9 @@ impl Worker {
         if !lifeline::parent_is(self.master) {
             log::warn!("the master is gone; stopping");
             self.begin_drain();
+        }
+        if self.drain_ends.is_some_and(|end| self.ctx.now >= end) {
+            self.close_the_rest();
         }
         // A draining worker is on its way out already.
         let due = (!self.draining).then(|| self.recycle.at_sweep(self.ctx.now));
