@@ -95,6 +95,21 @@ fn a_bad_file_value_is_refused_even_when_overridden() {
     }
 }
 
+/// The check of a file value that the command line or the environment overrides looks
+/// at that value alone: a bad environment variable for another setting, which its flag
+/// overrides, is not the file's, and was blamed on it.
+#[test]
+fn an_overridden_file_value_is_checked_alone() {
+    let (_dir, path) = config_file("workers = 2\n");
+    let (status, log) = Launch::new()
+        .env("BR_SERVE_TIMEOUT", "abc")
+        .env("BR_SERVE_WORKERS", "3")
+        .args(&["-c", path_arg(&path), "--timeout", "5", "--check-config"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(0), "{status}; log:\n{log}");
+    assert!(log.contains("configuration OK"), "log:\n{log}");
+}
+
 /// `--check-config` refuses what would stop a start: a file in a directory that does not
 /// exist, or that is a directory, a Unix socket with nowhere to go, an `fd://N` open but
 /// not a listening socket, a uid with no group, a timeout that rounds to nothing. (An

@@ -23,11 +23,7 @@ const META: &[&str] = &["config", "check-config", "print-config", "help", "versi
 /// Reads `path` and returns the arguments its settings stand for. A setting that the
 /// command line or the environment overrides is left out, but its value is checked all
 /// the same: the file must not break the day the override is dropped.
-pub fn args(
-    path: &Path,
-    matches: &ArgMatches,
-    command: &mut Command,
-) -> Result<Vec<OsString>, Error> {
+pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<OsString>, Error> {
     let shown = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("reading configuration file {shown}"), e))?;
@@ -45,7 +41,7 @@ pub fn args(
         let mut setting = Vec::new();
         push_setting(&mut setting, &name, value)
             .and_then(|()| match set_elsewhere {
-                true => parse_alone(command, &setting),
+                true => parse_alone(arg, &setting),
                 false => Ok(()),
             })
             .map_err(|why| Error::Config(format!("{shown}: setting '{key}': {why}")))?;
@@ -67,13 +63,17 @@ fn set_elsewhere(matches: &ArgMatches, arg: &Arg) -> bool {
     by_clap || (id == "bind" && super::cli::bind_env().is_some())
 }
 
-/// Checks one setting's arguments by parsing them alone, as the full parse would.
-fn parse_alone(command: &mut Command, setting: &[OsString]) -> Result<(), String> {
-    let program = OsString::from(command.get_name());
-    let argv: Vec<OsString> = std::iter::once(program)
-        .chain(setting.iter().cloned())
-        .collect();
-    super::parse(command, &argv).map(drop)
+/// Checks one setting's arguments as the full parse would, with a command that has only
+/// that setting's argument, and without its environment variable. With the whole command,
+/// every `BR_SERVE_*` variable would be parsed too, and a bad one (even one that a flag
+/// overrides) would be blamed on the file.
+fn parse_alone(arg: &Arg, setting: &[OsString]) -> Result<(), String> {
+    let alone = Command::new("br-serve").arg(arg.clone().env(None::<&str>));
+    let argv = std::iter::once(OsString::from("br-serve")).chain(setting.iter().cloned());
+    alone
+        .try_get_matches_from(argv)
+        .map(drop)
+        .map_err(|err| super::render(&err))
 }
 
 /// Settings written in octal on the command line (`--umask 027`). In TOML an integer is a

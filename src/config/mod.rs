@@ -399,7 +399,7 @@ pub fn from_argv(argv: Vec<OsString>) -> Result<Config, Error> {
         None => (first, matches),
         Some(path) => {
             let mut full: Vec<OsString> = argv.first().cloned().into_iter().collect();
-            full.extend(file::args(path, &matches, &mut command)?);
+            full.extend(file::args(path, &matches, &command)?);
             full.extend(argv.iter().skip(1).cloned());
             // The command line parsed cleanly alone, so an error now is the file's.
             let matches = parse(&mut command, &full)
