@@ -75,6 +75,62 @@ fn check_config_says_valid_or_not() {
     assert!(log.contains("timeout"), "log:\n{log}");
 }
 
+/// A value of the wrong type is refused, naming the key and what it takes, whether a flag
+/// overrides it or not: `false` for a setting that takes a value was dropped, and the
+/// default used (`workers = false` gave the CPU count). `false` turns a switch off.
+#[test]
+fn a_boolean_is_only_for_a_switch() {
+    // (the file, a flag that overrides it, what the error says)
+    let refused: [(&str, &[&str], &str); 6] = [
+        (
+            "workers = false",
+            &["-w", "2"],
+            "'workers': expected a number, not false",
+        ),
+        (
+            "timeout = false",
+            &["-t", "5"],
+            "'timeout': expected a number of seconds",
+        ),
+        (
+            "bind = false",
+            &["-b", "127.0.0.1:0"],
+            "'bind': expected a string or an array",
+        ),
+        (
+            "workers = true",
+            &["-w", "2"],
+            "'workers': expected a number, not true",
+        ),
+        (
+            "workers = [1, 2]",
+            &["-w", "2"],
+            "'workers': expected a number, not [1, 2]",
+        ),
+        (
+            "reuse-port = \"yes\"",
+            &["--reuse-port"],
+            "'reuse-port': expected true or false",
+        ),
+    ];
+    for (text, flag, why) in refused {
+        let (_dir, path) = config_file(&format!("{text}\n"));
+        for overriding in [&[][..], flag] {
+            let (status, log) = Launch::new()
+                .no_bind()
+                .args(overriding)
+                .args(&["-c", path_arg(&path), "--check-config"])
+                .run_to_exit(secs(10));
+            let case = format!("{text} {overriding:?}");
+            assert_eq!(status.code(), Some(1), "{case}: {status}; log:\n{log}");
+            assert!(log.contains(why), "{case}: log:\n{log}");
+        }
+    }
+    let (_dir, path) = config_file("reuse-port = false\nworkers = 1\n");
+    let out = print_config(&["-c", path_arg(&path)]);
+    assert!(out.contains("\nreuse-port = false\n"), "{out}");
+}
+
 /// A bad value in the file is refused though a flag or the environment overrides it:
 /// it would break the start the day the override goes.
 #[test]

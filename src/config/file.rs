@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use clap::parser::ValueSource;
-use clap::{Arg, ArgMatches, Command};
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use toml::Value;
 
 use super::cli::Kind;
@@ -37,17 +37,13 @@ pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<
             .get_arguments()
             .find(|a| a.get_long() == Some(name.as_str()) && !META.contains(&name.as_str()))
             .ok_or_else(|| Error::Config(format!("{shown}: unknown setting '{key}'")))?;
-        let set_elsewhere = set_elsewhere(matches, arg);
-        let mut setting = Vec::new();
-        push_setting(&mut setting, &name, value)
-            .and_then(|()| match set_elsewhere {
-                true => parse_alone(arg, &setting),
-                false => Ok(()),
+        let setting = arguments(arg, &name, value)
+            .and_then(|setting| match set_elsewhere(matches, arg) {
+                true => parse_alone(arg, &setting).map(|()| Vec::new()),
+                false => Ok(setting),
             })
             .map_err(|why| Error::Config(format!("{shown}: setting '{key}': {why}")))?;
-        if !set_elsewhere {
-            args.extend(setting);
-        }
+        args.extend(setting);
     }
     Ok(args)
 }
@@ -80,28 +76,52 @@ fn parse_alone(arg: &Arg, setting: &[OsString]) -> Result<(), String> {
 /// number (`umask = 0o027` is 23), so it is passed on in octal, and printed as a string.
 const OCTAL: &[&str] = &["umask"];
 
-/// `key = value` as `--key=value`; arrays repeat the flag; `true` is a bare switch.
-fn push_setting(args: &mut Vec<OsString>, name: &str, value: &Value) -> Result<(), String> {
+/// `key = value` as the arguments it stands for. A switch takes `true` (a bare `--key`)
+/// or `false` (nothing); any other setting takes `--key=value`, repeated for each item of
+/// an array where its flag repeats (`bind`). A boolean where a value is expected is
+/// refused, not dropped: `workers = false` would have started the default count.
+fn arguments(arg: &Arg, name: &str, value: &Value) -> Result<Vec<OsString>, String> {
+    if !arg.get_action().takes_values() {
+        return match value {
+            Value::Boolean(true) => Ok(vec![format!("--{name}").into()]),
+            Value::Boolean(false) => Ok(Vec::new()),
+            _ => Err(format!("expected true or false, not {value}")),
+        };
+    }
+    let items = match value {
+        Value::Array(items) if repeats(arg) => items.as_slice(),
+        _ => std::slice::from_ref(value),
+    };
+    let typed = |item| text(arg, item).map(|text| format!("--{name}={text}").into());
+    items.iter().map(typed).collect()
+}
+
+/// One value of a setting, as it would be typed after its flag.
+fn text(arg: &Arg, value: &Value) -> Result<String, String> {
     match value {
-        Value::Boolean(true) => args.push(format!("--{name}").into()),
-        Value::Boolean(false) => {}
-        Value::Array(items) => {
-            for item in items {
-                if matches!(item, Value::Array(_) | Value::Table(_)) {
-                    return Err("nested arrays and tables are not settings".into());
-                }
-                push_setting(args, name, item)?;
-            }
-        }
-        Value::String(s) => args.push(format!("--{name}={s}").into()),
-        Value::Integer(n) if OCTAL.contains(&name) => args.push(format!("--{name}=0o{n:o}").into()),
-        Value::Integer(n) => args.push(format!("--{name}={n}").into()),
-        Value::Float(f) => args.push(format!("--{name}={f}").into()),
-        Value::Datetime(_) | Value::Table(_) => {
-            return Err("expected a string, number, boolean or array".into());
+        Value::String(s) => Ok(s.clone()),
+        Value::Integer(n) if OCTAL.contains(&arg.get_id().as_str()) => Ok(format!("0o{n:o}")),
+        Value::Integer(n) => Ok(n.to_string()),
+        Value::Float(f) => Ok(f.to_string()),
+        Value::Boolean(_) | Value::Array(_) | Value::Datetime(_) | Value::Table(_) => {
+            Err(format!("expected {}, not {value}", expected(arg)))
         }
     }
-    Ok(())
+}
+
+/// Whether a flag may be given more than once, each time adding a value.
+fn repeats(arg: &Arg) -> bool {
+    matches!(arg.get_action(), ArgAction::Append)
+}
+
+/// What a setting that takes a value expects, for a message.
+fn expected(arg: &Arg) -> &'static str {
+    match (Kind::of(arg), repeats(arg)) {
+        (Kind::Integer, _) => "a number",
+        (Kind::Seconds, _) => "a number of seconds",
+        (Kind::Text, false) => "a string",
+        (Kind::Text, true) => "a string or an array of strings",
+    }
 }
 
 /// The effective settings, as a configuration file that reads back to the same thing.
@@ -166,32 +186,40 @@ mod tests {
 
     #[test]
     fn settings_become_arguments() {
-        let table: toml::Table = r#"
-            workers = 3
-            bind = ["127.0.0.1:1", "unix:/tmp/x.sock"]
-            graceful_timeout = 2.5
-            access-log-json = true
-            max-requests-jitter = false
-        "#
-        .parse()
-        .unwrap();
-        let mut args = Vec::new();
-        for (key, value) in &table {
-            push_setting(&mut args, &key.replace('_', "-"), value).unwrap();
+        let command = super::super::cli::command();
+        let arguments = |key: &str, value: &str| {
+            let value: toml::Table = format!("v = {value}").parse().unwrap();
+            let arg = command.get_arguments().find(|a| a.get_long() == Some(key));
+            let args = arguments(arg.expect(key), key, &value["v"])?;
+            let args = args.into_iter().map(|a| a.into_string().unwrap());
+            Ok::<_, String>(args.collect::<Vec<_>>().join(" "))
+        };
+        // (key, value) -> arguments, or None for a refusal
+        let cases = [
+            (("workers", "3"), Some("--workers=3")),
+            (
+                ("bind", r#"["127.0.0.1:1", "unix:/tmp/x.sock"]"#),
+                Some("--bind=127.0.0.1:1 --bind=unix:/tmp/x.sock"),
+            ),
+            (("bind", r#""127.0.0.1:1""#), Some("--bind=127.0.0.1:1")),
+            (("graceful-timeout", "2.5"), Some("--graceful-timeout=2.5")),
+            (("umask", "0o027"), Some("--umask=0o27")),
+            (("access-log-json", "true"), Some("--access-log-json")),
+            (("access-log-json", "false"), Some("")),
+            (("workers", "false"), None),
+            (("workers", "true"), None),
+            (("workers", "[1, 2]"), None),
+            (("bind", "false"), None),
+            (("bind", "[[1]]"), None),
+            (("bind", "[false]"), None),
+            (("timeout", "1979-05-27T07:32:00Z"), None),
+            (("access-log-json", r#""yes""#), None),
+            (("access-log-json", "1"), None),
+        ];
+        for ((key, value), want) in cases {
+            let got = arguments(key, value);
+            assert_eq!(got.as_deref().ok(), want, "{key} = {value}: {got:?}");
         }
-        let args: Vec<String> = args.into_iter().map(|a| a.into_string().unwrap()).collect();
-        assert_eq!(
-            args,
-            [
-                "--access-log-json",
-                "--bind=127.0.0.1:1",
-                "--bind=unix:/tmp/x.sock",
-                "--graceful-timeout=2.5",
-                "--workers=3"
-            ]
-        );
-        let nested: toml::Table = "bind = [[1]]".parse().unwrap();
-        assert!(push_setting(&mut Vec::new(), "bind", &nested["bind"]).is_err());
     }
 
     #[test]
