@@ -131,6 +131,28 @@ fn a_boolean_is_only_for_a_switch() {
     assert!(out.contains("\nreuse-port = false\n"), "{out}");
 }
 
+/// A setting given under both spellings is refused, naming both keys: two booleans were
+/// resolved in silence, two values refused with clap's usage text, naming neither.
+#[test]
+fn two_spellings_of_one_setting_are_refused() {
+    let cases = [
+        ("static-listing = false\nstatic_listing = true\n", "static"),
+        ("max_requests = 2\nmax-requests = 3\n", "max"),
+    ];
+    for (text, stem) in cases {
+        let (_dir, path) = config_file(text);
+        let (status, log) = Launch::new()
+            .args(&["-c", path_arg(&path), "--check-config"])
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(1), "{text:?}: {status}; log:\n{log}");
+        let named = |sep: &str| log.contains(&format!("'{stem}{sep}"));
+        assert!(
+            named("-") && named("_") && log.contains("are the same setting"),
+            "{text:?}: log:\n{log}"
+        );
+    }
+}
+
 /// A bad value in the file is refused though a flag or the environment overrides it:
 /// it would break the start the day the override goes.
 #[test]

@@ -31,12 +31,19 @@ pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<
         .parse()
         .map_err(|e| Error::Config(format!("{shown}: {e}")))?;
     let mut args = Vec::new();
+    // The key each setting was given by: `max_requests` and `max-requests` are one.
+    let mut keys = std::collections::HashMap::new();
     for (key, value) in &table {
         let name = key.replace('_', "-");
         let arg = command
             .get_arguments()
             .find(|a| a.get_long() == Some(name.as_str()) && !META.contains(&name.as_str()))
             .ok_or_else(|| Error::Config(format!("{shown}: unknown setting '{key}'")))?;
+        if let Some(first) = keys.insert(name.clone(), key) {
+            return Err(Error::Config(format!(
+                "{shown}: '{first}' and '{key}' are the same setting: give it once"
+            )));
+        }
         let setting = arguments(arg, &name, value)
             .and_then(|setting| match set_elsewhere(matches, arg) {
                 true => parse_alone(arg, &setting).map(|()| Vec::new()),
