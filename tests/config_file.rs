@@ -244,6 +244,39 @@ fn check_config_refuses_what_a_start_would_refuse() {
     }
 }
 
+/// An empty path is refused, from a flag, the environment or the file: an empty
+/// `--access-logfile` passed `--check-config` (as the current directory), then failed
+/// at start.
+#[test]
+fn an_empty_path_is_refused() {
+    let (_dir, file) = config_file("access-logfile = \"\"\n");
+    let root = path_arg(file.parent().expect("the file's directory"));
+    let launches = [
+        (
+            Launch::new().args(&["--access-logfile", ""]),
+            "--access-logfile",
+        ),
+        (
+            Launch::new().env("BR_SERVE_ACCESS_LOGFILE", ""),
+            "--access-logfile",
+        ),
+        (
+            Launch::new().args(&["-c", path_arg(&file)]),
+            "--access-logfile",
+        ),
+        (
+            Launch::new().args(&["--static", root, "--static-fallback", ""]),
+            "--static-fallback",
+        ),
+    ];
+    for (launch, flag) in launches {
+        let (status, log) = launch.args(&["--check-config"]).run_to_exit(secs(10));
+        assert!(!status.success(), "{flag}: {status}; log:\n{log}");
+        let why = format!("a value is required for '{flag} ");
+        assert!(log.contains(&why), "{flag}: log:\n{log}");
+    }
+}
+
 /// `--check-config` runs beside the live server, before a HUP: it binds no TCP port (the
 /// server's is taken) and creates none of the files it checks.
 #[test]

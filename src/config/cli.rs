@@ -228,11 +228,8 @@ pub(crate) struct Cli {
     /// With --static: answer requests that find nothing with this file (e.g.
     /// /index.html) and status 200, as nginx's `try_files $uri $uri/ /index.html` does
     /// for single-page apps.
-    #[arg(
-        long = "static-fallback",
-        value_name = "PATH",
-        env = "BR_SERVE_STATIC_FALLBACK"
-    )]
+    #[arg(long = "static-fallback", value_name = "PATH", env = "BR_SERVE_STATIC_FALLBACK",
+          value_parser = non_empty())]
     pub static_fallback: Option<String>,
 
     /// Run workers as this user (name or uid). The master keeps its privileges to bind
@@ -281,11 +278,8 @@ pub(crate) struct Cli {
     pub limit_request_body: u64,
 
     /// Access log: a file, or `-` for stdout. Off unless given.
-    #[arg(
-        long = "access-logfile",
-        value_name = "FILE",
-        env = "BR_SERVE_ACCESS_LOGFILE"
-    )]
+    #[arg(long = "access-logfile", value_name = "FILE", env = "BR_SERVE_ACCESS_LOGFILE",
+          value_parser = non_empty())]
     pub access_logfile: Option<String>,
 
     /// Access log format, with gunicorn's atoms: %(h)s remote address, %(t)s time,
@@ -360,6 +354,13 @@ impl Kind {
 /// container manifests write: 1/0, true/false, yes/no, on/off.
 fn boolish() -> clap::builder::BoolishValueParser {
     clap::builder::BoolishValueParser::new()
+}
+
+/// A path held as text must not be empty, as clap requires of a `PathBuf`: an empty
+/// `--access-logfile` passed `--check-config` (as the current directory) and failed at
+/// start.
+fn non_empty() -> clap::builder::NonEmptyStringValueParser {
+    clap::builder::NonEmptyStringValueParser::new()
 }
 
 /// The variable that lists `--bind` addresses, separated by commas.
