@@ -189,15 +189,23 @@ fn an_overridden_file_value_is_checked_alone() {
 }
 
 /// `--check-config` refuses what would stop a start: a file in a directory that does not
-/// exist, or that is a directory, a Unix socket with nowhere to go, an `fd://N` open but
-/// not a listening socket, a uid with no group, a timeout that rounds to nothing. (An
-/// `fd://N` not open in the checking process is passed: only a start can tell.)
+/// exist, or that is a directory, a Unix socket with nowhere to go or a path too long,
+/// an `fd://N` open but not a listening socket, a uid with no group, a timeout that
+/// rounds to nothing. (An `fd://N` not open in the checking process is passed: only a
+/// start can tell.)
 #[test]
 fn check_config_refuses_what_a_start_would_refuse() {
     let dir = TempDir::new("check");
     let dir_path = dir.join("");
     let dir_path = path_arg(&dir_path);
+    // bind(2) takes a Unix socket's path of up to 107 bytes.
+    let too_long = format!("unix:/{}", "s".repeat(107));
     let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["--bind", &too_long],
+            2,
+            "at most 107 bytes, and this one has 108",
+        ),
         (
             &["--pid", "/nonexistent/p.pid"],
             1,

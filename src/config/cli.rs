@@ -392,6 +392,14 @@ fn parse_bind_list(list: &str) -> Result<Vec<BindAddr>, String> {
         .collect()
 }
 
+/// The longest path of a Unix socket: `sun_path` less its closing NUL (107 bytes on
+/// Linux). Checked here because bind(2) cannot take a longer one, and `--check-config`,
+/// which binds nothing, passed it.
+const UNIX_PATH_MAX: usize = {
+    use nix::libc::sockaddr_un;
+    std::mem::size_of::<sockaddr_un>() - std::mem::offset_of!(sockaddr_un, sun_path) - 1
+};
+
 /// Parses `HOST:PORT`, `[V6]:PORT`, `unix:PATH`, `fd://N`, or a bare `HOST` (port 8000,
 /// as gunicorn does). Host names are resolved now, once.
 pub(crate) fn parse_bind(value: &str) -> Result<BindAddr, String> {
@@ -403,9 +411,12 @@ pub(crate) fn parse_bind(value: &str) -> Result<BindAddr, String> {
         };
     }
     if let Some(path) = value.strip_prefix("unix:") {
-        return match path.is_empty() {
-            true => Err("unix: needs a path".into()),
-            false => Ok(BindAddr::Unix(PathBuf::from(path))),
+        return match path.len() {
+            0 => Err("unix: needs a path".into()),
+            n if n > UNIX_PATH_MAX => Err(format!(
+                "a Unix socket's path is at most {UNIX_PATH_MAX} bytes, and this one has {n}"
+            )),
+            _ => Ok(BindAddr::Unix(PathBuf::from(path))),
         };
     }
     if let Ok(addr) = value.parse::<SocketAddr>() {
@@ -589,6 +600,11 @@ mod tests {
                 Ok(BindAddr::Tcp("127.0.0.1:8000".parse().unwrap())),
             ),
             ("unix:", Err(())),
+            (
+                &format!("unix:/{}", "a".repeat(106)),
+                Ok(BindAddr::Unix(format!("/{}", "a".repeat(106)).into())),
+            ),
+            (&format!("unix:/{}", "a".repeat(107)), Err(())),
             ("fd://3", Ok(BindAddr::Fd(3))),
             ("fd://2", Err(())),
             ("fd://", Err(())),
