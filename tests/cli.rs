@@ -139,6 +139,38 @@ fn repeated_bind_listens_on_each_address() {
     }
 }
 
+/// An address given twice is refused, naming it: it passed `--check-config`, then its
+/// second listener failed with "Address already in use", as if another server held it
+/// (or, with `--reuse-port`, listened twice). Port 0 is a new port each time.
+#[test]
+fn an_address_given_twice_is_refused() {
+    let dir = TempDir::new("twice");
+    let unix = format!("unix:{}", dir.join("s.sock").display());
+    let tcp = "127.0.0.1:18750";
+    let launches = [
+        (Launch::new().args(&["-b", tcp, "-b", tcp]), tcp),
+        // A bare host is port 8000.
+        (
+            Launch::new().args(&["-b", "127.0.0.1:8000", "-b", "127.0.0.1"]),
+            "127.0.0.1:8000",
+        ),
+        (Launch::new().args(&["-b", &unix, "-b", &unix]), &unix),
+        (
+            Launch::new().env("BR_SERVE_BIND", &format!("{unix},{unix}")),
+            &unix,
+        ),
+    ];
+    for (launch, bind) in launches {
+        let (status, log) = launch
+            .no_bind()
+            .args(&["--reuse-port", "--check-config"])
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(2), "{bind}: {status}; log:\n{log}");
+        let why = format!("{bind} is given twice");
+        assert!(log.contains(&why), "{bind}: log:\n{log}");
+    }
+}
+
 /// Commas separate addresses in `BR_SERVE_BIND` only: a flag takes its value whole, so a
 /// Unix socket's path may hold one.
 #[test]

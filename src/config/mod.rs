@@ -504,11 +504,27 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
 /// (The file leaves `bind` to `BR_SERVE_BIND` when that is set: see `file::args`.)
 fn binds(given: Vec<BindAddr>) -> Result<Vec<BindAddr>, Error> {
     if !given.is_empty() {
-        return Ok(given);
+        return each_once(given, "--bind");
     }
     match cli::env_binds().map_err(Error::Usage)? {
-        from_env if !from_env.is_empty() => Ok(from_env),
+        from_env if !from_env.is_empty() => each_once(from_env, "BR_SERVE_BIND"),
         _ => Ok(vec![default_bind(std::env::var("PORT").ok())?]),
+    }
+}
+
+/// Refuses an address given twice (as written, or as it resolves): its second listener
+/// failed to bind with "Address already in use", as if another server held it, or with
+/// `--reuse-port` took half its connections and doubled its metric series. Port 0 is
+/// not an address: each `:0` is a port of its own.
+fn each_once(binds: Vec<BindAddr>, source: &str) -> Result<Vec<BindAddr>, Error> {
+    let port_zero = |bind: &BindAddr| matches!(bind, BindAddr::Tcp(addr) if addr.port() == 0);
+    let mut listed = binds.iter().enumerate();
+    let repeated = listed.find(|&(i, bind)| !port_zero(bind) && binds[..i].contains(bind));
+    match repeated {
+        Some((_, bind)) => Err(Error::Usage(format!(
+            "{source}: {bind} is given twice (each address is listened on once)"
+        ))),
+        None => Ok(binds),
     }
 }
 
