@@ -445,6 +445,26 @@ fn a_toml_umask_is_an_octal_number() {
     assert!(out.contains("umask = \"027\"\n"), "{out}");
 }
 
+/// A TOML umask the flag refuses is named as the file has it: `-1` was reported as the
+/// octal digits it was passed on as, `0o1777777777777777777777`.
+#[test]
+fn a_refused_toml_umask_is_named_as_written() {
+    for (text, why) in [
+        ("umask = -1", "invalid value -1 for '--umask <OCTAL>'"),
+        (
+            "umask = 777",
+            "invalid value 777 (0o1411) for '--umask <OCTAL>'",
+        ),
+    ] {
+        let (_dir, path) = config_file(&format!("{text}\n"));
+        let (status, log) = Launch::new()
+            .args(&["-c", path_arg(&path), "--check-config"])
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(1), "{text}: {status}; log:\n{log}");
+        assert!(log.contains(why), "{text}: log:\n{log}");
+    }
+}
+
 #[test]
 fn on_off_environment_variables_read_as_manifests_write_them() {
     let print = |value: &str| {

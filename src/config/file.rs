@@ -46,7 +46,8 @@ pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<
         }
         let setting = arguments(arg, &name, value)
             .and_then(|setting| match set_elsewhere(matches, arg) {
-                true => parse_alone(arg, &setting).map(|()| Vec::new()),
+                true => (parse_alone(arg, &setting).map(|()| Vec::new()))
+                    .map_err(|err| super::render(&err)),
                 false => Ok(setting),
             })
             .map_err(|why| Error::Config(format!("{shown}: setting '{key}': {why}")))?;
@@ -70,13 +71,10 @@ fn set_elsewhere(matches: &ArgMatches, arg: &Arg) -> bool {
 /// that setting's argument, and without its environment variable. With the whole command,
 /// every `BR_SERVE_*` variable would be parsed too, and a bad one (even one that a flag
 /// overrides) would be blamed on the file.
-fn parse_alone(arg: &Arg, setting: &[OsString]) -> Result<(), String> {
+fn parse_alone(arg: &Arg, setting: &[OsString]) -> Result<(), clap::Error> {
     let alone = Command::new("br-serve").arg(arg.clone().env(None::<&str>));
     let argv = std::iter::once(OsString::from("br-serve")).chain(setting.iter().cloned());
-    alone
-        .try_get_matches_from(argv)
-        .map(drop)
-        .map_err(|err| super::render(&err))
+    alone.try_get_matches_from(argv).map(drop)
 }
 
 /// Settings written in octal on the command line (`--umask 027`). In TOML an integer is a
@@ -107,13 +105,31 @@ fn arguments(arg: &Arg, name: &str, value: &Value) -> Result<Vec<OsString>, Stri
 fn text(arg: &Arg, value: &Value) -> Result<String, String> {
     match value {
         Value::String(s) => Ok(s.clone()),
-        Value::Integer(n) if OCTAL.contains(&arg.get_id().as_str()) => Ok(format!("0o{n:o}")),
+        Value::Integer(n) if OCTAL.contains(&arg.get_id().as_str()) => octal(arg, *n),
         Value::Integer(n) => Ok(n.to_string()),
         Value::Float(f) => Ok(f.to_string()),
         Value::Boolean(_) | Value::Array(_) | Value::Datetime(_) | Value::Table(_) => {
             Err(format!("expected {}, not {value}", expected(arg)))
         }
     }
+}
+
+/// A TOML number for a setting whose flag reads octal, in octal (`umask = 0o027` is
+/// `0o27`). A number the flag refuses is named as the file has it, not by those digits:
+/// `umask = -1` was refused as "invalid value '0o1777777777777777777777'". A negative
+/// number is passed on in decimal, the only way TOML writes one.
+fn octal(arg: &Arg, n: i64) -> Result<String, String> {
+    let (digits, shown) = match n {
+        0.. => (format!("0o{n:o}"), format!("{n} (0o{n:o})")),
+        _ => (n.to_string(), n.to_string()),
+    };
+    let flag = arg.get_long().unwrap_or_default();
+    let Err(err) = parse_alone(arg, &[format!("--{flag}={digits}").into()]) else {
+        return Ok(digits);
+    };
+    let why = std::error::Error::source(&err);
+    let why = why.map_or_else(|| super::render(&err), |why| why.to_string());
+    Err(format!("invalid value {shown} for '{arg}': {why}"))
 }
 
 /// Whether a flag may be given more than once, each time adding a value.
