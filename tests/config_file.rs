@@ -512,6 +512,10 @@ fn hup_with_a_broken_file_keeps_the_old_workers() {
             (lines.filter(|l| l.contains("Reload failed")).count() > n).then_some(())
         });
         assert!(failed.is_some(), "no 'Reload failed' for {text:?}");
+        // The error log is no command line: clap's "try '--help'" has no place there.
+        let log = server.log();
+        let hint = log.iter().find(|l| l.contains("--help"));
+        assert!(hint.is_none(), "{hint:?} after the broken {text:?}");
         assert_eq!(server.children(), before, "after the broken {text:?}");
         load.wait_progress(10, secs(10));
     }

@@ -429,11 +429,18 @@ fn parse(command: &mut clap::Command, argv: &[OsString]) -> Result<clap::ArgMatc
     }
 }
 
-/// clap's message without its own "error: " prefix (ours adds one).
+/// clap's message without its own "error: " prefix (ours adds one), nor its closing
+/// [`HELP_HINT`]: a HUP that fails puts the message in the error log, where that hint
+/// was noise (in escaped newlines), and a configuration file has no `--help`.
 fn render(err: &clap::Error) -> String {
     let text = err.render().to_string();
-    text.trim_end().trim_start_matches("error: ").to_string()
+    let text = text.trim_end();
+    let text = text.strip_suffix(HELP_HINT).unwrap_or(text).trim_end();
+    text.trim_start_matches("error: ").to_string()
 }
+
+/// The hint that ends clap's messages.
+const HELP_HINT: &str = "For more information, try '--help'.";
 
 fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
     let workers = workers(&cli)?;
@@ -727,6 +734,19 @@ mod tests {
         assert_eq!(default_workers(Some("3".into())).unwrap(), 3);
         assert!(default_workers(Some("0".into())).is_err());
         assert!(default_workers(None).unwrap() >= 1);
+    }
+
+    #[test]
+    fn messages_end_without_the_help_hint() {
+        let err = cli::command()
+            .try_get_matches_from(["br-serve", "--backlog", "x"])
+            .unwrap_err();
+        // clap still ends with the hint, so stripping it is not a no-op.
+        assert!(err.render().to_string().trim_end().ends_with(HELP_HINT));
+        assert_eq!(
+            render(&err),
+            "invalid value 'x' for '--backlog <INT>': invalid digit found in string"
+        );
     }
 
     #[test]
