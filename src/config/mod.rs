@@ -566,6 +566,10 @@ impl Config {
     /// config.workers = 0;
     /// let err = config.check().unwrap_err();
     /// assert_eq!(err.to_string(), "invalid configuration: workers must be at least 1");
+    ///
+    /// config.workers = 2;
+    /// config.binds = vec![config.binds[0].clone(), config.binds[0].clone()];
+    /// assert!(config.check().unwrap_err().to_string().contains("given twice"));
     /// # Ok::<(), br_serve::Error>(())
     /// ```
     ///
@@ -630,7 +634,7 @@ impl Config {
         ];
         match rules.iter().find(|(ok, _)| !ok) {
             Some((_, why)) => Err(Error::Config(format!("invalid configuration: {why}"))),
-            None => Ok(()),
+            None => each_once(self.binds.clone(), "binds").map(drop),
         }
     }
 
