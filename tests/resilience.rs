@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
 use crate::client::{metric_sample, raw_connect, read_to_close, read_until, request};
-use crate::util::{Launch, Server, poll_until, secs};
+use crate::util::{Launch, Server, poll_until, proc_status, secs};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -988,4 +988,37 @@ fn stalled_large_heads_share_the_budget() {
         answer.starts_with(b"HTTP/1.1 200").then_some(())
     });
     assert!(served.is_some(), "no room after stalled heads left");
+}
+
+/// The input buffer a large head grew is given back once the head is answered: kept-alive
+/// connections that each sent one 700 KB head do not each hold 700 KB for as long as they
+/// live (100 of them held 70 MB; 1000 would hold 700 MB, outside the input budget).
+#[test]
+fn kept_alive_connections_give_back_what_a_large_head_grew() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--keep-alive", "60"])
+        .start();
+    let worker = server.wait_children(1, secs(10))[0];
+    let anon_kib = || {
+        let value = proc_status(worker, "RssAnon").unwrap_or_default();
+        value.trim_end_matches(" kB").parse::<u64>().unwrap_or(0)
+    };
+    let before = anon_kib();
+    let pad = "p".repeat(7000);
+    let fields: Vec<String> = (0..98).map(|i| format!("X-Pad-{i}: {pad}\r\n")).collect();
+    let head = format!("GET / HTTP/1.1\r\nHost: t\r\n{}\r\n", fields.concat());
+    let kept: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut stream = raw_connect(server.addr());
+            stream.write_all(head.as_bytes()).expect("a large head");
+            assert!(read_hello(&mut stream).ends_with(b"Hello, World!\n"));
+            stream
+        })
+        .collect();
+    let grown = anon_kib().saturating_sub(before);
+    assert!(
+        grown < 35_000,
+        "{grown} KiB more for {} kept connections",
+        kept.len()
+    );
 }

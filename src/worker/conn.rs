@@ -130,6 +130,10 @@ pub struct InputBudget {
 /// [`InputBudget`]: heads are rarely over a few KiB, cookies included.
 const HEAD_ALLOWANCE: u64 = 16 * 1024;
 
+/// The input buffer's capacity a connection keeps between requests: what one read (the
+/// worker's 64 KiB scratch) or a large head grew it to beyond this is given back.
+const INPUT_KEEP: usize = 64 * 1024;
+
 impl InputBudget {
     /// At least 64 MiB, and room for four bodies of the largest size allowed.
     pub fn for_limit(max_body: u64) -> InputBudget {
@@ -430,6 +434,12 @@ impl Conn {
             }
         }
         self.input.drain(..consumed.min(self.input.len()));
+        // A large head (800 KiB within the limits) grew the buffer: its memory goes back
+        // once the head is consumed, or a kept-alive connection would hold it, outside
+        // the input budget, for as long as it lives.
+        if self.input.capacity() > INPUT_KEEP && self.input.len() <= INPUT_KEEP {
+            self.input.shrink_to(INPUT_KEEP);
+        }
     }
 
     /// Parses a head from `start`; returns its length, or `None` when there is none yet.
