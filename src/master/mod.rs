@@ -491,7 +491,12 @@ impl<'a> Master<'a> {
         let seen = Observation {
             target: self.target,
             idle,
-            queued: queued_connections(&self.listeners).map(|queued| queued + behind),
+            // Requests waiting behind busy workers count even where the accept queues
+            // cannot be read.
+            queued: match queued_connections(&self.listeners) {
+                Some(queued) => Some(queued + behind),
+                None => (behind > 0).then_some(behind),
+            },
             now_ms,
         };
         let mut room = None;

@@ -663,7 +663,10 @@ impl Conn {
     /// wait behind it, request after request, beside an idle one.)
     fn waited_behind_others(&self, ctx: &Ctx) -> bool {
         let waited = ctx.now.saturating_duration_since(ctx.polled_at) >= MOVE_AFTER;
-        waited && !self.readable && Slot::another_is_idle(ctx.board, ctx.slot)
+        waited
+            && !self.readable
+            && Slot::another_is_idle(ctx.board, ctx.slot)
+            && !self.stream.has_unread_input()
     }
 
     /// Whether the client has shut down its side: known already from a read or an
