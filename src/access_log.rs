@@ -4,9 +4,10 @@
 //! The format is parsed once at start-up into a list of pieces, so formatting a line is
 //! a walk over that list. A line is written once its answer has gone out, as nginx and
 //! gunicorn write theirs: the body bytes it counts are those sent, and its time runs to
-//! the last of them (a worker holds it, as a [`Pending`], meanwhile). Each line is written with one `write` to a file opened with
-//! `O_APPEND`, so lines from different workers never interleave, and USR1 reopens the
-//! file after logrotate moved it.
+//! the last of them (a worker holds it, as a [`Pending`], meanwhile). Each line is
+//! written with one `write` to a file opened with `O_APPEND`, so lines from different
+//! workers never interleave (to a pipe, which takes a write whole only up to 4096 bytes,
+//! a longer line is cut to fit), and USR1 reopens the file after logrotate moved it.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -152,36 +153,93 @@ impl Format {
         })
     }
 
-    /// Formats one line, newline included.
-    pub fn line(&self, entry: &Entry) -> String {
+    /// Formats one line, newline included, however long.
+    #[cfg(test)]
+    fn line(&self, entry: &Entry) -> String {
+        self.line_within(entry, usize::MAX)
+    }
+
+    /// Formats one line, newline included, in at most `max` bytes (a pipe's atomic
+    /// write): a text line longer than that is cut and ends with ` [truncated]`; a JSON
+    /// line has its longest values cut so, and stays an object a log shipper can read.
+    pub fn line_within(&self, entry: &Entry, max: usize) -> String {
         let mut out = String::with_capacity(160);
         if self.json {
-            self.json_line(entry, &mut out);
+            let mut fields = self.json_fields(entry);
+            shorten_to_fit(&mut fields, max);
+            json_object(&fields, &mut out);
         } else {
             for atom in &self.atoms {
                 let _ = write_atom(&mut out, atom, entry, Escape::Text);
             }
+            cut_to_fit(&mut out, max - 1);
         }
         out.push('\n');
         out
     }
 
-    fn json_line(&self, entry: &Entry, out: &mut String) {
-        out.push('{');
-        let mut first = true;
-        for atom in self.atoms.iter().filter(|a| !matches!(a, Atom::Literal(_))) {
+    /// A JSON line's keys and values, in the format's order.
+    fn json_fields(&self, entry: &Entry) -> Vec<(String, String)> {
+        let atoms = self.atoms.iter().filter(|a| !matches!(a, Atom::Literal(_)));
+        let field = |atom| {
             let mut value = String::new();
             let _ = write_atom(&mut value, atom, entry, Escape::None);
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            json_string(out, &atom_name(atom));
-            out.push(':');
-            json_string(out, &value);
-        }
-        out.push('}');
+            (atom_name(atom), value)
+        };
+        atoms.map(field).collect()
     }
+}
+
+/// What a line or a value cut to fit ends with.
+const CUT: &str = " [truncated]";
+
+/// Cuts `text` to at most `max` bytes, at a character boundary, ending with [`CUT`].
+fn cut_to_fit(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut at = max.saturating_sub(CUT.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    text.truncate(at);
+    text.push_str(CUT);
+}
+
+/// Cuts the longest values until the object, with its newline, fits in `max` bytes (or
+/// no value is long enough to cut).
+fn shorten_to_fit(fields: &mut [(String, String)], max: usize) {
+    loop {
+        let len = json_object_len(fields) + 1;
+        let longest = fields
+            .iter_mut()
+            .map(|(_, value)| value)
+            .max_by_key(|v| v.len());
+        let Some(longest) = longest.filter(|v| v.len() > 2 * CUT.len() && len > max) else {
+            return;
+        };
+        let keep = longest.len().saturating_sub(len - max).max(2 * CUT.len());
+        cut_to_fit(longest, keep);
+    }
+}
+
+fn json_object(fields: &[(String, String)], out: &mut String) {
+    out.push('{');
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string(out, key);
+        out.push(':');
+        json_string(out, value);
+    }
+    out.push('}');
+}
+
+fn json_object_len(fields: &[(String, String)]) -> usize {
+    let mut out = String::new();
+    json_object(fields, &mut out);
+    out.len()
 }
 
 fn push_literal(atoms: &mut Vec<Atom>, text: &str) {
@@ -421,18 +479,28 @@ impl AccessLog {
             let found = all.find(|(n, _)| n.eq_ignore_ascii_case(name));
             found.map(|(_, value)| value.as_str())
         };
-        let line = self.format.line(&Entry {
-            peer: held.peer,
-            method: &held.method,
-            target: &held.target,
-            version: &held.version,
-            header: &find,
-            response_header: &find_sent,
-            status: held.status,
-            body_bytes: body_sent.min(held.body_bytes),
-            started: held.started,
-            elapsed: now.saturating_duration_since(held.clock),
-        });
+        // A pipe takes a write whole only up to PIPE_BUF bytes: a longer line could be
+        // split, and another worker's land in it. One byte is left for the newline a
+        // line after a torn one starts with.
+        let max = match self.sink.pipe {
+            true => PIPE_BUF - 1,
+            false => usize::MAX,
+        };
+        let line = self.format.line_within(
+            &Entry {
+                peer: held.peer,
+                method: &held.method,
+                target: &held.target,
+                version: &held.version,
+                header: &find,
+                response_header: &find_sent,
+                status: held.status,
+                body_bytes: body_sent.min(held.body_bytes),
+                started: held.started,
+                elapsed: now.saturating_duration_since(held.clock),
+            },
+            max,
+        );
         self.sink.write_line(&line);
     }
 
@@ -475,9 +543,6 @@ struct Sink {
 /// process's (POSIX's PIPE_BUF, 4096 on Linux).
 const PIPE_BUF: usize = 4096;
 
-/// What a line longer than [`PIPE_BUF`] ends with when it is cut to fit a pipe.
-const CUT: &str = " [truncated]\n";
-
 /// Whether `fd` is a pipe or a socket (or cannot be told, which is taken as a file).
 fn is_pipe(fd: std::os::fd::BorrowedFd) -> bool {
     use nix::sys::stat::{SFlag, fstat};
@@ -485,20 +550,6 @@ fn is_pipe(fd: std::os::fd::BorrowedFd) -> bool {
         let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
         kind == SFlag::S_IFIFO || kind == SFlag::S_IFSOCK
     })
-}
-
-/// `line` as it may go to a pipe: whole when it fits in one atomic write, else cut at
-/// a character boundary and marked, so that lines of different workers never mix (a
-/// 6 KB User-Agent would otherwise be split by the pipe and another line land in it).
-fn fit_for_pipe(line: &str) -> Cow<'_, str> {
-    if line.len() <= PIPE_BUF {
-        return line.into();
-    }
-    let mut cut = PIPE_BUF - CUT.len();
-    while !line.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    [&line[..cut], CUT].concat().into()
 }
 
 impl Sink {
@@ -535,11 +586,7 @@ impl Sink {
             true => ["\n", line].concat().into(),
             false => line.into(),
         };
-        let fitted = match self.pipe {
-            true => fit_for_pipe(&joined),
-            false => Cow::Borrowed(&*joined),
-        };
-        let bytes = fitted.as_bytes();
+        let bytes = joined.as_bytes();
         let (written, result) = match self.file.as_mut() {
             Some(file) => write_whole(file, bytes),
             None => write_whole(&mut std::io::stdout().lock(), bytes),
@@ -621,14 +668,22 @@ mod tests {
 
     #[test]
     fn lines_for_a_pipe_fit_in_one_atomic_write() {
-        let short = "a".repeat(PIPE_BUF - 1) + "\n";
-        assert_eq!(fit_for_pipe(&short), short);
-        // A long line is cut at a character boundary (two-byte characters here).
-        let long = "é".repeat(PIPE_BUF) + "\n";
-        let fitted = fit_for_pipe(&long);
-        assert!(fitted.len() <= PIPE_BUF, "{}", fitted.len());
-        assert!(fitted.ends_with(" [truncated]\n"));
-        assert!(fitted.starts_with("éé"));
+        let agent = "é".repeat(3000); // two bytes each
+        let header = |name: &str| (name == "user-agent").then_some(agent.as_bytes());
+        let text = Format::parse(DEFAULT_FORMAT, false).unwrap();
+        let whole = text.line(&entry(&header));
+        assert!(whole.len() > 6000 && !whole.contains("[truncated]"));
+        let cut = text.line_within(&entry(&header), PIPE_BUF);
+        assert!(cut.len() <= PIPE_BUF, "{}", cut.len());
+        assert!(cut.starts_with("10.0.0.7 - - [") && cut.ends_with("éé [truncated]\n"));
+        // A JSON line stays an object: the long value is cut inside its string.
+        let json = Format::parse("%(s)s %(a)s %(U)s", true).unwrap();
+        let cut = json.line_within(&entry(&header), PIPE_BUF);
+        assert!(cut.len() <= PIPE_BUF, "{}", cut.len());
+        assert!(cut.starts_with(r#"{"s":"200","a":"éé"#), "{cut}");
+        assert!(cut.ends_with("é [truncated]\",\"U\":\"/work\"}\n"), "{cut}");
+        let short = json.line(&entry(&|_| None));
+        assert_eq!(json.line_within(&entry(&|_| None), PIPE_BUF), short);
     }
 
     #[test]
