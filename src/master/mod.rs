@@ -948,19 +948,7 @@ impl<'a> Master<'a> {
             .iter()
             .filter(|w| w.generation != self.generation)
             .count();
-        let status = match (self.workers_stopped, self.boot_failures) {
-            (true, _) => "workers stopped (WINCH); HUP starts them again".to_string(),
-            (false, 0) => format!(
-                "{ready} of {} workers serving, generation {}{}",
-                self.wanted(),
-                self.generation,
-                match self.fork_failures {
-                    0 => String::new(),
-                    n => format!("; fork fails ({n} in a row), retrying with backoff"),
-                }
-            ),
-            (false, n) => format!("workers die during boot ({n} in a row); retrying with backoff"),
-        };
+        let status = self.status(ready);
         // A pool that fork cannot complete (a process limit) serves with what it has:
         // READY=1 once every worker it could fork is up, or systemd would wait out its
         // start timeout and stop it.
@@ -975,6 +963,23 @@ impl<'a> Master<'a> {
             self.systemd.ready(&status);
         } else {
             self.systemd.status(&status);
+        }
+    }
+
+    /// The pool in a few words, for systemd's `STATUS=` and the ready line.
+    fn status(&self, ready: usize) -> String {
+        let forks = match self.fork_failures {
+            0 => String::new(),
+            n => format!("; fork fails ({n} in a row), retrying with backoff"),
+        };
+        match (self.workers_stopped, self.boot_failures) {
+            (true, _) => "workers stopped (WINCH); HUP starts them again".to_string(),
+            (false, 0) => format!(
+                "{ready} of {} workers serving, generation {}{forks}",
+                self.wanted(),
+                self.generation
+            ),
+            (false, n) => format!("workers die during boot ({n} in a row); retrying with backoff"),
         }
     }
 

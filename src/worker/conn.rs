@@ -185,7 +185,6 @@ fn server_answers(head: &RequestHead, ctx: &Ctx) -> bool {
     (head.method(), head.target()) == ("OPTIONS", "*") || metrics
 }
 
-/// The answer to a body the worker has no room for now.
 /// The answer to a request that does not fit in the [`InputBudget`]; said in the error
 /// log at most once a second (the access log has each request).
 fn no_room() -> Response {
@@ -201,10 +200,25 @@ fn no_room() -> Response {
 }
 
 impl Ctx {
-    /// This worker, or the whole server, is on its way out: answers close their
-    /// connections.
-    fn stopping(&self) -> bool {
-        self.closing || self.slot.unready() || self.stop_asked.load(Ordering::Relaxed)
+    /// Whether an answer may keep its connection, as far as the worker goes. Judged after
+    /// the application ran, which may have taken seconds: a stop that came meanwhile
+    /// closes this connection too. During --drain-delay (unready), clients are moved off
+    /// so they reconnect through a load balancer that no longer routes to us.
+    /// `--keep-alive 0` is keep-alive off, as gunicorn's `keepalive = 0` and nginx's
+    /// `keepalive_timeout 0`: not a promise that the next sweep breaks.
+    fn keeps_alive(&self) -> bool {
+        let stopping =
+            self.closing || self.slot.unready() || self.stop_asked.load(Ordering::Relaxed);
+        !stopping && !self.timeouts.keep_alive.is_zero()
+    }
+
+    /// An answer is ready: the one clock read of a request (the scoreboard, the Date, the
+    /// connection's deadlines and the worker's next steps all take the time from here),
+    /// and the counts (the metrics, `--max-requests`).
+    fn answered(&mut self) {
+        self.set_now(Instant::now());
+        self.slot.end_request(self.now_ms);
+        self.served += 1;
     }
 
     /// Moves the clock on to `now`.
@@ -522,9 +536,7 @@ impl Conn {
             // The application's answer, counted as one from `handle` is (the metrics,
             // `--max-requests`), though the worker was not marked busy while it ran.
             ctx.slot.begin_request(&request_line(&head), ctx.now_ms);
-            ctx.set_now(Instant::now());
-            ctx.slot.end_request(ctx.now_ms);
-            ctx.served += 1;
+            ctx.answered();
         }
         let too_large = matches!(head.framing(), BodyFraming::Length(n) if n > ctx.limits.max_body);
         if too_large && early.is_none() {
@@ -610,8 +622,7 @@ impl Conn {
         }
         let overdue = self.overdue(ctx);
         let moved = last && self.waited_behind_others(ctx);
-        let (version, head_request) = (head.version(), head.is_head());
-        let wants_keep_alive = head.keep_alive();
+        let (version, head_request, wants) = (head.version(), head.is_head(), head.keep_alive());
         ctx.slot.begin_request(&request_line(&head), ctx.now_ms);
         let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
         let request = Request::new(head, body, self.peer);
@@ -619,29 +630,16 @@ impl Conn {
             true => shed(ctx),
             false => dispatch(ctx, &request),
         };
-        // The one clock read of a request: the scoreboard, the Date, the connection's
-        // deadlines and the worker's next steps all take the time from here.
-        ctx.set_now(Instant::now());
-        ctx.slot.end_request(ctx.now_ms);
+        ctx.answered();
         let line = match (ctx.access.as_ref(), started) {
             (Some(log), Some(started)) => Some(line_for(log, &request, &response, started)),
             _ => None,
         };
         self.head_buffers = request.into_head().into_buffers();
-        ctx.served += 1;
-        // Judged after the application ran, which may have taken seconds: a stop that
-        // came meanwhile closes this connection too. During --drain-delay, clients are
-        // moved off with `Connection: close` so they reconnect through a load balancer
-        // that no longer routes to us; one whose request waited past --queue-timeout too,
-        // perhaps to a less busy server. `--keep-alive 0` is keep-alive off, as
-        // gunicorn's `keepalive = 0` and nginx's `keepalive_timeout 0`: not a promise
-        // that the next sweep breaks.
-        let keep_alive = wants_keep_alive
-            && !ctx.timeouts.keep_alive.is_zero()
-            && !ctx.stopping()
-            && !overdue
-            && !moved
-            && !response.closes_connection();
+        // A request that waited past --queue-timeout is moved off too, perhaps to a less
+        // busy server.
+        let keep_alive =
+            wants && ctx.keeps_alive() && !overdue && !moved && !response.closes_connection();
         let meta = ResponseMeta {
             version,
             keep_alive,
