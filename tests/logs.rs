@@ -412,6 +412,25 @@ fn access_log_json_lines_are_json_objects() {
     );
 }
 
+/// The size of `big.bin` in [`big_file_site`].
+const SIZE: u64 = 64 << 20;
+
+/// A static root holding `big.bin` (sparse, [`SIZE`] bytes), the access log's path, and
+/// a server of it logging `path query status body-bytes microseconds`.
+fn big_file_site(tag: &str) -> (TempDir, std::path::PathBuf, Launch) {
+    let dir = TempDir::new(tag);
+    std::fs::create_dir(dir.join("www")).unwrap();
+    let file = std::fs::File::create(dir.join("www/big.bin")).unwrap();
+    file.set_len(SIZE).unwrap();
+    let path = dir.join("access.log");
+    let root = dir.join("www");
+    let launch = Launch::new()
+        .args(&["--workers", "1", "--static", root.to_str().unwrap()])
+        .args(&["--access-logformat", "%(U)s %(q)s %(s)s %(b)s %(D)s"])
+        .args(&["--access-logfile", path.to_str().unwrap()]);
+    (dir, path, launch)
+}
+
 /// A line is written once its answer has gone out, as nginx and gunicorn write theirs:
 /// `%(b)s` counts the body bytes sent, not the file's size, when the client leaves in
 /// the middle of a download, and the time runs to the last byte written, so a slow
@@ -419,22 +438,8 @@ fn access_log_json_lines_are_json_objects() {
 /// sides (4 + 6 MiB at most), so neither answer can be handed over before it is read.
 #[test]
 fn access_log_counts_bytes_sent_and_time_to_the_last() {
-    const SIZE: u64 = 64 << 20;
-    let dir = TempDir::new("access-sent");
-    std::fs::create_dir(dir.join("www")).unwrap();
-    let file = std::fs::File::create(dir.join("www/big.bin")).unwrap();
-    file.set_len(SIZE).unwrap();
-    let path = dir.join("access.log");
-    let server = Launch::new()
-        .args(&[
-            "--workers",
-            "1",
-            "--static",
-            dir.join("www").to_str().unwrap(),
-        ])
-        .args(&["--access-logformat", "%(U)s %(q)s %(s)s %(b)s %(D)s"])
-        .args(&["--access-logfile", path.to_str().unwrap()])
-        .start();
+    let (_dir, path, launch) = big_file_site("access-sent");
+    let server = launch.start();
     let get = |query: &str| request("GET", &format!("/big.bin?{query}"), &[], b"");
 
     let mut left = raw_connect(server.addr());
@@ -504,23 +509,8 @@ fn access_lines_to_a_pipe_fit_in_one_atomic_write() {
 /// that went out) and the worker exits on its own.
 #[test]
 fn a_download_cut_by_the_graceful_timeout_is_logged() {
-    const SIZE: u64 = 64 << 20;
-    let dir = TempDir::new("access-cut");
-    std::fs::create_dir(dir.join("www")).unwrap();
-    let file = std::fs::File::create(dir.join("www/big.bin")).unwrap();
-    file.set_len(SIZE).unwrap();
-    let path = dir.join("access.log");
-    let mut server = Launch::new()
-        .args(&[
-            "--workers",
-            "1",
-            "--static",
-            dir.join("www").to_str().unwrap(),
-        ])
-        .args(&["--access-logformat", "%(U)s %(q)s %(s)s %(b)s"])
-        .args(&["--access-logfile", path.to_str().unwrap()])
-        .args(&["--graceful-timeout", "3"])
-        .start();
+    let (_dir, path, launch) = big_file_site("access-cut");
+    let mut server = launch.args(&["--graceful-timeout", "3"]).start();
     let mut stalled = raw_connect(server.addr());
     stalled
         .write_all(&request("GET", "/big.bin?stalled", &[], b""))
@@ -529,7 +519,7 @@ fn a_download_cut_by_the_graceful_timeout_is_logged() {
     assert!(first.len() >= 1 << 20, "only {} bytes arrived", first.len());
     server.signal(Signal::SIGTERM);
     let line = wait_line(&path, "/big.bin stalled 200 ");
-    let sent: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let sent: u64 = line.split(' ').nth(3).unwrap().parse().unwrap();
     assert!(sent < SIZE, "{line}");
     server.wait_for_log("closing 1 connection(s) still open", secs(10));
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));

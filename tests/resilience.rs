@@ -953,6 +953,16 @@ fn stalled_uploads_share_a_bounded_budget() {
     assert!(echoed.is_some(), "no room after a stalled upload left");
 }
 
+/// `GET /` with `fields` padding fields of `pad` bytes each after its Host, all but the
+/// empty line that would end it.
+fn large_head(fields: usize, pad: usize) -> String {
+    let pad = "p".repeat(pad);
+    let fields: Vec<String> = (0..fields)
+        .map(|i| format!("X-Pad-{i}: {pad}\r\n"))
+        .collect();
+    format!("GET / HTTP/1.1\r\nHost: t\r\n{}", fields.concat())
+}
+
 /// Heads in progress share the same budget beyond their first 16 KiB: within the
 /// `--limit-request-*` limits a head may be 800 KiB, and a thousand connections holding
 /// one each would hold 800 MB. Here 86 stalled heads of 794 KB hold about 64 MiB, the
@@ -963,9 +973,7 @@ fn stalled_large_heads_share_the_budget() {
     let server = Launch::new()
         .args(&["--workers", "1", "--header-timeout", "60"])
         .start();
-    let pad = "p".repeat(8000);
-    let fields: Vec<String> = (0..99).map(|i| format!("X-Pad-{i}: {pad}\r\n")).collect();
-    let head = format!("GET / HTTP/1.1\r\nHost: t\r\n{}", fields.concat());
+    let head = large_head(99, 8000);
     let stalled_head = || {
         let mut stream = raw_connect(server.addr());
         stream
@@ -1004,9 +1012,7 @@ fn kept_alive_connections_give_back_what_a_large_head_grew() {
         value.trim_end_matches(" kB").parse::<u64>().unwrap_or(0)
     };
     let before = anon_kib();
-    let pad = "p".repeat(7000);
-    let fields: Vec<String> = (0..98).map(|i| format!("X-Pad-{i}: {pad}\r\n")).collect();
-    let head = format!("GET / HTTP/1.1\r\nHost: t\r\n{}\r\n", fields.concat());
+    let head = large_head(98, 7000) + "\r\n";
     let kept: Vec<TcpStream> = (0..100)
         .map(|_| {
             let mut stream = raw_connect(server.addr());

@@ -654,16 +654,23 @@ fn backoff_delays(server: &Server) -> Vec<u64> {
     delays.map(|d| d.unwrap_or(0)).collect()
 }
 
-#[test]
-fn crash_loop_backs_off_and_recovers() {
-    let dir = TempDir::new("bootfault");
+/// A server of one worker whose boot fails while the returned file exists (the demo
+/// app's `BR_SERVE_DEMO_BOOT_FAULT`).
+fn failing_to_boot(tag: &str) -> (TempDir, std::path::PathBuf, Server) {
+    let dir = TempDir::new(tag);
     let fault = dir.join("fault");
     std::fs::write(&fault, "").unwrap();
-    let started = Instant::now();
     let server = Launch::new()
         .args(&["--workers", "1"])
         .env("BR_SERVE_DEMO_BOOT_FAULT", fault.to_str().unwrap())
         .start();
+    (dir, fault, server)
+}
+
+#[test]
+fn crash_loop_backs_off_and_recovers() {
+    let started = Instant::now();
+    let (_dir, fault, server) = failing_to_boot("bootfault");
     server.wait_for_log("next start in 400 ms", secs(10));
     assert_eq!(backoff_delays(&server)[..3], [100, 200, 400]);
     // Let 2 s pass since the start: backoff allows about 5 boots in that time, a fork
@@ -687,13 +694,7 @@ fn crash_loop_backs_off_and_recovers() {
 /// the new generation starts at once, not when the backoff (here 6.4 s) runs out.
 #[test]
 fn hup_after_a_crash_loop_starts_at_once() {
-    let dir = TempDir::new("bootfault-hup");
-    let fault = dir.join("fault");
-    std::fs::write(&fault, "").unwrap();
-    let server = Launch::new()
-        .args(&["--workers", "1"])
-        .env("BR_SERVE_DEMO_BOOT_FAULT", fault.to_str().unwrap())
-        .start();
+    let (_dir, fault, server) = failing_to_boot("bootfault-hup");
     server.wait_for_log("next start in 6400 ms", secs(20));
     std::fs::remove_file(&fault).unwrap();
     let hup = Instant::now();
@@ -706,15 +707,22 @@ fn hup_after_a_crash_loop_starts_at_once() {
     );
 }
 
+/// A server started with `-c` on a file holding `text`, which a test may rewrite before
+/// a HUP.
+fn on_config_file(tag: &str, text: &str) -> (TempDir, std::path::PathBuf, Server) {
+    let dir = TempDir::new(tag);
+    let file = dir.join("br-serve.toml");
+    std::fs::write(&file, text).unwrap();
+    let server = Launch::new().args(&["-c", file.to_str().unwrap()]).start();
+    (dir, file, server)
+}
+
 /// The HUP of a rollback (after WINCH stopped the workers) when the configuration file
 /// no longer loads, edited for the new release: the workers start again as they were,
 /// as nginx's rollback HUP does, rather than the master staying with none.
 #[test]
 fn a_failed_reload_brings_back_workers_winch_stopped() {
-    let dir = TempDir::new("rollback-config");
-    let file = dir.join("br-serve.toml");
-    std::fs::write(&file, "workers = 1\n").unwrap();
-    let server = Launch::new().args(&["-c", file.to_str().unwrap()]).start();
+    let (_dir, file, server) = on_config_file("rollback-config", "workers = 1\n");
     server.wait_children(1, secs(10));
     server.signal(Signal::SIGWINCH);
     let none_left = poll_until(secs(15), || server.children().is_empty().then_some(()));
@@ -730,10 +738,7 @@ fn a_failed_reload_brings_back_workers_winch_stopped() {
 /// (and says so): without it the pool would grow into the OOM killer.
 #[test]
 fn max_workers_turned_on_by_hup_minds_memory() {
-    let dir = TempDir::new("hup-max-workers");
-    let file = dir.join("br-serve.toml");
-    std::fs::write(&file, "workers = 1\n").unwrap();
-    let server = Launch::new().args(&["-c", file.to_str().unwrap()]).start();
+    let (_dir, file, server) = on_config_file("hup-max-workers", "workers = 1\n");
     std::fs::write(&file, "workers = 1\nmax-workers = 3\n").unwrap();
     server.signal(Signal::SIGHUP);
     let line = server.wait_for_log("Autoscale: 1 to 3 workers", secs(10));
