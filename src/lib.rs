@@ -181,7 +181,7 @@ where
     F: Fn(&Config) -> Box<dyn Handler> + 'static,
 {
     match prepare() {
-        Ok(config) => finish(serve(config, App::PerWorker(&factory))),
+        Ok(config) => finish(serve_as_loaded(config, App::PerWorker(&factory))),
         Err(code) => code,
     }
 }
@@ -217,7 +217,7 @@ where
 {
     match prepare() {
         Ok(config) => match preload(build, &config) {
-            Ok(app) => finish(serve(config, App::Preloaded(app))),
+            Ok(app) => finish(serve_as_loaded(config, App::Preloaded(app))),
             Err(err) => error::report(&err),
         },
         Err(code) => code,
@@ -297,8 +297,18 @@ where
 /// ```
 pub fn serve(config: Config, app: App) -> Result<(), Error> {
     config.check()?;
+    // What the arguments, environment and file say, before the changes made in code:
+    // what the first HUP compares with. Read now, before the server announces itself,
+    // after which the file may be edited for that HUP.
+    let loaded = config::from_argv(config.argv.clone()).unwrap_or_else(|_| config.clone());
     logging::init(&config)?;
-    master::run(config, app)
+    master::run(config, loaded, app)
+}
+
+/// [`serve`] for a configuration straight from the command line, as loaded.
+fn serve_as_loaded(config: Config, app: App) -> Result<(), Error> {
+    logging::init(&config)?;
+    master::run(config.clone(), config, app)
 }
 
 /// Everything before serving: the `check` subcommand, the configuration, `--check-config`

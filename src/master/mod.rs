@@ -70,9 +70,11 @@ const BUSY_TICK: Duration = Duration::from_millis(100);
 /// Loop period in the steady state; hung workers are found within this.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
-/// Binds, forks the workers and supervises them until told to stop.
-pub fn run(config: Config, app: App) -> Result<(), Error> {
-    let mut master = Master::start(config, app)?;
+/// Binds, forks the workers and supervises them until told to stop. `loaded` is the
+/// configuration as the arguments, environment and file gave it, before a program changed
+/// it in code ([`Master::loaded`]).
+pub fn run(config: Config, loaded: Config, app: App) -> Result<(), Error> {
+    let mut master = Master::start(config, loaded, app)?;
     master.supervise()?;
     master.finish();
     Ok(())
@@ -139,7 +141,7 @@ struct Master<'a> {
 }
 
 impl<'a> Master<'a> {
-    fn start(config: Config, app: App<'a>) -> Result<Master<'a>, Error> {
+    fn start(config: Config, loaded: Config, app: App<'a>) -> Result<Master<'a>, Error> {
         log::info!("Starting br-serve {}", env!("CARGO_PKG_VERSION"));
         log::info!("Signals: {}", config.signal_profile.describe());
         single_threaded()?;
@@ -184,7 +186,7 @@ impl<'a> Master<'a> {
             memory_limit,
             scoreboard,
             lifeline: Some(lifeline),
-            loaded: config::from_argv(config.argv.clone()).unwrap_or_else(|_| config.clone()),
+            loaded,
             config,
             app: match app {
                 App::PerWorker(factory) => AppSource::Factory(factory),
