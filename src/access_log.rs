@@ -166,8 +166,13 @@ impl Format {
         let mut out = String::with_capacity(160);
         if self.json {
             let mut fields = self.json_fields(entry);
-            shorten_to_fit(&mut fields, max);
             json_object(&fields, &mut out);
+            // Rare (a pipe, and a line over 4 KiB): only then is it rendered again.
+            if out.len() >= max {
+                shorten_to_fit(&mut fields, max);
+                out.clear();
+                json_object(&fields, &mut out);
+            }
         } else {
             for atom in &self.atoms {
                 let _ = write_atom(&mut out, atom, entry, Escape::Text);

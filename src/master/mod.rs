@@ -663,13 +663,13 @@ impl<'a> Master<'a> {
         // The count set by TTIN/TTOU or the autoscaler survives unless the configuration
         // changed the count or its bounds.
         let bounds = |c: &Config| (c.workers, c.max_workers);
-        if bounds(&new) != bounds(&self.config) {
+        let bounds_changed = bounds(&new) != bounds(&self.config);
+        if bounds_changed {
             self.target = match new.max_workers {
                 Some(max) => self.target.clamp(new.workers, max),
                 None => new.workers,
             };
         }
-        let bounds_changed = bounds(&new) != bounds(&self.config);
         let loaded = std::mem::replace(&mut self.loaded, new.clone());
         self.config = keep_what_hup_cannot_change(&self.config, &loaded, new);
         self.autoscaler = autoscaler_for(&self.config);

@@ -97,8 +97,8 @@ pub struct Ctx {
     /// When the last poll returned. Everything the kernel had for us by then has been
     /// seen, so deadlines are judged against this moment: after a handler that ran for
     /// seconds, a request that arrived meanwhile is waiting in the kernel, unread, and
-    /// must not be timed out before the next poll reports it. A request answered long
-    /// after it has waited behind others of this worker.
+    /// must not be timed out before the next poll reports it. It also tells how long a
+    /// request has waited behind this worker's others ([`MOVE_AFTER`]).
     pub polled_at: Instant,
     /// `--check-client-connection`: skip a request whose client has gone.
     pub check_client: bool,
