@@ -230,9 +230,12 @@ fn new_connections_take_turns_with_kept_ones() {
     newcomer.wait_delivered(secs(10));
     assert_eq!(slow.read_response(secs(10)).status, 200);
     assert_eq!(newcomer.read_response(secs(10)).status, 200);
+    // At least the second kept request is still running (both may be: when the slow
+    // request was taken from the accept queue in the middle of a turn, the worker's
+    // next accept, before it polls again, takes the newcomer first).
     let still_running = kept.iter().filter(|conn| conn.is_quiet()).count();
-    assert_eq!(
-        still_running, 1,
+    assert!(
+        still_running >= 1,
         "the newcomer waited for both kept requests"
     );
     for conn in &mut kept {
