@@ -16,7 +16,8 @@
 #   scrape  a metrics scrape while ab -c100 keeps 2 workers busy on /work?ms=400: through
 #           --metrics-path (a worker) and --metrics-bind (the master), 3 of each
 #   autoscale  ab -n 100 -c 10 on /work?ms=400 with 1 and 2 fixed workers, and from 1 worker
-#           with --max-workers 2 and 4: requests/s and the worker count reached
+#           with --max-workers 2 and 4 (2 also with ab -k, kept-alive clients): requests/s
+#           and the worker count reached
 #
 # Fast servers saturate one wrk thread, so they are compared by server CPU time per
 # request (utime+stime of the whole process tree from /proc, divided by requests), with
@@ -238,16 +239,19 @@ run_scrape() { # how long a scrape takes while every worker is busy, by either r
 
 run_autoscale() { # the origin load against fixed pools and autoscaled ones
   echo "setting rps failed peak_workers" > "$OUT/autoscale.txt"
-  local setting flags out peak
-  for setting in fixed-1 fixed-2 auto-1-2 auto-1-4; do
+  local setting flags out peak keep
+  for setting in fixed-1 fixed-2 auto-1-2 auto-1-4 auto-1-2-k; do
+    keep=()
     case $setting in
       fixed-1) flags=(--workers 1) ;;
       fixed-2) flags=(--workers 2) ;;
       auto-1-2) flags=(--workers 1 --max-workers 2) ;;
       auto-1-4) flags=(--workers 1 --max-workers 4) ;;
+      # Kept-alive clients, whose requests wait behind their worker, not in the queue.
+      auto-1-2-k) flags=(--workers 1 --max-workers 2); keep=(-k) ;;
     esac
     SERVER_CPU=0,1 start "autoscale-$setting" 18099 "$BIN" --bind 127.0.0.1:18099 "${flags[@]}"
-    out=$(ab -q -n 100 -c 10 -s 60 "http://127.0.0.1:18099/work?ms=400")
+    out=$(ab -q "${keep[@]}" -n 100 -c 10 -s 60 "http://127.0.0.1:18099/work?ms=400")
     # The workers the pool reached: its first count plus the autoscaler's steps up.
     peak=$(awk '/workers [0-9]+ -> [0-9]+$/ && $NF > n {n = $NF} END {print n + 0}' "$OUT/autoscale-$setting.log")
     (( peak > 0 )) || peak=${flags[1]}

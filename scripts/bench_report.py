@@ -154,6 +154,7 @@ AUTOSCALE = {  # bench.sh's autoscale settings, as README's table names them
     "fixed-2": "`--workers 2`",
     "auto-1-2": "`--workers 1 --max-workers 2`",
     "auto-1-4": "`--workers 1 --max-workers 4`",
+    "auto-1-2-k": "`--workers 1 --max-workers 2`, kept-alive clients (`ab -k`)",
 }
 
 
