@@ -122,6 +122,14 @@ fn precompressed_files_go_to_clients_that_accept_them() {
     std::fs::write(dir.join("www/.well-known.gz"), "hidden").unwrap();
     let hidden = send(&server, "GET", "/.well-known", &["Accept-Encoding: gzip"]);
     assert_eq!(hidden.status, 301, "{:?}", hidden.text());
+    // A directory beside a compressed file of its name: gzip gets the file, the others
+    // the directory's 301, which therefore varies too.
+    std::fs::write(dir.join("www/docs.gz"), gz).unwrap();
+    let redirect = send(&server, "GET", "/docs", &[]);
+    assert_eq!(
+        (redirect.status, redirect.header("vary")),
+        (301, Some("Accept-Encoding"))
+    );
 
     // q=0 refuses a coding; a directory's index has variants too.
     let refused = send(&server, "GET", "/hello.txt", &["Accept-Encoding: gzip;q=0"]);

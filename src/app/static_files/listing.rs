@@ -10,7 +10,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::NOSNIFF;
-use super::path::{Reject, Target, by_descriptor, confine, open_dir, percent_decode};
+use super::path::{
+    Reject, Target, by_descriptor, check_segment, confine, open_dir, percent_decode,
+};
 use crate::http::Response;
 
 /// A listing stops after this many entries, so a huge directory cannot make one
@@ -73,7 +75,9 @@ fn read_listing(dir: &Path, root: &Path) -> io::Result<(Vec<(OsString, bool)>, b
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        if name.as_bytes().starts_with(b".") {
+        // The rule a request's path segment is held to (below the root: every dotfile
+        // hidden), so a name no URL can fetch (`a\b.txt`) is not listed either.
+        if check_segment(1, name.as_bytes()).is_err() {
             continue;
         }
         let Some(is_dir) = fetchable(&entry, root) else {
@@ -164,6 +168,8 @@ mod tests {
         fs::create_dir_all(root.join("sub")).expect("mkdir");
         fs::create_dir(root.join(".git")).expect("mkdir");
         fs::write(root.join("file.txt"), "").expect("write");
+        // A request refuses a `\` in a segment, so the listing does not offer it.
+        fs::write(root.join("a\\b.txt"), "").expect("write");
         fs::write(tmp.0.join("secret"), "").expect("write");
         let link = |target: &Path, name: &str| {
             std::os::unix::fs::symlink(target, root.join(name)).expect("symlink")

@@ -531,8 +531,9 @@ impl Handler for StaticFiles {
         }
         // Every answer whose choice of file depended on Accept-Encoding says so (RFC 9110
         // §12.5.5), a refusal too: a 416's Content-Range gives the variant's length, and
-        // a 404 may be for a file that exists only compressed.
-        if self.precompressed && matches!(status, 200 | 206 | 304 | 404 | 412 | 416) {
+        // a 404 may be for a file that exists only compressed, as may a directory's 301
+        // (`/dir` beside `dir.gz`).
+        if self.precompressed && matches!(status, 200 | 206 | 301 | 304 | 404 | 412 | 416) {
             response = response.with_static_header("Vary", "Accept-Encoding");
         }
         response

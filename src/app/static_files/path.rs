@@ -106,7 +106,7 @@ pub(super) fn decode_path(path: &str) -> Result<RequestPath, Reject> {
 
 /// Applies rule 2 of the parent module's security rules to the decoded segment at
 /// `index` (0 for the first below the root).
-fn check_segment(index: usize, bytes: &[u8]) -> Result<(), Reject> {
+pub(super) fn check_segment(index: usize, bytes: &[u8]) -> Result<(), Reject> {
     if bytes.contains(&0) {
         return Err(Reject::BadRequest);
     }
