@@ -654,14 +654,17 @@ fn backoff_delays(server: &Server) -> Vec<u64> {
     delays.map(|d| d.unwrap_or(0)).collect()
 }
 
-/// A server of one worker whose boot fails while the returned file exists (the demo
-/// app's `BR_SERVE_DEMO_BOOT_FAULT`).
+/// A server of one worker, on a configuration file in the returned directory
+/// (`br-serve.toml`), whose boot fails while the returned file exists (the demo app's
+/// `BR_SERVE_DEMO_BOOT_FAULT`).
 fn failing_to_boot(tag: &str) -> (TempDir, std::path::PathBuf, Server) {
     let dir = TempDir::new(tag);
     let fault = dir.join("fault");
     std::fs::write(&fault, "").unwrap();
+    let file = dir.join("br-serve.toml");
+    std::fs::write(&file, "workers = 1\n").unwrap();
     let server = Launch::new()
-        .args(&["--workers", "1"])
+        .args(&["-c", file.to_str().unwrap()])
         .env("BR_SERVE_DEMO_BOOT_FAULT", fault.to_str().unwrap())
         .start();
     (dir, fault, server)
@@ -691,12 +694,23 @@ fn crash_loop_backs_off_and_recovers() {
 }
 
 /// A HUP is the operator's "try again now": after the cause of a crash loop is fixed,
-/// the new generation starts at once, not when the backoff (here 6.4 s) runs out.
+/// the new generation starts at once, not when the backoff (here 6.4 s) runs out; with
+/// a configuration file that no longer loads, the missing workers start at once as they
+/// were.
 #[test]
 fn hup_after_a_crash_loop_starts_at_once() {
-    let (_dir, fault, server) = failing_to_boot("bootfault-hup");
+    for broken in [false, true] {
+        hup_ends_a_crash_loop(broken);
+    }
+}
+
+fn hup_ends_a_crash_loop(broken_file: bool) {
+    let (dir, fault, server) = failing_to_boot("bootfault-hup");
     server.wait_for_log("next start in 6400 ms", secs(20));
     std::fs::remove_file(&fault).unwrap();
+    if broken_file {
+        std::fs::write(dir.join("br-serve.toml"), "workers = \"x").unwrap();
+    }
     let hup = Instant::now();
     server.signal(Signal::SIGHUP);
     server.wait_for_log("Ready:", secs(15));

@@ -372,3 +372,18 @@ fn a_rollback_removes_the_file_of_a_socket_only_the_new_master_bound() {
     );
     assert_eq!(unix_status(&dir.join("kept.sock"), "/"), "HTTP/1.1 200 OK");
 }
+
+/// A new master that cannot start (its configuration file broke since) is reported with
+/// how it ended, in words, and the old master keeps serving.
+#[test]
+fn a_failed_upgrade_says_how_the_new_master_ended() {
+    let dir = TempDir::new("upgrade-fails");
+    let file = dir.join("br-serve.toml");
+    std::fs::write(&file, "workers = 1\n").unwrap();
+    let server = Launch::new().args(&["-c", file.to_str().unwrap()]).start();
+    std::fs::write(&file, "workers = \"x").unwrap();
+    server.signal(Signal::SIGUSR2);
+    let line = server.wait_for_log("the upgrade failed", secs(20));
+    assert!(line.contains("ended with code 1"), "{line}");
+    assert_eq!(server.get("/").status, 200);
+}

@@ -369,7 +369,7 @@ impl<'a> Master<'a> {
                     sig.as_str()
                 )
             }
-            _ => log::info!("Worker {n} (pid: {pid}) exited: {status:?}"),
+            _ => log::info!("Worker {n} (pid: {pid}) ended {}", ended(status)),
         }
         if died_booting && self.accepting() {
             self.on_boot_failure(n);
@@ -395,7 +395,8 @@ impl<'a> Master<'a> {
                 log::info!("The new master (pid: {pid}) exited; this master serves again{workers}")
             }
             _ => log::error!(
-                "The new master (pid: {pid}) exited ({status:?}); the upgrade failed, this master keeps serving{workers}"
+                "The new master (pid: {pid}) ended {}; the upgrade failed, this master keeps serving{workers}",
+                ended(status)
             ),
         }
         self.new_master = None;
@@ -687,9 +688,7 @@ impl<'a> Master<'a> {
         self.generation += 1;
         self.workers_stopped = false;
         self.announced = false;
-        self.next_spawn_ms = 0;
-        self.boot_failures = 0;
-        self.fork_failures = 0;
+        self.retry_now();
         log::info!(
             "Starting generation {} with {} workers",
             self.generation,
@@ -697,15 +696,24 @@ impl<'a> Master<'a> {
         );
     }
 
-    /// The configuration did not load: the workers there keep serving. Workers that WINCH
-    /// stopped (the HUP of a rollback, after USR2) start again with the configuration
-    /// they ran, as nginx's rollback HUP does, rather than leaving none.
+    /// Whatever crash-loop or fork backoff held spawns back is not waited out.
+    fn retry_now(&mut self) {
+        self.next_spawn_ms = 0;
+        self.boot_failures = 0;
+        self.fork_failures = 0;
+    }
+
+    /// The configuration did not load: the workers there keep serving, and missing ones
+    /// (a crash loop the operator has just fixed) are started now, as they were. Workers
+    /// that WINCH stopped (the HUP of a rollback, after USR2) start again with the
+    /// configuration they ran, as nginx's rollback HUP does, rather than leaving none.
     fn reload_failed(&mut self, err: &Error) {
         if self.workers_stopped {
             log::error!("Reload failed: {err}; starting the stopped workers as they were");
             self.start_generation();
         } else {
             log::error!("Reload failed, keeping the current workers: {err}");
+            self.retry_now();
         }
         self.systemd.ready(&format!("reload failed: {err}"));
     }
@@ -1090,6 +1098,15 @@ fn hup_cannot_change(before: &Config, new: &Config) -> Vec<&'static str> {
         .filter(|(changed, _)| *changed)
         .map(|(_, why)| *why)
         .collect()
+}
+
+/// How a child ended, for the log: "with code 1", "killed by SIGKILL".
+fn ended(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Exited(_, code) => format!("with code {code}"),
+        WaitStatus::Signaled(_, signal, _) => format!("killed by {}", signal.as_str()),
+        other => format!("({other:?})"),
+    }
 }
 
 /// The pool as the autoscaler sees it this turn.
