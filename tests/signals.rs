@@ -250,6 +250,25 @@ fn term_is_noticed_before_requests_that_came_earlier() {
     assert!(answer.has_token("connection", "close"), "{answer:?}");
 }
 
+/// Requests a client pipelined on a kept-alive connection are all answered in a drain:
+/// only the last says `Connection: close` (a close after the first lost the others, 312
+/// of them in a soak of HUPs and TTOUs).
+#[test]
+fn a_drain_answers_every_pipelined_request_before_it_closes() {
+    let (server, worker, mut conn) = server_with_kept_alive_connection();
+    term_delivered(worker);
+    server.wait_for_log("received TERM: draining", secs(10));
+    let one = request("GET", "/", &[], b"");
+    conn.send(&[one.clone(), one.clone(), one].concat());
+    for n in 1..=3 {
+        let answer = conn.read_response(RESPONSE_WITHIN);
+        assert_eq!(answer.status, 200, "answer {n}");
+        let closes = answer.has_token("connection", "close");
+        assert_eq!(closes, n == 3, "answer {n}: {answer:?}");
+    }
+    conn.expect_closed(secs(5));
+}
+
 #[test]
 fn term_answers_the_next_request_on_a_kept_alive_connection_with_close() {
     let (server, worker, mut conn) = server_with_kept_alive_connection();

@@ -200,16 +200,11 @@ fn no_room() -> Response {
 }
 
 impl Ctx {
-    /// Whether an answer may keep its connection, as far as the worker goes. Judged after
-    /// the application ran, which may have taken seconds: a stop that came meanwhile
-    /// closes this connection too. During --drain-delay (unready), clients are moved off
-    /// so they reconnect through a load balancer that no longer routes to us.
-    /// `--keep-alive 0` is keep-alive off, as gunicorn's `keepalive = 0` and nginx's
-    /// `keepalive_timeout 0`: not a promise that the next sweep breaks.
-    fn keeps_alive(&self) -> bool {
-        let stopping =
-            self.closing || self.slot.unready() || self.stop_asked.load(Ordering::Relaxed);
-        !stopping && !self.timeouts.keep_alive.is_zero()
+    /// This worker, or the whole server, is on its way out (a stop that came while the
+    /// application ran counts too), or --drain-delay moves clients off so they
+    /// reconnect through a load balancer that no longer routes to us (unready).
+    fn stopping(&self) -> bool {
+        self.closing || self.slot.unready() || self.stop_asked.load(Ordering::Relaxed)
     }
 
     /// An answer is ready: the one clock read of a request (the scoreboard, the Date, the
@@ -638,8 +633,11 @@ impl Conn {
         self.head_buffers = request.into_head().into_buffers();
         // A request that waited past --queue-timeout is moved off too, perhaps to a less
         // busy server.
-        let keep_alive =
-            wants && ctx.keeps_alive() && !overdue && !moved && !response.closes_connection();
+        let keep_alive = wants
+            && self.worker_keeps(last, ctx)
+            && !overdue
+            && !moved
+            && !response.closes_connection();
         let meta = ResponseMeta {
             version,
             keep_alive,
@@ -651,6 +649,19 @@ impl Conn {
         if !keep_alive {
             self.phase = Phase::Closing;
         }
+    }
+
+    /// Whether the worker lets an answer keep its connection. Judged after the application
+    /// ran, which may have taken seconds. `--keep-alive 0` is keep-alive off, as
+    /// gunicorn's `keepalive = 0` and nginx's `keepalive_timeout 0`. A stop closes
+    /// connections, but only after the requests the client has already sent (`last`: none
+    /// is buffered after this one; the kernel is asked too): a close before them would
+    /// lose them, and "keep-alive clients lose nothing" is the promise of a drain.
+    fn worker_keeps(&self, last: bool, ctx: &Ctx) -> bool {
+        if ctx.timeouts.keep_alive.is_zero() {
+            return false;
+        }
+        !ctx.stopping() || !last || self.readable || self.stream.has_unread_input()
     }
 
     /// Whether this request waited [`MOVE_AFTER`] behind the worker's other requests
