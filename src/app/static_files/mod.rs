@@ -349,9 +349,10 @@ impl StaticFiles {
         self
     }
 
-    /// Adds `Cache-Control: max-age=N` (whole seconds) to the answers worth keeping: a
-    /// file or a listing (200), part of a file (206), a 304 that revalidates one, and a
-    /// directory redirect (301), as nginx's `expires` does. Errors get none.
+    /// Adds `Cache-Control: max-age=N` (whole seconds, a fraction rounded up: `0.25`
+    /// must not become `max-age=0`, "do not keep") to the answers worth keeping: a file or
+    /// a listing (200), part of a file (206), a 304 that revalidates one, and a directory
+    /// redirect (301), as nginx's `expires` does. Errors get none.
     ///
     /// # Examples
     ///
@@ -377,12 +378,17 @@ impl StaticFiles {
     /// };
     /// assert_eq!(cache_control("/logo.svg").as_deref(), Some("max-age=86400"));
     /// assert_eq!(cache_control("/missing.svg"), None); // a 404 is not kept
+    ///
+    /// let mut brief = StaticFiles::new(&root, false)?.with_max_age(Duration::from_millis(250));
+    /// let resp = brief.handle(&get("/logo.svg"));
+    /// assert!(resp.headers().any(|header| header == ("Cache-Control", "max-age=1")));
     /// # std::fs::remove_dir_all(&root)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn with_max_age(mut self, max_age: Duration) -> StaticFiles {
-        self.cache_control = Some(format!("max-age={}", max_age.as_secs()));
+        let seconds = max_age.as_secs() + u64::from(max_age.subsec_nanos() > 0);
+        self.cache_control = Some(format!("max-age={seconds}"));
         self
     }
 
