@@ -128,14 +128,20 @@ fn usr1_reopen_works_for_workers_running_as_another_user() {
     );
 }
 
-#[test]
-fn error_log_is_reopened_on_usr1() {
-    let dir = TempDir::new("errorlog");
+/// A one-worker server writing its error log to `error.log` in a directory of its own.
+fn with_error_log(tag: &str) -> (TempDir, std::path::PathBuf, Server) {
+    let dir = TempDir::new(tag);
     let path = dir.join("error.log");
     let server = Launch::new()
         .args(&["--workers", "1"])
         .error_logfile(&path)
         .start();
+    (dir, path, server)
+}
+
+#[test]
+fn error_log_is_reopened_on_usr1() {
+    let (dir, path, server) = with_error_log("errorlog");
     server.wait_for_log("Ready:", secs(10));
     let rotated = dir.join("error.log.1");
     std::fs::rename(&path, &rotated).unwrap();
@@ -164,12 +170,7 @@ fn error_log_is_reopened_on_usr1() {
 /// like any other, with time, pid and level, in the file it still has.
 #[test]
 fn a_failed_reopen_is_logged_as_a_record() {
-    let dir = TempDir::new("errorlog-reopen");
-    let path = dir.join("error.log");
-    let server = Launch::new()
-        .args(&["--workers", "1"])
-        .error_logfile(&path)
-        .start();
+    let (_dir, path, server) = with_error_log("errorlog-reopen");
     wait_line(&path, "Ready:");
     let nofile = "--nofile=8:";
     let set = std::process::Command::new("prlimit")
