@@ -171,6 +171,59 @@ fn an_address_given_twice_is_refused() {
     }
 }
 
+/// A wildcard beside an address it covers on the same port is refused as an address
+/// given twice is: `0.0.0.0:P` with `127.0.0.1:P`, or `[::]:P` (which takes IPv4 too)
+/// with `127.0.0.1:P`, passed `--check-config` and failed at start with "Address
+/// already in use". `--reuse-port` lets both bind, so it lets them pass.
+#[test]
+fn a_wildcard_beside_an_address_it_covers_is_refused() {
+    let cases = [
+        (
+            ["127.0.0.1:18751", "0.0.0.0:18751"],
+            "0.0.0.0:18751 already listens on 127.0.0.1:18751",
+        ),
+        (
+            ["[::]:18751", "127.0.0.1:18751"],
+            "[::]:18751 already listens on 127.0.0.1:18751",
+        ),
+    ];
+    for ([a, b], why) in cases {
+        let both = ["-b", a, "-b", b, "--check-config"];
+        let (status, log) = Launch::new().no_bind().args(&both).run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(2), "{a} {b}: {status}; log:\n{log}");
+        assert!(log.contains(why), "{a} {b}: log:\n{log}");
+        let shared = Launch::new().no_bind().args(&both).args(&["--reuse-port"]);
+        let (status, log) = shared.run_to_exit(secs(10));
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{a} {b} --reuse-port: {status}; log:\n{log}"
+        );
+    }
+}
+
+/// `[::]:P` beside `0.0.0.0:P` serves each family on its own listener: the IPv6 one is
+/// bound IPv6-only, as nginx binds `[::]`. Dual-stack, it failed to bind beside the
+/// IPv4 one, and the server did not start.
+#[test]
+fn both_wildcards_on_one_port_serve_both_families() {
+    if TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback on this machine: skipped");
+        return;
+    }
+    let port = free_port();
+    let (v6, v4) = (format!("[::]:{port}"), format!("0.0.0.0:{port}"));
+    let server = Launch::new()
+        .no_bind()
+        .args(&["--workers", "1", "-b", &v6, "-b", &v4])
+        .start();
+    server.wait_for_log(&format!("Listening at: http://{v4} "), secs(5));
+    for addr in [format!("[::1]:{port}"), format!("127.0.0.1:{port}")] {
+        let addr = addr.parse().expect("a socket address");
+        assert_eq!(client::get(addr, "/").status, 200, "via {addr}");
+    }
+}
+
 /// Commas separate addresses in `BR_SERVE_BIND` only: a flag takes its value whole, so a
 /// Unix socket's path may hold one.
 #[test]

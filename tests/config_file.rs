@@ -252,6 +252,34 @@ fn check_config_refuses_what_a_start_would_refuse() {
     }
 }
 
+/// The file's own addresses are checked as `--bind`'s are, and a refusal names the file:
+/// `bind = []` listened on the default address, and an address listed twice exited 2
+/// blaming `--bind`, which the command line did not give.
+#[test]
+fn a_file_s_addresses_are_refused_naming_the_file() {
+    let cases = [
+        ("bind = []\n", "an empty array"),
+        (
+            "bind = [\"127.0.0.1:18752\", \"127.0.0.1:18752\"]\n",
+            "127.0.0.1:18752 is given twice",
+        ),
+        (
+            "bind = [\"0.0.0.0:18752\", \"127.0.0.1:18752\"]\n",
+            "0.0.0.0:18752 already listens on 127.0.0.1:18752",
+        ),
+    ];
+    for (text, why) in cases {
+        let (_dir, file) = config_file(text);
+        let (status, log) = Launch::new()
+            .no_bind()
+            .args(&["-c", path_arg(&file), "--check-config"])
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(1), "{text}: {status}; log:\n{log}");
+        let named = format!("{}: setting 'bind': {why}", file.display());
+        assert!(log.contains(&named), "{text}: log:\n{log}");
+    }
+}
+
 /// An empty path is refused, from a flag, the environment or the file: an empty
 /// `--access-logfile` passed `--check-config` (as the current directory), then failed
 /// at start.

@@ -364,7 +364,7 @@ fn non_empty() -> clap::builder::NonEmptyStringValueParser {
 }
 
 /// The variable that lists `--bind` addresses, separated by commas.
-const BIND_ENV: &str = "BR_SERVE_BIND";
+pub(super) const BIND_ENV: &str = "BR_SERVE_BIND";
 
 /// `BR_SERVE_BIND`, when set and not empty. It is read here rather than by clap, whose
 /// delimiter would split `--bind` flags and file entries on commas too, and a Unix

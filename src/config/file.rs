@@ -84,7 +84,8 @@ const OCTAL: &[&str] = &["umask"];
 /// `key = value` as the arguments it stands for. A switch takes `true` (a bare `--key`)
 /// or `false` (nothing); any other setting takes `--key=value`, repeated for each item of
 /// an array where its flag repeats (`bind`). A boolean where a value is expected is
-/// refused, not dropped: `workers = false` would have started the default count.
+/// refused, not dropped: `workers = false` would have started the default count; so is
+/// an empty array.
 fn arguments(arg: &Arg, name: &str, value: &Value) -> Result<Vec<OsString>, String> {
     if !arg.get_action().takes_values() {
         return match value {
@@ -94,6 +95,10 @@ fn arguments(arg: &Arg, name: &str, value: &Value) -> Result<Vec<OsString>, Stri
         };
     }
     let items = match value {
+        // `bind = []` would have listened on the default address instead.
+        Value::Array(items) if repeats(arg) && items.is_empty() => {
+            return Err("an empty array: give at least one value, or leave the setting out".into());
+        }
         Value::Array(items) if repeats(arg) => items.as_slice(),
         _ => std::slice::from_ref(value),
     };
@@ -235,6 +240,7 @@ mod tests {
             (("bind", "false"), None),
             (("bind", "[[1]]"), None),
             (("bind", "[false]"), None),
+            (("bind", "[]"), None),
             (("timeout", "1979-05-27T07:32:00Z"), None),
             (("access-log-json", r#""yes""#), None),
             (("access-log-json", "1"), None),

@@ -22,7 +22,7 @@ mod preflight;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::FromArgMatches;
@@ -395,6 +395,10 @@ pub fn from_argv(argv: Vec<OsString>) -> Result<Config, Error> {
     let mut command = cli::command();
     let matches = parse(&mut command, &argv).map_err(Error::Usage)?;
     let first = Cli::from_arg_matches(&matches).map_err(|e| Error::Usage(render(&e)))?;
+    // The file's addresses are used when neither the command line nor the environment
+    // gives any: then a clash among them is the file's.
+    let bind_file =
+        (first.config.clone()).filter(|_| first.bind.is_empty() && cli::bind_env().is_none());
     let (cli, matches) = match &first.config {
         None => (first, matches),
         Some(path) => {
@@ -408,7 +412,7 @@ pub fn from_argv(argv: Vec<OsString>) -> Result<Config, Error> {
             (cli, matches)
         }
     };
-    let mut config = validate(cli, argv)?;
+    let mut config = validate(cli, argv, bind_file.as_deref())?;
     if config.mode == Mode::Check {
         preflight::check(&config)?;
     }
@@ -442,9 +446,9 @@ fn render(err: &clap::Error) -> String {
 /// The hint that ends clap's messages.
 const HELP_HINT: &str = "For more information, try '--help'.";
 
-fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
+fn validate(cli: Cli, argv: Vec<OsString>, bind_file: Option<&Path>) -> Result<Config, Error> {
     let workers = workers(&cli)?;
-    let binds = binds(cli.bind)?;
+    let binds = binds(cli.bind, cli.reuse_port, bind_file)?;
     let mode = match (cli.check_config, cli.print_config) {
         (true, _) => Mode::Check,
         (false, true) => Mode::Print(String::new()),
@@ -509,30 +513,81 @@ fn validate(cli: Cli, argv: Vec<OsString>) -> Result<Config, Error> {
 
 /// `--bind` from the command line or the file, else `BR_SERVE_BIND`, else the default.
 /// (The file leaves `bind` to `BR_SERVE_BIND` when that is set: see `file::args`.)
-fn binds(given: Vec<BindAddr>) -> Result<Vec<BindAddr>, Error> {
+/// `file` is the configuration file when the addresses given are its, so that a clash
+/// among them names it.
+fn binds(
+    given: Vec<BindAddr>,
+    reuse_port: bool,
+    file: Option<&Path>,
+) -> Result<Vec<BindAddr>, Error> {
     if !given.is_empty() {
-        return each_once(given, "--bind");
+        return match (clash(&given, reuse_port), file) {
+            (None, _) => Ok(given),
+            (Some(why), None) => Err(Error::Usage(format!("--bind: {why}"))),
+            (Some(why), Some(path)) => Err(Error::Config(format!(
+                "{}: setting 'bind': {why}",
+                path.display()
+            ))),
+        };
     }
     match cli::env_binds().map_err(Error::Usage)? {
-        from_env if !from_env.is_empty() => each_once(from_env, "BR_SERVE_BIND"),
+        from_env if !from_env.is_empty() => match clash(&from_env, reuse_port) {
+            None => Ok(from_env),
+            Some(why) => Err(Error::Usage(format!("{}: {why}", cli::BIND_ENV))),
+        },
         _ => Ok(vec![default_bind(std::env::var("PORT").ok())?]),
     }
 }
 
-/// Refuses an address given twice (as written, or as it resolves): its second listener
-/// failed to bind with "Address already in use", as if another server held it, or with
-/// `--reuse-port` took half its connections and doubled its metric series. Port 0 is
-/// not an address: each `:0` is a port of its own.
-fn each_once(binds: Vec<BindAddr>, source: &str) -> Result<Vec<BindAddr>, Error> {
+/// Two addresses that cannot both be listened on, said in words. Checked with the
+/// configuration, since the start would fail on the second with "Address already in
+/// use", as if another server held it:
+/// - one address given twice, as written or as it resolves (with `--reuse-port` the
+///   second would take half its connections and double its metric series);
+/// - without `--reuse-port`, a wildcard beside an address it covers on the same port:
+///   `0.0.0.0:80` and `127.0.0.1:80`, or `[::]:80` (which takes IPv4 connections too)
+///   and `127.0.0.1:80`.
+///
+/// `[::]:80` beside `0.0.0.0:80` is no clash: the IPv6 one is then bound IPv6-only
+/// (`master::listeners::v6_only`), as nginx binds `[::]`. Port 0 is not an
+/// address: each `:0` is a port of its own.
+fn clash(binds: &[BindAddr], reuse_port: bool) -> Option<String> {
     let port_zero = |bind: &BindAddr| matches!(bind, BindAddr::Tcp(addr) if addr.port() == 0);
-    let mut listed = binds.iter().enumerate();
-    let repeated = listed.find(|&(i, bind)| !port_zero(bind) && binds[..i].contains(bind));
-    match repeated {
-        Some((_, bind)) => Err(Error::Usage(format!(
-            "{source}: {bind} is given twice (each address is listened on once)"
-        ))),
-        None => Ok(binds),
+    for (i, later) in binds
+        .iter()
+        .enumerate()
+        .filter(|(_, bind)| !port_zero(bind))
+    {
+        for earlier in &binds[..i] {
+            if earlier == later {
+                return Some(format!(
+                    "{later} is given twice (each address is listened on once)"
+                ));
+            }
+            let (BindAddr::Tcp(a), BindAddr::Tcp(b)) = (earlier, later) else {
+                continue;
+            };
+            let covering = [(a, b), (b, a)].into_iter().find(|&(w, n)| covers(*w, *n));
+            if let (false, Some((wide, narrow))) = (reuse_port, covering) {
+                return Some(format!(
+                    "{wide} already listens on {narrow} (give one of them, or --reuse-port)"
+                ));
+            }
+        }
     }
+    None
+}
+
+/// Whether a listener on `wide` takes the connections to `narrow` too, so that binding
+/// both is refused (without SO_REUSEPORT): `wide` is a wildcard on the same port, of
+/// the same family, or `[::]` (dual-stack) for a specific IPv4 address.
+fn covers(wide: SocketAddr, narrow: SocketAddr) -> bool {
+    let same_family = wide.is_ipv4() == narrow.is_ipv4();
+    let dual_stack = wide.is_ipv6() && !narrow.ip().is_unspecified();
+    wide.port() == narrow.port()
+        && wide.ip().is_unspecified()
+        && wide != narrow
+        && (same_family || dual_stack)
 }
 
 /// `--workers`, or its default, checked against `--max-workers`.
@@ -634,7 +689,12 @@ impl Config {
         ];
         match rules.iter().find(|(ok, _)| !ok) {
             Some((_, why)) => Err(Error::Config(format!("invalid configuration: {why}"))),
-            None => each_once(self.binds.clone(), "binds").map(drop),
+            None => match clash(&self.binds, self.reuse_port) {
+                None => Ok(()),
+                Some(why) => Err(Error::Config(format!(
+                    "invalid configuration: binds: {why}"
+                ))),
+            },
         }
     }
 
@@ -751,6 +811,41 @@ mod tests {
             render(&err),
             "invalid value 'x' for '--backlog <INT>': invalid digit found in string"
         );
+    }
+
+    #[test]
+    fn binds_that_cannot_all_be_listened_on_clash() {
+        let parse = |list: &str| {
+            list.split(' ')
+                .map(|b| cli::parse_bind(b).unwrap())
+                .collect::<Vec<_>>()
+        };
+        // (binds, with --reuse-port, clash expected)
+        let cases = [
+            ("127.0.0.1:80 127.0.0.1:81", false, false),
+            ("127.0.0.1:80 127.0.0.1:80", false, true),
+            ("127.0.0.1:80 127.0.0.1:80", true, true),
+            ("127.0.0.1:0 127.0.0.1:0", false, false),
+            ("unix:/tmp/a.sock unix:/tmp/a.sock", false, true),
+            ("0.0.0.0:80 127.0.0.1:80", false, true),
+            ("127.0.0.1:80 0.0.0.0:80", false, true),
+            ("0.0.0.0:80 127.0.0.1:80", true, false),
+            ("0.0.0.0:80 127.0.0.1:81", false, false),
+            ("[::]:80 [::1]:80", false, true),
+            ("[::]:80 127.0.0.1:80", false, true),
+            ("[::]:80 0.0.0.0:80", false, false), // the IPv6 one is bound IPv6-only
+            ("0.0.0.0:80 [::1]:80", false, false),
+            ("[::1]:80 127.0.0.1:80", false, false),
+            ("0.0.0.0:0 127.0.0.1:0", false, false),
+        ];
+        for (list, reuse_port, clashes) in cases {
+            let got = clash(&parse(list), reuse_port);
+            assert_eq!(
+                got.is_some(),
+                clashes,
+                "{list} (reuse-port {reuse_port}): {got:?}"
+            );
+        }
     }
 
     #[test]

@@ -175,7 +175,7 @@ pub fn reconcile(
     for (bind, slot) in binds.iter().zip(taken) {
         match slot {
             Some(listener) => listeners.push(with_backlog(listener, bind, options.backlog)?),
-            None => listeners.extend(bind_all(std::slice::from_ref(bind), options)?),
+            None => listeners.extend(bind_some(std::slice::from_ref(bind), binds, options)?),
         }
     }
     for gone in handed {
@@ -265,14 +265,34 @@ pub struct BindOptions {
 /// Binds every address in order (or takes it, for `fd://N`); the first failure stops
 /// the start.
 pub fn bind_all(binds: &[BindAddr], options: BindOptions) -> Result<Vec<Listener>, Error> {
-    let mut named = adopt_named(binds)?.into_iter();
-    binds
+    bind_some(binds, binds, options)
+}
+
+/// Binds `these`, some of the addresses in `all` (which decide whether `[::]` is bound
+/// IPv6-only: see [`v6_only`]).
+fn bind_some(
+    these: &[BindAddr],
+    all: &[BindAddr],
+    options: BindOptions,
+) -> Result<Vec<Listener>, Error> {
+    let mut named = adopt_named(these)?.into_iter();
+    these
         .iter()
         .map(|bind| {
-            bind_one(bind, options, &mut named)
+            bind_one(bind, all, options, &mut named)
                 .map_err(|err| Error::io(format!("cannot listen on {bind}"), err))
         })
         .collect()
+}
+
+/// Whether `addr` is bound IPv6-only: `[::]:P` when `0.0.0.0:P` is bound too. On
+/// Linux `[::]` takes IPv4 connections as well by default (`net.ipv6.bindv6only=0`),
+/// so the second of the two failed with "Address already in use"; nginx binds `[::]`
+/// IPv6-only always. Alone, `[::]:P` stays dual-stack, as it is under gunicorn, for
+/// those who listen on both families with it.
+pub fn v6_only(addr: SocketAddr, all: &[BindAddr]) -> bool {
+    let v4_wildcard = |bind: &BindAddr| matches!(bind, BindAddr::Tcp(SocketAddr::V4(v4)) if v4.ip().is_unspecified() && v4.port() == addr.port());
+    addr.is_ipv6() && addr.ip().is_unspecified() && addr.port() != 0 && all.iter().any(v4_wildcard)
 }
 
 /// The `fd://N` descriptors, in order, each a listening socket taken once.
@@ -294,6 +314,7 @@ fn adopt_named(binds: &[BindAddr]) -> Result<Vec<OwnedFd>, Error> {
 /// Binds one address; an `fd://N` takes the next of the `named` descriptors instead.
 fn bind_one(
     bind: &BindAddr,
+    all: &[BindAddr],
     options: BindOptions,
     named: &mut impl Iterator<Item = OwnedFd>,
 ) -> std::io::Result<Listener> {
@@ -309,6 +330,9 @@ fn bind_one(
             // Accepted sockets inherit TCP_NODELAY from the listener on Linux, which
             // saves a setsockopt per connection; responses go out in one write anyway.
             socket.set_tcp_nodelay(true)?;
+            if v6_only(*addr, all) {
+                socket.set_only_v6(true)?;
+            }
             socket.bind(&SockAddr::from(*addr))?;
             crate::sys::sockopt::set_defer_accept(socket.as_fd(), DEFER_ACCEPT_SECS)?;
             let listener = finish(socket, backlog)?;
