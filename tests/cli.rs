@@ -224,6 +224,50 @@ fn both_wildcards_on_one_port_serve_both_families() {
     }
 }
 
+/// A flag that works with another is refused without it, as `--static-fallback` was:
+/// `--static-listing` or `--initgroups` alone did nothing and said nothing. Set to false
+/// (or to its default) it asks for nothing, so an environment that says so passes.
+#[test]
+fn a_flag_without_the_one_it_works_with_is_refused() {
+    let refused = [
+        (
+            Launch::new().args(&["--static-listing"]),
+            "--static-listing needs --static DIR",
+        ),
+        (
+            Launch::new().args(&["--static-max-age", "60"]),
+            "--static-max-age needs --static DIR",
+        ),
+        (
+            Launch::new().env("BR_SERVE_STATIC_PRECOMPRESSED", "1"),
+            "--static-precompressed needs --static DIR",
+        ),
+        (
+            Launch::new().args(&["--static-cache", "1M"]),
+            "--static-cache needs --static DIR",
+        ),
+        (
+            Launch::new().args(&["--static-fallback", "/index.html"]),
+            "--static-fallback needs --static DIR",
+        ),
+        (
+            Launch::new().args(&["--initgroups", "--group", "0"]),
+            "--initgroups needs --user USER",
+        ),
+    ];
+    for (launch, why) in refused {
+        let (status, log) = launch.args(&["--check-config"]).run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(2), "{why}: {status}; log:\n{log}");
+        assert!(log.contains(why), "{why}: log:\n{log}");
+    }
+    let (status, log) = Launch::new()
+        .env("BR_SERVE_STATIC_LISTING", "false")
+        .env("BR_SERVE_INITGROUPS", "0")
+        .args(&["--static-cache", "4M", "--check-config"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(0), "{status}; log:\n{log}");
+}
+
 /// Commas separate addresses in `BR_SERVE_BIND` only: a flag takes its value whole, so a
 /// Unix socket's path may hold one.
 #[test]

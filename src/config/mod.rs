@@ -447,6 +447,9 @@ fn render(err: &clap::Error) -> String {
 const HELP_HINT: &str = "For more information, try '--help'.";
 
 fn validate(cli: Cli, argv: Vec<OsString>, bind_file: Option<&Path>) -> Result<Config, Error> {
+    if let Some(why) = unmet_need(&cli) {
+        return Err(Error::Usage(why));
+    }
     let workers = workers(&cli)?;
     let binds = binds(cli.bind, cli.reuse_port, bind_file)?;
     let mode = match (cli.check_config, cli.print_config) {
@@ -509,6 +512,31 @@ fn validate(cli: Cli, argv: Vec<OsString>, bind_file: Option<&Path>) -> Result<C
         mode,
         argv,
     })
+}
+
+/// A flag given without the one it works with, which would otherwise do nothing, said in
+/// words. A value equal to the default, or a switch set to false, asks for nothing.
+fn unmet_need(cli: &Cli) -> Option<String> {
+    let static_options = [
+        ("--static-listing", cli.static_listing),
+        ("--static-fallback", cli.static_fallback.is_some()),
+        ("--static-precompressed", cli.static_precompressed),
+        ("--static-max-age", cli.static_max_age.is_some()),
+        (
+            "--static-cache",
+            cli.static_cache != crate::app::static_files::DEFAULT_CACHE_BYTES,
+        ),
+    ];
+    let needs = static_options
+        .into_iter()
+        .map(|(flag, given)| (flag, given && cli.static_root.is_none(), "--static DIR"))
+        .chain([(
+            "--initgroups",
+            cli.initgroups && cli.user.is_none(),
+            "--user USER",
+        )]);
+    let (flag, _, needed) = needs.into_iter().find(|&(_, unmet, _)| unmet)?;
+    Some(format!("{flag} needs {needed}"))
 }
 
 /// `--bind` from the command line or the file, else `BR_SERVE_BIND`, else the default.
@@ -742,16 +770,14 @@ fn static_root(dir: &std::path::Path) -> Result<PathBuf, Error> {
 }
 
 /// Checks `--static-fallback PATH` once at start-up, as `static_root` does for the root:
-/// it needs `--static` and a file under it.
+/// it must be a file under the root.
 fn static_fallback(
     root: Option<&std::path::Path>,
     path: Option<String>,
 ) -> Result<Option<String>, Error> {
+    // Without --static, `unmet_need` has refused a fallback already.
     let (Some(root), Some(path)) = (root, path.as_deref()) else {
-        return match path {
-            Some(_) => Err(Error::Usage("--static-fallback needs --static DIR".into())),
-            None => Ok(None),
-        };
+        return Ok(None);
     };
     let checked = crate::app::static_files::StaticFiles::new(root, false)
         .and_then(|files| files.with_fallback(path));

@@ -249,7 +249,8 @@ impl StaticFiles {
     /// use br_serve::app::static_files::StaticFiles;
     /// use br_serve::config::from_argv;
     ///
-    /// let args = ["my-app", "--static-listing", "--static-max-age", "600"];
+    /// // The `--static-*` flags need `--static` (each is refused without it).
+    /// let args = ["my-app", "--static", ".", "--static-listing", "--static-max-age", "600"];
     /// let config = from_argv(args.map(Into::into).to_vec())?;
     /// let _files = StaticFiles::from_config(Path::new("."), &config)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
