@@ -318,6 +318,25 @@ fn kept_alive_clients_behind_a_busy_worker_grow_the_pool_and_move() {
     assert!(elsewhere, "no client moved to the added worker: {moved:?}");
 }
 
+/// Pipelined requests wait only behind their own connection's earlier ones, which must
+/// be answered first wherever the client goes: that is no reason to move it, even with
+/// another worker idle. Its connection was closed after any 20 ms request it had
+/// pipelined behind.
+#[test]
+fn a_client_waiting_only_behind_its_own_requests_keeps_its_connection() {
+    let server = start("2", &[]);
+    let mut conn = server.connect();
+    let slow = client::request("GET", "/sleep?ms=100", &[], b"");
+    conn.send(&[slow, client::request("GET", "/", &[], b"")].concat());
+    for want in ["slept", "Hello"] {
+        let answer = conn.read_response(secs(10));
+        assert_eq!(answer.status, 200, "{want}");
+        assert!(!answer.has_token("connection", "close"), "{want}: closed");
+    }
+    conn.send(&client::request("GET", "/", &[], b""));
+    assert_eq!(conn.read_response(secs(10)).status, 200);
+}
+
 /// A TTIN after a quiet spell sticks for `--scale-down-after` of quiet from then on: the
 /// autoscaler's clock starts over, rather than undoing the TTIN on its next turn because
 /// the pool had been idle long before it.

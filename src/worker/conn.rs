@@ -42,8 +42,8 @@ const LARGE_ANSWER: u64 = 64 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 /// How much input a lingering close discards before giving up.
 const LINGER_BYTES: usize = 64 * 1024;
-/// A request that waited this long behind this worker's other requests (since the poll
-/// that reported it) is answered with `Connection: close` when another worker is idle:
+/// A request that waited this long behind other connections' requests (from the poll
+/// that reported it to its connection's turn) is answered with `Connection: close` when another worker is idle:
 /// its client connects again, through the accept queue, to whichever worker is free,
 /// rather than waiting behind this one on every request it sends.
 const MOVE_AFTER: Duration = Duration::from_millis(20);
@@ -97,9 +97,12 @@ pub struct Ctx {
     /// When the last poll returned. Everything the kernel had for us by then has been
     /// seen, so deadlines are judged against this moment: after a handler that ran for
     /// seconds, a request that arrived meanwhile is waiting in the kernel, unread, and
-    /// must not be timed out before the next poll reports it. It also tells how long a
-    /// request has waited behind this worker's others ([`MOVE_AFTER`]).
+    /// must not be timed out before the next poll reports it.
     pub polled_at: Instant,
+    /// When the connection being driven began its turn: its requests waited this long
+    /// since `polled_at` behind other connections' ([`MOVE_AFTER`]). Not until its own
+    /// pipelined requests were answered: those are answered in order wherever they go.
+    pub turn_began: Instant,
     /// `--check-client-connection`: skip a request whose client has gone.
     pub check_client: bool,
     /// `--queue-timeout`: answer 503 to a request that waited longer for this worker.
@@ -348,6 +351,7 @@ impl Conn {
 
     /// Reads, serves and writes as far as the socket allows without blocking.
     pub fn drive(&mut self, scratch: &mut [u8], ctx: &mut Ctx) -> Verdict {
+        ctx.turn_began = ctx.now;
         // Output left over from an earlier drive goes first (this is a writable event).
         if self.flush(ctx.now).is_err() {
             return Verdict::Close;
@@ -664,14 +668,14 @@ impl Conn {
         !ctx.stopping() || !last || self.readable || self.stream.has_unread_input()
     }
 
-    /// Whether this request waited [`MOVE_AFTER`] behind the worker's other requests
+    /// Whether this request waited [`MOVE_AFTER`] behind other connections' requests
     /// while another worker is idle, and its client sent nothing more that a close
     /// would cut off: it is answered with `Connection: close`, and its next request
     /// comes through the accept queue, to a free worker. (Kept-alive connections stay
     /// with the worker that accepted them, so clients of a busy worker would otherwise
     /// wait behind it, request after request, beside an idle one.)
     fn waited_behind_others(&self, ctx: &Ctx) -> bool {
-        let waited = ctx.now.saturating_duration_since(ctx.polled_at) >= MOVE_AFTER;
+        let waited = ctx.turn_began.saturating_duration_since(ctx.polled_at) >= MOVE_AFTER;
         waited
             && !self.readable
             && Slot::another_is_idle(ctx.board, ctx.slot)

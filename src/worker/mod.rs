@@ -350,6 +350,7 @@ impl Worker {
                 stop_asked,
                 board: spec.board,
                 polled_at: now,
+                turn_began: now,
                 check_client: config.check_client_connection,
                 queue_timeout: config.queue_timeout,
                 served: 0,
