@@ -447,7 +447,8 @@ impl Response {
 
     /// The length of the body as it would be sent for GET: the Content-Length, also for a
     /// HEAD request, which gets no body (a 1xx or 204 response gets no Content-Length at
-    /// all). A 205 is the exception: whatever this says, it is sent with no body and
+    /// all; a HEAD or 304 answered with no body gets the handler's own, if any: see
+    /// [`write_head`]). A 205 is the exception: whatever this says, it is sent with no body and
     /// `Content-Length: 0` (see [`write_head`] and [`body_allowed`]).
     ///
     /// # Examples
@@ -588,10 +589,11 @@ const SERVER_OWNED: [&str; 6] = [
 /// warning), then Content-Length, then `Connection: close` when `!meta.keep_alive` or
 /// `Connection: keep-alive` for a persistent HTTP/1.0 connection, then the empty line.
 ///
-/// Content-Length (RFC 9110 §8.6): never for 1xx and 204; for HEAD, the length a GET
-/// would get; for 304 likewise, but only when the handler gave a body to measure: an
-/// empty 304 gets none, because `Content-Length: 0` would claim the representation is
-/// empty. A status outside 100-599 is written as 500.
+/// Content-Length (RFC 9110 §8.6): never for 1xx and 204; for HEAD and 304, only the
+/// length a GET's 200 would have: the body's when the handler gave one to measure (as
+/// for GET), else the handler's own `Content-Length` if it said one (a proxy passing on
+/// its upstream's answer), else none, because `Content-Length: 0` would claim the
+/// representation is empty. A status outside 100-599 is written as 500.
 ///
 /// The body is not written: the caller sends it after the head, if
 /// [`body_allowed`] says so. `date` is the 29-byte value from [`DateCache`](super::DateCache)
@@ -638,7 +640,7 @@ pub fn write_head(out: &mut Vec<u8>, resp: &Response, meta: &ResponseMeta, date:
             push_field(out, name.as_bytes(), value.as_bytes());
         }
     }
-    if let Some(len) = content_length(status, &resp.body) {
+    if let Some(len) = content_length(status, resp, meta.head_request) {
         out.extend_from_slice(b"Content-Length: ");
         push_decimal(out, len);
         out.extend_from_slice(b"\r\n");
@@ -703,18 +705,31 @@ fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any response
-/// with a status code of 1xx (Informational) or 204 (No Content)", and in a 304 only the
-/// length a 200 would have had.
-fn content_length(status: u16, body: &Body) -> Option<u64> {
+/// with a status code of 1xx (Informational) or 204 (No Content)", and in a HEAD
+/// response or a 304 only the length a GET's 200 would have had ("MUST NOT ... unless
+/// its field value equals"): measured from the body the handler gave for it, or else as
+/// the handler declared it.
+fn content_length(status: u16, resp: &Response, head_request: bool) -> Option<u64> {
+    let body = &resp.body;
     match status {
         100..=199 | 204 => None,
         // §15.3.6: "a server MUST NOT generate content in a 205 response"; saying so
         // keeps the connection's framing (a 205 is not among the bodiless statuses of
         // RFC 9112 §6.3, so a client would otherwise read to the close).
         205 => Some(0),
-        304 if body.is_empty() => None,
+        304 if body.is_empty() => declared_length(resp),
+        _ if head_request && matches!(body, Body::Empty) => declared_length(resp),
         _ => Some(body.len()),
     }
+}
+
+/// The handler's own `Content-Length`, when it is one (RFC 9110 §8.6: `1*DIGIT`). It is
+/// not written as the handler gave it: the server writes the field itself.
+fn declared_length(resp: &Response) -> Option<u64> {
+    let mut fields = resp.headers();
+    let (_, value) = fields.find(|(name, _)| name.eq_ignore_ascii_case("content-length"))?;
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| value.parse().ok()).flatten()
 }
 
 /// Appends `n` in decimal, without allocating.
@@ -925,6 +940,46 @@ mod tests {
                 format!(
                     "HTTP/1.1 200 OK\r\n{PRE}Content-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n\r\n"
                 ),
+            ),
+            // HEAD answered without the GET's body: the length the handler declares
+            // (a proxy passing on its upstream's), else none, never a false 0.
+            (
+                Response::new(200).with_header("Content-Length", "1234"),
+                v11,
+                true,
+                true,
+                format!("HTTP/1.1 200 OK\r\n{PRE}Content-Length: 1234\r\n\r\n"),
+            ),
+            (
+                Response::new(200),
+                v11,
+                true,
+                true,
+                format!("HTTP/1.1 200 OK\r\n{PRE}\r\n"),
+            ),
+            (
+                Response::new(200).with_header("Content-Length", "+12"),
+                v11,
+                true,
+                true,
+                format!("HTTP/1.1 200 OK\r\n{PRE}\r\n"),
+            ),
+            // ... but a body given for HEAD is measured, whatever the handler declares.
+            (
+                Response::text(200, "hello").with_header("Content-Length", "1234"),
+                v11,
+                true,
+                true,
+                format!(
+                    "HTTP/1.1 200 OK\r\n{PRE}Content-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n\r\n"
+                ),
+            ),
+            (
+                Response::new(304).with_header("Content-Length", "77"),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 304 Not Modified\r\n{PRE}Content-Length: 77\r\n\r\n"),
             ),
             // 304 with a body to measure: its length; without: none (see write_head).
             (
