@@ -379,7 +379,10 @@ fn line(
 fn parse_size_line(line: &[u8]) -> Result<u64, HttpError> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     let (hex, rest) = line.split_at_checked(digits).unwrap_or_default();
-    if hex.is_empty() {
+    // What follows the digits can only begin an extension: `3g` and `0x3` are sizes
+    // gone wrong, not extensions.
+    let ends = rest.first().is_none_or(|&b| b == b';' || is_ows(b));
+    if hex.is_empty() || !ends {
         return Err(bad_request("invalid chunk size"));
     }
     let size = hex.iter().try_fold(0u64, |n, &b| {
@@ -560,6 +563,26 @@ mod tests {
             assert_eq!(whole(input), want, "whole {label:?}");
             // Every case gives the same result fed one byte at a time.
             assert_eq!(pieces(input, 1), want, "pieces {label:?}");
+        }
+    }
+
+    /// A refusal says what was wrong: a size gone wrong (`3g`, `0x3`) is not called a
+    /// malformed extension.
+    #[test]
+    fn size_line_refusals_name_the_part() {
+        let cases: [(&[u8], Result<u64, &str>); 8] = [
+            (b"1a", Ok(26)),
+            (b"5;name=value", Ok(5)),
+            (b"5 ; name", Ok(5)),
+            (b"3g", Err("invalid chunk size")),
+            (b"0x3", Err("invalid chunk size")),
+            (b"-3", Err("invalid chunk size")),
+            (b"5;", Err("malformed chunk extension")),
+            (b"5 x", Err("malformed chunk extension")),
+        ];
+        for (line, want) in cases {
+            let got = parse_size_line(line).map_err(|e| e.message());
+            assert_eq!(got, want, "{}", String::from_utf8_lossy(line));
         }
     }
 
