@@ -408,7 +408,7 @@ impl Response {
         }
         self.headers()
             .find(|&(n, v)| n.eq_ignore_ascii_case(name) && valid_field(n, v))
-            .map(|(_, v)| v)
+            .map(|(_, v)| trim_ows(v))
     }
 
     /// The body.
@@ -674,7 +674,9 @@ fn wire_status(status: u16) -> u16 {
     }
 }
 
-/// The handler's field, if it may be written.
+/// The handler's field, if it may be written, its value without the whitespace around
+/// it (RFC 9110 §5.5: a field value has none; a recipient strips it, and would see
+/// another value than the handler set).
 fn writable_field<'a>(name: &'a str, value: &'a str) -> Option<(&'a str, &'a str)> {
     if server_owned(name) {
         return None;
@@ -683,7 +685,12 @@ fn writable_field<'a>(name: &'a str, value: &'a str) -> Option<(&'a str, &'a str
         log::warn!("dropping invalid response header field {name:?}");
         return None;
     }
-    Some((name, value))
+    Some((name, trim_ows(value)))
+}
+
+/// `value` without leading and trailing OWS (spaces and tabs).
+fn trim_ows(value: &str) -> &str {
+    value.trim_matches([' ', '\t'])
 }
 
 /// RFC 9110 §5.1 field-name = token; §5.5 field-value has no CTL but HTAB.
@@ -1022,11 +1029,15 @@ mod tests {
                     .with_header("X-E", "a longer value\r\nSet-Cookie: evil")
                     .with_header("X-F", "0123456789abcdef\x7f")
                     .with_header("Bad Name", "v")
-                    .with_header("X-Tab", "a\tb"),
+                    .with_header("X-Tab", "a\tb")
+                    // RFC 9110 §5.5: no whitespace around a value.
+                    .with_header("X-Padded", " \tp q\t "),
                 v11,
                 true,
                 false,
-                format!("HTTP/1.1 200 OK\r\n{PRE}X-Tab: a\tb\r\nContent-Length: 0\r\n\r\n"),
+                format!(
+                    "HTTP/1.1 200 OK\r\n{PRE}X-Tab: a\tb\r\nX-Padded: p q\r\nContent-Length: 0\r\n\r\n"
+                ),
             ),
             // A status outside 100-599 is sent as 500.
             (
