@@ -655,17 +655,24 @@ fn stale_pidfile_is_replaced_and_removed_on_exit() {
     assert!(!pidfile.exists(), "pidfile left behind after exit");
 }
 
+/// A pidfile naming a running master stops the start before anything is bound: it
+/// listened first, and with `--reuse-port` the kernel gave the refused start some of the
+/// running server's connections, reset as it exited. (Its Unix socket, bound and left
+/// behind, shows whether it bound.)
 #[test]
 fn pidfile_naming_a_running_master_stops_the_start() {
     let dir = TempDir::new("pidfile");
     let pidfile = dir.join("app.pid");
+    let socket = dir.join("refused.sock");
     let running = Launch::new().args(&["--workers", "1"]).start();
     std::fs::write(&pidfile, format!("{}\n", running.pid())).unwrap();
     let (status, log) = Launch::new()
         .args(&["--workers", "1", "-p", path_arg(&pidfile)])
+        .args(&["--bind", &format!("unix:{}", socket.display())])
         .run_to_exit(secs(10));
     assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
     assert!(log.contains(&running.pid().to_string()), "log:\n{log}");
+    assert!(!socket.exists(), "the refused start bound its socket");
     assert_eq!(
         read_pidfile(&pidfile),
         Some(running.pid()),

@@ -148,6 +148,9 @@ impl<'a> Master<'a> {
         // Listeners first, before this process opens descriptors of its own, so that an
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
         let pid = nix::unistd::getpid();
+        if let Some(path) = &config.pidfile {
+            Pidfile::check_free(path, pid.as_raw() as u32)?;
+        }
         let (listeners, activated) = acquire_listeners(&config)?;
         let scoreboard =
             scoreboard::create().map_err(|e| Error::io("mapping the scoreboard", e))?;

@@ -17,12 +17,28 @@ pub struct Pidfile {
 }
 
 impl Pidfile {
-    /// Writes `pid` to `path`, a file of `mode` (less the umask): only the master may
-    /// write it, or anyone could point an operator's `kill $(cat FILE)` elsewhere. A
-    /// pidfile naming a live process of this program stops the start (another master
-    /// runs); one naming a dead process, or one running another program, is stale and
-    /// replaced.
+    /// Writes `pid` to `path`, a file of `mode`: only the master may write it, or anyone
+    /// could point an operator's `kill $(cat FILE)` elsewhere. [`check_free`] has
+    /// refused a pidfile naming another master; one naming a dead process, or one
+    /// running another program, is stale and replaced.
+    ///
+    /// [`check_free`]: Pidfile::check_free
     pub fn create(path: &Path, pid: u32, mode: u32) -> Result<Pidfile, Error> {
+        write_atomically(path, pid, mode)
+            .map_err(|e| Error::io(format!("writing pidfile {}", path.display()), e))?;
+        Ok(Pidfile {
+            path: path.to_path_buf(),
+            pid,
+        })
+    }
+
+    /// Whether `path` is free for this master's pid: a pidfile naming a live process of
+    /// this program stops the start (another master runs). Checked before anything is
+    /// bound, as gunicorn writes its pidfile before it creates its sockets: a start
+    /// refused here listened on the port for a moment, and with `--reuse-port` the
+    /// kernel gave it connections of the running server's that were reset as it exited.
+    /// The file is read, not kept open, so no descriptor is taken before the listeners.
+    pub fn check_free(path: &Path, pid: u32) -> Result<(), Error> {
         if let Some(other) = read_pid(path).filter(|&p| p != pid && is_alive(p)) {
             match (program_of(&other.to_string()), program_of("self")) {
                 (Some(theirs), Some(ours)) if theirs != ours => log::info!(
@@ -38,12 +54,7 @@ impl Pidfile {
                 }
             }
         }
-        write_atomically(path, pid, mode)
-            .map_err(|e| Error::io(format!("writing pidfile {}", path.display()), e))?;
-        Ok(Pidfile {
-            path: path.to_path_buf(),
-            pid,
-        })
+        Ok(())
     }
 
     /// USR2: moves the file aside so the new master can write its own.
@@ -137,20 +148,23 @@ mod tests {
         let path = dir.join("app.pid");
         // No process has pid i32::MAX on Linux (pid_max is at most 2^22).
         std::fs::write(&path, format!("{}\n", i32::MAX)).unwrap();
-        let file = Pidfile::create(&path, 4242, 0o644).unwrap();
+        let start = |path| {
+            Pidfile::check_free(path, 4242).and_then(|()| Pidfile::create(path, 4242, 0o644))
+        };
+        let file = start(&path).unwrap();
         assert_eq!(read_pid(&path), Some(4242));
         drop(file);
         assert!(!path.exists());
         // This test process runs this program.
         std::fs::write(&path, format!("{}\n", std::process::id())).unwrap();
-        assert!(Pidfile::create(&path, 4242, 0o644).is_err());
+        assert!(start(&path).is_err());
         // A pid that now belongs to another program is as stale as a dead one.
         let mut other = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .unwrap();
         std::fs::write(&path, format!("{}\n", other.id())).unwrap();
-        let replaced = Pidfile::create(&path, 4242, 0o644).map(|_| read_pid(&path));
+        let replaced = start(&path).map(|_| read_pid(&path));
         other.kill().unwrap();
         other.wait().unwrap();
         assert_eq!(replaced.ok(), Some(Some(4242)));
