@@ -23,7 +23,7 @@ fn comm(pid: u32) -> String {
 }
 
 #[test]
-fn as_pid_1_it_reaps_orphans_and_stops_on_term() {
+fn as_pid_1_it_reaps_orphans_refuses_usr2_and_stops_on_term() {
     // `sleep` is started by the shell that then execs br-serve, so it becomes a child of
     // br-serve (PID 1 in the namespace) that is not a worker, like an orphan in a container.
     let shell = r#"sleep 3 & exec "$0" "$@""#;
@@ -79,6 +79,10 @@ fn as_pid_1_it_reaps_orphans_and_stops_on_term() {
             .map(|p| (p, comm(p), is_zombie(p)))
             .collect::<Vec<_>>()
     );
+    assert_eq!(server.get("/").status, 200);
+    // A new master would be PID 1's child, and die with it at the upgrade's last step.
+    send_signal(master, Signal::SIGUSR2);
+    server.wait_for_log("USR2: refused, this master is PID 1", secs(10));
     assert_eq!(server.get("/").status, 200);
     send_signal(master, Signal::SIGTERM);
     // unshare --fork exits with the status of its child, our PID 1.

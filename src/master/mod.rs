@@ -722,8 +722,18 @@ impl<'a> Master<'a> {
     }
 
     /// USR2: start a new master on the same listeners. Refused while an upgrade is
-    /// already pending, from either side.
+    /// already pending, from either side, and in a master that is PID 1 (a container's
+    /// init): the new master would be its child, and the kernel kills every process of
+    /// the namespace when PID 1 exits, so the upgrade's last step (TERM the old master)
+    /// would take the service down and exit 0. nginx and unicorn share that limit, and
+    /// say nothing.
     fn reexec(&mut self) {
+        if self.pid.as_raw() == 1 {
+            return log::warn!(
+                "Handling signal: USR2: refused, this master is PID 1: the new master would \
+                 end with it; replace the container (or run an init such as tini) instead"
+            );
+        }
         if let Some(pid) = self.new_master {
             return log::warn!(
                 "Handling signal: USR2: refused, the new master (pid: {pid}) is still running"
