@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -641,13 +641,28 @@ impl LogPath {
     }
 
     /// Opens the file for appending: `O_APPEND` makes each `write` land whole at the
-    /// end even with several processes writing. A file already there keeps its mode.
+    /// end even with several processes writing. A file already there keeps its mode; one
+    /// created here gets `mode` exactly, whatever umask br-serve was started under (077
+    /// made the logs unreadable to the log shipper that `mode` lets read them).
     pub fn open(&self) -> std::io::Result<File> {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
+        let mut append = std::fs::OpenOptions::new();
+        append.append(true);
+        let created = append
+            .clone()
+            .create_new(true)
             .mode(self.mode)
-            .open(&self.path)
+            .open(&self.path);
+        match created {
+            Ok(file) => {
+                file.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
+                Ok(file)
+            }
+            // There already (or made in between by another process, which set its mode).
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                append.create(true).open(&self.path)
+            }
+            Err(err) => Err(err),
+        }
     }
 }
 

@@ -452,6 +452,36 @@ fn print_config_round_trips_every_kind_of_value() {
     assert_eq!(first, print_config(&["-c", path_arg(&path)]));
 }
 
+/// The pidfile and the logs are `rw-r--r--` less `--umask`, whatever umask br-serve was
+/// started under: under 077 they were `rw-------`, unreadable to a log shipper or a
+/// monitor running as another user.
+#[test]
+fn files_get_their_mode_whatever_the_starting_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("modes");
+    let files = ["app.pid", "error.log", "access.log"].map(|name| dir.join(name));
+    let [pidfile, error_log, access_log] = files.each_ref().map(|path| path_arg(path));
+    let server = Launch::new()
+        .wrapped(&["sh", "-c", "umask 077; exec \"$0\" \"$@\""])
+        .args(&[
+            "--workers",
+            "1",
+            "--pid",
+            pidfile,
+            "--error-logfile",
+            error_log,
+        ])
+        .args(&["--access-logfile", access_log])
+        .start_unready();
+    poll_until(secs(10), || files.iter().all(|f| f.exists()).then_some(()))
+        .expect("the pidfile and both logs created");
+    for file in &files {
+        let mode = std::fs::metadata(file).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o644), "{}", file.display());
+    }
+    drop(server);
+}
+
 /// In TOML an integer is a number: `umask = 0o027` is the mask 027 (not 023, its decimal
 /// digits read as octal), and `--print-config` writes a mask so that it reads back.
 #[test]

@@ -1,8 +1,9 @@
 //! The pidfile (`-p/--pid`): written atomically once the master listens, removed on exit
 //! only if it still names us, renamed to `FILE.oldbin` while a USR2 upgrade is pending.
 
+use std::fs::Permissions;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::kill;
@@ -17,7 +18,7 @@ pub struct Pidfile {
 }
 
 impl Pidfile {
-    /// Writes `pid` to `path`, a file of `mode`: only the master may write it, or anyone
+    /// Writes `pid` to `path`, a file of `mode` whatever the process's umask: only the master may write it, or anyone
     /// could point an operator's `kill $(cat FILE)` elsewhere. [`check_free`] has
     /// refused a pidfile naming another master; one naming a dead process, or one
     /// running another program, is stale and replaced.
@@ -102,6 +103,11 @@ fn write_atomically(path: &Path, pid: u32, mode: u32) -> std::io::Result<()> {
         .create_new(true)
         .mode(mode)
         .open(&tmp)
+        // `mode` exactly: the umask br-serve was started under would take more away.
+        .and_then(|file| {
+            file.set_permissions(Permissions::from_mode(mode))
+                .map(|()| file)
+        })
         .and_then(|mut file| file.write_all(format!("{pid}\n").as_bytes()))
         .and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
