@@ -477,6 +477,27 @@ fn user_flag_drops_worker_privileges() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// A privilege drop the kernel refuses in the worker (a user namespace that maps root
+/// alone, as some rootless containers do) is logged naming the call and the id: it said
+/// only "worker setup failed: Operation not permitted".
+#[test]
+fn a_refused_privilege_drop_names_the_call() {
+    if !geteuid().is_root() {
+        return;
+    }
+    let namespace = ["unshare", "--user", "--map-root-user"];
+    let nobody = User::from_name("nobody").unwrap().expect("a nobody user");
+    let server = Launch::new()
+        .wrapped(&namespace)
+        .args(&["--workers", "1", "--user", "nobody"])
+        .start_unready();
+    let why = format!(
+        "worker setup failed: setgroups([gid {}]): EPERM",
+        nobody.gid
+    );
+    server.wait_for_log(&why, secs(10));
+}
+
 /// A master that may not signal its workers (CAP_KILL gone, as a systemd unit's
 /// `CapabilityBoundingSet` can take it) says so, rather than logging a reload or a stop
 /// that never reaches them.

@@ -65,21 +65,34 @@ impl Credentials {
         }))
     }
 
-    /// In a worker: become this user, for good.
+    /// In a worker: become this user, for good. An error names the call and the ids
+    /// (a user namespace without them mapped, as in some rootless containers, refuses
+    /// what the start could not foresee).
     pub fn drop_privileges(&self) -> io::Result<()> {
+        let (uid, gid) = (self.uid, self.gid);
+        let failed =
+            |call: String| move |err: nix::errno::Errno| io::Error::other(format!("{call}: {err}"));
         if geteuid().is_root() {
             match (self.initgroups, CString::new(self.name.clone())) {
-                (true, Ok(name)) if !self.name.is_empty() => initgroups(&name, self.gid)?,
-                _ => setgroups(&[self.gid])?,
+                (true, Ok(name)) if !self.name.is_empty() => initgroups(&name, gid)
+                    .map_err(failed(format!("initgroups({}, gid {gid})", self.name)))?,
+                _ => setgroups(&[gid]).map_err(failed(format!("setgroups([gid {gid}])")))?,
             }
         }
-        setgid(self.gid)?;
-        setuid(self.uid)?;
+        setgid(gid).map_err(failed(format!("setgid({gid})")))?;
+        setuid(uid).map_err(failed(format!("setuid({uid})")))?;
         Ok(())
     }
 }
 
+/// `(uid_t)-1` and `(gid_t)-1`: to setresuid(2) and setresgid(2) "leave unchanged", not
+/// an id anyone can be.
+const NO_ID: u32 = u32::MAX;
+
 fn lookup_user(user: &str) -> Result<(String, Uid, Option<Gid>), String> {
+    if user.parse::<u32>() == Ok(NO_ID) {
+        return Err(format!("--user {user} is (uid_t)-1, which is no user id"));
+    }
     let found = match user.parse::<u32>() {
         Ok(n) => User::from_uid(Uid::from_raw(n)),
         Err(_) => User::from_name(user),
@@ -99,6 +112,11 @@ fn lookup_user(user: &str) -> Result<(String, Uid, Option<Gid>), String> {
 
 fn lookup_group(group: &str) -> Result<Gid, String> {
     if let Ok(n) = group.parse::<u32>() {
+        if n == NO_ID {
+            return Err(format!(
+                "--group {group} is (gid_t)-1, which is no group id"
+            ));
+        }
         return Ok(Gid::from_raw(n));
     }
     match Group::from_name(group) {
@@ -156,6 +174,11 @@ mod tests {
         assert!(Credentials::resolve(Some("no-such-user-br-serve"), None, false).is_err());
         assert!(Credentials::resolve(None, Some("no-such-group-br-serve"), false).is_err());
         assert_eq!(Credentials::resolve(None, None, false), Ok(None));
+        // (uid_t)-1 and (gid_t)-1 are "no change" to the kernel, not ids.
+        let minus_one = Credentials::resolve(Some("4294967295"), Some("1"), false);
+        assert!(minus_one.is_err_and(|why| why.contains("(uid_t)-1")));
+        let minus_one = Credentials::resolve(None, Some("4294967295"), false);
+        assert!(minus_one.is_err_and(|why| why.contains("(gid_t)-1")));
     }
 
     /// A uid without a passwd entry has no primary group: it takes `--group`, never the
