@@ -268,6 +268,44 @@ fn a_flag_without_the_one_it_works_with_is_refused() {
     assert_eq!(status.code(), Some(0), "{status}; log:\n{log}");
 }
 
+/// A start that fails leaves no Unix socket file behind, where clients would be refused
+/// as if a server were down there: not when a later address is taken (the sockets bound
+/// before it go), nor when something after the listeners fails (here, the access log).
+#[test]
+fn a_failed_start_leaves_no_socket_file() {
+    let dir = TempDir::new("failed-start");
+    let taken = TcpListener::bind("127.0.0.1:0").expect("a port to hold");
+    let taken = taken.local_addr().expect("its address").to_string();
+    let no_dir = dir.join("nowhere/access.log");
+    let cases = [
+        ("first.sock", vec!["--bind".to_string(), taken]),
+        (
+            "second.sock",
+            vec!["--access-logfile".to_string(), no_dir.display().to_string()],
+        ),
+    ];
+    for (name, more) in cases {
+        let socket = dir.join(name);
+        let more: Vec<&str> = more.iter().map(String::as_str).collect();
+        let (status, log) = Launch::new()
+            .no_bind()
+            .args(&[
+                "--workers",
+                "1",
+                "--bind",
+                &format!("unix:{}", socket.display()),
+            ])
+            .args(&more)
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(1), "{more:?}: {status}; log:\n{log}");
+        assert!(
+            !socket.exists(),
+            "{more:?}: {} left behind",
+            socket.display()
+        );
+    }
+}
+
 /// Commas separate addresses in `BR_SERVE_BIND` only: a flag takes its value whole, so a
 /// Unix socket's path may hold one.
 #[test]

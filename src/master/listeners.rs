@@ -276,13 +276,24 @@ fn bind_some(
     options: BindOptions,
 ) -> Result<Vec<Listener>, Error> {
     let mut named = adopt_named(these)?.into_iter();
-    these
-        .iter()
-        .map(|bind| {
-            bind_one(bind, all, options, &mut named)
-                .map_err(|err| Error::io(format!("cannot listen on {bind}"), err))
-        })
-        .collect()
+    let mut bound = Vec::with_capacity(these.len());
+    for bind in these {
+        match bind_one(bind, all, options, &mut named) {
+            Ok(listener) => bound.push(listener),
+            Err(err) => {
+                // The Unix sockets bound before this one go, files and all.
+                let made = these
+                    .iter()
+                    .zip(&bound)
+                    .filter(|(b, _)| matches!(b, BindAddr::Unix(_)));
+                for path in made.filter_map(|(_, listener)| listener.path()) {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(Error::io(format!("cannot listen on {bind}"), err));
+            }
+        }
+    }
+    Ok(bound)
 }
 
 /// Whether `addr` is bound IPv6-only: `[::]:P` when `0.0.0.0:P` is bound too. On

@@ -92,9 +92,8 @@ struct Master<'a> {
     pid: Pid,
     /// Closed when the workers are told to stop (`stop_workers`).
     listeners: Vec<Listener>,
-    /// The Unix sockets' paths and socket inodes (when `fstat` told), removed when the
-    /// master stops for good.
-    socket_paths: Vec<(PathBuf, Option<u64>)>,
+    /// The Unix sockets' files, removed when the master stops for good.
+    socket_files: SocketFiles,
     /// The listeners are systemd's (socket activation), standing in for `--bind`; a new
     /// master started by USR2 is told so.
     activated: bool,
@@ -152,6 +151,35 @@ impl<'a> Master<'a> {
             Pidfile::check_free(path, pid.as_raw() as u32)?;
         }
         let (listeners, activated) = acquire_listeners(&config)?;
+        let files = SocketFiles::of(&listeners);
+        let started = Self::around(
+            config,
+            loaded,
+            app,
+            pid,
+            listeners,
+            activated,
+            files.clone(),
+        );
+        if started.is_err() {
+            // A start that failed leaves no socket file behind, for clients to be refused
+            // at as if a server were down there.
+            files.remove(activated, reexec::pending_parent());
+        }
+        started
+    }
+
+    /// The rest of the start, around the listeners: everything a master has, and the
+    /// pidfile.
+    fn around(
+        config: Config,
+        loaded: Config,
+        app: App<'a>,
+        pid: Pid,
+        listeners: Vec<Listener>,
+        activated: bool,
+        socket_files: SocketFiles,
+    ) -> Result<Master<'a>, Error> {
         let scoreboard =
             scoreboard::create().map_err(|e| Error::io("mapping the scoreboard", e))?;
         // Adopted, like the listeners, before the poll takes a descriptor of its own.
@@ -196,10 +224,7 @@ impl<'a> Master<'a> {
                 App::Preloaded(handler) => AppSource::Preloaded(Some(handler)),
             },
             pid,
-            socket_paths: listeners
-                .iter()
-                .filter_map(|l| Some((l.path()?.to_path_buf(), socket_inode(l.fd()).ok())))
-                .collect(),
+            socket_files,
             listeners,
             activated,
             poll: Some(poll),
@@ -1006,27 +1031,42 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// After the last worker is gone: removes the Unix sockets' files, unless another
-    /// process serves on them: systemd, whose sockets they are with socket activation, or
-    /// the other master of an upgrade (after it, the new one; after a rollback, when this
-    /// is the new master, the old one) if it still holds that socket. A socket the new
-    /// master dropped from `--bind`, or one it bound itself and is rolled back from, has
-    /// its file removed; when the other master's descriptors cannot be read, the file is
-    /// left.
+    /// After the last worker is gone: removes the Unix sockets' files (see
+    /// [`SocketFiles::remove`]), the other master of an upgrade being the new one, or,
+    /// after a rollback when this is the new master, the old one.
     fn finish(&mut self) {
         let other = self
             .new_master
             .map(Pid::as_raw)
             .or_else(reexec::pending_parent);
-        for (path, inode) in &self.socket_paths {
+        self.socket_files.remove(self.activated, other);
+        self.pidfile = None;
+        log::info!("Shutting down: Master");
+    }
+}
+
+/// The files of a master's Unix sockets, with their socket inodes (when `fstat` told).
+#[derive(Clone)]
+struct SocketFiles(Vec<(PathBuf, Option<u64>)>);
+
+impl SocketFiles {
+    fn of(listeners: &[Listener]) -> SocketFiles {
+        let file = |l: &Listener| Some((l.path()?.to_path_buf(), socket_inode(l.fd()).ok()));
+        SocketFiles(listeners.iter().filter_map(file).collect())
+    }
+
+    /// Removes the files, unless another process serves on them: systemd, whose sockets
+    /// they are with socket activation (`activated`), or the `other` master of an
+    /// upgrade if it still holds that socket. A socket the new master dropped from
+    /// `--bind`, or one it bound itself and is rolled back from, has its file removed;
+    /// when the other master's descriptors cannot be read, the file is left.
+    fn remove(&self, activated: bool, other: Option<i32>) {
+        for (path, inode) in &self.0 {
             let held = |pid| inode.and_then(|inode| holds_socket(pid, inode)) != Some(false);
-            let served_elsewhere = self.activated || other.is_some_and(held);
-            if !served_elsewhere {
+            if !(activated || other.is_some_and(held)) {
                 let _ = std::fs::remove_file(path);
             }
         }
-        self.pidfile = None;
-        log::info!("Shutting down: Master");
     }
 }
 
