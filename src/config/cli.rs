@@ -17,7 +17,7 @@ use super::{BindAddr, SignalProfile};
 #[derive(Parser, Debug)]
 #[command(name = "br-serve", version, about, long_about = None, max_term_width = 100)]
 #[command(
-    after_help = "Every flag can also be set with BR_SERVE_<FLAG> (e.g. BR_SERVE_WORKERS=4) \
+    after_help = "Every setting can also be given as BR_SERVE_<FLAG> (e.g. BR_SERVE_WORKERS=4) \
 or in the -c file. Signals: TERM graceful stop, INT/QUIT quick stop (with --signal-profile \
 nginx: QUIT graceful, INT/TERM quick), HUP reload, \
 TTIN/TTOU one worker more/fewer, USR1 reopen logs, USR2 binary upgrade, WINCH stop workers."
