@@ -277,8 +277,8 @@ fn pipelined_requests_behind_large_files_are_all_answered() {
 }
 
 /// A file truncated while it is being sent cannot be finished honestly: the connection
-/// closes short of the promised length, and the log says why (nginx: "file was
-/// truncated").
+/// closes short of the promised length, and the log says why and which file (nginx:
+/// "\"FILE\" was truncated").
 #[test]
 fn a_file_truncated_while_sent_is_cut_off_and_logged() {
     let (dir, server) = site();
@@ -297,7 +297,9 @@ fn a_file_truncated_while_sent_is_cut_off_and_logged() {
         .unwrap();
     let (body, _) = crate::client::read_to_close(&mut stream, secs(20));
     assert!(body.len() < 32 << 20, "{} bytes", body.len());
-    server.wait_for_log("was truncated", secs(10));
+    // Named, as nginx names it, so the file's writer knows which.
+    let line = server.wait_for_log("was truncated", secs(10));
+    assert!(line.contains("huge.bin\" was truncated"), "{line}");
 }
 
 #[test]

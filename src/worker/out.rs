@@ -248,15 +248,17 @@ fn send_file(
     offset: &mut u64,
     remaining: &mut u64,
 ) -> io::Result<usize> {
-    use std::os::fd::AsFd;
+    use std::os::fd::{AsFd, AsRawFd};
     let mut off = *offset as i64;
     let count = (*remaining).min(1 << 30) as usize;
     let sent = nix::sys::sendfile::sendfile(stream.fd(), file.as_fd(), Some(&mut off), count)?;
     if sent == 0 && count > 0 {
         // The file shrank under us: there is no way to finish this response honestly.
         // Said at warning level, as nginx says "file was truncated": the client gets a
-        // cut-off answer, and the file's writer should know.
-        log::warn!("a file being sent was truncated, {remaining} bytes short; closing");
+        // cut-off answer, and the file's writer should know which file (nginx names it).
+        let name = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        let name = name.map_or_else(|_| "a file".into(), |path| format!("{:?}", path));
+        log::warn!("{name} was truncated while being sent, {remaining} bytes short; closing");
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "file truncated while sending",
