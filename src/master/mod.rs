@@ -329,8 +329,22 @@ impl<'a> Master<'a> {
         let limits = [
             self.systemd.max_sleep(),
             self.scrapes.as_ref().and_then(Scrapes::max_sleep),
+            self.until_a_timeout(),
         ];
         limits.into_iter().flatten().fold(tick, Duration::min)
+    }
+
+    /// How long until the first worker not yet aborted has been silent past `--timeout`,
+    /// so that step 4 catches it then, not up to a tick later: a `--timeout 2` fired
+    /// after 2-3 s, as gunicorn's does.
+    fn until_a_timeout(&self) -> Option<Duration> {
+        let timeout_ms = self.config.timeout?.as_millis() as u64;
+        let watched = self
+            .pool
+            .iter()
+            .filter(|w| !w.killed && w.aborted_ms.is_none());
+        let heartbeats = watched.map(|w| self.scoreboard[w.slot].heartbeat_ms());
+        first_silence_past(heartbeats, timeout_ms, monotonic_ms())
     }
 
     /// Nothing in motion: running, the pool complete, every worker of the current
@@ -1070,6 +1084,18 @@ impl SocketFiles {
     }
 }
 
+/// How long from `now` until the earliest of these heartbeats is older than `timeout_ms`
+/// (step 4 acts on "silent longer than", hence the millisecond after it); zero when one
+/// already is.
+fn first_silence_past(
+    heartbeats: impl Iterator<Item = u64>,
+    timeout_ms: u64,
+    now: u64,
+) -> Option<Duration> {
+    let due = heartbeats.min()?.saturating_add(timeout_ms + 1);
+    Some(Duration::from_millis(due.saturating_sub(now)))
+}
+
 /// Sends a worker a signal, saying so when that fails. A worker that has just exited
 /// (ESRCH) is reaped on the next turn; anything else means the worker goes on as if
 /// nothing was sent, which the log must not hide: EPERM is a master without the right
@@ -1320,8 +1346,31 @@ fn scaled(target: usize, ttin: usize, ttou: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{Config, hup_cannot_change, keep_what_hup_cannot_change, scaled, single_threaded};
+    use super::{
+        Config, first_silence_past, hup_cannot_change, keep_what_hup_cannot_change, scaled,
+        single_threaded,
+    };
     use crate::config::{BindAddr, from_argv};
+    use std::time::Duration;
+
+    /// The master sleeps until the first worker's silence passes `--timeout`, not a whole
+    /// tick past it.
+    #[test]
+    fn the_master_wakes_when_a_worker_times_out() {
+        let ms = Duration::from_millis;
+        // (heartbeats, timeout, now) -> sleep at most
+        let cases: [(&[u64], u64, u64, Option<Duration>); 5] = [
+            (&[], 2000, 10_000, None),
+            (&[9_000], 2000, 10_000, Some(ms(1001))),
+            (&[9_500, 8_200], 2000, 10_000, Some(ms(201))),
+            (&[7_999], 2000, 10_000, Some(ms(0))),
+            (&[8_000], 2000, 10_000, Some(ms(1))),
+        ];
+        for (heartbeats, timeout, now, want) in cases {
+            let got = first_silence_past(heartbeats.iter().copied(), timeout, now);
+            assert_eq!(got, want, "{heartbeats:?}, timeout {timeout}, now {now}");
+        }
+    }
 
     /// A program that set its listener in code (`serve`) and reloads a configuration
     /// that did not change: nothing to warn about, and the listener set in code stays.
