@@ -51,5 +51,7 @@ fn api(req: &Request) -> Response {
 }
 
 fn main() -> ExitCode {
+    // `json_api --version`, `--help`, errors and the log name this program, not br-serve.
+    br_serve::identify_as("json_api", "1.0.0");
     br_serve::run_main(|_config| Box::new(api))
 }

@@ -9,8 +9,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Usage of the subcommand.
-const USAGE: &str = "usage: br-serve check http://HOST:PORT/PATH [TIMEOUT_SECONDS]";
+/// Usage of the subcommand, after the program's name.
+const USAGE: &str = "check http://HOST:PORT/PATH [TIMEOUT_SECONDS]";
 
 /// Runs the probe; `args` are the words after `check`.
 pub fn run(args: &[String]) -> ExitCode {
@@ -18,9 +18,9 @@ pub fn run(args: &[String]) -> ExitCode {
         [url] => (url, Duration::from_secs(5)),
         [url, secs] => match secs.parse().ok().and_then(timeout_of) {
             Some(timeout) => (url, timeout),
-            None => return fail(USAGE),
+            None => return usage(),
         },
-        _ => return fail(USAGE),
+        _ => return usage(),
     };
     match probe(url, timeout) {
         Ok(status) if (200..400).contains(&status) => ExitCode::SUCCESS,
@@ -36,8 +36,12 @@ fn timeout_of(secs: f64) -> Option<Duration> {
         .filter(|timeout| !timeout.is_zero())
 }
 
+fn usage() -> ExitCode {
+    fail(&format!("usage: {} {USAGE}", crate::program().0))
+}
+
 fn fail(message: &str) -> ExitCode {
-    eprintln!("br-serve check: {message}");
+    eprintln!("{} check: {message}", crate::program().0);
     ExitCode::FAILURE
 }
 

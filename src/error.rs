@@ -143,6 +143,6 @@ pub(crate) fn report(err: &Error) -> ExitCode {
     if crate::logging::writes_to_file() {
         log::error!("{err}");
     }
-    eprintln!("br-serve: error: {err}");
+    eprintln!("{}: error: {err}", crate::program().0);
     ExitCode::from(err.exit_status())
 }

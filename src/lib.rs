@@ -76,6 +76,46 @@ pub use http::{Body, Request, Response, Version};
 pub use worker::{heartbeat, is_draining};
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
+
+/// The program's name and version, when one that embeds br-serve said them.
+static PROGRAM: OnceLock<(&'static str, &'static str)> = OnceLock::new();
+
+/// Names the program that embeds br-serve: `--version` prints `name version`, `--help`,
+/// error messages (`name: error: ...`) and the log's start line (`Starting name version
+/// (br-serve X)`) use `name`. Without it they say br-serve, whose they would otherwise
+/// be. Call it first in `main`, before [`run_main`] or [`config::from_argv`]; only the
+/// first call counts. The `Server` header still says br-serve, the software that
+/// answers, as gunicorn's does under any application.
+///
+/// # Examples
+///
+/// ```no_run
+/// use br_serve::{Request, Response};
+///
+/// fn main() -> std::process::ExitCode {
+///     br_serve::identify_as("my-app", env!("CARGO_PKG_VERSION"));
+///     br_serve::run_main(|_config| Box::new(|_req: &Request| Response::text(200, "hi\n")))
+/// }
+/// ```
+pub fn identify_as(name: &'static str, version: &'static str) {
+    let _ = PROGRAM.set((name, version));
+}
+
+/// The program's name and version: the embedding program's, or br-serve's own.
+pub(crate) fn program() -> (&'static str, &'static str) {
+    let own = ("br-serve", env!("CARGO_PKG_VERSION"));
+    PROGRAM.get().copied().unwrap_or(own)
+}
+
+/// The start line's words for the program: `br-serve 0.1.0`, or `my-app 1.2.0 (br-serve
+/// 0.1.0)` for a program that named itself.
+pub(crate) fn program_and_server() -> String {
+    match (program(), env!("CARGO_PKG_VERSION")) {
+        (("br-serve", version), _) => format!("br-serve {version}"),
+        ((name, version), own) => format!("{name} {version} (br-serve {own})"),
+    }
+}
 
 /// Builds the application in each worker, after fork. It receives the validated
 /// configuration, so one binary can choose between applications with a flag.
@@ -324,7 +364,7 @@ fn prepare() -> Result<Config, ExitCode> {
     match &config.mode {
         config::Mode::Serve => {}
         config::Mode::Check => {
-            println!("br-serve: configuration OK");
+            println!("{}: configuration OK", program().0);
             return Err(ExitCode::SUCCESS);
         }
         config::Mode::Print(text) => {

@@ -313,10 +313,18 @@ pub(crate) struct Cli {
 /// as an unknown flag `-1`.
 pub(super) fn command() -> clap::Command {
     use clap::CommandFactory;
-    Cli::command().mut_args(|arg| match Kind::of(&arg) {
+    let command = Cli::command().mut_args(|arg| match Kind::of(&arg) {
         Kind::Integer | Kind::Seconds => arg.allow_negative_numbers(true),
         Kind::Text => arg,
-    })
+    });
+    // A program that embeds br-serve goes by its own name (`crate::identify_as`).
+    match crate::program() {
+        ("br-serve", _) => command,
+        (name, version) => command.name(name).version(version).about(format!(
+            "{name}, served by br-serve {}: a pre-fork HTTP/1.1 server",
+            env!("CARGO_PKG_VERSION")
+        )),
+    }
 }
 
 /// What a flag's value is, by the type its value parser yields.

@@ -154,7 +154,7 @@ fn expected(arg: &Arg) -> &'static str {
 
 /// The effective settings, as a configuration file that reads back to the same thing.
 pub fn print(matches: &ArgMatches, command: &Command, effective: &[(&str, Value)]) -> String {
-    let mut out = String::from("# br-serve effective configuration\n");
+    let mut out = format!("# {} effective configuration\n", crate::program().0);
     for arg in command.get_arguments() {
         let Some(name) = arg.get_long().filter(|n| !META.contains(n)) else {
             continue;

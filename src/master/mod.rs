@@ -141,7 +141,7 @@ struct Master<'a> {
 
 impl<'a> Master<'a> {
     fn start(config: Config, loaded: Config, app: App<'a>) -> Result<Master<'a>, Error> {
-        log::info!("Starting br-serve {}", env!("CARGO_PKG_VERSION"));
+        log::info!("Starting {}", crate::program_and_server());
         log::info!("Signals: {}", config.signal_profile.describe());
         single_threaded()?;
         // Listeners first, before this process opens descriptors of its own, so that an

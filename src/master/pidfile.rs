@@ -48,9 +48,10 @@ impl Pidfile {
                 ),
                 _ => {
                     return Err(Error::Config(format!(
-                        "pidfile {} names process {other}, which is running; is br-serve \
-                         already running?",
-                        path.display()
+                        "pidfile {} names process {other}, which is running; is {} already \
+                         running?",
+                        path.display(),
+                        crate::program().0
                     )));
                 }
             }

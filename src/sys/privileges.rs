@@ -54,7 +54,8 @@ impl Credentials {
         let changes = uid != geteuid() || gid != nix::unistd::getegid();
         if changes && !geteuid().is_root() {
             return Err(format!(
-                "switching workers to uid {uid} gid {gid} needs br-serve to start as root"
+                "switching workers to uid {uid} gid {gid} needs {} to start as root",
+                crate::program().0
             ));
         }
         Ok(Some(Credentials {
