@@ -38,10 +38,18 @@ fn an_embedding_program_goes_by_its_own_name() {
         .args(&["--workers", "none"])
         .run_to_exit(secs(10));
     assert_eq!(status.code(), Some(2), "{status}; output:\n{out}");
-    assert!(out.contains("json_api: error: invalid value 'none'"), "{out}");
-    let server = Launch::example("json_api").args(&["--workers", "1"]).start();
+    assert!(
+        out.contains("json_api: error: invalid value 'none'"),
+        "{out}"
+    );
+    let server = Launch::example("json_api")
+        .args(&["--workers", "1"])
+        .start();
     let own = env!("CARGO_PKG_VERSION");
-    server.wait_for_log(&format!("Starting json_api 1.0.0 (br-serve {own})"), secs(5));
+    server.wait_for_log(
+        &format!("Starting json_api 1.0.0 (br-serve {own})"),
+        secs(5),
+    );
 }
 
 #[test]

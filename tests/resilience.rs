@@ -8,7 +8,8 @@
 //! - a worker out of file descriptors backs off instead of spinning, then serves again;
 //! - a client that disconnects mid-request or mid-response costs only its connection;
 //! - an idle kept-alive connection is closed after `--keep-alive`, and stalled heads and
-//!   bodies get 408 and a close;
+//!   bodies get 408 and a close; a client that sends but never reads is cut at
+//!   `--write-timeout`;
 //! - a client's EOF is noticed when it comes, even together with its last bytes;
 //! - with `--check-client-connection`, requests whose clients left while queued are
 //!   skipped, never run; with `--queue-timeout`, requests that waited too long get 503;
@@ -513,6 +514,44 @@ fn an_idle_kept_alive_connection_is_closed_after_keep_alive() {
         idle >= ms(800) && idle < secs(3),
         "closed after {idle:?} idle, want about 1 s"
     );
+}
+
+/// A client that stops reading its answer is cut at `--write-timeout`, even when it keeps
+/// sending: each byte it sent used to start the write timeout over, and a byte a second
+/// held the connection (its slot and its queued answer) forever. Over a Unix socket,
+/// whose buffer does not grow, a 300 kB file leaves part of the answer queued in the
+/// worker but less than the 256 KiB at which it stops reading.
+#[test]
+fn a_client_that_sends_but_never_reads_is_cut_at_write_timeout() {
+    let dir = crate::util::TempDir::new("unread");
+    std::fs::create_dir(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/file.bin"), vec![b'x'; 300_000]).unwrap();
+    let (root, socket) = (dir.join("www"), dir.join("s.sock"));
+    let server = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "--write-timeout",
+            "1",
+            "--header-timeout",
+            "30",
+        ])
+        .args(&["--static", root.to_str().unwrap()])
+        .args(&["--bind", &format!("unix:{}", socket.display())])
+        .start();
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    stream
+        .write_all(&request("GET", "/file.bin", &[], b""))
+        .unwrap();
+    let since = Instant::now();
+    // A byte every 200 ms, never reading, until a send finds the connection closed.
+    let cut = poll_until(secs(20), || {
+        thread::sleep(ms(200));
+        stream.write_all(b"G").is_err().then(|| since.elapsed())
+    });
+    let cut = cut.expect("the connection was still open after 20 s of sending");
+    eprintln!("a client sending but not reading was cut after {cut:?}");
+    assert_eq!(server.get("/").status, 404, "the server still serves");
 }
 
 /// (f) A head or a body that stalls gets 408 with `Connection: close` and a Date after

@@ -272,6 +272,10 @@ pub struct Conn {
     reused: bool,
     /// The last time the client sent or took bytes, or a request completed.
     last_progress: Instant,
+    /// The last time the client took bytes of an answer, or an answer was queued with
+    /// none before it: `--write-timeout` runs from here, so bytes the client sends cannot
+    /// hold open a connection whose answers it does not read.
+    last_written: Instant,
     /// We answered an error and must not trust what follows.
     failed: bool,
     /// The client shut down its side (EPOLLRDHUP was reported).
@@ -313,6 +317,7 @@ impl Conn {
             eof: false,
             reused: false,
             last_progress: now,
+            last_written: now,
             failed: false,
             peer_closed: false,
             reserved: 0,
@@ -428,6 +433,7 @@ impl Conn {
         let result = self.out.flush(&mut self.stream, &mut progressed);
         if progressed {
             self.last_progress = now;
+            self.last_written = now;
         }
         result.map(drop)
     }
@@ -647,6 +653,9 @@ impl Conn {
             keep_alive,
             head_request,
         };
+        if self.out.is_empty() {
+            self.last_written = ctx.now;
+        }
         self.queue(response, &meta, ctx.date.get_at_instant(ctx.now), line);
         self.reused = true;
         self.last_progress = ctx.now;
@@ -891,18 +900,26 @@ impl Conn {
         Verdict::Keep
     }
 
-    /// When this connection's current wait runs out.
+    /// When this connection's current wait runs out. While answers wait for the client
+    /// to take them, `--write-timeout` runs from the last write that made progress
+    /// (reads do not move it), and a head begun meanwhile is still due whole within
+    /// `--header-timeout`: a client that sent a byte a second and read nothing held its
+    /// connection forever.
     pub fn deadline(&self, t: &Timeouts) -> Instant {
+        let writing = self.last_written + t.write_stall;
         match &self.phase {
             Phase::Lingering { since, .. } => *since + LINGER,
-            _ if !self.out.is_empty() => self.last_progress + t.write_stall,
+            Phase::Head {
+                first_byte: Some(first),
+            } if !self.out.is_empty() => writing.min(*first + t.head),
+            _ if !self.out.is_empty() => writing,
             Phase::Head {
                 first_byte: Some(first),
             } => *first + t.head,
             Phase::Head { first_byte: None } if self.reused => self.last_progress + t.keep_alive,
             Phase::Head { first_byte: None } => self.last_progress + t.head,
             Phase::Body { .. } => self.last_progress + t.body_stall,
-            Phase::Closing => self.last_progress + t.write_stall,
+            Phase::Closing => writing,
         }
     }
 
