@@ -1037,6 +1037,38 @@ fn stalled_large_heads_share_the_budget() {
     assert!(served.is_some(), "no room after stalled heads left");
 }
 
+/// A large answer's buffer is let go once it is written: kept-alive connections that
+/// each got a 1 MiB body back do not each hold 1 MiB for as long as they live (100 of
+/// them held 100 MB, outside any budget).
+#[test]
+fn kept_alive_connections_give_back_what_a_large_answer_took() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--keep-alive", "60"])
+        .start();
+    let worker = server.wait_children(1, secs(10))[0];
+    let anon_kib = || {
+        let value = proc_status(worker, "RssAnon").unwrap_or_default();
+        value.trim_end_matches(" kB").parse::<u64>().unwrap_or(0)
+    };
+    let before = anon_kib();
+    let body = vec![b'x'; 1 << 20];
+    let kept: Vec<crate::client::Conn> = (0..100)
+        .map(|_| {
+            let mut conn = server.connect();
+            conn.send(&request("POST", "/echo", &[], &body));
+            let echoed = conn.read_response(secs(20));
+            assert_eq!((echoed.status, echoed.body.len()), (200, body.len()));
+            conn
+        })
+        .collect();
+    let grown = anon_kib().saturating_sub(before);
+    assert!(
+        grown < 35_000,
+        "{grown} KiB more for {} kept connections",
+        kept.len()
+    );
+}
+
 /// The input buffer a large head grew is given back once the head is answered: kept-alive
 /// connections that each sent one 700 KB head do not each hold 700 KB for as long as they
 /// live (100 of them held 70 MB; 1000 would hold 700 MB, outside the input budget).

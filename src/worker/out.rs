@@ -5,8 +5,9 @@
 //! `write`; large bodies are queued as their own segment and sent with one `writev`
 //! alongside the head, without a copy; files go out with `sendfile`. A partial write
 //! leaves the rest queued, and the connection resumes on its next writable event.
-//! Buffers are kept and reused, so a keep-alive connection allocates nothing per request
-//! in the steady state.
+//! The buffer for heads and small bodies is kept and reused (up to 64 KiB), so a
+//! keep-alive connection allocates nothing per request in the steady state; a large
+//! body's own buffer is freed once written.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -18,9 +19,16 @@ use super::stream::Stream;
 const COPY_LIMIT: usize = 16 * 1024;
 /// The most slices handed to one `writev`.
 const MAX_SLICES: usize = 16;
+/// The largest emptied buffer kept for the next response: one that pipelined answers grew
+/// larger is let go, or an idle kept-alive connection would hold it for its whole life.
+const SPARE_KEEP: usize = 64 * 1024;
 
 enum Segment {
+    /// Heads and small bodies, copied in; reused once written ([`SPARE_KEEP`]).
     Bytes(Vec<u8>),
+    /// A large body queued whole: never appended to (a head after it would reallocate
+    /// and copy the body), and freed once written.
+    Body(Vec<u8>),
     Static(&'static [u8]),
     File {
         file: File,
@@ -97,7 +105,7 @@ impl OutQueue {
         self.pending += body.len() as u64;
         match body.len() <= COPY_LIMIT {
             true => self.tail_buf().extend_from_slice(&body),
-            false => self.segments.push_back(Segment::Bytes(body)),
+            false => self.segments.push_back(Segment::Body(body)),
         }
     }
 
@@ -199,7 +207,7 @@ impl OutQueue {
         let mut count = 0;
         for segment in self.segments.iter().take(MAX_SLICES) {
             let bytes = match segment {
-                Segment::Bytes(buf) => buf.as_slice(),
+                Segment::Bytes(buf) | Segment::Body(buf) => buf.as_slice(),
                 Segment::Static(body) => body,
                 Segment::File { .. } => break,
             };
@@ -218,7 +226,7 @@ impl OutQueue {
     fn advance(&mut self, mut n: usize) {
         while let Some(front) = self.segments.front() {
             let left = match front {
-                Segment::Bytes(buf) => buf.len() - self.front_written,
+                Segment::Bytes(buf) | Segment::Body(buf) => buf.len() - self.front_written,
                 Segment::Static(body) => body.len() - self.front_written,
                 Segment::File { remaining, .. } if *remaining > 0 => return,
                 Segment::File { .. } => 0,
@@ -230,7 +238,7 @@ impl OutQueue {
             n -= left;
             self.front_written = 0;
             match self.segments.pop_front() {
-                Some(Segment::Bytes(mut buf)) => {
+                Some(Segment::Bytes(mut buf)) if buf.capacity() <= SPARE_KEEP => {
                     buf.clear();
                     self.spare = buf;
                 }
