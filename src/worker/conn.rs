@@ -374,7 +374,11 @@ impl Conn {
             if throttled && !stalled {
                 continue;
             }
-            if !self.readable || stalled || matches!(self.phase, Phase::Closing) {
+            // A lingering close reads no further than its cap: a client sending at full
+            // speed kept every full read `readable` and was read well past it.
+            let lingered =
+                matches!(self.phase, Phase::Lingering { drained, .. } if drained > LINGER_BYTES);
+            if !self.readable || stalled || lingered || matches!(self.phase, Phase::Closing) {
                 break;
             }
             if self.read_once(scratch, ctx.now).is_err() {
