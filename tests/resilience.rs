@@ -554,6 +554,37 @@ fn a_client_that_sends_but_never_reads_is_cut_at_write_timeout() {
     assert_eq!(server.get("/").status, 404, "the server still serves");
 }
 
+/// The answer to HEAD sends no body, so the grace a large answer's client gets to take
+/// the last of it from the kernel does not apply: an idle connection after `HEAD` of a
+/// 100 kB file was kept two `--keep-alive` periods, not one.
+#[test]
+fn an_idle_connection_after_head_of_a_large_file_is_closed_after_keep_alive() {
+    let dir = crate::util::TempDir::new("head-large");
+    std::fs::create_dir(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/large.bin"), vec![b'x'; 100_000]).unwrap();
+    let server = Launch::new()
+        .args(&["--workers", "1", "--keep-alive", "3"])
+        .args(&["--static", dir.join("www").to_str().unwrap()])
+        .start();
+    let mut stream = raw_connect(server.addr());
+    stream
+        .write_all(&request("HEAD", "/large.bin", &[], b""))
+        .unwrap();
+    let ended = |bytes: &[u8]| bytes.windows(4).any(|w| w == b"\r\n\r\n");
+    let (head, _) = read_until(&mut stream, secs(10), ended);
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let idle_since = Instant::now();
+    let (_, closed) = read_to_close(&mut stream, secs(20));
+    let idle = idle_since.elapsed();
+    eprintln!("closed after {idle:?} idle, after HEAD of a large file");
+    assert!(closed, "still open after 20 s idle");
+    assert!(
+        idle < ms(5500),
+        "closed after {idle:?} idle, want about 3 s"
+    );
+}
+
 /// (f) A head or a body that stalls gets 408 with `Connection: close` and a Date after
 /// `--header-timeout 1` / `--body-timeout 1`, then the connection is closed.
 #[test]

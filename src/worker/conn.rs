@@ -43,9 +43,10 @@ const LINGER: Duration = Duration::from_secs(2);
 /// How much input a lingering close discards before giving up.
 const LINGER_BYTES: usize = 64 * 1024;
 /// A request that waited this long behind other connections' requests (from the poll
-/// that reported it to its connection's turn) is answered with `Connection: close` when another worker is idle:
-/// its client connects again, through the accept queue, to whichever worker is free,
-/// rather than waiting behind this one on every request it sends.
+/// that reported it to its connection's turn) is answered with `Connection: close` when
+/// another worker is idle: its client connects again, through the accept queue, to
+/// whichever worker is free, rather than waiting behind this one on every request it
+/// sends.
 const MOVE_AFTER: Duration = Duration::from_millis(20);
 /// The status the access log gives a request skipped because its client had gone:
 /// nginx's 499, "client closed request" (never sent: there is no one to send it to).
@@ -818,7 +819,9 @@ impl Conn {
         // A large answer may still sit in the kernel when its last byte is written, so
         // the first idle deadline after it cannot tell a client that has just taken the
         // last byte from one idle since: "unknown" grants it one more period.
-        self.unsent_seen = match response.body_len() >= LARGE_ANSWER {
+        // (The body that is sent: a HEAD's answer has none, whatever its length.)
+        let sent = body_allowed(response.status(), meta.head_request);
+        self.unsent_seen = match sent && response.body_len() >= LARGE_ANSWER {
             true => u32::MAX,
             false => 0,
         };
