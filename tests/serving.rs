@@ -203,6 +203,46 @@ fn cpu_bound_request_does_not_delay_another_connection() {
     assert_eq!(busy.read_response(secs(30)).status, 200);
 }
 
+/// A kept request that waited behind newcomers from the accept queue is answered with
+/// `Connection: close`, so its client's next request queues with theirs, in arrival
+/// order: as new and kept connections take turns, each fast kept request waited behind
+/// one slow newcomer per kept connection ahead of it (20 s in a mixed load where arrival
+/// order gave 4). One worker; while a kept connection runs a slow request, two other
+/// kept clients send fast requests and two newcomers slow ones: a newcomer is served
+/// before at least one of the fast kept requests, which is told to reconnect.
+#[test]
+fn a_kept_request_that_waited_behind_newcomers_is_moved_to_the_queue() {
+    let server = start("1", &["--keep-alive", "60"]);
+    server.wait_children(1, secs(10));
+    let mut kept: Vec<_> = (0..3).map(|_| server.connect()).collect();
+    for conn in &mut kept {
+        conn.send(&request("GET", "/", &[], b""));
+        assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    }
+    kept[0].send(&request("GET", "/sleep?ms=1000", &[], b""));
+    kept[0].wait_consumed(secs(10));
+    for conn in &mut kept[1..] {
+        conn.send(&request("GET", "/", &[], b""));
+        conn.wait_delivered(secs(10));
+    }
+    let mut newcomers: Vec<_> = (0..2).map(|_| server.connect()).collect();
+    for conn in &mut newcomers {
+        conn.send(&request("GET", "/sleep?ms=300", &[], b""));
+        conn.wait_delivered(secs(10));
+    }
+    let answers: Vec<_> = kept.iter_mut().map(|c| c.read_response(secs(10))).collect();
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    let moved = |a: &crate::client::Response| a.has_token("connection", "close");
+    assert!(
+        !moved(&answers[0]),
+        "the slow kept request waited behind no one"
+    );
+    assert!(answers[1..].iter().any(moved), "{answers:?}");
+    for conn in &mut newcomers {
+        assert_eq!(conn.read_response(secs(10)).status, 200);
+    }
+}
+
 /// New connections take turns with the keep-alive connections a busy worker already
 /// holds: a newcomer waiting in the accept queue is served after the first kept request,
 /// not after every one of them (ab -k against a slow app used to leave a third of its

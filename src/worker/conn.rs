@@ -104,6 +104,12 @@ pub struct Ctx {
     /// since `polled_at` behind other connections' ([`MOVE_AFTER`]). Not until its own
     /// pipelined requests were answered: those are answered in order wherever they go.
     pub turn_began: Instant,
+    /// Connections taken from the accept queue and served, over the worker's life, and
+    /// when the last of them was answered: a kept request that arrived before that
+    /// waited behind newcomers ([`MOVE_AFTER`]).
+    pub newcomers_served: u64,
+    /// When the last newcomer (see `newcomers_served`) was answered.
+    pub newcomer_served_at: Instant,
     /// `--check-client-connection`: skip a request whose client has gone.
     pub check_client: bool,
     /// `--queue-timeout`: answer 503 to a request that waited longer for this worker.
@@ -273,6 +279,8 @@ pub struct Conn {
     reused: bool,
     /// The last time the client sent or took bytes, or a request completed.
     last_progress: Instant,
+    /// [`Ctx::newcomers_served`] when this connection's last request was answered.
+    newcomers_seen: u64,
     /// The last time the client took bytes of an answer, or an answer was queued with
     /// none before it: `--write-timeout` runs from here, so bytes the client sends cannot
     /// hold open a connection whose answers it does not read.
@@ -319,6 +327,7 @@ impl Conn {
             reused: false,
             last_progress: now,
             last_written: now,
+            newcomers_seen: 0,
             failed: false,
             peer_closed: false,
             reserved: 0,
@@ -632,6 +641,7 @@ impl Conn {
         }
         let overdue = self.overdue(ctx);
         let moved = last && self.waited_behind_others(ctx);
+        self.newcomers_seen = ctx.newcomers_served;
         let (version, head_request, wants) = (head.version(), head.is_head(), head.keep_alive());
         ctx.slot.begin_request(&request_line(&head), ctx.now_ms);
         let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
@@ -683,17 +693,34 @@ impl Conn {
     }
 
     /// Whether this request waited [`MOVE_AFTER`] behind other connections' requests
-    /// while another worker is idle, and its client sent nothing more that a close
-    /// would cut off: it is answered with `Connection: close`, and its next request
-    /// comes through the accept queue, to a free worker. (Kept-alive connections stay
-    /// with the worker that accepted them, so clients of a busy worker would otherwise
-    /// wait behind it, request after request, beside an idle one.)
+    /// while another worker is idle, or behind newcomers from the accept queue, and its
+    /// client sent nothing more that a close would cut off: it is answered with
+    /// `Connection: close`, and its next request comes through the accept queue, to a
+    /// free worker or in its turn. (Kept-alive connections stay with the worker that
+    /// accepted them, so clients of a busy worker would otherwise wait behind it, request
+    /// after request, beside an idle one; and, as new and kept connections take turns, a
+    /// fast kept request waited behind one slow newcomer per kept connection ahead of it:
+    /// 20 s where arrival order gave 4 in a probe's mixed load.)
     fn waited_behind_others(&self, ctx: &Ctx) -> bool {
-        let waited = ctx.turn_began.saturating_duration_since(ctx.polled_at) >= MOVE_AFTER;
-        waited
-            && !self.readable
-            && Slot::another_is_idle(ctx.board, ctx.slot)
-            && !self.stream.has_unread_input()
+        let turn_waited = ctx.turn_began.saturating_duration_since(ctx.polled_at) >= MOVE_AFTER;
+        let moved_on = || !self.readable && !self.stream.has_unread_input();
+        if turn_waited && Slot::another_is_idle(ctx.board, ctx.slot) {
+            return moved_on();
+        }
+        // Newcomers were served since this kept connection's last answer: the kernel says
+        // when this request arrived (a Unix socket does not: by the poll that reported
+        // it), and whether one was answered while it waited. Asked only then, so a
+        // kept-alive load with no newcomers pays no system call. (A newcomer's own first
+        // request came through the queue in its turn already.)
+        if !self.reused || ctx.newcomers_served == self.newcomers_seen {
+            return false;
+        }
+        let arrived = match self.stream.since_data_received() {
+            Some(waited) if waited >= MOVE_AFTER => ctx.now.checked_sub(waited),
+            Some(_) => None,
+            None => turn_waited.then_some(ctx.polled_at),
+        };
+        arrived.is_some_and(|at| ctx.newcomer_served_at > at) && moved_on()
     }
 
     /// Whether the client has shut down its side: known already from a read or an

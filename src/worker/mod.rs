@@ -351,6 +351,8 @@ impl Worker {
                 board: spec.board,
                 polled_at: now,
                 turn_began: now,
+                newcomers_served: 0,
+                newcomer_served_at: now,
                 check_client: config.check_client_connection,
                 queue_timeout: config.queue_timeout,
                 served: 0,
@@ -759,7 +761,12 @@ impl Worker {
     /// readiness that is already there when a descriptor is added.
     fn adopt(&mut self, stream: Stream, peer: Option<std::net::SocketAddr>) {
         let mut conn = Conn::new(stream, peer, self.ctx.now);
+        let served = self.ctx.served;
         let verdict = conn.drive(&mut self.scratch, &mut self.ctx);
+        if self.ctx.served > served {
+            self.ctx.newcomers_served += 1;
+            self.ctx.newcomer_served_at = self.ctx.now;
+        }
         self.heed_a_stop();
         if verdict == Verdict::Close {
             conn.close(&mut self.ctx);
