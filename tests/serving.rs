@@ -243,6 +243,44 @@ fn a_kept_request_that_waited_behind_newcomers_is_moved_to_the_queue() {
     }
 }
 
+/// Turns between kept and new connections are by time: slow newcomers do not hold off
+/// fast kept requests one newcomer per kept connection ahead, as when the turns were one
+/// for one. One worker; while a kept connection runs a slow request, three kept clients
+/// send fast requests and three newcomers 300 ms ones: the three fast answers come
+/// before a second newcomer's (one for one, the last of them waited for two or three).
+#[test]
+fn slow_newcomers_do_not_hold_off_fast_kept_requests() {
+    let server = start("1", &["--keep-alive", "60"]);
+    server.wait_children(1, secs(10));
+    let mut kept: Vec<_> = (0..4).map(|_| server.connect()).collect();
+    for conn in &mut kept {
+        conn.send(&request("GET", "/", &[], b""));
+        assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+    }
+    kept[0].send(&request("GET", "/sleep?ms=1000", &[], b""));
+    kept[0].wait_consumed(secs(10));
+    for conn in &mut kept[1..] {
+        conn.send(&request("GET", "/", &[], b""));
+        conn.wait_delivered(secs(10));
+    }
+    let mut newcomers: Vec<_> = (0..3).map(|_| server.connect()).collect();
+    for conn in &mut newcomers {
+        conn.send(&request("GET", "/sleep?ms=300", &[], b""));
+        conn.wait_delivered(secs(10));
+    }
+    for conn in &mut kept {
+        assert_eq!(conn.read_response(secs(10)).status, 200);
+    }
+    let unanswered = newcomers.iter().filter(|conn| conn.is_quiet()).count();
+    assert!(
+        unanswered >= 2,
+        "{unanswered} newcomers unanswered after the fast kept requests"
+    );
+    for conn in &mut newcomers {
+        assert_eq!(conn.read_response(secs(10)).status, 200);
+    }
+}
+
 /// New connections take turns with the keep-alive connections a busy worker already
 /// holds: a newcomer waiting in the accept queue is served after the first kept request,
 /// not after every one of them (ab -k against a slow app used to leave a third of its

@@ -56,6 +56,9 @@ const CONN_BASE: usize = 1 << 20;
 pub const EXIT_BOOT_ERROR: i32 = 3;
 /// How often connection deadlines are checked.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// The most time kept connections have between two newcomers from the accept queue
+/// (see `Worker::on_events`).
+const NEWCOMER_TURN: Duration = Duration::from_millis(20);
 /// The most often a worker goes to the back of the line of workers waiting for new
 /// connections (see `Worker::rotate`).
 const ROTATE_EVERY: Duration = Duration::from_millis(1);
@@ -272,6 +275,10 @@ struct Worker {
     accept_paused_until: Option<Instant>,
     /// In an episode of running out of descriptors (logged once, not every retry).
     starved: bool,
+    /// Time kept connections have had since a newcomer was last served, and the share
+    /// they have before the next newcomer's turn (see `on_events`).
+    kept_work: Duration,
+    newcomer_turn: Duration,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     /// Slots closed during this batch of events, free again once it is done: an event of
@@ -328,6 +335,8 @@ impl Worker {
             wake: spec.wake,
             accept_paused_until: None,
             starved: false,
+            kept_work: Duration::ZERO,
+            newcomer_turn: Duration::ZERO,
             conns: Vec::new(),
             free: Vec::new(),
             released: Vec::new(),
@@ -442,11 +451,15 @@ impl Worker {
 
     /// One batch of events: signals, the lifeline and the listeners first, so that a stop
     /// and waiting connections are known before any request is served; then each
-    /// connection, and after each one connection from the accept queue, if one waits.
-    /// New and kept connections take turns: a batch of busy keep-alive connections (400 ms
-    /// each, in the origin's workload) cannot hold newcomers off for the whole batch, turn
-    /// after turn, and the accepted one is served at once, so the worker still only takes
-    /// what it can serve now (a worker that is idle takes it first, as it waits in poll).
+    /// connection, and between them connections from the accept queue, if one waits.
+    /// New and kept connections take turns, by time: a batch of busy keep-alive
+    /// connections (400 ms each, in the origin's workload) cannot hold newcomers off for
+    /// the whole batch, turn after turn; nor can slow newcomers hold off fast kept
+    /// requests, which waited one 400 ms newcomer per kept connection ahead of them when
+    /// the turns were one for one. A newcomer is taken once kept connections have had as
+    /// long as the last newcomer took, or [`NEWCOMER_TURN`] if less. The accepted one is
+    /// served at once, so the worker still only takes what it can serve now (a worker
+    /// that is idle takes it first, as it waits in poll).
     fn on_events(&mut self, events: &Events) {
         let is_conn = |event: &&mio::event::Event| event.token().0 >= CONN_BASE;
         for event in events.iter().filter(|event| !is_conn(event)) {
@@ -459,8 +472,12 @@ impl Worker {
         for event in events.iter().filter(is_conn) {
             behind -= usize::from(event.is_readable());
             self.ctx.slot.set_waiting(behind);
+            let began = self.ctx.now;
             self.on_event(event);
-            self.accept_one();
+            self.kept_work += self.ctx.now.saturating_duration_since(began);
+            if self.kept_work >= self.newcomer_turn {
+                self.accept_one();
+            }
         }
         self.ctx.slot.set_waiting(0);
         self.free.append(&mut self.released);
@@ -761,8 +778,10 @@ impl Worker {
     /// readiness that is already there when a descriptor is added.
     fn adopt(&mut self, stream: Stream, peer: Option<std::net::SocketAddr>) {
         let mut conn = Conn::new(stream, peer, self.ctx.now);
-        let served = self.ctx.served;
+        let (served, began) = (self.ctx.served, self.ctx.now);
         let verdict = conn.drive(&mut self.scratch, &mut self.ctx);
+        let took = self.ctx.now.saturating_duration_since(began);
+        (self.kept_work, self.newcomer_turn) = (Duration::ZERO, took.min(NEWCOMER_TURN));
         if self.ctx.served > served {
             self.ctx.newcomers_served += 1;
             self.ctx.newcomer_served_at = self.ctx.now;
