@@ -571,7 +571,7 @@ fn metrics_port_out_of_descriptors_says_so_once() {
 /// The master answers its own port while the only worker is inside a 20 s request, when
 /// a scrape of `--metrics-path` would wait behind it.
 #[test]
-fn metrics_port_answers_while_every_worker_is_busy() {
+fn metrics_port_answers_metrics_and_liveness_while_every_worker_is_busy() {
     let server = start("1", &["--metrics-bind", "127.0.0.1:0"]);
     let metrics = server.metrics_addr();
     // The application's port knows nothing of it (the demo's 404).
@@ -593,8 +593,11 @@ fn metrics_port_answers_while_every_worker_is_busy() {
         server.addr()
     );
     metric_sample::<u64>(&text, &queue);
+    // The master's liveness, for a probe that must not wait behind the busy worker.
+    let alive = client::get(metrics, "/healthz");
+    assert_eq!((alive.status, alive.text().as_str()), (200, "ok\n"));
 
-    // Only /metrics, and only GET and HEAD.
+    // Only /metrics and /healthz, and only GET and HEAD.
     assert_eq!(client::get(metrics, "/").status, 404);
     let mut post = Conn::open(metrics);
     post.send(&client::request("POST", "/metrics", &[], b""));

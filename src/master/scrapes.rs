@@ -43,6 +43,10 @@ use crate::sys::scoreboard::Scoreboard;
 pub const FD_ENV: &str = "BR_SERVE_METRICS_FD";
 /// The path the metrics are served at on this port.
 pub const PATH: &str = "/metrics";
+/// The master's own liveness: answered here, by the master, it does not wait behind the
+/// requests queued for the workers, as the application's `/healthz` does (a saturated
+/// pod whose liveness waited a minute in that queue would be restarted, its queue lost).
+const HEALTH: &str = "/healthz";
 /// The master's poll token for the metrics listener; connections follow it.
 pub const LISTENER: Token = Token(1);
 const FIRST_CONN: usize = 2;
@@ -429,11 +433,14 @@ impl Scrape {
     }
 }
 
-/// The metrics at [`PATH`], 404 elsewhere.
+/// The metrics at [`PATH`], the master's liveness at [`HEALTH`], 404 elsewhere.
 fn answer(metrics: &Metrics, request: &Request) -> Response {
-    match metrics.serves(request.path()) {
-        true => metrics.respond(request),
-        false => Response::text(404, format!("not found; the metrics are at {PATH}\n")),
+    let get = matches!(request.method(), "GET" | "HEAD");
+    match request.path() {
+        HEALTH if get => Response::text(200, "ok\n"),
+        HEALTH => Response::text(405, "method not allowed\n").with_header("Allow", "GET, HEAD"),
+        path if metrics.serves(path) => metrics.respond(request),
+        _ => Response::text(404, format!("not found; the metrics are at {PATH}\n")),
     }
 }
 
