@@ -372,6 +372,40 @@ fn out_of_descriptors_a_worker_backs_off_then_serves_again() {
     assert_no_errors(&server);
 }
 
+/// The open-file limit is made to fit `--worker-connections` at start: raised within
+/// the hard limit, and said when the hard limit is too low, rather than found under
+/// load as accept failing with "Too many open files".
+#[test]
+fn the_open_file_limit_is_fitted_to_worker_connections() {
+    if !have_prlimit() {
+        eprintln!("skipped: no prlimit program");
+        return;
+    }
+    let raised = Launch::new()
+        .wrapped(&["prlimit", "--nofile=256:4096"])
+        .args(&["--workers", "1", "--worker-connections", "1000"])
+        .start();
+    let worker = the_worker(&raised);
+    let limits = std::fs::read_to_string(format!("/proc/{worker}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files"));
+    let soft: u64 = line
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .expect("the worker's open-file limit");
+    assert!(soft >= 1000, "the worker's open-file limit is {soft}");
+    assert!(
+        !raised.log().iter().any(|l| l.contains(" WARN ")),
+        "{:?}",
+        raised.log()
+    );
+
+    let short = Launch::new()
+        .wrapped(&["prlimit", "--nofile=256:256"])
+        .args(&["--workers", "1", "--worker-connections", "1000"])
+        .start();
+    short.wait_for_log("--worker-connections 1000 needs about", secs(10));
+}
+
 /// Requests a client abandons half-way: (what, bytes sent before vanishing).
 fn partial_requests() -> Vec<(&'static str, Vec<u8>)> {
     let body = |framing: &str, part: &str| {

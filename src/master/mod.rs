@@ -144,6 +144,7 @@ impl<'a> Master<'a> {
         log::info!("Starting {}", crate::program_and_server());
         log::info!("Signals: {}", config.signal_profile.describe());
         single_threaded()?;
+        fit_open_files(config.worker_connections);
         // Listeners first, before this process opens descriptors of its own, so that an
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
         let pid = nix::unistd::getpid();
@@ -1238,6 +1239,38 @@ enum AppSource<'a> {
     Factory(&'a AppFactory),
     /// Built before forking; each child takes its own copy out of the Option.
     Preloaded(Option<Box<dyn Handler>>),
+}
+
+/// Descriptors a worker needs beside its connections: listeners, epoll, signals, the
+/// lifeline, logs, the scoreboard, and some for the application.
+const WORKER_OWN_FILES: u64 = 64;
+
+/// Makes the open-file limit fit `--worker-connections`: the soft limit is raised to
+/// what the workers need, as far as the hard limit allows (Go's runtime raises it to
+/// the hard limit at start; nginx has `worker_rlimit_nofile`), and a limit still too
+/// low is said at start, as nginx says "worker_connections exceed open file resource
+/// limit", not found later under load as accept failing with EMFILE.
+fn fit_open_files(worker_connections: usize) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let needed = worker_connections as u64 + WORKER_OWN_FILES;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= needed {
+        return;
+    }
+    let raised = needed.min(hard);
+    let soft = match setrlimit(Resource::RLIMIT_NOFILE, raised, hard) {
+        Ok(()) => raised,
+        Err(_) => soft,
+    };
+    if soft < needed {
+        log::warn!(
+            "--worker-connections {worker_connections} needs about {needed} open files per \
+             worker, and the limit is {soft} (hard limit {hard}): raise it (ulimit -n, \
+             systemd's LimitNOFILE=) or lower --worker-connections"
+        );
+    }
 }
 
 /// DESIGN invariant 1, checked before anything is bound: the master forks its workers,
