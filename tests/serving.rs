@@ -245,14 +245,15 @@ fn a_kept_request_that_waited_behind_newcomers_is_moved_to_the_queue() {
 
 /// Turns between kept and new connections are by time: slow newcomers do not hold off
 /// fast kept requests one newcomer per kept connection ahead, as when the turns were one
-/// for one. One worker; while a kept connection runs a slow request, three kept clients
-/// send fast requests and three newcomers 300 ms ones: the three fast answers come
-/// before a second newcomer's (one for one, the last of them waited for two or three).
+/// for one. One worker; while a kept connection runs a slow request, four kept clients
+/// send fast requests and four newcomers 300 ms ones: the fast answers all come before
+/// most newcomers' (one for one, the last of them waited for three or four; a loaded
+/// machine that holds the worker off the CPU past the 20 ms turn can let one more in).
 #[test]
 fn slow_newcomers_do_not_hold_off_fast_kept_requests() {
     let server = start("1", &["--keep-alive", "60"]);
     server.wait_children(1, secs(10));
-    let mut kept: Vec<_> = (0..4).map(|_| server.connect()).collect();
+    let mut kept: Vec<_> = (0..5).map(|_| server.connect()).collect();
     for conn in &mut kept {
         conn.send(&request("GET", "/", &[], b""));
         assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
@@ -263,7 +264,7 @@ fn slow_newcomers_do_not_hold_off_fast_kept_requests() {
         conn.send(&request("GET", "/", &[], b""));
         conn.wait_delivered(secs(10));
     }
-    let mut newcomers: Vec<_> = (0..3).map(|_| server.connect()).collect();
+    let mut newcomers: Vec<_> = (0..4).map(|_| server.connect()).collect();
     for conn in &mut newcomers {
         conn.send(&request("GET", "/sleep?ms=300", &[], b""));
         conn.wait_delivered(secs(10));
