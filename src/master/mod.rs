@@ -153,7 +153,7 @@ impl<'a> Master<'a> {
         }
         let (listeners, activated) = acquire_listeners(&config)?;
         let files = SocketFiles::of(&listeners);
-        let started = Self::around(
+        let started = Self::with_listeners(
             config,
             loaded,
             app,
@@ -170,9 +170,9 @@ impl<'a> Master<'a> {
         started
     }
 
-    /// The rest of the start, around the listeners: everything a master has, and the
-    /// pidfile.
-    fn around(
+    /// The rest of the start, once the listeners are there: everything a master has, and
+    /// the pidfile.
+    fn with_listeners(
         config: Config,
         loaded: Config,
         app: App<'a>,

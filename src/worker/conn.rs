@@ -42,11 +42,11 @@ const LARGE_ANSWER: u64 = 64 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 /// How much input a lingering close discards before giving up.
 const LINGER_BYTES: usize = 64 * 1024;
-/// A request that waited this long behind other connections' requests (from the poll
-/// that reported it to its connection's turn) is answered with `Connection: close` when
-/// another worker is idle: its client connects again, through the accept queue, to
-/// whichever worker is free, rather than waiting behind this one on every request it
-/// sends.
+/// A kept request that waited this long behind other connections' requests, while
+/// another worker is idle or a newcomer from the accept queue was served, is answered
+/// with `Connection: close`: its client connects again, through the accept queue, to
+/// whichever worker is free or in its turn, rather than waiting behind this one on every
+/// request it sends (see `Conn::waited_behind_others`).
 const MOVE_AFTER: Duration = Duration::from_millis(20);
 /// The status the access log gives a request skipped because its client had gone:
 /// nginx's 499, "client closed request" (never sent: there is no one to send it to).
@@ -104,11 +104,10 @@ pub struct Ctx {
     /// since `polled_at` behind other connections' ([`MOVE_AFTER`]). Not until its own
     /// pipelined requests were answered: those are answered in order wherever they go.
     pub turn_began: Instant,
-    /// Connections taken from the accept queue and served, over the worker's life, and
-    /// when the last of them was answered: a kept request that arrived before that
-    /// waited behind newcomers ([`MOVE_AFTER`]).
+    /// Connections taken from the accept queue and served, over the worker's life.
     pub newcomers_served: u64,
-    /// When the last newcomer (see `newcomers_served`) was answered.
+    /// When the last of those was answered: a kept request that arrived before then
+    /// waited behind a newcomer ([`MOVE_AFTER`]).
     pub newcomer_served_at: Instant,
     /// `--check-client-connection`: skip a request whose client has gone.
     pub check_client: bool,
