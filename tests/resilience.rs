@@ -1102,6 +1102,12 @@ fn stalled_large_heads_share_the_budget() {
     assert!(served.is_some(), "no room after stalled heads left");
 }
 
+/// A process's anonymous resident memory, in KiB (0 if unreadable).
+fn anon_kib(pid: u32) -> u64 {
+    let value = proc_status(pid, "RssAnon").unwrap_or_default();
+    value.trim_end_matches(" kB").parse::<u64>().unwrap_or(0)
+}
+
 /// A large answer's buffer is let go once it is written: kept-alive connections that
 /// each got a 1 MiB body back do not each hold 1 MiB for as long as they live (100 of
 /// them held 100 MB, outside any budget).
@@ -1111,10 +1117,7 @@ fn kept_alive_connections_give_back_what_a_large_answer_took() {
         .args(&["--workers", "1", "--keep-alive", "60"])
         .start();
     let worker = server.wait_children(1, secs(10))[0];
-    let anon_kib = || {
-        let value = proc_status(worker, "RssAnon").unwrap_or_default();
-        value.trim_end_matches(" kB").parse::<u64>().unwrap_or(0)
-    };
+    let anon_kib = || anon_kib(worker);
     let before = anon_kib();
     let body = vec![b'x'; 1 << 20];
     let kept: Vec<crate::client::Conn> = (0..100)
@@ -1143,10 +1146,7 @@ fn kept_alive_connections_give_back_what_a_large_head_grew() {
         .args(&["--workers", "1", "--keep-alive", "60"])
         .start();
     let worker = server.wait_children(1, secs(10))[0];
-    let anon_kib = || {
-        let value = proc_status(worker, "RssAnon").unwrap_or_default();
-        value.trim_end_matches(" kB").parse::<u64>().unwrap_or(0)
-    };
+    let anon_kib = || anon_kib(worker);
     let before = anon_kib();
     let head = large_head(98, 7000) + "\r\n";
     let kept: Vec<TcpStream> = (0..100)

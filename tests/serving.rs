@@ -5,7 +5,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::client::{RESPONSE_WITHIN, request};
+use crate::client::{Conn, RESPONSE_WITHIN, request};
 use crate::util::{Launch, Server, secs};
 
 fn start(workers: &str, extra: &[&str]) -> Server {
@@ -203,18 +203,16 @@ fn cpu_bound_request_does_not_delay_another_connection() {
     assert_eq!(busy.read_response(secs(30)).status, 200);
 }
 
-/// A kept request that waited behind newcomers from the accept queue is answered with
-/// `Connection: close`, so its client's next request queues with theirs, in arrival
-/// order: as new and kept connections take turns, each fast kept request waited behind
-/// one slow newcomer per kept connection ahead of it (20 s in a mixed load where arrival
-/// order gave 4). One worker; while a kept connection runs a slow request, two other
-/// kept clients send fast requests and two newcomers slow ones: a newcomer is served
-/// before at least one of the fast kept requests, which is told to reconnect.
-#[test]
-fn a_kept_request_that_waited_behind_newcomers_is_moved_to_the_queue() {
-    let server = start("1", &["--keep-alive", "60"]);
+/// One worker busy with a 1 s request on a kept connection (`kept[0]`) while `fast`
+/// other kept connections have sent a fast request each and `slow` newcomers a 300 ms
+/// one each, all delivered: (the kept connections, the newcomers).
+fn kept_and_new_behind_a_slow_one(
+    server: &Server,
+    fast: usize,
+    slow: usize,
+) -> (Vec<Conn>, Vec<Conn>) {
     server.wait_children(1, secs(10));
-    let mut kept: Vec<_> = (0..3).map(|_| server.connect()).collect();
+    let mut kept: Vec<_> = (0..=fast).map(|_| server.connect()).collect();
     for conn in &mut kept {
         conn.send(&request("GET", "/", &[], b""));
         assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
@@ -225,11 +223,25 @@ fn a_kept_request_that_waited_behind_newcomers_is_moved_to_the_queue() {
         conn.send(&request("GET", "/", &[], b""));
         conn.wait_delivered(secs(10));
     }
-    let mut newcomers: Vec<_> = (0..2).map(|_| server.connect()).collect();
+    let mut newcomers: Vec<_> = (0..slow).map(|_| server.connect()).collect();
     for conn in &mut newcomers {
         conn.send(&request("GET", "/sleep?ms=300", &[], b""));
         conn.wait_delivered(secs(10));
     }
+    (kept, newcomers)
+}
+
+/// A kept request that waited behind newcomers from the accept queue is answered with
+/// `Connection: close`, so its client's next request queues with theirs, in arrival
+/// order: as new and kept connections take turns, each fast kept request waited behind
+/// one slow newcomer per kept connection ahead of it (20 s in a mixed load where arrival
+/// order gave 4). One worker; while a kept connection runs a slow request, two other
+/// kept clients send fast requests and two newcomers slow ones: a newcomer is served
+/// before at least one of the fast kept requests, which is told to reconnect.
+#[test]
+fn a_kept_request_that_waited_behind_newcomers_is_moved_to_the_queue() {
+    let server = start("1", &["--keep-alive", "60"]);
+    let (mut kept, mut newcomers) = kept_and_new_behind_a_slow_one(&server, 2, 2);
     let answers: Vec<_> = kept.iter_mut().map(|c| c.read_response(secs(10))).collect();
     assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
     let moved = |a: &crate::client::Response| a.has_token("connection", "close");
@@ -252,23 +264,7 @@ fn a_kept_request_that_waited_behind_newcomers_is_moved_to_the_queue() {
 #[test]
 fn slow_newcomers_do_not_hold_off_fast_kept_requests() {
     let server = start("1", &["--keep-alive", "60"]);
-    server.wait_children(1, secs(10));
-    let mut kept: Vec<_> = (0..5).map(|_| server.connect()).collect();
-    for conn in &mut kept {
-        conn.send(&request("GET", "/", &[], b""));
-        assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
-    }
-    kept[0].send(&request("GET", "/sleep?ms=1000", &[], b""));
-    kept[0].wait_consumed(secs(10));
-    for conn in &mut kept[1..] {
-        conn.send(&request("GET", "/", &[], b""));
-        conn.wait_delivered(secs(10));
-    }
-    let mut newcomers: Vec<_> = (0..4).map(|_| server.connect()).collect();
-    for conn in &mut newcomers {
-        conn.send(&request("GET", "/sleep?ms=300", &[], b""));
-        conn.wait_delivered(secs(10));
-    }
+    let (mut kept, mut newcomers) = kept_and_new_behind_a_slow_one(&server, 4, 4);
     for conn in &mut kept {
         assert_eq!(conn.read_response(secs(10)).status, 200);
     }
