@@ -301,8 +301,11 @@ fn bind_some(
 /// so the second of the two failed with "Address already in use"; nginx binds `[::]`
 /// IPv6-only always. Alone, `[::]:P` stays dual-stack, as it is under gunicorn, for
 /// those who listen on both families with it.
-pub fn v6_only(addr: SocketAddr, all: &[BindAddr]) -> bool {
-    let v4_wildcard = |bind: &BindAddr| matches!(bind, BindAddr::Tcp(SocketAddr::V4(v4)) if v4.ip().is_unspecified() && v4.port() == addr.port());
+fn v6_only(addr: SocketAddr, all: &[BindAddr]) -> bool {
+    let v4_wildcard = |bind: &BindAddr| match bind {
+        BindAddr::Tcp(SocketAddr::V4(v4)) => v4.ip().is_unspecified() && v4.port() == addr.port(),
+        _ => false,
+    };
     addr.is_ipv6() && addr.ip().is_unspecified() && addr.port() != 0 && all.iter().any(v4_wildcard)
 }
 

@@ -18,10 +18,10 @@ pub struct Pidfile {
 }
 
 impl Pidfile {
-    /// Writes `pid` to `path`, a file of `mode` whatever the process's umask: only the master may write it, or anyone
-    /// could point an operator's `kill $(cat FILE)` elsewhere. [`check_free`] has
-    /// refused a pidfile naming another master; one naming a dead process, or one
-    /// running another program, is stale and replaced.
+    /// Writes `pid` to `path`, a file of `mode` whatever the process's umask: only the
+    /// master may write it, or anyone could point an operator's `kill $(cat FILE)`
+    /// elsewhere. [`check_free`] has refused a pidfile naming another master; one naming
+    /// a dead process, or one running another program, is stale and replaced.
     ///
     /// [`check_free`]: Pidfile::check_free
     pub fn create(path: &Path, pid: u32, mode: u32) -> Result<Pidfile, Error> {
