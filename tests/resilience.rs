@@ -526,6 +526,36 @@ fn keep_alive_zero_closes_after_each_answer() {
     conn.expect_closed(secs(10));
 }
 
+/// A worker full of idle kept-alive connections closes the oldest for a newcomer that
+/// waits, and says so, as nginx does when its worker_connections run out: the newcomer
+/// waited for `--keep-alive` (60 s here) with nothing in the log.
+#[test]
+fn a_full_worker_closes_idle_kept_connections_for_newcomers() {
+    let server = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "--worker-connections",
+            "5",
+            "--keep-alive",
+            "60",
+        ])
+        .start();
+    let mut kept: Vec<_> = (0..5).map(|_| server.connect()).collect();
+    for conn in &mut kept {
+        conn.send(&request("GET", "/", &[], b""));
+        assert_eq!(conn.read_response(secs(10)).status, 200);
+    }
+    let since = Instant::now();
+    let mut newcomer = server.connect();
+    newcomer.send(&request("GET", "/", &[], b""));
+    assert_eq!(newcomer.read_response(secs(10)).status, 200);
+    eprintln!("the newcomer was answered after {:?}", since.elapsed());
+    server.wait_for_log("--worker-connections 5 are not enough", secs(5));
+    // The oldest idle connection made room.
+    kept[0].expect_closed(secs(5));
+}
+
 /// (e) A kept-alive connection left idle is closed by the server after `--keep-alive 1`
 /// (about a second), without sending anything more.
 #[test]

@@ -475,9 +475,10 @@ fn a_stop_does_not_wait_for_a_booting_worker() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
-/// A worker holding `--worker-connections` kept-alive clients takes no newcomer, so it
-/// is no idle worker: the autoscaler adds one for the newcomer waiting in the queue
-/// (which used to wait for a kept connection's keep-alive to run out).
+/// A worker holding `--worker-connections` kept-alive clients, each in the middle of its
+/// next request (so none idle that it could close for a newcomer), takes no newcomer, so
+/// it is no idle worker: the autoscaler adds one for the newcomer waiting in the queue
+/// (which used to wait for those clients' heads to time out).
 #[test]
 fn a_full_worker_is_not_an_idle_one() {
     let server = start(
@@ -486,6 +487,8 @@ fn a_full_worker_is_not_an_idle_one() {
             "--worker-connections",
             "2",
             "--keep-alive",
+            "60",
+            "--header-timeout",
             "60",
             "--max-workers",
             "2",
@@ -496,6 +499,8 @@ fn a_full_worker_is_not_an_idle_one() {
             let mut conn = server.connect();
             conn.send(&client::request("GET", "/", &[], b""));
             assert_eq!(conn.read_response(secs(10)).status, 200);
+            conn.send(b"GET /next HTTP/1.1\r\nHost: t\r\n");
+            conn.wait_consumed(secs(10));
             conn
         })
         .collect();

@@ -356,6 +356,11 @@ impl Conn {
         self.peer_closed |= peer_closed;
     }
 
+    /// Since when a kept-alive connection has been idle between requests, if it is.
+    pub fn idle_since(&self) -> Option<Instant> {
+        (self.reused && self.is_idle()).then_some(self.last_progress)
+    }
+
     /// Idle between requests: nothing buffered, nothing to write.
     pub fn is_idle(&self) -> bool {
         matches!(self.phase, Phase::Head { first_byte: None })

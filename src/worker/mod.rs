@@ -56,6 +56,9 @@ const CONN_BASE: usize = 1 << 20;
 pub const EXIT_BOOT_ERROR: i32 = 3;
 /// How often connection deadlines are checked.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// The most idle connections a full worker closes at once for newcomers (nginx's
+/// `ngx_drain_connections` frees up to 32).
+const ROOM_AT_ONCE: usize = 32;
 /// The most time kept connections have between two newcomers from the accept queue
 /// (see `Worker::on_events`).
 const NEWCOMER_TURN: Duration = Duration::from_millis(20);
@@ -275,6 +278,10 @@ struct Worker {
     accept_paused_until: Option<Instant>,
     /// In an episode of running out of descriptors (logged once, not every retry).
     starved: bool,
+    /// In an episode of closing idle connections for newcomers (`make_room`, logged once).
+    crowded: bool,
+    /// The last sweep found this worker full with connections waiting in the queue.
+    queue_seen: bool,
     /// Time kept connections have had since a newcomer was last served, and the share
     /// they have before the next newcomer's turn (see `on_events`).
     kept_work: Duration,
@@ -335,6 +342,8 @@ impl Worker {
             wake: spec.wake,
             accept_paused_until: None,
             starved: false,
+            crowded: false,
+            queue_seen: false,
             kept_work: Duration::ZERO,
             newcomer_turn: Duration::ZERO,
             conns: Vec::new(),
@@ -883,6 +892,49 @@ impl Worker {
             {
                 self.close(index);
             }
+        }
+        self.make_room();
+    }
+
+    /// A worker full of connections (`--worker-connections`) while newcomers wait in the
+    /// accept queue closes idle kept-alive connections, oldest first, to let them in, as
+    /// nginx reuses connections ("worker_connections are not enough"): otherwise clients
+    /// idling for `--keep-alive` lock everyone else out, unlogged (5,000 idle connections
+    /// at `--keep-alive 30` did in a probe). Said once per episode. The kernel's queue is
+    /// asked only while the worker is full, and must hold connections at two sweeps in a
+    /// row: one that a free worker is about to take is no reason to close anything.
+    fn make_room(&mut self) {
+        if self.draining || self.open < self.config.worker_connections {
+            (self.crowded, self.queue_seen) = (false, false);
+            return;
+        }
+        let queued = |l: &Listener| crate::sys::sockopt::accept_queue(l.fd()).ok();
+        let waiting: usize = self
+            .listeners
+            .iter()
+            .filter_map(queued)
+            .map(|q| q.0 as usize)
+            .sum();
+        if !std::mem::replace(&mut self.queue_seen, waiting > 0) {
+            return;
+        }
+        let mut idle: Vec<(Instant, usize)> = (self.conns.iter().enumerate())
+            .filter_map(|(index, conn)| Some((conn.as_ref()?.idle_since()?, index)))
+            .collect();
+        if waiting == 0 || idle.is_empty() {
+            return;
+        }
+        idle.sort_unstable();
+        let closing = waiting.min(idle.len()).min(ROOM_AT_ONCE);
+        if !std::mem::replace(&mut self.crowded, true) {
+            log::warn!(
+                "--worker-connections {} are not enough: {waiting} connection(s) wait; \
+                 closing idle keep-alive connections for them",
+                self.config.worker_connections
+            );
+        }
+        for &(_, index) in &idle[..closing] {
+            self.close(index);
         }
     }
 }
