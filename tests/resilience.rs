@@ -1138,33 +1138,34 @@ fn anon_kib(pid: u32) -> u64 {
     value.trim_end_matches(" kB").parse::<u64>().unwrap_or(0)
 }
 
+/// What the one worker's anonymous memory grew by (KiB) while `client` made 100
+/// connections, each kept open until it is measured.
+fn kept_memory<T>(client: impl Fn(&Server) -> T) -> u64 {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--keep-alive", "60"])
+        .start();
+    let worker = server.wait_children(1, secs(10))[0];
+    let before = anon_kib(worker);
+    let kept: Vec<T> = (0..100).map(|_| client(&server)).collect();
+    let grown = anon_kib(worker).saturating_sub(before);
+    drop(kept);
+    grown
+}
+
 /// A large answer's buffer is let go once it is written: kept-alive connections that
 /// each got a 1 MiB body back do not each hold 1 MiB for as long as they live (100 of
 /// them held 100 MB, outside any budget).
 #[test]
 fn kept_alive_connections_give_back_what_a_large_answer_took() {
-    let server = Launch::new()
-        .args(&["--workers", "1", "--keep-alive", "60"])
-        .start();
-    let worker = server.wait_children(1, secs(10))[0];
-    let anon_kib = || anon_kib(worker);
-    let before = anon_kib();
     let body = vec![b'x'; 1 << 20];
-    let kept: Vec<crate::client::Conn> = (0..100)
-        .map(|_| {
-            let mut conn = server.connect();
-            conn.send(&request("POST", "/echo", &[], &body));
-            let echoed = conn.read_response(secs(20));
-            assert_eq!((echoed.status, echoed.body.len()), (200, body.len()));
-            conn
-        })
-        .collect();
-    let grown = anon_kib().saturating_sub(before);
-    assert!(
-        grown < 35_000,
-        "{grown} KiB more for {} kept connections",
-        kept.len()
-    );
+    let grown = kept_memory(|server| {
+        let mut conn = server.connect();
+        conn.send(&request("POST", "/echo", &[], &body));
+        let echoed = conn.read_response(secs(20));
+        assert_eq!((echoed.status, echoed.body.len()), (200, body.len()));
+        conn
+    });
+    assert!(grown < 35_000, "{grown} KiB more for 100 kept connections");
 }
 
 /// The input buffer a large head grew is given back once the head is answered: kept-alive
@@ -1172,25 +1173,12 @@ fn kept_alive_connections_give_back_what_a_large_answer_took() {
 /// live (100 of them held 70 MB; 1000 would hold 700 MB, outside the input budget).
 #[test]
 fn kept_alive_connections_give_back_what_a_large_head_grew() {
-    let server = Launch::new()
-        .args(&["--workers", "1", "--keep-alive", "60"])
-        .start();
-    let worker = server.wait_children(1, secs(10))[0];
-    let anon_kib = || anon_kib(worker);
-    let before = anon_kib();
     let head = large_head(98, 7000) + "\r\n";
-    let kept: Vec<TcpStream> = (0..100)
-        .map(|_| {
-            let mut stream = raw_connect(server.addr());
-            stream.write_all(head.as_bytes()).expect("a large head");
-            assert!(read_hello(&mut stream).ends_with(b"Hello, World!\n"));
-            stream
-        })
-        .collect();
-    let grown = anon_kib().saturating_sub(before);
-    assert!(
-        grown < 35_000,
-        "{grown} KiB more for {} kept connections",
-        kept.len()
-    );
+    let grown = kept_memory(|server| {
+        let mut stream = raw_connect(server.addr());
+        stream.write_all(head.as_bytes()).expect("a large head");
+        assert!(read_hello(&mut stream).ends_with(b"Hello, World!\n"));
+        stream
+    });
+    assert!(grown < 35_000, "{grown} KiB more for 100 kept connections");
 }
