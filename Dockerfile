@@ -46,15 +46,21 @@ USER 10001:10001
 # `docker stop -t 60` (or `docker run --stop-timeout 60`) and
 # `-e BR_SERVE_GRACEFUL_TIMEOUT=55`. (As an environment variable it is above a
 # configuration file's graceful-timeout, so set it here, with -e, or as a flag.)
+# BR_SERVE_METRICS_BIND: the master's own port, inside the container only, for the
+# HEALTHCHECK below (and /metrics; `-e BR_SERVE_METRICS_BIND=0.0.0.0:9100 -p 9100:9100`
+# publishes it).
 ENV PORT=80 \
-    BR_SERVE_GRACEFUL_TIMEOUT=8
+    BR_SERVE_GRACEFUL_TIMEOUT=8 \
+    BR_SERVE_METRICS_BIND=127.0.0.1:9100
 
 EXPOSE 80
-# The binary probes itself (a slim image has no curl). The shell expands $PORT, so the
-# probe follows `-e PORT=...`; a bind set otherwise (--bind, BR_SERVE_BIND) needs a PORT
-# to match, or its own `--health-cmd`.
+# The binary probes itself (a slim image has no curl), asking the master's /healthz on
+# the metrics port: answered at once whatever the workers do, where the application's
+# /healthz waits behind every queued request (36-91 s under the origin's 400 ms loads,
+# long enough for a swarm to replace a container that was only busy). It follows
+# `-e BR_SERVE_METRICS_BIND=...`, whatever the application's bind.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
-    CMD ["/bin/sh", "-c", "exec /usr/local/bin/br-serve check \"http://127.0.0.1:${PORT}/healthz\" 3"]
+    CMD ["/bin/sh", "-c", "exec /usr/local/bin/br-serve check \"http://${BR_SERVE_METRICS_BIND}/healthz\" 3"]
 # The master is PID 1 (exec form, no shell): TERM is its graceful drain, and it reaps
 # every child, as PID 1 must.
 STOPSIGNAL SIGTERM
