@@ -713,7 +713,7 @@ impl Conn {
         }
         // Newcomers were served since this kept connection's last answer: the kernel says
         // when this request arrived (a Unix socket does not: by the poll that reported
-        // it), and whether one was answered while it waited. Asked only then, so a
+        // it), and whether one was answered while it had waited 20 ms. Asked only then, so a
         // kept-alive load with no newcomers pays no system call. (A newcomer's own first
         // request came through the queue in its turn already.)
         if !self.reused || ctx.newcomers_served == self.newcomers_seen {
@@ -724,7 +724,10 @@ impl Conn {
             Some(_) => None,
             None => turn_waited.then_some(ctx.polled_at),
         };
-        arrived.is_some_and(|at| ctx.newcomer_served_at > at) && moved_on()
+        // A newcomer answered at least MOVE_AFTER after this request arrived: the kernel
+        // keeps that time in jiffies, so a request that came just after a newcomer's
+        // answer could otherwise seem to have come just before it.
+        arrived.is_some_and(|at| ctx.newcomer_served_at > at + MOVE_AFTER) && moved_on()
     }
 
     /// Whether the client has shut down its side: known already from a read or an
