@@ -472,18 +472,8 @@ impl AccessLog {
     /// Writes a held line once its answer is done, or its connection closed under it:
     /// `body_sent` bytes of body went out, the last of them by `now`.
     pub fn finish(&mut self, held: &Pending, body_sent: u64, now: Instant) {
-        let find = |name: &str| {
-            let found = held
-                .headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name));
-            found.map(|(_, value)| value.as_slice())
-        };
-        let find_sent = |name: &str| {
-            let mut all = held.response_headers.iter();
-            let found = all.find(|(n, _)| n.eq_ignore_ascii_case(name));
-            found.map(|(_, value)| value.as_str())
-        };
+        let find = |name: &str| named(&held.headers, name).map(Vec::as_slice);
+        let find_sent = |name: &str| named(&held.response_headers, name).map(String::as_str);
         // A pipe takes a write whole only up to PIPE_BUF bytes: a longer line could be
         // split, and another worker's land in it. One byte is left for the newline a
         // line after a torn one starts with.
@@ -547,6 +537,12 @@ struct Sink {
 /// The most bytes a pipe takes in one `write` without interleaving them with another
 /// process's (POSIX's PIPE_BUF, 4096 on Linux).
 const PIPE_BUF: usize = 4096;
+
+/// The value of the field called `name` (case-insensitive) among `fields`.
+fn named<'a, V>(fields: &'a [(String, V)], name: &str) -> Option<&'a V> {
+    let found = fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
+    found.map(|(_, value)| value)
+}
 
 /// Whether `fd` is a pipe or a socket (or cannot be told, which is taken as a file).
 fn is_pipe(fd: std::os::fd::BorrowedFd) -> bool {

@@ -104,10 +104,8 @@ pub struct Ctx {
     /// since `polled_at` behind other connections' ([`MOVE_AFTER`]). Not until its own
     /// pipelined requests were answered: those are answered in order wherever they go.
     pub turn_began: Instant,
-    /// Connections taken from the accept queue and served, over the worker's life.
-    pub newcomers_served: u64,
-    /// When the last of those was answered: a kept request that arrived before then
-    /// waited behind a newcomer ([`MOVE_AFTER`]).
+    /// When the last connection taken from the accept queue had its request answered: a
+    /// kept request that arrived before then waited behind a newcomer ([`MOVE_AFTER`]).
     pub newcomer_served_at: Instant,
     /// `--check-client-connection`: skip a request whose client has gone.
     pub check_client: bool,
@@ -278,8 +276,8 @@ pub struct Conn {
     reused: bool,
     /// The last time the client sent or took bytes, or a request completed.
     last_progress: Instant,
-    /// [`Ctx::newcomers_served`] when this connection's last request was answered.
-    newcomers_seen: u64,
+    /// [`Ctx::newcomer_served_at`] when this connection's last request was answered.
+    newcomer_seen_at: Option<Instant>,
     /// The last time the client took bytes of an answer, or an answer was queued with
     /// none before it: `--write-timeout` runs from here, so bytes the client sends cannot
     /// hold open a connection whose answers it does not read.
@@ -326,7 +324,7 @@ impl Conn {
             reused: false,
             last_progress: now,
             last_written: now,
-            newcomers_seen: 0,
+            newcomer_seen_at: None,
             failed: false,
             peer_closed: false,
             reserved: 0,
@@ -645,7 +643,7 @@ impl Conn {
         }
         let overdue = self.overdue(ctx);
         let moved = last && self.waited_behind_others(ctx);
-        self.newcomers_seen = ctx.newcomers_served;
+        self.newcomer_seen_at = Some(ctx.newcomer_served_at);
         let (version, head_request, wants) = (head.version(), head.is_head(), head.keep_alive());
         ctx.slot.begin_request(&request_line(&head), ctx.now_ms);
         let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
@@ -716,7 +714,10 @@ impl Conn {
         // it), and whether one was answered while it had waited 20 ms. Asked only then, so a
         // kept-alive load with no newcomers pays no system call. (A newcomer's own first
         // request came through the queue in its turn already.)
-        if !self.reused || ctx.newcomers_served == self.newcomers_seen {
+        if self
+            .newcomer_seen_at
+            .is_none_or(|seen| seen == ctx.newcomer_served_at)
+        {
             return false;
         }
         let arrived = match self.stream.since_data_received() {
@@ -817,16 +818,17 @@ impl Conn {
     /// (400, 408, 413, 414, 431, 501, 505), as nginx logs them: its request line as far
     /// as it was read, `-` for what was not.
     fn refusal_line(&self, log: &AccessLog, response: &Response, now: Instant) -> Pending {
-        let line = match &self.phase {
+        let (method, target, version) = match &self.phase {
             Phase::Body { head, .. } => {
                 let version = head.version().as_str().as_bytes();
-                [head.method().as_bytes(), head.target().as_bytes(), version].join(&b' ')
+                (head.method().as_bytes(), head.target().as_bytes(), version)
             }
-            _ => first_line(&self.input).to_vec(),
+            _ => {
+                let mut parts = first_line(&self.input).splitn(3, |&b| b == b' ');
+                let mut next = || parts.next().filter(|part| !part.is_empty()).unwrap_or(b"-");
+                (next(), next(), next())
+            }
         };
-        let mut parts = line.splitn(3, |&b| b == b' ');
-        let mut next = || parts.next().filter(|part| !part.is_empty()).unwrap_or(b"-");
-        let (method, target, version) = (next(), next(), next());
         let entry = Entry {
             peer: self.peer,
             method,

@@ -369,7 +369,6 @@ impl Worker {
                 board: spec.board,
                 polled_at: now,
                 turn_began: now,
-                newcomers_served: 0,
                 newcomer_served_at: now,
                 check_client: config.check_client_connection,
                 queue_timeout: config.queue_timeout,
@@ -792,7 +791,6 @@ impl Worker {
         let took = self.ctx.now.saturating_duration_since(began);
         (self.kept_work, self.newcomer_turn) = (Duration::ZERO, took.min(NEWCOMER_TURN));
         if self.ctx.served > served {
-            self.ctx.newcomers_served += 1;
             self.ctx.newcomer_served_at = self.ctx.now;
         }
         self.heed_a_stop();
@@ -915,13 +913,13 @@ impl Worker {
             .filter_map(queued)
             .map(|q| q.0 as usize)
             .sum();
-        if !std::mem::replace(&mut self.queue_seen, waiting > 0) {
+        if !std::mem::replace(&mut self.queue_seen, waiting > 0) || waiting == 0 {
             return;
         }
         let mut idle: Vec<(Instant, usize)> = (self.conns.iter().enumerate())
             .filter_map(|(index, conn)| Some((conn.as_ref()?.idle_since()?, index)))
             .collect();
-        if waiting == 0 || idle.is_empty() {
+        if idle.is_empty() {
             return;
         }
         idle.sort_unstable();
