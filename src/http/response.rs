@@ -411,6 +411,16 @@ impl Response {
             .map(|(_, v)| trim_ows(v))
     }
 
+    /// The names of the fields [`write_head`] drops as invalid (RFC 9110 §5.1: a name
+    /// is a token; §5.5: a value holds no control byte but HTAB, so no CR or LF that
+    /// would start a field of the handler's choosing), for the worker to warn of with
+    /// the request they answer.
+    pub(crate) fn invalid_fields(&self) -> impl Iterator<Item = &str> {
+        self.headers()
+            .filter(|&(n, v)| !server_owned(n) && !valid_field(n, v))
+            .map(|(n, _)| n)
+    }
+
     /// The body.
     ///
     /// # Examples
@@ -674,18 +684,12 @@ fn wire_status(status: u16) -> u16 {
     }
 }
 
-/// The handler's field, if it may be written, its value without the whitespace around
-/// it (RFC 9110 §5.5: a field value has none; a recipient strips it, and would see
-/// another value than the handler set).
+/// The handler's field, if it may be written (not one the server owns, nor one of
+/// [`Response::invalid_fields`]), its value without the whitespace around it (RFC 9110
+/// §5.5: a field value has none; a recipient strips it, and would see another value
+/// than the handler set).
 fn writable_field<'a>(name: &'a str, value: &'a str) -> Option<(&'a str, &'a str)> {
-    if server_owned(name) {
-        return None;
-    }
-    if !valid_field(name, value) {
-        log::warn!("dropping invalid response header field {name:?}");
-        return None;
-    }
-    Some((name, trim_ows(value)))
+    (!server_owned(name) && valid_field(name, value)).then(|| (name, trim_ows(value)))
 }
 
 /// `value` without leading and trailing OWS (spaces and tabs).
@@ -1082,6 +1086,18 @@ mod tests {
                 "{status} {head_request}"
             );
         }
+    }
+
+    #[test]
+    fn invalid_fields_are_what_write_head_drops() {
+        let resp = Response::new(200)
+            .with_header("X-A", "a\r\nSet-Cookie: evil")
+            .with_header("Bad Name", "v")
+            .with_header("X-Tab", "a\tb")
+            // Dropped as the server's own, not named as invalid.
+            .with_header("Content-Length", "1\r\n");
+        let names: Vec<&str> = resp.invalid_fields().collect();
+        assert_eq!(names, ["X-A", "Bad Name"]);
     }
 
     #[test]

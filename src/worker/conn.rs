@@ -1125,7 +1125,10 @@ fn checked(
 ) -> Response {
     let failed = match outcome {
         Ok(response) => match unsendable(&response) {
-            None => return response,
+            None => {
+                warn_invalid_fields(&response, method, target);
+                return response;
+            }
             Some(why) => why,
         },
         Err(payload) => {
@@ -1135,6 +1138,16 @@ fn checked(
     };
     log::error!("handler {failed} {when} {method} {target}; answered 500");
     Response::text(500, "Internal Server Error\n")
+}
+
+/// Names each header field the response will go out without, and the request it
+/// answers, so the handler's author can find the code that set it.
+fn warn_invalid_fields(response: &Response, method: &str, target: &str) {
+    for name in response.invalid_fields() {
+        log::warn!(
+            "handler's response to {method} {target} has an invalid header field {name:?}; sent without it"
+        );
+    }
 }
 
 /// Drops a panic's payload, whose own `Drop` may panic again: caught too, or that
