@@ -223,6 +223,27 @@ fn files_are_served_with_validators_and_ranges() {
     assert_eq!(rest, "", "HEAD carried a body");
 }
 
+/// Two copies of a file with the same modification time and size, as the same deploy
+/// gives each replica behind a load balancer, carry the same ETag although their inodes
+/// differ: a client's If-None-Match or If-Range then holds whichever replica it reaches.
+#[test]
+fn copies_of_a_file_carry_the_same_etag() {
+    let (dir, server) = site();
+    let original = dir.join("www/hello.txt");
+    let copy = dir.join("www/copy.txt");
+    std::fs::copy(&original, &copy).unwrap();
+    let mtime = std::fs::metadata(&original).unwrap().modified().unwrap();
+    let file = std::fs::File::options().write(true).open(&copy).unwrap();
+    file.set_modified(mtime).unwrap();
+    let tag = |target| {
+        send(&server, "GET", target, &[])
+            .header("etag")
+            .map(str::to_string)
+    };
+    assert_eq!(tag("/copy.txt"), tag("/hello.txt"));
+    assert!(tag("/hello.txt").is_some());
+}
+
 /// A HEAD exchange read to the server's close: the parsing client would wait for the
 /// body that Content-Length announces.
 fn head_raw(server: &Server, target: &str) -> String {

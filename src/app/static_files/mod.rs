@@ -10,7 +10,8 @@
 //!   (`--static-listing`). We answer 404 rather than nginx's 403 because, with listing
 //!   off, there is no resource at that URL to forbid.
 //! * **Validators** (RFC 9110 §8.8): `Last-Modified` from the file's mtime, and a strong
-//!   `ETag` from its mtime in nanoseconds, size and inode.
+//!   `ETag` from its mtime in nanoseconds and its size (not its inode, which differs
+//!   between replicas serving the same files).
 //! * **Conditional requests** (RFC 9110 §13): `If-Match`, `If-Unmodified-Since`,
 //!   `If-None-Match`, `If-Modified-Since` and `If-Range`, evaluated in the order of §13.2.2.
 //! * **Ranges** (RFC 9110 §14): one byte range gives 206; an unsatisfiable one gives 416;
