@@ -5,9 +5,12 @@
 //! nor `Sync`) is fine: a worker only ever runs one request at a time. This is the pattern
 //! for C libraries that are not thread-safe, caches, or connections owned by one process.
 //!
-//!     cargo run --release --example per_worker_state -- --bind 127.0.0.1:8000 --workers 2
+//!     cargo run --release --example per_worker_state -- --bind 127.0.0.1:8000 --workers 2 \
+//!         --pid /tmp/per_worker_state.pid
 //!     curl localhost:8000/count      # "worker 4242 has served 1 requests"
-//!     kill -TTIN $(pgrep -o per_worker_state)   # one more worker, with its own count
+//!     kill -TTIN $(cat /tmp/per_worker_state.pid)   # one more worker, with its own count
+//!
+//! (`pgrep -o per_worker_state` finds nothing: a process name is cut to 15 bytes.)
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -184,7 +184,9 @@ pub enum App<'a> {
 /// The factory runs in each worker after fork, and again for every generation a HUP
 /// starts, so what it builds (connections, caches, handles of libraries that are not
 /// thread-safe) belongs to one process. A factory that panics counts as a worker that
-/// failed to boot: the master retries with a growing backoff.
+/// failed to boot: the master retries with a growing backoff. A booting worker is held
+/// to `--timeout` like a busy one, so a factory that takes longer (loading a model)
+/// calls [`heartbeat`] as it goes.
 ///
 /// Each worker installs a panic hook before it calls the factory, which writes a panic
 /// as one error-log record; a hook the program set before this call is replaced there.
@@ -195,24 +197,28 @@ pub enum App<'a> {
 ///
 /// # Examples
 ///
-/// One program, two applications, chosen by a flag: the factory reads the validated
-/// [`Config`] (this is the `br-serve` binary's own `main`):
+/// The `br-serve` binary's own `main`. `--static DIR` needs nothing from the factory: in
+/// any program, the workers then serve the files under DIR in its place (and go back to
+/// the factory's application when a HUP drops the flag).
 ///
 /// ```no_run
 /// use br_serve::app::demo::Demo;
-/// use br_serve::app::static_files::StaticFiles;
-/// use br_serve::Handler;
 ///
 /// fn main() -> std::process::ExitCode {
-///     br_serve::run_main(|config| -> Box<dyn Handler> {
-///         match &config.static_root {
-///             // `--static DIR`, already checked to be a directory at start-up.
-///             Some(root) => match StaticFiles::from_config(root, config) {
-///                 Ok(files) => Box::new(files),
-///                 Err(err) => panic!("--static {}: {err}", root.display()),
-///             },
-///             None => Box::new(Demo::boot()),
-///         }
+///     br_serve::run_main(|_config| Box::new(Demo::boot()))
+/// }
+/// ```
+///
+/// The factory gets the validated [`Config`], so a program's application can follow
+/// the command line:
+///
+/// ```no_run
+/// use br_serve::{Request, Response};
+///
+/// fn main() -> std::process::ExitCode {
+///     br_serve::run_main(|config| {
+///         let limit = config.limits.max_body;
+///         Box::new(move |req: &Request| Response::text(200, format!("{} of {limit} bytes\n", req.body().len())))
 ///     })
 /// }
 /// ```

@@ -6,7 +6,7 @@
 use nix::sys::signal::Signal;
 
 use crate::client::{self, RESPONSE_WITHIN, request};
-use crate::util::{Launch, Server, poll_until, secs};
+use crate::util::{Launch, Server, TempDir, poll_until, secs};
 
 /// `worker PID has served N requests` from `per_worker_state`, as (PID, N).
 fn served(server: &Server) -> (u32, u64) {
@@ -50,6 +50,27 @@ fn an_embedding_program_goes_by_its_own_name() {
         &format!("Starting json_api 1.0.0 (br-serve {own})"),
         secs(5),
     );
+}
+
+/// `--static DIR` serves DIR in place of the application in any program built on the
+/// library, preloaded or not, as it does in br-serve: it was parsed, checked, listed in
+/// `--help`, and then ignored by every factory that did not look for it.
+#[test]
+fn static_flag_serves_files_in_any_program() {
+    let dir = TempDir::new("embedded-static");
+    std::fs::write(dir.join("hello.txt"), "from a file\n").unwrap();
+    let root = dir.join("").to_string_lossy().into_owned();
+    for example in ["json_api", "preloaded_table"] {
+        let server = Launch::example(example)
+            .args(&["--workers", "1", "--static", &root])
+            .start();
+        let resp = server.get("/hello.txt");
+        assert_eq!(
+            (resp.status, resp.text()),
+            (200, "from a file\n".to_string()),
+            "{example}"
+        );
+    }
 }
 
 #[test]

@@ -17,7 +17,14 @@ use crate::http::{Request, RequestHead, Response};
 /// `&mut self` lets a handler keep per-worker state (a cache, a connection, a
 /// non-thread-safe C library handle) without locks: each worker owns its own instance.
 /// A panic inside `handle` is caught by the worker, answered with 500, and logged; the
-/// worker keeps serving.
+/// worker keeps serving. That needs panics to unwind, Rust's default: built with
+/// `panic = "abort"`, a panic ends the worker (the master starts another, and the
+/// client's connection closes unanswered).
+///
+/// The handler is dropped when its worker leaves gracefully (TERM, a HUP's new
+/// generation, TTOU, `--max-requests`), after its last answer: `Drop` is where a worker
+/// flushes or closes what it holds (gunicorn's `worker_exit`). A worker killed (after
+/// `--timeout` or `--graceful-timeout`) runs nothing.
 ///
 /// # Examples
 ///

@@ -196,7 +196,7 @@ pub(crate) struct Cli {
     #[arg(short = 'p', long = "pid", value_name = "FILE", env = "BR_SERVE_PID")]
     pub pid: Option<PathBuf>,
 
-    /// Serve the files under this directory instead of the demo app.
+    /// Serve the files under this directory instead of the application (the demo app, or the program's own). Dotfiles (but /.well-known/) and symlinks that leave DIR are not served (404)
     #[arg(long = "static", value_name = "DIR", env = "BR_SERVE_STATIC")]
     pub static_root: Option<PathBuf>,
 

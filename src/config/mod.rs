@@ -101,9 +101,11 @@ impl std::fmt::Display for BindAddr {
 /// assert_eq!(config.limits.max_body, 65_536);
 /// assert_eq!(config.mode, Mode::Serve);
 ///
-/// // A database that allows 100 connections in all: each worker takes its share.
+/// // A database that allows 100 connections in all: each worker takes its share of
+/// // the most workers there can be (TTIN and --max-workers add to `workers`).
 /// let factory = |config: &Config| -> Box<dyn Handler> {
-///     let share = (100 / config.workers).max(1);
+///     let most = config.max_workers.unwrap_or(config.workers);
+///     let share = (100 / most).max(1);
 ///     Box::new(move |_req: &Request| Response::text(200, format!("{share} connections\n")))
 /// };
 /// let _app = factory(&config); // 25 connections in each of the 4 workers
@@ -161,7 +163,8 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     /// Where to write the master's pid.
     pub pidfile: Option<PathBuf>,
-    /// `--static DIR`: serve this directory (canonical path) instead of the demo app.
+    /// `--static DIR`: serve this directory (canonical path) instead of the application
+    /// (the demo app, or the program's own: the workers build no other handler).
     pub static_root: Option<PathBuf>,
     /// List directories without an index.html.
     pub static_listing: bool,

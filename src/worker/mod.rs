@@ -37,6 +37,7 @@ use nix::unistd::Pid;
 
 use self::conn::{Conn, Ctx, InputBudget, Timeouts, Verdict};
 use self::recycle::Recycle;
+use crate::app::static_files::StaticFiles;
 use crate::config::Config;
 use crate::http::DateCache;
 use crate::metrics::Metrics;
@@ -165,6 +166,24 @@ pub enum WorkerApp<'a> {
     Ready(Box<dyn Handler>),
 }
 
+/// The handler this worker serves: the static file app when `--static DIR` is set, in
+/// place of the program's own (the flag means the same in every program built on the
+/// library, rather than being parsed and then ignored by a factory that never looks at
+/// it), else the program's, built now or preloaded. Read from this generation's
+/// configuration, so a HUP can turn `--static` on or off.
+fn application(app: WorkerApp, config: &Config) -> Result<Box<dyn Handler>, String> {
+    if let Some(root) = &config.static_root {
+        return match StaticFiles::from_config(root, config) {
+            Ok(files) => Ok(Box::new(files)),
+            Err(err) => Err(format!("--static {}: {err}", root.display())),
+        };
+    }
+    Ok(match app {
+        WorkerApp::Build(factory) => factory(config),
+        WorkerApp::Ready(handler) => handler,
+    })
+}
+
 /// Everything a freshly forked worker needs from the master.
 pub struct WorkerSpec {
     /// Stable number for logs (1-based; reused after a worker dies), and the index of
@@ -228,9 +247,12 @@ pub fn run(spec: WorkerSpec, app: WorkerApp) -> i32 {
         }
     };
     log::info!("Booting worker with pid: {}", std::process::id());
-    let handler = match app {
-        WorkerApp::Build(factory) => factory(&spec.config),
-        WorkerApp::Ready(handler) => handler,
+    let handler = match application(app, &spec.config) {
+        Ok(handler) => handler,
+        Err(err) => {
+            log::error!("worker setup failed: {err}");
+            return EXIT_BOOT_ERROR;
+        }
     };
     match Worker::new(spec, signals, poll, handler) {
         Ok(worker) => worker.serve(),
