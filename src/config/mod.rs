@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::FromArgMatches;
-use nix::sys::signal::Signal;
+/// The signal type [`SignalProfile`] answers with, re-exported so that a program can
+/// name it without depending on the same version of `nix`.
+pub use nix::sys::signal::Signal;
 
 use self::cli::Cli;
 use self::cli::parse_workers;
@@ -240,8 +242,7 @@ pub enum Mode {
 /// # Examples
 ///
 /// ```
-/// use br_serve::config::{SignalProfile, from_argv};
-/// use nix::sys::signal::Signal;
+/// use br_serve::config::{Signal, SignalProfile, from_argv};
 ///
 /// let config = from_argv(vec!["my-app".into(), "--signal-profile".into(), "nginx".into()])?;
 /// assert_eq!(config.signal_profile, SignalProfile::Nginx);
@@ -267,8 +268,7 @@ impl SignalProfile {
     /// # Examples
     ///
     /// ```
-    /// use br_serve::config::SignalProfile;
-    /// use nix::sys::signal::Signal;
+    /// use br_serve::config::{Signal, SignalProfile};
     ///
     /// // What a supervisor sends to stop without dropping requests.
     /// let stop_with = SignalProfile::default().graceful();
@@ -287,8 +287,7 @@ impl SignalProfile {
     /// # Examples
     ///
     /// ```
-    /// use br_serve::config::SignalProfile;
-    /// use nix::sys::signal::Signal;
+    /// use br_serve::config::{Signal, SignalProfile};
     ///
     /// assert_eq!(SignalProfile::Gunicorn.quick(), Signal::SIGQUIT);
     /// assert_eq!(SignalProfile::Nginx.quick(), Signal::SIGTERM);
@@ -305,8 +304,7 @@ impl SignalProfile {
     /// # Examples
     ///
     /// ```
-    /// use br_serve::config::SignalProfile;
-    /// use nix::sys::signal::Signal;
+    /// use br_serve::config::{Signal, SignalProfile};
     ///
     /// for profile in [SignalProfile::Gunicorn, SignalProfile::Nginx] {
     ///     assert!(profile.is_quick(Signal::SIGINT)); // Ctrl-C is quick in both
