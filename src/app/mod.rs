@@ -183,3 +183,39 @@ where
         self(req)
     }
 }
+
+/// A boxed handler, as a factory returns it, is a handler too, so code generic over
+/// `H: Handler` (a wrapper adding a header, a router of handlers) takes it as it is.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{Limits, parse_head};
+/// use br_serve::{Handler, Request, Response};
+///
+/// /// Adds `X-Served-By` to whatever `inner` answers.
+/// struct Tagged<H>(H);
+///
+/// impl<H: Handler> Handler for Tagged<H> {
+///     fn handle(&mut self, req: &Request) -> Response {
+///         self.0.handle(req).with_header("X-Served-By", "edge-1")
+///     }
+/// }
+///
+/// let boxed: Box<dyn Handler> = Box::new(|_req: &Request| Response::text(200, "hi\n"));
+/// let mut app = Tagged(boxed);
+/// let head = parse_head(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default())?
+///     .expect("a complete head");
+/// let resp = app.handle(&Request::new(head, Vec::new(), None));
+/// assert!(resp.headers().any(|(name, value)| (name, value) == ("X-Served-By", "edge-1")));
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
+impl Handler for Box<dyn Handler> {
+    fn handle(&mut self, req: &Request) -> Response {
+        (**self).handle(req)
+    }
+
+    fn before_body(&mut self, head: &RequestHead) -> Option<Response> {
+        (**self).before_body(head)
+    }
+}
