@@ -98,7 +98,8 @@ fn term_refuses_newcomers_once_the_queue_is_served() {
 /// With several workers, each takes its share of the accept queue found at the stop, so
 /// together they take what waited then, and a client arriving after that is refused
 /// rather than served on and on. (Each used to take the whole count: with two workers,
-/// twice the queue, the listener open to newcomers for the whole drain.)
+/// twice the queue, the listener open to newcomers for the whole drain.) The shares are
+/// taken at once, so the refusal comes while they are still being served.
 #[test]
 fn workers_share_the_queue_of_a_stop() {
     let mut server = Launch::new().args(&["--workers", "2"]).start();
@@ -115,16 +116,62 @@ fn workers_share_the_queue_of_a_stop() {
         (plans == 2).then_some(())
     });
     assert!(planned.is_some(), "both workers planned their share");
-    let mut late = server.connect();
-    late.send(&request("GET", "/pid", &[], b""));
+    assert!(refused_soon(&server), "a late client was let in");
     for conn in busy.iter_mut().chain(&mut queued) {
         assert_eq!(conn.read_response(secs(15)).status, 200);
     }
-    assert!(
-        late.try_read_response(secs(15)).is_err(),
-        "the late client was served"
-    );
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
+/// A worker takes its whole share of the accept queue when it notices a stop, and its
+/// listener closes then, not once that share is served: a client connecting while the
+/// queued slow request runs is refused at once. (Taken one at a time, the share kept the
+/// listener open for its whole service time, and such clients sat in the queue until
+/// the close reset them, their requests sent.)
+#[test]
+fn a_stop_closes_the_listeners_before_serving_the_queue() {
+    let (mut server, mut busy) = server_with_sleeper(500, &[]);
+    let mut queued = server.sent_sleeper(3000);
+    queued.wait_delivered(secs(10));
+    server.signal(Signal::SIGTERM);
+    assert!(refused_soon(&server), "new connections still accepted");
+    assert!(queued.is_quiet(), "refused only once the queue was served");
+    assert_eq!(busy.read_response(secs(15)).status, 200);
+    let answer = queued.read_response(secs(15));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.has_token("connection", "close"), "{answer:?}");
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
+/// Whether new TCP connections to `server` are refused within a few seconds (each
+/// process closes its copy of the listener in turn).
+fn refused_soon(server: &Server) -> bool {
+    let refused = poll_until(secs(15), || {
+        let attempt = std::net::TcpStream::connect(server.addr());
+        matches!(attempt, Err(e) if e.kind() == ErrorKind::ConnectionRefused).then_some(())
+    });
+    refused.is_some()
+}
+
+/// A new connection answered with `Connection: close` because a stop came while its
+/// request ran is closed with its answer, before the drain serves an idle connection's
+/// last request: its client, reading to the end, waited for that request too.
+#[test]
+fn an_answer_at_a_stop_is_closed_before_the_last_requests_run() {
+    let server = Launch::new().args(&["--workers", "1"]).start();
+    server.wait_children(1, secs(10));
+    let mut kept = server.connect();
+    kept.send(&request("GET", "/pid", &[], b""));
+    assert_eq!(kept.read_response(secs(10)).status, 200);
+    let mut newcomer = server.sleeper(1000);
+    kept.send(&request("GET", "/sleep?ms=3000", &[], b""));
+    kept.wait_delivered(secs(10));
+    server.signal(Signal::SIGTERM);
+    let answer = newcomer.read_response(secs(15));
+    assert!(answer.has_token("connection", "close"), "{answer:?}");
+    newcomer.expect_closed(secs(15));
+    assert!(kept.is_quiet(), "closed only after the kept request ran");
+    assert_eq!(kept.read_response(secs(15)).status, 200);
 }
 
 /// Workers notice a stop one after another, each after its current request: the one

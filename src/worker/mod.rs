@@ -14,8 +14,8 @@
 //! One turn of the loop: heartbeat, poll (the timeout is the next deadline), act on
 //! signals and the lifeline, drive every connection that had an event (each followed by
 //! an accept), accept one new connection, expire connections whose deadline passed, and
-//! see whether it is time to ask for a successor (`recycle`). Draining, it closes its
-//! listeners once it has taken its share of the accept queue, and exits when its last
+//! see whether it is time to ask for a successor (`recycle`). Draining, it accepts its
+//! share of the accept queue at once, closes its listeners, and exits when its last
 //! connection is done.
 
 mod conn;
@@ -588,7 +588,9 @@ impl Worker {
     /// [`DRAIN_KEEP_ALIVE`]; a request that comes is answered with `Connection: close`, and
     /// the rest are closed when their time is up, as any idle connection would be. Each
     /// idle connection is driven once now, for a request that arrived since its last event,
-    /// and a connection that never carried a request is closed by that drive.
+    /// and a connection that never carried a request is closed by that drive. Those are
+    /// the connections open before the drain: the ones it takes from the accept queue
+    /// come after them, and wait for a request that is still on its way.
     fn begin_drain(&mut self) {
         if self.draining {
             return;
@@ -599,9 +601,13 @@ impl Worker {
         self.ctx.timeouts.keep_alive = self.ctx.timeouts.keep_alive.min(DRAIN_KEEP_ALIVE);
         DRAINING.store(true, Ordering::Relaxed);
         self.ctx.slot.set_state(State::Stopping, monotonic_ms());
+        let idle: Vec<usize> = (0..self.conns.len())
+            .filter(|&i| self.conns[i].as_ref().is_some_and(Conn::is_idle))
+            .collect();
+        // First, so the listeners close before any last request runs.
         self.plan_last_accepts();
-        for index in 0..self.conns.len() {
-            if let Some(conn) = self.conns[index].as_mut().filter(|c| c.is_idle()) {
+        for index in idle {
+            if let Some(Some(conn)) = self.conns.get_mut(index) {
                 conn.mark_readable(false);
                 self.drive(index);
             }
@@ -638,6 +644,34 @@ impl Worker {
         }
         if whole_server && counted > 0 {
             log::info!("{counted} connection(s) wait in the accept queue: serving them first");
+        }
+        self.take_the_shares();
+    }
+
+    /// Accepts all of this worker's share of each accept queue at once, then closes the
+    /// listeners, so that newcomers are refused from now on. Taking the share one
+    /// connection at a time, as each was served, kept the listeners open for the share's
+    /// whole service time, and whoever connected meanwhile waited in the queue behind it
+    /// until the last listener closed and reset them, requests sent. The loop serves the
+    /// connections taken in the order they came (epoll reports a descriptor added with
+    /// its request there). Past `--worker-connections`, the rest is taken as room opens.
+    fn take_the_shares(&mut self) {
+        for i in 0..self.listeners.len() {
+            while self.last_accepts[i] > 0 && self.open < self.config.worker_connections {
+                let accepted = self.listeners[i].accept();
+                let empty = matches!(&accepted, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+                self.took_last_accept(i, !empty);
+                match accepted {
+                    Ok((stream, peer)) => self.keep(Conn::new(stream, peer, self.ctx.now)),
+                    Err(err) => {
+                        self.on_accept_error(i, err);
+                        break;
+                    }
+                }
+            }
+        }
+        if !self.taking_the_queue() {
+            self.close_listeners();
         }
     }
 
@@ -815,11 +849,18 @@ impl Worker {
         if self.ctx.served > served {
             self.ctx.newcomer_served_at = self.ctx.now;
         }
-        self.heed_a_stop();
-        if verdict == Verdict::Close {
-            conn.close(&mut self.ctx);
-            return;
+        // Closed before a stop asked for meanwhile is acted on: a drain serves the idle
+        // connections' last requests first, and this client would wait for its end.
+        match verdict {
+            Verdict::Close => conn.close(&mut self.ctx),
+            _ => self.keep(conn),
         }
+        self.heed_a_stop();
+    }
+
+    /// Registers a connection with epoll and the table of open ones; from then on the
+    /// loop drives it on its events.
+    fn keep(&mut self, mut conn: Conn) {
         let index = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
