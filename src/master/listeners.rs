@@ -19,7 +19,9 @@ use crate::sys::privileges::with_umask;
 use crate::worker;
 
 /// How long the kernel holds a connection that has sent nothing before handing it to a
-/// worker anyway (see `sys::sockopt::set_defer_accept`); the head timeout's default.
+/// worker anyway (see `sys::sockopt::set_defer_accept`); the head timeout's default. The
+/// kernel counts it in SYN-ACK retransmissions and rounds up: 10 s holds about 15 s
+/// (1 + 2 + 4 + 8).
 const DEFER_ACCEPT_SECS: u32 = 10;
 
 /// A bound, listening socket owned by the master.

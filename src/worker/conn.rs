@@ -56,7 +56,7 @@ const CLIENT_CLOSED: u16 = 499;
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     /// A whole request head must arrive within this, from its first byte. (A connection
-    /// that sends nothing at all is held by the kernel, TCP_DEFER_ACCEPT, for up to ten
+    /// that sends nothing at all is held by the kernel, TCP_DEFER_ACCEPT, for about fifteen
     /// seconds before a worker ever sees it; from accept this limit applies to it too.)
     pub head: Duration,
     /// How long an idle keep-alive connection is kept.
