@@ -6,7 +6,7 @@
 //! Each test first makes sure its slow request is in a worker's hands
 //! (`Conn::wait_consumed`), so "in flight" is a fact, not a hope about timing.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::os::unix::net::UnixStream;
 
 use nix::sys::signal::Signal;
@@ -140,6 +140,25 @@ fn a_stop_closes_the_listeners_before_serving_the_queue() {
     let answer = queued.read_response(secs(15));
     assert_eq!(answer.status, 200, "{answer:?}");
     assert!(answer.has_token("connection", "close"), "{answer:?}");
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
+/// A connection taken from the queue at a stop before its request has come (a Unix
+/// socket's, which the kernel queues at once) waits for that request and answers it,
+/// rather than being closed as a connection that never carried one.
+#[test]
+fn a_queued_connection_still_silent_at_a_stop_is_answered() {
+    let (_dir, path, unix) = unix_socket("silent");
+    let (mut server, mut sleeper) = server_with_sleeper(1000, &["--bind", &unix]);
+    let mut silent = UnixStream::connect(&path).expect("connect over the Unix socket");
+    server.signal(Signal::SIGTERM);
+    assert_eq!(sleeper.read_response(secs(15)).status, 200);
+    server.wait_for_log("serving them first", secs(15));
+    silent
+        .write_all(&request("GET", "/pid", &["Connection: close"], b""))
+        .expect("send over the Unix socket");
+    let answer = unix_answer(&mut silent);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 

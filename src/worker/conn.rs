@@ -359,6 +359,11 @@ impl Conn {
         (self.reused && self.is_idle()).then_some(self.last_progress)
     }
 
+    /// Open without having carried a request: nothing read, nothing answered.
+    pub fn never_used(&self) -> bool {
+        !self.reused && self.is_idle()
+    }
+
     /// Idle between requests: nothing buffered, nothing to write.
     pub fn is_idle(&self) -> bool {
         matches!(self.phase, Phase::Head { first_byte: None })
@@ -911,11 +916,6 @@ impl Conn {
             _ if !self.out.is_empty() => Verdict::Keep,
             Phase::Closing => self.start_linger(ctx.now),
             _ if self.eof => Verdict::Close,
-            // Draining: a connection that never carried a request is closed now. A kept-alive
-            // one stays for the (shortened) keep-alive time, so a client in mid-conversation
-            // gets its next request answered with `Connection: close` rather than meeting a
-            // socket closed under it.
-            _ if ctx.closing && self.is_idle() && !self.reused => Verdict::Close,
             _ => Verdict::Keep,
         }
     }

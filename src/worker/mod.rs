@@ -588,9 +588,12 @@ impl Worker {
     /// [`DRAIN_KEEP_ALIVE`]; a request that comes is answered with `Connection: close`, and
     /// the rest are closed when their time is up, as any idle connection would be. Each
     /// idle connection is driven once now, for a request that arrived since its last event,
-    /// and a connection that never carried a request is closed by that drive. Those are
-    /// the connections open before the drain: the ones it takes from the accept queue
-    /// come after them, and wait for a request that is still on its way.
+    /// and one that never carried a request and has none now is closed. A kept-alive one
+    /// stays for the (shortened) keep-alive time, so a client in mid-conversation gets its
+    /// next request answered with `Connection: close` rather than meeting a socket closed
+    /// under it. Those are the connections open before the drain: the ones taken from the
+    /// accept queue are served by the loop, on their events (one whose request is still
+    /// on its way, such as a Unix socket's, waits for it within `--header-timeout`).
     fn begin_drain(&mut self) {
         if self.draining {
             return;
@@ -607,9 +610,13 @@ impl Worker {
         // First, so the listeners close before any last request runs.
         self.plan_last_accepts();
         for index in idle {
-            if let Some(Some(conn)) = self.conns.get_mut(index) {
-                conn.mark_readable(false);
-                self.drive(index);
+            let Some(Some(conn)) = self.conns.get_mut(index) else {
+                continue;
+            };
+            conn.mark_readable(false);
+            self.drive(index);
+            if self.conns[index].as_ref().is_some_and(Conn::never_used) {
+                self.close(index);
             }
         }
     }
@@ -664,8 +671,13 @@ impl Worker {
                 match accepted {
                     Ok((stream, peer)) => self.keep(Conn::new(stream, peer, self.ctx.now)),
                     Err(err) => {
+                        // A client that left before its accept was one of the share; an
+                        // empty queue, or descriptors running short, ends the taking.
+                        let left = err.raw_os_error() == Some(nix::libc::ECONNABORTED);
                         self.on_accept_error(i, err);
-                        break;
+                        if !left {
+                            break;
+                        }
                     }
                 }
             }
