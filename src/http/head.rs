@@ -771,6 +771,13 @@ fn request_line(buf: &[u8], start: usize, line_end: usize) -> Result<Line, HttpE
     let (method, rest) = split_sp(line).ok_or(bad_request("malformed request line"))?;
     // HTTP/0.9's `GET /` has no version; we do not speak it.
     let (target, version) = split_sp(rest).ok_or(bad_request("missing HTTP version"))?;
+    // `GET  / HTTP/1.1` would otherwise be named by what it breaks (the version is then
+    // `/ HTTP/1.1`), not by what it is.
+    if version.contains(&b' ') {
+        return Err(bad_request(
+            "more than two spaces in the request line (one goes between each part)",
+        ));
+    }
     let version = parse_version(version)?;
     // RFC 9110 §9.1: method = token. Case is kept: `get` is a method we do not know,
     // which is the application's to answer (405/501), not ours to upper-case.
@@ -1117,6 +1124,27 @@ mod tests {
                 parse(input, &Limits::default()),
                 Ok(None),
                 "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    /// The refusal names what is wrong with the request line, not what it breaks.
+    #[test]
+    fn request_line_refusals_say_why() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"GET  / HTTP/1.1\r\n", "more than two spaces"),
+            (b"GET /a b HTTP/1.1\r\n", "more than two spaces"),
+            (b"GET / HTTP/1.1 \r\n", "more than two spaces"),
+            (b"GET  HTTP/1.1\r\n", "empty request-target"),
+            (b"GET /\r\n", "missing HTTP version"),
+            (b"GET / HTTP/1.x\r\n", "malformed HTTP version"),
+        ];
+        for (input, want) in cases {
+            let got = parse_head(input, &Limits::default()).map(|_| ());
+            assert!(
+                got.as_ref().is_err_and(|e| e.message().contains(want)),
+                "{:?}: {got:?}",
                 String::from_utf8_lossy(input)
             );
         }
