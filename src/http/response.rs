@@ -291,6 +291,26 @@ impl Response {
         self
     }
 
+    /// Without any field named `name` (case-insensitive), as a wrapper around another
+    /// handler removes or replaces what that one set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::Response;
+    ///
+    /// let inner = Response::text(200, "ok\n").with_header("Cache-Control", "max-age=60");
+    /// let resp = inner.without_header("cache-control").with_header("Cache-Control", "no-store");
+    /// assert_eq!(
+    ///     resp.headers().filter(|(name, _)| name.eq_ignore_ascii_case("cache-control")).collect::<Vec<_>>(),
+    ///     [("Cache-Control", "no-store")]
+    /// );
+    /// ```
+    pub fn without_header(mut self, name: &str) -> Response {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self
+    }
+
     /// Like [`with_header`](Self::with_header) for a fixed name and a value computed for
     /// this response, which is moved in rather than copied.
     ///
