@@ -257,6 +257,34 @@ where
 ///     })
 /// }
 /// ```
+///
+/// What must belong to one worker beside the shared data (a database connection, a
+/// socket: descriptors opened before the fork would be shared by every worker) is opened
+/// by the handler itself on its first request, in the worker: each worker's handler is
+/// its own copy, and `&mut self` may fill it in (gunicorn's `post_fork` hook, without a
+/// hook).
+///
+/// ```
+/// use std::net::TcpStream;
+///
+/// use br_serve::{Handler, Request, Response};
+///
+/// struct Lookup {
+///     table: Vec<u64>,               // built in the master, shared
+///     upstream: Option<TcpStream>,   // this worker's own, opened on first use
+/// }
+///
+/// impl Handler for Lookup {
+///     fn handle(&mut self, _req: &Request) -> Response {
+///         if self.upstream.is_none() {
+///             self.upstream = TcpStream::connect("127.0.0.1:5432").ok();
+///         }
+///         let state = if self.upstream.is_some() { "connected" } else { "no upstream" };
+///         Response::text(200, format!("{} entries, {state}\n", self.table.len()))
+///     }
+/// }
+/// # let _ = Lookup { table: Vec::new(), upstream: None };
+/// ```
 pub fn run_main_preloaded<F>(build: F) -> ExitCode
 where
     F: FnOnce(&Config) -> Box<dyn Handler>,
