@@ -162,6 +162,30 @@ fn a_queued_connection_still_silent_at_a_stop_is_answered() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
+/// A connection an idle worker accepted just before a stop, whose request is on its way,
+/// is answered too (it was closed as one that never carried a request), and a client
+/// that opened one and never sends holds the stop up no longer than an idle kept-alive
+/// connection would (2 s), not for the whole `--header-timeout`.
+#[test]
+fn a_connection_yet_to_send_at_a_stop_gets_the_keep_alive_time() {
+    let (_dir, path, unix) = unix_socket("unsent");
+    let mut server = Launch::new()
+        .args(&["--workers", "1", "--bind", &unix, "--header-timeout", "60"])
+        .start();
+    server.wait_children(1, secs(10));
+    let mut sending = UnixStream::connect(&path).expect("connect over the Unix socket");
+    let _silent = UnixStream::connect(&path).expect("connect over the Unix socket");
+    server.signal(Signal::SIGTERM);
+    server.wait_for_log("received TERM: draining", secs(10));
+    sending
+        .write_all(&request("GET", "/pid", &["Connection: close"], b""))
+        .expect("send over the Unix socket");
+    let answer = unix_answer(&mut sending);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    let status = server.wait_exit(secs(30));
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
 /// Whether new TCP connections to `server` are refused within a few seconds (each
 /// process closes its copy of the listener in turn).
 fn refused_soon(server: &Server) -> bool {

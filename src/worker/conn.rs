@@ -59,6 +59,10 @@ pub struct Timeouts {
     /// that sends nothing at all is held by the kernel, TCP_DEFER_ACCEPT, for about fifteen
     /// seconds before a worker ever sees it; from accept this limit applies to it too.)
     pub head: Duration,
+    /// How long a new connection may take to send its first byte: `head`, but while
+    /// draining no longer than an idle kept-alive connection is kept then, so one opened
+    /// ahead of need (a proxy's spare) cannot hold a stop up for the whole head timeout.
+    pub first_byte: Duration,
     /// How long an idle keep-alive connection is kept.
     pub keep_alive: Duration,
     /// The longest pause while a body is being received.
@@ -357,11 +361,6 @@ impl Conn {
     /// Since when a kept-alive connection has been idle between requests, if it is.
     pub fn idle_since(&self) -> Option<Instant> {
         (self.reused && self.is_idle()).then_some(self.last_progress)
-    }
-
-    /// Open without having carried a request: nothing read, nothing answered.
-    pub fn never_used(&self) -> bool {
-        !self.reused && self.is_idle()
     }
 
     /// Idle between requests: nothing buffered, nothing to write.
@@ -960,7 +959,7 @@ impl Conn {
                 first_byte: Some(first),
             } => *first + t.head,
             Phase::Head { first_byte: None } if self.reused => self.last_progress + t.keep_alive,
-            Phase::Head { first_byte: None } => self.last_progress + t.head,
+            Phase::Head { first_byte: None } => self.last_progress + t.first_byte,
             Phase::Body { .. } => self.last_progress + t.body_stall,
             Phase::Closing => writing,
         }

@@ -377,6 +377,7 @@ impl Worker {
                 limits: config.limits.clone(),
                 timeouts: Timeouts {
                     head: config.header_timeout,
+                    first_byte: config.header_timeout,
                     keep_alive: config.keep_alive,
                     body_stall: config.body_timeout,
                     write_stall: config.write_timeout,
@@ -587,13 +588,11 @@ impl Worker {
     /// request (a proxy does not retry a POST). They stay for the keep-alive time, at most
     /// [`DRAIN_KEEP_ALIVE`]; a request that comes is answered with `Connection: close`, and
     /// the rest are closed when their time is up, as any idle connection would be. Each
-    /// idle connection is driven once now, for a request that arrived since its last event,
-    /// and one that never carried a request and has none now is closed. A kept-alive one
-    /// stays for the (shortened) keep-alive time, so a client in mid-conversation gets its
-    /// next request answered with `Connection: close` rather than meeting a socket closed
-    /// under it. Those are the connections open before the drain: the ones taken from the
-    /// accept queue are served by the loop, on their events (one whose request is still
-    /// on its way, such as a Unix socket's, waits for it within `--header-timeout`).
+    /// idle connection is driven once now, for a request that arrived since its last event.
+    /// A connection yet to send its first request (just connected, as a Unix socket's
+    /// client may be, or taken from the accept queue below) has as long from its accept,
+    /// `--header-timeout` at most: its client is sending it, most likely, and one that
+    /// opened it ahead of need holds the stop up no longer than an idle kept one.
     fn begin_drain(&mut self) {
         if self.draining {
             return;
@@ -601,7 +600,9 @@ impl Worker {
         self.draining = true;
         self.drain_ends = Some(self.ctx.now + before_the_kill(self.config.graceful_timeout));
         self.ctx.closing = true;
-        self.ctx.timeouts.keep_alive = self.ctx.timeouts.keep_alive.min(DRAIN_KEEP_ALIVE);
+        let timeouts = &mut self.ctx.timeouts;
+        timeouts.keep_alive = timeouts.keep_alive.min(DRAIN_KEEP_ALIVE);
+        timeouts.first_byte = timeouts.first_byte.min(timeouts.keep_alive);
         DRAINING.store(true, Ordering::Relaxed);
         self.ctx.slot.set_state(State::Stopping, monotonic_ms());
         let idle: Vec<usize> = (0..self.conns.len())
@@ -615,9 +616,6 @@ impl Worker {
             };
             conn.mark_readable(false);
             self.drive(index);
-            if self.conns[index].as_ref().is_some_and(Conn::never_used) {
-                self.close(index);
-            }
         }
     }
 
