@@ -588,7 +588,8 @@ impl Worker {
     /// request (a proxy does not retry a POST). They stay for the keep-alive time, at most
     /// [`DRAIN_KEEP_ALIVE`]; a request that comes is answered with `Connection: close`, and
     /// the rest are closed when their time is up, as any idle connection would be. Each
-    /// idle connection is driven once now, for a request that arrived since its last event.
+    /// idle connection is driven once now, for a request that arrived since its last event
+    /// (those taken from the accept queue included: their requests are usually there).
     /// A connection yet to send its first request (just connected, as a Unix socket's
     /// client may be, or taken from the accept queue below) has as long from its accept,
     /// `--header-timeout` at most: its client is sending it, most likely, and one that
@@ -605,17 +606,13 @@ impl Worker {
         timeouts.first_byte = timeouts.first_byte.min(timeouts.keep_alive);
         DRAINING.store(true, Ordering::Relaxed);
         self.ctx.slot.set_state(State::Stopping, monotonic_ms());
-        let idle: Vec<usize> = (0..self.conns.len())
-            .filter(|&i| self.conns[i].as_ref().is_some_and(Conn::is_idle))
-            .collect();
         // First, so the listeners close before any last request runs.
         self.plan_last_accepts();
-        for index in idle {
-            let Some(Some(conn)) = self.conns.get_mut(index) else {
-                continue;
-            };
-            conn.mark_readable(false);
-            self.drive(index);
+        for index in 0..self.conns.len() {
+            if let Some(conn) = self.conns[index].as_mut().filter(|c| c.is_idle()) {
+                conn.mark_readable(false);
+                self.drive(index);
+            }
         }
     }
 
