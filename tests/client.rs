@@ -23,9 +23,15 @@ use crate::util::{poll_until, secs};
 pub fn unix_sent(path: &Path, target: &str) -> UnixStream {
     let mut stream =
         UnixStream::connect(path).unwrap_or_else(|e| panic!("connect to {}: {e}", path.display()));
+    unix_send(&mut stream, target);
+    stream
+}
+
+/// Sends `GET target` on `stream`, asking to be closed after the answer.
+#[track_caller]
+pub fn unix_send(stream: &mut UnixStream, target: &str) {
     let get = request("GET", target, &["Connection: close"], b"");
     stream.write_all(&get).expect("send over the Unix socket");
-    stream
 }
 
 /// Everything the server sends on `stream` until it closes it, within 10 s.

@@ -6,12 +6,12 @@
 //! Each test first makes sure its slow request is in a worker's hands
 //! (`Conn::wait_consumed`), so "in flight" is a fact, not a hope about timing.
 
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
 
 use nix::sys::signal::Signal;
 
-use crate::client::{Conn, RESPONSE_WITHIN, request, unix_answer, unix_sent};
+use crate::client::{Conn, RESPONSE_WITHIN, request, unix_answer, unix_send, unix_sent};
 use crate::util::{Launch, Server, poll_until, secs, send_signal, unix_socket};
 
 /// A one-worker server (extra flags appended) with a `/sleep?ms=..` request in flight.
@@ -154,9 +154,7 @@ fn a_queued_connection_still_silent_at_a_stop_is_answered() {
     server.signal(Signal::SIGTERM);
     assert_eq!(sleeper.read_response(secs(15)).status, 200);
     server.wait_for_log("serving them first", secs(15));
-    silent
-        .write_all(&request("GET", "/pid", &["Connection: close"], b""))
-        .expect("send over the Unix socket");
+    unix_send(&mut silent, "/pid");
     let answer = unix_answer(&mut silent);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
@@ -177,9 +175,7 @@ fn a_connection_yet_to_send_at_a_stop_gets_the_keep_alive_time() {
     let _silent = UnixStream::connect(&path).expect("connect over the Unix socket");
     server.signal(Signal::SIGTERM);
     server.wait_for_log("received TERM: draining", secs(10));
-    sending
-        .write_all(&request("GET", "/pid", &["Connection: close"], b""))
-        .expect("send over the Unix socket");
+    unix_send(&mut sending, "/pid");
     let answer = unix_answer(&mut sending);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     let status = server.wait_exit(secs(30));
