@@ -580,6 +580,39 @@ fn an_idle_kept_alive_connection_is_closed_after_keep_alive() {
     );
 }
 
+/// An empty line after a request (old clients sent one after a POST body; RFC 9112 §2.2
+/// lets a server ignore it) does not begin a request: the connection stays idle and is
+/// closed quietly at `--keep-alive`. It used to count as a head's first byte, answered
+/// with a 408 at `--header-timeout` for a request never sent.
+#[test]
+fn an_empty_line_after_a_request_leaves_the_connection_idle() {
+    let server = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "--keep-alive",
+            "1",
+            "--header-timeout",
+            "5",
+        ])
+        .start();
+    let mut stream = kept_alive(server.addr());
+    stream.write_all(b"\r\n").expect("send");
+    let (after, closed) = read_to_close(&mut stream, secs(20));
+    assert!(
+        after.is_empty(),
+        "sent after an empty line: {:?}",
+        String::from_utf8_lossy(&after)
+    );
+    assert!(closed, "the connection was still open after 20 s");
+    // Still a request's allowed prefix: the next request after it is answered.
+    let mut stream = kept_alive(server.addr());
+    stream
+        .write_all(&[b"\r\n".as_slice(), &request("GET", "/", &[], b"")].concat())
+        .expect("send");
+    assert!(read_hello(&mut stream).starts_with(b"HTTP/1.1 200 "));
+}
+
 /// A client that stops reading its answer is cut at `--write-timeout`, even when it keeps
 /// sending: each byte it sent used to start the write timeout over, and a byte a second
 /// held the connection (its slot and its queued answer) forever. Over a Unix socket,

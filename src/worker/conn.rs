@@ -363,10 +363,12 @@ impl Conn {
         (self.reused && self.is_idle()).then_some(self.last_progress)
     }
 
-    /// Idle between requests: nothing buffered, nothing to write.
+    /// Idle between requests: nothing to write, and nothing buffered but the empty lines
+    /// RFC 9112 §2.2 lets a client send before a request (old clients send one after a
+    /// body).
     pub fn is_idle(&self) -> bool {
         matches!(self.phase, Phase::Head { first_byte: None })
-            && self.input.is_empty()
+            && after_blank_lines(&self.input).is_empty()
             && self.out.is_empty()
     }
 
@@ -486,8 +488,12 @@ impl Conn {
         if start >= self.input.len() {
             return None;
         }
+        // Empty lines do not begin a request: a connection holding only those is idle,
+        // closed quietly at its keep-alive time, not answered 408 for a request never sent.
         if let Phase::Head { first_byte } = &mut self.phase {
-            first_byte.get_or_insert(ctx.now);
+            if !after_blank_lines(&self.input[start..]).is_empty() {
+                first_byte.get_or_insert(ctx.now);
+            }
         }
         // A Content-Length over the body limit is judged in `begin_body`, after the
         // application's `before_body`: a refused method's 405 comes first.
