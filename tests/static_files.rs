@@ -223,6 +223,23 @@ fn files_are_served_with_validators_and_ranges() {
     assert_eq!(rest, "", "HEAD carried a body");
 }
 
+/// An empty file: HEAD says `Content-Length: 0` as GET does (it said no length, so a
+/// client checking a size by HEAD saw "unknown"), and a Range is ignored (there is no
+/// byte a 206 could name), an empty 200 as nginx answers, not a 416 a player fails on.
+#[test]
+fn an_empty_file_has_a_length_and_ignores_ranges() {
+    let (dir, server) = site();
+    std::fs::write(dir.join("www/empty.txt"), b"").unwrap();
+    let raw = head_raw(&server, "/empty.txt");
+    assert!(raw.starts_with("HTTP/1.1 200 "), "{raw}");
+    assert!(raw.contains("\r\nContent-Length: 0\r\n"), "{raw}");
+    for range in ["Range: bytes=0-", "Range: bytes=-5", "Range: bytes=0-0"] {
+        let resp = send(&server, "GET", "/empty.txt", &[range]);
+        assert_eq!((resp.status, resp.body.len()), (200, 0), "{range}");
+        assert_eq!(resp.header("content-length"), Some("0"), "{range}");
+    }
+}
+
 /// Two copies of a file with the same modification time and size, as the same deploy
 /// gives each replica behind a load balancer, carry the same ETag although their inodes
 /// differ: a client's If-None-Match or If-Range then holds whichever replica it reaches.

@@ -125,8 +125,11 @@ pub(super) fn evaluate(c: &Conditions, file: &FileInfo, get: bool, now: i64) -> 
         return outcome;
     }
     match c.range {
-        // §13.1.5: a failed If-Range means "send me the whole thing".
-        Some(range) if get && if_range_holds(c.if_range, file, now) => {
+        // §13.1.5: a failed If-Range means "send me the whole thing". An empty file has
+        // no range a 206 could name (§14.1.1 calls `-n` satisfiable there, yet
+        // Content-Range has no form for zero bytes): its Range is ignored, as §14.2
+        // allows and nginx does, so a player asking `bytes=0-` gets an empty 200.
+        Some(range) if get && file.size > 0 && if_range_holds(c.if_range, file, now) => {
             parse_range(range, file.size)
         }
         _ => Outcome::Full,
@@ -263,7 +266,8 @@ fn int_range(first: u64, last: Option<u64>, size: u64) -> Outcome {
 }
 
 /// `-n`: the last `n` bytes, or the whole file when it is shorter. `-0` asks for
-/// nothing, and an empty file has no bytes to give: both unsatisfiable.
+/// nothing, and an empty file has no bytes to give: both unsatisfiable (though
+/// [`evaluate`] ignores an empty file's Range before asking).
 fn suffix_range(suffix: u64, size: u64) -> Outcome {
     if suffix == 0 || size == 0 {
         return Outcome::Unsatisfiable;
