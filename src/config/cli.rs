@@ -184,10 +184,10 @@ pub(crate) struct Cli {
           value_parser = parse_metrics_path)]
     pub metrics_path: Option<String>,
 
-    /// Serve the metrics from the master itself on this TCP address (HOST:PORT), at
+    /// Serve the metrics from the master itself on this TCP address, at
     /// /metrics: answered even when every worker is busy, on a port that can stay
     /// private. Bound once, like --bind; a USR2 upgrade carries it over.
-    #[arg(long = "metrics-bind", value_name = "ADDRESS", env = "BR_SERVE_METRICS_BIND",
+    #[arg(long = "metrics-bind", value_name = "HOST:PORT", env = "BR_SERVE_METRICS_BIND",
           value_parser = parse_metrics_bind)]
     pub metrics_bind: Option<SocketAddr>,
 
