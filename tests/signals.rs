@@ -262,6 +262,25 @@ fn term_kills_requests_that_outlive_the_graceful_timeout() {
     conn.expect_closed(secs(5));
 }
 
+/// A drain whose queue outlasts `--graceful-timeout` closes what is left a tenth of it
+/// before the master's SIGKILL and exits on its own, also when the queue came in one
+/// batch of events: the worker checked the time only between batches, served the whole
+/// batch, and was killed with every client still waiting reset.
+#[test]
+fn a_drain_longer_than_the_graceful_timeout_ends_before_the_kill() {
+    let (mut server, mut sleeper) = server_with_sleeper(1500, &["--graceful-timeout", "5"]);
+    // 40 x 150 ms: 6 s of requests behind the sleeper, against 4.5 s before the kill.
+    let queued: Vec<Conn> = (0..40).map(|_| server.sent_sleeper(150)).collect();
+    server.signal(Signal::SIGTERM);
+    assert_eq!(sleeper.read_response(secs(15)).status, 200);
+    let status = server.wait_exit(secs(20));
+    assert_eq!(status.code(), Some(0), "{status}");
+    server.wait_for_log("--graceful-timeout is running out", secs(5));
+    let killed = server.log().into_iter().find(|l| l.contains("SIGKILL"));
+    assert_eq!(killed, None, "the worker was killed");
+    drop(queued);
+}
+
 /// Sends TERM to `worker` and waits until it has run its handler.
 #[track_caller]
 fn term_delivered(worker: u32) {

@@ -14,13 +14,14 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use signal_hook::consts::signal::*;
 use signal_hook_mio::v1_0::Signals;
 
 use crate::config::SignalProfile;
+use crate::sys::clock::monotonic_ms;
 
 /// Every signal the master acts on (DESIGN "Signals").
 pub const MASTER: &[i32] = &[
@@ -114,6 +115,10 @@ pub struct WorkerSignals {
     /// poll may be seconds away, behind a batch of slow requests, while the master's
     /// `--graceful-timeout` runs; the worker looks at this between requests.
     pub stop_asked: Arc<AtomicBool>,
+    /// When the graceful stop signal first came ([`monotonic_ms`]; 0 before): the
+    /// master's `--graceful-timeout` runs from about then, not from when the worker,
+    /// busy in a handler, got round to it.
+    pub stop_sent_ms: Arc<AtomicU64>,
 }
 
 /// In a worker, after the master's `Signals` has been dropped and while all signals are
@@ -142,5 +147,17 @@ pub fn reset_for_worker(profile: SignalProfile) -> io::Result<WorkerSignals> {
     let source = Signals::new([profile.graceful() as i32, SIGUSR1])?;
     let stop_asked = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(profile.graceful() as i32, Arc::clone(&stop_asked))?;
-    Ok(WorkerSignals { source, stop_asked })
+    let stop_sent_ms = Arc::new(AtomicU64::new(0));
+    let sent = Arc::clone(&stop_sent_ms);
+    let first = move || {
+        let _ = sent.compare_exchange(0, monotonic_ms(), Ordering::Relaxed, Ordering::Relaxed);
+    };
+    // SAFETY: the action reads CLOCK_MONOTONIC (clock_gettime is async-signal-safe) and
+    // stores to an atomic: it neither allocates nor takes a lock.
+    unsafe { signal_hook::low_level::register(profile.graceful() as i32, first) }?;
+    Ok(WorkerSignals {
+        source,
+        stop_asked,
+        stop_sent_ms,
+    })
 }

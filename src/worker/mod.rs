@@ -599,7 +599,7 @@ impl Worker {
             return;
         }
         self.draining = true;
-        self.drain_ends = Some(self.ctx.now + before_the_kill(self.config.graceful_timeout));
+        self.drain_ends = Some(self.stop_began() + before_the_kill(self.config.graceful_timeout));
         self.ctx.closing = true;
         let timeouts = &mut self.ctx.timeouts;
         timeouts.keep_alive = timeouts.keep_alive.min(DRAIN_KEEP_ALIVE);
@@ -613,6 +613,18 @@ impl Worker {
                 conn.mark_readable(false);
                 self.drive(index);
             }
+        }
+    }
+
+    /// When the stop began, as the master counts `--graceful-timeout`: when the signal
+    /// came, which may be a long handler ago; now, for a stop the worker began itself
+    /// (its master gone).
+    fn stop_began(&self) -> Instant {
+        let sent_ms = self.signals.stop_sent_ms.load(Ordering::Relaxed);
+        let ago = Duration::from_millis(monotonic_ms().saturating_sub(sent_ms));
+        match sent_ms {
+            0 => self.ctx.now,
+            _ => Instant::now().checked_sub(ago).unwrap_or(self.ctx.now),
         }
     }
 
@@ -896,10 +908,15 @@ impl Worker {
     }
 
     /// A stop asked for while a request ran is acted on before the next connection is
-    /// driven, not after the whole batch of events (seconds, behind slow requests).
+    /// driven, not after the whole batch of events (seconds, behind slow requests). So is
+    /// the end of a drain's time: the share of the queue a stop takes comes in one batch,
+    /// and serving it whole ran the worker into the master's SIGKILL.
     fn heed_a_stop(&mut self) {
         if self.signals.stop_asked.load(Ordering::Relaxed) {
             self.on_signals();
+        }
+        if self.drain_ends.is_some_and(|end| self.ctx.now >= end) {
+            self.close_the_rest();
         }
     }
 
@@ -943,9 +960,7 @@ impl Worker {
             log::warn!("the master is gone; stopping");
             self.begin_drain();
         }
-        if self.drain_ends.is_some_and(|end| self.ctx.now >= end) {
-            self.close_the_rest();
-        }
+        self.heed_a_stop();
         // A draining worker is on its way out already.
         let due = (!self.draining).then(|| self.recycle.at_sweep(self.ctx.now));
         if let Some(why) = due.flatten() {
