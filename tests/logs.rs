@@ -97,6 +97,28 @@ fn access_log_is_combined_and_reopened_on_usr1() {
     assert!(read(&rotated).contains("/?before"));
 }
 
+/// The answer to a slow pipelined request (1 ms or more) goes out, and its line is
+/// written, before the next request's handler runs: every answer waited for the whole
+/// batch (three pipelined 300 ms requests were answered together at 0.9 s), and a worker
+/// killed in a later request (`--timeout`) lost answers it had made and counted, never
+/// sent nor logged.
+#[test]
+fn a_pipelined_answer_is_sent_and_logged_before_the_next_request_runs() {
+    let dir = TempDir::new("pipelined");
+    let path = dir.join("access.log");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--access-logfile", path.to_str().unwrap()])
+        .start();
+    let mut conn = server.connect();
+    let first = request("GET", "/sleep?ms=5", &[], b"");
+    let second = request("GET", "/sleep?ms=60000", &[], b"");
+    conn.send(&[first, second].concat());
+    // Within 10 s: the second request runs for a minute.
+    let answer = conn.read_response(RESPONSE_WITHIN);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    wait_line(&path, "/sleep?ms=5 ");
+}
+
 /// Rotation with `--user`: the master (root) recreates the file on USR1, and the workers
 /// (another user) must still be able to open it. A production umask (022) makes a file
 /// created by root unwritable for anyone else, so the file must be handed to the workers'

@@ -399,6 +399,7 @@ impl Worker {
                 access: spec.access_log,
                 metrics,
                 budget: InputBudget::for_limit(config.limits.max_body),
+                slow_answer: false,
             },
             config,
             master: spec.master,
