@@ -16,7 +16,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::out::OutQueue;
 use super::stream::Stream;
@@ -858,18 +858,23 @@ impl Conn {
     /// The access log's line for a request refused before it reached the application
     /// (400, 408, 413, 414, 431, 501, 505), as nginx logs them: its request line as far
     /// as it was read, `-` for what was not.
+    /// Its duration runs from the head's first byte, as a request's runs from its arrival:
+    /// a 408 took its client the whole `--header-timeout`.
     fn refusal_line(&self, log: &AccessLog, response: &Response, now: Instant) -> Pending {
         let (method, target, version) = match &self.phase {
             Phase::Body { head, .. } => {
                 let version = head.version().as_str().as_bytes();
                 (head.method().as_bytes(), head.target().as_bytes(), version)
             }
-            _ => {
-                let mut parts = first_line(&self.input).splitn(3, |&b| b == b' ');
-                let mut next = || parts.next().filter(|part| !part.is_empty()).unwrap_or(b"-");
-                (next(), next(), next())
-            }
+            _ => line_parts(first_line(&self.input)),
         };
+        let began = match self.phase {
+            Phase::Head {
+                first_byte: Some(first),
+            } => first,
+            _ => now,
+        };
+        let ago = now.saturating_duration_since(began);
         let entry = Entry {
             peer: self.peer,
             method,
@@ -879,10 +884,10 @@ impl Conn {
             response_header: &|name| response.sent_header(name),
             status: response.status(),
             body_bytes: response.body_len(),
-            started: SystemTime::now(),
+            started: SystemTime::now().checked_sub(ago).unwrap_or(UNIX_EPOCH),
             elapsed: Duration::ZERO,
         };
-        log.hold(&entry, now)
+        log.hold(&entry, began)
     }
 
     /// Queues an answer, and holds its access-log line (if any) until it is written.
@@ -1092,6 +1097,29 @@ fn first_line(input: &[u8]) -> &[u8] {
     &rest[..end.unwrap_or(rest.len()).min(8192)]
 }
 
+/// A refused request line's method, target and version, for the log: split at runs of
+/// spaces, so that `GET  / HTTP/1.1` (refused for its two spaces) is not logged with an
+/// empty target and a version of `/ HTTP/1.1`; `-` for what did not arrive.
+fn line_parts(line: &[u8]) -> (&[u8], &[u8], &[u8]) {
+    let mut rest = line;
+    let mut next = |whole: bool| {
+        let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+        rest = &rest[start..];
+        let end = match whole {
+            true => rest.len(),
+            false => rest.iter().position(|&b| b == b' ').unwrap_or(rest.len()),
+        };
+        let (part, tail) = rest.split_at(end);
+        rest = tail;
+        if part.is_empty() {
+            b"-".as_slice()
+        } else {
+            part
+        }
+    };
+    (next(false), next(false), next(true))
+}
+
 /// Whether unparsed (or refused) input is a HEAD request, after the empty lines RFC 9112
 /// §2.2 lets a client send first: its error answer must not carry a body either.
 fn starts_as_head(input: &[u8]) -> bool {
@@ -1277,6 +1305,23 @@ mod tests {
         assert_eq!(status(1), Some(500));
         assert_eq!(status(103), Some(500));
         assert_eq!(status(413), Some(413));
+    }
+
+    #[test]
+    fn refused_request_lines_are_split_for_the_log() {
+        let cases: &[(&[u8], [&[u8]; 3])] = &[
+            (b"GET / HTTP/1.1", [b"GET", b"/", b"HTTP/1.1"]),
+            (b"GET  / HTTP/1.1", [b"GET", b"/", b"HTTP/1.1"]),
+            (b"GET /a  HTTP/1.1 x", [b"GET", b"/a", b"HTTP/1.1 x"]),
+            (b"GET /", [b"GET", b"/", b"-"]),
+            (b"GET", [b"GET", b"-", b"-"]),
+            (b"", [b"-", b"-", b"-"]),
+            (b" GET", [b"GET", b"-", b"-"]),
+        ];
+        for (line, [method, target, version]) in cases {
+            let parts = line_parts(line);
+            assert_eq!(parts, (*method, *target, *version), "{line:?}");
+        }
     }
 
     #[test]
