@@ -281,6 +281,65 @@ fn a_drain_longer_than_the_graceful_timeout_ends_before_the_kill() {
     drop(queued);
 }
 
+/// A worker that notices the stop only after the drain's time is up (its handler ran
+/// past it) begins no queued request: it closes them and exits before the kill. It
+/// served the first, 1 s long, and was killed in it.
+#[test]
+fn a_stop_noticed_after_the_drains_end_serves_nothing_more() {
+    // Noticed 9.5 s after TERM: after the drain's end (9 s), before the kill (10 s).
+    let (mut server, mut sleeper) = server_with_sleeper(9500, &["--graceful-timeout", "10"]);
+    server.signal(Signal::SIGTERM);
+    let queued: Vec<Conn> = (0..5).map(|_| server.sent_sleeper(1000)).collect();
+    assert_eq!(sleeper.read_response(secs(20)).status, 200);
+    assert_eq!(server.wait_exit(secs(20)).code(), Some(0));
+    server.wait_for_log("--graceful-timeout is running out", secs(5));
+    let killed = server.log().into_iter().find(|l| l.contains("SIGKILL"));
+    assert_eq!(killed, None, "the worker was killed");
+    drop(queued);
+}
+
+/// Pipelined requests that outlast `--graceful-timeout` stop at the drain's end too: a
+/// connection's batch was served whole, and the worker killed in it.
+#[test]
+fn pipelined_requests_stop_at_the_drains_end() {
+    let (mut server, mut sleeper) = server_with_sleeper(1000, &["--graceful-timeout", "5"]);
+    let mut conn = server.connect();
+    let one = request("GET", "/sleep?ms=100", &[], b"");
+    // 8 s of requests, against 4.5 s before the kill.
+    conn.send(&one.repeat(80));
+    server.signal(Signal::SIGTERM);
+    assert_eq!(sleeper.read_response(secs(15)).status, 200);
+    assert_eq!(conn.read_response(secs(15)).status, 200);
+    assert_eq!(server.wait_exit(secs(20)).code(), Some(0));
+    server.wait_for_log("--graceful-timeout is running out", secs(5));
+    let killed = server.log().into_iter().find(|l| l.contains("SIGKILL"));
+    assert_eq!(killed, None, "the worker was killed");
+}
+
+/// A stalled download at the drain's end is closed by the worker, which exits before the
+/// kill. With a short `--graceful-timeout`, a tenth of it is less than the worker's
+/// 250 ms sweep: the worker wakes at the drain's end rather than at its next sweep.
+#[test]
+fn a_short_graceful_timeout_closes_a_stalled_download_before_the_kill() {
+    let dir = crate::util::TempDir::new("stalled-download");
+    std::fs::create_dir(dir.join("www")).unwrap();
+    let file = std::fs::File::create(dir.join("www/big.bin")).unwrap();
+    file.set_len(256 << 20).unwrap();
+    let mut server = Launch::new()
+        .args(&["--workers", "1", "--graceful-timeout", "1"])
+        .args(&["--static", dir.join("www").to_str().unwrap()])
+        .start();
+    let mut conn = server.connect();
+    conn.send(&request("GET", "/big.bin", &[], b""));
+    // The worker is writing: the file has begun to arrive, and the client stops reading.
+    conn.wait_consumed(secs(10));
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait_exit(secs(20)).code(), Some(0));
+    server.wait_for_log("--graceful-timeout is running out", secs(5));
+    let killed = server.log().into_iter().find(|l| l.contains("SIGKILL"));
+    assert_eq!(killed, None, "the worker was killed");
+}
+
 /// Sends TERM to `worker` and waits until it has run its handler.
 #[track_caller]
 fn term_delivered(worker: u32) {

@@ -129,6 +129,9 @@ pub struct Ctx {
     pub budget: InputBudget,
     /// The last answer took [`SLOW_ANSWER`] or more since the clock's read before it.
     pub slow_answer: bool,
+    /// Draining: when to close what is still open, just before the master's SIGKILL at
+    /// `--graceful-timeout` would. No request is begun from then on.
+    pub drain_ends: Option<Instant>,
 }
 
 /// Memory for requests being received, shared by a worker's connections. A body is read
@@ -233,6 +236,11 @@ impl Ctx {
         self.set_now(now);
         self.slot.end_request(self.now_ms);
         self.served += 1;
+    }
+
+    /// A drain's time is up: nothing more is served.
+    pub fn out_of_time(&self) -> bool {
+        self.drain_ends.is_some_and(|end| self.now >= end)
     }
 
     /// Moves the clock on to `now`.
@@ -471,7 +479,8 @@ impl Conn {
     /// Parses and answers every complete request in the input buffer, in order.
     fn process(&mut self, ctx: &mut Ctx) {
         let mut consumed = 0;
-        while self.out.pending() <= OUTPUT_HIGH_WATER {
+        // Pipelined requests too wait for no drain that has run out of time.
+        while self.out.pending() <= OUTPUT_HIGH_WATER && !ctx.out_of_time() {
             let used = match self.phase {
                 Phase::Head { .. } => self.next_head(consumed, ctx),
                 Phase::Body { .. } => self.feed_body(consumed, ctx),

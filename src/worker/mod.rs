@@ -319,9 +319,6 @@ struct Worker {
     config: Config,
     master: Pid,
     draining: bool,
-    /// Draining: when to close what is still open, just before the master's SIGKILL at
-    /// `--graceful-timeout` would ([`before_the_kill`]).
-    drain_ends: Option<Instant>,
     /// When to ask for a successor: requests served, age, memory.
     recycle: Recycle,
     /// Every worker's slot, to count those sharing the accept queue in a stop.
@@ -400,13 +397,13 @@ impl Worker {
                 metrics,
                 budget: InputBudget::for_limit(config.limits.max_body),
                 slow_answer: false,
+                drain_ends: None,
             },
             config,
             master: spec.master,
             recycle,
             board: spec.board,
             draining: false,
-            drain_ends: None,
             next_sweep: now + SWEEP_EVERY,
             scratch: ZeroedPages::new(SCRATCH_BYTES)?,
         };
@@ -442,6 +439,7 @@ impl Worker {
             self.ctx.set_now(Instant::now());
             self.ctx.polled_at = self.ctx.now;
             self.on_events(&events);
+            self.heed_a_stop();
             self.accept_one();
             self.sweep();
             self.check_recycle();
@@ -456,8 +454,9 @@ impl Worker {
         }
     }
 
-    /// How long poll may sleep: not past the next sweep or half the master's timeout
-    /// (so the heartbeat stays fresh), and not at all while accepts are pending.
+    /// How long poll may sleep: not past the next sweep, half the master's timeout (so
+    /// the heartbeat stays fresh) or a drain's end (a sweep can come after the kill when
+    /// `--graceful-timeout` is short), and not at all while accepts are pending.
     fn poll_timeout(&self) -> Duration {
         if self.can_accept() && self.accept_ready.iter().any(|&r| r) {
             return Duration::ZERO;
@@ -466,14 +465,12 @@ impl Worker {
             .config
             .timeout
             .map_or(Duration::from_secs(1), |t| t / 2);
-        let until_sweep = self.next_sweep.saturating_duration_since(self.ctx.now);
-        let paused = self
-            .accept_paused_until
-            .map(|t| t.saturating_duration_since(self.ctx.now));
+        let until = |t: Instant| t.saturating_duration_since(self.ctx.now);
         [
             Some(heartbeat.min(Duration::from_secs(1))),
-            Some(until_sweep),
-            paused,
+            Some(until(self.next_sweep)),
+            self.accept_paused_until.map(until),
+            self.ctx.drain_ends.map(until),
         ]
         .into_iter()
         .flatten()
@@ -600,7 +597,8 @@ impl Worker {
             return;
         }
         self.draining = true;
-        self.drain_ends = Some(self.stop_began() + before_the_kill(self.config.graceful_timeout));
+        self.ctx.drain_ends =
+            Some(self.stop_began() + before_the_kill(self.config.graceful_timeout));
         self.ctx.closing = true;
         let timeouts = &mut self.ctx.timeouts;
         timeouts.keep_alive = timeouts.keep_alive.min(DRAIN_KEEP_ALIVE);
@@ -896,7 +894,11 @@ impl Worker {
     }
 
     /// Lets one connection make all the progress it can; closes it if it is done.
+    /// Nothing more is served once a drain's time is up, a stop noticed late included.
     fn drive(&mut self, index: usize) {
+        if self.ctx.out_of_time() {
+            self.close_the_rest();
+        }
         let Some(Some(conn)) = self.conns.get_mut(index) else {
             return;
         };
@@ -916,7 +918,7 @@ impl Worker {
         if self.signals.stop_asked.load(Ordering::Relaxed) {
             self.on_signals();
         }
-        if self.drain_ends.is_some_and(|end| self.ctx.now >= end) {
+        if self.ctx.out_of_time() {
             self.close_the_rest();
         }
     }
@@ -936,7 +938,7 @@ impl Worker {
     /// access-log lines are written with the bytes that went out and the worker exits
     /// on its own, rather than all of it being lost to the master's SIGKILL.
     fn close_the_rest(&mut self) {
-        self.drain_ends = None;
+        self.ctx.drain_ends = None;
         if self.open > 0 {
             log::warn!(
                 "--graceful-timeout is running out: closing {} connection(s) still open",
@@ -961,7 +963,6 @@ impl Worker {
             log::warn!("the master is gone; stopping");
             self.begin_drain();
         }
-        self.heed_a_stop();
         // A draining worker is on its way out already.
         let due = (!self.draining).then(|| self.recycle.at_sweep(self.ctx.now));
         if let Some(why) = due.flatten() {
