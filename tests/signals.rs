@@ -273,11 +273,7 @@ fn a_drain_longer_than_the_graceful_timeout_ends_before_the_kill() {
     let queued: Vec<Conn> = (0..40).map(|_| server.sent_sleeper(150)).collect();
     server.signal(Signal::SIGTERM);
     assert_eq!(sleeper.read_response(secs(15)).status, 200);
-    let status = server.wait_exit(secs(20));
-    assert_eq!(status.code(), Some(0), "{status}");
-    server.wait_for_log("--graceful-timeout is running out", secs(5));
-    let killed = server.log().into_iter().find(|l| l.contains("SIGKILL"));
-    assert_eq!(killed, None, "the worker was killed");
+    exits_before_the_kill(&mut server);
     drop(queued);
 }
 
@@ -291,10 +287,7 @@ fn a_stop_noticed_after_the_drains_end_serves_nothing_more() {
     server.signal(Signal::SIGTERM);
     let queued: Vec<Conn> = (0..5).map(|_| server.sent_sleeper(1000)).collect();
     assert_eq!(sleeper.read_response(secs(20)).status, 200);
-    assert_eq!(server.wait_exit(secs(20)).code(), Some(0));
-    server.wait_for_log("--graceful-timeout is running out", secs(5));
-    let killed = server.log().into_iter().find(|l| l.contains("SIGKILL"));
-    assert_eq!(killed, None, "the worker was killed");
+    exits_before_the_kill(&mut server);
     drop(queued);
 }
 
@@ -310,10 +303,7 @@ fn pipelined_requests_stop_at_the_drains_end() {
     server.signal(Signal::SIGTERM);
     assert_eq!(sleeper.read_response(secs(15)).status, 200);
     assert_eq!(conn.read_response(secs(15)).status, 200);
-    assert_eq!(server.wait_exit(secs(20)).code(), Some(0));
-    server.wait_for_log("--graceful-timeout is running out", secs(5));
-    let killed = server.log().into_iter().find(|l| l.contains("SIGKILL"));
-    assert_eq!(killed, None, "the worker was killed");
+    exits_before_the_kill(&mut server);
 }
 
 /// A stalled download at the drain's end is closed by the worker, which exits before the
@@ -334,7 +324,15 @@ fn a_short_graceful_timeout_closes_a_stalled_download_before_the_kill() {
     // The worker is writing: the file has begun to arrive, and the client stops reading.
     conn.wait_consumed(secs(10));
     server.signal(Signal::SIGTERM);
-    assert_eq!(server.wait_exit(secs(20)).code(), Some(0));
+    exits_before_the_kill(&mut server);
+}
+
+/// The server exits 0, its worker having closed what was left at the drain's end on its
+/// own, not killed.
+#[track_caller]
+fn exits_before_the_kill(server: &mut Server) {
+    let status = server.wait_exit(secs(20));
+    assert_eq!(status.code(), Some(0), "{status}");
     server.wait_for_log("--graceful-timeout is running out", secs(5));
     let killed = server.log().into_iter().find(|l| l.contains("SIGKILL"));
     assert_eq!(killed, None, "the worker was killed");
