@@ -580,6 +580,27 @@ fn an_idle_kept_alive_connection_is_closed_after_keep_alive() {
     );
 }
 
+/// A client that sends its whole body before it reads (Python's http.client, most
+/// clients without `Expect: 100-continue`) gets the 413 for a body over the limit: the
+/// server reads the rest of the announced body, as nginx does, where it closed after
+/// 64 KiB and reset the client in mid-send (a broken pipe, the 413 never read).
+#[test]
+fn a_refused_body_is_taken_in_so_its_client_reads_the_413() {
+    let server = Launch::new().args(&["--workers", "1"]).start();
+    let mut stream = raw_connect(server.addr());
+    stream.set_write_timeout(Some(secs(30))).expect("timeout");
+    let body = vec![b'x'; 32 << 20];
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("send the head");
+    stream.write_all(&body).expect("the upload was cut");
+    let (answer, _) = read_to_close(&mut stream, secs(10));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:?}");
+}
+
 /// An empty line after a request (old clients sent one after a POST body; RFC 9112 §2.2
 /// lets a server ignore it) does not begin a request: the connection stays idle and is
 /// closed quietly at `--keep-alive`. It used to count as a head's first byte, answered

@@ -42,10 +42,18 @@ const SLOW_ANSWER: Duration = Duration::from_millis(1);
 const CONTENT_TOO_LARGE: HttpError = content_too_large("Content-Length over the body limit");
 /// An answer this large may outlast its last `write` in the kernel (`still_reading`).
 const LARGE_ANSWER: u64 = 64 * 1024;
-/// How long a lingering close waits for the client to finish sending.
+/// How long a lingering close waits for more of what the client is sending.
 const LINGER: Duration = Duration::from_secs(2);
+/// The longest a lingering close lasts, as nginx's `lingering_time`.
+const LINGER_MAX: Duration = Duration::from_secs(30);
 /// How much input a lingering close discards before giving up.
 const LINGER_BYTES: usize = 64 * 1024;
+/// The most of a refused body's announced length a lingering close takes in: a client
+/// that sends its whole body before it reads (Python's http.client; most clients without
+/// `Expect: 100-continue`) then reads the 413 or 405, where closing at [`LINGER_BYTES`]
+/// reset it mid-send and it never saw the answer. nginx reads such a body for up to
+/// `lingering_time`, whatever its size.
+const LINGER_BODY: u64 = 64 << 20;
 /// A kept request that waited this long behind other connections' requests, while
 /// another worker is idle or a newcomer from the accept queue was served, is answered
 /// with `Connection: close`: its client connects again, through the accept queue, to
@@ -262,7 +270,11 @@ enum Phase {
     /// The last response is queued; close once it is written.
     Closing,
     /// Written and half-closed; discarding input until EOF or the linger deadline.
-    Lingering { since: Instant, drained: usize },
+    Lingering {
+        since: Instant,
+        drained: usize,
+        cap: usize,
+    },
 }
 
 enum BodyDecoder {
@@ -304,6 +316,8 @@ pub struct Conn {
     last_written: Instant,
     /// We answered an error and must not trust what follows.
     failed: bool,
+    /// Bytes still to come of a body refused before it was read, as announced.
+    refused_body: u64,
     /// The client shut down its side (EPOLLRDHUP was reported).
     peer_closed: bool,
     /// Bytes of the worker's [`InputBudget`] its request in progress holds.
@@ -346,6 +360,7 @@ impl Conn {
             last_written: now,
             newcomer_seen_at: None,
             failed: false,
+            refused_body: 0,
             peer_closed: false,
             reserved: 0,
             unsent_seen: 0,
@@ -411,7 +426,7 @@ impl Conn {
             // A lingering close reads no further than its cap: a client sending at full
             // speed kept every full read `readable` and was read well past it.
             let lingered =
-                matches!(self.phase, Phase::Lingering { drained, .. } if drained > LINGER_BYTES);
+                matches!(self.phase, Phase::Lingering { drained, cap, .. } if drained > cap);
             if !self.readable || stalled || lingered || matches!(self.phase, Phase::Closing) {
                 break;
             }
@@ -592,6 +607,10 @@ impl Conn {
         }
         let early = early.or_else(|| too_large.then(|| Response::error(&CONTENT_TOO_LARGE)));
         if let Some(response) = early {
+            let buffered = (self.input.len() - start - len) as u64;
+            if let BodyFraming::Length(n) = head.framing() {
+                self.refused_body = n.saturating_sub(buffered);
+            }
             self.answer_unread(head, response, ctx);
             return len;
         }
@@ -959,9 +978,7 @@ impl Conn {
     /// After a drive: decides whether the connection lives on.
     fn settle(&mut self, ctx: &Ctx) -> Verdict {
         match self.phase {
-            Phase::Lingering { drained, .. } if self.eof || drained > LINGER_BYTES => {
-                Verdict::Close
-            }
+            Phase::Lingering { drained, cap, .. } if self.eof || drained > cap => Verdict::Close,
             Phase::Lingering { .. } => Verdict::Keep,
             _ if !self.out.is_empty() => Verdict::Keep,
             Phase::Closing => self.start_linger(ctx.now),
@@ -985,9 +1002,12 @@ impl Conn {
             return Verdict::Close;
         }
         self.input = Vec::new();
+        self.last_progress = now;
+        let body = self.refused_body.min(LINGER_BODY) as usize;
         self.phase = Phase::Lingering {
             since: now,
             drained: 0,
+            cap: LINGER_BYTES.max(body),
         };
         self.readable = true;
         Verdict::Keep
@@ -1001,7 +1021,9 @@ impl Conn {
     pub fn deadline(&self, t: &Timeouts) -> Instant {
         let writing = self.last_written + t.write_stall;
         match &self.phase {
-            Phase::Lingering { since, .. } => *since + LINGER,
+            Phase::Lingering { since, .. } => {
+                (self.last_progress + LINGER).min(*since + LINGER_MAX)
+            }
             Phase::Head {
                 first_byte: Some(first),
             } if !self.out.is_empty() => writing.min(*first + t.head),
