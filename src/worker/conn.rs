@@ -885,9 +885,9 @@ impl Conn {
 
     /// The access log's line for a request refused before it reached the application
     /// (400, 408, 413, 414, 431, 501, 505), as nginx logs them: its request line as far
-    /// as it was read, `-` for what was not.
-    /// Its duration runs from the head's first byte, as a request's runs from its arrival:
-    /// a 408 took its client the whole `--header-timeout`.
+    /// as it was read, `-` for what was not. Its duration runs from the head's first
+    /// byte, as a request's runs from its arrival: a 408 took its client the whole
+    /// `--header-timeout`.
     fn refusal_line(&self, log: &AccessLog, response: &Response, now: Instant) -> Pending {
         let (method, target, version) = match &self.phase {
             Phase::Body { head, .. } => {

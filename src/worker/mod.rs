@@ -79,7 +79,8 @@ const SCRATCH_BYTES: usize = 64 * 1024;
 static DRAINING: AtomicBool = AtomicBool::new(false);
 /// How long after the graceful stop signal a draining worker closes what is still open:
 /// a tenth of `--graceful-timeout` (at most a second) before the master's SIGKILL, so
-/// that the worker's own last sweep (every [`SWEEP_EVERY`]) comes first.
+/// that the worker closes it itself (its poll wakes then, and it begins no request
+/// after) and exits with its access-log lines written.
 fn before_the_kill(graceful: Duration) -> Duration {
     graceful.saturating_sub((graceful / 10).min(Duration::from_secs(1)))
 }
