@@ -236,13 +236,21 @@ fn refused_requests_are_in_the_access_log() {
 
 /// A refused request's line keeps its parts when it was refused for extra spaces (it
 /// was logged with an empty target and a version of `/x HTTP/1.1`), and a 408's
-/// duration runs from the head's first byte (it was 0 after a second's wait).
+/// duration runs from the head's first byte (it was 0 after a second's wait), for a
+/// stalled head and a stalled body alike.
 #[test]
 fn refused_lines_keep_their_request_line_and_duration() {
     let dir = TempDir::new("access-refused-parts");
     let path = dir.join("access.log");
     let server = Launch::new()
-        .args(&["--workers", "1", "--header-timeout", "1"])
+        .args(&[
+            "--workers",
+            "1",
+            "--header-timeout",
+            "1",
+            "--body-timeout",
+            "1",
+        ])
         .args(&["--access-logfile", path.to_str().unwrap()])
         .args(&["--access-logformat", "%(s)s [%(r)s] %(U)s %(L)s"])
         .start();
@@ -254,12 +262,16 @@ fn refused_lines_keep_their_request_line_and_duration() {
         line.starts_with("400 [GET /spaced HTTP/1.1] /spaced "),
         "{line}"
     );
-    let line = wait_line(&path, "408 ");
-    let seconds: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(
-        seconds >= 0.9,
-        "a 408 after a second logged as {seconds} s: {line}"
-    );
+    let stalled = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc";
+    assert_eq!(status_of(&server, stalled), 408);
+    for timed_out in ["408 [GET /slow", "408 [POST /echo"] {
+        let line = wait_line(&path, timed_out);
+        let seconds: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(
+            seconds >= 0.9,
+            "a 408 after a second logged as {seconds} s: {line}"
+        );
+    }
 }
 
 /// A format of one's own: response headers the application set (`%({name}o)s`; the ones

@@ -15,7 +15,7 @@ use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::out::OutQueue;
@@ -108,6 +108,11 @@ pub struct Ctx {
     /// The graceful stop signal came, and the event loop has not seen it yet (it may be
     /// running a handler): raised by the signal handler itself.
     pub stop_asked: Arc<AtomicBool>,
+    /// When the graceful stop signal first came, in the scoreboard's milliseconds (0
+    /// before): recorded by the signal handler itself.
+    pub stop_sent_ms: Arc<AtomicU64>,
+    /// How long after the graceful stop signal a drain's time is up.
+    pub drain_time: Duration,
     /// Every worker's slot: whether another is idle, for a client waiting behind this
     /// one ([`MOVE_AFTER`]).
     pub board: Scoreboard,
@@ -138,7 +143,7 @@ pub struct Ctx {
     /// The last answer took [`SLOW_ANSWER`] or more since the clock's read before it.
     pub slow_answer: bool,
     /// Draining: when to close what is still open, just before the master's SIGKILL at
-    /// `--graceful-timeout` would. No request is begun from then on.
+    /// `--graceful-timeout` would ([`Ctx::out_of_time`]).
     pub drain_ends: Option<Instant>,
 }
 
@@ -246,9 +251,25 @@ impl Ctx {
         self.served += 1;
     }
 
-    /// A drain's time is up: nothing more is served.
+    /// A drain's time is up: no request is begun from then on. Also before the event loop
+    /// has seen the stop signal, with the end counted from the signal: a batch of
+    /// pipelined requests running when it came ran into the master's SIGKILL.
     pub fn out_of_time(&self) -> bool {
-        self.drain_ends.is_some_and(|end| self.now >= end)
+        let end = match self.drain_ends {
+            None if self.stop_asked.load(Ordering::Relaxed) => {
+                self.stop_began().map(|began| began + self.drain_time)
+            }
+            end => end,
+        };
+        end.is_some_and(|end| self.now >= end)
+    }
+
+    /// When the graceful stop signal came, as the master counts `--graceful-timeout`
+    /// (which may be a long handler before the event loop sees it); `None` before.
+    pub fn stop_began(&self) -> Option<Instant> {
+        let sent_ms = self.stop_sent_ms.load(Ordering::Relaxed);
+        let ago = Duration::from_millis(self.now_ms.saturating_sub(sent_ms));
+        (sent_ms > 0).then(|| self.now.checked_sub(ago)).flatten()
     }
 
     /// Moves the clock on to `now`.
@@ -266,6 +287,8 @@ enum Phase {
         head: RequestHead,
         body: Vec<u8>,
         framing: BodyDecoder,
+        /// When the head's first byte arrived.
+        began: Instant,
     },
     /// The last response is queued; close once it is written.
     Closing,
@@ -628,10 +651,12 @@ impl Conn {
             self.out.tail_buf().extend_from_slice(CONTINUE_100);
             self.out.appended(CONTINUE_100.len());
         }
+        let began = self.request_began().unwrap_or(ctx.now);
         self.phase = Phase::Body {
             head,
             body: Vec::new(),
             framing,
+            began,
         };
         len
     }
@@ -887,7 +912,7 @@ impl Conn {
     /// (400, 408, 413, 414, 431, 501, 505), as nginx logs them: its request line as far
     /// as it was read, `-` for what was not. Its duration runs from the head's first
     /// byte, as a request's runs from its arrival: a 408 took its client the whole
-    /// `--header-timeout`.
+    /// `--header-timeout`, or the body's wait of `--body-timeout`.
     fn refusal_line(&self, log: &AccessLog, response: &Response, now: Instant) -> Pending {
         let (method, target, version) = match &self.phase {
             Phase::Body { head, .. } => {
@@ -896,12 +921,7 @@ impl Conn {
             }
             _ => line_parts(first_line(&self.input)),
         };
-        let began = match self.phase {
-            Phase::Head {
-                first_byte: Some(first),
-            } => first,
-            _ => now,
-        };
+        let began = self.request_began().unwrap_or(now);
         let ago = now.saturating_duration_since(began);
         let entry = Entry {
             peer: self.peer,
@@ -916,6 +936,15 @@ impl Conn {
             elapsed: Duration::ZERO,
         };
         log.hold(&entry, began)
+    }
+
+    /// When the request being received began: its head's first byte.
+    fn request_began(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Head { first_byte } => first_byte,
+            Phase::Body { began, .. } => Some(began),
+            Phase::Closing | Phase::Lingering { .. } => None,
+        }
     }
 
     /// Queues an answer, and holds its access-log line (if any) until it is written.

@@ -350,6 +350,7 @@ impl Worker {
             None => None,
         };
         let stop_asked = std::sync::Arc::clone(&signals.stop_asked);
+        let stop_sent_ms = std::sync::Arc::clone(&signals.stop_sent_ms);
         let mut worker = Worker {
             accept_ready: vec![true; spec.listeners.len()],
             last_accepts: vec![0; spec.listeners.len()],
@@ -387,6 +388,8 @@ impl Worker {
                 anchor,
                 closing: false,
                 stop_asked,
+                stop_sent_ms,
+                drain_time: before_the_kill(config.graceful_timeout),
                 board: spec.board,
                 polled_at: now,
                 turn_began: now,
@@ -598,8 +601,8 @@ impl Worker {
             return;
         }
         self.draining = true;
-        self.ctx.drain_ends =
-            Some(self.stop_began() + before_the_kill(self.config.graceful_timeout));
+        let began = self.ctx.stop_began().unwrap_or(self.ctx.now);
+        self.ctx.drain_ends = Some(began + self.ctx.drain_time);
         self.ctx.closing = true;
         let timeouts = &mut self.ctx.timeouts;
         timeouts.keep_alive = timeouts.keep_alive.min(DRAIN_KEEP_ALIVE);
@@ -613,18 +616,6 @@ impl Worker {
                 conn.mark_readable(false);
                 self.drive(index);
             }
-        }
-    }
-
-    /// When the stop began, as the master counts `--graceful-timeout`: when the signal
-    /// came, which may be a long handler ago; now, for a stop the worker began itself
-    /// (its master gone).
-    fn stop_began(&self) -> Instant {
-        let sent_ms = self.signals.stop_sent_ms.load(Ordering::Relaxed);
-        let ago = Duration::from_millis(monotonic_ms().saturating_sub(sent_ms));
-        match sent_ms {
-            0 => self.ctx.now,
-            _ => Instant::now().checked_sub(ago).unwrap_or(self.ctx.now),
         }
     }
 
