@@ -339,7 +339,8 @@ pub struct Conn {
     last_written: Instant,
     /// We answered an error and must not trust what follows.
     failed: bool,
-    /// Bytes still to come of a body refused before it was read, as announced.
+    /// Bytes still to come of a body refused before it was read, as announced (or as
+    /// many as a lingering close takes in, for a chunked one).
     refused_body: u64,
     /// The client shut down its side (EPOLLRDHUP was reported).
     peer_closed: bool,
@@ -683,6 +684,11 @@ impl Conn {
         let (used, done) = match step {
             Ok(progress) => progress,
             Err(refusal) => {
+                // A chunked body over the limit: its length is unknown, so the lingering
+                // close takes in as much as it would of an announced one.
+                if refusal.status() == 413 {
+                    self.refused_body = LINGER_BODY;
+                }
                 self.fail(refusal, head_request, ctx);
                 return None;
             }
