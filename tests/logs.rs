@@ -243,14 +243,8 @@ fn refused_lines_keep_their_request_line_and_duration() {
     let dir = TempDir::new("access-refused-parts");
     let path = dir.join("access.log");
     let server = Launch::new()
-        .args(&[
-            "--workers",
-            "1",
-            "--header-timeout",
-            "1",
-            "--body-timeout",
-            "1",
-        ])
+        .args(&["--workers", "1"])
+        .args(&["--header-timeout", "1", "--body-timeout", "1"])
         .args(&["--access-logfile", path.to_str().unwrap()])
         .args(&["--access-logformat", "%(s)s [%(r)s] %(U)s %(L)s"])
         .start();
