@@ -6,12 +6,16 @@
 //! Each test first makes sure its slow request is in a worker's hands
 //! (`Conn::wait_consumed`), so "in flight" is a fact, not a hope about timing.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::os::unix::net::UnixStream;
+use std::thread;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::client::{Conn, RESPONSE_WITHIN, request, unix_answer, unix_send, unix_sent};
+use crate::client::{
+    Conn, RESPONSE_WITHIN, raw_connect, read_until, request, unix_answer, unix_send, unix_sent,
+};
 use crate::util::{Launch, Server, poll_until, secs, send_signal, unix_socket};
 
 /// A one-worker server (extra flags appended) with a `/sleep?ms=..` request in flight.
@@ -307,6 +311,32 @@ fn pipelined_requests_stop_at_the_drains_end() {
     assert_eq!(conn.read_response(secs(15)).status, 200);
     server.signal(Signal::SIGTERM);
     exits_before_the_kill(&mut server);
+}
+
+/// A refused upload still coming at a stop lingers no longer than an idle kept-alive
+/// connection is kept then (2 s), not the 30 s a lingering close may last otherwise:
+/// a client trickling its body held the stop up until the drain's end.
+#[test]
+fn a_refused_upload_still_coming_does_not_hold_a_stop_up() {
+    let mut server = Launch::new()
+        .args(&["--workers", "1", "--graceful-timeout", "60"])
+        .start();
+    let mut stream = raw_connect(server.addr());
+    let head = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n";
+    stream.write_all(head.as_bytes()).expect("send the head");
+    let end_of_head = |b: &[u8]| b.windows(4).any(|w| w == b"\r\n\r\n");
+    let (answer, _) = read_until(&mut stream, secs(10), end_of_head);
+    assert!(answer.starts_with(b"HTTP/1.1 413 "), "{answer:?}");
+    // A byte every 500 ms: the lingering close, taking in the body, never goes 2 s idle.
+    let trickle = thread::spawn(move || {
+        while stream.write_all(b"x").is_ok() {
+            thread::sleep(Duration::from_millis(500));
+        }
+    });
+    server.signal(Signal::SIGTERM);
+    // Not the lingering close's 30 s, nor the drain's 54.
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+    trickle.join().expect("the trickling client");
 }
 
 /// A stalled download at the drain's end is closed by the worker, which exits before the

@@ -45,7 +45,7 @@ const LARGE_ANSWER: u64 = 64 * 1024;
 /// How long a lingering close waits for more of what the client is sending.
 const LINGER: Duration = Duration::from_secs(2);
 /// The longest a lingering close lasts, as nginx's `lingering_time`.
-const LINGER_MAX: Duration = Duration::from_secs(30);
+pub const LINGER_MAX: Duration = Duration::from_secs(30);
 /// How much input a lingering close discards before giving up.
 const LINGER_BYTES: usize = 64 * 1024;
 /// The most of a refused body's announced length a lingering close takes in: a client
@@ -81,6 +81,10 @@ pub struct Timeouts {
     pub body_stall: Duration,
     /// The longest pause while the client is not reading our response.
     pub write_stall: Duration,
+    /// The longest a lingering close lasts: [`LINGER_MAX`], but while draining no longer
+    /// than an idle kept-alive connection is kept then, so a refused upload still coming
+    /// cannot hold a stop up for half a minute.
+    pub linger: Duration,
 }
 
 /// What the worker lends a connection while it works: the application and the
@@ -1056,9 +1060,7 @@ impl Conn {
     pub fn deadline(&self, t: &Timeouts) -> Instant {
         let writing = self.last_written + t.write_stall;
         match &self.phase {
-            Phase::Lingering { since, .. } => {
-                (self.last_progress + LINGER).min(*since + LINGER_MAX)
-            }
+            Phase::Lingering { since, .. } => (self.last_progress + LINGER).min(*since + t.linger),
             Phase::Head {
                 first_byte: Some(first),
             } if !self.out.is_empty() => writing.min(*first + t.head),

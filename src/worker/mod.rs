@@ -380,6 +380,7 @@ impl Worker {
                     keep_alive: config.keep_alive,
                     body_stall: config.body_timeout,
                     write_stall: config.write_timeout,
+                    linger: conn::LINGER_MAX,
                 },
                 date: DateCache::new(),
                 slot,
@@ -607,6 +608,7 @@ impl Worker {
         let timeouts = &mut self.ctx.timeouts;
         timeouts.keep_alive = timeouts.keep_alive.min(DRAIN_KEEP_ALIVE);
         timeouts.first_byte = timeouts.first_byte.min(timeouts.keep_alive);
+        timeouts.linger = timeouts.linger.min(DRAIN_KEEP_ALIVE);
         DRAINING.store(true, Ordering::Relaxed);
         self.ctx.slot.set_state(State::Stopping, monotonic_ms());
         // First, so the listeners close before any last request runs.
