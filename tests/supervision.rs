@@ -573,6 +573,25 @@ fn metrics_port_out_of_descriptors_says_so_once() {
     server.wait_for_log("metrics port: accepting again", secs(10));
 }
 
+/// A worker retired while in a request (TTOU with every worker busy) counts as stopping
+/// at once, not as busy until its request ends and it sees the signal: the master marks
+/// it when it retires it.
+#[test]
+fn a_worker_retired_in_a_request_counts_as_stopping() {
+    let server = start("2", &["--metrics-bind", "127.0.0.1:0"]);
+    let metrics = server.metrics_addr();
+    let _sleepers = [server.sleeper(20_000), server.sleeper(20_000)];
+    let sample = |state: &str| {
+        let scrape = client::get(metrics, "/metrics").text();
+        metric_sample::<u64>(&scrape, &format!(r#"br_serve_workers{{state="{state}"}}"#))
+    };
+    let both_busy = poll_until(secs(10), || (sample("busy") == 2).then_some(()));
+    assert!(both_busy.is_some(), "two workers busy within 10 s");
+    server.signal(Signal::SIGTTOU);
+    server.wait_for_log("Retiring worker", secs(10));
+    assert_eq!((sample("stopping"), sample("busy")), (1, 1));
+}
+
 /// The master answers its own port while the only worker is inside a 20 s request, when
 /// a scrape of `--metrics-path` would wait behind it.
 #[test]

@@ -890,6 +890,7 @@ impl<'a> Master<'a> {
         if let Some(info) = self.pool.get_mut(pid) {
             log::info!("Retiring worker {} (pid: {pid})", info.number());
             info.retiring_ms = Some(monotonic_ms());
+            self.scoreboard[info.slot].set_retiring();
             signal_worker(pid, self.config.signal_profile.graceful());
         }
     }

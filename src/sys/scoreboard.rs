@@ -49,6 +49,8 @@ pub struct Slot {
     replacement_wanted: AtomicU32,
     /// Set by the master during `--drain-delay`: still serving, but not ready.
     unready: AtomicU32,
+    /// Set by the master when it retires this worker alone (HUP, TTOU, recycling).
+    retiring: AtomicU32,
     /// Set by a worker that takes no new connection for now (`--worker-connections`
     /// reached, or out of descriptors): idle, it still counts as busy.
     full: AtomicU32,
@@ -184,6 +186,7 @@ impl Slot {
         self.line_len.store(0, Relaxed);
         self.replacement_wanted.store(0, Relaxed);
         self.unready.store(0, Relaxed);
+        self.retiring.store(0, Relaxed);
         self.full.store(0, Relaxed);
         self.waiting.store(0, Relaxed);
         self.heartbeat_ms.store(now_ms, Relaxed);
@@ -309,6 +312,12 @@ impl Slot {
         self.unready.store(1, Relaxed);
     }
 
+    /// Master: this worker alone is to stop; it counts as stopping from now on
+    /// ([`Slot::state`]).
+    pub fn set_retiring(&self) {
+        self.retiring.store(1, Relaxed);
+    }
+
     /// Whether the master marked this worker not ready.
     pub fn unready(&self) -> bool {
         self.unready.load(Relaxed) != 0
@@ -342,6 +351,9 @@ impl Slot {
     pub fn state(&self) -> State {
         match self.state.load(Relaxed) {
             1 => State::Booting,
+            // Retired, though still in the request it was in when the signal came (it
+            // marks itself stopping only after): not idle, not busy with the pool's work.
+            2 | 3 if self.retiring.load(Relaxed) != 0 => State::Stopping,
             // A worker that cannot take a connection is no idle worker: not to the
             // autoscaler, which adds one while connections wait and none is idle, nor
             // to the metrics.
