@@ -989,6 +989,8 @@ fn limit_cases() -> Vec<Case> {
         case("9110 §15.5.15 request line at the limit", get(&target(4094), ""), serve(&[404])),
         case("9110 §15.5.15 request line one over", get(&target(4095), ""), reject(414)),
         case("9110 §15.5.15 endless request line", format!("GET /{}", "a".repeat(6000)), reject(414)),
+        // RFC 9112 §3: a method longer than any implemented: 501, not a URI's 414.
+        case("9112 §3 method filling the line", format!("{} / HTTP/1.1\r\n", "M".repeat(5000)), reject(501)),
         // RFC 6585 §5: a field line or a field count over the limit: 431.
         case("RFC 6585 §5 field at the limit", get("/", &field(8190)), serve(&[200])),
         case("RFC 6585 §5 field one over", get("/", &field(8191)), reject(431)),

@@ -35,7 +35,7 @@
 //! Every error means "answer and close"; nothing here tries to find where the next
 //! request starts after a bad one.
 
-use super::error::{HttpError, bad_request, fields_too_large, uri_too_long};
+use super::error::{HttpError, bad_request, fields_too_large, not_implemented, uri_too_long};
 use super::framing::{self, Semantics};
 use super::limits::{Limits, MAX_LEADING_EMPTY_LINES};
 use super::request::Version;
@@ -738,7 +738,8 @@ fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, HttpError> {
 /// arrives, so garbage (a TLS ClientHello, a binary blob) is refused at once instead of
 /// after `limits.request_line` bytes. Only the first `request_line + 1` bytes are looked
 /// at: past them the line is too long (414), and that verdict must not depend on how
-/// many bytes were buffered when we looked.
+/// many bytes were buffered when we looked. A method that alone fills the line is
+/// "longer than any that it implements": RFC 9112 §3 says 501, not 414 (no URI was sent).
 fn check_method_prefix(buf: &[u8], start: usize, request_line: usize) -> Result<(), HttpError> {
     let line = buf.get(start..).unwrap_or_default();
     let window = line.get(..request_line.saturating_add(1)).unwrap_or(line);
@@ -750,6 +751,9 @@ fn check_method_prefix(buf: &[u8], start: usize, request_line: usize) -> Result<
         if !syntax::is_tchar(b) {
             return Err(bad_request("invalid method"));
         }
+    }
+    if window.len() > request_line {
+        return Err(not_implemented("method longer than the request line limit"));
     }
     Ok(())
 }
@@ -1305,6 +1309,10 @@ mod tests {
             // 21 bytes: 414, complete or not (RFC 9110 §15.5.15).
             (b"GET /abcdefg HTTP/1.0\r\n\r\n", Err(414)),
             (b"GET /abcdefghijklmnopq", Err(414)),
+            // A method of 21 bytes is one we cannot implement: 501 (RFC 9112 §3); 20
+            // bytes of it wait for the space.
+            (b"GETGETGETGETGETGETGET / HTTP/1.0\r\n\r\n", Err(501)),
+            (b"GETGETGETGETGETGETGE", Ok(None)),
             // 20 bytes without CRLF yet: still waiting.
             (b"GET /abcdef HTTP/1.0", Ok(None)),
             // Field line of exactly 10 bytes is accepted; 11 is 431, even partial.
