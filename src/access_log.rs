@@ -19,7 +19,10 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::Config;
 use crate::http::origin_part;
+use crate::sys::privileges::give_log_file;
+use nix::unistd::Uid;
 
 /// gunicorn's default, which is Apache's combined log format.
 pub const DEFAULT_FORMAT: &str = r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
@@ -429,19 +432,14 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// Opens the access log the configuration asks for, if any; a file it creates gets
-    /// `mode` ([`crate::Config::file_mode`]).
-    pub fn open(
-        target: Option<&str>,
-        format: &Format,
-        mode: u32,
-    ) -> std::io::Result<Option<AccessLog>> {
-        let Some(target) = target else {
+    /// Opens the access log the configuration asks for, if any (see [`LogPath::new`]).
+    pub fn open(config: &Config) -> std::io::Result<Option<AccessLog>> {
+        let Some(target) = config.access_log.as_deref() else {
             return Ok(None);
         };
         Ok(Some(AccessLog {
-            format: format.clone(),
-            sink: Sink::open(target, mode)?,
+            format: config.access_log_format.clone(),
+            sink: Sink::open(target, config)?,
         }))
     }
 
@@ -555,7 +553,7 @@ fn is_pipe(fd: std::os::fd::BorrowedFd) -> bool {
 
 impl Sink {
     /// Opens `target`: `-` means stdout, anything else a file opened for appending.
-    pub fn open(target: &str, mode: u32) -> std::io::Result<Sink> {
+    pub fn open(target: &str, config: &Config) -> std::io::Result<Sink> {
         match target {
             "-" => Ok(Sink {
                 path: None,
@@ -565,7 +563,7 @@ impl Sink {
                 pipe: is_pipe(std::io::stdout().as_fd()),
             }),
             path => {
-                let path = LogPath::new(path.into(), mode);
+                let path = LogPath::new(path.into(), config);
                 let file = path.open()?;
                 Ok(Sink {
                     path: Some(path),
@@ -622,18 +620,26 @@ impl Sink {
     }
 }
 
-/// A log file that USR1 opens again: where it is, and the mode it is created with.
+/// A log file that USR1 opens again: where it is, the mode it is created with, and the
+/// workers' user (`--user`), who must be able to open it again too.
 #[derive(Debug)]
 pub struct LogPath {
     /// Where the file is.
     pub path: PathBuf,
     mode: u32,
+    owner: Option<Uid>,
 }
 
 impl LogPath {
-    /// A log at `path`, created with `mode` ([`crate::Config::file_mode`]) if missing.
-    pub fn new(path: PathBuf, mode: u32) -> LogPath {
-        LogPath { path, mode }
+    /// The log at `path` that `config` names: created with [`crate::Config::file_mode`]
+    /// if missing, and given to `--user` once opened.
+    pub fn new(path: PathBuf, config: &Config) -> LogPath {
+        let owner = config.credentials.as_ref().map(|c| c.uid);
+        LogPath {
+            path,
+            mode: config.file_mode(),
+            owner,
+        }
     }
 
     /// Opens the file for appending: `O_APPEND` makes each `write` land whole at the
@@ -641,6 +647,16 @@ impl LogPath {
     /// created here gets `mode` exactly, whatever umask br-serve was started under (077
     /// made the logs unreadable to the log shipper that `mode` lets read them).
     pub fn open(&self) -> std::io::Result<File> {
+        let file = self.open_for_append()?;
+        if let Some(uid) = self.owner {
+            if let Err(err) = give_log_file(&file, uid) {
+                log::warn!("cannot hand {} to uid {uid}: {err}", self.path.display());
+            }
+        }
+        Ok(file)
+    }
+
+    fn open_for_append(&self) -> std::io::Result<File> {
         let mut append = std::fs::OpenOptions::new();
         append.append(true);
         let created = append

@@ -33,7 +33,7 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
     }
     set_role(0);
     if let Some(path) = &config.error_log {
-        let log = LogPath::new(path.clone(), config.file_mode());
+        let log = LogPath::new(path.clone(), config);
         let file = log
             .open()
             .map_err(|e| Error::io(format!("opening --error-logfile {}", path.display()), e))?;

@@ -150,6 +150,47 @@ fn usr1_reopen_works_for_workers_running_as_another_user() {
     );
 }
 
+/// With `--user`, a log file is given to the workers' user and keeps its group, as nginx
+/// does it: logrotate's `create 0640 app adm` lets log shippers in group adm read it, and
+/// handing the file to the user's own group shut them out at every rotation.
+#[test]
+fn a_log_file_given_to_the_user_keeps_its_group() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return eprintln!("skipped: --user needs root");
+    }
+    let dir = TempDir::new("log-group");
+    let path = dir.join("access.log");
+    let owners = || {
+        let meta = std::fs::metadata(&path).expect("the access log");
+        (meta.uid(), meta.gid())
+    };
+    std::fs::write(&path, "").expect("create the log");
+    let shippers = nix::unistd::Gid::from_raw(4);
+    nix::unistd::chown(&path, None, Some(shippers)).expect("chgrp");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--user", "nobody"])
+        .args(&["--access-logfile", path.to_str().unwrap()])
+        .start();
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("nobody");
+    assert_eq!(owners(), (nobody.uid.as_raw(), 4), "at start");
+    // Rotated as logrotate's `create` does it: a new file, root's, group adm.
+    std::fs::rename(&path, dir.join("access.log.1")).unwrap();
+    std::fs::write(&path, "").expect("create the log");
+    nix::unistd::chown(&path, None, Some(shippers)).expect("chgrp");
+    server.signal(Signal::SIGUSR1);
+    server.wait_for_log("reopening log files", secs(10));
+    let handed = poll_until(secs(10), || {
+        (owners().0 == nobody.uid.as_raw()).then_some(())
+    });
+    assert!(handed.is_some(), "not given to nobody: {:?}", owners());
+    assert_eq!(owners().1, 4, "after USR1");
+    assert_eq!(get_with_agent(&server, "/?after", "agent/2"), 200);
+    wait_line(&path, "/?after");
+}
+
 /// A one-worker server writing its error log to `error.log` in a directory of its own.
 fn with_error_log(tag: &str) -> (TempDir, std::path::PathBuf, Server) {
     let dir = TempDir::new(tag);

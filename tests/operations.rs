@@ -453,6 +453,77 @@ fn fd_bind_serves_a_listener_the_supervisor_opened() {
     assert!(log.contains("cannot listen on fd://1000"), "{log}");
 }
 
+/// A Unix socket passed in as `--bind fd://N` is its supervisor's, as systemd's is: the
+/// master neither gives its file to `--user` (a proxy let in by its group would lose
+/// access) nor removes it at exit (the supervisor serves on it again at the next start).
+#[test]
+fn fd_bind_leaves_the_supervisors_unix_socket_file() {
+    use std::os::unix::fs::MetadataExt;
+    let (_dir, path, _) = unix_socket("fd-unix");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let shown = path.to_str().expect("a UTF-8 temporary path");
+    let activate = ["systemd-socket-activate", "-l", &listen, "-l", shown];
+    let unset = [
+        "env",
+        "-u",
+        "LISTEN_FDS",
+        "-u",
+        "LISTEN_PID",
+        "-u",
+        "LISTEN_FDNAMES",
+    ];
+    let user: &[&str] = match geteuid().is_root() {
+        true => &["--user", "nobody"],
+        false => &[],
+    };
+    let mut server = Launch::new()
+        .no_bind()
+        .wrapped(&[&activate[..], &unset[..]].concat())
+        .args(&["--workers", "1", "--bind", "fd://3", "--bind", "fd://4"])
+        .args(user)
+        .start_unready();
+    serve_first_connection(&mut server, &listen);
+    assert_eq!(unix_status(&path, "/"), "HTTP/1.1 200 OK");
+    let owner = std::fs::metadata(&path).expect("the socket file").uid();
+    assert_eq!(owner, geteuid().as_raw(), "the socket file was given away");
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+    assert!(path.exists(), "{} removed", path.display());
+}
+
+/// A `--static` root that only the master can read: the workers, as `--user`, could
+/// never open it, so a start and `--check-config` stop with the reason (they failed
+/// each boot, forever, while the master listened), and a HUP keeps the serving workers.
+#[test]
+fn a_static_root_the_user_cannot_open_stops_the_start() {
+    use std::os::unix::fs::PermissionsExt;
+    if !geteuid().is_root() {
+        return eprintln!("skipped: --user needs root");
+    }
+    let dir = TempDir::new("static-user");
+    let root = dir.join("www");
+    std::fs::create_dir(&root).expect("mkdir");
+    std::fs::write(root.join("index.html"), "hi\n").expect("write");
+    let chmod = |mode| std::fs::set_permissions(&root, std::fs::Permissions::from_mode(mode));
+    let shown = root.to_str().expect("a UTF-8 temporary path");
+    let launch = || Launch::new().args(&["--workers", "1", "--user", "nobody", "--static", shown]);
+    chmod(0o700).expect("chmod");
+    for extra in [&[][..], &["--check-config"]] {
+        let (status, log) = launch().args(extra).run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+        assert!(log.contains("user (nobody) cannot open it"), "{log}");
+    }
+
+    chmod(0o755).expect("chmod");
+    let server = launch().start();
+    assert_eq!(server.get("/").status, 200);
+    let workers = server.children();
+    chmod(0o700).expect("chmod");
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Reload failed, keeping the current workers", secs(10));
+    assert_eq!(server.children(), workers);
+}
+
 #[test]
 fn user_flag_drops_worker_privileges() {
     let nobody = User::from_name("nobody").unwrap().expect("a nobody user");

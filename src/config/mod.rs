@@ -20,6 +20,8 @@ mod cli;
 mod file;
 mod preflight;
 
+pub(crate) use preflight::static_root_for_workers;
+
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! What `--check-config` verifies beyond the values themselves: that the files a start
-//! creates have a directory to go in, and that each `fd://N` is a listening socket.
+//! creates have a directory to go in, that each `fd://N` is a listening socket, and that
+//! the workers' `--user` can open the `--static` root.
 //!
 //! It binds and creates nothing. The check runs beside the live server, before a HUP or a
 //! restart: binding its TCP ports would collide with that server, and creating its files
@@ -11,6 +12,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use super::{BindAddr, Config};
+use crate::app::static_files::StaticFiles;
 use crate::error::Error;
 
 /// Checks what a start would open or create, as far as it can without doing so.
@@ -29,7 +31,29 @@ pub(super) fn check(config: &Config) -> Result<(), Error> {
     for bind in &config.binds {
         listener(bind).map_err(|why| Error::Config(format!("--bind {bind}: {why}")))?;
     }
-    Ok(())
+    static_root_for_workers(config)
+}
+
+/// With `--user` and `--static`: that the workers, once they are that user, can open
+/// the root (and the `--static-fallback` file). Asked as them, in a child process that
+/// becomes the user: the master, as root, opens what they cannot, and a root only it can
+/// read made every worker fail its boot, again and again, while the master listened.
+/// Run at a start, a HUP and `--check-config`, so either stops with the reason.
+pub(crate) fn static_root_for_workers(config: &Config) -> Result<(), Error> {
+    let (Some(creds), Some(root)) = (&config.credentials, &config.static_root) else {
+        return Ok(());
+    };
+    let fallback = config.static_fallback.as_deref();
+    let open = || {
+        let files = StaticFiles::new(root, false)?;
+        fallback.map_or(Ok(()), |path| files.with_fallback(path).map(drop))
+    };
+    creds.try_as_worker(open).map_err(|err| {
+        Error::Config(format!(
+            "--static: the workers' user ({}) cannot open it: {err}",
+            creds.name
+        ))
+    })
 }
 
 /// A file the server creates or appends to: in a directory, and not a directory itself.

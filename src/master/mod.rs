@@ -46,7 +46,7 @@ use self::pool::{Pool, View, WorkerInfo, backoff, plan};
 use self::scrapes::Scrapes;
 use self::systemd::Notifier;
 use crate::access_log::AccessLog;
-use crate::config::{self, Config};
+use crate::config::{self, BindAddr, Config};
 use crate::error::Error;
 use crate::sys::clock::monotonic_ms;
 use crate::sys::fds::{holds_socket, socket_inode};
@@ -144,6 +144,7 @@ impl<'a> Master<'a> {
         log::info!("Starting {}", crate::program_and_server());
         log::info!("Signals: {}", config.signal_profile.describe());
         single_threaded()?;
+        config::static_root_for_workers(&config)?;
         fit_open_files(config.worker_connections);
         // Listeners first, before this process opens descriptors of its own, so that an
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
@@ -152,7 +153,7 @@ impl<'a> Master<'a> {
             Pidfile::check_free(path, pid.as_raw() as u32)?;
         }
         let (listeners, activated) = acquire_listeners(&config)?;
-        let files = SocketFiles::of(&listeners);
+        let files = SocketFiles::of(&listeners, &config.binds, activated);
         let started = Self::with_listeners(
             config,
             loaded,
@@ -165,7 +166,7 @@ impl<'a> Master<'a> {
         if started.is_err() {
             // A start that failed leaves no socket file behind, for clients to be refused
             // at as if a server were down there.
-            files.remove(activated, reexec::pending_parent());
+            files.remove(reexec::pending_parent());
         }
         started
     }
@@ -201,7 +202,7 @@ impl<'a> Master<'a> {
             )
             .map_err(|e| Error::io("watching the wake-up pipe", e))?;
         let access_log = open_access_log(&config)?;
-        give_to_workers(&config, &listeners);
+        socket_files.give_to_workers(&config);
         let memory_limit = memory_limit_for(&config);
         let pidfile = match &config.pidfile {
             Some(path) => Some(Pidfile::create(
@@ -492,9 +493,6 @@ impl<'a> Master<'a> {
         if let Some(log) = self.access_log.as_mut() {
             log.reopen();
         }
-        // The files were just created by us, as our user; with --user the workers must
-        // own them before they reopen them.
-        give_to_workers(&self.config, &self.listeners);
         for info in self.pool.iter() {
             signal_worker(info.pid, Signal::SIGUSR1);
         }
@@ -700,7 +698,9 @@ impl<'a> Master<'a> {
     fn reload(&mut self) {
         log::info!("Handling signal: HUP: reloading");
         self.systemd.reloading();
-        let new = match config::from_argv(self.config.argv.clone()) {
+        let parsed = config::from_argv(self.config.argv.clone());
+        let checked = parsed.and_then(|new| config::static_root_for_workers(&new).map(|()| new));
+        let new = match checked {
             Ok(new) => new,
             Err(err) => return self.reload_failed(&err),
         };
@@ -1055,32 +1055,67 @@ impl<'a> Master<'a> {
             .new_master
             .map(Pid::as_raw)
             .or_else(reexec::pending_parent);
-        self.socket_files.remove(self.activated, other);
+        self.socket_files.remove(other);
         self.pidfile = None;
         log::info!("Shutting down: Master");
     }
 }
 
-/// The files of a master's Unix sockets, with their socket inodes (when `fstat` told).
+/// The files of the Unix sockets a master made for `--bind unix:PATH` (itself, or the
+/// master before it, which handed it on with USR2), with their socket inodes (when
+/// `fstat` told). A socket passed in, by systemd (socket activation) or as `--bind
+/// fd://N` by another supervisor, is that supervisor's: it serves on it again at the
+/// next start, so br-serve neither gives its file to `--user` nor removes it.
 #[derive(Clone)]
 struct SocketFiles(Vec<(PathBuf, Option<u64>)>);
 
 impl SocketFiles {
-    fn of(listeners: &[Listener]) -> SocketFiles {
+    fn of(listeners: &[Listener], binds: &[BindAddr], activated: bool) -> SocketFiles {
+        let bound = |path: &Path| {
+            binds
+                .iter()
+                .any(|b| matches!(b, BindAddr::Unix(p) if p == path))
+        };
+        let ours = |l: &Listener| l.path().filter(|path| !activated && bound(path)).is_some();
         let file = |l: &Listener| Some((l.path()?.to_path_buf(), socket_inode(l.fd()).ok()));
-        SocketFiles(listeners.iter().filter_map(file).collect())
+        SocketFiles(
+            listeners
+                .iter()
+                .filter(|l| ours(l))
+                .filter_map(file)
+                .collect(),
+        )
     }
 
-    /// Removes the files, unless another process serves on them: systemd, whose sockets
-    /// they are with socket activation (`activated`), or the `other` master of an
-    /// upgrade if it still holds that socket. A socket the new master dropped from
-    /// `--bind`, or one it bound itself and is rolled back from, has its file removed;
-    /// when the other master's descriptors cannot be read, the file is left.
-    fn remove(&self, activated: bool, other: Option<i32>) {
+    /// Removes the files, unless the `other` master of an upgrade still holds that
+    /// socket. A socket the new master dropped from `--bind`, or one it bound itself and
+    /// is rolled back from, has its file removed; when the other master's descriptors
+    /// cannot be read, the file is left.
+    fn remove(&self, other: Option<i32>) {
         for (path, inode) in &self.0 {
             let held = |pid| inode.and_then(|inode| holds_socket(pid, inode)) != Some(false);
-            if !(activated || other.is_some_and(held)) {
+            if !other.is_some_and(held) {
                 let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    /// With `--user`: gives the files to the workers' user and group, who own what they
+    /// serve on (gunicorn does the same). Once, at start: the files are not made again.
+    fn give_to_workers(&self, config: &Config) {
+        let Some(creds) = &config.credentials else {
+            return;
+        };
+        for (path, _) in &self.0 {
+            let given = nix::unistd::fchownat(
+                nix::fcntl::AT_FDCWD,
+                path,
+                Some(creds.uid),
+                Some(creds.gid),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            );
+            if let Err(err) = given {
+                log::warn!("cannot hand {} to uid {}: {err}", path.display(), creds.uid);
             }
         }
     }
@@ -1338,36 +1373,10 @@ fn watched(mut scrapes: Scrapes, poll: &Poll) -> Result<Scrapes, Error> {
 /// Opens the access log in the master, so a bad path stops the start; workers inherit it.
 fn open_access_log(config: &Config) -> Result<Option<AccessLog>, Error> {
     let path = config.access_log.as_deref();
-    AccessLog::open(path, &config.access_log_format, config.file_mode()).map_err(|e| {
+    AccessLog::open(config).map_err(|e| {
         let shown = path.unwrap_or("");
         Error::io(format!("opening --access-logfile {shown}"), e)
     })
-}
-
-/// With `--user`/`--group`, hands the workers what they must open again or connect
-/// through: Unix socket paths (gunicorn does the same) and log files, which USR1 makes
-/// every worker reopen.
-fn give_to_workers(config: &Config, listeners: &[Listener]) {
-    let Some(creds) = &config.credentials else {
-        return;
-    };
-    let logs = [
-        config.error_log.clone(),
-        config
-            .access_log
-            .clone()
-            .filter(|p| p != "-")
-            .map(Into::into),
-    ];
-    let sockets = listeners
-        .iter()
-        .filter_map(Listener::path)
-        .map(Path::to_path_buf);
-    for path in logs.into_iter().flatten().chain(sockets) {
-        if let Err(err) = nix::unistd::chown(&path, Some(creds.uid), Some(creds.gid)) {
-            log::warn!("cannot hand {} to uid {}: {err}", path.display(), creds.uid);
-        }
-    }
 }
 
 /// The worker count after `ttin` TTINs and `ttou` TTOUs, never below one nor above the

@@ -61,6 +61,20 @@ pub fn restore(mask: SigSet) {
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
 }
 
+/// Waits for a child started by [`spawn`] to end, and returns its exit code (128 plus
+/// the signal's number if a signal ended it, as a shell says).
+pub fn wait_for(child: Pid) -> io::Result<i32> {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(128 + signal as i32),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
 fn single_threaded() -> bool {
     threads() == 1
 }

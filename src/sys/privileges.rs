@@ -86,6 +86,58 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// Whether a worker, once it is this user, will be able to do `probe` (open the
+    /// `--static` root, say): asked of the kernel in a child that drops privileges as a
+    /// worker does, since mode bits alone would miss supplementary groups, ACLs and
+    /// security modules. The child writes its error to a pipe. `Ok` without asking when
+    /// this process is that user already, or is not alone (fork is only sound
+    /// single-threaded: see [`super::fork`]).
+    pub fn try_as_worker(&self, probe: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+        use std::io::Read;
+        if geteuid() == self.uid || super::fork::threads() > 1 {
+            return Ok(());
+        }
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let writer = &write_end;
+        let child = super::fork::spawn(|_mask| {
+            match self.drop_privileges().and_then(|()| probe()) {
+                Ok(()) => 0,
+                Err(err) => {
+                    // One write: a message this short fits the pipe whole.
+                    let _ = nix::unistd::write(writer, err.to_string().as_bytes());
+                    1
+                }
+            }
+        })?;
+        drop(write_end);
+        let mut why = String::new();
+        let read = std::fs::File::from(read_end).read_to_string(&mut why);
+        match (super::fork::wait_for(child)?, read) {
+            (0, _) => Ok(()),
+            (code, Ok(_)) if why.is_empty() => Err(io::Error::other(format!("exit code {code}"))),
+            (_, _) => Err(io::Error::other(why)),
+        }
+    }
+}
+
+/// With `--user`: gives a log file the master opened (and may have just created, as
+/// root) to the workers' user, who reopen it on USR1. Only the owner changes, as nginx
+/// does it, so a group that log shippers read through (logrotate's `create 0640 app adm`)
+/// stays; and only a regular file: `/dev/null` or the terminal behind `/dev/stdout` are
+/// not the server's to give away. Through the descriptor, not the path, which may have
+/// been replaced since it was opened. Only root gives: a worker reopening the file has
+/// nothing to give.
+pub fn give_log_file(file: &std::fs::File, uid: Uid) -> io::Result<()> {
+    use nix::sys::stat::{SFlag, fstat};
+    let stat = fstat(file)?;
+    let regular = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+    if regular && stat.st_uid != uid.as_raw() && geteuid().is_root() {
+        nix::unistd::fchown(file, Some(uid), None)?;
+    }
+    Ok(())
+}
+
 /// `(uid_t)-1` and `(gid_t)-1`: to setresuid(2) and setresgid(2) "leave unchanged", not
 /// an id anyone can be.
 const NO_ID: u32 = u32::MAX;
