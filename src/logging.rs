@@ -51,7 +51,12 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
                 0 => write!(buf, "{ts} [{pid}] [master] ")?,
                 n => write!(buf, "{ts} [{pid}] [worker.{n}] ")?,
             }
-            writeln!(buf, "{} {}", record.level(), one_line(record.args()))
+            writeln!(
+                buf,
+                "{} {}",
+                record.level(),
+                one_line(record.args().to_string())
+            )
         })
         .try_init();
     OURS.store(installed.is_ok(), Ordering::Relaxed);
@@ -61,9 +66,9 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
 
 /// A record's message on one line: a message may hold line breaks (a TOML parser's
 /// report with its caret, a path with a newline in it), and each record must stay one
-/// line, for grep and for log shippers that split on newlines.
-fn one_line(message: &std::fmt::Arguments) -> String {
-    let text = message.to_string();
+/// line, for grep and for log shippers that split on newlines. So must a systemd
+/// `STATUS=`, whose protocol is a line per assignment.
+pub(crate) fn one_line(text: String) -> String {
     match text.contains(['\n', '\r']) {
         true => text.replace('\r', "\\r").replace('\n', "\\n"),
         false => text,

@@ -710,6 +710,28 @@ fn pidfile_naming_a_running_master_stops_the_start() {
     );
 }
 
+/// A pidfile naming a zombie, a master SIGKILLed a moment ago whose parent has yet to
+/// reap it, is stale: a zombie answers signal 0 but runs nothing.
+#[test]
+fn pidfile_naming_a_zombie_is_stale() {
+    let dir = TempDir::new("pidfile");
+    let pidfile = dir.join("app.pid");
+    let mut dead = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("spawn sleep");
+    dead.kill().expect("kill sleep");
+    // Unreaped until the end of the test: a zombie, our child.
+    let zombie = poll_until(secs(10), || crate::util::is_zombie(dead.id()).then_some(()));
+    assert!(zombie.is_some(), "sleep did not become a zombie");
+    std::fs::write(&pidfile, format!("{}\n", dead.id())).unwrap();
+    let server = Launch::new()
+        .args(&["--workers", "1", "-p", path_arg(&pidfile)])
+        .start();
+    assert_eq!(read_pidfile(&pidfile), Some(server.pid()));
+    dead.wait().expect("reap sleep");
+}
+
 /// A pidfile left by a master that is gone, whose pid now belongs to another program (a
 /// container restarted with the file on a volume), is stale: the start goes on.
 #[test]

@@ -179,6 +179,57 @@ fn notify_socket_hears_ready_reloading_and_stopping() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
+/// A reload that fails tells systemd why in one `STATUS=` line: the protocol is a line
+/// per assignment, and a TOML parser's report spans several (its caret under the bad
+/// value), of which systemd showed the first and took the rest for assignments.
+#[test]
+fn a_failed_reload_tells_systemd_why_on_one_line() {
+    let dir = TempDir::new("notify-status");
+    let path = dir.join("notify.sock");
+    let config = dir.join("br-serve.toml");
+    std::fs::write(&config, "workers = 1\n").unwrap();
+    let mut systemd = Notify::bind(&UnixAddr::from_pathname(&path).unwrap());
+    let server = Launch::new()
+        .args(&["-c", config.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .start();
+    systemd.expect("READY=1", secs(10));
+    std::fs::write(&config, "workers = 1\nbind = [\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    systemd.expect("RELOADING=1", secs(10));
+    let ready = systemd.expect("READY=1", secs(15));
+    let status = ready
+        .lines()
+        .find(|l| l.starts_with("STATUS=reload failed"));
+    assert!(
+        status.is_some_and(|s| s.contains("unclosed array")),
+        "{ready:?}"
+    );
+    let assignment = |line: &str| {
+        line.split_once('=').is_some_and(|(k, _)| {
+            !k.is_empty() && k.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+        })
+    };
+    assert!(ready.lines().all(assignment), "{ready:?}");
+}
+
+/// A signal mask is inherited across exec: a parent that blocked TERM, HUP and TTIN (a
+/// supervisor's own mask) must not leave the master, or its workers, deaf to them.
+#[test]
+fn signals_blocked_by_the_parent_still_reach_master_and_workers() {
+    let block = "import os, signal, sys\n\
+                 signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN])\n\
+                 os.execv(sys.argv[1], sys.argv[1:])";
+    let mut server = Launch::new()
+        .wrapped(&["python3", "-c", block])
+        .args(&["--workers", "1"])
+        .start();
+    server.signal(Signal::SIGTTIN);
+    server.wait_children(2, secs(10));
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
 /// A master under a fake systemd with a watchdog (whose `WATCHDOG_PID` names it, as
 /// systemd's does), upgraded by USR2: the new master has sent its MAINPID.
 fn upgraded_under_systemd(dir: &TempDir) -> (Notify, Server, KillOnDrop) {

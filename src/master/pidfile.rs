@@ -133,15 +133,29 @@ fn program_of(process: &str) -> Option<String> {
     Some(name.trim_end_matches(" (deleted)").to_string())
 }
 
+/// Whether a process `pid` runs. A zombie does not: a master SIGKILLed a moment ago
+/// whose parent has yet to reap it still answers signal 0.
 fn is_alive(pid: u32) -> bool {
     let Ok(raw) = i32::try_from(pid) else {
         return false;
     };
     // Signal 0 checks existence; EPERM means it exists but is not ours.
-    matches!(
+    let exists = matches!(
         kill(Pid::from_raw(raw), None),
         Ok(()) | Err(nix::errno::Errno::EPERM)
-    )
+    );
+    exists && !is_zombie(pid)
+}
+
+/// Whether `/proc/PID/stat` says Z: the state follows the command's closing
+/// parenthesis (the command itself may hold one).
+fn is_zombie(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let after = stat.rfind(')').and_then(|end| stat.get(end + 1..));
+    let state = after.and_then(|rest| rest.trim_start().chars().next());
+    state == Some('Z')
 }
 
 #[cfg(test)]

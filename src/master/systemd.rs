@@ -9,6 +9,7 @@
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
+use crate::logging::one_line;
 use crate::sys::clock::monotonic_ms;
 
 /// Where notifications go, if systemd asked for them.
@@ -62,8 +63,9 @@ impl Notifier {
     pub fn ready(&mut self, status: &str) {
         self.main = true;
         self.send(&format!(
-            "READY=1\nMAINPID={}\nSTATUS={status}",
-            std::process::id()
+            "READY=1\nMAINPID={}\nSTATUS={}",
+            std::process::id(),
+            one_line(status.to_string())
         ));
         self.last_status = status.to_string();
     }
@@ -94,7 +96,7 @@ impl Notifier {
     /// Free-form status, sent only when it changed.
     pub fn status(&mut self, status: &str) {
         if self.main && status != self.last_status {
-            self.send(&format!("STATUS={status}"));
+            self.send(&format!("STATUS={}", one_line(status.to_string())));
             self.last_status = status.to_string();
         }
     }

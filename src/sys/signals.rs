@@ -64,8 +64,12 @@ pub struct MasterSignals {
 }
 
 impl MasterSignals {
-    /// Installs the master's handlers.
+    /// Installs the master's handlers, then unblocks every signal: a mask is inherited
+    /// across exec, and a parent that had blocked TERM or HUP (a supervisor's own mask)
+    /// left a master deaf to them, and its workers too; nginx clears it the same way.
+    /// A signal held pending meanwhile is delivered now, to its handler.
     pub fn new() -> io::Result<MasterSignals> {
+        use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
         let source = Signals::new(MASTER)?;
         let (ttin, ttou) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let mut ids = Vec::new();
@@ -79,6 +83,7 @@ impl MasterSignals {
             }?;
             ids.push(id);
         }
+        pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
         Ok(MasterSignals {
             source,
             ttin,
