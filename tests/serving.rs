@@ -110,6 +110,50 @@ fn http11_connection_stays_open_for_a_second_request() {
     assert_eq!(first.text(), second.text());
 }
 
+/// A request sent on a kept connection after its idle time ran out, but before the
+/// worker closed it, while another client's handler ran, is answered: the close came a
+/// handler's time late and found the request unread, which reset the connection (nginx
+/// in front answered a POST with 502, as it cannot retry one).
+///
+/// With `--keep-alive 2`, `kept` and `next` idle from 0 s. A 800 ms request taken at
+/// 1.5 s holds the worker past `kept`'s idle end (2 s); `next` sends a 400 ms request
+/// meanwhile, which the worker polls for at 2.3 s, past that end; `kept` sends while it
+/// runs. The sweep after it closed `kept` with that request unread.
+#[test]
+fn a_request_sent_as_keep_alive_runs_out_is_answered() {
+    use std::time::{Duration, Instant};
+    let server = start("1", &["--keep-alive", "2"]);
+    let get = |path: &str| request("GET", path, &[], b"");
+    for _ in 0..3 {
+        let (mut kept, mut next) = (server.connect(), server.connect());
+        for conn in [&mut kept, &mut next] {
+            conn.send(&get("/"));
+            assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+        }
+        let idle_from = Instant::now();
+        let at = |ms: u64| {
+            std::thread::sleep(
+                (idle_from + Duration::from_millis(ms)).saturating_duration_since(Instant::now()),
+            )
+        };
+        at(1500);
+        let mut first = server.sleeper(800);
+        at(1700);
+        next.send(&get("/sleep?ms=400"));
+        assert_eq!(first.read_response(RESPONSE_WITHIN).status, 200);
+        std::thread::sleep(Duration::from_millis(50));
+        if !kept.is_quiet() {
+            continue; // the machine was too slow for the timing above: try again
+        }
+        kept.send(&get("/?late"));
+        let answer = kept.try_read_response(RESPONSE_WITHIN);
+        assert_eq!(answer.map(|r| r.status), Ok(200));
+        assert_eq!(next.read_response(RESPONSE_WITHIN).status, 200);
+        return;
+    }
+    panic!("the kept connection was closed before its request, in every trial");
+}
+
 #[test]
 fn http10_keep_alive_is_honoured() {
     let server = start("1", &[]);

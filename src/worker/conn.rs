@@ -417,6 +417,13 @@ impl Conn {
         self.peer_closed |= peer_closed;
     }
 
+    /// Whether the client has sent bytes we have not read: an edge not yet read to
+    /// WouldBlock, or bytes that came since (asked of the kernel: after a handler that
+    /// ran for a while, what came meanwhile has raised no event yet).
+    pub fn input_waiting(&self) -> bool {
+        self.readable || self.stream.has_unread_input()
+    }
+
     /// Since when a kept-alive connection has been idle between requests, if it is.
     pub fn idle_since(&self) -> Option<Instant> {
         (self.reused && self.is_idle()).then_some(self.last_progress)
@@ -795,7 +802,7 @@ impl Conn {
         if ctx.timeouts.keep_alive.is_zero() {
             return false;
         }
-        !ctx.stopping() || !last || self.readable || self.stream.has_unread_input()
+        !ctx.stopping() || !last || self.input_waiting()
     }
 
     /// Whether this request waited [`MOVE_AFTER`] behind other connections' requests
@@ -809,7 +816,7 @@ impl Conn {
     /// 20 s where arrival order gave 4 in a probe's mixed load.)
     fn waited_behind_others(&self, ctx: &Ctx) -> bool {
         let turn_waited = ctx.turn_began.saturating_duration_since(ctx.polled_at) >= MOVE_AFTER;
-        let moved_on = || !self.readable && !self.stream.has_unread_input();
+        let moved_on = || !self.input_waiting();
         if turn_waited && Slot::another_is_idle(ctx.board, ctx.slot) {
             return moved_on();
         }
@@ -1033,7 +1040,7 @@ impl Conn {
     /// is asked of the kernel: bytes that came while the handler ran have raised no
     /// event yet, and a client may pipeline behind a request we chose to close after.
     fn start_linger(&mut self, now: Instant) -> Verdict {
-        let quiet = || self.input.is_empty() && !self.readable && !self.stream.has_unread_input();
+        let quiet = || self.input.is_empty() && !self.input_waiting();
         if self.eof || (!self.failed && quiet()) {
             return Verdict::Close;
         }
@@ -1099,7 +1106,10 @@ impl Conn {
             _ => false,
         };
         let idle = matches!(self.phase, Phase::Head { first_byte: None }) && self.out.is_empty();
-        if idle && self.still_reading(ctx.now) {
+        // A request sent as the idle time ran out, while a handler ran, is served at the
+        // next poll: closed with it unread, the client got a reset (a proxy, a 502 for a
+        // POST it cannot retry), and the sweep comes up to a handler's time late.
+        if idle && (self.still_reading(ctx.now) || self.input_waiting()) {
             return Verdict::Keep;
         }
         if !mid_request || !self.out.is_empty() {

@@ -1012,8 +1012,18 @@ impl Worker {
                 self.config.worker_connections
             );
         }
-        for &(_, index) in &idle[..closing] {
-            self.close(index);
+        // The oldest first, but not one whose client has just sent a request: closed
+        // unread, it would get a reset.
+        let mut closed = 0;
+        for &(_, index) in &idle {
+            if closed == closing {
+                break;
+            }
+            let conn = self.conns.get(index).and_then(Option::as_ref);
+            if conn.is_some_and(|c| !c.input_waiting()) {
+                self.close(index);
+                closed += 1;
+            }
         }
     }
 }
