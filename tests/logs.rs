@@ -287,7 +287,10 @@ fn refused_lines_keep_their_request_line_and_duration() {
         .args(&["--workers", "1"])
         .args(&["--header-timeout", "1", "--body-timeout", "1"])
         .args(&["--access-logfile", path.to_str().unwrap()])
-        .args(&["--access-logformat", "%(s)s [%(r)s] %(U)s %(L)s"])
+        .args(&[
+            "--access-logformat",
+            "%(s)s [%(r)s] %(U)s %(L)s xff=%({x-forwarded-for}i)s",
+        ])
         .start();
     let spaced = b"GET  /spaced HTTP/1.1\r\nHost: t\r\n\r\n";
     assert_eq!(status_of(&server, spaced), 400);
@@ -301,11 +304,22 @@ fn refused_lines_keep_their_request_line_and_duration() {
     assert_eq!(status_of(&server, stalled), 408);
     for timed_out in ["408 [GET /slow", "408 [POST /echo"] {
         let line = wait_line(&path, timed_out);
-        let seconds: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        let seconds: f64 = line.rsplit(' ').nth(1).unwrap().parse().unwrap();
         assert!(
             seconds >= 0.9,
             "a 408 after a second logged as {seconds} s: {line}"
         );
+    }
+    // The fields a refused request sent are logged, whether its head was whole (a body
+    // that stalled) or refused (a coding not implemented): behind a proxy, its
+    // X-Forwarded-For is how the client is found.
+    for (wire, status) in [
+        (&b"POST /xff HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.7\r\nContent-Length: 9\r\n\r\nab"[..], 408),
+        (b"POST /xff HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.7\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    ] {
+        assert_eq!(status_of(&server, wire), status);
+        let line = wait_line(&path, &format!("{status} [POST /xff"));
+        assert!(line.ends_with(" xff=192.0.2.7"), "{line}");
     }
 }
 

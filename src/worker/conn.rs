@@ -931,12 +931,20 @@ impl Conn {
     /// byte, as a request's runs from its arrival: a 408 took its client the whole
     /// `--header-timeout`, or the body's wait of `--body-timeout`.
     fn refusal_line(&self, log: &AccessLog, response: &Response, now: Instant) -> Pending {
-        let (method, target, version) = match &self.phase {
-            Phase::Body { head, .. } => {
+        let head = match &self.phase {
+            Phase::Body { head, .. } => Some(head),
+            _ => None,
+        };
+        let (method, target, version) = match head {
+            Some(head) => {
                 let version = head.version().as_str().as_bytes();
                 (head.method().as_bytes(), head.target().as_bytes(), version)
             }
-            _ => line_parts(first_line(&self.input)),
+            None => line_parts(first_line(&self.input)),
+        };
+        let header = |name: &str| match head {
+            Some(head) => head.header(name),
+            None => raw_field(&self.input, name),
         };
         let began = self.request_began().unwrap_or(now);
         let ago = now.saturating_duration_since(began);
@@ -945,7 +953,7 @@ impl Conn {
             method,
             target,
             version,
-            header: &|_| None,
+            header: &header,
             response_header: &|name| response.sent_header(name),
             status: response.status(),
             body_bytes: response.body_len(),
@@ -1198,6 +1206,21 @@ fn line_parts(line: &[u8]) -> (&[u8], &[u8], &[u8]) {
     (next(false), next(false), next(true))
 }
 
+/// A field of a head refused before it was parsed whole, for the log's `%({name}i)s`
+/// atoms (a proxy's `X-Forwarded-For`, the user agent), as nginx logs the fields it
+/// read: the value of the first field line of that name, case-insensitively, up to the
+/// empty line or as far as the head came.
+fn raw_field<'a>(input: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let lines = after_blank_lines(input).split(|&b| b == b'\n').skip(1);
+    let lines = lines.map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    lines.take_while(|line| !line.is_empty()).find_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        let (field, value) = line.split_at(colon);
+        let value = value.get(1..).unwrap_or_default().trim_ascii();
+        field.eq_ignore_ascii_case(name.as_bytes()).then_some(value)
+    })
+}
+
 /// Whether unparsed (or refused) input is a HEAD request, after the empty lines RFC 9112
 /// §2.2 lets a client send first: its error answer must not carry a body either.
 fn starts_as_head(input: &[u8]) -> bool {
@@ -1399,6 +1422,24 @@ mod tests {
         for (line, [method, target, version]) in cases {
             let parts = line_parts(line);
             assert_eq!(parts, (*method, *target, *version), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn refused_heads_give_their_fields_to_the_log() {
+        let head = b"\r\nPOST / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For:  10.0.0.1 \r\nUser-Agent: u\r\n\r\nX-Late: no\r\n";
+        type Case<'a> = (&'a [u8], &'a str, Option<&'a [u8]>);
+        let cases: &[Case] = &[
+            (head, "x-forwarded-for", Some(b"10.0.0.1")),
+            (head, "USER-AGENT", Some(b"u")),
+            (head, "post / http/1.1", None), // the request line is no field
+            (head, "x-late", None),          // after the head: a body, or the next request
+            (b"GET / HTTP/1.1\nA: 1\nB: 2", "b", Some(b"2")), // bare LF, cut short
+            (b"GET / HTTP/1.1\r\nA", "a", None),
+            (b"", "a", None),
+        ];
+        for (input, name, want) in cases {
+            assert_eq!(raw_field(input, name), *want, "{name} in {input:?}");
         }
     }
 
