@@ -372,6 +372,8 @@ fn socket_activation_serves_the_inherited_listener() {
         .start_unready();
     serve_first_connection(&mut server, &listen);
     server.wait_for_log("Inherited 1 listener", secs(5));
+    // --bind (its default here) is not served, and the log says why.
+    server.wait_for_log("(LISTEN_FDS), in place of --bind", secs(5));
     assert_eq!(server.get("/").status, 200);
 
     // systemd hands over a blocking socket: the workers must still wait in their event

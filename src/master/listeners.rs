@@ -107,7 +107,9 @@ impl Source {
             Source::Systemd { via_upgrade: true } => {
                 "the previous master (USR2), systemd's sockets replacing --bind"
             }
-            Source::Systemd { via_upgrade: false } => "systemd socket activation (LISTEN_FDS)",
+            Source::Systemd { via_upgrade: false } => {
+                "systemd socket activation (LISTEN_FDS), in place of --bind"
+            }
         }
     }
 
