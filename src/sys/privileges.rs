@@ -84,9 +84,7 @@ impl Credentials {
         setuid(uid).map_err(failed(format!("setuid({uid})")))?;
         Ok(())
     }
-}
 
-impl Credentials {
     /// Whether a worker, once it is this user, will be able to do `probe` (open the
     /// `--static` root, say): asked of the kernel in a child that drops privileges as a
     /// worker does, since mode bits alone would miss supplementary groups, ACLs and
@@ -111,12 +109,13 @@ impl Credentials {
             }
         })?;
         drop(write_end);
-        let mut why = String::new();
-        let read = std::fs::File::from(read_end).read_to_string(&mut why);
-        match (super::fork::wait_for(child)?, read) {
-            (0, _) => Ok(()),
-            (code, Ok(_)) if why.is_empty() => Err(io::Error::other(format!("exit code {code}"))),
-            (_, _) => Err(io::Error::other(why)),
+        let mut why = Vec::new();
+        // Until the child exits (and so closes its end); a failed read leaves `why` short.
+        let _ = std::fs::File::from(read_end).read_to_end(&mut why);
+        match super::fork::wait_for(child)? {
+            0 => Ok(()),
+            code if why.is_empty() => Err(io::Error::other(format!("exit code {code}"))),
+            _ => Err(io::Error::other(String::from_utf8_lossy(&why).into_owned())),
         }
     }
 }
