@@ -158,14 +158,19 @@ fn notify_socket_hears_ready_reloading_and_stopping() {
     let dir = TempDir::new("notify");
     let path = dir.join("notify.sock");
     let mut systemd = Notify::bind(&UnixAddr::from_pathname(&path).unwrap());
+    // A boot of a second: the roll is seen while the old worker still serves.
     let mut server = Launch::new()
         .args(&["--workers", "1"])
         .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .env("BR_SERVE_DEMO_BOOT_MS", "1000")
         .start();
     systemd.expect("READY=1", secs(10));
 
     server.signal(Signal::SIGHUP);
     let reloading = systemd.expect("RELOADING=1", secs(10));
+    let rolling =
+        "STATUS=0 of 1 workers serving, generation 2; 1 of an older generation still serving";
+    systemd.expect(rolling, secs(10));
     // The same clock as ours (CLOCK_MONOTONIC), taken a moment ago.
     let (sent, now) = (monotonic_usec(&reloading), now_usec());
     assert!(
@@ -341,6 +346,37 @@ fn a_pool_that_cannot_fork_whole_is_ready_with_what_serves() {
         ready.contains("STATUS=2 of 4 workers serving") && ready.contains("fork fails"),
         "{ready}"
     );
+}
+
+/// A HUP at a process limit: no new worker can be forked beside the old ones, which
+/// waited for their successors, so the reload never applied. One old worker makes room
+/// at a time, and the whole pool is replaced.
+#[test]
+fn a_reload_at_the_process_limit_rolls_one_worker_at_a_time() {
+    if !geteuid().is_root() {
+        return;
+    }
+    let user = [
+        "setpriv",
+        "--reuid",
+        "54323",
+        "--regid",
+        "54323",
+        "--clear-groups",
+    ];
+    let server = Launch::new()
+        .wrapped(&[&["prlimit", "--nproc=3"][..], &user].concat())
+        .args(&["--workers", "4"])
+        .start();
+    let old = server.wait_children(2, secs(10));
+    server.signal(Signal::SIGHUP);
+    let rolled = poll_until(secs(20), || {
+        let now = server.children();
+        (now.len() == 2 && now.iter().all(|pid| !old.contains(pid))).then_some(())
+    });
+    assert!(rolled.is_some(), "{old:?} -> {:?}", server.children());
+    server.wait_for_log("no room for another worker", secs(5));
+    assert_eq!(server.get("/").status, 200);
 }
 
 /// Under systemd-socket-activate, which execs br-serve on the first connection to

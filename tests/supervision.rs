@@ -475,6 +475,25 @@ fn a_stop_does_not_wait_for_a_booting_worker() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
+/// A second HUP during a slow boot (60 s here) retires the generation it abandons at
+/// once: its worker would serve nothing, and finishing its boot before it saw TERM left
+/// three generations alive, for a model loading, three models in memory.
+#[test]
+fn a_reload_drops_an_abandoned_booting_worker_at_once() {
+    let server = Launch::new()
+        .args(&["--workers", "1"])
+        .env("BR_SERVE_DEMO_BOOT_MS", "60000")
+        .start();
+    server.wait_for_log("Booting worker", secs(10));
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Starting generation 2", secs(10));
+    server.wait_children(2, secs(10));
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Starting generation 3", secs(10));
+    server.wait_for_log("is still booting: stopping it at once", secs(10));
+    server.wait_children(2, secs(10));
+}
+
 /// A worker holding `--worker-connections` kept-alive clients, each in the middle of its
 /// next request (so none idle that it could close for a newcomer), takes no newcomer, so
 /// it is no idle worker: the autoscaler adds one for the newcomer waiting in the queue

@@ -415,7 +415,8 @@ impl<'a> Master<'a> {
             }
             _ => log::info!("Worker {n} (pid: {pid}) ended {}", ended(status)),
         }
-        if died_booting && self.accepting() {
+        // Not one we killed ourselves (retired or stopped while booting).
+        if died_booting && self.accepting() && !info.killed {
             self.on_boot_failure(n);
         }
     }
@@ -675,17 +676,9 @@ impl<'a> Master<'a> {
     /// take minutes, past `docker stop`'s patience); gunicorn's booting workers exit at
     /// once too.
     fn stop_workers(&mut self, signal: Signal) {
-        for info in self.pool.iter_mut() {
-            let booting = self.scoreboard[info.slot].state() == State::Booting;
-            if booting {
-                log::info!(
-                    "Worker {} (pid: {}) is still booting: stopping it at once",
-                    info.number(),
-                    info.pid
-                );
-                info.killed = true;
-            }
-            signal_worker(info.pid, if booting { Signal::SIGKILL } else { signal });
+        let pids: Vec<Pid> = self.pool.iter().map(|info| info.pid).collect();
+        for pid in pids {
+            self.stop_worker(pid, signal);
         }
         self.listeners.clear();
         if let Some(scrapes) = self.scrapes.as_mut() {
@@ -856,13 +849,42 @@ impl<'a> Master<'a> {
             self.boot_failures = 0;
         }
         let plan = plan(self.wanted(), self.generation, &views);
+        let retired = !plan.retire.is_empty();
         for pid in plan.retire {
             self.retire(Pid::from_raw(pid));
         }
         for _ in 0..plan.spawn {
-            if monotonic_ms() < self.next_spawn_ms || !self.spawn_worker() {
+            if monotonic_ms() < self.next_spawn_ms {
                 break;
             }
+            if !self.spawn_worker() {
+                if !retired {
+                    self.make_room(&views);
+                }
+                break;
+            }
+        }
+    }
+
+    /// A worker could not be started for want of room (every scoreboard slot taken, or
+    /// fork refused: a process limit) while outgoing workers (an older generation, or a
+    /// quota reached) wait for their successors: a roll at the limit waited forever, HUP
+    /// never applying and no worker ever recycled. So one outgoing worker is retired
+    /// first, when none is retiring (`views` are from before this turn's retirements,
+    /// which the caller rules out) and no successor is booting: the roll goes on one
+    /// worker at a time, one worker short.
+    fn make_room(&mut self, views: &[View]) {
+        let rolling = |v: &View| v.retiring || (v.generation == self.generation && !v.ready);
+        if views.iter().any(rolling) {
+            return;
+        }
+        let outgoing = views
+            .iter()
+            .filter(|v| v.generation != self.generation || v.quota_reached);
+        // The one that interrupts least: idle first, then the oldest.
+        if let Some(v) = outgoing.min_by_key(|v| (!v.idle, v.spawned_ms)) {
+            log::info!("no room for another worker; retiring an outgoing one first");
+            self.retire(Pid::from_raw(v.pid));
         }
     }
 
@@ -886,17 +908,38 @@ impl<'a> Master<'a> {
         }
     }
 
+    /// Stops one worker, and only it (HUP, TTOU, recycling), gracefully: a booting one
+    /// at once, as at a stop (a second HUP during a slow boot left three generations
+    /// alive, the abandoned one finishing a boot it would never serve from).
     fn retire(&mut self, pid: Pid) {
         if let Some(info) = self.pool.get_mut(pid) {
             log::info!("Retiring worker {} (pid: {pid})", info.number());
             info.retiring_ms = Some(monotonic_ms());
             self.scoreboard[info.slot].set_retiring();
-            signal_worker(pid, self.config.signal_profile.graceful());
         }
+        self.stop_worker(pid, self.config.signal_profile.graceful());
+    }
+
+    /// Sends a worker `signal`, or SIGKILL while it boots: it has no connection to
+    /// finish, and would notice the signal only once its application is built.
+    fn stop_worker(&mut self, pid: Pid, signal: Signal) {
+        let Some(info) = self.pool.get_mut(pid) else {
+            return;
+        };
+        let booting = self.scoreboard[info.slot].state() == State::Booting;
+        if booting {
+            log::info!(
+                "Worker {} (pid: {pid}) is still booting: stopping it at once",
+                info.number()
+            );
+            info.killed = true;
+        }
+        signal_worker(pid, if booting { Signal::SIGKILL } else { signal });
     }
 
     /// Forks one worker into the lowest free scoreboard slot; false when none is free
-    /// (said once until one is: a HUP of hundreds of workers holds two generations).
+    /// (said once until the table has room again after a fork: a roll at the limit takes
+    /// the slot each retirement frees, one at a time).
     fn spawn_worker(&mut self) -> bool {
         let Some(slot) = self.pool.free_slot(scoreboard::CAPACITY) else {
             if !std::mem::replace(&mut self.slots_full, true) {
@@ -907,7 +950,6 @@ impl<'a> Master<'a> {
             }
             return false;
         };
-        self.slots_full = false;
         let now = monotonic_ms();
         self.scoreboard[slot].reset(self.generation, now);
         if self.phase != Phase::Running {
@@ -933,6 +975,7 @@ impl<'a> Master<'a> {
         if std::mem::take(&mut self.fork_failures) > 0 {
             log::info!("fork works again");
         }
+        self.slots_full &= self.pool.len() >= scoreboard::CAPACITY;
         true
     }
 
@@ -1012,7 +1055,7 @@ impl<'a> Master<'a> {
             .iter()
             .filter(|w| w.generation != self.generation)
             .count();
-        let status = self.status(ready);
+        let status = self.status(ready, self.old_serving());
         // A pool that fork cannot complete (a process limit) serves with what it has:
         // READY=1 once every worker it could fork is up, or systemd would wait out its
         // start timeout and stop it.
@@ -1030,16 +1073,32 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// The pool in a few words, for systemd's `STATUS=` and the ready line.
-    fn status(&self, ready: usize) -> String {
+    /// Workers of an older generation still serving (a roll under way).
+    fn old_serving(&self) -> usize {
+        let old = |w: &&WorkerInfo| w.generation != self.generation && w.retiring_ms.is_none();
+        self.pool
+            .iter()
+            .filter(old)
+            .filter(|w| self.view(w).ready)
+            .count()
+    }
+
+    /// The pool in a few words, for systemd's `STATUS=` and the ready line; during a
+    /// roll, what still serves of the older generation too (the new one's count alone
+    /// said "0 of N serving" while N were).
+    fn status(&self, ready: usize, old_serving: usize) -> String {
         let forks = match self.fork_failures {
             0 => String::new(),
             n => format!("; fork fails ({n} in a row), retrying with backoff"),
         };
+        let rolling = match old_serving {
+            0 => String::new(),
+            n => format!("; {n} of an older generation still serving"),
+        };
         match (self.workers_stopped, self.boot_failures) {
             (true, _) => "workers stopped (WINCH); HUP starts them again".to_string(),
             (false, 0) => format!(
-                "{ready} of {} workers serving, generation {}{forks}",
+                "{ready} of {} workers serving, generation {}{rolling}{forks}",
                 self.wanted(),
                 self.generation
             ),
