@@ -504,24 +504,26 @@ fn socket_activation_leaves_systemds_unix_socket_file() {
     assert!(path.exists(), "{} removed", path.display());
 }
 
+/// After `systemd-socket-activate`, which opens its sockets as descriptors from 3: without
+/// the LISTEN_* variables they are just inherited descriptors, as einhorn or s6 would
+/// pass them (`--bind fd://N`).
+const WITHOUT_LISTEN_FDS: [&str; 7] = [
+    "env",
+    "-u",
+    "LISTEN_FDS",
+    "-u",
+    "LISTEN_PID",
+    "-u",
+    "LISTEN_FDNAMES",
+];
+
 #[test]
 fn fd_bind_serves_a_listener_the_supervisor_opened() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    // systemd-socket-activate opens the socket as descriptor 3; without the LISTEN_*
-    // variables it is just an inherited descriptor, as einhorn or s6 would pass one.
-    let unset = [
-        "env",
-        "-u",
-        "LISTEN_FDS",
-        "-u",
-        "LISTEN_PID",
-        "-u",
-        "LISTEN_FDNAMES",
-    ];
     let wrapper = [
         &["systemd-socket-activate", "-l", listen.as_str()][..],
-        &unset[..],
+        &WITHOUT_LISTEN_FDS[..],
     ]
     .concat();
     let mut server = Launch::new()
@@ -552,22 +554,13 @@ fn fd_bind_leaves_the_supervisors_unix_socket_file() {
     let listen = format!("127.0.0.1:{}", free_port());
     let shown = path.to_str().expect("a UTF-8 temporary path");
     let activate = ["systemd-socket-activate", "-l", &listen, "-l", shown];
-    let unset = [
-        "env",
-        "-u",
-        "LISTEN_FDS",
-        "-u",
-        "LISTEN_PID",
-        "-u",
-        "LISTEN_FDNAMES",
-    ];
     let user: &[&str] = match geteuid().is_root() {
         true => &["--user", "nobody"],
         false => &[],
     };
     let mut server = Launch::new()
         .no_bind()
-        .wrapped(&[&activate[..], &unset[..]].concat())
+        .wrapped(&[&activate[..], &WITHOUT_LISTEN_FDS[..]].concat())
         .args(&["--workers", "1", "--bind", "fd://3", "--bind", "fd://4"])
         .args(user)
         .start_unready();
