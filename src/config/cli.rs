@@ -63,7 +63,7 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "INT", env = "BR_SERVE_MAX_WORKERS", value_parser = parse_workers)]
     pub max_workers: Option<usize>,
 
-    /// With --max-workers: how long a worker must sit idle, with nothing waiting, before
+    /// With --max-workers: how long two workers must sit idle, with nothing waiting, before
     /// the pool shrinks by one.
     #[arg(long, value_name = "SECONDS", env = "BR_SERVE_SCALE_DOWN_AFTER",
           default_value = "30", value_parser = parse_scale_down_after)]

@@ -19,8 +19,11 @@
 //! back by memory is reported once per spell of crowding.
 //!
 //! Hysteresis keeps the pool from flapping: it grows by one worker per second of
-//! sustained crowding, and shrinks by one per `--scale-down-after` of sustained quiet (a
-//! worker idle, nothing waiting). The clocks stop while a worker boots, so each new
+//! sustained crowding, and shrinks by one per `--scale-down-after` of sustained quiet:
+//! two workers idle and nothing waiting, so that with one fewer a worker would still
+//! have been idle at every look. (One idle worker was enough once: three workers under
+//! a load of 1.6 workers' worth found one idle at most looks, shrank to two, queued, and
+//! grew back, every few seconds.) The clocks stop while a worker boots, so each new
 //! worker serves for that second before the next is considered. Where the kernel cannot
 //! count every listener's queue (a Unix socket without `unix_diag`), every worker busy
 //! counts as crowded.
@@ -62,7 +65,7 @@ pub struct Observation {
 pub enum Step {
     /// Connections waited this long with every worker busy.
     Up { waited_ms: u64 },
-    /// Some worker sat idle, with nothing waiting, this long.
+    /// Two workers sat idle, with nothing waiting, this long.
     Down { quiet_ms: u64 },
     /// A step up was due after this long, but one more worker would not fit in memory.
     Held { waited_ms: u64 },
@@ -119,7 +122,7 @@ impl Autoscaler {
         self.resume(now);
         let waiting = seen.queued.map_or(seen.idle == 0, |queued| queued > 0);
         let crowded = waiting && seen.idle == 0;
-        let quiet = seen.idle > 0 && !waiting;
+        let quiet = seen.idle >= 2 && !waiting;
         self.crowded_since = crowded.then(|| self.crowded_since.unwrap_or(now));
         self.quiet_since = quiet.then(|| self.quiet_since.unwrap_or(now));
         let crowded_ms = self
@@ -198,10 +201,10 @@ mod tests {
         assert_eq!(scaler.step(look(4400, 3, 0, 4), || true), None); // 900 ms
         assert_eq!(scaler.step(look(4500, 3, 0, 4), || true), UP(1000));
         // Quiet time too: 5 s of it, with a 3 s pause in the middle, is 2 s.
-        assert_eq!(scaler.step(look(5000, 4, 1, 0), || true), None);
+        assert_eq!(scaler.step(look(5000, 4, 2, 0), || true), None);
         scaler.pause(6000);
-        assert_eq!(scaler.step(look(9000, 4, 1, 0), || true), None);
-        assert_eq!(scaler.step(look(13_000, 4, 1, 0), || true), DOWN(5000));
+        assert_eq!(scaler.step(look(9000, 4, 2, 0), || true), None);
+        assert_eq!(scaler.step(look(13_000, 4, 2, 0), || true), DOWN(5000));
     }
 
     #[test]
@@ -252,9 +255,9 @@ mod tests {
     #[test]
     fn shrinks_after_sustained_quiet_never_below_the_floor() {
         let steps = run(&[
-            (0, 4, 1, Some(0)),
-            (4999, 4, 1, Some(0)),
-            (5000, 4, 3, Some(0)), // 5 s with a worker idle: one fewer
+            (0, 4, 2, Some(0)),
+            (4999, 4, 2, Some(0)),
+            (5000, 4, 3, Some(0)), // 5 s with two workers idle: one fewer
             (6000, 3, 2, Some(1)), // someone waits: quiet is over
             (7000, 3, 2, Some(0)),
             (12_000, 3, 2, Some(0)), // 5 s quiet again
@@ -267,12 +270,26 @@ mod tests {
     }
 
     #[test]
+    fn one_idle_worker_is_no_spare_one() {
+        // Three workers under 1.6 workers' worth of load: one idle at every look, so
+        // with one fewer none would have been. No step down, however long.
+        let steps = run(&[
+            (0, 3, 1, Some(0)),
+            (5000, 3, 1, Some(0)),
+            (10_000, 3, 2, Some(0)), // two idle: the quiet spell starts here
+            (12_000, 3, 1, Some(0)), // and ends
+            (20_000, 3, 2, Some(0)),
+        ]);
+        assert_eq!(steps, [None, None, None, None, None]);
+    }
+
+    #[test]
     fn without_a_readable_queue_all_busy_is_crowding() {
         let steps = run(&[
             (0, 2, 0, None),
             (1000, 2, 0, None),
-            (2000, 3, 1, None),
-            (7000, 3, 1, None),
+            (2000, 3, 2, None),
+            (7000, 3, 2, None),
         ]);
         assert_eq!(steps, [None, UP(1000), None, DOWN(5000)]);
     }
@@ -282,8 +299,8 @@ mod tests {
         let steps = run(&[
             (0, 6, 0, Some(9)),    // above the ceiling: no growth
             (1000, 6, 0, Some(9)), // ...however crowded
-            (2000, 6, 1, Some(0)),
-            (7000, 6, 1, Some(0)), // quiet: back down, one step at a time
+            (2000, 6, 2, Some(0)),
+            (7000, 6, 2, Some(0)), // quiet: back down, one step at a time
         ]);
         assert_eq!(steps, [None, None, None, DOWN(5000)]);
     }

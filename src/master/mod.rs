@@ -590,7 +590,7 @@ impl<'a> Master<'a> {
             }
             (Step::Down { quiet_ms }, _) => {
                 self.target -= 1;
-                format!("a worker idle and nothing waiting for {quiet_ms} ms")
+                format!("two workers idle and nothing waiting for {quiet_ms} ms")
             }
             (Step::Held { waited_ms }, room) => {
                 let room = room.map_or(String::new(), |r| r.describe());
