@@ -1180,8 +1180,13 @@ fn line_for(
 fn first_line(input: &[u8]) -> &[u8] {
     let rest = after_blank_lines(input);
     let end = rest.iter().position(|&b| b == b'\r' || b == b'\n');
-    &rest[..end.unwrap_or(rest.len()).min(8192)]
+    &rest[..end.unwrap_or(rest.len()).min(LOGGED_BYTES)]
 }
+
+/// The most the access log keeps of a refused request's line or of one of its fields:
+/// one refused for its length (414, 431) would otherwise put all that came, up to the
+/// read buffer, into one line of the log.
+const LOGGED_BYTES: usize = 8192;
 
 /// A refused request line's method, target and version, for the log: split at runs of
 /// spaces, so that `GET  / HTTP/1.1` (refused for its two spaces) is not logged with an
@@ -1217,7 +1222,8 @@ fn raw_field<'a>(input: &'a [u8], name: &str) -> Option<&'a [u8]> {
         let colon = line.iter().position(|&b| b == b':')?;
         let (field, value) = line.split_at(colon);
         let value = value.get(1..).unwrap_or_default().trim_ascii();
-        field.eq_ignore_ascii_case(name.as_bytes()).then_some(value)
+        let kept = value.get(..LOGGED_BYTES).unwrap_or(value);
+        field.eq_ignore_ascii_case(name.as_bytes()).then_some(kept)
     })
 }
 
@@ -1441,6 +1447,13 @@ mod tests {
         for (input, name, want) in cases {
             assert_eq!(raw_field(input, name), *want, "{name} in {input:?}");
         }
+        // A field refused for its size (431) is logged as far as the limit on what is
+        // kept, not whole.
+        let long = [&b"GET / HTTP/1.1\r\nUser-Agent: "[..], &[b'a'; 100_000]].concat();
+        assert_eq!(
+            raw_field(&long, "user-agent").map(<[u8]>::len),
+            Some(LOGGED_BYTES)
+        );
     }
 
     #[test]
