@@ -70,7 +70,10 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
 /// `STATUS=`, whose protocol is a line per assignment.
 pub(crate) fn one_line(text: String) -> String {
     match text.contains(['\n', '\r']) {
-        true => text.replace('\r', "\\r").replace('\n', "\\n"),
+        true => {
+            let text = text.trim_end_matches(['\n', '\r']);
+            text.replace('\r', "\\r").replace('\n', "\\n")
+        }
         false => text,
     }
 }

@@ -128,6 +128,8 @@ struct Master<'a> {
     next_spawn_ms: u64,
     /// Every scoreboard slot is taken (and the log said so).
     slots_full: bool,
+    /// Why the last HUP failed, kept in systemd's `STATUS=` until a reload succeeds.
+    reload_error: Option<String>,
     /// Forks that failed in a row.
     fork_failures: u32,
     pidfile: Option<Pidfile>,
@@ -243,6 +245,7 @@ impl<'a> Master<'a> {
             boot_failures: 0,
             next_spawn_ms: 0,
             slots_full: false,
+            reload_error: None,
             fork_failures: 0,
             pidfile,
             access_log,
@@ -707,6 +710,7 @@ impl<'a> Master<'a> {
                 None => new.workers,
             };
         }
+        self.reload_error = None;
         let loaded = std::mem::replace(&mut self.loaded, new.clone());
         self.config = keep_what_hup_cannot_change(&self.config, &loaded, new);
         self.autoscaler = autoscaler_for(&self.config);
@@ -751,7 +755,9 @@ impl<'a> Master<'a> {
             log::error!("Reload failed, keeping the current workers: {err}");
             self.retry_now();
         }
-        self.systemd.ready(&format!("reload failed: {err}"));
+        self.reload_error = Some(err.to_string());
+        let status = self.status(self.serving(), self.old_serving());
+        self.systemd.ready(&status);
     }
 
     /// USR2: start a new master on the same listeners. Refused while an upgrade is
@@ -1045,11 +1051,7 @@ impl<'a> Master<'a> {
         if self.phase != Phase::Running {
             return;
         }
-        let ready = self
-            .pool
-            .iter()
-            .filter(|w| self.view(w).ready && w.generation == self.generation)
-            .count();
+        let ready = self.serving();
         let old = self
             .pool
             .iter()
@@ -1071,6 +1073,16 @@ impl<'a> Master<'a> {
         } else {
             self.systemd.status(&status);
         }
+    }
+
+    /// Workers of the current generation serving.
+    fn serving(&self) -> usize {
+        let current = |w: &&WorkerInfo| w.generation == self.generation;
+        self.pool
+            .iter()
+            .filter(current)
+            .filter(|w| self.view(w).ready)
+            .count()
     }
 
     /// Workers of an older generation still serving (a roll under way).
@@ -1095,10 +1107,14 @@ impl<'a> Master<'a> {
             0 => String::new(),
             n => format!("; {n} of an older generation still serving"),
         };
+        let reload = match &self.reload_error {
+            None => String::new(),
+            Some(why) => format!("; the last reload failed: {why}"),
+        };
         match (self.workers_stopped, self.boot_failures) {
             (true, _) => "workers stopped (WINCH); HUP starts them again".to_string(),
             (false, 0) => format!(
-                "{ready} of {} workers serving, generation {}{rolling}{forks}",
+                "{ready} of {} workers serving, generation {}{rolling}{forks}{reload}",
                 self.wanted(),
                 self.generation
             ),
