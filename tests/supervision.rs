@@ -52,7 +52,7 @@ fn ttin_and_ttou_scale_the_pool_under_load() {
     // TTOU never goes below one worker.
     scale_step(&server, Signal::SIGTTOU, 1);
     server.signal(Signal::SIGTTOU);
-    server.wait_for_log("workers 1 -> 1", secs(10));
+    server.wait_for_log("workers 1 -> 1 (never fewer than 1)", secs(10));
     assert_eq!(server.children().len(), 1);
 }
 

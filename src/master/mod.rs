@@ -514,8 +514,15 @@ impl<'a> Master<'a> {
         }
         let before = self.target;
         self.target = scaled(self.target, ttin, ttou);
+        let bound = match self.target {
+            1 if before + ttin < ttou + 1 => " (never fewer than 1)",
+            scoreboard::CAPACITY if before + ttin > ttou + scoreboard::CAPACITY => {
+                " (the most workers there are slots for)"
+            }
+            _ => "",
+        };
         log::info!(
-            "Handling signal: TTIN x{ttin}, TTOU x{ttou}: workers {before} -> {}",
+            "Handling signal: TTIN x{ttin}, TTOU x{ttou}: workers {before} -> {}{bound}",
             self.target
         );
         // The operator's count is where the autoscaler starts from: the quiet it saw
