@@ -763,7 +763,7 @@ impl<'a> Master<'a> {
             self.retry_now();
         }
         self.reload_error = Some(err.to_string());
-        let status = self.status(self.serving(), self.old_serving());
+        let status = self.status(self.serving());
         self.systemd.ready(&status);
     }
 
@@ -1064,7 +1064,7 @@ impl<'a> Master<'a> {
             .iter()
             .filter(|w| w.generation != self.generation)
             .count();
-        let status = self.status(ready, self.old_serving());
+        let status = self.status(ready);
         // A pool that fork cannot complete (a process limit) serves with what it has:
         // READY=1 once every worker it could fork is up, or systemd would wait out its
         // start timeout and stop it.
@@ -1084,33 +1084,29 @@ impl<'a> Master<'a> {
 
     /// Workers of the current generation serving.
     fn serving(&self) -> usize {
-        let current = |w: &&WorkerInfo| w.generation == self.generation;
-        self.pool
-            .iter()
-            .filter(current)
-            .filter(|w| self.view(w).ready)
-            .count()
+        self.ready_where(|w| w.generation == self.generation)
     }
 
     /// Workers of an older generation still serving (a roll under way).
     fn old_serving(&self) -> usize {
-        let old = |w: &&WorkerInfo| w.generation != self.generation && w.retiring_ms.is_none();
-        self.pool
-            .iter()
-            .filter(old)
-            .filter(|w| self.view(w).ready)
-            .count()
+        self.ready_where(|w| w.generation != self.generation && w.retiring_ms.is_none())
+    }
+
+    /// Workers past their boot among those `which` picks.
+    fn ready_where(&self, which: impl Fn(&WorkerInfo) -> bool) -> usize {
+        let ready = |w: &&WorkerInfo| which(w) && self.view(w).ready;
+        self.pool.iter().filter(ready).count()
     }
 
     /// The pool in a few words, for systemd's `STATUS=` and the ready line; during a
     /// roll, what still serves of the older generation too (the new one's count alone
     /// said "0 of N serving" while N were).
-    fn status(&self, ready: usize, old_serving: usize) -> String {
+    fn status(&self, ready: usize) -> String {
         let forks = match self.fork_failures {
             0 => String::new(),
             n => format!("; fork fails ({n} in a row), retrying with backoff"),
         };
-        let rolling = match old_serving {
+        let rolling = match self.old_serving() {
             0 => String::new(),
             n => format!("; {n} of an older generation still serving"),
         };
