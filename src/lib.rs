@@ -375,14 +375,21 @@ pub fn serve(config: Config, app: App) -> Result<(), Error> {
     // what the first HUP compares with. Read now, before the server announces itself,
     // after which the file may be edited for that HUP.
     let loaded = config::from_argv(config.argv.clone()).unwrap_or_else(|_| config.clone());
-    logging::init(&config)?;
+    start_logging(&config)?;
     master::run(config, loaded, app)
 }
 
-/// [`serve`] for a configuration straight from the command line, as loaded.
+/// [`serve`] for a configuration straight from the command line, as loaded (by
+/// [`prepare`], which started logging).
 fn serve_as_loaded(config: Config, app: App) -> Result<(), Error> {
-    logging::init(&config)?;
     master::run(config.clone(), config, app)
+}
+
+/// Logging, begun once each `fd://N` is known to be a listener this process inherited:
+/// an error log opened first would take a number that was never handed down.
+fn start_logging(config: &Config) -> Result<(), Error> {
+    master::check_named_sockets(&config.binds)?;
+    logging::init(config)
 }
 
 /// Everything before serving: the `check` subcommand, the configuration, `--check-config`
@@ -406,7 +413,7 @@ fn prepare() -> Result<Config, ExitCode> {
             return Err(ExitCode::SUCCESS);
         }
     }
-    logging::init(&config).map_err(|err| error::report(&err))?;
+    start_logging(&config).map_err(|err| error::report(&err))?;
     Ok(config)
 }
 

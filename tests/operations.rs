@@ -544,6 +544,22 @@ fn fd_bind_serves_a_listener_the_supervisor_opened() {
         .run_to_exit(secs(10));
     assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
     assert!(log.contains("cannot listen on fd://1000"), "{log}");
+
+    // Nor does an error log, opened before the listeners, stand in for a number that was
+    // not handed down (the first free one: 3).
+    let dir = TempDir::new("fd-not-open");
+    let error_log = dir.join("error.log");
+    let (status, log) = Launch::new()
+        .no_bind()
+        .args(&[
+            "--bind",
+            "fd://3",
+            "--error-logfile",
+            error_log.to_str().unwrap(),
+        ])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(log.contains("fd://3: the descriptor is not open"), "{log}");
 }
 
 /// A Unix socket passed in as `--bind fd://N` is its supervisor's, as systemd's is: the

@@ -313,19 +313,34 @@ fn v6_only(addr: SocketAddr, all: &[BindAddr]) -> bool {
     addr.is_ipv6() && addr.ip().is_unspecified() && addr.port() != 0 && all.iter().any(v4_wildcard)
 }
 
+/// Checks, before this process opens a file of its own, that each `fd://N` is a
+/// listening socket it inherited: the error log opened first would take a number that
+/// was never handed down (3, say), and the start would then fail on it for the wrong
+/// reason ("not a listening socket" rather than "not open"). Nothing to check when the
+/// listeners come from a previous master or systemd, which take the place of these.
+pub fn check_named(binds: &[BindAddr]) -> Result<(), Error> {
+    if std::env::var_os(FDS_ENV).is_some() || systemd_fds().is_some() {
+        return Ok(());
+    }
+    named_fds(binds).try_for_each(check_one_named)
+}
+
+fn check_one_named(fd: RawFd) -> Result<(), Error> {
+    crate::sys::fds::check_listening(fd)
+        .map_err(|e| Error::io(format!("cannot listen on fd://{fd}"), e))
+}
+
+fn named_fds(binds: &[BindAddr]) -> impl Iterator<Item = RawFd> + '_ {
+    binds.iter().filter_map(|bind| match bind {
+        BindAddr::Fd(fd) => Some(*fd),
+        _ => None,
+    })
+}
+
 /// The `fd://N` descriptors, in order, each a listening socket taken once.
 fn adopt_named(binds: &[BindAddr]) -> Result<Vec<OwnedFd>, Error> {
-    let fds: Vec<RawFd> = binds
-        .iter()
-        .filter_map(|bind| match bind {
-            BindAddr::Fd(fd) => Some(*fd),
-            _ => None,
-        })
-        .collect();
-    for &fd in &fds {
-        crate::sys::fds::check_listening(fd)
-            .map_err(|e| Error::io(format!("cannot listen on fd://{fd}"), e))?;
-    }
+    let fds: Vec<RawFd> = named_fds(binds).collect();
+    fds.iter().try_for_each(|&fd| check_one_named(fd))?;
     crate::sys::fds::adopt_all(&fds).map_err(|e| Error::io("cannot listen on --bind fd://", e))
 }
 

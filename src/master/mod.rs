@@ -70,6 +70,8 @@ const BUSY_TICK: Duration = Duration::from_millis(100);
 /// Loop period in the steady state; hung workers are found within this.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
+pub(crate) use listeners::check_named as check_named_sockets;
+
 /// Binds, forks the workers and supervises them until told to stop. `loaded` is the
 /// configuration as the arguments, environment and file gave it, before a program changed
 /// it in code ([`Master::loaded`]).
