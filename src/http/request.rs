@@ -171,7 +171,7 @@ impl Request {
 
     /// The path part of the target: `"/p"` for `/p?q` and `http://h/p?q`, `"/"` for
     /// `http://h`, `"*"` for `OPTIONS *`. Not percent-decoded, but every `%` in it starts
-    /// two hex digits other than `%00` (the parser refuses the rest with 400), so decoding
+    /// two hex digits other than `%00` (the parser refuses the rest, with 400 or 404), so decoding
     /// it cannot fail and yields no NUL.
     ///
     /// Route on this rather than on [`target`](Self::target): a client (or a proxy) may

@@ -9,6 +9,9 @@
 use super::error::{HttpError, bad_request, not_implemented};
 use super::syntax::alnum_and;
 
+/// `%00` in the path: well-formed, but naming nothing (see [`check_percent`]).
+const NUL_IN_PATH: HttpError = HttpError::new(404, "NUL (%00) in path: nothing has that name");
+
 /// Where the path and the query sit inside a request-target, as byte offsets into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TargetParts {
@@ -79,15 +82,17 @@ fn check_bytes(target: &[u8]) -> Result<(), HttpError> {
 
 /// RFC 3986 §2.1: '%' starts a percent-encoded octet, two hex digits. Checked in the path
 /// only, which applications decode; a query is the application's business (a lone '%' in
-/// `?q=100%` is common and harmless). `%00` is refused too: no file or route name holds
-/// a NUL, and a decoded one truncates the path for any code that passes it on as a C
-/// string, so it only ever comes from an attack (nginx refuses it as unsafe as well).
+/// `?q=100%` is common and harmless). `%00` is refused too, as 404: it is well-formed,
+/// but no file or route name holds a NUL, and a decoded one truncates the path for any
+/// code that passes it on as a C string, so it only ever comes from an attack (nginx
+/// refuses it as unsafe as well). The connection is closed after it, as after any
+/// refusal of the parser.
 fn check_percent(path: &[u8]) -> Result<(), HttpError> {
     let mut rest = path;
     while let Some(i) = rest.iter().position(|&b| b == b'%') {
         let after = rest.get(i + 1..).unwrap_or_default();
         match after {
-            [b'0', b'0', ..] => return Err(bad_request("NUL (%00) in path")),
+            [b'0', b'0', ..] => return Err(NUL_IN_PATH),
             [h, l, ..] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
                 rest = after.get(2..).unwrap_or_default();
             }
@@ -295,9 +300,10 @@ mod tests {
             ("GET", b"/a%zz", Err(400)),
             ("GET", b"/a%4", Err(400)),
             ("GET", b"/a%41%2f", Ok(("/a%41%2f", None))),
-            // A NUL, decoded, would cut the path short in C: refused in the path ...
-            ("GET", b"/a.txt%00.png", Err(400)),
-            ("GET", b"/%000", Err(400)),
+            // A NUL, decoded, would cut the path short in C: nothing has that name, so it
+            // is refused in the path as not found ...
+            ("GET", b"/a.txt%00.png", Err(404)),
+            ("GET", b"/%000", Err(404)),
             ("GET", b"/a%100", Ok(("/a%100", None))),
             ("GET", b"/a?q=%00", Ok(("/a", Some("q=%00")))),
             // ... but not policed in the query.

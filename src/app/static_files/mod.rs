@@ -880,7 +880,7 @@ mod tests {
             ("/%2e%2e%5cwww2", 404, None),
             ("//a.txt", 404, None),
             // A malformed escape (`/%zz`) or a NUL (`/a/%00`) never gets here: the HTTP
-            // layer answers 400 first. `decode_path`'s own table covers them.
+            // layer answers 400 or 404 first. `decode_path`'s own table covers them.
         ];
         for &(target, status, len) in cases {
             let (got_status, got_len) = get(&mut app, "GET", target, &[]);

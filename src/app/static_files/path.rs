@@ -16,7 +16,7 @@ use crate::http::Response;
 /// Why a request path cannot be served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Reject {
-    /// Malformed: bad percent-encoding, a NUL, a target that is not a path.
+    /// Malformed: bad percent-encoding, a target that is not a path.
     BadRequest,
     /// Inside the root but not readable by the worker.
     Forbidden,
@@ -107,13 +107,11 @@ pub(super) fn decode_path(path: &str) -> Result<RequestPath, Reject> {
 /// Applies rule 2 of the parent module's security rules to the decoded segment at
 /// `index` (0 for the first below the root).
 pub(super) fn check_segment(index: usize, bytes: &[u8]) -> Result<(), Reject> {
-    if bytes.contains(&0) {
-        return Err(Reject::BadRequest);
-    }
     // A leading dot covers `.`, `..` and hidden files in one rule; `/` and `\` inside a
-    // segment only ever appear in traversal attempts.
-    let refused =
-        bytes.is_empty() || hidden(index, bytes) || bytes.iter().any(|&b| b == b'/' || b == b'\\');
+    // segment only ever appear in traversal attempts, and no file name holds a NUL.
+    let refused = bytes.is_empty()
+        || hidden(index, bytes)
+        || bytes.iter().any(|&b| b == b'/' || b == b'\\' || b == 0);
     if refused {
         return Err(Reject::NotFound);
     }
@@ -451,10 +449,10 @@ mod tests {
             ("/.well-known/.secret", NotFound),
             ("/.well-knownx/y", NotFound),
             ("/%2ewell-known/../x", NotFound),
-            ("/a/%00", BadRequest),
-            ("/..%00", BadRequest),
-            ("/a.txt%00.html", BadRequest),
-            ("/%00/../etc", BadRequest),
+            ("/a/%00", NotFound),
+            ("/..%00", NotFound),
+            ("/a.txt%00.html", NotFound),
+            ("/%00/../etc", NotFound),
             ("/%", BadRequest),
             ("/%2", BadRequest),
             ("/%zz", BadRequest),
@@ -472,7 +470,7 @@ mod tests {
 
     #[test]
     fn resolution_stays_inside_the_root() {
-        use Reject::{BadRequest, NotFound};
+        use Reject::NotFound;
         let (_tmp, www) = fixture();
         let cases: &[(&str, Result<&str, Reject>)] = &[
             ("/", Ok("dir")),
@@ -503,7 +501,7 @@ mod tests {
             ("/%c0%ae%c0%ae/outside/secret.txt", Err(NotFound)),
             ("/%252e%252e/outside/secret.txt", Err(NotFound)),
             ("//outside/secret.txt", Err(NotFound)),
-            ("/a/%00", Err(BadRequest)),
+            ("/a/%00", Err(NotFound)),
         ];
         for &(path, expected) in cases {
             assert_eq!(lookup(&www, path), expected, "{path:?}");
