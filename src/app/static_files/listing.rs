@@ -2,6 +2,7 @@
 //! directory's visible entries, with names escaped so that no file name becomes markup or
 //! a link elsewhere.
 
+use std::collections::BinaryHeap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
@@ -38,8 +39,7 @@ pub(super) fn listing(url_path: &str, dir: &Path, root: &Path) -> Response {
 /// a file called `<script>` or `a:b` is text and a relative link, never markup or a URL
 /// scheme.
 fn listing_html(url_path: &str, dir: &Path, root: &Path) -> io::Result<String> {
-    let (mut entries, truncated) = read_listing(dir, root)?;
-    entries.sort();
+    let (entries, truncated) = read_listing(dir, root)?;
     let shown = percent_decode(url_path).map_or_else(
         |_| url_path.to_owned(),
         |b| String::from_utf8_lossy(&b).into_owned(),
@@ -60,18 +60,26 @@ fn listing_html(url_path: &str, dir: &Path, root: &Path) -> io::Result<String> {
         let _ = writeln!(html, "<li><a href=\"{href}{slash}\">{text}{slash}</a></li>");
     }
     if truncated {
-        let _ = writeln!(html, "<li>(only the first {LISTING_LIMIT} entries)</li>");
+        let _ = writeln!(
+            html,
+            "<li>(only the first {LISTING_LIMIT} entries, by name)</li>"
+        );
     }
     html.push_str("</ul>\n</body></html>\n");
     Ok(html)
 }
 
-/// The entries of `dir` a request could fetch (name, is a directory), at most
-/// [`LISTING_LIMIT`] of them, and whether more were left out. Hidden names, FIFOs,
+/// The entries of `dir` a request could fetch (name, is a directory), sorted by name: the
+/// first [`LISTING_LIMIT`] of them, and whether more were left out. Hidden names, FIFOs,
 /// sockets and devices are left out, and so are symlinks that lead out of `root`, to a
 /// hidden name or nowhere: listing them would tell a stranger what lies outside.
+///
+/// The directory yields its entries in no useful order (a hash's, on ext4), so the first
+/// by name are kept in a max-heap while all of it is read: stopping at the limit showed an
+/// arbitrary selection, a sorted page with names missing from its middle.
 fn read_listing(dir: &Path, root: &Path) -> io::Result<(Vec<(OsString, bool)>, bool)> {
-    let mut entries = Vec::new();
+    let mut kept = BinaryHeap::with_capacity(LISTING_LIMIT + 1);
+    let mut truncated = false;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -83,12 +91,13 @@ fn read_listing(dir: &Path, root: &Path) -> io::Result<(Vec<(OsString, bool)>, b
         let Some(is_dir) = fetchable(&entry, root) else {
             continue;
         };
-        if entries.len() == LISTING_LIMIT {
-            return Ok((entries, true));
+        kept.push((name, is_dir));
+        if kept.len() > LISTING_LIMIT {
+            kept.pop();
+            truncated = true;
         }
-        entries.push((name, is_dir));
     }
-    Ok((entries, false))
+    Ok((kept.into_sorted_vec(), truncated))
 }
 
 /// Whether a request could fetch `entry`, and if so whether it is a directory. A plain
@@ -182,8 +191,7 @@ mod tests {
         link(&root.join("missing"), "dangling");
         nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::S_IRWXU).expect("fifo");
         let canonical = fs::canonicalize(&root).expect("canonical");
-        let (mut entries, _) = read_listing(&root, &canonical).expect("listing");
-        entries.sort();
+        let (entries, _) = read_listing(&root, &canonical).expect("listing");
         let names: Vec<(&str, bool)> = entries
             .iter()
             .map(|(n, d)| (n.to_str().unwrap_or("?"), *d))
@@ -195,6 +203,26 @@ mod tests {
             ("to-sub", true),
         ];
         assert_eq!(names, want);
+    }
+
+    /// A directory over the limit lists the first entries by name, whatever order it
+    /// yields them in (ext4: a hash's; tmpfs: the newest first).
+    #[test]
+    fn a_long_listing_is_cut_after_the_first_names() {
+        let tmp = TempDir::new("listing-long");
+        let name = |i: usize| format!("f{i:05}");
+        for i in 0..LISTING_LIMIT + 50 {
+            fs::write(tmp.0.join(name(i)), "").expect("write");
+        }
+        let canonical = fs::canonicalize(&tmp.0).expect("canonical");
+        let (entries, truncated) = read_listing(&canonical, &canonical).expect("listing");
+        let names: Vec<String> = entries
+            .iter()
+            .map(|(n, _)| n.to_string_lossy().into_owned())
+            .collect();
+        let want: Vec<String> = (0..LISTING_LIMIT).map(name).collect();
+        assert!(truncated);
+        assert!(names == want, "{:?} ... {:?}", names.first(), names.last());
     }
 
     #[test]
