@@ -40,6 +40,8 @@ impl Handler for Stats {
 }
 
 fn main() -> ExitCode {
+    // `per_worker_state --version`, `--help`, errors and the log name this program.
+    br_serve::identify_as("per_worker_state", "1.0.0");
     // The factory runs in each worker after fork.
     br_serve::run_main(|_config| {
         Box::new(Stats {

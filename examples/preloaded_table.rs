@@ -31,6 +31,8 @@ fn build_table() -> Vec<u64> {
 }
 
 fn main() -> ExitCode {
+    // `preloaded_table --version`, `--help`, errors and the log name this program.
+    br_serve::identify_as("preloaded_table", "1.0.0");
     br_serve::run_main_preloaded(|_config| {
         let built_by = std::process::id();
         let squares = build_table();

@@ -25,23 +25,25 @@ fn served(server: &Server) -> (u32, u64) {
 
 /// A program that names itself (`identify_as`) is that program in `--version`, its
 /// errors and its log, not br-serve: `json_api --version` said `br-serve 0.1.0`, and
-/// its bad flags `br-serve: error: ...`.
+/// its bad flags `br-serve: error: ...`. Every example does, as a program should.
 #[test]
 fn an_embedding_program_goes_by_its_own_name() {
-    let (status, out) = Launch::example("json_api")
-        .no_bind()
-        .args(&["--version"])
-        .run_to_exit(secs(10));
-    assert_eq!(status.code(), Some(0), "{status}; output:\n{out}");
-    assert_eq!(out.trim(), "json_api 1.0.0");
-    let (status, out) = Launch::example("json_api")
-        .args(&["--workers", "none"])
-        .run_to_exit(secs(10));
-    assert_eq!(status.code(), Some(2), "{status}; output:\n{out}");
-    assert!(
-        out.contains("json_api: error: invalid value 'none'"),
-        "{out}"
-    );
+    for example in ["json_api", "per_worker_state", "preloaded_table"] {
+        let (status, out) = Launch::example(example)
+            .no_bind()
+            .args(&["--version"])
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(0), "{status}; output:\n{out}");
+        assert_eq!(out.trim(), format!("{example} 1.0.0"));
+        let (status, out) = Launch::example(example)
+            .args(&["--workers", "none"])
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(2), "{status}; output:\n{out}");
+        assert!(
+            out.contains(&format!("{example}: error: invalid value 'none'")),
+            "{out}"
+        );
+    }
     let server = Launch::example("json_api")
         .args(&["--workers", "1"])
         .start();
