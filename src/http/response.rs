@@ -801,8 +801,8 @@ pub fn body_allowed(status: u16, head_request: bool) -> bool {
     !(head_request || (100..200).contains(&status) || matches!(status, 204 | 205 | 304))
 }
 
-/// The reason phrase registered for `status` (RFC 9110 §15, RFC 6585, RFC 7725 for 451,
-/// RFC 4918 for 507), or `"Unknown"`.
+/// The reason phrase registered for `status` in IANA's HTTP status code registry (RFC 9110
+/// §15, and the RFCs of WebDAV, 6585, 7725, 8297, 8470 ...), or `"Unknown"`.
 ///
 /// # Examples
 ///
@@ -817,6 +817,8 @@ pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         101 => "Switching Protocols",
+        102 => "Processing",
+        103 => "Early Hints",
         200 => "OK",
         201 => "Created",
         202 => "Accepted",
@@ -824,6 +826,9 @@ pub fn reason_phrase(status: u16) -> &'static str {
         204 => "No Content",
         205 => "Reset Content",
         206 => "Partial Content",
+        207 => "Multi-Status",
+        208 => "Already Reported",
+        226 => "IM Used",
         300 => "Multiple Choices",
         301 => "Moved Permanently",
         302 => "Found",
@@ -857,6 +862,9 @@ fn reason_4xx_5xx(status: u16) -> &'static str {
         417 => "Expectation Failed",
         421 => "Misdirected Request",
         422 => "Unprocessable Content",
+        423 => "Locked",
+        424 => "Failed Dependency",
+        425 => "Too Early",
         426 => "Upgrade Required",
         428 => "Precondition Required",
         429 => "Too Many Requests",
@@ -868,7 +876,10 @@ fn reason_4xx_5xx(status: u16) -> &'static str {
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
+        506 => "Variant Also Negotiates",
         507 => "Insufficient Storage",
+        508 => "Loop Detected",
+        510 => "Not Extended",
         511 => "Network Authentication Required",
         _ => "Unknown",
     }
@@ -952,7 +963,7 @@ mod tests {
                 v11,
                 true,
                 false,
-                format!("HTTP/1.1 103 Unknown\r\n{PRE}\r\n"),
+                format!("HTTP/1.1 103 Early Hints\r\n{PRE}\r\n"),
             ),
             // RFC 9110 §15.3.6: a 205 has no content, whatever the handler gave.
             (
@@ -1158,7 +1169,12 @@ mod tests {
             (402, "Payment Required"),
             (407, "Proxy Authentication Required"),
             (451, "Unavailable For Legal Reasons"),
+            (207, "Multi-Status"),
+            (226, "IM Used"),
+            (423, "Locked"),
+            (425, "Too Early"),
             (507, "Insufficient Storage"),
+            (508, "Loop Detected"),
             (511, "Network Authentication Required"),
         ] {
             assert_eq!(reason_phrase(status), reason);
