@@ -707,6 +707,24 @@ fn handler_panic_answers_500_and_the_worker_keeps_serving() {
         vec![before.trim().parse::<u32>().unwrap()]
     );
     server.wait_for_log("panic", secs(5));
+    assert!(!server.log().iter().any(|l| l.contains("backtrace:")));
+}
+
+/// With `RUST_BACKTRACE=1` the panic's backtrace is logged too, a record per line, as
+/// gunicorn logs a traceback: the worker's hook dropped it.
+#[test]
+fn handler_panic_logs_its_backtrace_when_asked() {
+    let server = Launch::new()
+        .args(&["--workers", "1"])
+        .env("RUST_BACKTRACE", "1")
+        .start();
+    assert_eq!(server.get("/panic").status, 500);
+    server.wait_for_log("backtrace:", secs(5));
+    let frame = |l: &String| l.contains("backtrace:") && l.contains("Demo");
+    poll_until(secs(5), || server.log().iter().any(frame).then_some(()))
+        .expect("a backtrace line naming the demo app's handler");
+    // Only up to the worker's guard, as Rust's short backtrace: not the loop around it.
+    assert!(!server.log().iter().any(|l| l.contains("Worker::serve")));
 }
 
 /// The backoff delays the master announced so far ("next start in N ms").

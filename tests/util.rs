@@ -196,7 +196,14 @@ impl Launch {
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy().into_owned();
             if key.starts_with("BR_SERVE_")
-                || ["PORT", "WEB_CONCURRENCY", "RUST_LOG"].contains(&key.as_str())
+                || [
+                    "PORT",
+                    "WEB_CONCURRENCY",
+                    "RUST_LOG",
+                    "RUST_BACKTRACE",
+                    "RUST_LIB_BACKTRACE",
+                ]
+                .contains(&key.as_str())
             {
                 cmd.env_remove(&key);
             }

@@ -219,24 +219,57 @@ impl WorkerSpec {
     }
 }
 
+/// A panic (in the app factory or a handler) as error-log records, not a multi-line dump
+/// interleaved with other processes' lines: one for the message, and with
+/// `RUST_BACKTRACE=1` (or `RUST_LIB_BACKTRACE`) one for each line of its
+/// [`short_backtrace`], as gunicorn logs a traceback, each with the worker's prefix.
+fn log_panic(info: &std::panic::PanicHookInfo) {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    let at = info
+        .location()
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    log::error!("panic{at}: {}", message.escape_debug());
+    let backtrace = std::backtrace::Backtrace::capture();
+    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+        for line in short_backtrace(&backtrace.to_string()) {
+            log::error!("backtrace: {line}");
+        }
+    }
+}
+
+/// The frames from the panic up to the nearest `catch_unwind` (the worker's guard around
+/// the handler, or around the whole worker for its factory): what Rust's own short
+/// backtrace shows. The full one goes on through the worker's loop and the master to
+/// `main`, a hundred lines that are the same for every panic.
+fn short_backtrace(full: &str) -> Vec<&str> {
+    let is_frame = |line: &&str| {
+        let (number, _) = line.trim_start().split_once(": ").unwrap_or_default();
+        number.parse::<u32>().is_ok()
+    };
+    let lines: Vec<&str> = full.lines().collect();
+    let after_std = lines
+        .iter()
+        .position(|l| l.contains("__rust_end_short_backtrace"))
+        .map_or(0, |i| i + 1);
+    let frames = lines.get(after_std..).unwrap_or_default();
+    frames
+        .iter()
+        .skip_while(|l| !is_frame(l))
+        .take_while(|l| !(is_frame(l) && l.contains("catch_unwind")))
+        .copied()
+        .collect()
+}
+
 /// The body of a worker process; returns its exit code.
 pub fn run(spec: WorkerSpec, app: WorkerApp) -> i32 {
     crate::logging::set_role(spec.number);
-    // A panic (in the app factory or a handler) becomes one error-log record, not a
-    // multi-line dump interleaved with other processes' lines.
-    std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("(no message)");
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        log::error!("panic{at}: {}", message.escape_debug());
-    }));
+    std::panic::set_hook(Box::new(log_panic));
     let mask = spec.mask;
     let setup = setup(&spec);
     crate::sys::fork::restore(mask);
@@ -1025,5 +1058,38 @@ impl Worker {
                 closed += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_backtrace;
+
+    #[test]
+    fn a_short_backtrace_is_the_application_s_frames() {
+        let full = "   0: br_serve::worker::log_panic
+             at ./src/worker/mod.rs:238:21
+   5: std::sys::backtrace::__rust_end_short_backtrace::<..>
+             at /rustc/library/std/src/sys/backtrace.rs:176:18
+   6: __rustc::rust_begin_unwind
+   7: my_app::Api::handle
+             at ./src/main.rs:12:9
+  12: std::panicking::catch_unwind::do_call
+             at /rustc/library/std/src/panicking.rs:581:40
+  24: br_serve::worker::Worker::serve";
+        assert_eq!(
+            short_backtrace(full),
+            [
+                "   6: __rustc::rust_begin_unwind",
+                "   7: my_app::Api::handle",
+                "             at ./src/main.rs:12:9",
+            ]
+        );
+        // Without the markers (no symbols), all of it.
+        let bare = "   0: <unknown>\n   1: <unknown>";
+        assert_eq!(
+            short_backtrace(bare),
+            ["   0: <unknown>", "   1: <unknown>"]
+        );
     }
 }
