@@ -268,7 +268,10 @@ impl Response {
             .with_body(Body::Bytes(body))
     }
 
-    /// Adds a header field (after those already there; an existing one is not replaced).
+    /// Adds a header field, after those already there. A field that a message may carry
+    /// only once (Content-Type, Location, ETag, Last-Modified, Expires, Retry-After,
+    /// Content-Range, Content-Location, Content-Disposition, Age) replaces the one there, so `Response::text(..)` followed by a Content-Type sends that one alone;
+    /// any other field (Set-Cookie, a list such as Cache-Control) is added beside it.
     /// Fields the server owns, and fields with a CR, LF, NUL or other control byte, are
     /// dropped when the head is written: see [`write_head`].
     ///
@@ -284,11 +287,22 @@ impl Response {
     ///     .with_header("Set-Cookie", "a=1; HttpOnly")
     ///     .with_header("Set-Cookie", "b=2; HttpOnly"); // both are kept, in order
     /// assert_eq!(resp.headers().count(), 2);
+    ///
+    /// let page = Response::text(200, "<p>hi</p>\n").with_header("Content-Type", "text/html");
+    /// assert_eq!(page.headers().collect::<Vec<_>>(), [("Content-Type", "text/html")]);
     /// ```
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
-        self.headers
-            .push((Cow::Owned(name.to_owned()), Cow::Owned(value.to_owned())));
+        self.add_field(Cow::Owned(name.to_owned()), Cow::Owned(value.to_owned()));
         self
+    }
+
+    /// Appends a field, replacing a single-valued one of the same name.
+    #[inline]
+    fn add_field(&mut self, name: Cow<'static, str>, value: Cow<'static, str>) {
+        if is_single_valued(&name) {
+            self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        }
+        self.headers.push((name, value));
     }
 
     /// Without any field named `name` (case-insensitive), as a wrapper around another
@@ -324,7 +338,7 @@ impl Response {
     /// assert_eq!(resp.headers().last(), Some(("ETag", "\"v7\"")));
     /// ```
     pub fn with_owned_header(mut self, name: &'static str, value: String) -> Response {
-        self.headers.push((Cow::Borrowed(name), Cow::Owned(value)));
+        self.add_field(Cow::Borrowed(name), Cow::Owned(value));
         self
     }
 
@@ -347,8 +361,7 @@ impl Response {
     /// ```
     #[inline]
     pub fn with_static_header(mut self, name: &'static str, value: &'static str) -> Response {
-        self.headers
-            .push((Cow::Borrowed(name), Cow::Borrowed(value)));
+        self.add_field(Cow::Borrowed(name), Cow::Borrowed(value));
         self
     }
 
@@ -593,6 +606,29 @@ pub struct ResponseMeta {
     pub keep_alive: bool,
     /// Whether the request was HEAD (no body is sent, Content-Length still is).
     pub head_request: bool,
+}
+
+/// The fields a handler sets that a response may carry only once (RFC 9110 §5.3: a
+/// sender MUST NOT generate a field line twice unless its value is a list or it is
+/// Set-Cookie): [`Response::with_header`] replaces these rather than adding a second,
+/// which a client would pick from at random (browsers differ on Content-Type).
+const SINGLE_VALUED: [&str; 10] = [
+    "content-type",
+    "location",
+    "etag",
+    "last-modified",
+    "expires",
+    "retry-after",
+    "content-range",
+    "content-location",
+    "content-disposition",
+    "age",
+];
+
+fn is_single_valued(name: &str) -> bool {
+    SINGLE_VALUED
+        .iter()
+        .any(|single| single.eq_ignore_ascii_case(name))
 }
 
 /// Header fields the server writes itself; a handler's copies are dropped. Content-Length
