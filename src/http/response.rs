@@ -454,6 +454,17 @@ impl Response {
             .map(|(n, _)| n)
     }
 
+    /// The handler's own Content-Length and the length [`write_head`] sends in its place,
+    /// when the two differ: a handler that counted wrong (or wrote no number), for the
+    /// worker to warn of. A response sent with no Content-Length (204, a HEAD that
+    /// declared nothing usable) is not a difference.
+    pub(crate) fn overridden_length(&self, head_request: bool) -> Option<(&str, u64)> {
+        let mut fields = self.headers();
+        let (_, declared) = fields.find(|(n, _)| n.eq_ignore_ascii_case("content-length"))?;
+        let sent = content_length(self.status, self, head_request)?;
+        (declared_length(self) != Some(sent)).then_some((declared, sent))
+    }
+
     /// The body.
     ///
     /// # Examples
@@ -1165,6 +1176,30 @@ mod tests {
             .with_header("Content-Length", "1\r\n");
         let names: Vec<&str> = resp.invalid_fields().collect();
         assert_eq!(names, ["X-A", "Bad Name"]);
+    }
+
+    /// A handler's Content-Length that is not what goes out is reported with what does;
+    /// one that agrees, or that a bodiless HEAD or 304 sends as it is, is not.
+    #[test]
+    fn overridden_lengths_are_what_write_head_replaces() {
+        let text =
+            |declared: &str| Response::text(200, "hello\n").with_header("Content-Length", declared);
+        let bodiless = |status: u16| Response::new(status).with_header("Content-Length", "1000");
+        let cases = [
+            (text("6"), false, None),
+            (text("3"), false, Some(("3", 6))),
+            (text("6x"), false, Some(("6x", 6))),
+            (text("1000"), true, Some(("1000", 6))),
+            (bodiless(200), true, None),
+            (bodiless(304), false, None),
+            (bodiless(200), false, Some(("1000", 0))),
+            // No Content-Length goes out at all: nothing replaced it.
+            (bodiless(204), false, None),
+            (Response::text(200, "hello\n"), false, None),
+        ];
+        for (resp, head_request, want) in cases {
+            assert_eq!(resp.overridden_length(head_request), want, "{resp:?}");
+        }
     }
 
     #[test]

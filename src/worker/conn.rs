@@ -1311,12 +1311,18 @@ fn checked(
     Response::text(500, "Internal Server Error\n")
 }
 
-/// Names each header field the response will go out without, and the request it
+/// Names each header field the response will go out without, or with another value
+/// than the handler gave (a Content-Length that is not its body's), and the request it
 /// answers, so the handler's author can find the code that set it.
 fn warn_invalid_fields(response: &Response, method: &str, target: &str) {
     for name in response.invalid_fields() {
         log::warn!(
             "handler's response to {method} {target} has an invalid header field {name:?}; sent without it"
+        );
+    }
+    if let Some((declared, sent)) = response.overridden_length(method == "HEAD") {
+        log::warn!(
+            "handler's response to {method} {target} says Content-Length {declared:?}; sent with {sent}, its body's length"
         );
     }
 }
