@@ -776,6 +776,32 @@ fn crash_loop_backs_off_and_recovers() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// The master's `/healthz` fails while its workers die during boot and none serves, so a
+/// liveness probe (the image's HEALTHCHECK) sees a server that answers nothing: it said
+/// ok throughout, where gunicorn would have exited. Ok again once a worker serves.
+#[test]
+fn healthz_fails_while_no_worker_can_boot() {
+    let dir = TempDir::new("bootfault-health");
+    let fault = dir.join("fault");
+    std::fs::write(&fault, "").unwrap();
+    let server = Launch::new()
+        .args(&["--workers", "1", "--metrics-bind", "127.0.0.1:0"])
+        .env("BR_SERVE_DEMO_BOOT_FAULT", fault.to_str().unwrap())
+        .start();
+    server.wait_for_log("died during boot", secs(10));
+    let health = client::get(server.metrics_addr(), "/healthz");
+    assert_eq!(health.status, 503, "{health:?}");
+    assert!(
+        health.text().contains("workers die during boot"),
+        "{health:?}"
+    );
+
+    std::fs::remove_file(&fault).unwrap();
+    server.wait_for_log("Ready:", secs(15));
+    let health = client::get(server.metrics_addr(), "/healthz");
+    assert_eq!((health.status, health.text()), (200, "ok\n".to_string()));
+}
+
 /// A HUP is the operator's "try again now": after the cause of a crash loop is fixed,
 /// the new generation starts at once, not when the backoff (here 6.4 s) runs out; with
 /// a configuration file that no longer loads, the missing workers start at once as they

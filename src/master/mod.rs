@@ -308,9 +308,11 @@ impl<'a> Master<'a> {
     /// Step 1, beside the signals: answer the metrics port's clients, and close those
     /// past their deadline.
     fn serve_scrapes(&mut self, events: &Events) {
+        let unhealthy = self.unhealthy();
         let (Some(scrapes), Some(poll)) = (self.scrapes.as_mut(), self.poll.as_ref()) else {
             return;
         };
+        scrapes.set_unhealthy(unhealthy);
         for event in events
             .iter()
             .filter(|e| ![SIGNALS, WAKE].contains(&e.token()))
@@ -1092,6 +1094,21 @@ impl<'a> Master<'a> {
     /// Workers of an older generation still serving (a roll under way).
     fn old_serving(&self) -> usize {
         self.ready_where(|w| w.generation != self.generation && w.retiring_ms.is_none())
+    }
+
+    /// Why the master's `/healthz` fails, if it does: workers die during boot and none,
+    /// of any generation, serves (a roll whose new generation fails, the old one serving,
+    /// is healthy). gunicorn exits then ("Worker failed to boot"); this master retries
+    /// with backoff, and without this would say ok while nothing answers, so a liveness
+    /// probe (Docker's HEALTHCHECK, Kubernetes) never saw it.
+    fn unhealthy(&self) -> Option<String> {
+        let none_serving = self.ready_where(|_| true) == 0;
+        (self.boot_failures > 0 && none_serving).then(|| {
+            format!(
+                "no worker is serving: workers die during boot ({} in a row)",
+                self.boot_failures
+            )
+        })
     }
 
     /// Workers past their boot among those `which` picks.

@@ -81,6 +81,8 @@ pub struct Scrapes {
     failing: bool,
     /// Watched by this master's poll (not while a new master from USR2 answers).
     watched: bool,
+    /// Why `/healthz` fails, while it does (see [`Scrapes::set_unhealthy`]).
+    unhealthy: Option<String>,
 }
 
 /// One connection, through its three phases.
@@ -172,6 +174,7 @@ impl Scrapes {
             backlog: false,
             failing: false,
             watched: false,
+            unhealthy: None,
         })
     }
 
@@ -205,6 +208,12 @@ impl Scrapes {
         Ok(())
     }
 
+    /// What `/healthz` says from now on: `200 ok`, or with a reason, `503` and the
+    /// reason: the master lives, but nothing serves (its workers die during boot).
+    pub fn set_unhealthy(&mut self, why: Option<String>) {
+        self.unhealthy = why;
+    }
+
     /// Acts on one event of the master's poll that is not a signal.
     pub fn on_event(&mut self, registry: &Registry, event: &Event) {
         if event.token() == LISTENER {
@@ -213,9 +222,9 @@ impl Scrapes {
         let Some(index) = event.token().0.checked_sub(FIRST_CONN) else {
             return;
         };
-        let metrics = &self.metrics;
+        let (metrics, unhealthy) = (&self.metrics, self.unhealthy.as_deref());
         let finished = match self.conns.get_mut(index).and_then(Option::as_mut) {
-            Some(scrape) => scrape.advance(metrics),
+            Some(scrape) => scrape.advance(metrics, unhealthy),
             None => return,
         };
         if finished {
@@ -288,7 +297,7 @@ impl Scrapes {
             let mut scrape = Scrape::new(stream, peer, self.accepted);
             // Its request is usually there already: answered now, the connection is at
             // most lingering by the time the next newcomer needs a place.
-            match scrape.advance(&self.metrics) {
+            match scrape.advance(&self.metrics, self.unhealthy.as_deref()) {
                 true => {
                     let _ = registry.deregister(&mut scrape.stream);
                 }
@@ -360,12 +369,14 @@ impl Scrape {
 
     /// Moves the connection on as far as its socket allows; true when it is done with
     /// (answered and closed by the client, or gone).
-    fn advance(&mut self, metrics: &Metrics) -> bool {
+    fn advance(&mut self, metrics: &Metrics, unhealthy: Option<&str>) -> bool {
         if self.phase == Phase::Reading {
             self.output = match self.read_head() {
                 Head::Partial => return false,
                 Head::Gone => return true,
-                Head::Complete(request) => encode(&answer(metrics, &request), Some(&request)),
+                Head::Complete(request) => {
+                    encode(&answer(metrics, unhealthy, &request), Some(&request))
+                }
                 Head::Refused(err) => encode(&Response::error(&err), None),
             };
             self.phase = Phase::Writing;
@@ -433,11 +444,15 @@ impl Scrape {
     }
 }
 
-/// The metrics at [`PATH`], the master's liveness at [`HEALTH`], 404 elsewhere.
-fn answer(metrics: &Metrics, request: &Request) -> Response {
+/// The metrics at [`PATH`], the master's liveness at [`HEALTH`] (a 503 saying why while
+/// it is `unhealthy`), 404 elsewhere.
+fn answer(metrics: &Metrics, unhealthy: Option<&str>, request: &Request) -> Response {
     let get = matches!(request.method(), "GET" | "HEAD");
     match request.path() {
-        HEALTH if get => Response::text(200, "ok\n"),
+        HEALTH if get => match unhealthy {
+            None => Response::text(200, "ok\n"),
+            Some(why) => Response::text(503, format!("{why}\n")),
+        },
         HEALTH => Response::text(405, "method not allowed\n").with_header("Allow", "GET, HEAD"),
         path if metrics.serves(path) => metrics.respond(request),
         _ => Response::text(404, format!("not found; the metrics are at {PATH}\n")),
