@@ -28,6 +28,11 @@
 # short 200 at / on 127.0.0.1:{PORT} in the foreground, one core's worth (e.g. a hyper or
 # a bare mio hello-world). Ratios are medians of per-round ratios: servers measured in the
 # same round share that round's background noise.
+#
+# It builds br-serve (cargo build --release) first, and listens on 127.0.0.1 ports
+# 18090-18099, which must be free. Needs wrk, ab, curl, taskset and python3; the origin
+# plot needs matplotlib, installed if missing (pip, else Debian's python3-matplotlib when
+# run as root, else a virtualenv in the --out directory).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,21 +40,58 @@ ROUNDS=3
 ONLY=hello,static,newconn,origin,giveup,scrape,autoscale
 OUT=${TMPDIR:-/tmp}/br-serve-bench
 PEERS=()
+WORKLOADS=$ONLY
+usage() { echo "bench.sh: $1 (see --help)" >&2; exit 2; }
 while (( $# )); do
   case $1 in
-    --rounds) ROUNDS=$2; shift 2 ;;
+    --rounds|--only|--out|--peer) (( $# >= 2 )) || usage "$1 needs a value" ;;&
+    --rounds) [[ $2 =~ ^[1-9][0-9]*$ ]] || usage "--rounds wants a number of rounds, not '$2'"
+              ROUNDS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    --peer) [[ $2 == *=*'{PORT}'* ]] || { echo "bench.sh: --peer wants NAME='COMMAND with {PORT}'" >&2; exit 2; }
+    --peer) [[ $2 == *=*'{PORT}'* ]] || usage "--peer wants NAME='COMMAND with {PORT}'"
             PEERS+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
-    *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    *) usage "unknown argument $1" ;;
   esac
 done
+IFS=, read -ra asked <<< "$ONLY"
+(( ${#asked[@]} )) || usage "--only names no workload"
+for workload in "${asked[@]}"; do
+  [[ ,$WORKLOADS, == *,"$workload",* ]] || usage "--only: no workload '$workload' (there are $WORKLOADS)"
+done
 for tool in wrk ab curl taskset python3; do
-  command -v "$tool" >/dev/null || { echo "bench.sh: $tool is missing (apt-get install wrk apache2-utils curl util-linux)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "bench.sh: $tool is missing (apt-get install wrk apache2-utils curl util-linux python3)" >&2; exit 1; }
 done
 mkdir -p "$OUT"
+
+# plot_python: a Python that imports matplotlib, for the origin plot, installing it when
+# none does: with pip (a virtualenv's or pyenv's Python), else Debian's package (the system
+# Python refuses pip, PEP 668) when run as root, else in a virtualenv of our own in $OUT.
+plot_python() {
+  local venv=$OUT/venv
+  for py in python3 "$venv/bin/python"; do
+    "$py" -c 'import matplotlib' 2>/dev/null && { echo "$py"; return; }
+  done
+  python3 -m pip install --quiet matplotlib >/dev/null 2>&1 || apt_matplotlib || true
+  python3 -c 'import matplotlib' 2>/dev/null && { echo python3; return; }
+  python3 -m venv "$venv" >&2 && "$venv/bin/python" -m pip install --quiet matplotlib >&2 \
+    && { echo "$venv/bin/python"; return; }
+  return 1
+}
+# apt_matplotlib: Debian's python3-matplotlib, as root (the package lists refreshed if
+# they are stale or empty, as on a fresh machine).
+apt_matplotlib() {
+  [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null || return 1
+  echo "bench.sh: installing python3-matplotlib for the plot" >&2
+  local install=(apt-get install -y -qq --no-install-recommends python3-matplotlib)
+  DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1; }
+}
+REPORT_PY=python3
+if [[ ,$ONLY, == *,origin,* ]]; then
+  REPORT_PY=$(plot_python) || { echo "bench.sh: the origin plot needs matplotlib, which could not be installed (apt-get install python3-matplotlib, or pip install matplotlib)" >&2; exit 1; }
+fi
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/br-serve
 (cd "$ROOT" && cargo build --release --quiet)
 SERVER_CPU=${SERVER_CPU:-0}
@@ -266,4 +308,4 @@ run_autoscale() { # the origin load against fixed pools and autoscaled ones
 [[ ,$ONLY, == *,giveup,* ]] && run_giveup
 [[ ,$ONLY, == *,scrape,* ]] && run_scrape
 [[ ,$ONLY, == *,autoscale,* ]] && run_autoscale
-python3 "$ROOT/scripts/bench_report.py" "$OUT"
+"$REPORT_PY" "$ROOT/scripts/bench_report.py" "$OUT"

@@ -9,10 +9,9 @@ Reads OUT_DIR/results.txt ("server tool round rps us_per_req" per run), OUT_DIR/
 storm_refused skipped shed"), OUT_DIR/scrape.txt ("route seconds listen_queue") and
 OUT_DIR/autoscale.txt ("setting rps failed peak_workers"), prints medians and ratios,
 and writes
-OUT_DIR/origin-workers.png (matplotlib is installed with pip when it is missing).
+OUT_DIR/origin-workers.png (with matplotlib, which bench.sh makes sure of).
 """
 import statistics
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -168,11 +167,8 @@ def autoscale_table(out: Path) -> None:
 
 
 def plot(workers, rps, png: Path) -> None:
-    try:
-        import matplotlib
-    except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "matplotlib"], check=True)
-        import matplotlib
+    import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
