@@ -23,6 +23,9 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
         ("--body-timeout", "0"),
         ("--header-timeout", "0.01"),
         ("--write-timeout", "0"),
+        // Said in Rust's words ("invalid digit found in string") until they had a parser.
+        ("--max-requests", "-5"),
+        ("--backlog", "many"),
     ] {
         let (status, log) = Launch::new().args(&[flag, value]).run_to_exit(secs(10));
         assert_eq!(
@@ -40,6 +43,17 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
             "{flag} {value} started serving:\n{log}"
         );
     }
+}
+
+/// `--check-config` and `--print-config` together printed the verdict alone, the
+/// configuration dropped without a word: refused as a usage error.
+#[test]
+fn check_config_and_print_config_are_refused_together() {
+    let (status, log) = Launch::new()
+        .args(&["--check-config", "--print-config"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(2), "{status}; log:\n{log}");
+    assert!(log.contains("cannot be used with"), "{log}");
 }
 
 #[test]

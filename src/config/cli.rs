@@ -37,7 +37,7 @@ pub(crate) struct Cli {
     /// Validate the configuration (flags, environment, file), and that the directories of
     /// its files and Unix sockets exist and its fd:// sockets listen, binding and creating
     /// nothing; print the verdict and exit: 0 when it is valid, 1 or 2 when it is not.
-    #[arg(long = "check-config")]
+    #[arg(long = "check-config", conflicts_with = "print_config")]
     pub check_config: bool,
 
     /// Print the effective settings as a configuration file and exit.
@@ -76,7 +76,7 @@ pub(crate) struct Cli {
 
     /// Most connections waiting in the kernel for a worker to accept them.
     #[arg(long, value_name = "INT", env = "BR_SERVE_BACKLOG", default_value_t = 2048,
-          value_parser = clap::value_parser!(i32).range(1..))]
+          value_parser = parse_backlog)]
     pub backlog: i32,
 
     /// Workers silent for more than this many seconds are killed and restarted (0: never;
@@ -150,7 +150,8 @@ pub(crate) struct Cli {
         long,
         value_name = "INT",
         env = "BR_SERVE_MAX_REQUESTS",
-        default_value_t = 0
+        default_value_t = 0,
+        value_parser = parse_count
     )]
     pub max_requests: u64,
 
@@ -160,7 +161,8 @@ pub(crate) struct Cli {
         long,
         value_name = "INT",
         env = "BR_SERVE_MAX_REQUESTS_JITTER",
-        default_value_t = 0
+        default_value_t = 0,
+        value_parser = parse_count
     )]
     pub max_requests_jitter: u64,
 
@@ -469,21 +471,51 @@ fn parse_metrics_bind(value: &str) -> Result<SocketAddr, String> {
 }
 
 pub(super) fn parse_workers(value: &str) -> Result<usize, String> {
-    let n = parse_positive(value)?;
-    match n <= crate::sys::scoreboard::CAPACITY {
-        true => Ok(n),
-        false => Err(format!(
-            "at most {} workers",
-            crate::sys::scoreboard::CAPACITY
-        )),
+    let most = crate::sys::scoreboard::CAPACITY;
+    match whole_number(value) {
+        Ok(Some(n)) if n > 0 && n <= most as u64 => Ok(n as usize),
+        Ok(Some(0)) | Err(()) => Err(AT_LEAST_1.into()),
+        _ => Err(format!("at most {most} workers")),
     }
 }
 
+const AT_LEAST_1: &str = "expected a whole number of at least 1";
+
 fn parse_positive(value: &str) -> Result<usize, String> {
-    match value.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err("expected a whole number of at least 1".into()),
+    match whole_number(value) {
+        Ok(Some(0)) | Err(()) => Err(AT_LEAST_1.into()),
+        Ok(n) => n
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| too_large(usize::MAX)),
     }
+}
+
+/// A whole number, 0 or more: `--max-requests`, and the base of the other counts.
+fn parse_count(value: &str) -> Result<u64, String> {
+    match whole_number(value) {
+        Ok(Some(n)) => Ok(n),
+        Ok(None) => Err(too_large(u64::MAX)),
+        Err(()) => Err("expected a whole number, 0 or more".into()),
+    }
+}
+
+/// Decimal digits and nothing else (blanks around them aside); `None` for more than a
+/// `u64` holds, which deserves its own message rather than "not a number".
+fn whole_number(value: &str) -> Result<Option<u64>, ()> {
+    let digits = value.trim();
+    match !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        true => Ok(digits.parse().ok()),
+        false => Err(()),
+    }
+}
+
+fn too_large(most: impl std::fmt::Display) -> String {
+    format!("too large a number (at most {most})")
+}
+
+/// The listen(2) backlog, an `int`.
+fn parse_backlog(value: &str) -> Result<i32, String> {
+    i32::try_from(parse_positive(value)?).map_err(|_| too_large(i32::MAX))
 }
 
 /// A number of bytes, with an optional binary unit: `1048576`, `64K`, `512M`, `2G`
@@ -519,19 +551,23 @@ pub(super) fn parse_metrics_path(value: &str) -> Result<String, String> {
     let plain = value.starts_with('/') && !value.contains(['?', '#', ' ', '\t']);
     match plain {
         true => Ok(value.to_string()),
-        false => Err("expected a path starting with /, without a query".into()),
+        false => Err("expected a path starting with /, without a query, fragment or blanks".into()),
     }
 }
 
 /// Whole or fractional seconds, e.g. `30` or `0.5`.
 fn parse_seconds(value: &str) -> Result<Duration, String> {
     match value.trim().parse::<f64>() {
-        Ok(s) if s.is_finite() && (0.0..=86_400.0 * 365.0).contains(&s) => {
+        Ok(s) if s.is_finite() && (0.0..=MOST_SECONDS as f64).contains(&s) => {
             Ok(Duration::from_secs_f64(s))
         }
+        Ok(s) if s > 0.0 => Err(format!("at most {MOST_SECONDS} seconds (a year)")),
         _ => Err("expected a number of seconds, 0 or more".into()),
     }
 }
+
+/// The longest duration a flag takes.
+const MOST_SECONDS: u64 = 86_400 * 365;
 
 /// `--timeout` and `--max-worker-age`: 0 (off), or at least a second, as gunicorn's
 /// whole seconds are. The master looks at its workers' heartbeats once a second and a
@@ -697,10 +733,45 @@ mod tests {
         }
     }
 
+    /// Each count says what it wants, and a number too large says so, in the words of
+    /// the other flags: not Rust's "invalid digit found in string".
+    #[test]
+    fn counts_say_what_they_want() {
+        let positive = "expected a whole number of at least 1";
+        let huge = "99999999999999999999";
+        assert_eq!(parse_count("1000"), Ok(1000));
+        assert_eq!(parse_count("0"), Ok(0));
+        for bad in ["-5", "abc", "", "+5", "1.5"] {
+            assert_eq!(
+                parse_count(bad),
+                Err("expected a whole number, 0 or more".into())
+            );
+            assert_eq!(parse_positive(bad), Err(positive.into()));
+            assert_eq!(parse_workers(bad), Err(positive.into()));
+        }
+        assert_eq!(parse_positive("0"), Err(positive.into()));
+        assert_eq!(
+            parse_count(huge),
+            Err(format!("too large a number (at most {})", u64::MAX))
+        );
+        assert_eq!(parse_workers(huge), Err("at most 512 workers".into()));
+        assert_eq!(parse_workers("512"), Ok(512));
+        assert_eq!(
+            parse_backlog("3000000000"),
+            Err("too large a number (at most 2147483647)".into())
+        );
+        assert_eq!(parse_backlog("2048"), Ok(2048));
+    }
+
     #[test]
     fn seconds_and_levels() {
         assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
         assert!(parse_seconds("-1").is_err() && parse_seconds("NaN").is_err());
+        // Too large is not "0 or more", which it is.
+        assert_eq!(
+            parse_seconds("1e20"),
+            Err("at most 31536000 seconds (a year)".into())
+        );
         assert_eq!(parse_log_level("WARNING"), Ok(log::LevelFilter::Warn));
         assert!(parse_log_level("loud").is_err());
     }

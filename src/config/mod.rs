@@ -838,7 +838,7 @@ mod tests {
         assert!(err.render().to_string().trim_end().ends_with(HELP_HINT));
         assert_eq!(
             render(&err),
-            "invalid value 'x' for '--backlog <INT>': invalid digit found in string"
+            "invalid value 'x' for '--backlog <INT>': expected a whole number of at least 1"
         );
     }
 
