@@ -11,9 +11,16 @@ use std::time::Duration;
 
 /// Usage of the subcommand, after the program's name.
 const USAGE: &str = "check http://HOST:PORT/PATH [TIMEOUT_SECONDS]";
+/// What `check --help` says below the usage.
+const HELP: &str = "Sends one GET and exits 0 when the answer is a 2xx or 3xx within the \
+timeout (5 s unless given), 1 otherwise, saying why: a container's HEALTHCHECK without curl.";
 
 /// Runs the probe; `args` are the words after `check`.
 pub fn run(args: &[String]) -> ExitCode {
+    if args.first().is_some_and(|a| a == "--help" || a == "-h") {
+        println!("usage: {} {USAGE}\n\n{HELP}", crate::program().0);
+        return ExitCode::SUCCESS;
+    }
     let (url, timeout) = match args {
         [url] => (url, Duration::from_secs(5)),
         [url, secs] => match secs.parse().ok().and_then(timeout_of) {

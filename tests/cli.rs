@@ -402,6 +402,23 @@ fn check_subcommand_probes_a_url() {
         Some(1),
         "check /status/503: {status}; log:\n{log}"
     );
+    // Found from --help, and with a --help of its own (it took "--help" for a URL).
+    let (status, out) = Launch::new()
+        .no_bind()
+        .args(&["--help"])
+        .run_to_exit(secs(10));
+    assert!(
+        status.success() && out.contains("`check http://HOST:PORT/PATH"),
+        "{out}"
+    );
+    let (status, out) = Launch::new()
+        .no_bind()
+        .args(&["check", "--help"])
+        .run_to_exit(secs(10));
+    assert!(
+        status.success() && out.contains("usage: br-serve check"),
+        "{out}"
+    );
 }
 
 /// `br-serve check` reads a status line that arrives in pieces (a proxy, a slow server):

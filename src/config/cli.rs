@@ -20,7 +20,9 @@ use super::{BindAddr, SignalProfile};
     after_help = "Every setting can also be given as BR_SERVE_<FLAG> (e.g. BR_SERVE_WORKERS=4) \
 or in the -c file. Signals: TERM graceful stop, INT/QUIT quick stop (with --signal-profile \
 nginx: QUIT graceful, INT/TERM quick), HUP reload, \
-TTIN/TTOU one worker more/fewer, USR1 reopen logs, USR2 binary upgrade, WINCH stop workers."
+TTIN/TTOU one worker more/fewer, USR1 reopen logs, USR2 binary upgrade, WINCH stop workers.\n\n\
+The subcommand `check http://HOST:PORT/PATH [TIMEOUT_SECONDS]` probes a URL for a container's \
+health check (exit 0 on a 2xx or 3xx answer, 1 otherwise), e.g. the master's /healthz on --metrics-bind."
 )]
 pub(crate) struct Cli {
     /// Read settings from this TOML file: each key is a flag's long name (`workers = 4`,
@@ -187,7 +189,8 @@ pub(crate) struct Cli {
     pub metrics_path: Option<String>,
 
     /// Serve the metrics from the master itself on this TCP address, at
-    /// /metrics: answered even when every worker is busy, on a port that can stay
+    /// /metrics, and its liveness at /healthz (503 while workers die during boot and none
+    /// serves): answered even when every worker is busy, on a port that can stay
     /// private. Bound once, like --bind; a USR2 upgrade carries it over.
     #[arg(long = "metrics-bind", value_name = "HOST:PORT", env = "BR_SERVE_METRICS_BIND",
           value_parser = parse_metrics_bind)]
