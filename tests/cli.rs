@@ -3,6 +3,8 @@
 
 use std::net::TcpListener;
 
+use nix::unistd::geteuid;
+
 use crate::client;
 use crate::util::{Launch, TempDir, non_default_workers, parse_ready_line, poll_until, secs};
 
@@ -43,6 +45,39 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
             "{flag} {value} started serving:\n{log}"
         );
     }
+}
+
+/// A port below 1024 refused to an unprivileged user says what would let it bind, not
+/// "Permission denied" alone.
+#[test]
+fn a_privileged_port_refused_says_why() {
+    let lowest = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start");
+    if lowest.ok().and_then(|n| n.trim().parse::<u16>().ok()) <= Some(1) {
+        return; // every port is open to everyone here
+    }
+    let unprivileged = match geteuid().is_root() {
+        true => vec![
+            "setpriv",
+            "--reuid",
+            "54324",
+            "--regid",
+            "54324",
+            "--clear-groups",
+        ],
+        false => vec![],
+    };
+    let (status, log) = Launch::new()
+        .no_bind()
+        .wrapped(&unprivileged)
+        .args(&["--bind", "127.0.0.1:1"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(
+        log.contains(
+            "cannot listen on 127.0.0.1:1 (a port below 1024 needs root or CAP_NET_BIND_SERVICE)"
+        ),
+        "{log}"
+    );
 }
 
 /// `--check-config` and `--print-config` together printed the verdict alone, the

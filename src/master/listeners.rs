@@ -293,11 +293,27 @@ fn bind_some(
                 for path in made.filter_map(|(_, listener)| listener.path()) {
                     let _ = std::fs::remove_file(path);
                 }
-                return Err(Error::io(format!("cannot listen on {bind}"), err));
+                let hint = privileged_hint(bind, &err);
+                return Err(Error::io(format!("cannot listen on {bind}{hint}"), err));
             }
         }
     }
     Ok(bound)
+}
+
+/// What to do about a port below 1024 refused to a user without the privilege to bind
+/// it (`net.ipv4.ip_unprivileged_port_start`): "Permission denied" alone sent people
+/// looking at file modes.
+fn privileged_hint(bind: &BindAddr, err: &std::io::Error) -> &'static str {
+    match bind {
+        BindAddr::Tcp(addr)
+            if err.kind() == std::io::ErrorKind::PermissionDenied
+                && (1..1024).contains(&addr.port()) =>
+        {
+            " (a port below 1024 needs root or CAP_NET_BIND_SERVICE)"
+        }
+        _ => "",
+    }
 }
 
 /// Whether `addr` is bound IPv6-only: `[::]:P` when `0.0.0.0:P` is bound too. On
