@@ -1156,6 +1156,45 @@ fn stalled_uploads_share_a_bounded_budget() {
     assert!(echoed.is_some(), "no room after a stalled upload left");
 }
 
+/// A refused upload gives its share of the budget back when it is refused, not when its
+/// connection is at last closed: refused bodies, read on and dropped for up to 30 s so
+/// the client can read its 413 (the lingering close), held their bytes' share all that
+/// time, and every upload meanwhile, five bytes included, was answered 503.
+#[test]
+fn a_refused_upload_gives_its_budget_back_at_once() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--limit-request-body", "16777216"])
+        .start();
+    // A chunked body found over the limit as it arrives: 16 chunks of 1 MiB taken, then
+    // a 17th chunk's size line, one byte too many, refused with 413.
+    let mut chunks = format!("{:x}\r\n", 1 << 20).into_bytes();
+    chunks.extend_from_slice(&vec![b'u'; 1 << 20]);
+    chunks.extend_from_slice(b"\r\n");
+    let refused: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut stream = raw_connect(server.addr());
+            let head = request("PUT", "/echo", &["Transfer-Encoding: chunked"], b"");
+            stream.write_all(&head).expect("a head");
+            for _ in 0..16 {
+                stream.write_all(&chunks).expect("a chunk");
+            }
+            stream.write_all(b"1\r\nu\r\n").expect("a chunk too many");
+            stream
+        })
+        .collect();
+    refused.iter().for_each(wait_consumed);
+    let mut small = raw_connect(server.addr());
+    let put = request("PUT", "/echo", &["Connection: close"], b"hello");
+    small.write_all(&put).expect("a small upload");
+    let (answer, _) = read_to_close(&mut small, secs(10));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("hello"),
+        "{answer}"
+    );
+    drop(refused);
+}
+
 /// `GET /` with `fields` padding fields of `pad` bytes each after its Host, all but the
 /// empty line that would end it.
 fn large_head(fields: usize, pad: usize) -> String {

@@ -906,7 +906,10 @@ impl Conn {
         self.answer_and_close(response, head_request, ctx, line);
     }
 
-    /// Queues a last answer, with `Connection: close`, and reads no request after it.
+    /// Queues a last answer, with `Connection: close`, and reads no request after it. The
+    /// body or head in progress is dropped here, so its share of the [`InputBudget`] goes
+    /// back now: held through the lingering close (up to 30 s), a few refused uploads
+    /// left no room for any other.
     fn answer_and_close(
         &mut self,
         response: Response,
@@ -922,6 +925,7 @@ impl Conn {
         self.queue(response, &meta, ctx.date.get_at_instant(ctx.now), line);
         self.input.clear();
         self.phase = Phase::Closing;
+        ctx.budget.give_back(std::mem::take(&mut self.reserved));
         self.failed = true;
     }
 
