@@ -556,6 +556,31 @@ fn a_full_worker_closes_idle_kept_connections_for_newcomers() {
     kept[0].expect_closed(secs(5));
 }
 
+/// Out of descriptors before `--worker-connections`, a worker makes room the same way:
+/// clients idling for `--keep-alive` (60 s here) held every descriptor, and the
+/// connections behind them in the accept queue waited that long for an answer.
+#[test]
+fn a_worker_out_of_descriptors_closes_idle_kept_connections_for_newcomers() {
+    if !have_prlimit() {
+        eprintln!("skipped: no prlimit program");
+        return;
+    }
+    let server = Launch::new()
+        .wrapped(&["prlimit", "--nofile=40"])
+        .args(&["--workers", "1", "--keep-alive", "60"])
+        .start();
+    // More clients than the worker has descriptors, each kept alive after its answer.
+    let mut clients: Vec<_> = (0..60).map(|_| server.connect()).collect();
+    for conn in &mut clients {
+        conn.send(&request("GET", "/", &[], b""));
+    }
+    server.wait_for_log("Too many open files", secs(10));
+    for conn in &mut clients {
+        assert_eq!(conn.read_response(secs(15)).status, 200);
+    }
+    server.wait_for_log("out of file descriptors: ", secs(5));
+}
+
 /// (e) A kept-alive connection left idle is closed by the server after `--keep-alive 1`
 /// (about a second), without sending anything more.
 #[test]

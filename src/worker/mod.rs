@@ -1008,15 +1008,18 @@ impl Worker {
         self.make_room();
     }
 
-    /// A worker full of connections (`--worker-connections`) while newcomers wait in the
-    /// accept queue closes idle kept-alive connections, oldest first, to let them in, as
-    /// nginx reuses connections ("worker_connections are not enough"): otherwise clients
-    /// idling for `--keep-alive` lock everyone else out, unlogged (5,000 idle connections
-    /// at `--keep-alive 30` did in a probe). Said once per episode. The kernel's queue is
-    /// asked only while the worker is full, and must hold connections at two sweeps in a
-    /// row: one that a free worker is about to take is no reason to close anything.
+    /// A worker full of connections (`--worker-connections`, or out of descriptors before
+    /// that: accept failing with EMFILE) while newcomers wait in the accept queue closes
+    /// idle kept-alive connections, oldest first, to let them in, as nginx reuses
+    /// connections ("worker_connections are not enough"): otherwise clients idling for
+    /// `--keep-alive` lock everyone else out, unlogged (5,000 idle connections at
+    /// `--keep-alive 30` did in a probe; 490 under a limit of 256 descriptors, another).
+    /// Said once per episode. The kernel's queue is asked only while the worker is full,
+    /// and must hold connections at two sweeps in a row: one that a free worker is about
+    /// to take is no reason to close anything.
     fn make_room(&mut self) {
-        if self.draining || self.open < self.config.worker_connections {
+        let full = self.open >= self.config.worker_connections;
+        if self.draining || !(full || self.starved) {
             (self.crowded, self.queue_seen) = (false, false);
             return;
         }
@@ -1039,10 +1042,15 @@ impl Worker {
         idle.sort_unstable();
         let closing = waiting.min(idle.len()).min(ROOM_AT_ONCE);
         if !std::mem::replace(&mut self.crowded, true) {
+            let why = match full {
+                true => format!(
+                    "--worker-connections {} are not enough",
+                    self.config.worker_connections
+                ),
+                false => "out of file descriptors".to_string(),
+            };
             log::warn!(
-                "--worker-connections {} are not enough: {waiting} connection(s) wait; \
-                 closing idle keep-alive connections for them",
-                self.config.worker_connections
+                "{why}: {waiting} connection(s) wait; closing idle keep-alive connections for them"
             );
         }
         // The oldest first, but not one whose client has just sent a request: closed
