@@ -556,6 +556,36 @@ fn a_full_worker_closes_idle_kept_connections_for_newcomers() {
     kept[0].expect_closed(secs(5));
 }
 
+/// A worker full of connections whose heads arrive a byte at a time (slowloris) closes
+/// them for a newcomer once they have taken over a second, with a 408: they held every
+/// place until `--header-timeout` (60 s here), and the newcomer waited that long.
+#[test]
+fn a_full_worker_closes_slow_heads_for_newcomers() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--worker-connections", "5"])
+        .args(&["--header-timeout", "60"])
+        .start();
+    let mut slow: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let mut stream = raw_connect(server.addr());
+            stream
+                .write_all(b"GET / HTTP/1.1\r\n")
+                .expect("a request line");
+            stream
+        })
+        .collect();
+    slow.iter().for_each(wait_consumed);
+    let since = Instant::now();
+    let mut newcomer = server.connect();
+    newcomer.send(&request("GET", "/", &[], b""));
+    assert_eq!(newcomer.read_response(secs(15)).status, 200);
+    eprintln!("the newcomer was answered after {:?}", since.elapsed());
+    server.wait_for_log("--worker-connections 5 are not enough", secs(5));
+    let (answer, closed) = read_to_close(&mut slow[0], secs(10));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(closed && answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
 /// Out of descriptors before `--worker-connections`, a worker makes room the same way:
 /// clients idling for `--keep-alive` (60 s here) held every descriptor, and the
 /// connections behind them in the accept queue waited that long for an answer.

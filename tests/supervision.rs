@@ -495,9 +495,10 @@ fn a_reload_drops_an_abandoned_booting_worker_at_once() {
 }
 
 /// A worker holding `--worker-connections` kept-alive clients, each in the middle of its
-/// next request (so none idle that it could close for a newcomer), takes no newcomer, so
-/// it is no idle worker: the autoscaler adds one for the newcomer waiting in the queue
-/// (which used to wait for those clients' heads to time out).
+/// next request's body (so none idle, nor a head sent slowly, that it could close for a
+/// newcomer), takes no newcomer, so it is no idle worker: the autoscaler adds one for the
+/// newcomer waiting in the queue (which used to wait for those clients' uploads to time
+/// out).
 #[test]
 fn a_full_worker_is_not_an_idle_one() {
     let server = start(
@@ -507,7 +508,7 @@ fn a_full_worker_is_not_an_idle_one() {
             "2",
             "--keep-alive",
             "60",
-            "--header-timeout",
+            "--body-timeout",
             "60",
             "--max-workers",
             "2",
@@ -518,7 +519,7 @@ fn a_full_worker_is_not_an_idle_one() {
             let mut conn = server.connect();
             conn.send(&client::request("GET", "/", &[], b""));
             assert_eq!(conn.read_response(secs(10)).status, 200);
-            conn.send(b"GET /next HTTP/1.1\r\nHost: t\r\n");
+            conn.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\nabc");
             conn.wait_consumed(secs(10));
             conn
         })

@@ -429,6 +429,15 @@ impl Conn {
         (self.reused && self.is_idle()).then_some(self.last_progress)
     }
 
+    /// Since when a request head has been arriving, while one is and nothing is being
+    /// written: the connection a slowloris client holds.
+    pub fn head_since(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Head { first_byte } if self.out.is_empty() => first_byte,
+            _ => None,
+        }
+    }
+
     /// Idle between requests: nothing to write, and nothing buffered but the empty lines
     /// RFC 9112 §2.2 lets a client send before a request (old clients send one after a
     /// body).

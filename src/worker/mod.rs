@@ -60,6 +60,9 @@ const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// The most idle connections a full worker closes at once for newcomers (nginx's
 /// `ngx_drain_connections` frees up to 32).
 const ROOM_AT_ONCE: usize = 32;
+/// How long a request head may have been arriving before a full worker closes its
+/// connection for a newcomer (see `Worker::reclaimable`).
+const SLOW_HEAD: Duration = Duration::from_secs(1);
 /// The most time kept connections have between two newcomers from the accept queue
 /// (see `Worker::on_events`).
 const NEWCOMER_TURN: Duration = Duration::from_millis(20);
@@ -1033,14 +1036,10 @@ impl Worker {
         if !std::mem::replace(&mut self.queue_seen, waiting > 0) || waiting == 0 {
             return;
         }
-        let mut idle: Vec<(Instant, usize)> = (self.conns.iter().enumerate())
-            .filter_map(|(index, conn)| Some((conn.as_ref()?.idle_since()?, index)))
-            .collect();
-        if idle.is_empty() {
+        let candidates = self.reclaimable();
+        if candidates.is_empty() {
             return;
         }
-        idle.sort_unstable();
-        let closing = waiting.min(idle.len()).min(ROOM_AT_ONCE);
         if !std::mem::replace(&mut self.crowded, true) {
             let why = match full {
                 true => format!(
@@ -1050,21 +1049,59 @@ impl Worker {
                 false => "out of file descriptors".to_string(),
             };
             log::warn!(
-                "{why}: {waiting} connection(s) wait; closing idle keep-alive connections for them"
+                "{why}: {waiting} connection(s) wait; closing idle keep-alive connections \
+                 (then heads sent slowly) for them"
             );
         }
-        // The oldest first, but not one whose client has just sent a request: closed
-        // unread, it would get a reset.
+        self.reclaim(&candidates, waiting.min(ROOM_AT_ONCE));
+    }
+
+    /// The connections a full worker may close for newcomers, in the order it closes
+    /// them: idle kept-alive ones, oldest first, then those whose request head has been
+    /// arriving for [`SLOW_HEAD`] or more, the slowest first. A head that slow is not a
+    /// client on a slow line (a head is a packet or two) but one dribbling bytes to hold
+    /// the connection (slowloris), which otherwise held every place until
+    /// `--header-timeout` (10 s), wave after wave, while nginx let newcomers in.
+    fn reclaimable(&self) -> Vec<(bool, Instant, usize)> {
+        let slow_since = self.ctx.now.checked_sub(SLOW_HEAD);
+        let candidate = |(index, conn): (usize, &Option<Conn>)| {
+            let conn = conn.as_ref()?;
+            if let Some(since) = conn.idle_since() {
+                return Some((false, since, index));
+            }
+            let began = conn.head_since().filter(|&t| Some(t) <= slow_since)?;
+            Some((true, began, index))
+        };
+        let mut candidates: Vec<_> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(candidate)
+            .collect();
+        candidates.sort_unstable();
+        candidates
+    }
+
+    /// Closes up to `most` of the `candidates`: an idle one at once, unless its client
+    /// has just sent a request (closed unread, it would get a reset); a slow head after a
+    /// 408, as its timeout would have answered it.
+    fn reclaim(&mut self, candidates: &[(bool, Instant, usize)], most: usize) {
         let mut closed = 0;
-        for &(_, index) in &idle {
-            if closed == closing {
+        for &(slow_head, _, index) in candidates {
+            if closed == most {
                 break;
             }
-            let conn = self.conns.get(index).and_then(Option::as_ref);
-            if conn.is_some_and(|c| !c.input_waiting()) {
-                self.close(index);
-                closed += 1;
+            let Some(conn) = self.conns.get_mut(index).and_then(Option::as_mut) else {
+                continue;
+            };
+            if !slow_head && conn.input_waiting() {
+                continue;
             }
+            if slow_head {
+                conn.expire(&mut self.ctx);
+            }
+            self.close(index);
+            closed += 1;
         }
     }
 }
