@@ -356,8 +356,10 @@ impl Slot {
             2 | 3 if self.retiring.load(Relaxed) != 0 => State::Stopping,
             // A worker that cannot take a connection is no idle worker: not to the
             // autoscaler, which adds one while connections wait and none is idle, nor
-            // to the metrics.
-            2 if self.full.load(Relaxed) != 0 => State::Busy,
+            // to the metrics. Nor is one between two requests of a batch, with more of
+            // its own waiting behind the one it just answered: a scrape read it idle,
+            // beside 15 requests waiting, and no worker busy.
+            2 if self.full.load(Relaxed) != 0 || self.waiting.load(Relaxed) != 0 => State::Busy,
             2 => State::Idle,
             3 => State::Busy,
             4 => State::Stopping,
@@ -382,9 +384,13 @@ impl Slot {
             )
         };
         match self.state() {
-            // A full worker reads as busy, but may be between requests.
+            // A full worker, or one with requests of its own waiting, reads as busy
+            // between requests.
             State::Busy if start != 0 => handling(),
-            State::Busy => "idle, full".to_string(),
+            State::Busy => match self.waiting.load(Relaxed) {
+                0 => "idle, full".to_string(),
+                n => format!("between requests, {n} waiting"),
+            },
             State::Stopping if start != 0 => format!("stopping, {}", handling()),
             State::Booting => "booting".to_string(),
             State::Idle => "idle".to_string(),
@@ -433,6 +439,14 @@ mod tests {
             (slot.state(), slot.requests(), slot.heartbeat_ms()),
             (State::Idle, 1, 30)
         );
+        // Between two requests of a batch, with more waiting behind: not idle.
+        slot.set_waiting(2);
+        assert_eq!(
+            (slot.state(), slot.activity(40)),
+            (State::Busy, "between requests, 2 waiting".to_string())
+        );
+        slot.set_waiting(0);
+        assert_eq!(slot.state(), State::Idle);
     }
 
     #[test]
