@@ -493,7 +493,7 @@ fn parse_positive(value: &str) -> Result<usize, String> {
     }
 }
 
-/// A whole number, 0 or more: `--max-requests`, and the base of the other counts.
+/// A whole number, 0 or more: `--max-requests` and its jitter.
 fn parse_count(value: &str) -> Result<u64, String> {
     match whole_number(value) {
         Ok(Some(n)) => Ok(n),
