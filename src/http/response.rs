@@ -270,8 +270,9 @@ impl Response {
 
     /// Adds a header field, after those already there. A field that a message may carry
     /// only once (Content-Type, Location, ETag, Last-Modified, Expires, Retry-After,
-    /// Content-Range, Content-Location, Content-Disposition, Age) replaces the one there, so `Response::text(..)` followed by a Content-Type sends that one alone;
-    /// any other field (Set-Cookie, a list such as Cache-Control) is added beside it.
+    /// Content-Range, Content-Location, Content-Disposition, Age) replaces the one there,
+    /// so `Response::text(..)` followed by a Content-Type sends that one alone; any other
+    /// field (Set-Cookie, a list such as Cache-Control) is added beside it.
     /// Fields the server owns, and fields with a CR, LF, NUL or other control byte, are
     /// dropped when the head is written: see [`write_head`].
     ///

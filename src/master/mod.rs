@@ -308,7 +308,7 @@ impl<'a> Master<'a> {
     /// Step 1, beside the signals: answer the metrics port's clients, and close those
     /// past their deadline.
     fn serve_scrapes(&mut self, events: &Events) {
-        let unhealthy = self.unhealthy();
+        let unhealthy = self.scrapes.as_ref().and_then(|_| self.unhealthy());
         let (Some(scrapes), Some(poll)) = (self.scrapes.as_mut(), self.poll.as_ref()) else {
             return;
         };
