@@ -341,7 +341,9 @@ fn new_connections_take_turns_with_kept_ones() {
         conn.send(&request("GET", "/", &[], b""));
         assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
     }
-    let mut slow = server.sleeper(1000);
+    // The steps below must all land while this request runs, each of them found queued
+    // in the kernel: 3 s leaves room for a loaded machine (1 s did not, once).
+    let mut slow = server.sleeper(3000);
     for conn in &mut kept {
         conn.send(&request("GET", "/sleep?ms=1000", &[], b""));
         conn.wait_delivered(secs(10));
