@@ -609,6 +609,15 @@ fn a_worker_out_of_descriptors_closes_idle_kept_connections_for_newcomers() {
         assert_eq!(conn.read_response(secs(15)).status, 200);
     }
     server.wait_for_log("out of file descriptors: ", secs(5));
+    // Running out again each time room is made is one episode, said once (it was said,
+    // and "accepting again", each time).
+    let said = |text: &str| server.log().iter().filter(|l| l.contains(text)).count();
+    assert_eq!(
+        said("accept: Too many open files"),
+        1,
+        "{:#?}",
+        server.log()
+    );
 }
 
 /// (e) A kept-alive connection left idle is closed by the server after `--keep-alive 1`

@@ -60,6 +60,9 @@ const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// The most idle connections a full worker closes at once for newcomers (nginx's
 /// `ngx_drain_connections` frees up to 32).
 const ROOM_AT_ONCE: usize = 32;
+/// How long accepts must go through before a worker that ran out of descriptors says
+/// it accepts again.
+const STARVED_QUIET: Duration = Duration::from_secs(1);
 /// How long a request head may have been arriving before a full worker closes its
 /// connection for a newcomer (see `Worker::reclaimable`).
 const SLOW_HEAD: Duration = Duration::from_secs(1);
@@ -335,8 +338,13 @@ struct Worker {
     /// Whether the listeners are in this worker's epoll (`watch_listeners`).
     watching: bool,
     accept_paused_until: Option<Instant>,
-    /// In an episode of running out of descriptors (logged once, not every retry).
+    /// The last accept failed for want of descriptors (or memory).
     starved: bool,
+    /// When accept last failed so, while the episode lasts: its warning said, its end
+    /// ("accepting again") said by a sweep once accepts have gone through for
+    /// [`STARVED_QUIET`]. A worker making room for newcomers runs out again and again,
+    /// and said both lines each time, eight a second.
+    starved_at: Option<Instant>,
     /// In an episode of closing idle connections for newcomers (`make_room`, logged once).
     crowded: bool,
     /// The last sweep found this worker full with connections waiting in the queue.
@@ -399,6 +407,7 @@ impl Worker {
             wake: spec.wake,
             accept_paused_until: None,
             starved: false,
+            starved_at: None,
             crowded: false,
             queue_seen: false,
             kept_work: Duration::ZERO,
@@ -847,9 +856,7 @@ impl Worker {
             }
             match accepted {
                 Ok((stream, peer)) => {
-                    if std::mem::take(&mut self.starved) {
-                        log::warn!("accepting again: descriptors are available");
-                    }
+                    self.starved = false;
                     // Not while this worker stopped watching (it was full and has just
                     // made room): `watch_listeners` adds it back at the end of the turn.
                     let due = self.ctx.now >= self.rotated_at[i] + ROTATE_EVERY;
@@ -871,7 +878,8 @@ impl Worker {
             Some(
                 nix::libc::EMFILE | nix::libc::ENFILE | nix::libc::ENOBUFS | nix::libc::ENOMEM,
             ) => {
-                if !std::mem::replace(&mut self.starved, true) {
+                self.starved = true;
+                if self.starved_at.replace(self.ctx.now).is_none() {
                     log::warn!(
                         "accept: {err}; retrying every {ACCEPT_BACKOFF:?} until connections close"
                     );
@@ -992,6 +1000,13 @@ impl Worker {
         if !lifeline::parent_is(self.master) {
             log::warn!("the master is gone; stopping");
             self.begin_drain();
+        }
+        let fed = self
+            .starved_at
+            .filter(|&t| !self.starved && self.ctx.now >= t + STARVED_QUIET);
+        if fed.is_some() {
+            self.starved_at = None;
+            log::warn!("accepting again: descriptors are available");
         }
         // A draining worker is on its way out already.
         let due = (!self.draining).then(|| self.recycle.at_sweep(self.ctx.now));
