@@ -18,7 +18,9 @@ timeout (5 s unless given), 1 otherwise, saying why: a container's HEALTHCHECK w
 /// Runs the probe; `args` are the words after `check`.
 pub fn run(args: &[String]) -> ExitCode {
     if args.first().is_some_and(|a| a == "--help" || a == "-h") {
-        println!("usage: {} {USAGE}\n\n{HELP}", crate::program().0);
+        // Not println!, which panics when the reader has gone (`check --help | head`).
+        let text = format!("usage: {} {USAGE}\n\n{HELP}\n", crate::program().0);
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
         return ExitCode::SUCCESS;
     }
     let (url, timeout) = match args {

@@ -502,10 +502,12 @@ fn parse_count(value: &str) -> Result<u64, String> {
     }
 }
 
-/// Decimal digits and nothing else (blanks around them aside); `None` for more than a
-/// `u64` holds, which deserves its own message rather than "not a number".
+/// Decimal digits and nothing else (blanks around them and a `+` before them aside, as
+/// Rust's own parser and a platform's `WEB_CONCURRENCY=+4` have them); `None` for more
+/// than a `u64` holds, which deserves its own message rather than "not a number".
 fn whole_number(value: &str) -> Result<Option<u64>, ()> {
-    let digits = value.trim();
+    let value = value.trim();
+    let digits = value.strip_prefix('+').unwrap_or(value);
     match !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         true => Ok(digits.parse().ok()),
         false => Err(()),
@@ -744,7 +746,8 @@ mod tests {
         let huge = "99999999999999999999";
         assert_eq!(parse_count("1000"), Ok(1000));
         assert_eq!(parse_count("0"), Ok(0));
-        for bad in ["-5", "abc", "", "+5", "1.5"] {
+        assert_eq!(parse_workers("+4"), Ok(4));
+        for bad in ["-5", "abc", "", "+", "++5", "+-5", "1.5"] {
             assert_eq!(
                 parse_count(bad),
                 Err("expected a whole number, 0 or more".into())
