@@ -1186,18 +1186,7 @@ fn stalled_uploads_share_a_bounded_budget() {
         .args(&["--workers", "1", "--limit-request-body", "16777216"])
         .args(&["--body-timeout", "60"])
         .start();
-    // PUT: `request` adds a Content-Length of its own to a POST.
-    let upload = |length: usize, sent: usize| {
-        let mut stream = raw_connect(server.addr());
-        let fields = format!("Content-Length: {length}");
-        stream
-            .write_all(&request("PUT", "/echo", &[&fields], b""))
-            .expect("a head");
-        stream
-            .write_all(&vec![b'u'; sent])
-            .expect("a body, all but its end");
-        stream
-    };
+    let upload = |length: usize, sent: usize| partial_upload(&server, length, sent);
     // An announced length alone holds nothing.
     let _announced: Vec<TcpStream> = (0..8).map(|_| upload(16 << 20, 0)).collect();
     let mut stalled: Vec<TcpStream> = (0..4).map(|_| upload(16 << 20, (16 << 20) - 1)).collect();
@@ -1218,6 +1207,50 @@ fn stalled_uploads_share_a_bounded_budget() {
             .then_some(())
     });
     assert!(echoed.is_some(), "no room after a stalled upload left");
+}
+
+/// A `PUT /echo` announcing `length` bytes of body, of which `sent` are sent. (PUT:
+/// `request` adds a Content-Length of its own to a POST.)
+fn partial_upload(server: &Server, length: usize, sent: usize) -> TcpStream {
+    let mut stream = raw_connect(server.addr());
+    let fields = format!("Content-Length: {length}");
+    stream
+        .write_all(&request("PUT", "/echo", &[&fields], b""))
+        .expect("a head");
+    stream
+        .write_all(&vec![b'u'; sent])
+        .expect("a body, all but its end");
+    stream
+}
+
+/// Uploads stalled part-way on purpose cannot keep the others out until
+/// `--body-timeout`: once a request is refused for want of room, those holding part of
+/// the budget while sending under 500 bytes a second over the last 5 s are answered 408,
+/// and uploads fit again (they were refused for the whole 60 s).
+#[test]
+fn stalled_uploads_give_way_when_the_budget_is_wanted() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--limit-request-body", "16777216"])
+        .args(&["--body-timeout", "60"])
+        .start();
+    let mut stalled: Vec<TcpStream> = (0..4)
+        .map(|_| partial_upload(&server, 16 << 20, (16 << 20) - 1))
+        .collect();
+    stalled.iter().for_each(wait_consumed);
+    let small = || {
+        let mut stream = partial_upload(&server, 5, 5);
+        String::from_utf8_lossy(&read_to_close(&mut stream, secs(10)).0).into_owned()
+    };
+    let refused = small();
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    let fits = poll_until(secs(20), || {
+        small().starts_with("HTTP/1.1 200").then_some(())
+    });
+    assert!(fits.is_some(), "uploads still refused 20 s after the stall");
+    let (answer, _) = read_to_close(&mut stalled[0], secs(10));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    server.wait_for_log("answering 408 to", secs(5));
 }
 
 /// A refused upload gives its share of the budget back when it is refused, not when its

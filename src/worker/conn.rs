@@ -161,11 +161,21 @@ pub struct Ctx {
 /// 503 with `Retry-After` and the connection closes.
 pub struct InputBudget {
     left: u64,
+    /// A request was refused for want of room since [`InputBudget::was_wanted`] last
+    /// asked: the worker then sheds what arrives too slowly to deserve its share.
+    wanted: bool,
 }
 
 /// Bytes of a head in progress that a connection holds without taking them from the
 /// [`InputBudget`]: heads are rarely over a few KiB, cookies included.
 const HEAD_ALLOWANCE: u64 = 16 * 1024;
+
+/// The window over which a connection's arrival rate is measured ([`Conn::measure_rate`]).
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+/// Below this many bytes a second over a [`RATE_WINDOW`], a request in progress that
+/// holds part of the [`InputBudget`] gives way when the budget is wanted: Apache's
+/// `mod_reqtimeout` default `MinRate=500`.
+const MIN_RATE: u64 = 500;
 
 /// The input buffer's capacity a connection keeps between requests: what one read (the
 /// worker's 64 KiB scratch) or a large head grew it to beyond this is given back.
@@ -176,15 +186,22 @@ impl InputBudget {
     pub fn for_limit(max_body: u64) -> InputBudget {
         InputBudget {
             left: max_body.saturating_mul(4).max(64 << 20),
+            wanted: false,
         }
     }
 
     fn take(&mut self, bytes: u64) -> bool {
         let fits = bytes <= self.left;
-        if fits {
-            self.left -= bytes;
+        match fits {
+            true => self.left -= bytes,
+            false => self.wanted = true,
         }
         fits
+    }
+
+    /// Whether a request was refused for want of room since the last time this asked.
+    pub fn was_wanted(&mut self) -> bool {
+        std::mem::take(&mut self.wanted)
     }
 
     /// Gives back what a connection had taken (its body handed over, or the
@@ -350,6 +367,12 @@ pub struct Conn {
     peer_closed: bool,
     /// Bytes of the worker's [`InputBudget`] its request in progress holds.
     reserved: u64,
+    /// Bytes read from the client, all told.
+    received: u64,
+    /// When the current [`RATE_WINDOW`] began, and `received` then.
+    rate_mark: (Instant, u64),
+    /// The last whole window brought fewer than [`MIN_RATE`] bytes a second.
+    slow_sender: bool,
     /// The kernel's unsent bytes at the last idle deadline (`still_reading`).
     unsent_seen: u32,
     /// Access-log lines of answers not yet wholly written, in the order of the requests.
@@ -391,6 +414,9 @@ impl Conn {
             refused_body: 0,
             peer_closed: false,
             reserved: 0,
+            received: 0,
+            rate_mark: (now, 0),
+            slow_sender: false,
             unsent_seen: 0,
             lines: VecDeque::new(),
         }
@@ -427,6 +453,26 @@ impl Conn {
     /// Since when a kept-alive connection has been idle between requests, if it is.
     pub fn idle_since(&self) -> Option<Instant> {
         (self.reused && self.is_idle()).then_some(self.last_progress)
+    }
+
+    /// At the end of each [`RATE_WINDOW`], whether the client sent fewer than
+    /// [`MIN_RATE`] bytes a second over it (called by the worker's sweep). Bytes waiting
+    /// unread say it did send: the worker was in a handler, not the client slow.
+    pub fn measure_rate(&mut self, now: Instant) {
+        let (began, at) = self.rate_mark;
+        if now >= began + RATE_WINDOW {
+            let seconds = now.saturating_duration_since(began).as_secs();
+            let few = self.received - at < MIN_RATE * seconds;
+            self.slow_sender = few && self.reserved > 0 && !self.input_waiting();
+            self.rate_mark = (now, self.received);
+        }
+    }
+
+    /// Holds part of the [`InputBudget`] for a request arriving slower than
+    /// [`MIN_RATE`]: an upload stalled part-way, or dribbled a few bytes at a time, which
+    /// at 7 bytes a second each held the whole budget through `--body-timeout`.
+    pub fn holds_budget_slowly(&self) -> bool {
+        self.reserved > 0 && self.slow_sender
     }
 
     /// Since when a request head has been arriving, while one is and nothing is being
@@ -509,6 +555,7 @@ impl Conn {
             Ok(n) => {
                 self.readable = n == scratch.len() || self.peer_closed;
                 self.last_progress = now;
+                self.received += n as u64;
                 match &mut self.phase {
                     Phase::Lingering { drained, .. } => *drained += n,
                     _ => self.input.extend_from_slice(&scratch[..n]),

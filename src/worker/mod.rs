@@ -1013,17 +1013,35 @@ impl Worker {
         if let Some(why) = due.flatten() {
             self.ask_for_replacement(&why);
         }
+        let shed = self.ctx.budget.was_wanted();
+        self.expire_due(shed);
+        self.make_room();
+    }
+
+    /// Closes or answers the connections whose deadline passed; and when a request was
+    /// refused for want of input budget (`shed`), those holding part of it for a request
+    /// that arrives slower than 500 bytes a second, answered 408 as Apache's
+    /// `mod_reqtimeout` answers them: uploads stalled on purpose, 7 bytes a second each,
+    /// kept every other upload out (503) until `--body-timeout`.
+    fn expire_due(&mut self, shed: bool) {
+        let mut slow = 0;
         for index in 0..self.conns.len() {
             let Some(conn) = self.conns[index].as_mut() else {
                 continue;
             };
-            if conn.deadline(&self.ctx.timeouts) <= self.ctx.polled_at
-                && conn.expire(&mut self.ctx) == Verdict::Close
-            {
+            conn.measure_rate(self.ctx.now);
+            let too_slow = shed && conn.holds_budget_slowly();
+            slow += usize::from(too_slow);
+            let due = too_slow || conn.deadline(&self.ctx.timeouts) <= self.ctx.polled_at;
+            if due && conn.expire(&mut self.ctx) == Verdict::Close {
                 self.close(index);
             }
         }
-        self.make_room();
+        if slow > 0 {
+            log::warn!(
+                "the input budget is wanted: answering 408 to {slow} request(s) arriving slower than 500 bytes/s"
+            );
+        }
     }
 
     /// A worker full of connections (`--worker-connections`, or out of descriptors before
