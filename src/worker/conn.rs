@@ -468,6 +468,14 @@ impl Conn {
         }
     }
 
+    /// Gives back the request's share of the [`InputBudget`] (its body handed over or
+    /// dropped). What the last window said of its speed goes with it: the next request
+    /// is judged on its own window.
+    fn release(&mut self, ctx: &mut Ctx) {
+        ctx.budget.give_back(std::mem::take(&mut self.reserved));
+        self.slow_sender = false;
+    }
+
     /// Holds part of the [`InputBudget`] for a request arriving slower than
     /// [`MIN_RATE`]: an upload stalled part-way, or dribbled a few bytes at a time, which
     /// at 7 bytes a second each held the whole budget through `--body-timeout`.
@@ -626,7 +634,7 @@ impl Conn {
         };
         let parsed = parse_head_into(&self.input[start..], &limits, &mut self.head_buffers);
         if self.reserved > 0 && !matches!(parsed, Ok(None)) {
-            ctx.budget.give_back(std::mem::take(&mut self.reserved));
+            self.release(ctx);
         }
         match parsed {
             Ok(None) if self.hold_head(self.input.len() - start, ctx) => None,
@@ -771,7 +779,7 @@ impl Conn {
     /// The body is complete: the request is answered. `last`: nothing is buffered
     /// after it.
     fn dispatch(&mut self, last: bool, ctx: &mut Ctx) {
-        ctx.budget.give_back(std::mem::take(&mut self.reserved));
+        self.release(ctx);
         let phase = std::mem::replace(&mut self.phase, Phase::Head { first_byte: None });
         if let Phase::Body { head, body, .. } = phase {
             self.respond(head, body, last, ctx);
@@ -981,7 +989,7 @@ impl Conn {
         self.queue(response, &meta, ctx.date.get_at_instant(ctx.now), line);
         self.input.clear();
         self.phase = Phase::Closing;
-        ctx.budget.give_back(std::mem::take(&mut self.reserved));
+        self.release(ctx);
         self.failed = true;
     }
 
