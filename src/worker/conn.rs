@@ -175,7 +175,7 @@ const RATE_WINDOW: Duration = Duration::from_secs(5);
 /// Below this many bytes a second over a [`RATE_WINDOW`], a request in progress that
 /// holds part of the [`InputBudget`] gives way when the budget is wanted: Apache's
 /// `mod_reqtimeout` default `MinRate=500`.
-const MIN_RATE: u64 = 500;
+pub const MIN_RATE: u64 = 500;
 
 /// The input buffer's capacity a connection keeps between requests: what one read (the
 /// worker's 64 KiB scratch) or a large head grew it to beyond this is given back.
@@ -478,9 +478,10 @@ impl Conn {
 
     /// Holds part of the [`InputBudget`] for a request arriving slower than
     /// [`MIN_RATE`]: an upload stalled part-way, or dribbled a few bytes at a time, which
-    /// at 7 bytes a second each held the whole budget through `--body-timeout`.
+    /// at 7 bytes a second each held the whole budget through `--body-timeout`. (A
+    /// verdict is only reached while the request holds some, and goes with its share.)
     pub fn holds_budget_slowly(&self) -> bool {
-        self.reserved > 0 && self.slow_sender
+        self.slow_sender
     }
 
     /// Since when a request head has been arriving, while one is and nothing is being

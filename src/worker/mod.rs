@@ -1020,7 +1020,7 @@ impl Worker {
 
     /// Closes or answers the connections whose deadline passed; and when a request was
     /// refused for want of input budget (`shed`), those holding part of it for a request
-    /// that arrives slower than 500 bytes a second, answered 408 as Apache's
+    /// that arrives slower than [`conn::MIN_RATE`] bytes a second, answered 408 as Apache's
     /// `mod_reqtimeout` answers them: uploads stalled on purpose, 7 bytes a second each,
     /// kept every other upload out (503) until `--body-timeout`.
     fn expire_due(&mut self, shed: bool) {
@@ -1039,7 +1039,8 @@ impl Worker {
         }
         if slow > 0 {
             log::warn!(
-                "the input budget is wanted: answering 408 to {slow} request(s) arriving slower than 500 bytes/s"
+                "the input budget is wanted: answering 408 to {slow} request(s) arriving slower than {} bytes/s",
+                conn::MIN_RATE
             );
         }
     }
