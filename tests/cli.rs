@@ -47,6 +47,32 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
     }
 }
 
+/// A bad value in a `BR_SERVE_*` variable is named by the variable: it was blamed on
+/// `'--workers <INT>'`, a flag nobody typed. The same value given as the flag (which
+/// overrides the variable) is still the flag's.
+#[test]
+fn a_bad_environment_value_names_its_variable() {
+    for (variable, value) in [
+        ("BR_SERVE_WORKERS", "abc"),
+        ("BR_SERVE_TIMEOUT", "-3"),
+        ("BR_SERVE_REUSE_PORT", "maybe"),
+    ] {
+        let (status, log) = Launch::new().env(variable, value).run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(2), "{variable}: {status}; log:\n{log}");
+        let said = format!("invalid value '{value}' for {variable}:");
+        assert!(log.contains(&said), "{variable}={value}: log:\n{log}");
+    }
+    let (status, log) = Launch::new()
+        .env("BR_SERVE_WORKERS", "2")
+        .args(&["-w", "abc"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(2), "{status}; log:\n{log}");
+    assert!(
+        log.contains("invalid value 'abc' for '--workers <INT>'"),
+        "{log}"
+    );
+}
+
 /// A port below 1024 refused to an unprivileged user says what would let it bind, not
 /// "Permission denied" alone.
 #[test]

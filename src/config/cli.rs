@@ -2,6 +2,7 @@
 //! default, plus the value parsers that reject bad values with a message naming the
 //! flag. [`super::validate`] turns this into a [`super::Config`].
 
+use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -361,6 +362,18 @@ impl Kind {
             Kind::Text
         }
     }
+}
+
+/// Whether a command-line word gives `arg`: `--workers`, `--workers=4`, `-w` or `-w4`.
+pub(super) fn names(arg: &clap::Arg, word: &OsString) -> bool {
+    let word = word.to_string_lossy();
+    let long = arg.get_long().map(|long| format!("--{long}"));
+    let by_long = long.is_some_and(|long| {
+        word.strip_prefix(long.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+    });
+    let short = arg.get_short().map(|short| format!("-{short}"));
+    by_long || short.is_some_and(|short| word.starts_with(short.as_str()))
 }
 
 /// On/off flags read from the environment (`BR_SERVE_REUSE_PORT=1`) take what

@@ -432,7 +432,27 @@ fn parse(command: &mut clap::Command, argv: &[OsString]) -> Result<clap::ArgMatc
         Ok(matches) => Ok(matches),
         // --help and --version are not errors: clap prints them and we exit 0.
         Err(err) if !err.use_stderr() => err.exit(),
-        Err(err) => Err(render(&err)),
+        Err(err) => Err(blame_variable(&err, command, argv)),
+    }
+}
+
+/// clap's message, naming the environment variable when the bad value came from one:
+/// clap blames `BR_SERVE_WORKERS=abc` on `'--workers <INT>'`, which the command line
+/// does not have, and the operator looks for it there.
+fn blame_variable(err: &clap::Error, command: &clap::Command, argv: &[OsString]) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let text = render(err);
+    let Some(ContextValue::String(shown)) = err.get(ContextKind::InvalidArg) else {
+        return text;
+    };
+    let from_env = (command.get_arguments())
+        .find(|arg| arg.to_string() == *shown)
+        .filter(|arg| !argv.iter().skip(1).any(|word| cli::names(arg, word)))
+        .and_then(|arg| arg.get_env())
+        .filter(|name| std::env::var_os(name).is_some());
+    match from_env {
+        Some(name) => text.replacen(&format!("'{shown}'"), &name.to_string_lossy(), 1),
+        None => text,
     }
 }
 
