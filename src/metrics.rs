@@ -122,8 +122,8 @@ fn pool(out: &mut String, sum: &Summary) {
         ),
         (
             "br_serve_requests_abandoned_total",
-            "Requests skipped unanswered, their client gone before a worker reached them \
-             (--check-client-connection).",
+            "Requests left unanswered, their client gone before they arrived whole or \
+             before a worker reached them (--check-client-connection).",
             sum.abandoned,
         ),
         (
@@ -247,7 +247,7 @@ br_serve_workers{state=\"stopping\"} 1
 # HELP br_serve_requests_total Requests answered since the master started, by workers alive or gone.
 # TYPE br_serve_requests_total counter
 br_serve_requests_total 12345
-# HELP br_serve_requests_abandoned_total Requests skipped unanswered, their client gone before a worker reached them (--check-client-connection).
+# HELP br_serve_requests_abandoned_total Requests left unanswered, their client gone before they arrived whole or before a worker reached them (--check-client-connection).
 # TYPE br_serve_requests_abandoned_total counter
 br_serve_requests_abandoned_total 7
 # HELP br_serve_requests_shed_total Requests answered 503 at once for waiting longer than --queue-timeout.

@@ -280,6 +280,61 @@ fn refused_requests_are_in_the_access_log() {
     assert!(wait_line(&path, " 408 ").contains("\"GET /slow HTTP/1.1\" 408 "));
 }
 
+/// A client that leaves mid-request, by a close or a reset, mid-head or mid-body, is
+/// logged with a 499 (nginx's "client closed request"), nothing sent, and counted as
+/// abandoned: an abandoned upload left no trace. One that leaves between requests, or
+/// before sending any, is neither.
+#[test]
+fn clients_leaving_mid_request_are_in_the_access_log() {
+    let dir = TempDir::new("access-abandoned");
+    let path = dir.join("access.log");
+    let server = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "--access-logformat",
+            "%(s)s %(b)s [%(r)s]",
+        ])
+        .args(&["--access-logfile", path.to_str().unwrap()])
+        .args(&["--metrics-path", "/metrics"])
+        .start();
+    let mut kept = server.connect();
+    kept.send(&request("GET", "/?kept", &[], b""));
+    assert_eq!(kept.read_response(RESPONSE_WITHIN).status, 200);
+    drop(kept);
+    drop(raw_connect(server.addr()));
+    let upload = b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc";
+    for (wire, reset) in [
+        (&b"GET /head-closed HTTP/1.1\r\nHost"[..], false),
+        (b"GET /head-reset HTTP/1.1\r\nHo", true),
+        (upload, false),
+    ] {
+        let mut stream = raw_connect(server.addr());
+        stream.write_all(wire).expect("send");
+        if reset {
+            socket2::SockRef::from(&stream)
+                .set_linger(Some(Duration::ZERO))
+                .expect("linger");
+        }
+    }
+    wait_line(&path, "[GET /head-closed HTTP/1.1]");
+    wait_line(&path, "[GET /head-reset HTTP/1.1]");
+    let line = wait_line(&path, "[POST /upload HTTP/1.1]");
+    assert_eq!(line, "499 - [POST /upload HTTP/1.1]");
+    // The worker takes events in order: the first two connections were done with by now.
+    assert_eq!(status_of(&server, &request("GET", "/?last", &[], b"")), 200);
+    wait_line(&path, "[GET /?last HTTP/1.1]");
+    let lines = read(&path);
+    assert_eq!(lines.lines().count(), 5, "{lines}");
+    assert!(
+        lines.starts_with("200 14 [GET /?kept HTTP/1.1]\n"),
+        "{lines}"
+    );
+    let scrape = server.get("/metrics").text();
+    let left: u64 = crate::client::metric_sample(&scrape, "br_serve_requests_abandoned_total");
+    assert_eq!(left, 3, "{scrape}");
+}
+
 /// A refused request's line keeps its parts when it was refused for extra spaces (it
 /// was logged with an empty target and a version of `/x HTTP/1.1`), and a 408's
 /// duration runs from the head's first byte (it was 0 after a second's wait), for a

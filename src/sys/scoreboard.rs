@@ -64,8 +64,9 @@ pub struct Slot {
     requests: AtomicU64,
     /// `requests` when the current worker got the slot.
     requests_base: AtomicU64,
-    /// Requests skipped because their client had gone (`--check-client-connection`);
-    /// never reset either.
+    /// Requests left unanswered because their client had gone: in the middle of sending
+    /// them, or before a worker reached them (`--check-client-connection`); never reset
+    /// either.
     abandoned: AtomicU64,
     /// Requests answered 503 for waiting past `--queue-timeout`; never reset either.
     shed: AtomicU64,
@@ -266,7 +267,8 @@ impl Slot {
         self.requests.fetch_add(1, Relaxed);
     }
 
-    /// Worker: a request was skipped, its client gone before the application was called.
+    /// Worker: a request was left unanswered, its client gone before the application was
+    /// called.
     pub fn abandon_request(&self) {
         self.abandoned.fetch_add(1, Relaxed);
     }

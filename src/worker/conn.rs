@@ -530,11 +530,38 @@ impl Conn {
                 break;
             }
             if self.read_once(scratch, ctx.now).is_err() {
+                self.left_midway(ctx);
                 return Verdict::Close;
             }
         }
         self.log_written(ctx, self.out.written());
-        self.settle(ctx)
+        let verdict = self.settle(ctx);
+        if verdict == Verdict::Close && self.eof {
+            self.left_midway(ctx);
+        }
+        verdict
+    }
+
+    /// A client that left (or reset the connection) in the middle of a request, its head
+    /// or body part-sent, is counted and logged as one that left before a worker reached
+    /// its request (`abandon`): 499, nginx's "client closed request", nothing sent, its
+    /// duration running from the head's first byte. An upload that a client or a proxy
+    /// gave up on left no trace. One that leaves between requests is not a request.
+    fn left_midway(&mut self, ctx: &mut Ctx) {
+        let mid_request = match self.phase {
+            Phase::Head { first_byte } => first_byte.is_some(),
+            Phase::Body { .. } => true,
+            Phase::Closing | Phase::Lingering { .. } => false,
+        };
+        if !mid_request {
+            return;
+        }
+        ctx.slot.abandon_request();
+        let line = (ctx.access.as_ref())
+            .map(|log| self.refusal_line(log, &Response::new(CLIENT_CLOSED), ctx.now));
+        // Written at the close, after the lines of answers queued before it.
+        self.hold(line, self.out.queued_end());
+        self.phase = Phase::Closing;
     }
 
     /// Writes the held access-log lines of answers that end within the first `upto`
