@@ -184,6 +184,28 @@ fn notify_socket_hears_ready_reloading_and_stopping() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
+/// `Type=notify-reload`: systemd ignores a `RELOADING=1` stamped (`MONOTONIC_USEC=`)
+/// before its own reading taken just before it sent HUP, and `systemctl reload` then
+/// waits for its timeout. Stamped in whole milliseconds, one in three fell short.
+#[test]
+fn reloading_is_stamped_after_the_hup() {
+    let dir = TempDir::new("notify-stamp");
+    let path = dir.join("notify.sock");
+    let mut systemd = Notify::bind(&UnixAddr::from_pathname(&path).unwrap());
+    let server = Launch::new()
+        .args(&["--workers", "1"])
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .start();
+    systemd.expect("READY=1", secs(10));
+    for round in 0..12 {
+        let before = now_usec();
+        server.signal(Signal::SIGHUP);
+        let stamped = monotonic_usec(&systemd.expect("RELOADING=1", secs(10)));
+        assert!(stamped >= before, "{round}: {stamped} < {before}");
+        systemd.expect("READY=1", secs(15));
+    }
+}
+
 /// A reload that fails tells systemd why in one `STATUS=` line: the protocol is a line
 /// per assignment, and a TOML parser's report spans several (its caret under the bad
 /// value), of which systemd showed the first and took the rest for assignments.

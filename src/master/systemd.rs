@@ -10,7 +10,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
 use crate::logging::one_line;
-use crate::sys::clock::monotonic_ms;
+use crate::sys::clock::{monotonic_ms, monotonic_us};
 
 /// Where notifications go, if systemd asked for them.
 pub struct Notifier {
@@ -70,9 +70,11 @@ impl Notifier {
         self.last_status = status.to_string();
     }
 
-    /// HUP started: `RELOADING=1` with the monotonic time `Type=notify-reload` requires.
+    /// HUP started: `RELOADING=1` with the monotonic time `Type=notify-reload` requires,
+    /// read now, after the signal came: systemd ignores a message stamped before it sent
+    /// the signal, and `systemctl reload` then waits for its timeout.
     pub fn reloading(&self) {
-        let usec = monotonic_ms() * 1000;
+        let usec = monotonic_us();
         self.send(&format!(
             "RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=reloading"
         ));

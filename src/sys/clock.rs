@@ -14,6 +14,13 @@ pub fn monotonic_ms() -> u64 {
     read(ClockId::CLOCK_MONOTONIC).as_millis() as u64
 }
 
+/// Microseconds on CLOCK_MONOTONIC, for systemd's `MONOTONIC_USEC=`: systemd compares
+/// it with its own reading taken before it sent the signal, in microseconds, and
+/// milliseconds rounded down came out earlier than that about one time in three.
+pub fn monotonic_us() -> u64 {
+    read(ClockId::CLOCK_MONOTONIC).as_micros() as u64
+}
+
 /// Turns an [`Instant`] into [`monotonic_ms`] without reading the clock again.
 ///
 /// std's `Instant` is CLOCK_MONOTONIC on Linux, so one pair of readings taken together
