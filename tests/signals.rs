@@ -242,6 +242,30 @@ fn the_last_worker_to_notice_a_stop_takes_the_rest_of_the_queue() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
+/// A worker busy in a long request notices a stop only when it ends, and its share of
+/// the accept queue waits for it: the sibling that served its own share exited, and the
+/// rest were answered when the long request ended (or reset, had it outlasted
+/// `--graceful-timeout`). The sibling, done with its share, now takes that one too.
+#[test]
+fn a_worker_done_with_its_share_takes_a_busy_siblings_share() {
+    let server = Launch::new()
+        .args(&["--workers", "2", "--graceful-timeout", "60"])
+        .start();
+    server.wait_children(2, secs(10));
+    let long = server.sleeper(30_000);
+    let _short = server.sleeper(1000);
+    let mut queued: Vec<Conn> = (0..6).map(|_| server.sent_sleeper(0)).collect();
+    server.signal(Signal::SIGTERM);
+    for (i, conn) in queued.iter_mut().enumerate() {
+        let answer = conn.try_read_response(secs(15));
+        assert!(
+            answer.as_ref().is_ok_and(|r| r.status == 200),
+            "{i}: {answer:?}"
+        );
+    }
+    assert!(long.is_quiet(), "the long request ended first");
+}
+
 /// A signal sent the instant the ready line appears is handled, not fatal: the master
 /// prints that line only once its signal handlers are in place, since scripts and tests
 /// act on it at once. (Before, 1 in 4 masters died of such a USR1.)

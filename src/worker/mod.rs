@@ -495,8 +495,8 @@ impl Worker {
             self.check_recycle();
             self.watch_listeners();
             if self.draining && !self.taking_the_queue() {
-                self.close_listeners();
-                if self.open == 0 {
+                self.finish_with_the_queues();
+                if self.open == 0 && !self.taking_the_queue() {
                     log::info!("Worker exiting (pid: {})", std::process::id());
                     return 0;
                 }
@@ -708,6 +708,13 @@ impl Worker {
     /// connections taken in the order they came (epoll reports a descriptor added with
     /// its request there). Past `--worker-connections`, the rest is taken as room opens.
     fn take_the_shares(&mut self) {
+        self.take_claims();
+        self.finish_with_the_queues();
+    }
+
+    /// Accepts what this worker claimed of each accept queue, as far as
+    /// `--worker-connections` lets it.
+    fn take_claims(&mut self) {
         for i in 0..self.listeners.len() {
             while self.last_accepts[i] > 0 && self.open < self.config.worker_connections {
                 let accepted = self.listeners[i].accept();
@@ -727,9 +734,41 @@ impl Worker {
                 }
             }
         }
-        if !self.taking_the_queue() {
+    }
+
+    /// Draining and done with its share of the accept queues: closes the listeners,
+    /// unless a sibling has yet to notice the stop. One busy in a long request notices
+    /// only when it ends, and its share waits in the queue meanwhile: a sibling that
+    /// served its own share and exited left those clients waiting (reset, should the
+    /// request outlast `--graceful-timeout`). So this worker keeps its copies of the
+    /// listeners (the busy one holds the sockets open anyway), and once its own
+    /// connections are done takes all that is unclaimed; the busy one, when it notices,
+    /// finds it claimed. Then, or with nothing left, the listeners close.
+    fn finish_with_the_queues(&mut self) {
+        if self.taking_the_queue() || self.listeners.is_empty() {
+            return;
+        }
+        let awaited = self.ctx.slot.unready() && self.workers_sharing_the_queue() > 1;
+        let idle = self.open == 0 && !self.ctx.out_of_time();
+        if awaited && idle && self.claim_what_is_left() {
+            self.take_claims();
+        }
+        if !awaited || (self.open == 0 && !self.taking_the_queue()) {
             self.close_listeners();
         }
+    }
+
+    /// Claims what is left in each accept queue beyond what siblings have claimed; false
+    /// when that is nothing.
+    fn claim_what_is_left(&mut self) -> bool {
+        for i in 0..self.listeners.len() {
+            let queued = self.listeners[i].queued().unwrap_or(0);
+            let claimed = Slot::claimed_by_others(self.board, self.ctx.slot, i);
+            self.last_accepts[i] = queued.saturating_sub(claimed);
+            self.ctx.slot.set_claim(i, self.last_accepts[i]);
+            self.accept_ready[i] = true;
+        }
+        self.taking_the_queue()
     }
 
     /// How many workers take what is in the accept queue now, less what siblings already
