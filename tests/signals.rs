@@ -288,6 +288,9 @@ fn term_kills_requests_that_outlive_the_graceful_timeout() {
     let status = server.wait_exit(secs(10));
     assert_eq!(status.code(), Some(0), "{status}");
     conn.expect_closed(secs(5));
+    // The log names the request cut short, as a --timeout kill's does.
+    let killed = "did not stop in time (handling \"GET /sleep?ms=30000 HTTP/1.1\" for ";
+    server.wait_for_log(killed, secs(5));
 }
 
 /// A drain whose queue outlasts `--graceful-timeout` closes what is left a tenth of it

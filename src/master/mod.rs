@@ -832,10 +832,12 @@ impl<'a> Master<'a> {
                 .retiring_ms
                 .is_some_and(|t| now.saturating_sub(t) > graceful_ms);
             if stop_over || overdue || info.aborted_ms.is_some_and(|t| now - t >= ABORT_GRACE_MS) {
+                // What it was doing, as the timeout's line says: the request cut short.
                 log::warn!(
-                    "Worker {} (pid: {}) did not stop in time; sending SIGKILL",
+                    "Worker {} (pid: {}) did not stop in time ({}); sending SIGKILL",
                     info.number(),
-                    info.pid
+                    info.pid,
+                    slot.activity(now)
                 );
                 signal_worker(info.pid, Signal::SIGKILL);
                 info.killed = true;
