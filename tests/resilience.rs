@@ -1018,7 +1018,7 @@ fn requests_whose_clients_left_are_skipped_with_check_client_connection() {
 }
 
 /// `--queue-timeout`: a request that waited for a worker longer than that is answered 503
-/// at once, with `Connection: close`, without reaching the application; one that did not
+/// at once, with `Connection: close` and `Retry-After`, without reaching the application; one that did not
 /// wait is served as usual.
 #[test]
 fn requests_that_waited_past_queue_timeout_get_503() {
@@ -1033,6 +1033,7 @@ fn requests_that_waited_past_queue_timeout_get_503() {
     let r = waiting.read_response(secs(10));
     assert_eq!(r.status, 503, "{r:?}");
     assert_eq!(r.header("connection"), Some("close"), "{r:?}");
+    assert_eq!(r.header("retry-after"), Some("1"), "{r:?}");
     let scrape = server.get("/metrics").text();
     let shed = metric_sample::<u64>(&scrape, "br_serve_requests_shed_total");
     assert_eq!(shed, 1, "{scrape}");

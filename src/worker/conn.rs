@@ -1355,13 +1355,16 @@ fn dispatch(ctx: &mut Ctx, request: &Request) -> Response {
 }
 
 /// The answer to a request that waited past `--queue-timeout`: 503 (RFC 9110 §15.6.4),
-/// at once, rather than a response its client has probably stopped waiting for.
+/// at once, rather than a response its client has probably stopped waiting for, with
+/// `Retry-After` as the input budget's 503 has it (a client that still wants the answer
+/// comes back once the spike may have passed).
 fn shed(ctx: &Ctx) -> Response {
     ctx.slot.shed_request();
     Response::text(
         503,
         "503 Service Unavailable: waited too long for a worker\n",
     )
+    .with_header("Retry-After", "1")
 }
 
 /// Calls the application; a panic becomes a 500 and the worker lives on.
