@@ -693,6 +693,6 @@ fn a_download_cut_by_the_graceful_timeout_is_logged() {
     let line = wait_line(&path, "/big.bin stalled 200 ");
     let sent: u64 = line.split(' ').nth(3).unwrap().parse().unwrap();
     assert!(sent < SIZE, "{line}");
-    server.wait_for_log("closing 1 connection(s) still open", secs(10));
+    server.wait_for_log("closed 1 connection(s) still open", secs(10));
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }

@@ -296,16 +296,32 @@ fn term_kills_requests_that_outlive_the_graceful_timeout() {
 /// A drain whose queue outlasts `--graceful-timeout` closes what is left a tenth of it
 /// before the master's SIGKILL and exits on its own, also when the queue came in one
 /// batch of events: the worker checked the time only between batches, served the whole
-/// batch, and was killed with every client still waiting reset.
+/// batch, and was killed with every client still waiting reset. The requests it has no
+/// time to run are answered 503 with `Retry-After` (they were reset: a client could not
+/// tell whether its POST had run).
 #[test]
 fn a_drain_longer_than_the_graceful_timeout_ends_before_the_kill() {
     let (mut server, mut sleeper) = server_with_sleeper(1500, &["--graceful-timeout", "5"]);
     // 40 x 150 ms: 6 s of requests behind the sleeper, against 4.5 s before the kill.
-    let queued: Vec<Conn> = (0..40).map(|_| server.sent_sleeper(150)).collect();
+    let mut queued: Vec<Conn> = (0..40).map(|_| server.sent_sleeper(150)).collect();
     server.signal(Signal::SIGTERM);
     assert_eq!(sleeper.read_response(secs(15)).status, 200);
     exits_before_the_kill(&mut server);
-    drop(queued);
+    let mut statuses = std::collections::BTreeMap::new();
+    for (i, conn) in queued.iter_mut().enumerate() {
+        let answer = conn.try_read_response(secs(5));
+        let answer = answer.unwrap_or_else(|e| panic!("queued request {i}: {e}"));
+        if answer.status == 503 {
+            assert_eq!(answer.header("retry-after"), Some("1"), "{answer:?}");
+            assert!(answer.has_token("connection", "close"), "{answer:?}");
+        }
+        *statuses.entry(answer.status).or_insert(0) += 1;
+    }
+    let (served, refused) = (statuses.remove(&200), statuses.remove(&503));
+    assert!(
+        served.is_some() && refused.is_some() && statuses.is_empty(),
+        "{served:?} {refused:?} {statuses:?}"
+    );
 }
 
 /// A worker that notices the stop only after the drain's time is up (its handler ran

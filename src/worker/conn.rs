@@ -1201,6 +1201,30 @@ impl Conn {
         reading
     }
 
+    /// A drain's time is up and this connection's request will not run: a client that
+    /// has sent one (whole or in part) and has no answer yet gets 503 with
+    /// `Retry-After` and `Connection: close`, and its access-log line. A reset told it
+    /// nothing, and a client cannot know whether a POST it sent ran; a 503 says it did
+    /// not, so it may be sent again, to another server. True when answered so; an idle
+    /// connection, or one whose answer is still going out, is left as it is.
+    pub fn refuse_unserved(&mut self, scratch: &mut [u8], ctx: &mut Ctx) -> bool {
+        // The request may still be in the kernel: taken from the queue, never read.
+        let unread = self.input_waiting();
+        if !self.out.is_empty() || (unread && self.read_once(scratch, ctx.now).is_err()) {
+            return false;
+        }
+        let head_request = match &self.phase {
+            Phase::Head { .. } if after_blank_lines(&self.input).is_empty() => return false,
+            Phase::Head { .. } => starts_as_head(&self.input),
+            Phase::Body { head, .. } => head.is_head(),
+            Phase::Closing | Phase::Lingering { .. } => return false,
+        };
+        let stopping = Response::text(503, "503 Service Unavailable: the server is stopping\n");
+        self.fail(stopping.with_header("Retry-After", "1"), head_request, ctx);
+        let _ = self.flush(ctx.now);
+        true
+    }
+
     /// The deadline passed: a client in the middle of a request gets 408 (RFC 9110
     /// §15.5.9); an idle or stalled one is simply closed.
     pub fn expire(&mut self, ctx: &mut Ctx) -> Verdict {

@@ -1013,17 +1013,24 @@ impl Worker {
     /// `--graceful-timeout` is about to run out on a drain: closes the connections still
     /// open (a download to a slow reader, say), each as a timeout would, so their
     /// access-log lines are written with the bytes that went out and the worker exits
-    /// on its own, rather than all of it being lost to the master's SIGKILL.
+    /// on its own, rather than all of it being lost to the master's SIGKILL. Requests
+    /// that will not run (the rest of the accept queue taken at the stop) are answered
+    /// 503 first (`Conn::refuse_unserved`).
     fn close_the_rest(&mut self) {
         self.ctx.drain_ends = None;
-        if self.open > 0 {
-            log::warn!(
-                "--graceful-timeout is running out: closing {} connection(s) still open",
-                self.open
-            );
-        }
+        let open = self.open;
+        let mut refused = 0;
         for index in 0..self.conns.len() {
+            if let Some(conn) = self.conns[index].as_mut() {
+                refused += usize::from(conn.refuse_unserved(&mut self.scratch, &mut self.ctx));
+            }
             self.close(index);
+        }
+        if open > 0 {
+            log::warn!(
+                "--graceful-timeout is running out: closed {open} connection(s) still open, \
+                 answering the {refused} request(s) not run 503"
+            );
         }
     }
 
