@@ -701,7 +701,8 @@ impl Worker {
     }
 
     /// Accepts all of this worker's share of each accept queue at once, then closes the
-    /// listeners, so that newcomers are refused from now on. Taking the share one
+    /// listeners (unless a sibling has yet to notice the stop: `finish_with_the_queues`),
+    /// so that newcomers are refused from now on. Taking the share one
     /// connection at a time, as each was served, kept the listeners open for the share's
     /// whole service time, and whoever connected meanwhile waited in the queue behind it
     /// until the last listener closed and reset them, requests sent. The loop serves the
