@@ -507,7 +507,7 @@ impl Conn {
         ctx.turn_began = ctx.now;
         // Output left over from an earlier drive goes first (this is a writable event).
         if self.flush(ctx.now).is_err() {
-            return Verdict::Close;
+            return self.broken(ctx);
         }
         loop {
             self.process(ctx);
@@ -516,7 +516,7 @@ impl Conn {
             // now, or pipelined requests would wait for an event that never comes.
             let throttled = self.out.pending() > OUTPUT_HIGH_WATER;
             if self.flush(ctx.now).is_err() {
-                return Verdict::Close;
+                return self.broken(ctx);
             }
             let stalled = self.out.pending() > OUTPUT_HIGH_WATER;
             if throttled && !stalled {
@@ -530,8 +530,7 @@ impl Conn {
                 break;
             }
             if self.read_once(scratch, ctx.now).is_err() {
-                self.left_midway(ctx);
-                return Verdict::Close;
+                return self.broken(ctx);
             }
         }
         self.log_written(ctx, self.out.written());
@@ -540,6 +539,13 @@ impl Conn {
             self.left_midway(ctx);
         }
         verdict
+    }
+
+    /// The connection broke (a read or a write failed): closed, with the request in
+    /// progress, if any, logged as one its client left.
+    fn broken(&mut self, ctx: &mut Ctx) -> Verdict {
+        self.left_midway(ctx);
+        Verdict::Close
     }
 
     /// A client that left (or reset the connection) in the middle of a request, its head
