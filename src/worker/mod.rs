@@ -1027,10 +1027,13 @@ impl Worker {
             }
             self.close(index);
         }
+        let answered = match refused {
+            0 => String::new(),
+            n => format!(", answering the {n} request(s) not run 503"),
+        };
         if open > 0 {
             log::warn!(
-                "--graceful-timeout is running out: closed {open} connection(s) still open, \
-                 answering the {refused} request(s) not run 503"
+                "--graceful-timeout is running out: closed {open} connection(s) still open{answered}"
             );
         }
     }
