@@ -677,16 +677,27 @@ impl Worker {
     /// recycling) leaves the queue to the workers that stay.
     fn plan_last_accepts(&mut self) {
         let whole_server = self.ctx.slot.unready();
-        let sharing = self.workers_sharing_the_queue();
+        let counted = self.claim(whole_server.then(|| self.workers_sharing_the_queue()));
+        if whole_server && counted > 0 {
+            log::info!("{counted} connection(s) wait in the accept queue: serving them first");
+        }
+        self.take_the_shares();
+    }
+
+    /// Claims, of what each accept queue holds beyond siblings' claims, one part in
+    /// `sharing` (a queue the kernel does not count: until it is empty, at most
+    /// `--backlog`), or nothing (`None`); returns how many the queues hold. A listener
+    /// with nothing claimed is no longer watched.
+    fn claim(&mut self, sharing: Option<u32>) -> u32 {
         let mut counted = 0;
         for i in 0..self.listeners.len() {
             let queued = self.listeners[i].queued();
             counted += queued.unwrap_or(0);
             let claimed = || Slot::claimed_by_others(self.board, self.ctx.slot, i);
-            self.last_accepts[i] = match (whole_server, queued) {
-                (true, Some(queued)) => queued.saturating_sub(claimed()).div_ceil(sharing),
-                (true, None) => self.config.backlog.unsigned_abs(),
-                (false, _) => 0,
+            self.last_accepts[i] = match (sharing, queued) {
+                (Some(sharing), Some(queued)) => queued.saturating_sub(claimed()).div_ceil(sharing),
+                (Some(_), None) => self.config.backlog.unsigned_abs(),
+                (None, _) => 0,
             };
             self.ctx.slot.set_claim(i, self.last_accepts[i]);
             self.accept_ready[i] = true;
@@ -694,10 +705,7 @@ impl Worker {
                 self.let_go(i);
             }
         }
-        if whole_server && counted > 0 {
-            log::info!("{counted} connection(s) wait in the accept queue: serving them first");
-        }
-        self.take_the_shares();
+        counted
     }
 
     /// Accepts all of this worker's share of each accept queue at once, then closes the
@@ -751,25 +759,13 @@ impl Worker {
         }
         let awaited = self.ctx.slot.unready() && self.workers_sharing_the_queue() > 1;
         let idle = self.open == 0 && !self.ctx.out_of_time();
-        if awaited && idle && self.claim_what_is_left() {
+        if awaited && idle {
+            self.claim(Some(1));
             self.take_claims();
         }
         if !awaited || (self.open == 0 && !self.taking_the_queue()) {
             self.close_listeners();
         }
-    }
-
-    /// Claims what is left in each accept queue beyond what siblings have claimed; false
-    /// when that is nothing.
-    fn claim_what_is_left(&mut self) -> bool {
-        for i in 0..self.listeners.len() {
-            let queued = self.listeners[i].queued().unwrap_or(0);
-            let claimed = Slot::claimed_by_others(self.board, self.ctx.slot, i);
-            self.last_accepts[i] = queued.saturating_sub(claimed);
-            self.ctx.slot.set_claim(i, self.last_accepts[i]);
-            self.accept_ready[i] = true;
-        }
-        self.taking_the_queue()
     }
 
     /// How many workers take what is in the accept queue now, less what siblings already
