@@ -554,12 +554,7 @@ impl Conn {
     /// duration running from the head's first byte. An upload that a client or a proxy
     /// gave up on left no trace. One that leaves between requests is not a request.
     fn left_midway(&mut self, ctx: &mut Ctx) {
-        let mid_request = match self.phase {
-            Phase::Head { first_byte } => first_byte.is_some(),
-            Phase::Body { .. } => true,
-            Phase::Closing | Phase::Lingering { .. } => false,
-        };
-        if !mid_request {
+        if !self.mid_request() {
             return;
         }
         ctx.slot.abandon_request();
@@ -568,6 +563,16 @@ impl Conn {
         // Written at the close, after the lines of answers queued before it.
         self.hold(line, self.out.queued_end());
         self.phase = Phase::Closing;
+    }
+
+    /// Whether a request is in progress: its head begun (more than empty lines) or its
+    /// body being read.
+    fn mid_request(&self) -> bool {
+        match self.phase {
+            Phase::Head { first_byte } => first_byte.is_some(),
+            Phase::Body { .. } => true,
+            Phase::Closing | Phase::Lingering { .. } => false,
+        }
     }
 
     /// Writes the held access-log lines of answers that end within the first `upto`
@@ -1234,11 +1239,7 @@ impl Conn {
     /// The deadline passed: a client in the middle of a request gets 408 (RFC 9110
     /// §15.5.9); an idle or stalled one is simply closed.
     pub fn expire(&mut self, ctx: &mut Ctx) -> Verdict {
-        let mid_request = match &self.phase {
-            Phase::Head { first_byte } => first_byte.is_some(),
-            Phase::Body { .. } => true,
-            _ => false,
-        };
+        let mid_request = self.mid_request();
         let idle = matches!(self.phase, Phase::Head { first_byte: None }) && self.out.is_empty();
         // A request sent as the idle time ran out, while a handler ran, is served at the
         // next poll: closed with it unread, the client got a reset (a proxy, a 502 for a
