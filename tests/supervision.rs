@@ -1,12 +1,13 @@
 //! Supervision through the binary: scaling with TTIN/TTOU and by `--max-workers` (the
 //! accept queue), rolling a new generation
 //! with HUP while a load client runs (zero failed requests), worker recycling by
-//! `--max-requests`, `--max-worker-age` and `--max-worker-memory`, hung workers killed by `--timeout`, workers dying with a SIGKILLed
+//! `--max-requests`, `--max-worker-age` and `--max-worker-memory`, hung workers killed by `--timeout` (their request answered 500), workers dying with a SIGKILLed
 //! master, crash-loop backoff, a handler panic that costs one 500, not a worker, no
 //! ready line while WINCH keeps the workers stopped,
 //! `--metrics-path` counting across all of it, and `--metrics-bind`, the master's own
 //! metrics port, answering while every worker is busy.
 
+use std::io::Write;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -676,6 +677,33 @@ fn timeout_log_names_the_request_in_the_handler() {
     // 2 s of silence, up to 1 s until the master looks: well within 10 s.
     let line = server.wait_for_log("WORKER TIMEOUT", secs(10));
     assert!(line.contains("GET /sleep?ms=20000"), "{line}");
+}
+
+/// The request a `--timeout` kill cuts short gets a 500 with `Connection: close`, where
+/// gunicorn's client gets an empty reply (a proxy's 502); a HEAD gets the head alone.
+#[test]
+fn a_request_cut_short_by_the_timeout_is_answered_500() {
+    let server = start("1", &["--timeout", "2"]);
+    let mut conn = server.sleeper(20_000);
+    // 2 s of silence, up to 1 s until the master looks: well within 15 s.
+    let answer = conn.read_response(secs(15));
+    assert_eq!(answer.status, 500, "{answer:?}");
+    assert_eq!(answer.header("connection"), Some("close"));
+    assert_eq!(answer.text(), "Internal Server Error\n");
+    conn.expect_closed(secs(5));
+    server.wait_for_log("WORKER TIMEOUT", secs(5));
+
+    let mut head = client::raw_connect(server.addr());
+    head.write_all(&client::request("HEAD", "/sleep?ms=20000", &[], b""))
+        .expect("send");
+    let (bytes, closed) = client::read_to_close(&mut head, secs(20));
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(closed, "still open: {text:?}");
+    assert!(text.starts_with("HTTP/1.1 500 "), "{text:?}");
+    assert!(
+        text.ends_with("Content-Length: 22\r\nConnection: close\r\n\r\n"),
+        "{text:?}"
+    );
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //!   that invariant for its whole life.
 //! * [`signals`]: installing async-signal-safe actions and resetting dispositions in a
 //!   freshly forked worker (the signal-hook trap of design-notes §1.5).
+//! * [`abort_answer`]: a worker's SIGABRT action, which answers the request its handler
+//!   was running with 500 before the process dies.
 //! * [`scoreboard`]: a `MAP_SHARED` anonymous mapping that the master and its workers
 //!   read and write concurrently through atomics.
 //! * [`pages`]: anonymous mappings of zeroes; a private one is the worker's read buffer,
@@ -20,6 +22,7 @@
 //! from the kernel's netlink interface) are safe, but they are process plumbing of the
 //! same kind, so they live beside the rest.
 
+pub mod abort_answer;
 pub mod cgroup;
 pub mod clock;
 pub mod epoll;

@@ -10,7 +10,8 @@
 //! handler. So a worker re-registers the signals it handles (the graceful stop signal,
 //! TERM or QUIT as `--signal-profile` has it, and USR1) through signal-hook, gives INT and
 //! the quick stop signal an immediate `_exit`, and sets the rest to their final
-//! disposition with raw `sigaction`, never touching them through signal-hook again.
+//! disposition with raw `sigaction`, never touching them through signal-hook again. ABRT
+//! gets an action of its own ([`crate::sys::abort_answer`]).
 
 use std::io;
 use std::sync::Arc;
@@ -141,6 +142,7 @@ pub fn reset_for_worker(profile: SignalProfile) -> io::Result<WorkerSignals> {
     }
     // SAFETY: as above, SIG_DFL installs no handler.
     unsafe { sigaction(Signal::SIGCHLD, &default) }?;
+    crate::sys::abort_answer::install()?;
     for sig in [SIGINT, profile.quick() as i32] {
         // SAFETY: the action only calls `_exit`, which is async-signal-safe.
         unsafe {

@@ -29,6 +29,7 @@ use crate::http::{
     RequestHead, Response, ResponseMeta, Version, body_allowed, parse_head_into, write_head,
 };
 use crate::metrics::Metrics;
+use crate::sys::abort_answer;
 use crate::sys::clock::MsAnchor;
 use crate::sys::scoreboard::{Scoreboard, Slot};
 
@@ -844,7 +845,7 @@ impl Conn {
         let request = Request::new(head, body, self.peer);
         let response = match overdue {
             true => shed(ctx),
-            false => dispatch(ctx, &request),
+            false => self.run(&request, head_request, ctx),
         };
         ctx.answered();
         let line = match (ctx.access.as_ref(), started) {
@@ -873,6 +874,17 @@ impl Conn {
         if !keep_alive {
             self.phase = Phase::Closing;
         }
+    }
+
+    /// Answers a request, armed for a SIGABRT meanwhile (a `--timeout` kill) to answer
+    /// it 500 instead ([`abort_answer`]), unless earlier answers still wait unsent
+    /// ahead of it.
+    fn run(&self, request: &Request, head_request: bool, ctx: &mut Ctx) -> Response {
+        let _armed = self
+            .out
+            .is_empty()
+            .then(|| abort_answer::arm(self.stream.fd(), head_request));
+        dispatch(ctx, request)
     }
 
     /// Writes the answers to earlier pipelined requests before the next one runs when

@@ -1,0 +1,103 @@
+//! The answer a worker leaves behind when SIGABRT ends it inside the application.
+//!
+//! The master sends SIGABRT to a worker silent past `--timeout`, which is almost always a
+//! worker stuck in a handler, and `abort()` in application code (Rust's own, on a failed
+//! allocation or a panic while panicking) raises the same signal. Either way the process
+//! dies with its request unanswered. Its client got an empty reply, which a proxy in front
+//! turns into a 502 and may retry on another worker. gunicorn's users have asked for an
+//! HTTP error instead (benoitc/gunicorn#2025, #2236), and were told that the process the
+//! master kills cannot answer. This one can: while a handler runs, the worker keeps its
+//! connection's descriptor here, and the SIGABRT action writes a complete 500 with
+//! `Connection: close` to it before the default action (a core dump where they are on)
+//! goes ahead.
+//!
+//! The worker arms it only while nothing of an earlier answer waits unsent on that
+//! connection, so the 500 is the answer to the request that was running. Nothing of that
+//! request's own answer can have been written yet: an answer goes out once its handler
+//! has returned.
+
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use nix::libc;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+/// The whole answer; a HEAD request gets the head alone.
+const ANSWER: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\n\
+    Server: br-serve\r\n\
+    Content-Type: text/plain; charset=utf-8\r\n\
+    Content-Length: 22\r\n\
+    Connection: close\r\n\
+    \r\n\
+    Internal Server Error\n";
+const BODY_LEN: usize = 22;
+
+/// The descriptor of the connection whose handler is running, or -1.
+static ARMED_FD: AtomicI32 = AtomicI32::new(-1);
+/// Whether that request is a HEAD.
+static HEAD_REQUEST: AtomicBool = AtomicBool::new(false);
+
+/// Installs the worker's SIGABRT action. `SA_RESETHAND` puts the default action back as
+/// the action begins, so the signal it raises again at its end kills the process as
+/// SIGABRT always has.
+pub fn install() -> std::io::Result<()> {
+    let handler = SigHandler::Handler(on_abort);
+    let action = SigAction::new(handler, SaFlags::SA_RESETHAND, SigSet::empty());
+    // SAFETY: `on_abort` is async-signal-safe: atomics, `send`, `shutdown` and `raise`.
+    unsafe { sigaction(Signal::SIGABRT, &action) }?;
+    Ok(())
+}
+
+/// While alive, a SIGABRT answers the request on its connection with 500. The borrow
+/// keeps the descriptor open for as long as it is armed.
+pub struct Armed<'a>(PhantomData<BorrowedFd<'a>>);
+
+/// Arms the answer for the request about to run on `fd`.
+pub fn arm(fd: BorrowedFd<'_>, head_request: bool) -> Armed<'_> {
+    HEAD_REQUEST.store(head_request, Ordering::Relaxed);
+    ARMED_FD.store(fd.as_raw_fd(), Ordering::Release);
+    Armed(PhantomData)
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        ARMED_FD.store(-1, Ordering::Release);
+    }
+}
+
+extern "C" fn on_abort(_: libc::c_int) {
+    let fd = ARMED_FD.swap(-1, Ordering::Acquire);
+    if fd >= 0 {
+        let answer = match HEAD_REQUEST.load(Ordering::Relaxed) {
+            true => &ANSWER[..ANSWER.len() - BODY_LEN],
+            false => ANSWER,
+        };
+        let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+        // SAFETY: `answer` is a static buffer of the length given; `fd` is open while it
+        // is armed. The send buffer of a connection with nothing unsent holds it whole.
+        // The shutdown ends the reply now: the process may take a while to dump core.
+        unsafe {
+            libc::send(fd, answer.as_ptr().cast(), answer.len(), flags);
+            libc::shutdown(fd, libc::SHUT_WR);
+        }
+    }
+    // SAFETY: `raise` is async-signal-safe. The signal is blocked while this action runs,
+    // so it is delivered, to the default action, where the first one interrupted.
+    unsafe { libc::raise(libc::SIGABRT) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_frames_its_body() {
+        let text = std::str::from_utf8(ANSWER).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert_eq!(body, "Internal Server Error\n");
+        assert_eq!(body.len(), BODY_LEN);
+        assert!(head.contains(&format!("\r\nContent-Length: {BODY_LEN}\r\n")));
+        assert!(head.ends_with("\r\nConnection: close"));
+    }
+}
