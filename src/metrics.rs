@@ -131,6 +131,12 @@ fn pool(out: &mut String, sum: &Summary) {
             "Requests answered 503 at once for waiting longer than --queue-timeout.",
             sum.shed,
         ),
+        (
+            "br_serve_requests_aborted_total",
+            "Requests answered 500 as SIGABRT ended their worker in the application \
+             (--timeout, or abort()); not among br_serve_requests_total.",
+            sum.aborted,
+        ),
     ];
     for (name, help, value) in counters {
         family(out, name, "counter", help, &[(String::new(), value)]);
@@ -223,6 +229,7 @@ mod tests {
             requests: 12_345,
             abandoned: 7,
             shed: 3,
+            aborted: 2,
             waiting: 4,
         };
         let worker = |number, requests, age_ms, busy_ms| WorkerView {
@@ -253,6 +260,9 @@ br_serve_requests_abandoned_total 7
 # HELP br_serve_requests_shed_total Requests answered 503 at once for waiting longer than --queue-timeout.
 # TYPE br_serve_requests_shed_total counter
 br_serve_requests_shed_total 3
+# HELP br_serve_requests_aborted_total Requests answered 500 as SIGABRT ended their worker in the application (--timeout, or abort()); not among br_serve_requests_total.
+# TYPE br_serve_requests_aborted_total counter
+br_serve_requests_aborted_total 2
 # HELP br_serve_requests_waiting Requests that arrived on kept-alive connections and wait behind the request their worker is running (demand the listen queue does not show).
 # TYPE br_serve_requests_waiting gauge
 br_serve_requests_waiting 4

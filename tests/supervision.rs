@@ -681,9 +681,10 @@ fn timeout_log_names_the_request_in_the_handler() {
 
 /// The request a `--timeout` kill cuts short gets a 500 with `Connection: close`, where
 /// gunicorn's client gets an empty reply (a proxy's 502); a HEAD gets the head alone.
+/// The metrics count them apart.
 #[test]
 fn a_request_cut_short_by_the_timeout_is_answered_500() {
-    let server = start("1", &["--timeout", "2"]);
+    let server = start("1", &["--timeout", "2", "--metrics-path", "/metrics"]);
     let mut conn = server.sleeper(20_000);
     // 2 s of silence, up to 1 s until the master looks: well within 15 s.
     let answer = conn.read_response(secs(15));
@@ -704,6 +705,12 @@ fn a_request_cut_short_by_the_timeout_is_answered_500() {
         text.ends_with("Content-Length: 22\r\nConnection: close\r\n\r\n"),
         "{text:?}"
     );
+    let scrape = server.get("/metrics").text();
+    assert_eq!(
+        metric_sample::<u64>(&scrape, "br_serve_requests_aborted_total"),
+        2
+    );
+    assert_eq!(metric_sample::<u64>(&scrape, "br_serve_requests_total"), 0);
 }
 
 #[test]

@@ -18,10 +18,13 @@
 
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::libc;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+use crate::sys::scoreboard::Slot;
 
 /// The whole answer; a HEAD request gets the head alone.
 const ANSWER: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\n\
@@ -37,14 +40,19 @@ const BODY_LEN: usize = 22;
 static ARMED_FD: AtomicI32 = AtomicI32::new(-1);
 /// Whether that request is a HEAD.
 static HEAD_REQUEST: AtomicBool = AtomicBool::new(false);
+/// The worker's scoreboard slot, which counts the answers given
+/// (`br_serve_requests_aborted_total`).
+static SLOT: OnceLock<&'static Slot> = OnceLock::new();
 
 /// Installs the worker's SIGABRT action. `SA_RESETHAND` puts the default action back as
 /// the action begins, so the signal it raises again at its end kills the process as
 /// SIGABRT always has.
-pub fn install() -> std::io::Result<()> {
+pub fn install(slot: &'static Slot) -> std::io::Result<()> {
+    let _ = SLOT.set(slot);
     let handler = SigHandler::Handler(on_abort);
     let action = SigAction::new(handler, SaFlags::SA_RESETHAND, SigSet::empty());
-    // SAFETY: `on_abort` is async-signal-safe: atomics, `send`, `shutdown` and `raise`.
+    // SAFETY: `on_abort` is async-signal-safe: atomics, `send`, `shutdown` and `raise`;
+    // it allocates nothing and takes no lock.
     unsafe { sigaction(Signal::SIGABRT, &action) }?;
     Ok(())
 }
@@ -80,6 +88,10 @@ extern "C" fn on_abort(_: libc::c_int) {
         unsafe {
             libc::send(fd, answer.as_ptr().cast(), answer.len(), flags);
             libc::shutdown(fd, libc::SHUT_WR);
+        }
+        // Reading a set `OnceLock` is one atomic load; the count, one atomic add.
+        if let Some(slot) = SLOT.get() {
+            slot.count_aborted();
         }
     }
     // SAFETY: `raise` is async-signal-safe. The signal is blocked while this action runs,

@@ -70,6 +70,9 @@ pub struct Slot {
     abandoned: AtomicU64,
     /// Requests answered 503 for waiting past `--queue-timeout`; never reset either.
     shed: AtomicU64,
+    /// Requests answered 500 as SIGABRT ended their worker in the application
+    /// ([`crate::sys::abort_answer`]); never reset either.
+    aborted: AtomicU64,
     request_start_ms: AtomicU64,
     /// When the master handed the slot to the current worker, just before its fork.
     born_ms: AtomicU64,
@@ -103,6 +106,8 @@ pub struct Summary {
     pub abandoned: u64,
     /// Requests answered 503 since the master started for waiting too long.
     pub shed: u64,
+    /// Requests answered 500 since the master started as SIGABRT ended their worker.
+    pub aborted: u64,
     /// Requests waiting on kept-alive connections behind their worker's current one.
     pub waiting: u64,
 }
@@ -114,6 +119,7 @@ pub fn summarize(board: Scoreboard) -> Summary {
         sum.requests += slot.requests.load(Relaxed);
         sum.abandoned += slot.abandoned.load(Relaxed);
         sum.shed += slot.shed.load(Relaxed);
+        sum.aborted += slot.aborted.load(Relaxed);
         let state = slot.state();
         if state != State::Free {
             sum.waiting += u64::from(slot.waiting.load(Relaxed));
@@ -276,6 +282,12 @@ impl Slot {
     /// Worker: a request waited past `--queue-timeout` and is answered 503.
     pub fn shed_request(&self) {
         self.shed.fetch_add(1, Relaxed);
+    }
+
+    /// Worker, in its SIGABRT action: the request it was running is answered 500. One
+    /// atomic add, so async-signal-safe.
+    pub fn count_aborted(&self) {
+        self.aborted.fetch_add(1, Relaxed);
     }
 
     /// Worker, stopping: it will take `n` more connections from listener `listener`'s
@@ -461,18 +473,21 @@ mod tests {
         serve(&board[1], 2);
         board[0].abandon_request();
         board[1].shed_request();
+        board[1].count_aborted();
         board[1].begin_request(&[b"GET / HTTP/1.1"], 1);
         let before = summarize(board);
         assert_eq!((before.idle, before.busy, before.requests), (1, 1, 5));
-        assert_eq!((before.abandoned, before.shed), (1, 1));
+        assert_eq!((before.abandoned, before.shed, before.aborted), (1, 1, 1));
         // The worker in slot 0 dies and a new one takes the slot: its own count starts
         // over, the table's total does not.
         board[0].free();
         board[0].reset(2, 5);
         serve(&board[0], 1);
         assert_eq!(board[0].requests(), 1);
+        board[1].free();
         let after = summarize(board);
         assert_eq!((after.requests, after.abandoned, after.shed), (6, 1, 1));
+        assert_eq!(after.aborted, 1);
     }
 
     #[test]

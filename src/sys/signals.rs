@@ -11,7 +11,7 @@
 //! TERM or QUIT as `--signal-profile` has it, and USR1) through signal-hook, gives INT and
 //! the quick stop signal an immediate `_exit`, and sets the rest to their final
 //! disposition with raw `sigaction`, never touching them through signal-hook again. ABRT
-//! gets an action of its own ([`crate::sys::abort_answer`]).
+//! gets an action of its own once the worker knows its slot ([`crate::sys::abort_answer`]).
 
 use std::io;
 use std::sync::Arc;
@@ -142,7 +142,6 @@ pub fn reset_for_worker(profile: SignalProfile) -> io::Result<WorkerSignals> {
     }
     // SAFETY: as above, SIG_DFL installs no handler.
     unsafe { sigaction(Signal::SIGCHLD, &default) }?;
-    crate::sys::abort_answer::install()?;
     for sig in [SIGINT, profile.quick() as i32] {
         // SAFETY: the action only calls `_exit`, which is async-signal-safe.
         unsafe {

@@ -41,6 +41,7 @@ use crate::app::static_files::StaticFiles;
 use crate::config::Config;
 use crate::http::DateCache;
 use crate::metrics::Metrics;
+use crate::sys::abort_answer;
 use crate::sys::clock::{MsAnchor, monotonic_ms};
 use crate::sys::lifeline;
 use crate::sys::pages::ZeroedPages;
@@ -318,6 +319,7 @@ fn setup(spec: &WorkerSpec) -> io::Result<(WorkerSignals, Poll)> {
     }
     spec.slot().set_pid(std::process::id());
     let _ = SLOT.set(spec.slot());
+    abort_answer::install(spec.slot())?;
     Ok((signals, Poll::new()?))
 }
 
