@@ -1,7 +1,8 @@
 //! Shutdown by signal: TERM drains gracefully (in-flight requests finish, the next request
 //! on a kept-alive connection is answered with `Connection: close`, exit 0, stragglers
-//! killed after `--graceful-timeout`, quietly when the whole process group gets it); INT
-//! and QUIT stop at once. `--signal-profile nginx` swaps TERM and QUIT.
+//! killed after `--graceful-timeout` with their clients answered 500, quietly when the
+//! whole process group gets it); INT and QUIT stop at once. `--signal-profile nginx`
+//! swaps TERM and QUIT.
 //!
 //! Each test first makes sure its slow request is in a worker's hands
 //! (`Conn::wait_consumed`), so "in flight" is a fact, not a hope about timing.
@@ -280,6 +281,8 @@ fn a_signal_sent_at_the_ready_line_is_handled() {
     }
 }
 
+/// A request that outlives `--graceful-timeout` is cut short, its client answered 500
+/// (as a `--timeout` kill's is) rather than closed on without a word.
 #[test]
 fn term_kills_requests_that_outlive_the_graceful_timeout() {
     let (mut server, mut conn) = server_with_sleeper(30_000, &["--graceful-timeout", "1"]);
@@ -287,10 +290,16 @@ fn term_kills_requests_that_outlive_the_graceful_timeout() {
     // 1 s of grace, then the straggler is killed: well before its 30 s sleep ends.
     let status = server.wait_exit(secs(10));
     assert_eq!(status.code(), Some(0), "{status}");
+    let answer = conn.read_response(secs(5));
+    assert_eq!(answer.status, 500, "{answer:?}");
+    assert_eq!(answer.header("connection"), Some("close"));
     conn.expect_closed(secs(5));
-    // The log names the request cut short, as a --timeout kill's does.
+    // The log names the request cut short, as a --timeout kill's does; its end is no
+    // error, as it was asked for.
     let killed = "did not stop in time (handling \"GET /sleep?ms=30000 HTTP/1.1\" for ";
     server.wait_for_log(killed, secs(5));
+    let ended = server.wait_for_log("ended killed by SIGABRT", secs(5));
+    assert!(ended.contains(" INFO "), "{ended}");
 }
 
 /// A drain whose queue outlasts `--graceful-timeout` closes what is left a tenth of it
@@ -410,8 +419,12 @@ fn exits_before_the_kill(server: &mut Server) {
     let status = server.wait_exit(secs(20));
     assert_eq!(status.code(), Some(0), "{status}");
     server.wait_for_log("--graceful-timeout is running out", secs(5));
-    let killed = server.log().into_iter().find(|l| l.contains("SIGKILL"));
-    assert_eq!(killed, None, "the worker was killed");
+    let killed = |l: &String| l.contains("did not stop in time") || l.contains("SIGKILL");
+    assert_eq!(
+        server.log().into_iter().find(killed),
+        None,
+        "the worker was killed"
+    );
 }
 
 /// Sends TERM to `worker` and waits until it has run its handler.

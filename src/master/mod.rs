@@ -394,6 +394,7 @@ impl<'a> Master<'a> {
         let slot = &self.scoreboard[info.slot];
         let died_booting = slot.state() == State::Booting;
         let served = slot.requests();
+        let overdue = slot.overdue();
         slot.free();
         let expected = info.retiring_ms.is_some() || self.phase != Phase::Running;
         let n = info.number();
@@ -413,6 +414,10 @@ impl<'a> Master<'a> {
             WaitStatus::Signaled(_, Signal::SIGKILL, _) if !info.killed => {
                 let cause = self.oom_kills.sigkill_cause();
                 log::error!("Worker {n} (pid: {pid}) {cause}")
+            }
+            // Ended for being past its graceful time: the line before said so.
+            WaitStatus::Signaled(_, Signal::SIGABRT, _) if overdue => {
+                log::info!("Worker {n} (pid: {pid}) ended {}", ended(status))
             }
             WaitStatus::Signaled(_, sig, _) if !expected || sig != Signal::SIGKILL => {
                 log::error!(
@@ -818,8 +823,11 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// Step 4: SIGABRT then SIGKILL for workers silent longer than `--timeout`; SIGKILL
-    /// for retired workers past `--graceful-timeout` and for everyone past a stop's end.
+    /// Step 4: SIGABRT then SIGKILL for workers silent longer than `--timeout`, and for
+    /// retired workers past `--graceful-timeout` and everyone past a stop's end. SIGABRT
+    /// first, so that the request a handler is stuck in gets its 500
+    /// ([`crate::sys::abort_answer`]); SIGKILL for a worker still there after
+    /// [`ABORT_GRACE_MS`].
     fn murder_workers(&mut self) {
         let now = monotonic_ms();
         let graceful_ms = self.config.graceful_timeout.as_millis() as u64;
@@ -831,16 +839,26 @@ impl<'a> Master<'a> {
             let overdue = info
                 .retiring_ms
                 .is_some_and(|t| now.saturating_sub(t) > graceful_ms);
-            if stop_over || overdue || info.aborted_ms.is_some_and(|t| now - t >= ABORT_GRACE_MS) {
-                // What it was doing, as the timeout's line says: the request cut short.
+            if info.aborted_ms.is_some_and(|t| now - t >= ABORT_GRACE_MS) {
                 log::warn!(
-                    "Worker {} (pid: {}) did not stop in time ({}); sending SIGKILL",
+                    "Worker {} (pid: {}) still there {ABORT_GRACE_MS} ms after SIGABRT ({}); sending SIGKILL",
                     info.number(),
                     info.pid,
                     slot.activity(now)
                 );
                 signal_worker(info.pid, Signal::SIGKILL);
                 info.killed = true;
+            } else if info.aborted_ms.is_none() && (stop_over || overdue) {
+                // What it was doing, as the timeout's line says: the request cut short.
+                log::warn!(
+                    "Worker {} (pid: {}) did not stop in time ({}); sending SIGABRT",
+                    info.number(),
+                    info.pid,
+                    slot.activity(now)
+                );
+                slot.set_overdue();
+                signal_worker(info.pid, Signal::SIGABRT);
+                info.aborted_ms = Some(now);
             } else if info.aborted_ms.is_none() && timeout_ms.is_some_and(|t| silent_ms > t) {
                 log::error!(
                     "WORKER TIMEOUT (pid: {}): worker {} silent for {:.1} s while {}; sending SIGABRT",

@@ -11,6 +11,10 @@
 //! `Connection: close` to it before the default action (a core dump where they are on)
 //! goes ahead.
 //!
+//! The master ends a worker still busy past `--graceful-timeout` (a stop, HUP's roll, a
+//! recycled worker) the same way, so that client is answered too; it marks the worker's
+//! slot first, and then the process leaves no core, since it did not hang.
+//!
 //! The worker arms it only while nothing of an earlier answer waits unsent on that
 //! connection, so the 500 is the answer to the request that was running. Nothing of that
 //! request's own answer can have been written yet: an answer goes out once its handler
@@ -93,6 +97,11 @@ extern "C" fn on_abort(_: libc::c_int) {
         if let Some(slot) = SLOT.get() {
             slot.count_aborted();
         }
+    }
+    if SLOT.get().is_some_and(|slot| slot.overdue()) {
+        // SAFETY: prctl is a system call with no memory arguments. A worker ended past
+        // its graceful time did not hang: a core of it would show nothing amiss.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     }
     // SAFETY: `raise` is async-signal-safe. The signal is blocked while this action runs,
     // so it is delivered, to the default action, where the first one interrupted.

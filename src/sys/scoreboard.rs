@@ -51,6 +51,9 @@ pub struct Slot {
     unready: AtomicU32,
     /// Set by the master when it retires this worker alone (HUP, TTOU, recycling).
     retiring: AtomicU32,
+    /// Set by the master as it ends this worker past its graceful time with SIGABRT:
+    /// the request its handler is in is answered, and no core is left, as nothing hung.
+    overdue: AtomicU32,
     /// Set by a worker that takes no new connection for now (`--worker-connections`
     /// reached, or out of descriptors): idle, it still counts as busy.
     full: AtomicU32,
@@ -194,6 +197,7 @@ impl Slot {
         self.replacement_wanted.store(0, Relaxed);
         self.unready.store(0, Relaxed);
         self.retiring.store(0, Relaxed);
+        self.overdue.store(0, Relaxed);
         self.full.store(0, Relaxed);
         self.waiting.store(0, Relaxed);
         self.heartbeat_ms.store(now_ms, Relaxed);
@@ -330,6 +334,17 @@ impl Slot {
     /// ([`Slot::state`]).
     pub fn set_retiring(&self) {
         self.retiring.store(1, Relaxed);
+    }
+
+    /// Master: this worker is past its graceful time and about to be sent SIGABRT.
+    pub fn set_overdue(&self) {
+        self.overdue.store(1, Relaxed);
+    }
+
+    /// Whether the master ends this worker for being past its graceful time (read in
+    /// the worker's SIGABRT action: one atomic load).
+    pub fn overdue(&self) -> bool {
+        self.overdue.load(Relaxed) != 0
     }
 
     /// Whether the master marked this worker not ready.
