@@ -22,13 +22,12 @@
 
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::libc;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
-use crate::sys::scoreboard::Slot;
+use crate::sys::scoreboard;
 
 /// The whole answer; a HEAD request gets the head alone.
 const ANSWER: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\n\
@@ -44,19 +43,16 @@ const BODY_LEN: usize = 22;
 static ARMED_FD: AtomicI32 = AtomicI32::new(-1);
 /// Whether that request is a HEAD.
 static HEAD_REQUEST: AtomicBool = AtomicBool::new(false);
-/// The worker's scoreboard slot, which counts the answers given
-/// (`br_serve_requests_aborted_total`).
-static SLOT: OnceLock<&'static Slot> = OnceLock::new();
 
-/// Installs the worker's SIGABRT action. `SA_RESETHAND` puts the default action back as
-/// the action begins, so the signal it raises again at its end kills the process as
-/// SIGABRT always has.
-pub fn install(slot: &'static Slot) -> std::io::Result<()> {
-    let _ = SLOT.set(slot);
+/// Installs the worker's SIGABRT action, once the worker's own slot is known
+/// ([`scoreboard::set_own`]), where the action counts its answers. `SA_RESETHAND` puts
+/// the default action back as the action begins, so the signal it raises again at its
+/// end kills the process as SIGABRT always has.
+pub fn install() -> std::io::Result<()> {
     let handler = SigHandler::Handler(on_abort);
     let action = SigAction::new(handler, SaFlags::SA_RESETHAND, SigSet::empty());
-    // SAFETY: `on_abort` is async-signal-safe: atomics, `send`, `shutdown` and `raise`;
-    // it allocates nothing and takes no lock.
+    // SAFETY: `on_abort` is async-signal-safe: atomics, `send`, `shutdown`, `prctl` and
+    // `raise`; it allocates nothing and takes no lock.
     unsafe { sigaction(Signal::SIGABRT, &action) }?;
     Ok(())
 }
@@ -93,12 +89,12 @@ extern "C" fn on_abort(_: libc::c_int) {
             libc::send(fd, answer.as_ptr().cast(), answer.len(), flags);
             libc::shutdown(fd, libc::SHUT_WR);
         }
-        // Reading a set `OnceLock` is one atomic load; the count, one atomic add.
-        if let Some(slot) = SLOT.get() {
+        // The answers given, for `br_serve_requests_aborted_total`: one atomic add.
+        if let Some(slot) = scoreboard::own() {
             slot.count_aborted();
         }
     }
-    if SLOT.get().is_some_and(|slot| slot.overdue()) {
+    if scoreboard::own().is_some_and(|slot| slot.overdue()) {
         // SAFETY: prctl is a system call with no memory arguments. A worker ended past
         // its graceful time did not hang: a core of it would show nothing amiss.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };

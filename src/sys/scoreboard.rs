@@ -10,6 +10,7 @@
 //! a worker dying mid-write cannot wedge the master. The request line is diagnostic text
 //! and may be torn if read while being written; everything else is a single atomic.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use nix::sys::mman::MapFlags;
@@ -91,6 +92,21 @@ pub const CLAIMED_LISTENERS: usize = 8;
 
 /// The whole table; lives for the life of the process (it is never unmapped).
 pub type Scoreboard = &'static [Slot];
+
+/// The slot of the worker this process is; unset in the master.
+static OWN: OnceLock<&'static Slot> = OnceLock::new();
+
+/// Worker, at setup: records its own slot, for what runs outside its event loop (the
+/// application's [`crate::heartbeat`], its SIGABRT action).
+pub fn set_own(slot: &'static Slot) {
+    let _ = OWN.set(slot);
+}
+
+/// This worker's own slot ([`set_own`]); `None` outside a worker. Reading it is one
+/// atomic load, so a signal handler may.
+pub fn own() -> Option<&'static Slot> {
+    OWN.get().copied()
+}
 
 /// The whole table at a glance, for the metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

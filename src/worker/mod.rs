@@ -27,7 +27,6 @@ pub use stream::{Listener, Stream};
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -92,9 +91,6 @@ fn before_the_kill(graceful: Duration) -> Duration {
     graceful.saturating_sub((graceful / 10).min(Duration::from_secs(1)))
 }
 
-/// This worker's scoreboard slot, for [`heartbeat`]; unset outside a worker.
-static SLOT: OnceLock<&'static Slot> = OnceLock::new();
-
 /// True once the server is stopping: during `--drain-delay` (still accepting, so a load
 /// balancer has time to notice) and while the worker drains. The demo's `/readyz`
 /// answers 503 then.
@@ -123,7 +119,7 @@ static SLOT: OnceLock<&'static Slot> = OnceLock::new();
 /// # Ok::<(), br_serve::http::HttpError>(())
 /// ```
 pub fn is_draining() -> bool {
-    DRAINING.load(Ordering::Relaxed) || SLOT.get().is_some_and(|slot| slot.unready())
+    DRAINING.load(Ordering::Relaxed) || scoreboard::own().is_some_and(|slot| slot.unready())
 }
 
 /// Tells the master this worker is alive. Handlers that run longer than `--timeout`
@@ -161,7 +157,7 @@ pub fn is_draining() -> bool {
 /// # Ok::<(), br_serve::http::HttpError>(())
 /// ```
 pub fn heartbeat() {
-    if let Some(slot) = SLOT.get() {
+    if let Some(slot) = scoreboard::own() {
         slot.tick(monotonic_ms());
     }
 }
@@ -318,8 +314,8 @@ fn setup(spec: &WorkerSpec) -> io::Result<(WorkerSignals, Poll)> {
         ));
     }
     spec.slot().set_pid(std::process::id());
-    let _ = SLOT.set(spec.slot());
-    abort_answer::install(spec.slot())?;
+    scoreboard::set_own(spec.slot());
+    abort_answer::install()?;
     Ok((signals, Poll::new()?))
 }
 
