@@ -561,13 +561,27 @@ fn unreadable_directories_outside_the_root_are_not_found() {
     private(&dir.join("outside/private"));
     std::fs::set_permissions(dir.join(""), std::fs::Permissions::from_mode(0o755)).unwrap();
     symlink(dir.join("outside"), root.join("out")).unwrap();
+    // Links into the locked directory itself, to what is there and to what is not: the
+    // nearest place that resolves is then the root, though the lock is outside it.
+    symlink(dir.join("outside/private/in"), root.join("in")).unwrap();
+    symlink("../outside/private/nothing", root.join("nothing")).unwrap();
+    // And one inside the root to the locked directory inside it.
+    symlink("locked", root.join("to-locked")).unwrap();
     let server = Launch::new()
         .args(&["--workers", "1", "--user", "nobody"])
         .args(&["--static", root.to_str().unwrap()])
         .start();
-    assert_eq!(send(&server, "GET", "/locked/x", &[]).status, 403);
-    assert_eq!(send(&server, "GET", "/out/private/x", &[]).status, 404);
-    assert_eq!(send(&server, "GET", "/out/nothing/x", &[]).status, 404);
+    for (target, status) in [
+        ("/locked/x", 403),
+        ("/to-locked/x", 403),
+        ("/out/private/x", 404),
+        ("/out/nothing/x", 404),
+        ("/in/x", 404),
+        ("/in/", 404),
+        ("/nothing/x", 404),
+    ] {
+        assert_eq!(send(&server, "GET", target, &[]).status, status, "{target}");
+    }
 }
 
 /// The same, combinatorially, as a traversal fuzzer would try it: dot segments spelled

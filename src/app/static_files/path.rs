@@ -213,19 +213,38 @@ pub(super) fn resolve(root: &Path, relative: &Path) -> Result<Target, Reject> {
 /// Why `candidate` could not be resolved, as a request sees it: a directory the worker
 /// may not enter is 403 inside the root, but 404 outside it (through a symlink), so that
 /// the status does not tell a stranger which directories exist out there. Whether it is
-/// inside is judged by the nearest ancestor that does resolve.
+/// inside is judged by where resolving stops ([`where_it_stops`]).
 fn unresolved(root: &Path, candidate: &Path, err: &io::Error) -> Reject {
     let denied = Reject::from_io(err);
     if denied != Reject::Forbidden {
         return denied;
     }
-    let nearest = candidate
-        .ancestors()
-        .skip(1)
-        .find_map(|a| fs::canonicalize(a).ok());
-    match nearest.is_some_and(|known| visible_below(root, &known)) {
+    match where_it_stops(candidate, MAX_HOPS).is_some_and(|known| visible_below(root, &known)) {
         true => Reject::Forbidden,
         false => Reject::NotFound,
+    }
+}
+
+/// Symlinks [`where_it_stops`] follows, as the kernel's own limit (MAXSYMLINKS).
+const MAX_HOPS: usize = 40;
+
+/// The canonical form of the deepest ancestor of `path` that resolves: the directory
+/// that could not be entered is there or just below. A symlink just below it is
+/// followed, with the rest of the path, since where a symlink sits says nothing of
+/// where it leads: a link in the root to a locked directory elsewhere stopped at the
+/// root, and was judged inside. `None` past `hops` symlinks.
+fn where_it_stops(path: &Path, hops: usize) -> Option<PathBuf> {
+    let (ancestor, known) = path
+        .ancestors()
+        .skip(1)
+        .find_map(|a| Some((a, fs::canonicalize(a).ok()?)))?;
+    let rest = path.strip_prefix(ancestor).ok()?;
+    let mut below = rest.components();
+    let step = known.join(below.next()?);
+    match fs::read_link(&step) {
+        Ok(target) if hops > 0 => where_it_stops(&known.join(target).join(below), hops - 1),
+        Ok(_) => None,
+        Err(_) => Some(known),
     }
 }
 
@@ -334,6 +353,25 @@ mod tests {
         std::os::unix::fs::symlink(&outside, root.join("sub")).unwrap();
         assert_eq!(open_regular(&file).err(), Some(Reject::NotFound));
         assert_eq!(open_dir(&dir).err(), Some(Reject::NotFound));
+    }
+
+    /// Resolving stops at the last place that resolves, past the symlinks below it: a
+    /// link's own place says nothing of where it leads. A loop of links stops nowhere.
+    #[test]
+    fn where_it_stops_follows_symlinks_to_their_end() {
+        use std::os::unix::fs::symlink;
+        let (_tmp, www) = fixture();
+        let root = fs::canonicalize(&www).unwrap();
+        let outside = root.parent().unwrap().join("outside");
+        symlink(outside.join("gone"), root.join("away")).unwrap();
+        symlink("away/deeper", root.join("further")).unwrap();
+        symlink("b", root.join("a")).unwrap();
+        symlink("a", root.join("b")).unwrap();
+        let stop = |path: &str| where_it_stops(&root.join(path), MAX_HOPS);
+        assert_eq!(stop("sub/missing/x"), Some(root.join("sub")));
+        assert_eq!(stop("away/x/y"), Some(outside.clone()));
+        assert_eq!(stop("further/x"), Some(outside));
+        assert_eq!(stop("a/x"), None);
     }
 
     /// Decodes and resolves like the handler, reporting what the path reached.
