@@ -24,6 +24,9 @@ fn comm(pid: u32) -> String {
 
 #[test]
 fn as_pid_1_it_reaps_orphans_refuses_usr2_and_stops_on_term() {
+    if !geteuid().is_root() {
+        return eprintln!("skipped: a PID namespace (unshare --pid) needs root");
+    }
     // `sleep` is started by the shell that then execs br-serve, so it becomes a child of
     // br-serve (PID 1 in the namespace) that is not a worker, like an orphan in a container.
     let shell = r#"sleep 3 & exec "$0" "$@""#;
@@ -355,7 +358,7 @@ fn notify_socket_may_be_abstract() {
 #[test]
 fn a_pool_that_cannot_fork_whole_is_ready_with_what_serves() {
     if !geteuid().is_root() {
-        return;
+        return eprintln!("skipped: needs root");
     }
     let name = format!("br-serve-test-partly-{}", std::process::id());
     let mut systemd = Notify::bind(&UnixAddr::from_abstract_name(name.as_bytes()).unwrap());
@@ -378,7 +381,7 @@ fn a_pool_that_cannot_fork_whole_is_ready_with_what_serves() {
 #[test]
 fn a_reload_at_the_process_limit_rolls_one_worker_at_a_time() {
     if !geteuid().is_root() {
-        return;
+        return eprintln!("skipped: needs root");
     }
     let user = [
         "setpriv",
@@ -403,6 +406,18 @@ fn a_reload_at_the_process_limit_rolls_one_worker_at_a_time() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// True, after saying so, where systemd-socket-activate is not installed (Debian's
+/// `systemd` package, which `.ci/run` installs): the socket-activation tests need it.
+fn socket_activate_missing() -> bool {
+    let on_path = |dir: std::path::PathBuf| dir.join("systemd-socket-activate").is_file();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing = !std::env::split_paths(&path).any(on_path);
+    if missing {
+        eprintln!("skipped: needs systemd-socket-activate (Debian's systemd package)");
+    }
+    missing
+}
+
 /// Under systemd-socket-activate, which execs br-serve on the first connection to
 /// `listen`: that connection waits in the inherited socket's queue and is served once a
 /// worker runs, and the ready line names the socket's address.
@@ -421,6 +436,9 @@ fn serve_first_connection(server: &mut Server, listen: &str) {
 
 #[test]
 fn socket_activation_serves_the_inherited_listener() {
+    if socket_activate_missing() {
+        return;
+    }
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     // A graceful timeout longer than the exit deadline below, so a worker that never sees
@@ -453,6 +471,9 @@ fn socket_activation_serves_the_inherited_listener() {
 /// once the old master is gone.
 #[test]
 fn usr2_keeps_the_socket_systemd_activated() {
+    if socket_activate_missing() {
+        return;
+    }
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut server = Launch::new()
@@ -512,6 +533,9 @@ fn a_unix_socket_in_use_stops_a_second_start() {
 /// when the socket unit stops).
 #[test]
 fn socket_activation_leaves_systemds_unix_socket_file() {
+    if socket_activate_missing() {
+        return;
+    }
     let dir = TempDir::new("activated");
     let path = dir.join("s.sock");
     let listen = format!("127.0.0.1:{}", free_port());
@@ -543,6 +567,9 @@ const WITHOUT_LISTEN_FDS: [&str; 7] = [
 
 #[test]
 fn fd_bind_serves_a_listener_the_supervisor_opened() {
+    if socket_activate_missing() {
+        return;
+    }
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let wrapper = [
@@ -589,6 +616,9 @@ fn fd_bind_serves_a_listener_the_supervisor_opened() {
 /// access) nor removes it at exit (the supervisor serves on it again at the next start).
 #[test]
 fn fd_bind_leaves_the_supervisors_unix_socket_file() {
+    if socket_activate_missing() {
+        return;
+    }
     use std::os::unix::fs::MetadataExt;
     let (_dir, path, _) = unix_socket("fd-unix");
     let listen = format!("127.0.0.1:{}", free_port());
@@ -648,15 +678,18 @@ fn a_static_root_the_user_cannot_open_stops_the_start() {
 
 #[test]
 fn user_flag_drops_worker_privileges() {
-    let nobody = User::from_name("nobody").unwrap().expect("a nobody user");
-    let launch = Launch::new().args(&["--workers", "2", "--user", "nobody"]);
     if !geteuid().is_root() {
+        // To root, not to nobody: the test may run as nobody, which needs no switch.
+        let launch = Launch::new().args(&["--workers", "2", "--user", "root"]);
         let (status, log) = launch.run_to_exit(secs(10));
         assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
         assert!(log.contains("root"), "log:\n{log}");
         return;
     }
-    let server = launch.start();
+    let nobody = User::from_name("nobody").unwrap().expect("a nobody user");
+    let server = Launch::new()
+        .args(&["--workers", "2", "--user", "nobody"])
+        .start();
     let workers = server.wait_children(2, secs(10));
     let uid = nobody.uid.as_raw();
     for pid in workers {
@@ -676,7 +709,7 @@ fn user_flag_drops_worker_privileges() {
 #[test]
 fn a_refused_privilege_drop_names_the_call() {
     if !geteuid().is_root() {
-        return;
+        return eprintln!("skipped: needs root");
     }
     let namespace = ["unshare", "--user", "--map-root-user"];
     let nobody = User::from_name("nobody").unwrap().expect("a nobody user");
@@ -697,7 +730,7 @@ fn a_refused_privilege_drop_names_the_call() {
 #[test]
 fn a_master_that_may_not_signal_its_workers_says_so() {
     if !geteuid().is_root() {
-        return;
+        return eprintln!("skipped: needs root");
     }
     let without_kill = ["setpriv", "--inh-caps=-kill", "--bounding-set=-kill"];
     let server = Launch::new()

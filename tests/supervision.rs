@@ -538,7 +538,7 @@ fn a_full_worker_is_not_an_idle_one() {
 #[test]
 fn fork_failures_are_retried_with_backoff() {
     if !geteuid().is_root() {
-        return;
+        return eprintln!("skipped: needs root");
     }
     let user = [
         "setpriv",
