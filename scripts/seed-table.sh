@@ -19,6 +19,13 @@
 # Progress goes to stderr, the table to stdout:  scripts/seed-table.sh > seed.md
 set -euo pipefail
 
+case "${1-}" in
+    "") ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "seed-table.sh: unknown argument $1; settings come from the environment (see --help)" >&2
+       exit 2 ;;
+esac
+
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 WORKERS="${SEED_WORKERS:-1 2 4}"
