@@ -1,11 +1,11 @@
 //! Supervision through the binary: scaling with TTIN/TTOU and by `--max-workers` (the
-//! accept queue), rolling a new generation
-//! with HUP while a load client runs (zero failed requests), worker recycling by
-//! `--max-requests`, `--max-worker-age` and `--max-worker-memory`, hung workers killed by `--timeout` (their request answered 500), workers dying with a SIGKILLed
-//! master, crash-loop backoff, a handler panic that costs one 500, not a worker, no
-//! ready line while WINCH keeps the workers stopped,
-//! `--metrics-path` counting across all of it, and `--metrics-bind`, the master's own
-//! metrics port, answering while every worker is busy.
+//! accept queue), rolling a new generation with HUP while a load client runs (zero failed
+//! requests), worker recycling by `--max-requests`, `--max-worker-age` and
+//! `--max-worker-memory`, hung workers killed by `--timeout` (their request answered 500,
+//! those waiting behind it 503), workers dying with a SIGKILLed master, crash-loop
+//! backoff, a handler panic that costs one 500, not a worker, no ready line while WINCH
+//! keeps the workers stopped, `--metrics-path` counting across all of it, and
+//! `--metrics-bind`, the master's own metrics port, answering while every worker is busy.
 
 use std::io::Write;
 use std::sync::atomic::Ordering::Relaxed;
@@ -711,6 +711,33 @@ fn a_request_cut_short_by_the_timeout_is_answered_500() {
         2
     );
     assert_eq!(metric_sample::<u64>(&scrape, "br_serve_requests_total"), 0);
+}
+
+/// Requests that come on the worker's other kept-alive connections while its handler
+/// hangs never run: when the timeout kills it they are answered 503 with `Retry-After`,
+/// so their clients may send them again, where they were reset (a proxy's 502 for a
+/// POST).
+#[test]
+fn requests_waiting_behind_a_hung_handler_are_answered_503() {
+    let server = start("1", &["--timeout", "2", "--metrics-path", "/metrics"]);
+    let mut kept = server.connect();
+    kept.send(&client::request("GET", "/", &[], b""));
+    assert_eq!(kept.read_response(secs(10)).status, 200);
+    let mut hung = server.sleeper(20_000);
+    let post = client::request("POST", "/echo", &["Content-Length: 5"], b"hello");
+    kept.send(&post);
+    kept.wait_delivered(secs(10));
+    let answer = kept.read_response(secs(15));
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(answer.header("retry-after"), Some("1"));
+    assert_eq!(answer.header("connection"), Some("close"));
+    kept.expect_closed(secs(5));
+    assert_eq!(hung.read_response(secs(5)).status, 500);
+    let scrape = server.get("/metrics").text();
+    assert_eq!(
+        metric_sample::<u64>(&scrape, "br_serve_requests_aborted_total"),
+        2
+    );
 }
 
 #[test]

@@ -19,9 +19,18 @@
 //! connection, so the 500 is the answer to the request that was running. Nothing of that
 //! request's own answer can have been written yet: an answer goes out once its handler
 //! has returned.
+//!
+//! A worker holds other connections too, kept alive between requests, and a request
+//! their clients send while the handler hangs waits unread in the kernel. When the
+//! worker died those were reset: a POST behind a hung request became a proxy's 502. So
+//! the worker also keeps here, per place in its connection table, the descriptor of
+//! each connection at rest (nothing unsent, nothing of a next request read), and the
+//! action answers each that has input waiting with 503, `Retry-After: 1` and
+//! `Connection: close`: the request never ran, so its client may send it again.
 
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::libc;
@@ -39,6 +48,19 @@ const ANSWER: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\n\
     Internal Server Error\n";
 const BODY_LEN: usize = 22;
 
+/// The answer to a request waiting on a connection at rest. No body, so it suits a HEAD
+/// as well.
+const NOT_RUN: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+    Server: br-serve\r\n\
+    Retry-After: 1\r\n\
+    Content-Length: 0\r\n\
+    Connection: close\r\n\
+    \r\n";
+
+/// Per place in the worker's connection table, the descriptor of a connection at rest,
+/// or -1 ([`track`], [`set_at_rest`]).
+static AT_REST: OnceLock<&'static [AtomicI32]> = OnceLock::new();
+
 /// The descriptor of the connection whose handler is running, or -1.
 static ARMED_FD: AtomicI32 = AtomicI32::new(-1);
 /// Whether that request is a HEAD.
@@ -55,6 +77,24 @@ pub fn install() -> std::io::Result<()> {
     // `raise`; it allocates nothing and takes no lock.
     unsafe { sigaction(Signal::SIGABRT, &action) }?;
     Ok(())
+}
+
+/// Worker, at setup: makes room to note which of the first `places` places of its
+/// connection table hold a connection at rest. The table lives as long as the process
+/// (the action may read it at any moment), so it is allocated once and never freed.
+pub fn track(places: usize) {
+    let table: Vec<AtomicI32> = (0..places).map(|_| AtomicI32::new(-1)).collect();
+    let _ = AT_REST.set(Box::leak(table.into_boxed_slice()));
+}
+
+/// Worker: the connection at `place` of its table is at rest on `fd`, or, with `None`,
+/// is not (or is gone). Must be cleared before the descriptor closes, or the action
+/// could write to whatever reuses its number. Places past the table are not noted.
+pub fn set_at_rest(place: usize, fd: Option<BorrowedFd<'_>>) {
+    let fd = fd.map_or(-1, |fd| fd.as_raw_fd());
+    if let Some(slot) = AT_REST.get().and_then(|table| table.get(place)) {
+        slot.store(fd, Ordering::Release);
+    }
 }
 
 /// While alive, a SIGABRT answers the request on its connection with 500. The borrow
@@ -75,23 +115,19 @@ impl Drop for Armed<'_> {
 }
 
 extern "C" fn on_abort(_: libc::c_int) {
-    let fd = ARMED_FD.swap(-1, Ordering::Acquire);
-    if fd >= 0 {
+    let armed = ARMED_FD.swap(-1, Ordering::Acquire);
+    if armed >= 0 {
         let answer = match HEAD_REQUEST.load(Ordering::Relaxed) {
             true => &ANSWER[..ANSWER.len() - BODY_LEN],
             false => ANSWER,
         };
-        let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
-        // SAFETY: `answer` is a static buffer of the length given; `fd` is open while it
-        // is armed. The send buffer of a connection with nothing unsent holds it whole.
-        // The shutdown ends the reply now: the process may take a while to dump core.
-        unsafe {
-            libc::send(fd, answer.as_ptr().cast(), answer.len(), flags);
-            libc::shutdown(fd, libc::SHUT_WR);
-        }
-        // The answers given, for `br_serve_requests_aborted_total`: one atomic add.
-        if let Some(slot) = scoreboard::own() {
-            slot.count_aborted();
+        last_word(armed, answer);
+    }
+    for place in AT_REST.get().copied().unwrap_or_default() {
+        let fd = place.load(Ordering::Acquire);
+        if fd >= 0 && fd != armed && input_waiting(fd) {
+            drain(fd);
+            last_word(fd, NOT_RUN);
         }
     }
     if scoreboard::own().is_some_and(|slot| slot.overdue()) {
@@ -102,6 +138,45 @@ extern "C" fn on_abort(_: libc::c_int) {
     // SAFETY: `raise` is async-signal-safe. The signal is blocked while this action runs,
     // so it is delivered, to the default action, where the first one interrupted.
     unsafe { libc::raise(libc::SIGABRT) };
+}
+
+/// Sends `answer` on `fd`, ends the connection's output, and counts the answer for
+/// `br_serve_requests_aborted_total` (an atomic add).
+fn last_word(fd: libc::c_int, answer: &[u8]) {
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    // SAFETY: `answer` is a static buffer of the length given; `fd` is one of the
+    // worker's connections, open while it is noted here, with nothing unsent, so the
+    // send buffer holds the answer whole. The shutdown ends the reply now: the process
+    // may take a while to dump core.
+    unsafe {
+        libc::send(fd, answer.as_ptr().cast(), answer.len(), flags);
+        libc::shutdown(fd, libc::SHUT_WR);
+    }
+    if let Some(slot) = scoreboard::own() {
+        slot.count_aborted();
+    }
+}
+
+/// Whether the client has sent bytes the worker has not read.
+fn input_waiting(fd: libc::c_int) -> bool {
+    let mut unread: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the pointer given.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) };
+    rc == 0 && unread > 0
+}
+
+/// Reads and drops what waits unread (up to 64 KiB: a request head, or the start of a
+/// body), so that the process's exit closes the connection with a FIN after the answer,
+/// not a reset that could destroy it before its client reads it.
+fn drain(fd: libc::c_int) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        // SAFETY: `sink` is a stack buffer of the length given.
+        let n = unsafe { libc::recv(fd, sink.as_mut_ptr().cast(), sink.len(), libc::MSG_DONTWAIT) };
+        if n <= 0 {
+            break;
+        }
+    }
 }
 
 #[cfg(test)]

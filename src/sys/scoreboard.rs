@@ -74,8 +74,9 @@ pub struct Slot {
     abandoned: AtomicU64,
     /// Requests answered 503 for waiting past `--queue-timeout`; never reset either.
     shed: AtomicU64,
-    /// Requests answered 500 as SIGABRT ended their worker in the application
-    /// ([`crate::sys::abort_answer`]); never reset either.
+    /// Requests answered as SIGABRT ended their worker, 500 in the application, 503
+    /// waiting on its other connections ([`crate::sys::abort_answer`]); never reset
+    /// either.
     aborted: AtomicU64,
     request_start_ms: AtomicU64,
     /// When the master handed the slot to the current worker, just before its fork.
@@ -125,7 +126,7 @@ pub struct Summary {
     pub abandoned: u64,
     /// Requests answered 503 since the master started for waiting too long.
     pub shed: u64,
-    /// Requests answered 500 since the master started as SIGABRT ended their worker.
+    /// Requests answered since the master started as SIGABRT ended their worker.
     pub aborted: u64,
     /// Requests waiting on kept-alive connections behind their worker's current one.
     pub waiting: u64,
@@ -304,8 +305,8 @@ impl Slot {
         self.shed.fetch_add(1, Relaxed);
     }
 
-    /// Worker, in its SIGABRT action: the request it was running is answered 500. One
-    /// atomic add, so async-signal-safe.
+    /// Worker, in its SIGABRT action: a request is answered, 500 (the one it was
+    /// running) or 503 (one waiting). One atomic add, so async-signal-safe.
     pub fn count_aborted(&self) {
         self.aborted.fetch_add(1, Relaxed);
     }

@@ -503,6 +503,13 @@ impl Conn {
             && self.out.is_empty()
     }
 
+    /// The socket, while the connection is at rest ([`Conn::is_idle`]): for the SIGABRT
+    /// action to answer a request that comes on it while the worker hangs
+    /// ([`abort_answer`]).
+    pub fn rest_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.is_idle().then(|| self.stream.fd())
+    }
+
     /// Reads, serves and writes as far as the socket allows without blocking.
     pub fn drive(&mut self, scratch: &mut [u8], ctx: &mut Ctx) -> Verdict {
         ctx.turn_began = ctx.now;

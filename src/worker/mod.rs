@@ -315,6 +315,7 @@ fn setup(spec: &WorkerSpec) -> io::Result<(WorkerSignals, Poll)> {
     }
     spec.slot().set_pid(std::process::id());
     scoreboard::set_own(spec.slot());
+    abort_answer::track(spec.config.worker_connections);
     abort_answer::install()?;
     Ok((signals, Poll::new()?))
 }
@@ -962,7 +963,16 @@ impl Worker {
             return;
         }
         self.conns[index] = Some(conn);
+        self.note_rest(index);
         self.open += 1;
+    }
+
+    /// Notes, for the SIGABRT action, whether the connection at `index` is at rest
+    /// ([`abort_answer`]): after anything but a drive changed it, and after each drive,
+    /// which clears the note first, as it reads.
+    fn note_rest(&self, index: usize) {
+        let conn = self.conns.get(index).and_then(Option::as_ref);
+        abort_answer::set_at_rest(index, conn.and_then(Conn::rest_fd));
     }
 
     /// Lets one connection make all the progress it can; closes it if it is done.
@@ -976,8 +986,10 @@ impl Worker {
         };
         // Serving may take a while; each request moves `ctx.now` on when it is answered,
         // so later deadlines and accepts see the real time.
-        if conn.drive(&mut self.scratch, &mut self.ctx) == Verdict::Close {
-            self.close(index);
+        abort_answer::set_at_rest(index, None);
+        match conn.drive(&mut self.scratch, &mut self.ctx) {
+            Verdict::Close => self.close(index),
+            _ => self.note_rest(index),
         }
         self.heed_a_stop();
     }
@@ -998,6 +1010,7 @@ impl Worker {
     /// Drops a connection, which closes its socket and so removes it from our epoll
     /// (deregistering first would be a wasted syscall).
     fn close(&mut self, index: usize) {
+        abort_answer::set_at_rest(index, None);
         if let Some(conn) = self.conns.get_mut(index).and_then(Option::take) {
             conn.close(&mut self.ctx);
             self.released.push(index);
@@ -1016,6 +1029,7 @@ impl Worker {
         let open = self.open;
         let mut refused = 0;
         for index in 0..self.conns.len() {
+            abort_answer::set_at_rest(index, None);
             if let Some(conn) = self.conns[index].as_mut() {
                 refused += usize::from(conn.refuse_unserved(&mut self.scratch, &mut self.ctx));
             }
@@ -1077,8 +1091,13 @@ impl Worker {
             let too_slow = shed && conn.holds_budget_slowly();
             slow += usize::from(too_slow);
             let due = too_slow || conn.deadline(&self.ctx.timeouts) <= self.ctx.polled_at;
-            if due && conn.expire(&mut self.ctx) == Verdict::Close {
-                self.close(index);
+            if !due {
+                continue;
+            }
+            abort_answer::set_at_rest(index, None);
+            match conn.expire(&mut self.ctx) {
+                Verdict::Close => self.close(index),
+                _ => self.note_rest(index),
             }
         }
         if slow > 0 {
@@ -1176,6 +1195,7 @@ impl Worker {
                 continue;
             }
             if slow_head {
+                abort_answer::set_at_rest(index, None);
                 conn.expire(&mut self.ctx);
             }
             self.close(index);
