@@ -120,6 +120,25 @@ fn max_requests_replaces_a_worker_close_to_its_quota() {
     }
 }
 
+/// Every connection that arrives as a recycled worker hands over is served. The kernel
+/// wakes one waiting worker per arrival, and a connection whose wake-up came to the
+/// retiring worker as it let the listener go waited in the queue for the next arrival
+/// to wake another: one request in ten, a client sending each as soon as it had the
+/// last answer.
+#[test]
+fn connections_arriving_as_a_worker_retires_are_served() {
+    let server = start("1", &["--max-requests", "3"]);
+    for i in 0..150 {
+        let mut conn = server.connect();
+        conn.send(&client::request("GET", "/", &["Connection: close"], b""));
+        let answer = conn.try_read_response(secs(10));
+        assert!(
+            matches!(&answer, Ok(r) if r.status == 200),
+            "request {i}: {answer:?}"
+        );
+    }
+}
+
 fn served_by_the_first_of_a_quota_of_50(extra: &[&str]) {
     let server = Launch::new()
         .args(&["--workers", "1", "--max-requests", "50"])

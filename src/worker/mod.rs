@@ -57,6 +57,9 @@ const CONN_BASE: usize = 1 << 20;
 pub const EXIT_BOOT_ERROR: i32 = 3;
 /// How often connection deadlines are checked.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// A poll that took this long waited for its events: one that finds them there returns
+/// within a few microseconds.
+const SLEPT: Duration = Duration::from_micros(20);
 /// The most idle connections a full worker closes at once for newcomers (nginx's
 /// `ngx_drain_connections` frees up to 32).
 const ROOM_AT_ONCE: usize = 32;
@@ -363,6 +366,9 @@ struct Worker {
     config: Config,
     master: Pid,
     draining: bool,
+    /// Woken from a sleep in poll for a connection not yet accepted: the kernel woke
+    /// this worker alone for it (`claim`).
+    owed: bool,
     /// When to ask for a successor: requests served, age, memory.
     recycle: Recycle,
     /// Every worker's slot, to count those sharing the accept queue in a stop.
@@ -453,6 +459,7 @@ impl Worker {
             recycle,
             board: spec.board,
             draining: false,
+            owed: false,
             next_sweep: now + SWEEP_EVERY,
             scratch: ZeroedPages::new(SCRATCH_BYTES)?,
         };
@@ -479,6 +486,7 @@ impl Worker {
         let mut events = Events::with_capacity(256);
         loop {
             self.ctx.slot.tick(self.ctx.now_ms);
+            let entered = Instant::now();
             if let Err(err) = self.poll.poll(&mut events, Some(self.poll_timeout())) {
                 if err.kind() != io::ErrorKind::Interrupted {
                     log::error!("poll failed: {err}");
@@ -486,8 +494,9 @@ impl Worker {
                 }
             }
             self.ctx.set_now(Instant::now());
+            let slept = self.ctx.now.saturating_duration_since(entered) >= SLEPT;
             self.ctx.polled_at = self.ctx.now;
-            self.on_events(&events);
+            self.on_events(&events, slept);
             self.heed_a_stop();
             self.accept_one();
             self.sweep();
@@ -538,9 +547,19 @@ impl Worker {
     /// long as the last newcomer took, or [`NEWCOMER_TURN`] if less. The accepted one is
     /// served at once, so the worker still only takes what it can serve now (a worker
     /// that is idle takes it first, as it waits in poll).
-    fn on_events(&mut self, events: &Events) {
+    fn on_events(&mut self, events: &Events, slept: bool) {
         let is_conn = |event: &&mio::event::Event| event.token().0 >= CONN_BASE;
-        for event in events.iter().filter(|event| !is_conn(event)) {
+        let is_listener =
+            |event: &&mio::event::Event| (LISTENER_BASE..CONN_BASE).contains(&event.token().0);
+        // The listeners before a stop, which lets them go (`claim`). A worker that was
+        // busy was not among the waiters: an arrival then woke another.
+        self.owed = false;
+        for event in events.iter().filter(is_listener) {
+            self.owed = slept;
+            self.on_event(event);
+        }
+        let others = |event: &&mio::event::Event| !is_conn(event) && !is_listener(event);
+        for event in events.iter().filter(others) {
             self.on_event(event);
         }
         // Each readable connection still to be driven this turn holds a request waiting
@@ -673,7 +692,10 @@ impl Worker {
     /// (`workers_sharing_the_queue`), so a steady stream of newcomers cannot hold the stop
     /// up; a queue the kernel does not count (a Unix socket's without `unix_diag`) is
     /// taken until it is empty, at most `--backlog`. A worker retired alone (HUP, TTOU,
-    /// recycling) leaves the queue to the workers that stay.
+    /// recycling) leaves the queue to the workers that stay, but for a connection it was
+    /// woken for with the stop: the kernel wakes one waiting worker per arrival
+    /// ([`crate::sys::epoll`]), so the others do not know of it, and it waited for the
+    /// next arrival to wake one (or for their sweep, which looks at the queue too).
     fn plan_last_accepts(&mut self) {
         let whole_server = self.ctx.slot.unready();
         let counted = self.claim(whole_server.then(|| self.workers_sharing_the_queue()));
@@ -685,8 +707,9 @@ impl Worker {
 
     /// Claims, of what each accept queue holds beyond siblings' claims, one part in
     /// `sharing` (a queue the kernel does not count: until it is empty, at most
-    /// `--backlog`), or nothing (`None`); returns how many the queues hold. A listener
-    /// with nothing claimed is no longer watched.
+    /// `--backlog`), or, with `None`, the connection this worker was woken for from its
+    /// sleep and has yet to accept, if any; returns how many the queues hold. A listener with nothing claimed
+    /// is no longer watched.
     fn claim(&mut self, sharing: Option<u32>) -> u32 {
         let mut counted = 0;
         for i in 0..self.listeners.len() {
@@ -696,7 +719,7 @@ impl Worker {
             self.last_accepts[i] = match (sharing, queued) {
                 (Some(sharing), Some(queued)) => queued.saturating_sub(claimed()).div_ceil(sharing),
                 (Some(_), None) => self.config.backlog.unsigned_abs(),
-                (None, _) => 0,
+                (None, _) => u32::from(self.owed && self.accept_ready[i]),
             };
             self.ctx.slot.set_claim(i, self.last_accepts[i]);
             self.accept_ready[i] = true;
@@ -885,6 +908,8 @@ impl Worker {
                 continue;
             }
             let accepted = self.listeners[i].accept();
+            // Taken, or taken by another: nothing is owed any more.
+            self.owed = false;
             if self.draining {
                 let empty = matches!(&accepted, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
                 self.took_last_accept(i, !empty);
@@ -1058,6 +1083,15 @@ impl Worker {
         if !lifeline::parent_is(self.master) {
             log::warn!("the master is gone; stopping");
             self.begin_drain();
+        }
+        // The backstop to the kernel's one wake-up per arrival (`sys::epoll`): one that
+        // went to a sibling just letting the listener go (retired by HUP, TTOU or
+        // recycling) is lost with it, and the connection waited for the next arrival to
+        // wake another worker (one request in ten, with `--max-requests 3` and a client
+        // sending the next as soon as it had the last answer). So a worker that watches
+        // also looks at the queue itself, a few times a second.
+        if self.watching && !self.draining {
+            self.accept_ready.fill(true);
         }
         let fed = self
             .starved_at
