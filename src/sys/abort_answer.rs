@@ -73,8 +73,8 @@ static HEAD_REQUEST: AtomicBool = AtomicBool::new(false);
 pub fn install() -> std::io::Result<()> {
     let handler = SigHandler::Handler(on_abort);
     let action = SigAction::new(handler, SaFlags::SA_RESETHAND, SigSet::empty());
-    // SAFETY: `on_abort` is async-signal-safe: atomics, `send`, `shutdown`, `prctl` and
-    // `raise`; it allocates nothing and takes no lock.
+    // SAFETY: `on_abort` is async-signal-safe: atomics and system calls (`send`, `recv`,
+    // `ioctl`, `shutdown`, `prctl`, `raise`); it allocates nothing and takes no lock.
     unsafe { sigaction(Signal::SIGABRT, &action) }?;
     Ok(())
 }

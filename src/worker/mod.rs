@@ -708,8 +708,8 @@ impl Worker {
     /// Claims, of what each accept queue holds beyond siblings' claims, one part in
     /// `sharing` (a queue the kernel does not count: until it is empty, at most
     /// `--backlog`), or, with `None`, the connection this worker was woken for from its
-    /// sleep and has yet to accept, if any; returns how many the queues hold. A listener with nothing claimed
-    /// is no longer watched.
+    /// sleep and has yet to accept, if any; returns how many the queues hold. A listener
+    /// with nothing claimed is no longer watched.
     fn claim(&mut self, sharing: Option<u32>) -> u32 {
         let mut counted = 0;
         for i in 0..self.listeners.len() {
