@@ -733,24 +733,35 @@ fn a_request_cut_short_by_the_timeout_is_answered_500() {
 }
 
 /// Requests that come on the worker's other kept-alive connections while its handler
-/// hangs never run: when the timeout kills it they are answered 503 with `Retry-After`,
-/// so their clients may send them again, where they were reset (a proxy's 502 for a
-/// POST).
+/// hangs never run: when the timeout kills it, one that is not idempotent is answered
+/// 503 with `Retry-After`, so its client may send it again, where it was reset (a
+/// proxy's 502 for a POST). An idempotent one is still reset, which a proxy or client
+/// takes as leave to send it again on its own; and empty lines are no request.
 #[test]
 fn requests_waiting_behind_a_hung_handler_are_answered_503() {
     let server = start("1", &["--timeout", "2", "--metrics-path", "/metrics"]);
-    let mut kept = server.connect();
-    kept.send(&client::request("GET", "/", &[], b""));
-    assert_eq!(kept.read_response(secs(10)).status, 200);
+    let kept_alive = || {
+        let mut conn = server.connect();
+        conn.send(&client::request("GET", "/", &[], b""));
+        assert_eq!(conn.read_response(secs(10)).status, 200);
+        conn
+    };
+    let (mut kept, mut get, mut blank) = (kept_alive(), kept_alive(), kept_alive());
     let mut hung = server.sleeper(20_000);
     let post = client::request("POST", "/echo", &["Content-Length: 5"], b"hello");
     kept.send(&post);
-    kept.wait_delivered(secs(10));
+    get.send(&client::request("GET", "/", &[], b""));
+    blank.send(b"\r\n");
+    for conn in [&kept, &get, &blank] {
+        conn.wait_delivered(secs(10));
+    }
     let answer = kept.read_response(secs(15));
     assert_eq!(answer.status, 503, "{answer:?}");
     assert_eq!(answer.header("retry-after"), Some("1"));
     assert_eq!(answer.header("connection"), Some("close"));
     kept.expect_closed(secs(5));
+    get.expect_closed(secs(5));
+    blank.expect_closed(secs(5));
     assert_eq!(hung.read_response(secs(5)).status, 500);
     let scrape = server.get("/metrics").text();
     assert_eq!(

@@ -25,8 +25,12 @@
 //! worker died those were reset: a POST behind a hung request became a proxy's 502. So
 //! the worker also keeps here, per place in its connection table, the descriptor of
 //! each connection at rest (nothing unsent, nothing of a next request read), and the
-//! action answers each that has input waiting with 503, `Retry-After: 1` and
-//! `Connection: close`: the request never ran, so its client may send it again.
+//! action answers each that has a request of a method that is not idempotent waiting
+//! with 503, `Retry-After: 1` and `Connection: close`: the request never ran, so its
+//! client may send it again. An idempotent one is left to the reset, which a proxy or
+//! client that kept the connection alive takes as leave to send it again on its own
+//! (nginx does, on a cached upstream connection, and so do browsers and Go's client),
+//! where a 503 would end it.
 
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -74,7 +78,7 @@ pub fn install() -> std::io::Result<()> {
     let handler = SigHandler::Handler(on_abort);
     let action = SigAction::new(handler, SaFlags::SA_RESETHAND, SigSet::empty());
     // SAFETY: `on_abort` is async-signal-safe: atomics and system calls (`send`, `recv`,
-    // `ioctl`, `shutdown`, `prctl`, `raise`); it allocates nothing and takes no lock.
+    // `shutdown`, `prctl`, `raise`); it allocates nothing and takes no lock.
     unsafe { sigaction(Signal::SIGABRT, &action) }?;
     Ok(())
 }
@@ -125,7 +129,7 @@ extern "C" fn on_abort(_: libc::c_int) {
     }
     for place in AT_REST.get().copied().unwrap_or_default() {
         let fd = place.load(Ordering::Acquire);
-        if fd >= 0 && fd != armed && input_waiting(fd) {
+        if fd >= 0 && fd != armed && refuse_waiting(fd) {
             drain(fd);
             last_word(fd, NOT_RUN);
         }
@@ -157,12 +161,36 @@ fn last_word(fd: libc::c_int, answer: &[u8]) {
     }
 }
 
-/// Whether the client has sent bytes the worker has not read.
-fn input_waiting(fd: libc::c_int) -> bool {
-    let mut unread: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int to the pointer given.
-    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) };
-    rc == 0 && unread > 0
+/// Whether what waits unread on `fd` is a request to answer 503: one begun, of a method
+/// not known to be idempotent (RFC 9110 §9.2.2). Empty lines alone are no request (RFC
+/// 9112 §2.2): an old client's CRLF after a POST, answered, would take the 503 for the
+/// answer to its next request.
+fn refuse_waiting(fd: libc::c_int) -> bool {
+    let mut peek = [0u8; 16];
+    let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
+    // SAFETY: `peek` is a stack buffer of the length given.
+    let n = unsafe { libc::recv(fd, peek.as_mut_ptr().cast(), peek.len(), flags) };
+    let waiting = peek
+        .get(..usize::try_from(n).unwrap_or(0))
+        .unwrap_or_default();
+    not_idempotent(waiting)
+}
+
+/// [`refuse_waiting`]'s judgement of the first bytes of what waits.
+fn not_idempotent(waiting: &[u8]) -> bool {
+    let Some(start) = waiting.iter().position(|&b| b != b'\r' && b != b'\n') else {
+        return false;
+    };
+    let request = &waiting[start..];
+    // A method still arriving (no space after it yet) is not known to be idempotent.
+    let method = request
+        .iter()
+        .position(|&b| b == b' ')
+        .map(|end| &request[..end]);
+    !matches!(
+        method,
+        Some(b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE")
+    )
 }
 
 /// Reads and drops what waits unread (up to 64 KiB: a request head, or the start of a
@@ -182,6 +210,29 @@ fn drain(fd: libc::c_int) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_request_begun_and_not_idempotent_is_refused() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"", false),
+            (b"\r\n", false),
+            (b"\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\n", false),
+            (b"\r\nHEAD /x HTTP/1.1", false),
+            (b"PUT /a HTTP/1.1\r\n", false),
+            (b"DELETE /a HTTP/1", false),
+            (b"OPTIONS * HTTP/1.1", false),
+            (b"POST /a HTTP/1.1\r\n", true),
+            (b"PATCH /a HTTP/1.1\r\n", true),
+            (b"\r\nPOST /a", true),
+            (b"GE", true),
+            (b"get / HTTP/1.1\r\n", true),
+            (b"\x16\x03\x01\x02\x00\x01", true),
+        ];
+        for &(waiting, refused) in cases {
+            assert_eq!(not_idempotent(waiting), refused, "{waiting:?}");
+        }
+    }
 
     #[test]
     fn the_answer_frames_its_body() {
