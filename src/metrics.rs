@@ -134,8 +134,8 @@ fn pool(out: &mut String, sum: &Summary) {
         (
             "br_serve_requests_aborted_total",
             "Requests answered as SIGABRT ended their worker (--timeout, or abort()): \
-             500 for the one it was running, 503 for those waiting on its other \
-             connections; not among br_serve_requests_total.",
+             500 for the one it was running, 503 for those not idempotent waiting on \
+             its other connections; not among br_serve_requests_total.",
             sum.aborted,
         ),
     ];
@@ -261,7 +261,7 @@ br_serve_requests_abandoned_total 7
 # HELP br_serve_requests_shed_total Requests answered 503 at once for waiting longer than --queue-timeout.
 # TYPE br_serve_requests_shed_total counter
 br_serve_requests_shed_total 3
-# HELP br_serve_requests_aborted_total Requests answered as SIGABRT ended their worker (--timeout, or abort()): 500 for the one it was running, 503 for those waiting on its other connections; not among br_serve_requests_total.
+# HELP br_serve_requests_aborted_total Requests answered as SIGABRT ended their worker (--timeout, or abort()): 500 for the one it was running, 503 for those not idempotent waiting on its other connections; not among br_serve_requests_total.
 # TYPE br_serve_requests_aborted_total counter
 br_serve_requests_aborted_total 2
 # HELP br_serve_requests_waiting Requests that arrived on kept-alive connections and wait behind the request their worker is running (demand the listen queue does not show).

@@ -74,9 +74,9 @@ pub struct Slot {
     abandoned: AtomicU64,
     /// Requests answered 503 for waiting past `--queue-timeout`; never reset either.
     shed: AtomicU64,
-    /// Requests answered as SIGABRT ended their worker, 500 in the application, 503
-    /// waiting on its other connections ([`crate::sys::abort_answer`]); never reset
-    /// either.
+    /// Requests answered as SIGABRT ended their worker, 500 in the application, 503 not
+    /// idempotent and waiting on its other connections ([`crate::sys::abort_answer`]);
+    /// never reset either.
     aborted: AtomicU64,
     request_start_ms: AtomicU64,
     /// When the master handed the slot to the current worker, just before its fork.
