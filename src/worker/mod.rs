@@ -993,11 +993,20 @@ impl Worker {
     }
 
     /// Notes, for the SIGABRT action, whether the connection at `index` is at rest
-    /// ([`abort_answer`]): after anything but a drive changed it, and after each drive,
-    /// which clears the note first, as it reads.
+    /// ([`abort_answer`]). Whatever reads from a connection or writes to it clears the
+    /// note first, and notes it again after ([`Worker::settle`]).
     fn note_rest(&self, index: usize) {
         let conn = self.conns.get(index).and_then(Option::as_ref);
         abort_answer::set_at_rest(index, conn.and_then(Conn::rest_fd));
+    }
+
+    /// After a drive or an expiry: closes the connection at `index` if it is done, else
+    /// notes whether it is at rest.
+    fn settle(&mut self, index: usize, verdict: Verdict) {
+        match verdict {
+            Verdict::Close => self.close(index),
+            _ => self.note_rest(index),
+        }
     }
 
     /// Lets one connection make all the progress it can; closes it if it is done.
@@ -1012,10 +1021,8 @@ impl Worker {
         // Serving may take a while; each request moves `ctx.now` on when it is answered,
         // so later deadlines and accepts see the real time.
         abort_answer::set_at_rest(index, None);
-        match conn.drive(&mut self.scratch, &mut self.ctx) {
-            Verdict::Close => self.close(index),
-            _ => self.note_rest(index),
-        }
+        let verdict = conn.drive(&mut self.scratch, &mut self.ctx);
+        self.settle(index, verdict);
         self.heed_a_stop();
     }
 
@@ -1129,10 +1136,8 @@ impl Worker {
                 continue;
             }
             abort_answer::set_at_rest(index, None);
-            match conn.expire(&mut self.ctx) {
-                Verdict::Close => self.close(index),
-                _ => self.note_rest(index),
-            }
+            let verdict = conn.expire(&mut self.ctx);
+            self.settle(index, verdict);
         }
         if slow > 0 {
             log::warn!(
