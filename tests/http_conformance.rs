@@ -923,6 +923,9 @@ fn expect_cases() -> Vec<Case> {
         case("9110 §10.1.1 100-continue with a parameter", ex("100-continue;a=b", "hello"), reject(417)),
         // A request refused on its head gets its final status, not 100 first.
         case("9110 §10.1.1 100-continue over the body limit", echo("Expect: 100-continue\r\nContent-Length: 2000000\r\n", ""), reject(413)),
+        // The demo reads a body only at /echo: other uploads are refused on their head.
+        case("9110 §10.1.1 100-continue to a route that takes no body", "POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", close(&[405])),
+        case("9110 §10.1.1 100-continue to no route", "PUT /nope HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", close(&[404])),
         // RFC 9110 §10.1.1: 100-continue in an HTTP/1.0 request MUST be ignored.
         case("9110 §10.1.1 HTTP/1.0 100-continue", "POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello", close(&[200])),
     ]

@@ -303,7 +303,7 @@ fn clients_leaving_mid_request_are_in_the_access_log() {
     assert_eq!(kept.read_response(RESPONSE_WITHIN).status, 200);
     drop(kept);
     drop(raw_connect(server.addr()));
-    let upload = b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc";
+    let upload = b"POST /echo?upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc";
     for (wire, reset) in [
         (&b"GET /head-closed HTTP/1.1\r\nHost"[..], false),
         (b"GET /head-reset HTTP/1.1\r\nHo", true),
@@ -319,8 +319,8 @@ fn clients_leaving_mid_request_are_in_the_access_log() {
     }
     wait_line(&path, "[GET /head-closed HTTP/1.1]");
     wait_line(&path, "[GET /head-reset HTTP/1.1]");
-    let line = wait_line(&path, "[POST /upload HTTP/1.1]");
-    assert_eq!(line, "499 - [POST /upload HTTP/1.1]");
+    let line = wait_line(&path, "[POST /echo?upload HTTP/1.1]");
+    assert_eq!(line, "499 - [POST /echo?upload HTTP/1.1]");
     // Found gone by a write, not a read: answers to pipelined requests were going out
     // to a client that had left, with a request part-sent behind them.
     let mut pipelined = raw_connect(server.addr());
@@ -385,11 +385,11 @@ fn refused_lines_keep_their_request_line_and_duration() {
     // that stalled) or refused (a coding not implemented): behind a proxy, its
     // X-Forwarded-For is how the client is found.
     for (wire, status) in [
-        (&b"POST /xff HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.7\r\nContent-Length: 9\r\n\r\nab"[..], 408),
-        (b"POST /xff HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.7\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (&b"POST /echo?xff HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.7\r\nContent-Length: 9\r\n\r\nab"[..], 408),
+        (b"POST /echo?xff HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.7\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     ] {
         assert_eq!(status_of(&server, wire), status);
-        let line = wait_line(&path, &format!("{status} [POST /xff"));
+        let line = wait_line(&path, &format!("{status} [POST /echo?xff"));
         assert!(line.ends_with(" xff=192.0.2.7"), "{line}");
     }
 }

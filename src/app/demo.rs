@@ -15,11 +15,14 @@
 //! | `/status/N` | an empty response with status N (200 to 599) |
 //! | `/panic` | the handler panics: the worker answers 500 and keeps serving |
 //! | `/leak?mb=N` | keeps N MiB (at most 64) for the rest of the worker's life, like a leaking app |
+//!
+//! Other methods get 405 on these routes and 404 elsewhere; an upload anywhere but
+//! `/echo` is refused on its head, before its body is sent ([`Handler::before_body`]).
 
 use std::time::Duration;
 
 use crate::Handler;
-use crate::http::{Body, Request, Response};
+use crate::http::{Body, Request, RequestHead, Response};
 use crate::sys::clock::thread_cpu_time;
 
 /// The longest `/work` or `/sleep` the demo accepts, so one request cannot pin a worker
@@ -162,15 +165,37 @@ impl Handler for Demo {
                 Response::text(200, "bye\n").with_static_header("Connection", "close")
             }
             ("GET" | "HEAD", "/leak") => leak(req),
-            (_, "/echo") => not_allowed("POST, PUT"),
             ("GET" | "HEAD", _) if path.starts_with("/status/") => status(&path[8..]),
-            ("GET" | "HEAD", _) => Response::text(404, "not found\n"),
-            _ if KNOWN_PATHS.contains(&path) || path.starts_with("/status/") => {
-                not_allowed("GET, HEAD")
-            }
-            _ => Response::text(404, "not found\n"),
+            ("GET" | "HEAD", _) if path != "/echo" => not_found(),
+            _ => refused(path),
         }
     }
+
+    /// Only `/echo` reads a body: any other upload is refused before it is sent, so a
+    /// client waiting on `Expect: 100-continue` gets its 404 or 405 instead of a
+    /// `100 Continue` (RFC 9110 §10.1.1). A GET or HEAD with a body is answered as usual.
+    fn before_body(&mut self, head: &RequestHead) -> Option<Response> {
+        match (head.method(), head.path()) {
+            ("POST" | "PUT", "/echo") | ("GET" | "HEAD", _) => None,
+            (_, path) => Some(refused(path)),
+        }
+    }
+}
+
+/// The answer to a method the demo does not serve at `path`: 405 with the methods it
+/// does serve there, or 404 where it serves nothing.
+fn refused(path: &str) -> Response {
+    match path {
+        "/echo" => not_allowed("POST, PUT"),
+        _ if KNOWN_PATHS.contains(&path) || path.starts_with("/status/") => {
+            not_allowed("GET, HEAD")
+        }
+        _ => not_found(),
+    }
+}
+
+fn not_found() -> Response {
+    Response::text(404, "not found\n")
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
