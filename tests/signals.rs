@@ -112,15 +112,7 @@ fn workers_share_the_queue_of_a_stop() {
     let mut busy: Vec<Conn> = (0..2).map(|_| server.sleeper(1500)).collect();
     let mut queued: Vec<Conn> = (0..4).map(|_| server.sent_sleeper(1000)).collect();
     server.signal(Signal::SIGTERM);
-    let planned = poll_until(secs(15), || {
-        let plans = server
-            .log()
-            .iter()
-            .filter(|l| l.contains("serving them first"))
-            .count();
-        (plans == 2).then_some(())
-    });
-    assert!(planned.is_some(), "both workers planned their share");
+    wait_both_planned(&server);
     assert!(refused_soon(&server), "a late client was let in");
     for conn in busy.iter_mut().chain(&mut queued) {
         assert_eq!(conn.read_response(secs(15)).status, 200);
@@ -265,6 +257,63 @@ fn a_worker_done_with_its_share_takes_a_busy_siblings_share() {
         );
     }
     assert!(long.is_quiet(), "the long request ended first");
+}
+
+/// Waits until both workers of a stop have planned their shares of the accept queue.
+fn wait_both_planned(server: &Server) {
+    let planned = poll_until(secs(15), || {
+        let log = server.log();
+        let plans = log.iter().filter(|l| l.contains("serving them first"));
+        (plans.count() == 2).then_some(())
+    });
+    assert!(planned.is_some(), "both workers planned their share");
+}
+
+/// The worker that notices a stop first keeps the listeners open for its busy sibling,
+/// and is then busy in its own share (5 s here) when that sibling notices, takes the
+/// rest and closes its copies. A client connecting then waits for the first worker
+/// alone: it is served once that share is done, not reset as the listeners close.
+#[test]
+fn a_newcomer_queued_behind_a_busy_share_is_served_at_a_stop() {
+    let mut server = Launch::new().args(&["--workers", "2"]).start();
+    server.wait_children(2, secs(10));
+    let mut busy = [server.sleeper(500), server.sleeper(2000)];
+    let mut queued = [server.sent_sleeper(5000), server.sent_sleeper(0)];
+    server.signal(Signal::SIGTERM);
+    wait_both_planned(&server);
+    let mut newcomer = server.sent_sleeper(0);
+    for (i, conn) in busy.iter_mut().chain(&mut queued).enumerate() {
+        assert_eq!(conn.read_response(secs(15)).status, 200, "{i}");
+    }
+    let answer = newcomer.try_read_response(secs(15));
+    assert!(answer.as_ref().is_ok_and(|r| r.status == 200), "{answer:?}");
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+}
+
+/// A worker serving its share of a stop's queue, two slow requests in one batch, closes
+/// the listeners it kept for its sibling as soon as that sibling has noticed, between
+/// the two, not after the whole batch: newcomers are refused while the second runs.
+#[test]
+fn listeners_kept_for_a_sibling_close_between_requests_of_a_share() {
+    let mut server = Launch::new().args(&["--workers", "2"]).start();
+    server.wait_children(2, secs(10));
+    let mut busy = [server.sleeper(300), server.sleeper(1500)];
+    let mut share = [server.sent_sleeper(2000), server.sent_sleeper(4000)];
+    let mut rest = [server.sent_sleeper(0), server.sent_sleeper(0)];
+    server.signal(Signal::SIGTERM);
+    wait_both_planned(&server);
+    assert_eq!(share[0].read_response(secs(15)).status, 200);
+    assert!(refused_soon(&server), "new connections still accepted");
+    assert!(share[1].is_quiet(), "refused only after the whole share");
+    for (i, conn) in busy
+        .iter_mut()
+        .chain(&mut share[1..])
+        .chain(&mut rest)
+        .enumerate()
+    {
+        assert_eq!(conn.read_response(secs(15)).status, 200, "{i}");
+    }
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
 /// A signal sent the instant the ready line appears is handled, not fatal: the master

@@ -775,17 +775,26 @@ impl Worker {
     /// listeners (the busy one holds the sockets open anyway), and once its own
     /// connections are done takes all that is unclaimed; the busy one, when it notices,
     /// finds it claimed. Then, or with nothing left, the listeners close.
+    ///
+    /// At a stop of the whole server, the close comes after a last look at the queues:
+    /// while this worker kept them open, the sibling it waited for may have noticed,
+    /// taken its share and closed its own copies, and newcomers then queued for this
+    /// worker alone, which was busy in its share. They have sent their requests, and the
+    /// close would reset them; they are taken and served instead, as the queue was.
     fn finish_with_the_queues(&mut self) {
         if self.taking_the_queue() || self.listeners.is_empty() {
             return;
         }
-        let awaited = self.ctx.slot.unready() && self.workers_sharing_the_queue() > 1;
-        let idle = self.open == 0 && !self.ctx.out_of_time();
-        if awaited && idle {
+        let whole_server = self.ctx.slot.unready();
+        let awaited = whole_server && self.workers_sharing_the_queue() > 1;
+        if awaited && self.open > 0 {
+            return;
+        }
+        if whole_server && !self.ctx.out_of_time() {
             self.claim(Some(1));
             self.take_claims();
         }
-        if !awaited || (self.open == 0 && !self.taking_the_queue()) {
+        if !self.taking_the_queue() && (!awaited || self.open == 0) {
             self.close_listeners();
         }
     }
@@ -1024,6 +1033,12 @@ impl Worker {
         let verdict = conn.drive(&mut self.scratch, &mut self.ctx);
         self.settle(index, verdict);
         self.heed_a_stop();
+        // Draining with the listeners kept for a sibling: closed as soon as that sibling
+        // has noticed, not after the whole share, which slow requests make seconds long
+        // while newcomers queue.
+        if self.draining {
+            self.finish_with_the_queues();
+        }
     }
 
     /// A stop asked for while a request ran is acted on before the next connection is
