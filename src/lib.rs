@@ -10,8 +10,9 @@
 //! master never serves a request and never starts a thread, because it forks for its
 //! whole life (see `sys::fork`).
 //!
-//! Each **worker** runs a single-threaded [`mio`] event loop over the shared listening
-//! sockets and its connections, parses requests with [`httparse`] plus our own strict
+//! Each **worker** runs a single-threaded [mio](https://docs.rs/mio) event loop over the
+//! shared listening sockets and its connections, parses requests with
+//! [httparse](https://docs.rs/httparse) plus our own strict
 //! framing (the [`http`] module), and calls the application: a blocking [`Handler`].
 //! A worker accepts a connection only when it can serve it now, so a CPU-heavy request
 //! waits in the kernel's accept queue for an idle worker instead of behind a busy one.
@@ -72,7 +73,7 @@ mod worker;
 pub use app::Handler;
 pub use config::Config;
 pub use error::{Error, ExitStatus};
-pub use http::{Body, Request, Response, Version};
+pub use http::{Body, Request, RequestHead, Response, Version};
 pub use worker::{heartbeat, is_draining};
 
 use std::process::ExitCode;
@@ -239,7 +240,9 @@ where
 /// shared by every worker until one writes to them. A build that panics stops the start
 /// before anything is bound, with exit status 1, rather than every worker failing the
 /// same way in a loop. The handler is not rebuilt on HUP, so new data needs a restart (or
-/// a USR2 upgrade). `examples/preloaded_table.rs` is a whole program.
+/// a USR2 upgrade). Each worker drops its copy as it leaves, and the master drops the
+/// original as it exits, so a `Drop` with effects runs there too.
+/// `examples/preloaded_table.rs` is a whole program.
 ///
 /// # Examples
 ///

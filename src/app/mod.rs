@@ -146,8 +146,8 @@ pub trait Handler {
     /// # Examples
     ///
     /// ```
-    /// use br_serve::http::{Limits, RequestHead, parse_head};
-    /// use br_serve::{Handler, Request, Response};
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::{Handler, Request, RequestHead, Response};
     ///
     /// struct ReadOnly;
     ///
