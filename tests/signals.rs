@@ -27,6 +27,15 @@ fn server_with_sleeper(ms: u64, extra: &[&str]) -> (Server, Conn) {
     (server, conn)
 }
 
+/// Two workers, each inside a request that sleeps `ms[i]` (the second arrives while the
+/// first worker is busy, so the other takes it), as a stop finds them.
+fn two_busy_workers(ms: [u64; 2], extra: &[&str]) -> (Server, [Conn; 2]) {
+    let server = Launch::new().args(&["--workers", "2"]).args(extra).start();
+    server.wait_children(2, secs(10));
+    let busy = ms.map(|ms| server.sleeper(ms));
+    (server, busy)
+}
+
 #[test]
 fn term_lets_the_in_flight_request_finish_then_exits_zero() {
     let (mut server, mut conn) = server_with_sleeper(1500, &[]);
@@ -107,9 +116,7 @@ fn term_refuses_newcomers_once_the_queue_is_served() {
 /// taken at once, so the refusal comes while they are still being served.
 #[test]
 fn workers_share_the_queue_of_a_stop() {
-    let mut server = Launch::new().args(&["--workers", "2"]).start();
-    server.wait_children(2, secs(10));
-    let mut busy: Vec<Conn> = (0..2).map(|_| server.sleeper(1500)).collect();
+    let (mut server, mut busy) = two_busy_workers([1500, 1500], &[]);
     let mut queued: Vec<Conn> = (0..4).map(|_| server.sent_sleeper(1000)).collect();
     server.signal(Signal::SIGTERM);
     wait_both_planned(&server);
@@ -217,9 +224,7 @@ fn an_answer_at_a_stop_is_closed_before_the_last_requests_run() {
 /// up at 3 s and must take the last two.
 #[test]
 fn the_last_worker_to_notice_a_stop_takes_the_rest_of_the_queue() {
-    let mut server = Launch::new().args(&["--workers", "2"]).start();
-    server.wait_children(2, secs(10));
-    let mut busy = [server.sleeper(500), server.sleeper(3000)];
+    let (mut server, mut busy) = two_busy_workers([500, 3000], &[]);
     let mut queued: Vec<Conn> = [0, 4000, 0, 0]
         .into_iter()
         .map(|ms| server.sent_sleeper(ms))
@@ -241,12 +246,7 @@ fn the_last_worker_to_notice_a_stop_takes_the_rest_of_the_queue() {
 /// `--graceful-timeout`). The sibling, done with its share, now takes that one too.
 #[test]
 fn a_worker_done_with_its_share_takes_a_busy_siblings_share() {
-    let server = Launch::new()
-        .args(&["--workers", "2", "--graceful-timeout", "60"])
-        .start();
-    server.wait_children(2, secs(10));
-    let long = server.sleeper(30_000);
-    let _short = server.sleeper(1000);
+    let (server, [long, _short]) = two_busy_workers([30_000, 1000], &["--graceful-timeout", "60"]);
     let mut queued: Vec<Conn> = (0..6).map(|_| server.sent_sleeper(0)).collect();
     server.signal(Signal::SIGTERM);
     for (i, conn) in queued.iter_mut().enumerate() {
@@ -275,9 +275,7 @@ fn wait_both_planned(server: &Server) {
 /// alone: it is served once that share is done, not reset as the listeners close.
 #[test]
 fn a_newcomer_queued_behind_a_busy_share_is_served_at_a_stop() {
-    let mut server = Launch::new().args(&["--workers", "2"]).start();
-    server.wait_children(2, secs(10));
-    let mut busy = [server.sleeper(500), server.sleeper(2000)];
+    let (mut server, mut busy) = two_busy_workers([500, 2000], &[]);
     let mut queued = [server.sent_sleeper(5000), server.sent_sleeper(0)];
     server.signal(Signal::SIGTERM);
     wait_both_planned(&server);
@@ -295,9 +293,7 @@ fn a_newcomer_queued_behind_a_busy_share_is_served_at_a_stop() {
 /// the two, not after the whole batch: newcomers are refused while the second runs.
 #[test]
 fn listeners_kept_for_a_sibling_close_between_requests_of_a_share() {
-    let mut server = Launch::new().args(&["--workers", "2"]).start();
-    server.wait_children(2, secs(10));
-    let mut busy = [server.sleeper(300), server.sleeper(1500)];
+    let (mut server, mut busy) = two_busy_workers([300, 1500], &[]);
     let mut share = [server.sent_sleeper(2000), server.sent_sleeper(4000)];
     let mut rest = [server.sent_sleeper(0), server.sent_sleeper(0)];
     server.signal(Signal::SIGTERM);
