@@ -166,7 +166,6 @@ impl Handler for Demo {
             }
             ("GET" | "HEAD", "/leak") => leak(req),
             ("GET" | "HEAD", _) if path.starts_with("/status/") => status(&path[8..]),
-            ("GET" | "HEAD", _) if path != "/echo" => not_found(),
             _ => refused(path),
         }
     }
@@ -182,20 +181,16 @@ impl Handler for Demo {
     }
 }
 
-/// The answer to a method the demo does not serve at `path`: 405 with the methods it
-/// does serve there, or 404 where it serves nothing.
+/// The answer to what the demo does not serve: 405 with the methods it does serve at
+/// `path`, or 404 where it serves nothing.
 fn refused(path: &str) -> Response {
     match path {
         "/echo" => not_allowed("POST, PUT"),
         _ if KNOWN_PATHS.contains(&path) || path.starts_with("/status/") => {
             not_allowed("GET, HEAD")
         }
-        _ => not_found(),
+        _ => Response::text(404, "not found\n"),
     }
-}
-
-fn not_found() -> Response {
-    Response::text(404, "not found\n")
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
