@@ -300,8 +300,9 @@ fn both_wildcards_on_one_port_serve_both_families() {
 }
 
 /// A flag that works with another is refused without it, as `--static-fallback` was:
-/// `--static-listing` or `--initgroups` alone did nothing and said nothing. Set to false
-/// (or to its default) it asks for nothing, so an environment that says so passes.
+/// `--static-listing`, `--initgroups`, `--scale-down-after` or `--max-requests-jitter`
+/// alone did nothing and said nothing. Set to false (or to its default) it asks for
+/// nothing, so an environment that says so passes.
 #[test]
 fn a_flag_without_the_one_it_works_with_is_refused() {
     let refused = [
@@ -329,6 +330,14 @@ fn a_flag_without_the_one_it_works_with_is_refused() {
             Launch::new().args(&["--initgroups", "--group", "0"]),
             "--initgroups needs --user USER",
         ),
+        (
+            Launch::new().args(&["--scale-down-after", "5"]),
+            "--scale-down-after needs --max-workers INT",
+        ),
+        (
+            Launch::new().env("BR_SERVE_MAX_REQUESTS_JITTER", "50"),
+            "--max-requests-jitter needs --max-requests INT",
+        ),
     ];
     for (launch, why) in refused {
         let (status, log) = launch.args(&["--check-config"]).run_to_exit(secs(10));
@@ -338,7 +347,14 @@ fn a_flag_without_the_one_it_works_with_is_refused() {
     let (status, log) = Launch::new()
         .env("BR_SERVE_STATIC_LISTING", "false")
         .env("BR_SERVE_INITGROUPS", "0")
-        .args(&["--static-cache", "4M", "--check-config"])
+        .env("BR_SERVE_MAX_REQUESTS_JITTER", "0")
+        .args(&[
+            "--static-cache",
+            "4M",
+            "--scale-down-after",
+            "30",
+            "--check-config",
+        ])
         .run_to_exit(secs(10));
     assert_eq!(status.code(), Some(0), "{status}; log:\n{log}");
 }

@@ -424,6 +424,7 @@ fn print_config_round_trips_every_kind_of_value() {
         ["--graceful-timeout", "2.50"],
         ["--keep-alive", "1e1"],
         ["--queue-timeout", "0.25"],
+        ["--max-workers", "512"],
         ["--scale-down-after", "2"],
         ["--max-requests", "18446744073709551615"],
         ["--max-requests-jitter", "007"],

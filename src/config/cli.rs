@@ -69,7 +69,7 @@ pub(crate) struct Cli {
     /// With --max-workers: how long two workers must sit idle, with nothing waiting, before
     /// the pool shrinks by one.
     #[arg(long, value_name = "SECONDS", env = "BR_SERVE_SCALE_DOWN_AFTER",
-          default_value = "30", value_parser = parse_scale_down_after)]
+          default_value = SCALE_DOWN_DEFAULT, value_parser = parse_scale_down_after)]
     pub scale_down_after: Duration,
 
     /// Set SO_REUSEPORT on the TCP listeners, so several independent br-serve masters
@@ -601,6 +601,14 @@ fn parse_off_or_seconds(value: &str) -> Result<Duration, String> {
 
 /// The shortest client timeout (`parse_client_timeout`).
 pub(super) const CLIENT_TIMEOUT_MIN: Duration = Duration::from_millis(100);
+
+/// `--scale-down-after` when not given, as the command line writes it.
+const SCALE_DOWN_DEFAULT: &str = "30";
+
+/// `--scale-down-after` when not given.
+pub(super) fn scale_down_default() -> Duration {
+    parse_seconds(SCALE_DOWN_DEFAULT).expect("the default parses")
+}
 
 /// The shortest `--scale-down-after`.
 pub(super) const SCALE_DOWN_MIN: Duration = Duration::from_secs(1);

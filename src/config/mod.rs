@@ -553,11 +553,23 @@ fn unmet_need(cli: &Cli) -> Option<String> {
     let needs = static_options
         .into_iter()
         .map(|(flag, given)| (flag, given && cli.static_root.is_none(), "--static DIR"))
-        .chain([(
-            "--initgroups",
-            cli.initgroups && cli.user.is_none(),
-            "--user USER",
-        )]);
+        .chain([
+            (
+                "--initgroups",
+                cli.initgroups && cli.user.is_none(),
+                "--user USER",
+            ),
+            (
+                "--scale-down-after",
+                cli.scale_down_after != cli::scale_down_default() && cli.max_workers.is_none(),
+                "--max-workers INT",
+            ),
+            (
+                "--max-requests-jitter",
+                cli.max_requests_jitter != 0 && cli.max_requests == 0,
+                "--max-requests INT",
+            ),
+        ]);
     let (flag, _, needed) = needs.into_iter().find(|&(_, unmet, _)| unmet)?;
     Some(format!("{flag} needs {needed}"))
 }
