@@ -28,6 +28,8 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
         // Said in Rust's words ("invalid digit found in string") until they had a parser.
         ("--max-requests", "-5"),
         ("--backlog", "many"),
+        // Every worker failed its boot for ever, while the master listened.
+        ("--worker-connections", "18446744073709551615"),
     ] {
         let (status, log) = Launch::new().args(&[flag, value]).run_to_exit(secs(10));
         assert_eq!(

@@ -260,7 +260,7 @@ pub(crate) struct Cli {
 
     /// Most simultaneous connections per worker.
     #[arg(long, value_name = "INT", env = "BR_SERVE_WORKER_CONNECTIONS",
-          default_value_t = 1000, value_parser = parse_positive)]
+          default_value_t = 1000, value_parser = parse_worker_connections)]
     pub worker_connections: usize,
 
     /// Most bytes in the request line (414 above it).
@@ -498,12 +498,24 @@ pub(super) fn parse_workers(value: &str) -> Result<usize, String> {
 const AT_LEAST_1: &str = "expected a whole number of at least 1";
 
 fn parse_positive(value: &str) -> Result<usize, String> {
+    positive_at_most(value, usize::MAX)
+}
+
+/// A whole number from 1 to `most`.
+fn positive_at_most(value: &str, most: usize) -> Result<usize, String> {
     match whole_number(value) {
         Ok(Some(0)) | Err(()) => Err(AT_LEAST_1.into()),
-        Ok(n) => n
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| too_large(usize::MAX)),
+        Ok(Some(n)) if n <= most as u64 => Ok(n as usize),
+        Ok(_) => Err(too_large(most)),
     }
+}
+
+/// Each connection is a descriptor, and Linux lets a process have at most `fs.nr_open`
+/// of them, 1048576 unless raised. A worker sets aside room for every connection it
+/// may hold at boot, so a larger number failed every boot, for ever, rather than the
+/// start.
+fn parse_worker_connections(value: &str) -> Result<usize, String> {
+    positive_at_most(value, 1 << 20)
 }
 
 /// A whole number, 0 or more: `--max-requests` and its jitter.
@@ -533,7 +545,7 @@ fn too_large(most: impl std::fmt::Display) -> String {
 
 /// The listen(2) backlog, an `int`.
 fn parse_backlog(value: &str) -> Result<i32, String> {
-    i32::try_from(parse_positive(value)?).map_err(|_| too_large(i32::MAX))
+    positive_at_most(value, i32::MAX as usize).map(|n| n as i32)
 }
 
 /// A number of bytes, with an optional binary unit: `1048576`, `64K`, `512M`, `2G`
@@ -788,6 +800,14 @@ mod tests {
             Err("too large a number (at most 2147483647)".into())
         );
         assert_eq!(parse_backlog("2048"), Ok(2048));
+        // Past u64 too: the limit named is still the flag's own.
+        assert_eq!(parse_backlog(huge), parse_backlog("3000000000"));
+        // Past it, every worker failed its boot for ever ("capacity overflow").
+        assert_eq!(parse_worker_connections("1048576"), Ok(1 << 20));
+        assert_eq!(
+            parse_worker_connections("1048577"),
+            Err("too large a number (at most 1048576)".into())
+        );
     }
 
     #[test]
