@@ -55,6 +55,27 @@ fn unknown_key_and_bad_toml_exit_1() {
     );
 }
 
+/// What no configuration is stops the start, named: a FIFO (which blocked the start, and
+/// a HUP, waiting for a writer) and a file of megabytes (`/dev/zero` was read until
+/// memory ran out).
+#[test]
+fn a_file_that_is_no_configuration_stops_the_start() {
+    let (_dir, path) = config_file(&"# padding\n".repeat(200_000));
+    let fifo = path.with_extension("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR).expect("mkfifo");
+    for (file, why) in [
+        (path.as_path(), "larger than 1048576 bytes"),
+        (fifo.as_path(), "not a regular file"),
+        (Path::new("/dev/zero"), "not a regular file"),
+    ] {
+        let (status, log) = Launch::new()
+            .args(&["-c", path_arg(file)])
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+        assert!(log.contains(why), "{}: log:\n{log}", file.display());
+    }
+}
+
 #[test]
 fn check_config_says_valid_or_not() {
     let (_dir, path) = config_file("workers = 2\ntimeout = 60\n");
@@ -578,6 +599,13 @@ fn hup_with_a_broken_file_keeps_the_old_workers() {
         assert_eq!(server.children(), before, "after the broken {text:?}");
         load.wait_progress(10, secs(10));
     }
+    // A FIFO in the file's place: the master waited in open(2) for a writer, for ever,
+    // supervising nothing.
+    std::fs::remove_file(&path).unwrap();
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRUSR).expect("mkfifo");
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("not a regular file", secs(10));
+    assert_eq!(server.children(), before, "after the FIFO");
     load.finish();
     let log = server.log();
     assert!(!log.iter().any(|l| l.contains("Starting generation 2")));

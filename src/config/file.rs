@@ -25,9 +25,7 @@ const META: &[&str] = &["config", "check-config", "print-config", "help", "versi
 /// the same: the file must not break the day the override is dropped.
 pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<OsString>, Error> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("reading configuration file {shown}"), e))?;
-    let table: toml::Table = text
+    let table: toml::Table = read(path)?
         .parse()
         .map_err(|e| Error::Config(format!("{shown}: {e}")))?;
     let mut args = Vec::new();
@@ -54,6 +52,40 @@ pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<
         args.extend(setting);
     }
     Ok(args)
+}
+
+/// The most a configuration file may hold: far more than every setting needs.
+const MOST_BYTES: u64 = 1 << 20;
+
+/// The file's text, if it is a regular file of at most [`MOST_BYTES`]. The master reads
+/// it again at each HUP, so it must not wait on a FIFO put in its place for a writer
+/// that never comes (opened non-blocking, then refused), nor read `/dev/zero` until
+/// memory runs out.
+fn read(path: &Path) -> Result<String, Error> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = path.display();
+    let failed = |e| Error::io(format!("reading configuration file {shown}"), e);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(failed)?;
+    if !file.metadata().map_err(failed)?.is_file() {
+        return Err(Error::Config(format!(
+            "{shown}: not a regular file (a directory, FIFO or device)"
+        )));
+    }
+    let mut text = String::new();
+    file.take(MOST_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(failed)?;
+    match text.len() as u64 > MOST_BYTES {
+        true => Err(Error::Config(format!(
+            "{shown}: larger than {MOST_BYTES} bytes, which no configuration is"
+        ))),
+        false => Ok(text),
+    }
 }
 
 /// Whether the command line or the environment sets `arg`, overriding the file.
