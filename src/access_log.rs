@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::Config;
 use crate::http::origin_part;
 use crate::sys::privileges::give_log_file;
+use nix::fcntl::OFlag;
 use nix::unistd::Uid;
 
 /// gunicorn's default, which is Apache's combined log format.
@@ -658,24 +659,52 @@ impl LogPath {
 
     fn open_for_append(&self) -> std::io::Result<File> {
         let mut append = std::fs::OpenOptions::new();
-        append.append(true);
+        append.append(true).custom_flags(self.open_flags().bits());
         let created = append
             .clone()
             .create_new(true)
             .mode(self.mode)
             .open(&self.path);
-        match created {
+        let file = match created {
             Ok(file) => {
                 file.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
-                Ok(file)
+                file
             }
             // There already (or made in between by another process, which set its mode).
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                append.create(true).open(&self.path)
+                append.create(true).open(&self.path).map_err(explain_open)?
             }
-            Err(err) => Err(err),
+            Err(err) => return Err(explain_open(err)),
+        };
+        // Lines are written whole, waiting for a slow reader of a FIFO as for a disk.
+        nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_APPEND))?;
+        Ok(file)
+    }
+
+    /// `O_NONBLOCK`: a FIFO that no process reads (its log shipper restarting) fails the
+    /// open, where it blocked the master in open(2), supervising nothing, until a reader
+    /// came. `O_NOFOLLOW` with `--user`: the master, as root, gives the file it opened to
+    /// the workers' user, who may write to the log's directory, so a symlink planted
+    /// there (to `/etc/shadow`) would be given away at the next USR1.
+    fn open_flags(&self) -> OFlag {
+        match self.owner {
+            Some(_) => OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW,
+            None => OFlag::O_NONBLOCK,
         }
     }
+}
+
+/// The two refusals of [`LogPath::open_flags`], in words: "No such device or address"
+/// and "Too many levels of symbolic links" sent people looking for the wrong thing.
+fn explain_open(err: std::io::Error) -> std::io::Error {
+    let why = match nix::errno::Errno::from_raw(err.raw_os_error().unwrap_or(0)) {
+        nix::errno::Errno::ENXIO => "a FIFO that no process reads",
+        nix::errno::Errno::ELOOP => {
+            "a symbolic link, which the master will not give to --user: name the file itself"
+        }
+        _ => return err,
+    };
+    std::io::Error::new(err.kind(), why)
 }
 
 #[cfg(test)]

@@ -196,6 +196,62 @@ fn a_log_file_given_to_the_user_keeps_its_group() {
     assert!(written.is_some(), "no line in the new access.log");
 }
 
+/// A FIFO that no process reads, at a log's path, blocked the master in open(2) until a
+/// reader came: before the start (signals and all), and at a USR1 after a rotation,
+/// supervising nothing meanwhile. Now the open fails, and says why.
+#[test]
+fn a_fifo_no_one_reads_is_refused_without_waiting() {
+    let dir = TempDir::new("log-fifo");
+    let fifo = dir.join("fifo.log");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let (status, log) = Launch::new()
+        .args(&["--access-logfile", fifo.to_str().unwrap()])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(log.contains("a FIFO that no process reads"), "{log}");
+
+    let path = dir.join("access.log");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--access-logfile", path.to_str().unwrap()])
+        .start();
+    std::fs::rename(&fifo, &path).unwrap();
+    server.signal(Signal::SIGUSR1);
+    server.wait_for_log("a FIFO that no process reads", secs(10));
+    // Still supervising: TTIN adds a worker.
+    server.signal(Signal::SIGTTIN);
+    server.wait_children(2, secs(10));
+}
+
+/// With `--user`, the master gives the log file it opened to the workers' user, who may
+/// write to the log's directory: a symlink planted there (to `/etc/shadow`) was
+/// followed at the next USR1, and its target given away. A link at the path is refused.
+#[test]
+fn a_symlink_at_a_log_path_is_not_given_to_the_user() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return eprintln!("skipped: --user needs root");
+    }
+    let dir = TempDir::new("log-symlink");
+    let (path, victim) = (dir.join("access.log"), dir.join("victim"));
+    std::fs::write(&victim, "secret\n").expect("the victim");
+    std::os::unix::fs::symlink(&victim, &path).expect("symlink");
+    let launch = || {
+        let args = ["--workers", "1", "--user", "nobody", "--access-logfile"];
+        Launch::new().args(&args).args(&[path.to_str().unwrap()])
+    };
+    let (status, log) = launch().run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(log.contains("a symbolic link"), "{log}");
+
+    std::fs::remove_file(&path).unwrap();
+    let server = launch().start();
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&victim, &path).expect("symlink");
+    server.signal(Signal::SIGUSR1);
+    server.wait_for_log("a symbolic link", secs(10));
+    assert_eq!(std::fs::metadata(&victim).unwrap().uid(), 0, "given away");
+}
+
 /// A one-worker server writing its error log to `error.log` in a directory of its own.
 fn with_error_log(tag: &str) -> (TempDir, std::path::PathBuf, Server) {
     let dir = TempDir::new(tag);
