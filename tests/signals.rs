@@ -635,3 +635,49 @@ fn nginx_profile_drains_on_quit_and_stops_at_once_on_term() {
     server.wait_exit(secs(5));
     conn.expect_closed(secs(5));
 }
+
+/// A master in the foreground of a terminal (`cargo run`, `docker run -it`) gets WINCH at
+/// every resize of it: that stopped every worker, leaving nothing serving. As gunicorn
+/// and nginx do when not daemonized, it ignores WINCH there, and says so. `script` gives
+/// the master a terminal of its own (a pseudo-terminal), in whose foreground it runs.
+#[test]
+fn winch_from_a_terminal_the_master_is_in_the_foreground_of_is_ignored() {
+    if std::process::Command::new("script")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        return eprintln!("skipped: no script(1)");
+    }
+    let dir = crate::util::TempDir::new("winch-tty");
+    let pidfile = dir.join("pid");
+    let in_a_terminal = [
+        "bash",
+        "-c",
+        r#"exec script -qfec "${*@Q}" /dev/null"#,
+        "bash",
+    ];
+    let server = Launch::new()
+        .wrapped(&in_a_terminal)
+        .args(&["--workers", "1", "--pid", pidfile.to_str().unwrap()])
+        .error_logfile(&dir.join("error.log"))
+        .start();
+    let master = crate::util::read_pidfile(&pidfile).expect("the master's pidfile");
+    // script(1) makes the master a session of its own: stop it by its pid.
+    let _stop = Stop(master);
+    let workers = || crate::util::children_of(master);
+    let worker = poll_until(secs(10), || Some(workers()).filter(|w| w.len() == 1));
+    send_signal(master, Signal::SIGWINCH);
+    server.wait_for_log("WINCH: ignored", secs(10));
+    assert_eq!(server.get("/").status, 200);
+    assert_eq!(Some(workers()), worker);
+}
+
+/// Sends TERM to a master when dropped, pass or fail.
+struct Stop(u32);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        send_signal(self.0, Signal::SIGTERM);
+    }
+}

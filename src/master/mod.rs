@@ -482,6 +482,12 @@ impl<'a> Master<'a> {
             Action::GracefulStop => self.stop(true, name),
             Action::QuickStop => self.stop(false, name),
             Action::Reload => self.reload(),
+            Action::StopWorkers if crate::sys::signals::resizes_send_winch() => log::warn!(
+                "Handling signal: WINCH: ignored, since the master runs in the foreground \
+                 of a terminal, whose every resize sends it (as gunicorn and nginx ignore it \
+                 unless daemonized); start it without a terminal, or in the background, to \
+                 stop the workers with WINCH"
+            ),
             Action::StopWorkers => {
                 log::info!("Handling signal: WINCH: stopping all workers gracefully");
                 self.workers_stopped = true;

@@ -127,6 +127,20 @@ pub struct WorkerSignals {
     pub stop_sent_ms: Arc<AtomicU64>,
 }
 
+/// Whether this process is in the foreground of its controlling terminal, where every
+/// resize of the terminal sends it WINCH: `cargo run` in a shell, `docker run -it`.
+/// gunicorn and nginx ignore WINCH unless daemonized for this reason; br-serve never
+/// daemonizes, so it asks the terminal.
+pub fn resizes_send_winch() -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOCTTY)
+        .open("/dev/tty");
+    // No controlling terminal: ENXIO.
+    tty.is_ok_and(|tty| nix::unistd::tcgetpgrp(&tty) == Ok(nix::unistd::getpgrp()))
+}
+
 /// In a worker, after the master's `Signals` has been dropped and while all signals are
 /// still blocked: sets every inherited disposition to what a worker wants and returns
 /// the worker's own signal source, which delivers `profile`'s graceful stop signal
