@@ -787,12 +787,14 @@ impl<'a> Master<'a> {
     /// init): the new master would be its child, and the kernel kills every process of
     /// the namespace when PID 1 exits, so the upgrade's last step (TERM the old master)
     /// would take the service down and exit 0. nginx and unicorn share that limit, and
-    /// say nothing.
+    /// say nothing. An init in front (tini, `docker run --init`) is no way round it: it
+    /// exits when its child, the old master, does.
     fn reexec(&mut self) {
         if self.pid.as_raw() == 1 {
             return log::warn!(
                 "Handling signal: USR2: refused, this master is PID 1: the new master would \
-                 end with it; replace the container (or run an init such as tini) instead"
+                 end with it; replace the container instead (an init in front, such as tini, \
+                 exits with the old master just the same)"
             );
         }
         if let Some(pid) = self.new_master {
