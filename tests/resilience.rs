@@ -586,6 +586,32 @@ fn a_full_worker_closes_slow_heads_for_newcomers() {
     assert!(closed && answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
+/// Connections that begin no request, sending only the blank lines allowed before one,
+/// are closed for a newcomer too once they have held their place a second: they were
+/// never counted, so 2 bytes every few seconds held each place (a blank line put the
+/// deadline off each time), and the newcomer waited with nothing in the log.
+#[test]
+fn a_full_worker_closes_connections_that_begin_no_request_for_newcomers() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--worker-connections", "5"])
+        .args(&["--header-timeout", "60"])
+        .start();
+    let blank: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let mut stream = raw_connect(server.addr());
+            stream.write_all(b"\r\n").expect("a blank line");
+            stream
+        })
+        .collect();
+    blank.iter().for_each(wait_consumed);
+    let since = Instant::now();
+    let mut newcomer = server.connect();
+    newcomer.send(&request("GET", "/", &[], b""));
+    assert_eq!(newcomer.read_response(secs(15)).status, 200);
+    eprintln!("the newcomer was answered after {:?}", since.elapsed());
+    server.wait_for_log("--worker-connections 5 are not enough", secs(5));
+}
+
 /// Out of descriptors before `--worker-connections`, a worker makes room the same way:
 /// clients idling for `--keep-alive` (60 s here) held every descriptor, and the
 /// connections behind them in the accept queue waited that long for an answer.

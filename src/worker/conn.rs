@@ -353,6 +353,9 @@ pub struct Conn {
     reused: bool,
     /// The last time the client sent or took bytes, or a request completed.
     last_progress: Instant,
+    /// When the worker accepted it: until a request begins, the place is held from here,
+    /// whatever blank lines come meanwhile.
+    accepted: Instant,
     /// [`Ctx::newcomer_served_at`] when this connection's last request was answered.
     newcomer_seen_at: Option<Instant>,
     /// The last time the client took bytes of an answer, or an answer was queued with
@@ -409,6 +412,7 @@ impl Conn {
             eof: false,
             reused: false,
             last_progress: now,
+            accepted: now,
             last_written: now,
             newcomer_seen_at: None,
             failed: false,
@@ -454,6 +458,14 @@ impl Conn {
     /// Since when a kept-alive connection has been idle between requests, if it is.
     pub fn idle_since(&self) -> Option<Instant> {
         (self.reused && self.is_idle()).then_some(self.last_progress)
+    }
+
+    /// Since when a connection that has begun no request has held its place, if it has
+    /// begun none: its client sent only the blank lines RFC 9112 §2.2 allows before a
+    /// request, or nothing (TCP_DEFER_ACCEPT hands such a connection over after about
+    /// 15 s anyway).
+    pub fn unbegun_since(&self) -> Option<Instant> {
+        (!self.reused && self.is_idle()).then_some(self.accepted)
     }
 
     /// At the end of each [`RATE_WINDOW`], whether the client sent fewer than
@@ -1210,7 +1222,9 @@ impl Conn {
                 first_byte: Some(first),
             } => *first + t.head,
             Phase::Head { first_byte: None } if self.reused => self.last_progress + t.keep_alive,
-            Phase::Head { first_byte: None } => self.last_progress + t.first_byte,
+            // Blank lines do not begin a request, nor put off its deadline: a blank line
+            // every 9 s held a place for as long as the client liked.
+            Phase::Head { first_byte: None } => self.accepted + t.first_byte,
             Phase::Body { .. } => self.last_progress + t.body_stall,
             Phase::Closing => writing,
         }

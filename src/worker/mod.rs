@@ -1208,8 +1208,9 @@ impl Worker {
     }
 
     /// The connections a full worker may close for newcomers, in the order it closes
-    /// them: idle kept-alive ones, oldest first, then those whose request head has been
-    /// arriving for [`SLOW_HEAD`] or more, the slowest first. A head that slow is not a
+    /// them: idle kept-alive ones and those that have begun no request for [`SLOW_HEAD`]
+    /// or more (blank lines, or silence), oldest first, then those whose request head has
+    /// been arriving for [`SLOW_HEAD`] or more, the slowest first. A head that slow is not a
     /// client on a slow line (a head is a packet or two) but one dribbling bytes to hold
     /// the connection (slowloris), which otherwise held every place until
     /// `--header-timeout` (10 s), wave after wave, while nginx let newcomers in.
@@ -1217,7 +1218,8 @@ impl Worker {
         let slow_since = self.ctx.now.checked_sub(SLOW_HEAD);
         let candidate = |(index, conn): (usize, &Option<Conn>)| {
             let conn = conn.as_ref()?;
-            if let Some(since) = conn.idle_since() {
+            let unbegun = conn.unbegun_since().filter(|&t| Some(t) <= slow_since);
+            if let Some(since) = conn.idle_since().or(unbegun) {
                 return Some((false, since, index));
             }
             let began = conn.head_since().filter(|&t| Some(t) <= slow_since)?;
