@@ -7,7 +7,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Usage of the subcommand, after the program's name.
 const USAGE: &str = "check http://HOST:PORT/PATH [TIMEOUT_SECONDS]";
@@ -66,7 +66,10 @@ fn split_url(url: &str) -> Result<(&str, &str), String> {
     }
 }
 
+/// Sends the GET and reads the answer's status, all within `timeout`: each step waits
+/// only for what is left of it, so a server dripping its answer cannot stretch the check.
 fn probe(url: &str, timeout: Duration) -> Result<u16, String> {
+    let deadline = Deadline(Instant::now() + timeout, timeout);
     let (authority, path) = split_url(url)?;
     let with_port = if authority.contains(':') && !authority.ends_with(']') {
         authority.to_string()
@@ -78,31 +81,66 @@ fn probe(url: &str, timeout: Duration) -> Result<u16, String> {
         .map_err(|e| e.to_string())?
         .next()
         .ok_or("no address")?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, deadline.left()?).map_err(|e| deadline.failed(e))?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: br-serve-check\r\n\r\n"
     );
-    let failed = |e: std::io::Error| match e.kind() {
-        ErrorKind::WouldBlock | ErrorKind::TimedOut => format!("no answer within {timeout:?}"),
-        _ => e.to_string(),
-    };
-    stream.write_all(request.as_bytes()).map_err(failed)?;
-    // The status line may come in pieces: read until it is whole or the server closes.
+    stream
+        .set_write_timeout(Some(deadline.left()?))
+        .and_then(|()| stream.write_all(request.as_bytes()))
+        .map_err(|e| deadline.failed(e))?;
+    read_status(&mut stream, &deadline)
+}
+
+/// When the check must be over, and the timeout it was given (to say it).
+struct Deadline(Instant, Duration);
+
+impl Deadline {
+    /// What is left of the timeout, or why the check fails when nothing is.
+    fn left(&self) -> Result<Duration, String> {
+        let left = self.0.saturating_duration_since(Instant::now());
+        match left.is_zero() {
+            true => Err(format!("no answer within {:?}", self.1)),
+            false => Ok(left),
+        }
+    }
+
+    fn failed(&self, err: std::io::Error) -> String {
+        match err.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => format!("no answer within {:?}", self.1),
+            _ => err.to_string(),
+        }
+    }
+}
+
+/// The final answer's status code. The status line may come in pieces: read until it is
+/// whole or the server closes. An interim answer (RFC 9110 §15.2: `103 Early Hints`) is
+/// followed by the final one, so its head is skipped.
+fn read_status(stream: &mut TcpStream, deadline: &Deadline) -> Result<u16, String> {
     let mut head = Vec::with_capacity(STATUS_LINE_START);
-    let mut chunk = [0u8; 64];
-    while head.len() < STATUS_LINE_START {
-        match stream.read(&mut chunk).map_err(failed)? {
+    loop {
+        match parse_status(&head) {
+            Some(status) if (100..200).contains(&status) && status != 101 => {
+                if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                    head.drain(..end + 4);
+                    continue;
+                }
+            }
+            Some(status) => return Ok(status),
+            None if head.len() >= STATUS_LINE_START => break,
+            None => {}
+        }
+        stream
+            .set_read_timeout(Some(deadline.left()?))
+            .map_err(|e| deadline.failed(e))?;
+        let mut chunk = [0u8; 512];
+        match stream.read(&mut chunk).map_err(|e| deadline.failed(e))? {
             0 => break,
             n => head.extend_from_slice(&chunk[..n]),
         }
     }
-    parse_status(&head).ok_or_else(|| "not an HTTP response".to_string())
+    Err("not an HTTP response".to_string())
 }
 
 /// `HTTP/1.x NNN `: the part of a status line that holds the code.
@@ -124,6 +162,42 @@ fn parse_status(head: &[u8]) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server on a port of its own that reads the request, then writes `parts`,
+    /// `pause` apart; its URL.
+    fn answering(parts: &'static [&'static [u8]], pause: Duration) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("its address"));
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let _ = conn.read(&mut [0u8; 1024]);
+            for part in parts {
+                std::thread::sleep(pause);
+                let _ = conn.write_all(part);
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn an_interim_answer_is_skipped_for_the_final_one() {
+        let parts: &[&[u8]] = &[
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 50",
+            b"3 X\r\n",
+        ];
+        let url = answering(parts, Duration::ZERO);
+        assert_eq!(probe(&url, Duration::from_secs(10)), Ok(503));
+    }
+
+    /// The timeout bounds the whole check: it read each byte of a dripped status line
+    /// within it, and passed after ten times as long.
+    #[test]
+    fn the_timeout_bounds_the_whole_check() {
+        let parts: &[&[u8]] = &[b"HTTP", b"/1.1", b" 200", b" OK\r\n", b"\r\n"];
+        let url = answering(parts, Duration::from_millis(400));
+        let result = probe(&url, Duration::from_millis(900));
+        assert_eq!(result, Err("no answer within 900ms".to_string()));
+    }
 
     #[test]
     fn urls_and_status_lines() {
