@@ -64,6 +64,14 @@ fn a_bad_environment_value_names_its_variable() {
         let said = format!("invalid value '{value}' for {variable}:");
         assert!(log.contains(&said), "{variable}={value}: log:\n{log}");
     }
+    // Set but naming no address, it passed over a file's `bind` and then listened on
+    // PORT's 0.0.0.0.
+    for value in [" ", ","] {
+        let launch = Launch::new().no_bind().env("BR_SERVE_BIND", value);
+        let (status, log) = launch.env("PORT", "0").run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(2), "{value:?}: {status}; log:\n{log}");
+        assert!(log.contains("BR_SERVE_BIND: it names no address"), "{log}");
+    }
     let (status, log) = Launch::new()
         .env("BR_SERVE_WORKERS", "2")
         .args(&["-w", "abc"])

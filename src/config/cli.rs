@@ -402,9 +402,20 @@ pub(super) fn bind_env() -> Option<String> {
 }
 
 /// The addresses `BR_SERVE_BIND` lists, for when neither the command line nor the file
-/// gives `--bind`.
+/// gives `--bind`. Set, it must name one: `" "` or `","` passed over the file's `bind`
+/// (the variable was set) and then named nothing, so `PORT`'s `0.0.0.0` or the default
+/// was listened on instead.
 pub(super) fn env_binds() -> Result<Vec<BindAddr>, String> {
-    bind_env().map_or(Ok(Vec::new()), |list| parse_bind_list(&list))
+    let Some(list) = bind_env() else {
+        return Ok(Vec::new());
+    };
+    match parse_bind_list(&list)? {
+        binds if binds.is_empty() => Err(format!(
+            "invalid value '{list}' for {BIND_ENV}: it names no address (unset it, or list \
+             HOST:PORT, unix:PATH or fd://N, separated by commas)"
+        )),
+        binds => Ok(binds),
+    }
 }
 
 /// `127.0.0.1:80,unix:/run/app.sock`: addresses separated by commas.
