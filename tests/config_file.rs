@@ -611,6 +611,22 @@ fn hup_with_a_broken_file_keeps_the_old_workers() {
     assert!(!log.iter().any(|l| l.contains("Starting generation 2")));
 }
 
+/// A HUP that lowers `--timeout` does not cut short the requests the retiring workers
+/// are in, which began under the old one: the retiring worker was killed 1 s into its
+/// 3 s request, long before `--graceful-timeout`, and its client got 500.
+#[test]
+fn hup_lowering_the_timeout_lets_retiring_workers_finish() {
+    let (_dir, path) = config_file("workers = 1\ntimeout = 30\n");
+    let server = Launch::new().args(&["-c", path_arg(&path)]).start();
+    let mut sleeper = server.sleeper(3000);
+    std::fs::write(&path, "workers = 1\ntimeout = 1\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Starting generation 2", secs(10));
+    assert_eq!(sleeper.read_response(secs(20)).status, 200);
+    let log = server.log().join("\n");
+    assert!(!log.contains("WORKER TIMEOUT"), "{log}");
+}
+
 #[test]
 fn hup_applies_a_changed_worker_count() {
     let (_dir, path) = config_file("workers = 2\n");

@@ -347,13 +347,16 @@ impl<'a> Master<'a> {
     /// so that step 4 catches it then, not up to a tick later: a `--timeout 2` fired
     /// after 2-3 s, as gunicorn's does.
     fn until_a_timeout(&self) -> Option<Duration> {
-        let timeout_ms = self.config.timeout?.as_millis() as u64;
+        let current = self.config.timeout.map(|t| t.as_millis() as u64);
         let watched = self
             .pool
             .iter()
             .filter(|w| !w.killed && w.aborted_ms.is_none());
-        let heartbeats = watched.map(|w| self.scoreboard[w.slot].heartbeat_ms());
-        first_silence_past(heartbeats, timeout_ms, monotonic_ms())
+        let silences = watched.filter_map(|w| {
+            let timeout_ms = w.timeout_ms(current)?;
+            Some((self.scoreboard[w.slot].heartbeat_ms(), timeout_ms))
+        });
+        first_silence_past(silences, monotonic_ms())
     }
 
     /// Nothing in motion: running, the pool complete, every worker of the current
@@ -867,7 +870,9 @@ impl<'a> Master<'a> {
                 slot.set_overdue();
                 signal_worker(info.pid, Signal::SIGABRT);
                 info.aborted_ms = Some(now);
-            } else if info.aborted_ms.is_none() && timeout_ms.is_some_and(|t| silent_ms > t) {
+            } else if info.aborted_ms.is_none()
+                && info.timeout_ms(timeout_ms).is_some_and(|t| silent_ms > t)
+            {
                 log::error!(
                     "WORKER TIMEOUT (pid: {}): worker {} silent for {:.1} s while {}; sending SIGABRT",
                     info.pid,
@@ -1010,6 +1015,7 @@ impl<'a> Master<'a> {
                 retiring_ms: None,
                 aborted_ms: None,
                 killed: false,
+                timeout_ms: self.config.timeout.map(|t| t.as_millis() as u64),
             }),
             Err(err) => {
                 self.scoreboard[slot].free();
@@ -1246,15 +1252,13 @@ impl SocketFiles {
     }
 }
 
-/// How long from `now` until the earliest of these heartbeats is older than `timeout_ms`
-/// (step 4 acts on "silent longer than", hence the millisecond after it); zero when one
-/// already is.
-fn first_silence_past(
-    heartbeats: impl Iterator<Item = u64>,
-    timeout_ms: u64,
-    now: u64,
-) -> Option<Duration> {
-    let due = heartbeats.min()?.saturating_add(timeout_ms + 1);
+/// How long from `now` until the first of these (heartbeat, timeout) pairs has its
+/// heartbeat older than its timeout (step 4 acts on "silent longer than", hence the
+/// millisecond after it); zero when one already is.
+fn first_silence_past(silences: impl Iterator<Item = (u64, u64)>, now: u64) -> Option<Duration> {
+    let due = silences
+        .map(|(heartbeat, timeout_ms)| heartbeat.saturating_add(timeout_ms + 1))
+        .min()?;
     Some(Duration::from_millis(due.saturating_sub(now)))
 }
 
@@ -1526,17 +1530,20 @@ mod tests {
     #[test]
     fn the_master_wakes_when_a_worker_times_out() {
         let ms = Duration::from_millis;
-        // (heartbeats, timeout, now) -> sleep at most
-        let cases: [(&[u64], u64, u64, Option<Duration>); 5] = [
-            (&[], 2000, 10_000, None),
-            (&[9_000], 2000, 10_000, Some(ms(1001))),
-            (&[9_500, 8_200], 2000, 10_000, Some(ms(201))),
-            (&[7_999], 2000, 10_000, Some(ms(0))),
-            (&[8_000], 2000, 10_000, Some(ms(1))),
+        // ((heartbeat, timeout) of each worker, now) -> sleep at most
+        type Case = (&'static [(u64, u64)], u64, Option<Duration>);
+        let cases: [Case; 6] = [
+            (&[], 10_000, None),
+            (&[(9_000, 2000)], 10_000, Some(ms(1001))),
+            (&[(9_500, 2000), (8_200, 2000)], 10_000, Some(ms(201))),
+            (&[(7_999, 2000)], 10_000, Some(ms(0))),
+            (&[(8_000, 2000)], 10_000, Some(ms(1))),
+            // Each worker by its own timeout: the older heartbeat is not the first due.
+            (&[(9_500, 1000), (8_200, 30_000)], 10_000, Some(ms(501))),
         ];
-        for (heartbeats, timeout, now, want) in cases {
-            let got = first_silence_past(heartbeats.iter().copied(), timeout, now);
-            assert_eq!(got, want, "{heartbeats:?}, timeout {timeout}, now {now}");
+        for (silences, now, want) in cases {
+            let got = first_silence_past(silences.iter().copied(), now);
+            assert_eq!(got, want, "{silences:?}, now {now}");
         }
     }
 

@@ -27,12 +27,25 @@ pub struct WorkerInfo {
     pub aborted_ms: Option<u64>,
     /// Whether it was sent SIGKILL.
     pub killed: bool,
+    /// The `--timeout` it was started under, in ms (`None`: never).
+    pub timeout_ms: Option<u64>,
 }
 
 impl WorkerInfo {
     /// The worker's number in logs.
     pub fn number(&self) -> usize {
         self.slot + 1
+    }
+
+    /// How long it may be silent before it is killed, with `current` the `--timeout` in
+    /// force now: its own, or a longer one that a HUP has set since, never a shorter
+    /// one. The request it is in began under its own: a HUP that lowered the timeout to
+    /// 2 s killed the retiring workers' 3 s requests, which the roll lets finish.
+    pub fn timeout_ms(&self, current: Option<u64>) -> Option<u64> {
+        match (self.timeout_ms, current) {
+            (Some(own), Some(now)) => Some(own.max(now)),
+            _ => None,
+        }
     }
 }
 
@@ -367,10 +380,9 @@ mod tests {
         assert_eq!(backoff(u32::MAX), Duration::from_secs(30));
     }
 
-    #[test]
-    fn free_slots_are_reused_lowest_first() {
-        let mut pool = Pool::default();
-        let info = |pid, slot| WorkerInfo {
+    /// A worker of generation 1 started with `--timeout 30`.
+    fn worker(pid: i32, slot: usize) -> WorkerInfo {
+        WorkerInfo {
             pid: Pid::from_raw(pid),
             slot,
             generation: 1,
@@ -378,13 +390,41 @@ mod tests {
             retiring_ms: None,
             aborted_ms: None,
             killed: false,
+            timeout_ms: Some(30_000),
+        }
+    }
+
+    /// A HUP lengthens a worker's timeout, never shortens it; "never" stays never.
+    #[test]
+    fn a_worker_keeps_the_longer_of_its_timeout_and_the_current_one() {
+        let own = |timeout_ms| WorkerInfo {
+            timeout_ms,
+            ..worker(10, 0)
         };
-        pool.insert(info(10, 0));
-        pool.insert(info(11, 2));
+        let cases = [
+            (Some(30_000), Some(2_000), Some(30_000)),
+            (Some(2_000), Some(30_000), Some(30_000)),
+            (None, Some(2_000), None),
+            (Some(2_000), None, None),
+        ];
+        for (started, current, want) in cases {
+            assert_eq!(
+                own(started).timeout_ms(current),
+                want,
+                "{started:?} {current:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn free_slots_are_reused_lowest_first() {
+        let mut pool = Pool::default();
+        pool.insert(worker(10, 0));
+        pool.insert(worker(11, 2));
         assert_eq!(pool.free_slot(4), Some(1));
-        pool.insert(info(12, 1));
+        pool.insert(worker(12, 1));
         assert_eq!(pool.free_slot(4), Some(3));
-        pool.insert(info(13, 3));
+        pool.insert(worker(13, 3));
         assert_eq!(pool.free_slot(4), None);
     }
 }
