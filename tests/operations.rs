@@ -279,6 +279,28 @@ fn upgraded_under_systemd(dir: &TempDir) -> (Notify, Server, KillOnDrop) {
     (systemd, server, new)
 }
 
+/// A master started by USR2 says nothing to systemd before it serves: its "0 of 1
+/// workers serving" (and its watchdog) went out while the old master was the service's
+/// main process, overwriting the unit's status with a master that served nothing yet.
+#[test]
+fn a_new_master_says_nothing_to_systemd_before_it_serves() {
+    let dir = TempDir::new("notify-quiet");
+    let path = dir.join("notify.sock");
+    let mut systemd = Notify::bind(&UnixAddr::from_pathname(&path).unwrap());
+    // Workers that take a second to boot: the new master's pool is seen booting.
+    let server = Launch::new()
+        .args(&["--workers", "1"])
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .env("BR_SERVE_DEMO_BOOT_MS", "1000")
+        .start();
+    systemd.expect("READY=1", secs(10));
+    systemd.drain();
+    systemd.seen.clear();
+    let new = server.usr2();
+    let ready = systemd.expect(&format!("MAINPID={}", new.0), secs(20));
+    assert_eq!(systemd.seen[0], ready, "before READY: {:#?}", systemd.seen);
+}
+
 #[track_caller]
 fn assert_not_stopped(systemd: &mut Notify) {
     systemd.drain();

@@ -242,7 +242,7 @@ impl<'a> Master<'a> {
             phase: Phase::Running,
             stop_deadline_ms: 0,
             drain_at_ms: None,
-            systemd: Notifier::from_env(),
+            systemd: Notifier::from_env(reexec::pending_parent().is_none()),
             announced: false,
             boot_failures: 0,
             next_spawn_ms: 0,

@@ -31,8 +31,11 @@ pub struct Notifier {
 impl Notifier {
     /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from the environment. A
     /// master started by USR2 finds no `WATCHDOG_PID` (the old master takes it out of its
-    /// environment: see `reexec`), so it pets the watchdog once it is the main process.
-    pub fn from_env() -> Notifier {
+    /// environment: see `reexec`), so it pets the watchdog once it is the main process:
+    /// it is not `main` until it serves ([`ready`](Self::ready)), and until then its
+    /// status and watchdog are the old master's to send (its "0 of 2 workers serving"
+    /// overwrote the unit's status while the old master served).
+    pub fn from_env(main: bool) -> Notifier {
         let target = std::env::var("NOTIFY_SOCKET")
             .ok()
             .and_then(|name| match connect(&name) {
@@ -54,7 +57,7 @@ impl Notifier {
             watchdog_every,
             last_watchdog_ms: 0,
             last_status: String::new(),
-            main: true,
+            main,
         }
     }
 
