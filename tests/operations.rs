@@ -633,6 +633,36 @@ fn fd_bind_serves_a_listener_the_supervisor_opened() {
     assert!(log.contains("fd://3: the descriptor is not open"), "{log}");
 }
 
+/// Two descriptors of one socket (`fd://3` and its `dup`, `fd://4`) are one address,
+/// listened on once: the start refuses the second, naming it, where the ready line and
+/// the metrics listed the address twice (a duplicate series Prometheus drops).
+#[test]
+fn fd_bind_refuses_one_socket_given_twice() {
+    if socket_activate_missing() {
+        return;
+    }
+    let listen = format!("127.0.0.1:{}", free_port());
+    let dup = ["sh", "-c", r#"exec "$0" "$@" 4<&3"#];
+    let wrapper = [
+        &["systemd-socket-activate", "-l", listen.as_str()][..],
+        &WITHOUT_LISTEN_FDS[..],
+        &dup[..],
+    ]
+    .concat();
+    let mut server = Launch::new()
+        .no_bind()
+        .wrapped(&wrapper)
+        .args(&["--workers", "1", "--bind", "fd://3", "--bind", "fd://4"])
+        .start_unready();
+    // systemd-socket-activate starts it at the first connection.
+    let addr = listen.parse().unwrap();
+    let connected = poll_until(secs(10), || client::Conn::try_open(addr, secs(1)).ok());
+    assert!(connected.is_some(), "nothing listens on {listen}");
+    assert_eq!(server.wait_exit(secs(10)).code(), Some(1));
+    let said = format!("cannot listen on fd://4: http://{listen} is listened on already");
+    server.wait_for_log(&said, secs(5));
+}
+
 /// A Unix socket passed in as `--bind fd://N` is its supervisor's, as systemd's is: the
 /// master neither gives its file to `--user` (a proxy let in by its group would lose
 /// access) nor removes it at exit (the supervisor serves on it again at the next start).

@@ -282,7 +282,7 @@ fn bind_some(
     let mut named = adopt_named(these)?.into_iter();
     let mut bound = Vec::with_capacity(these.len());
     for bind in these {
-        match bind_one(bind, all, options, &mut named) {
+        match bind_one(bind, all, options, &mut named).and_then(|l| not_twice(l, &bound)) {
             Ok(listener) => bound.push(listener),
             Err(err) => {
                 // The Unix sockets bound before this one go, files and all.
@@ -299,6 +299,21 @@ fn bind_some(
         }
     }
     Ok(bound)
+}
+
+/// `listener`, unless one already `bound` listens where it does: two descriptors of one
+/// socket (`--bind fd://3 --bind fd://4` after a `dup`), or `--bind` beside an inherited
+/// `fd://N` of the same address with `--reuse-port`. The configuration's check of
+/// addresses given twice cannot see what a descriptor listens on; the ready line and the
+/// metrics listed it twice, and Prometheus drops a duplicate series.
+fn not_twice(listener: Listener, bound: &[Listener]) -> std::io::Result<Listener> {
+    let url = listener.url();
+    match bound.iter().any(|earlier| earlier.url() == url) {
+        true => Err(std::io::Error::other(format!(
+            "{url} is listened on already (each address is listened on once)"
+        ))),
+        false => Ok(listener),
+    }
 }
 
 /// What to do about a port below 1024 refused to a user without the privilege to bind
