@@ -150,6 +150,26 @@ fn usr1_reopen_works_for_workers_running_as_another_user() {
     );
 }
 
+/// With `--user`, each worker opens its logs again at USR1 as that user: in a directory
+/// it cannot search, that fails (said only in the rotated error log) and the workers go
+/// on writing to the rotated file. The start says so, before any rotation.
+#[test]
+fn a_log_directory_the_user_cannot_search_is_warned_of_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        return eprintln!("skipped: --user needs root");
+    }
+    let dir = TempDir::new("log-dir-user");
+    let logs = dir.join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--user", "nobody", "--access-logfile"])
+        .args(&[logs.join("access.log").to_str().unwrap()])
+        .start();
+    server.wait_for_log("the workers' user (nobody) cannot search", secs(5));
+}
+
 /// With `--user`, a log file is given to the workers' user and keeps its group, as nginx
 /// does it: logrotate's `create 0640 app adm` lets log shippers in group adm read it, and
 /// handing the file to the user's own group shut them out at every rotation.

@@ -56,6 +56,40 @@ pub(crate) fn static_root_for_workers(config: &Config) -> Result<(), Error> {
     })
 }
 
+/// With `--user`: warns, at start, of a log file whose directory the workers' user
+/// cannot search. A USR1 has each worker open the log again by its path, as that user,
+/// which then fails ("Permission denied", said only in the rotated error log), and the
+/// workers go on writing to the rotated file while the master and later workers write
+/// to the new one. Asked as the user, as for `--static`; a warning, since logging works
+/// until the first rotation.
+pub(crate) fn logs_for_workers(config: &Config) {
+    let Some(creds) = &config.credentials else {
+        return;
+    };
+    let access_log = config.access_log.as_deref().filter(|&p| p != "-");
+    let logs = [
+        ("--error-logfile", config.error_log.as_deref()),
+        ("--access-logfile", access_log.map(Path::new)),
+    ];
+    for (flag, path) in logs.iter().filter_map(|(f, p)| Some((f, (*p)?))) {
+        let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+            continue;
+        };
+        let search =
+            || nix::unistd::access(dir, nix::unistd::AccessFlags::X_OK).map_err(Into::into);
+        if let Err(err) = creds.try_as_worker(search) {
+            log::warn!(
+                "{flag} {}: the workers' user ({}) cannot search {}: {err}. At USR1 they \
+                 could not open the log again, and would go on writing to the rotated file: \
+                 make the directory searchable by that user (systemd's LogsDirectory= does)",
+                path.display(),
+                creds.name,
+                dir.display()
+            );
+        }
+    }
+}
+
 /// A file the server creates or appends to: in a directory, and not a directory itself.
 fn file(path: &Path) -> Result<(), String> {
     directory_of(path)?;

@@ -149,6 +149,7 @@ impl<'a> Master<'a> {
         log::info!("Signals: {}", config.signal_profile.describe());
         single_threaded()?;
         config::static_root_for_workers(&config)?;
+        config::logs_for_workers(&config);
         fit_open_files(config.worker_connections);
         // Listeners first, before this process opens descriptors of its own, so that an
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
