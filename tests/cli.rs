@@ -30,6 +30,7 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
         ("--backlog", "many"),
         // Every worker failed its boot for ever, while the master listened.
         ("--worker-connections", "18446744073709551615"),
+        ("--access-logformat", "%(zz)s"),
     ] {
         let (status, log) = Launch::new().args(&[flag, value]).run_to_exit(secs(10));
         assert_eq!(

@@ -55,6 +55,26 @@ fn unknown_key_and_bad_toml_exit_1() {
     );
 }
 
+/// An access log format with an unknown atom is a bad value like any other: in the file
+/// it names the file (exit 1), also where a flag overrides it; it was found only after
+/// the parse, blamed on `--access-logformat` (exit 2), and not at all when overridden.
+#[test]
+fn a_bad_access_log_format_in_the_file_names_the_file() {
+    let (_dir, path) = config_file("access-logformat = \"%(zz)s\"\n");
+    for overridden in [&[][..], &["--access-logformat", "%(h)s"]] {
+        let (status, log) = Launch::new()
+            .args(&["-c", path_arg(&path)])
+            .args(overridden)
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+        let file = format!("{}: ", path.display());
+        assert!(
+            log.contains(&file) && log.contains("unknown access log atom"),
+            "{log}"
+        );
+    }
+}
+
 /// What no configuration is stops the start, named: a FIFO (which blocked the start, and
 /// a HUP, waiting for a writer) and a file of megabytes (`/dev/zero` was read until
 /// memory ran out).

@@ -293,7 +293,7 @@ pub(crate) struct Cli {
     /// agent, %(D)s microseconds, %({header}i)s a request header, ... Default: Apache
     /// combined.
     #[arg(long = "access-logformat", value_name = "FORMAT", env = "BR_SERVE_ACCESS_LOGFORMAT",
-          default_value = crate::access_log::DEFAULT_FORMAT)]
+          default_value = crate::access_log::DEFAULT_FORMAT, value_parser = parse_log_format)]
     pub access_logformat: String,
 
     /// Write the access log as JSON lines, one object of the format's atoms per request.
@@ -478,6 +478,16 @@ fn parse_scale_down_after(value: &str) -> Result<Duration, String> {
     match parse_seconds(value)? {
         d if d >= SCALE_DOWN_MIN => Ok(d),
         _ => Err("at least 1 second, or the pool would shrink as fast as it grows".into()),
+    }
+}
+
+/// An access log format whose atoms are all known, checked here with the other values
+/// (so a bad one in the configuration file names the file, and is found even where a
+/// flag overrides it); an empty one would write empty lines.
+fn parse_log_format(value: &str) -> Result<String, String> {
+    match value.is_empty() {
+        true => Err("an empty format would log empty lines".into()),
+        false => crate::access_log::Format::parse(value, false).map(|_| value.to_string()),
     }
 }
 

@@ -157,8 +157,8 @@ fn lookup_user(user: &str) -> Result<(String, Uid, Option<Gid>), String> {
             Uid::from_raw(user.parse().unwrap_or(0)),
             None,
         )),
-        Ok(None) => Err(format!("no such user '{user}'")),
-        Err(err) => Err(format!("cannot look up user '{user}': {err}")),
+        Ok(None) => Err(format!("--user {user}: no such user")),
+        Err(err) => Err(format!("--user {user}: cannot look it up: {err}")),
     }
 }
 
@@ -173,8 +173,8 @@ fn lookup_group(group: &str) -> Result<Gid, String> {
     }
     match Group::from_name(group) {
         Ok(Some(g)) => Ok(g.gid),
-        Ok(None) => Err(format!("no such group '{group}'")),
-        Err(err) => Err(format!("cannot look up group '{group}': {err}")),
+        Ok(None) => Err(format!("--group {group}: no such group")),
+        Err(err) => Err(format!("--group {group}: cannot look it up: {err}")),
     }
 }
 
