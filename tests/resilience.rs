@@ -556,31 +556,38 @@ fn a_full_worker_closes_idle_kept_connections_for_newcomers() {
     kept[0].expect_closed(secs(5));
 }
 
-/// A worker full of connections whose heads arrive a byte at a time (slowloris) closes
-/// them for a newcomer once they have taken over a second, with a 408: they held every
-/// place until `--header-timeout` (60 s here), and the newcomer waited that long.
-#[test]
-fn a_full_worker_closes_slow_heads_for_newcomers() {
+/// A one-worker server with room for 5 connections (and a `--header-timeout` of 60 s),
+/// every place held by a connection that has sent `sent`; then a newcomer, answered once
+/// the worker has made room for it, which it says in its log. Returns the server and
+/// the holders.
+fn full_worker_answers_a_newcomer(sent: &[u8]) -> (Server, Vec<TcpStream>) {
     let server = Launch::new()
         .args(&["--workers", "1", "--worker-connections", "5"])
         .args(&["--header-timeout", "60"])
         .start();
-    let mut slow: Vec<TcpStream> = (0..5)
+    let holders: Vec<TcpStream> = (0..5)
         .map(|_| {
             let mut stream = raw_connect(server.addr());
-            stream
-                .write_all(b"GET / HTTP/1.1\r\n")
-                .expect("a request line");
+            stream.write_all(sent).expect("the holder's bytes");
             stream
         })
         .collect();
-    slow.iter().for_each(wait_consumed);
+    holders.iter().for_each(wait_consumed);
     let since = Instant::now();
     let mut newcomer = server.connect();
     newcomer.send(&request("GET", "/", &[], b""));
     assert_eq!(newcomer.read_response(secs(15)).status, 200);
     eprintln!("the newcomer was answered after {:?}", since.elapsed());
     server.wait_for_log("--worker-connections 5 are not enough", secs(5));
+    (server, holders)
+}
+
+/// A worker full of connections whose heads arrive a byte at a time (slowloris) closes
+/// them for a newcomer once they have taken over a second, with a 408: they held every
+/// place until `--header-timeout` (60 s here), and the newcomer waited that long.
+#[test]
+fn a_full_worker_closes_slow_heads_for_newcomers() {
+    let (_server, mut slow) = full_worker_answers_a_newcomer(b"GET / HTTP/1.1\r\n");
     let (answer, closed) = read_to_close(&mut slow[0], secs(10));
     let answer = String::from_utf8_lossy(&answer);
     assert!(closed && answer.starts_with("HTTP/1.1 408"), "{answer}");
@@ -592,24 +599,7 @@ fn a_full_worker_closes_slow_heads_for_newcomers() {
 /// deadline off each time), and the newcomer waited with nothing in the log.
 #[test]
 fn a_full_worker_closes_connections_that_begin_no_request_for_newcomers() {
-    let server = Launch::new()
-        .args(&["--workers", "1", "--worker-connections", "5"])
-        .args(&["--header-timeout", "60"])
-        .start();
-    let blank: Vec<TcpStream> = (0..5)
-        .map(|_| {
-            let mut stream = raw_connect(server.addr());
-            stream.write_all(b"\r\n").expect("a blank line");
-            stream
-        })
-        .collect();
-    blank.iter().for_each(wait_consumed);
-    let since = Instant::now();
-    let mut newcomer = server.connect();
-    newcomer.send(&request("GET", "/", &[], b""));
-    assert_eq!(newcomer.read_response(secs(15)).status, 200);
-    eprintln!("the newcomer was answered after {:?}", since.elapsed());
-    server.wait_for_log("--worker-connections 5 are not enough", secs(5));
+    full_worker_answers_a_newcomer(b"\r\n");
 }
 
 /// Out of descriptors before `--worker-connections`, a worker makes room the same way:
