@@ -31,6 +31,9 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
         // Every worker failed its boot for ever, while the master listened.
         ("--worker-connections", "18446744073709551615"),
         ("--access-logformat", "%(zz)s"),
+        // A port without a host bound 0.0.31.64 (inet_aton) and failed at the start.
+        ("--bind", "8000"),
+        ("--umask", "0o0o22"),
     ] {
         let (status, log) = Launch::new().args(&[flag, value]).run_to_exit(secs(10));
         assert_eq!(

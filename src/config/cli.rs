@@ -459,6 +459,20 @@ pub(crate) fn parse_bind(value: &str) -> Result<BindAddr, String> {
     if let Ok(addr) = value.parse::<SocketAddr>() {
         return Ok(BindAddr::Tcp(addr));
     }
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // A bare HOST it would be, and inet_aton(3) makes `8000` the address 0.0.31.64,
+        // which no interface has: the start failed with "Cannot assign requested address".
+        return Err(format!(
+            "{value} is a port without a host: write 0.0.0.0:{value} (every interface), \
+             or 127.0.0.1:{value} (this machine only)"
+        ));
+    }
+    // `:PORT` is every interface, as in gunicorn.
+    let value = match value.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => value.to_string(),
+    };
+    let value = value.as_str();
     let with_port = match value.rsplit_once(':') {
         Some((_, port)) if !port.contains(']') => value.to_string(),
         _ => format!("{value}:8000"),
@@ -714,6 +728,10 @@ mod tests {
             ("fd://x", Err(())),
             ("127.0.0.1:99999", Err(())),
             ("nonsense host:x", Err(())),
+            // Every interface, as in gunicorn.
+            (":8000", Ok(BindAddr::Tcp("0.0.0.0:8000".parse().unwrap()))),
+            // A port without a host: it was the host 0.0.31.64, which no interface has.
+            ("8000", Err(())),
         ];
         for (input, want) in cases {
             assert_eq!(parse_bind(input).map_err(|_| ()), *want, "{input}");

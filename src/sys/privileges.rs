@@ -181,7 +181,8 @@ fn lookup_group(group: &str) -> Result<Gid, String> {
 /// Parses `--umask`: octal, with or without a leading `0` or `0o` (gunicorn accepts
 /// `0o22`, `022` and `18` as decimal; we take octal, as every shell does).
 pub fn parse_umask(value: &str) -> Result<u32, String> {
-    let digits = value.trim().trim_start_matches("0o");
+    let value = value.trim();
+    let digits = value.strip_prefix("0o").unwrap_or(value);
     match u32::from_str_radix(digits, 8) {
         Ok(mask) if mask <= 0o777 => Ok(mask),
         _ => Err("expected an octal mask such as 022".into()),
@@ -213,6 +214,8 @@ mod tests {
             ("777", Ok(0o777)),
             ("8", Err(())),
             ("1000", Err(())),
+            // The prefix is taken once.
+            ("0o0o22", Err(())),
         ];
         for (input, want) in cases {
             assert_eq!(parse_umask(input).map_err(|_| ()), want, "{input}");
