@@ -279,26 +279,35 @@ fn upgraded_under_systemd(dir: &TempDir) -> (Notify, Server, KillOnDrop) {
     (systemd, server, new)
 }
 
-/// A master started by USR2 says nothing to systemd before it serves: its "0 of 1
-/// workers serving" (and its watchdog) went out while the old master was the service's
-/// main process, overwriting the unit's status with a master that served nothing yet.
+/// A master started by USR2 says nothing to systemd before it serves but `WATCHDOG=1`:
+/// its "0 of 1 workers serving" went out while the old master was the service's main
+/// process, overwriting the unit's status with a master that served nothing yet. And the
+/// watchdog is petted all along: with the old master silent from the USR2 and the new one
+/// from its start to its READY=1, a boot longer than `WatchdogSec` killed the unit.
 #[test]
-fn a_new_master_says_nothing_to_systemd_before_it_serves() {
+fn a_new_master_says_nothing_but_watchdog_before_it_serves() {
     let dir = TempDir::new("notify-quiet");
     let path = dir.join("notify.sock");
     let mut systemd = Notify::bind(&UnixAddr::from_pathname(&path).unwrap());
-    // Workers that take a second to boot: the new master's pool is seen booting.
+    // Workers that take 1.5 s to boot, three times the petting interval.
     let server = Launch::new()
+        .wrapped(&["sh", "-c", r#"WATCHDOG_PID=$$ exec "$0" "$@""#])
         .args(&["--workers", "1"])
         .env("NOTIFY_SOCKET", path.to_str().unwrap())
-        .env("BR_SERVE_DEMO_BOOT_MS", "1000")
+        .env("WATCHDOG_USEC", "1000000")
+        .env("BR_SERVE_DEMO_BOOT_MS", "1500")
         .start();
     systemd.expect("READY=1", secs(10));
     systemd.drain();
     systemd.seen.clear();
     let new = server.usr2();
-    let ready = systemd.expect(&format!("MAINPID={}", new.0), secs(20));
-    assert_eq!(systemd.seen[0], ready, "before READY: {:#?}", systemd.seen);
+    // A HUP to it before it serves is no reload of the service (no RELOADING=1) either.
+    server.wait_for_log(&format!("[{}] [master] INFO Listening at", new.0), secs(10));
+    send_signal(new.0, Signal::SIGHUP);
+    systemd.expect(&format!("MAINPID={}", new.0), secs(20));
+    let before = &systemd.seen[..systemd.seen.len() - 1];
+    let pets = before.iter().filter(|m| *m == "WATCHDOG=1").count();
+    assert!(pets > 0 && pets == before.len(), "{before:#?}");
 }
 
 #[track_caller]

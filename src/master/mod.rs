@@ -243,7 +243,7 @@ impl<'a> Master<'a> {
             phase: Phase::Running,
             stop_deadline_ms: 0,
             drain_at_ms: None,
-            systemd: Notifier::from_env(reexec::pending_parent().is_none()),
+            systemd: Notifier::from_env(reexec::pending_parent().is_some()),
             announced: false,
             boot_failures: 0,
             next_spawn_ms: 0,
@@ -783,7 +783,7 @@ impl<'a> Master<'a> {
         }
         self.reload_error = Some(err.to_string());
         let status = self.status(self.serving());
-        self.systemd.ready(&status);
+        self.systemd.reload_failed(&status);
     }
 
     /// USR2: start a new master on the same listeners. Refused while an upgrade is

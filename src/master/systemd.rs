@@ -19,23 +19,31 @@ pub struct Notifier {
     watchdog_every: Option<Duration>,
     last_watchdog_ms: u64,
     last_status: String,
-    /// Whether systemd takes this master for the service's main process. One that
-    /// started a new master (USR2) hands that over: the new one sends `MAINPID=` once it
-    /// serves. Until this one serves again (a rollback, or the new master gone), its
-    /// status, its watchdog and its stop are not the service's: an old master's
-    /// `STOPPING=1` at the end of an upgrade would stop the unit (with `NotifyAccess=all`
-    /// systemd takes it from any process of the unit).
-    main: bool,
+    role: Role,
+}
+
+/// What this master is to systemd, which decides what it may say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The service's main process: it says everything.
+    Main,
+    /// Started by USR2, not serving yet: the master that started it is still the main
+    /// process, and this one's status ("0 of 2 workers serving") is not the service's.
+    Successor,
+    /// It started a new master (USR2), or, as a new master stopped while the one that
+    /// started it still runs (a rollback), gives the service back to that one. Until it
+    /// serves again it says nothing but `RELOADING=1`, which a rollback's HUP is: an old
+    /// master's `STOPPING=1` at the end of an upgrade would stop the unit (with
+    /// `NotifyAccess=all` systemd takes it from any process of the unit).
+    HandedOver,
 }
 
 impl Notifier {
     /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from the environment. A
-    /// master started by USR2 finds no `WATCHDOG_PID` (the old master takes it out of its
-    /// environment: see `reexec`), so it pets the watchdog once it is the main process:
-    /// it is not `main` until it serves ([`ready`](Self::ready)), and until then its
-    /// status and watchdog are the old master's to send (its "0 of 2 workers serving"
-    /// overwrote the unit's status while the old master served).
-    pub fn from_env(main: bool) -> Notifier {
+    /// master started by USR2 (`successor`) finds no `WATCHDOG_PID` (the old master takes
+    /// it out of its environment: see `reexec`), so it pets the watchdog too, from its
+    /// start, but says nothing else until it serves ([`ready`](Self::ready)).
+    pub fn from_env(successor: bool) -> Notifier {
         let target = std::env::var("NOTIFY_SOCKET")
             .ok()
             .and_then(|name| match connect(&name) {
@@ -57,14 +65,17 @@ impl Notifier {
             watchdog_every,
             last_watchdog_ms: 0,
             last_status: String::new(),
-            main,
+            role: match successor {
+                true => Role::Successor,
+                false => Role::Main,
+            },
         }
     }
 
     /// The first generation serves: `READY=1`, with our pid so that a master started by
     /// USR2 becomes systemd's main process (needs `NotifyAccess=all`).
     pub fn ready(&mut self, status: &str) {
-        self.main = true;
+        self.role = Role::Main;
         self.send(&format!(
             "READY=1\nMAINPID={}\nSTATUS={}",
             std::process::id(),
@@ -77,39 +88,52 @@ impl Notifier {
     /// read now, after the signal came: systemd ignores a message stamped before it sent
     /// the signal, and `systemctl reload` then waits for its timeout.
     pub fn reloading(&self) {
+        if self.role == Role::Successor {
+            return;
+        }
         let usec = monotonic_us();
         self.send(&format!(
             "RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=reloading"
         ));
     }
 
-    /// Another master is, or is about to be, the service's main process: a new one
-    /// started by USR2, or, for a new master stopped while the one that started it still
-    /// runs (a rollback), that old one. Until [`ready`](Self::ready), nothing more is
-    /// sent but `RELOADING=1`, which a rollback's HUP is.
+    /// A HUP failed: the workers serve on as they were, which ends the `RELOADING=1`
+    /// (and hands the service back, in a rollback). Not from a successor, which sent no
+    /// `RELOADING=1` and does not serve yet.
+    pub fn reload_failed(&mut self, status: &str) {
+        if self.role != Role::Successor {
+            self.ready(status);
+        }
+    }
+
+    /// Another master is, or is about to be, the service's main process (see
+    /// [`Role::HandedOver`]).
     pub fn hand_over(&mut self) {
-        self.main = false;
+        self.role = Role::HandedOver;
     }
 
     /// TERM, INT or QUIT.
     pub fn stopping(&self) {
-        if self.main {
+        if self.role == Role::Main {
             self.send("STOPPING=1\nSTATUS=stopping");
         }
     }
 
     /// Free-form status, sent only when it changed.
     pub fn status(&mut self, status: &str) {
-        if self.main && status != self.last_status {
+        if self.role == Role::Main && status != self.last_status {
             self.send(&format!("STATUS={}", one_line(status.to_string())));
             self.last_status = status.to_string();
         }
     }
 
     /// Pets the watchdog at half its interval; the master calls this once per loop turn,
-    /// so a wedged master stops petting and systemd restarts it.
+    /// so a wedged master stops petting and systemd restarts it. Every master pets it,
+    /// whatever its role: during an upgrade the old master (handed over) and the new one
+    /// (not serving yet) both do, since the new one may take longer than `WatchdogSec` to
+    /// become ready, and a pause in between killed the whole service mid-upgrade.
     pub fn watchdog(&mut self) {
-        let Some(every) = self.watchdog_every.filter(|_| self.main) else {
+        let Some(every) = self.watchdog_every else {
             return;
         };
         let now = monotonic_ms();
