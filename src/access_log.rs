@@ -648,7 +648,14 @@ impl LogPath {
     /// created here gets `mode` exactly, whatever umask br-serve was started under (077
     /// made the logs unreadable to the log shipper that `mode` lets read them).
     pub fn open(&self) -> std::io::Result<File> {
-        let file = self.open_for_append()?;
+        let file = match self.open_for_append(self.open_flags()) {
+            Err(err) if err.raw_os_error() == Some(nix::libc::ELOOP) && self.owner.is_some() => {
+                self.open_through_link()?
+            }
+            opened => opened.map_err(|err| self.explain(err))?,
+        };
+        // Lines are written whole, waiting for a slow reader of a FIFO as for a disk.
+        nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_APPEND))?;
         if let Some(uid) = self.owner {
             if let Err(err) = give_log_file(&file, uid) {
                 log::warn!("cannot hand {} to uid {uid}: {err}", self.path.display());
@@ -657,28 +664,25 @@ impl LogPath {
         Ok(file)
     }
 
-    fn open_for_append(&self) -> std::io::Result<File> {
+    fn open_for_append(&self, flags: OFlag) -> std::io::Result<File> {
         let mut append = std::fs::OpenOptions::new();
-        append.append(true).custom_flags(self.open_flags().bits());
+        append.append(true).custom_flags(flags.bits());
         let created = append
             .clone()
             .create_new(true)
             .mode(self.mode)
             .open(&self.path);
-        let file = match created {
+        match created {
             Ok(file) => {
                 file.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
-                file
+                Ok(file)
             }
             // There already (or made in between by another process, which set its mode).
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                append.create(true).open(&self.path).map_err(explain_open)?
+                append.create(true).open(&self.path)
             }
-            Err(err) => return Err(explain_open(err)),
-        };
-        // Lines are written whole, waiting for a slow reader of a FIFO as for a disk.
-        nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_APPEND))?;
-        Ok(file)
+            Err(err) => Err(err),
+        }
     }
 
     /// `O_NONBLOCK`: a FIFO that no process reads (its log shipper restarting) fails the
@@ -692,19 +696,39 @@ impl LogPath {
             None => OFlag::O_NONBLOCK,
         }
     }
-}
 
-/// The two refusals of [`LogPath::open_flags`], in words: "No such device or address"
-/// and "Too many levels of symbolic links" sent people looking for the wrong thing.
-fn explain_open(err: std::io::Error) -> std::io::Error {
-    let why = match nix::errno::Errno::from_raw(err.raw_os_error().unwrap_or(0)) {
-        nix::errno::Errno::ENXIO => "a FIFO that no process reads",
-        nix::errno::Errno::ELOOP => {
-            "a symbolic link, which the master will not give to --user: name the file itself"
+    /// With `--user`, a symbolic link at the path: followed, without creating anything
+    /// where it points, to what is not the server's to give (`/dev/stdout`'s pipe,
+    /// terminal or socket), but never to a regular file, which would be given away.
+    fn open_through_link(&self) -> std::io::Result<File> {
+        let flags = OFlag::O_NONBLOCK.bits();
+        let opened = std::fs::OpenOptions::new()
+            .append(true)
+            .custom_flags(flags)
+            .open(&self.path);
+        let file = opened.map_err(|err| self.explain(err))?;
+        match file.metadata()?.is_file() {
+            false => Ok(file),
+            true => Err(std::io::Error::other(
+                "a symbolic link to a file, which the master will not give to --user: name \
+                 the file itself",
+            )),
         }
-        _ => return err,
-    };
-    std::io::Error::new(err.kind(), why)
+    }
+
+    /// "No such device or address" in words: it sent people looking for the wrong thing.
+    fn explain(&self, err: std::io::Error) -> std::io::Error {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = std::fs::metadata(&self.path).map(|m| m.file_type());
+        let why = match (err.raw_os_error(), kind) {
+            (Some(nix::libc::ENXIO), Ok(kind)) if kind.is_fifo() => "a FIFO that no process reads",
+            (Some(nix::libc::ENXIO), Ok(kind)) if kind.is_socket() => {
+                "a socket, which cannot be opened as a file (to log to the journal, give -)"
+            }
+            _ => return err,
+        };
+        std::io::Error::new(err.kind(), why)
+    }
 }
 
 #[cfg(test)]

@@ -270,6 +270,13 @@ fn a_symlink_at_a_log_path_is_not_given_to_the_user() {
     server.signal(Signal::SIGUSR1);
     server.wait_for_log("a symbolic link", secs(10));
     assert_eq!(std::fs::metadata(&victim).unwrap().uid(), 0, "given away");
+
+    // A link to what is not a file, nothing to give, is followed: `/dev/stdout` (a link
+    // to /proc/self/fd/1, here a pipe) was refused with --user.
+    let args = ["--workers", "1", "--user", "nobody", "--access-logfile"];
+    let server = Launch::new().args(&args).args(&["/dev/stdout"]).start();
+    assert_eq!(get_with_agent(&server, "/?to-stdout", "agent/1"), 200);
+    server.wait_for_log("GET /?to-stdout", secs(10));
 }
 
 /// A one-worker server writing its error log to `error.log` in a directory of its own.
