@@ -38,11 +38,11 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
-/// A positive number of seconds that a `Duration` holds (`1e20` does not).
+/// A positive number of seconds, a day at most (`1e19` overflowed the deadline).
 fn timeout_of(secs: f64) -> Option<Duration> {
     Duration::try_from_secs_f64(secs)
         .ok()
-        .filter(|timeout| !timeout.is_zero())
+        .filter(|timeout| !timeout.is_zero() && *timeout <= Duration::from_secs(86_400))
 }
 
 fn usage() -> ExitCode {
@@ -131,6 +131,10 @@ fn read_status(stream: &mut TcpStream, deadline: &Deadline) -> Result<u16, Strin
             None if head.len() >= STATUS_LINE_START => break,
             None => {}
         }
+        // Interim heads without end: no answer.
+        if head.len() > MOST_HEAD {
+            break;
+        }
         stream
             .set_read_timeout(Some(deadline.left()?))
             .map_err(|e| deadline.failed(e))?;
@@ -142,6 +146,9 @@ fn read_status(stream: &mut TcpStream, deadline: &Deadline) -> Result<u16, Strin
     }
     Err("not an HTTP response".to_string())
 }
+
+/// The most of an interim answer's head read while looking for its end.
+const MOST_HEAD: usize = 64 * 1024;
 
 /// `HTTP/1.x NNN `: the part of a status line that holds the code.
 const STATUS_LINE_START: usize = 13;
@@ -214,7 +221,7 @@ mod tests {
         assert_eq!(parse_status(b"HTTP/1.1 2000 OK"), None);
         assert_eq!(parse_status(b"HTTP/1.1 +20 OK"), None);
         assert_eq!(timeout_of(0.5), Some(Duration::from_millis(500)));
-        for bad in [0.0, -1.0, 1e20, f64::NAN, f64::INFINITY] {
+        for bad in [0.0, -1.0, 1e19, 1e20, f64::NAN, f64::INFINITY] {
             assert_eq!(timeout_of(bad), None, "{bad}");
         }
     }

@@ -77,7 +77,7 @@ fn a_bad_access_log_format_in_the_file_names_the_file() {
 
 /// What no configuration is stops the start, named: a FIFO (which blocked the start, and
 /// a HUP, waiting for a writer) and a file of megabytes (`/dev/zero` was read until
-/// memory ran out).
+/// memory ran out). `/dev/null` is an empty one, as in gunicorn.
 #[test]
 fn a_file_that_is_no_configuration_stops_the_start() {
     let (_dir, path) = config_file(&"# padding\n".repeat(200_000));
@@ -86,7 +86,7 @@ fn a_file_that_is_no_configuration_stops_the_start() {
     for (file, why) in [
         (path.as_path(), "larger than 1048576 bytes"),
         (fifo.as_path(), "not a regular file"),
-        (Path::new("/dev/zero"), "not a regular file"),
+        (Path::new("/dev/zero"), "larger than 1048576 bytes"),
     ] {
         let (status, log) = Launch::new()
             .args(&["-c", path_arg(file)])
@@ -94,6 +94,10 @@ fn a_file_that_is_no_configuration_stops_the_start() {
         assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
         assert!(log.contains(why), "{}: log:\n{log}", file.display());
     }
+    let (status, log) = Launch::new()
+        .args(&["-c", "/dev/null", "--check-config"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(0), "{status}; log:\n{log}");
 }
 
 #[test]

@@ -168,6 +168,20 @@ fn a_log_directory_the_user_cannot_search_is_warned_of_at_start() {
         .args(&[logs.join("access.log").to_str().unwrap()])
         .start();
     server.wait_for_log("the workers' user (nobody) cannot search", secs(5));
+    // A bare name is in the current directory, which was not looked at.
+    let server = Launch::new()
+        .wrapped(&["sh", "-c", r#"cd "$LOGS" && exec "$0" "$@""#])
+        .env("LOGS", logs.to_str().unwrap())
+        .args(&[
+            "--workers",
+            "1",
+            "--user",
+            "nobody",
+            "--access-logfile",
+            "access.log",
+        ])
+        .start();
+    server.wait_for_log("the workers' user (nobody) cannot search .", secs(5));
 }
 
 /// With `--user`, a log file is given to the workers' user and keeps its group, as nginx

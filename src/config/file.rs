@@ -63,7 +63,7 @@ const MOST_BYTES: u64 = 1 << 20;
 /// memory runs out.
 fn read(path: &Path) -> Result<String, Error> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let shown = path.display();
     let failed = |e| Error::io(format!("reading configuration file {shown}"), e);
     let file = std::fs::OpenOptions::new()
@@ -71,9 +71,12 @@ fn read(path: &Path) -> Result<String, Error> {
         .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
         .open(path)
         .map_err(failed)?;
-    if !file.metadata().map_err(failed)?.is_file() {
+    // A device reads at once, or fails (EAGAIN), or is endless (`/dev/zero`, cut below):
+    // `-c /dev/null`, an empty configuration, is a gunicorn idiom.
+    let kind = file.metadata().map_err(failed)?.file_type();
+    if !(kind.is_file() || kind.is_char_device()) {
         return Err(Error::Config(format!(
-            "{shown}: not a regular file (a directory, FIFO or device)"
+            "{shown}: not a regular file (a directory, FIFO or socket)"
         )));
     }
     let mut text = String::new();

@@ -72,8 +72,10 @@ pub(crate) fn logs_for_workers(config: &Config) {
         ("--access-logfile", access_log.map(Path::new)),
     ];
     for (flag, path) in logs.iter().filter_map(|(f, p)| Some((f, (*p)?))) {
-        let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
-            continue;
+        // `access.log` alone is in the current directory.
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
         };
         let search =
             || nix::unistd::access(dir, nix::unistd::AccessFlags::X_OK).map_err(Into::into);

@@ -489,8 +489,8 @@ impl<'a> Master<'a> {
             Action::StopWorkers if crate::sys::signals::resizes_send_winch() => log::warn!(
                 "Handling signal: WINCH: ignored, since the master runs in the foreground \
                  of a terminal, whose every resize sends it (as gunicorn and nginx ignore it \
-                 unless daemonized); start it without a terminal, or in the background, to \
-                 stop the workers with WINCH"
+                 unless daemonized); start it without a terminal (setsid, a service \
+                 manager) to stop the workers with WINCH"
             ),
             Action::StopWorkers => {
                 log::info!("Handling signal: WINCH: stopping all workers gracefully");

@@ -135,7 +135,8 @@ pub fn resizes_send_winch() -> bool {
     use std::os::unix::fs::OpenOptionsExt;
     let tty = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NOCTTY)
+        // O_NONBLOCK: a serial line without carrier would hold the open.
+        .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK)
         .open("/dev/tty");
     // No controlling terminal: ENXIO.
     tty.is_ok_and(|tty| nix::unistd::tcgetpgrp(&tty) == Ok(nix::unistd::getpgrp()))
