@@ -334,10 +334,14 @@ fn push_client(out: &mut String, value: &[u8], escape: Escape) -> std::fmt::Resu
     for chunk in value.utf8_chunks() {
         for c in chunk.valid().chars() {
             let quoted = matches!(c, '"' | '\\') || c.is_control();
-            if quoted && escape == Escape::Text {
-                write!(out, "\\x{:02X}", c as u32)?;
-            } else {
-                out.push(c);
+            match escape {
+                Escape::Text if quoted => write!(out, "\\x{:02X}", c as u32)?,
+                Escape::Text if reorders_lines(c) => {
+                    for byte in c.encode_utf8(&mut [0; 4]).bytes() {
+                        write!(out, "\\x{byte:02X}")?;
+                    }
+                }
+                _ => out.push(c),
             }
         }
         for byte in chunk.invalid() {
@@ -345,6 +349,17 @@ fn push_client(out: &mut String, value: &[u8], escape: Escape) -> std::fmt::Resu
         }
     }
     Ok(())
+}
+
+/// Characters that are not control bytes, yet break a line or reorder what a terminal
+/// or viewer shows of it (U+2028, U+2029, and the bidirectional marks, embeddings and
+/// overrides, U+202E among them): a client could make a line read as something else.
+/// Written as their UTF-8 bytes in `\xHH`, as nginx writes every byte past ASCII.
+fn reorders_lines(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::fmt::Result {
@@ -805,6 +820,16 @@ mod tests {
             json.line(&entry(&header)),
             "{\"s\":\"200\",\"{x-id}i\":\"a\\\"b\"}\n"
         );
+    }
+
+    /// Nor make the line display as another: line separators and bidirectional
+    /// overrides are written as their bytes, other text past ASCII as it is.
+    #[test]
+    fn client_text_cannot_reorder_the_line() {
+        let agent = "a\u{202E}b\u{2028}c\u{2066}é";
+        let header = |name: &str| (name == "user-agent").then_some(agent.as_bytes());
+        let line = Format::parse("%(a)s", false).unwrap().line(&entry(&header));
+        assert_eq!(line, "a\\xE2\\x80\\xAEb\\xE2\\x80\\xA8c\\xE2\\x81\\xA6é\n");
     }
 
     /// A client cannot close a quoted field and forge the ones after it, nor break the
