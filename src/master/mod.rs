@@ -397,20 +397,23 @@ impl<'a> Master<'a> {
         };
         let slot = &self.scoreboard[info.slot];
         let died_booting = slot.state() == State::Booting;
-        let served = slot.requests();
+        let served = match slot.requests() {
+            1 => "1 request".to_string(),
+            n => format!("{n} requests"),
+        };
         let overdue = slot.overdue();
         slot.free();
         let expected = info.retiring_ms.is_some() || self.phase != Phase::Running;
         let n = info.number();
         match status {
             WaitStatus::Exited(_, 0) if expected => {
-                log::info!("Worker {n} (pid: {pid}) exited after {served} requests")
+                log::info!("Worker {n} (pid: {pid}) exited after {served}")
             }
             // A clean exit nobody here asked for: it was signalled directly (a process
             // manager that TERMs the whole group, as dumb-init does) or lost its master.
             // Not an error; it is replaced like any other.
             WaitStatus::Exited(_, 0) => {
-                log::warn!("Worker {n} (pid: {pid}) exited on its own after {served} requests")
+                log::warn!("Worker {n} (pid: {pid}) exited on its own after {served}")
             }
             WaitStatus::Exited(_, code) => {
                 log::error!("Worker {n} (pid: {pid}) exited with code {code}")
