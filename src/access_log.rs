@@ -623,7 +623,9 @@ impl Sink {
 
     /// USR1: opens the path again, so lines go to the new file after a rotation.
     pub fn reopen(&mut self) {
-        if let Some(path) = &self.path {
+        let current = self.file.as_ref();
+        let rotates = |path: &&LogPath| current.is_some_and(|file| path.rotates(file));
+        if let Some(path) = self.path.as_ref().filter(rotates) {
             match path.open() {
                 Ok(file) => {
                     self.pipe = is_pipe(file.as_fd());
@@ -677,6 +679,17 @@ impl LogPath {
             }
         }
         Ok(file)
+    }
+
+    /// Whether USR1 opens it again, `current` being what is open now: unless both that
+    /// and what the path names are no file (a pipe, a terminal, `/dev/null`), which have
+    /// nothing to rotate. A worker running as `--user` could not open root's pipe behind
+    /// `/dev/stdout` again: each USR1 logged an error in every worker, which went on
+    /// writing to what it had. (A path with nothing there, rotated away, is a file to be.)
+    pub fn rotates(&self, current: &File) -> bool {
+        let is_file = |meta: std::io::Result<std::fs::Metadata>| meta.is_ok_and(|m| m.is_file());
+        let named = std::fs::metadata(&self.path);
+        is_file(current.metadata()) || named.is_err() || is_file(named)
     }
 
     fn open_for_append(&self, flags: OFlag) -> std::io::Result<File> {

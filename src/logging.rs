@@ -111,10 +111,11 @@ pub(crate) fn once_a_second(last: &std::sync::atomic::AtomicU64) -> bool {
     last.swap(second, Ordering::Relaxed) != second
 }
 
-/// USR1: reopens the error log file, if there is one. A failure (out of descriptors,
-/// say) is logged as any record, to the file still open, once the lock is let go.
+/// USR1: reopens the error log file, if there is one to rotate ([`LogPath::rotates`]). A
+/// failure (out of descriptors, say) is logged as any record, to the file still open,
+/// once the lock is let go.
 pub(crate) fn reopen() {
-    let failed = match lock().as_mut() {
+    let failed = match lock().as_mut().filter(|(log, file)| log.rotates(file)) {
         Some((log, file)) => match log.open() {
             Ok(new) => {
                 *file = new;

@@ -291,6 +291,17 @@ fn a_symlink_at_a_log_path_is_not_given_to_the_user() {
     let server = Launch::new().args(&args).args(&["/dev/stdout"]).start();
     assert_eq!(get_with_agent(&server, "/?to-stdout", "agent/1"), 200);
     server.wait_for_log("GET /?to-stdout", secs(10));
+    // Nothing to rotate there: USR1 keeps it, where each worker, as nobody, failed to
+    // open root's pipe again and said so. (Two requests: the worker has handled the
+    // signal by the second.)
+    server.signal(Signal::SIGUSR1);
+    server.wait_for_log("reopening log files", secs(10));
+    for _ in 0..2 {
+        assert_eq!(get_with_agent(&server, "/?after-usr1", "agent/2"), 200);
+    }
+    server.wait_for_log("GET /?after-usr1", secs(10));
+    let log = server.log().join("\n");
+    assert!(!log.contains("cannot reopen"), "{log}");
 }
 
 /// A one-worker server writing its error log to `error.log` in a directory of its own.
