@@ -262,9 +262,9 @@ fn signals_blocked_by_the_parent_still_reach_master_and_workers() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
-/// A master under a fake systemd with a watchdog (whose `WATCHDOG_PID` names it, as
-/// systemd's does), upgraded by USR2: the new master has sent its MAINPID.
-fn upgraded_under_systemd(dir: &TempDir) -> (Notify, Server, KillOnDrop) {
+/// A one-worker master under a fake systemd with a watchdog of 1 s (whose `WATCHDOG_PID`
+/// names it, as systemd's does), its workers taking `boot_ms` to boot, once it is ready.
+fn under_systemd(dir: &TempDir, boot_ms: &str) -> (Notify, Server) {
     let path = dir.join("notify.sock");
     let mut systemd = Notify::bind(&UnixAddr::from_pathname(&path).unwrap());
     let server = Launch::new()
@@ -272,8 +272,15 @@ fn upgraded_under_systemd(dir: &TempDir) -> (Notify, Server, KillOnDrop) {
         .args(&["--workers", "1"])
         .env("NOTIFY_SOCKET", path.to_str().unwrap())
         .env("WATCHDOG_USEC", "1000000")
+        .env("BR_SERVE_DEMO_BOOT_MS", boot_ms)
         .start();
     systemd.expect("READY=1", secs(10));
+    (systemd, server)
+}
+
+/// [`under_systemd`], upgraded by USR2: the new master has sent its MAINPID.
+fn upgraded_under_systemd(dir: &TempDir) -> (Notify, Server, KillOnDrop) {
+    let (mut systemd, server) = under_systemd(dir, "0");
     let new = server.usr2();
     systemd.expect(&format!("MAINPID={}", new.0), secs(20));
     (systemd, server, new)
@@ -287,17 +294,8 @@ fn upgraded_under_systemd(dir: &TempDir) -> (Notify, Server, KillOnDrop) {
 #[test]
 fn a_new_master_says_nothing_but_watchdog_before_it_serves() {
     let dir = TempDir::new("notify-quiet");
-    let path = dir.join("notify.sock");
-    let mut systemd = Notify::bind(&UnixAddr::from_pathname(&path).unwrap());
     // Workers that take 1.5 s to boot, three times the petting interval.
-    let server = Launch::new()
-        .wrapped(&["sh", "-c", r#"WATCHDOG_PID=$$ exec "$0" "$@""#])
-        .args(&["--workers", "1"])
-        .env("NOTIFY_SOCKET", path.to_str().unwrap())
-        .env("WATCHDOG_USEC", "1000000")
-        .env("BR_SERVE_DEMO_BOOT_MS", "1500")
-        .start();
-    systemd.expect("READY=1", secs(10));
+    let (mut systemd, server) = under_systemd(&dir, "1500");
     systemd.drain();
     systemd.seen.clear();
     let new = server.usr2();
