@@ -57,10 +57,10 @@ pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<
 /// The most a configuration file may hold: far more than every setting needs.
 const MOST_BYTES: u64 = 1 << 20;
 
-/// The file's text, if it is a regular file of at most [`MOST_BYTES`]. The master reads
-/// it again at each HUP, so it must not wait on a FIFO put in its place for a writer
-/// that never comes (opened non-blocking, then refused), nor read `/dev/zero` until
-/// memory runs out.
+/// The file's text, if it is a file (or a device) of at most [`MOST_BYTES`]. The master
+/// reads it again at each HUP, so it must not wait on a FIFO put in its place for a
+/// writer that never comes (opened non-blocking, then refused), nor read `/dev/zero`
+/// until memory runs out.
 fn read(path: &Path) -> Result<String, Error> {
     use std::io::Read;
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
