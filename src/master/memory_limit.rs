@@ -21,37 +21,31 @@ pub const FILL_PERCENT: u64 = 90;
 /// A limit at or above this is "no limit" (cgroup v1 writes one near 2^63).
 const UNLIMITED: u64 = 1 << 60;
 
-/// The memory limit of this process's cgroup.
+/// The memory limit this process's cgroup is held to.
 #[derive(Debug)]
 pub struct MemoryLimit {
     version: Version,
     dir: PathBuf,
-    /// Bytes.
+    /// Bytes, when it was found.
     pub limit: u64,
 }
 
 impl MemoryLimit {
-    /// The limit of the first memory cgroup, most specific first, that has one; `None`
-    /// when there is none or it cannot be read.
+    /// The smallest limit among this process's memory cgroup and its parents (the one
+    /// the kernel holds it to: a slice's `MemoryMax=` over a unit without one was
+    /// missed), with the cgroup it is on; `None` when there is none or none can be read.
     pub fn find() -> Option<MemoryLimit> {
-        cgroup::own_memory_dirs()
-            .into_iter()
-            .find_map(|(version, dir)| {
-                let limit = read_limit(version, &dir)?;
-                Some(MemoryLimit {
-                    version,
-                    dir,
-                    limit,
-                })
-            })
+        smallest(cgroup::own_memory_dirs())
     }
 
     /// What one more worker would come to now, given the pids of the workers running;
-    /// `None` when the cgroup or no worker could be read.
+    /// `None` when the cgroup or no worker could be read. The limit is read again: one
+    /// changed at run time (`docker update --memory`, `systemctl set-property`) counts
+    /// from the next step, and one lifted lets the pool grow.
     pub fn room(&self, workers: impl Iterator<Item = Pid>) -> Option<Room> {
         let sizes = workers.filter_map(|pid| anon_resident_bytes(&pid.as_raw().to_string()));
         Some(Room {
-            limit: self.limit,
+            limit: read_limit(self.version, &self.dir).unwrap_or(u64::MAX),
             used: self.working_set()?,
             worker: sizes.max()?,
         })
@@ -98,6 +92,20 @@ impl Room {
     }
 }
 
+/// The smallest limit set on `dirs` (most specific first), with its cgroup; of equal
+/// limits the most specific, whose usage is the process's own.
+fn smallest(dirs: Vec<(Version, PathBuf)>) -> Option<MemoryLimit> {
+    let found = dirs.into_iter().filter_map(|(version, dir)| {
+        let limit = read_limit(version, &dir)?;
+        Some(MemoryLimit {
+            version,
+            dir,
+            limit,
+        })
+    });
+    found.reduce(|best, next| if next.limit < best.limit { next } else { best })
+}
+
 /// Whether one more worker of `worker` bytes fits: `used + worker` within
 /// [`FILL_PERCENT`] of `limit`.
 fn fits(limit: u64, used: u64, worker: u64) -> bool {
@@ -129,9 +137,10 @@ fn stat_value(stat: &str, key: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    const MIB: u64 = 1 << 20;
+
     #[test]
     fn one_more_worker_fits_within_ninety_percent() {
-        const MIB: u64 = 1 << 20;
         // (limit, used, worker) -> fits
         let cases = [
             ((256 * MIB, 100 * MIB, 64 * MIB), true),
@@ -154,6 +163,30 @@ mod tests {
         assert_eq!(stat_value(v2, "inactive_file"), Some(3));
         assert_eq!(stat_value(v2, "total_inactive_file"), None);
         assert_eq!(stat_value("inactive_file x\n", "inactive_file"), None);
+    }
+
+    /// A parent's limit binds when it is the smaller (a slice's `MemoryMax=` over a unit
+    /// without one); of equal ones, the process's own cgroup is taken.
+    #[test]
+    fn the_smallest_limit_on_the_way_up_binds() {
+        let parent = std::env::temp_dir().join(format!("br-serve-limits-{}", std::process::id()));
+        let own = parent.join("app.service");
+        std::fs::create_dir_all(&own).unwrap();
+        let chain = || vec![(Version::V2, own.clone()), (Version::V2, parent.clone())];
+        let set = |dir: &Path, text: &str| std::fs::write(dir.join("memory.max"), text).unwrap();
+        set(&own, "max\n");
+        set(&parent, "314572800\n");
+        let found = smallest(chain()).expect("the parent's limit");
+        assert_eq!(
+            (found.limit, found.dir.as_path()),
+            (300 * MIB, parent.as_path())
+        );
+        set(&own, "314572800\n");
+        assert_eq!(smallest(chain()).map(|f| f.dir), Some(own.clone()));
+        set(&own, "max\n");
+        set(&parent, "max\n");
+        assert!(smallest(chain()).is_none());
+        std::fs::remove_dir_all(&parent).unwrap();
     }
 
     #[test]

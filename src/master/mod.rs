@@ -743,11 +743,10 @@ impl<'a> Master<'a> {
         let loaded = std::mem::replace(&mut self.loaded, new.clone());
         self.config = keep_what_hup_cannot_change(&self.config, &loaded, new);
         self.autoscaler = autoscaler_for(&self.config);
-        if bounds_changed {
-            // --max-workers may have just been turned on: the pool grows only into
-            // memory the cgroup has, as when it is given at start.
-            self.memory_limit = memory_limit_for(&self.config);
-        }
+        // --max-workers may have just been turned on, or a limit set on a cgroup that had
+        // none: the pool grows only into memory the cgroup has, as when it is given at
+        // start.
+        self.memory_limit = memory_limit_for(&self.config);
         self.start_generation();
     }
 

@@ -21,26 +21,35 @@ use crate::sys::cgroup::{self, Version};
 pub struct OomKills {
     counter: Option<PathBuf>,
     seen: u64,
+    /// Kills counted and not yet told of: workers killed together are reaped one by one,
+    /// each taking one, where the first took them all and the rest were said to be
+    /// "sent SIGKILL by another process".
+    untold: u64,
 }
 
 impl OomKills {
     /// Finds the counter and reads it now; later kills are counted from here.
     pub fn watch() -> OomKills {
-        let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        let counter = candidates(&cgroups)
+        let counter = candidates(cgroup::own_memory_dirs())
             .into_iter()
             .find(|file| read_count(file).is_some());
         let seen = counter.as_deref().and_then(read_count).unwrap_or(0);
-        OomKills { counter, seen }
+        OomKills {
+            counter,
+            seen,
+            untold: 0,
+        }
     }
 
     /// Why a worker died of a SIGKILL that the master did not send, as a log line's end.
     pub fn sigkill_cause(&mut self) -> String {
         let counted = self.counter.as_deref().and_then(|file| {
             let now = read_count(file)?;
-            let gained = now.saturating_sub(self.seen);
+            self.untold += now.saturating_sub(self.seen);
             self.seen = now;
-            Some((gained, file))
+            let told = self.untold.min(1);
+            self.untold -= told;
+            Some((told, file))
         });
         cause(counted)
     }
@@ -65,10 +74,9 @@ fn cause(counted: Option<(u64, &Path)>) -> String {
     }
 }
 
-/// The counter files to try, most specific first, for the text of `/proc/self/cgroup`.
-fn candidates(proc_self_cgroup: &str) -> Vec<PathBuf> {
-    let dirs = cgroup::memory_dirs(proc_self_cgroup).into_iter();
-    let files = dirs.map(|(version, dir)| match version {
+/// The counter files to try, most specific first, for the memory cgroup directories.
+fn candidates(dirs: Vec<(Version, PathBuf)>) -> Vec<PathBuf> {
+    let files = dirs.into_iter().map(|(version, dir)| match version {
         Version::V2 => dir.join("memory.events"),
         Version::V1 => dir.join("memory.oom_control"),
     });
@@ -92,35 +100,17 @@ mod tests {
 
     #[test]
     fn counter_files_most_specific_first() {
-        let cases: &[(&str, &[&str])] = &[
-            (
-                "0::/system.slice/app.service\n",
-                &[
-                    "/sys/fs/cgroup/system.slice/app.service/memory.events",
-                    "/proc/vmstat",
-                ],
-            ),
-            // A container with its own cgroup namespace sees itself at the root.
-            ("0::/\n", &["/sys/fs/cgroup/memory.events", "/proc/vmstat"]),
-            (
-                "9:name=systemd:/\n4:memory:/docker/abc\n1:cpu,cpuacct:/docker/abc\n0::/\n",
-                &[
-                    "/sys/fs/cgroup/memory/docker/abc/memory.oom_control",
-                    "/sys/fs/cgroup/memory.events",
-                    "/proc/vmstat",
-                ],
-            ),
-            (
-                "5:cpuset,memory:/x\n",
-                &["/sys/fs/cgroup/memory/x/memory.oom_control", "/proc/vmstat"],
-            ),
-            ("", &["/proc/vmstat"]),
-            ("garbage\n", &["/proc/vmstat"]),
+        let dirs = vec![
+            (Version::V1, PathBuf::from("/sys/fs/cgroup/memory/x")),
+            (Version::V2, PathBuf::from("/sys/fs/cgroup")),
         ];
-        for (text, want) in cases {
-            let want: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
-            assert_eq!(candidates(text), want, "{text:?}");
-        }
+        let want = [
+            "/sys/fs/cgroup/memory/x/memory.oom_control",
+            "/sys/fs/cgroup/memory.events",
+            "/proc/vmstat",
+        ];
+        assert_eq!(candidates(dirs), want.map(PathBuf::from));
+        assert_eq!(candidates(Vec::new()), [PathBuf::from("/proc/vmstat")]);
     }
 
     #[test]
@@ -144,6 +134,27 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(oom_kill_count(text), *want, "{text:?}");
         }
+    }
+
+    /// Three workers killed together, reaped one by one: each was the OOM killer's.
+    #[test]
+    fn kills_counted_together_are_told_one_per_worker() {
+        let dir = std::env::temp_dir().join(format!("br-serve-oom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("memory.events");
+        std::fs::write(&file, "oom_kill 0\n").unwrap();
+        let mut kills = OomKills {
+            counter: Some(file.clone()),
+            ..OomKills::default()
+        };
+        std::fs::write(&file, "oom_kill 3\n").unwrap();
+        let causes: Vec<String> = (0..4).map(|_| kills.sigkill_cause()).collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            causes[..3].iter().all(|c| c.contains("OOM killer")),
+            "{causes:?}"
+        );
+        assert!(causes[3].contains("another process"), "{causes:?}");
     }
 
     #[test]
