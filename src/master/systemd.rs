@@ -32,9 +32,10 @@ enum Role {
     Successor,
     /// It started a new master (USR2), or, as a new master stopped while the one that
     /// started it still runs (a rollback), gives the service back to that one. Until it
-    /// serves again it says nothing but `RELOADING=1`, which a rollback's HUP is: an old
-    /// master's `STOPPING=1` at the end of an upgrade would stop the unit (with
-    /// `NotifyAccess=all` systemd takes it from any process of the unit).
+    /// serves again it says nothing but `WATCHDOG=1` and `RELOADING=1`, which a
+    /// rollback's HUP is: an old master's `STOPPING=1` at the end of an upgrade would
+    /// stop the unit (with `NotifyAccess=all` systemd takes it from any process of the
+    /// unit).
     HandedOver,
 }
 
