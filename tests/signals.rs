@@ -275,7 +275,9 @@ fn wait_both_planned(server: &Server) {
 /// alone: it is served once that share is done, not reset as the listeners close.
 #[test]
 fn a_newcomer_queued_behind_a_busy_share_is_served_at_a_stop() {
-    let (mut server, mut busy) = two_busy_workers([500, 2000], &[]);
+    // The first worker busy long enough (1.5 s) for the queue and TERM to come while it
+    // is: on a loaded machine, 0.5 s was not always.
+    let (mut server, mut busy) = two_busy_workers([1500, 3000], &[]);
     let mut queued = [server.sent_sleeper(5000), server.sent_sleeper(0)];
     server.signal(Signal::SIGTERM);
     wait_both_planned(&server);
@@ -293,8 +295,11 @@ fn a_newcomer_queued_behind_a_busy_share_is_served_at_a_stop() {
 /// the two, not after the whole batch: newcomers are refused while the second runs.
 #[test]
 fn listeners_kept_for_a_sibling_close_between_requests_of_a_share() {
-    let (mut server, mut busy) = two_busy_workers([300, 1500], &[]);
-    let mut share = [server.sent_sleeper(2000), server.sent_sleeper(4000)];
+    // The first worker busy long enough (1.5 s) for the queue and TERM to come while it
+    // is (0.3 s was not always, on a loaded machine), and its share's first request
+    // ending (at 4 s) after its sibling noticed (at 3 s).
+    let (mut server, mut busy) = two_busy_workers([1500, 3000], &[]);
+    let mut share = [server.sent_sleeper(2500), server.sent_sleeper(4000)];
     let mut rest = [server.sent_sleeper(0), server.sent_sleeper(0)];
     server.signal(Signal::SIGTERM);
     wait_both_planned(&server);
