@@ -101,16 +101,21 @@ impl Deadline {
     fn left(&self) -> Result<Duration, String> {
         let left = self.0.saturating_duration_since(Instant::now());
         match left.is_zero() {
-            true => Err(format!("no answer within {:?}", self.1)),
+            true => Err(self.late()),
             false => Ok(left),
         }
     }
 
+    /// Why a step failed: its time ran out, or something else.
     fn failed(&self, err: std::io::Error) -> String {
         match err.kind() {
-            ErrorKind::WouldBlock | ErrorKind::TimedOut => format!("no answer within {:?}", self.1),
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => self.late(),
             _ => err.to_string(),
         }
+    }
+
+    fn late(&self) -> String {
+        format!("no answer within {:?}", self.1)
     }
 }
 

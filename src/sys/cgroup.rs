@@ -34,7 +34,7 @@ pub fn own_memory_dirs() -> Vec<(Version, PathBuf)> {
 
 /// The memory cgroup directories named by the texts of `/proc/self/cgroup` and
 /// `/proc/self/mountinfo`, most specific first.
-pub fn memory_dirs(proc_self_cgroup: &str, mountinfo: &str) -> Vec<(Version, PathBuf)> {
+fn memory_dirs(proc_self_cgroup: &str, mountinfo: &str) -> Vec<(Version, PathBuf)> {
     let mut dirs = Vec::new();
     for line in proc_self_cgroup.lines() {
         let mut fields = line.splitn(3, ':');
