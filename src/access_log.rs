@@ -74,8 +74,9 @@ pub struct Entry<'a> {
     /// "HTTP/1.1" or "HTTP/1.0", or what a refused request had there.
     pub version: &'a [u8],
     /// Looks up a request header (case-insensitive), as the client sent it: bytes that
-    /// are not UTF-8 are logged as `\xHH`, not hidden.
-    pub header: &'a dyn Fn(&str) -> Option<&'a [u8]>,
+    /// are not UTF-8 are logged as `\xHH`, not hidden. A field sent on several lines is
+    /// their values joined by `", "` ([`joined_field`]).
+    pub header: &'a dyn Fn(&str) -> Option<Cow<'a, [u8]>>,
     /// Looks up a header of the response (case-insensitive): the ones the application
     /// set, not those the server writes itself (Date, Content-Length, Connection).
     pub response_header: &'a dyn Fn(&str) -> Option<&'a str>,
@@ -363,7 +364,7 @@ fn reorders_lines(c: char) -> bool {
 }
 
 fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::fmt::Result {
-    let header = |name: &str| (e.header)(name).unwrap_or(b"-");
+    let header = |name: &str| (e.header)(name).unwrap_or(Cow::Borrowed(b"-"));
     let mut client = |value: &[u8]| push_client(out, value, escape);
     match atom {
         Atom::Literal(text) => out.write_str(text),
@@ -382,14 +383,14 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::
         Atom::Protocol => client(e.version),
         Atom::BodyBytesDash if e.body_bytes == 0 => out.write_str("-"),
         Atom::BodyBytesDash | Atom::BodyBytes => write!(out, "{}", e.body_bytes),
-        Atom::Referer => client(header("referer")),
-        Atom::UserAgent => client(header("user-agent")),
+        Atom::Referer => client(&header("referer")),
+        Atom::UserAgent => client(&header("user-agent")),
         Atom::Seconds => write!(out, "{}", e.elapsed.as_secs()),
         Atom::Micros => write!(out, "{}", e.elapsed.as_micros()),
         Atom::Millis => write!(out, "{}", e.elapsed.as_millis()),
         Atom::DecimalSeconds => write!(out, "{:.6}", e.elapsed.as_secs_f64()),
         Atom::Pid => write!(out, "<{}>", std::process::id()),
-        Atom::RequestHeader(name) => client(header(name)),
+        Atom::RequestHeader(name) => client(&header(name)),
         Atom::ResponseHeader(name) => client((e.response_header)(name).unwrap_or("-").as_bytes()),
     }
 }
@@ -471,7 +472,7 @@ impl AccessLog {
             target: entry.target.to_vec(),
             version: entry.version.to_vec(),
             headers: headers
-                .filter_map(|name| Some((name.to_string(), (entry.header)(name)?.to_vec())))
+                .filter_map(|name| Some((name.to_string(), (entry.header)(name)?.into_owned())))
                 .collect(),
             response_headers: response_headers
                 .filter_map(|name| Some((name.to_string(), (entry.response_header)(name)?.into())))
@@ -486,7 +487,7 @@ impl AccessLog {
     /// Writes a held line once its answer is done, or its connection closed under it:
     /// `body_sent` bytes of body went out, the last of them by `now`.
     pub fn finish(&mut self, held: &Pending, body_sent: u64, now: Instant) {
-        let find = |name: &str| named(&held.headers, name).map(Vec::as_slice);
+        let find = |name: &str| named(&held.headers, name).map(|v| Cow::Borrowed(&v[..]));
         let find_sent = |name: &str| named(&held.response_headers, name).map(String::as_str);
         // A pipe takes a write whole only up to PIPE_BUF bytes: a longer line could be
         // split, and another worker's land in it. One byte is left for the newline a
@@ -553,6 +554,24 @@ struct Sink {
 const PIPE_BUF: usize = 4096;
 
 /// The value of the field called `name` (case-insensitive) among `fields`.
+/// A request field as the log shows it, from the values of the lines that carry it:
+/// joined by `", "` when there are several, as RFC 9110 §5.3 makes them equivalent to
+/// one line. A proxy may append its own line rather than extend the client's (HAProxy's
+/// `option forwardfor` does, for `X-Forwarded-For`): the first line alone could be the
+/// client's forgery and the proxy's entry never logged.
+pub fn joined_field<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<Cow<'a, [u8]>> {
+    let first = values.next()?;
+    let Some(second) = values.next() else {
+        return Some(Cow::Borrowed(first));
+    };
+    let mut all = [first, b", ", second].concat();
+    for value in values {
+        all.extend_from_slice(b", ");
+        all.extend_from_slice(value);
+    }
+    Some(Cow::Owned(all))
+}
+
 fn named<'a, V>(fields: &'a [(String, V)], name: &str) -> Option<&'a V> {
     let found = fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
     found.map(|(_, value)| value)
@@ -763,7 +782,7 @@ impl LogPath {
 mod tests {
     use super::*;
 
-    fn entry<'a>(header: &'a dyn Fn(&str) -> Option<&'a [u8]>) -> Entry<'a> {
+    fn entry<'a>(header: &'a dyn Fn(&str) -> Option<Cow<'a, [u8]>>) -> Entry<'a> {
         Entry {
             peer: Some("10.0.0.7:5555".parse().unwrap()),
             method: b"GET",
@@ -782,7 +801,7 @@ mod tests {
     #[test]
     fn lines_for_a_pipe_fit_in_one_atomic_write() {
         let agent = "é".repeat(3000); // two bytes each
-        let header = |name: &str| (name == "user-agent").then_some(agent.as_bytes());
+        let header = |name: &str| (name == "user-agent").then_some(Cow::from(agent.as_bytes()));
         let text = Format::parse(DEFAULT_FORMAT, false).unwrap();
         let whole = text.line(&entry(&header));
         assert!(whole.len() > 6000 && !whole.contains("[truncated]"));
@@ -802,7 +821,7 @@ mod tests {
     #[test]
     fn combined_format_by_default() {
         let header = |name: &str| match name {
-            "user-agent" => Some(&b"curl/8.0"[..]),
+            "user-agent" => Some(Cow::from(&b"curl/8.0"[..])),
             _ => None,
         };
         let line = Format::parse(DEFAULT_FORMAT, false)
@@ -816,7 +835,7 @@ mod tests {
 
     #[test]
     fn atoms_and_json() {
-        let header = |name: &str| (name == "x-id").then_some(&b"a\"b"[..]);
+        let header = |name: &str| (name == "x-id").then_some(Cow::from(&b"a\"b"[..]));
         let format = Format::parse("%(m)s %(U)s %(q)s %(D)s %(M)s %({X-Id}i)s", false).unwrap();
         assert_eq!(
             format.line(&entry(&header)),
@@ -840,7 +859,7 @@ mod tests {
     #[test]
     fn client_text_cannot_reorder_the_line() {
         let agent = "a\u{202E}b\u{2028}c\u{2066}é";
-        let header = |name: &str| (name == "user-agent").then_some(agent.as_bytes());
+        let header = |name: &str| (name == "user-agent").then_some(Cow::from(agent.as_bytes()));
         let line = Format::parse("%(a)s", false).unwrap().line(&entry(&header));
         assert_eq!(line, "a\\xE2\\x80\\xAEb\\xE2\\x80\\xA8c\\xE2\\x81\\xA6é\n");
     }
@@ -850,8 +869,8 @@ mod tests {
     #[test]
     fn client_text_cannot_forge_fields() {
         let header = |name: &str| match name {
-            "user-agent" => Some(&b"x\" 200 999 \"evil"[..]),
-            "referer" => Some(&b"a\\b\tc\x7f"[..]),
+            "user-agent" => Some(Cow::from(&b"x\" 200 999 \"evil"[..])),
+            "referer" => Some(Cow::from(&b"a\\b\tc\x7f"[..])),
             _ => None,
         };
         let mut forged = entry(&header);
@@ -877,7 +896,8 @@ mod tests {
     /// client cannot hide its User-Agent behind one bad byte.
     #[test]
     fn bytes_that_are_not_utf8_are_written_as_hex() {
-        let header = |name: &str| (name == "user-agent").then_some(&b"ua\xff\xfe\"x"[..]);
+        let header =
+            |name: &str| (name == "user-agent").then_some(Cow::from(&b"ua\xff\xfe\"x"[..]));
         let text = Format::parse("%(a)s", false).unwrap().line(&entry(&header));
         assert_eq!(text, "ua\\xFF\\xFE\\x22x\n");
         let json = Format::parse("%(a)s", true).unwrap().line(&entry(&header));

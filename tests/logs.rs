@@ -489,16 +489,33 @@ fn refused_lines_keep_their_request_line_and_duration() {
             "a 408 after a second logged as {seconds} s: {line}"
         );
     }
-    // The fields a refused request sent are logged, whether its head was whole (a body
-    // that stalled) or refused (a coding not implemented): behind a proxy, its
-    // X-Forwarded-For is how the client is found.
+    // The fields a request sent are logged, whether it was served, its head was whole
+    // (a body that stalled) or refused (a coding not implemented): behind a proxy, its
+    // X-Forwarded-For is how the client is found. A proxy that appends a line of its
+    // own (HAProxy) is logged after the client's line, not hidden behind it.
+    let xff = "X-Forwarded-For: 203.0.113.9\r\nx-forwarded-for: 192.0.2.7";
     for (wire, status) in [
-        (&b"POST /echo?xff HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.7\r\nContent-Length: 9\r\n\r\nab"[..], 408),
-        (b"POST /echo?xff HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.7\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (
+            format!("GET /?xff HTTP/1.1\r\nHost: t\r\n{xff}\r\n\r\n"),
+            200,
+        ),
+        (
+            format!("POST /echo?xff HTTP/1.1\r\nHost: t\r\n{xff}\r\nContent-Length: 9\r\n\r\nab"),
+            408,
+        ),
+        (
+            format!(
+                "POST /echo?xff HTTP/1.1\r\nHost: t\r\n{xff}\r\nTransfer-Encoding: gzip\r\n\r\n"
+            ),
+            501,
+        ),
     ] {
-        assert_eq!(status_of(&server, wire), status);
-        let line = wait_line(&path, &format!("{status} [POST /echo?xff"));
-        assert!(line.ends_with(" xff=192.0.2.7"), "{line}");
+        assert_eq!(status_of(&server, wire.as_bytes()), status);
+        let line = wait_line(
+            &path,
+            &format!("{status} [{}", &wire[..wire.find(" HTTP").unwrap()]),
+        );
+        assert!(line.ends_with(" xff=203.0.113.9, 192.0.2.7"), "{line}");
     }
 }
 

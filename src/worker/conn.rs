@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::out::OutQueue;
 use super::stream::Stream;
 use crate::Handler;
-use crate::access_log::{AccessLog, Entry, Pending};
+use crate::access_log::{AccessLog, Entry, Pending, joined_field};
 use crate::http::HttpError;
 use crate::http::error::content_too_large;
 use crate::http::{
@@ -1081,8 +1081,8 @@ impl Conn {
             None => line_parts(first_line(&self.input)),
         };
         let header = |name: &str| match head {
-            Some(head) => head.header(name),
-            None => raw_field(&self.input, name),
+            Some(head) => joined_field(lines_named(head.headers(), name)),
+            None => joined_field(raw_fields(&self.input, name)),
         };
         let began = self.request_began().unwrap_or(now);
         let ago = now.saturating_duration_since(began);
@@ -1319,7 +1319,7 @@ fn line_for(
     resp: &Response,
     started: (SystemTime, Instant),
 ) -> Pending {
-    let header = |name: &str| req.header(name);
+    let header = |name: &str| joined_field(lines_named(req.headers(), name));
     let entry = Entry {
         peer: req.peer_addr(),
         method: req.method().as_bytes(),
@@ -1373,18 +1373,28 @@ fn line_parts(line: &[u8]) -> (&[u8], &[u8], &[u8]) {
 
 /// A field of a head refused before it was parsed whole, for the log's `%({name}i)s`
 /// atoms (a proxy's `X-Forwarded-For`, the user agent), as nginx logs the fields it
-/// read: the value of the first field line of that name, case-insensitively, up to the
+/// read: the values of the field lines of that name, case-insensitively, up to the
 /// empty line or as far as the head came.
-fn raw_field<'a>(input: &'a [u8], name: &str) -> Option<&'a [u8]> {
+fn raw_fields<'a>(input: &'a [u8], name: &str) -> impl Iterator<Item = &'a [u8]> {
     let lines = after_blank_lines(input).split(|&b| b == b'\n').skip(1);
     let lines = lines.map(|line| line.strip_suffix(b"\r").unwrap_or(line));
-    lines.take_while(|line| !line.is_empty()).find_map(|line| {
-        let colon = line.iter().position(|&b| b == b':')?;
-        let (field, value) = line.split_at(colon);
-        let value = value.get(1..).unwrap_or_default().trim_ascii();
-        let kept = value.get(..LOGGED_BYTES).unwrap_or(value);
-        field.eq_ignore_ascii_case(name.as_bytes()).then_some(kept)
-    })
+    lines
+        .take_while(|line| !line.is_empty())
+        .filter_map(move |line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            let (field, value) = line.split_at(colon);
+            let value = value.get(1..).unwrap_or_default().trim_ascii();
+            let kept = value.get(..LOGGED_BYTES).unwrap_or(value);
+            field.eq_ignore_ascii_case(name.as_bytes()).then_some(kept)
+        })
+}
+
+/// The values of the parsed fields called `name` (case-insensitive), in order.
+fn lines_named<'a>(
+    fields: impl Iterator<Item = (&'a str, &'a [u8])>,
+    name: &str,
+) -> impl Iterator<Item = &'a [u8]> {
+    fields.filter_map(move |(field, value)| field.eq_ignore_ascii_case(name).then_some(value))
 }
 
 /// Whether unparsed (or refused) input is a HEAD request, after the empty lines RFC 9112
@@ -1602,10 +1612,10 @@ mod tests {
 
     #[test]
     fn refused_heads_give_their_fields_to_the_log() {
-        let head = b"\r\nPOST / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For:  10.0.0.1 \r\nUser-Agent: u\r\n\r\nX-Late: no\r\n";
+        let head = b"\r\nPOST / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For:  10.0.0.1 \r\nUser-Agent: u\r\nx-forwarded-for: 10.0.0.2\r\n\r\nX-Late: no\r\n";
         type Case<'a> = (&'a [u8], &'a str, Option<&'a [u8]>);
         let cases: &[Case] = &[
-            (head, "x-forwarded-for", Some(b"10.0.0.1")),
+            (head, "x-forwarded-for", Some(b"10.0.0.1, 10.0.0.2")),
             (head, "USER-AGENT", Some(b"u")),
             (head, "post / http/1.1", None), // the request line is no field
             (head, "x-late", None),          // after the head: a body, or the next request
@@ -1614,13 +1624,14 @@ mod tests {
             (b"", "a", None),
         ];
         for (input, name, want) in cases {
-            assert_eq!(raw_field(input, name), *want, "{name} in {input:?}");
+            let value = joined_field(raw_fields(input, name));
+            assert_eq!(value.as_deref(), *want, "{name} in {input:?}");
         }
         // A field refused for its size (431) is logged as far as the limit on what is
         // kept, not whole.
         let long = [&b"GET / HTTP/1.1\r\nUser-Agent: "[..], &[b'a'; 100_000]].concat();
         assert_eq!(
-            raw_field(&long, "user-agent").map(<[u8]>::len),
+            raw_fields(&long, "user-agent").next().map(<[u8]>::len),
             Some(LOGGED_BYTES)
         );
     }
