@@ -504,10 +504,13 @@ fn request_line_cases() -> Vec<Case> {
         case("§2.2 four empty lines first", format!("{}{}", "\r\n".repeat(4), get("/", "")), serve(&[200])),
         case("§2.2 five empty lines first", format!("{}{}", "\r\n".repeat(5), get("/", "")), reject(400)),
         // RFC 9110 §9.1: methods are case-sensitive tokens; an unknown one is the app's to
-        // answer (the demo: 405 on a known path, 404 elsewhere) and keeps the connection.
-        case("9110 §9.1 lowercase get is another method", "get / HTTP/1.1\r\nHost: t\r\n\r\n", serve(&[405])),
-        case("9110 §9.1 extension method", "PURGE / HTTP/1.1\r\nHost: t\r\n\r\n", serve(&[405])),
-        case("9110 §9.1 extension method, unknown path", "FOO /nope HTTP/1.1\r\nHost: t\r\n\r\n", serve(&[404])),
+        // answer and keeps the connection. The demo: 405 for HTTP's own methods on a known
+        // path, 404 elsewhere, and 501 ("unrecognized or not implemented") for the rest.
+        case("9110 §9.1 lowercase get is another method", "get / HTTP/1.1\r\nHost: t\r\n\r\n", serve(&[501])),
+        case("9110 §9.1 extension method", "PURGE / HTTP/1.1\r\nHost: t\r\n\r\n", serve(&[501])),
+        case("9110 §9.1 extension method, unknown path", "FOO /nope HTTP/1.1\r\nHost: t\r\n\r\n", serve(&[501])),
+        case("9110 §9.1 HTTP's own method, not allowed", "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", serve(&[405])),
+        case("9110 §9.1 HTTP's own method, unknown path", "PATCH /nope HTTP/1.1\r\nHost: t\r\n\r\n", serve(&[404])),
         case("9110 §9.1 '@' in method", "G@T / HTTP/1.1\r\nHost: t\r\n\r\n", reject(400)),
         case("9110 §9.1 NUL in method", b"GE\0T / HTTP/1.1\r\nHost: t\r\n\r\n", reject(400)),
         case("9110 §9.1 UTF-8 in method", b"G\xc3\x89T / HTTP/1.1\r\nHost: t\r\n\r\n", reject(400)),

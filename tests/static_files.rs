@@ -669,6 +669,13 @@ fn only_get_and_head_are_allowed() {
         (refused.status, refused.header("allow")),
         (405, Some("GET, HEAD"))
     );
+    // A method HTTP does not define is not implemented here (RFC 9110 §9.1), with or
+    // without a body; a WebDAV client learns that no method of its own will work.
+    for body in [&b""[..], b"<propfind/>"] {
+        let mut conn = Conn::open(server.addr());
+        conn.send(&request("PROPFIND", "/hello.txt", &[], body));
+        assert_eq!(conn.read_response(secs(10)).status, 501, "{body:?}");
+    }
     // `OPTIONS *` is the server's to answer, body or not: the app's refusal is not asked.
     let mut options = Conn::open(server.addr());
     options.send(&request("OPTIONS", "*", &["Connection: close"], b"abc"));

@@ -16,12 +16,14 @@
 //! | `/panic` | the handler panics: the worker answers 500 and keeps serving |
 //! | `/leak?mb=N` | keeps N MiB (at most 64) for the rest of the worker's life, like a leaking app |
 //!
-//! Other methods get 405 on these routes and 404 elsewhere; an upload anywhere but
-//! `/echo` is refused on its head, before its body is sent ([`Handler::before_body`]).
+//! Other methods of HTTP get 405 on these routes and 404 elsewhere, and a method HTTP
+//! does not define (`BREW`, `get`) gets 501; an upload anywhere but `/echo` is refused on
+//! its head, before its body is sent ([`Handler::before_body`]).
 
 use std::time::Duration;
 
 use crate::Handler;
+use crate::app::refuse_method;
 use crate::http::{Body, Request, RequestHead, Response};
 use crate::sys::clock::thread_cpu_time;
 
@@ -166,31 +168,30 @@ impl Handler for Demo {
             }
             ("GET" | "HEAD", "/leak") => leak(req),
             ("GET" | "HEAD", _) if path.starts_with("/status/") => status(&path[8..]),
-            _ => refused(path),
+            (method, _) => refused(method, path),
         }
     }
 
     /// Only `/echo` reads a body: any other upload is refused before it is sent, so a
-    /// client waiting on `Expect: 100-continue` gets its 404 or 405 instead of a
+    /// client waiting on `Expect: 100-continue` gets its 404, 405 or 501 instead of a
     /// `100 Continue` (RFC 9110 §10.1.1). A GET or HEAD with a body is answered as usual.
     fn before_body(&mut self, head: &RequestHead) -> Option<Response> {
         match (head.method(), head.path()) {
             ("POST" | "PUT", "/echo") | ("GET" | "HEAD", _) => None,
-            (_, path) => Some(refused(path)),
+            (method, path) => Some(refused(method, path)),
         }
     }
 }
 
 /// The answer to what the demo does not serve: 405 with the methods it does serve at
-/// `path`, or 404 where it serves nothing.
-fn refused(path: &str) -> Response {
-    match path {
-        "/echo" => not_allowed("POST, PUT"),
-        _ if KNOWN_PATHS.contains(&path) || path.starts_with("/status/") => {
-            not_allowed("GET, HEAD")
-        }
-        _ => Response::text(404, "not found\n"),
-    }
+/// `path`, or 404 where it serves nothing; 501 for a method HTTP does not define.
+fn refused(method: &str, path: &str) -> Response {
+    let allow = match path {
+        "/echo" => Some("POST, PUT"),
+        _ if KNOWN_PATHS.contains(&path) || path.starts_with("/status/") => Some("GET, HEAD"),
+        _ => None,
+    };
+    refuse_method(method, allow)
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -259,8 +260,4 @@ fn status(code: &str) -> Response {
         Ok(code) if (200..=599).contains(&code) => Response::new(code),
         _ => Response::text(400, "status must be from 200 to 599\n"),
     }
-}
-
-fn not_allowed(allow: &str) -> Response {
-    Response::text(405, "method not allowed\n").with_header("Allow", allow)
 }

@@ -219,3 +219,25 @@ impl Handler for Box<dyn Handler> {
         (**self).before_body(head)
     }
 }
+
+/// The methods of HTTP itself (RFC 9110 §9, and PATCH from RFC 5789): the ones the
+/// built-in applications know, whether or not a resource allows them. Method names are
+/// case-sensitive (§9.1): `get` is none of them.
+const HTTP_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// A built-in application's answer to a method it does not serve at a resource that
+/// allows `allow` (`None`: there is no such resource). For one of HTTP's own methods,
+/// 405 with `Allow`, or 404 where nothing is; for any other, 501, which nothing here
+/// implements (RFC 9110 §9.1: an unrecognized method SHOULD get 501, as Apache answers;
+/// nginx says 405).
+pub(crate) fn refuse_method(method: &str, allow: Option<&str>) -> Response {
+    match (HTTP_METHODS.contains(&method), allow) {
+        (false, _) => Response::text(501, "method not implemented\n"),
+        (true, Some(allow)) => {
+            Response::text(405, "method not allowed\n").with_header("Allow", allow)
+        }
+        (true, None) => Response::text(404, "not found\n"),
+    }
+}

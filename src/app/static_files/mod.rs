@@ -98,6 +98,7 @@ use self::path::{
     Reject, Target, confine, decode_path, hidden, open_beneath, open_regular, resolve,
 };
 use crate::Handler;
+use crate::app::refuse_method;
 use crate::http::date::imf_fixdate;
 use crate::http::{Body, Request, RequestHead, Response};
 
@@ -552,22 +553,21 @@ impl Handler for StaticFiles {
     /// that asks `Expect: 100-continue` gets no `100 Continue`). A GET or HEAD with a
     /// body is answered as usual.
     fn before_body(&mut self, head: &RequestHead) -> Option<Response> {
-        (!matches!(head.method(), "GET" | "HEAD")).then(method_not_allowed)
+        (!matches!(head.method(), "GET" | "HEAD")).then(|| method_not_allowed(head.method()))
     }
 }
 
-/// 405 for every method but GET and HEAD.
-fn method_not_allowed() -> Response {
-    Response::text(405, "method not allowed\n")
-        .with_header("Allow", "GET, HEAD")
-        .with_header(NOSNIFF.0, NOSNIFF.1)
+/// 405 for every method of HTTP but GET and HEAD, 501 for the methods it does not
+/// define.
+fn method_not_allowed(method: &str) -> Response {
+    refuse_method(method, Some("GET, HEAD")).with_header(NOSNIFF.0, NOSNIFF.1)
 }
 
 impl StaticFiles {
     /// The answer to a request, before `Cache-Control` and `Vary`.
     fn route(&mut self, req: &Request) -> Response {
         if !matches!(req.method(), "GET" | "HEAD") {
-            return method_not_allowed();
+            return method_not_allowed(req.method());
         }
         let path = match decode_path(req.path()) {
             Ok(path) => path,
@@ -913,8 +913,12 @@ mod tests {
     fn methods_other_than_get_and_head_are_405() {
         let (_tmp, www) = fixture();
         let mut app = StaticFiles::new(&www, false).expect("root");
-        for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "get"] {
+        for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"] {
             assert_eq!(get(&mut app, method, "/a.txt", &[]).0, 405, "{method}");
+        }
+        // Methods HTTP does not define (names are case-sensitive) are not implemented.
+        for method in ["get", "BREW", "PROPFIND"] {
+            assert_eq!(get(&mut app, method, "/a.txt", &[]).0, 501, "{method}");
         }
         for target in ["/", "/a.txt", "/sub", "/nope", "/empty.txt"] {
             let head = get(&mut app, "HEAD", target, &[]);
