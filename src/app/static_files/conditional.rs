@@ -35,6 +35,23 @@ impl FileInfo {
             last_modified: meta.mtime().min(now),
         }
     }
+
+    /// The file's information as that of a representation in `coding` (a precompressed
+    /// `FILE.gz` served for `FILE`): its entity-tag names the coding, `"<tag>-gzip"`, as
+    /// Apache's mod_deflate tags do. A strong tag must differ between representations
+    /// whose bytes differ (RFC 9110 §8.8.3), and the plain file and its variant share an
+    /// mtime (a build stamps both alike) and may share a size: with one tag, a download
+    /// resumed with `If-Range` across codings was spliced from both, and a gzip request
+    /// was answered 304 for the plain file's tag.
+    pub(super) fn in_coding(mut self, coding: Option<&str>) -> FileInfo {
+        if let Some(coding) = coding {
+            self.etag.pop();
+            self.etag.push('-');
+            self.etag.push_str(coding);
+            self.etag.push('"');
+        }
+        self
+    }
 }
 
 /// `"<mtime ns>-<size>"`, each in hex, as nginx's `"<mtime s>-<size>"` but to the
@@ -330,6 +347,11 @@ mod tests {
         // A modification time in the future is announced as now (RFC 9110 §8.8.2.1).
         let clamped = FileInfo::new(&fs::metadata(&path).expect("stat"), 1000);
         assert_eq!(clamped.last_modified, 1000);
+        // A precompressed variant's tag names its coding; the plain file's is as it was.
+        let gzip = second.clone().in_coding(Some("gzip"));
+        let plain = second.etag.trim_end_matches('"');
+        assert_eq!(gzip.etag, format!("{plain}-gzip\""));
+        assert_eq!(second.clone().in_coding(None), second);
     }
 
     #[test]

@@ -92,6 +92,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use self::cache::FileCache;
 use self::conditional::{Conditions, FileInfo, Outcome, evaluate};
+use self::encoding::Coding;
 use self::listing::listing;
 use self::mime::mime_type;
 use self::path::{
@@ -456,33 +457,30 @@ impl StaticFiles {
 
     /// The common case, a plain file below the root: from the cache, or opened with
     /// `open_beneath` (and cached when small). `None` means take the thorough path; a
-    /// `Some` answer is final, as `open_beneath`'s is.
+    /// `Some` answer is final, as `open_beneath`'s is. `coding` is the one a precompressed
+    /// variant is stored in, which its entity-tag names.
     fn fast_path(
         &mut self,
         req: &Request,
         relative: &Path,
         mime: &'static str,
+        coding: Option<Coding>,
     ) -> Option<Result<Response, Reject>> {
         let now = unix_now();
+        let tagged = |info: FileInfo| info.in_coding(coding.map(Coding::name));
         if let Some(hit) = self.cache.get(&self.root_dir, relative, now) {
             let memory = Content::Memory(hit.content);
-            return Some(Ok(answer(req, memory, hit.info, mime, now)));
+            return Some(Ok(answer(req, memory, tagged(hit.info), mime, now)));
         }
         let (file, meta) = match open_beneath(&self.root_dir, relative)? {
             Ok(opened) => opened,
             Err(reject) => return Some(Err(reject)),
         };
-        let response = match self.cache.admit(relative, &file, &meta, now) {
-            Some(hit) => answer(req, Content::Memory(hit.content), hit.info, mime, now),
-            None => answer(
-                req,
-                Content::File(file),
-                FileInfo::new(&meta, now),
-                mime,
-                now,
-            ),
+        let (content, info) = match self.cache.admit(relative, &file, &meta, now) {
+            Some(hit) => (Content::Memory(hit.content), hit.info),
+            None => (Content::File(file), FileInfo::new(&meta, now)),
         };
-        Some(Ok(response))
+        Some(Ok(answer(req, content, tagged(info), mime, now)))
     }
 
     /// `file` in a coding the client accepts, from `file.br` or `file.gz`, if one is there.
@@ -499,7 +497,7 @@ impl StaticFiles {
             if variant_name.is_none_or(|variant_name| hidden(last, variant_name)) {
                 continue;
             }
-            if let Some(Ok(response)) = self.fast_path(req, variant, mime) {
+            if let Some(Ok(response)) = self.fast_path(req, variant, mime, Some(coding)) {
                 // A 304, 412 or 416 has no content to be encoded.
                 return Some(match response.status() {
                     200 | 206 => response.with_static_header("Content-Encoding", coding.name()),
@@ -584,7 +582,7 @@ impl StaticFiles {
             }
         }
         match (
-            self.fast_path(req, &named, mime_type(&named)),
+            self.fast_path(req, &named, mime_type(&named), None),
             path.trailing_slash,
         ) {
             (Some(Ok(response)), _) => return response,
