@@ -1,5 +1,5 @@
-//! Content types, from a table of file extensions (nginx's common ones and newer web
-//! formats, with IANA's names where nginx kept older ones). Anything else is
+//! Content types, from a table of file extensions (nginx's, and newer web formats, with
+//! IANA's names where nginx kept older ones). Anything else is
 //! `application/octet-stream`, and every response carries `X-Content-Type-Options:
 //! nosniff`, so a browser never second-guesses the choice.
 
@@ -124,6 +124,37 @@ const MIME_TYPES: &[(&str, &str)] = &[
     ("yml", "application/yaml"),
     ("zip", "application/zip"),
     ("zst", "application/zstd"),
+    // The older types nginx's mime.types still lists, for sites moved from it; last, as
+    // the rarest, since a lookup scans the table in order.
+    ("asf", "video/x-ms-asf"),
+    ("asx", "video/x-ms-asf"),
+    ("cco", "application/x-cocoa"),
+    ("hqx", "application/mac-binhex40"),
+    ("htc", "text/x-component"),
+    ("jad", "text/vnd.sun.j2me.app-descriptor"),
+    ("jardiff", "application/x-java-archive-diff"),
+    ("jng", "image/x-jng"),
+    ("jnlp", "application/x-java-jnlp-file"),
+    ("kar", "audio/midi"),
+    ("mml", "text/mathml"),
+    ("mng", "video/x-mng"),
+    ("pdb", "application/x-pilot"),
+    ("pl", "application/x-perl"),
+    ("pm", "application/x-perl"),
+    ("prc", "application/x-pilot"),
+    ("ra", "audio/x-realaudio"),
+    ("rpm", "application/x-redhat-package-manager"),
+    ("run", "application/x-makeself"),
+    ("sea", "application/x-sea"),
+    ("shtml", "text/html; charset=utf-8"), // served as it is: no server-side includes
+    ("sit", "application/x-stuffit"),
+    ("swf", "application/x-shockwave-flash"),
+    ("tcl", "application/x-tcl"),
+    ("tk", "application/x-tcl"),
+    ("wbmp", "image/vnd.wap.wbmp"),
+    ("wml", "text/vnd.wap.wml"),
+    ("wmlc", "application/vnd.wap.wmlc"),
+    ("xpi", "application/x-xpinstall"),
 ];
 
 /// The content type for a file name. A `.gz` file is served as gzip data, not as its
@@ -224,6 +255,9 @@ mod tests {
             ("README.md", "text/markdown; charset=utf-8"),
             ("notes.txt", "text/plain; charset=utf-8"),
             ("Makefile", DEFAULT_MIME),
+            ("legacy.shtml", "text/html; charset=utf-8"),
+            ("app.JNLP", "application/x-java-jnlp-file"),
+            ("movie.swf", "application/x-shockwave-flash"),
             ("archive.tar", "application/x-tar"),
             ("archive.7z", "application/x-7z-compressed"),
             (
@@ -246,5 +280,14 @@ mod tests {
             assert_eq!(mime_type(Path::new(name)), mime, "{name}");
             assert_eq!(mime_type(&Path::new("/srv/www").join(name)), mime, "{name}");
         }
+    }
+
+    /// A lookup takes the first entry: a second one for an extension would never be used.
+    #[test]
+    fn each_extension_once() {
+        let mut extensions: Vec<&str> = MIME_TYPES.iter().map(|&(ext, _)| ext).collect();
+        extensions.sort_unstable();
+        let twice: Vec<_> = extensions.windows(2).filter(|w| w[0] == w[1]).collect();
+        assert!(twice.is_empty(), "{twice:?}");
     }
 }
