@@ -519,6 +519,64 @@ fn refused_lines_keep_their_request_line_and_duration() {
     }
 }
 
+/// `--proxy-protocol`: the PROXY header a TCP balancer sends first names the client, in
+/// either version, however it is split, for every request of the connection; a LOCAL
+/// one (the balancer's own health check) keeps the connection's address, and a
+/// connection without a header, or one sending a second header after a request, is
+/// answered 400 and closed, since its client would be naming itself.
+#[test]
+fn the_proxy_protocol_names_the_client() {
+    let dir = TempDir::new("access-proxy-protocol");
+    let path = dir.join("access.log");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--proxy-protocol"])
+        .args(&["--access-logfile", path.to_str().unwrap()])
+        .args(&["--access-logformat", "%(h)s %(q)s %(s)s"])
+        .start();
+    let v1 = b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 443\r\n";
+    let mut conn = server.connect();
+    conn.send(&v1[..10]);
+    conn.wait_consumed(secs(10));
+    conn.send(&[&v1[10..], &request("GET", "/?v1", &[], b"")[..]].concat());
+    assert_eq!(conn.read_response(secs(10)).status, 200);
+    assert_eq!(wait_line(&path, " v1 "), "203.0.113.7 v1 200");
+    // A second header on the kept connection is no header but a malformed request.
+    conn.send(v1);
+    assert_eq!(conn.read_response(secs(10)).status, 400);
+    conn.expect_closed(secs(10));
+
+    // Version 2 over IPv6, with a TLV after the addresses; both requests are the client's.
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x2a".to_vec();
+    v2.extend_from_slice(
+        &"2001:db8::7"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    v2.extend_from_slice(&[0; 16]);
+    v2.extend_from_slice(&[0x9c, 0x40, 0x01, 0xbb, 0x04, 0x00, 0x03, b'v', b'p', b'c']);
+    let mut conn = server.connect();
+    conn.send(&[&v2[..], &request("GET", "/?v2a", &[], b"")[..]].concat());
+    assert_eq!(conn.read_response(secs(10)).status, 200);
+    conn.send(&request("GET", "/?v2b", &[], b""));
+    assert_eq!(conn.read_response(secs(10)).status, 200);
+    assert_eq!(wait_line(&path, " v2b "), "2001:db8::7 v2b 200");
+    assert_eq!(wait_line(&path, " v2a "), "2001:db8::7 v2a 200");
+
+    let local = b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00";
+    let wire = [
+        &local[..],
+        &request("GET", "/?local", &["Connection: close"], b"")[..],
+    ];
+    assert_eq!(status_of(&server, &wire.concat()), 200);
+    assert_eq!(wait_line(&path, " local "), "127.0.0.1 local 200");
+    let mut bare = server.connect();
+    bare.send(&request("GET", "/?bare", &[], b""));
+    assert_eq!(bare.read_response(secs(10)).status, 400);
+    bare.expect_closed(secs(10));
+    assert_eq!(wait_line(&path, " bare "), "127.0.0.1 bare 400");
+}
+
 /// A format of one's own: response headers the application set (`%({name}o)s`; the ones
 /// the server writes are `-`, `%(B)s` is the size) and `%%` for a percent sign, as in
 /// gunicorn.

@@ -77,6 +77,14 @@ pub(crate) struct Cli {
     #[arg(long = "reuse-port", env = "BR_SERVE_REUSE_PORT", value_parser = boolish())]
     pub reuse_port: bool,
 
+    /// Every connection begins with a PROXY protocol header (version 1 or 2) from the load
+    /// balancer in front, and the client it names is the request's peer address (the
+    /// access log's %(h)s); a connection without one is answered 400 and closed. Only
+    /// for listeners that nothing but the balancer can reach (nginx's `listen ...
+    /// proxy_protocol`, gunicorn's --proxy-protocol).
+    #[arg(long = "proxy-protocol", env = "BR_SERVE_PROXY_PROTOCOL", value_parser = boolish())]
+    pub proxy_protocol: bool,
+
     /// Most connections waiting in the kernel for a worker to accept them.
     #[arg(long, value_name = "INT", env = "BR_SERVE_BACKLOG", default_value_t = 2048,
           value_parser = parse_backlog)]

@@ -121,6 +121,9 @@ pub struct Config {
     pub binds: Vec<BindAddr>,
     /// SO_REUSEPORT on the TCP listeners (`--reuse-port`).
     pub reuse_port: bool,
+    /// Connections begin with a PROXY protocol header naming the client
+    /// (`--proxy-protocol`).
+    pub proxy_protocol: bool,
     /// How many workers to run.
     pub workers: usize,
     /// `--max-workers`: the autoscaler's ceiling (`workers` is its floor); `None` off.
@@ -483,6 +486,7 @@ fn validate(cli: Cli, argv: Vec<OsString>, bind_file: Option<&Path>) -> Result<C
     Ok(Config {
         binds,
         reuse_port: cli.reuse_port,
+        proxy_protocol: cli.proxy_protocol,
         workers,
         max_workers: cli.max_workers,
         scale_down_after: cli.scale_down_after,

@@ -19,6 +19,8 @@
 //! - `target.rs`: request-target forms and the Host authority.
 //! - `framing.rs`: Content-Length, Transfer-Encoding, Host count, Connection, Expect.
 //! - `chunked.rs`: [`ChunkedDecoder`].
+//! - `proxy_protocol.rs`: the PROXY protocol header a load balancer sends before the
+//!   request (`--proxy-protocol`).
 //! - `request.rs`, `response.rs`, `date.rs`, `error.rs`: the types handed around.
 //!
 //! The files are private; everything public is re-exported here.
@@ -74,6 +76,7 @@ pub(crate) mod error;
 mod framing;
 pub(crate) mod head;
 pub(crate) mod limits;
+mod proxy_protocol;
 pub(crate) mod request;
 pub(crate) mod response;
 mod syntax;
@@ -88,6 +91,7 @@ pub use error::HttpError;
 pub use head::{BodyFraming, RequestHead, parse_head};
 pub(crate) use head::{HeadBuffers, parse_head_into};
 pub use limits::{CHUNK_LINE_MAX, Limits, MAX_LEADING_EMPTY_LINES, TRAILERS_MAX};
+pub(crate) use proxy_protocol::{ProxyHeader, parse_proxy_header};
 pub use request::{Request, Version};
 pub use response::{
     Body, CONTINUE_100, Response, ResponseMeta, body_allowed, reason_phrase, write_head,

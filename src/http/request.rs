@@ -455,7 +455,9 @@ impl Request {
         self.body
     }
 
-    /// The peer's address, when the socket has one (not for Unix sockets).
+    /// The peer's address, when the socket has one (not for Unix sockets). With
+    /// `--proxy-protocol`, the client the load balancer's PROXY header names (on a Unix
+    /// socket too), or the balancer's own address where the header names none.
     ///
     /// # Examples
     ///

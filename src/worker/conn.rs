@@ -25,8 +25,9 @@ use crate::access_log::{AccessLog, Entry, Pending, joined_field};
 use crate::http::HttpError;
 use crate::http::error::content_too_large;
 use crate::http::{
-    BodyFraming, CONTINUE_100, ChunkedDecoder, DateCache, HeadBuffers, Limits, Request,
-    RequestHead, Response, ResponseMeta, Version, body_allowed, parse_head_into, write_head,
+    BodyFraming, CONTINUE_100, ChunkedDecoder, DateCache, HeadBuffers, Limits, ProxyHeader,
+    Request, RequestHead, Response, ResponseMeta, Version, body_allowed, parse_head_into,
+    parse_proxy_header, write_head,
 };
 use crate::metrics::Metrics;
 use crate::sys::abort_answer;
@@ -135,6 +136,8 @@ pub struct Ctx {
     pub newcomer_served_at: Instant,
     /// `--check-client-connection`: skip a request whose client has gone.
     pub check_client: bool,
+    /// `--proxy-protocol`: each connection begins with a PROXY header naming its client.
+    pub proxy_protocol: bool,
     /// `--queue-timeout`: answer 503 to a request that waited longer for this worker.
     pub queue_timeout: Option<Duration>,
     /// Requests answered by this worker so far.
@@ -381,6 +384,8 @@ pub struct Conn {
     unsent_seen: u32,
     /// Access-log lines of answers not yet wholly written, in the order of the requests.
     lines: VecDeque<HeldLine>,
+    /// `--proxy-protocol`, and the balancer's PROXY header has not been read yet.
+    awaiting_proxy_header: bool,
 }
 
 /// An access-log line waiting for its answer to go out: where the answer's body begins
@@ -400,7 +405,8 @@ impl HeldLine {
 
 impl Conn {
     /// Wraps a freshly accepted stream.
-    pub fn new(stream: Stream, peer: Option<SocketAddr>, now: Instant) -> Conn {
+    pub fn new(stream: Stream, peer: Option<SocketAddr>, ctx: &Ctx) -> Conn {
+        let now = ctx.now;
         Conn {
             stream,
             peer,
@@ -424,6 +430,7 @@ impl Conn {
             slow_sender: false,
             unsent_seen: 0,
             lines: VecDeque::new(),
+            awaiting_proxy_header: ctx.proxy_protocol,
         }
     }
 
@@ -651,6 +658,9 @@ impl Conn {
 
     /// Parses and answers every complete request in the input buffer, in order.
     fn process(&mut self, ctx: &mut Ctx) {
+        if self.awaiting_proxy_header && !self.take_proxy_header(ctx) {
+            return;
+        }
         let mut consumed = 0;
         // Pipelined requests too wait for no drain that has run out of time.
         while self.out.pending() <= OUTPUT_HIGH_WATER && !ctx.out_of_time() {
@@ -670,6 +680,29 @@ impl Conn {
         // the input budget, for as long as it lives.
         if self.input.capacity() > INPUT_KEEP && self.input.len() <= INPUT_KEEP {
             self.input.shrink_to(INPUT_KEEP);
+        }
+    }
+
+    /// `--proxy-protocol`: takes the PROXY header the balancer sent ahead of the first
+    /// request, and the client's address from it. False while the header is incomplete,
+    /// and when it is refused: a connection that does not begin with one is answered 400
+    /// and closed, since a request read from it would be the client's word for its own
+    /// address, or a header cut short.
+    fn take_proxy_header(&mut self, ctx: &mut Ctx) -> bool {
+        match parse_proxy_header(&self.input) {
+            Ok(ProxyHeader::Partial) => false,
+            Ok(ProxyHeader::Complete { len, source }) => {
+                self.input.drain(..len);
+                self.peer = source.or(self.peer);
+                self.awaiting_proxy_header = false;
+                true
+            }
+            Err(err) => {
+                self.awaiting_proxy_header = false;
+                log::debug!("closing {}: {}", peer_name(self.peer), err.message());
+                self.refuse_head(0, Response::error(&err), ctx);
+                false
+            }
         }
     }
 

@@ -446,6 +446,7 @@ impl Worker {
                 turn_began: now,
                 newcomer_served_at: now,
                 check_client: config.check_client_connection,
+                proxy_protocol: config.proxy_protocol,
                 queue_timeout: config.queue_timeout,
                 served: 0,
                 access: spec.access_log,
@@ -752,7 +753,7 @@ impl Worker {
                 let empty = matches!(&accepted, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
                 self.took_last_accept(i, !empty);
                 match accepted {
-                    Ok((stream, peer)) => self.keep(Conn::new(stream, peer, self.ctx.now)),
+                    Ok((stream, peer)) => self.keep(Conn::new(stream, peer, &self.ctx)),
                     Err(err) => {
                         // A client that left before its accept was one of the share; an
                         // empty queue, or descriptors running short, ends the taking.
@@ -966,7 +967,7 @@ impl Worker {
     /// registered, two syscalls fewer. Registering later misses nothing: epoll reports
     /// readiness that is already there when a descriptor is added.
     fn adopt(&mut self, stream: Stream, peer: Option<std::net::SocketAddr>) {
-        let mut conn = Conn::new(stream, peer, self.ctx.now);
+        let mut conn = Conn::new(stream, peer, &self.ctx);
         let (served, began) = (self.ctx.served, self.ctx.now);
         let verdict = conn.drive(&mut self.scratch, &mut self.ctx);
         let took = self.ctx.now.saturating_duration_since(began);
