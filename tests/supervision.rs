@@ -984,3 +984,55 @@ fn no_ready_line_while_winch_keeps_the_workers_stopped() {
         .collect();
     assert_eq!(ready.len(), 2, "{ready:#?}");
 }
+
+/// A copy of the listening socket that process `pid` has bound to `addr`, taken with
+/// pidfd_getfd(2) (Linux 5.6; allowed to the process's parent, which the test is, unless
+/// a seccomp profile forbids it, as container runtimes may): the test's way to break the
+/// socket all of the server's processes share, as an application's stray `shutdown` or
+/// double `close` would.
+fn listener_of(pid: u32, addr: std::net::SocketAddr) -> Option<std::net::TcpStream> {
+    use nix::libc;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    let pidfd = i32::try_from(pidfd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: a descriptor just returned to us, owned by nothing else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    (3..256).find_map(|target: libc::c_long| {
+        use std::os::fd::AsRawFd;
+        // SAFETY: pidfd_getfd duplicates the target's descriptor into this process.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) };
+        let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+        // SAFETY: as above, a new descriptor of our own (a socket or not: only its
+        // address is asked, which fails for anything but a socket).
+        let socket = std::net::TcpStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        (socket.local_addr().ok() == Some(addr)).then_some(socket)
+    })
+}
+
+/// A listener broken under the workers (shut down here; an application's double close
+/// of its descriptor does the same to one worker) makes every accept fail at once while
+/// epoll goes on reporting it ready. Each worker spun a core on it for good, logging
+/// nothing, and its heartbeat kept the master from ever replacing it. A worker now exits
+/// on such an error, saying why, and the master starts another.
+#[test]
+fn a_worker_whose_listener_breaks_exits_and_is_replaced() {
+    let server = start("1", &[]);
+    let first = server.children();
+    let Some(listener) = listener_of(server.pid(), server.addr()) else {
+        return eprintln!("skipped: pidfd_getfd(2) is not permitted here");
+    };
+    listener
+        .shutdown(std::net::Shutdown::Both)
+        .expect("shut the listener down");
+    server.wait_for_log("the listener is unusable in this worker", secs(10));
+    let replaced = poll_until(secs(15), || {
+        let now = server.children();
+        (!now.is_empty() && now != first).then_some(())
+    });
+    assert!(
+        replaced.is_some(),
+        "workers: {first:?}, then {:?}",
+        server.children()
+    );
+}

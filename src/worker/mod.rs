@@ -55,6 +55,8 @@ const CONN_BASE: usize = 1 << 20;
 
 /// Exit code of a worker that could not set itself up (gunicorn's WORKER_BOOT_ERROR).
 pub const EXIT_BOOT_ERROR: i32 = 3;
+/// Exit code of a worker that stopped because its event loop or a listener failed.
+const EXIT_BROKEN: i32 = 1;
 /// How often connection deadlines are checked.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// A poll that took this long waited for its events: one that finds them there returns
@@ -340,6 +342,8 @@ struct Worker {
     /// Whether the listeners are in this worker's epoll (`watch_listeners`).
     watching: bool,
     accept_paused_until: Option<Instant>,
+    /// An accept failed in a way no retry mends (`on_accept_error`): the worker exits.
+    listener_failed: Option<io::Error>,
     /// The last accept failed for want of descriptors (or memory).
     starved: bool,
     /// When accept last failed so, while the episode lasts: its warning said, its end
@@ -411,6 +415,7 @@ impl Worker {
             lifeline: spec.lifeline,
             wake: spec.wake,
             accept_paused_until: None,
+            listener_failed: None,
             starved: false,
             starved_at: None,
             crowded: false,
@@ -491,7 +496,7 @@ impl Worker {
             if let Err(err) = self.poll.poll(&mut events, Some(self.poll_timeout())) {
                 if err.kind() != io::ErrorKind::Interrupted {
                     log::error!("poll failed: {err}");
-                    return 1;
+                    return EXIT_BROKEN;
                 }
             }
             self.ctx.set_now(Instant::now());
@@ -500,6 +505,13 @@ impl Worker {
             self.on_events(&events, slept);
             self.heed_a_stop();
             self.accept_one();
+            if let Some(err) = self.listener_failed.take() {
+                log::error!(
+                    "accept: {err}; the listener is unusable in this worker, which exits \
+                     for the master to start another"
+                );
+                return EXIT_BROKEN;
+            }
             self.sweep();
             self.check_recycle();
             self.watch_listeners();
@@ -956,7 +968,19 @@ impl Worker {
                 }
                 self.accept_paused_until = Some(self.ctx.now + ACCEPT_BACKOFF);
             }
-            // The client gave up before we accepted (ECONNABORTED and the like).
+            // The listener itself is gone or broken here: its descriptor closed under
+            // the worker (EBADF: an application's double close, say), shut down
+            // (EINVAL), or another file in its place (ENOTSOCK). It stays ready in
+            // epoll, so retrying spun a core for good, silently, with a heartbeat that
+            // kept the master from ever replacing the worker.
+            Some(
+                nix::libc::EBADF | nix::libc::EINVAL | nix::libc::ENOTSOCK | nix::libc::EFAULT,
+            ) => {
+                self.accept_ready[listener] = false;
+                self.listener_failed = Some(err);
+            }
+            // The client gave up before we accepted (ECONNABORTED), or one of the network
+            // errors accept(2) passes on from the new connection, to be retried.
             _ => log::debug!("accept: {err}"),
         }
     }
