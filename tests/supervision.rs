@@ -1036,3 +1036,34 @@ fn a_worker_whose_listener_breaks_exits_and_is_replaced() {
         server.children()
     );
 }
+
+/// O_NONBLOCK belongs to the listening socket that every worker shares: an application
+/// that cleared it left each idle worker that lost an accept race asleep in accept(2),
+/// killed at `--timeout`, and every replacement inherited the same socket and fate. A
+/// worker now sets the flag again as it boots, so the next one mends it.
+#[test]
+fn a_new_worker_makes_the_shared_listener_non_blocking_again() {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let server = start("1", &[]);
+    let first = server.children();
+    let Some(listener) = listener_of(server.pid(), server.addr()) else {
+        return eprintln!("skipped: pidfd_getfd(2) is not permitted here");
+    };
+    let flags = |listener: &std::net::TcpStream| {
+        let bits = fcntl(listener, FcntlArg::F_GETFL).expect("F_GETFL");
+        OFlag::from_bits_truncate(bits)
+    };
+    let blocking = flags(&listener) - OFlag::O_NONBLOCK;
+    fcntl(&listener, FcntlArg::F_SETFL(blocking)).expect("F_SETFL");
+    send_signal(first[0], Signal::SIGKILL);
+    let replaced = poll_until(secs(15), || {
+        let now = server.children();
+        (!now.is_empty() && now != first).then_some(())
+    });
+    assert!(replaced.is_some(), "no worker after {first:?}");
+    let mended = poll_until(secs(10), || {
+        flags(&listener).contains(OFlag::O_NONBLOCK).then_some(())
+    });
+    assert!(mended.is_some(), "the listener is still blocking");
+    assert_eq!(server.get("/").status, 200);
+}

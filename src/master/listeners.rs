@@ -42,8 +42,17 @@ impl Listener {
     }
 
     /// In a freshly forked worker: the same socket as a mio listener (no new fd; the
-    /// path of a Unix socket stays the master's business).
+    /// path of a Unix socket stays the master's business), made non-blocking once more.
+    /// The flag belongs to the socket that every worker shares: an application that
+    /// cleared it (a library setting its inherited descriptors blocking) left every idle
+    /// worker that lost an accept race asleep in accept(2), killed at `--timeout`, and
+    /// each replacement after it. The next worker to boot now puts it right.
     pub fn into_worker(self) -> worker::Listener {
+        // Should this fail, the flag stays as it is: set at bind, unless cleared since.
+        let _ = match &self {
+            Listener::Tcp(l, _) => l.set_nonblocking(true),
+            Listener::Unix(l, _) => l.set_nonblocking(true),
+        };
         match self {
             Listener::Tcp(l, _) => worker::Listener::Tcp(mio::net::TcpListener::from_std(l)),
             Listener::Unix(l, _) => worker::Listener::Unix(mio::net::UnixListener::from_std(l)),
