@@ -26,6 +26,11 @@ use crate::http::{Request, RequestHead, Response};
 /// flushes or closes what it holds (gunicorn's `worker_exit`). A worker killed (after
 /// `--timeout` or `--graceful-timeout`) runs nothing.
 ///
+/// A handler that calls fork(2) itself must have the child exec or `_exit`, as
+/// `std::process::Command` does: a child that returned into the worker would go on as a
+/// copy of it, answering the parent's connections and unwatching the parent's
+/// listeners in the epoll instance they share.
+///
 /// # Examples
 ///
 /// Closures implement it too, which is all a stateless application needs:
