@@ -553,7 +553,6 @@ struct Sink {
 /// process's (POSIX's PIPE_BUF, 4096 on Linux).
 const PIPE_BUF: usize = 4096;
 
-/// The value of the field called `name` (case-insensitive) among `fields`.
 /// A request field as the log shows it, from the values of the lines that carry it:
 /// joined by `", "` when there are several, as RFC 9110 §5.3 makes them equivalent to
 /// one line. A proxy may append its own line rather than extend the client's (HAProxy's
@@ -572,6 +571,7 @@ pub fn joined_field<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<Co
     Some(Cow::Owned(all))
 }
 
+/// The value of the field called `name` (case-insensitive) among `fields`.
 fn named<'a, V>(fields: &'a [(String, V)], name: &str) -> Option<&'a V> {
     let found = fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
     found.map(|(_, value)| value)

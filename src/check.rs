@@ -10,10 +10,17 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// Usage of the subcommand, after the program's name.
-const USAGE: &str = "check http://HOST:PORT/PATH [TIMEOUT_SECONDS]";
+const USAGE: &str = "check [--proxy-protocol] http://HOST:PORT/PATH [TIMEOUT_SECONDS]";
 /// What `check --help` says below the usage.
 const HELP: &str = "Sends one GET and exits 0 when the answer is a 2xx or 3xx within the \
-timeout (5 s unless given), 1 otherwise, saying why: a container's HEALTHCHECK without curl.";
+timeout (5 s unless given), 1 otherwise, saying why: a container's HEALTHCHECK without curl. \
+--proxy-protocol sends a PROXY protocol header first (`PROXY UNKNOWN`), for a server \
+started with --proxy-protocol, which refuses requests without one.";
+
+/// What `--proxy-protocol` sends ahead of the request: a version 1 header that names no
+/// client, so the server keeps the connection's own address (HAProxy's proxy-protocol.txt
+/// §2.1), as a balancer's health check would.
+const PROXY_UNKNOWN: &str = "PROXY UNKNOWN\r\n";
 
 /// Runs the probe; `args` are the words after `check`.
 pub fn run(args: &[String]) -> ExitCode {
@@ -23,6 +30,10 @@ pub fn run(args: &[String]) -> ExitCode {
         let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
         return ExitCode::SUCCESS;
     }
+    let (proxied, args) = match args.split_first() {
+        Some((first, rest)) if first == "--proxy-protocol" => (true, rest),
+        _ => (false, args),
+    };
     let (url, timeout) = match args {
         [url] => (url, Duration::from_secs(5)),
         [url, secs] => match secs.parse().ok().and_then(timeout_of) {
@@ -31,7 +42,7 @@ pub fn run(args: &[String]) -> ExitCode {
         },
         _ => return usage(),
     };
-    match probe(url, timeout) {
+    match probe(url, timeout, proxied) {
         Ok(status) if (200..400).contains(&status) => ExitCode::SUCCESS,
         Ok(status) => fail(&format!("{url}: status {status}")),
         Err(err) => fail(&format!("{url}: {err}")),
@@ -66,9 +77,10 @@ fn split_url(url: &str) -> Result<(&str, &str), String> {
     }
 }
 
-/// Sends the GET and reads the answer's status, all within `timeout`: each step waits
-/// only for what is left of it, so a server dripping its answer cannot stretch the check.
-fn probe(url: &str, timeout: Duration) -> Result<u16, String> {
+/// Sends the GET (after a PROXY header when `proxied`) and reads the answer's status,
+/// all within `timeout`: each step waits only for what is left of it, so a server
+/// dripping its answer cannot stretch the check.
+fn probe(url: &str, timeout: Duration, proxied: bool) -> Result<u16, String> {
     let deadline = Deadline(Instant::now() + timeout, timeout);
     let (authority, path) = split_url(url)?;
     let with_port = if authority.contains(':') && !authority.ends_with(']') {
@@ -83,8 +95,9 @@ fn probe(url: &str, timeout: Duration) -> Result<u16, String> {
         .ok_or("no address")?;
     let mut stream =
         TcpStream::connect_timeout(&addr, deadline.left()?).map_err(|e| deadline.failed(e))?;
+    let header = if proxied { PROXY_UNKNOWN } else { "" };
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: br-serve-check\r\n\r\n"
+        "{header}GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: br-serve-check\r\n\r\n"
     );
     stream
         .set_write_timeout(Some(deadline.left()?))
@@ -198,7 +211,7 @@ mod tests {
             b"3 X\r\n",
         ];
         let url = answering(parts, Duration::ZERO);
-        assert_eq!(probe(&url, Duration::from_secs(10)), Ok(503));
+        assert_eq!(probe(&url, Duration::from_secs(10), false), Ok(503));
     }
 
     /// The timeout bounds the whole check: it read each byte of a dripped status line
@@ -207,7 +220,7 @@ mod tests {
     fn the_timeout_bounds_the_whole_check() {
         let parts: &[&[u8]] = &[b"HTTP", b"/1.1", b" 200", b" OK\r\n", b"\r\n"];
         let url = answering(parts, Duration::from_millis(400));
-        let result = probe(&url, Duration::from_millis(900));
+        let result = probe(&url, Duration::from_millis(900), false);
         assert_eq!(result, Err("no answer within 900ms".to_string()));
     }
 

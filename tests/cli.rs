@@ -493,6 +493,25 @@ fn check_subcommand_probes_a_url() {
         Some(1),
         "check /status/503: {status}; log:\n{log}"
     );
+    // A server behind a TCP balancer takes requests only after a PROXY header, which
+    // `--proxy-protocol` sends (a Kubernetes exec probe has no balancer in front).
+    let proxied = Launch::new()
+        .args(&["--workers", "1", "--proxy-protocol"])
+        .start();
+    let url = format!("http://{}/readyz", proxied.addr());
+    for (flags, code) in [(&["--proxy-protocol"][..], Some(0)), (&[], Some(1))] {
+        let (status, log) = Launch::new()
+            .no_bind()
+            .args(&["check"])
+            .args(flags)
+            .args(&[&url, "5"])
+            .run_to_exit(secs(10));
+        assert_eq!(
+            status.code(),
+            code,
+            "check {flags:?}: {status}; log:\n{log}"
+        );
+    }
     // Found from --help, and with a --help of its own (it took "--help" for a URL).
     let (status, out) = Launch::new()
         .no_bind()

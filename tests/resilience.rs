@@ -556,14 +556,19 @@ fn a_full_worker_closes_idle_kept_connections_for_newcomers() {
     kept[0].expect_closed(secs(5));
 }
 
-/// A one-worker server with room for 5 connections (and a `--header-timeout` of 60 s),
-/// every place held by a connection that has sent `sent`; then a newcomer, answered once
-/// the worker has made room for it, which it says in its log. Returns the server and
-/// the holders.
-fn full_worker_answers_a_newcomer(sent: &[u8]) -> (Server, Vec<TcpStream>) {
+/// A one-worker server with room for 5 connections (and a `--header-timeout` of 60 s,
+/// and the `extra` flags), every place held by a connection that has sent `sent`; then
+/// a newcomer sending `first` and a request, answered once the worker has made room for
+/// it, which it says in its log. Returns the server and the holders.
+fn full_worker_answers_a_newcomer(
+    extra: &[&str],
+    sent: &[u8],
+    first: &[u8],
+) -> (Server, Vec<TcpStream>) {
     let server = Launch::new()
         .args(&["--workers", "1", "--worker-connections", "5"])
         .args(&["--header-timeout", "60"])
+        .args(extra)
         .start();
     let holders: Vec<TcpStream> = (0..5)
         .map(|_| {
@@ -575,7 +580,7 @@ fn full_worker_answers_a_newcomer(sent: &[u8]) -> (Server, Vec<TcpStream>) {
     holders.iter().for_each(wait_consumed);
     let since = Instant::now();
     let mut newcomer = server.connect();
-    newcomer.send(&request("GET", "/", &[], b""));
+    newcomer.send(&[first, &request("GET", "/", &[], b"")].concat());
     assert_eq!(newcomer.read_response(secs(15)).status, 200);
     eprintln!("the newcomer was answered after {:?}", since.elapsed());
     server.wait_for_log("--worker-connections 5 are not enough", secs(5));
@@ -587,7 +592,7 @@ fn full_worker_answers_a_newcomer(sent: &[u8]) -> (Server, Vec<TcpStream>) {
 /// place until `--header-timeout` (60 s here), and the newcomer waited that long.
 #[test]
 fn a_full_worker_closes_slow_heads_for_newcomers() {
-    let (_server, mut slow) = full_worker_answers_a_newcomer(b"GET / HTTP/1.1\r\n");
+    let (_server, mut slow) = full_worker_answers_a_newcomer(&[], b"GET / HTTP/1.1\r\n", b"");
     let (answer, closed) = read_to_close(&mut slow[0], secs(10));
     let answer = String::from_utf8_lossy(&answer);
     assert!(closed && answer.starts_with("HTTP/1.1 408"), "{answer}");
@@ -599,7 +604,16 @@ fn a_full_worker_closes_slow_heads_for_newcomers() {
 /// deadline off each time), and the newcomer waited with nothing in the log.
 #[test]
 fn a_full_worker_closes_connections_that_begin_no_request_for_newcomers() {
-    full_worker_answers_a_newcomer(b"\r\n");
+    full_worker_answers_a_newcomer(&[], b"\r\n", b"");
+}
+
+/// With `--proxy-protocol`, connections holding part of a PROXY header (which a
+/// balancer sends whole) have begun no request either: they held every place until
+/// `--header-timeout`, and the newcomer from the balancer waited that long.
+#[test]
+fn a_full_worker_closes_partial_proxy_headers_for_newcomers() {
+    let header = b"PROXY TCP4 192.0.2.9 192.0.2.1 5000 80\r\n";
+    full_worker_answers_a_newcomer(&["--proxy-protocol"], b"PROXY TCP4 1", header);
 }
 
 /// Out of descriptors before `--worker-connections`, a worker makes room the same way:

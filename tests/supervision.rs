@@ -1010,6 +1010,18 @@ fn listener_of(pid: u32, addr: std::net::SocketAddr) -> Option<std::net::TcpStre
     })
 }
 
+/// A server of one worker, the worker, and the test's copy of the listener it serves;
+/// `None`, the test skipped, where pidfd_getfd(2) is not permitted.
+fn one_worker_and_its_listener() -> Option<(Server, u32, std::net::TcpStream)> {
+    let server = start("1", &[]);
+    let worker = server.children()[0];
+    let listener = listener_of(server.pid(), server.addr());
+    if listener.is_none() {
+        eprintln!("skipped: pidfd_getfd(2) is not permitted here");
+    }
+    Some((server, worker, listener?))
+}
+
 /// A listener broken under the workers (shut down here; an application's double close
 /// of its descriptor does the same to one worker) makes every accept fail at once while
 /// epoll goes on reporting it ready. Each worker spun a core on it for good, logging
@@ -1017,24 +1029,14 @@ fn listener_of(pid: u32, addr: std::net::SocketAddr) -> Option<std::net::TcpStre
 /// on such an error, saying why, and the master starts another.
 #[test]
 fn a_worker_whose_listener_breaks_exits_and_is_replaced() {
-    let server = start("1", &[]);
-    let first = server.children();
-    let Some(listener) = listener_of(server.pid(), server.addr()) else {
-        return eprintln!("skipped: pidfd_getfd(2) is not permitted here");
+    let Some((server, worker, listener)) = one_worker_and_its_listener() else {
+        return;
     };
     listener
         .shutdown(std::net::Shutdown::Both)
         .expect("shut the listener down");
     server.wait_for_log("the listener is unusable in this worker", secs(10));
-    let replaced = poll_until(secs(15), || {
-        let now = server.children();
-        (!now.is_empty() && now != first).then_some(())
-    });
-    assert!(
-        replaced.is_some(),
-        "workers: {first:?}, then {:?}",
-        server.children()
-    );
+    wait_replaced(&server, worker, secs(15));
 }
 
 /// O_NONBLOCK belongs to the listening socket that every worker shares: an application
@@ -1044,10 +1046,8 @@ fn a_worker_whose_listener_breaks_exits_and_is_replaced() {
 #[test]
 fn a_new_worker_makes_the_shared_listener_non_blocking_again() {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let server = start("1", &[]);
-    let first = server.children();
-    let Some(listener) = listener_of(server.pid(), server.addr()) else {
-        return eprintln!("skipped: pidfd_getfd(2) is not permitted here");
+    let Some((server, worker, listener)) = one_worker_and_its_listener() else {
+        return;
     };
     let flags = |listener: &std::net::TcpStream| {
         let bits = fcntl(listener, FcntlArg::F_GETFL).expect("F_GETFL");
@@ -1055,12 +1055,8 @@ fn a_new_worker_makes_the_shared_listener_non_blocking_again() {
     };
     let blocking = flags(&listener) - OFlag::O_NONBLOCK;
     fcntl(&listener, FcntlArg::F_SETFL(blocking)).expect("F_SETFL");
-    send_signal(first[0], Signal::SIGKILL);
-    let replaced = poll_until(secs(15), || {
-        let now = server.children();
-        (!now.is_empty() && now != first).then_some(())
-    });
-    assert!(replaced.is_some(), "no worker after {first:?}");
+    send_signal(worker, Signal::SIGKILL);
+    wait_replaced(&server, worker, secs(15));
     let mended = poll_until(secs(10), || {
         flags(&listener).contains(OFlag::O_NONBLOCK).then_some(())
     });

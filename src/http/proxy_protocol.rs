@@ -67,20 +67,25 @@ fn parse_v1(input: &[u8]) -> Result<ProxyHeader, HttpError> {
             false => Err(bad_request("PROXY protocol v1 header over 107 bytes")),
         };
     };
-    let line = std::str::from_utf8(&input[V1_PREFIX.len()..end]).map_err(|_| BAD_V1)?;
+    let len = end + 2;
+    let line = &input[V1_PREFIX.len()..end];
+    // §2.1: after UNKNOWN, the receiver ignores whatever comes before the CRLF.
+    if line == b"UNKNOWN" || line.starts_with(b"UNKNOWN ") {
+        return Ok(ProxyHeader::Complete { len, source: None });
+    }
+    let line = std::str::from_utf8(line).map_err(|_| BAD_V1)?;
     let source = v1_source(line).ok_or(BAD_V1)?;
     Ok(ProxyHeader::Complete {
-        len: end + 2,
-        source,
+        len,
+        source: Some(source),
     })
 }
 
-/// The client's address in a version 1 line after `PROXY `: `None` when it is not one,
-/// `Some(None)` for `UNKNOWN`, whatever follows it (§2.1: the receiver ignores that).
-fn v1_source(line: &str) -> Option<Option<SocketAddr>> {
+/// The client's address in a version 1 line after `PROXY ` (`TCP4` or `TCP6` and the
+/// four fields), or `None` when it is not one.
+fn v1_source(line: &str) -> Option<SocketAddr> {
     let mut fields = line.split(' ');
     let ip: fn(&str) -> Option<IpAddr> = match fields.next()? {
-        "UNKNOWN" => return Some(None),
         "TCP4" => |text| text.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
         "TCP6" => |text| text.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
         _ => return None,
@@ -94,7 +99,7 @@ fn v1_source(line: &str) -> Option<Option<SocketAddr>> {
     if fields.next().is_some() || ip(destination).is_none() || port(destination_port).is_none() {
         return None;
     }
-    Some(Some(SocketAddr::new(ip(source)?, port(source_port)?)))
+    Some(SocketAddr::new(ip(source)?, port(source_port)?))
 }
 
 /// A port as §2.1 writes it: decimal digits without a leading zero (`0` alone aside),
@@ -143,7 +148,13 @@ fn parse_v2(input: &[u8]) -> Result<ProxyHeader, HttpError> {
             ))
         }
         // UNSPEC, UDP, Unix sockets: nothing to take.
-        (1, _) => None,
+        (1, 0x00 | 0x12 | 0x22 | 0x31 | 0x32) => None,
+        // §2.2: any other family and transport "must be rejected as invalid".
+        (1, _) => {
+            return Err(bad_request(
+                "PROXY protocol v2 header with an unknown family",
+            ));
+        }
         _ => {
             return Err(bad_request(
                 "PROXY protocol v2 header with an unknown command",
@@ -211,6 +222,9 @@ mod tests {
             ),
             (b"PROXY UDP4 192.0.2.1 198.51.100.2 1 2\r\n", Err(400)),
             (b"PROXY TCP4 \xff\r\n", Err(400)),
+            (b"PROXY UNKNOWN \xff\xfe\r\n", complete(18, "")),
+            (b"PROXY UNKNOWNX\r\n", Err(400)),
+            (b"PROXY \r\n", Err(400)),
         ];
         for (input, want) in cases {
             let got = parse_proxy_header(input).map_err(|e| e.status());
@@ -243,6 +257,11 @@ mod tests {
             (v2(0, 0x00, &[]), complete(16, "")),
             (v2(1, 0x00, &[]), complete(16, "")),
             (v2(1, 0x31, &[0; 216]), complete(232, "")),
+            (v2(1, 0x12, &ipv4), complete(28, "")),
+            (v2(0, 0xff, &[]), complete(16, "")),
+            (v2(1, 0x41, &ipv4), Err(400)),
+            (v2(1, 0x13, &ipv4), Err(400)),
+            (v2(1, 0x01, &ipv4), Err(400)),
             (V2_SIGNATURE[..5].to_vec(), Ok(ProxyHeader::Partial)),
             (v2(1, 0x11, &ipv4)[..20].to_vec(), Ok(ProxyHeader::Partial)),
             (v2(1, 0x11, &ipv4[..8]), Err(400)),

@@ -470,9 +470,11 @@ impl Conn {
     /// Since when a connection that has begun no request has held its place, if it has
     /// begun none: its client sent only the blank lines RFC 9112 §2.2 allows before a
     /// request, or nothing (TCP_DEFER_ACCEPT hands such a connection over after about
-    /// 15 s anyway).
+    /// 15 s anyway), or, with `--proxy-protocol`, part of a PROXY header, which a
+    /// balancer sends whole: a full worker let such connections hold every place.
     pub fn unbegun_since(&self) -> Option<Instant> {
-        (!self.reused && self.is_idle()).then_some(self.accepted)
+        let unbegun = self.is_idle() || self.awaiting_proxy_header;
+        (!self.reused && unbegun).then_some(self.accepted)
     }
 
     /// At the end of each [`RATE_WINDOW`], whether the client sent fewer than
@@ -699,7 +701,16 @@ impl Conn {
             }
             Err(err) => {
                 self.awaiting_proxy_header = false;
-                log::debug!("closing {}: {}", peer_name(self.peer), err.message());
+                // Said at most once a second: a balancer left without `send-proxy` has
+                // every connection refused, and the access log counts them.
+                static LAST: AtomicU64 = AtomicU64::new(0);
+                if crate::logging::once_a_second(&LAST) {
+                    let peer = peer_name(self.peer);
+                    log::warn!(
+                        "{peer}: {} (--proxy-protocol); answering 400",
+                        err.message()
+                    );
+                }
                 self.refuse_head(0, Response::error(&err), ctx);
                 false
             }
