@@ -555,21 +555,33 @@ const PIPE_BUF: usize = 4096;
 
 /// A request field as the log shows it, from the values of the lines that carry it:
 /// joined by `", "` when there are several, as RFC 9110 §5.3 makes them equivalent to
-/// one line. A proxy may append its own line rather than extend the client's (HAProxy's
-/// `option forwardfor` does, for `X-Forwarded-For`): the first line alone could be the
-/// client's forgery and the proxy's entry never logged.
+/// one line, the empty ones left out (§5.6.1). A proxy may append its own line rather
+/// than extend the client's (HAProxy's `option forwardfor` does, for `X-Forwarded-For`):
+/// the first line alone could be the client's forgery and the proxy's entry never
+/// logged. The joined value stops at [`JOINED_MAX`] bytes.
 pub fn joined_field<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<Cow<'a, [u8]>> {
     let first = values.next()?;
-    let Some(second) = values.next() else {
+    let mut rest = values.filter(|value| !value.is_empty()).peekable();
+    if rest.peek().is_none() {
         return Some(Cow::Borrowed(first));
-    };
-    let mut all = [first, b", ", second].concat();
-    for value in values {
-        all.extend_from_slice(b", ");
+    }
+    let mut all = first.to_vec();
+    for value in rest {
+        if all.len() >= JOINED_MAX {
+            break;
+        }
+        if !all.is_empty() {
+            all.extend_from_slice(b", ");
+        }
         all.extend_from_slice(value);
     }
+    all.truncate(JOINED_MAX);
     Some(Cow::Owned(all))
 }
+
+/// The most a header joined from several lines gives the log: a value of one line is
+/// held to `--limit-request-field-size`, and 100 lines of it made lines of 800 KB.
+const JOINED_MAX: usize = 8192;
 
 /// The value of the field called `name` (case-insensitive) among `fields`.
 fn named<'a, V>(fields: &'a [(String, V)], name: &str) -> Option<&'a V> {
@@ -816,6 +828,26 @@ mod tests {
         assert!(cut.ends_with("é [truncated]\",\"U\":\"/work\"}\n"), "{cut}");
         let short = json.line(&entry(&|_| None));
         assert_eq!(json.line_within(&entry(&|_| None), PIPE_BUF), short);
+    }
+
+    #[test]
+    fn fields_on_several_lines_are_joined() {
+        let joined = |values: &[&'static [u8]]| joined_field(values.iter().copied());
+        assert_eq!(joined(&[]), None);
+        assert_eq!(joined(&[b""]).as_deref(), Some(&b""[..]));
+        assert_eq!(
+            joined(&[b"a", b"b", b"c"]).as_deref(),
+            Some(&b"a, b, c"[..])
+        );
+        assert_eq!(
+            joined(&[b"a", b"", b"c", b""]).as_deref(),
+            Some(&b"a, c"[..])
+        );
+        assert_eq!(joined(&[b"", b"b"]).as_deref(), Some(&b"b"[..]));
+        let long = [b'x'; 8000];
+        let many = joined_field(std::iter::repeat_n(&long[..], 100)).unwrap();
+        assert_eq!(many.len(), JOINED_MAX);
+        assert!(matches!(joined(&[b"one"]), Some(Cow::Borrowed(_))));
     }
 
     #[test]

@@ -577,6 +577,55 @@ fn the_proxy_protocol_names_the_client() {
     assert_eq!(wait_line(&path, " bare "), "127.0.0.1 bare 400");
 }
 
+/// Behind the PROXY protocol, the requests a drain has no time to run are answered 503
+/// as their clients' requests: their lines in the log named the balancer as the client
+/// and the PROXY header as the request (the header was never taken from them), and a
+/// HEAD among them would have had a body.
+#[test]
+fn a_drain_refuses_proxied_requests_as_their_clients() {
+    let dir = TempDir::new("access-proxy-drain");
+    let path = dir.join("access.log");
+    let mut server = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "--proxy-protocol",
+            "--graceful-timeout",
+            "5",
+        ])
+        .args(&["--access-logfile", path.to_str().unwrap()])
+        .args(&["--access-logformat", "%(h)s %(r)s %(s)s"])
+        .start();
+    let proxied = |client: usize, ms: u64| {
+        let mut conn = server.connect();
+        let header = format!("PROXY TCP4 192.0.2.{client} 198.51.100.2 5000 443\r\n");
+        let path = format!("/sleep?ms={ms}");
+        conn.send(&[header.as_bytes(), &request("GET", &path, &[], b"")].concat());
+        conn
+    };
+    let mut sleeper = proxied(200, 1500);
+    sleeper.wait_consumed(secs(10));
+    // 40 x 150 ms: 6 s of requests behind the sleeper, against 4.5 s of drain.
+    let mut queued: Vec<_> = (1..=40).map(|client| proxied(client, 150)).collect();
+    server.signal(Signal::SIGTERM);
+    assert_eq!(sleeper.read_response(secs(15)).status, 200);
+    let statuses: Vec<u16> = queued
+        .iter_mut()
+        .map(|conn| conn.read_response(secs(15)).status)
+        .collect();
+    let refused = statuses.iter().filter(|&&status| status == 503).count();
+    assert!(refused > 0, "the drain ran every queued request");
+    assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
+    let log = read(&path);
+    let lines: Vec<&str> = log.lines().filter(|line| line.ends_with(" 503")).collect();
+    assert_eq!(lines.len(), refused, "{log}");
+    for line in lines {
+        let (client, rest) = line.split_once(' ').unwrap_or_default();
+        assert!(client.starts_with("192.0.2."), "{line}");
+        assert_eq!(rest, "GET /sleep?ms=150 HTTP/1.1 503", "{line}");
+    }
+}
+
 /// A format of one's own: response headers the application set (`%({name}o)s`; the ones
 /// the server writes are `-`, `%(B)s` is the size) and `%%` for a percent sign, as in
 /// gunicorn.

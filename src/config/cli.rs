@@ -23,7 +23,8 @@ or in the -c file. Signals: TERM graceful stop, INT/QUIT quick stop (with --sign
 nginx: QUIT graceful, INT/TERM quick), HUP reload, \
 TTIN/TTOU one worker more/fewer, USR1 reopen logs, USR2 binary upgrade, WINCH stop workers.\n\n\
 The subcommand `check http://HOST:PORT/PATH [TIMEOUT_SECONDS]` probes a URL for a container's \
-health check (exit 0 on a 2xx or 3xx answer, 1 otherwise), e.g. the master's /healthz on --metrics-bind."
+health check (exit 0 on a 2xx or 3xx answer, 1 otherwise), e.g. the master's /healthz on --metrics-bind; \
+`check --proxy-protocol URL` sends a PROXY header first."
 )]
 pub(crate) struct Cli {
     /// Read settings from this TOML file: each key is a flag's long name (`workers = 4`,

@@ -61,11 +61,16 @@ const BAD_V1: HttpError = bad_request("malformed PROXY protocol v1 header");
 /// `PROXY TCP4|TCP6 SOURCE DESTINATION SPORT DPORT\r\n`, or `PROXY UNKNOWN ...\r\n`.
 fn parse_v1(input: &[u8]) -> Result<ProxyHeader, HttpError> {
     let window = &input[..input.len().min(V1_MAX)];
-    let Some(end) = window.windows(2).position(|pair| pair == b"\r\n") else {
+    let Some(lf) = window.iter().position(|&b| b == b'\n') else {
         return match input.len() < V1_MAX {
             true => Ok(ProxyHeader::Partial),
             false => Err(bad_request("PROXY protocol v1 header over 107 bytes")),
         };
+    };
+    // The line ends in CRLF: a bare LF is no end, and waiting on for one is waiting for
+    // a header that was sent wrong.
+    let Some(end) = lf.checked_sub(1).filter(|&cr| window[cr] == b'\r') else {
+        return Err(BAD_V1);
     };
     let len = end + 2;
     let line = &input[V1_PREFIX.len()..end];
@@ -126,42 +131,46 @@ fn parse_v2(input: &[u8]) -> Result<ProxyHeader, HttpError> {
     let Some(header) = input.get(..len) else {
         return Ok(ProxyHeader::Partial);
     };
-    let rest = &header[V2_FIXED..];
+    let source = v2_source(fixed[12] & 0x0f, fixed[13], &header[V2_FIXED..])?;
+    Ok(ProxyHeader::Complete { len, source })
+}
+
+/// The client's address from a version 2 header's command, family and the bytes after
+/// the fixed part (addresses, then TLVs).
+fn v2_source(command: u8, family: u8, rest: &[u8]) -> Result<Option<SocketAddr>, HttpError> {
     let short = || bad_request("PROXY protocol v2 header shorter than its addresses");
-    let source = match (fixed[12] & 0x0f, fixed[13]) {
+    match (command, family) {
         // LOCAL: the balancer speaks for itself.
-        (0, _) => None,
+        (0, _) => Ok(None),
         // PROXY over TCP/IPv4: source, destination (4 bytes each), then their ports.
         (1, 0x11) => {
             let a = rest.get(..12).ok_or_else(short)?;
             let ip = Ipv4Addr::new(a[0], a[1], a[2], a[3]);
-            Some(SocketAddr::new(ip.into(), u16::from_be_bytes([a[8], a[9]])))
+            Ok(Some(SocketAddr::new(
+                ip.into(),
+                u16::from_be_bytes([a[8], a[9]]),
+            )))
         }
         // PROXY over TCP/IPv6: 16 bytes each.
         (1, 0x21) => {
             let a = rest.get(..36).ok_or_else(short)?;
             let octets: [u8; 16] = a[..16].try_into().map_err(|_| short())?;
             let ip = Ipv6Addr::from(octets);
-            Some(SocketAddr::new(
+            Ok(Some(SocketAddr::new(
                 ip.into(),
                 u16::from_be_bytes([a[32], a[33]]),
-            ))
+            )))
         }
         // UNSPEC, UDP, Unix sockets: nothing to take.
-        (1, 0x00 | 0x12 | 0x22 | 0x31 | 0x32) => None,
+        (1, 0x00 | 0x12 | 0x22 | 0x31 | 0x32) => Ok(None),
         // §2.2: any other family and transport "must be rejected as invalid".
-        (1, _) => {
-            return Err(bad_request(
-                "PROXY protocol v2 header with an unknown family",
-            ));
-        }
-        _ => {
-            return Err(bad_request(
-                "PROXY protocol v2 header with an unknown command",
-            ));
-        }
-    };
-    Ok(ProxyHeader::Complete { len, source })
+        (1, _) => Err(bad_request(
+            "PROXY protocol v2 header with an unknown family",
+        )),
+        _ => Err(bad_request(
+            "PROXY protocol v2 header with an unknown command",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -216,10 +225,7 @@ mod tests {
             (b"PROXY TCP4 192.0.2.1 198.51.100.2 65536 2\r\n", Err(400)),
             (b"PROXY TCP4 192.0.2.1 198.51.100.x 1 2\r\n", Err(400)),
             (b"PROXY TCP4  192.0.2.1 198.51.100.2 1 2\r\n", Err(400)),
-            (
-                b"PROXY TCP4 192.0.2.1 198.51.100.2 1 2\n",
-                Ok(ProxyHeader::Partial),
-            ),
+            (b"PROXY TCP4 192.0.2.1 198.51.100.2 1 2\n", Err(400)),
             (b"PROXY UDP4 192.0.2.1 198.51.100.2 1 2\r\n", Err(400)),
             (b"PROXY TCP4 \xff\r\n", Err(400)),
             (b"PROXY UNKNOWN \xff\xfe\r\n", complete(18, "")),

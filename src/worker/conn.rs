@@ -686,19 +686,13 @@ impl Conn {
     }
 
     /// `--proxy-protocol`: takes the PROXY header the balancer sent ahead of the first
-    /// request, and the client's address from it. False while the header is incomplete,
-    /// and when it is refused: a connection that does not begin with one is answered 400
-    /// and closed, since a request read from it would be the client's word for its own
+    /// request ([`Conn::strip_proxy_header`]). False while the header is incomplete, and
+    /// when it is refused: a connection that does not begin with one is answered 400 and
+    /// closed, since a request read from it would be the client's word for its own
     /// address, or a header cut short.
     fn take_proxy_header(&mut self, ctx: &mut Ctx) -> bool {
-        match parse_proxy_header(&self.input) {
-            Ok(ProxyHeader::Partial) => false,
-            Ok(ProxyHeader::Complete { len, source }) => {
-                self.input.drain(..len);
-                self.peer = source.or(self.peer);
-                self.awaiting_proxy_header = false;
-                true
-            }
+        match self.strip_proxy_header() {
+            Ok(taken) => taken,
             Err(err) => {
                 self.awaiting_proxy_header = false;
                 // Said at most once a second: a balancer left without `send-proxy` has
@@ -713,6 +707,20 @@ impl Conn {
                 }
                 self.refuse_head(0, Response::error(&err), ctx);
                 false
+            }
+        }
+    }
+
+    /// Removes a whole PROXY header from the input, and takes the client's address from
+    /// it: true once done, false while it is incomplete.
+    fn strip_proxy_header(&mut self) -> Result<bool, HttpError> {
+        match parse_proxy_header(&self.input)? {
+            ProxyHeader::Partial => Ok(false),
+            ProxyHeader::Complete { len, source } => {
+                self.input.drain(..len);
+                self.peer = source.or(self.peer);
+                self.awaiting_proxy_header = false;
+                Ok(true)
             }
         }
     }
@@ -1299,6 +1307,11 @@ impl Conn {
         // The request may still be in the kernel: taken from the queue, never read.
         let unread = self.input_waiting();
         if !self.out.is_empty() || (unread && self.read_once(scratch, ctx.now).is_err()) {
+            return false;
+        }
+        // Its request comes after the balancer's header, and is the named client's: one
+        // whose header is not whole (or not one) has begun no request.
+        if self.awaiting_proxy_header && !matches!(self.strip_proxy_header(), Ok(true)) {
             return false;
         }
         let head_request = match &self.phase {

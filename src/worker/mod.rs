@@ -953,13 +953,9 @@ impl Worker {
     }
 
     fn on_accept_error(&mut self, listener: usize, err: io::Error) {
-        match err.raw_os_error() {
-            _ if err.kind() == io::ErrorKind::WouldBlock => self.accept_ready[listener] = false,
-            // Out of descriptors or memory: back off instead of spinning on a listener
-            // that stays readable, and try again once some connections have closed.
-            Some(
-                nix::libc::EMFILE | nix::libc::ENFILE | nix::libc::ENOBUFS | nix::libc::ENOMEM,
-            ) => {
+        match accept_failure(&err) {
+            AcceptFailure::Empty => self.accept_ready[listener] = false,
+            AcceptFailure::Starved => {
                 self.starved = true;
                 if self.starved_at.replace(self.ctx.now).is_none() {
                     log::warn!(
@@ -968,20 +964,21 @@ impl Worker {
                 }
                 self.accept_paused_until = Some(self.ctx.now + ACCEPT_BACKOFF);
             }
-            // The listener itself is gone or broken here: its descriptor closed under
-            // the worker (EBADF: an application's double close, say), shut down
-            // (EINVAL), or another file in its place (ENOTSOCK). It stays ready in
-            // epoll, so retrying spun a core for good, silently, with a heartbeat that
-            // kept the master from ever replacing the worker.
-            Some(
-                nix::libc::EBADF | nix::libc::EINVAL | nix::libc::ENOTSOCK | nix::libc::EFAULT,
-            ) => {
+            AcceptFailure::NotListening => {
+                // Edge-triggered: no event comes for it again unless it is watched anew.
+                self.accept_ready[listener] = false;
+                static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                if crate::logging::once_a_second(&LAST) {
+                    log::error!(
+                        "accept: {err}; the listening socket no longer listens (shut down?)"
+                    );
+                }
+            }
+            AcceptFailure::Broken => {
                 self.accept_ready[listener] = false;
                 self.listener_failed = Some(err);
             }
-            // The client gave up before we accepted (ECONNABORTED), or one of the network
-            // errors accept(2) passes on from the new connection, to be retried.
-            _ => log::debug!("accept: {err}"),
+            AcceptFailure::Retry => log::debug!("accept: {err}"),
         }
     }
 
@@ -1285,9 +1282,64 @@ impl Worker {
     }
 }
 
+/// What a failed accept calls for.
+#[derive(Debug, PartialEq, Eq)]
+enum AcceptFailure {
+    /// Nothing waits (WouldBlock): the next event says when something does.
+    Empty,
+    /// Out of descriptors or memory: back off instead of spinning on a listener that
+    /// stays readable, and try again once some connections have closed.
+    Starved,
+    /// The socket no longer listens (shut down: EINVAL). That is true in every process
+    /// sharing it, so a new worker could do no better: this one stops trying, says so,
+    /// and serves on, its other listeners and connections included. Retried, it spun a
+    /// core for good, and exiting made the master fork a worker after worker.
+    NotListening,
+    /// This worker's descriptor is no longer the listener: closed under it (EBADF, an
+    /// application's double close) or another file in its place (ENOTSOCK). It stays
+    /// ready in epoll, so retrying spun a core for good, silently, with a heartbeat that
+    /// kept the master from replacing the worker; the worker exits instead, and the
+    /// master starts one with a fresh copy of the socket.
+    Broken,
+    /// The client left before its accept (ECONNABORTED), or one of the network errors
+    /// accept(2) passes on from the new connection: the next one may do.
+    Retry,
+}
+
+fn accept_failure(err: &io::Error) -> AcceptFailure {
+    use nix::libc::{EBADF, EFAULT, EINVAL, EMFILE, ENFILE, ENOBUFS, ENOMEM, ENOTSOCK};
+    match err.raw_os_error() {
+        _ if err.kind() == io::ErrorKind::WouldBlock => AcceptFailure::Empty,
+        Some(EMFILE | ENFILE | ENOBUFS | ENOMEM) => AcceptFailure::Starved,
+        Some(EINVAL) => AcceptFailure::NotListening,
+        Some(EBADF | ENOTSOCK | EFAULT) => AcceptFailure::Broken,
+        _ => AcceptFailure::Retry,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::short_backtrace;
+    use super::{AcceptFailure, accept_failure, short_backtrace};
+    use std::io;
+
+    #[test]
+    fn accept_failures() {
+        use nix::libc::{EAGAIN, EBADF, ECONNABORTED, EINVAL, EMFILE, ENETDOWN, ENOTSOCK, EPROTO};
+        let cases = [
+            (EAGAIN, AcceptFailure::Empty),
+            (EMFILE, AcceptFailure::Starved),
+            (EINVAL, AcceptFailure::NotListening),
+            (EBADF, AcceptFailure::Broken),
+            (ENOTSOCK, AcceptFailure::Broken),
+            (ECONNABORTED, AcceptFailure::Retry),
+            (EPROTO, AcceptFailure::Retry),
+            (ENETDOWN, AcceptFailure::Retry),
+        ];
+        for (errno, want) in cases {
+            let err = io::Error::from_raw_os_error(errno);
+            assert_eq!(accept_failure(&err), want, "{err}");
+        }
+    }
 
     #[test]
     fn a_short_backtrace_is_the_application_s_frames() {
