@@ -1306,6 +1306,7 @@ enum AcceptFailure {
     Retry,
 }
 
+/// Which [`AcceptFailure`] an error of accept(2) is.
 fn accept_failure(err: &io::Error) -> AcceptFailure {
     use nix::libc::{EBADF, EFAULT, EINVAL, EMFILE, ENFILE, ENOBUFS, ENOMEM, ENOTSOCK};
     match err.raw_os_error() {
