@@ -30,22 +30,29 @@ pub fn run(args: &[String]) -> ExitCode {
         let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
         return ExitCode::SUCCESS;
     }
-    let (proxied, args) = match args.split_first() {
-        Some((first, rest)) if first == "--proxy-protocol" => (true, rest),
-        _ => (false, args),
-    };
-    let (url, timeout) = match args {
-        [url] => (url, Duration::from_secs(5)),
-        [url, secs] => match secs.parse().ok().and_then(timeout_of) {
-            Some(timeout) => (url, timeout),
-            None => return usage(),
-        },
-        _ => return usage(),
+    let Some((url, timeout, proxied)) = parse_args(args) else {
+        return usage();
     };
     match probe(url, timeout, proxied) {
         Ok(status) if (200..400).contains(&status) => ExitCode::SUCCESS,
         Ok(status) => fail(&format!("{url}: status {status}")),
         Err(err) => fail(&format!("{url}: {err}")),
+    }
+}
+
+/// The URL, the timeout and whether to send a PROXY header, from the words after
+/// `check`: `--proxy-protocol` may stand anywhere among them.
+fn parse_args(args: &[String]) -> Option<(&str, Duration, bool)> {
+    let proxied = args.iter().any(|arg| arg == "--proxy-protocol");
+    let words: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|&arg| arg != "--proxy-protocol")
+        .collect();
+    match words[..] {
+        [url] => Some((url, Duration::from_secs(5), proxied)),
+        [url, secs] => Some((url, timeout_of(secs.parse().ok()?)?, proxied)),
+        _ => None,
     }
 }
 
@@ -222,6 +229,26 @@ mod tests {
         let url = answering(parts, Duration::from_millis(400));
         let result = probe(&url, Duration::from_millis(900), false);
         assert_eq!(result, Err("no answer within 900ms".to_string()));
+    }
+
+    #[test]
+    fn arguments() {
+        let parsed = |words: &[&str]| {
+            let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+            parse_args(&args).map(|(url, timeout, proxied)| (url.to_string(), timeout, proxied))
+        };
+        let url = "http://h:1/".to_string();
+        let five = Duration::from_secs(5);
+        assert_eq!(parsed(&["http://h:1/"]), Some((url.clone(), five, false)));
+        assert_eq!(
+            parsed(&["--proxy-protocol", "http://h:1/"]),
+            Some((url.clone(), five, true))
+        );
+        let after = parsed(&["http://h:1/", "2", "--proxy-protocol"]);
+        assert_eq!(after, Some((url, Duration::from_secs(2), true)));
+        assert_eq!(parsed(&[]), None);
+        assert_eq!(parsed(&["http://h:1/", "0"]), None);
+        assert_eq!(parsed(&["a", "1", "b"]), None);
     }
 
     #[test]
