@@ -4,7 +4,7 @@
 //! record on one line.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -14,6 +14,16 @@ use crate::util::{Launch, Server, TempDir, poll_until, secs};
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A one-worker server's launcher whose access log is `access.log` in a new directory
+/// named after `tag`: the directory, the log's path, and the launcher, for more flags.
+fn access_logged(tag: &str) -> (TempDir, PathBuf, Launch) {
+    let dir = TempDir::new(tag);
+    let path = dir.join("access.log");
+    let log = path.to_str().expect("a UTF-8 path");
+    let launch = Launch::new().args(&["--workers", "1", "--access-logfile", log]);
+    (dir, path, launch)
 }
 
 /// `GET target` with a referer and user agent, on a new connection.
@@ -70,11 +80,8 @@ fn assert_combined(line: &str, request_line: &str, rest: &str) {
 
 #[test]
 fn access_log_is_combined_and_reopened_on_usr1() {
-    let dir = TempDir::new("access");
-    let path = dir.join("access.log");
-    let server = Launch::new()
-        .args(&["--workers", "1", "--access-logfile", path.to_str().unwrap()])
-        .start();
+    let (dir, path, launch) = access_logged("access");
+    let server = launch.start();
     assert_eq!(get_with_agent(&server, "/?before", "agent/1"), 200);
     let line = wait_line(&path, "/?before");
     let rest = "200 14 \"http://referer.test/\" \"agent/1\"";
@@ -128,12 +135,8 @@ fn usr1_reopen_works_for_workers_running_as_another_user() {
     if !nix::unistd::geteuid().is_root() {
         return eprintln!("skipped: --user needs root");
     }
-    let dir = TempDir::new("access-user");
-    let path = dir.join("access.log");
-    let server = Launch::new()
-        .args(&["--workers", "1", "--user", "nobody", "--umask", "022"])
-        .args(&["--access-logfile", path.to_str().unwrap()])
-        .start();
+    let (dir, path, launch) = access_logged("access-user");
+    let server = launch.args(&["--user", "nobody", "--umask", "022"]).start();
     assert_eq!(get_with_agent(&server, "/?before", "agent/1"), 200);
     wait_line(&path, "/?before");
     std::fs::rename(&path, dir.join("access.log.1")).unwrap();
@@ -363,11 +366,9 @@ fn a_failed_reopen_is_logged_as_a_record() {
 /// the request line as far as it was read.
 #[test]
 fn refused_requests_are_in_the_access_log() {
-    let dir = TempDir::new("access-refused");
-    let path = dir.join("access.log");
-    let server = Launch::new()
-        .args(&["--workers", "1", "--header-timeout", "1"])
-        .args(&["--access-logfile", path.to_str().unwrap()])
+    let (_dir, path, launch) = access_logged("access-refused");
+    let server = launch
+        .args(&["--header-timeout", "1"])
         .args(&["--metrics-path", "/metrics"])
         .start();
     let refused = |wire: &[u8]| status_of(&server, wire);
@@ -394,16 +395,9 @@ fn refused_requests_are_in_the_access_log() {
 /// before sending any, is neither.
 #[test]
 fn clients_leaving_mid_request_are_in_the_access_log() {
-    let dir = TempDir::new("access-abandoned");
-    let path = dir.join("access.log");
-    let server = Launch::new()
-        .args(&[
-            "--workers",
-            "1",
-            "--access-logformat",
-            "%(s)s %(b)s [%(r)s]",
-        ])
-        .args(&["--access-logfile", path.to_str().unwrap()])
+    let (_dir, path, launch) = access_logged("access-abandoned");
+    let server = launch
+        .args(&["--access-logformat", "%(s)s %(b)s [%(r)s]"])
         .args(&["--metrics-path", "/metrics"])
         .start();
     let mut kept = server.connect();
@@ -460,12 +454,9 @@ fn clients_leaving_mid_request_are_in_the_access_log() {
 /// stalled head and a stalled body alike.
 #[test]
 fn refused_lines_keep_their_request_line_and_duration() {
-    let dir = TempDir::new("access-refused-parts");
-    let path = dir.join("access.log");
-    let server = Launch::new()
-        .args(&["--workers", "1"])
+    let (_dir, path, launch) = access_logged("access-refused-parts");
+    let server = launch
         .args(&["--header-timeout", "1", "--body-timeout", "1"])
-        .args(&["--access-logfile", path.to_str().unwrap()])
         .args(&[
             "--access-logformat",
             "%(s)s [%(r)s] %(U)s %(L)s xff=%({x-forwarded-for}i)s",
@@ -526,11 +517,9 @@ fn refused_lines_keep_their_request_line_and_duration() {
 /// answered 400 and closed, since its client would be naming itself.
 #[test]
 fn the_proxy_protocol_names_the_client() {
-    let dir = TempDir::new("access-proxy-protocol");
-    let path = dir.join("access.log");
-    let server = Launch::new()
-        .args(&["--workers", "1", "--proxy-protocol"])
-        .args(&["--access-logfile", path.to_str().unwrap()])
+    let (_dir, path, launch) = access_logged("access-proxy-protocol");
+    let server = launch
+        .args(&["--proxy-protocol"])
         .args(&["--access-logformat", "%(h)s %(q)s %(s)s"])
         .start();
     let v1 = b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 443\r\n";
@@ -583,17 +572,9 @@ fn the_proxy_protocol_names_the_client() {
 /// HEAD among them would have had a body.
 #[test]
 fn a_drain_refuses_proxied_requests_as_their_clients() {
-    let dir = TempDir::new("access-proxy-drain");
-    let path = dir.join("access.log");
-    let mut server = Launch::new()
-        .args(&[
-            "--workers",
-            "1",
-            "--proxy-protocol",
-            "--graceful-timeout",
-            "5",
-        ])
-        .args(&["--access-logfile", path.to_str().unwrap()])
+    let (_dir, path, launch) = access_logged("access-proxy-drain");
+    let mut server = launch
+        .args(&["--proxy-protocol", "--graceful-timeout", "5"])
         .args(&["--access-logformat", "%(h)s %(r)s %(s)s"])
         .start();
     let proxied = |client: usize, ms: u64| {
@@ -631,13 +612,9 @@ fn a_drain_refuses_proxied_requests_as_their_clients() {
 /// gunicorn.
 #[test]
 fn access_log_format_has_response_headers_and_percent_signs() {
-    let dir = TempDir::new("access-format");
-    let path = dir.join("access.log");
+    let (_dir, path, launch) = access_logged("access-format");
     let format = "%(U)s type=%({Content-Type}o)s len=%({content-length}o)s 100%% %(B)s";
-    let server = Launch::new()
-        .args(&["--workers", "1", "--access-logformat", format])
-        .args(&["--access-logfile", path.to_str().unwrap()])
-        .start();
+    let server = launch.args(&["--access-logformat", format]).start();
     assert_eq!(get_with_agent(&server, "/?format", "t"), 200);
     let line = wait_line(&path, "type=");
     assert_eq!(
@@ -651,13 +628,9 @@ fn access_log_format_has_response_headers_and_percent_signs() {
 /// that is not UTF-8 is written as `\xHH` rather than hidden behind `-`.
 #[test]
 fn client_bytes_are_escaped_in_every_atom() {
-    let dir = TempDir::new("access-escape");
-    let path = dir.join("access.log");
+    let (_dir, path, launch) = access_logged("access-escape");
     let format = r#""%(m)s" "%(U)s" "%(H)s" %(s)s "%(a)s""#;
-    let server = Launch::new()
-        .args(&["--workers", "1", "--access-logformat", format])
-        .args(&["--access-logfile", path.to_str().unwrap()])
-        .start();
+    let server = launch.args(&["--access-logformat", format]).start();
     let send = |wire: &[u8]| status_of(&server, wire);
     assert_eq!(send(b"G\"T / HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
     let forged = b"GET /x HTTP/1.1\" 200 \"\x1b[31m\r\nHost: t\r\n\r\n";
