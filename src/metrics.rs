@@ -67,10 +67,11 @@ impl Metrics {
         path == self.path
     }
 
-    /// The scrape: 405 for anything but GET and HEAD.
+    /// The scrape, for GET and HEAD; other methods are refused as the built-in apps
+    /// refuse them (405 for HTTP's own, 501 for the rest).
     pub fn respond(&self, req: &Request) -> Response {
         if !matches!(req.method(), "GET" | "HEAD") {
-            return Response::text(405, "method not allowed\n").with_header("Allow", "GET, HEAD");
+            return crate::app::refuse_method(req.method(), Some("GET, HEAD"));
         }
         let queues: Vec<(&str, (u32, u32))> = self
             .listeners

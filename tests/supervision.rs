@@ -244,6 +244,13 @@ fn metrics_path_counts_requests_across_worker_deaths() {
         "{before}\n->\n{after}"
     );
 
+    // Scraped with GET and HEAD only; a method HTTP does not define is a 501.
+    for (method, status) in [("POST", 405), ("PURGE", 501)] {
+        let mut conn = server.connect();
+        conn.send(&client::request(method, "/metrics", &[], b""));
+        assert_eq!(conn.read_response(secs(10)).status, status, "{method}");
+    }
+
     // Off unless asked for: the path is then the application's (the demo's 404).
     let plain = start("1", &[]);
     assert_eq!(plain.get("/metrics").status, 404);
@@ -661,13 +668,22 @@ fn metrics_port_answers_metrics_and_liveness_while_every_worker_is_busy() {
     let alive = client::get(metrics, "/healthz");
     assert_eq!((alive.status, alive.text().as_str()), (200, "ok\n"));
 
-    // Only /metrics and /healthz, and only GET and HEAD.
+    // Only /metrics and /healthz, and only GET and HEAD: 405 for HTTP's other methods,
+    // 501 for one it does not define (RFC 9110 §9.1), on either path.
     assert_eq!(client::get(metrics, "/").status, 404);
-    let mut post = Conn::open(metrics);
-    post.send(&client::request("POST", "/metrics", &[], b""));
-    let refused = post.read_response(secs(10));
-    assert_eq!(refused.status, 405);
-    assert_eq!(refused.header("allow"), Some("GET, HEAD"));
+    for (method, path, status) in [
+        ("POST", "/metrics", 405),
+        ("DELETE", "/healthz", 405),
+        ("PURGE", "/metrics", 501),
+        ("PURGE", "/healthz", 501),
+    ] {
+        let mut conn = Conn::open(metrics);
+        conn.send(&client::request(method, path, &[], b""));
+        let refused = conn.read_response(secs(10));
+        assert_eq!(refused.status, status, "{method} {path}");
+        let allow = (status == 405).then_some("GET, HEAD");
+        assert_eq!(refused.header("allow"), allow, "{method} {path}");
+    }
 }
 
 #[test]

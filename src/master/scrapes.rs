@@ -453,7 +453,7 @@ fn answer(metrics: &Metrics, unhealthy: Option<&str>, request: &Request) -> Resp
             None => Response::text(200, "ok\n"),
             Some(why) => Response::text(503, format!("{why}\n")),
         },
-        HEALTH => Response::text(405, "method not allowed\n").with_header("Allow", "GET, HEAD"),
+        HEALTH => crate::app::refuse_method(request.method(), Some("GET, HEAD")),
         path if metrics.serves(path) => metrics.respond(request),
         _ => Response::text(404, format!("not found; the metrics are at {PATH}\n")),
     }
