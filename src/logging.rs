@@ -32,6 +32,11 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
         return Ok(());
     }
     set_role(0);
+    if !install() {
+        say_what_theirs_decides(config);
+        return Ok(());
+    }
+    OURS.store(true, Ordering::Relaxed);
     if let Some(path) = &config.error_log {
         let log = LogPath::new(path.clone(), config);
         let file = log
@@ -39,9 +44,17 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
             .map_err(|e| Error::io(format!("opening --error-logfile {}", path.display()), e))?;
         *lock() = Some((log, file));
     }
+    set_level(config.log_level);
+    Ok(())
+}
+
+/// Installs br-serve's logger, unless the program embedding it installed one of its own
+/// first (`false`). It writes to stderr until [`init`] gives it the error log file; no
+/// record comes in between, as nothing else runs yet.
+fn install() -> bool {
     // The logger passes everything; `log`'s global maximum filters, so that HUP can
     // change the level (`set_level`).
-    let installed = env_logger::Builder::new()
+    env_logger::Builder::new()
         .filter_level(log::LevelFilter::Trace)
         .target(env_logger::Target::Pipe(Box::new(Writer)))
         .format(|buf, record| {
@@ -58,10 +71,29 @@ pub(crate) fn init(config: &Config) -> Result<(), Error> {
                 one_line(record.args().to_string())
             )
         })
-        .try_init();
-    OURS.store(installed.is_ok(), Ordering::Relaxed);
-    set_level(config.log_level);
-    Ok(())
+        .try_init()
+        .is_ok()
+}
+
+/// With the program's own logger, where lines go and which are kept is its business, so
+/// `--error-logfile` and `--log-level` do nothing: said once, through that logger, rather
+/// than leaving a log file that stays empty.
+fn say_what_theirs_decides(config: &Config) {
+    let mut unused = Vec::new();
+    if let Some(path) = &config.error_log {
+        unused.push(format!("--error-logfile {}", path.display()));
+    }
+    if config.log_level != log::LevelFilter::Info {
+        let level = config.log_level.as_str().to_ascii_lowercase();
+        unused.push(format!("--log-level {level}"));
+    }
+    if !unused.is_empty() {
+        log::warn!(
+            "{} not used: this program installed its own logger, which decides where its \
+             lines go and which are kept",
+            unused.join(" and ")
+        );
+    }
 }
 
 /// A record's message on one line: a message may hold line breaks (a TOML parser's
@@ -155,26 +187,45 @@ impl Write for Writer {
 mod tests {
     use super::*;
 
+    /// The records a program's own logger was given.
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
     struct Theirs;
 
     impl log::Log for Theirs {
         fn enabled(&self, _: &log::Metadata) -> bool {
             true
         }
-        fn log(&self, _: &log::Record) {}
+        fn log(&self, record: &log::Record) {
+            let line = format!("{} {}", record.level(), record.args());
+            SEEN.lock().expect("not poisoned").push(line);
+        }
         fn flush(&self) {}
     }
 
-    /// A program that embeds br-serve with a logger of its own keeps its level: `serve`
-    /// (and HUP) set the level only of br-serve's own logger. The only test in this
-    /// binary that installs a logger, as a process has one.
+    /// A program that embeds br-serve with a logger of its own keeps its level and its
+    /// destination: `serve` (and HUP) set the level only of br-serve's own logger, and
+    /// `--error-logfile` is not created. Both flags are said to be unused, through that
+    /// logger. The only test in this binary that installs a logger, as a process has one.
     #[test]
-    fn a_program_with_its_own_logger_keeps_its_level() {
+    fn a_program_with_its_own_logger_keeps_its_level_and_is_told() {
         log::set_boxed_logger(Box::new(Theirs)).expect("no logger yet");
         log::set_max_level(log::LevelFilter::Trace);
-        let config = crate::config::from_argv(vec!["br-serve".into()]).expect("defaults");
+        let dir = std::env::temp_dir().join(format!("br-serve-logging-{}", std::process::id()));
+        let path = dir.join("error.log");
+        let argv = ["br-serve", "--log-level", "error", "--error-logfile"];
+        let mut argv: Vec<std::ffi::OsString> = argv.iter().map(Into::into).collect();
+        argv.push(path.clone().into());
+        let config = crate::config::from_argv(argv).expect("a valid command line");
         init(&config).expect("init");
         set_level(log::LevelFilter::Error);
         assert_eq!(log::max_level(), log::LevelFilter::Trace);
+        assert!(!path.exists(), "{} was created", path.display());
+        let seen = SEEN.lock().expect("not poisoned").clone();
+        let told = format!(
+            "WARN --error-logfile {} and --log-level error not used",
+            path.display()
+        );
+        assert!(seen.iter().any(|line| line.starts_with(&told)), "{seen:?}");
     }
 }
