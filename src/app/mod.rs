@@ -111,7 +111,7 @@ pub trait Handler {
     /// The request is complete when this is called: the whole body has been read (and
     /// de-chunked) within `--limit-request-body`. The server adds Date, Server and
     /// Content-Length to the response (and Connection when needed), and leaves the body
-    /// out where HTTP forbids one (HEAD, 1xx, 204, 304).
+    /// out where HTTP forbids one (HEAD, 1xx, 204, 205, 304).
     ///
     /// # Examples
     ///

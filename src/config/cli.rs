@@ -98,8 +98,9 @@ pub(crate) struct Cli {
     pub timeout: Duration,
 
     /// After the graceful stop signal (TERM; QUIT with --signal-profile nginx), keep
-    /// accepting for this many seconds while /readyz answers 503, so a load balancer
-    /// (Kubernetes endpoints) stops routing here first; then drain.
+    /// accepting for this many seconds while readiness fails (the demo's /readyz answers
+    /// 503; an application asks is_draining), so a load balancer (Kubernetes endpoints)
+    /// stops routing here first; then drain.
     #[arg(long, value_name = "SECONDS", env = "BR_SERVE_DRAIN_DELAY",
           default_value = "0", value_parser = parse_seconds)]
     pub drain_delay: Duration,

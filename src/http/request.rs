@@ -431,7 +431,9 @@ impl Request {
         &self.body
     }
 
-    /// Takes the body out of the request.
+    /// Takes the body out of a request the caller owns: one built with [`Request::new`],
+    /// in a test or by a wrapper that hands a changed request on. A [`crate::Handler`] is
+    /// lent the request, and reads [`Request::body`].
     ///
     /// # Examples
     ///
