@@ -352,6 +352,46 @@ fn term_kills_requests_that_outlive_the_graceful_timeout() {
     assert!(ended.contains(" INFO "), "{ended}");
 }
 
+/// When a stop's time runs out inside a handler, the requests waiting on the worker's
+/// other connections never run: each is answered 503 with `Retry-After`, whatever its
+/// method, as the drain answers those it had no time for between requests. A GET was
+/// reset there, as on a worker `--timeout` kills for hanging, which a client cannot tell
+/// from a crash.
+#[test]
+fn a_stop_cut_short_in_a_handler_answers_each_request_waiting_503() {
+    let mut server = Launch::new()
+        .args(&["--workers", "1", "--graceful-timeout", "2"])
+        .start();
+    server.wait_children(1, secs(10));
+    let mut waiting: Vec<Conn> = (0..3).map(|_| server.connect()).collect();
+    for conn in &mut waiting {
+        conn.send(&request("GET", "/", &[], b""));
+        assert_eq!(conn.read_response(secs(10)).status, 200);
+    }
+    let mut hung = server.sleeper(30_000);
+    let post = request("POST", "/echo", &["Content-Length: 5"], b"hello");
+    let requests = [
+        request("GET", "/", &[], b""),
+        request("HEAD", "/", &[], b""),
+        post,
+    ];
+    for (conn, request) in waiting.iter_mut().zip(&requests) {
+        conn.send(request);
+        conn.wait_delivered(secs(10));
+    }
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(secs(15));
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert_eq!(hung.read_response(secs(5)).status, 500);
+    for (conn, request) in waiting.iter_mut().zip(&requests) {
+        let answer = conn.read_response(secs(5));
+        let request = String::from_utf8_lossy(request);
+        assert_eq!(answer.status, 503, "{request:?}: {answer:?}");
+        assert_eq!(answer.header("retry-after"), Some("1"), "{request:?}");
+        conn.expect_closed(secs(5));
+    }
+}
+
 /// A drain whose queue outlasts `--graceful-timeout` closes what is left a tenth of it
 /// before the master's SIGKILL and exits on its own, also when the queue came in one
 /// batch of events: the worker checked the time only between batches, served the whole

@@ -30,7 +30,10 @@
 //! client may send it again. An idempotent one is left to the reset, which a proxy or
 //! client that kept the connection alive takes as leave to send it again on its own
 //! (nginx does, on a cached upstream connection, and so do browsers and Go's client),
-//! where a 503 would end it.
+//! where a 503 would end it. A worker ended past its graceful time is stopping, not
+//! hung: it would have answered every request it had no time to run 503 had its handler
+//! returned (`Conn::refuse_unserved`), so the action does that for all of them, of any
+//! method, as the drain promises.
 
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -127,14 +130,15 @@ extern "C" fn on_abort(_: libc::c_int) {
         };
         last_word(armed, answer);
     }
+    let stopping = scoreboard::own().is_some_and(|slot| slot.overdue());
     for place in AT_REST.get().copied().unwrap_or_default() {
         let fd = place.load(Ordering::Acquire);
-        if fd >= 0 && fd != armed && refuse_waiting(fd) {
+        if fd >= 0 && fd != armed && refuse_waiting(fd, stopping) {
             drain(fd);
             last_word(fd, NOT_RUN);
         }
     }
-    if scoreboard::own().is_some_and(|slot| slot.overdue()) {
+    if stopping {
         // SAFETY: prctl is a system call with no memory arguments. A worker ended past
         // its graceful time did not hang: a core of it would show nothing amiss.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
@@ -162,10 +166,10 @@ fn last_word(fd: libc::c_int, answer: &[u8]) {
 }
 
 /// Whether what waits unread on `fd` is a request to answer 503: one begun, of a method
-/// not known to be idempotent (RFC 9110 §9.2.2). Empty lines alone are no request (RFC
-/// 9112 §2.2): an old client's CRLF after a POST, answered, would take the 503 for the
-/// answer to its next request.
-fn refuse_waiting(fd: libc::c_int) -> bool {
+/// not known to be idempotent (RFC 9110 §9.2.2), or of any method when the worker is
+/// `stopping`. Empty lines alone are no request (RFC 9112 §2.2): an old client's CRLF
+/// after a POST, answered, would take the 503 for the answer to its next request.
+fn refuse_waiting(fd: libc::c_int, stopping: bool) -> bool {
     let mut peek = [0u8; 16];
     let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
     // SAFETY: `peek` is a stack buffer of the length given.
@@ -173,14 +177,17 @@ fn refuse_waiting(fd: libc::c_int) -> bool {
     let waiting = peek
         .get(..usize::try_from(n).unwrap_or(0))
         .unwrap_or_default();
-    not_idempotent(waiting)
+    refused(waiting, stopping)
 }
 
 /// [`refuse_waiting`]'s judgement of the first bytes of what waits.
-fn not_idempotent(waiting: &[u8]) -> bool {
+fn refused(waiting: &[u8], stopping: bool) -> bool {
     let Some(start) = waiting.iter().position(|&b| b != b'\r' && b != b'\n') else {
         return false;
     };
+    if stopping {
+        return true;
+    }
     let request = &waiting[start..];
     // A method still arriving (no space after it yet) is not known to be idempotent.
     let method = request
@@ -211,26 +218,29 @@ fn drain(fd: libc::c_int) {
 mod tests {
     use super::*;
 
+    /// A hung worker refuses only a request begun and not idempotent; one stopping,
+    /// every request begun.
     #[test]
-    fn only_a_request_begun_and_not_idempotent_is_refused() {
-        let cases: &[(&[u8], bool)] = &[
-            (b"", false),
-            (b"\r\n", false),
-            (b"\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n", false),
-            (b"GET / HTTP/1.1\r\n", false),
-            (b"\r\nHEAD /x HTTP/1.1", false),
-            (b"PUT /a HTTP/1.1\r\n", false),
-            (b"DELETE /a HTTP/1", false),
-            (b"OPTIONS * HTTP/1.1", false),
-            (b"POST /a HTTP/1.1\r\n", true),
-            (b"PATCH /a HTTP/1.1\r\n", true),
-            (b"\r\nPOST /a", true),
-            (b"GE", true),
-            (b"get / HTTP/1.1\r\n", true),
-            (b"\x16\x03\x01\x02\x00\x01", true),
+    fn which_waiting_requests_are_refused() {
+        let cases: &[(&[u8], bool, bool)] = &[
+            (b"", false, false),
+            (b"\r\n", false, false),
+            (b"\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n", false, false),
+            (b"GET / HTTP/1.1\r\n", false, true),
+            (b"\r\nHEAD /x HTTP/1.1", false, true),
+            (b"PUT /a HTTP/1.1\r\n", false, true),
+            (b"DELETE /a HTTP/1", false, true),
+            (b"OPTIONS * HTTP/1.1", false, true),
+            (b"POST /a HTTP/1.1\r\n", true, true),
+            (b"PATCH /a HTTP/1.1\r\n", true, true),
+            (b"\r\nPOST /a", true, true),
+            (b"GE", true, true),
+            (b"get / HTTP/1.1\r\n", true, true),
+            (b"\x16\x03\x01\x02\x00\x01", true, true),
         ];
-        for &(waiting, refused) in cases {
-            assert_eq!(not_idempotent(waiting), refused, "{waiting:?}");
+        for &(waiting, hung, stopping) in cases {
+            assert_eq!(refused(waiting, false), hung, "{waiting:?}");
+            assert_eq!(refused(waiting, true), stopping, "{waiting:?} stopping");
         }
     }
 
