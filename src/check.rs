@@ -25,9 +25,8 @@ const PROXY_UNKNOWN: &str = "PROXY UNKNOWN\r\n";
 /// Runs the probe; `args` are the words after `check`.
 pub fn run(args: &[String]) -> ExitCode {
     if args.first().is_some_and(|a| a == "--help" || a == "-h") {
-        // Not println!, which panics when the reader has gone (`check --help | head`).
         let text = format!("usage: {} {USAGE}\n\n{HELP}\n", crate::program().0);
-        let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+        crate::say(std::io::stdout(), &text);
         return ExitCode::SUCCESS;
     }
     let Some((url, timeout, proxied)) = parse_args(args) else {
@@ -68,7 +67,10 @@ fn usage() -> ExitCode {
 }
 
 fn fail(message: &str) -> ExitCode {
-    eprintln!("{} check: {message}", crate::program().0);
+    crate::say(
+        std::io::stderr(),
+        &format!("{} check: {message}\n", crate::program().0),
+    );
     ExitCode::FAILURE
 }
 

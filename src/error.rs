@@ -143,6 +143,9 @@ pub(crate) fn report(err: &Error) -> ExitCode {
     if crate::logging::writes_to_file() {
         log::error!("{err}");
     }
-    eprintln!("{}: error: {err}", crate::program().0);
+    crate::say(
+        std::io::stderr(),
+        &format!("{}: error: {err}\n", crate::program().0),
+    );
     ExitCode::from(err.exit_status())
 }

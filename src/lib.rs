@@ -408,16 +408,26 @@ fn prepare() -> Result<Config, ExitCode> {
     match &config.mode {
         config::Mode::Serve => {}
         config::Mode::Check => {
-            println!("{}: configuration OK", program().0);
+            say(
+                std::io::stdout(),
+                &format!("{}: configuration OK\n", program().0),
+            );
             return Err(ExitCode::SUCCESS);
         }
         config::Mode::Print(text) => {
-            print!("{text}");
+            say(std::io::stdout(), text);
             return Err(ExitCode::SUCCESS);
         }
     }
     start_logging(&config).map_err(|err| error::report(&err))?;
     Ok(config)
+}
+
+/// Writes `text` to `out` (stdout or stderr), whose reader may have gone
+/// (`--print-config | head`): not `print!` or `eprint!`, which panic then. What the
+/// reader did not take is no error of ours, as for clap's `--help`.
+pub(crate) fn say(mut out: impl std::io::Write, text: &str) {
+    let _ = out.write_all(text.as_bytes());
 }
 
 fn finish(result: Result<(), Error>) -> ExitCode {

@@ -131,6 +131,34 @@ fn check_config_and_print_config_are_refused_together() {
     assert!(log.contains("cannot be used with"), "{log}");
 }
 
+/// What the binary prints and exits on, to a reader already gone (`--print-config |
+/// head`): exit as it would have, not panic with 101 on the broken pipe (print! and
+/// eprintln! do). A pipe whose read end is closed before the start, so every write fails.
+#[test]
+fn printing_to_a_reader_gone_is_no_panic() {
+    let cases: [(&[&str], bool, i32); 4] = [
+        (&["--print-config"], false, 0),
+        (&["--check-config"], false, 0),
+        (&["--workers", "0"], true, 2),
+        (&["check", "http://127.0.0.1:9/"], true, 1),
+    ];
+    for (args, on_stderr, code) in cases {
+        let (read, write) = nix::unistd::pipe().expect("a pipe");
+        drop(read);
+        let mut command = std::process::Command::new(crate::util::BINARY);
+        command.args(args).stdin(std::process::Stdio::null());
+        match on_stderr {
+            true => command.stdout(std::process::Stdio::null()).stderr(write),
+            false => command.stdout(write).stderr(std::process::Stdio::null()),
+        };
+        let mut child = command.spawn().expect("spawn br-serve");
+        let status = poll_until(secs(10), || child.try_wait().expect("try_wait"));
+        let _ = child.kill();
+        let status = status.unwrap_or_else(|| panic!("{args:?} still running after 10 s"));
+        assert_eq!(status.code(), Some(code), "{args:?}: {status}");
+    }
+}
+
 #[test]
 fn max_workers_below_workers_is_refused() {
     let (status, log) = Launch::new()
