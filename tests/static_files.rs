@@ -172,6 +172,66 @@ fn precompressed_files_go_to_clients_that_accept_them() {
     );
 }
 
+/// A release directory: `a.txt`, an index, and a file of its own; `tag` in each.
+fn release(dir: &TempDir, name: &str, tag: &str) -> std::path::PathBuf {
+    let root = dir.join(name);
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(root.join("a.txt"), tag).unwrap();
+    std::fs::write(root.join("sub/index.html"), tag).unwrap();
+    std::fs::write(root.join(format!("only-{tag}.txt")), tag).unwrap();
+    root
+}
+
+/// Whether every way into the site serves release `tag`, and nothing of another: the
+/// fast path (a file, a directory's index) and the thorough one (a directory URL's 301
+/// and a file only that release has) agree.
+fn serves_release(server: &Server, tag: &str, other: &str) -> bool {
+    let text = |target: &str| {
+        let resp = send(server, "GET", target, &[]);
+        (resp.status, resp.text())
+    };
+    text("/a.txt") == (200, tag.to_string())
+        && text("/sub/") == (200, tag.to_string())
+        && text(&format!("/only-{tag}.txt")).0 == 200
+        && text(&format!("/only-{other}.txt")).0 == 404
+        && send(server, "GET", "/sub", &[]).status == 301
+}
+
+/// A deploy that makes the root name another tree is served whole within a second or
+/// two, without a HUP, as nginx resolves its root per request: a symlink switched
+/// (`ln -sfn`, as Capistrano does), and a new directory renamed into place. The workers
+/// kept the old tree open, so files came from it while directory URLs, resolved by
+/// name, came from the new one.
+#[test]
+fn a_root_replaced_by_a_deploy_is_followed() {
+    let dir = TempDir::new("deploy");
+    release(&dir, "v1", "v1");
+    let current = dir.join("current");
+    symlink("v1", &current).unwrap();
+    let server = Launch::new()
+        .args(&["--workers", "1", "--static", current.to_str().unwrap()])
+        .start();
+    assert!(serves_release(&server, "v1", "v2"));
+
+    release(&dir, "v2", "v2");
+    symlink("v2", dir.join("next")).unwrap();
+    std::fs::rename(dir.join("next"), &current).unwrap();
+    let followed = poll_until(secs(10), || {
+        serves_release(&server, "v2", "v1").then_some(())
+    });
+    assert!(followed.is_some(), "still not v2 10 s after the switch");
+    server.wait_for_log("now names", secs(5));
+
+    // The real directory renamed away and a new one renamed into its place.
+    let v2 = dir.join("v2");
+    std::fs::rename(&v2, dir.join("v2.old")).unwrap();
+    std::fs::rename(release(&dir, "v3", "v3"), &v2).unwrap();
+    let followed = poll_until(secs(10), || {
+        serves_release(&server, "v3", "v2").then_some(())
+    });
+    assert!(followed.is_some(), "still not v3 10 s after the rename");
+}
+
 #[test]
 fn fallback_answers_what_finds_nothing() {
     let (dir, server) = site_with(&["--static-fallback", "/docs/index.html"]);

@@ -170,7 +170,7 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     /// Where to write the master's pid.
     pub pidfile: Option<PathBuf>,
-    /// `--static DIR`: serve this directory (canonical path) instead of the application
+    /// `--static DIR`: serve this directory (absolute, as given) instead of the application
     /// (the demo app, or the program's own: the workers build no other handler).
     pub static_root: Option<PathBuf>,
     /// List directories without an index.html.
@@ -796,10 +796,12 @@ impl Config {
 }
 
 /// Checks `--static DIR` once at start-up, so a typo fails with a message instead of
-/// every worker failing to boot.
+/// every worker failing to boot. The path is kept as given, made absolute, not resolved:
+/// a deploy may switch a symlink on it, which the workers follow.
 fn static_root(dir: &std::path::Path) -> Result<PathBuf, Error> {
     match dir.canonicalize() {
-        Ok(root) if root.is_dir() => Ok(root),
+        Ok(root) if root.is_dir() => std::path::absolute(dir)
+            .map_err(|err| Error::Config(format!("--static {}: {err}", dir.display()))),
         Ok(_) => Err(Error::Config(format!(
             "--static {}: not a directory",
             dir.display()

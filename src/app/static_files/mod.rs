@@ -86,6 +86,7 @@ use std::borrow::Cow;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -154,6 +155,12 @@ const NOSNIFF: (&str, &str) = ("X-Content-Type-Options", "nosniff");
 /// ```
 #[derive(Debug, Clone)]
 pub struct StaticFiles {
+    /// The root as configured (made absolute), looked at again once a second: a deploy
+    /// may have made it name another directory ([`StaticFiles::follow_root`]).
+    given: PathBuf,
+    /// When `given` was last looked at, in Unix seconds.
+    root_checked: i64,
+    /// What `given` named when last looked at, canonical.
     root: PathBuf,
     listing: bool,
     /// The root, open, for the one-syscall fast path (`open_beneath`).
@@ -164,9 +171,9 @@ pub struct StaticFiles {
     cache_control: Option<String>,
     /// Serve `FILE.br` or `FILE.gz` for `FILE` to clients that accept the coding.
     precompressed: bool,
-    /// The file served, canonical, for a request that finds nothing (a single-page app's
-    /// `index.html`).
-    fallback: Option<PathBuf>,
+    /// For a request that finds nothing (a single-page app's `index.html`): the path
+    /// configured, and the file it names under the root, canonical.
+    fallback: Option<(String, Option<PathBuf>)>,
 }
 
 /// The small-file cache's default size per worker, in bytes (`--static-cache`).
@@ -189,8 +196,11 @@ pub struct StaticFiles {
 pub const DEFAULT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 impl StaticFiles {
-    /// Serves the directory `root`. It is canonicalized here, once, so every request is
-    /// confined against the real directory even if `root` is given through a symlink.
+    /// Serves the directory `root`. It is canonicalized here, so every request is
+    /// confined against the real directory even if `root` is given through a symlink,
+    /// and again at most once a second as requests come, so that a deploy that makes
+    /// `root` name another directory (a symlink switched, a directory renamed into
+    /// place) is served from then on, whole, as nginx resolves its `root` per request.
     /// With `listing`, a directory without `index.html` gets an HTML listing instead of 404.
     ///
     /// # Errors
@@ -216,18 +226,14 @@ impl StaticFiles {
         let context = |err: io::Error| {
             io::Error::new(err.kind(), format!("static root {}: {err}", root.display()))
         };
-        let canonical = fs::canonicalize(root).map_err(context)?;
-        if !fs::metadata(&canonical).map_err(context)?.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                format!("static root {} is not a directory", root.display()),
-            ));
-        }
-        let root_dir = Arc::new(File::open(&canonical).map_err(context)?);
+        let given = std::path::absolute(root).map_err(context)?;
+        let (canonical, root_dir) = open_root(&given).map_err(context)?;
         Ok(StaticFiles {
+            given,
+            root_checked: unix_now(),
             root: canonical,
             listing,
-            root_dir,
+            root_dir: Arc::new(root_dir),
             cache: FileCache::new(DEFAULT_CACHE_BYTES),
             cache_control: None,
             precompressed: false,
@@ -305,14 +311,9 @@ impl StaticFiles {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_fallback(mut self, path: &str) -> io::Result<StaticFiles> {
-        let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_string());
-        let decoded = decode_path(path).map_err(|_| invalid("not a path under the root"))?;
-        let file = match resolve(&self.root, &decoded.relative) {
-            Ok(Target::File(file)) if !decoded.trailing_slash => file,
-            Ok(_) => return Err(invalid("a directory, not a file")),
-            Err(_) => return Err(invalid("no such file under the root")),
-        };
-        self.fallback = Some(file);
+        let file = fallback_file(&self.root, path)
+            .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
+        self.fallback = Some((path.to_string(), Some(file)));
         Ok(self)
     }
 
@@ -437,8 +438,9 @@ impl StaticFiles {
     ///
     /// # Examples
     ///
-    /// Symbolic links and `..` in the path given to [`new`](Self::new) are resolved once,
-    /// at start-up:
+    /// Symbolic links and `..` in the path given to [`new`](Self::new) are resolved at
+    /// start-up (and again once a second after, should the path come to name another
+    /// directory):
     ///
     /// ```
     /// use br_serve::app::static_files::StaticFiles;
@@ -523,12 +525,10 @@ impl StaticFiles {
 
 impl Handler for StaticFiles {
     fn handle(&mut self, req: &Request) -> Response {
+        self.follow_root();
         let mut response = self.route(req);
-        if let Some(file) = self
-            .fallback
-            .as_deref()
-            .filter(|_| response.status() == 404)
-        {
+        let fallback = self.fallback.as_ref().and_then(|(_, file)| file.as_deref());
+        if let Some(file) = fallback.filter(|_| response.status() == 404) {
             response = serve_file(req, file);
         }
         let status = response.status();
@@ -562,6 +562,42 @@ fn method_not_allowed(method: &str) -> Response {
 }
 
 impl StaticFiles {
+    /// Looks again, once a second, at what the configured root names, and serves that
+    /// directory from now on if it is another one: a deploy switched a symlink
+    /// (`ln -sfn releases/42 current`), renamed a new tree into place, or removed the
+    /// root and made it again. Without this the open root kept serving the old tree to
+    /// the fast path while the slower path, which goes by name, served the new one. A
+    /// root that names nothing just now (removed, not yet made again) is left as it is,
+    /// and looked at again in a second.
+    fn follow_root(&mut self) {
+        let now = unix_now();
+        if now == self.root_checked {
+            return;
+        }
+        self.root_checked = now;
+        let inode = |meta: fs::Metadata| (meta.dev(), meta.ino());
+        let open = self.root_dir.metadata().map(inode).ok();
+        let named = fs::metadata(&self.given).map(inode).ok();
+        if named.is_some_and(|named| Some(named) == open) {
+            return;
+        }
+        let Ok((canonical, root_dir)) = open_root(&self.given) else {
+            return;
+        };
+        log::info!(
+            "static root {} now names {}: serving it",
+            self.given.display(),
+            canonical.display()
+        );
+        self.root = canonical;
+        self.root_dir = Arc::new(root_dir);
+        if let Some((path, file)) = &mut self.fallback {
+            *file = fallback_file(&self.root, path)
+                .inspect_err(|why| log::warn!("--static-fallback {path}: {why} in the new root"))
+                .ok();
+        }
+    }
+
     /// The answer to a request, before `Cache-Control` and `Vary`.
     fn route(&mut self, req: &Request) -> Response {
         if !matches!(req.method(), "GET" | "HEAD") {
@@ -602,6 +638,29 @@ impl StaticFiles {
             Ok((Target::Dir(_), false)) => redirect_to_directory(req),
             Ok((Target::Dir(dir), true)) => self.directory(req, &dir),
         }
+    }
+}
+
+/// The directory `given` names, canonical, and open.
+fn open_root(given: &Path) -> io::Result<(PathBuf, File)> {
+    let canonical = fs::canonicalize(given)?;
+    let dir = File::open(&canonical)?;
+    if !dir.metadata()?.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            "not a directory",
+        ));
+    }
+    Ok((canonical, dir))
+}
+
+/// The file the fallback `path` names under `root`, by the rules a request is held to.
+fn fallback_file(root: &Path, path: &str) -> Result<PathBuf, &'static str> {
+    let decoded = decode_path(path).map_err(|_| "not a path under the root")?;
+    match resolve(root, &decoded.relative) {
+        Ok(Target::File(file)) if !decoded.trailing_slash => Ok(file),
+        Ok(_) => Err("a directory, not a file"),
+        Err(_) => Err("no such file under the root"),
     }
 }
 
