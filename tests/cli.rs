@@ -69,8 +69,8 @@ fn a_bad_environment_value_names_its_variable() {
         assert!(log.contains(&said), "{variable}={value}: log:\n{log}");
     }
     // Set but naming no address, it passed over a file's `bind` and then listened on
-    // PORT's 0.0.0.0.
-    for value in [" ", ","] {
+    // PORT's 0.0.0.0; set empty, it was taken as unset and did the same.
+    for value in [" ", ",", ""] {
         let launch = Launch::new().no_bind().env("BR_SERVE_BIND", value);
         let (status, log) = launch.env("PORT", "0").run_to_exit(secs(10));
         assert_eq!(status.code(), Some(2), "{value:?}: {status}; log:\n{log}");

@@ -402,13 +402,13 @@ fn non_empty() -> clap::builder::NonEmptyStringValueParser {
 /// The variable that lists `--bind` addresses, separated by commas.
 pub(super) const BIND_ENV: &str = "BR_SERVE_BIND";
 
-/// `BR_SERVE_BIND`, when set and not empty. It is read here rather than by clap, whose
-/// delimiter would split `--bind` flags and file entries on commas too, and a Unix
-/// socket's path may hold one; a variable has no other way to list several addresses.
+/// `BR_SERVE_BIND`, when set (empty too: refused as every variable's empty value is,
+/// not taken as unset, which listened on `PORT`'s `0.0.0.0` without a word). It is read
+/// here rather than by clap, whose delimiter would split `--bind` flags and file
+/// entries on commas too, and a Unix socket's path may hold one; a variable has no other
+/// way to list several addresses.
 pub(super) fn bind_env() -> Option<String> {
-    std::env::var_os(BIND_ENV)
-        .filter(|value| !value.is_empty())
-        .map(|value| value.to_string_lossy().into_owned())
+    std::env::var_os(BIND_ENV).map(|value| value.to_string_lossy().into_owned())
 }
 
 /// The addresses `BR_SERVE_BIND` lists, for when neither the command line nor the file
