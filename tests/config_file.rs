@@ -258,6 +258,11 @@ fn check_config_refuses_what_a_start_would_refuse() {
         ),
         (&["--pid", dir_path], 1, "is a directory"),
         (
+            &["--pid", "/dev/null"],
+            1,
+            "/dev/null: exists and is not a regular file",
+        ),
+        (
             &["--access-logfile", "/nonexistent/a.log"],
             1,
             "--access-logfile",
@@ -776,6 +781,35 @@ fn pidfile_naming_a_running_master_stops_the_start() {
         read_pidfile(&pidfile),
         Some(running.pid()),
         "the live pidfile was changed"
+    );
+}
+
+/// Something at the pidfile's path that is not a regular file stops the start, and is
+/// left there: the pidfile replaced it and was removed at exit (`--pid /dev/null`, as
+/// root, took /dev/null away).
+#[test]
+fn a_pidfile_path_holding_no_regular_file_stops_the_start() {
+    let dir = TempDir::new("pidfile");
+    let fifo = dir.join("app.pid");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let (status, log) = Launch::new()
+        .args(&["--workers", "1", "-p", path_arg(&fifo)])
+        .run_to_exit(secs(10));
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "{status}; log:
+{log}"
+    );
+    assert!(
+        log.contains("exists and is not a regular file"),
+        "log:
+{log}"
+    );
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_fifo(&kind),
+        "the FIFO was replaced"
     );
 }
 

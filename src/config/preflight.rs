@@ -28,6 +28,10 @@ pub(super) fn check(config: &Config) -> Result<(), Error> {
             file(path).map_err(|why| Error::Config(format!("{flag} {}: {why}", path.display())))?;
         }
     }
+    if let Some(path) = &config.pidfile {
+        crate::master::pidfile_replaceable(path)
+            .map_err(|why| Error::Config(format!("--pid {}: {why}", path.display())))?;
+    }
     for bind in &config.binds {
         listener(bind).map_err(|why| Error::Config(format!("--bind {bind}: {why}")))?;
     }

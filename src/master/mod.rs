@@ -71,6 +71,7 @@ const BUSY_TICK: Duration = Duration::from_millis(100);
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
 pub(crate) use listeners::check_named as check_named_sockets;
+pub(crate) use pidfile::replaceable as pidfile_replaceable;
 
 /// Binds, forks the workers and supervises them until told to stop. `loaded` is the
 /// configuration as the arguments, environment and file gave it, before a program changed

@@ -17,6 +17,19 @@ pub struct Pidfile {
     pid: u32,
 }
 
+/// Whether a pidfile may take the place of what is at `path`: nothing, or a regular
+/// file. The pidfile is written beside it and renamed into place, then removed at exit,
+/// so a device there (`--pid /dev/null`, as root) or a socket would be replaced, then
+/// gone. Checked by a start and by `--check-config`.
+pub(crate) fn replaceable(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err("exists and is not a regular file: it would be \
+                                            replaced, and removed at exit"
+            .into()),
+        _ => Ok(()),
+    }
+}
+
 impl Pidfile {
     /// Writes `pid` to `path`, a file of `mode` whatever the process's umask: only the
     /// master may write it, or anyone could point an operator's `kill $(cat FILE)`
@@ -34,12 +47,15 @@ impl Pidfile {
     }
 
     /// Whether `path` is free for this master's pid: a pidfile naming a live process of
-    /// this program stops the start (another master runs). Checked before anything is
+    /// this program stops the start (another master runs), and so does something there
+    /// that is not a regular file. Checked before anything is
     /// bound, as gunicorn writes its pidfile before it creates its sockets: a start
     /// refused here listened on the port for a moment, and with `--reuse-port` the
     /// kernel gave it connections of the running server's that were reset as it exited.
     /// The file is read, not kept open, so no descriptor is taken before the listeners.
     pub fn check_free(path: &Path, pid: u32) -> Result<(), Error> {
+        replaceable(path)
+            .map_err(|why| Error::Config(format!("pidfile {}: {why}", path.display())))?;
         if let Some(other) = read_pid(path).filter(|&p| p != pid && is_alive(p)) {
             match (program_of(&other.to_string()), program_of("self")) {
                 (Some(theirs), Some(ours)) if theirs != ours => log::info!(
