@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::access_log::LogPath;
 use crate::config::Config;
@@ -167,14 +167,45 @@ fn lock() -> std::sync::MutexGuard<'static, Option<(LogPath, File)>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Where env_logger writes each formatted record.
+/// Records the master's log could not take when written, not yet reported.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// The master, once a turn of its loop: says how many records were dropped since the
+/// last report because the log's reader was not reading ([`Writer`]), once one goes
+/// through again. A report dropped in turn counts itself, and is made again.
+pub(crate) fn report_dropped() {
+    let dropped = DROPPED.swap(0, Ordering::Relaxed);
+    if dropped > 0 {
+        log::warn!(
+            "{dropped} error-log record(s) of the master's dropped: the log's reader was \
+             not taking them (a stalled pipe or socket), and the master does not wait"
+        );
+    }
+}
+
+/// Where env_logger writes each formatted record. A worker writes as it always has,
+/// waiting for a slow reader as for a disk (nginx's workers do too). The master does
+/// not wait ([`crate::sys::nowait`]): a record its log cannot take now is dropped and
+/// counted, since a master stopped in a write supervises nothing and ignores TERM.
 struct Writer;
 
 impl Write for Writer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match lock().as_mut() {
-            Some((_, file)) => file.write(buf),
-            None => std::io::stderr().write(buf),
+        use std::os::fd::AsFd;
+        let master = ROLE.load(Ordering::Relaxed) == 0;
+        let mut file = lock();
+        let written = match (file.as_mut(), master) {
+            (Some((_, file)), false) => file.write(buf),
+            (None, false) => std::io::stderr().write(buf),
+            (Some((_, file)), true) => crate::sys::nowait::write(file.as_fd(), buf),
+            (None, true) => crate::sys::nowait::write(std::io::stderr().as_fd(), buf),
+        };
+        match written {
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+                Ok(buf.len())
+            }
+            written => written,
         }
     }
 

@@ -912,3 +912,127 @@ fn a_download_cut_by_the_graceful_timeout_is_logged() {
     server.wait_for_log("closed 1 connection(s) still open", secs(10));
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
+
+/// A FIFO in `dir` for a log, its path, and its two ends opened non-blocking: the test's
+/// reader, which reads only when told, and a writer to fill it.
+fn log_fifo(dir: &TempDir) -> (String, std::fs::File, std::fs::File) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let fifo = dir.join("log.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let open = |write: bool| {
+        std::fs::OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&fifo)
+            .expect("the FIFO")
+    };
+    let (reader, writer) = (open(false), open(true));
+    (
+        fifo.to_str().expect("a UTF-8 path").to_string(),
+        reader,
+        writer,
+    )
+}
+
+/// A worker held by an access log whose reader stopped reading is replaced at
+/// `--timeout`, and the master's line says where it waited (when the kernel tells):
+/// "while idle" alone sent operators looking at the application.
+#[test]
+fn a_worker_stuck_on_its_log_is_said_to_wait_there() {
+    let dir = TempDir::new("stuck-log");
+    let (fifo, _reader, writer) = log_fifo(&dir);
+    let server = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "--timeout",
+            "2",
+            "--access-logfile",
+            &fifo,
+        ])
+        .start();
+    let worker = server.children()[0];
+    fill_pipe(&writer);
+    assert_eq!(server.get("/").status, 200);
+    // What the kernel says of the worker while it waits, if anything (a container may
+    // hide it): the master's line must say it too.
+    let mut seen = std::collections::BTreeSet::new();
+    let line = poll_until(secs(15), || {
+        let wchan = std::fs::read_to_string(format!("/proc/{worker}/wchan")).unwrap_or_default();
+        if !["", "0"].contains(&wchan.trim()) {
+            seen.insert(wchan.trim().to_string());
+        }
+        server
+            .log()
+            .into_iter()
+            .find(|l| l.contains("WORKER TIMEOUT"))
+    })
+    .expect("no WORKER TIMEOUT within 15 s");
+    assert!(line.contains("while idle"), "{line}");
+    if !seen.is_empty() {
+        let named = seen
+            .iter()
+            .any(|w| line.contains(&format!("(waiting in the kernel's {w})")));
+        assert!(named, "{line}; the kernel said {seen:?}");
+    }
+}
+
+/// Fills the pipe behind `writer` (opened non-blocking) until it takes nothing more, as a
+/// log's reader that stopped reading leaves it.
+fn fill_pipe(mut writer: &std::fs::File) {
+    let chunk = [b'#'; 4096];
+    let full = poll_until(secs(10), || match writer.write(&chunk) {
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => Some(()),
+        Err(err) => panic!("filling the pipe: {err}"),
+        Ok(_) => None,
+    });
+    full.expect("a pipe that never fills");
+}
+
+/// Reads what the pipe behind `reader` (non-blocking) holds until `needle` has come.
+fn read_pipe_until(mut reader: &std::fs::File, needle: &str) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    let mut buf = vec![0; 65536];
+    let found = poll_until(secs(15), || {
+        match reader.read(&mut buf) {
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(err) => panic!("reading the pipe: {err}"),
+        }
+        text.contains(needle).then_some(())
+    });
+    assert!(
+        found.is_some(),
+        "no {needle:?} in:\n{}",
+        text.replace('#', "")
+    );
+    text
+}
+
+/// An error log whose reader stopped reading (a stalled journald or log shipper, here a
+/// FIFO left full) does not stop the master: what the log cannot take is dropped, the
+/// master forks for TTIN and says later how much it dropped, and it acts on TERM. It
+/// blocked in write(2), deaf to every signal, until the reader read again.
+#[test]
+fn a_stalled_log_reader_does_not_stop_the_master() {
+    let dir = TempDir::new("stalled-log");
+    let (fifo, reader, writer) = log_fifo(&dir);
+    let mut server = Launch::new()
+        .args(&["--workers", "1", "--graceful-timeout", "2"])
+        .args(&["--error-logfile", &fifo])
+        .start_unready();
+    read_pipe_until(&reader, "Ready:");
+
+    fill_pipe(&writer);
+    server.signal(Signal::SIGTTIN);
+    server.wait_children(2, secs(10));
+    let said = read_pipe_until(&reader, "error-log record(s) of the master's dropped");
+    assert!(said.contains("record(s) of the master's dropped"));
+
+    fill_pipe(&writer);
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(secs(20));
+    assert_eq!(status.code(), Some(0), "{status}");
+}

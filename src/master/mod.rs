@@ -878,11 +878,12 @@ impl<'a> Master<'a> {
                 && info.timeout_ms(timeout_ms).is_some_and(|t| silent_ms > t)
             {
                 log::error!(
-                    "WORKER TIMEOUT (pid: {}): worker {} silent for {:.1} s while {}; sending SIGABRT",
+                    "WORKER TIMEOUT (pid: {}): worker {} silent for {:.1} s while {}{}; sending SIGABRT",
                     info.pid,
                     info.number(),
                     silent_ms as f64 / 1000.0,
-                    slot.activity(now)
+                    slot.activity(now),
+                    waiting_in(info.pid)
                 );
                 signal_worker(info.pid, Signal::SIGABRT);
                 info.aborted_ms = Some(now);
@@ -1097,6 +1098,7 @@ impl<'a> Master<'a> {
     /// (at start and after each HUP), STATUS= always, and the watchdog.
     fn report(&mut self) {
         self.systemd.watchdog();
+        crate::logging::report_dropped();
         if self.phase != Phase::Running {
             return;
         }
@@ -1264,6 +1266,19 @@ fn first_silence_past(silences: impl Iterator<Item = (u64, u64)>, now: u64) -> O
         .map(|(heartbeat, timeout_ms)| heartbeat.saturating_add(timeout_ms + 1))
         .min()?;
     Some(Duration::from_millis(due.saturating_sub(now)))
+}
+
+/// Where in the kernel a silent worker waits, said after its activity: an idle worker
+/// wakes every second, so one silent past `--timeout` is stuck in a system call, and its
+/// `wchan` names it (`anon_pipe_write`: a log whose reader stopped reading). Empty when
+/// it is running, or the kernel does not say.
+fn waiting_in(pid: Pid) -> String {
+    match std::fs::read_to_string(format!("/proc/{pid}/wchan")) {
+        Ok(wchan) if !wchan.trim().is_empty() && wchan.trim() != "0" => {
+            format!(" (waiting in the kernel's {})", wchan.trim())
+        }
+        _ => String::new(),
+    }
 }
 
 /// Sends a worker a signal, saying so when that fails. A worker that has just exited

@@ -17,6 +17,7 @@
 //! * [`sockopt`]: `setsockopt` and `getsockopt` for options our socket crates do not wrap.
 //! * [`epoll`]: `epoll_ctl` with `EPOLLEXCLUSIVE`, which mio does not offer, so that
 //!   one worker, not all of them, wakes for a new connection.
+//! * [`nowait`]: one write that does not wait for a stalled reader, for the master's log.
 //!
 //! [`clock`], [`lifeline`], [`cgroup`] and [`sockdiag`] (a Unix listener's accept queue,
 //! from the kernel's netlink interface) are safe, but they are process plumbing of the
@@ -29,6 +30,7 @@ pub mod epoll;
 pub mod fds;
 pub mod fork;
 pub mod lifeline;
+pub mod nowait;
 pub mod pages;
 pub mod privileges;
 pub mod scoreboard;
