@@ -318,15 +318,44 @@ fn a_file_s_addresses_are_refused_naming_the_file() {
             "0.0.0.0:18752 already listens on 127.0.0.1:18752",
         ),
     ];
+    // Also where `--bind` or BR_SERVE_BIND overrides them, as a bad value is: the day the
+    // override goes, the file's addresses are listened on.
     for (text, why) in cases {
         let (_dir, file) = config_file(text);
-        let (status, log) = Launch::new()
-            .no_bind()
-            .args(&["-c", path_arg(&file), "--check-config"])
-            .run_to_exit(secs(10));
-        assert_eq!(status.code(), Some(1), "{text}: {status}; log:\n{log}");
-        let named = format!("{}: setting 'bind': {why}", file.display());
-        assert!(log.contains(&named), "{text}: log:\n{log}");
+        for override_by in [None, Some("--bind"), Some("BR_SERVE_BIND")] {
+            let launch = Launch::new()
+                .no_bind()
+                .args(&["-c", path_arg(&file), "--check-config"]);
+            let launch = match override_by {
+                None => launch,
+                Some("--bind") => launch.args(&["--bind", "127.0.0.1:18753"]),
+                Some(variable) => launch.env(variable, "127.0.0.1:18753"),
+            };
+            let (status, log) = launch.run_to_exit(secs(10));
+            let case = format!("{text} overridden by {override_by:?}");
+            assert_eq!(status.code(), Some(1), "{case}: {status}; log:\n{log}");
+            let named = format!("{}: setting 'bind': {why}", file.display());
+            assert!(log.contains(&named), "{case}: log:\n{log}");
+        }
+    }
+    // With --reuse-port (here the command line's or the environment's), a wildcard
+    // beside an address it covers is no clash, overridden or not.
+    let (_dir, file) = config_file("bind = [\"0.0.0.0:18752\", \"127.0.0.1:18752\"]\n");
+    let shared = [("--reuse-port", None), ("BR_SERVE_REUSE_PORT", Some("1"))];
+    for (name, value) in shared {
+        let launch = Launch::new().no_bind().args(&[
+            "-c",
+            path_arg(&file),
+            "--check-config",
+            "--bind",
+            "127.0.0.1:18753",
+        ]);
+        let launch = match value {
+            None => launch.args(&[name]),
+            Some(value) => launch.env(name, value),
+        };
+        let (status, log) = launch.run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(0), "{name}: {status}; log:\n{log}");
     }
 }
 

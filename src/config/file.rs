@@ -44,8 +44,12 @@ pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<
         }
         let setting = arguments(arg, &name, value)
             .and_then(|setting| match set_elsewhere(matches, arg) {
-                true => (parse_alone(arg, &setting).map(|()| Vec::new()))
-                    .map_err(|err| super::render(&err)),
+                true => (parse_alone(arg, &setting).map_err(|err| super::render(&err)))
+                    .and_then(|()| match name == "bind" {
+                        true => binds_clash(&setting, reuse_port(&table, matches)),
+                        false => Ok(()),
+                    })
+                    .map(|()| Vec::new()),
                 false => Ok(setting),
             })
             .map_err(|why| Error::Config(format!("{shown}: setting '{key}': {why}")))?;
@@ -100,6 +104,32 @@ fn set_elsewhere(matches: &ArgMatches, arg: &Arg) -> bool {
     );
     // clap does not read BR_SERVE_BIND (see `cli::bind_env`).
     by_clap || (id == "bind" && super::cli::bind_env().is_some())
+}
+
+/// A `bind` that the command line or the environment overrides is still checked for
+/// addresses that clash (`super::clash`), as its values are: the day the override goes,
+/// its addresses are listened on. `setting` is its `--bind=ADDRESS` arguments, already
+/// parsed cleanly.
+fn binds_clash(setting: &[OsString], reuse_port: bool) -> Result<(), String> {
+    let binds: Vec<_> = setting
+        .iter()
+        .filter_map(|arg| arg.to_str()?.strip_prefix("--bind="))
+        .filter_map(|value| super::cli::parse_bind(value).ok())
+        .collect();
+    super::clash(&binds, reuse_port).map_or(Ok(()), Err)
+}
+
+/// Whether `--reuse-port` would apply to the file's addresses: set by the command line
+/// or the environment, or by the file.
+fn reuse_port(table: &toml::Table, matches: &ArgMatches) -> bool {
+    let in_file = ["reuse-port", "reuse_port"]
+        .iter()
+        .any(|key| table.get(*key) == Some(&Value::Boolean(true)));
+    in_file
+        || matches
+            .get_one::<bool>("reuse_port")
+            .copied()
+            .unwrap_or(false)
 }
 
 /// Checks one setting's arguments as the full parse would, with a command that has only
