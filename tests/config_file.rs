@@ -76,16 +76,20 @@ fn a_bad_access_log_format_in_the_file_names_the_file() {
 }
 
 /// What no configuration is stops the start, named: a FIFO (which blocked the start, and
-/// a HUP, waiting for a writer) and a file of megabytes (`/dev/zero` was read until
+/// a HUP, waiting for a writer), a socket (which cannot be opened: "No such device or
+/// address") and a file of megabytes (`/dev/zero` was read until
 /// memory ran out). `/dev/null` is an empty one, as in gunicorn.
 #[test]
 fn a_file_that_is_no_configuration_stops_the_start() {
     let (_dir, path) = config_file(&"# padding\n".repeat(200_000));
     let fifo = path.with_extension("fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR).expect("mkfifo");
+    let socket = path.with_extension("sock");
+    let _listening = std::os::unix::net::UnixListener::bind(&socket).expect("a socket");
     for (file, why) in [
         (path.as_path(), "larger than 1048576 bytes"),
         (fifo.as_path(), "not a regular file"),
+        (socket.as_path(), "not a regular file"),
         (Path::new("/dev/zero"), "larger than 1048576 bytes"),
     ] {
         let (status, log) = Launch::new()

@@ -70,6 +70,15 @@ fn read(path: &Path) -> Result<String, Error> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let shown = path.display();
     let failed = |e| Error::io(format!("reading configuration file {shown}"), e);
+    let not_a_file = || {
+        Error::Config(format!(
+            "{shown}: not a regular file (a directory, FIFO or socket)"
+        ))
+    };
+    // A socket cannot be opened at all (ENXIO, "No such device or address").
+    if std::fs::metadata(path).is_ok_and(|meta| meta.file_type().is_socket()) {
+        return Err(not_a_file());
+    }
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
@@ -79,9 +88,7 @@ fn read(path: &Path) -> Result<String, Error> {
     // `-c /dev/null`, an empty configuration, is a gunicorn idiom.
     let kind = file.metadata().map_err(failed)?.file_type();
     if !(kind.is_file() || kind.is_char_device()) {
-        return Err(Error::Config(format!(
-            "{shown}: not a regular file (a directory, FIFO or socket)"
-        )));
+        return Err(not_a_file());
     }
     let mut text = String::new();
     file.take(MOST_BYTES + 1)
