@@ -7,7 +7,7 @@
 //!
 //!     cargo run --release --example per_worker_state -- --bind 127.0.0.1:8000 --workers 2 \
 //!         --pid /tmp/per_worker_state.pid
-//!     curl localhost:8000/count      # "worker 4242 has served 1 requests"
+//!     curl localhost:8000/count      # "worker 1 (pid 4242) has served 1 requests"
 //!     kill -TTIN $(cat /tmp/per_worker_state.pid)   # one more worker, with its own count
 //!
 //! (`pgrep -o per_worker_state` finds nothing: a process name is cut to 15 bytes.)
@@ -29,12 +29,12 @@ impl Handler for Stats {
         let mut hits = self.hits.borrow_mut();
         *hits.entry(req.path().to_string()).or_default() += 1;
         let total: u64 = hits.values().sum();
+        // The worker's number, as the log shows it ([worker.1]), and its pid.
+        let number = br_serve::worker_number().unwrap_or_default();
+        let pid = std::process::id();
         Response::text(
             200,
-            format!(
-                "worker {} has served {total} requests\n",
-                std::process::id()
-            ),
+            format!("worker {number} (pid {pid}) has served {total} requests\n"),
         )
     }
 }

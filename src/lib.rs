@@ -74,7 +74,7 @@ pub use app::Handler;
 pub use config::Config;
 pub use error::{Error, ExitStatus};
 pub use http::{Body, Request, RequestHead, Response, Version};
-pub use worker::{heartbeat, is_draining};
+pub use worker::{heartbeat, is_draining, worker_number};
 
 use std::process::ExitCode;
 use std::sync::OnceLock;

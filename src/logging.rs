@@ -128,6 +128,11 @@ pub(crate) fn set_level(level: log::LevelFilter) {
     }
 }
 
+/// This worker's number, or `None` in the master ([`crate::worker_number`]).
+pub(crate) fn worker_number() -> Option<usize> {
+    Some(ROLE.load(Ordering::Relaxed)).filter(|&n| n > 0)
+}
+
 /// Records which process this is: 0 for the master, N for worker N. Called in the child
 /// right after fork so every later line carries the worker's own pid and number.
 pub(crate) fn set_role(worker: usize) {

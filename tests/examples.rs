@@ -8,19 +8,33 @@ use nix::sys::signal::Signal;
 use crate::client::{self, RESPONSE_WITHIN, request};
 use crate::util::{Launch, Server, TempDir, poll_until, secs};
 
-/// `worker PID has served N requests` from `per_worker_state`, as (PID, N).
+/// `worker NUMBER (pid PID) has served N requests` from `per_worker_state`, as (PID, N),
+/// once NUMBER (`br_serve::worker_number`) is checked to be the one the log gives that
+/// pid (`[PID] [worker.NUMBER]`).
 fn served(server: &Server) -> (u32, u64) {
     let resp = server.get("/count");
     assert_eq!(resp.status, 200, "{}", resp.text());
     let text = resp.text();
     let words: Vec<&str> = text.split_whitespace().collect();
-    match words.as_slice() {
-        ["worker", pid, "has", "served", n, "requests"] => (
-            pid.parse().expect("a pid"),
-            n.parse().expect("a request count"),
-        ),
-        _ => panic!("unexpected answer {text:?}"),
-    }
+    let [
+        "worker",
+        number,
+        "(pid",
+        pid,
+        "has",
+        "served",
+        n,
+        "requests",
+    ] = words.as_slice()
+    else {
+        panic!("unexpected answer {text:?}");
+    };
+    let pid = pid.trim_end_matches(')');
+    server.wait_for_log(&format!("[{pid}] [worker.{number}]"), secs(5));
+    (
+        pid.parse().expect("a pid"),
+        n.parse().expect("a request count"),
+    )
 }
 
 /// A program that names itself (`identify_as`) is that program in `--version`, its

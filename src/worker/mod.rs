@@ -127,6 +127,41 @@ pub fn is_draining() -> bool {
     DRAINING.load(Ordering::Relaxed) || scoreboard::own().is_some_and(|slot| slot.unready())
 }
 
+/// The number of the worker this code runs in, as the log shows it (`[worker.3]`) and
+/// the metrics label it (`worker="3"`): from 1 to the pool's size, the lowest one free
+/// when the worker started, so a worker replacing one that died takes its number. `None`
+/// outside a worker: in the master (a preload's build), or in a test.
+///
+/// For what each worker of the pool must keep apart from its siblings: a file or a
+/// port of its own, or a shard of work, named by a number that stays small and stable
+/// across restarts, where the pid does neither (gunicorn offers
+/// `worker.age`, a count of spawns that grows with every restart).
+///
+/// # Examples
+///
+/// A factory that opens a scratch file of each worker's own, reused by the worker that
+/// takes its place:
+///
+/// ```
+/// use br_serve::{Handler, Request, Response};
+///
+/// fn factory(_config: &br_serve::Config) -> Box<dyn Handler> {
+///     let scratch = match br_serve::worker_number() {
+///         Some(n) => format!("/var/tmp/my-app/worker-{n}.db"),
+///         None => "/var/tmp/my-app/test.db".to_string(),
+///     };
+///     Box::new(move |_: &Request| Response::text(200, format!("using {scratch}\n")))
+/// }
+///
+/// assert_eq!(br_serve::worker_number(), None); // not in a worker here
+/// # let config = br_serve::config::from_argv(vec!["my-app".into()])?;
+/// # let _ = factory(&config);
+/// # Ok::<(), br_serve::Error>(())
+/// ```
+pub fn worker_number() -> Option<usize> {
+    crate::logging::worker_number()
+}
+
 /// Tells the master this worker is alive. Handlers that run longer than `--timeout`
 /// should call it now and then, or the master kills the worker as hung. Outside a
 /// worker it does nothing.
