@@ -6,6 +6,13 @@
 //!     curl localhost:8000/api/health
 //!     curl -X POST --data 'hello' localhost:8000/api/length
 //!     curl 'localhost:8000/api/echo?name=ada'    # letters and digits only: not decoded
+//!
+//! Its own settings come from the environment, read by the factory in each worker, and
+//! br-serve's `--env` sets them (gunicorn's `-e`), from the command line or `env = [...]`
+//! in a configuration file, which a HUP reloads:
+//!
+//!     cargo run --release --example json_api -- -e JSON_API_DEFAULT_NAME=ada
+//!     curl localhost:8000/api/echo                # {"hello":"ada"}
 
 use std::process::ExitCode;
 
@@ -23,7 +30,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("/api/length", "POST"),
 ];
 
-fn api(req: &Request) -> Response {
+/// The API, with the name `/api/echo` greets when the request names none.
+fn api(req: &Request, default_name: &str) -> Response {
     let method = match req.method() {
         "HEAD" => "GET",
         method => method,
@@ -35,7 +43,7 @@ fn api(req: &Request) -> Response {
         ),
         ("POST", "/api/length") => json(200, format!(r#"{{"bytes":{}}}"#, req.body().len())),
         ("GET", "/api/echo") => {
-            let name = req.query_param("name").unwrap_or("world");
+            let name = req.query_param("name").unwrap_or(default_name);
             // Only letters and digits go into the JSON string, so no escaping is needed.
             let safe: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
             json(200, format!(r#"{{"hello":"{safe}"}}"#))
@@ -53,5 +61,10 @@ fn api(req: &Request) -> Response {
 fn main() -> ExitCode {
     // `json_api --version`, `--help`, errors and the log name this program, not br-serve.
     br_serve::identify_as("json_api", "1.0.0");
-    br_serve::run_main(|_config| Box::new(api))
+    br_serve::run_main(|_config| {
+        // Read once per worker, after fork: `--env` has set it by then.
+        let default_name =
+            std::env::var("JSON_API_DEFAULT_NAME").unwrap_or_else(|_| "world".to_string());
+        Box::new(move |req: &Request| api(req, &default_name))
+    })
 }

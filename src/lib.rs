@@ -308,7 +308,12 @@ fn preload<F>(build: F, config: &Config) -> Result<Box<dyn Handler>, Error>
 where
     F: FnOnce(&Config) -> Box<dyn Handler>,
 {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(config))).map_err(|_| {
+    // With `--env` set for the build, as the workers' factories have it; the master's
+    // own environment is put back after (it re-reads its configuration on HUP).
+    let saved = sys::environ::set(&config.env);
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(config)));
+    sys::environ::restore(saved);
+    built.map_err(|_| {
         Error::Config(
             "the application panicked while being built before forking (see above); \
              nothing was started"

@@ -139,6 +139,56 @@ fn json_api_routes_reads_bodies_and_stops_on_term() {
     assert!(server.wait_exit(secs(20)).success());
 }
 
+/// `--env` gives the application its own settings, read by its factory in each worker:
+/// from the configuration file, which a HUP reloads (a setting dropped from it is gone
+/// from the next workers, since the master's own environment never had it), or from
+/// the command line, where the last value for a key wins.
+#[test]
+fn env_flag_configures_the_application_and_a_hup_changes_it() {
+    let dir = TempDir::new("env");
+    let file = dir.join("app.toml");
+    let path = file.to_str().expect("a UTF-8 path");
+    std::fs::write(&file, "env = [\"JSON_API_DEFAULT_NAME=ada\"]\n").unwrap();
+    let server = Launch::example("json_api")
+        .args(&["--workers", "1", "-c", path])
+        .start();
+    let greets = |name: &str| server.get("/api/echo").text() == format!(r#"{{"hello":"{name}"}}"#);
+    assert!(greets("ada"), "{}", server.get("/api/echo").text());
+    for (text, name) in [
+        (
+            "env = [\"JSON_API_DEFAULT_NAME=bob\", \"OTHER=a=b\"]\n",
+            "bob",
+        ),
+        ("workers = 1\n", "world"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        server.signal(Signal::SIGHUP);
+        let reloaded = poll_until(secs(20), || greets(name).then_some(()));
+        assert!(
+            reloaded.is_some(),
+            "{text}: {}",
+            server.get("/api/echo").text()
+        );
+    }
+
+    let flags = [
+        "-e",
+        "JSON_API_DEFAULT_NAME=x",
+        "--env",
+        "JSON_API_DEFAULT_NAME=cy",
+    ];
+    let server = Launch::example("json_api")
+        .args(&["--workers", "1"])
+        .args(&flags)
+        .start();
+    assert_eq!(server.get("/api/echo").text(), r#"{"hello":"cy"}"#);
+    let (status, log) = Launch::example("json_api")
+        .args(&["-e", "JUST_A_KEY"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(2), "{status}; log:\n{log}");
+    assert!(log.contains("expected KEY=VALUE"), "{log}");
+}
+
 #[test]
 fn per_worker_state_is_built_in_each_worker_and_survives_hup_and_ttin() {
     let server = Launch::example("per_worker_state")
@@ -234,16 +284,25 @@ fn preloaded_table_is_built_once_in_the_master_and_shared_by_the_workers() {
     assert_eq!(builds, 1);
 }
 
+/// A table that cannot be built stops the start, whether its setting came from the
+/// environment or from `--env`, which the preload sees as the workers' factories do.
 #[test]
 fn preloaded_table_that_cannot_be_built_stops_the_start() {
-    let (status, log) = Launch::example("preloaded_table")
-        .env("TABLE_ENTRIES", "lots")
-        .run_to_exit(secs(20));
-    assert_eq!(status.code(), Some(1), "{log}");
-    assert!(
-        log.contains(r#"TABLE_ENTRIES="lots" is not a number"#),
-        "{log}"
-    );
-    assert!(log.contains("nothing was started"), "{log}");
-    assert!(!log.contains("Listening at"), "{log}");
+    let by_env = Launch::example("preloaded_table").env("TABLE_ENTRIES", "lots");
+    let by_flag = Launch::example("preloaded_table").args(&["-e", "TABLE_ENTRIES=lots"]);
+    for launch in [by_env, by_flag] {
+        let (status, log) = launch.run_to_exit(secs(20));
+        assert_eq!(status.code(), Some(1), "{log}");
+        assert!(
+            log.contains(r#"TABLE_ENTRIES="lots" is not a number"#),
+            "{log}"
+        );
+        assert!(log.contains("nothing was started"), "{log}");
+        assert!(!log.contains("Listening at"), "{log}");
+    }
+    let small = Launch::example("preloaded_table")
+        .args(&["--workers", "1", "--env", "TABLE_ENTRIES=100"])
+        .start();
+    assert_eq!(small.get("/square?n=99").text(), "9801\n");
+    assert_eq!(small.get("/square?n=100").status, 404);
 }

@@ -248,6 +248,13 @@ pub(crate) struct Cli {
           value_parser = non_empty())]
     pub static_fallback: Option<String>,
 
+    /// Set an environment variable for the application, KEY=VALUE; repeat for several
+    /// (gunicorn's -e). Set in each worker before the application is built (so a HUP
+    /// applies a changed list) and around a preloaded build; the master's own
+    /// environment is left as it was.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_env_pair)]
+    pub env: Vec<(String, String)>,
+
     /// Run workers as this user (name or uid). The master keeps its privileges to bind
     /// and re-execute; needs br-serve to start as root.
     #[arg(short = 'u', long, value_name = "USER", env = "BR_SERVE_USER")]
@@ -390,6 +397,17 @@ pub(super) fn names(arg: &clap::Arg, word: &OsString) -> bool {
 /// container manifests write: 1/0, true/false, yes/no, on/off.
 fn boolish() -> clap::builder::BoolishValueParser {
     clap::builder::BoolishValueParser::new()
+}
+
+/// `KEY=VALUE` for `--env`: split at the first `=`, so a value may hold more (a URL's
+/// query). A key must be there, and neither may hold a NUL byte, which no environment
+/// can (`std::env::set_var` would panic in the worker).
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        _ if text.contains('\0') => Err("a NUL byte cannot be in the environment".into()),
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err("expected KEY=VALUE".into()),
+    }
 }
 
 /// A path held as text must not be empty, as clap requires of a `PathBuf`: an empty

@@ -183,6 +183,9 @@ pub struct Config {
     pub static_precompressed: bool,
     /// The file under the static root served for requests that find nothing.
     pub static_fallback: Option<String>,
+    /// `--env`: what each worker sets in its environment before the application is
+    /// built (and the master around a preloaded build), in order.
+    pub env: Vec<(String, String)>,
     /// Who the workers run as, when not as the master's user.
     pub(crate) credentials: Option<crate::sys::privileges::Credentials>,
     /// `--umask`: masks the modes of what the server creates, Unix sockets
@@ -510,6 +513,7 @@ fn validate(cli: Cli, argv: Vec<OsString>, bind_file: Option<&Path>) -> Result<C
         pidfile: cli.pid,
         static_root: cli.static_root.as_deref().map(static_root).transpose()?,
         static_fallback: static_fallback(cli.static_root.as_deref(), cli.static_fallback)?,
+        env: cli.env,
         static_listing: cli.static_listing,
         static_cache: cli.static_cache,
         static_max_age: cli.static_max_age,

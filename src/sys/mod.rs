@@ -18,6 +18,7 @@
 //! * [`epoll`]: `epoll_ctl` with `EPOLLEXCLUSIVE`, which mio does not offer, so that
 //!   one worker, not all of them, wakes for a new connection.
 //! * [`nowait`]: one write that does not wait for a stalled reader, for the master's log.
+//! * [`environ`]: `--env`, set only where no other thread can read the environment.
 //!
 //! [`clock`], [`lifeline`], [`cgroup`] and [`sockdiag`] (a Unix listener's accept queue,
 //! from the kernel's netlink interface) are safe, but they are process plumbing of the
@@ -26,6 +27,7 @@
 pub mod abort_answer;
 pub mod cgroup;
 pub mod clock;
+pub mod environ;
 pub mod epoll;
 pub mod fds;
 pub mod fork;

@@ -324,6 +324,8 @@ pub fn run(spec: WorkerSpec, app: WorkerApp) -> i32 {
         }
     };
     log::info!("Booting worker with pid: {}", std::process::id());
+    // `--env`, for this generation's application; the worker is still single-threaded.
+    crate::sys::environ::set(&spec.config.env);
     let handler = match application(app, &spec.config) {
         Ok(handler) => handler,
         Err(err) => {
