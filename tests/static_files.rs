@@ -232,6 +232,80 @@ fn a_root_replaced_by_a_deploy_is_followed() {
     assert!(followed.is_some(), "still not v3 10 s after the rename");
 }
 
+/// A worker that starts while a deploy has DIR naming nothing (the link removed before
+/// the new one is made) serves the tree the master opened, then follows DIR: each
+/// worker opened DIR itself as it booted, failed, and was started again and again, so
+/// a worker that died then was never replaced.
+#[test]
+fn a_worker_booting_mid_deploy_serves_the_tree_that_opened() {
+    let dir = TempDir::new("mid-deploy");
+    release(&dir, "v1", "v1");
+    let current = dir.join("current");
+    symlink("v1", &current).unwrap();
+    let server = Launch::new()
+        .args(&["--workers", "1", "--static", current.to_str().unwrap()])
+        .start();
+    std::fs::remove_file(&current).unwrap();
+    // The worker dies (or is recycled): its replacement must serve.
+    let worker = nix::unistd::Pid::from_raw(server.children()[0] as i32);
+    nix::sys::signal::kill(worker, nix::sys::signal::Signal::SIGKILL).unwrap();
+    for _ in 0..4 {
+        let resp = send(&server, "GET", "/a.txt", &[]);
+        assert_eq!((resp.status, resp.text().as_str()), (200, "v1"));
+    }
+    let failed = server
+        .log()
+        .into_iter()
+        .find(|l| l.contains("setup failed"));
+    assert_eq!(failed, None);
+    release(&dir, "v2", "v2");
+    symlink("v2", &current).unwrap();
+    let followed = poll_until(secs(10), || {
+        serves_release(&server, "v2", "v1").then_some(())
+    });
+    assert!(
+        followed.is_some(),
+        "still not v2 10 s after the link came back"
+    );
+}
+
+/// A tree a deploy put in place before its fallback file is answered 404 where the
+/// fallback would be, and the fallback once the file is copied in: it was looked for
+/// once, at the switch, and never again until a HUP.
+#[test]
+fn a_fallback_copied_in_after_the_switch_is_served() {
+    let dir = TempDir::new("late-fallback");
+    let v1 = release(&dir, "v1", "v1");
+    std::fs::write(v1.join("app.html"), "app v1").unwrap();
+    let current = dir.join("current");
+    symlink("v1", &current).unwrap();
+    let server = Launch::new()
+        .args(&["--workers", "1", "--static", current.to_str().unwrap()])
+        .args(&["--static-fallback", "/app.html"])
+        .start();
+    let deep_link = || {
+        let resp = send(&server, "GET", "/orders/42", &[]);
+        (resp.status, resp.text())
+    };
+    assert_eq!(deep_link(), (200, "app v1".to_string()));
+    let v2 = release(&dir, "v2", "v2");
+    symlink("v2", dir.join("next")).unwrap();
+    std::fs::rename(dir.join("next"), &current).unwrap();
+    let followed = poll_until(secs(10), || {
+        serves_release(&server, "v2", "v1").then_some(())
+    });
+    assert!(followed.is_some(), "still not v2 10 s after the switch");
+    assert_eq!(deep_link().0, 404);
+    server.wait_for_log("--static-fallback /app.html: no such file", secs(5));
+    std::fs::write(v2.join("app.html"), "app v2").unwrap();
+    let found = poll_until(secs(10), || (deep_link().1 == "app v2").then_some(()));
+    assert!(
+        found.is_some(),
+        "the fallback copied in is still not served: {:?}",
+        deep_link()
+    );
+}
+
 #[test]
 fn fallback_answers_what_finds_nothing() {
     let (dir, server) = site_with(&["--static-fallback", "/docs/index.html"]);

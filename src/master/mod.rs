@@ -46,6 +46,7 @@ use self::pool::{Pool, View, WorkerInfo, backoff, plan};
 use self::scrapes::Scrapes;
 use self::systemd::Notifier;
 use crate::access_log::AccessLog;
+use crate::app::static_files::StaticFiles;
 use crate::config::{self, BindAddr, Config};
 use crate::error::Error;
 use crate::sys::clock::monotonic_ms;
@@ -138,6 +139,8 @@ struct Master<'a> {
     pidfile: Option<Pidfile>,
     /// The access log, opened here so a bad path stops the start; workers inherit it.
     access_log: Option<AccessLog>,
+    /// `--static DIR`, opened at start and at each HUP; each worker starts from a copy.
+    static_files: Option<StaticFiles>,
     /// The new master started by USR2, while it runs.
     new_master: Option<Pid>,
     /// The kernel's OOM kill count, to say whether a SIGKILL came from the OOM killer.
@@ -208,6 +211,7 @@ impl<'a> Master<'a> {
             )
             .map_err(|e| Error::io("watching the wake-up pipe", e))?;
         let access_log = open_access_log(&config)?;
+        let static_files = open_static_files(&config)?;
         socket_files.give_to_workers(&config);
         let memory_limit = memory_limit_for(&config);
         let pidfile = match &config.pidfile {
@@ -253,6 +257,7 @@ impl<'a> Master<'a> {
             fork_failures: 0,
             pidfile,
             access_log,
+            static_files,
             new_master: None,
             oom_kills: OomKills::default(),
         })
@@ -726,10 +731,12 @@ impl<'a> Master<'a> {
         self.systemd.reloading();
         let parsed = config::from_argv(self.config.argv.clone());
         let checked = parsed.and_then(|new| config::static_root_for_workers(&new).map(|()| new));
-        let new = match checked {
-            Ok(new) => new,
+        let opened = checked.and_then(|new| Ok((open_static_files(&new)?, new)));
+        let (static_files, new) = match opened {
+            Ok(opened) => opened,
             Err(err) => return self.reload_failed(&err),
         };
+        self.static_files = static_files;
         // The count set by TTIN/TTOU or the autoscaler survives unless the configuration
         // changed the count or its bounds.
         let bounds = |c: &Config| (c.workers, c.max_workers);
@@ -1071,10 +1078,11 @@ impl<'a> Master<'a> {
             .into_iter()
             .map(Listener::into_worker)
             .collect();
-        let app = match &mut self.app {
-            AppSource::Factory(factory) => WorkerApp::Build(*factory),
+        let app = match (&mut self.app, self.static_files.take()) {
+            (_, Some(files)) => WorkerApp::Static(files),
+            (AppSource::Factory(factory), None) => WorkerApp::Build(*factory),
             // The child's own copy of the master's memory: take it.
-            AppSource::Preloaded(handler) => match handler.take() {
+            (AppSource::Preloaded(handler), None) => match handler.take() {
                 Some(handler) => WorkerApp::Ready(handler),
                 None => return worker::EXIT_BOOT_ERROR,
             },
@@ -1519,6 +1527,16 @@ fn watched(mut scrapes: Scrapes, poll: &Poll) -> Result<Scrapes, Error> {
 }
 
 /// Opens the access log in the master, so a bad path stops the start; workers inherit it.
+/// `--static DIR`, opened as the configuration says, for the workers to start from.
+fn open_static_files(config: &Config) -> Result<Option<StaticFiles>, Error> {
+    let Some(root) = &config.static_root else {
+        return Ok(None);
+    };
+    StaticFiles::from_config(root, config)
+        .map(Some)
+        .map_err(|err| Error::Config(format!("--static {}: {err}", root.display())))
+}
+
 fn open_access_log(config: &Config) -> Result<Option<AccessLog>, Error> {
     let path = config.access_log.as_deref();
     AccessLog::open(config).map_err(|e| {

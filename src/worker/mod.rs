@@ -208,24 +208,21 @@ pub enum WorkerApp<'a> {
     Build(&'a AppFactory),
     /// Preloaded by the master; this is the worker's copy-on-write copy.
     Ready(Box<dyn Handler>),
+    /// `--static DIR`, in place of the program's own application (the flag means the
+    /// same in every program built on the library, rather than being parsed and then
+    /// ignored by a factory that never looks at it). Opened by the master at start and
+    /// at each HUP, so a worker starts with a root that opened, whatever a deploy is doing
+    /// to DIR at the moment it boots, and follows DIR from its first request.
+    Static(StaticFiles),
 }
 
-/// The handler this worker serves: the static file app when `--static DIR` is set, in
-/// place of the program's own (the flag means the same in every program built on the
-/// library, rather than being parsed and then ignored by a factory that never looks at
-/// it), else the program's, built now or preloaded. Read from this generation's
-/// configuration, so a HUP can turn `--static` on or off.
-fn application(app: WorkerApp, config: &Config) -> Result<Box<dyn Handler>, String> {
-    if let Some(root) = &config.static_root {
-        return match StaticFiles::from_config(root, config) {
-            Ok(files) => Ok(Box::new(files)),
-            Err(err) => Err(format!("--static {}: {err}", root.display())),
-        };
-    }
-    Ok(match app {
+/// The handler this worker serves, built now, preloaded, or the static files.
+fn application(app: WorkerApp, config: &Config) -> Box<dyn Handler> {
+    match app {
         WorkerApp::Build(factory) => factory(config),
         WorkerApp::Ready(handler) => handler,
-    })
+        WorkerApp::Static(files) => Box::new(files),
+    }
 }
 
 /// Everything a freshly forked worker needs from the master.
@@ -326,13 +323,7 @@ pub fn run(spec: WorkerSpec, app: WorkerApp) -> i32 {
     log::info!("Booting worker with pid: {}", std::process::id());
     // `--env`, for this generation's application; the worker is still single-threaded.
     crate::sys::environ::set(&spec.config.env);
-    let handler = match application(app, &spec.config) {
-        Ok(handler) => handler,
-        Err(err) => {
-            log::error!("worker setup failed: {err}");
-            return EXIT_BOOT_ERROR;
-        }
-    };
+    let handler = application(app, &spec.config);
     match Worker::new(spec, signals, poll, handler) {
         Ok(worker) => worker.serve(),
         Err(err) => {

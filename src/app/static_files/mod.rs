@@ -568,21 +568,37 @@ impl StaticFiles {
     /// root and made it again. Without this the open root kept serving the old tree to
     /// the fast path while the slower path, which goes by name, served the new one. A
     /// root that names nothing just now (removed, not yet made again) is left as it is,
-    /// and looked at again in a second.
+    /// and looked at again in a second; so is a fallback file the new tree lacks, which
+    /// a deploy done in steps may copy in later.
     fn follow_root(&mut self) {
         let now = unix_now();
         if now == self.root_checked {
             return;
         }
         self.root_checked = now;
+        let moved = self.reopen_moved_root();
+        if let Some((path, file)) = &mut self.fallback {
+            if moved || file.is_none() {
+                let found = fallback_file(&self.root, path);
+                if let (true, Err(why)) = (moved, &found) {
+                    log::warn!("--static-fallback {path}: {why} in the new root, for now");
+                }
+                *file = found.ok();
+            }
+        }
+    }
+
+    /// Opens the directory the configured root names now, if it is not the one open:
+    /// whether it did.
+    fn reopen_moved_root(&mut self) -> bool {
         let inode = |meta: fs::Metadata| (meta.dev(), meta.ino());
         let open = self.root_dir.metadata().map(inode).ok();
         let named = fs::metadata(&self.given).map(inode).ok();
         if named.is_some_and(|named| Some(named) == open) {
-            return;
+            return false;
         }
         let Ok((canonical, root_dir)) = open_root(&self.given) else {
-            return;
+            return false;
         };
         log::info!(
             "static root {} now names {}: serving it",
@@ -591,11 +607,7 @@ impl StaticFiles {
         );
         self.root = canonical;
         self.root_dir = Arc::new(root_dir);
-        if let Some((path, file)) = &mut self.fallback {
-            *file = fallback_file(&self.root, path)
-                .inspect_err(|why| log::warn!("--static-fallback {path}: {why} in the new root"))
-                .ok();
-        }
+        true
     }
 
     /// The answer to a request, before `Cache-Control` and `Vary`.
