@@ -7,7 +7,7 @@
 //! a worker changes right after fork.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -172,20 +172,29 @@ fn lock() -> std::sync::MutexGuard<'static, Option<(LogPath, File)>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// How long the master waits for its log to take the rest of a record it took part of
+/// ([`crate::sys::nowait::write_record`]).
+const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Records the master's log could not take when written, not yet reported.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// The master, once a turn of its loop: says how many records were dropped since the
-/// last report because the log's reader was not reading ([`Writer`]), once one goes
-/// through again. A report dropped in turn counts itself, and is made again.
+/// last report because the log's reader was not reading ([`Writer`]). A report that is
+/// dropped in turn is not counted, and is made again, with the same count, at the next
+/// turn: the count is cleared only once the log has taken it.
 pub(crate) fn report_dropped() {
-    let dropped = DROPPED.swap(0, Ordering::Relaxed);
-    if dropped > 0 {
-        log::warn!(
-            "{dropped} error-log record(s) of the master's dropped: the log's reader was \
-             not taking them (a stalled pipe or socket), and the master does not wait"
-        );
+    let dropped = DROPPED.load(Ordering::Relaxed);
+    if dropped == 0 {
+        return;
     }
+    log::warn!(
+        "{dropped} error-log record(s) of the master's dropped: the log's reader was not \
+         taking them (a stalled pipe or socket), and the master does not wait"
+    );
+    // The master is single-threaded: nothing else has counted meanwhile.
+    let taken = DROPPED.load(Ordering::Relaxed) == dropped;
+    DROPPED.store(if taken { 0 } else { dropped }, Ordering::Relaxed);
 }
 
 /// Where env_logger writes each formatted record. A worker writes as it always has,
@@ -199,18 +208,20 @@ impl Write for Writer {
         use std::os::fd::AsFd;
         let master = ROLE.load(Ordering::Relaxed) == 0;
         let mut file = lock();
+        let record = |fd| crate::sys::nowait::write_record(fd, buf, RECORD_PATIENCE);
         let written = match (file.as_mut(), master) {
-            (Some((_, file)), false) => file.write(buf),
-            (None, false) => std::io::stderr().write(buf),
-            (Some((_, file)), true) => crate::sys::nowait::write(file.as_fd(), buf),
-            (None, true) => crate::sys::nowait::write(std::io::stderr().as_fd(), buf),
+            (Some((_, file)), false) => return file.write(buf),
+            (None, false) => return std::io::stderr().write(buf),
+            (Some((_, file)), true) => record(file.as_fd()),
+            (None, true) => record(std::io::stderr().as_fd()),
         };
         match written {
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+            Ok(()) => Ok(buf.len()),
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 DROPPED.fetch_add(1, Ordering::Relaxed);
                 Ok(buf.len())
             }
-            written => written,
+            Err(err) => Err(err),
         }
     }
 

@@ -13,19 +13,55 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::{Duration, Instant};
 
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-/// Writes `buf` to `fd` if that can be done without waiting for a reader: the bytes
-/// written (all of `buf` when it is at most `PIPE_BUF`, which a pipe writes whole or
-/// not at all), or `WouldBlock`.
-pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+/// Writes the record `buf` to `fd` whole if its reader takes it: `WouldBlock`, with
+/// nothing written, when it takes none of it now. A record it took part of (one longer
+/// than `PIPE_BUF`, which a pipe may take in pieces) is finished, waiting up to
+/// `patience` for the reader, so that it is not cut short and glued to the next record
+/// of any process; past that, `TimedOut`, the record cut short.
+pub fn write_record(fd: BorrowedFd<'_>, buf: &[u8], patience: Duration) -> io::Result<()> {
     let regular =
         nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG);
     if regular {
-        return Ok(nix::unistd::write(fd, buf)?);
+        let mut rest = buf;
+        while !rest.is_empty() {
+            match nix::unistd::write(fd, rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        return Ok(());
     }
+    let mut written = write_once(fd, buf)?;
+    let deadline = Instant::now() + patience;
+    while written < buf.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let mut ready = [PollFd::new(fd, PollFlags::POLLOUT)];
+        let wait = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        match poll(&mut ready, wait) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(err) => return Err(err.into()),
+        }
+        match write_once(fd, &buf[written..]) {
+            Ok(n) => written += n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// One write of `buf` that does not wait: the bytes taken (all of `buf` when it is at
+/// most `PIPE_BUF`, which a pipe writes whole or not at all), or `WouldBlock`.
+fn write_once(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     match write_nowait(fd, buf) {
         Err(err) if unsupported(&err) => {
             let mut ready = [PollFd::new(fd, PollFlags::POLLOUT)];
@@ -61,27 +97,62 @@ fn unsupported(err: &io::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
     use std::os::fd::AsFd;
 
     use super::*;
+
+    const PATIENCE: Duration = Duration::from_secs(5);
+
+    /// A pipe of one page, so that records longer than it must go in pieces.
+    fn small_pipe() -> (std::fs::File, std::fs::File) {
+        let (read, write) = nix::unistd::pipe().expect("a pipe");
+        nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("resize");
+        (read.into(), write.into())
+    }
 
     /// A pipe nobody reads takes what fits, then says it would wait, where a plain write
     /// blocks; and the pipe's own flags are left alone.
     #[test]
     fn a_full_pipe_would_block_and_stays_blocking() {
-        let (_read, write_end) = nix::unistd::pipe().expect("a pipe");
+        let (_read, write_end) = small_pipe();
         let line = [b'x'; 1000];
         let mut taken = 0;
         let refused = loop {
-            match write(write_end.as_fd(), &line) {
-                Ok(n) => taken += n,
+            match write_record(write_end.as_fd(), &line, PATIENCE) {
+                Ok(()) => taken += line.len(),
                 Err(err) => break err,
             }
-            assert!(taken < 16 << 20, "a pipe that never fills");
+            assert!(taken < 1 << 20, "a pipe that never fills");
         };
         assert_eq!(refused.kind(), io::ErrorKind::WouldBlock);
-        assert!(taken >= 4096, "{taken}");
+        assert!(taken >= 3000, "{taken}");
         let flags = nix::fcntl::fcntl(&write_end, nix::fcntl::FcntlArg::F_GETFL).expect("flags");
         assert_eq!(flags & libc::O_NONBLOCK, 0);
+    }
+
+    /// A record longer than the pipe goes out whole to a reader that takes it slowly,
+    /// and one the reader stops taking half-way is given up after the patience.
+    #[test]
+    fn a_record_begun_is_finished_or_given_up() {
+        let (mut read_end, write_end) = small_pipe();
+        let record = [b'r'; 10_000];
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = [0; 1000];
+            while got.len() < 10_000 {
+                std::thread::sleep(Duration::from_millis(5));
+                let n = read_end.read(&mut buf).expect("read");
+                got.extend_from_slice(&buf[..n]);
+            }
+            (got, read_end)
+        });
+        write_record(write_end.as_fd(), &record, PATIENCE).expect("written whole");
+        let (got, _read_end) = reader.join().expect("the reader");
+        assert_eq!(got, record);
+
+        let patience = Duration::from_millis(200);
+        let cut = write_record(write_end.as_fd(), &record, patience).expect_err("cut short");
+        assert_eq!(cut.kind(), io::ErrorKind::TimedOut);
     }
 }
