@@ -819,31 +819,32 @@ fn pidfile_naming_a_running_master_stops_the_start() {
 
 /// Something at the pidfile's path that is not a regular file stops the start, and is
 /// left there: the pidfile replaced it and was removed at exit (`--pid /dev/null`, as
-/// root, took /dev/null away).
+/// root, took /dev/null away). A symbolic link too, even to a regular file: the link
+/// was replaced, and the file it points to never written.
 #[test]
 fn a_pidfile_path_holding_no_regular_file_stops_the_start() {
     let dir = TempDir::new("pidfile");
-    let fifo = dir.join("app.pid");
+    let fifo = dir.join("fifo.pid");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let (status, log) = Launch::new()
-        .args(&["--workers", "1", "-p", path_arg(&fifo)])
-        .run_to_exit(secs(10));
-    assert_eq!(
-        status.code(),
-        Some(1),
-        "{status}; log:
-{log}"
-    );
+    let link = dir.join("link.pid");
+    std::fs::write(dir.join("real.pid"), "").unwrap();
+    std::os::unix::fs::symlink("real.pid", &link).unwrap();
+    for (path, why) in [
+        (&fifo, "exists and is not a regular file"),
+        (&link, "is a symbolic link"),
+    ] {
+        let (status, log) = Launch::new()
+            .args(&["--workers", "1", "-p", path_arg(path)])
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+        assert!(log.contains(why), "log:\n{log}");
+    }
+    let kind = |path| std::fs::symlink_metadata(path).unwrap().file_type();
     assert!(
-        log.contains("exists and is not a regular file"),
-        "log:
-{log}"
-    );
-    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
-    assert!(
-        std::os::unix::fs::FileTypeExt::is_fifo(&kind),
+        std::os::unix::fs::FileTypeExt::is_fifo(&kind(&fifo)),
         "the FIFO was replaced"
     );
+    assert!(kind(&link).is_symlink(), "the link was replaced");
 }
 
 /// A pidfile naming a zombie, a master SIGKILLed a moment ago whose parent has yet to

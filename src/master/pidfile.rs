@@ -20,9 +20,14 @@ pub struct Pidfile {
 /// Whether a pidfile may take the place of what is at `path`: nothing, or a regular
 /// file. The pidfile is written beside it and renamed into place, then removed at exit,
 /// so a device there (`--pid /dev/null`, as root) or a socket would be replaced, then
-/// gone. Checked by a start and by `--check-config`.
+/// gone, and so would a symbolic link, whose target would never be written. Checked by
+/// a start and by `--check-config`.
 pub(crate) fn replaceable(path: &Path) -> Result<(), String> {
-    match std::fs::metadata(path) {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err("is a symbolic link: the pidfile \
+                                                          would replace the link, not write \
+                                                          where it points; name the file itself"
+            .into()),
         Ok(meta) if !meta.is_file() => Err("exists and is not a regular file: it would be \
                                             replaced, and removed at exit"
             .into()),
