@@ -230,6 +230,18 @@ fn a_root_replaced_by_a_deploy_is_followed() {
         serves_release(&server, "v3", "v2").then_some(())
     });
     assert!(followed.is_some(), "still not v3 10 s after the rename");
+
+    // A link to what is no directory is not followed, and the log says so.
+    std::fs::write(dir.join("file"), "no tree").unwrap();
+    symlink("file", dir.join("next")).unwrap();
+    std::fs::rename(dir.join("next"), &current).unwrap();
+    let said = poll_until(secs(10), || {
+        assert!(serves_release(&server, "v3", "v2"));
+        let log = server.log();
+        log.into_iter()
+            .find(|l| l.contains("names what cannot be served"))
+    });
+    assert!(said.is_some(), "no warning 10 s after the link to a file");
 }
 
 /// A worker that starts while a deploy has DIR naming nothing (the link removed before

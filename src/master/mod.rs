@@ -1079,7 +1079,7 @@ impl<'a> Master<'a> {
             .map(Listener::into_worker)
             .collect();
         let app = match (&mut self.app, self.static_files.take()) {
-            (_, Some(files)) => WorkerApp::Static(files),
+            (_, Some(files)) => WorkerApp::Static(Box::new(files)),
             (AppSource::Factory(factory), None) => WorkerApp::Build(*factory),
             // The child's own copy of the master's memory: take it.
             (AppSource::Preloaded(handler), None) => match handler.take() {

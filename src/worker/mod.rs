@@ -213,7 +213,7 @@ pub enum WorkerApp<'a> {
     /// ignored by a factory that never looks at it). Opened by the master at start and
     /// at each HUP, so a worker starts with a root that opened, whatever a deploy is doing
     /// to DIR at the moment it boots, and follows DIR from its first request.
-    Static(StaticFiles),
+    Static(Box<StaticFiles>),
 }
 
 /// The handler this worker serves, built now, preloaded, or the static files.
@@ -221,7 +221,7 @@ fn application(app: WorkerApp, config: &Config) -> Box<dyn Handler> {
     match app {
         WorkerApp::Build(factory) => factory(config),
         WorkerApp::Ready(handler) => handler,
-        WorkerApp::Static(files) => Box::new(files),
+        WorkerApp::Static(files) => files,
     }
 }
 

@@ -160,6 +160,8 @@ pub struct StaticFiles {
     given: PathBuf,
     /// When `given` was last looked at, in Unix seconds.
     root_checked: i64,
+    /// The directory `given` named that could not be opened (device, inode), said once.
+    root_refused: Option<(u64, u64)>,
     /// What `given` named when last looked at, canonical.
     root: PathBuf,
     listing: bool,
@@ -231,6 +233,7 @@ impl StaticFiles {
         Ok(StaticFiles {
             given,
             root_checked: unix_now(),
+            root_refused: None,
             root: canonical,
             listing,
             root_dir: Arc::new(root_dir),
@@ -597,8 +600,19 @@ impl StaticFiles {
         if named.is_some_and(|named| Some(named) == open) {
             return false;
         }
-        let Ok((canonical, root_dir)) = open_root(&self.given) else {
-            return false;
+        let (canonical, root_dir) = match open_root(&self.given) {
+            Ok(opened) => opened,
+            // Named, but not a directory this worker can open: said once for each.
+            Err(err) if named.is_some() && named != self.root_refused => {
+                self.root_refused = named;
+                log::warn!(
+                    "static root {} names what cannot be served ({err}): serving {} still",
+                    self.given.display(),
+                    self.root.display()
+                );
+                return false;
+            }
+            Err(_) => return false,
         };
         log::info!(
             "static root {} now names {}: serving it",
