@@ -197,6 +197,37 @@ fn serves_release(server: &Server, tag: &str, other: &str) -> bool {
         && send(server, "GET", "/sub", &[]).status == 301
 }
 
+/// A directory `tag` for deploys, holding release `v1` ([`release`]) and `current`, a
+/// link to it, served by one worker with `extra` flags once `prepare` has had `v1`.
+fn deployed(
+    tag: &str,
+    extra: &[&str],
+    prepare: impl FnOnce(&std::path::Path),
+) -> (TempDir, std::path::PathBuf, Server) {
+    let dir = TempDir::new(tag);
+    prepare(&release(&dir, "v1", "v1"));
+    let current = dir.join("current");
+    symlink("v1", &current).unwrap();
+    let server = Launch::new()
+        .args(&["--workers", "1", "--static", current.to_str().unwrap()])
+        .args(extra)
+        .start();
+    (dir, current, server)
+}
+
+/// Waits up to 10 s for the server to serve release `tags.0` and nothing of `tags.1`
+/// ([`serves_release`]), `after` what.
+fn await_release(server: &Server, tags: (&str, &str), after: &str) {
+    let followed = poll_until(secs(10), || {
+        serves_release(server, tags.0, tags.1).then_some(())
+    });
+    assert!(
+        followed.is_some(),
+        "still not {} 10 s after {after}",
+        tags.0
+    );
+}
+
 /// A deploy that makes the root name another tree is served whole within a second or
 /// two, without a HUP, as nginx resolves its root per request: a symlink switched
 /// (`ln -sfn`, as Capistrano does), and a new directory renamed into place. The workers
@@ -204,32 +235,20 @@ fn serves_release(server: &Server, tag: &str, other: &str) -> bool {
 /// name, came from the new one.
 #[test]
 fn a_root_replaced_by_a_deploy_is_followed() {
-    let dir = TempDir::new("deploy");
-    release(&dir, "v1", "v1");
-    let current = dir.join("current");
-    symlink("v1", &current).unwrap();
-    let server = Launch::new()
-        .args(&["--workers", "1", "--static", current.to_str().unwrap()])
-        .start();
+    let (dir, current, server) = deployed("deploy", &[], |_| {});
     assert!(serves_release(&server, "v1", "v2"));
 
     release(&dir, "v2", "v2");
     symlink("v2", dir.join("next")).unwrap();
     std::fs::rename(dir.join("next"), &current).unwrap();
-    let followed = poll_until(secs(10), || {
-        serves_release(&server, "v2", "v1").then_some(())
-    });
-    assert!(followed.is_some(), "still not v2 10 s after the switch");
+    await_release(&server, ("v2", "v1"), "the switch");
     server.wait_for_log("now names", secs(5));
 
     // The real directory renamed away and a new one renamed into its place.
     let v2 = dir.join("v2");
     std::fs::rename(&v2, dir.join("v2.old")).unwrap();
     std::fs::rename(release(&dir, "v3", "v3"), &v2).unwrap();
-    let followed = poll_until(secs(10), || {
-        serves_release(&server, "v3", "v2").then_some(())
-    });
-    assert!(followed.is_some(), "still not v3 10 s after the rename");
+    await_release(&server, ("v3", "v2"), "the rename");
 
     // A link to what is no directory is not followed, and the log says so.
     std::fs::write(dir.join("file"), "no tree").unwrap();
@@ -250,13 +269,7 @@ fn a_root_replaced_by_a_deploy_is_followed() {
 /// a worker that died then was never replaced.
 #[test]
 fn a_worker_booting_mid_deploy_serves_the_tree_that_opened() {
-    let dir = TempDir::new("mid-deploy");
-    release(&dir, "v1", "v1");
-    let current = dir.join("current");
-    symlink("v1", &current).unwrap();
-    let server = Launch::new()
-        .args(&["--workers", "1", "--static", current.to_str().unwrap()])
-        .start();
+    let (dir, current, server) = deployed("mid-deploy", &[], |_| {});
     std::fs::remove_file(&current).unwrap();
     // The worker dies (or is recycled): its replacement must serve.
     let worker = nix::unistd::Pid::from_raw(server.children()[0] as i32);
@@ -272,13 +285,7 @@ fn a_worker_booting_mid_deploy_serves_the_tree_that_opened() {
     assert_eq!(failed, None);
     release(&dir, "v2", "v2");
     symlink("v2", &current).unwrap();
-    let followed = poll_until(secs(10), || {
-        serves_release(&server, "v2", "v1").then_some(())
-    });
-    assert!(
-        followed.is_some(),
-        "still not v2 10 s after the link came back"
-    );
+    await_release(&server, ("v2", "v1"), "the link came back");
 }
 
 /// A tree a deploy put in place before its fallback file is answered 404 where the
@@ -286,15 +293,9 @@ fn a_worker_booting_mid_deploy_serves_the_tree_that_opened() {
 /// once, at the switch, and never again until a HUP.
 #[test]
 fn a_fallback_copied_in_after_the_switch_is_served() {
-    let dir = TempDir::new("late-fallback");
-    let v1 = release(&dir, "v1", "v1");
-    std::fs::write(v1.join("app.html"), "app v1").unwrap();
-    let current = dir.join("current");
-    symlink("v1", &current).unwrap();
-    let server = Launch::new()
-        .args(&["--workers", "1", "--static", current.to_str().unwrap()])
-        .args(&["--static-fallback", "/app.html"])
-        .start();
+    let app_v1 = |v1: &std::path::Path| std::fs::write(v1.join("app.html"), "app v1").unwrap();
+    let fallback = ["--static-fallback", "/app.html"];
+    let (dir, current, server) = deployed("late-fallback", &fallback, app_v1);
     let deep_link = || {
         let resp = send(&server, "GET", "/orders/42", &[]);
         (resp.status, resp.text())
@@ -303,10 +304,7 @@ fn a_fallback_copied_in_after_the_switch_is_served() {
     let v2 = release(&dir, "v2", "v2");
     symlink("v2", dir.join("next")).unwrap();
     std::fs::rename(dir.join("next"), &current).unwrap();
-    let followed = poll_until(secs(10), || {
-        serves_release(&server, "v2", "v1").then_some(())
-    });
-    assert!(followed.is_some(), "still not v2 10 s after the switch");
+    await_release(&server, ("v2", "v1"), "the switch");
     assert_eq!(deep_link().0, 404);
     server.wait_for_log("--static-fallback /app.html: no such file", secs(5));
     std::fs::write(v2.join("app.html"), "app v2").unwrap();
