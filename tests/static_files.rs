@@ -250,9 +250,11 @@ fn a_root_replaced_by_a_deploy_is_followed() {
     std::fs::rename(release(&dir, "v3", "v3"), &v2).unwrap();
     await_release(&server, ("v3", "v2"), "the rename");
 
-    // A link to what is no directory is not followed, and the log says so.
-    std::fs::write(dir.join("file"), "no tree").unwrap();
-    symlink("file", dir.join("next")).unwrap();
+    // A link to what is no directory is not followed, and the log says so; a FIFO is not
+    // even opened (that would wait for a writer).
+    let fifo = dir.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    symlink("fifo", dir.join("next")).unwrap();
     std::fs::rename(dir.join("next"), &current).unwrap();
     let said = poll_until(secs(10), || {
         assert!(serves_release(&server, "v3", "v2"));
