@@ -1526,7 +1526,6 @@ fn watched(mut scrapes: Scrapes, poll: &Poll) -> Result<Scrapes, Error> {
     Ok(scrapes)
 }
 
-/// Opens the access log in the master, so a bad path stops the start; workers inherit it.
 /// `--static DIR`, opened as the configuration says, for the workers to start from.
 fn open_static_files(config: &Config) -> Result<Option<StaticFiles>, Error> {
     let Some(root) = &config.static_root else {
@@ -1537,6 +1536,7 @@ fn open_static_files(config: &Config) -> Result<Option<StaticFiles>, Error> {
         .map_err(|err| Error::Config(format!("--static {}: {err}", root.display())))
 }
 
+/// Opens the access log in the master, so a bad path stops the start; workers inherit it.
 fn open_access_log(config: &Config) -> Result<Option<AccessLog>, Error> {
     let path = config.access_log.as_deref();
     AccessLog::open(config).map_err(|e| {
