@@ -204,7 +204,7 @@ impl Format {
 const CUT: &str = " [truncated]";
 
 /// Cuts `text` to at most `max` bytes, at a character boundary, ending with [`CUT`].
-fn cut_to_fit(text: &mut String, max: usize) {
+pub(crate) fn cut_to_fit(text: &mut String, max: usize) {
     if text.len() <= max {
         return;
     }
@@ -551,7 +551,7 @@ struct Sink {
 
 /// The most bytes a pipe takes in one `write` without interleaving them with another
 /// process's (POSIX's PIPE_BUF, 4096 on Linux).
-const PIPE_BUF: usize = 4096;
+pub(crate) const PIPE_BUF: usize = 4096;
 
 /// A request field as the log shows it, from the values of the lines that carry it:
 /// joined by `", "` when there are several, as RFC 9110 §5.3 makes them equivalent to

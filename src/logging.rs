@@ -6,10 +6,11 @@
 //! different processes never interleave. The pid and role are process-wide values that
 //! a worker changes right after fork.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::access_log::LogPath;
 use crate::config::Config;
@@ -176,6 +177,30 @@ fn lock() -> std::sync::MutexGuard<'static, Option<(LogPath, File)>> {
 /// ([`crate::sys::nowait::write_record`]).
 const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A record of the master's went out only in part: the next one starts with a newline.
+static TORN: AtomicBool = AtomicBool::new(false);
+
+/// `record` as it may go to `fd`: whole to a regular file; to a pipe, a FIFO, a socket or
+/// a terminal, cut to fit in one write of `PIPE_BUF` bytes less one (room for a newline
+/// after a record cut short), which a pipe takes whole and never interleaved with
+/// another process's, ending with ` [truncated]` (as the access log's lines do).
+fn fit_for<'a>(fd: std::os::fd::BorrowedFd<'_>, record: &'a [u8]) -> Cow<'a, [u8]> {
+    let most = crate::access_log::PIPE_BUF - 1;
+    let regular = || {
+        nix::sys::stat::fstat(fd)
+            .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG)
+    };
+    if record.len() <= most || regular() {
+        return Cow::Borrowed(record);
+    }
+    let mut text = String::from_utf8_lossy(record)
+        .trim_end_matches('\n')
+        .to_string();
+    crate::access_log::cut_to_fit(&mut text, most - 1);
+    text.push('\n');
+    Cow::Owned(text.into_bytes())
+}
+
 /// Records the master's log could not take when written, not yet reported.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
@@ -206,18 +231,29 @@ struct Writer;
 impl Write for Writer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         use std::os::fd::AsFd;
-        let master = ROLE.load(Ordering::Relaxed) == 0;
         let mut file = lock();
-        let record = |fd| crate::sys::nowait::write_record(fd, buf, RECORD_PATIENCE);
-        let written = match (file.as_mut(), master) {
-            (Some((_, file)), false) => return file.write(buf),
-            (None, false) => return std::io::stderr().write(buf),
-            (Some((_, file)), true) => record(file.as_fd()),
-            (None, true) => record(std::io::stderr().as_fd()),
+        let stderr = std::io::stderr();
+        let fd = match file.as_ref() {
+            Some((_, file)) => file.as_fd(),
+            None => stderr.as_fd(),
         };
-        match written {
+        let record = fit_for(fd, buf);
+        if ROLE.load(Ordering::Relaxed) != 0 {
+            return match file.as_mut() {
+                Some((_, file)) => file.write_all(&record),
+                None => stderr.lock().write_all(&record),
+            }
+            .map(|()| buf.len());
+        }
+        let record = match TORN.swap(false, Ordering::Relaxed) {
+            true => Cow::Owned([b"\n", &record[..]].concat()),
+            false => record,
+        };
+        match crate::sys::nowait::write_record(fd, &record, RECORD_PATIENCE) {
             Ok(()) => Ok(buf.len()),
             Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // Cut short after its first bytes went out: the next starts a line.
+                TORN.store(err.kind() == ErrorKind::TimedOut, Ordering::Relaxed);
                 DROPPED.fetch_add(1, Ordering::Relaxed);
                 Ok(buf.len())
             }
@@ -248,6 +284,28 @@ mod tests {
             SEEN.lock().expect("not poisoned").push(line);
         }
         fn flush(&self) {}
+    }
+
+    /// A record too long for one write to a pipe is cut to fit, at a character, with its
+    /// newline; to a regular file it goes whole, as does a short one anywhere.
+    #[test]
+    fn a_record_is_cut_to_fit_a_pipe_only() {
+        use std::os::fd::AsFd;
+        let (_read, pipe) = nix::unistd::pipe().expect("a pipe");
+        let file = std::fs::File::open("/proc/self/exe").expect("a regular file");
+        let record = format!("{}\n", "é".repeat(3000));
+        let cut = fit_for(pipe.as_fd(), record.as_bytes());
+        let text = std::str::from_utf8(&cut).expect("cut at a character");
+        assert!(
+            text.len() < 4096 && text.ends_with("é [truncated]\n"),
+            "{}",
+            text.len()
+        );
+        assert_eq!(
+            &*fit_for(file.as_fd(), record.as_bytes()),
+            record.as_bytes()
+        );
+        assert_eq!(&*fit_for(pipe.as_fd(), b"short\n"), b"short\n");
     }
 
     /// A program that embeds br-serve with a logger of its own keeps its level and its

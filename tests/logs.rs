@@ -1042,3 +1042,29 @@ fn a_stalled_log_reader_does_not_stop_the_master() {
     let status = server.wait_exit(secs(20));
     assert_eq!(status.code(), Some(0), "{status}");
 }
+
+/// A record longer than a pipe takes in one write is cut to fit, as an access-log line
+/// is, rather than written in pieces that other processes' lines could come between (or
+/// cut off where the reader stopped, the next record run into it).
+#[test]
+fn an_error_log_record_too_long_for_a_pipe_is_cut_to_fit() {
+    let dir = TempDir::new("long-record");
+    let (fifo, reader, _writer) = log_fifo(&dir);
+    let config = dir.join("app.toml");
+    std::fs::write(&config, "workers = 1\n").unwrap();
+    let config_arg = config.to_str().expect("a UTF-8 path");
+    let server = Launch::new()
+        .args(&["-c", config_arg, "--error-logfile", &fifo])
+        .start_unready();
+    read_pipe_until(&reader, "Ready:");
+    let long = "x".repeat(6000);
+    std::fs::write(&config, format!("graceful-timeout = \"{long}\"\n")).unwrap();
+    server.signal(Signal::SIGHUP);
+    let text = read_pipe_until(&reader, "[truncated]\n");
+    let line = text
+        .lines()
+        .find(|l| l.contains("Reload failed"))
+        .expect("the record");
+    assert!(line.len() < 4096, "{} bytes", line.len());
+    assert!(line.ends_with("xxx [truncated]"), "{line}");
+}

@@ -19,10 +19,11 @@ use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 /// Writes the record `buf` to `fd` whole if its reader takes it: `WouldBlock`, with
-/// nothing written, when it takes none of it now. A record it took part of (one longer
-/// than `PIPE_BUF`, which a pipe may take in pieces) is finished, waiting up to
-/// `patience` for the reader, so that it is not cut short and glued to the next record
-/// of any process; past that, `TimedOut`, the record cut short.
+/// nothing written, when it takes none of it now. A record it took part of (a socket's
+/// reader may take some bytes, and a pipe a record longer than `PIPE_BUF`, whose pieces
+/// other processes' writes may come between) is finished, waiting up to `patience` for
+/// the reader; past that, `TimedOut`, the record cut short, and the caller's next one
+/// must start a line of its own.
 pub fn write_record(fd: BorrowedFd<'_>, buf: &[u8], patience: Duration) -> io::Result<()> {
     let regular =
         nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG);
