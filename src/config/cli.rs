@@ -402,7 +402,7 @@ fn boolish() -> clap::builder::BoolishValueParser {
 /// `KEY=VALUE` for `--env`: split at the first `=`, so a value may hold more (a URL's
 /// query). A key must be there, and neither may hold a NUL byte, which no environment
 /// can (`std::env::set_var` would panic in the worker).
-fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+pub(super) fn parse_env_pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         _ if text.contains('\0') => Err("a NUL byte cannot be in the environment".into()),
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),

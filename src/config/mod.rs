@@ -696,6 +696,11 @@ impl Config {
     /// config.workers = 2;
     /// config.binds = vec![config.binds[0].clone(), config.binds[0].clone()];
     /// assert!(config.check().unwrap_err().to_string().contains("given twice"));
+    ///
+    /// // An environment no process can have, which each worker would panic setting.
+    /// config.binds.pop();
+    /// config.env.push(("BAD=KEY".into(), "1".into()));
+    /// assert!(config.check().unwrap_err().to_string().contains("env keys"));
     /// # Ok::<(), br_serve::Error>(())
     /// ```
     ///
@@ -756,6 +761,12 @@ impl Config {
                     .as_deref()
                     .is_none_or(|p| cli::parse_metrics_path(p).is_ok()),
                 "metrics_path must start with / and have no query",
+            ),
+            (
+                self.env.iter().all(|(key, value)| {
+                    cli::parse_env_pair(&format!("{key}={value}")).is_ok() && !key.contains('=')
+                }),
+                "env keys must be non-empty and hold no '=', and no key or value a NUL byte",
             ),
         ];
         match rules.iter().find(|(ok, _)| !ok) {

@@ -26,7 +26,8 @@ pub fn set(vars: &[(String, String)]) -> Saved {
     for (key, value) in vars {
         // SAFETY: the process has one thread (checked above), so nothing reads the
         // environment meanwhile; the key is not empty and neither holds `=` in the key
-        // or a NUL byte (the flag's parser refuses them), so set_var does not panic.
+        // or a NUL byte (the flag's parser refuses them, and `Config::check` in a
+        // configuration built in code), so set_var does not panic.
         unsafe { std::env::set_var(key, value) };
     }
     saved
