@@ -342,24 +342,34 @@ fn a_file_s_addresses_are_refused_naming_the_file() {
             assert!(log.contains(&named), "{case}: log:\n{log}");
         }
     }
-    // With --reuse-port (here the command line's or the environment's), a wildcard
-    // beside an address it covers is no clash, overridden or not.
-    let (_dir, file) = config_file("bind = [\"0.0.0.0:18752\", \"127.0.0.1:18752\"]\n");
-    let shared = [("--reuse-port", None), ("BR_SERVE_REUSE_PORT", Some("1"))];
-    for (name, value) in shared {
-        let launch = Launch::new().no_bind().args(&[
+    // With --reuse-port, a wildcard beside an address it covers is no clash, overridden
+    // or not; the --reuse-port judged is the one that would apply: the command line's or
+    // the environment's over the file's, `BR_SERVE_REUSE_PORT=false` too.
+    let wide = "bind = [\"0.0.0.0:18752\", \"127.0.0.1:18752\"]\n";
+    let shared = format!("{wide}reuse-port = true\n");
+    let cases: [(&str, &[&str], Option<&str>, i32); 4] = [
+        (wide, &["--reuse-port"], None, 0),
+        (wide, &[], Some("1"), 0),
+        (&shared, &[], Some("false"), 1),
+        (&shared, &[], None, 0),
+    ];
+    for (text, flags, variable, code) in cases {
+        let (_dir, file) = config_file(text);
+        let args = [
             "-c",
             path_arg(&file),
             "--check-config",
             "--bind",
             "127.0.0.1:18753",
-        ]);
-        let launch = match value {
-            None => launch.args(&[name]),
-            Some(value) => launch.env(name, value),
+        ];
+        let launch = Launch::new().no_bind().args(&args).args(flags);
+        let launch = match variable {
+            Some(value) => launch.env("BR_SERVE_REUSE_PORT", value),
+            None => launch,
         };
         let (status, log) = launch.run_to_exit(secs(10));
-        assert_eq!(status.code(), Some(0), "{name}: {status}; log:\n{log}");
+        let case = format!("{text:?} {flags:?} BR_SERVE_REUSE_PORT={variable:?}");
+        assert_eq!(status.code(), Some(code), "{case}: {status}; log:\n{log}");
     }
 }
 

@@ -126,17 +126,22 @@ fn binds_clash(setting: &[OsString], reuse_port: bool) -> Result<(), String> {
     super::clash(&binds, reuse_port).map_or(Ok(()), Err)
 }
 
-/// Whether `--reuse-port` would apply to the file's addresses: set by the command line
-/// or the environment, or by the file.
+/// Whether `--reuse-port` would apply to the file's addresses: as the command line or
+/// the environment sets it (`BR_SERVE_REUSE_PORT=false` too), else as the file does.
 fn reuse_port(table: &toml::Table, matches: &ArgMatches) -> bool {
-    let in_file = ["reuse-port", "reuse_port"]
-        .iter()
-        .any(|key| table.get(*key) == Some(&Value::Boolean(true)));
-    in_file
-        || matches
+    let elsewhere = matches!(
+        matches.value_source("reuse_port"),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    );
+    match elsewhere {
+        true => matches
             .get_one::<bool>("reuse_port")
             .copied()
-            .unwrap_or(false)
+            .unwrap_or(false),
+        false => ["reuse-port", "reuse_port"]
+            .iter()
+            .any(|key| table.get(*key) == Some(&Value::Boolean(true))),
+    }
 }
 
 /// Checks one setting's arguments as the full parse would, with a command that has only
