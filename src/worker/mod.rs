@@ -128,14 +128,16 @@ pub fn is_draining() -> bool {
 }
 
 /// The number of the worker this code runs in, as the log shows it (`[worker.3]`) and
-/// the metrics label it (`worker="3"`): from 1 to the pool's size, the lowest one free
-/// when the worker started, so a worker replacing one that died takes its number. `None`
+/// the metrics label it (`worker="3"`): the lowest one free when the worker started, so
+/// a worker replacing one that died takes its number, while one started beside the
+/// worker it replaces (a HUP's new generation, `--max-requests`) takes another, and the
+/// numbers may reach about twice the pool's size. No two live workers share one. `None`
 /// outside a worker: in the master (a preload's build), or in a test.
 ///
 /// For what each worker of the pool must keep apart from its siblings: a file or a
-/// port of its own, or a shard of work, named by a number that stays small and stable
-/// across restarts, where the pid does neither (gunicorn offers
-/// `worker.age`, a count of spawns that grows with every restart).
+/// port of its own, or a shard of work, named by a small number that comes back, where
+/// the pid does not (gunicorn offers `worker.age`, a count of spawns that grows with
+/// every restart).
 ///
 /// # Examples
 ///
