@@ -186,11 +186,7 @@ static TORN: AtomicBool = AtomicBool::new(false);
 /// another process's, ending with ` [truncated]` (as the access log's lines do).
 fn fit_for<'a>(fd: std::os::fd::BorrowedFd<'_>, record: &'a [u8]) -> Cow<'a, [u8]> {
     let most = crate::access_log::PIPE_BUF - 1;
-    let regular = || {
-        nix::sys::stat::fstat(fd)
-            .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG)
-    };
-    if record.len() <= most || regular() {
+    if record.len() <= most || crate::sys::nowait::is_regular(fd) {
         return Cow::Borrowed(record);
     }
     let mut text = String::from_utf8_lossy(record)

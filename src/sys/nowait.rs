@@ -25,9 +25,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 /// the reader; past that, `TimedOut`, the record cut short, and the caller's next one
 /// must start a line of its own.
 pub fn write_record(fd: BorrowedFd<'_>, buf: &[u8], patience: Duration) -> io::Result<()> {
-    let regular =
-        nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG);
-    if regular {
+    if is_regular(fd) {
         let mut rest = buf;
         while !rest.is_empty() {
             match nix::unistd::write(fd, rest) {
@@ -58,6 +56,12 @@ pub fn write_record(fd: BorrowedFd<'_>, buf: &[u8], patience: Duration) -> io::R
         }
     }
     Ok(())
+}
+
+/// Whether `fd` is a regular file, which a write never waits on for a reader and which
+/// takes a record of any length whole.
+pub fn is_regular(fd: BorrowedFd<'_>) -> bool {
+    nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
 }
 
 /// One write of `buf` that does not wait: the bytes taken (all of `buf` when it is at
