@@ -1044,12 +1044,16 @@ fn one_worker_and_its_listener(extra: &[&str]) -> Option<(Server, u32, std::net:
 /// worker spun a core on it for good, logging nothing; exiting instead made the master
 /// start worker after worker, thousands a second, since the socket is shut in every
 /// process. The worker now says so and serves on: its other listeners still work.
+/// Only a restart mends the socket, so the master's `/healthz` fails, naming it, for a
+/// liveness probe to act on.
 #[test]
 fn a_listener_shut_down_under_the_workers_is_told_and_left() {
     let (_dir, path, unix) = unix_socket("shut");
-    let Some((server, worker, listener)) = one_worker_and_its_listener(&["--bind", &unix]) else {
+    let flags = ["--bind", &unix, "--metrics-bind", "127.0.0.1:0"];
+    let Some((server, worker, listener)) = one_worker_and_its_listener(&flags) else {
         return;
     };
+    assert_eq!(client::get(server.metrics_addr(), "/healthz").status, 200);
     listener
         .shutdown(std::net::Shutdown::Both)
         .expect("shut the listener down");
@@ -1057,6 +1061,15 @@ fn a_listener_shut_down_under_the_workers_is_told_and_left() {
     let answer = unix_answer(&mut unix_sent(&path, "/pid"));
     assert!(answer.ends_with(&format!("\n{worker}\n")), "{answer}");
     assert_eq!(server.children(), [worker]);
+    let health = client::get(server.metrics_addr(), "/healthz");
+    assert_eq!(health.status, 503, "{}", health.text());
+    assert!(
+        health
+            .text()
+            .contains(&format!("http://{} no longer listens", server.addr())),
+        "{}",
+        health.text()
+    );
 }
 
 /// O_NONBLOCK belongs to the listening socket that every worker shares: an application

@@ -59,6 +59,14 @@ impl Listener {
         }
     }
 
+    /// Whether the socket still listens: a process holding it (an application's stray
+    /// `shutdown`) can end that for every process at once. Assumed so when the kernel
+    /// cannot be asked.
+    pub fn listens(&self) -> bool {
+        nix::sys::socket::getsockopt(&self.fd(), nix::sys::socket::sockopt::AcceptConn)
+            .unwrap_or(true)
+    }
+
     /// The socket, for handing it to a new master.
     pub fn fd(&self) -> BorrowedFd<'_> {
         match self {

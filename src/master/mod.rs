@@ -1148,8 +1148,17 @@ impl<'a> Master<'a> {
     /// of any generation, serves (a roll whose new generation fails, the old one serving,
     /// is healthy). gunicorn exits then ("Worker failed to boot"); this master retries
     /// with backoff, and without this would say ok while nothing answers, so a liveness
-    /// probe (Docker's HEALTHCHECK, Kubernetes) never saw it.
+    /// probe (Docker's HEALTHCHECK, Kubernetes) never saw it. Also while serving, a
+    /// listening socket that no longer listens, which only a restart mends: the workers
+    /// said so in the log alone.
     fn unhealthy(&self) -> Option<String> {
+        let shut = self.listeners.iter().find(|l| !l.listens());
+        if let Some(listener) = shut.filter(|_| self.phase == Phase::Running) {
+            return Some(format!(
+                "{} no longer listens (a process holding it shut it down): restart the server",
+                listener.url()
+            ));
+        }
         let none_serving = self.ready_where(|_| true) == 0;
         (self.boot_failures > 0 && none_serving).then(|| {
             format!(
