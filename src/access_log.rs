@@ -590,7 +590,7 @@ fn named<'a, V>(fields: &'a [(String, V)], name: &str) -> Option<&'a V> {
 }
 
 /// Whether `fd` is a pipe or a socket (or cannot be told, which is taken as a file).
-fn is_pipe(fd: std::os::fd::BorrowedFd) -> bool {
+pub(crate) fn is_pipe(fd: std::os::fd::BorrowedFd) -> bool {
     use nix::sys::stat::{SFlag, fstat};
     fstat(fd).is_ok_and(|st| {
         let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;

@@ -180,13 +180,14 @@ const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 /// A record of the master's went out only in part: the next one starts with a newline.
 static TORN: AtomicBool = AtomicBool::new(false);
 
-/// `record` as it may go to `fd`: whole to a regular file; to a pipe, a FIFO, a socket or
-/// a terminal, cut to fit in one write of `PIPE_BUF` bytes less one (room for a newline
-/// after a record cut short), which a pipe takes whole and never interleaved with
-/// another process's, ending with ` [truncated]` (as the access log's lines do).
+/// `record` as it may go to `fd`: to a pipe, a FIFO or a socket, cut to fit in one write
+/// of `PIPE_BUF` bytes less one (room for a newline after a record cut short), which a
+/// pipe takes whole and never interleaved with another process's, ending with
+/// ` [truncated]`, by the access log's own rule ([`crate::access_log::is_pipe`]);
+/// anywhere else, whole.
 fn fit_for<'a>(fd: std::os::fd::BorrowedFd<'_>, record: &'a [u8]) -> Cow<'a, [u8]> {
     let most = crate::access_log::PIPE_BUF - 1;
-    if record.len() <= most || crate::sys::nowait::is_regular(fd) {
+    if record.len() <= most || !crate::access_log::is_pipe(fd) {
         return Cow::Borrowed(record);
     }
     let mut text = String::from_utf8_lossy(record)

@@ -60,7 +60,7 @@ pub fn write_record(fd: BorrowedFd<'_>, buf: &[u8], patience: Duration) -> io::R
 
 /// Whether `fd` is a regular file, which a write never waits on for a reader and which
 /// takes a record of any length whole.
-pub fn is_regular(fd: BorrowedFd<'_>) -> bool {
+fn is_regular(fd: BorrowedFd<'_>) -> bool {
     nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
 }
 
