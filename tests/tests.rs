@@ -19,6 +19,8 @@
 //! - `config_file`: `-c FILE` (errors, precedence, `--print-config`, `--check-config`,
 //!   HUP), pidfiles.
 //! - `static_files`: `--static DIR`: validators, ranges, directories, sendfile, no escape.
+//! - `streaming`: answers read as they are sent (`Body::Stream`): framing, backpressure,
+//!   failing readers.
 //! - `logs`: access log formats, USR1 reopening the access and error logs.
 //! - `resilience`: idle, slow and vanishing clients, EMFILE backoff, keep-alive, 408s.
 //! - `operations`: PID 1, systemd notify and socket activation, `--user`, drain delay.
@@ -36,6 +38,7 @@ mod resilience;
 mod serving;
 mod signals;
 mod static_files;
+mod streaming;
 mod supervision;
 mod upgrade;
 mod util;

@@ -15,11 +15,13 @@
 //! | `/status/N` | an empty response with status N (200 to 599) |
 //! | `/panic` | the handler panics: the worker answers 500 and keeps serving |
 //! | `/leak?mb=N` | keeps N MiB (at most 64) for the rest of the worker's life, like a leaking app |
+//! | `/stream?kib=N` | N KiB (at most 4 GiB) made as they are sent ([`Body::Stream`]), each KiB a line holding its number; `length=L` declares a Content-Length, and `fail_after=K` or `panic_after=K` makes the read fail or panic after K KiB |
 //!
 //! Other methods of HTTP get 405 on these routes and 404 elsewhere, and a method HTTP
 //! does not define (`BREW`, `get`) gets 501; an upload anywhere but `/echo` is refused on
 //! its head, before its body is sent ([`Handler::before_body`]).
 
+use std::io::{self, Read};
 use std::time::Duration;
 
 use crate::Handler;
@@ -32,6 +34,8 @@ use crate::sys::clock::thread_cpu_time;
 const MAX_MS: u64 = 60_000;
 /// The most one `/leak` keeps.
 const MAX_LEAK_MB: usize = 64;
+/// The most one `/stream` sends: 4 GiB.
+const MAX_STREAM_KIB: u64 = 1 << 22;
 
 /// Fault injection for the boot path: while the file this variable names exists, every
 /// worker fails while building the app, the way a broken deploy would. Operators use it
@@ -167,6 +171,7 @@ impl Handler for Demo {
                 Response::text(200, "bye\n").with_static_header("Connection", "close")
             }
             ("GET" | "HEAD", "/leak") => leak(req),
+            ("GET" | "HEAD", "/stream") => stream(req),
             ("GET" | "HEAD", _) if path.starts_with("/status/") => status(&path[8..]),
             (method, _) => refused(method, path),
         }
@@ -196,7 +201,7 @@ fn refused(method: &str, path: &str) -> Response {
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const KNOWN_PATHS: &[&str] = &[
-    "/", "/healthz", "/readyz", "/work", "/sleep", "/pid", "/close", "/panic", "/leak",
+    "/", "/healthz", "/readyz", "/work", "/sleep", "/pid", "/close", "/panic", "/leak", "/stream",
 ];
 
 fn readyz() -> Response {
@@ -245,6 +250,87 @@ fn leak(req: &Request) -> Response {
             400,
             format!("mb must be a whole number from 0 to {MAX_LEAK_MB}\n"),
         ),
+    }
+}
+
+/// `/stream`: `kib` KiB read as they are sent, never whole in memory, with the faults a
+/// real source has (a lost database connection, a bug) on request.
+fn stream(req: &Request) -> Response {
+    let number = |name| req.query_param(name).map(str::parse::<u64>).transpose();
+    let (Ok(Some(kib)), Ok(length), Ok(fail_at), Ok(panic_at)) = (
+        number("kib"),
+        number("length"),
+        number("fail_after"),
+        number("panic_after"),
+    ) else {
+        return Response::text(
+            400,
+            "kib, length, fail_after and panic_after are whole numbers\n",
+        );
+    };
+    if kib > MAX_STREAM_KIB {
+        return Response::text(400, format!("kib must be at most {MAX_STREAM_KIB}\n"));
+    }
+    let lines = Lines {
+        next: 0,
+        end: kib,
+        fail_at,
+        panic_at,
+        line: [0; 1024],
+        at: 1024,
+    };
+    let resp = Response::new(200).with_static_header("Content-Type", TEXT);
+    match length {
+        Some(length) => resp.with_header("Content-Length", &length.to_string()),
+        None => resp,
+    }
+    .with_body(Body::Stream(Box::new(lines)))
+}
+
+/// The content of `/stream`: line N is N right-aligned in 1023 bytes and a newline, so
+/// a client can check every KiB it got.
+struct Lines {
+    next: u64,
+    end: u64,
+    fail_at: Option<u64>,
+    panic_at: Option<u64>,
+    line: [u8; 1024],
+    /// How much of `line` has been read.
+    at: usize,
+}
+
+impl Read for Lines {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            if self.at == self.line.len() {
+                // A fault comes on a read of its own, after the lines before it.
+                let faulty = [self.fail_at, self.panic_at].contains(&Some(self.next));
+                if self.next == self.end || (faulty && filled > 0) {
+                    break;
+                }
+                self.make_line()?;
+            }
+            let n = (buf.len() - filled).min(self.line.len() - self.at);
+            buf[filled..filled + n].copy_from_slice(&self.line[self.at..self.at + n]);
+            (filled, self.at) = (filled + n, self.at + n);
+        }
+        Ok(filled)
+    }
+}
+
+impl Lines {
+    fn make_line(&mut self) -> io::Result<()> {
+        if self.fail_at == Some(self.next) {
+            return Err(io::Error::other("/stream's source failed on purpose"));
+        }
+        if self.panic_at == Some(self.next) {
+            panic!("/stream asked for a panic in its read");
+        }
+        let text = format!("{:>1023}\n", self.next);
+        self.line.copy_from_slice(text.as_bytes());
+        (self.next, self.at) = (self.next + 1, 0);
+        Ok(())
     }
 }
 

@@ -1,11 +1,14 @@
-//! Decoding a chunked request body (RFC 9112 §7.1).
+//! Chunked transfer coding (RFC 9112 §7.1): decoding a request body, and framing the
+//! chunks of a streamed response.
 //!
 //! Owns: [`ChunkedDecoder`], a resumable state machine over the bytes after the head,
 //! with strict line endings, capped size lines, validated extensions and trailers, and a
-//! running total against the body limit. Does not own: buffering or reading (the worker
-//! presents whatever it has; the decoder says how much it took), nor the trailer fields
-//! themselves, which are checked and then dropped: RFC 9110 §6.5.1 forbids merging them
-//! into the header section unless known safe, and no handler here needs them.
+//! running total against the body limit; and [`frame_chunk`] and [`LAST_CHUNK`], all a
+//! sender needs (no extensions, no trailers). Does not own: buffering or reading (the
+//! worker presents whatever it has; the decoder says how much it took), nor the trailer
+//! fields themselves, which are checked and then dropped: RFC 9110 §6.5.1 forbids
+//! merging them into the header section unless known safe, and no handler here needs
+//! them.
 //!
 //! `httparse::parse_chunk_size` is not used: it lets any byte, bare LF included, through
 //! in an extension, with no length cap (design notes §6.4). The size line is small
@@ -14,6 +17,28 @@
 use super::error::{HttpError, bad_request, content_too_large, fields_too_large};
 use super::limits::{CHUNK_LINE_MAX, Limits, TRAILERS_MAX};
 use super::syntax::{self, LineError, is_ows, is_tchar};
+
+/// Room left before a chunk's data for its size line: up to 16 hex digits and CRLF.
+pub(crate) const CHUNK_HEAD_ROOM: usize = 18;
+
+/// The end of a chunked message: the last chunk and an empty trailer section.
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Frames data as one chunk (`chunk-size CRLF chunk-data CRLF`). `buf` holds
+/// [`CHUNK_HEAD_ROOM`] bytes of room and then the data, which was read in place behind
+/// it; the chunk is returned in the same allocation. Empty data would read as the last
+/// chunk, so the caller sends [`LAST_CHUNK`] for the end instead.
+pub(crate) fn frame_chunk(mut buf: Vec<u8>) -> Vec<u8> {
+    let len = buf.len().saturating_sub(CHUNK_HEAD_ROOM);
+    let size = format!("{len:x}\r\n");
+    let start = CHUNK_HEAD_ROOM.saturating_sub(size.len());
+    if let Some(room) = buf.get_mut(start..CHUNK_HEAD_ROOM) {
+        room.copy_from_slice(size.as_bytes());
+    }
+    buf.extend_from_slice(b"\r\n");
+    buf.drain(..start);
+    buf
+}
 
 /// Where the decoder is in the chunked body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,6 +467,44 @@ fn skip_quoted(bytes: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Data read behind the room, as the worker reads a stream's.
+    fn framed(data: &[u8]) -> Vec<u8> {
+        let mut buf = vec![0; CHUNK_HEAD_ROOM];
+        buf.extend_from_slice(data);
+        frame_chunk(buf)
+    }
+
+    #[test]
+    fn frame_chunk_table() {
+        let big = vec![b'x'; 16 * 1024];
+        let cases: [(&[u8], &[u8]); 4] = [
+            (b"Wiki", b"4\r\n"),
+            (&[b'a'; 255], b"ff\r\n"),
+            (&[b'a'; 256], b"100\r\n"),
+            (&big, b"4000\r\n"),
+        ];
+        for (data, size_line) in cases {
+            let chunk = framed(data);
+            assert!(chunk.starts_with(size_line), "{:?}", &chunk[..8]);
+            assert_eq!(&chunk[size_line.len()..chunk.len() - 2], data);
+            assert!(chunk.ends_with(b"\r\n"));
+        }
+    }
+
+    /// What the worker sends, the decoder reads back: the same data, finished.
+    #[test]
+    fn framed_chunks_decode_to_their_data() {
+        let pieces: [&[u8]; 4] = [b"hello", b" ", &[b'z'; 5000], b"\r\n0\r\n"];
+        let mut wire: Vec<u8> = pieces.iter().flat_map(|p| framed(p)).collect();
+        wire.extend_from_slice(LAST_CHUNK);
+        let (mut decoder, mut body) = (ChunkedDecoder::new(), Vec::new());
+        let (used, finished) = decoder
+            .decode(&wire, &mut body, &Limits::default())
+            .unwrap();
+        assert_eq!((used, finished), (wire.len(), true));
+        assert_eq!(body, pieces.concat());
+    }
 
     fn limits() -> Limits {
         Limits {

@@ -5,8 +5,9 @@
 //! I/O: [`parse_head`] turns buffered bytes into a [`RequestHead`] (or "need more", or an
 //! [`HttpError`] to answer and close with), the head's [`BodyFraming`] says how to read
 //! the body ([`ChunkedDecoder`] for chunked ones), [`write_head`] serialises a response
-//! head, [`DateCache`] supplies the Date value. Does not own: sockets, buffers, timeouts,
-//! the order of pipelined responses, or lingering close; the worker does all of that.
+//! head (and `chunked.rs` frames a streamed body's chunks), [`DateCache`] supplies the
+//! Date value. Does not own: sockets, buffers, timeouts, the order of pipelined
+//! responses, or lingering close; the worker does all of that.
 //!
 //! The module is strict on purpose (RFC 9112 §6.3 and the smuggling classes gunicorn
 //! fixed from 22.0 on): anything ambiguous about where a message ends is an error, and
@@ -18,7 +19,7 @@
 //! - `head.rs`: [`parse_head`]; its top comment explains the order of checks.
 //! - `target.rs`: request-target forms and the Host authority.
 //! - `framing.rs`: Content-Length, Transfer-Encoding, Host count, Connection, Expect.
-//! - `chunked.rs`: [`ChunkedDecoder`].
+//! - `chunked.rs`: [`ChunkedDecoder`], and the chunks of a streamed response.
 //! - `proxy_protocol.rs`: the PROXY protocol header a load balancer sends before the
 //!   request (`--proxy-protocol`).
 //! - `request.rs`, `response.rs`, `date.rs`, `error.rs`: the types handed around.
@@ -86,6 +87,7 @@ mod target;
 mod proptests;
 
 pub use chunked::ChunkedDecoder;
+pub(crate) use chunked::{CHUNK_HEAD_ROOM, LAST_CHUNK, frame_chunk};
 pub use date::{DateCache, format_imf_fixdate};
 pub use error::HttpError;
 pub use head::{BodyFraming, RequestHead, parse_head};
@@ -96,4 +98,5 @@ pub use request::{Request, Version};
 pub use response::{
     Body, CONTINUE_100, Response, ResponseMeta, body_allowed, reason_phrase, write_head,
 };
+pub(crate) use response::{StreamEnd, stream_end};
 pub(crate) use target::origin_part;

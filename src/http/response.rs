@@ -1,14 +1,17 @@
 //! Responses: what a handler returns, and how its head is written on the wire.
 //!
 //! Owns: [`Response`], [`Body`], [`write_head`] and the rules for which header fields the
-//! server writes itself (Server, Date, Content-Length, Connection), when a response may
-//! carry a body ([`body_allowed`]) and the reason phrases. Does not own: sending the bytes
-//! (the worker writes the head and the body with writev, or the head then sendfile for
-//! [`Body::File`]), nor deciding keep-alive (the request and the worker do; see
-//! [`ResponseMeta`]).
+//! server writes itself (Server, Date, Content-Length or, for a stream, Transfer-Encoding,
+//! Connection), when a response may carry a body ([`body_allowed`]) and the reason
+//! phrases. Does not own: sending the bytes (the worker writes the head and the body with
+//! writev, the head then sendfile for [`Body::File`], or the chunks of a
+//! [`Body::Stream`] as it reads them), nor deciding keep-alive (the request and the
+//! worker do; see [`ResponseMeta`]).
 
 use std::borrow::Cow;
+use std::fmt;
 use std::fs::File;
+use std::io::Read;
 
 use smallvec::SmallVec;
 
@@ -38,12 +41,15 @@ use super::syntax::{is_field_text, is_token};
 /// ```
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// The content of a response. Its length is always known up front, so responses are
-/// framed with Content-Length and never chunked.
+/// The content of a response. A body of bytes or a file has its length known up front
+/// and goes out with Content-Length; a [`Stream`](Body::Stream) is sent as it is read,
+/// chunked.
 ///
 /// Pick the variant that costs least for what the handler has: [`Static`](Body::Static)
-/// for fixed content, [`Bytes`](Body::Bytes) for content built per request, and
-/// [`File`](Body::File) for anything on disk, which never passes through memory.
+/// for fixed content, [`Bytes`](Body::Bytes) for content built per request,
+/// [`File`](Body::File) for anything on disk, which never passes through memory, and
+/// [`Stream`](Body::Stream) for content too large to build first (an export, a report
+/// made row by row).
 ///
 /// # Examples
 ///
@@ -65,7 +71,6 @@ pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// // Nothing at all.
 /// assert!(Response::new(204).body().is_empty());
 /// ```
-#[derive(Debug)]
 pub enum Body {
     /// No content.
     Empty,
@@ -119,10 +124,92 @@ pub enum Body {
         /// How many bytes to send.
         len: u64,
     },
+    /// Content read from `reader` while it is sent, as a WSGI application's iterable is
+    /// in gunicorn: a large export or report goes out as it is made, never whole in
+    /// memory.
+    ///
+    /// The worker reads up to 16 KiB at a time, when the client has taken what went
+    /// before, so a slow client slows the reading rather than filling memory, and sends
+    /// each read at once. The length is not known up front, so an HTTP/1.1 response is
+    /// sent with `Transfer-Encoding: chunked` (RFC 9112 §7.1), each read a chunk, and an
+    /// HTTP/1.0 one is ended by closing the connection (§6.3). A handler that knows the
+    /// length may say it with a `Content-Length` field: the response is then framed by
+    /// it, and exactly that many bytes are read.
+    ///
+    /// The reads run in the worker, between its other connections' requests, as the
+    /// handler does: a read that waits (on a database cursor, another service) holds the
+    /// worker meanwhile, and `--timeout` counts it. A read that fails or panics, or a
+    /// stream that ends short of its `Content-Length`, is logged and the connection is
+    /// closed without the end of the message, so the client knows the content is cut
+    /// short (the head is out: a 500 is no longer possible). HEAD, 204 and 304 answers
+    /// drop the reader unread.
+    ///
+    /// # Examples
+    ///
+    /// A CSV export made row by row as the client takes it:
+    ///
+    /// ```
+    /// use std::io::{self, Read};
+    ///
+    /// use br_serve::{Body, Response};
+    ///
+    /// /// Rows 1..=n, each made when the worker asks for more.
+    /// struct Rows { next: u64, last: u64, line: Vec<u8>, at: usize }
+    ///
+    /// impl Read for Rows {
+    ///     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    ///         if self.at == self.line.len() {
+    ///             if self.next > self.last {
+    ///                 return Ok(0); // the end of the content
+    ///             }
+    ///             self.line = format!("{},{}\n", self.next, self.next * self.next).into_bytes();
+    ///             (self.next, self.at) = (self.next + 1, 0);
+    ///         }
+    ///         let n = buf.len().min(self.line.len() - self.at);
+    ///         buf[..n].copy_from_slice(&self.line[self.at..self.at + n]);
+    ///         self.at += n;
+    ///         Ok(n)
+    ///     }
+    /// }
+    ///
+    /// let rows = Rows { next: 1, last: 1_000_000, line: Vec::new(), at: 0 };
+    /// let export = Response::new(200)
+    ///     .with_static_header("Content-Type", "text/csv")
+    ///     .with_body(Body::Stream(Box::new(rows)));
+    /// assert!(matches!(export.body(), Body::Stream(_)));
+    ///
+    /// // Anything that reads will do: a child process's output, say, or bytes already made.
+    /// let known = Response::new(200)
+    ///     .with_header("Content-Length", "6")
+    ///     .with_body(Body::Stream(Box::new(io::Cursor::new(b"a,b,c\n".to_vec()))));
+    /// # let mut out = Vec::new();
+    /// # if let Body::Stream(mut reader) = known.into_body() { reader.read_to_end(&mut out)?; }
+    /// # assert_eq!(out, b"a,b,c\n");
+    /// # Ok::<(), io::Error>(())
+    /// ```
+    Stream(Box<dyn Read>),
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Empty"),
+            Body::Bytes(bytes) => f.debug_tuple("Bytes").field(bytes).finish(),
+            Body::Static(bytes) => f.debug_tuple("Static").field(bytes).finish(),
+            Body::File { file, offset, len } => f
+                .debug_struct("File")
+                .field("file", file)
+                .field("offset", offset)
+                .field("len", len)
+                .finish(),
+            Body::Stream(_) => f.write_str("Stream(..)"),
+        }
+    }
 }
 
 impl Body {
-    /// The number of content bytes.
+    /// The number of content bytes: 0 for a [`Stream`](Body::Stream), whose length is
+    /// not known before it is read.
     ///
     /// # Examples
     ///
@@ -135,7 +222,7 @@ impl Body {
     /// ```
     pub fn len(&self) -> u64 {
         match self {
-            Body::Empty => 0,
+            Body::Empty | Body::Stream(_) => 0,
             Body::Bytes(bytes) => bytes.len() as u64,
             Body::Static(bytes) => bytes.len() as u64,
             Body::File { len, .. } => *len,
@@ -152,9 +239,10 @@ impl Body {
     /// assert!(Body::Empty.is_empty());
     /// assert!(Body::Bytes(Vec::new()).is_empty()); // no bytes, whatever the variant
     /// assert!(!Body::Static(b"\n").is_empty());
+    /// assert!(!Body::Stream(Box::new(std::io::empty())).is_empty()); // not known yet
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && !matches!(self, Body::Stream(_))
     }
 }
 
@@ -164,7 +252,8 @@ impl Body {
 /// text/plain`) cost no allocation.
 ///
 /// A handler sets only what is about its content. The server writes the status line,
-/// `Server`, `Date`, `Content-Length` (from the [`Body`]) and `Connection` itself, and
+/// `Server`, `Date`, `Content-Length` (from the [`Body`]; a [`Body::Stream`]'s is the
+/// handler's, if it gives one, else it is sent chunked) and `Connection` itself, and
 /// drops a handler's copies of those (see [`write_head`]), so a handler cannot frame a
 /// message wrongly.
 ///
@@ -718,10 +807,16 @@ pub fn write_head(out: &mut Vec<u8>, resp: &Response, meta: &ResponseMeta, date:
             push_field(out, name.as_bytes(), value.as_bytes());
         }
     }
-    if let Some(len) = content_length(status, resp, meta.head_request) {
-        out.extend_from_slice(b"Content-Length: ");
-        push_decimal(out, len);
-        out.extend_from_slice(b"\r\n");
+    match content_length(status, resp, meta.head_request) {
+        Some(len) => {
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, len);
+            out.extend_from_slice(b"\r\n");
+        }
+        None if stream_end(status, resp, meta) == Some(StreamEnd::Chunked) => {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
+        None => {}
     }
     if !meta.keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
@@ -798,8 +893,35 @@ fn content_length(status: u16, resp: &Response, head_request: bool) -> Option<u6
         205 => Some(0),
         304 if body.is_empty() => declared_length(resp),
         _ if head_request && matches!(body, Body::Empty) => declared_length(resp),
+        _ if matches!(body, Body::Stream(_)) => declared_length(resp),
         _ => Some(body.len()),
     }
+}
+
+/// How the end of a [`Body::Stream`]'s content is marked on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamEnd {
+    /// After the handler's own `Content-Length`: exactly that many bytes are read.
+    Length(u64),
+    /// RFC 9112 §7.1: each read a chunk, then the last chunk.
+    Chunked,
+    /// RFC 9112 §6.3 ¶8: by closing the connection, for an HTTP/1.0 client, which
+    /// cannot read chunks (§7: a server MUST NOT send them to it).
+    Close,
+}
+
+/// How a response's stream ends, `None` when it has no stream or its status no content
+/// (1xx, 204, 304: RFC 9112 §6.3 ¶1). Said also in a HEAD's answer, as a GET's would say
+/// it (RFC 9110 §9.3.2), though no content follows.
+pub(crate) fn stream_end(status: u16, resp: &Response, meta: &ResponseMeta) -> Option<StreamEnd> {
+    if !matches!(resp.body, Body::Stream(_)) || matches!(status, 100..=199 | 204 | 304) {
+        return None;
+    }
+    Some(match content_length(status, resp, meta.head_request) {
+        Some(len) => StreamEnd::Length(len),
+        None if meta.version == Version::Http11 => StreamEnd::Chunked,
+        None => StreamEnd::Close,
+    })
 }
 
 /// The handler's own `Content-Length`, when it is one (RFC 9110 §8.6: `1*DIGIT`). It is
@@ -964,6 +1086,12 @@ mod tests {
 
     const PRE: &str = "Server: br-serve\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
 
+    const CHUNKED: &str = "Transfer-Encoding: chunked\r\n";
+
+    fn stream(status: u16) -> Response {
+        Response::new(status).with_body(Body::Stream(Box::new(std::io::empty())))
+    }
+
     #[test]
     fn write_head_table() {
         let v11 = Version::Http11;
@@ -1121,6 +1249,62 @@ mod tests {
                 format!(
                     "HTTP/1.1 200 OK\r\n{PRE}X-Tab: a\tb\r\nX-Padded: p q\r\nContent-Length: 0\r\n\r\n"
                 ),
+            ),
+            // A stream of unknown length: chunked to HTTP/1.1 (RFC 9112 §7.1), also in
+            // a HEAD's answer, as its GET's would say ...
+            (
+                stream(200),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 200 OK\r\n{PRE}{CHUNKED}\r\n"),
+            ),
+            (
+                stream(200),
+                v11,
+                true,
+                true,
+                format!("HTTP/1.1 200 OK\r\n{PRE}{CHUNKED}\r\n"),
+            ),
+            // ... to HTTP/1.0 with no length at all: the close ends it (§6.3) ...
+            (
+                stream(200),
+                v10,
+                false,
+                false,
+                format!("HTTP/1.1 200 OK\r\n{PRE}Connection: close\r\n\r\n"),
+            ),
+            // ... and with the handler's length, framed by it.
+            (
+                stream(200).with_header("Content-Length", "10"),
+                v10,
+                true,
+                false,
+                format!(
+                    "HTTP/1.1 200 OK\r\n{PRE}Content-Length: 10\r\nConnection: keep-alive\r\n\r\n"
+                ),
+            ),
+            // A stream with a status that has no content says nothing of its length.
+            (
+                stream(204),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 204 No Content\r\n{PRE}\r\n"),
+            ),
+            (
+                stream(304),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 304 Not Modified\r\n{PRE}\r\n"),
+            ),
+            (
+                stream(205),
+                v11,
+                true,
+                false,
+                format!("HTTP/1.1 205 Reset Content\r\n{PRE}Content-Length: 0\r\n\r\n"),
             ),
             // A status outside 100-599 is sent as 500.
             (

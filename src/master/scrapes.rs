@@ -476,7 +476,7 @@ fn encode(response: &Response, request: Option<&Request>) -> Vec<u8> {
         match response.body() {
             Body::Bytes(bytes) => out.extend_from_slice(bytes),
             Body::Static(bytes) => out.extend_from_slice(bytes),
-            Body::Empty | Body::File { .. } => {}
+            Body::Empty | Body::File { .. } | Body::Stream(_) => {}
         }
     }
     out

@@ -25,9 +25,9 @@ use crate::access_log::{AccessLog, Entry, Pending, joined_field};
 use crate::http::HttpError;
 use crate::http::error::content_too_large;
 use crate::http::{
-    BodyFraming, CONTINUE_100, ChunkedDecoder, DateCache, HeadBuffers, Limits, ProxyHeader,
-    Request, RequestHead, Response, ResponseMeta, Version, body_allowed, parse_head_into,
-    parse_proxy_header, write_head,
+    Body, BodyFraming, CONTINUE_100, ChunkedDecoder, DateCache, HeadBuffers, Limits, ProxyHeader,
+    Request, RequestHead, Response, ResponseMeta, StreamEnd, Version, body_allowed,
+    parse_head_into, parse_proxy_header, stream_end, write_head,
 };
 use crate::metrics::Metrics;
 use crate::sys::abort_answer;
@@ -65,6 +65,8 @@ const MOVE_AFTER: Duration = Duration::from_millis(20);
 /// The status the access log gives a request skipped because its client had gone:
 /// nginx's 499, "client closed request" (never sent: there is no one to send it to).
 const CLIENT_CLOSED: u16 = 499;
+/// The end, in the output, of an answer whose stream is still being read.
+const STREAM_OPEN: u64 = u64::MAX;
 
 /// The connection timeouts, from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -531,6 +533,12 @@ impl Conn {
         self.is_idle().then(|| self.stream.fd())
     }
 
+    /// A stream's turn ended with the socket still writable: the worker drives this
+    /// connection again after its other work, as no event will ask it to.
+    pub fn owed_a_turn(&self) -> bool {
+        self.out.yielded()
+    }
+
     /// Reads, serves and writes as far as the socket allows without blocking.
     pub fn drive(&mut self, scratch: &mut [u8], ctx: &mut Ctx) -> Verdict {
         ctx.turn_began = ctx.now;
@@ -543,11 +551,11 @@ impl Conn {
             // `process` stops parsing at the high-water mark. If the flush then makes
             // room without blocking, no writable event will come to resume it: parse on
             // now, or pipelined requests would wait for an event that never comes.
-            let throttled = self.out.pending() > OUTPUT_HIGH_WATER;
+            let throttled = self.output_full();
             if self.flush(ctx.now).is_err() {
                 return self.broken(ctx);
             }
-            let stalled = self.out.pending() > OUTPUT_HIGH_WATER;
+            let stalled = self.output_full();
             if throttled && !stalled {
                 continue;
             }
@@ -644,6 +652,13 @@ impl Conn {
         Ok(())
     }
 
+    /// No request is parsed while this holds: the output waiting for the client is large
+    /// (a client that pipelines without reading cannot make us buffer forever), or a
+    /// stream, whose answer's end is not known yet, is being sent.
+    fn output_full(&self) -> bool {
+        self.out.pending() > OUTPUT_HIGH_WATER || self.out.streaming()
+    }
+
     #[inline]
     fn flush(&mut self, now: Instant) -> io::Result<()> {
         if self.out.is_settled() {
@@ -651,6 +666,13 @@ impl Conn {
         }
         let mut progressed = false;
         let result = self.out.flush(&mut self.stream, &mut progressed);
+        if let Some(end) = self.out.take_stream_end() {
+            // The stream's answer ends where its last byte was queued.
+            let open = self.lines.iter_mut().find(|line| line.end == STREAM_OPEN);
+            if let Some(line) = open {
+                line.end = end;
+            }
+        }
         if progressed {
             self.last_progress = now;
             self.last_written = now;
@@ -665,7 +687,7 @@ impl Conn {
         }
         let mut consumed = 0;
         // Pipelined requests too wait for no drain that has run out of time.
-        while self.out.pending() <= OUTPUT_HIGH_WATER && !ctx.out_of_time() {
+        while !self.output_full() && !ctx.out_of_time() {
             let used = match self.phase {
                 Phase::Head { .. } => self.next_head(consumed, ctx),
                 Phase::Body { .. } => self.feed_body(consumed, ctx),
@@ -923,6 +945,8 @@ impl Conn {
             (Some(log), Some(started)) => Some(line_for(log, &request, &response, started)),
             _ => None,
         };
+        let answering = is_stream(response.body())
+            .then(|| format!("{} {}", request.method(), request.target()));
         self.head_buffers = request.into_head().into_buffers();
         // A request that waited past --queue-timeout is moved off too, perhaps to a less
         // busy server.
@@ -930,7 +954,8 @@ impl Conn {
             && self.worker_keeps(last, ctx)
             && !overdue
             && !moved
-            && !response.closes_connection();
+            && !response.closes_connection()
+            && !ended_by_close(&response, version, head_request);
         let meta = ResponseMeta {
             version,
             keep_alive,
@@ -940,6 +965,9 @@ impl Conn {
             self.last_written = ctx.now;
         }
         self.queue(response, &meta, ctx.date.get_at_instant(ctx.now), line);
+        if let Some(answering) = answering {
+            self.out.label_stream(answering);
+        }
         self.reused = true;
         self.last_progress = ctx.now;
         if !keep_alive {
@@ -1175,7 +1203,8 @@ impl Conn {
         // last byte from one idle since: "unknown" grants it one more period.
         // (The body that is sent: a HEAD's answer has none, whatever its length.)
         let sent = body_allowed(response.status(), meta.head_request);
-        self.unsent_seen = match sent && response.body_len() >= LARGE_ANSWER {
+        let large = response.body_len() >= LARGE_ANSWER || is_stream(response.body());
+        self.unsent_seen = match sent && large {
             true => u32::MAX,
             false => 0,
         };
@@ -1185,32 +1214,40 @@ impl Conn {
         let n = buf.len() - before;
         self.out.appended(n);
         let body_start = self.out.queued_end();
-        if body_allowed(response.status(), meta.head_request) {
-            self.queue_body(response);
+        if sent {
+            self.queue_body(response, meta);
         }
         self.hold(line, body_start);
     }
 
-    fn queue_body(&mut self, response: Response) {
+    fn queue_body(&mut self, response: Response, meta: &ResponseMeta) {
+        let end = stream_end(response.status(), &response, meta);
         match response.into_body() {
-            crate::http::Body::Empty => {}
-            crate::http::Body::Bytes(bytes) => self.out.push_bytes(bytes),
-            crate::http::Body::Static(bytes) => self.out.push_static(bytes),
-            crate::http::Body::File { file, offset, len } => {
+            Body::Empty => {}
+            Body::Bytes(bytes) => self.out.push_bytes(bytes),
+            Body::Static(bytes) => self.out.push_static(bytes),
+            Body::File { file, offset, len } => {
                 if let Err(err) = self.out.push_file(file, offset, len) {
                     // The head is queued; without its body the only honest end is a close.
                     log::warn!("cannot read the file for a response: {err}; closing");
                     self.phase = Phase::Closing;
                 }
             }
+            Body::Stream(reader) => self
+                .out
+                .push_stream(reader, end.unwrap_or(StreamEnd::Close)),
         }
     }
 
     /// Holds an answer's line until the output stream has gone out as far as all that
-    /// is queued now; its body begins at `body_start`.
+    /// is queued now; its body begins at `body_start`. A stream's end is not known until
+    /// it is read to the end ([`Conn::flush`] learns it then).
     fn hold(&mut self, line: Option<Pending>, body_start: u64) {
         if let Some(pending) = line {
-            let end = self.out.queued_end();
+            let end = match self.out.streaming() {
+                true => STREAM_OPEN,
+                false => self.out.queued_end(),
+            };
             self.lines.push_back(HeldLine {
                 pending,
                 body_start,
@@ -1385,11 +1422,29 @@ fn line_for(
         header: &header,
         response_header: &|name| resp.sent_header(name),
         status: resp.status(),
-        body_bytes: resp.body_len(),
+        // A stream's length is known once it is sent: every byte sent counts.
+        body_bytes: match is_stream(resp.body()) {
+            true => u64::MAX,
+            false => resp.body_len(),
+        },
         started: started.0,
         elapsed: Duration::ZERO,
     };
     log.hold(&entry, started.1)
+}
+
+fn is_stream(body: &Body) -> bool {
+    matches!(body, Body::Stream(_))
+}
+
+/// A stream to an HTTP/1.0 client has its end marked by the close (RFC 9112 §6.3).
+fn ended_by_close(response: &Response, version: Version, head_request: bool) -> bool {
+    let meta = ResponseMeta {
+        version,
+        keep_alive: false,
+        head_request,
+    };
+    stream_end(response.status(), response, &meta) == Some(StreamEnd::Close)
 }
 
 /// The first line of unparsed input (after the empty lines RFC 9112 §2.2 allows), at most
@@ -1560,7 +1615,7 @@ fn warn_invalid_fields(response: &Response, method: &str, target: &str) {
 /// Drops a panic's payload, whose own `Drop` may panic again: caught too, or that
 /// second panic would unwind out of the worker's loop and end the worker. A payload
 /// that panics while being dropped is leaked rather than dropped a second time.
-fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+pub(super) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
     if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
         std::mem::forget(again);
     }
@@ -1576,7 +1631,7 @@ fn unsendable(response: &Response) -> Option<String> {
     if !(200..=599).contains(&status) {
         return Some(format!("answered {status}, not a final status"));
     }
-    let crate::http::Body::File { file, offset, len } = response.body() else {
+    let Body::File { file, offset, len } = response.body() else {
         return None;
     };
     let meta = file.metadata().ok().filter(|meta| meta.is_file());

@@ -394,6 +394,9 @@ struct Worker {
     /// Slots closed during this batch of events, free again once it is done: an event of
     /// the batch may still name one, and must not reach a connection accepted into it.
     released: Vec<usize>,
+    /// Connections a stream left with more to send and the socket taking it (see
+    /// `Conn::owed_a_turn`), driven again once this turn's events are served.
+    owed_turns: Vec<usize>,
     open: usize,
     /// What connections borrow while they work: the app, limits, clock, slot.
     ctx: Ctx,
@@ -455,6 +458,7 @@ impl Worker {
             conns: Vec::new(),
             free: Vec::new(),
             released: Vec::new(),
+            owed_turns: Vec::new(),
             open: 0,
             ctx: Ctx {
                 handler,
@@ -533,6 +537,7 @@ impl Worker {
             let slept = self.ctx.now.saturating_duration_since(entered) >= SLEPT;
             self.ctx.polled_at = self.ctx.now;
             self.on_events(&events, slept);
+            self.drive_owed_turns();
             self.heed_a_stop();
             self.accept_one();
             if let Some(err) = self.listener_failed.take() {
@@ -559,7 +564,8 @@ impl Worker {
     /// the heartbeat stays fresh) or a drain's end (a sweep can come after the kill when
     /// `--graceful-timeout` is short), and not at all while accepts are pending.
     fn poll_timeout(&self) -> Duration {
-        if self.can_accept() && self.accept_ready.iter().any(|&r| r) {
+        let accepts = self.can_accept() && self.accept_ready.iter().any(|&r| r);
+        if accepts || !self.owed_turns.is_empty() {
             return Duration::ZERO;
         }
         let heartbeat = self
@@ -1083,6 +1089,9 @@ impl Worker {
         // so later deadlines and accepts see the real time.
         abort_answer::set_at_rest(index, None);
         let verdict = conn.drive(&mut self.scratch, &mut self.ctx);
+        if verdict == Verdict::Keep && conn.owed_a_turn() {
+            self.owed_turns.push(index);
+        }
         self.settle(index, verdict);
         self.heed_a_stop();
         // Draining with the listeners kept for a sibling: closed as soon as that sibling
@@ -1090,6 +1099,15 @@ impl Worker {
         // while newcomers queue.
         if self.draining {
             self.finish_with_the_queues();
+        }
+    }
+
+    /// The connections whose streams gave way to the others last turn, each driven
+    /// again (one closed meanwhile is skipped; one that took its place is driven for
+    /// nothing, harmlessly).
+    fn drive_owed_turns(&mut self) {
+        for index in std::mem::take(&mut self.owed_turns) {
+            self.drive(index);
         }
     }
 

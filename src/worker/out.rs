@@ -7,16 +7,26 @@
 //! leaves the rest queued, and the connection resumes on its next writable event.
 //! The buffer for heads and small bodies is kept and reused (up to 64 KiB), so a
 //! keep-alive connection allocates nothing per request in the steady state; a large
-//! body's own buffer is freed once written.
+//! body's own buffer is freed once written. A handler's stream is read a piece at a time,
+//! when everything queued before it has been written, so a slow client slows the reading
+//! instead of growing the queue; nothing is queued behind a stream.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice, Read, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::stream::Stream;
+use crate::http::{CHUNK_HEAD_ROOM, LAST_CHUNK, StreamEnd, frame_chunk};
 
 /// Bodies up to this size are copied next to their head; larger ones are queued whole.
 const COPY_LIMIT: usize = 16 * 1024;
+/// The most read from a stream at a time: one chunk.
+const STREAM_READ: usize = 16 * 1024;
+/// The most reads of a stream in one flush (256 KiB), after which the worker turns to its
+/// other connections and comes back: a stream its client takes as fast as it is read
+/// never fills the socket, and would otherwise keep the worker to itself to its end.
+const STREAM_READS_PER_TURN: usize = 16;
 /// The most slices handed to one `writev`.
 const MAX_SLICES: usize = 16;
 /// The largest emptied buffer kept for the next response: one that pipelined answers grew
@@ -34,6 +44,15 @@ enum Segment {
         file: File,
         offset: u64,
         remaining: u64,
+    },
+    /// A handler's stream, read when all before it is written. Always the last segment:
+    /// the connection queues nothing behind it (see [`OutQueue::streaming`]).
+    Stream {
+        reader: Box<dyn Read>,
+        /// How its end is marked; a length counts down as it is read.
+        end: StreamEnd,
+        /// The request it answers, for the log (`GET /export`).
+        answering: Option<Box<str>>,
     },
 }
 
@@ -54,6 +73,12 @@ pub struct OutQueue {
     files: usize,
     /// TCP_CORK is set on the socket because a file is queued.
     corked: bool,
+    /// Where a stream that has just been read to its end ends in the output, until
+    /// [`OutQueue::take_stream_end`].
+    stream_ended: Option<u64>,
+    /// The last flush stopped at [`STREAM_READS_PER_TURN`] with the socket still taking
+    /// more: no writable event will say so, and the connection is owed another turn.
+    yielded: bool,
 }
 
 impl OutQueue {
@@ -65,6 +90,12 @@ impl OutQueue {
     /// Nothing to write and no cork to lift: a flush would do nothing.
     pub fn is_settled(&self) -> bool {
         self.segments.is_empty() && !self.corked
+    }
+
+    /// A handler's stream is still being read: until it ends, where its answer ends in
+    /// the output is not known, so no later answer may be queued behind it.
+    pub fn streaming(&self) -> bool {
+        matches!(self.segments.back(), Some(Segment::Stream { .. }))
     }
 
     /// Bytes not yet written; the connection stops parsing new requests while this is
@@ -148,6 +179,72 @@ impl OutQueue {
         Ok(())
     }
 
+    /// Queues a handler's stream, to be read as the client takes what goes before it. An
+    /// HTTP/1.1 stream of unknown length is chunked, one read a chunk.
+    pub fn push_stream(&mut self, reader: Box<dyn Read>, end: StreamEnd) {
+        self.segments.push_back(Segment::Stream {
+            reader,
+            end,
+            answering: None,
+        });
+    }
+
+    /// The last flush left off with the socket still writable (see `yielded`).
+    pub fn yielded(&self) -> bool {
+        self.yielded
+    }
+
+    /// Where the stream read to its end since the last call ends in the connection's
+    /// output ([`OutQueue::written`]), its last chunk included.
+    pub fn take_stream_end(&mut self) -> Option<u64> {
+        self.stream_ended.take()
+    }
+
+    /// Names the request the queued stream answers, for the log to say which one failed.
+    pub fn label_stream(&mut self, request: String) {
+        if let Some(Segment::Stream { answering, .. }) = self.segments.back_mut() {
+            *answering = Some(request.into());
+        }
+    }
+
+    /// Reads the next piece of the stream at the front (all before it is written) and
+    /// queues it ahead of the stream; at the stream's end, the stream leaves the queue and
+    /// the last chunk, if it is chunked, takes its place. An error (a failed or panicking
+    /// read, a stream short of its Content-Length) is logged: the answer cannot be
+    /// finished.
+    fn pull(&mut self) -> io::Result<()> {
+        let Some(Segment::Stream {
+            reader,
+            end,
+            answering,
+        }) = self.segments.front_mut()
+        else {
+            return Ok(());
+        };
+        let piece = read_piece(reader.as_mut(), end).inspect_err(|err| {
+            let which = answering.as_deref().unwrap_or("a request");
+            log::warn!(
+                "the stream answering {which} failed: {err}; closing the connection, the answer cut short"
+            );
+        })?;
+        match piece {
+            Some(bytes) => {
+                self.pending += bytes.len() as u64;
+                self.segments.push_front(Segment::Body(bytes));
+            }
+            None => {
+                let chunked = *end == StreamEnd::Chunked;
+                self.segments.pop_front();
+                if chunked {
+                    self.pending += LAST_CHUNK.len() as u64;
+                    self.segments.push_front(Segment::Static(LAST_CHUNK));
+                }
+                self.stream_ended = Some(self.queued_end());
+            }
+        }
+        Ok(())
+    }
+
     /// Writes until the queue is empty (`Ok(true)`) or the socket would block
     /// (`Ok(false)`). Sets `progressed` when any byte was written.
     pub fn flush(&mut self, stream: &mut Stream, progressed: &mut bool) -> io::Result<bool> {
@@ -171,7 +268,19 @@ impl OutQueue {
     }
 
     fn write_all(&mut self, stream: &mut Stream, progressed: &mut bool) -> io::Result<bool> {
+        let mut reads = 0;
+        self.yielded = false;
         while let Some(front) = self.segments.front_mut() {
+            if matches!(front, Segment::Stream { .. }) {
+                // All before it is written, and the socket takes more.
+                self.yielded = reads == STREAM_READS_PER_TURN;
+                if self.yielded {
+                    return Ok(false);
+                }
+                reads += 1;
+                self.pull()?;
+                continue;
+            }
             let (result, is_file) = match front {
                 Segment::File {
                     file,
@@ -209,7 +318,7 @@ impl OutQueue {
             let bytes = match segment {
                 Segment::Bytes(buf) | Segment::Body(buf) => buf.as_slice(),
                 Segment::Static(body) => body,
-                Segment::File { .. } => break,
+                Segment::File { .. } | Segment::Stream { .. } => break,
             };
             let skip = if count == 0 { self.front_written } else { 0 };
             slices[count] = IoSlice::new(&bytes[skip..]);
@@ -230,6 +339,7 @@ impl OutQueue {
                 Segment::Static(body) => body.len() - self.front_written,
                 Segment::File { remaining, .. } if *remaining > 0 => return,
                 Segment::File { .. } => 0,
+                Segment::Stream { .. } => return,
             };
             if n < left {
                 self.front_written += n;
@@ -246,6 +356,66 @@ impl OutQueue {
                 _ => {}
             }
         }
+    }
+}
+
+/// The next piece of a stream, framed as `end` says; `None` at its end. Reads up to
+/// [`STREAM_READ`] bytes (no more than a Content-Length has left), catching a panic in
+/// the reader as the worker catches one in the handler.
+fn read_piece(reader: &mut dyn Read, end: &mut StreamEnd) -> io::Result<Option<Vec<u8>>> {
+    let want = match *end {
+        StreamEnd::Length(left) => left.min(STREAM_READ as u64) as usize,
+        StreamEnd::Chunked | StreamEnd::Close => STREAM_READ,
+    };
+    if want == 0 {
+        return Ok(None);
+    }
+    let room = if *end == StreamEnd::Chunked {
+        CHUNK_HEAD_ROOM
+    } else {
+        0
+    };
+    let mut buf = vec![0; room + want];
+    let n = read_guarded(reader, &mut buf[room..])?;
+    if n == 0 {
+        return match *end {
+            StreamEnd::Length(left) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("it ended {left} bytes short of its Content-Length"),
+            )),
+            StreamEnd::Chunked | StreamEnd::Close => Ok(None),
+        };
+    }
+    buf.truncate(room + n);
+    if let StreamEnd::Length(left) = end {
+        *left -= n as u64;
+    }
+    Ok(Some(if room > 0 { frame_chunk(buf) } else { buf }))
+}
+
+/// One `read` of the application's reader, retried when interrupted; a panic in it is
+/// an error, and the worker lives on.
+fn read_guarded(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| reader.read(buf))) {
+            Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+            Ok(result) => return result.and_then(|n| within(n, buf.len())),
+            Err(payload) => {
+                super::conn::drop_payload(payload);
+                return Err(io::Error::other("its read panicked"));
+            }
+        }
+    }
+}
+
+/// A reader that claims more bytes than its buffer holds breaks `Read`'s contract; its
+/// count is not trusted.
+fn within(n: usize, len: usize) -> io::Result<usize> {
+    match n <= len {
+        true => Ok(n),
+        false => Err(io::Error::other(format!(
+            "its read claimed {n} bytes of {len}"
+        ))),
     }
 }
 

@@ -1,0 +1,225 @@
+//! Streamed answers (`Body::Stream`), through the demo's `/stream?kib=N`: chunked to
+//! HTTP/1.1, ended by the close for HTTP/1.0, framed by a handler's own Content-Length,
+//! read as the client takes them (so a slow client costs no memory and holds no worker),
+//! and cut short, never finished falsely, when the application's reader fails.
+
+use std::io::Write;
+
+use crate::client::{self, RESPONSE_WITHIN, request};
+use crate::util::{Launch, Server, TempDir, poll_until, proc_status, secs};
+
+/// A one-worker server whose kept-alive connections outlive every wait below.
+fn start() -> Server {
+    Launch::new()
+        .args(&["--workers", "1", "--keep-alive", "30"])
+        .start()
+}
+
+/// What `/stream?kib=N` sends: line K is K right-aligned in 1023 bytes and a newline.
+fn lines(kib: u64) -> Vec<u8> {
+    (0..kib)
+        .flat_map(|k| format!("{k:>1023}\n").into_bytes())
+        .collect()
+}
+
+/// Where the head ends in a raw answer.
+fn head_end(wire: &[u8]) -> usize {
+    let at = wire.windows(4).position(|w| w == b"\r\n\r\n");
+    at.map(|at| at + 4).expect("a whole head")
+}
+
+/// The access log counts what went out, the chunks' framing included, as nginx's
+/// `$body_bytes_sent` does, and logs each answer once it is sent, in order.
+#[test]
+fn a_stream_goes_out_chunked_and_the_connection_serves_on() {
+    let dir = TempDir::new("stream-log");
+    let log = dir.join("access.log");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--keep-alive", "30", "--access-logfile"])
+        .args(&[log.to_str().expect("a UTF-8 path")])
+        .args(&["--access-logformat", "%(r)s %(b)s"])
+        .start();
+    let mut conn = server.connect();
+    // The second request is pipelined behind the stream: answered once the stream ends.
+    let mut wire = request("GET", "/stream?kib=300", &[], b"");
+    wire.extend(request("GET", "/pid", &[], b""));
+    conn.send(&wire);
+    let streamed = conn.read_response(RESPONSE_WITHIN);
+    assert_eq!(streamed.status, 200);
+    assert!(
+        streamed.has_token("Transfer-Encoding", "chunked"),
+        "{streamed:?}"
+    );
+    assert_eq!(streamed.header("Content-Length"), None);
+    assert!(streamed.body == lines(300), "{} bytes", streamed.body.len());
+    let pid = conn.read_response(RESPONSE_WITHIN);
+    assert_eq!(pid.status, 200);
+    assert!(!pid.has_token("Connection", "close"), "{pid:?}");
+
+    // 18 chunks of 16 KiB and one of 12 KiB, 8 bytes of framing each, and the last.
+    let want = [
+        format!("GET /stream?kib=300 HTTP/1.1 {}", 300 * 1024 + 19 * 8 + 5),
+        format!("GET /pid HTTP/1.1 {}", pid.body.len()),
+    ];
+    let logged = poll_until(secs(10), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        (lines.len() == 2).then_some(lines)
+    });
+    assert_eq!(logged.as_deref(), Some(&want[..]));
+}
+
+/// HTTP/1.0 has no chunks (RFC 9112 §7): the close marks the end. With the handler's
+/// Content-Length the answer is framed by it, and the connection may stay.
+#[test]
+fn an_http10_stream_ends_with_the_close_unless_its_length_is_said() {
+    let server = start();
+    let mut raw = client::raw_connect(server.addr());
+    raw.write_all(b"GET /stream?kib=20 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .expect("send");
+    let (answer, closed) = client::read_to_close(&mut raw, secs(10));
+    assert!(closed, "still open after {} bytes", answer.len());
+    let head = String::from_utf8_lossy(&answer[..head_end(&answer)]).to_lowercase();
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(!head.contains("transfer-encoding") && !head.contains("content-length"));
+    assert!(answer[head_end(&answer)..] == lines(20));
+
+    let mut conn = server.connect();
+    conn.send(b"GET /stream?kib=20&length=20480 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let sized = conn.read_response(RESPONSE_WITHIN);
+    assert_eq!(sized.header("Content-Length"), Some("20480"));
+    assert!(sized.has_token("Connection", "keep-alive"), "{sized:?}");
+    assert!(sized.body == lines(20));
+    conn.send(&request("GET", "/pid", &[], b""));
+    assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
+}
+
+/// HEAD gets the head a GET would (RFC 9110 §9.3.2) and no content: the next answer
+/// follows it at once.
+#[test]
+fn head_of_a_stream_has_no_content() {
+    let server = start();
+    let mut raw = client::raw_connect(server.addr());
+    let mut wire = request("HEAD", "/stream?kib=100", &[], b"");
+    wire.extend(request("GET", "/status/204", &[], b""));
+    raw.write_all(&wire).expect("send");
+    let (answer, _) = client::read_until(&mut raw, secs(10), |got| {
+        got.windows(4).filter(|w| w == b"\r\n\r\n").count() == 2
+    });
+    let first = head_end(&answer);
+    let head = String::from_utf8_lossy(&answer[..first]).to_lowercase();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(
+        answer[first..].starts_with(b"HTTP/1.1 204 "),
+        "{:?}",
+        String::from_utf8_lossy(&answer[first..])
+    );
+}
+
+/// A reader that fails or panics midway leaves an answer that cannot be finished: the
+/// connection closes without the last chunk, so the client knows its content is cut
+/// short, the log names the request, and the worker serves on.
+#[test]
+fn a_failing_stream_is_cut_short_and_the_worker_serves_on() {
+    let server = start();
+    let pid = server.get("/pid").text();
+    for fault in ["fail_after", "panic_after"] {
+        let target = format!("/stream?kib=100&{fault}=40");
+        let mut raw = client::raw_connect(server.addr());
+        raw.write_all(&request("GET", &target, &[], b""))
+            .expect("send");
+        let (answer, closed) = client::read_to_close(&mut raw, secs(10));
+        assert!(closed, "{fault}: still open");
+        let body = &answer[head_end(&answer)..];
+        assert!(!body.ends_with(b"0\r\n\r\n"), "{fault}: finished falsely");
+        // The 40 KiB made before the fault went out, framed; nothing after it.
+        let sent = body.len();
+        assert!(
+            sent > 40 * 1024 && sent < 41 * 1024,
+            "{fault}: {sent} bytes"
+        );
+        server.wait_for_log(
+            &format!("the stream answering GET {target} failed"),
+            secs(10),
+        );
+        assert_eq!(server.get("/pid").text(), pid, "after {fault}");
+    }
+}
+
+/// A stream short of the Content-Length its handler gave is cut off there: the
+/// connection closes rather than leave the client waiting for bytes that never come.
+#[test]
+fn a_stream_short_of_its_length_closes_the_connection() {
+    let server = start();
+    let mut raw = client::raw_connect(server.addr());
+    let wire = request("GET", "/stream?kib=10&length=20480", &[], b"");
+    raw.write_all(&wire).expect("send");
+    let (answer, closed) = client::read_to_close(&mut raw, secs(10));
+    assert!(closed);
+    assert!(answer[head_end(&answer)..] == lines(10));
+    server.wait_for_log("ended 10240 bytes short of its Content-Length", secs(10));
+}
+
+/// The worker reads a stream as its client takes it: a client that reads nothing holds
+/// no more than the socket's buffers and a chunk in the worker (a stream read whole
+/// first would be 1 GiB here), and the worker serves others meanwhile.
+#[test]
+fn a_client_that_does_not_read_holds_neither_memory_nor_the_worker() {
+    let server = start();
+    let worker = server.wait_children(1, secs(10))[0];
+    let mut stalled = client::raw_connect(server.addr());
+    let wire = request("GET", "/stream?kib=1048576", &[], b"");
+    stalled.write_all(&wire).expect("send");
+    // Served while the stream waits for its client, and asked twice so that the
+    // worker has turned back to the stalled stream in between.
+    for _ in 0..2 {
+        assert_eq!(server.get("/healthz").status, 200);
+    }
+    let rss_kib: u64 = proc_status(worker, "VmRSS")
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS");
+    assert!(rss_kib < 64 * 1024, "worker resident {rss_kib} KiB");
+    // The client now reads on: the stream resumes where it stopped.
+    let (answer, _) = client::read_until(&mut stalled, secs(10), |got| got.len() > 4 << 20);
+    let body = &answer[head_end(&answer)..];
+    assert!(body.starts_with(b"4000\r\n"), "{:?}", &body[..16]);
+}
+
+/// A stream its client takes as fast as it is made never fills the socket, so no write
+/// would block to hand the worker back: it turns to its other connections every 256 KiB
+/// all the same, and serves them while the stream goes on.
+#[test]
+fn a_stream_taken_as_fast_as_it_is_made_leaves_the_worker_to_others() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let server = start();
+    let mut fast = client::raw_connect(server.addr());
+    let wire = request("GET", "/stream?kib=4194304", &[], b"");
+    fast.write_all(&wire).expect("send");
+    let (got, done) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let reader = {
+        let (got, done) = (Arc::clone(&got), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut buf = vec![0; 1 << 20];
+            while !done.load(Ordering::Relaxed) {
+                match std::io::Read::read(&mut fast, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.fetch_add(n as u64, Ordering::Relaxed),
+                };
+            }
+        })
+    };
+    let flowing = poll_until(secs(10), || {
+        (got.load(Ordering::Relaxed) > 1 << 20).then_some(())
+    });
+    assert!(flowing.is_some(), "the stream did not start");
+    assert_eq!(server.get("/healthz").status, 200);
+    let received = got.load(Ordering::Relaxed);
+    done.store(true, Ordering::Relaxed);
+    assert!(received < 4 << 30, "answered only after the whole stream");
+    drop(server);
+    reader.join().expect("the reader");
+}
