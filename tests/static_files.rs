@@ -385,6 +385,13 @@ fn files_are_served_with_validators_and_ranges() {
     assert_eq!(send(&server, "GET", "/hello.txt", &split).status, 304);
     let split = ["If-Match: \"other\"", &format!("If-Match: {etag}")];
     assert_eq!(send(&server, "GET", "/hello.txt", &split).status, 200);
+    // A malformed list matches nothing, wherever the bad element is (RFC 9110 §8.8.3).
+    let bad = [
+        format!("If-Match: {etag}junk"),
+        format!("If-None-Match: {etag}junk"),
+    ];
+    let status = |field: &String| send(&server, "GET", "/hello.txt", &[field]).status;
+    assert_eq!((status(&bad[0]), status(&bad[1])), (412, 200));
     // RFC 9110 §14.2: one range is a 206 with Content-Range; past the end is a 416.
     let part = send(&server, "GET", "/hello.txt", &["Range: bytes=7-11"]);
     assert_eq!((part.status, part.text().as_str()), (206, "World"));

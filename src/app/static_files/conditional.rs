@@ -184,17 +184,20 @@ fn preconditions(c: &Conditions, file: &FileInfo, now: i64) -> Option<Outcome> {
 /// Whether `list`, an If-Match or If-None-Match value (`*` or a comma-separated list of
 /// entity-tags, RFC 9110 §8.8.3), matches `etag` (ours, strong and quoted). With `weak`
 /// the `W/` prefix is disregarded (§8.8.3.2 weak comparison); without it a weak tag
-/// never matches. A malformed list matches nothing from the first bad element on.
+/// never matches. A malformed list (`"abc"junk`) matches nothing, wherever the bad element
+/// is: its tags before the bad one counted, and `"abc"junk` fulfilled an If-Match that
+/// `"x"junk, "abc"` failed, as nginx's reading does not.
 fn etag_list_matches(list: &str, etag: &str, weak: bool) -> bool {
     let list = trim_ows(list);
     if list == "*" {
         return true;
     }
     let mut rest = list.as_bytes();
+    let mut matched = false;
     loop {
         rest = trim_start_bytes(rest, b" \t,");
         if rest.is_empty() {
-            return false;
+            return matched;
         }
         let (is_weak, tagged) = match rest.strip_prefix(b"W/") {
             Some(tail) => (true, tail),
@@ -207,9 +210,7 @@ fn etag_list_matches(list: &str, etag: &str, weak: bool) -> bool {
         let Some(end) = inner.iter().position(|&b| b == b'"') else {
             return false;
         };
-        if &tagged[..end + 2] == etag.as_bytes() && (weak || !is_weak) {
-            return true;
-        }
+        matched |= &tagged[..end + 2] == etag.as_bytes() && (weak || !is_weak);
         rest = trim_start_bytes(&inner[end + 1..], b" \t");
         if !rest.is_empty() && rest[0] != b',' {
             return false;
@@ -439,6 +440,11 @@ mod tests {
             ("w/\"abc\"", false, false),
             ("\"x\" \"abc\"", false, false),
             ("\"x\", garbage, \"abc\"", false, false),
+            // Malformed after the match, too: the list is bad, whatever its order.
+            ("\"abc\"junk", false, false),
+            ("\"abc\"\"x\"", false, false),
+            ("\"abc\", garbage", false, false),
+            ("\"abc\", \"x", false, false),
             ("*, \"abc\"", false, false),
             ("", false, false),
         ];
