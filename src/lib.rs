@@ -7,8 +7,8 @@
 //! supervises: it reaps children, restarts the ones that die or hang, scales the pool on
 //! `SIGTTIN`/`SIGTTOU` (or by itself, with `--max-workers`), rolls a new generation on
 //! `SIGHUP` and drains on `SIGTERM` (`SIGQUIT` with `--signal-profile nginx`). The
-//! master never serves a request and never starts a thread, because it forks for its
-//! whole life (see `sys::fork`).
+//! master never runs the application (it answers only its own `--metrics-bind` port) and
+//! never starts a thread, because it forks for its whole life (see `sys::fork`).
 //!
 //! Each **worker** runs a single-threaded [mio](https://docs.rs/mio) event loop over the
 //! shared listening sockets and its connections, parses requests with
@@ -20,8 +20,9 @@
 //! # Layout
 //!
 //! * [`config`]: command line and environment into a validated [`Config`].
-//! * `sys`: the only place with `unsafe`: fork, signal dispositions, the shared-memory
-//!   scoreboard, the monotonic clock and the lifeline pipe.
+//! * `sys`: the only place with `unsafe` (fork, signal dispositions, the shared-memory
+//!   scoreboard, socket options, inherited descriptors), and the process plumbing beside
+//!   it: the monotonic clock, the lifeline pipe, privileges, cgroups.
 //! * `master`: the arbiter loop, the pure signal -> action map, the worker pool and its
 //!   autoscaler, listeners, the `--metrics-bind` port, and telling an OOM kill from any
 //!   other SIGKILL.
@@ -30,7 +31,8 @@
 //! * `metrics`: the Prometheus text, from the scoreboard and the listeners' accept
 //!   queues, answered by a worker at `--metrics-path` or by the master.
 //! * [`http`]: request heads, body framing (RFC 9112), chunked bodies, responses, dates.
-//! * [`app`]: the [`Handler`] trait and the built-in demo application.
+//! * [`app`]: the [`Handler`] trait, the built-in demo application and the static file
+//!   app (`--static DIR`).
 //!
 //! # Embedding
 //!

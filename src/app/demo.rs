@@ -9,7 +9,7 @@
 //! | `/readyz` | 200 `ready`, or 503 `draining` once the server is stopping (readiness) |
 //! | `/work?ms=N` | burns N ms of this thread's CPU time (at most 60 000), then 200 |
 //! | `/sleep?ms=N` | sleeps N ms (at most 60 000), then 200 |
-//! | `POST /echo` | the request body, with the request's Content-Type |
+//! | `POST /echo` (or `PUT`) | the request body, with the request's Content-Type |
 //! | `/pid` | the pid of the worker that answered |
 //! | `/close` | `bye`, with `Connection: close`: the server closes the connection after it |
 //! | `/status/N` | an empty response with status N (200 to 599) |

@@ -1,4 +1,5 @@
-//! The master ("arbiter"): binds, forks and supervises; never serves a request.
+//! The master ("arbiter"): binds, forks and supervises; never runs the application (it
+//! answers only its own `--metrics-bind` port).
 //!
 //! Its loop reads as the list of steps gunicorn's `arbiter.py` and unicorn's
 //! `http_server.rb` made familiar:

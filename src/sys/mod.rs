@@ -13,16 +13,16 @@
 //! * [`pages`]: anonymous mappings of zeroes; a private one is the worker's read buffer,
 //!   paid for page by page as it is touched.
 //! * [`fds`]: taking ownership of descriptors a parent process handed down.
-//! * [`privileges`]: switching a worker to `--user`/`--group`.
 //! * [`sockopt`]: `setsockopt` and `getsockopt` for options our socket crates do not wrap.
 //! * [`epoll`]: `epoll_ctl` with `EPOLLEXCLUSIVE`, which mio does not offer, so that
 //!   one worker, not all of them, wakes for a new connection.
 //! * [`nowait`]: one write that does not wait for a stalled reader, for the master's log.
 //! * [`environ`]: `--env`, set only where no other thread can read the environment.
 //!
-//! [`clock`], [`lifeline`], [`cgroup`] and [`sockdiag`] (a Unix listener's accept queue,
-//! from the kernel's netlink interface) are safe, but they are process plumbing of the
-//! same kind, so they live beside the rest.
+//! [`clock`], [`lifeline`], [`cgroup`], [`privileges`] (switching a worker to
+//! `--user`/`--group`) and [`sockdiag`] (a Unix listener's accept queue, from the
+//! kernel's netlink interface) are safe, but they are process plumbing of the same kind,
+//! so they live beside the rest.
 
 pub mod abort_answer;
 pub mod cgroup;

@@ -15,7 +15,8 @@ use nix::sys::socket::{AddressFamily, SockaddrLike, SockaddrStorage, getsockname
 /// idle worker would accept dozens of still-silent connections in a row and then have
 /// to serve them one after another while its siblings starve. With it, an accepted
 /// connection has its request ready, so "accept one, serve it" holds, and connections
-/// that never send anything never occupy a worker at all. nginx calls it `deferred`.
+/// that send nothing reach a worker only when `seconds` run out (about 15 s: the kernel
+/// counts in SYN-ACK retransmissions). nginx calls it `deferred`.
 pub fn set_defer_accept(fd: BorrowedFd<'_>, seconds: u32) -> io::Result<()> {
     let value = libc::c_int::try_from(seconds).unwrap_or(libc::c_int::MAX);
     // SAFETY: `fd` is a live socket for the duration of the call; we pass a pointer to

@@ -3,7 +3,7 @@
 //!
 //! The accept gate (DESIGN invariant 3) is the heart of it. A worker accepts one
 //! connection at a time, when it is free to serve it at once: after each connection it
-//! drives, and once more at the end of each turn of its loop. So it never takes a
+//! drives, and once more after each turn's events. So it never takes a
 //! connection it cannot start serving now, and a CPU-heavy request waits in the kernel's
 //! accept queue, where any idle worker can take it, instead of queueing behind a busy
 //! worker; yet connections it holds and connections waiting take turns, so busy

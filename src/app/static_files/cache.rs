@@ -1,6 +1,6 @@
 //! The static app's small-file cache: the bytes and validators of small files served
-//! recently, so that serving one again costs one `fstatat` instead of `openat2`, `fstat`,
-//! `pread` and `close`.
+//! recently, so that serving one again costs one `fstatat` (and one per directory on the
+//! way to it) instead of `openat2`, `fstat`, `pread` and `close`.
 //!
 //! **Never stale.** nginx's `open_file_cache` trusts an entry for `open_file_cache_valid`
 //! (60 s) without looking; here every hit is checked against the disk first. The request

@@ -42,13 +42,14 @@
 //! under it (RFC 8615: ACME challenges, `security.txt`). Concretely:
 //!
 //! 1. The path (never the query) is percent-decoded here, once, strictly: a `%` not
-//!    followed by two hex digits is 400, a decoded NUL is 400.
+//!    followed by two hex digits is 400 (a `%00` never gets here: the HTTP layer answers
+//!    it 404, as naming nothing).
 //! 2. Each `/`-separated segment is checked *after* decoding. A segment is refused (404)
 //!    when it is empty (`//etc/passwd`, `/a//b`), when it starts with `.` (`.`, `..`,
 //!    `%2e%2e`, `.%2e`, and dotfiles such as `.git` or `.env`; `.well-known` is allowed
 //!    as the first segment, and only there), or when it contains `/`
-//!    (`%2F`) or `\` (raw or `%5C`). A target that does not start with `/` (`*`,
-//!    absolute-form) is 400.
+//!    (`%2F`) or `\` (raw or `%5C`). An absolute-form target (`http://host/a.txt`) names
+//!    the file its path does.
 //! 3. The checked segments, joined by `/`, are appended to the root (no segment is empty
 //!    or holds a `/`, so the result cannot name anything but a path below the root
 //!    before symlinks), and the result is canonicalized:

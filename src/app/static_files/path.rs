@@ -77,7 +77,8 @@ pub(super) struct RequestPath {
 /// Splits the (still percent-encoded) request path into safe file-name segments.
 /// Splitting happens *before* decoding, so `%2F` can never create a new segment.
 pub(super) fn decode_path(path: &str) -> Result<RequestPath, Reject> {
-    // `*` (OPTIONS) and absolute-form targets name no file under the root.
+    // A request's path has its `/` (an absolute-form target's too: the HTTP layer took
+    // off its scheme and host); a `--static-fallback` may lack one, and names nothing.
     let Some(rest) = path.strip_prefix('/') else {
         return Err(Reject::BadRequest);
     };
