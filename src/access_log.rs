@@ -408,15 +408,12 @@ fn path_and_query(target: &[u8]) -> (&[u8], &[u8]) {
 
 /// Common Log Format time, in UTC: `[28/Nov/2026:03:04:05 +0000]`.
 fn write_clf_time(out: &mut String, at: SystemTime) -> std::fmt::Result {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let secs = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let (year, month, day) = crate::http::date::civil_from_days((secs / 86_400) as i64);
     let tod = secs % 86_400;
-    let month = MONTHS[(month - 1) as usize];
+    let month = crate::http::date::MONTHS[(month - 1) as usize];
     write!(
         out,
         "[{day:02}/{month}/{year}:{:02}:{:02}:{:02} +0000]",

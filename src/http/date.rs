@@ -203,7 +203,7 @@ impl Default for DateCache {
 }
 
 /// Seconds since the epoch; a clock set before 1970 reads as 1970.
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -219,7 +219,8 @@ const LONG_DAY_NAMES: [&str; 7] = [
     "Friday",
     "Saturday",
 ];
-const MONTHS: [&str; 12] = [
+/// Month names as HTTP-dates and the Common Log Format spell them.
+pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 

@@ -81,6 +81,7 @@ mod proxy_protocol;
 pub(crate) mod request;
 pub(crate) mod response;
 mod syntax;
+pub(crate) use syntax::{after_blank_lines, trim_ows_text};
 mod target;
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 
 use super::error::HttpError;
 use super::request::Version;
-use super::syntax::{is_field_text, is_token};
+use super::syntax::{is_field_text, is_token, trim_ows_text};
 
 /// The interim response the worker sends before reading the body of a request whose
 /// [`expects_continue`](super::RequestHead::expects_continue) is true (RFC 9110 §10.1.1).
@@ -531,7 +531,7 @@ impl Response {
         }
         self.headers()
             .find(|&(n, v)| n.eq_ignore_ascii_case(name) && valid_field(n, v))
-            .map(|(_, v)| trim_ows(v))
+            .map(|(_, v)| trim_ows_text(v))
     }
 
     /// The names of the fields [`write_head`] drops as invalid (RFC 9110 §5.1: a name
@@ -852,12 +852,7 @@ fn wire_status(status: u16) -> u16 {
 /// §5.5: a field value has none; a recipient strips it, and would see another value
 /// than the handler set).
 fn writable_field<'a>(name: &'a str, value: &'a str) -> Option<(&'a str, &'a str)> {
-    (!server_owned(name) && valid_field(name, value)).then(|| (name, trim_ows(value)))
-}
-
-/// `value` without leading and trailing OWS (spaces and tabs).
-fn trim_ows(value: &str) -> &str {
-    value.trim_matches([' ', '\t'])
+    (!server_owned(name) && valid_field(name, value)).then(|| (name, trim_ows_text(value)))
 }
 
 /// RFC 9110 §5.1 field-name = token; §5.5 field-value has no CTL but HTAB.

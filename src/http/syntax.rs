@@ -168,6 +168,23 @@ pub(crate) fn is_ows(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
+/// `text` without leading and trailing OWS: [`trim_ows`] for a field value already
+/// known to be text.
+pub(crate) fn trim_ows_text(text: &str) -> &str {
+    text.trim_matches([' ', '\t'])
+}
+
+/// The request after the empty lines RFC 9112 §2.2 lets a client send before it ("a
+/// server ... SHOULD ignore at least one empty line (CRLF) received prior to the
+/// request-line"), bare LFs among them.
+pub(crate) fn after_blank_lines(input: &[u8]) -> &[u8] {
+    let blank = input
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    input.get(blank..).unwrap_or_default()
+}
+
 /// `bytes` without leading and trailing OWS.
 pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
     let start = bytes

@@ -467,9 +467,7 @@ fn encode(response: &Response, request: Option<&Request>) -> Vec<u8> {
         keep_alive: false,
         head_request: request.is_some_and(Request::is_head),
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::http::date::now_secs();
     let mut out = Vec::new();
     write_head(&mut out, response, &meta, &format_imf_fixdate(now));
     if body_allowed(response.status(), meta.head_request) {

@@ -182,13 +182,14 @@ fn refuse_waiting(fd: libc::c_int, stopping: bool) -> bool {
 
 /// [`refuse_waiting`]'s judgement of the first bytes of what waits.
 fn refused(waiting: &[u8], stopping: bool) -> bool {
-    let Some(start) = waiting.iter().position(|&b| b != b'\r' && b != b'\n') else {
+    // Signal-safe: a pure function of the bytes, with no allocation.
+    let request = crate::http::after_blank_lines(waiting);
+    if request.is_empty() {
         return false;
-    };
+    }
     if stopping {
         return true;
     }
-    let request = &waiting[start..];
     // A method still arriving (no space after it yet) is not known to be idempotent.
     let method = request
         .iter()

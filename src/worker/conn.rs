@@ -26,8 +26,8 @@ use crate::http::HttpError;
 use crate::http::error::content_too_large;
 use crate::http::{
     Body, BodyFraming, CONTINUE_100, ChunkedDecoder, DateCache, HeadBuffers, Limits, ProxyHeader,
-    Request, RequestHead, Response, ResponseMeta, StreamEnd, Version, body_allowed,
-    parse_head_into, parse_proxy_header, stream_end, write_head,
+    Request, RequestHead, Response, ResponseMeta, StreamEnd, Version, after_blank_lines,
+    body_allowed, parse_head_into, parse_proxy_header, stream_end, write_head,
 };
 use crate::metrics::Metrics;
 use crate::sys::abort_answer;
@@ -1513,15 +1513,6 @@ fn lines_named<'a>(
 /// §2.2 lets a client send first: its error answer must not carry a body either.
 fn starts_as_head(input: &[u8]) -> bool {
     after_blank_lines(input).starts_with(b"HEAD ")
-}
-
-/// Unparsed input from its first byte that is not CR or LF.
-fn after_blank_lines(input: &[u8]) -> &[u8] {
-    let blank = input
-        .iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count();
-    input.get(blank..).unwrap_or_default()
 }
 
 /// Who answers a request: the server itself for `OPTIONS *` and the metrics path, the

@@ -1247,12 +1247,11 @@ impl Worker {
             (self.crowded, self.queue_seen) = (false, false);
             return;
         }
-        let queued = |l: &Listener| crate::sys::sockopt::accept_queue(l.fd()).ok();
         let waiting: usize = self
             .listeners
             .iter()
-            .filter_map(queued)
-            .map(|q| q.0 as usize)
+            .filter_map(Listener::queued)
+            .map(|q| q as usize)
             .sum();
         if !std::mem::replace(&mut self.queue_seen, waiting > 0) || waiting == 0 {
             return;

@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 
-use crate::http::Request;
 use crate::http::date::parse_http_date;
+use crate::http::{Request, trim_ows_text};
 
 /// The validators and size of the file being served, taken from one fstat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +188,7 @@ fn preconditions(c: &Conditions, file: &FileInfo, now: i64) -> Option<Outcome> {
 /// is: its tags before the bad one counted, and `"abc"junk` fulfilled an If-Match that
 /// `"x"junk, "abc"` failed, as nginx's reading does not.
 fn etag_list_matches(list: &str, etag: &str, weak: bool) -> bool {
-    let list = trim_ows(list);
+    let list = trim_ows_text(list);
     if list == "*" {
         return true;
     }
@@ -223,7 +223,7 @@ fn etag_list_matches(list: &str, etag: &str, weak: bool) -> bool {
 /// and be a strong validator (§8.8.2.2): the file must not have changed within the
 /// current second, or two versions could share that date.
 fn if_range_holds(if_range: Option<&str>, file: &FileInfo, now: i64) -> bool {
-    let Some(value) = if_range.map(trim_ows) else {
+    let Some(value) = if_range.map(trim_ows_text) else {
         return true;
     };
     if value.starts_with('"') || value.starts_with("W/") {
@@ -241,7 +241,10 @@ fn parse_range(value: &str, size: u64) -> Outcome {
         return Outcome::Full;
     };
     // Range units are case-insensitive (§14.1); empty list elements are allowed (§5.6.1).
-    let mut specs = set.split(',').map(trim_ows).filter(|spec| !spec.is_empty());
+    let mut specs = set
+        .split(',')
+        .map(trim_ows_text)
+        .filter(|spec| !spec.is_empty());
     let (Some(spec), None) = (specs.next(), specs.next()) else {
         return Outcome::Full;
     };
@@ -305,10 +308,6 @@ fn digits(s: &str) -> Option<u64> {
     Some(s.bytes().fold(0u64, |n, b| {
         n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
     }))
-}
-
-fn trim_ows(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
 }
 
 fn trim_start_bytes<'b>(mut s: &'b [u8], set: &[u8]) -> &'b [u8] {

@@ -90,7 +90,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use self::cache::FileCache;
 use self::conditional::{Conditions, FileInfo, Outcome, evaluate};
@@ -802,9 +802,7 @@ fn plain(status: u16, text: &str) -> Response {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(crate::http::date::now_secs()).unwrap_or(i64::MAX)
 }
 
 /// An HTTP-date (IMF-fixdate) as text, for Last-Modified.
