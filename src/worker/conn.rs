@@ -961,16 +961,29 @@ impl Conn {
             keep_alive,
             head_request,
         };
+        self.send(response, &meta, line, answering, ctx);
+    }
+
+    /// Queues an application's answer with its access-log line, naming the request a
+    /// stream answers for the log; the connection closes after it unless kept alive.
+    fn send(
+        &mut self,
+        response: Response,
+        meta: &ResponseMeta,
+        line: Option<Pending>,
+        answering: Option<String>,
+        ctx: &mut Ctx,
+    ) {
         if self.out.is_empty() {
             self.last_written = ctx.now;
         }
-        self.queue(response, &meta, ctx.date.get_at_instant(ctx.now), line);
+        self.queue(response, meta, ctx.date.get_at_instant(ctx.now), line);
         if let Some(answering) = answering {
             self.out.label_stream(answering);
         }
         self.reused = true;
         self.last_progress = ctx.now;
-        if !keep_alive {
+        if !meta.keep_alive {
             self.phase = Phase::Closing;
         }
     }
