@@ -4,6 +4,7 @@
 //! and cut short, never finished falsely, when the application's reader fails.
 
 use std::io::Write;
+use std::net::TcpStream;
 
 use crate::client::{self, RESPONSE_WITHIN, request};
 use crate::util::{Launch, Server, TempDir, poll_until, proc_status, secs};
@@ -20,6 +21,14 @@ fn lines(kib: u64) -> Vec<u8> {
     (0..kib)
         .flat_map(|k| format!("{k:>1023}\n").into_bytes())
         .collect()
+}
+
+/// A bare connection that has sent `GET target`.
+fn sent(server: &Server, target: &str) -> TcpStream {
+    let mut raw = client::raw_connect(server.addr());
+    raw.write_all(&request("GET", target, &[], b""))
+        .expect("send");
+    raw
 }
 
 /// Where the head ends in a raw answer.
@@ -125,9 +134,7 @@ fn a_failing_stream_is_cut_short_and_the_worker_serves_on() {
     let pid = server.get("/pid").text();
     for fault in ["fail_after", "panic_after"] {
         let target = format!("/stream?kib=100&{fault}=40");
-        let mut raw = client::raw_connect(server.addr());
-        raw.write_all(&request("GET", &target, &[], b""))
-            .expect("send");
+        let mut raw = sent(&server, &target);
         let (answer, closed) = client::read_to_close(&mut raw, secs(10));
         assert!(closed, "{fault}: still open");
         let body = &answer[head_end(&answer)..];
@@ -151,9 +158,7 @@ fn a_failing_stream_is_cut_short_and_the_worker_serves_on() {
 #[test]
 fn a_stream_short_of_its_length_closes_the_connection() {
     let server = start();
-    let mut raw = client::raw_connect(server.addr());
-    let wire = request("GET", "/stream?kib=10&length=20480", &[], b"");
-    raw.write_all(&wire).expect("send");
+    let mut raw = sent(&server, "/stream?kib=10&length=20480");
     let (answer, closed) = client::read_to_close(&mut raw, secs(10));
     assert!(closed);
     assert!(answer[head_end(&answer)..] == lines(10));
@@ -167,9 +172,7 @@ fn a_stream_short_of_its_length_closes_the_connection() {
 fn a_client_that_does_not_read_holds_neither_memory_nor_the_worker() {
     let server = start();
     let worker = server.wait_children(1, secs(10))[0];
-    let mut stalled = client::raw_connect(server.addr());
-    let wire = request("GET", "/stream?kib=1048576", &[], b"");
-    stalled.write_all(&wire).expect("send");
+    let mut stalled = sent(&server, "/stream?kib=1048576");
     // Served while the stream waits for its client, and asked twice so that the
     // worker has turned back to the stalled stream in between.
     for _ in 0..2 {
@@ -193,9 +196,7 @@ fn a_stream_taken_as_fast_as_it_is_made_leaves_the_worker_to_others() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let server = start();
-    let mut fast = client::raw_connect(server.addr());
-    let wire = request("GET", "/stream?kib=4194304", &[], b"");
-    fast.write_all(&wire).expect("send");
+    let mut fast = sent(&server, "/stream?kib=4194304");
     let (got, done) = (
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicBool::new(false)),
