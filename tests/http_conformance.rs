@@ -611,6 +611,10 @@ fn host_cases() -> Vec<Case> {
         case("§3.2 empty Host", h("Host:\r\n"), serve(&[200])),
         case("9110 §7.2 Host with port", h("Host: t:8080\r\n"), serve(&[200])),
         case("9110 §7.2 IPv6 literal Host", h("Host: [::1]:80\r\n"), serve(&[200])),
+        // RFC 3986 §3.2.2: inside brackets, an IPv6 address or IPvFuture, nothing else.
+        case("§3.2 bracketed Host that is no address", h("Host: [zz]\r\n"), reject(400)),
+        case("§3.2 bracketed IPv4 Host", h("Host: [1.2.3.4]:80\r\n"), reject(400)),
+        case("§3.2 absolute-form with a bracketed non-address", "GET http://[1:2]/ HTTP/1.1\r\nHost: t\r\n\r\n", reject(400)),
         case("9110 §5.1 field names are case-insensitive", h("hOST: t\r\n"), serve(&[200])),
         // The duplicate and validity rules apply to HTTP/1.0 too.
         case("§3.2 HTTP/1.0 with two Hosts", "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", reject(400)),

@@ -7,6 +7,8 @@
 //! file app), nor the Host field count (framing.rs).
 
 use super::error::{HttpError, bad_request, not_implemented};
+use std::net::Ipv6Addr;
+
 use super::syntax::alnum_and;
 
 /// `%00` in the path: well-formed, but naming nothing (see [`check_percent`]).
@@ -183,7 +185,7 @@ pub(crate) fn valid_authority(value: &[u8]) -> bool {
             Some(close) => {
                 let literal = inner.get(..close).unwrap_or_default();
                 let after = inner.get(close + 1..).unwrap_or_default();
-                if literal.is_empty() || !literal.iter().all(|&b| ip_literal_byte(b)) {
+                if !valid_ip_literal(literal) {
                     return false;
                 }
                 (None, after)
@@ -235,16 +237,28 @@ fn valid_reg_name(host: &[u8]) -> bool {
     true
 }
 
-/// Inside `[...]`: IPv6 (hex digits, ':' and '.' for an embedded IPv4) or IPvFuture
-/// (`v` hex "." then unreserved / sub-delims / ':'); RFC 3986 §3.2.2.
-fn ip_literal_byte(b: u8) -> bool {
-    IP_LITERAL[usize::from(b)]
+/// What RFC 3986 §3.2.2 allows inside `[...]`: an IPv6 address, or IPvFuture (`v`
+/// 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )). RFC 9112 §3.2 makes any other
+/// Host a 400: the bytes alone let `[zz]` and `[1.2.3.4]` through.
+fn valid_ip_literal(literal: &[u8]) -> bool {
+    match literal {
+        [b'v' | b'V', rest @ ..] => {
+            let dot = rest.iter().position(|&b| b == b'.').unwrap_or(rest.len());
+            let (version, tail) = rest.split_at(dot);
+            let tail = tail.get(1..).unwrap_or_default();
+            !version.is_empty()
+                && version.iter().all(u8::is_ascii_hexdigit)
+                && !tail.is_empty()
+                && tail.iter().all(|&b| IP_FUTURE[usize::from(b)])
+        }
+        _ => std::str::from_utf8(literal).is_ok_and(|text| text.parse::<Ipv6Addr>().is_ok()),
+    }
 }
 
 /// reg-name bytes besides pct-encoded: unreserved and sub-delims without ','.
 static REG_NAME: [bool; 256] = alnum_and(b"-._~!$&'()*+;=");
-/// IP-literal bytes: reg-name's plus ':'.
-static IP_LITERAL: [bool; 256] = alnum_and(b":.-_~!$&'()*+;=");
+/// IPvFuture bytes after its version: unreserved, sub-delims and ':'.
+static IP_FUTURE: [bool; 256] = alnum_and(b"-._~!$&'()*+,;=:");
 
 /// `[ ":" port ]` with port = *DIGIT (RFC 3986 §3.2.3), capped at five digits: no TCP
 /// port needs more, and a long digit run is only there to confuse someone.
@@ -355,6 +369,19 @@ mod tests {
             (b"[::1", false),
             (b"[]", false),
             (b"[::1]x", false),
+            // RFC 3986 §3.2.2: inside the brackets, an IPv6 address or IPvFuture only.
+            (b"[::ffff:192.0.2.1]", true),
+            (b"[V1f.x:y]:80", true),
+            (b"[zz]", false),
+            (b"[1:2]", false),
+            (b"[:::]", false),
+            (b"[g::1]", false),
+            (b"[1.2.3.4]", false),
+            (b"[v.x]", false),
+            (b"[vz.x]", false),
+            (b"[v1.]", false),
+            (b"[v1]", false),
+            (b"[fe80::1%25en1]", false),
             // A host is required before the port, and the port is digits (at most five).
             (b":80", false),
             (b"example.com:http", false),
