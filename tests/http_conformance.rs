@@ -933,6 +933,7 @@ fn expect_cases() -> Vec<Case> {
         // The demo reads a body only at /echo: other uploads are refused on their head.
         case("9110 §10.1.1 100-continue to a route that takes no body", "POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", close(&[405])),
         case("9110 §10.1.1 100-continue to no route", "PUT /nope HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", close(&[404])),
+        case("9110 §10.1.1 100-continue, a method the route does not take", "GET /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", close(&[405])),
         // RFC 9110 §10.1.1: 100-continue in an HTTP/1.0 request MUST be ignored.
         case("9110 §10.1.1 HTTP/1.0 100-continue", "POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello", close(&[200])),
     ]

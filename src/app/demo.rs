@@ -19,7 +19,8 @@
 //!
 //! Other methods of HTTP get 405 on these routes and 404 elsewhere, and a method HTTP
 //! does not define (`BREW`, `get`) gets 501; an upload anywhere but `/echo` is refused on
-//! its head, before its body is sent ([`Handler::before_body`]).
+//! its head, before its body is sent ([`Handler::before_body`]), but for a GET's or
+//! HEAD's body on a route that takes them, which is read and ignored.
 
 use std::io::{self, Read};
 use std::time::Duration;
@@ -182,7 +183,10 @@ impl Handler for Demo {
     /// `100 Continue` (RFC 9110 §10.1.1). A GET or HEAD with a body is answered as usual.
     fn before_body(&mut self, head: &RequestHead) -> Option<Response> {
         match (head.method(), head.path()) {
-            ("POST" | "PUT", "/echo") | ("GET" | "HEAD", _) => None,
+            // A GET's body means nothing (RFC 9110 §9.3.1): read and ignored, where the
+            // route takes GET at all.
+            ("POST" | "PUT", "/echo") => None,
+            ("GET" | "HEAD", path) if path != "/echo" => None,
             (method, path) => Some(refused(method, path)),
         }
     }
