@@ -224,3 +224,94 @@ fn a_stream_taken_as_fast_as_it_is_made_leaves_the_worker_to_others() {
     drop(server);
     reader.join().expect("the reader");
 }
+
+/// Each read is the application's time, counted by `--timeout` read by read: a stream
+/// whose reads take 0.8 s each (16 KiB at 50 ms) runs for 2.4 s under `--timeout 2`,
+/// where the reads of one turn added up past it and the worker was killed as silent.
+#[test]
+fn a_slow_stream_is_timed_read_by_read() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--timeout", "2"])
+        .start();
+    let mut raw = sent(&server, "/stream?kib=48&ms_per_kib=50");
+    let (answer, _) = client::read_until(&mut raw, secs(20), |got| got.ends_with(b"0\r\n\r\n"));
+    assert!(
+        answer.ends_with(b"0\r\n\r\n"),
+        "cut after {} bytes",
+        answer.len()
+    );
+    assert!(!server.log().iter().any(|l| l.contains("WORKER TIMEOUT")));
+}
+
+/// A read that hangs is the request it answers hanging: the timeout's line names it,
+/// where "while idle" sent the operator looking everywhere but the stream.
+#[test]
+fn a_stream_read_that_hangs_is_named_by_the_timeout() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--timeout", "1"])
+        .start();
+    let _raw = sent(&server, "/stream?kib=1&ms_per_kib=4000");
+    let line = server.wait_for_log("WORKER TIMEOUT", secs(20));
+    assert!(
+        line.contains("handling \"GET /stream?kib=1&ms_per_kib=4000"),
+        "{line}"
+    );
+}
+
+/// A reader whose Drop panics, after its stream or unread (a HEAD's), is dropped as a
+/// handler's panic is caught: the worker lives on.
+#[test]
+fn a_reader_that_panics_as_it_is_dropped_leaves_the_worker_serving() {
+    let server = start();
+    let pid = server.get("/pid").text();
+    let target = "/stream?kib=2&panic_on_drop";
+    assert!(server.get(target).body == lines(2));
+    let mut raw = client::raw_connect(server.addr());
+    let head = request("HEAD", target, &["Connection: close"], b"");
+    raw.write_all(&head).expect("send");
+    let (answer, _) = client::read_to_close(&mut raw, secs(10));
+    assert!(answer.starts_with(b"HTTP/1.1 200 "), "{answer:?}");
+    assert_eq!(server.get("/pid").text(), pid);
+}
+
+/// An HTTP/1.0 stream is ended by the close, so one cut short is reset: a plain close
+/// would hand the client the first 40 KiB as the whole answer.
+#[test]
+fn an_http10_stream_cut_short_is_reset() {
+    let server = start();
+    let mut raw = client::raw_connect(server.addr());
+    raw.write_all(b"GET /stream?kib=100&fail_after=40 HTTP/1.0\r\n\r\n")
+        .expect("send");
+    raw.set_read_timeout(Some(secs(10))).expect("timeout");
+    let mut got = 0;
+    let ended = loop {
+        match std::io::Read::read(&mut raw, &mut [0; 65536]) {
+            Ok(0) => break Ok(()),
+            Ok(n) => got += n,
+            Err(e) => break Err(e.kind()),
+        }
+    };
+    assert_eq!(
+        ended,
+        Err(std::io::ErrorKind::ConnectionReset),
+        "after {got} bytes"
+    );
+}
+
+/// A HEAD's stream is never sent, so it needs no close to end it: an HTTP/1.0 client
+/// that keeps its connection alive keeps it.
+#[test]
+fn head_of_a_stream_keeps_an_http10_connection() {
+    let server = start();
+    let mut raw = client::raw_connect(server.addr());
+    let mut wire = b"HEAD /stream?kib=4 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".to_vec();
+    wire.extend(request("GET", "/status/204", &[], b""));
+    raw.write_all(&wire).expect("send");
+    let (answer, _) = client::read_until(&mut raw, secs(10), |got| {
+        got.windows(4).filter(|w| w == b"\r\n\r\n").count() == 2
+    });
+    let first = head_end(&answer);
+    let head = String::from_utf8_lossy(&answer[..first]).to_lowercase();
+    assert!(head.contains("connection: keep-alive"), "{head}");
+    assert!(answer[first..].starts_with(b"HTTP/1.1 204 "));
+}

@@ -15,7 +15,7 @@
 //! | `/status/N` | an empty response with status N (200 to 599) |
 //! | `/panic` | the handler panics: the worker answers 500 and keeps serving |
 //! | `/leak?mb=N` | keeps N MiB (at most 64) for the rest of the worker's life, like a leaking app |
-//! | `/stream?kib=N` | N KiB (at most 4 GiB) made as they are sent ([`Body::Stream`]), each KiB a line holding its number; `length=L` declares a Content-Length, and `fail_after=K` or `panic_after=K` makes the read fail or panic after K KiB |
+//! | `/stream?kib=N` | N KiB (at most 4 GiB) made as they are sent ([`Body::Stream`]), each KiB a line holding its number; `length=L` declares a Content-Length, `ms_per_kib=M` makes each KiB take M ms (a slow query), `fail_after=K` or `panic_after=K` makes the read fail or panic after K KiB, and `panic_on_drop` the reader panic when dropped |
 //!
 //! Other methods of HTTP get 405 on these routes and 404 elsewhere, and a method HTTP
 //! does not define (`BREW`, `get`) gets 501; an upload anywhere but `/echo` is refused on
@@ -261,25 +261,29 @@ fn leak(req: &Request) -> Response {
 /// real source has (a lost database connection, a bug) on request.
 fn stream(req: &Request) -> Response {
     let number = |name| req.query_param(name).map(str::parse::<u64>).transpose();
-    let (Ok(Some(kib)), Ok(length), Ok(fail_at), Ok(panic_at)) = (
+    let (Ok(Some(kib)), Ok(length), Ok(fail_at), Ok(panic_at), Ok(ms_per_kib)) = (
         number("kib"),
         number("length"),
         number("fail_after"),
         number("panic_after"),
+        number("ms_per_kib"),
     ) else {
         return Response::text(
             400,
-            "kib, length, fail_after and panic_after are whole numbers\n",
+            "kib, length, fail_after, panic_after and ms_per_kib are whole numbers\n",
         );
     };
-    if kib > MAX_STREAM_KIB {
-        return Response::text(400, format!("kib must be at most {MAX_STREAM_KIB}\n"));
+    if kib > MAX_STREAM_KIB || ms_per_kib.is_some_and(|ms| ms > MAX_MS) {
+        let why = format!("kib must be at most {MAX_STREAM_KIB}, and ms_per_kib {MAX_MS}\n");
+        return Response::text(400, why);
     }
     let lines = Lines {
         next: 0,
         end: kib,
         fail_at,
         panic_at,
+        pause: Duration::from_millis(ms_per_kib.unwrap_or(0)),
+        panic_on_drop: req.query_param("panic_on_drop").is_some(),
         line: [0; 1024],
         at: 1024,
     };
@@ -298,6 +302,9 @@ struct Lines {
     end: u64,
     fail_at: Option<u64>,
     panic_at: Option<u64>,
+    /// How long each line takes to make.
+    pause: Duration,
+    panic_on_drop: bool,
     line: [u8; 1024],
     /// How much of `line` has been read.
     at: usize,
@@ -323,6 +330,14 @@ impl Read for Lines {
     }
 }
 
+impl Drop for Lines {
+    fn drop(&mut self) {
+        if self.panic_on_drop {
+            panic!("/stream asked for a panic as its reader is dropped");
+        }
+    }
+}
+
 impl Lines {
     fn make_line(&mut self) -> io::Result<()> {
         if self.fail_at == Some(self.next) {
@@ -331,6 +346,7 @@ impl Lines {
         if self.panic_at == Some(self.next) {
             panic!("/stream asked for a panic in its read");
         }
+        std::thread::sleep(self.pause);
         let text = format!("{:>1023}\n", self.next);
         self.line.copy_from_slice(text.as_bytes());
         (self.next, self.at) = (self.next + 1, 0);

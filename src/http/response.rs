@@ -136,13 +136,17 @@ pub enum Body {
     /// length may say it with a `Content-Length` field: the response is then framed by
     /// it, and exactly that many bytes are read.
     ///
-    /// The reads run in the worker, between its other connections' requests, as the
-    /// handler does: a read that waits (on a database cursor, another service) holds the
-    /// worker meanwhile, and `--timeout` counts it. A read that fails or panics, or a
-    /// stream that ends short of its `Content-Length`, is logged and the connection is
-    /// closed without the end of the message, so the client knows the content is cut
-    /// short (the head is out: a 500 is no longer possible). HEAD, 204 and 304 answers
-    /// drop the reader unread.
+    /// Each read is one chunk, sent at once, so fill the buffer given: a reader that
+    /// returns a row per read sends a chunk per row. The reads run in the worker, between
+    /// its other connections' requests, as the handler does: a read that waits (on a
+    /// database cursor, another service) holds the worker meanwhile, which counts as busy
+    /// in that request, and `--timeout` counts each read. A reader must block: one that
+    /// says `WouldBlock` has failed. A read that fails or panics, or a stream that ends
+    /// short of its `Content-Length`, is logged and the connection is closed without the
+    /// end of the message (reset, for an HTTP/1.0 answer the close would end), so the
+    /// client knows the content is cut short (the head is out: a 500 is no longer
+    /// possible). HEAD, 204 and 304 answers drop the reader unread; a `Drop` that panics
+    /// is caught, as a handler's panic is.
     ///
     /// # Examples
     ///
@@ -542,6 +546,15 @@ impl Response {
         self.headers()
             .filter(|&(n, v)| !server_owned(n) && !valid_field(n, v))
             .map(|(n, _)| n)
+    }
+
+    /// A stream's Content-Length that is not a length (`" 10"`, `10x`): the stream then
+    /// goes out chunked (or ended by the close), for the worker to warn of.
+    pub(crate) fn unusable_stream_length(&self) -> Option<&str> {
+        let mut fields = self.headers();
+        let (_, declared) = fields.find(|(n, _)| n.eq_ignore_ascii_case("content-length"))?;
+        let unusable = matches!(self.body, Body::Stream(_)) && declared_length(self).is_none();
+        unusable.then_some(declared)
     }
 
     /// The handler's own Content-Length and the length [`write_head`] sends in its place,
@@ -1085,6 +1098,30 @@ mod tests {
 
     fn stream(status: u16) -> Response {
         Response::new(status).with_body(Body::Stream(Box::new(std::io::empty())))
+    }
+
+    #[test]
+    fn a_stream_s_unusable_length_is_told() {
+        let cases = [
+            (
+                stream(200).with_header("Content-Length", "10x"),
+                Some("10x"),
+            ),
+            (
+                stream(200).with_header("Content-Length", "+10"),
+                Some("+10"),
+            ),
+            (stream(200).with_header("Content-Length", "10"), None),
+            (stream(200), None),
+            // Not a stream: overridden_length speaks for these.
+            (
+                Response::new(200).with_header("Content-Length", "10x"),
+                None,
+            ),
+        ];
+        for (resp, want) in cases {
+            assert_eq!(resp.unusable_stream_length(), want, "{resp:?}");
+        }
     }
 
     #[test]

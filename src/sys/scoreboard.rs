@@ -273,6 +273,12 @@ impl Slot {
     /// Worker: the request is answered.
     pub fn end_request(&self, now_ms: u64) {
         self.requests.fetch_add(1, Relaxed);
+        self.idle_again(now_ms);
+    }
+
+    /// Worker: back from the application with nothing to count: a read of a response's
+    /// stream, which [`Slot::begin_request`] marked busy with the request it answers.
+    pub fn idle_again(&self, now_ms: u64) {
         self.request_start_ms.store(0, Relaxed);
         self.set_activity(State::Idle, now_ms);
     }

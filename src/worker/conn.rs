@@ -438,7 +438,13 @@ impl Conn {
 
     /// The connection is being dropped: gives back its share of the [`InputBudget`] and
     /// writes the lines of answers that did not wholly go out, with the bytes that did.
+    /// One whose answer is ended by the close, cut short (a failed stream, a write
+    /// timeout, a drain's end), is reset, so that its client cannot take the cut for the
+    /// end.
     pub fn close(mut self, ctx: &mut Ctx) {
+        if self.out.cut_unmarked() {
+            self.stream.reset_on_close();
+        }
         ctx.budget.give_back(self.reserved);
         self.log_written(ctx, u64::MAX);
     }
@@ -543,7 +549,7 @@ impl Conn {
     pub fn drive(&mut self, scratch: &mut [u8], ctx: &mut Ctx) -> Verdict {
         ctx.turn_began = ctx.now;
         // Output left over from an earlier drive goes first (this is a writable event).
-        if self.flush(ctx.now).is_err() {
+        if self.flush(ctx).is_err() {
             return self.broken(ctx);
         }
         loop {
@@ -552,7 +558,7 @@ impl Conn {
             // room without blocking, no writable event will come to resume it: parse on
             // now, or pipelined requests would wait for an event that never comes.
             let throttled = self.output_full();
-            if self.flush(ctx.now).is_err() {
+            if self.flush(ctx).is_err() {
                 return self.broken(ctx);
             }
             let stalled = self.output_full();
@@ -660,12 +666,17 @@ impl Conn {
     }
 
     #[inline]
-    fn flush(&mut self, now: Instant) -> io::Result<()> {
+    fn flush(&mut self, ctx: &mut Ctx) -> io::Result<()> {
         if self.out.is_settled() {
             return Ok(());
         }
         let mut progressed = false;
         let result = self.out.flush(&mut self.stream, &mut progressed);
+        if self.out.read_stream() {
+            // The application's reads took their time: deadlines count from now.
+            ctx.set_now(Instant::now());
+        }
+        let now = ctx.now;
         if let Some(end) = self.out.take_stream_end() {
             // The stream's answer ends where its last byte was queued.
             let open = self.lines.iter_mut().find(|line| line.end == STREAM_OPEN);
@@ -1011,7 +1022,7 @@ impl Conn {
         if self.out.is_empty() || !ctx.slow_answer {
             return true;
         }
-        if self.flush(ctx.now).is_err() {
+        if self.flush(ctx).is_err() {
             self.phase = Phase::Closing;
             return false;
         }
@@ -1112,12 +1123,13 @@ impl Conn {
     /// any answer is, then the connection closes, lingering, as after an error, since the
     /// unread body is still to come.
     fn answer_unread(&mut self, head: RequestHead, response: Response, ctx: &mut Ctx) {
-        let head_request = head.is_head();
+        // The request's own version: a stream's framing depends on it.
+        let meta = closing_meta(head.version(), head.is_head());
         let line = ctx.access.as_ref().map(|log| {
             let request = Request::new(head, Vec::new(), self.peer);
             line_for(log, &request, &response, (SystemTime::now(), ctx.now))
         });
-        self.answer_and_close(response, head_request, ctx, line);
+        self.answer_and_close(response, &meta, ctx, line);
     }
 
     /// Answers with an error and stops reading requests from this connection; it will
@@ -1130,7 +1142,8 @@ impl Conn {
             .access
             .as_ref()
             .map(|log| self.refusal_line(log, &response, ctx.now));
-        self.answer_and_close(response, head_request, ctx, line);
+        let meta = closing_meta(Version::Http11, head_request);
+        self.answer_and_close(response, &meta, ctx, line);
     }
 
     /// Queues a last answer, with `Connection: close`, and reads no request after it. The
@@ -1140,16 +1153,11 @@ impl Conn {
     fn answer_and_close(
         &mut self,
         response: Response,
-        head_request: bool,
+        meta: &ResponseMeta,
         ctx: &mut Ctx,
         line: Option<Pending>,
     ) {
-        let meta = ResponseMeta {
-            version: Version::Http11,
-            keep_alive: false,
-            head_request,
-        };
-        self.queue(response, &meta, ctx.date.get_at_instant(ctx.now), line);
+        self.queue(response, meta, ctx.date.get_at_instant(ctx.now), line);
         self.input.clear();
         self.phase = Phase::Closing;
         self.release(ctx);
@@ -1227,8 +1235,11 @@ impl Conn {
         let n = buf.len() - before;
         self.out.appended(n);
         let body_start = self.out.queued_end();
-        if sent {
-            self.queue_body(response, meta);
+        match sent {
+            true => self.queue_body(response, meta),
+            // A HEAD's, 204's or 304's stream is dropped unread, its Drop guarded.
+            false if is_stream(response.body()) => drop_guarded(response),
+            false => {}
         }
         self.hold(line, body_start);
     }
@@ -1372,7 +1383,7 @@ impl Conn {
         };
         let stopping = Response::text(503, "503 Service Unavailable: the server is stopping\n");
         self.fail(stopping.with_header("Retry-After", "1"), head_request, ctx);
-        let _ = self.flush(ctx.now);
+        let _ = self.flush(ctx);
         true
     }
 
@@ -1399,7 +1410,7 @@ impl Conn {
             head_request,
             ctx,
         );
-        if self.flush(ctx.now).is_err() {
+        if self.flush(ctx).is_err() {
             return Verdict::Close;
         }
         self.log_written(ctx, self.out.written());
@@ -1450,14 +1461,21 @@ fn is_stream(body: &Body) -> bool {
     matches!(body, Body::Stream(_))
 }
 
-/// A stream to an HTTP/1.0 client has its end marked by the close (RFC 9112 §6.3).
-fn ended_by_close(response: &Response, version: Version, head_request: bool) -> bool {
-    let meta = ResponseMeta {
+/// The head of a last answer, after which the connection closes.
+fn closing_meta(version: Version, head_request: bool) -> ResponseMeta {
+    ResponseMeta {
         version,
         keep_alive: false,
         head_request,
-    };
-    stream_end(response.status(), response, &meta) == Some(StreamEnd::Close)
+    }
+}
+
+/// A stream sent to an HTTP/1.0 client has its end marked by the close (RFC 9112 §6.3);
+/// one not sent (a HEAD's) marks nothing.
+fn ended_by_close(response: &Response, version: Version, head_request: bool) -> bool {
+    let meta = closing_meta(version, head_request);
+    let ends = stream_end(response.status(), response, &meta) == Some(StreamEnd::Close);
+    ends && body_allowed(response.status(), head_request)
 }
 
 /// The first line of unparsed input (after the empty lines RFC 9112 §2.2 allows), at most
@@ -1589,10 +1607,13 @@ fn checked(
                 warn_invalid_fields(&response, method, target);
                 return response;
             }
-            Some(why) => why,
+            Some(why) => {
+                drop_guarded(response);
+                why
+            }
         },
         Err(payload) => {
-            drop_payload(payload);
+            drop_guarded(payload);
             "panicked".to_string()
         }
     };
@@ -1614,14 +1635,22 @@ fn warn_invalid_fields(response: &Response, method: &str, target: &str) {
             "handler's response to {method} {target} says Content-Length {declared:?}; sent with {sent}, its body's length"
         );
     }
+    if let Some(declared) = response.unusable_stream_length() {
+        log::warn!(
+            "handler's response to {method} {target} says Content-Length {declared:?}, not a length; its stream is sent without it"
+        );
+    }
 }
 
-/// Drops a panic's payload, whose own `Drop` may panic again: caught too, or that
-/// second panic would unwind out of the worker's loop and end the worker. A payload
-/// that panics while being dropped is leaked rather than dropped a second time.
-pub(super) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
+/// Drops what the application made whose own `Drop` may panic (a panic's payload, a
+/// stream's reader): caught, or the panic would unwind out of the worker's loop and end
+/// the worker. The payload of that panic is dropped the same way, and one that panics
+/// yet again is leaked rather than dropped a second time.
+pub(super) fn drop_guarded<T>(value: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
+        }
     }
 }
 

@@ -15,18 +15,23 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
 
+use super::conn::drop_guarded;
 use super::stream::Stream;
 use crate::http::{CHUNK_HEAD_ROOM, LAST_CHUNK, StreamEnd, frame_chunk};
+use crate::sys::{clock::monotonic_ms, scoreboard};
 
 /// Bodies up to this size are copied next to their head; larger ones are queued whole.
 const COPY_LIMIT: usize = 16 * 1024;
 /// The most read from a stream at a time: one chunk.
 const STREAM_READ: usize = 16 * 1024;
-/// The most reads of a stream in one flush (256 KiB), after which the worker turns to its
-/// other connections and comes back: a stream its client takes as fast as it is read
-/// never fills the socket, and would otherwise keep the worker to itself to its end.
+/// The most reads of a stream in one flush (256 KiB), and the most time they may take,
+/// after which the worker turns to its other connections (and ticks its heartbeat) and
+/// comes back: a stream its client takes as fast as it is read never fills the socket,
+/// and would otherwise keep the worker to itself to its end, silent to the master.
 const STREAM_READS_PER_TURN: usize = 16;
+const STREAM_TURN: Duration = Duration::from_millis(20);
 /// The most slices handed to one `writev`.
 const MAX_SLICES: usize = 16;
 /// The largest emptied buffer kept for the next response: one that pipelined answers grew
@@ -48,7 +53,7 @@ enum Segment {
     /// A handler's stream, read when all before it is written. Always the last segment:
     /// the connection queues nothing behind it (see [`OutQueue::streaming`]).
     Stream {
-        reader: Box<dyn Read>,
+        reader: AppReader,
         /// How its end is marked; a length counts down as it is read.
         end: StreamEnd,
         /// The request it answers, for the log (`GET /export`).
@@ -79,6 +84,21 @@ pub struct OutQueue {
     /// The last flush stopped at [`STREAM_READS_PER_TURN`] with the socket still taking
     /// more: no writable event will say so, and the connection is owed another turn.
     yielded: bool,
+    /// The last flush read from a stream: time passed in the application.
+    read_stream: bool,
+    /// A stream ended by the close (HTTP/1.0) was queued: until all of it is written, a
+    /// close would look like its end to the client.
+    close_delimited: bool,
+}
+
+/// The application's reader, dropped as the handler's panics are: its `Drop` is the
+/// application's code, and may panic too.
+struct AppReader(Box<dyn Read>);
+
+impl Drop for AppReader {
+    fn drop(&mut self) {
+        drop_guarded(std::mem::replace(&mut self.0, Box::new(io::empty())));
+    }
 }
 
 impl OutQueue {
@@ -182,11 +202,23 @@ impl OutQueue {
     /// Queues a handler's stream, to be read as the client takes what goes before it. An
     /// HTTP/1.1 stream of unknown length is chunked, one read a chunk.
     pub fn push_stream(&mut self, reader: Box<dyn Read>, end: StreamEnd) {
+        self.close_delimited = end == StreamEnd::Close;
         self.segments.push_back(Segment::Stream {
-            reader,
+            reader: AppReader(reader),
             end,
             answering: None,
         });
+    }
+
+    /// An answer ended by the close is not all written: the connection must end with a
+    /// reset, or its client takes what came for the whole answer (RFC 9112 §6.3 ¶8).
+    pub fn cut_unmarked(&self) -> bool {
+        self.close_delimited && !self.segments.is_empty()
+    }
+
+    /// The last flush read from a stream, so the application's time passed meanwhile.
+    pub fn read_stream(&self) -> bool {
+        self.read_stream
     }
 
     /// The last flush left off with the socket still writable (see `yielded`).
@@ -221,8 +253,14 @@ impl OutQueue {
         else {
             return Ok(());
         };
-        let piece = read_piece(reader.as_mut(), end).inspect_err(|err| {
-            let which = answering.as_deref().unwrap_or("a request");
+        // A read is the application's time: the worker is busy in this request meanwhile,
+        // for the master's --timeout, the metrics and the autoscaler.
+        let which = answering.as_deref().unwrap_or("a request");
+        let slot = scoreboard::own();
+        slot.inspect(|slot| slot.begin_request(&[which.as_bytes()], monotonic_ms()));
+        let piece = read_piece(reader.0.as_mut(), end);
+        slot.inspect(|slot| slot.idle_again(monotonic_ms()));
+        let piece = piece.inspect_err(|err| {
             log::warn!(
                 "the stream answering {which} failed: {err}; closing the connection, the answer cut short"
             );
@@ -269,15 +307,18 @@ impl OutQueue {
 
     fn write_all(&mut self, stream: &mut Stream, progressed: &mut bool) -> io::Result<bool> {
         let mut reads = 0;
-        self.yielded = false;
+        let mut began: Option<Instant> = None;
+        (self.yielded, self.read_stream) = (false, false);
         while let Some(front) = self.segments.front_mut() {
             if matches!(front, Segment::Stream { .. }) {
                 // All before it is written, and the socket takes more.
-                self.yielded = reads == STREAM_READS_PER_TURN;
+                let turn_over = began.is_some_and(|t| t.elapsed() >= STREAM_TURN);
+                self.yielded = reads == STREAM_READS_PER_TURN || turn_over;
                 if self.yielded {
                     return Ok(false);
                 }
-                reads += 1;
+                began.get_or_insert_with(Instant::now);
+                (reads, self.read_stream) = (reads + 1, true);
                 self.pull()?;
                 continue;
             }
@@ -375,7 +416,9 @@ fn read_piece(reader: &mut dyn Read, end: &mut StreamEnd) -> io::Result<Option<V
     } else {
         0
     };
-    let mut buf = vec![0; room + want];
+    // Room for the chunk's CRLF too, so that framing it moves nothing to a new buffer.
+    let mut buf = Vec::with_capacity(room + want + 2);
+    buf.resize(room + want, 0);
     let n = read_guarded(reader, &mut buf[room..])?;
     if n == 0 {
         return match *end {
@@ -401,7 +444,7 @@ fn read_guarded(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
             Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
             Ok(result) => return result.and_then(|n| within(n, buf.len())),
             Err(payload) => {
-                super::conn::drop_payload(payload);
+                drop_guarded(payload);
                 return Err(io::Error::other("its read panicked"));
             }
         }

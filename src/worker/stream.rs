@@ -90,6 +90,15 @@ impl Stream {
         }
     }
 
+    /// Makes the close send a reset (SO_LINGER with a zero timeout), which a client takes
+    /// as an error, not as the end of an answer. A Unix socket has no such signal.
+    pub fn reset_on_close(&self) {
+        if let Stream::Tcp(s) = self {
+            // Failing leaves a plain close: the answer looks whole, as it would have.
+            let _ = socket2::SockRef::from(s).set_linger(Some(std::time::Duration::ZERO));
+        }
+    }
+
     /// TCP_CORK (tcp(7)): while set, the kernel sends only full packets, so a response
     /// head and the start of a file sent with sendfile leave together instead of the
     /// head going out alone. Meaningless for Unix sockets, where it is a no-op.
