@@ -25,9 +25,13 @@ fn lines(kib: u64) -> Vec<u8> {
 
 /// A bare connection that has sent `GET target`.
 fn sent(server: &Server, target: &str) -> TcpStream {
+    sent_bytes(server, &request("GET", target, &[], b""))
+}
+
+/// A bare connection that has sent `wire`.
+fn sent_bytes(server: &Server, wire: &[u8]) -> TcpStream {
     let mut raw = client::raw_connect(server.addr());
-    raw.write_all(&request("GET", target, &[], b""))
-        .expect("send");
+    raw.write_all(wire).expect("send");
     raw
 }
 
@@ -83,9 +87,10 @@ fn a_stream_goes_out_chunked_and_the_connection_serves_on() {
 #[test]
 fn an_http10_stream_ends_with_the_close_unless_its_length_is_said() {
     let server = start();
-    let mut raw = client::raw_connect(server.addr());
-    raw.write_all(b"GET /stream?kib=20 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        .expect("send");
+    let mut raw = sent_bytes(
+        &server,
+        b"GET /stream?kib=20 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    );
     let (answer, closed) = client::read_to_close(&mut raw, secs(10));
     assert!(closed, "still open after {} bytes", answer.len());
     let head = String::from_utf8_lossy(&answer[..head_end(&answer)]).to_lowercase();
@@ -108,21 +113,23 @@ fn an_http10_stream_ends_with_the_close_unless_its_length_is_said() {
 #[test]
 fn head_of_a_stream_has_no_content() {
     let server = start();
-    let mut raw = client::raw_connect(server.addr());
-    let mut wire = request("HEAD", "/stream?kib=100", &[], b"");
+    let head = head_then_204(&server, &request("HEAD", "/stream?kib=100", &[], b""));
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+}
+
+/// Sends `head_request` and a pipelined `GET /status/204`, and returns the HEAD's
+/// answer, lower-cased, once the 204 is seen to follow it at once (no content between).
+fn head_then_204(server: &Server, head_request: &[u8]) -> String {
+    let mut wire = head_request.to_vec();
     wire.extend(request("GET", "/status/204", &[], b""));
-    raw.write_all(&wire).expect("send");
+    let mut raw = sent_bytes(server, &wire);
     let (answer, _) = client::read_until(&mut raw, secs(10), |got| {
         got.windows(4).filter(|w| w == b"\r\n\r\n").count() == 2
     });
     let first = head_end(&answer);
-    let head = String::from_utf8_lossy(&answer[..first]).to_lowercase();
-    assert!(head.contains("transfer-encoding: chunked"), "{head}");
-    assert!(
-        answer[first..].starts_with(b"HTTP/1.1 204 "),
-        "{:?}",
-        String::from_utf8_lossy(&answer[first..])
-    );
+    let rest = String::from_utf8_lossy(&answer[first..]);
+    assert!(rest.starts_with("HTTP/1.1 204 "), "{rest:?}");
+    String::from_utf8_lossy(&answer[..first]).to_lowercase()
 }
 
 /// A reader that fails or panics midway leaves an answer that cannot be finished: the
@@ -266,9 +273,10 @@ fn a_reader_that_panics_as_it_is_dropped_leaves_the_worker_serving() {
     let pid = server.get("/pid").text();
     let target = "/stream?kib=2&panic_on_drop";
     assert!(server.get(target).body == lines(2));
-    let mut raw = client::raw_connect(server.addr());
-    let head = request("HEAD", target, &["Connection: close"], b"");
-    raw.write_all(&head).expect("send");
+    let mut raw = sent_bytes(
+        &server,
+        &request("HEAD", target, &["Connection: close"], b""),
+    );
     let (answer, _) = client::read_to_close(&mut raw, secs(10));
     assert!(answer.starts_with(b"HTTP/1.1 200 "), "{answer:?}");
     assert_eq!(server.get("/pid").text(), pid);
@@ -279,9 +287,10 @@ fn a_reader_that_panics_as_it_is_dropped_leaves_the_worker_serving() {
 #[test]
 fn an_http10_stream_cut_short_is_reset() {
     let server = start();
-    let mut raw = client::raw_connect(server.addr());
-    raw.write_all(b"GET /stream?kib=100&fail_after=40 HTTP/1.0\r\n\r\n")
-        .expect("send");
+    let mut raw = sent_bytes(
+        &server,
+        b"GET /stream?kib=100&fail_after=40 HTTP/1.0\r\n\r\n",
+    );
     raw.set_read_timeout(Some(secs(10))).expect("timeout");
     let mut got = 0;
     let ended = loop {
@@ -303,15 +312,7 @@ fn an_http10_stream_cut_short_is_reset() {
 #[test]
 fn head_of_a_stream_keeps_an_http10_connection() {
     let server = start();
-    let mut raw = client::raw_connect(server.addr());
-    let mut wire = b"HEAD /stream?kib=4 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".to_vec();
-    wire.extend(request("GET", "/status/204", &[], b""));
-    raw.write_all(&wire).expect("send");
-    let (answer, _) = client::read_until(&mut raw, secs(10), |got| {
-        got.windows(4).filter(|w| w == b"\r\n\r\n").count() == 2
-    });
-    let first = head_end(&answer);
-    let head = String::from_utf8_lossy(&answer[..first]).to_lowercase();
+    let wire = b"HEAD /stream?kib=4 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    let head = head_then_204(&server, wire);
     assert!(head.contains("connection: keep-alive"), "{head}");
-    assert!(answer[first..].starts_with(b"HTTP/1.1 204 "));
 }
