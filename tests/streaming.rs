@@ -153,7 +153,7 @@ fn a_failing_stream_is_cut_short_and_the_worker_serves_on() {
             "{fault}: {sent} bytes"
         );
         server.wait_for_log(
-            &format!("the stream answering GET {target} failed"),
+            &format!("the stream answering GET {target} HTTP/1.1 failed"),
             secs(10),
         );
         assert_eq!(server.get("/pid").text(), pid, "after {fault}");
@@ -291,20 +291,80 @@ fn an_http10_stream_cut_short_is_reset() {
         &server,
         b"GET /stream?kib=100&fail_after=40 HTTP/1.0\r\n\r\n",
     );
-    raw.set_read_timeout(Some(secs(10))).expect("timeout");
+    expect_reset(&mut raw);
+}
+
+/// ... also when the worker itself ends in the middle (here `--timeout` kills it in a
+/// read that hangs): the kernel's close of a dead process's socket was a plain FIN.
+#[test]
+fn an_http10_stream_its_worker_dies_in_is_reset() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--timeout", "1"])
+        .start();
+    let wire = b"GET /stream?kib=4&ms_per_kib=4000 HTTP/1.0\r\n\r\n";
+    expect_reset(&mut sent_bytes(&server, wire));
+}
+
+/// Reads to the end of the connection, which must be a reset.
+#[track_caller]
+fn expect_reset(raw: &mut TcpStream) {
+    raw.set_read_timeout(Some(secs(20))).expect("timeout");
     let mut got = 0;
     let ended = loop {
-        match std::io::Read::read(&mut raw, &mut [0; 65536]) {
+        match std::io::Read::read(raw, &mut [0; 65536]) {
             Ok(0) => break Ok(()),
             Ok(n) => got += n,
             Err(e) => break Err(e.kind()),
         }
     };
-    assert_eq!(
-        ended,
-        Err(std::io::ErrorKind::ConnectionReset),
-        "after {got} bytes"
-    );
+    let reset = Err(std::io::ErrorKind::ConnectionReset);
+    assert_eq!(ended, reset, "after {got} bytes");
+}
+
+/// A request pipelined behind its own stream waited for that stream, not for this
+/// worker: it is not moved off to an idle sibling with `Connection: close`.
+#[test]
+fn a_request_behind_its_own_slow_stream_keeps_its_connection() {
+    let server = Launch::new().args(&["--workers", "2"]).start();
+    server.wait_children(2, secs(10));
+    let mut conn = server.connect();
+    let mut wire = request("GET", "/stream?kib=64&ms_per_kib=2", &[], b"");
+    wire.extend(request("GET", "/pid", &[], b""));
+    conn.send(&wire);
+    assert_eq!(conn.read_response(RESPONSE_WITHIN).body.len(), 64 * 1024);
+    let pid = conn.read_response(RESPONSE_WITHIN);
+    assert!(!pid.has_token("Connection", "close"), "{pid:?}");
+}
+
+/// A stream gets one turn between newcomers: here each of its reads takes 3.2 s, and a
+/// newcomer that comes during one is answered when that read ends, before the next
+/// (it waited two or three reads behind the stream's turns, drive after drive).
+#[test]
+fn a_newcomer_waits_for_one_read_of_a_slow_stream() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = start();
+    let mut slow = sent(&server, "/stream?kib=160&ms_per_kib=200");
+    let got = Arc::new(AtomicUsize::new(0));
+    let reader = {
+        let got = Arc::clone(&got);
+        std::thread::spawn(move || {
+            let mut buf = [0; 65536];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut slow, &mut buf) {
+                got.fetch_add(n, Ordering::Relaxed);
+            }
+        })
+    };
+    // The first chunk is out: the worker is in the second read.
+    let first = poll_until(secs(20), || {
+        (got.load(Ordering::Relaxed) > 16 << 10).then_some(())
+    });
+    assert!(first.is_some(), "no first chunk");
+    assert_eq!(server.get("/healthz").status, 200);
+    let chunks = got.load(Ordering::Relaxed) / (16 << 10);
+    assert!(chunks <= 2, "answered after {chunks} chunks of the stream");
+    drop(server);
+    reader.join().expect("the reader");
 }
 
 /// A HEAD's stream is never sent, so it needs no close to end it: an HTTP/1.0 client

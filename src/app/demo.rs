@@ -20,7 +20,7 @@
 //! Other methods of HTTP get 405 on these routes and 404 elsewhere, and a method HTTP
 //! does not define (`BREW`, `get`) gets 501; an upload anywhere but `/echo` is refused on
 //! its head, before its body is sent ([`Handler::before_body`]), but for a GET's or
-//! HEAD's body on a route that takes them, which is read and ignored.
+//! HEAD's body anywhere but `/echo`, which is read and ignored.
 
 use std::io::{self, Read};
 use std::time::Duration;
@@ -180,7 +180,8 @@ impl Handler for Demo {
 
     /// Only `/echo` reads a body: any other upload is refused before it is sent, so a
     /// client waiting on `Expect: 100-continue` gets its 404, 405 or 501 instead of a
-    /// `100 Continue` (RFC 9110 §10.1.1). A GET or HEAD with a body is answered as usual.
+    /// `100 Continue` (RFC 9110 §10.1.1). A GET's or HEAD's body is read and ignored on
+    /// any route but `/echo`, which takes neither.
     fn before_body(&mut self, head: &RequestHead) -> Option<Response> {
         match (head.method(), head.path()) {
             // A GET's body means nothing (RFC 9110 §9.3.1): read and ignored, where the

@@ -439,12 +439,9 @@ impl Conn {
     /// The connection is being dropped: gives back its share of the [`InputBudget`] and
     /// writes the lines of answers that did not wholly go out, with the bytes that did.
     /// One whose answer is ended by the close, cut short (a failed stream, a write
-    /// timeout, a drain's end), is reset, so that its client cannot take the cut for the
-    /// end.
+    /// timeout, a drain's end), is reset ([`Conn::queue_body`] armed it), so that its
+    /// client cannot take the cut for the end.
     pub fn close(mut self, ctx: &mut Ctx) {
-        if self.out.cut_unmarked() {
-            self.stream.reset_on_close();
-        }
         ctx.budget.give_back(self.reserved);
         self.log_written(ctx, u64::MAX);
     }
@@ -539,6 +536,13 @@ impl Conn {
         self.is_idle().then(|| self.stream.fd())
     }
 
+    /// This connection was the newcomer served at `at`: its own requests pipelined
+    /// behind its answers (a stream's, which outlasts its first drive) did not wait
+    /// behind another's.
+    pub fn served_as_newcomer(&mut self, at: Instant) {
+        self.newcomer_seen_at = Some(at);
+    }
+
     /// A stream's turn ended with the socket still writable: the worker drives this
     /// connection again after its other work, as no event will ask it to.
     pub fn owed_a_turn(&self) -> bool {
@@ -547,12 +551,18 @@ impl Conn {
 
     /// Reads, serves and writes as far as the socket allows without blocking.
     pub fn drive(&mut self, scratch: &mut [u8], ctx: &mut Ctx) -> Verdict {
-        ctx.turn_began = ctx.now;
+        // A stream's next turn: time since the poll went to its own reads, not waiting
+        // behind others (`waited_behind_others`).
+        ctx.turn_began = match self.out.yielded() {
+            true => ctx.polled_at,
+            false => ctx.now,
+        };
         // Output left over from an earlier drive goes first (this is a writable event).
         if self.flush(ctx).is_err() {
             return self.broken(ctx);
         }
-        loop {
+        // A stream whose turn ended there waits for its next: one turn per drive.
+        while !self.out.yielded() {
             self.process(ctx);
             // `process` stops parsing at the high-water mark. If the flush then makes
             // room without blocking, no writable event will come to resume it: parse on
@@ -675,6 +685,9 @@ impl Conn {
         if self.out.read_stream() {
             // The application's reads took their time: deadlines count from now.
             ctx.set_now(Instant::now());
+        }
+        if self.out.close_delimited_sent() {
+            self.stream.close_normally();
         }
         let now = ctx.now;
         if let Some(end) = self.out.take_stream_end() {
@@ -956,8 +969,10 @@ impl Conn {
             (Some(log), Some(started)) => Some(line_for(log, &request, &response, started)),
             _ => None,
         };
-        let answering = is_stream(response.body())
-            .then(|| format!("{} {}", request.method(), request.target()));
+        let answering = is_stream(response.body()).then(|| {
+            let (method, target) = (request.method(), request.target());
+            format!("{method} {target} {}", version.as_str())
+        });
         self.head_buffers = request.into_head().into_buffers();
         // A request that waited past --queue-timeout is moved off too, perhaps to a less
         // busy server.
@@ -1257,9 +1272,15 @@ impl Conn {
                     self.phase = Phase::Closing;
                 }
             }
-            Body::Stream(reader) => self
-                .out
-                .push_stream(reader, end.unwrap_or(StreamEnd::Close)),
+            Body::Stream(reader) => {
+                let end = end.unwrap_or(StreamEnd::Close);
+                if end == StreamEnd::Close {
+                    // Until it is all written, any close is a reset, the process's end
+                    // (a --timeout kill, a drain's SIGABRT) included.
+                    self.stream.reset_on_close();
+                }
+                self.out.push_stream(reader, end)
+            }
         }
     }
 

@@ -537,9 +537,10 @@ impl Worker {
             let slept = self.ctx.now.saturating_duration_since(entered) >= SLEPT;
             self.ctx.polled_at = self.ctx.now;
             self.on_events(&events, slept);
-            self.drive_owed_turns();
             self.heed_a_stop();
             self.accept_one();
+            // After a newcomer's turn: a stream's next turn never holds one off.
+            self.drive_owed_turns();
             if let Some(err) = self.listener_failed.take() {
                 log::error!(
                     "accept: {err}; the listener is unusable in this worker, which exits \
@@ -1031,6 +1032,7 @@ impl Worker {
         (self.kept_work, self.newcomer_turn) = (Duration::ZERO, took.min(NEWCOMER_TURN));
         if self.ctx.served > served {
             self.ctx.newcomer_served_at = self.ctx.now;
+            conn.served_as_newcomer(self.ctx.now);
         }
         // Closed before a stop asked for meanwhile is acted on: a drain serves the idle
         // connections' last requests first, and this client would wait for its end.

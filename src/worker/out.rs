@@ -86,7 +86,7 @@ pub struct OutQueue {
     yielded: bool,
     /// The last flush read from a stream: time passed in the application.
     read_stream: bool,
-    /// A stream ended by the close (HTTP/1.0) was queued: until all of it is written, a
+    /// A stream ended by the close (HTTP/1.0) is queued: until all of it is written, a
     /// close would look like its end to the client.
     close_delimited: bool,
 }
@@ -210,10 +210,15 @@ impl OutQueue {
         });
     }
 
-    /// An answer ended by the close is not all written: the connection must end with a
-    /// reset, or its client takes what came for the whole answer (RFC 9112 §6.3 ¶8).
-    pub fn cut_unmarked(&self) -> bool {
-        self.close_delimited && !self.segments.is_empty()
+    /// An answer ended by the close has just been written whole: the close may end it
+    /// now (until then, a close must be a reset, or its client would take what came for
+    /// the whole answer: RFC 9112 §6.3 ¶8). True once.
+    pub fn close_delimited_sent(&mut self) -> bool {
+        let sent = self.close_delimited && self.segments.is_empty();
+        if sent {
+            self.close_delimited = false;
+        }
+        sent
     }
 
     /// The last flush read from a stream, so the application's time passed meanwhile.

@@ -91,11 +91,22 @@ impl Stream {
     }
 
     /// Makes the close send a reset (SO_LINGER with a zero timeout), which a client takes
-    /// as an error, not as the end of an answer. A Unix socket has no such signal.
+    /// as an error, not as the end of an answer; also when the process ends. A Unix
+    /// socket has no such signal.
     pub fn reset_on_close(&self) {
+        self.set_linger(Some(std::time::Duration::ZERO));
+    }
+
+    /// Undoes [`Stream::reset_on_close`]: the close sends what is left, then a FIN.
+    pub fn close_normally(&self) {
+        self.set_linger(None);
+    }
+
+    fn set_linger(&self, linger: Option<std::time::Duration>) {
         if let Stream::Tcp(s) = self {
-            // Failing leaves a plain close: the answer looks whole, as it would have.
-            let _ = socket2::SockRef::from(s).set_linger(Some(std::time::Duration::ZERO));
+            // Failing to reset leaves a plain close: the answer looks whole, as it would
+            // have before.
+            let _ = socket2::SockRef::from(s).set_linger(linger);
         }
     }
 
