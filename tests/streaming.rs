@@ -376,3 +376,47 @@ fn head_of_a_stream_keeps_an_http10_connection() {
     let head = head_then_204(&server, wire);
     assert!(head.contains("connection: keep-alive"), "{head}");
 }
+
+/// A stream's client that sends bytes as it reads (a pipelined request arriving piece by
+/// piece) has its connection driven on each, but the stream still gets one turn a pass:
+/// every such event listed the connection once more for another turn, so each pass
+/// grew longer, and ten newcomers, taken one a pass, waited seconds.
+#[test]
+fn a_stream_whose_client_keeps_sending_still_takes_one_turn_a_pass() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = start();
+    let mut stream = sent(&server, "/stream?kib=4194304&ms_per_kib=1");
+    let mut poke = stream.try_clone().expect("clone");
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut buf = vec![0; 1 << 20];
+            while !done.load(Ordering::Relaxed) {
+                if let Ok(0) | Err(_) = std::io::Read::read(&mut stream, &mut buf) {
+                    break;
+                }
+            }
+        })
+    };
+    for _ in 0..500 {
+        poke.write_all(b"\r\n").expect("send");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Ten newcomers at once: the worker takes one a pass.
+    let asked = std::time::Instant::now();
+    let addr = server.addr();
+    let newcomers: Vec<_> = (0..10)
+        .map(|_| std::thread::spawn(move || crate::client::get(addr, "/pid").status))
+        .collect();
+    for newcomer in newcomers {
+        assert_eq!(newcomer.join().expect("a newcomer"), 200);
+    }
+    let waited = asked.elapsed();
+    done.store(true, Ordering::Relaxed);
+    // A pass is two reads of the stream at most here, 32 ms; ten are well under 2 s.
+    assert!(waited < secs(2), "ten newcomers took {waited:?}");
+    drop(server);
+    reader.join().expect("the reader");
+}

@@ -395,7 +395,8 @@ struct Worker {
     /// the batch may still name one, and must not reach a connection accepted into it.
     released: Vec<usize>,
     /// Connections a stream left with more to send and the socket taking it (see
-    /// `Conn::owed_a_turn`), driven again once this turn's events are served.
+    /// `Conn::owed_a_turn`), each listed once, driven again in the next pass once its
+    /// events and a newcomer are served.
     owed_turns: Vec<usize>,
     open: usize,
     /// What connections borrow while they work: the app, limits, clock, slot.
@@ -536,11 +537,12 @@ impl Worker {
             self.ctx.set_now(Instant::now());
             let slept = self.ctx.now.saturating_duration_since(entered) >= SLEPT;
             self.ctx.polled_at = self.ctx.now;
+            let owed = std::mem::take(&mut self.owed_turns);
             self.on_events(&events, slept);
             self.heed_a_stop();
             self.accept_one();
             // After a newcomer's turn: a stream's next turn never holds one off.
-            self.drive_owed_turns();
+            self.drive_owed_turns(owed);
             if let Some(err) = self.listener_failed.take() {
                 log::error!(
                     "accept: {err}; the listener is unusable in this worker, which exits \
@@ -1091,7 +1093,7 @@ impl Worker {
         // so later deadlines and accepts see the real time.
         abort_answer::set_at_rest(index, None);
         let verdict = conn.drive(&mut self.scratch, &mut self.ctx);
-        if verdict == Verdict::Keep && conn.owed_a_turn() {
+        if verdict == Verdict::Keep && conn.owed_a_turn() && !self.owed_turns.contains(&index) {
             self.owed_turns.push(index);
         }
         self.settle(index, verdict);
@@ -1104,12 +1106,16 @@ impl Worker {
         }
     }
 
-    /// The connections whose streams gave way to the others last turn, each driven
-    /// again (one closed meanwhile is skipped; one that took its place is driven for
-    /// nothing, harmlessly).
-    fn drive_owed_turns(&mut self) {
-        for index in std::mem::take(&mut self.owed_turns) {
-            self.drive(index);
+    /// The connections whose streams gave way to the others in the last pass, each
+    /// driven again, once: one an event drove in this pass, and which gave way again,
+    /// has had its turn (its client sending byte after byte as it read had it driven
+    /// once more per byte, and newcomers waited seconds). One closed meanwhile is
+    /// skipped; one that took its place is driven for nothing, harmlessly.
+    fn drive_owed_turns(&mut self, owed: Vec<usize>) {
+        for index in owed {
+            if !self.owed_turns.contains(&index) {
+                self.drive(index);
+            }
         }
     }
 

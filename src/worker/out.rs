@@ -56,7 +56,8 @@ enum Segment {
         reader: AppReader,
         /// How its end is marked; a length counts down as it is read.
         end: StreamEnd,
-        /// The request it answers, for the log (`GET /export`).
+        /// The request it answers, for the log and the scoreboard (`GET /export
+        /// HTTP/1.1`); none for an answer made before the body was read.
         answering: Option<Box<str>>,
     },
 }
@@ -81,8 +82,9 @@ pub struct OutQueue {
     /// Where a stream that has just been read to its end ends in the output, until
     /// [`OutQueue::take_stream_end`].
     stream_ended: Option<u64>,
-    /// The last flush stopped at [`STREAM_READS_PER_TURN`] with the socket still taking
-    /// more: no writable event will say so, and the connection is owed another turn.
+    /// The last flush ended a stream's turn ([`STREAM_READS_PER_TURN`] reads, or
+    /// [`STREAM_TURN`]) with the socket still taking more: no writable event will say
+    /// so, and the connection is owed another turn.
     yielded: bool,
     /// The last flush read from a stream: time passed in the application.
     read_stream: bool,
