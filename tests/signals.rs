@@ -134,7 +134,9 @@ fn workers_share_the_queue_of_a_stop() {
 /// the close reset them, their requests sent.)
 #[test]
 fn a_stop_closes_the_listeners_before_serving_the_queue() {
-    let (mut server, mut busy) = server_with_sleeper(500, &[]);
+    // The queued request must be seen waiting before the busy one ends: 2 s, where 0.5 s
+    // ran out on a machine loaded by a benchmark beside it.
+    let (mut server, mut busy) = server_with_sleeper(2000, &[]);
     let mut queued = server.sent_sleeper(3000);
     queued.wait_delivered(secs(10));
     server.signal(Signal::SIGTERM);
