@@ -186,6 +186,16 @@ fn per_worker(out: &mut String, workers: &[(WorkerView, Option<u64>)]) {
     let help = "Seconds the worker has spent in its current request; 0 when not in one.";
     let busy = each(|w| w.busy_ms as f64 / 1000.0);
     family(out, "br_serve_worker_busy_seconds", "gauge", help, &busy);
+    let help = "Answers the worker was still sending at its last look (4 a second): files \
+                and streams to clients slower than the worker.";
+    let sending = each(|w| f64::from(w.sending));
+    family(
+        out,
+        "br_serve_worker_answers_sending",
+        "gauge",
+        help,
+        &sending,
+    );
     let help = "The worker's anonymous resident memory (what --max-worker-memory limits).";
     let memory: Vec<_> = workers
         .iter()
@@ -234,16 +244,17 @@ mod tests {
             aborted: 2,
             waiting: 4,
         };
-        let worker = |number, requests, age_ms, busy_ms| WorkerView {
+        let worker = |number, requests, age_ms, busy_ms, sending| WorkerView {
             number,
             pid: 100 + number as u32,
             requests,
             age_ms,
             busy_ms,
+            sending,
         };
         let workers = [
-            (worker(1, 40, 61_500, 0), Some(2_097_152)),
-            (worker(2, 7, 1_000, 250), None),
+            (worker(1, 40, 61_500, 0, 2), Some(2_097_152)),
+            (worker(2, 7, 1_000, 250, 0), None),
         ];
         let text = render(&sum, &workers, &[("http://127.0.0.1:8000", (2, 2048))]);
         let want = "\
@@ -280,6 +291,10 @@ br_serve_worker_age_seconds{worker=\"2\"} 1
 # TYPE br_serve_worker_busy_seconds gauge
 br_serve_worker_busy_seconds{worker=\"1\"} 0
 br_serve_worker_busy_seconds{worker=\"2\"} 0.25
+# HELP br_serve_worker_answers_sending Answers the worker was still sending at its last look (4 a second): files and streams to clients slower than the worker.
+# TYPE br_serve_worker_answers_sending gauge
+br_serve_worker_answers_sending{worker=\"1\"} 2
+br_serve_worker_answers_sending{worker=\"2\"} 0
 # HELP br_serve_worker_memory_bytes The worker's anonymous resident memory (what --max-worker-memory limits).
 # TYPE br_serve_worker_memory_bytes gauge
 br_serve_worker_memory_bytes{worker=\"1\"} 2097152

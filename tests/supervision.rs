@@ -639,6 +639,55 @@ fn a_worker_retired_in_a_request_counts_as_stopping() {
     assert_eq!((sample("stopping"), sample("busy")), (1, 1));
 }
 
+/// TTOU retires a busy worker before an idle one that is sending a download: the busy
+/// one finishes its request well within `--graceful-timeout`, where the download to a
+/// slow client would be cut at it. The worker shows what it is sending in the metrics.
+#[test]
+fn ttou_spares_the_worker_sending_a_download() {
+    let server = start(
+        "2",
+        &["--metrics-bind", "127.0.0.1:0", "--keep-alive", "60"],
+    );
+    let metrics = server.metrics_addr();
+    let pid_on = |conn: &mut Conn| -> u32 {
+        conn.send(&client::request("GET", "/pid", &[], b""));
+        let text = conn.read_response(secs(10)).text();
+        text.trim().parse().expect("/pid")
+    };
+    // The downloader's worker is held in a request while the other takes a connection,
+    // so the two connections are known to be on different workers.
+    let mut downloader = server.connect();
+    let sending = pid_on(&mut downloader);
+    downloader.send(&client::request("GET", "/sleep?ms=5000", &[], b""));
+    downloader.wait_consumed(secs(10));
+    let mut busy = server.connect();
+    let other = pid_on(&mut busy);
+    assert_ne!(
+        other, sending,
+        "the only idle worker took the second connection"
+    );
+    busy.send(&client::request("GET", "/sleep?ms=30000", &[], b""));
+    busy.wait_consumed(secs(10));
+    assert_eq!(downloader.read_response(secs(10)).status, 200);
+    // 1 GiB, made only as fast as the client takes it, which it never does.
+    downloader.send(&client::request("GET", "/stream?kib=1048576", &[], b""));
+    let sent_one = poll_until(secs(10), || {
+        let scrape = client::get(metrics, "/metrics").text();
+        let one = |w| {
+            metric_sample::<u32>(
+                &scrape,
+                &format!(r#"br_serve_worker_answers_sending{{worker="{w}"}}"#),
+            )
+        };
+        (one(1) + one(2) == 1).then_some(())
+    });
+    assert!(sent_one.is_some(), "one answer shown sending within 10 s");
+    // Idle but for the download, the worker sending it would be the one retired before.
+    server.signal(Signal::SIGTTOU);
+    let line = server.wait_for_log("Retiring worker", secs(10));
+    assert!(line.contains(&format!("(pid: {other})")), "{line}");
+}
+
 /// The master answers its own port while the only worker is inside a 20 s request, when
 /// a scrape of `--metrics-path` would wait behind it.
 #[test]

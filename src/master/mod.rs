@@ -944,8 +944,8 @@ impl<'a> Master<'a> {
         let outgoing = views
             .iter()
             .filter(|v| v.generation != self.generation || v.quota_reached);
-        // The one that interrupts least: idle first, then the oldest.
-        if let Some(v) = outgoing.min_by_key(|v| (!v.idle, v.spawned_ms)) {
+        // The one that interrupts least: sending fewest answers, idle, then the oldest.
+        if let Some(v) = outgoing.min_by_key(|v| (v.sending, !v.idle, v.spawned_ms)) {
             log::info!("no room for another worker; retiring an outgoing one first");
             self.retire(Pid::from_raw(v.pid));
         }
@@ -965,6 +965,7 @@ impl<'a> Master<'a> {
             generation: w.generation,
             ready: matches!(state, State::Idle | State::Busy | State::Stopping),
             idle: state == State::Idle,
+            sending: self.scoreboard[w.slot].sending(),
             quota_reached: self.scoreboard[w.slot].replacement_wanted(),
             retiring: w.retiring_ms.is_some(),
             spawned_ms: w.spawned_ms,

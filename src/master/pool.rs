@@ -108,8 +108,10 @@ pub struct View {
     pub generation: u32,
     /// It finished booting (its loop runs).
     pub ready: bool,
-    /// It is idle right now (retiring it interrupts nothing).
+    /// It is idle right now (retiring it interrupts no request).
     pub idle: bool,
+    /// Answers it is still sending (downloads retiring it would cut).
+    pub sending: u32,
     /// It reached its `--max-requests` quota and wants a replacement.
     pub quota_reached: bool,
     /// It was already told to stop.
@@ -133,8 +135,8 @@ pub struct Plan {
 /// the rest (an older generation, or a quota reached) are *outgoing*. Missing current
 /// workers are forked at once. An outgoing worker is retired only once a ready current
 /// worker can take its place, so HUP and recycling never leave fewer than `target`
-/// workers accepting. Surplus current workers (after TTOU) are retired at once, idle ones
-/// first, then the youngest.
+/// workers accepting. Surplus current workers (after TTOU) are retired at once, those
+/// sending fewest answers first, then idle ones, then the youngest.
 pub fn plan(target: usize, generation: u32, workers: &[View]) -> Plan {
     let live = workers.iter().filter(|w| !w.retiring);
     let (current, outgoing): (Vec<&View>, Vec<&View>) =
@@ -155,7 +157,9 @@ pub fn plan(target: usize, generation: u32, workers: &[View]) -> Plan {
 
 /// Chooses `n` workers to retire: those still booting first (they serve nothing yet, so
 /// a second HUP during a roll drops the generation it abandons, not the workers
-/// serving), then idle ones, then the youngest (`youngest`) or the oldest.
+/// serving), then those sending fewest answers (a retired worker has until
+/// `--graceful-timeout` to finish, time enough for a request but not for a download to
+/// a slow client), then idle ones, then the youngest (`youngest`) or the oldest.
 fn pick(workers: &[&View], n: usize, youngest: bool) -> Vec<i32> {
     let mut order: Vec<&View> = workers.to_vec();
     order.sort_by_key(|w| {
@@ -164,7 +168,7 @@ fn pick(workers: &[&View], n: usize, youngest: bool) -> Vec<i32> {
         } else {
             w.spawned_ms
         };
-        (w.ready, !w.idle, age_key)
+        (w.ready, w.sending, !w.idle, age_key)
     });
     order.into_iter().take(n).map(|w| w.pid).collect()
 }
@@ -190,6 +194,7 @@ mod tests {
             generation,
             ready,
             idle,
+            sending: 0,
             quota_reached: false,
             retiring: false,
             spawned_ms: pid as u64,
@@ -205,6 +210,10 @@ mod tests {
         let retiring = View {
             retiring: true,
             ..w(4, 1, true, true)
+        };
+        let sending = |pid, n| View {
+            sending: n,
+            ..w(pid, 1, true, true)
         };
         let cases: Vec<(&str, usize, u32, Vec<View>, Plan)> = vec![
             (
@@ -259,6 +268,26 @@ mod tests {
                 1,
                 1,
                 vec![w(1, 1, true, true), w(2, 1, true, true)],
+                Plan {
+                    spawn: 0,
+                    retire: vec![2],
+                },
+            ),
+            (
+                "TTOU spares the worker sending a download, busy or not",
+                1,
+                1,
+                vec![sending(1, 0), sending(2, 1), w(3, 1, true, false)],
+                Plan {
+                    spawn: 0,
+                    retire: vec![1, 3],
+                },
+            ),
+            (
+                "TTOU retires the worker sending the fewest downloads",
+                1,
+                1,
+                vec![sending(1, 3), sending(2, 1)],
                 Plan {
                     spawn: 0,
                     retire: vec![2],

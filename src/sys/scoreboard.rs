@@ -61,6 +61,10 @@ pub struct Slot {
     /// Requests that arrived on the worker's kept-alive connections and wait behind the
     /// one it is running: demand the accept queue does not show.
     waiting: AtomicU32,
+    /// Connections whose answer was still going out at the worker's last sweep (a file
+    /// or a stream to a client slower than the worker): retiring the worker would cut
+    /// them at `--graceful-timeout`, so the master retires others first.
+    sending: AtomicU32,
     heartbeat_ms: AtomicU64,
     /// Requests answered in this slot since the master started, by every worker that
     /// held it: never reset, so their sum over the table only grows (a counter for
@@ -168,6 +172,8 @@ pub struct WorkerView {
     pub age_ms: u64,
     /// Milliseconds it has spent in its current request; 0 unless busy.
     pub busy_ms: u64,
+    /// Answers it was still sending at its last sweep ([`Slot::sending`]).
+    pub sending: u32,
 }
 
 /// Every slot that holds a worker, in slot order, as of `now_ms`.
@@ -185,6 +191,7 @@ pub fn workers(board: Scoreboard, now_ms: u64) -> Vec<WorkerView> {
                 0 => 0,
                 _ => since(&slot.request_start_ms),
             },
+            sending: slot.sending(),
         })
     };
     board.iter().enumerate().filter_map(view).collect()
@@ -217,6 +224,7 @@ impl Slot {
         self.overdue.store(0, Relaxed);
         self.full.store(0, Relaxed);
         self.waiting.store(0, Relaxed);
+        self.sending.store(0, Relaxed);
         self.heartbeat_ms.store(now_ms, Relaxed);
         self.born_ms.store(now_ms, Relaxed);
         self.claims.iter().for_each(|claim| claim.store(0, Relaxed));
@@ -386,6 +394,18 @@ impl Slot {
         self.waiting.store(n.min(u32::MAX as usize) as u32, Relaxed);
     }
 
+    /// Worker, at each sweep: how many of its connections have an answer still going
+    /// out.
+    pub fn set_sending(&self, n: usize) {
+        self.sending.store(n.min(u32::MAX as usize) as u32, Relaxed);
+    }
+
+    /// How many answers the worker was still sending at its last sweep: downloads that
+    /// retiring it would cut.
+    pub fn sending(&self) -> u32 {
+        self.sending.load(Relaxed)
+    }
+
     /// Whether a living worker other than `own` is idle: one that could serve a client
     /// now waiting behind `own`, were it to connect again.
     pub fn another_is_idle(board: Scoreboard, own: &Slot) -> bool {
@@ -537,23 +557,25 @@ mod tests {
         board[2].reset(1, 2_000);
         board[2].set_pid(43);
         board[2].begin_request(&[b"GET /work HTTP/1.1"], 2_500);
-        let view = |number, pid, requests, age_ms, busy_ms| WorkerView {
+        board[2].set_sending(2);
+        let view = |number, pid, requests, age_ms, busy_ms, sending| WorkerView {
             number,
             pid,
             requests,
             age_ms,
             busy_ms,
+            sending,
         };
         assert_eq!(
             workers(board, 3_000),
-            [view(1, 41, 1, 2_000, 0), view(3, 43, 0, 1_000, 500)]
+            [view(1, 41, 1, 2_000, 0, 0), view(3, 43, 0, 1_000, 500, 2)]
         );
         // A stopping worker stays stopping through its last request, which still shows.
         board[2].set_state(State::Stopping, 2_600);
         board[2].end_request(2_700);
         board[2].begin_request(&[b"GET /last HTTP/1.1"], 2_800);
         assert_eq!(board[2].state(), State::Stopping);
-        assert_eq!(workers(board, 3_000)[1], view(3, 43, 1, 1_000, 200));
+        assert_eq!(workers(board, 3_000)[1], view(3, 43, 1, 1_000, 200, 2));
         assert_eq!(
             board[2].activity(3_000),
             "stopping, handling \"GET /last HTTP/1.1\" for 200 ms"
@@ -569,9 +591,10 @@ mod tests {
         assert_eq!(Slot::claimed_by_others(board, &board[0], 1), 1);
         board[2].free();
         assert_eq!(Slot::claimed_by_others(board, &board[0], 0), 0, "gone");
-        // A successor in the slot starts young, with its own count at zero.
+        // A successor in the slot starts young, with its own counts at zero.
+        board[0].set_sending(1);
         board[0].free();
         board[0].reset(2, 2_900);
-        assert_eq!(workers(board, 3_000)[0], view(1, 0, 0, 100, 0));
+        assert_eq!(workers(board, 3_000)[0], view(1, 0, 0, 100, 0, 0));
     }
 }

@@ -529,6 +529,12 @@ impl Conn {
             && self.out.is_empty()
     }
 
+    /// Whether an answer is still going out: its client takes it slower than the worker
+    /// makes it (a file, a stream, or any answer to a client that stopped reading).
+    pub fn is_sending(&self) -> bool {
+        !self.out.is_empty()
+    }
+
     /// The socket, while the connection is at rest ([`Conn::is_idle`]): for the SIGABRT
     /// action to answer a request that comes on it while the worker hangs
     /// ([`abort_answer`]).

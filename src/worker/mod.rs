@@ -1172,7 +1172,8 @@ impl Worker {
     }
 
     /// Closes or answers connections whose deadline passed (checked a few times a
-    /// second, which is as precise as these timeouts need to be).
+    /// second, which is as precise as these timeouts need to be), and tells the master
+    /// how many answers are still going out.
     fn sweep(&mut self) {
         if self.ctx.now < self.next_sweep {
             return;
@@ -1208,6 +1209,14 @@ impl Worker {
         let shed = self.ctx.budget.was_wanted();
         self.expire_due(shed);
         self.make_room();
+        // For the master, which retires a worker cutting no download when it can.
+        let sending = self
+            .conns
+            .iter()
+            .flatten()
+            .filter(|c| c.is_sending())
+            .count();
+        self.ctx.slot.set_sending(sending);
     }
 
     /// Closes or answers the connections whose deadline passed; and when a request was
