@@ -735,6 +735,28 @@ fn a_static_root_the_user_cannot_open_stops_the_start() {
     assert_eq!(server.children(), workers);
 }
 
+/// Root without `--user` serves what only root may read, which nginx, dropping its
+/// workers to `nobody`, would not: said at start, and not when `--user` is given.
+#[test]
+fn static_files_served_as_root_are_warned_of() {
+    if !geteuid().is_root() {
+        return eprintln!("skipped: needs root");
+    }
+    let dir = TempDir::new("static-root");
+    let root = dir.join("www");
+    std::fs::create_dir(&root).expect("mkdir");
+    let shown = root.to_str().expect("a UTF-8 temporary path");
+    let warning = "the workers run as root, so they serve files only root may read";
+    for (user, warned) in [(&[][..], true), (&["--user", "nobody"][..], false)] {
+        let server = Launch::new()
+            .args(&["--workers", "1", "--static", shown])
+            .args(user)
+            .start();
+        let said = server.log().iter().any(|line| line.contains(warning));
+        assert_eq!(said, warned, "{user:?}: {:#?}", server.log());
+    }
+}
+
 #[test]
 fn user_flag_drops_worker_privileges() {
     if !geteuid().is_root() {

@@ -20,7 +20,7 @@ mod cli;
 mod file;
 mod preflight;
 
-pub(crate) use preflight::{logs_for_workers, static_root_for_workers};
+pub(crate) use preflight::{logs_for_workers, static_root_for_workers, static_served_as_root};
 
 use std::ffi::OsString;
 use std::net::SocketAddr;

@@ -60,6 +60,23 @@ pub(crate) fn static_root_for_workers(config: &Config) -> Result<(), Error> {
     })
 }
 
+/// As root without `--user`: warns, at start, that `--static` serves every file under
+/// its root, those only root may read included. nginx drops its workers to `nobody`
+/// unless told otherwise; br-serve, like gunicorn, runs them as whoever started it, so a
+/// key or a `.htpasswd` left with mode 600 under the root goes to any client that asks.
+pub(crate) fn static_served_as_root(config: &Config) {
+    let Some(root) = &config.static_root else {
+        return;
+    };
+    if config.credentials.is_none() && nix::unistd::geteuid().is_root() {
+        log::warn!(
+            "--static {}: the workers run as root, so they serve files only root may read; \
+             --user drops them to a user of their own",
+            root.display()
+        );
+    }
+}
+
 /// With `--user`: warns, at start, of a log file whose directory the workers' user
 /// cannot search. A USR1 has each worker open the log again by its path, as that user,
 /// which then fails ("Permission denied", said only in the rotated error log), and the

@@ -155,6 +155,7 @@ impl<'a> Master<'a> {
         single_threaded()?;
         config::static_root_for_workers(&config)?;
         config::logs_for_workers(&config);
+        config::static_served_as_root(&config);
         fit_open_files(config.worker_connections);
         // Listeners first, before this process opens descriptors of its own, so that an
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
