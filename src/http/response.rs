@@ -604,7 +604,7 @@ impl Response {
 
     /// The length of the body as it would be sent for GET: the Content-Length, also for a
     /// HEAD request, which gets no body (a 1xx or 204 response gets no Content-Length at
-    /// all; a HEAD or 304 answered with no body gets the handler's own, if any: see
+    /// all; a HEAD answered with no body, or any 304, gets the handler's own, if any: see
     /// [`write_head`]). A 205 is the exception: whatever this says, it is sent with no body and
     /// `Content-Length: 0` (see [`write_head`] and [`body_allowed`]).
     ///
@@ -770,10 +770,11 @@ const SERVER_OWNED: [&str; 6] = [
 /// `Connection: keep-alive` for a persistent HTTP/1.0 connection, then the empty line.
 ///
 /// Content-Length (RFC 9110 §8.6): never for 1xx and 204; for HEAD and 304, only the
-/// length a GET's 200 would have: the body's when the handler gave one to measure (as
-/// for GET), else the handler's own `Content-Length` if it said one (a proxy passing on
-/// its upstream's answer), else none, because `Content-Length: 0` would claim the
-/// representation is empty. A status outside 100-599 is written as 500.
+/// length a GET's 200 would have: for HEAD, the body's when the handler gave one to
+/// measure (as for GET); else, and always for a 304 (whose body, never sent, is no 200's),
+/// the handler's own `Content-Length` if it said one (a proxy passing on its upstream's
+/// answer), else none, because `Content-Length: 0` would claim the representation is
+/// empty. A status outside 100-599 is written as 500.
 ///
 /// The body is not written: the caller sends it after the head, if
 /// [`body_allowed`] says so. `date` is the 29-byte value from [`DateCache`](super::DateCache)
@@ -889,8 +890,10 @@ fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 /// RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any response
 /// with a status code of 1xx (Informational) or 204 (No Content)", and in a HEAD
 /// response or a 304 only the length a GET's 200 would have had ("MUST NOT ... unless
-/// its field value equals"): measured from the body the handler gave for it, or else as
-/// the handler declared it.
+/// its field value equals"): for HEAD, measured from the body the handler gave for it
+/// (one handler answers GET and HEAD), or else as the handler declared it; for a 304, as
+/// the handler declared it, never from a body, which is not the 200's but a mistake
+/// (`Response::text(304, "not modified")` said a false `Content-Length: 12`).
 fn content_length(status: u16, resp: &Response, head_request: bool) -> Option<u64> {
     let body = &resp.body;
     match status {
@@ -899,7 +902,7 @@ fn content_length(status: u16, resp: &Response, head_request: bool) -> Option<u6
         // keeps the connection's framing (a 205 is not among the bodiless statuses of
         // RFC 9112 §6.3, so a client would otherwise read to the close).
         205 => Some(0),
-        304 if body.is_empty() => declared_length(resp),
+        304 => declared_length(resp),
         _ if head_request && matches!(body, Body::Empty) => declared_length(resp),
         _ if matches!(body, Body::Stream(_)) => declared_length(resp),
         _ => Some(body.len()),
@@ -1231,13 +1234,14 @@ mod tests {
                 false,
                 format!("HTTP/1.1 304 Not Modified\r\n{PRE}Content-Length: 77\r\n\r\n"),
             ),
-            // 304 with a body to measure: its length; without: none (see write_head).
+            // A 304's body is never measured: not the 200's, but a mistake (see
+            // write_head); the handler's own length alone is said.
             (
                 Response::new(304).with_body(Body::Static(b"abc")),
                 v11,
                 true,
                 false,
-                format!("HTTP/1.1 304 Not Modified\r\n{PRE}Content-Length: 3\r\n\r\n"),
+                format!("HTTP/1.1 304 Not Modified\r\n{PRE}\r\n"),
             ),
             (
                 Response::new(304),
