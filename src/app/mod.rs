@@ -111,7 +111,11 @@ pub trait Handler {
     /// The request is complete when this is called: the whole body has been read (and
     /// de-chunked) within `--limit-request-body`. The server adds Date, Server and
     /// Content-Length to the response (and Connection when needed), and leaves the body
-    /// out where HTTP forbids one (HEAD, 1xx, 204, 205, 304).
+    /// out where HTTP forbids one (HEAD, 204, 205, 304). A 1xx is not a final answer, and
+    /// one returned here is replaced by a 500 and logged (see [`Response::new`]).
+    ///
+    /// The server answers some requests itself, without calling the handler: `OPTIONS
+    /// *` (200), `CONNECT` (501), `--metrics-path`, and a malformed request (its 4xx).
     ///
     /// # Examples
     ///

@@ -170,7 +170,8 @@ impl Request {
     }
 
     /// The path part of the target: `"/p"` for `/p?q` and `http://h/p?q`, `"/"` for
-    /// `http://h`, `"*"` for `OPTIONS *`. Not percent-decoded, but every `%` in it starts
+    /// `http://h`, `"*"` for `OPTIONS *` (which the server answers itself, so only a
+    /// request built with [`Request::new`] shows it to a handler). Not percent-decoded, but every `%` in it starts
     /// two hex digits other than `%00` (the parser refuses the rest, with 400 or 404), so decoding
     /// it cannot fail and yields no NUL.
     ///
