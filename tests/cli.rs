@@ -76,6 +76,14 @@ fn a_bad_environment_value_names_its_variable() {
         assert_eq!(status.code(), Some(2), "{value:?}: {status}; log:\n{log}");
         assert!(log.contains("BR_SERVE_BIND: it names no address"), "{log}");
     }
+    // An empty user or group was looked up ("--user : no such user", status 1), blamed
+    // on the flag when the variable set it.
+    for variable in ["BR_SERVE_USER", "BR_SERVE_GROUP"] {
+        let (status, log) = Launch::new().env(variable, "").run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(2), "{variable}: {status}; log:\n{log}");
+        let said = format!("a value is required for {variable}");
+        assert!(log.contains(&said), "{variable}=: log:\n{log}");
+    }
     let (status, log) = Launch::new()
         .env("BR_SERVE_WORKERS", "2")
         .args(&["-w", "abc"])

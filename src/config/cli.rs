@@ -257,12 +257,14 @@ pub(crate) struct Cli {
 
     /// Run workers as this user (name or uid). The master keeps its privileges to bind
     /// and re-execute; needs br-serve to start as root.
-    #[arg(short = 'u', long, value_name = "USER", env = "BR_SERVE_USER")]
+    #[arg(short = 'u', long, value_name = "USER", env = "BR_SERVE_USER",
+          value_parser = non_empty())]
     pub user: Option<String>,
 
     /// Run workers as this group (name or gid). Default: the user's primary group; needed
     /// when --user is a uid with no passwd entry, which has none.
-    #[arg(short = 'g', long, value_name = "GROUP", env = "BR_SERVE_GROUP")]
+    #[arg(short = 'g', long, value_name = "GROUP", env = "BR_SERVE_GROUP",
+          value_parser = non_empty())]
     pub group: Option<String>,
 
     /// Give workers the user's supplementary groups (initgroups(3)) instead of none.
