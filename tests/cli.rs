@@ -191,6 +191,28 @@ fn metrics_bind_on_a_taken_port_stops_the_start() {
     assert!(log.contains(&why), "log:\n{log}");
 }
 
+/// A `--body-spool-dir` where no file can be made stops a start and `--check-config`
+/// when bodies can be spooled (`--limit-request-body` over `--body-spool-size`), rather
+/// than answering every large upload 500; where they cannot, it is never used, and a
+/// server taking no large body needs no such directory.
+#[test]
+fn a_body_spool_dir_that_takes_no_file_stops_the_start() {
+    let missing = ["--body-spool-dir", "/nonexistent/br-serve-spool"];
+    for extra in [&[][..], &["--check-config"]] {
+        let (status, log) = Launch::new()
+            .args(&["--limit-request-body", "2M"])
+            .args(&missing)
+            .args(extra)
+            .run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+        let why =
+            "--body-spool-dir /nonexistent/br-serve-spool: the workers cannot make files there";
+        assert!(log.contains(why), "log:\n{log}");
+    }
+    let server = Launch::new().args(&missing).start();
+    assert_eq!(server.get("/").status, 200);
+}
+
 #[test]
 fn web_concurrency_sets_the_worker_count() {
     let n = non_default_workers();

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
 use crate::client::{metric_sample, raw_connect, read_to_close, read_until, request};
-use crate::util::{Launch, Server, poll_until, proc_status, secs};
+use crate::util::{Launch, Server, TempDir, poll_until, proc_status, secs};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -1208,13 +1208,15 @@ fn read_hello(stream: &mut TcpStream) -> Vec<u8> {
 }
 
 /// Uploads stalled part-way cannot pin a worker's memory: the bodies being received
-/// share a budget (four of the largest allowed, here 16 MiB each), taken as bytes
+/// share a budget (four of the largest kept in memory, here 16 MiB each, the limit and
+/// the spool size), taken as bytes
 /// arrive, and a body that does not fit is answered 503 with `Retry-After`. What a
 /// closed connection held is given back.
 #[test]
 fn stalled_uploads_share_a_bounded_budget() {
     let server = Launch::new()
         .args(&["--workers", "1", "--limit-request-body", "16777216"])
+        .args(&["--body-spool-size", "16777216"])
         .args(&["--body-timeout", "60"])
         .start();
     let upload = |length: usize, sent: usize| partial_upload(&server, length, sent);
@@ -1240,6 +1242,90 @@ fn stalled_uploads_share_a_bounded_budget() {
     assert!(echoed.is_some(), "no room after a stalled upload left");
 }
 
+/// An upload over `--body-spool-size` goes to a nameless file in `--body-spool-dir` as
+/// it arrives, not into the worker's memory: 40 MiB of it received, the worker holds a
+/// spool file and less than 16 MiB more anonymous memory than before, and the handler
+/// reads every byte. The file is gone with its request.
+#[test]
+fn a_large_upload_is_spooled_to_disk_not_held_in_memory() {
+    let dir = TempDir::new("spool");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--limit-request-body", "64M"])
+        .args(&["--body-spool-size", "64K", "--body-spool-dir"])
+        .args(&[dir.join("").to_str().expect("a UTF-8 path")])
+        .start();
+    let worker = server.children()[0];
+    let anon_kib = || -> u64 {
+        let line = proc_status(worker, "RssAnon").expect("RssAnon");
+        line.trim_end_matches(" kB").trim().parse().expect("kB")
+    };
+    let spooled = || {
+        let fds = std::fs::read_dir(format!("/proc/{worker}/fd")).expect("the worker's fds");
+        let links = fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok());
+        let in_dir = |link: &std::path::PathBuf| link.starts_with(dir.join(""));
+        links.filter(in_dir).count()
+    };
+    let before = anon_kib();
+    let length = 40 << 20;
+    let mut upload = partial_upload(&server, length, length - 1);
+    wait_consumed(&upload);
+    assert_eq!(spooled(), 1, "a spool file open while the body arrives");
+    let grown = anon_kib().saturating_sub(before);
+    assert!(
+        grown < 16 << 10,
+        "the worker grew by {grown} KiB for a 40 MiB body"
+    );
+    upload.write_all(b"u").expect("the last byte");
+    let head_and_body = |b: &[u8]| b.len() >= length && b.ends_with(b"uuuu");
+    let (answer, _) = read_until(&mut upload, secs(20), head_and_body);
+    let body_at = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &answer[..body_at]
+    );
+    assert_eq!(answer.len() - body_at, length);
+    assert!(
+        answer[body_at..].iter().all(|&b| b == b'u'),
+        "the body read back as sent"
+    );
+    let gone = poll_until(secs(10), || (spooled() == 0).then_some(()));
+    assert!(gone.is_some(), "the spool file outlived its request");
+}
+
+/// A body that cannot be spooled (its directory removed after the start) is answered
+/// 500, as nginx answers when it cannot write a temporary file, and the log says why;
+/// the worker serves on.
+#[test]
+fn an_upload_that_cannot_be_spooled_is_answered_500() {
+    let dir = TempDir::new("spool-gone");
+    let spool_dir = dir.join("spool");
+    std::fs::create_dir(&spool_dir).expect("mkdir");
+    let server = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "--body-spool-size",
+            "64K",
+            "--body-spool-dir",
+        ])
+        .args(&[spool_dir.to_str().expect("a UTF-8 path")])
+        .start();
+    std::fs::remove_dir(&spool_dir).expect("rmdir");
+    let mut upload = partial_upload(&server, 100_000, 100_000);
+    let (answer, _) = read_to_close(&mut upload, secs(10));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+    server.wait_for_log("cannot spool a request body to --body-spool-dir", secs(5));
+    let small = partial_upload(&server, 5, 5);
+    let (answer, _) = read_until(&mut { small }, secs(10), |b| b.ends_with(b"uuuuu"));
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+}
+
 /// A `PUT /echo` announcing `length` bytes of body, of which `sent` are sent. (PUT:
 /// `request` adds a Content-Length of its own to a POST.)
 fn partial_upload(server: &Server, length: usize, sent: usize) -> TcpStream {
@@ -1262,6 +1348,7 @@ fn partial_upload(server: &Server, length: usize, sent: usize) -> TcpStream {
 fn stalled_uploads_give_way_when_the_budget_is_wanted() {
     let server = Launch::new()
         .args(&["--workers", "1", "--limit-request-body", "16777216"])
+        .args(&["--body-spool-size", "16777216"])
         .args(&["--body-timeout", "60"])
         .start();
     let mut stalled: Vec<TcpStream> = (0..4)
@@ -1292,6 +1379,7 @@ fn stalled_uploads_give_way_when_the_budget_is_wanted() {
 fn a_refused_upload_gives_its_budget_back_at_once() {
     let server = Launch::new()
         .args(&["--workers", "1", "--limit-request-body", "16777216"])
+        .args(&["--body-spool-size", "16777216"])
         .start();
     // A chunked body found over the limit as it arrives: 16 chunks of 1 MiB taken, then
     // a 17th chunk's size line, one byte too many, refused with 413.

@@ -302,6 +302,18 @@ pub(crate) struct Cli {
           default_value_t = 1 << 20, value_parser = parse_bytes)]
     pub limit_request_body: u64,
 
+    /// A request body over this many bytes is written to a temporary file in
+    /// --body-spool-dir as it arrives, instead of being kept in memory; the handler reads
+    /// it mapped from there.
+    #[arg(long, value_name = "BYTES", env = "BR_SERVE_BODY_SPOOL_SIZE",
+          default_value_t = 1 << 20, value_parser = parse_bytes)]
+    pub body_spool_size: u64,
+
+    /// Where spooled request bodies go, as files with no name, gone when their request
+    /// is. Default: $TMPDIR, else /tmp.
+    #[arg(long, value_name = "DIR", env = "BR_SERVE_BODY_SPOOL_DIR")]
+    pub body_spool_dir: Option<PathBuf>,
+
     /// Access log: a file, or `-` for stdout. Off unless given.
     #[arg(long = "access-logfile", value_name = "FILE", env = "BR_SERVE_ACCESS_LOGFILE",
           value_parser = non_empty())]

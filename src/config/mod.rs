@@ -20,7 +20,7 @@ mod cli;
 mod file;
 mod preflight;
 
-pub(crate) use preflight::{logs_for_workers, static_root_for_workers, static_served_as_root};
+pub(crate) use preflight::{logs_for_workers, static_served_as_root, what_workers_open};
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -196,6 +196,11 @@ pub struct Config {
     pub worker_connections: usize,
     /// HTTP size limits.
     pub limits: Limits,
+    /// `--body-spool-size`: a request body over this many bytes goes to a temporary file
+    /// as it arrives.
+    pub body_spool_size: u64,
+    /// `--body-spool-dir`: where those files are made (absolute).
+    pub body_spool_dir: PathBuf,
     /// The log level of the error log.
     pub log_level: log::LevelFilter,
     /// Where the error log goes; `None` is stderr.
@@ -532,6 +537,8 @@ fn validate(cli: Cli, argv: Vec<OsString>, bind_file: Option<&Path>) -> Result<C
             field_size: cli.limit_request_field_size,
             max_body: cli.limit_request_body,
         },
+        body_spool_size: cli.body_spool_size,
+        body_spool_dir: spool_dir(cli.body_spool_dir)?,
         log_level: cli.log_level,
         error_log: cli.error_logfile.filter(|p| p.as_os_str() != "-"),
         access_log: cli.access_logfile,
@@ -823,6 +830,15 @@ fn static_root(dir: &std::path::Path) -> Result<PathBuf, Error> {
         ))),
         Err(err) => Err(Error::Config(format!("--static {}: {err}", dir.display()))),
     }
+}
+
+/// `--body-spool-dir`, or the system's temporary directory, made absolute. Whether the
+/// workers can make files there is asked by a start (`preflight`), and only where a body
+/// can be spooled: a server that takes no large body needs no such directory.
+fn spool_dir(dir: Option<PathBuf>) -> Result<PathBuf, Error> {
+    let dir = dir.unwrap_or_else(std::env::temp_dir);
+    std::path::absolute(&dir)
+        .map_err(|err| Error::Config(format!("--body-spool-dir {}: {err}", dir.display())))
 }
 
 /// Checks `--static-fallback PATH` once at start-up, as `static_root` does for the root:

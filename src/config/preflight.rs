@@ -1,6 +1,7 @@
 //! What `--check-config` verifies beyond the values themselves: that the files a start
 //! creates have a directory to go in, that each `fd://N` is a listening socket, and that
-//! the workers' `--user` can open the `--static` root.
+//! the workers (as `--user`, if given) can open the `--static` root and make files in
+//! `--body-spool-dir`.
 //!
 //! It binds and creates nothing. The check runs beside the live server, before a HUP or a
 //! restart: binding its TCP ports would collide with that server, and creating its files
@@ -14,6 +15,7 @@ use std::path::Path;
 use super::{BindAddr, Config};
 use crate::app::static_files::StaticFiles;
 use crate::error::Error;
+use crate::worker::spool::Spool;
 
 /// Checks what a start would open or create, as far as it can without doing so.
 pub(super) fn check(config: &Config) -> Result<(), Error> {
@@ -35,7 +37,15 @@ pub(super) fn check(config: &Config) -> Result<(), Error> {
     for bind in &config.binds {
         listener(bind).map_err(|why| Error::Config(format!("--bind {bind}: {why}")))?;
     }
-    static_root_for_workers(config)
+    what_workers_open(config)
+}
+
+/// What the workers will open, asked before they exist: the `--static` root and the
+/// `--body-spool-dir`. Run at a start, a HUP and `--check-config`, so each stops with
+/// the reason.
+pub(crate) fn what_workers_open(config: &Config) -> Result<(), Error> {
+    static_root_for_workers(config)?;
+    spool_dir_for_workers(config)
 }
 
 /// With `--user` and `--static`: that the workers, once they are that user, can open
@@ -43,7 +53,7 @@ pub(super) fn check(config: &Config) -> Result<(), Error> {
 /// becomes the user: the master, as root, opens what they cannot, and a root only it can
 /// read made every worker fail its boot, again and again, while the master listened.
 /// Run at a start, a HUP and `--check-config`, so either stops with the reason.
-pub(crate) fn static_root_for_workers(config: &Config) -> Result<(), Error> {
+fn static_root_for_workers(config: &Config) -> Result<(), Error> {
     let (Some(creds), Some(root)) = (&config.credentials, &config.static_root) else {
         return Ok(());
     };
@@ -75,6 +85,28 @@ pub(crate) fn static_served_as_root(config: &Config) {
             root.display()
         );
     }
+}
+
+/// Where a body can be spooled (`--limit-request-body` over `--body-spool-size`): that
+/// a file can be made in `--body-spool-dir`, by the master and, with `--user`, by the
+/// workers' user, asked as for `--static`. Found only by an upload, a directory they
+/// cannot write to would answer every large body 500.
+fn spool_dir_for_workers(config: &Config) -> Result<(), Error> {
+    if config.limits.max_body <= config.body_spool_size {
+        return Ok(());
+    }
+    let dir = &config.body_spool_dir;
+    let make = || Spool::create(dir).map(drop);
+    let made = make().and_then(|()| match &config.credentials {
+        Some(creds) => creds.try_as_worker(make),
+        None => Ok(()),
+    });
+    made.map_err(|err| {
+        Error::Config(format!(
+            "--body-spool-dir {}: the workers cannot make files there: {err}",
+            dir.display()
+        ))
+    })
 }
 
 /// With `--user`: warns, at start, of a log file whose directory the workers' user

@@ -1,12 +1,14 @@
 //! The request handed to application handlers.
 //!
 //! Owns: [`Request`] (a parsed head, the whole body, the peer address) and [`Version`].
-//! Does not own: parsing (head.rs), reading the body (the worker), percent-decoding or
-//! routing (the application).
+//! Does not own: parsing (head.rs), reading the body (the worker) or spooling it to disk
+//! (`worker::spool`), percent-decoding or routing (the application).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::head::RequestHead;
+use crate::sys::pages::MappedFile;
 
 /// The HTTP version of a request. `HTTP/1.x` with x > 1 is served as 1.1 (RFC 9110 §2.5).
 ///
@@ -100,8 +102,41 @@ impl Version {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     head: RequestHead,
-    body: Vec<u8>,
+    body: BodyBytes,
     peer: Option<SocketAddr>,
+}
+
+/// Where a request's body is: in memory, or in a file it was spooled to, mapped
+/// read-only (`--body-spool-size`). Either way the handler reads one slice.
+#[derive(Clone)]
+enum BodyBytes {
+    Memory(Vec<u8>),
+    Mapped(Arc<MappedFile>),
+}
+
+impl BodyBytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            BodyBytes::Memory(bytes) => bytes,
+            BodyBytes::Mapped(mapped) => mapped,
+        }
+    }
+}
+
+/// Two bodies are equal when their bytes are, wherever they are kept.
+impl PartialEq for BodyBytes {
+    fn eq(&self, other: &BodyBytes) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for BodyBytes {}
+
+/// The bytes, as a `Vec<u8>` shows them, wherever they are kept.
+impl std::fmt::Debug for BodyBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_slice().fmt(f)
+    }
 }
 
 impl Request {
@@ -126,6 +161,17 @@ impl Request {
     /// # Ok::<(), br_serve::http::HttpError>(())
     /// ```
     pub fn new(head: RequestHead, body: Vec<u8>, peer: Option<SocketAddr>) -> Request {
+        let body = BodyBytes::Memory(body);
+        Request { head, body, peer }
+    }
+
+    /// A request whose body the worker spooled to a file, now mapped.
+    pub(crate) fn spooled(
+        head: RequestHead,
+        body: MappedFile,
+        peer: Option<SocketAddr>,
+    ) -> Request {
+        let body = BodyBytes::Mapped(Arc::new(body));
         Request { head, body, peer }
     }
 
@@ -414,6 +460,11 @@ impl Request {
 
     /// The body, decoded (chunked framing removed); empty when there was none.
     ///
+    /// A body over `--body-spool-size` was written to a temporary file as it arrived,
+    /// and this slice is that file, mapped read-only: reading it reads the page cache,
+    /// and a large upload does not sit in the worker's own memory. The file is gone once
+    /// the request is dropped.
+    ///
     /// # Examples
     ///
     /// ```
@@ -429,12 +480,13 @@ impl Request {
     /// # Ok::<(), br_serve::http::HttpError>(())
     /// ```
     pub fn body(&self) -> &[u8] {
-        &self.body
+        self.body.as_slice()
     }
 
     /// Takes the body out of a request the caller owns: one built with [`Request::new`],
     /// in a test or by a wrapper that hands a changed request on. A [`crate::Handler`] is
-    /// lent the request, and reads [`Request::body`].
+    /// lent the request, and reads [`Request::body`]. (A clone of a request whose body
+    /// was spooled to disk gives a copy of it.)
     ///
     /// # Examples
     ///
@@ -455,7 +507,10 @@ impl Request {
     /// # Ok::<(), br_serve::http::HttpError>(())
     /// ```
     pub fn into_body(self) -> Vec<u8> {
-        self.body
+        match self.body {
+            BodyBytes::Memory(bytes) => bytes,
+            BodyBytes::Mapped(mapped) => mapped.to_vec(),
+        }
     }
 
     /// The peer's address, when the socket has one (not for Unix sockets). With

@@ -153,7 +153,7 @@ impl<'a> Master<'a> {
         log::info!("Starting {}", crate::program_and_server());
         log::info!("Signals: {}", config.signal_profile.describe());
         single_threaded()?;
-        config::static_root_for_workers(&config)?;
+        config::what_workers_open(&config)?;
         config::logs_for_workers(&config);
         config::static_served_as_root(&config);
         fit_open_files(config.worker_connections);
@@ -732,7 +732,7 @@ impl<'a> Master<'a> {
         log::info!("Handling signal: HUP: reloading");
         self.systemd.reloading();
         let parsed = config::from_argv(self.config.argv.clone());
-        let checked = parsed.and_then(|new| config::static_root_for_workers(&new).map(|()| new));
+        let checked = parsed.and_then(|new| config::what_workers_open(&new).map(|()| new));
         let opened = checked.and_then(|new| Ok((open_static_files(&new)?, new)));
         let (static_files, new) = match opened {
             Ok(opened) => opened,

@@ -11,7 +11,8 @@
 //! * [`scoreboard`]: a `MAP_SHARED` anonymous mapping that the master and its workers
 //!   read and write concurrently through atomics.
 //! * [`pages`]: anonymous mappings of zeroes; a private one is the worker's read buffer,
-//!   paid for page by page as it is touched.
+//!   paid for page by page as it is touched; and read-only mappings of spooled request
+//!   bodies.
 //! * [`fds`]: taking ownership of descriptors a parent process handed down.
 //! * [`sockopt`]: `setsockopt` and `getsockopt` for options our socket crates do not wrap.
 //! * [`epoll`]: `epoll_ctl` with `EPOLLEXCLUSIVE`, which mio does not offer, so that

@@ -1,7 +1,8 @@
 //! Zero-filled anonymous mappings: [`map_zeroed`] (the scoreboard's shared table uses it
-//! too) and a private buffer whose pages the kernel supplies on first touch; and
-//! [`anon_resident_bytes`], a process's anonymous resident pages, which is what
-//! `--max-worker-memory` limits and the metrics report.
+//! too) and a private buffer whose pages the kernel supplies on first touch; a read-only
+//! mapping of a file ([`MappedFile`]), through which a handler reads a request body that
+//! was spooled to disk; and [`anon_resident_bytes`], a process's anonymous resident
+//! pages, which is what `--max-worker-memory` limits and the metrics report.
 //!
 //! Each worker reads its sockets through one 64 KiB scratch buffer. Built as
 //! `vec![0; 64 KiB]`, glibc's `calloc` clears it with `memset`, which faults in all 16
@@ -16,7 +17,7 @@ use std::num::NonZeroUsize;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
-use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, mmap_anonymous, munmap};
 
 /// `len` bytes of zeroes in their own private mapping, unmapped on drop.
 pub struct ZeroedPages {
@@ -72,6 +73,73 @@ impl Drop for ZeroedPages {
     }
 }
 
+/// The first `len` bytes of a file, mapped read-only and shared, unmapped on drop: the
+/// pages are the page cache's, which the kernel reclaims under pressure, not the
+/// process's anonymous memory.
+///
+/// The file must keep at least `len` bytes while it is mapped, as a read past its end
+/// raises SIGBUS: the caller maps only a file no other process holds (an unlinked
+/// spool, [`crate::worker::spool`]) and never shortens it.
+pub struct MappedFile {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and owned by this value alone; shared references to
+// it only read, so it may move to and be read from any thread.
+unsafe impl Send for MappedFile {}
+// SAFETY: as above: nothing writes through the mapping.
+unsafe impl Sync for MappedFile {}
+
+impl MappedFile {
+    /// Maps the first `len` (more than zero) bytes of `file`, which must hold that many.
+    pub fn new(file: &std::fs::File, len: usize) -> std::io::Result<MappedFile> {
+        let size = NonZeroUsize::new(len).ok_or(std::io::ErrorKind::InvalidInput)?;
+        let held = file.metadata()?.len();
+        if held < len as u64 {
+            return Err(std::io::Error::other(format!(
+                "the file holds {held} bytes, not {len}"
+            )));
+        }
+        // SAFETY: a fresh read-only mapping aliases no Rust object, and the file holds
+        // `len` bytes (checked above) which the caller keeps (see the type's doc).
+        let ptr = unsafe {
+            mmap(
+                None,
+                size,
+                ProtFlags::PROT_READ,
+                MapFlags::MAP_SHARED,
+                file,
+                0,
+            )
+        }?;
+        Ok(MappedFile {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+}
+
+impl Deref for MappedFile {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the mapping is `len` readable bytes of a file that holds them, and
+        // lives until `self` is dropped; nothing writes through it.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        // SAFETY: the mapping came from `mmap` with this length, and no slice of it
+        // outlives `self`.
+        if let Err(err) = unsafe { munmap(self.ptr.cast(), self.len) } {
+            log::warn!("unmapping a spooled request body: {err}");
+        }
+    }
+}
+
 /// Anonymous resident memory of `process` (`self` or a pid): resident minus file-backed
 /// and shared pages, from the second and third fields of `/proc/PROCESS/statm` (in pages).
 pub fn anon_resident_bytes(process: &str) -> Option<u64> {
@@ -109,6 +177,36 @@ mod tests {
         pages[0] = 1;
         pages[64 * 1024 - 1] = 2;
         assert_eq!((pages[0], pages[64 * 1024 - 1]), (1, 2));
+    }
+
+    #[test]
+    fn maps_what_a_file_holds_and_no_more() {
+        use std::io::Write;
+        let mut file = tempfile_in_tmp();
+        file.write_all(b"spooled body").expect("write");
+        let mapped = MappedFile::new(&file, 7).expect("mmap");
+        assert_eq!(&*mapped, b"spooled");
+        let err = MappedFile::new(&file, 13)
+            .err()
+            .expect("past the end is refused");
+        assert!(err.to_string().contains("holds 12 bytes"), "{err}");
+        let err = MappedFile::new(&file, 0)
+            .err()
+            .expect("zero length is refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    }
+
+    /// A file of this test's own, gone once closed.
+    fn tempfile_in_tmp() -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("br-serve-pages-{}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .expect("create");
+        std::fs::remove_file(&path).expect("unlink");
+        file
     }
 
     #[test]

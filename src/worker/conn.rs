@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::out::OutQueue;
+use super::spool::{self, Spool, Spooling};
 use super::stream::Stream;
 use crate::Handler;
 use crate::access_log::{AccessLog, Entry, Pending, joined_field};
@@ -150,6 +151,8 @@ pub struct Ctx {
     pub metrics: Option<Metrics>,
     /// Memory for the requests being received.
     pub budget: InputBudget,
+    /// Where bodies too large for memory go.
+    pub spooling: Spooling,
     /// The last answer took [`SLOW_ANSWER`] or more since the clock's read before it.
     pub slow_answer: bool,
     /// Draining: when to close what is still open, just before the master's SIGKILL at
@@ -158,9 +161,9 @@ pub struct Ctx {
 }
 
 /// Memory for requests being received, shared by a worker's connections. A body is read
-/// whole before its handler runs, so without a bound a thousand stalled uploads would
-/// hold a thousand bodies (a gigabyte at the default 1 MiB limit; nginx spools them to
-/// disk instead); a head may be 800 KiB within the `--limit-request-*` limits, and a
+/// whole before its handler runs, in memory up to `--body-spool-size` (on disk beyond
+/// it, as nginx keeps its own), so without a bound a thousand stalled uploads would hold
+/// a thousand of those (a gigabyte at the default 1 MiB); a head may be 800 KiB within the `--limit-request-*` limits, and a
 /// thousand of those would hold as much (nginx caps a head at 32 KiB). Body bytes are
 /// taken as they arrive (an announced length costs nothing until it is sent), and the
 /// bytes of a head beyond [`HEAD_ALLOWANCE`]; a request that does not fit is answered
@@ -188,7 +191,8 @@ pub const MIN_RATE: u64 = 500;
 const INPUT_KEEP: usize = 64 * 1024;
 
 impl InputBudget {
-    /// At least 64 MiB, and room for four bodies of the largest size allowed.
+    /// At least 64 MiB, and room for four bodies of the largest size kept in memory
+    /// (the body limit, or the spool size when that is smaller).
     pub fn for_limit(max_body: u64) -> InputBudget {
         InputBudget {
             left: max_body.saturating_mul(4).max(64 << 20),
@@ -236,6 +240,51 @@ fn decode_body(
             .decode(input, body, limits)
             .map_err(|err| Response::error(&err)),
     }
+}
+
+/// Past `--body-spool-size` (or, once spooling, at [`spool::WRITE_AFTER`] bytes, or
+/// when the body is `done`), moves what `body` holds to its spool file, made on the first
+/// move: returns the bytes moved, which no longer take memory, or the refusal a failed
+/// write earns.
+fn spill(
+    body: &mut Vec<u8>,
+    spool: &mut Option<Spool>,
+    done: bool,
+    spooling: &Spooling,
+) -> Result<u64, Response> {
+    let due = match spool {
+        None => body.len() as u64 > spooling.size,
+        Some(_) => done || body.len() >= spool::WRITE_AFTER,
+    };
+    if !due || body.is_empty() {
+        return Ok(0);
+    }
+    let written = match spool {
+        Some(spool) => spool.append(body),
+        None => Spool::create(&spooling.dir).and_then(|new| spool.insert(new).append(body)),
+    };
+    written.map_err(|err| spool_failed(spooling, &err))?;
+    let moved = body.len() as u64;
+    // What grew to the spool size first is let go; later writes reuse a smaller buffer.
+    match body.capacity() > 2 * spool::WRITE_AFTER {
+        true => *body = Vec::new(),
+        false => body.clear(),
+    }
+    Ok(moved)
+}
+
+/// The answer to a body that could not be spooled (a full disk, a directory gone): 500,
+/// as nginx answers when it cannot write a `client_body_temp` file, and the reason in
+/// the error log.
+fn spool_failed(spooling: &Spooling, err: &std::io::Error) -> Response {
+    log::error!(
+        "cannot spool a request body to --body-spool-dir {}: {err}; answering 500",
+        spooling.dir.display()
+    );
+    Response::text(
+        500,
+        "500 Internal Server Error: the request body could not be stored\n",
+    )
 }
 
 /// Whether the server answers this request itself (`OPTIONS *`, `--metrics-path`), so
@@ -313,6 +362,9 @@ enum Phase {
     Body {
         head: RequestHead,
         body: Vec<u8>,
+        /// Where the body goes once it is over `--body-spool-size`; `body` then holds
+        /// only what arrived since the last write.
+        spool: Option<Spool>,
         framing: BodyDecoder,
         /// When the head's first byte arrived.
         began: Instant,
@@ -811,7 +863,7 @@ impl Conn {
                 let len = head.len();
                 self.phase = Phase::Head { first_byte: None };
                 let last = start + len == self.input.len();
-                self.respond(head, Vec::new(), last, ctx);
+                self.respond(Request::new(head, Vec::new(), self.peer), last, ctx);
                 Some(len)
             }
             Ok(Some(head)) => Some(self.begin_body(head, start, ctx)),
@@ -894,6 +946,7 @@ impl Conn {
         self.phase = Phase::Body {
             head,
             body: Vec::new(),
+            spool: None,
             framing,
             began,
         };
@@ -904,7 +957,13 @@ impl Conn {
     /// many input bytes it used, or `None` when it needs more input.
     fn feed_body(&mut self, start: usize, ctx: &mut Ctx) -> Option<usize> {
         let head_request = matches!(&self.phase, Phase::Body { head, .. } if head.is_head());
-        let Phase::Body { body, framing, .. } = &mut self.phase else {
+        let Phase::Body {
+            body,
+            spool,
+            framing,
+            ..
+        } = &mut self.phase
+        else {
             return None;
         };
         let before = body.len();
@@ -919,6 +978,13 @@ impl Conn {
             }
             false => step.and(Err(no_room())),
         };
+        // Past the spool size, what is written to disk is memory given back.
+        let step = step.and_then(|progress| {
+            let spilled = spill(body, spool, progress.1, &ctx.spooling)?;
+            ctx.budget.give_back(spilled);
+            self.reserved -= spilled;
+            Ok(progress)
+        });
         let (used, done) = match step {
             Ok(progress) => progress,
             Err(refusal) => {
@@ -943,29 +1009,46 @@ impl Conn {
     /// after it.
     fn dispatch(&mut self, last: bool, ctx: &mut Ctx) {
         self.release(ctx);
+        // A spooled body is mapped first, so that a failure is refused as this request.
+        let mapped = match &mut self.phase {
+            Phase::Body { spool, .. } => spool.take().map(Spool::finish).transpose(),
+            _ => Ok(None),
+        };
+        let mapped = match mapped {
+            Ok(mapped) => mapped,
+            Err(err) => {
+                let head_request =
+                    matches!(&self.phase, Phase::Body { head, .. } if head.is_head());
+                return self.fail(spool_failed(&ctx.spooling, &err), head_request, ctx);
+            }
+        };
         let phase = std::mem::replace(&mut self.phase, Phase::Head { first_byte: None });
         if let Phase::Body { head, body, .. } = phase {
-            self.respond(head, body, last, ctx);
+            let request = match mapped {
+                Some(mapped) => Request::spooled(head, mapped, self.peer),
+                None => Request::new(head, body, self.peer),
+            };
+            self.respond(request, last, ctx);
         }
     }
 
     /// Runs the handler on a complete request and queues its response. `last`: no
     /// pipelined request is buffered after it.
-    fn respond(&mut self, head: RequestHead, body: Vec<u8>, last: bool, ctx: &mut Ctx) {
+    fn respond(&mut self, request: Request, last: bool, ctx: &mut Ctx) {
         if !self.send_earlier_answers(ctx) {
             return;
         }
         if ctx.check_client && self.client_gone() {
-            self.abandon(head, body, ctx);
+            self.abandon(request, ctx);
             return;
         }
         let overdue = self.overdue(ctx);
         let moved = last && self.waited_behind_others(ctx);
         self.newcomer_seen_at = Some(ctx.newcomer_served_at);
+        let head = request.head();
         let (version, head_request, wants) = (head.version(), head.is_head(), head.keep_alive());
-        ctx.slot.begin_request(&request_line(&head), ctx.now_ms);
+        ctx.slot.begin_request(&request_line(head), ctx.now_ms);
         let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
-        let request = Request::new(head, body, self.peer);
         let response = match overdue {
             true => shed(ctx),
             false => self.run(&request, head_request, ctx),
@@ -1120,16 +1203,15 @@ impl Conn {
     /// queued is: the application is not called and nothing is sent for this request or
     /// any after it. The access log says 499, nginx's "client closed request"; answers
     /// queued before it still go out, then the connection closes.
-    fn abandon(&mut self, head: RequestHead, body: Vec<u8>, ctx: &mut Ctx) {
+    fn abandon(&mut self, request: Request, ctx: &mut Ctx) {
         ctx.slot.abandon_request();
         log::debug!(
             "skipped {} {}: {} closed the connection first",
-            head.method(),
-            head.target(),
+            request.method(),
+            request.target(),
             peer_name(self.peer)
         );
         if let Some(log) = ctx.access.as_ref() {
-            let request = Request::new(head, body, self.peer);
             let started = (SystemTime::now(), ctx.now);
             let line = line_for(log, &request, &Response::new(CLIENT_CLOSED), started);
             // Logged after the answers queued before it, in the order of the requests.
@@ -1721,6 +1803,54 @@ fn peer_name(peer: Option<SocketAddr>) -> String {
 mod tests {
     use super::*;
     use crate::http::Body;
+
+    /// A body moves to its spool file once over the spool size, then in writes of
+    /// [`spool::WRITE_AFTER`] bytes, and whatever is left when it is done.
+    #[test]
+    fn spilling_a_body_to_its_spool() {
+        let spooling = Spooling {
+            size: 10,
+            dir: std::env::temp_dir(),
+        };
+        let (mut body, mut spool) = (vec![b'x'; 10], None);
+        assert_eq!(
+            spill(&mut body, &mut spool, false, &spooling).ok(),
+            Some(0),
+            "not over"
+        );
+        assert!(spool.is_none());
+        body.push(b'y');
+        assert_eq!(
+            spill(&mut body, &mut spool, false, &spooling).ok(),
+            Some(11),
+            "over"
+        );
+        assert!(body.is_empty() && spool.is_some());
+        body.extend_from_slice(b"z");
+        assert_eq!(
+            spill(&mut body, &mut spool, false, &spooling).ok(),
+            Some(0),
+            "too few"
+        );
+        body.resize(spool::WRITE_AFTER, b'z');
+        assert_eq!(
+            spill(&mut body, &mut spool, false, &spooling).ok(),
+            Some(spool::WRITE_AFTER as u64)
+        );
+        body.extend_from_slice(b"end");
+        assert_eq!(
+            spill(&mut body, &mut spool, true, &spooling).ok(),
+            Some(3),
+            "the rest"
+        );
+        let mapped = spool.take().map(Spool::finish).transpose().expect("mapped");
+        let mapped = mapped.expect("a spool");
+        assert_eq!(mapped.len(), 11 + spool::WRITE_AFTER + 3);
+        assert_eq!(
+            (&mapped[..11], &mapped[mapped.len() - 3..]),
+            (&b"xxxxxxxxxxy"[..], &b"end"[..])
+        );
+    }
 
     #[test]
     fn a_panic_whose_payload_panics_when_dropped_is_still_a_500() {

@@ -21,6 +21,7 @@
 mod conn;
 mod out;
 mod recycle;
+pub(crate) mod spool;
 mod stream;
 
 pub use stream::{Listener, Stream};
@@ -491,7 +492,11 @@ impl Worker {
                 served: 0,
                 access: spec.access_log,
                 metrics,
-                budget: InputBudget::for_limit(config.limits.max_body),
+                budget: InputBudget::for_limit(config.limits.max_body.min(config.body_spool_size)),
+                spooling: spool::Spooling {
+                    size: config.body_spool_size,
+                    dir: config.body_spool_dir.clone(),
+                },
                 slow_answer: false,
                 drain_ends: None,
             },
