@@ -14,9 +14,10 @@
 //! This is uWSGI's `cheaper-algo backlog` (anchors §3, item 8); gunicorn only reports
 //! the number, and its users script TTIN/TTOU around it.
 //!
-//! It never grows past the memory the cgroup allows (`memory_limit`): the master says
-//! whether one more worker fits, and is asked only when a step up is due. A pool held
-//! back by memory is reported once per spell of crowding.
+//! It never grows past the memory the cgroup allows (`memory_limit`), nor past the CPUs
+//! (`cpu_use`: workers that keep every CPU busy are the limit, and one more only shares
+//! them): the master says whether one more worker fits, and is asked only when a step up
+//! is due. A pool held back is reported once per spell of crowding.
 //!
 //! Hysteresis keeps the pool from flapping: it grows by one worker per second of
 //! sustained crowding, and shrinks by one per `--scale-down-after` of sustained quiet:
@@ -41,7 +42,7 @@ pub struct Autoscaler {
     crowded_since: Option<u64>,
     /// Since when some worker has been idle with nothing waiting.
     quiet_since: Option<u64>,
-    /// A step up was refused for memory in this spell of crowding, and reported.
+    /// A step up was refused (memory, CPUs) in this spell of crowding, and reported.
     held: bool,
     /// Since when the clocks have been stopped (see [`pause`](Self::pause)).
     paused_since: Option<u64>,
@@ -67,7 +68,8 @@ pub enum Step {
     Up { waited_ms: u64 },
     /// Two workers sat idle, with nothing waiting, this long.
     Down { quiet_ms: u64 },
-    /// A step up was due after this long, but one more worker would not fit in memory.
+    /// A step up was due after this long, but one more worker would not fit (in memory,
+    /// or on CPUs the workers keep busy).
     Held { waited_ms: u64 },
 }
 
@@ -116,7 +118,8 @@ impl Autoscaler {
 
     /// The step to take after this look, if any: one worker at a time. A count moved
     /// outside the bounds by TTIN/TTOU is not pulled back at once, only no further.
-    /// `fits` says whether memory allows one more worker; it is asked only for a step up.
+    /// `fits` says whether one more worker fits (memory, CPUs); it is asked only for a
+    /// step up.
     pub fn step(&mut self, seen: Observation, fits: impl FnOnce() -> bool) -> Option<Step> {
         let now = seen.now_ms;
         self.resume(now);

@@ -18,6 +18,7 @@
 
 mod action;
 mod autoscale;
+mod cpu_use;
 mod listeners;
 mod memory_limit;
 mod oom;
@@ -39,6 +40,7 @@ use nix::unistd::Pid;
 
 use self::action::{Action, Phase, action_for};
 use self::autoscale::{Autoscaler, Observation, Step};
+use self::cpu_use::CpuUse;
 use self::listeners::Listener;
 use self::memory_limit::{MemoryLimit, Room};
 use self::oom::OomKills;
@@ -118,6 +120,8 @@ struct Master<'a> {
     autoscaler: Option<Autoscaler>,
     /// The cgroup's memory limit, which the autoscaler stays under (found only for it).
     memory_limit: Option<MemoryLimit>,
+    /// Whether the workers keep the CPUs busy, when the autoscaler would add one.
+    cpu_use: CpuUse,
     /// WINCH: no workers until HUP brings them back.
     workers_stopped: bool,
     phase: Phase,
@@ -229,6 +233,7 @@ impl<'a> Master<'a> {
             target: config.workers,
             autoscaler: autoscaler_for(&config),
             memory_limit,
+            cpu_use: CpuUse::new(),
             scoreboard,
             lifeline: Some(lifeline),
             loaded,
@@ -560,8 +565,9 @@ impl<'a> Master<'a> {
         self.autoscaler.iter_mut().for_each(Autoscaler::interrupt);
     }
 
-    /// `--max-workers`: one more worker while connections wait and none is idle (if it
-    /// fits in the cgroup's memory), one fewer after workers sit idle.
+    /// `--max-workers`: one more worker while connections wait and none is idle (if the
+    /// workers leave the CPUs room for it, and it fits in the cgroup's memory), one fewer
+    /// after workers sit idle.
     fn autoscale(&mut self) {
         if self.autoscaler.is_none() {
             return;
@@ -572,6 +578,12 @@ impl<'a> Master<'a> {
             PoolView::Wait => return self.autoscaler.iter_mut().for_each(|a| a.pause(now_ms)),
             PoolView::StartOver => return self.autoscaler.iter_mut().for_each(|a| a.interrupt()),
         };
+        match idle {
+            0 => self
+                .cpu_use
+                .look(self.pool.iter().map(|w| w.pid.as_raw()), now_ms),
+            _ => self.cpu_use.forget(),
+        }
         let behind = scoreboard::summarize(self.scoreboard).waiting;
         let seen = Observation {
             target: self.target,
@@ -584,15 +596,16 @@ impl<'a> Master<'a> {
             },
             now_ms,
         };
-        let mut room = None;
+        let (mut room, mut cpus_full) = (None, None);
         let fits = || {
+            cpus_full = self.cpu_use.saturated();
             let pids = self.pool.iter().map(|w| w.pid);
             room = self.memory_limit.as_ref().and_then(|m| m.room(pids));
-            room.as_ref().is_none_or(Room::fits)
+            cpus_full.is_none() && room.as_ref().is_none_or(Room::fits)
         };
         let step = self.autoscaler.as_mut().and_then(|a| a.step(seen, fits));
         if let Some(step) = step {
-            self.take_step(step, seen.queued, room);
+            self.take_step(step, seen.queued, room, cpus_full);
         }
     }
 
@@ -620,19 +633,34 @@ impl<'a> Master<'a> {
     }
 
     /// Applies and logs an autoscaling step.
-    fn take_step(&mut self, step: Step, queued: Option<u64>, room: Option<Room>) {
+    /// `cpus_full`: the workers' runnable CPUs and the CPUs there are, when they leave no
+    /// room for one more.
+    fn take_step(
+        &mut self,
+        step: Step,
+        queued: Option<u64>,
+        room: Option<Room>,
+        cpus_full: Option<(f64, usize)>,
+    ) {
         let waiting = queued.map_or("connections".into(), |n| n.to_string());
         let before = self.target;
-        let why = match (step, room) {
-            (Step::Up { waited_ms }, _) => {
+        let why = match (step, room, cpus_full) {
+            (Step::Up { waited_ms }, ..) => {
                 self.target += 1;
                 format!("{waiting} waiting, no worker idle for {waited_ms} ms")
             }
-            (Step::Down { quiet_ms }, _) => {
+            (Step::Down { quiet_ms }, ..) => {
                 self.target -= 1;
                 format!("two workers idle and nothing waiting for {quiet_ms} ms")
             }
-            (Step::Held { waited_ms }, room) => {
+            (Step::Held { waited_ms }, _, Some((runnable, cpus))) => {
+                return log::warn!(
+                    "Autoscale: {waiting} waiting, no worker idle for {waited_ms} ms, but the \
+                     workers keep {runnable:.2} of {cpus} CPU(s) busy: one more would share \
+                     them, not add to them; the pool stays at {before}"
+                );
+            }
+            (Step::Held { waited_ms }, room, None) => {
                 let room = room.map_or(String::new(), |r| r.describe());
                 return log::warn!(
                     "Autoscale: {waiting} waiting, no worker idle for {waited_ms} ms, but one \
