@@ -327,9 +327,12 @@ where
 /// Runs a master with this configuration and application until it is told to stop.
 /// Use this instead of [`run_main`] when the configuration is built in code.
 ///
-/// It is the part of [`run_main`] after the command line: it sets up the error log from
-/// the configuration (unless a [`log`] logger is installed already), does not look at
-/// [`Config::mode`], and leaves exit codes to the caller (`ExitCode::from(err.exit_status())`). The configuration is read from arguments with
+/// It is the part of [`run_main`] after the command line: it answers `--check-config`
+/// and `--print-config` as `run_main` does ([`Config::mode`]: `configuration OK`, or the
+/// configuration as the arguments, environment and file gave it, on stdout, and `Ok`
+/// with nothing started; set `config.mode` to [`config::Mode::Serve`] to serve
+/// regardless), sets up the error log from the configuration (unless a [`log`] logger
+/// is installed already), and leaves exit codes to the caller (`ExitCode::from(err.exit_status())`). The configuration is read from arguments with
 /// [`config::from_argv`], then adjusted; what was adjusted is checked again
 /// ([`Config::check`]) before anything starts.
 ///
@@ -381,6 +384,9 @@ where
 /// ```
 pub fn serve(config: Config, app: App) -> Result<(), Error> {
     config.check()?;
+    if answer_mode(&config) {
+        return Ok(());
+    }
     // What the arguments, environment and file say, before the changes made in code:
     // what the first HUP compares with. Read now, before the server announces itself,
     // after which the file may be edited for that HUP.
@@ -412,22 +418,28 @@ fn prepare() -> Result<Config, ExitCode> {
         return Err(check::run(&words));
     }
     let config = config::from_args_and_env().map_err(|err| error::report(&err))?;
-    match &config.mode {
-        config::Mode::Serve => {}
-        config::Mode::Check => {
-            say(
-                std::io::stdout(),
-                &format!("{}: configuration OK\n", program().0),
-            );
-            return Err(ExitCode::SUCCESS);
-        }
-        config::Mode::Print(text) => {
-            say(std::io::stdout(), text);
-            return Err(ExitCode::SUCCESS);
-        }
+    if answer_mode(&config) {
+        return Err(ExitCode::SUCCESS);
     }
     start_logging(&config).map_err(|err| error::report(&err))?;
     Ok(config)
+}
+
+/// Answers `--check-config` or `--print-config` on stdout; whether either was asked
+/// (and nothing is to be served).
+fn answer_mode(config: &Config) -> bool {
+    match &config.mode {
+        config::Mode::Serve => false,
+        config::Mode::Check => {
+            let ok = format!("{}: configuration OK\n", program().0);
+            say(std::io::stdout(), &ok);
+            true
+        }
+        config::Mode::Print(text) => {
+            say(std::io::stdout(), text);
+            true
+        }
+    }
 }
 
 /// Writes `text` to `out` (stdout or stderr), whose reader may have gone
@@ -459,5 +471,20 @@ mod tests {
         };
         let err = serve(config, App::PerWorker(&factory)).unwrap_err();
         assert!(err.to_string().contains("worker_connections"), "{err}");
+    }
+
+    /// `--check-config` and `--print-config` are answered by `serve` too, with nothing
+    /// started: it started a server on 127.0.0.1:8000 for either (an embedder's probe),
+    /// where here, a test with threads, it fails at once.
+    #[test]
+    fn serve_answers_check_config_and_print_config() {
+        let factory = |_: &Config| -> Box<dyn Handler> {
+            Box::new(|_: &Request| Response::text(200, "never\n"))
+        };
+        for flag in ["--check-config", "--print-config"] {
+            let config = config::from_argv(vec!["my-app".into(), flag.into()]).unwrap();
+            let served = serve(config, App::PerWorker(&factory));
+            assert!(served.is_ok(), "{flag}: {served:?}");
+        }
     }
 }
