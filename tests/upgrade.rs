@@ -387,3 +387,22 @@ fn a_failed_upgrade_says_how_the_new_master_ended() {
     assert!(line.contains("ended with code 1"), "{line}");
     assert_eq!(server.get("/").status, 200);
 }
+
+/// A USR2 whose new master listens for metrics elsewhere (`metrics-bind` changed in the
+/// file): the new master lets the handed socket go, and the old one answers on it again
+/// until it exits. Its scrapers and health checks waited in a queue no master served.
+#[test]
+fn a_metrics_port_the_new_master_lets_go_is_answered_by_the_old() {
+    let dir = TempDir::new("upgrade-metrics");
+    let file = dir.join("app.toml");
+    std::fs::write(&file, "metrics-bind = \"127.0.0.1:0\"\n").expect("write");
+    let shown = file.to_str().expect("a UTF-8 temporary path");
+    let server = Launch::new().args(&["--workers", "1", "-c", shown]).start();
+    let old_port = server.metrics_addr();
+    std::fs::write(&file, "metrics-bind = \"127.0.0.2:0\"\n").expect("write");
+    let _new = server.usr2();
+    server.wait_for_log("--metrics-bind moved from", secs(10));
+    server.wait_for_log("does not use this master's metrics port", secs(10));
+    let alive = crate::client::get(old_port, "/healthz");
+    assert_eq!((alive.status, alive.text().as_str()), (200, "ok\n"));
+}

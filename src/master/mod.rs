@@ -288,6 +288,7 @@ impl<'a> Master<'a> {
                 self.handle(signal);
             }
             self.reap_workers();
+            self.take_back_metrics_port();
             self.scale();
             self.autoscale();
             self.end_drain_delay();
@@ -480,6 +481,31 @@ impl<'a> Master<'a> {
         if let Some(pidfile) = self.pidfile.as_mut() {
             pidfile.move_back_from_oldbin();
         }
+        self.watch_metrics_port(true);
+    }
+
+    /// During an upgrade, answers the metrics port again if the new master let it go (its
+    /// `--metrics-bind` names another address): nobody else will, and a scraper or
+    /// health check still pointed at it waited in a queue no master served until this
+    /// one exited.
+    fn take_back_metrics_port(&mut self) {
+        let (Some(new), Some(scrapes)) = (self.new_master, self.scrapes.as_ref()) else {
+            return;
+        };
+        if scrapes.watched() {
+            return;
+        }
+        let Ok(stat) = nix::sys::stat::fstat(scrapes.fd()) else {
+            return;
+        };
+        if reexec::holds_socket(new.as_raw(), stat.st_ino) {
+            return;
+        }
+        log::info!(
+            "The new master (pid: {new}) does not use this master's metrics port ({}); this \
+             master answers it until it exits",
+            scrapes.url()
+        );
         self.watch_metrics_port(true);
     }
 

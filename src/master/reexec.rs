@@ -97,6 +97,19 @@ pub fn parent_serves() -> bool {
     children.is_ok_and(|list| list.split_whitespace().any(|pid| pid != us))
 }
 
+/// Whether process `pid` holds a descriptor of the socket whose inode is `inode` (a
+/// `socket:[INODE]` link in `/proc/PID/fd`): whether a new master kept the metrics port
+/// it was handed. A process that cannot be looked at is taken to hold it, as before this
+/// was asked.
+pub fn holds_socket(pid: i32, inode: u64) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return true;
+    };
+    let wanted = format!("socket:[{inode}]");
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .any(|link| link.as_os_str() == wanted.as_str())
+}
+
 /// The master that started this one, while it runs and is still our parent.
 pub fn pending_parent() -> Option<i32> {
     std::env::var(PARENT_ENV)

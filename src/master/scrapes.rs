@@ -193,6 +193,11 @@ impl Scrapes {
         self.metrics.forget_listeners();
     }
 
+    /// Whether this master answers on the port now (see [`Scrapes::watch`]).
+    pub fn watched(&self) -> bool {
+        self.watched
+    }
+
     /// Starts or stops answering on the port: stopped while a new master (USR2) serves
     /// on it, so that scrapes reach that one alone. Connections already accepted are
     /// finished either way; new ones wait in the queue for whichever master watches.
