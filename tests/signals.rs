@@ -159,7 +159,7 @@ fn a_queued_connection_still_silent_at_a_stop_is_answered() {
     let mut silent = UnixStream::connect(&path).expect("connect over the Unix socket");
     server.signal(Signal::SIGTERM);
     assert_eq!(sleeper.read_response(secs(15)).status, 200);
-    server.wait_for_log("serving them first", secs(15));
+    server.wait_for_log("of them first", secs(15));
     unix_send(&mut silent, "/pid");
     let answer = unix_answer(&mut silent);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
@@ -265,7 +265,7 @@ fn a_worker_done_with_its_share_takes_a_busy_siblings_share() {
 fn wait_both_planned(server: &Server) {
     let planned = poll_until(secs(15), || {
         let log = server.log();
-        let plans = log.iter().filter(|l| l.contains("serving them first"));
+        let plans = log.iter().filter(|l| l.contains("of them first"));
         (plans.count() == 2).then_some(())
     });
     assert!(planned.is_some(), "both workers planned their share");

@@ -757,7 +757,12 @@ impl Worker {
         let whole_server = self.ctx.slot.unready();
         let counted = self.claim(whole_server.then(|| self.workers_sharing_the_queue()));
         if whole_server && counted > 0 {
-            log::info!("{counted} connection(s) wait in the accept queue: serving them first");
+            // This worker's share, not the whole queue: each worker says its own.
+            let share: u32 = self.last_accepts.iter().sum();
+            log::info!(
+                "{counted} connection(s) wait in the accept queue: this worker serves {share} \
+                 of them first"
+            );
         }
         self.take_the_shares();
     }
