@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::TcpStream;
 
 use crate::client::{self, RESPONSE_WITHIN, request};
-use crate::util::{Launch, Server, TempDir, poll_until, proc_status, secs};
+use crate::util::{Launch, Server, TempDir, poll_until, proc_status, secs, send_signal};
 
 /// A one-worker server whose kept-alive connections outlive every wait below.
 fn start() -> Server {
@@ -294,15 +294,53 @@ fn an_http10_stream_cut_short_is_reset() {
     expect_reset(&mut raw);
 }
 
-/// ... also when the worker itself ends in the middle (here `--timeout` kills it in a
-/// read that hangs): the kernel's close of a dead process's socket was a plain FIN.
+/// ... also when the worker itself ends in the middle (here killed once the head is
+/// out, as a `--timeout` kill in a read that hangs would end it): the kernel's close of
+/// a dead process's socket was a plain FIN.
 #[test]
 fn an_http10_stream_its_worker_dies_in_is_reset() {
-    let server = Launch::new()
-        .args(&["--workers", "1", "--timeout", "1"])
-        .start();
-    let wire = b"GET /stream?kib=4&ms_per_kib=4000 HTTP/1.0\r\n\r\n";
-    expect_reset(&mut sent_bytes(&server, wire));
+    let server = start();
+    let worker = server.children()[0];
+    let wire = b"GET /stream?kib=1048576 HTTP/1.0\r\n\r\n";
+    let mut raw = sent_bytes(&server, wire);
+    let (head, _) = client::read_until(&mut raw, secs(10), |b| {
+        b.windows(4).any(|w| w == b"\r\n\r\n")
+    });
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&head)
+    );
+    send_signal(worker, nix::sys::signal::Signal::SIGKILL);
+    expect_reset(&mut raw);
+}
+
+/// A stream whose first read fails (or panics, or finds the stream short of its
+/// Content-Length) is answered 500: that read is made before the head is sent, while
+/// the request is still the handler's, as gunicorn answers an iterable that raises
+/// before its first item, not with a 200 cut short.
+#[test]
+fn a_stream_failing_at_its_first_read_is_answered_500() {
+    let server = start();
+    for target in [
+        "/stream?kib=4&fail_after=0",
+        "/stream?kib=4&panic_after=0",
+        "/stream?kib=0&length=100",
+    ] {
+        let mut conn = server.connect();
+        conn.send(&request("GET", target, &[], b""));
+        let answer = conn.read_response(RESPONSE_WITHIN);
+        assert_eq!(answer.status, 500, "{target}: {answer:?}");
+        server.wait_for_log(
+            &format!("answering GET {target} failed before its first byte"),
+            secs(5),
+        );
+    }
+    // A later read failing still cuts the answer, its head gone out already.
+    let mut cut = sent(&server, "/stream?kib=64&fail_after=20");
+    let (answer, _) = client::read_to_close(&mut cut, secs(10));
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    assert!(!answer.ends_with(b"0\r\n\r\n"), "no last chunk");
 }
 
 /// Reads to the end of the connection, which must be a reset.

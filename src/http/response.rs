@@ -141,12 +141,14 @@ pub enum Body {
     /// its other connections' requests, as the handler does: a read that waits (on a
     /// database cursor, another service) holds the worker meanwhile, which counts as busy
     /// in that request, and `--timeout` counts each read. A reader must block: one that
-    /// says `WouldBlock` has failed. A read that fails or panics, or a stream that ends
-    /// short of its `Content-Length`, is logged and the connection is closed without the
-    /// end of the message (reset, for an HTTP/1.0 answer the close would end), so the
-    /// client knows the content is cut short (the head is out: a 500 is no longer
-    /// possible). HEAD, 204 and 304 answers drop the reader unread; a `Drop` that panics
-    /// is caught, as a handler's panic is.
+    /// says `WouldBlock` has failed. The first read is made before the head is sent, as
+    /// part of the request: one that fails or panics, or finds the stream short of its
+    /// `Content-Length` already, gets the request a 500. A later read that fails or
+    /// panics, or a stream that ends short of its `Content-Length`, is logged and the
+    /// connection is closed without the end of the message (reset, for an HTTP/1.0
+    /// answer the close would end), so the client knows the content is cut short (the
+    /// head is out: a 500 is no longer possible). HEAD, 204 and 304 answers drop the
+    /// reader unread; a `Drop` that panics is caught, as a handler's panic is.
     ///
     /// # Examples
     ///
@@ -475,6 +477,11 @@ impl Response {
     pub fn with_body(mut self, body: Body) -> Response {
         self.body = body;
         self
+    }
+
+    /// Takes the body out, leaving none, for the worker to put back changed.
+    pub(crate) fn take_body(&mut self) -> Body {
+        std::mem::replace(&mut self.body, Body::Empty)
     }
 
     /// The status code.

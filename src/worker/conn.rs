@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::out::OutQueue;
+use super::out::{self, OutQueue};
 use super::spool::{self, Spool, Spooling};
 use super::stream::Stream;
 use crate::Handler;
@@ -424,6 +424,9 @@ pub struct Conn {
     /// Bytes still to come of a body refused before it was read, as announced (or as
     /// many as a lingering close takes in, for a chunked one).
     refused_body: u64,
+    /// What the stream of the answer being queued gave at its first read, made before
+    /// its head ([`first_read`]), from `respond` to `queue_body`.
+    read_ahead: Option<Vec<u8>>,
     /// The client shut down its side (EPOLLRDHUP was reported).
     peer_closed: bool,
     /// Bytes of the worker's [`InputBudget`] its request in progress holds.
@@ -477,6 +480,7 @@ impl Conn {
             newcomer_seen_at: None,
             failed: false,
             refused_body: 0,
+            read_ahead: None,
             peer_closed: false,
             reserved: 0,
             received: 0,
@@ -1049,10 +1053,11 @@ impl Conn {
         let (version, head_request, wants) = (head.version(), head.is_head(), head.keep_alive());
         ctx.slot.begin_request(&request_line(head), ctx.now_ms);
         let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
-        let response = match overdue {
-            true => shed(ctx),
+        let (response, ahead) = match overdue {
+            true => (shed(ctx), None),
             false => self.run(&request, head_request, ctx),
         };
+        self.read_ahead = ahead;
         ctx.answered();
         let line = match (ctx.access.as_ref(), started) {
             (Some(log), Some(started)) => Some(line_for(log, &request, &response, started)),
@@ -1105,13 +1110,18 @@ impl Conn {
 
     /// Answers a request, armed for a SIGABRT meanwhile (a `--timeout` kill) to answer
     /// it 500 instead ([`abort_answer`]), unless earlier answers still wait unsent
-    /// ahead of it.
-    fn run(&self, request: &Request, head_request: bool, ctx: &mut Ctx) -> Response {
+    /// ahead of it; a stream's first read is made then too ([`first_read`]).
+    fn run(
+        &self,
+        request: &Request,
+        head_request: bool,
+        ctx: &mut Ctx,
+    ) -> (Response, Option<Vec<u8>>) {
         let _armed = self
             .out
             .is_empty()
             .then(|| abort_answer::arm(self.stream.fd(), head_request));
-        dispatch(ctx, request)
+        first_read(dispatch(ctx, request), request)
     }
 
     /// Writes the answers to earlier pipelined requests before the next one runs when
@@ -1367,7 +1377,7 @@ impl Conn {
                     // (a --timeout kill, a drain's SIGABRT) included.
                     self.stream.reset_on_close();
                 }
-                self.out.push_stream(reader, end)
+                self.out.push_stream(reader, end, self.read_ahead.take())
             }
         }
     }
@@ -1688,6 +1698,41 @@ fn shed(ctx: &Ctx) -> Response {
 fn call_handler(handler: &mut dyn Handler, request: &Request) -> Response {
     let outcome = catch_unwind(AssertUnwindSafe(|| handler.handle(request)));
     checked(outcome, "on", request.method(), request.target())
+}
+
+/// Makes a stream's first read now, while the request is still the handler's, before
+/// its head goes out: a reader that fails at once (a query that errs on its first
+/// fetch, a stream short of its Content-Length from the start) is answered 500, as
+/// gunicorn answers an iterable that raises before its first item, where the head sent
+/// first left the client only a cut answer. Returns the answer and what was read, which
+/// goes out first ([`OutQueue::push_stream`]).
+fn first_read(mut response: Response, request: &Request) -> (Response, Option<Vec<u8>>) {
+    let head_request = request.is_head();
+    let meta = ResponseMeta {
+        version: request.version(),
+        keep_alive: true,
+        head_request,
+    };
+    let end = stream_end(response.status(), &response, &meta);
+    let (Some(end), true) = (end, body_allowed(response.status(), head_request)) else {
+        return (response, None);
+    };
+    let Body::Stream(mut reader) = response.take_body() else {
+        return (response, None);
+    };
+    match out::read_first(reader.as_mut(), end) {
+        Ok(first) => (response.with_body(Body::Stream(reader)), Some(first)),
+        Err(err) => {
+            log::error!(
+                "the stream answering {} {} failed before its first byte: {err}; answered 500",
+                request.method(),
+                request.target()
+            );
+            drop_guarded(reader);
+            drop_guarded(response);
+            (Response::text(500, "Internal Server Error\n"), None)
+        }
+    }
 }
 
 /// The application's answer before a body is read ([`Handler::before_body`]), if any.

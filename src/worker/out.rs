@@ -59,6 +59,9 @@ enum Segment {
         /// The request it answers, for the log and the scoreboard (`GET /export
         /// HTTP/1.1`); none for an answer made before the body was read.
         answering: Option<Box<str>>,
+        /// What its first read gave, made before the head was sent
+        /// (`conn::first_read`), still to be framed and queued.
+        ahead: Option<Vec<u8>>,
     },
 }
 
@@ -201,14 +204,16 @@ impl OutQueue {
         Ok(())
     }
 
-    /// Queues a handler's stream, to be read as the client takes what goes before it. An
-    /// HTTP/1.1 stream of unknown length is chunked, one read a chunk.
-    pub fn push_stream(&mut self, reader: Box<dyn Read>, end: StreamEnd) {
+    /// Queues a handler's stream, to be read as the client takes what goes before it,
+    /// after `ahead`, what its first read gave if it was made already. An HTTP/1.1
+    /// stream of unknown length is chunked, one read a chunk.
+    pub fn push_stream(&mut self, reader: Box<dyn Read>, end: StreamEnd, ahead: Option<Vec<u8>>) {
         self.close_delimited = end == StreamEnd::Close;
         self.segments.push_back(Segment::Stream {
             reader: AppReader(reader),
             end,
             answering: None,
+            ahead,
         });
     }
 
@@ -250,23 +255,24 @@ impl OutQueue {
     /// queues it ahead of the stream; at the stream's end, the stream leaves the queue and
     /// the last chunk, if it is chunked, takes its place. An error (a failed or panicking
     /// read, a stream short of its Content-Length) is logged: the answer cannot be
-    /// finished.
-    fn pull(&mut self) -> io::Result<()> {
+    /// finished. The piece read before the head was sent is queued first, with no read;
+    /// whether it was is the result.
+    fn pull(&mut self) -> io::Result<bool> {
         let Some(Segment::Stream {
             reader,
             end,
             answering,
+            ahead,
         }) = self.segments.front_mut()
         else {
-            return Ok(());
+            return Ok(false);
         };
-        // A read is the application's time: the worker is busy in this request meanwhile,
-        // for the master's --timeout, the metrics and the autoscaler.
+        let read_before = ahead.is_some();
         let which = answering.as_deref().unwrap_or("a request");
-        let slot = scoreboard::own();
-        slot.inspect(|slot| slot.begin_request(&[which.as_bytes()], monotonic_ms()));
-        let piece = read_piece(reader.0.as_mut(), end);
-        slot.inspect(|slot| slot.idle_again(monotonic_ms()));
+        let piece = match ahead.take() {
+            Some(raw) => Ok(frame_piece(raw, end)),
+            None => read_as_the_application(reader, end, which),
+        };
         let piece = piece.inspect_err(|err| {
             log::warn!(
                 "the stream answering {which} failed: {err}; closing the connection, the answer cut short"
@@ -287,7 +293,7 @@ impl OutQueue {
                 self.stream_ended = Some(self.queued_end());
             }
         }
-        Ok(())
+        Ok(read_before)
     }
 
     /// Writes until the queue is empty (`Ok(true)`) or the socket would block
@@ -326,7 +332,10 @@ impl OutQueue {
                 }
                 began.get_or_insert_with(Instant::now);
                 (reads, self.read_stream) = (reads + 1, true);
-                self.pull()?;
+                if self.pull()? {
+                    // The read behind it was the handler's, just now: that was the turn.
+                    reads = STREAM_READS_PER_TURN;
+                }
                 continue;
             }
             let (result, is_file) = match front {
@@ -405,6 +414,52 @@ impl OutQueue {
             }
         }
     }
+}
+
+/// A stream's first read, unframed, made before its head is sent (`conn::first_read`):
+/// up to [`STREAM_READ`] bytes (empty at its end), or why it failed, a stream that ends
+/// short of its Content-Length included.
+pub(super) fn read_first(reader: &mut dyn Read, end: StreamEnd) -> io::Result<Vec<u8>> {
+    let mut unframed = match end {
+        StreamEnd::Chunked => StreamEnd::Close,
+        counted => counted,
+    };
+    Ok(read_piece(reader, &mut unframed)?.unwrap_or_default())
+}
+
+/// One read of a stream, as the application's time: the worker is busy in the request
+/// meanwhile, for the master's --timeout, the metrics and the autoscaler.
+fn read_as_the_application(
+    reader: &mut AppReader,
+    end: &mut StreamEnd,
+    which: &str,
+) -> io::Result<Option<Vec<u8>>> {
+    let slot = scoreboard::own();
+    slot.inspect(|slot| slot.begin_request(&[which.as_bytes()], monotonic_ms()));
+    let piece = read_piece(reader.0.as_mut(), end);
+    slot.inspect(|slot| slot.idle_again(monotonic_ms()));
+    piece
+}
+
+/// The piece [`read_first`] read, framed as `end` says; `None` when it was empty (the
+/// stream's end, which `read_first` found complete).
+fn frame_piece(raw: Vec<u8>, end: &mut StreamEnd) -> Option<Vec<u8>> {
+    if raw.is_empty() {
+        return None;
+    }
+    Some(match end {
+        StreamEnd::Length(left) => {
+            *left -= raw.len() as u64;
+            raw
+        }
+        StreamEnd::Close => raw,
+        StreamEnd::Chunked => {
+            let mut buf = Vec::with_capacity(CHUNK_HEAD_ROOM + raw.len() + 2);
+            buf.resize(CHUNK_HEAD_ROOM, 0);
+            buf.extend_from_slice(&raw);
+            frame_chunk(buf)
+        }
+    })
 }
 
 /// The next piece of a stream, framed as `end` says; `None` at its end. Reads up to
