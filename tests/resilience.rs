@@ -385,13 +385,7 @@ fn the_open_file_limit_is_fitted_to_worker_connections() {
         .wrapped(&["prlimit", "--nofile=256:4096"])
         .args(&["--workers", "1", "--worker-connections", "1000"])
         .start();
-    let worker = the_worker(&raised);
-    let limits = std::fs::read_to_string(format!("/proc/{worker}/limits")).unwrap();
-    let line = limits.lines().find(|l| l.starts_with("Max open files"));
-    let soft: u64 = line
-        .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|n| n.parse().ok())
-        .expect("the worker's open-file limit");
+    let soft = open_file_limit(&raised);
     assert!(soft >= 1000, "the worker's open-file limit is {soft}");
     assert!(
         !raised.log().iter().any(|l| l.contains(" WARN ")),
@@ -404,6 +398,28 @@ fn the_open_file_limit_is_fitted_to_worker_connections() {
         .args(&["--workers", "1", "--worker-connections", "1000"])
         .start();
     short.wait_for_log("--worker-connections 1000 needs about", secs(10));
+
+    // Where bodies can be spooled, each connection may hold its spool file too.
+    let spooling = Launch::new()
+        .wrapped(&["prlimit", "--nofile=256:4096"])
+        .args(&["--workers", "1", "--worker-connections", "1000"])
+        .args(&["--limit-request-body", "2M"])
+        .start();
+    let soft = open_file_limit(&spooling);
+    assert!(
+        soft >= 2000,
+        "the spooling worker's open-file limit is {soft}"
+    );
+}
+
+/// The soft open-file limit of a one-worker server's worker.
+fn open_file_limit(server: &Server) -> u64 {
+    let worker = the_worker(server);
+    let limits = std::fs::read_to_string(format!("/proc/{worker}/limits")).expect("limits");
+    let line = limits.lines().find(|l| l.starts_with("Max open files"));
+    line.and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .expect("the worker's open-file limit")
 }
 
 /// Requests a client abandons half-way: (what, bytes sent before vanishing).
@@ -1295,6 +1311,43 @@ fn a_large_upload_is_spooled_to_disk_not_held_in_memory() {
     );
     let gone = poll_until(secs(10), || (spooled() == 0).then_some(()));
     assert!(gone.is_some(), "the spool file outlived its request");
+}
+
+/// Uploads stalled part-way once they spool hold no memory: each read is written as it
+/// arrives and no buffer is kept for the next (one kept, up to 512 KiB, was charged
+/// nothing to the input budget, and 100 such uploads grew the worker by about 50 MiB).
+#[test]
+fn stalled_spooling_uploads_hold_no_memory() {
+    let dir = TempDir::new("spool-stalled");
+    let server = Launch::new()
+        .args(&["--workers", "1", "--limit-request-body", "64M"])
+        .args(&["--body-spool-size", "64K", "--body-spool-dir"])
+        .args(&[dir.join("").to_str().expect("a UTF-8 path")])
+        .args(&["--body-timeout", "60"])
+        .start();
+    let worker = server.children()[0];
+    let anon_kib = || -> u64 {
+        let line = proc_status(worker, "RssAnon").expect("RssAnon");
+        line.trim_end_matches(" kB").trim().parse().expect("kB")
+    };
+    let before = anon_kib();
+    // Over the spool size, a little more, then a larger piece: each spooled on arrival.
+    let mut uploads: Vec<TcpStream> = (0..100)
+        .map(|_| partial_upload(&server, 64 << 20, (64 << 10) + 1000))
+        .collect();
+    uploads.iter().for_each(wait_consumed);
+    for upload in &mut uploads {
+        upload.write_all(&[b'u'; 1000]).expect("more");
+        upload
+            .write_all(&vec![b'u'; (256 << 10) + 3000])
+            .expect("more");
+    }
+    uploads.iter().for_each(wait_consumed);
+    let grown = anon_kib().saturating_sub(before);
+    assert!(
+        grown < 16 << 10,
+        "100 stalled uploads grew the worker by {grown} KiB"
+    );
 }
 
 /// A body that cannot be spooled (its directory removed after the start) is answered

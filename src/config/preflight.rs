@@ -3,9 +3,10 @@
 //! the workers (as `--user`, if given) can open the `--static` root and make files in
 //! `--body-spool-dir`.
 //!
-//! It binds and creates nothing. The check runs beside the live server, before a HUP or a
-//! restart: binding its TCP ports would collide with that server, and creating its files
-//! would disturb them. So a taken TCP address, a Unix socket that another server listens
+//! It binds nothing and creates nothing that stays: the spool directory is tried with a
+//! file that has no name, gone as it closes. The check runs beside the live server,
+//! before a HUP or a restart: binding its TCP ports would collide with that server, and
+//! creating its files would disturb them. So a taken TCP address, a Unix socket that another server listens
 //! on, a pidfile naming a running master and a directory the server may not write to are
 //! found only by a start.
 

@@ -160,7 +160,7 @@ impl<'a> Master<'a> {
         config::what_workers_open(&config)?;
         config::logs_for_workers(&config);
         config::static_served_as_root(&config);
-        fit_open_files(config.worker_connections);
+        fit_open_files(&config);
         // Listeners first, before this process opens descriptors of its own, so that an
         // `fd://N` naming a descriptor that was never inherited finds nothing there.
         let pid = nix::unistd::getpid();
@@ -1507,10 +1507,14 @@ const WORKER_OWN_FILES: u64 = 64;
 /// what the workers need, as far as the hard limit allows (Go's runtime raises it to
 /// the hard limit at start; nginx has `worker_rlimit_nofile`), and a limit still too
 /// low is said at start, as nginx says "worker_connections exceed open file resource
-/// limit", not found later under load as accept failing with EMFILE.
-fn fit_open_files(worker_connections: usize) {
+/// limit", not found later under load as accept failing with EMFILE. Where bodies can
+/// be spooled, each connection may hold its spool file too.
+fn fit_open_files(config: &Config) {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let needed = worker_connections as u64 + WORKER_OWN_FILES;
+    let worker_connections = config.worker_connections;
+    let spooling = config.limits.max_body > config.body_spool_size;
+    let per_connection = 1 + u64::from(spooling);
+    let needed = worker_connections as u64 * per_connection + WORKER_OWN_FILES;
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return;
     };

@@ -78,8 +78,8 @@ impl Drop for ZeroedPages {
 /// process's anonymous memory.
 ///
 /// The file must keep at least `len` bytes while it is mapped, as a read past its end
-/// raises SIGBUS: the caller maps only a file no other process holds (an unlinked
-/// spool, [`crate::worker::spool`]) and never shortens it.
+/// raises SIGBUS: the caller maps only a file no other process finds by a name (an
+/// unlinked spool, [`crate::worker::spool`]) and never shortens it.
 pub struct MappedFile {
     ptr: NonNull<u8>,
     len: usize,

@@ -1,6 +1,7 @@
 //! Request bodies too large to keep in memory. Past `--body-spool-size`, what has
 //! arrived of a body goes to a temporary file in `--body-spool-dir`, and the rest is
-//! written there as it arrives, as nginx writes its `client_body_temp` files. Once the
+//! written there read by read as it arrives, as nginx writes its `client_body_temp`
+//! files. Once the
 //! body is whole the file is mapped read-only ([`MappedFile`]), so the handler reads it
 //! with [`crate::Request::body`] as it reads a body kept in memory, and an upload up to
 //! `--limit-request-body` costs disk and page cache (pages the kernel may reclaim, which
@@ -9,8 +10,9 @@
 //!
 //! The file has no name from the moment it exists (`O_TMPFILE`; where the filesystem
 //! lacks it, it is created under a name of its own and unlinked at once), so nothing is
-//! left on disk however the worker ends, and no other process can open it, shorten it
-//! and make a read of the mapping fault.
+//! left on disk however the worker ends, and no other process finds it by a name to
+//! shorten it and make a read of the mapping fault: only root, or the workers' own user
+//! through `/proc/PID/fd`, could reach it (a reason for `--user`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -20,12 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::sys::pages::MappedFile;
 
-/// What a spooled body holds in memory before it is written out: one write for many of
-/// the worker's 64 KiB reads, rather than one each.
-pub const WRITE_AFTER: usize = 256 * 1024;
-
 /// When and where bodies are spooled.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Spooling {
     /// `--body-spool-size`: a body over this many bytes is spooled.
     pub size: u64,
