@@ -1049,11 +1049,14 @@ impl Conn {
         let (version, head_request, wants) = (head.version(), head.is_head(), head.keep_alive());
         ctx.slot.begin_request(&request_line(head), ctx.now_ms);
         let started = ctx.access.is_some().then(|| (SystemTime::now(), ctx.now));
-        let (response, ahead) = match overdue {
-            true => (shed(ctx), None),
-            false => self.run(&request, head_request, ctx),
+        let mut ahead = None;
+        let response = match overdue {
+            true => shed(ctx),
+            false => self.run(&request, head_request, ctx, &mut ahead),
         };
-        self.read_ahead = ahead;
+        if ahead.is_some() {
+            self.read_ahead = ahead;
+        }
         ctx.answered();
         let line = match (ctx.access.as_ref(), started) {
             (Some(log), Some(started)) => Some(line_for(log, &request, &response, started)),
@@ -1112,12 +1115,18 @@ impl Conn {
         request: &Request,
         head_request: bool,
         ctx: &mut Ctx,
-    ) -> (Response, Option<Vec<u8>>) {
+        ahead: &mut Option<Vec<u8>>,
+    ) -> Response {
         let _armed = self
             .out
             .is_empty()
             .then(|| abort_answer::arm(self.stream.fd(), head_request));
-        first_read(dispatch(ctx, request), request)
+        let response = dispatch(ctx, request);
+        // Tested here, so that the usual answer is not moved through another call.
+        match response.body() {
+            Body::Stream(_) => first_read(response, request, ahead),
+            _ => response,
+        }
     }
 
     /// Writes the answers to earlier pipelined requests before the next one runs when
@@ -1700,9 +1709,9 @@ fn call_handler(handler: &mut dyn Handler, request: &Request) -> Response {
 /// its head goes out: a reader that fails at once (a query that errs on its first
 /// fetch, a stream short of its Content-Length from the start) is answered 500, as
 /// gunicorn answers an iterable that raises before its first item, where the head sent
-/// first left the client only a cut answer. Returns the answer and what was read, which
-/// goes out first ([`OutQueue::push_stream`]).
-fn first_read(mut response: Response, request: &Request) -> (Response, Option<Vec<u8>>) {
+/// first left the client only a cut answer. What was read is put in `ahead`, to go out
+/// first ([`OutQueue::push_stream`]).
+fn first_read(mut response: Response, request: &Request, ahead: &mut Option<Vec<u8>>) -> Response {
     let head_request = request.is_head();
     let meta = ResponseMeta {
         version: request.version(),
@@ -1711,13 +1720,16 @@ fn first_read(mut response: Response, request: &Request) -> (Response, Option<Ve
     };
     let end = stream_end(response.status(), &response, &meta);
     let (Some(end), true) = (end, body_allowed(response.status(), head_request)) else {
-        return (response, None);
+        return response;
     };
     let Body::Stream(mut reader) = response.take_body() else {
-        return (response, None);
+        return response;
     };
     match out::read_first(reader.as_mut(), end) {
-        Ok(first) => (response.with_body(Body::Stream(reader)), Some(first)),
+        Ok(first) => {
+            *ahead = Some(first);
+            response.with_body(Body::Stream(reader))
+        }
         Err(err) => {
             log::error!(
                 "the stream answering {} {} failed before its first byte: {err}; answered 500",
@@ -1726,7 +1738,7 @@ fn first_read(mut response: Response, request: &Request) -> (Response, Option<Ve
             );
             drop_guarded(reader);
             drop_guarded(response);
-            (Response::text(500, "Internal Server Error\n"), None)
+            Response::text(500, "Internal Server Error\n")
         }
     }
 }
