@@ -1265,28 +1265,20 @@ fn stalled_uploads_share_a_bounded_budget() {
 #[test]
 fn a_large_upload_is_spooled_to_disk_not_held_in_memory() {
     let dir = TempDir::new("spool");
-    let server = Launch::new()
-        .args(&["--workers", "1", "--limit-request-body", "64M"])
-        .args(&["--body-spool-size", "64K", "--body-spool-dir"])
-        .args(&[dir.join("").to_str().expect("a UTF-8 path")])
-        .start();
+    let server = spooling_server(&dir, &[]);
     let worker = server.children()[0];
-    let anon_kib = || -> u64 {
-        let line = proc_status(worker, "RssAnon").expect("RssAnon");
-        line.trim_end_matches(" kB").trim().parse().expect("kB")
-    };
     let spooled = || {
         let fds = std::fs::read_dir(format!("/proc/{worker}/fd")).expect("the worker's fds");
         let links = fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok());
         let in_dir = |link: &std::path::PathBuf| link.starts_with(dir.join(""));
         links.filter(in_dir).count()
     };
-    let before = anon_kib();
+    let before = anon_kib(worker);
     let length = 40 << 20;
     let mut upload = partial_upload(&server, length, length - 1);
     wait_consumed(&upload);
     assert_eq!(spooled(), 1, "a spool file open while the body arrives");
-    let grown = anon_kib().saturating_sub(before);
+    let grown = anon_kib(worker).saturating_sub(before);
     assert!(
         grown < 16 << 10,
         "the worker grew by {grown} KiB for a 40 MiB body"
@@ -1319,18 +1311,9 @@ fn a_large_upload_is_spooled_to_disk_not_held_in_memory() {
 #[test]
 fn stalled_spooling_uploads_hold_no_memory() {
     let dir = TempDir::new("spool-stalled");
-    let server = Launch::new()
-        .args(&["--workers", "1", "--limit-request-body", "64M"])
-        .args(&["--body-spool-size", "64K", "--body-spool-dir"])
-        .args(&[dir.join("").to_str().expect("a UTF-8 path")])
-        .args(&["--body-timeout", "60"])
-        .start();
+    let server = spooling_server(&dir, &["--body-timeout", "60"]);
     let worker = server.children()[0];
-    let anon_kib = || -> u64 {
-        let line = proc_status(worker, "RssAnon").expect("RssAnon");
-        line.trim_end_matches(" kB").trim().parse().expect("kB")
-    };
-    let before = anon_kib();
+    let before = anon_kib(worker);
     // Over the spool size, a little more, then a larger piece: each spooled on arrival.
     let mut uploads: Vec<TcpStream> = (0..100)
         .map(|_| partial_upload(&server, 64 << 20, (64 << 10) + 1000))
@@ -1343,11 +1326,21 @@ fn stalled_spooling_uploads_hold_no_memory() {
             .expect("more");
     }
     uploads.iter().for_each(wait_consumed);
-    let grown = anon_kib().saturating_sub(before);
+    let grown = anon_kib(worker).saturating_sub(before);
     assert!(
         grown < 16 << 10,
         "100 stalled uploads grew the worker by {grown} KiB"
     );
+}
+
+/// One worker taking bodies up to 64 MiB, spooled to `dir` past 64 KiB.
+fn spooling_server(dir: &TempDir, extra: &[&str]) -> Server {
+    Launch::new()
+        .args(&["--workers", "1", "--limit-request-body", "64M"])
+        .args(&["--body-spool-size", "64K", "--body-spool-dir"])
+        .args(&[dir.join("").to_str().expect("a UTF-8 path")])
+        .args(extra)
+        .start()
 }
 
 /// A body that cannot be spooled (its directory removed after the start) is answered
