@@ -688,6 +688,12 @@ fn workers(cli: &Cli) -> Result<usize, Error> {
 }
 
 impl Config {
+    /// Whether a request body can outgrow `--body-spool-size` within
+    /// `--limit-request-body`, and so be spooled: only then is the spool directory used.
+    pub(crate) fn may_spool(&self) -> bool {
+        self.limits.max_body > self.body_spool_size
+    }
+
     /// Checks the ranges the command line enforces, for a `Config` changed in code:
     /// [`serve`](crate::serve) refuses one with no workers, a pool that cannot take a
     /// connection, a timeout of zero (`None` is "off"), and the like, as

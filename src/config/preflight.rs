@@ -93,7 +93,7 @@ pub(crate) fn static_served_as_root(config: &Config) {
 /// workers' user, asked as for `--static`. Found only by an upload, a directory they
 /// cannot write to would answer every large body 500.
 fn spool_dir_for_workers(config: &Config) -> Result<(), Error> {
-    if config.limits.max_body <= config.body_spool_size {
+    if !config.may_spool() {
         return Ok(());
     }
     let dir = &config.body_spool_dir;

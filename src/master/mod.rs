@@ -1512,8 +1512,7 @@ const WORKER_OWN_FILES: u64 = 64;
 fn fit_open_files(config: &Config) {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let worker_connections = config.worker_connections;
-    let spooling = config.limits.max_body > config.body_spool_size;
-    let per_connection = 1 + u64::from(spooling);
+    let per_connection = 1 + u64::from(config.may_spool());
     let needed = worker_connections as u64 * per_connection + WORKER_OWN_FILES;
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return;

@@ -164,11 +164,11 @@ pub struct Ctx {
 /// whole before its handler runs, in memory up to `--body-spool-size` (on disk beyond
 /// it, as nginx keeps its own), so without a bound a thousand stalled uploads would hold
 /// a thousand of those (a gigabyte at the default 1 MiB); a head may be 800 KiB within
-/// the `--limit-request-*` limits, and a
-/// thousand of those would hold as much (nginx caps a head at 32 KiB). Body bytes are
-/// taken as they arrive (an announced length costs nothing until it is sent), and the
-/// bytes of a head beyond [`HEAD_ALLOWANCE`]; a request that does not fit is answered
-/// 503 with `Retry-After` and the connection closes.
+/// the `--limit-request-*` limits, and a thousand of those would hold as much (nginx
+/// caps a head at 32 KiB). Body bytes are taken as they arrive (an announced length
+/// costs nothing until it is sent), and the bytes of a head beyond [`HEAD_ALLOWANCE`]; a
+/// request that does not fit is answered 503 with `Retry-After` and the connection
+/// closes.
 pub struct InputBudget {
     left: u64,
     /// A request was refused for want of room since [`InputBudget::was_wanted`] last
@@ -1718,8 +1718,10 @@ fn first_read(mut response: Response, request: &Request, ahead: &mut Option<Vec<
         keep_alive: true,
         head_request,
     };
-    let end = stream_end(response.status(), &response, &meta);
-    let (Some(end), true) = (end, body_allowed(response.status(), head_request)) else {
+    if !body_allowed(response.status(), head_request) {
+        return response;
+    }
+    let Some(end) = stream_end(response.status(), &response, &meta) else {
         return response;
     };
     let Body::Stream(mut reader) = response.take_body() else {
@@ -1738,7 +1740,7 @@ fn first_read(mut response: Response, request: &Request, ahead: &mut Option<Vec<
             );
             drop_guarded(reader);
             drop_guarded(response);
-            Response::text(500, "Internal Server Error\n")
+            internal_error()
         }
     }
 }
@@ -1780,6 +1782,11 @@ fn checked(
         }
     };
     log::error!("handler {failed} {when} {method} {target}; answered 500");
+    internal_error()
+}
+
+/// The 500 for an application's answer that cannot be sent.
+fn internal_error() -> Response {
     Response::text(500, "Internal Server Error\n")
 }
 
