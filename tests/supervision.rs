@@ -296,31 +296,41 @@ fn max_workers_grows_the_pool_under_a_queue_and_shrinks_it_when_idle() {
 /// `--max-workers` adds no worker the CPUs cannot run: a worker runnable all the time
 /// on the one CPU the server may use (taskset) is the pool's limit, and a second would
 /// only share that CPU, stretching every request toward `--timeout`. Said once, and the
-/// queue is served by the one worker.
+/// queue is served by the one worker, also across `--max-requests` replacements (a
+/// second judged while a successor started, which it counted for nothing, let a step
+/// through after each).
 #[test]
 fn max_workers_adds_no_worker_when_the_cpus_are_full() {
     let server = Launch::new()
         .wrapped(&["taskset", "-c", "0"])
-        .args(&["--workers", "1", "--max-workers", "3"])
+        .args(&[
+            "--workers",
+            "1",
+            "--max-workers",
+            "3",
+            "--max-requests",
+            "2",
+        ])
         .start();
     server.wait_children(1, secs(10));
-    // Three requests of 3 s of CPU each: one running, two waiting behind it.
-    let mut burners: Vec<Conn> = (0..3)
+    // Six requests of 1.5 s of CPU each: one running, the rest waiting behind it.
+    let mut burners: Vec<Conn> = (0..6)
         .map(|_| {
             let mut conn = server.connect();
-            conn.send(&client::request("GET", "/work?ms=3000", &[], b""));
+            conn.send(&client::request("GET", "/work?ms=1500", &[], b""));
             conn
         })
         .collect();
-    server.wait_for_log("of 1 CPU(s) busy: one more would share them", secs(15));
+    let held = "but the workers fill the 1 CPU(s)";
+    server.wait_for_log(held, secs(15));
     for conn in &mut burners {
         assert_eq!(conn.read_response(secs(60)).status, 200);
     }
-    let grown = server
-        .log()
-        .into_iter()
-        .find(|l| l.contains("workers 1 -> 2"));
+    let log = server.log();
+    let grown = log.iter().find(|l| l.contains("workers 1 -> 2"));
     assert!(grown.is_none(), "{grown:?}");
+    let said = log.iter().filter(|l| l.contains(held)).count();
+    assert_eq!(said, 1, "{log:#?}");
 }
 
 /// Kept-alive clients of a busy worker: the requests waiting behind it count as demand,

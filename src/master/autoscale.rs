@@ -118,9 +118,12 @@ impl Autoscaler {
 
     /// The step to take after this look, if any: one worker at a time. A count moved
     /// outside the bounds by TTIN/TTOU is not pulled back at once, only no further.
-    /// `fits` says whether one more worker fits (memory, CPUs); it is asked only for a
-    /// step up.
-    pub fn step(&mut self, seen: Observation, fits: impl FnOnce() -> bool) -> Option<Step> {
+    /// `fits` says whether one more worker fits (memory, CPUs), or `None` while it cannot
+    /// tell yet (the CPUs are judged over a whole second of a settled pool): the step
+    /// then waits for a later look. It is asked only for a step up. A hold is said once
+    /// until the pool grows or goes quiet: a replacement's boot, which leaves a worker
+    /// idle for a moment, is no new spell of crowding.
+    pub fn step(&mut self, seen: Observation, fits: impl FnOnce() -> Option<bool>) -> Option<Step> {
         let now = seen.now_ms;
         self.resume(now);
         let waiting = seen.queued.map_or(seen.idle == 0, |queued| queued > 0);
@@ -134,15 +137,16 @@ impl Autoscaler {
         let quiet_ms = self
             .quiet_since
             .map_or(0, |since| now.saturating_sub(since));
-        self.held &= crowded;
+        self.held &= !quiet;
         if crowded && crowded_ms >= UP_AFTER_MS && seen.target < self.max {
-            if !fits() {
+            if !fits()? {
                 let first = !std::mem::replace(&mut self.held, true);
                 return first.then_some(Step::Held {
                     waited_ms: crowded_ms,
                 });
             }
             self.crowded_since = Some(now);
+            self.held = false;
             return Some(Step::Up {
                 waited_ms: crowded_ms,
             });
@@ -178,7 +182,9 @@ mod tests {
             queued,
             now_ms,
         };
-        let steps = looks.iter().map(|&(l, room)| scaler.step(look(l), || room));
+        let steps = looks
+            .iter()
+            .map(|&(l, room)| scaler.step(look(l), || Some(room)));
         steps.collect()
     }
 
@@ -195,19 +201,48 @@ mod tests {
             queued: Some(queued),
             now_ms,
         };
-        assert_eq!(scaler.step(look(0, 2, 0, 5), || true), None);
-        assert_eq!(scaler.step(look(1000, 2, 0, 5), || true), UP(1000));
+        assert_eq!(scaler.step(look(0, 2, 0, 5), || Some(true)), None);
+        assert_eq!(scaler.step(look(1000, 2, 0, 5), || Some(true)), UP(1000));
         // The new worker boots for 2.5 s: paused, whatever the looks in between.
         scaler.pause(1100);
         scaler.pause(2000);
-        assert_eq!(scaler.step(look(3600, 3, 0, 4), || true), None); // 100 ms counted
-        assert_eq!(scaler.step(look(4400, 3, 0, 4), || true), None); // 900 ms
-        assert_eq!(scaler.step(look(4500, 3, 0, 4), || true), UP(1000));
+        assert_eq!(scaler.step(look(3600, 3, 0, 4), || Some(true)), None); // 100 ms counted
+        assert_eq!(scaler.step(look(4400, 3, 0, 4), || Some(true)), None); // 900 ms
+        assert_eq!(scaler.step(look(4500, 3, 0, 4), || Some(true)), UP(1000));
         // Quiet time too: 5 s of it, with a 3 s pause in the middle, is 2 s.
-        assert_eq!(scaler.step(look(5000, 4, 2, 0), || true), None);
+        assert_eq!(scaler.step(look(5000, 4, 2, 0), || Some(true)), None);
         scaler.pause(6000);
-        assert_eq!(scaler.step(look(9000, 4, 2, 0), || true), None);
-        assert_eq!(scaler.step(look(13_000, 4, 2, 0), || true), DOWN(5000));
+        assert_eq!(scaler.step(look(9000, 4, 2, 0), || Some(true)), None);
+        assert_eq!(
+            scaler.step(look(13_000, 4, 2, 0), || Some(true)),
+            DOWN(5000)
+        );
+    }
+
+    /// A hold is said once until the pool goes quiet (a replacement booting leaves a
+    /// worker idle a moment: no new spell), and a step the CPUs cannot judge yet waits.
+    #[test]
+    fn a_hold_is_said_once_and_an_unjudged_step_waits() {
+        let mut scaler = Autoscaler::new(1, 4, 5000);
+        let look = |now_ms, idle, queued| Observation {
+            target: 2,
+            idle,
+            queued: Some(queued),
+            now_ms,
+        };
+        let full = || Some(false);
+        assert_eq!(scaler.step(look(0, 0, 5), full), None);
+        assert_eq!(scaler.step(look(1000, 0, 5), full), HELD(1000));
+        assert_eq!(scaler.step(look(1500, 1, 0), full), None); // a replacement's boot
+        assert_eq!(scaler.step(look(1600, 0, 5), full), None);
+        assert_eq!(scaler.step(look(2600, 0, 5), full), None); // not said again
+        assert_eq!(scaler.step(look(3000, 2, 0), full), None); // quiet
+        assert_eq!(scaler.step(look(3100, 0, 5), full), None);
+        assert_eq!(scaler.step(look(4100, 0, 5), full), HELD(1000)); // a new spell
+        let mut scaler = Autoscaler::new(1, 4, 5000);
+        assert_eq!(scaler.step(look(0, 0, 5), || Some(true)), None);
+        assert_eq!(scaler.step(look(1000, 0, 5), || None), None); // not judged yet
+        assert_eq!(scaler.step(look(1100, 0, 5), || Some(true)), UP(1100));
     }
 
     #[test]

@@ -11,52 +11,58 @@
 //! runnable all the time, whether they get the CPU or wait behind another process for
 //! it, and workers waiting on the network or a database are not. When the workers'
 //! runnable time over the last second adds up to nine tenths of the CPUs the master may
-//! use (its affinity and cgroup quota, as `available_parallelism` counts them) or more,
-//! the pool is CPU-bound. Without schedstat (a kernel without `CONFIG_SCHED_INFO`) it is
-//! never judged so, and the queue alone decides, as before. Only each worker's main
-//! thread is counted, the one that runs the handler: threads an application starts in
-//! its factory are not, which can only make the pool look less busy than it is.
+//! use (its affinity and cgroup quota, as `available_parallelism` counts them, asked
+//! again each second) or more, the pool is CPU-bound. A second is judged only if the
+//! same workers ran through all of it: one that started or ended in it (a step's, a
+//! replacement's) would count for part of it or none, and the pool would look to have
+//! room it has not (a step went through after each `--max-requests` replacement). Until
+//! a second is judged, no step is taken. Without schedstat (a kernel without
+//! `CONFIG_SCHED_INFO`) the workers count as never runnable, and the queue alone
+//! decides, as before. Only each worker's main thread is counted, the one that runs the
+//! handler: threads an application starts in its factory are not, which can only make
+//! the pool look less busy than it is.
 
 use std::collections::HashMap;
 
 /// The share of the CPUs the workers' runnable time must reach for the pool to count as
-/// CPU-bound: a little short of all, since a worker also reads and writes its sockets.
+/// CPU-bound: a little short of all, since a worker also waits on its sockets.
 const FULL: f64 = 0.9;
 
 /// The window a judgement is made over: as long as the autoscaler waits before a step.
 const WINDOW_MS: u64 = super::autoscale::UP_AFTER_MS;
 
 /// The workers' runnable time, sampled while none of them is idle.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct CpuUse {
-    /// The CPUs this process may use.
-    cpus: usize,
     /// The sample the current window started with.
     last: Option<Sample>,
-    /// CPUs' worth of runnable time over the last whole window.
-    runnable: Option<f64>,
+    /// What the last whole window said.
+    judged: Option<Cpus>,
+}
+
+/// What a window of the workers' runnable time says of the CPUs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cpus {
+    /// No whole window of the same workers yet.
+    NotYet,
+    /// Room for another worker.
+    Room,
+    /// The workers were runnable for `runnable` CPUs' worth of the window, on `cpus`.
+    Full { runnable: f64, cpus: usize },
 }
 
 /// Each worker's runnable nanoseconds at one moment.
 #[derive(Debug)]
 struct Sample {
     at_ms: u64,
+    /// The workers looked at, sorted: the pool the window is of.
+    pool: Vec<i32>,
     runnable_ns: HashMap<i32, u64>,
 }
 
 impl CpuUse {
-    /// Counting the CPUs this process may use now.
-    pub fn new() -> CpuUse {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        CpuUse {
-            cpus,
-            last: None,
-            runnable: None,
-        }
-    }
-
     /// A look at the workers `pids` while none is idle: a window is judged once it is a
-    /// second long, and the next begins.
+    /// second long, and the next begins; a pool that changed begins a window afresh.
     pub fn look(&mut self, pids: impl Iterator<Item = i32>, now_ms: u64) {
         self.look_with(pids, now_ms, runnable_ns);
     }
@@ -67,39 +73,50 @@ impl CpuUse {
         now_ms: u64,
         read: impl Fn(i32) -> Option<u64>,
     ) {
-        if self
-            .last
-            .as_ref()
-            .is_some_and(|last| now_ms < last.at_ms + WINDOW_MS)
-        {
+        let mut pool: Vec<i32> = pids.collect();
+        pool.sort_unstable();
+        let last = self.last.as_ref().filter(|last| last.pool == pool);
+        if last.is_some_and(|last| now_ms < last.at_ms + WINDOW_MS) {
             return;
         }
-        let runnable_ns = pids.filter_map(|pid| Some((pid, read(pid)?))).collect();
+        let runnable_ns = pool.iter().filter_map(|&pid| Some((pid, read(pid)?)));
         let sample = Sample {
             at_ms: now_ms,
-            runnable_ns,
+            runnable_ns: runnable_ns.collect(),
+            pool,
         };
-        self.runnable = self.last.as_ref().map(|last| runnable_cpus(last, &sample));
+        self.judged = last.map(|last| judge(runnable_cpus(last, &sample), available_cpus()));
         self.last = Some(sample);
     }
 
-    /// Forgets what it saw: a worker is idle, so the pool is not full, and a later
-    /// crowding is judged afresh.
+    /// Forgets what it saw: a worker is idle or booting, so the pool is not full or not
+    /// settled, and a later crowding is judged afresh.
     pub fn forget(&mut self) {
         self.last = None;
-        self.runnable = None;
+        self.judged = None;
     }
 
-    /// `Some((runnable CPUs, CPUs))` when the workers' runnable time over the last window
-    /// filled nine tenths of the CPUs or more.
-    pub fn saturated(&self) -> Option<(f64, usize)> {
-        let runnable = self.runnable?;
-        (runnable >= FULL * self.cpus as f64).then_some((runnable, self.cpus))
+    /// What the last whole window of the same workers says.
+    pub fn judged(&self) -> Cpus {
+        self.judged.unwrap_or(Cpus::NotYet)
     }
 }
 
-/// CPUs' worth of runnable time between two samples, over the workers in both (one that
-/// started or ended between them says nothing about the window).
+/// Full when the workers were runnable for nine tenths of `cpus` or more.
+fn judge(runnable: f64, cpus: usize) -> Cpus {
+    match runnable >= FULL * cpus as f64 {
+        true => Cpus::Full { runnable, cpus },
+        false => Cpus::Room,
+    }
+}
+
+/// The CPUs this process may use now (its affinity and cgroup quota).
+fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// CPUs' worth of runnable time between two samples of the same pool, over the workers
+/// read at both.
 fn runnable_cpus(before: &Sample, after: &Sample) -> f64 {
     let elapsed_ns = after.at_ms.saturating_sub(before.at_ms) as f64 * 1e6;
     let grown: u64 = after
@@ -140,33 +157,49 @@ mod tests {
     }
 
     #[test]
-    fn judged_over_whole_windows_of_the_workers_seen_at_both_ends() {
-        let mut cpu = CpuUse {
-            cpus: 2,
-            last: None,
-            runnable: None,
-        };
-        // Worker 1 runnable all the time, worker 2 nine tenths, worker 3 new.
-        let at = |ms: u64| {
-            move |pid: i32| match pid {
-                1 => Some(ms * 1_000_000),
-                2 => Some(ms * 900_000),
-                3 => Some(ms * 1_000_000 - 500_000_000),
-                _ => None,
-            }
-        };
+    fn judged_over_whole_windows_of_the_same_workers() {
+        let mut cpu = CpuUse::default();
+        // Worker 1 runnable all the time, the others nine tenths of it.
+        let at = |ms: u64| move |pid: i32| Some(ms * if pid == 1 { 1_000_000 } else { 900_000 });
         cpu.look_with([1, 2].into_iter(), 1_000, at(1_000));
-        assert_eq!(cpu.saturated(), None, "one sample judges nothing");
-        cpu.look_with([1, 2, 3].into_iter(), 1_500, at(1_500));
-        assert_eq!(cpu.saturated(), None, "half a window judges nothing");
-        cpu.look_with([1, 2, 3].into_iter(), 2_000, at(2_000));
-        let (runnable, cpus) = cpu.saturated().expect("1.9 of 2 CPUs");
-        assert!((runnable - 1.9).abs() < 1e-9 && cpus == 2, "{runnable}");
-        // Workers waiting on the network: runnable a tenth of the time each.
-        let io = |pid: i32| at(2_000)(pid).map(|ns| ns + 100_000_000);
-        cpu.look_with([1, 2].into_iter(), 3_000, io);
-        assert_eq!(cpu.saturated(), None);
+        assert_eq!(cpu.judged(), Cpus::NotYet, "one sample judges nothing");
+        cpu.look_with([2, 1].into_iter(), 1_500, at(1_500));
+        assert_eq!(cpu.judged(), Cpus::NotYet, "half a window judges nothing");
+        cpu.look_with([1, 2].into_iter(), 2_000, at(2_000));
+        assert_eq!(
+            cpu.judged(),
+            judge(1.9, available_cpus()),
+            "1.9 CPUs' worth"
+        );
+        // A worker started: the window begins again, and judges nothing until it ends.
+        cpu.look_with([1, 2, 3].into_iter(), 2_100, at(2_100));
+        assert_eq!(cpu.judged(), Cpus::NotYet, "a new pool");
+        cpu.look_with([1, 2, 3].into_iter(), 3_100, at(3_100));
+        assert_ne!(cpu.judged(), Cpus::NotYet);
+        // Workers waiting on the network: runnable a tenth of the second each.
+        let io = |pid: i32| at(3_100)(pid).map(|ns| ns + 100_000_000);
+        cpu.look_with([1, 2, 3].into_iter(), 4_100, io);
+        assert_eq!(cpu.judged(), Cpus::Room);
         cpu.forget();
-        assert_eq!(cpu.saturated(), None);
+        assert_eq!(cpu.judged(), Cpus::NotYet);
+    }
+
+    #[test]
+    fn full_is_nine_tenths_of_the_cpus() {
+        assert_eq!(judge(1.79, 2), Cpus::Room);
+        assert_eq!(
+            judge(1.8, 2),
+            Cpus::Full {
+                runnable: 1.8,
+                cpus: 2
+            }
+        );
+        assert_eq!(
+            judge(3.0, 2),
+            Cpus::Full {
+                runnable: 3.0,
+                cpus: 2
+            }
+        );
     }
 }

@@ -40,7 +40,7 @@ use nix::unistd::Pid;
 
 use self::action::{Action, Phase, action_for};
 use self::autoscale::{Autoscaler, Observation, Step};
-use self::cpu_use::CpuUse;
+use self::cpu_use::{CpuUse, Cpus};
 use self::listeners::Listener;
 use self::memory_limit::{MemoryLimit, Room};
 use self::oom::OomKills;
@@ -233,7 +233,7 @@ impl<'a> Master<'a> {
             target: config.workers,
             autoscaler: autoscaler_for(&config),
             memory_limit,
-            cpu_use: CpuUse::new(),
+            cpu_use: CpuUse::default(),
             scoreboard,
             lifeline: Some(lifeline),
             loaded,
@@ -601,8 +601,14 @@ impl<'a> Master<'a> {
         let now_ms = monotonic_ms();
         let idle = match self.autoscaling_view() {
             PoolView::Judge { idle } => idle,
-            PoolView::Wait => return self.autoscaler.iter_mut().for_each(|a| a.pause(now_ms)),
-            PoolView::StartOver => return self.autoscaler.iter_mut().for_each(|a| a.interrupt()),
+            PoolView::Wait => {
+                self.cpu_use.forget();
+                return self.autoscaler.iter_mut().for_each(|a| a.pause(now_ms));
+            }
+            PoolView::StartOver => {
+                self.cpu_use.forget();
+                return self.autoscaler.iter_mut().for_each(|a| a.interrupt());
+            }
         };
         match idle {
             0 => self
@@ -622,16 +628,21 @@ impl<'a> Master<'a> {
             },
             now_ms,
         };
-        let (mut room, mut cpus_full) = (None, None);
+        let (mut room, mut cpus) = (None, Cpus::NotYet);
         let fits = || {
-            cpus_full = self.cpu_use.saturated();
+            cpus = self.cpu_use.judged();
+            match cpus {
+                Cpus::NotYet => return None,
+                Cpus::Full { .. } => return Some(false),
+                Cpus::Room => {}
+            }
             let pids = self.pool.iter().map(|w| w.pid);
             room = self.memory_limit.as_ref().and_then(|m| m.room(pids));
-            cpus_full.is_none() && room.as_ref().is_none_or(Room::fits)
+            Some(room.as_ref().is_none_or(Room::fits))
         };
         let step = self.autoscaler.as_mut().and_then(|a| a.step(seen, fits));
         if let Some(step) = step {
-            self.take_step(step, seen.queued, room, cpus_full);
+            self.take_step(step, seen.queued, room, cpus);
         }
     }
 
@@ -658,19 +669,11 @@ impl<'a> Master<'a> {
         PoolView::Judge { idle }
     }
 
-    /// Applies and logs an autoscaling step.
-    /// `cpus_full`: the workers' runnable CPUs and the CPUs there are, when they leave no
-    /// room for one more.
-    fn take_step(
-        &mut self,
-        step: Step,
-        queued: Option<u64>,
-        room: Option<Room>,
-        cpus_full: Option<(f64, usize)>,
-    ) {
+    /// Applies and logs an autoscaling step; `room` and `cpus` say why one is held.
+    fn take_step(&mut self, step: Step, queued: Option<u64>, room: Option<Room>, cpus: Cpus) {
         let waiting = queued.map_or("connections".into(), |n| n.to_string());
         let before = self.target;
-        let why = match (step, room, cpus_full) {
+        let why = match (step, room, cpus) {
             (Step::Up { waited_ms }, ..) => {
                 self.target += 1;
                 format!("{waiting} waiting, no worker idle for {waited_ms} ms")
@@ -679,14 +682,15 @@ impl<'a> Master<'a> {
                 self.target -= 1;
                 format!("two workers idle and nothing waiting for {quiet_ms} ms")
             }
-            (Step::Held { waited_ms }, _, Some((runnable, cpus))) => {
+            (Step::Held { waited_ms }, _, Cpus::Full { runnable, cpus }) => {
                 return log::warn!(
                     "Autoscale: {waiting} waiting, no worker idle for {waited_ms} ms, but the \
-                     workers keep {runnable:.2} of {cpus} CPU(s) busy: one more would share \
-                     them, not add to them; the pool stays at {before}"
+                     workers fill the {cpus} CPU(s) (runnable for {runnable:.2} CPUs' worth of \
+                     the last second): one more would share them, not add to them; the pool \
+                     stays at {before}"
                 );
             }
-            (Step::Held { waited_ms }, room, None) => {
+            (Step::Held { waited_ms }, room, _) => {
                 let room = room.map_or(String::new(), |r| r.describe());
                 return log::warn!(
                     "Autoscale: {waiting} waiting, no worker idle for {waited_ms} ms, but one \
