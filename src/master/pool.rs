@@ -158,8 +158,9 @@ pub fn plan(target: usize, generation: u32, workers: &[View]) -> Plan {
 /// Chooses `n` workers to retire: those still booting first (they serve nothing yet, so
 /// a second HUP during a roll drops the generation it abandons, not the workers
 /// serving), then those sending fewest answers (a retired worker has until
-/// `--graceful-timeout` to finish, time enough for a request but not for a download to
-/// a slow client), then idle ones, then the youngest (`youngest`) or the oldest.
+/// `--graceful-timeout` to finish, which a request usually ends within and a download to
+/// a slow client usually does not; a request longer than that is cut all the same),
+/// then idle ones, then the youngest (`youngest`) or the oldest.
 fn pick(workers: &[&View], n: usize, youngest: bool) -> Vec<i32> {
     let mut order: Vec<&View> = workers.to_vec();
     order.sort_by_key(|w| {

@@ -755,10 +755,9 @@ impl Worker {
     /// next arrival to wake one (or for their sweep, which looks at the queue too).
     fn plan_last_accepts(&mut self) {
         let whole_server = self.ctx.slot.unready();
-        let counted = self.claim(whole_server.then(|| self.workers_sharing_the_queue()));
+        let (counted, share) = self.claim(whole_server.then(|| self.workers_sharing_the_queue()));
         if whole_server && counted > 0 {
             // This worker's share, not the whole queue: each worker says its own.
-            let share: u32 = self.last_accepts.iter().sum();
             log::info!(
                 "{counted} connection(s) wait in the accept queue: this worker serves {share} \
                  of them first"
@@ -770,10 +769,11 @@ impl Worker {
     /// Claims, of what each accept queue holds beyond siblings' claims, one part in
     /// `sharing` (a queue the kernel does not count: until it is empty, at most
     /// `--backlog`), or, with `None`, the connection this worker was woken for from its
-    /// sleep and has yet to accept, if any; returns how many the queues hold. A listener
-    /// with nothing claimed is no longer watched.
-    fn claim(&mut self, sharing: Option<u32>) -> u32 {
-        let mut counted = 0;
+    /// sleep and has yet to accept, if any; returns how many the queues the kernel counts
+    /// hold, and how many of those this worker claimed. A listener with nothing claimed
+    /// is no longer watched.
+    fn claim(&mut self, sharing: Option<u32>) -> (u32, u32) {
+        let (mut counted, mut share) = (0, 0);
         for i in 0..self.listeners.len() {
             let queued = self.listeners[i].queued();
             counted += queued.unwrap_or(0);
@@ -784,12 +784,13 @@ impl Worker {
                 (None, _) => u32::from(self.owed && self.accept_ready[i]),
             };
             self.ctx.slot.set_claim(i, self.last_accepts[i]);
+            share += queued.map_or(0, |_| self.last_accepts[i]);
             self.accept_ready[i] = true;
             if self.last_accepts[i] == 0 {
                 self.let_go(i);
             }
         }
-        counted
+        (counted, share)
     }
 
     /// Accepts all of this worker's share of each accept queue at once, then closes the
