@@ -1220,14 +1220,14 @@ impl Worker {
         let shed = self.ctx.budget.was_wanted();
         self.expire_due(shed);
         self.make_room();
-        // For the master, which retires a worker cutting no download when it can.
-        let sending = self
-            .conns
-            .iter()
-            .flatten()
-            .filter(|c| c.is_sending())
-            .count();
-        self.ctx.slot.set_sending(sending);
+        self.publish_sending();
+    }
+
+    /// Tells the master how many answers are still going out: it retires a worker that
+    /// cuts no download when it can.
+    fn publish_sending(&self) {
+        let sending = self.conns.iter().flatten().filter(|c| c.is_sending());
+        self.ctx.slot.set_sending(sending.count());
     }
 
     /// Closes or answers the connections whose deadline passed; and when a request was
