@@ -416,15 +416,12 @@ impl OutQueue {
     }
 }
 
-/// A stream's first read, unframed, made before its head is sent (`conn::first_read`):
-/// up to [`STREAM_READ`] bytes (empty at its end), or why it failed, a stream that ends
-/// short of its Content-Length included.
+/// A stream's first read, made before its head is sent (`conn::first_read`), not yet
+/// framed nor counted off a Content-Length ([`frame_piece`] does both once it is
+/// queued): empty at the stream's end, or why it failed, a stream that ends short of
+/// its Content-Length included.
 pub(super) fn read_first(reader: &mut dyn Read, end: StreamEnd) -> io::Result<Vec<u8>> {
-    let mut unframed = match end {
-        StreamEnd::Chunked => StreamEnd::Close,
-        counted => counted,
-    };
-    Ok(read_piece(reader, &mut unframed)?.unwrap_or_default())
+    Ok(read_unframed(reader, end)?.unwrap_or_default())
 }
 
 /// One read of a stream, as the application's time: the worker is busy in the request
@@ -436,44 +433,30 @@ fn read_as_the_application(
 ) -> io::Result<Option<Vec<u8>>> {
     let slot = scoreboard::own();
     slot.inspect(|slot| slot.begin_request(&[which.as_bytes()], monotonic_ms()));
-    let piece = read_piece(reader.0.as_mut(), end);
+    let piece = read_unframed(reader.0.as_mut(), *end);
     slot.inspect(|slot| slot.idle_again(monotonic_ms()));
-    piece
+    Ok(piece?.map(|buf| frame(buf, end)))
 }
 
-/// The piece [`read_first`] read, framed as `end` says; `None` when it was empty (the
-/// stream's end, which `read_first` found complete).
-fn frame_piece(raw: Vec<u8>, end: &mut StreamEnd) -> Option<Vec<u8>> {
-    if raw.is_empty() {
-        return None;
-    }
-    Some(match end {
-        StreamEnd::Length(left) => {
-            *left -= raw.len() as u64;
-            raw
-        }
-        StreamEnd::Close => raw,
-        StreamEnd::Chunked => {
-            let mut buf = Vec::with_capacity(CHUNK_HEAD_ROOM + raw.len() + 2);
-            buf.resize(CHUNK_HEAD_ROOM, 0);
-            buf.extend_from_slice(&raw);
-            frame_chunk(buf)
-        }
-    })
+/// The piece [`read_first`] read, framed; `None` when it was empty (the stream's end,
+/// which `read_first` found complete).
+fn frame_piece(buf: Vec<u8>, end: &mut StreamEnd) -> Option<Vec<u8>> {
+    (!buf.is_empty()).then(|| frame(buf, end))
 }
 
-/// The next piece of a stream, framed as `end` says; `None` at its end. Reads up to
-/// [`STREAM_READ`] bytes (no more than a Content-Length has left), catching a panic in
-/// the reader as the worker catches one in the handler.
-fn read_piece(reader: &mut dyn Read, end: &mut StreamEnd) -> io::Result<Option<Vec<u8>>> {
-    let want = match *end {
+/// The next piece of a stream, read into a buffer that leaves room for a chunk's head
+/// when `end` is chunked; `None` at its end. Reads up to [`STREAM_READ`] bytes (no more
+/// than a Content-Length has left), catching a panic in the reader as the worker
+/// catches one in the handler.
+fn read_unframed(reader: &mut dyn Read, end: StreamEnd) -> io::Result<Option<Vec<u8>>> {
+    let want = match end {
         StreamEnd::Length(left) => left.min(STREAM_READ as u64) as usize,
         StreamEnd::Chunked | StreamEnd::Close => STREAM_READ,
     };
     if want == 0 {
         return Ok(None);
     }
-    let room = if *end == StreamEnd::Chunked {
+    let room = if end == StreamEnd::Chunked {
         CHUNK_HEAD_ROOM
     } else {
         0
@@ -483,7 +466,7 @@ fn read_piece(reader: &mut dyn Read, end: &mut StreamEnd) -> io::Result<Option<V
     buf.resize(room + want, 0);
     let n = read_guarded(reader, &mut buf[room..])?;
     if n == 0 {
-        return match *end {
+        return match end {
             StreamEnd::Length(left) => Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!("it ended {left} bytes short of its Content-Length"),
@@ -492,10 +475,20 @@ fn read_piece(reader: &mut dyn Read, end: &mut StreamEnd) -> io::Result<Option<V
         };
     }
     buf.truncate(room + n);
-    if let StreamEnd::Length(left) = end {
-        *left -= n as u64;
+    Ok(Some(buf))
+}
+
+/// What [`read_unframed`] read, framed as `end` says: a chunk, or the bytes as they are,
+/// counted off what a Content-Length has left.
+fn frame(buf: Vec<u8>, end: &mut StreamEnd) -> Vec<u8> {
+    match end {
+        StreamEnd::Chunked => frame_chunk(buf),
+        StreamEnd::Length(left) => {
+            *left -= buf.len() as u64;
+            buf
+        }
+        StreamEnd::Close => buf,
     }
-    Ok(Some(if room > 0 { frame_chunk(buf) } else { buf }))
 }
 
 /// One `read` of the application's reader, retried when interrupted; a panic in it is
