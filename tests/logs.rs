@@ -952,7 +952,7 @@ fn a_worker_stuck_on_its_log_is_said_to_wait_there() {
             &fifo,
         ])
         .start();
-    let worker = server.children()[0];
+    let worker = server.wait_children(1, secs(10))[0];
     fill_pipe(&writer);
     assert_eq!(server.get("/").status, 200);
     // What the kernel says of the worker while it waits, if anything (a container may

@@ -1266,7 +1266,7 @@ fn stalled_uploads_share_a_bounded_budget() {
 fn a_large_upload_is_spooled_to_disk_not_held_in_memory() {
     let dir = TempDir::new("spool");
     let server = spooling_server(&dir, &[]);
-    let worker = server.children()[0];
+    let worker = the_worker(&server);
     let spooled = || {
         let fds = std::fs::read_dir(format!("/proc/{worker}/fd")).expect("the worker's fds");
         let links = fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok());
@@ -1312,7 +1312,7 @@ fn a_large_upload_is_spooled_to_disk_not_held_in_memory() {
 fn stalled_spooling_uploads_hold_no_memory() {
     let dir = TempDir::new("spool-stalled");
     let server = spooling_server(&dir, &["--body-timeout", "60"]);
-    let worker = server.children()[0];
+    let worker = the_worker(&server);
     let before = anon_kib(worker);
     // Over the spool size, a little more, then a larger piece: each spooled on arrival.
     let mut uploads: Vec<TcpStream> = (0..100)

@@ -300,7 +300,7 @@ fn an_http10_stream_cut_short_is_reset() {
 #[test]
 fn an_http10_stream_its_worker_dies_in_is_reset() {
     let server = start();
-    let worker = server.children()[0];
+    let worker = server.wait_children(1, secs(10))[0];
     let wire = b"GET /stream?kib=1048576 HTTP/1.0\r\n\r\n";
     let mut raw = sent_bytes(&server, wire);
     let (head, _) = client::read_until(&mut raw, secs(10), |b| {
