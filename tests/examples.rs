@@ -42,7 +42,12 @@ fn served(server: &Server) -> (u32, u64) {
 /// its bad flags `br-serve: error: ...`. Every example does, as a program should.
 #[test]
 fn an_embedding_program_goes_by_its_own_name() {
-    for example in ["json_api", "per_worker_state", "preloaded_table"] {
+    for example in [
+        "json_api",
+        "per_worker_state",
+        "preloaded_table",
+        "downloads",
+    ] {
         let (status, out) = Launch::example(example)
             .no_bind()
             .args(&["--version"])
@@ -137,6 +142,80 @@ fn json_api_routes_reads_bodies_and_stops_on_term() {
 
     server.signal(Signal::SIGTERM);
     assert!(server.wait_exit(secs(20)).success());
+}
+
+/// `send_file` answers a handler's own file as `--static` answers its files, through
+/// the binary: validators and 304, one range (206, 416), HEAD's length, sendfile for a
+/// file larger than any buffer; the example names files only from its own listing.
+#[test]
+fn downloads_sends_files_with_validators_and_ranges() {
+    let dir = TempDir::new("downloads");
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("big.bin"), &big).unwrap();
+    std::fs::write(dir.join("secret.txt"), "outside\n").unwrap();
+    std::fs::create_dir(dir.join("files")).unwrap();
+    std::fs::write(dir.join("files/big.bin"), &big).unwrap();
+    let files = format!("DOWNLOADS_DIR={}", dir.join("files").display());
+    let server = Launch::example("downloads")
+        .args(&["--workers", "1", "-e", &files, "-e", "DOWNLOADS_TOKEN=t0k"])
+        .start();
+    let mut conn = server.connect();
+    let mut ask = |method: &str, target: &str, fields: &[&str]| {
+        let mut all = vec!["Authorization: Bearer t0k"];
+        all.extend_from_slice(fields);
+        conn.send(&request(method, target, &all, b""));
+        conn.read_response(RESPONSE_WITHIN)
+    };
+
+    let whole = ask("GET", "/files/big.bin", &[]);
+    assert_eq!(whole.status, 200);
+    assert!(whole.body == big, "{} bytes", whole.body.len());
+    assert_eq!(
+        whole.header("content-type"),
+        Some("application/octet-stream")
+    );
+    let disposition = whole.header("content-disposition");
+    assert_eq!(disposition, Some("attachment; filename=\"big.bin\""));
+    let etag = whole.header("etag").expect("an ETag").to_string();
+    let not_modified = ask(
+        "GET",
+        "/files/big.bin",
+        &[&format!("If-None-Match: {etag}")],
+    );
+    assert_eq!((not_modified.status, not_modified.body.len()), (304, 0));
+    let part = ask("GET", "/files/big.bin", &["Range: bytes=1000000-1000009"]);
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, &big[1_000_000..1_000_010]);
+    assert_eq!(
+        part.header("content-range"),
+        Some("bytes 1000000-1000009/3000000")
+    );
+    let past = ask("GET", "/files/big.bin", &["Range: bytes=3000000-"]);
+    assert_eq!(past.status, 416);
+    let changed = ask("GET", "/files/big.bin", &["If-Match: \"other\""]);
+    assert_eq!(changed.status, 412);
+
+    // Names, not paths: nothing outside the listing is reachable.
+    for target in ["/files/../secret.txt", "/files/..%2fsecret.txt", "/files/"] {
+        assert_eq!(ask("GET", target, &[]).status, 404, "{target}");
+    }
+    // Without the token, nothing.
+    let anonymous = server.get("/files/big.bin");
+    assert_eq!(anonymous.status, 401);
+    // HEAD: the length a GET would get, no body.
+    let mut head = client::raw_connect(server.addr());
+    let wire = request(
+        "HEAD",
+        "/files/big.bin",
+        &["Authorization: Bearer t0k", "Connection: close"],
+        b"",
+    );
+    std::io::Write::write_all(&mut head, &wire).expect("send");
+    let (answer, _) = client::read_to_close(&mut head, secs(10));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.contains("Content-Length: 3000000\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "{answer}");
 }
 
 /// `--env` gives the application its own settings, read by its factory in each worker:

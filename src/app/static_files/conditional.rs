@@ -123,7 +123,8 @@ impl<'a> Conditions<'a> {
 /// What to answer for a file, once conditions and range are evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Outcome {
-    /// 412: If-Match or If-Unmodified-Since failed.
+    /// 412: If-Match or If-Unmodified-Since failed, or (for a method other than GET and
+    /// HEAD) If-None-Match matched.
     PreconditionFailed,
     /// 304: the client's copy is current.
     NotModified,
@@ -135,10 +136,12 @@ pub(super) enum Outcome {
     Unsatisfiable,
 }
 
-/// RFC 9110 §13.2.2: preconditions in their fixed order, then the range. `get` is false
-/// for HEAD, which §14.2 excludes from range handling.
-pub(super) fn evaluate(c: &Conditions, file: &FileInfo, get: bool, now: i64) -> Outcome {
-    if let Some(outcome) = preconditions(c, file, now) {
+/// RFC 9110 §13.2.2: preconditions in their fixed order, then the range, for a request
+/// with `method` whose answer without them would be the file (2xx). Ranges apply to GET
+/// only (§14.2: not to HEAD).
+pub(super) fn evaluate(c: &Conditions, file: &FileInfo, method: &str, now: i64) -> Outcome {
+    let safe = matches!(method, "GET" | "HEAD");
+    if let Some(outcome) = preconditions(c, file, safe, now) {
         return outcome;
     }
     match c.range {
@@ -146,16 +149,20 @@ pub(super) fn evaluate(c: &Conditions, file: &FileInfo, get: bool, now: i64) -> 
         // no range a 206 could name (§14.1.1 calls `-n` satisfiable there, yet
         // Content-Range has no form for zero bytes): its Range is ignored, as §14.2
         // allows and nginx does, so a player asking `bytes=0-` gets an empty 200.
-        Some(range) if get && file.size > 0 && if_range_holds(c.if_range, file, now) => {
+        Some(range)
+            if method == "GET" && file.size > 0 && if_range_holds(c.if_range, file, now) =>
+        {
             parse_range(range, file.size)
         }
         _ => Outcome::Full,
     }
 }
 
-/// Steps 1 to 4 of RFC 9110 §13.2.2. Only GET and HEAD get here, so a matching
-/// If-None-Match is always 304 (never 412).
-fn preconditions(c: &Conditions, file: &FileInfo, now: i64) -> Option<Outcome> {
+/// Steps 1 to 4 of RFC 9110 §13.2.2. `safe` is a GET or HEAD: for those a matching
+/// If-None-Match is 304, for any other method 412 (§13.1.2), and If-Modified-Since is
+/// ignored for any other method (§13.1.3). (The static app answers only GET and HEAD; a
+/// handler's [`send_file`](super::send_file) may be called for any.)
+fn preconditions(c: &Conditions, file: &FileInfo, safe: bool, now: i64) -> Option<Outcome> {
     // Invalid dates are ignored (§13.1.3, §13.1.4), as if the field were absent.
     let date = |value: Option<&str>| value.and_then(|v| parse_http_date(v, now));
     if let Some(list) = c.if_match.as_deref() {
@@ -168,12 +175,17 @@ fn preconditions(c: &Conditions, file: &FileInfo, now: i64) -> Option<Outcome> {
             return Some(Outcome::PreconditionFailed);
         }
     }
+    let not_modified = if safe {
+        Outcome::NotModified
+    } else {
+        Outcome::PreconditionFailed
+    };
     if let Some(list) = c.if_none_match.as_deref() {
         // §13.1.2: weak comparison. If-Modified-Since is then ignored, even on no match.
         if etag_list_matches(list, &file.etag, true) {
-            return Some(Outcome::NotModified);
+            return Some(not_modified);
         }
-    } else if let Some(since) = date(c.if_modified_since) {
+    } else if let Some(since) = date(c.if_modified_since).filter(|_| safe) {
         if file.last_modified <= since {
             return Some(Outcome::NotModified);
         }
@@ -468,14 +480,14 @@ mod tests {
         };
         let (at, before, after) = (http_date(T), http_date(T - 1), http_date(T + 1));
         let c = Conditions::default;
-        let cases: Vec<(Conditions, bool, Outcome)> = vec![
-            (c(), true, Full),
+        let cases: Vec<(Conditions, &str, Outcome)> = vec![
+            (c(), "GET", Full),
             (
                 Conditions {
                     if_match: Some("\"abc\"".into()),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             (
@@ -483,7 +495,7 @@ mod tests {
                     if_match: Some("*".into()),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             (
@@ -491,7 +503,7 @@ mod tests {
                     if_match: Some("W/\"abc\"".into()),
                     ..c()
                 },
-                true,
+                "GET",
                 PreconditionFailed,
             ),
             (
@@ -499,7 +511,7 @@ mod tests {
                     if_match: Some("\"x\"".into()),
                     ..c()
                 },
-                true,
+                "GET",
                 PreconditionFailed,
             ),
             (
@@ -507,7 +519,7 @@ mod tests {
                     if_match: Some("".into()),
                     ..c()
                 },
-                true,
+                "GET",
                 PreconditionFailed,
             ),
             // If-Match is step 1: it wins over a matching If-None-Match.
@@ -517,7 +529,7 @@ mod tests {
                     if_none_match: Some("\"abc\"".into()),
                     ..c()
                 },
-                true,
+                "GET",
                 PreconditionFailed,
             ),
             (
@@ -525,7 +537,7 @@ mod tests {
                     if_unmodified_since: Some(&at),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             (
@@ -533,7 +545,7 @@ mod tests {
                     if_unmodified_since: Some(&before),
                     ..c()
                 },
-                true,
+                "GET",
                 PreconditionFailed,
             ),
             (
@@ -541,7 +553,7 @@ mod tests {
                     if_unmodified_since: Some("soon"),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             // If-Unmodified-Since is ignored when If-Match is present.
@@ -551,7 +563,7 @@ mod tests {
                     if_unmodified_since: Some(&before),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             (
@@ -559,7 +571,7 @@ mod tests {
                     if_none_match: Some("\"abc\"".into()),
                     ..c()
                 },
-                true,
+                "GET",
                 NotModified,
             ),
             (
@@ -567,7 +579,7 @@ mod tests {
                     if_none_match: Some("W/\"abc\"".into()),
                     ..c()
                 },
-                false,
+                "HEAD",
                 NotModified,
             ),
             (
@@ -575,7 +587,7 @@ mod tests {
                     if_none_match: Some("*".into()),
                     ..c()
                 },
-                true,
+                "GET",
                 NotModified,
             ),
             (
@@ -583,7 +595,7 @@ mod tests {
                     if_none_match: Some("\"x\"".into()),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             // If-Modified-Since is ignored when If-None-Match is present.
@@ -593,7 +605,7 @@ mod tests {
                     if_modified_since: Some(&at),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             (
@@ -601,7 +613,7 @@ mod tests {
                     if_modified_since: Some(&at),
                     ..c()
                 },
-                true,
+                "GET",
                 NotModified,
             ),
             (
@@ -609,7 +621,7 @@ mod tests {
                     if_modified_since: Some(&after),
                     ..c()
                 },
-                false,
+                "HEAD",
                 NotModified,
             ),
             (
@@ -617,7 +629,7 @@ mod tests {
                     if_modified_since: Some(&before),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             (
@@ -625,7 +637,7 @@ mod tests {
                     if_modified_since: Some("garbage"),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             // Preconditions come before the range.
@@ -635,7 +647,7 @@ mod tests {
                     range: Some("bytes=0-9"),
                     ..c()
                 },
-                true,
+                "GET",
                 NotModified,
             ),
             (
@@ -644,7 +656,7 @@ mod tests {
                     range: Some("bytes=0-9"),
                     ..c()
                 },
-                true,
+                "GET",
                 PreconditionFailed,
             ),
             (
@@ -652,7 +664,7 @@ mod tests {
                     range: Some("bytes=0-9"),
                     ..c()
                 },
-                true,
+                "GET",
                 Partial { start: 0, len: 10 },
             ),
             (
@@ -660,7 +672,7 @@ mod tests {
                     range: Some("bytes=0-9"),
                     ..c()
                 },
-                false,
+                "HEAD",
                 Full,
             ),
             (
@@ -668,7 +680,7 @@ mod tests {
                     range: Some("bytes=100-"),
                     ..c()
                 },
-                true,
+                "GET",
                 Unsatisfiable,
             ),
             (
@@ -677,7 +689,7 @@ mod tests {
                     if_range: Some("\"abc\""),
                     ..c()
                 },
-                true,
+                "GET",
                 Partial { start: 0, len: 10 },
             ),
             (
@@ -686,7 +698,7 @@ mod tests {
                     if_range: Some("W/\"abc\""),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             (
@@ -695,7 +707,7 @@ mod tests {
                     if_range: Some("\"x\""),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             (
@@ -704,7 +716,7 @@ mod tests {
                     if_range: Some(&at),
                     ..c()
                 },
-                true,
+                "GET",
                 Partial { start: 0, len: 10 },
             ),
             (
@@ -713,7 +725,7 @@ mod tests {
                     if_range: Some(&before),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             (
@@ -722,7 +734,7 @@ mod tests {
                     if_range: Some("junk"),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             (
@@ -731,7 +743,7 @@ mod tests {
                     if_range: Some("\"x\""),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
             // If-Range without Range changes nothing.
@@ -740,15 +752,51 @@ mod tests {
                     if_range: Some("\"x\""),
                     ..c()
                 },
-                true,
+                "GET",
                 Full,
             ),
+            // Another method (a handler's send_file): a matching If-None-Match is 412
+            // (§13.1.2), If-Modified-Since and Range do not apply (§13.1.3, §14.2), and
+            // If-Match holds as for GET.
+            (
+                Conditions {
+                    if_none_match: Some("W/\"abc\"".into()),
+                    ..c()
+                },
+                "POST",
+                PreconditionFailed,
+            ),
+            (
+                Conditions {
+                    if_none_match: Some("\"other\"".into()),
+                    ..c()
+                },
+                "POST",
+                Full,
+            ),
+            (
+                Conditions {
+                    if_modified_since: Some(&after),
+                    range: Some("bytes=0-9"),
+                    ..c()
+                },
+                "POST",
+                Full,
+            ),
+            (
+                Conditions {
+                    if_match: Some("\"other\"".into()),
+                    ..c()
+                },
+                "PUT",
+                PreconditionFailed,
+            ),
         ];
-        for (conditions, is_get, expected) in cases {
+        for (conditions, method, expected) in cases {
             assert_eq!(
-                evaluate(&conditions, &file, is_get, T + 1000),
+                evaluate(&conditions, &file, method, T + 1000),
                 expected,
-                "{conditions:?} get={is_get}"
+                "{conditions:?} {method}"
             );
         }
     }

@@ -157,9 +157,24 @@ const MIME_TYPES: &[(&str, &str)] = &[
     ("xpi", "application/x-xpinstall"),
 ];
 
-/// The content type for a file name. A `.gz` file is served as gzip data, not as its
-/// contents with a `Content-Encoding`, because that is what the file is.
-pub(super) fn mime_type(path: &Path) -> &'static str {
+/// The content type `--static` gives a file, from its name's extension (case-insensitive;
+/// a table after nginx's `mime.types`, text types with `charset=utf-8`), and
+/// `application/octet-stream` for any other. A `.gz` file is served as gzip data, not as
+/// its contents with a `Content-Encoding`, because that is what the file is.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+///
+/// use br_serve::app::static_files::mime_type;
+///
+/// assert_eq!(mime_type(Path::new("site/INDEX.HTML")), "text/html; charset=utf-8");
+/// assert_eq!(mime_type(Path::new("photo.jpg")), "image/jpeg");
+/// assert_eq!(mime_type(Path::new("dump.sql.gz")), "application/gzip");
+/// assert_eq!(mime_type(Path::new(".bashrc")), "application/octet-stream"); // no extension
+/// ```
+pub fn mime_type(path: &Path) -> &'static str {
     // Path::extension's rule, on the bytes (its component parsing cost more than the
     // lookup): what follows the last dot of the file name, unless that dot starts it.
     let bytes = path.as_os_str().as_bytes();

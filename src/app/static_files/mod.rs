@@ -96,7 +96,7 @@ use self::cache::FileCache;
 use self::conditional::{Conditions, FileInfo, Outcome, evaluate};
 use self::encoding::Coding;
 use self::listing::listing;
-use self::mime::mime_type;
+pub use self::mime::mime_type;
 use self::path::{
     Reject, Target, confine, decode_path, hidden, open_beneath, open_regular, resolve,
 };
@@ -476,7 +476,7 @@ impl StaticFiles {
         let tagged = |info: FileInfo| info.in_coding(coding.map(Coding::name));
         if let Some(hit) = self.cache.get(&self.root_dir, relative, now) {
             let memory = Content::Memory(hit.content);
-            return Some(Ok(answer(req, memory, tagged(hit.info), mime, now)));
+            return Some(Ok(answer(req, memory, tagged(hit.info), mime.into(), now)));
         }
         let (file, meta) = match open_beneath(&self.root_dir, relative)? {
             Ok(opened) => opened,
@@ -486,7 +486,7 @@ impl StaticFiles {
             Some(hit) => (Content::Memory(hit.content), hit.info),
             None => (Content::File(file), FileInfo::new(&meta, now)),
         };
-        Some(Ok(answer(req, content, tagged(info), mime, now)))
+        Some(Ok(answer(req, content, tagged(info), mime.into(), now)))
     }
 
     /// `file` in a coding the client accepts, from `file.br` or `file.gz`, if one is there.
@@ -557,6 +557,74 @@ impl Handler for StaticFiles {
     fn before_body(&mut self, head: &RequestHead) -> Option<Response> {
         (!matches!(head.method(), "GET" | "HEAD")).then(|| method_not_allowed(head.method()))
     }
+}
+
+/// Answers `req` with a file the handler has opened, as `--static` answers with its own
+/// files: `ETag` and `Last-Modified` from one fstat of the open file (so they describe the
+/// bytes sent), conditional requests (304, 412), one byte range (206, or 416 past the
+/// end), `Accept-Ranges: bytes`, and the body sent with sendfile(2), never read into
+/// memory. For a handler that decides itself which file a request may have: a download
+/// behind a login check, a file named in a database (werkzeug's `send_file`, or nginx's
+/// `X-Accel-Redirect` without the second pass). Which file that is, is the handler's to
+/// check: none of `--static`'s path rules apply to a file already open.
+///
+/// The conditions are those of RFC 9110 §13.2.2, for any method: a matching
+/// `If-None-Match` is 304 for GET and HEAD and 412 for the rest, `If-Modified-Since`
+/// counts for GET and HEAD only, and a `Range` for GET only (§14.2). [`mime_type`] gives
+/// `--static`'s content type for a file name.
+///
+/// # Errors
+///
+/// When the file's metadata cannot be read, or it is not a regular file (a directory, a
+/// FIFO), which is `ErrorKind::InvalidInput`: there is no length to send or range to cut.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::app::static_files::{mime_type, send_file};
+/// use br_serve::http::{Limits, parse_head};
+/// use br_serve::{Request, Response};
+///
+/// # let dir = std::env::temp_dir().join(format!("br-serve-doc-send-file-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("report.csv");
+/// std::fs::write(&path, "a,b\n1,2\n")?;
+///
+/// // A handler that lets only a signed-in user download the report.
+/// let download = |req: &Request| -> Response {
+///     if req.header_str("authorization") != Some("Bearer let-me-in") {
+///         return Response::text(401, "sign in first\n");
+///     }
+///     match std::fs::File::open(&path).and_then(|file| send_file(req, file, mime_type(&path))) {
+///         Ok(response) => response,
+///         Err(_) => Response::text(404, "no report yet\n"),
+///     }
+/// };
+///
+/// let get = |fields: &str| -> Response {
+///     let raw = format!("GET /report HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer let-me-in\r\n{fields}\r\n");
+///     download(&Request::new(parse_head(raw.as_bytes(), &Limits::default()).unwrap().unwrap(), Vec::new(), None))
+/// };
+/// let whole = get("");
+/// assert_eq!((whole.status(), whole.body_len()), (200, 8));
+/// let etag = whole.headers().find(|(name, _)| *name == "ETag").map(|(_, v)| v.to_string()).unwrap();
+/// assert_eq!(get(&format!("If-None-Match: {etag}\r\n")).status(), 304);
+/// let part = get("Range: bytes=4-\r\n");
+/// assert_eq!((part.status(), part.body_len()), (206, 4));
+/// assert_eq!(get("Range: bytes=100-\r\n").status(), 416);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn send_file(req: &Request, file: File, content_type: &str) -> io::Result<Response> {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        let err = "send_file: not a regular file";
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, err));
+    }
+    let now = unix_now();
+    let info = FileInfo::new(&meta, now);
+    let mime = Cow::Owned(content_type.to_owned());
+    Ok(answer(req, Content::File(file), info, mime, now))
 }
 
 /// 405 for every method of HTTP but GET and HEAD, 501 for the methods it does not
@@ -714,7 +782,7 @@ fn serve_file(req: &Request, path: &Path) -> Response {
         Ok((file, meta)) => {
             let now = unix_now();
             let info = FileInfo::new(&meta, now);
-            answer(req, Content::File(file), info, mime_type(path), now)
+            answer(req, Content::File(file), info, mime_type(path).into(), now)
         }
         Err(reject) => reject.response(),
     }
@@ -744,16 +812,17 @@ impl Content<'_> {
     }
 }
 
-/// Evaluates the request's conditions and range against a file, and answers.
+/// Evaluates the request's conditions and range against a file, and answers. `mime` is
+/// borrowed for the app's own table, owned for a handler's [`send_file`].
 fn answer(
     req: &Request,
     content: Content,
     info: FileInfo,
-    mime: &'static str,
+    mime: Cow<'static, str>,
     now: i64,
 ) -> Response {
     let conditions = Conditions::from_request(req);
-    let outcome = evaluate(&conditions, &info, req.method() == "GET", now);
+    let outcome = evaluate(&conditions, &info, req.method(), now);
     file_response(outcome, content, info, mime)
 }
 
@@ -762,7 +831,7 @@ fn file_response(
     outcome: Outcome,
     content: Content,
     info: FileInfo,
-    mime: &'static str,
+    mime: Cow<'static, str>,
 ) -> Response {
     let size = info.size;
     match outcome {
@@ -783,10 +852,13 @@ fn file_response(
 
 /// The headers shared by 200 and 206 (and one more for a 206's Content-Range), reserved
 /// at once: more than fit inline.
-fn representation(status: u16, info: FileInfo, mime: &'static str) -> Response {
-    with_validators(Response::new(status).reserve_headers(6), info)
-        .with_static_header("Content-Type", mime)
-        .with_static_header("Accept-Ranges", "bytes")
+fn representation(status: u16, info: FileInfo, mime: Cow<'static, str>) -> Response {
+    let response = with_validators(Response::new(status).reserve_headers(6), info);
+    match mime {
+        Cow::Borrowed(mime) => response.with_static_header("Content-Type", mime),
+        Cow::Owned(mime) => response.with_owned_header("Content-Type", mime),
+    }
+    .with_static_header("Accept-Ranges", "bytes")
 }
 
 fn with_validators(response: Response, info: FileInfo) -> Response {
@@ -1101,9 +1173,15 @@ mod tests {
         ] {
             let req = request("GET", "/a.txt", &[("Range", range)]);
             let file = File::open(&path).expect("open");
-            let from_file = answer(&req, Content::File(file), info.clone(), "text/plain", now);
+            let from_file = answer(
+                &req,
+                Content::File(file),
+                info.clone(),
+                "text/plain".into(),
+                now,
+            );
             let memory = Content::Memory(&content);
-            let from_memory = answer(&req, memory, info.clone(), "text/plain", now);
+            let from_memory = answer(&req, memory, info.clone(), "text/plain".into(), now);
             assert_eq!(from_memory.status(), from_file.status(), "{range}");
             let headers = |r: &Response| {
                 r.headers()
