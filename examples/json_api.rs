@@ -3,7 +3,7 @@
 //! small; a real service would use serde_json inside the same handler.
 //!
 //!     cargo run --release --example json_api -- --bind 127.0.0.1:8000
-//!     curl localhost:8000/api/health
+//!     curl localhost:8000/api/health             # {"status":"ok","pid":4242,"listener":"127.0.0.1:8000"}
 //!     curl -X POST --data 'hello' localhost:8000/api/length
 //!     curl 'localhost:8000/api/echo?name=ada'    # letters and digits only: not decoded
 //!
@@ -37,10 +37,17 @@ fn api(req: &Request, default_name: &str) -> Response {
         method => method,
     };
     match (method, req.path()) {
-        ("GET", "/api/health") => json(
-            200,
-            format!(r#"{{"status":"ok","pid":{}}}"#, std::process::id()),
-        ),
+        ("GET", "/api/health") => {
+            // Which listener answered: the address the client connected to.
+            let listener = req
+                .local_addr()
+                .map_or("null".into(), |a| format!(r#""{a}""#));
+            let pid = std::process::id();
+            json(
+                200,
+                format!(r#"{{"status":"ok","pid":{pid},"listener":{listener}}}"#),
+            )
+        }
         ("POST", "/api/length") => json(200, format!(r#"{{"bytes":{}}}"#, req.body().len())),
         ("GET", "/api/echo") => {
             let name = req.query_param("name").unwrap_or(default_name);

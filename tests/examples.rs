@@ -144,6 +144,46 @@ fn json_api_routes_reads_bodies_and_stops_on_term() {
     assert!(server.wait_exit(secs(20)).success());
 }
 
+/// `Request::local_addr` is where a connection landed: the listener's address on a bind
+/// to one address, the connection's own on a wildcard bind (where the listener's says
+/// nothing), the PROXY header's destination behind a balancer, none on a Unix socket.
+#[test]
+fn a_handler_sees_the_address_a_request_arrived_at() {
+    let listener = |answer: &str| {
+        let (_, value) = answer
+            .rsplit_once(r#""listener":"#)
+            .expect("a listener field");
+        value.trim_end_matches('}').to_string()
+    };
+    let dir = TempDir::new("listener");
+    let socket = dir.join("api.sock");
+    let unix = format!("unix:{}", socket.display());
+    let server = Launch::example("json_api")
+        .args(&["--workers", "1", "--bind", &unix])
+        .start();
+    let text = server.get("/api/health").text();
+    assert_eq!(listener(&text), format!("\"{}\"", server.addr()));
+    let answer = client::unix_answer(&mut client::unix_sent(&socket, "/api/health"));
+    assert_eq!(listener(&answer), "null");
+
+    let any = Launch::example("json_api")
+        .no_bind()
+        .args(&["--workers", "1", "--bind", "0.0.0.0:0"])
+        .start();
+    let port = any.addr().port();
+    let text = client::get(([127, 0, 0, 1], port).into(), "/api/health").text();
+    assert_eq!(listener(&text), format!("\"127.0.0.1:{port}\""));
+
+    let proxied = Launch::example("json_api")
+        .args(&["--workers", "1", "--proxy-protocol"])
+        .start();
+    let mut conn = proxied.connect();
+    let header = b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 443\r\n";
+    conn.send(&[&header[..], &request("GET", "/api/health", &[], b"")].concat());
+    let text = conn.read_response(RESPONSE_WITHIN).text();
+    assert_eq!(listener(&text), "\"198.51.100.1:443\"");
+}
+
 /// `send_file` answers a handler's own file as `--static` answers its files, through
 /// the binary: validators and 304, one range (206, 416), HEAD's length, sendfile for a
 /// file larger than any buffer; the example names files only from its own listing.

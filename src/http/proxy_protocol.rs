@@ -19,14 +19,21 @@ use super::error::{HttpError, bad_request};
 pub(crate) enum ProxyHeader {
     /// The beginning of a header: more bytes must come.
     Partial,
-    /// A whole header of `len` bytes. `source` is the client's address, or `None` where
-    /// the header says to keep the connection's own: a version 2 `LOCAL` (the balancer's
-    /// own health check), a version 1 `UNKNOWN`, or an address family other than TCP
-    /// over IPv4 or IPv6 (§2.2: the receiver uses the real connection's addresses).
-    Complete {
-        len: usize,
-        source: Option<SocketAddr>,
-    },
+    /// A whole header of `len` bytes. `ends` are the client's address and the one it
+    /// connected to, or `None` where the header says to keep the connection's own: a
+    /// version 2 `LOCAL` (the balancer's own health check), a version 1 `UNKNOWN`, or an
+    /// address family other than TCP over IPv4 or IPv6 (§2.2: the receiver uses the real
+    /// connection's addresses).
+    Complete { len: usize, ends: Option<Ends> },
+}
+
+/// The two addresses a PROXY header names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ends {
+    /// The client's.
+    pub(crate) source: SocketAddr,
+    /// The one the client connected to (on the balancer).
+    pub(crate) destination: SocketAddr,
 }
 
 /// How a version 1 header begins.
@@ -76,19 +83,19 @@ fn parse_v1(input: &[u8]) -> Result<ProxyHeader, HttpError> {
     let line = &input[V1_PREFIX.len()..end];
     // §2.1: after UNKNOWN, the receiver ignores whatever comes before the CRLF.
     if line == b"UNKNOWN" || line.starts_with(b"UNKNOWN ") {
-        return Ok(ProxyHeader::Complete { len, source: None });
+        return Ok(ProxyHeader::Complete { len, ends: None });
     }
     let line = std::str::from_utf8(line).map_err(|_| BAD_V1)?;
-    let source = v1_source(line).ok_or(BAD_V1)?;
+    let ends = v1_ends(line).ok_or(BAD_V1)?;
     Ok(ProxyHeader::Complete {
         len,
-        source: Some(source),
+        ends: Some(ends),
     })
 }
 
-/// The client's address in a version 1 line after `PROXY ` (`TCP4` or `TCP6` and the
-/// four fields), or `None` when it is not one.
-fn v1_source(line: &str) -> Option<SocketAddr> {
+/// The addresses in a version 1 line after `PROXY ` (`TCP4` or `TCP6` and the four
+/// fields), or `None` when it is not one.
+fn v1_ends(line: &str) -> Option<Ends> {
     let mut fields = line.split(' ');
     let ip: fn(&str) -> Option<IpAddr> = match fields.next()? {
         "TCP4" => |text| text.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
@@ -101,10 +108,13 @@ fn v1_source(line: &str) -> Option<SocketAddr> {
         fields.next()?,
         fields.next()?,
     ];
-    if fields.next().is_some() || ip(destination).is_none() || port(destination_port).is_none() {
+    if fields.next().is_some() {
         return None;
     }
-    Some(SocketAddr::new(ip(source)?, port(source_port)?))
+    Some(Ends {
+        source: SocketAddr::new(ip(source)?, port(source_port)?),
+        destination: SocketAddr::new(ip(destination)?, port(destination_port)?),
+    })
 }
 
 /// A port as §2.1 writes it: decimal digits without a leading zero (`0` alone aside),
@@ -131,13 +141,13 @@ fn parse_v2(input: &[u8]) -> Result<ProxyHeader, HttpError> {
     let Some(header) = input.get(..len) else {
         return Ok(ProxyHeader::Partial);
     };
-    let source = v2_source(fixed[12] & 0x0f, fixed[13], &header[V2_FIXED..])?;
-    Ok(ProxyHeader::Complete { len, source })
+    let ends = v2_ends(fixed[12] & 0x0f, fixed[13], &header[V2_FIXED..])?;
+    Ok(ProxyHeader::Complete { len, ends })
 }
 
-/// The client's address from a version 2 header's command, family and the bytes after
-/// the fixed part (addresses, then TLVs).
-fn v2_source(command: u8, family: u8, rest: &[u8]) -> Result<Option<SocketAddr>, HttpError> {
+/// The addresses from a version 2 header's command, family and the bytes after the
+/// fixed part (addresses, then TLVs).
+fn v2_ends(command: u8, family: u8, rest: &[u8]) -> Result<Option<Ends>, HttpError> {
     let short = || bad_request("PROXY protocol v2 header shorter than its addresses");
     match (command, family) {
         // LOCAL: the balancer speaks for itself.
@@ -145,21 +155,18 @@ fn v2_source(command: u8, family: u8, rest: &[u8]) -> Result<Option<SocketAddr>,
         // PROXY over TCP/IPv4: source, destination (4 bytes each), then their ports.
         (1, 0x11) => {
             let a = rest.get(..12).ok_or_else(short)?;
-            let ip = Ipv4Addr::new(a[0], a[1], a[2], a[3]);
-            Ok(Some(SocketAddr::new(
-                ip.into(),
-                u16::from_be_bytes([a[8], a[9]]),
-            )))
+            let ip =
+                |at: usize| IpAddr::from(Ipv4Addr::new(a[at], a[at + 1], a[at + 2], a[at + 3]));
+            Ok(Some(ends_at(a, [ip(0), ip(4)], 8)))
         }
         // PROXY over TCP/IPv6: 16 bytes each.
         (1, 0x21) => {
             let a = rest.get(..36).ok_or_else(short)?;
-            let octets: [u8; 16] = a[..16].try_into().map_err(|_| short())?;
-            let ip = Ipv6Addr::from(octets);
-            Ok(Some(SocketAddr::new(
-                ip.into(),
-                u16::from_be_bytes([a[32], a[33]]),
-            )))
+            let ip = |at: usize| -> Result<IpAddr, HttpError> {
+                let octets: [u8; 16] = a[at..at + 16].try_into().map_err(|_| short())?;
+                Ok(Ipv6Addr::from(octets).into())
+            };
+            Ok(Some(ends_at(a, [ip(0)?, ip(16)?], 32)))
         }
         // UNSPEC, UDP, Unix sockets: nothing to take.
         (1, 0x00 | 0x12 | 0x22 | 0x31 | 0x32) => Ok(None),
@@ -173,13 +180,27 @@ fn v2_source(command: u8, family: u8, rest: &[u8]) -> Result<Option<SocketAddr>,
     }
 }
 
+/// The two addresses of a version 2 header, their ports (big-endian, source first)
+/// at `ports` in `a`.
+fn ends_at(a: &[u8], [source, destination]: [IpAddr; 2], ports: usize) -> Ends {
+    let port = |at: usize| u16::from_be_bytes([a[at], a[at + 1]]);
+    Ends {
+        source: SocketAddr::new(source, port(ports)),
+        destination: SocketAddr::new(destination, port(ports + 2)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn complete(len: usize, source: &str) -> Result<ProxyHeader, u16> {
-        let source = (!source.is_empty()).then(|| source.parse().expect("address"));
-        Ok(ProxyHeader::Complete { len, source })
+    /// A whole header naming `ends`, "SOURCE DESTINATION", or none for "".
+    fn complete(len: usize, ends: &str) -> Result<ProxyHeader, u16> {
+        let ends = ends.split_once(' ').map(|(source, destination)| Ends {
+            source: source.parse().expect("address"),
+            destination: destination.parse().expect("address"),
+        });
+        Ok(ProxyHeader::Complete { len, ends })
     }
 
     fn v2(command: u8, family: u8, rest: &[u8]) -> Vec<u8> {
@@ -197,14 +218,14 @@ mod tests {
         );
         assert_eq!(longest.len(), V1_MAX);
         let cases: &[(&[u8], Result<ProxyHeader, u16>)] = &[
-            (v4, complete(45, "192.0.2.1:56324")),
-            (v6, complete(45, "[2001:db8::1]:65535")),
+            (v4, complete(45, "192.0.2.1:56324 198.51.100.2:443")),
+            (v6, complete(45, "[2001:db8::1]:65535 [2001:db8::2]:80")),
             (longest.as_bytes(), complete(107, "")),
             (b"PROXY UNKNOWN\r\n", complete(15, "")),
             (b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n", complete(35, "")),
             (
                 b"PROXY TCP4 10.0.0.1 10.0.0.2 0 80\r\n",
-                complete(35, "10.0.0.1:0"),
+                complete(35, "10.0.0.1:0 10.0.0.2:80"),
             ),
             // Not all there yet.
             (b"", Ok(ProxyHeader::Partial)),
@@ -253,12 +274,22 @@ mod tests {
         let ipv4 = [192, 0, 2, 1, 198, 51, 100, 2, 0xdc, 0x04, 0x01, 0xbb];
         let mut ipv6 = [0u8; 36];
         ipv6[..16].copy_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
+        ipv6[16..32].copy_from_slice(&"2001:db8::2".parse::<Ipv6Addr>().unwrap().octets());
         ipv6[32..].copy_from_slice(&[0x00, 0x50, 0x01, 0xbb]);
         let with_tlv = [&ipv4[..], &[0x04, 0x00, 0x03, b'v', b'p', b'c']].concat();
         let cases: Vec<(Vec<u8>, Result<ProxyHeader, u16>)> = vec![
-            (v2(1, 0x11, &ipv4), complete(28, "192.0.2.1:56324")),
-            (v2(1, 0x21, &ipv6), complete(52, "[2001:db8::1]:80")),
-            (v2(1, 0x11, &with_tlv), complete(34, "192.0.2.1:56324")),
+            (
+                v2(1, 0x11, &ipv4),
+                complete(28, "192.0.2.1:56324 198.51.100.2:443"),
+            ),
+            (
+                v2(1, 0x21, &ipv6),
+                complete(52, "[2001:db8::1]:80 [2001:db8::2]:443"),
+            ),
+            (
+                v2(1, 0x11, &with_tlv),
+                complete(34, "192.0.2.1:56324 198.51.100.2:443"),
+            ),
             (v2(0, 0x11, &ipv4), complete(28, "")),
             (v2(0, 0x00, &[]), complete(16, "")),
             (v2(1, 0x00, &[]), complete(16, "")),

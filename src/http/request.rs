@@ -1,6 +1,7 @@
 //! The request handed to application handlers.
 //!
-//! Owns: [`Request`] (a parsed head, the whole body, the peer address) and [`Version`].
+//! Owns: [`Request`] (a parsed head, the whole body, the peer and local addresses) and
+//! [`Version`].
 //! Does not own: parsing (head.rs), reading the body (the worker) or spooling it to disk
 //! (`worker::spool`), percent-decoding or routing (the application).
 
@@ -104,6 +105,7 @@ pub struct Request {
     head: RequestHead,
     body: BodyBytes,
     peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
 }
 
 /// Where a request's body is: in memory, or in a file it was spooled to, mapped
@@ -162,7 +164,13 @@ impl Request {
     /// ```
     pub fn new(head: RequestHead, body: Vec<u8>, peer: Option<SocketAddr>) -> Request {
         let body = BodyBytes::Memory(body);
-        Request { head, body, peer }
+        let local = None;
+        Request {
+            head,
+            body,
+            peer,
+            local,
+        }
     }
 
     /// A request whose body the worker spooled to a file, now mapped.
@@ -172,7 +180,34 @@ impl Request {
         peer: Option<SocketAddr>,
     ) -> Request {
         let body = BodyBytes::Mapped(Arc::new(body));
-        Request { head, body, peer }
+        let local = None;
+        Request {
+            head,
+            body,
+            peer,
+            local,
+        }
+    }
+
+    /// The request as having arrived at `local`, the address its client connected to
+    /// ([`local_addr`](Self::local_addr)). The worker sets it; a test sets it to see how
+    /// a handler answers on one listener or another.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let head = parse_head(b"GET /admin HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default())?
+    ///     .expect("a complete head");
+    /// let req = Request::new(head, Vec::new(), None).with_local_addr("127.0.0.1:9000".parse().ok());
+    /// assert_eq!(req.local_addr().map(|a| a.port()), Some(9000));
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
+    pub fn with_local_addr(mut self, local: Option<SocketAddr>) -> Request {
+        self.local = local;
+        self
     }
 
     /// The method, case as sent.
@@ -535,6 +570,42 @@ impl Request {
     /// ```
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
+    }
+
+    /// The address the client connected to: which of the server's listeners, on which of
+    /// the machine's addresses (WSGI's `SERVER_PORT` for a server behind no proxy). For a
+    /// bind on one address it is that address; on `0.0.0.0` or `[::]` the connection's
+    /// own, from getsockname(2) (an IPv4 client of `[::]` shows as `[::ffff:a.b.c.d]`).
+    /// With `--proxy-protocol`, the address the PROXY header says the client connected
+    /// to, on the balancer. `None` for a Unix socket, and for a request built with
+    /// [`Request::new`] unless [`with_local_addr`](Self::with_local_addr) set one.
+    ///
+    /// The [`host`](Self::host) is the name the client asked for, which a proxy passes on;
+    /// this is where the connection landed, which a client cannot choose: a handler
+    /// serving an admin port beside a public one tells them apart by it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::{Request, Response};
+    ///
+    /// // With `--bind 0.0.0.0:8000 --bind 127.0.0.1:9000`: the second answers on the
+    /// // machine itself only.
+    /// let app = |req: &Request| match (req.path(), req.local_addr().map(|a| a.port())) {
+    ///     ("/admin", Some(9000)) => Response::text(200, "admin\n"),
+    ///     ("/admin", _) => Response::text(404, "not found\n"),
+    ///     _ => Response::text(200, "public\n"),
+    /// };
+    /// # use br_serve::http::{Limits, parse_head};
+    /// # let req = |port: u16| {
+    /// #     let head = parse_head(b"GET /admin HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default()).unwrap().unwrap();
+    /// #     Request::new(head, Vec::new(), None).with_local_addr(Some(([127, 0, 0, 1], port).into()))
+    /// # };
+    /// # assert_eq!(app(&req(9000)).status(), 200);
+    /// # assert_eq!(app(&req(8000)).status(), 404);
+    /// ```
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local
     }
 
     /// Whether the connection persists after this request (RFC 9112 §9.3).

@@ -54,7 +54,10 @@ impl Listener {
             Listener::Unix(l, _) => l.set_nonblocking(true),
         };
         match self {
-            Listener::Tcp(l, _) => worker::Listener::Tcp(mio::net::TcpListener::from_std(l)),
+            Listener::Tcp(l, addr) => {
+                let local = Some(addr).filter(|addr| !addr.ip().is_unspecified());
+                worker::Listener::Tcp(mio::net::TcpListener::from_std(l), local)
+            }
             Listener::Unix(l, _) => worker::Listener::Unix(mio::net::UnixListener::from_std(l)),
         }
     }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::out::{self, OutQueue};
 use super::spool::{Spool, Spooling};
-use super::stream::Stream;
+use super::stream::{Accepted, Stream};
 use crate::Handler;
 use crate::access_log::{AccessLog, Entry, Pending, joined_field};
 use crate::http::HttpError;
@@ -393,6 +393,9 @@ pub enum Verdict {
 pub struct Conn {
     stream: Stream,
     peer: Option<SocketAddr>,
+    /// The address the client connected to: the listener's, the PROXY header's, or asked
+    /// of the socket for the first request ([`Conn::local_addr`]).
+    local: Option<SocketAddr>,
     input: Vec<u8>,
     /// The last request's head buffers, for the next head to be parsed into.
     head_buffers: HeadBuffers,
@@ -458,11 +461,17 @@ impl HeldLine {
 
 impl Conn {
     /// Wraps a freshly accepted stream.
-    pub fn new(stream: Stream, peer: Option<SocketAddr>, ctx: &Ctx) -> Conn {
+    pub fn new(accepted: Accepted, ctx: &Ctx) -> Conn {
         let now = ctx.now;
+        let Accepted {
+            stream,
+            peer,
+            local,
+        } = accepted;
         Conn {
             stream,
             peer,
+            local,
             input: Vec::new(),
             head_buffers: HeadBuffers::default(),
             out: OutQueue::default(),
@@ -815,18 +824,30 @@ impl Conn {
         }
     }
 
-    /// Removes a whole PROXY header from the input, and takes the client's address from
-    /// it: true once done, false while it is incomplete.
+    /// Removes a whole PROXY header from the input, and takes the client's address and
+    /// the one it connected to from it: true once done, false while it is incomplete.
     fn strip_proxy_header(&mut self) -> Result<bool, HttpError> {
         match parse_proxy_header(&self.input)? {
             ProxyHeader::Partial => Ok(false),
-            ProxyHeader::Complete { len, source } => {
+            ProxyHeader::Complete { len, ends } => {
                 self.input.drain(..len);
-                self.peer = source.or(self.peer);
+                if let Some(ends) = ends {
+                    (self.peer, self.local) = (Some(ends.source), Some(ends.destination));
+                }
                 self.awaiting_proxy_header = false;
                 Ok(true)
             }
         }
+    }
+
+    /// The address the client connected to, asked of the socket once when neither the
+    /// listener's bind nor a PROXY header gave it (a wildcard bind): one getsockname a
+    /// connection, and none on a listener bound to one address.
+    fn local_addr(&mut self) -> Option<SocketAddr> {
+        if self.local.is_none() {
+            self.local = self.stream.local_addr();
+        }
+        self.local
     }
 
     /// Parses a head from `start`; returns its length, or `None` when there is none yet.
@@ -863,7 +884,9 @@ impl Conn {
                 let len = head.len();
                 self.phase = Phase::Head { first_byte: None };
                 let last = start + len == self.input.len();
-                self.respond(Request::new(head, Vec::new(), self.peer), last, ctx);
+                let local = self.local_addr();
+                let request = Request::new(head, Vec::new(), self.peer).with_local_addr(local);
+                self.respond(request, last, ctx);
                 Some(len)
             }
             Ok(Some(head)) => Some(self.begin_body(head, start, ctx)),
@@ -1028,7 +1051,8 @@ impl Conn {
                 Some(mapped) => Request::spooled(head, mapped, self.peer),
                 None => Request::new(head, body, self.peer),
             };
-            self.respond(request, last, ctx);
+            let local = self.local_addr();
+            self.respond(request.with_local_addr(local), last, ctx);
         }
     }
 

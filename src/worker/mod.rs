@@ -24,7 +24,7 @@ mod recycle;
 pub(crate) mod spool;
 mod stream;
 
-pub use stream::{Listener, Stream};
+pub use stream::{Accepted, Listener};
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -815,7 +815,7 @@ impl Worker {
                 let empty = matches!(&accepted, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
                 self.took_last_accept(i, !empty);
                 match accepted {
-                    Ok((stream, peer)) => self.keep(Conn::new(stream, peer, &self.ctx)),
+                    Ok(accepted) => self.keep(Conn::new(accepted, &self.ctx)),
                     Err(err) => {
                         // A client that left before its accept was one of the share; an
                         // empty queue, or descriptors running short, ends the taking.
@@ -987,7 +987,7 @@ impl Worker {
                 self.took_last_accept(i, !empty);
             }
             match accepted {
-                Ok((stream, peer)) => {
+                Ok(accepted) => {
                     self.starved = false;
                     // Not while this worker stopped watching (it was full and has just
                     // made room): `watch_listeners` adds it back at the end of the turn.
@@ -995,7 +995,7 @@ impl Worker {
                     if self.watching && !self.draining && due {
                         self.rotate(i);
                     }
-                    return self.adopt(stream, peer);
+                    return self.adopt(accepted);
                 }
                 Err(err) => self.on_accept_error(i, err),
             }
@@ -1037,8 +1037,8 @@ impl Worker {
     /// `Connection: close`, as `ab` without `-k` sends) is closed without ever being
     /// registered, two syscalls fewer. Registering later misses nothing: epoll reports
     /// readiness that is already there when a descriptor is added.
-    fn adopt(&mut self, stream: Stream, peer: Option<std::net::SocketAddr>) {
-        let mut conn = Conn::new(stream, peer, &self.ctx);
+    fn adopt(&mut self, accepted: Accepted) {
+        let mut conn = Conn::new(accepted, &self.ctx);
         let (served, began) = (self.ctx.served, self.ctx.now);
         let verdict = conn.drive(&mut self.scratch, &mut self.ctx);
         let took = self.ctx.now.saturating_duration_since(began);

@@ -15,10 +15,21 @@ use crate::sys::sockopt::accept_queue;
 
 /// A listening socket, inherited from the master.
 pub enum Listener {
-    /// TCP, IPv4 or IPv6.
-    Tcp(TcpListener),
+    /// TCP, IPv4 or IPv6, with the address every connection it accepts arrives at when
+    /// the bind names one (`None` for 0.0.0.0 or `[::]`, where each connection's own
+    /// address says which of the machine's it reached).
+    Tcp(TcpListener, Option<SocketAddr>),
     /// A Unix domain socket.
     Unix(UnixListener),
+}
+
+/// A connection as accepted, with what is known of its two ends.
+pub struct Accepted {
+    pub stream: Stream,
+    /// The client's address; `None` for a Unix socket.
+    pub peer: Option<SocketAddr>,
+    /// The address it arrived at, when the listener's bind names it.
+    pub local: Option<SocketAddr>,
 }
 
 /// An accepted connection.
@@ -30,12 +41,22 @@ pub enum Stream {
 }
 
 impl Listener {
-    /// Accepts one connection. mio uses `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)`, so the
-    /// new socket needs no further syscalls; TCP_NODELAY is inherited from the listener.
-    pub fn accept(&self) -> io::Result<(Stream, Option<SocketAddr>)> {
+    /// Accepts one connection: the stream, the peer's address and, when the listener
+    /// knows it, the local one ([`Stream::local_addr`] asks otherwise). mio uses
+    /// `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)`, so the new socket needs no further
+    /// syscalls; TCP_NODELAY is inherited from the listener.
+    pub fn accept(&self) -> io::Result<Accepted> {
         match self {
-            Listener::Tcp(l) => l.accept().map(|(s, peer)| (Stream::Tcp(s), Some(peer))),
-            Listener::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), None)),
+            Listener::Tcp(l, local) => l.accept().map(|(s, peer)| Accepted {
+                stream: Stream::Tcp(s),
+                peer: Some(peer),
+                local: *local,
+            }),
+            Listener::Unix(l) => l.accept().map(|(s, _)| Accepted {
+                stream: Stream::Unix(s),
+                peer: None,
+                local: None,
+            }),
         }
     }
 
@@ -53,7 +74,7 @@ impl Listener {
     /// The listening socket.
     pub fn fd(&self) -> BorrowedFd<'_> {
         match self {
-            Listener::Tcp(l) => l.as_fd(),
+            Listener::Tcp(l, _) => l.as_fd(),
             Listener::Unix(l) => l.as_fd(),
         }
     }
@@ -66,6 +87,15 @@ impl Listener {
 }
 
 impl Stream {
+    /// The address the client connected to, from getsockname(2); `None` for a Unix
+    /// socket, whose name tells a handler nothing an address would.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.local_addr().ok(),
+            Stream::Unix(_) => None,
+        }
+    }
+
     /// Registers for both directions once; edge-triggered events then need no
     /// re-registration as the connection moves between reading and writing.
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
