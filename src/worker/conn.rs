@@ -1082,14 +1082,7 @@ impl Conn {
             self.read_ahead = ahead;
         }
         ctx.answered();
-        let line = match (ctx.access.as_ref(), started) {
-            (Some(log), Some(started)) => Some(line_for(log, &request, &response, started)),
-            _ => None,
-        };
-        let answering = is_stream(response.body()).then(|| {
-            let (method, target) = (request.method(), request.target());
-            format!("{method} {target} {}", version.as_str())
-        });
+        let (line, answering) = records(&request, &response, started, ctx);
         self.head_buffers = request.into_head().into_buffers();
         // A request that waited past --queue-timeout is moved off too, perhaps to a less
         // busy server.
@@ -1575,6 +1568,26 @@ fn request_line(head: &RequestHead) -> [&[u8]; 5] {
         b" ",
         head.version().as_str().as_bytes(),
     ]
+}
+
+/// The access-log line of an answer (when there is a log and its clock was read), and
+/// for a stream the request it answers, which the log names should the stream fail after
+/// its head went out.
+fn records(
+    request: &Request,
+    response: &Response,
+    started: Option<(SystemTime, Instant)>,
+    ctx: &Ctx,
+) -> (Option<Pending>, Option<String>) {
+    let line = match (ctx.access.as_ref(), started) {
+        (Some(log), Some(started)) => Some(line_for(log, request, response, started)),
+        _ => None,
+    };
+    let answering = is_stream(response.body()).then(|| {
+        let (method, target) = (request.method(), request.target());
+        format!("{method} {target} {}", request.version().as_str())
+    });
+    (line, answering)
 }
 
 /// The access-log line of a request, held until its answer is written: the answer's

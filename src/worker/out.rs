@@ -38,6 +38,13 @@ const MAX_SLICES: usize = 16;
 /// larger is let go, or an idle kept-alive connection would hold it for its whole life.
 const SPARE_KEEP: usize = 64 * 1024;
 
+/// What one flush has given the stream at the front of the queue so far.
+#[derive(Default)]
+struct StreamTurn {
+    reads: usize,
+    began: Option<Instant>,
+}
+
 enum Segment {
     /// Heads and small bodies, copied in; reused once written ([`SPARE_KEEP`]).
     Bytes(Vec<u8>),
@@ -319,41 +326,22 @@ impl OutQueue {
     }
 
     fn write_all(&mut self, stream: &mut Stream, progressed: &mut bool) -> io::Result<bool> {
-        let mut reads = 0;
-        let mut began: Option<Instant> = None;
+        let mut turn = StreamTurn::default();
         (self.yielded, self.read_stream) = (false, false);
-        while let Some(front) = self.segments.front_mut() {
+        while let Some(front) = self.segments.front() {
             if matches!(front, Segment::Stream { .. }) {
                 // All before it is written, and the socket takes more.
-                let turn_over = began.is_some_and(|t| t.elapsed() >= STREAM_TURN);
-                self.yielded = reads == STREAM_READS_PER_TURN || turn_over;
-                if self.yielded {
+                if !self.stream_read(&mut turn)? {
                     return Ok(false);
-                }
-                began.get_or_insert_with(Instant::now);
-                (reads, self.read_stream) = (reads + 1, true);
-                if self.pull()? {
-                    // The read behind it was the handler's, just now: that was the turn.
-                    reads = STREAM_READS_PER_TURN;
                 }
                 continue;
             }
-            let (result, is_file) = match front {
-                Segment::File {
-                    file,
-                    offset,
-                    remaining,
-                } => (send_file(stream, file, offset, remaining), true),
-                _ => (self.write_slices(stream), false),
-            };
-            match result {
+            match self.write_front(stream) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     *progressed = true;
                     self.pending = self.pending.saturating_sub(n as u64);
                     self.written += n as u64;
-                    // send_file advanced the segment's own offset and remaining count.
-                    self.advance(if is_file { 0 } else { n });
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -361,6 +349,43 @@ impl OutQueue {
             }
         }
         Ok(true)
+    }
+
+    /// One more read of the stream at the front, unless this flush has given it its
+    /// turn already ([`STREAM_READS_PER_TURN`] reads, or [`STREAM_TURN`]): false then,
+    /// and the flush yields.
+    fn stream_read(&mut self, turn: &mut StreamTurn) -> io::Result<bool> {
+        let turn_over = turn.began.is_some_and(|t| t.elapsed() >= STREAM_TURN);
+        self.yielded = turn.reads == STREAM_READS_PER_TURN || turn_over;
+        if self.yielded {
+            return Ok(false);
+        }
+        turn.began.get_or_insert_with(Instant::now);
+        (turn.reads, self.read_stream) = (turn.reads + 1, true);
+        if self.pull()? {
+            // The read behind it was the handler's, just now: that was the turn.
+            turn.reads = STREAM_READS_PER_TURN;
+        }
+        Ok(true)
+    }
+
+    /// Writes from the front: a file with sendfile, which advances the segment's own
+    /// offset and count, or the leading in-memory segments with one `writev`. Whatever
+    /// was written whole leaves the queue.
+    fn write_front(&mut self, stream: &mut Stream) -> io::Result<usize> {
+        if let Some(Segment::File {
+            file,
+            offset,
+            remaining,
+        }) = self.segments.front_mut()
+        {
+            let n = send_file(stream, file, offset, remaining)?;
+            self.advance(0);
+            return Ok(n);
+        }
+        let n = self.write_slices(stream)?;
+        self.advance(n);
+        Ok(n)
     }
 
     /// One `writev` over the leading in-memory segments.
