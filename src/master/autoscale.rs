@@ -8,7 +8,8 @@
 //! whether any worker is idle. Queued connections with an idle worker are about to be
 //! taken; queued connections with every worker busy are demand the pool cannot meet.
 //! Requests waiting behind a busy worker on its kept-alive connections count as queued
-//! too (each worker says how many in its slot): the accept queue never sees them, and a
+//! too (each worker says in its slot the most it saw between two looks): the accept
+//! queue never sees them, and a
 //! worker added for them gets their clients, which are answered with
 //! `Connection: close` when another worker is idle (`worker::conn`'s `MOVE_AFTER`).
 //! This is uWSGI's `cheaper-algo backlog` (anchors §3, item 8); gunicorn only reports

@@ -616,7 +616,7 @@ impl<'a> Master<'a> {
                 .look(self.pool.iter().map(|w| w.pid.as_raw()), now_ms),
             _ => self.cpu_use.forget(),
         }
-        let behind = scoreboard::summarize(self.scoreboard).waiting;
+        let behind = scoreboard::take_waiting_seen(self.scoreboard);
         let seen = Observation {
             target: self.target,
             idle,

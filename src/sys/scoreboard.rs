@@ -61,6 +61,12 @@ pub struct Slot {
     /// Requests that arrived on the worker's kept-alive connections and wait behind the
     /// one it is running: demand the accept queue does not show.
     waiting: AtomicU32,
+    /// The most `waiting` has been since the master last took it ([`take_waiting_seen`]).
+    /// `waiting` counts the events of the worker's current batch, so it reads 0 while the
+    /// batch's last request runs, though others have usually arrived by then, unseen
+    /// until the next poll: clients keeping one busy worker (each with one request out)
+    /// showed as waiting at about half the master's looks, or fewer on a loaded machine.
+    waiting_seen: AtomicU32,
     /// Connections whose answer was still going out at the worker's last sweep (a file
     /// or a stream to a client slower than the worker): retiring the worker would cut
     /// them at `--graceful-timeout`, so the master retires others first.
@@ -134,6 +140,14 @@ pub struct Summary {
     pub aborted: u64,
     /// Requests waiting on kept-alive connections behind their worker's current one.
     pub waiting: u64,
+}
+
+/// Master, for autoscaling: requests seen waiting behind busy workers since the last
+/// call, each worker's most at once, summed; each worker's count starts again at 0.
+pub fn take_waiting_seen(board: Scoreboard) -> u64 {
+    let live = board.iter().filter(|slot| slot.state() != State::Free);
+    live.map(|slot| u64::from(slot.waiting_seen.swap(0, Relaxed)))
+        .sum()
 }
 
 /// Reads every slot once (atomics only; a snapshot, not a transaction).
@@ -224,6 +238,7 @@ impl Slot {
         self.overdue.store(0, Relaxed);
         self.full.store(0, Relaxed);
         self.waiting.store(0, Relaxed);
+        self.waiting_seen.store(0, Relaxed);
         self.sending.store(0, Relaxed);
         self.heartbeat_ms.store(now_ms, Relaxed);
         self.born_ms.store(now_ms, Relaxed);
@@ -391,7 +406,11 @@ impl Slot {
     /// Worker: how many requests wait behind the one it is about to run, on its own
     /// connections (the readiness events it has yet to handle this turn).
     pub fn set_waiting(&self, n: usize) {
-        self.waiting.store(n.min(u32::MAX as usize) as u32, Relaxed);
+        let n = n.min(u32::MAX as usize) as u32;
+        self.waiting.store(n, Relaxed);
+        if n > 0 {
+            self.waiting_seen.fetch_max(n, Relaxed);
+        }
     }
 
     /// Worker, at each sweep: how many of its connections have an answer still going
@@ -519,6 +538,24 @@ mod tests {
         );
         slot.set_waiting(0);
         assert_eq!(slot.state(), State::Idle);
+    }
+
+    /// The master's look takes the most seen waiting since the last one, not what is
+    /// waiting at that instant: a batch's last request runs with 0 published.
+    #[test]
+    fn waiting_seen_holds_the_most_until_taken() {
+        let board = create().unwrap();
+        board[0].reset(1, 0);
+        board[1].reset(1, 0);
+        board[0].set_waiting(2);
+        board[0].set_waiting(1);
+        board[0].set_waiting(0);
+        board[1].set_waiting(1);
+        assert_eq!(summarize(board).waiting, 1, "what waits now");
+        assert_eq!(take_waiting_seen(board), 3, "the most each saw");
+        assert_eq!(take_waiting_seen(board), 0, "taken");
+        board[1].set_waiting(0);
+        assert_eq!(take_waiting_seen(board), 0);
     }
 
     #[test]
