@@ -3,7 +3,7 @@
 //! small; a real service would use serde_json inside the same handler.
 //!
 //!     cargo run --release --example json_api -- --bind 127.0.0.1:8000
-//!     curl localhost:8000/api/health             # {"status":"ok","pid":4242,"listener":"127.0.0.1:8000"}
+//!     curl localhost:8000/api/health   # {"status":"ok","pid":4242,"scheme":"http","listener":"127.0.0.1:8000"}
 //!     curl -X POST --data 'hello' localhost:8000/api/length
 //!     curl 'localhost:8000/api/echo?name=ada'    # letters and digits only: not decoded
 //!
@@ -42,11 +42,12 @@ fn api(req: &Request, default_name: &str) -> Response {
             let listener = req
                 .local_addr()
                 .map_or("null".into(), |a| format!(r#""{a}""#));
+            // How the client reached the proxy in front, as that proxy says (https when a
+            // proxy --forwarded-allow-ips trusts sends X-Forwarded-Proto: https).
+            let scheme = req.scheme();
             let pid = std::process::id();
-            json(
-                200,
-                format!(r#"{{"status":"ok","pid":{pid},"listener":{listener}}}"#),
-            )
+            let fields = format!(r#""pid":{pid},"scheme":"{scheme}","listener":{listener}"#);
+            json(200, format!(r#"{{"status":"ok",{fields}}}"#))
         }
         ("POST", "/api/length") => json(200, format!(r#"{{"bytes":{}}}"#, req.body().len())),
         ("GET", "/api/echo") => {

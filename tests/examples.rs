@@ -184,6 +184,74 @@ fn a_handler_sees_the_address_a_request_arrived_at() {
     assert_eq!(listener(&text), "\"198.51.100.1:443\"");
 }
 
+/// `Request::scheme` believes `X-Forwarded-Proto` from the peers `--forwarded-allow-ips`
+/// lists (the machine itself by default, a Unix socket's peer always, the client a
+/// PROXY header names), and from no one else; fields that disagree say http.
+#[test]
+fn the_scheme_is_the_trusted_proxys_word() {
+    let scheme = |answer: &str| {
+        let (_, rest) = answer.split_once(r#""scheme":""#).expect("a scheme field");
+        rest.split('"').next().unwrap_or_default().to_string()
+    };
+    let ask = |server: &Server, fields: &[&str]| {
+        let mut conn = server.connect();
+        conn.send(&request("GET", "/api/health", fields, b""));
+        scheme(&conn.read_response(RESPONSE_WITHIN).text())
+    };
+    let dir = TempDir::new("scheme");
+    let socket = dir.join("api.sock");
+    let unix = format!("unix:{}", socket.display());
+    let local = Launch::example("json_api")
+        .args(&["--workers", "1", "--bind", &unix])
+        .start();
+    assert_eq!(ask(&local, &[]), "http");
+    assert_eq!(ask(&local, &["X-Forwarded-Proto: https"]), "https");
+    assert_eq!(ask(&local, &["X-Forwarded-Ssl: on"]), "https");
+    assert_eq!(ask(&local, &["X-Forwarded-Proto: http"]), "http");
+    let disagree = ["X-Forwarded-Proto: https", "X-Forwarded-Ssl: off"];
+    assert_eq!(ask(&local, &disagree), "http");
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    let fields = ["X-Forwarded-Proto: https", "Connection: close"];
+    let wire = request("GET", "/api/health", &fields, b"");
+    std::io::Write::write_all(&mut stream, &wire).expect("send");
+    assert_eq!(scheme(&client::unix_answer(&mut stream)), "https");
+
+    // Another proxy's word is not taken.
+    let elsewhere = Launch::example("json_api")
+        .args(&["--workers", "1", "--forwarded-allow-ips", "10.0.0.0/8"])
+        .start();
+    assert_eq!(ask(&elsewhere, &["X-Forwarded-Proto: https"]), "http");
+
+    // Behind a TCP balancer, the client its PROXY header names is the one judged.
+    let proxied = |allow: &str| {
+        let server = Launch::example("json_api")
+            .args(&[
+                "--workers",
+                "1",
+                "--proxy-protocol",
+                "--forwarded-allow-ips",
+                allow,
+            ])
+            .start();
+        let mut conn = server.connect();
+        let header = b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 443\r\n";
+        let get = request("GET", "/api/health", &["X-Forwarded-Proto: https"], b"");
+        conn.send(&[&header[..], &get].concat());
+        scheme(&conn.read_response(RESPONSE_WITHIN).text())
+    };
+    assert_eq!(proxied("127.0.0.1"), "http");
+    assert_eq!(proxied("203.0.113.0/24"), "https");
+
+    let (status, log) = Launch::example("json_api")
+        .args(&["--forwarded-allow-ips", "10.0.0.0/40"])
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(2), "{status}; log:\n{log}");
+    assert!(
+        log.contains("'10.0.0.0/40' is not an address or a network"),
+        "{log}"
+    );
+}
+
 /// `send_file` answers a handler's own file as `--static` answers its files, through
 /// the binary: validators and 304, one range (206, 416), HEAD's length, sendfile for a
 /// file larger than any buffer; the example names files only from its own listing.

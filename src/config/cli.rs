@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::{BindAddr, SignalProfile};
+use super::{AllowedPeers, BindAddr, SignalProfile};
 
 /// br-serve: a pre-fork HTTP/1.1 server. A master binds the listening sockets, forks
 /// workers that run the application, and supervises them: it restarts workers that die
@@ -85,6 +85,16 @@ pub(crate) struct Cli {
     /// proxy_protocol`, gunicorn's --proxy-protocol).
     #[arg(long = "proxy-protocol", env = "BR_SERVE_PROXY_PROTOCOL", value_parser = boolish())]
     pub proxy_protocol: bool,
+
+    /// Peers trusted to say how a request reached them: from these addresses or networks
+    /// (comma-separated ADDR or ADDR/BITS, * for any, empty for none), an
+    /// X-Forwarded-Proto of https (X-Forwarded-Protocol ssl, X-Forwarded-Ssl on) makes the
+    /// request's scheme https for the application. Unix-socket peers are trusted
+    /// (gunicorn's forwarded_allow_ips).
+    #[arg(long = "forwarded-allow-ips", value_name = "LIST",
+          env = "BR_SERVE_FORWARDED_ALLOW_IPS", default_value = "127.0.0.1,::1",
+          value_parser = AllowedPeers::parse)]
+    pub forwarded_allow_ips: AllowedPeers,
 
     /// Most connections waiting in the kernel for a worker to accept them.
     #[arg(long, value_name = "INT", env = "BR_SERVE_BACKLOG", default_value_t = 2048,

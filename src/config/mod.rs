@@ -18,7 +18,10 @@
 
 mod cli;
 mod file;
+mod peers;
 mod preflight;
+
+pub use peers::AllowedPeers;
 
 pub(crate) use preflight::{logs_for_workers, static_served_as_root, what_workers_open};
 
@@ -124,6 +127,9 @@ pub struct Config {
     /// Connections begin with a PROXY protocol header naming the client
     /// (`--proxy-protocol`).
     pub proxy_protocol: bool,
+    /// Peers whose `X-Forwarded-Proto` says the request's scheme
+    /// (`--forwarded-allow-ips`; [`Request::scheme`](crate::Request::scheme)).
+    pub forwarded_allow_ips: AllowedPeers,
     /// How many workers to run.
     pub workers: usize,
     /// `--max-workers`: the autoscaler's ceiling (`workers` is its floor); `None` off.
@@ -495,6 +501,7 @@ fn validate(cli: Cli, argv: Vec<OsString>, bind_file: Option<&Path>) -> Result<C
         binds,
         reuse_port: cli.reuse_port,
         proxy_protocol: cli.proxy_protocol,
+        forwarded_allow_ips: cli.forwarded_allow_ips,
         workers,
         max_workers: cli.max_workers,
         scale_down_after: cli.scale_down_after,

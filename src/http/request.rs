@@ -64,6 +64,14 @@ impl Version {
     }
 }
 
+/// The fields a trusted proxy says the client's scheme with, and the value that means
+/// https: gunicorn's default `secure_scheme_headers`.
+const SECURE_SCHEME_FIELDS: [(&str, &str); 3] = [
+    ("X-Forwarded-Proto", "https"),
+    ("X-Forwarded-Protocol", "ssl"),
+    ("X-Forwarded-Ssl", "on"),
+];
+
 /// A complete request: head, body and where it came from.
 ///
 /// The worker builds one when the whole body has arrived and hands it to the
@@ -106,6 +114,8 @@ pub struct Request {
     body: BodyBytes,
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
+    /// The peer is one `--forwarded-allow-ips` trusts ([`Request::scheme`]).
+    trusted_proxy: bool,
 }
 
 /// Where a request's body is: in memory, or in a file it was spooled to, mapped
@@ -164,12 +174,12 @@ impl Request {
     /// ```
     pub fn new(head: RequestHead, body: Vec<u8>, peer: Option<SocketAddr>) -> Request {
         let body = BodyBytes::Memory(body);
-        let local = None;
         Request {
             head,
             body,
             peer,
-            local,
+            local: None,
+            trusted_proxy: false,
         }
     }
 
@@ -180,12 +190,12 @@ impl Request {
         peer: Option<SocketAddr>,
     ) -> Request {
         let body = BodyBytes::Mapped(Arc::new(body));
-        let local = None;
         Request {
             head,
             body,
             peer,
-            local,
+            local: None,
+            trusted_proxy: false,
         }
     }
 
@@ -606,6 +616,109 @@ impl Request {
     /// ```
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local
+    }
+
+    /// The scheme the client used to reach the proxy in front: `"https"` when a peer
+    /// `--forwarded-allow-ips` trusts (the machine's own proxy, by default) says so with
+    /// `X-Forwarded-Proto: https`, `X-Forwarded-Protocol: ssl` or `X-Forwarded-Ssl: on`
+    /// (gunicorn's `secure_scheme_headers`, which set `wsgi.url_scheme`), else `"http"`:
+    /// br-serve itself speaks plain HTTP. For the absolute URLs a handler builds
+    /// (redirects, links in mail) and for `Secure` cookies.
+    ///
+    /// Fields that disagree (`X-Forwarded-Proto: https` with `X-Forwarded-Ssl: off`) make
+    /// it `"http"`, the claim that promises less (gunicorn answers 400). Values are
+    /// compared without regard to case; a list (`https, http`, from proxies that append)
+    /// is no value of these and counts as `"http"`. RFC 7239's `Forwarded` is not read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let raw = b"GET /login HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-Proto: https\r\n\r\n";
+    /// let req = |trusted: bool| {
+    ///     let head = parse_head(raw, &Limits::default()).unwrap().unwrap();
+    ///     Request::new(head, Vec::new(), None).with_trusted_proxy(trusted)
+    /// };
+    /// // From the proxy in front (a peer --forwarded-allow-ips lists):
+    /// let proxied = req(true);
+    /// assert_eq!(proxied.scheme(), "https");
+    /// let home = format!("{}://{}/", proxied.scheme(), proxied.host().unwrap_or("localhost"));
+    /// assert_eq!(home, "https://shop.example/");
+    /// // From anyone else, the same header says nothing.
+    /// assert_eq!(req(false).scheme(), "http");
+    /// ```
+    pub fn scheme(&self) -> &'static str {
+        if !self.trusted_proxy {
+            return "http";
+        }
+        let mut secure = None;
+        for (name, value) in self.headers() {
+            let Some(&(_, on)) = SECURE_SCHEME_FIELDS
+                .iter()
+                .find(|(field, _)| name.eq_ignore_ascii_case(field))
+            else {
+                continue;
+            };
+            let says = value.eq_ignore_ascii_case(on.as_bytes());
+            if *secure.get_or_insert(says) != says {
+                return "http";
+            }
+        }
+        if secure == Some(true) {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Whether the request's peer is one `--forwarded-allow-ips` trusts: a Unix socket's,
+    /// or an address in the list ([`scheme`](Self::scheme) believes its forwarded fields
+    /// only then). A handler that reads other forwarded fields itself
+    /// (`X-Forwarded-For`, `X-Forwarded-Host`) asks this first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let raw = b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// let req = Request::new(head, Vec::new(), "127.0.0.1:50000".parse().ok()).with_trusted_proxy(true);
+    /// let client = match req.from_trusted_proxy() {
+    ///     true => req.header_str("x-forwarded-for").and_then(|list| list.rsplit(',').next()),
+    ///     false => None,
+    /// };
+    /// assert_eq!(client.map(str::trim), Some("203.0.113.9"));
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
+    pub fn from_trusted_proxy(&self) -> bool {
+        self.trusted_proxy
+    }
+
+    /// The request as from a peer `--forwarded-allow-ips` trusts, or not
+    /// ([`from_trusted_proxy`](Self::from_trusted_proxy)). The worker sets it; a test
+    /// sets it to see what a handler makes of forwarded fields. [`Request::new`] makes a
+    /// request from an untrusted peer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    /// use br_serve::Request;
+    ///
+    /// let head = parse_head(b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Ssl: on\r\n\r\n", &Limits::default())?
+    ///     .expect("a complete head");
+    /// let req = Request::new(head, Vec::new(), None);
+    /// assert!(!req.from_trusted_proxy());
+    /// assert_eq!(req.with_trusted_proxy(true).scheme(), "https");
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
+    pub fn with_trusted_proxy(mut self, trusted: bool) -> Request {
+        self.trusted_proxy = trusted;
+        self
     }
 
     /// Whether the connection persists after this request (RFC 9112 §9.3).

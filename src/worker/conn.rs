@@ -23,6 +23,7 @@ use super::spool::{Spool, Spooling};
 use super::stream::{Accepted, Stream};
 use crate::Handler;
 use crate::access_log::{AccessLog, Entry, Pending, joined_field};
+use crate::config::AllowedPeers;
 use crate::http::HttpError;
 use crate::http::error::content_too_large;
 use crate::http::{
@@ -141,6 +142,8 @@ pub struct Ctx {
     pub check_client: bool,
     /// `--proxy-protocol`: each connection begins with a PROXY header naming its client.
     pub proxy_protocol: bool,
+    /// `--forwarded-allow-ips`: the peers whose forwarded scheme is believed.
+    pub forwarded_allow_ips: AllowedPeers,
     /// `--queue-timeout`: answer 503 to a request that waited longer for this worker.
     pub queue_timeout: Option<Duration>,
     /// Requests answered by this worker so far.
@@ -396,6 +399,9 @@ pub struct Conn {
     /// The address the client connected to: the listener's, the PROXY header's, or asked
     /// of the socket for the first request ([`Conn::local_addr`]).
     local: Option<SocketAddr>,
+    /// The peer is one `--forwarded-allow-ips` trusts: its requests' forwarded scheme
+    /// counts. Judged once a connection, and again for the client a PROXY header names.
+    trusted: bool,
     input: Vec<u8>,
     /// The last request's head buffers, for the next head to be parsed into.
     head_buffers: HeadBuffers,
@@ -472,6 +478,7 @@ impl Conn {
             stream,
             peer,
             local,
+            trusted: ctx.forwarded_allow_ips.admits(peer),
             input: Vec::new(),
             head_buffers: HeadBuffers::default(),
             out: OutQueue::default(),
@@ -804,7 +811,7 @@ impl Conn {
     /// closed, since a request read from it would be the client's word for its own
     /// address, or a header cut short.
     fn take_proxy_header(&mut self, ctx: &mut Ctx) -> bool {
-        match self.strip_proxy_header() {
+        match self.strip_proxy_header(ctx) {
             Ok(taken) => taken,
             Err(err) => {
                 self.awaiting_proxy_header = false;
@@ -826,18 +833,27 @@ impl Conn {
 
     /// Removes a whole PROXY header from the input, and takes the client's address and
     /// the one it connected to from it: true once done, false while it is incomplete.
-    fn strip_proxy_header(&mut self) -> Result<bool, HttpError> {
+    fn strip_proxy_header(&mut self, ctx: &Ctx) -> Result<bool, HttpError> {
         match parse_proxy_header(&self.input)? {
             ProxyHeader::Partial => Ok(false),
             ProxyHeader::Complete { len, ends } => {
                 self.input.drain(..len);
                 if let Some(ends) = ends {
                     (self.peer, self.local) = (Some(ends.source), Some(ends.destination));
+                    self.trusted = ctx.forwarded_allow_ips.admits(self.peer);
                 }
                 self.awaiting_proxy_header = false;
                 Ok(true)
             }
         }
+    }
+
+    /// A request with what the connection knows of where it came from and through whom.
+    fn arrived(&mut self, request: Request) -> Request {
+        let local = self.local_addr();
+        request
+            .with_local_addr(local)
+            .with_trusted_proxy(self.trusted)
     }
 
     /// The address the client connected to, asked of the socket once when neither the
@@ -884,8 +900,7 @@ impl Conn {
                 let len = head.len();
                 self.phase = Phase::Head { first_byte: None };
                 let last = start + len == self.input.len();
-                let local = self.local_addr();
-                let request = Request::new(head, Vec::new(), self.peer).with_local_addr(local);
+                let request = self.arrived(Request::new(head, Vec::new(), self.peer));
                 self.respond(request, last, ctx);
                 Some(len)
             }
@@ -1051,8 +1066,8 @@ impl Conn {
                 Some(mapped) => Request::spooled(head, mapped, self.peer),
                 None => Request::new(head, body, self.peer),
             };
-            let local = self.local_addr();
-            self.respond(request.with_local_addr(local), last, ctx);
+            let request = self.arrived(request);
+            self.respond(request, last, ctx);
         }
     }
 
@@ -1513,7 +1528,7 @@ impl Conn {
         }
         // Its request comes after the balancer's header, and is the named client's: one
         // whose header is not whole (or not one) has begun no request.
-        if self.awaiting_proxy_header && !matches!(self.strip_proxy_header(), Ok(true)) {
+        if self.awaiting_proxy_header && !matches!(self.strip_proxy_header(ctx), Ok(true)) {
             return false;
         }
         let head_request = match &self.phase {

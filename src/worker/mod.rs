@@ -488,6 +488,7 @@ impl Worker {
                 newcomer_served_at: now,
                 check_client: config.check_client_connection,
                 proxy_protocol: config.proxy_protocol,
+                forwarded_allow_ips: config.forwarded_allow_ips.clone(),
                 queue_timeout: config.queue_timeout,
                 served: 0,
                 access: spec.access_log,

@@ -25,6 +25,7 @@ pub enum Listener {
 
 /// A connection as accepted, with what is known of its two ends.
 pub struct Accepted {
+    /// The connection itself.
     pub stream: Stream,
     /// The client's address; `None` for a Unix socket.
     pub peer: Option<SocketAddr>,
