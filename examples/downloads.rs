@@ -16,7 +16,10 @@
 //! percent-decoding in the URL and no quoting in `Content-Disposition`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use br_serve::app::static_files::{mime_type, send_file};
@@ -44,9 +47,12 @@ impl Downloads {
     }
 
     fn allowed(&self, req: &Request) -> bool {
+        // `Bearer TOKEN`, the scheme in any case (RFC 9110 §11.1).
         let given = req
             .header_str("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
         self.token
             .as_deref()
             .is_none_or(|token| given == Some(token))
@@ -66,8 +72,9 @@ impl Handler for Downloads {
         let Some(path) = self.files.get(name) else {
             return Response::text(404, "no such file\n");
         };
-        // The file may have gone since the worker listed it: that is a 404 too.
-        let sent = std::fs::File::open(path).and_then(|file| send_file(req, file, mime_type(path)));
+        // The file may have gone since the worker listed it, or become something else:
+        // that is a 404 too.
+        let sent = open_listed(path).and_then(|file| send_file(req, file, mime_type(path)));
         match sent {
             // A 304 or 416 is not the file, and carries no name for it.
             Ok(response) if matches!(response.status(), 200 | 206) => {
@@ -78,6 +85,15 @@ impl Handler for Downloads {
             Err(_) => Response::text(404, "no such file\n"),
         }
     }
+}
+
+/// Opens a listed file only if it is still what was listed: never through a symlink put
+/// in its place since (`O_NOFOLLOW`), which would lead anywhere on the disk, and never
+/// waiting for a writer, as an open of a FIFO put there would, for good, holding up the
+/// worker's other clients (`O_NONBLOCK`; `send_file` then refuses it as no regular file).
+fn open_listed(path: &Path) -> io::Result<File> {
+    let flags = nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK;
+    File::options().read(true).custom_flags(flags).open(path)
 }
 
 /// A name a URL and a quoted header value carry as they are, and not a dotfile.

@@ -173,6 +173,14 @@ fn a_handler_sees_the_address_a_request_arrived_at() {
     let port = any.addr().port();
     let text = client::get(([127, 0, 0, 1], port).into(), "/api/health").text();
     assert_eq!(listener(&text), format!("\"127.0.0.1:{port}\""));
+    // The same wildcard, written as an IPv4-mapped IPv6 address.
+    let mapped = Launch::example("json_api")
+        .no_bind()
+        .args(&["--workers", "1", "--bind", "[::ffff:0.0.0.0]:0"])
+        .start();
+    let port = mapped.addr().port();
+    let text = client::get(([127, 0, 0, 1], port).into(), "/api/health").text();
+    assert_eq!(listener(&text), format!("\"[::ffff:127.0.0.1]:{port}\""));
 
     let proxied = Launch::example("json_api")
         .args(&["--workers", "1", "--proxy-protocol"])
@@ -267,10 +275,11 @@ fn downloads_sends_files_with_validators_and_ranges() {
     let server = Launch::example("downloads")
         .args(&["--workers", "1", "-e", &files, "-e", "DOWNLOADS_TOKEN=t0k"])
         .start();
-    let mut conn = server.connect();
-    let mut ask = |method: &str, target: &str, fields: &[&str]| {
+    // A connection of its own for each request: a HUP below retires the worker.
+    let ask = |method: &str, target: &str, fields: &[&str]| {
         let mut all = vec!["Authorization: Bearer t0k"];
         all.extend_from_slice(fields);
+        let mut conn = server.connect();
         conn.send(&request(method, target, &all, b""));
         conn.read_response(RESPONSE_WITHIN)
     };
@@ -303,10 +312,32 @@ fn downloads_sends_files_with_validators_and_ranges() {
     let changed = ask("GET", "/files/big.bin", &["If-Match: \"other\""]);
     assert_eq!(changed.status, 412);
 
-    // Names, not paths: nothing outside the listing is reachable.
+    // Names, not paths: nothing outside the listing is reachable, nor through a listed
+    // name that became a symlink; a FIFO put in a file's place is refused at once, not
+    // waited on (a blocking open held the worker until --timeout).
     for target in ["/files/../secret.txt", "/files/..%2fsecret.txt", "/files/"] {
         assert_eq!(ask("GET", target, &[]).status, 404, "{target}");
     }
+    for (name, swap) in [("link.txt", true), ("fifo.txt", false)] {
+        let path = dir.join("files").join(name);
+        std::fs::write(&path, "listed\n").unwrap();
+        server.signal(Signal::SIGHUP);
+        let target = format!("/files/{name}");
+        let listed = poll_until(secs(20), || {
+            (ask("GET", &target, &[]).status == 200).then_some(())
+        });
+        assert!(listed.is_some(), "{name} never listed");
+        std::fs::remove_file(&path).unwrap();
+        match swap {
+            true => std::os::unix::fs::symlink(dir.join("secret.txt"), &path).unwrap(),
+            false => nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap(),
+        }
+        assert_eq!(ask("GET", &target, &[]).status, 404, "{name}");
+    }
+    let scheme_in_any_case = ["Authorization: bEaReR t0k", "Range: bytes=0-0"];
+    let mut lower = server.connect();
+    lower.send(&request("GET", "/files/big.bin", &scheme_in_any_case, b""));
+    assert_eq!(lower.read_response(RESPONSE_WITHIN).status, 206);
     // Without the token, nothing.
     let anonymous = server.get("/files/big.bin");
     assert_eq!(anonymous.status, 401);

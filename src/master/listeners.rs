@@ -55,7 +55,9 @@ impl Listener {
         };
         match self {
             Listener::Tcp(l, addr) => {
-                let local = Some(addr).filter(|addr| !addr.ip().is_unspecified());
+                // `[::ffff:0.0.0.0]` is as wild as `0.0.0.0`.
+                let wild = addr.ip().to_canonical().is_unspecified();
+                let local = Some(addr).filter(|_| !wild);
                 worker::Listener::Tcp(mio::net::TcpListener::from_std(l), local)
             }
             Listener::Unix(l, _) => worker::Listener::Unix(mio::net::UnixListener::from_std(l)),
