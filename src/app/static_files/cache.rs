@@ -25,9 +25,12 @@
 //! first: simpler than an eviction order, and the hot set refills it in a few requests.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs::{File, Metadata};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::fcntl::AtFlags;
 use nix::sys::stat::{FileStat, SFlag, fstatat};
@@ -42,10 +45,13 @@ pub const SETTLE_SECS: i64 = 1;
 /// What an entry costs beyond its content and path (the map slot, the validators).
 const ENTRY_OVERHEAD: usize = 128;
 
-/// Small files, by their path below the root.
+/// Small files, by the bytes of their path below the root (hashed as bytes: `Path`'s own
+/// hash walks its components, and SipHash guards against keys an attacker chooses,
+/// where these are the names of the site's own files: together they cost more than the
+/// rest of a hit's lookup).
 #[derive(Clone)]
 pub struct FileCache {
-    entries: HashMap<PathBuf, Entry>,
+    entries: HashMap<Box<[u8]>, Entry, BuildHasherDefault<NameHasher>>,
     /// Bytes held: contents, paths and [`ENTRY_OVERHEAD`] per entry.
     used: usize,
     /// The most bytes to hold; 0 turns the cache off.
@@ -117,7 +123,7 @@ impl FileCache {
     /// A cache holding at most `budget` bytes; 0 keeps nothing.
     pub fn new(budget: usize) -> FileCache {
         FileCache {
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             used: 0,
             budget,
         }
@@ -126,11 +132,12 @@ impl FileCache {
     /// The cached bytes of `relative` (below the open `root`), if the path still names the
     /// file they were read from, unchanged. A stale entry is dropped.
     pub fn get(&mut self, root: &File, relative: &Path, now: i64) -> Option<Hit<'_>> {
-        let cached = self.entries.get(relative)?.identity;
+        let key = relative.as_os_str().as_bytes();
+        let cached = self.entries.get(key)?.identity;
         let current = fstatat(root, relative, AtFlags::AT_SYMLINK_NOFOLLOW).ok();
         let same = current.is_some_and(|stat| Identity::of_stat(&stat) == cached);
-        if same && directories_on_the_way(root, relative) {
-            return self.entries.get(relative).map(|entry| entry.hit(now));
+        if same && directories_on_the_way(root, key) {
+            return self.entries.get(key).map(|entry| entry.hit(now));
         }
         self.remove(relative);
         None
@@ -173,15 +180,13 @@ impl FileCache {
             etag: FileInfo::new(meta, now).etag,
             content,
         };
-        let entry = self
-            .entries
-            .entry(relative.to_path_buf())
-            .insert_entry(entry);
+        let key = relative.as_os_str().as_bytes().into();
+        let entry = self.entries.entry(key).insert_entry(entry);
         Some(entry.into_mut().hit(now))
     }
 
     fn remove(&mut self, relative: &Path) {
-        if let Some(old) = self.entries.remove(relative) {
+        if let Some(old) = self.entries.remove(relative.as_os_str().as_bytes()) {
             self.used -= entry_cost(relative, old.content.len());
         }
     }
@@ -206,14 +211,38 @@ impl Entry {
 /// Otherwise a directory moved out of the root (or to a hidden name) and linked back in
 /// would go on serving what was cached from it, where the uncached path says 404. One
 /// `fstatat` per level; a file in the root needs none.
-fn directories_on_the_way(root: &File, relative: &Path) -> bool {
-    let mut ancestors = relative.ancestors().skip(1);
-    ancestors.all(|dir| {
-        dir.as_os_str().is_empty()
-            || fstatat(root, dir, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|stat| {
+fn directories_on_the_way(root: &File, relative: &[u8]) -> bool {
+    // Each `/` ends the path of a directory on the way (the path is relative, and has
+    // no empty, `.` or `..` segment: `decode_path` saw to it).
+    let ends = relative.iter().enumerate().filter(|&(_, &b)| b == b'/');
+    ends.map(|(end, _)| OsStr::from_bytes(&relative[..end]))
+        .all(|dir| {
+            fstatat(root, dir, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|stat| {
                 SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
             })
-    })
+        })
+}
+
+/// The cache's hasher: FxHash's step (rustc's own map hasher), a rotate, an xor and a
+/// multiply per eight bytes. Not keyed, so not for names a client chooses; the cache
+/// holds only files of the root that have been served, and a lookup of any other name
+/// costs one probe, as with any hasher.
+#[derive(Default, Clone, Copy)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            let word = u64::from_le_bytes(word);
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn entry_cost(relative: &Path, content: usize) -> usize {
@@ -226,6 +255,7 @@ mod tests {
     use crate::app::static_files::tests::TempDir;
     use crate::app::static_files::{DEFAULT_CACHE_BYTES, open_beneath, unix_now};
     use std::fs;
+    use std::path::PathBuf;
 
     /// A root with one file, `name`, holding `content`; the root open, the file's path
     /// below it, and a time far enough ahead for the file to count as settled.
