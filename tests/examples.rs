@@ -193,8 +193,9 @@ fn a_handler_sees_the_address_a_request_arrived_at() {
 }
 
 /// `Request::scheme` believes `X-Forwarded-Proto` from the peers `--forwarded-allow-ips`
-/// lists (the machine itself by default, a Unix socket's peer always, the client a
-/// PROXY header names), and from no one else; fields that disagree say http.
+/// lists (`FORWARDED_ALLOW_IPS`, else the machine itself, by default; a Unix socket's
+/// peer always; the balancer, not the client, behind a PROXY header), and from no one
+/// else; fields that disagree say http.
 #[test]
 fn the_scheme_is_the_trusted_proxys_word() {
     let scheme = |answer: &str| {
@@ -230,7 +231,8 @@ fn the_scheme_is_the_trusted_proxys_word() {
         .start();
     assert_eq!(ask(&elsewhere, &["X-Forwarded-Proto: https"]), "http");
 
-    // Behind a TCP balancer, the client its PROXY header names is the one judged.
+    // Behind a TCP balancer speaking the PROXY protocol, the balancer is the peer judged
+    // (it sends the request), not the client its header names, as gunicorn judges it.
     let proxied = |allow: &str| {
         let server = Launch::example("json_api")
             .args(&[
@@ -247,8 +249,23 @@ fn the_scheme_is_the_trusted_proxys_word() {
         conn.send(&[&header[..], &get].concat());
         scheme(&conn.read_response(RESPONSE_WITHIN).text())
     };
-    assert_eq!(proxied("127.0.0.1"), "http");
-    assert_eq!(proxied("203.0.113.0/24"), "https");
+    assert_eq!(proxied("127.0.0.1"), "https");
+    assert_eq!(proxied("203.0.113.0/24"), "http");
+
+    // gunicorn's FORWARDED_ALLOW_IPS is the default, below the flag and its variable.
+    let from_variable = |flags: &[&str]| {
+        let server = Launch::example("json_api")
+            .args(&["--workers", "1"])
+            .args(flags)
+            .env("FORWARDED_ALLOW_IPS", "10.0.0.0/8")
+            .start();
+        ask(&server, &["X-Forwarded-Proto: https"])
+    };
+    assert_eq!(from_variable(&[]), "http");
+    assert_eq!(
+        from_variable(&["--forwarded-allow-ips", "127.0.0.1"]),
+        "https"
+    );
 
     let (status, log) = Launch::example("json_api")
         .args(&["--forwarded-allow-ips", "10.0.0.0/40"])

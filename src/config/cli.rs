@@ -89,12 +89,12 @@ pub(crate) struct Cli {
     /// Peers trusted to say how a request reached them: from these addresses or networks
     /// (comma-separated ADDR or ADDR/BITS, * for any, empty for none), an
     /// X-Forwarded-Proto of https (X-Forwarded-Protocol ssl, X-Forwarded-Ssl on) makes the
-    /// request's scheme https for the application. Unix-socket peers are trusted
-    /// (gunicorn's forwarded_allow_ips).
+    /// request's scheme https for the application. Unix-socket peers are trusted; the
+    /// peer is the connection's, the balancer's behind --proxy-protocol (gunicorn's
+    /// forwarded_allow_ips). Default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1.
     #[arg(long = "forwarded-allow-ips", value_name = "LIST",
-          env = "BR_SERVE_FORWARDED_ALLOW_IPS", default_value = "127.0.0.1,::1",
-          value_parser = AllowedPeers::parse)]
-    pub forwarded_allow_ips: AllowedPeers,
+          env = "BR_SERVE_FORWARDED_ALLOW_IPS", value_parser = AllowedPeers::parse)]
+    pub forwarded_allow_ips: Option<AllowedPeers>,
 
     /// Most connections waiting in the kernel for a worker to accept them.
     #[arg(long, value_name = "INT", env = "BR_SERVE_BACKLOG", default_value_t = 2048,

@@ -2,10 +2,11 @@
 //!
 //! Flag names follow gunicorn wherever gunicorn has the setting, so its users feel at
 //! home. Every flag can also come from an environment variable (`BR_SERVE_` plus the
-//! flag name in upper snake case), and `PORT` and `WEB_CONCURRENCY` are honoured the way
-//! gunicorn honours them: as defaults, below everything else. Precedence: defaults
-//! (`PORT`, `WEB_CONCURRENCY`) < configuration file < environment (`BR_SERVE_*`) <
-//! command line.
+//! flag name in upper snake case), and `PORT`, `WEB_CONCURRENCY` and
+//! `FORWARDED_ALLOW_IPS` are honoured the way gunicorn honours them: as defaults, below
+//! everything else. Precedence: defaults (`PORT`, `WEB_CONCURRENCY`,
+//! `FORWARDED_ALLOW_IPS`) < configuration file < environment (`BR_SERVE_*`) < command
+//! line.
 //!
 //! The raw clap structure (`Cli`, internal) is turned into [`Config`] in one place, so
 //! the rest of the server never sees an unvalidated value. A bad value is a
@@ -380,9 +381,9 @@ pub fn from_args_and_env() -> Result<Config, Error> {
 /// configuration file.
 ///
 /// Precedence is file < environment (`BR_SERVE_*`) < `argv`, so values in `argv` are the
-/// ones an operator cannot override. `PORT` and `WEB_CONCURRENCY` are only defaults, as
-/// in gunicorn: they apply when neither `argv`, `BR_SERVE_BIND`/`BR_SERVE_WORKERS` nor
-/// the file sets `--bind`/`--workers`. Host names in `--bind`
+/// ones an operator cannot override. `PORT`, `WEB_CONCURRENCY` and `FORWARDED_ALLOW_IPS`
+/// are only defaults, as in gunicorn: they apply when neither `argv`, the `BR_SERVE_`
+/// variable nor the file sets `--bind`, `--workers` or `--forwarded-allow-ips`. Host names in `--bind`
 /// are resolved here, and `--static`, `--user` and `--group` are checked against the
 /// system, once.
 ///
@@ -501,7 +502,10 @@ fn validate(cli: Cli, argv: Vec<OsString>, bind_file: Option<&Path>) -> Result<C
         binds,
         reuse_port: cli.reuse_port,
         proxy_protocol: cli.proxy_protocol,
-        forwarded_allow_ips: cli.forwarded_allow_ips,
+        forwarded_allow_ips: match cli.forwarded_allow_ips {
+            Some(peers) => peers,
+            None => default_forwarded_allow_ips(std::env::var("FORWARDED_ALLOW_IPS").ok())?,
+        },
         workers,
         max_workers: cli.max_workers,
         scale_down_after: cli.scale_down_after,
@@ -826,6 +830,10 @@ impl Config {
         vec![
             ("bind", toml::Value::Array(binds)),
             ("workers", toml::Value::Integer(self.workers as i64)),
+            (
+                "forwarded-allow-ips",
+                toml::Value::String(self.forwarded_allow_ips.to_string()),
+            ),
         ]
     }
 }
@@ -885,6 +893,17 @@ fn default_bind(port: Option<String>) -> Result<BindAddr, Error> {
     }
 }
 
+/// `--forwarded-allow-ips` from `FORWARDED_ALLOW_IPS` (gunicorn's and uvicorn's variable,
+/// set in many images), else the machine itself.
+fn default_forwarded_allow_ips(variable: Option<String>) -> Result<AllowedPeers, Error> {
+    let list = variable.as_deref().unwrap_or("127.0.0.1,::1");
+    AllowedPeers::parse(list).map_err(|why| {
+        Error::Usage(format!(
+            "invalid value '{list}' for FORWARDED_ALLOW_IPS: {why}"
+        ))
+    })
+}
+
 /// Workers from `WEB_CONCURRENCY`, else one per available CPU.
 fn default_workers(web_concurrency: Option<String>) -> Result<usize, Error> {
     match web_concurrency {
@@ -900,6 +919,19 @@ fn default_workers(web_concurrency: Option<String>) -> Result<usize, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `FORWARDED_ALLOW_IPS` is gunicorn's default for the list, as `WEB_CONCURRENCY` is
+    /// for the workers; a bad one is named.
+    #[test]
+    fn forwarded_allow_ips_variable_is_the_default() {
+        let peer = |addr: &str| Some(addr.parse().unwrap());
+        let given = default_forwarded_allow_ips(Some("10.0.0.9".into())).unwrap();
+        assert!(given.admits(peer("10.0.0.9:1")) && !given.admits(peer("127.0.0.1:1")));
+        let unset = default_forwarded_allow_ips(None).unwrap();
+        assert!(unset.admits(peer("127.0.0.1:1")) && unset.admits(peer("[::1]:1")));
+        let err = default_forwarded_allow_ips(Some("lo".into())).unwrap_err();
+        assert!(err.to_string().contains("for FORWARDED_ALLOW_IPS"), "{err}");
+    }
 
     #[test]
     fn port_and_web_concurrency_like_gunicorn() {

@@ -8,9 +8,11 @@ use std::net::{IpAddr, SocketAddr};
 /// [`Request::scheme`](crate::Request::scheme) reads the header only from them, since
 /// anyone else could claim `https` for a plain connection.
 ///
-/// A Unix socket's peer is always admitted: only processes that may open the socket's
-/// path can connect, the proxy in front (gunicorn trusts them so too). An IPv4 client of a
-/// `[::]` listener (`::ffff:10.0.0.5`) is matched as the IPv4 address it is.
+/// The peer judged is the connection's own, the proxy that sends the request, never a
+/// client a PROXY protocol header names. A Unix socket's peer is always admitted: only
+/// processes that may open the socket's path can connect, the proxy in front (gunicorn
+/// trusts them so too). An IPv4 client of a `[::]` listener (`::ffff:10.0.0.5`) is
+/// matched as the IPv4 address it is, and IPv4-mapped networks match IPv4 peers.
 ///
 /// # Examples
 ///
@@ -27,98 +29,125 @@ use std::net::{IpAddr, SocketAddr};
 /// assert!(AllowedPeers::parse("*")?.admits(Some("203.0.113.9:1".parse().unwrap())));
 /// assert!(!AllowedPeers::parse("")?.admits(Some("127.0.0.1:1".parse().unwrap())));
 /// assert!(AllowedPeers::parse("10.0.0.0/33").is_err());
+/// assert!(AllowedPeers::parse("192.168.1.1/24").is_err()); // 192.168.1.0/24?
 /// # Ok::<(), String>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedPeers {
     /// `*`: every peer.
     any: bool,
-    /// Networks as (address, prefix length in bits).
+    /// Networks as (address, prefix length in bits), as given.
     networks: Vec<(IpAddr, u8)>,
+    /// The list as given, for `--print-config`.
+    text: String,
 }
 
 impl AllowedPeers {
     /// Reads a comma-separated list of `*`, addresses (`10.0.0.1`, `::1`) and networks
-    /// (`10.0.0.0/8`, `fd00::/8`); spaces around entries are ignored, and an empty list
-    /// admits no peer but a Unix socket's.
+    /// (`10.0.0.0/8`, `fd00::/8`, `::ffff:10.0.0.0/104`); spaces around entries are
+    /// ignored, and an empty list admits no peer but a Unix socket's.
     ///
     /// # Errors
     ///
-    /// An entry that is none of these, or a prefix longer than its address, named in the
-    /// message.
+    /// An entry that is none of these, or a network with bits set past its prefix
+    /// (`192.168.1.1/24`: a typo for an address or for `192.168.1.0/24`, which gunicorn
+    /// refuses too), named in the message.
     pub fn parse(list: &str) -> Result<AllowedPeers, String> {
         let mut peers = AllowedPeers {
             any: false,
             networks: Vec::new(),
+            text: list.to_string(),
         };
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             match entry {
                 "*" => peers.any = true,
-                _ => peers.networks.push(network(entry).ok_or_else(|| {
-                    format!("'{entry}' is not an address or a network (ADDR or ADDR/BITS)")
-                })?),
+                _ => peers.networks.push(network(entry)?),
             }
         }
         Ok(peers)
     }
 
     /// Whether `peer` (`None` for a Unix socket's) may say how a request reached the
-    /// proxy.
+    /// proxy. An IPv4 address and its IPv4-mapped IPv6 form are one peer.
     pub fn admits(&self, peer: Option<SocketAddr>) -> bool {
         let Some(peer) = peer else {
             return true;
         };
-        let ip = unmapped(peer.ip());
-        self.any
-            || self
-                .networks
-                .iter()
-                .any(|&(net, bits)| within(ip, net, bits))
+        let (v4, v6) = match peer.ip() {
+            IpAddr::V4(v4) => (Some(v4), v4.to_ipv6_mapped()),
+            IpAddr::V6(v6) => (v6.to_ipv4_mapped(), v6),
+        };
+        let within = |&(net, bits): &(IpAddr, u8)| match net {
+            IpAddr::V4(net) => v4.is_some_and(|ip| {
+                same_prefix(u32::from(ip).into(), u32::from(net).into(), 32, bits)
+            }),
+            IpAddr::V6(net) => same_prefix(v6.into(), net.into(), 128, bits),
+        };
+        self.any || self.networks.iter().any(within)
     }
 }
 
-/// `ADDR` (all its bits) or `ADDR/BITS`.
-fn network(entry: &str) -> Option<(IpAddr, u8)> {
+/// The list as it was given.
+impl std::fmt::Display for AllowedPeers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// `ADDR` (all its bits) or `ADDR/BITS`, with no bit set past the prefix.
+fn network(entry: &str) -> Result<(IpAddr, u8), String> {
+    let not_one = || format!("'{entry}' is not an address or a network (ADDR or ADDR/BITS)");
     let (addr, bits) = match entry.split_once('/') {
         Some((addr, bits)) => (addr, Some(bits)),
         None => (entry, None),
     };
-    let ip = unmapped(addr.parse::<IpAddr>().ok()?);
-    let width = if ip.is_ipv4() { 32 } else { 128 };
+    let ip = addr.parse::<IpAddr>().map_err(|_| not_one())?;
+    let width: u8 = if ip.is_ipv4() { 32 } else { 128 };
     let bits = match bits {
         // Digits only: `u8::from_str` would take `+8`.
-        Some(bits) if bits.bytes().all(|b| b.is_ascii_digit()) => bits.parse().ok()?,
-        Some(_) => return None,
+        Some(bits) if bits.bytes().all(|b| b.is_ascii_digit()) => {
+            bits.parse().map_err(|_| not_one())?
+        }
+        Some(_) => return Err(not_one()),
         None => width,
     };
-    (bits <= width).then_some((ip, bits))
-}
-
-/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address it stands for.
-fn unmapped(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
+    if bits > width {
+        return Err(not_one());
     }
-}
-
-/// Whether `ip` is in the network of `net`'s first `bits` bits.
-fn within(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    let mask = |width: u32| match bits {
-        0 => 0,
-        _ => u128::MAX << (width - u32::from(bits)),
+    let wide = match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
     };
-    match (ip, net) {
-        (IpAddr::V4(ip), IpAddr::V4(net)) => {
-            let m = mask(32) as u32;
-            u32::from(ip) & m == u32::from(net) & m
-        }
-        (IpAddr::V6(ip), IpAddr::V6(net)) => {
-            let m = mask(128);
-            u128::from(ip) & m == u128::from(net) & m
-        }
-        _ => false,
+    if wide & !mask(width.into(), bits) != 0 {
+        let net = wide & mask(width.into(), bits);
+        let net = match ip {
+            IpAddr::V4(_) => IpAddr::from((net as u32).to_be_bytes()),
+            IpAddr::V6(_) => IpAddr::from(net.to_be_bytes()),
+        };
+        return Err(format!(
+            "'{entry}' has bits set past its prefix: the network is {net}/{bits}"
+        ));
     }
+    Ok((ip, bits))
+}
+
+/// The first `bits` of a `width`-bit address, in place.
+fn mask(width: u32, bits: u8) -> u128 {
+    let full = if width == 128 {
+        u128::MAX
+    } else {
+        (1 << width) - 1
+    };
+    match bits {
+        0 => 0,
+        _ => full & (full << (width - u32::from(bits))),
+    }
+}
+
+/// Whether `ip` and `net`, `width`-bit addresses, share their first `bits`.
+fn same_prefix(ip: u128, net: u128, width: u32, bits: u8) -> bool {
+    let m = mask(width, bits);
+    ip & m == net & m
 }
 
 #[cfg(test)]
@@ -133,10 +162,15 @@ mod tests {
             ("127.0.0.1,::1", "127.0.0.2:80", false),
             ("127.0.0.1,::1", "[::ffff:127.0.0.1]:80", true),
             ("::ffff:10.0.0.1", "10.0.0.1:80", true),
+            ("::ffff:10.0.0.0/104", "10.1.2.3:1", true),
+            ("::ffff:10.0.0.0/104", "[::ffff:10.1.2.3]:1", true),
+            ("::ffff:10.0.0.0/104", "11.0.0.1:1", false),
+            ("::/0", "10.0.0.1:1", true),
             ("10.0.0.0/8", "10.255.255.255:1", true),
+            ("10.0.0.0/8", "[::ffff:10.0.0.9]:1", true),
             ("10.0.0.0/8", "11.0.0.0:1", false),
-            ("10.1.2.3/0", "203.0.113.1:1", true),
-            ("10.1.2.3/0", "[2001:db8::1]:1", false),
+            ("0.0.0.0/0", "203.0.113.1:1", true),
+            ("0.0.0.0/0", "[2001:db8::1]:1", false),
             ("0.0.0.0/0, ::/0", "[2001:db8::1]:1", true),
             ("192.168.1.128/25", "192.168.1.127:1", false),
             ("192.168.1.128/25", "192.168.1.200:1", true),

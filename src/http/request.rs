@@ -619,7 +619,8 @@ impl Request {
     }
 
     /// The scheme the client used to reach the proxy in front: `"https"` when a peer
-    /// `--forwarded-allow-ips` trusts (the machine's own proxy, by default) says so with
+    /// `--forwarded-allow-ips` trusts (the machine's own proxy, by default; the
+    /// connection's peer, so the balancer behind `--proxy-protocol`) says so with
     /// `X-Forwarded-Proto: https`, `X-Forwarded-Protocol: ssl` or `X-Forwarded-Ssl: on`
     /// (gunicorn's `secure_scheme_headers`, which set `wsgi.url_scheme`), else `"http"`:
     /// br-serve itself speaks plain HTTP. For the absolute URLs a handler builds
@@ -673,7 +674,8 @@ impl Request {
         }
     }
 
-    /// Whether the request's peer is one `--forwarded-allow-ips` trusts: a Unix socket's,
+    /// Whether the connection's peer (the balancer behind `--proxy-protocol`, not the
+    /// client its header names) is one `--forwarded-allow-ips` trusts: a Unix socket's,
     /// or an address in the list ([`scheme`](Self::scheme) believes its forwarded fields
     /// only then). A handler that reads other forwarded fields itself
     /// (`X-Forwarded-For`, `X-Forwarded-Host`) asks this first.

@@ -616,16 +616,10 @@ impl<'a> Master<'a> {
                 .look(self.pool.iter().map(|w| w.pid.as_raw()), now_ms),
             _ => self.cpu_use.forget(),
         }
-        let behind = scoreboard::take_waiting_seen(self.scoreboard);
         let seen = Observation {
             target: self.target,
             idle,
-            // Requests waiting behind busy workers count even where the accept queues
-            // cannot be read.
-            queued: match queued_connections(&self.listeners) {
-                Some(queued) => Some(queued + behind),
-                None => (behind > 0).then_some(behind),
-            },
+            queued: self.demand(idle),
             now_ms,
         };
         let (mut room, mut cpus) = (None, Cpus::NotYet);
@@ -644,6 +638,18 @@ impl<'a> Master<'a> {
         if let Some(step) = step {
             self.take_step(step, seen.queued, room, cpus);
         }
+    }
+
+    /// Connections in the accept queues and requests waiting behind busy workers, for
+    /// the autoscaler. While no worker is idle, the most seen waiting since the last look
+    /// (a worker's count drops to 0 for the last request of each batch); with one idle,
+    /// only what waits now: two requests in one batch a moment ago are no reason to keep
+    /// a quiet pool large. Requests waiting behind busy workers count even where the
+    /// accept queues cannot be read.
+    fn demand(&self, idle: usize) -> Option<u64> {
+        let seen = scoreboard::take_waiting_seen(self.scoreboard);
+        let now = scoreboard::summarize(self.scoreboard).waiting;
+        demand(idle, (seen, now), queued_connections(&self.listeners))
     }
 
     /// Whether the pool can be judged now, and its idle workers. A generation roll
@@ -1626,14 +1632,39 @@ fn scaled(target: usize, ttin: usize, ttou: usize) -> usize {
         .clamp(1, scoreboard::CAPACITY)
 }
 
+/// [`Master::demand`]'s sum: `waiting` is (the most seen since the last look, now).
+fn demand(idle: usize, waiting: (u64, u64), queued: Option<u64>) -> Option<u64> {
+    let behind = match idle {
+        0 => waiting.0,
+        _ => waiting.1,
+    };
+    match queued {
+        Some(queued) => Some(queued + behind),
+        None => (behind > 0).then_some(behind),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{
-        Config, first_silence_past, hup_cannot_change, keep_what_hup_cannot_change, scaled,
+        Config, demand, first_silence_past, hup_cannot_change, keep_what_hup_cannot_change, scaled,
         single_threaded,
     };
     use crate::config::{BindAddr, from_argv};
     use std::time::Duration;
+
+    /// Requests seen waiting since the last look are demand while every worker is
+    /// busy; with a worker idle only what waits now is, or a light load from several
+    /// kept-alive clients (two requests in one batch now and then) kept a quiet pool
+    /// from shrinking for 20 s and more.
+    #[test]
+    fn demand_counts_what_was_seen_only_while_no_worker_is_idle() {
+        assert_eq!(demand(0, (2, 0), Some(0)), Some(2));
+        assert_eq!(demand(0, (2, 0), None), Some(2));
+        assert_eq!(demand(1, (2, 0), Some(0)), Some(0));
+        assert_eq!(demand(2, (2, 1), Some(3)), Some(4));
+        assert_eq!(demand(2, (0, 0), None), None);
+    }
 
     /// The master sleeps until the first worker's silence passes `--timeout`, not a whole
     /// tick past it.

@@ -400,7 +400,9 @@ pub struct Conn {
     /// of the socket for the first request ([`Conn::local_addr`]).
     local: Option<SocketAddr>,
     /// The peer is one `--forwarded-allow-ips` trusts: its requests' forwarded scheme
-    /// counts. Judged once a connection, and again for the client a PROXY header names.
+    /// counts. Judged once, on the socket's own peer: behind `--proxy-protocol` that is
+    /// the balancer, which sends the request, not the client its header names (as
+    /// gunicorn judges it).
     trusted: bool,
     input: Vec<u8>,
     /// The last request's head buffers, for the next head to be parsed into.
@@ -811,7 +813,7 @@ impl Conn {
     /// closed, since a request read from it would be the client's word for its own
     /// address, or a header cut short.
     fn take_proxy_header(&mut self, ctx: &mut Ctx) -> bool {
-        match self.strip_proxy_header(ctx) {
+        match self.strip_proxy_header() {
             Ok(taken) => taken,
             Err(err) => {
                 self.awaiting_proxy_header = false;
@@ -833,14 +835,13 @@ impl Conn {
 
     /// Removes a whole PROXY header from the input, and takes the client's address and
     /// the one it connected to from it: true once done, false while it is incomplete.
-    fn strip_proxy_header(&mut self, ctx: &Ctx) -> Result<bool, HttpError> {
+    fn strip_proxy_header(&mut self) -> Result<bool, HttpError> {
         match parse_proxy_header(&self.input)? {
             ProxyHeader::Partial => Ok(false),
             ProxyHeader::Complete { len, ends } => {
                 self.input.drain(..len);
                 if let Some(ends) = ends {
                     (self.peer, self.local) = (Some(ends.source), Some(ends.destination));
-                    self.trusted = ctx.forwarded_allow_ips.admits(self.peer);
                 }
                 self.awaiting_proxy_header = false;
                 Ok(true)
@@ -1528,7 +1529,7 @@ impl Conn {
         }
         // Its request comes after the balancer's header, and is the named client's: one
         // whose header is not whole (or not one) has begun no request.
-        if self.awaiting_proxy_header && !matches!(self.strip_proxy_header(ctx), Ok(true)) {
+        if self.awaiting_proxy_header && !matches!(self.strip_proxy_header(), Ok(true)) {
             return false;
         }
         let head_request = match &self.phase {
