@@ -173,14 +173,7 @@ impl Request {
     /// # Ok::<(), br_serve::http::HttpError>(())
     /// ```
     pub fn new(head: RequestHead, body: Vec<u8>, peer: Option<SocketAddr>) -> Request {
-        let body = BodyBytes::Memory(body);
-        Request {
-            head,
-            body,
-            peer,
-            local: None,
-            trusted_proxy: false,
-        }
+        Request::with_body(head, BodyBytes::Memory(body), peer)
     }
 
     /// A request whose body the worker spooled to a file, now mapped.
@@ -189,7 +182,12 @@ impl Request {
         body: MappedFile,
         peer: Option<SocketAddr>,
     ) -> Request {
-        let body = BodyBytes::Mapped(Arc::new(body));
+        Request::with_body(head, BodyBytes::Mapped(Arc::new(body)), peer)
+    }
+
+    /// A request from no known local address and through no trusted proxy, until the
+    /// worker (or a test) says otherwise.
+    fn with_body(head: RequestHead, body: BodyBytes, peer: Option<SocketAddr>) -> Request {
         Request {
             head,
             body,
