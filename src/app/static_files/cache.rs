@@ -224,9 +224,12 @@ fn directories_on_the_way(root: &File, relative: &[u8]) -> bool {
 }
 
 /// The cache's hasher: FxHash's step (rustc's own map hasher), a rotate, an xor and a
-/// multiply per eight bytes. Not keyed, so not for names a client chooses; the cache
-/// holds only files of the root that have been served, and a lookup of any other name
-/// costs one probe, as with any hasher.
+/// multiply per eight bytes. Not keyed: the cache holds only files of the root that have
+/// been served, so a client that cannot create files adds no key. One that can (an
+/// upload directory under the root) can give many files names that hash alike; a lookup
+/// of such a name is then compared with each of them, as many as `--static-cache` holds
+/// (a probe with 3,000 measured about 200 µs a request against 160). A collision never
+/// serves another file's bytes: whole keys are compared.
 #[derive(Default, Clone, Copy)]
 struct NameHasher(u64);
 
