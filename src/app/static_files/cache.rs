@@ -27,7 +27,6 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{File, Metadata};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
@@ -45,13 +44,13 @@ pub const SETTLE_SECS: i64 = 1;
 /// What an entry costs beyond its content and path (the map slot, the validators).
 const ENTRY_OVERHEAD: usize = 128;
 
-/// Small files, by the bytes of their path below the root (hashed as bytes: `Path`'s own
-/// hash walks its components, and SipHash guards against keys an attacker chooses,
-/// where these are the names of the site's own files: together they cost more than the
-/// rest of a hit's lookup).
+/// Small files, by the bytes of their path below the root: `Path`'s own hash walks its
+/// components, which cost a hit more than the rest of its lookup. The hasher stays the
+/// keyed default: where clients can create files under the root (an upload directory),
+/// names made to collide under an unkeyed one slowed every lookup of them.
 #[derive(Clone)]
 pub struct FileCache {
-    entries: HashMap<Box<[u8]>, Entry, BuildHasherDefault<NameHasher>>,
+    entries: HashMap<Box<[u8]>, Entry>,
     /// Bytes held: contents, paths and [`ENTRY_OVERHEAD`] per entry.
     used: usize,
     /// The most bytes to hold; 0 turns the cache off.
@@ -123,7 +122,7 @@ impl FileCache {
     /// A cache holding at most `budget` bytes; 0 keeps nothing.
     pub fn new(budget: usize) -> FileCache {
         FileCache {
-            entries: HashMap::default(),
+            entries: HashMap::new(),
             used: 0,
             budget,
         }
@@ -221,31 +220,6 @@ fn directories_on_the_way(root: &File, relative: &[u8]) -> bool {
                 SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
             })
         })
-}
-
-/// The cache's hasher: FxHash's step (rustc's own map hasher), a rotate, an xor and a
-/// multiply per eight bytes. Not keyed: the cache holds only files of the root that have
-/// been served, so a client that cannot create files adds no key. One that can (an
-/// upload directory under the root) can give many files names that hash alike; a lookup
-/// of such a name is then compared with each of them, as many as `--static-cache` holds
-/// (a probe with 3,000 measured about 200 µs a request against 160). A collision never
-/// serves another file's bytes: whole keys are compared.
-#[derive(Default, Clone, Copy)]
-struct NameHasher(u64);
-
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            let word = u64::from_le_bytes(word);
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 fn entry_cost(relative: &Path, content: usize) -> usize {
