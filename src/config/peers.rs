@@ -102,7 +102,7 @@ fn network(entry: &str) -> Result<(IpAddr, u8), String> {
         None => (entry, None),
     };
     let ip = addr.parse::<IpAddr>().map_err(|_| not_one())?;
-    let width: u8 = if ip.is_ipv4() { 32 } else { 128 };
+    let width = if ip.is_ipv4() { 32 } else { 128 };
     let bits = match bits {
         // Digits only: `u8::from_str` would take `+8`.
         Some(bits) if bits.bytes().all(|b| b.is_ascii_digit()) => {
@@ -114,21 +114,23 @@ fn network(entry: &str) -> Result<(IpAddr, u8), String> {
     if bits > width {
         return Err(not_one());
     }
-    let wide = match ip {
-        IpAddr::V4(v4) => u128::from(u32::from(v4)),
-        IpAddr::V6(v6) => u128::from(v6),
-    };
-    if wide & !mask(width.into(), bits) != 0 {
-        let net = wide & mask(width.into(), bits);
-        let net = match ip {
-            IpAddr::V4(_) => IpAddr::from((net as u32).to_be_bytes()),
-            IpAddr::V6(_) => IpAddr::from(net.to_be_bytes()),
-        };
-        return Err(format!(
+    match prefix_of(ip, bits) {
+        net if net == ip => Ok((ip, bits)),
+        net => Err(format!(
             "'{entry}' has bits set past its prefix: the network is {net}/{bits}"
-        ));
+        )),
     }
-    Ok((ip, bits))
+}
+
+/// `ip` with every bit past its first `bits` cleared.
+fn prefix_of(ip: IpAddr, bits: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let net = u128::from(u32::from(v4)) & mask(32, bits);
+            IpAddr::from((net as u32).to_be_bytes())
+        }
+        IpAddr::V6(v6) => IpAddr::from((u128::from(v6) & mask(128, bits)).to_be_bytes()),
+    }
 }
 
 /// The first `bits` of a `width`-bit address, in place.
