@@ -407,6 +407,10 @@ fn a_flag_without_the_one_it_works_with_is_refused() {
             "--scale-down-after needs --max-workers INT",
         ),
         (
+            Launch::new().args(&["--proxy-allow-from", "10.0.0.0/8"]),
+            "--proxy-allow-from needs --proxy-protocol",
+        ),
+        (
             Launch::new().env("BR_SERVE_MAX_REQUESTS_JITTER", "50"),
             "--max-requests-jitter needs --max-requests INT",
         ),
@@ -420,6 +424,7 @@ fn a_flag_without_the_one_it_works_with_is_refused() {
         .env("BR_SERVE_STATIC_LISTING", "false")
         .env("BR_SERVE_INITGROUPS", "0")
         .env("BR_SERVE_MAX_REQUESTS_JITTER", "0")
+        .env("BR_SERVE_PROXY_ALLOW_FROM", "127.0.0.1,::1")
         .args(&[
             "--static-cache",
             "4M",

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::client::{RESPONSE_WITHIN, raw_connect, read_until, request};
-use crate::util::{Launch, Server, TempDir, poll_until, secs};
+use crate::client::{RESPONSE_WITHIN, raw_connect, read_until, request, unix_answer};
+use crate::util::{Launch, Server, TempDir, poll_until, secs, unix_socket};
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
@@ -564,6 +564,48 @@ fn the_proxy_protocol_names_the_client() {
     assert_eq!(bare.read_response(secs(10)).status, 400);
     bare.expect_closed(secs(10));
     assert_eq!(wait_line(&path, " bare "), "127.0.0.1 bare 400");
+}
+
+/// `--proxy-allow-from`: only the peers it lists may begin a connection with a PROXY
+/// header (the machine itself by default, which the test above relies on); another peer
+/// is answered 403 and closed, header or not, since it could name any client. A Unix
+/// socket's peer always may.
+#[test]
+fn only_listed_peers_may_send_a_proxy_header() {
+    let (_dir, path, launch) = access_logged("access-proxy-allow");
+    let (_sock_dir, socket, unix) = unix_socket("proxy-allow");
+    let server = launch
+        .args(&["--proxy-protocol", "--proxy-allow-from", "192.0.2.0/24"])
+        .args(&["--bind", &unix])
+        .args(&["--access-logformat", "%(h)s %(q)s %(s)s"])
+        .start();
+    let header = b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 443\r\n";
+    let mut conn = server.connect();
+    conn.send(&[&header[..], &request("GET", "/?forged", &[], b"")].concat());
+    let answer = conn.read_response(secs(10));
+    assert_eq!(answer.status, 403);
+    assert!(
+        answer.text().contains("--proxy-allow-from"),
+        "{}",
+        answer.text()
+    );
+    conn.expect_closed(secs(10));
+    server.wait_for_log(
+        "not in --proxy-allow-from (--proxy-protocol); answering 403",
+        secs(10),
+    );
+    let mut bare = server.connect();
+    bare.send(&request("GET", "/?bare", &[], b""));
+    assert_eq!(bare.read_response(secs(10)).status, 403);
+    bare.expect_closed(secs(10));
+
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    let get = request("GET", "/?unix", &["Connection: close"], b"");
+    std::io::Write::write_all(&mut stream, &[&header[..], &get].concat()).expect("send");
+    assert!(unix_answer(&mut stream).starts_with("HTTP/1.1 200 "));
+    assert_eq!(wait_line(&path, " unix "), "203.0.113.7 unix 200");
+    assert_eq!(wait_line(&path, " bare "), "127.0.0.1 bare 403");
+    assert!(!read(&path).contains("forged"), "{}", read(&path));
 }
 
 /// Behind the PROXY protocol, the requests a drain has no time to run are answered 503

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::{AllowedPeers, BindAddr, SignalProfile};
+use super::{AllowedPeers, BindAddr, SignalProfile, peers};
 
 /// br-serve: a pre-fork HTTP/1.1 server. A master binds the listening sockets, forks
 /// workers that run the application, and supervises them: it restarts workers that die
@@ -80,11 +80,19 @@ pub(crate) struct Cli {
 
     /// Every connection begins with a PROXY protocol header (version 1 or 2) from the load
     /// balancer in front, and the client it names is the request's peer address (the
-    /// access log's %(h)s); a connection without one is answered 400 and closed. Only
-    /// for listeners that nothing but the balancer can reach (nginx's `listen ...
+    /// access log's %(h)s); a connection without one is answered 400 and closed, and one
+    /// from a peer --proxy-allow-from does not list, 403 (nginx's `listen ...
     /// proxy_protocol`, gunicorn's --proxy-protocol).
     #[arg(long = "proxy-protocol", env = "BR_SERVE_PROXY_PROTOCOL", value_parser = boolish())]
     pub proxy_protocol: bool,
+
+    /// With --proxy-protocol: the peers that may send the PROXY header, addresses and
+    /// networks (comma-separated ADDR or ADDR/BITS, * for any); a header from any other
+    /// is answered 403 and the connection closed, since it could name any client.
+    /// Unix-socket peers may always send it (gunicorn's proxy_allow_ips).
+    #[arg(long = "proxy-allow-from", value_name = "LIST", env = "BR_SERVE_PROXY_ALLOW_FROM",
+          default_value = peers::LOOPBACK, value_parser = AllowedPeers::parse)]
+    pub proxy_allow_from: AllowedPeers,
 
     /// Peers trusted to say how a request reached them: from these addresses or networks
     /// (comma-separated ADDR or ADDR/BITS, * for any, empty for none), an

@@ -128,6 +128,9 @@ pub struct Config {
     /// Connections begin with a PROXY protocol header naming the client
     /// (`--proxy-protocol`).
     pub proxy_protocol: bool,
+    /// With `proxy_protocol`, the peers that may send the PROXY header
+    /// (`--proxy-allow-from`).
+    pub proxy_allow_from: AllowedPeers,
     /// Peers whose `X-Forwarded-Proto` says the request's scheme
     /// (`--forwarded-allow-ips`; [`Request::scheme`](crate::Request::scheme)).
     pub forwarded_allow_ips: AllowedPeers,
@@ -502,6 +505,7 @@ fn validate(cli: Cli, argv: Vec<OsString>, bind_file: Option<&Path>) -> Result<C
         binds,
         reuse_port: cli.reuse_port,
         proxy_protocol: cli.proxy_protocol,
+        proxy_allow_from: cli.proxy_allow_from,
         forwarded_allow_ips: match cli.forwarded_allow_ips {
             Some(peers) => peers,
             None => default_forwarded_allow_ips(std::env::var("FORWARDED_ALLOW_IPS").ok())?,
@@ -589,6 +593,11 @@ fn unmet_need(cli: &Cli) -> Option<String> {
                 "--scale-down-after",
                 cli.scale_down_after != cli::scale_down_default() && cli.max_workers.is_none(),
                 "--max-workers INT",
+            ),
+            (
+                "--proxy-allow-from",
+                cli.proxy_allow_from.to_string() != peers::LOOPBACK && !cli.proxy_protocol,
+                "--proxy-protocol",
             ),
             (
                 "--max-requests-jitter",
@@ -896,7 +905,7 @@ fn default_bind(port: Option<String>) -> Result<BindAddr, Error> {
 /// `--forwarded-allow-ips` from `FORWARDED_ALLOW_IPS` (gunicorn's and uvicorn's variable,
 /// set in many images), else the machine itself.
 fn default_forwarded_allow_ips(variable: Option<String>) -> Result<AllowedPeers, Error> {
-    let list = variable.as_deref().unwrap_or("127.0.0.1,::1");
+    let list = variable.as_deref().unwrap_or(peers::LOOPBACK);
     AllowedPeers::parse(list).map_err(|why| {
         Error::Usage(format!(
             "invalid value '{list}' for FORWARDED_ALLOW_IPS: {why}"

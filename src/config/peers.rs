@@ -1,18 +1,27 @@
-//! `--forwarded-allow-ips`: the peers whose forwarded headers are believed, given as
-//! addresses and networks (gunicorn's `forwarded_allow_ips`, CIDR included).
+//! Lists of trusted peers, given as addresses and networks: `--forwarded-allow-ips`, whose
+//! forwarded headers are believed (gunicorn's `forwarded_allow_ips`, CIDR included), and
+//! `--proxy-allow-from`, who may send a PROXY header (gunicorn's `proxy_allow_ips`).
 
 use std::net::{IpAddr, SocketAddr};
 
-/// The peers a request's `X-Forwarded-Proto` (and its kin) is believed from: a proxy on
-/// the machine by default (`127.0.0.1,::1`), as gunicorn's `forwarded_allow_ips`.
-/// [`Request::scheme`](crate::Request::scheme) reads the header only from them, since
-/// anyone else could claim `https` for a plain connection.
+/// The machine itself, the default of both lists, as in gunicorn.
+pub(super) const LOOPBACK: &str = "127.0.0.1,::1";
+
+/// Peers trusted to speak for the clients behind them: a proxy on the machine by default
+/// (`127.0.0.1,::1`), as in gunicorn. Two lists are of this kind:
 ///
-/// The peer judged is the connection's own, the proxy that sends the request, never a
-/// client a PROXY protocol header names. A Unix socket's peer is always admitted: only
-/// processes that may open the socket's path can connect, the proxy in front (gunicorn
-/// trusts them so too). An IPv4 client of a `[::]` listener (`::ffff:10.0.0.5`) is
-/// matched as the IPv4 address it is, and IPv4-mapped networks match IPv4 peers.
+/// - `--forwarded-allow-ips`, the peers a request's `X-Forwarded-Proto` (and its kin) is
+///   believed from. [`Request::scheme`](crate::Request::scheme) reads the header only
+///   from them, since anyone else could claim `https` for a plain connection;
+/// - `--proxy-allow-from`, the peers that may begin a connection with a PROXY protocol
+///   header, since anyone else could name any client.
+///
+/// The peer judged is the connection's own, the proxy or balancer that sends the bytes,
+/// never a client a PROXY protocol header names. A Unix socket's peer is always
+/// admitted: only processes that may open the socket's path can connect, the proxy in
+/// front (gunicorn trusts them so too). An IPv4 client of a `[::]` listener
+/// (`::ffff:10.0.0.5`) is matched as the IPv4 address it is, and IPv4-mapped networks
+/// match IPv4 peers.
 ///
 /// # Examples
 ///
@@ -67,8 +76,8 @@ impl AllowedPeers {
         Ok(peers)
     }
 
-    /// Whether `peer` (`None` for a Unix socket's) may say how a request reached the
-    /// proxy. An IPv4 address and its IPv4-mapped IPv6 form are one peer.
+    /// Whether `peer` (`None` for a Unix socket's) is on the list. An IPv4 address and
+    /// its IPv4-mapped IPv6 form are one peer.
     pub fn admits(&self, peer: Option<SocketAddr>) -> bool {
         let Some(peer) = peer else {
             return true;

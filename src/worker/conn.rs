@@ -140,8 +140,9 @@ pub struct Ctx {
     pub newcomer_served_at: Instant,
     /// `--check-client-connection`: skip a request whose client has gone.
     pub check_client: bool,
-    /// `--proxy-protocol`: each connection begins with a PROXY header naming its client.
-    pub proxy_protocol: bool,
+    /// `--proxy-protocol`: each connection begins with a PROXY header naming its client,
+    /// sent by one of these peers (`--proxy-allow-from`).
+    pub proxy_protocol: Option<AllowedPeers>,
     /// `--forwarded-allow-ips`: the peers whose forwarded scheme is believed.
     pub forwarded_allow_ips: AllowedPeers,
     /// `--queue-timeout`: answer 503 to a request that waited longer for this worker.
@@ -392,6 +393,11 @@ pub enum Verdict {
     Close,
 }
 
+/// A PROXY header from a peer that `--proxy-allow-from` does not list: it could name any
+/// client.
+const PROXY_SENDER_NOT_ALLOWED: HttpError =
+    HttpError::new(403, "connection from a peer not in --proxy-allow-from");
+
 /// One accepted connection.
 pub struct Conn {
     stream: Stream,
@@ -404,6 +410,9 @@ pub struct Conn {
     /// the balancer, which sends the request, not the client its header names (as
     /// gunicorn judges it).
     trusted: bool,
+    /// `--proxy-allow-from` admits the peer: its PROXY header is taken. Another peer's
+    /// is refused with 403, whatever its first bytes are.
+    proxy_sender: bool,
     input: Vec<u8>,
     /// The last request's head buffers, for the next head to be parsed into.
     head_buffers: HeadBuffers,
@@ -476,11 +485,16 @@ impl Conn {
             peer,
             local,
         } = accepted;
+        let proxy_sender = ctx
+            .proxy_protocol
+            .as_ref()
+            .map(|allowed| allowed.admits(peer));
         Conn {
             stream,
             peer,
             local,
             trusted: ctx.forwarded_allow_ips.admits(peer),
+            proxy_sender: proxy_sender.unwrap_or(true),
             input: Vec::new(),
             head_buffers: HeadBuffers::default(),
             out: OutQueue::default(),
@@ -502,7 +516,7 @@ impl Conn {
             slow_sender: false,
             unsent_seen: 0,
             lines: VecDeque::new(),
-            awaiting_proxy_header: ctx.proxy_protocol,
+            awaiting_proxy_header: proxy_sender.is_some(),
         }
     }
 
@@ -811,7 +825,8 @@ impl Conn {
     /// request ([`Conn::strip_proxy_header`]). False while the header is incomplete, and
     /// when it is refused: a connection that does not begin with one is answered 400 and
     /// closed, since a request read from it would be the client's word for its own
-    /// address, or a header cut short.
+    /// address, or a header cut short; one from a peer `--proxy-allow-from` does not list
+    /// is answered 403 (gunicorn's ForbiddenProxyRequest).
     fn take_proxy_header(&mut self, ctx: &mut Ctx) -> bool {
         match self.strip_proxy_header() {
             Ok(taken) => taken,
@@ -823,8 +838,9 @@ impl Conn {
                 if crate::logging::once_a_second(&LAST) {
                     let peer = peer_name(self.peer);
                     log::warn!(
-                        "{peer}: {} (--proxy-protocol); answering 400",
-                        err.message()
+                        "{peer}: {} (--proxy-protocol); answering {}",
+                        err.message(),
+                        err.status()
                     );
                 }
                 self.refuse_head(0, Response::error(&err), ctx);
@@ -836,6 +852,12 @@ impl Conn {
     /// Removes a whole PROXY header from the input, and takes the client's address and
     /// the one it connected to from it: true once done, false while it is incomplete.
     fn strip_proxy_header(&mut self) -> Result<bool, HttpError> {
+        if !self.proxy_sender {
+            return match self.input.is_empty() {
+                true => Ok(false),
+                false => Err(PROXY_SENDER_NOT_ALLOWED),
+            };
+        }
         match parse_proxy_header(&self.input)? {
             ProxyHeader::Partial => Ok(false),
             ProxyHeader::Complete { len, ends } => {
