@@ -78,58 +78,73 @@ pub(crate) fn line_end(buf: &[u8], from: usize, max: usize) -> Result<Option<usi
     let rest = buf.get(from..).unwrap_or_default();
     // Content bytes at indices 0..max are fine; one more that is not a CR breaks the cap.
     let window = rest.get(..max.saturating_add(1)).unwrap_or(rest);
-    // Plain text is skipped a word at a time; the byte loop then meets the first byte
-    // that is not, in the same order, so the verdict is the one it would reach alone.
-    for (i, &b) in window.iter().enumerate().skip(plain_text_run(window)) {
-        match LINE_CLASS[usize::from(b)] {
-            TEXT => {}
-            CR => {
-                return match rest.get(i + 1) {
-                    None => Ok(None),
-                    Some(b'\n') => Ok(Some(from + i)),
-                    Some(_) => Err(LineError::LoneCr),
-                };
-            }
-            LF => return Err(LineError::BareLf),
-            _ => return Err(LineError::Control),
-        }
-    }
-    if window.len() > max {
-        Err(LineError::TooLong)
-    } else {
-        Ok(None)
+    let Some(i) = first_not_text(window) else {
+        return match window.len() > max {
+            true => Err(LineError::TooLong),
+            false => Ok(None),
+        };
+    };
+    match LINE_CLASS[usize::from(window[i])] {
+        CR => match rest.get(i + 1) {
+            None => Ok(None),
+            Some(b'\n') => Ok(Some(from + i)),
+            Some(_) => Err(LineError::LoneCr),
+        },
+        LF => Err(LineError::BareLf),
+        _ => Err(LineError::Control),
     }
 }
 
-/// How many leading bytes of `bytes`, in whole 8-byte words, are plain text: no byte
-/// below 0x20 (which covers CR, LF, HTAB and the other controls) and no DEL. Every such
-/// byte is [`TEXT`]; a word with any other byte ends the run.
-fn plain_text_run(bytes: &[u8]) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+/// The index of the first byte of `bytes` that is not [`TEXT`] (a CR, a LF, another
+/// control byte or DEL), if there is one: the byte a scan in order would stop at.
+fn first_not_text(bytes: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let i = from + plain_text_len(bytes.get(from..)?);
+        let &b = bytes.get(i)?;
+        if LINE_CLASS[usize::from(b)] != TEXT {
+            return Some(i);
+        }
+        // An HTAB: text, but not plain.
+        from = i + 1;
+    }
+}
+
+/// How many leading bytes of `bytes` are plain text: no byte below 0x20 (which covers
+/// CR, LF, HTAB and the other controls) and no DEL. Every such byte is [`TEXT`]. Eight
+/// bytes at a time, with the classic SWAR tests, which flag exactly the first byte that
+/// matches in a word (a borrow can flag bytes after it, never one before).
+fn plain_text_len(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    let mut words = bytes.chunks_exact(8);
     let mut run = 0;
-    for chunk in bytes.chunks_exact(8) {
+    for chunk in &mut words {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        let w = u64::from_ne_bytes(word);
-        // The classic SWAR tests (exact about whether any byte matches): a byte below
-        // 0x20, and a byte equal to 0x7F (zero after the XOR).
+        let w = u64::from_le_bytes(word);
+        // A byte below 0x20, and a byte equal to 0x7F (zero after the XOR).
         let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
         let x = w ^ (ONES * 0x7f);
         let del = x.wrapping_sub(ONES) & !x & HIGHS;
-        if below_space | del != 0 {
-            break;
+        let flags = below_space | del;
+        if flags != 0 {
+            // Little-endian: the lowest flag is the first byte.
+            return run + (flags.trailing_zeros() / 8) as usize;
         }
         run += 8;
     }
-    run
+    let tail = words.remainder();
+    run + tail
+        .iter()
+        .position(|&b| b < 0x20 || b == 0x7f)
+        .unwrap_or(tail.len())
 }
 
 /// Whether every byte of `bytes` may appear in a field value (RFC 9110 §5.5: VCHAR, SP,
 /// HTAB and obs-text; no other control and no DEL), the bytes [`line_end`] accepts.
 pub(crate) fn is_field_text(bytes: &[u8]) -> bool {
-    let rest = bytes.get(plain_text_run(bytes)..).unwrap_or_default();
-    rest.iter().all(|&b| LINE_CLASS[usize::from(b)] == TEXT)
+    first_not_text(bytes).is_none()
 }
 
 /// A byte class as a 256-entry table: ASCII letters and digits, plus `extra`. One load
@@ -238,25 +253,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_text_run_stops_at_the_word_of_any_other_byte() {
-        assert_eq!(plain_text_run(b""), 0);
-        assert_eq!(plain_text_run(b"abcdefg"), 0, "no whole word");
-        assert_eq!(plain_text_run(b"abcdefgh~\xff\x80 !/09"), 16);
+    fn plain_text_len_stops_at_the_first_other_byte() {
+        assert_eq!(plain_text_len(b""), 0);
+        assert_eq!(plain_text_len(b"abcdefg"), 7, "no whole word");
+        assert_eq!(plain_text_len(b"abcdefgh~\xff\x80 !/09\x01"), 16);
         for special in [b'\r', b'\n', b'\t', 0x00, 0x1f, 0x7f] {
             for at in 0..24 {
-                let mut bytes = [b'a'; 24];
-                bytes[at] = special;
-                assert_eq!(plain_text_run(&bytes), at / 8 * 8, "{special:#x} at {at}");
+                for len in at + 1..=24 {
+                    let mut bytes = [b'a'; 24];
+                    bytes[at] = special;
+                    // Bytes after the first special one that a borrow could flag.
+                    bytes[at + 1..].fill(special.wrapping_add(1));
+                    let bytes = &bytes[..len];
+                    assert_eq!(plain_text_len(bytes), at, "{special:#x} at {at} of {len}");
+                }
             }
         }
-        // Every byte value, alone in a word of text: skipped exactly when it is TEXT and
-        // not HTAB (which the byte loop handles).
+        // Every byte value, alone among text: plain exactly when it is TEXT and not HTAB
+        // (which first_not_text steps over).
         for b in 0..=255u8 {
-            let mut bytes = [b'a'; 8];
-            bytes[3] = b;
-            let plain = b >= 0x20 && b != 0x7f;
-            assert_eq!(plain_text_run(&bytes) == 8, plain, "{b:#x}");
-            assert!(!plain || LINE_CLASS[usize::from(b)] == TEXT);
+            for at in [3, 11] {
+                let mut bytes = [b'a'; 13];
+                bytes[at] = b;
+                let plain = b >= 0x20 && b != 0x7f;
+                assert_eq!(plain_text_len(&bytes) == 13, plain, "{b:#x} at {at}");
+                assert!(!plain || LINE_CLASS[usize::from(b)] == TEXT);
+                let text = LINE_CLASS[usize::from(b)] == TEXT;
+                assert_eq!(
+                    first_not_text(&bytes),
+                    (!text).then_some(at),
+                    "{b:#x} at {at}"
+                );
+            }
         }
     }
 
