@@ -34,6 +34,8 @@ fn bad_flag_values_exit_2_naming_the_flag_and_value() {
         // A port without a host bound 0.0.31.64 (inet_aton) and failed at the start.
         ("--bind", "8000"),
         ("--umask", "0o0o22"),
+        // Only a Unix socket's peer would be admitted: every TCP connection refused.
+        ("--proxy-allow-from", " , "),
     ] {
         let (status, log) = Launch::new().args(&[flag, value]).run_to_exit(secs(10));
         assert_eq!(
@@ -76,6 +78,17 @@ fn a_bad_environment_value_names_its_variable() {
         assert_eq!(status.code(), Some(2), "{value:?}: {status}; log:\n{log}");
         assert!(log.contains("BR_SERVE_BIND: it names no address"), "{log}");
     }
+    // An unset template variable (`${LB_CIDR}`) passed --check-config, then every
+    // connection was answered 403.
+    let (status, log) = Launch::new()
+        .args(&["--proxy-protocol"])
+        .env("BR_SERVE_PROXY_ALLOW_FROM", "")
+        .run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(2), "{status}; log:\n{log}");
+    assert!(
+        log.contains("BR_SERVE_PROXY_ALLOW_FROM: no peer is listed"),
+        "{log}"
+    );
     // An empty user or group was looked up ("--user : no such user", status 1), blamed
     // on the flag when the variable set it.
     for variable in ["BR_SERVE_USER", "BR_SERVE_GROUP"] {
@@ -424,7 +437,8 @@ fn a_flag_without_the_one_it_works_with_is_refused() {
         .env("BR_SERVE_STATIC_LISTING", "false")
         .env("BR_SERVE_INITGROUPS", "0")
         .env("BR_SERVE_MAX_REQUESTS_JITTER", "0")
-        .env("BR_SERVE_PROXY_ALLOW_FROM", "127.0.0.1,::1")
+        // The default's peers, written another way.
+        .env("BR_SERVE_PROXY_ALLOW_FROM", "::1, 127.0.0.1/32")
         .args(&[
             "--static-cache",
             "4M",

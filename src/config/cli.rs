@@ -87,11 +87,11 @@ pub(crate) struct Cli {
     pub proxy_protocol: bool,
 
     /// With --proxy-protocol: the peers that may send the PROXY header, addresses and
-    /// networks (comma-separated ADDR or ADDR/BITS, * for any); a header from any other
-    /// is answered 403 and the connection closed, since it could name any client.
-    /// Unix-socket peers may always send it (gunicorn's proxy_allow_ips).
+    /// networks (comma-separated ADDR or ADDR/BITS, * for any); a connection from any
+    /// other is answered 403 and closed, whatever it sends, since its header could name
+    /// any client. Unix-socket peers may always send it (gunicorn's proxy_allow_ips).
     #[arg(long = "proxy-allow-from", value_name = "LIST", env = "BR_SERVE_PROXY_ALLOW_FROM",
-          default_value = peers::LOOPBACK, value_parser = AllowedPeers::parse)]
+          default_value = peers::LOOPBACK, value_parser = proxy_senders)]
     pub proxy_allow_from: AllowedPeers,
 
     /// Peers trusted to say how a request reached them: from these addresses or networks
@@ -708,6 +708,21 @@ fn parse_off_or_seconds(value: &str) -> Result<Duration, String> {
 
 /// The shortest client timeout (`parse_client_timeout`).
 pub(super) const CLIENT_TIMEOUT_MIN: Duration = Duration::from_millis(100);
+
+/// `--proxy-allow-from`: an empty list would refuse every TCP connection (a Unix socket's
+/// peer needs no list), which is an unset template variable, not a wish.
+fn proxy_senders(list: &str) -> Result<AllowedPeers, String> {
+    let peers = AllowedPeers::parse(list)?;
+    match peers.admits_no_address() {
+        true => Err("no peer is listed: name the balancer's addresses, or * for any".into()),
+        false => Ok(peers),
+    }
+}
+
+/// `--proxy-allow-from` when not given.
+pub(super) fn proxy_senders_default() -> AllowedPeers {
+    AllowedPeers::parse(peers::LOOPBACK).expect("the default parses")
+}
 
 /// `--scale-down-after` when not given, as the command line writes it.
 const SCALE_DOWN_DEFAULT: &str = "30";

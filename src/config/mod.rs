@@ -596,7 +596,10 @@ fn unmet_need(cli: &Cli) -> Option<String> {
             ),
             (
                 "--proxy-allow-from",
-                cli.proxy_allow_from.to_string() != peers::LOOPBACK && !cli.proxy_protocol,
+                !cli.proxy_protocol
+                    && !cli
+                        .proxy_allow_from
+                        .same_peers(&cli::proxy_senders_default()),
                 "--proxy-protocol",
             ),
             (

@@ -76,6 +76,27 @@ impl AllowedPeers {
         Ok(peers)
     }
 
+    /// Whether the two lists admit the same peers, however they are written
+    /// (`127.0.0.1,::1`, `::1, 127.0.0.1/32`).
+    pub(super) fn same_peers(&self, other: &AllowedPeers) -> bool {
+        let sorted = |peers: &AllowedPeers| {
+            let mut networks = peers.networks.clone();
+            networks.sort_unstable();
+            networks.dedup();
+            networks
+        };
+        match (self.any, other.any) {
+            (true, true) => true,
+            (false, false) => sorted(self) == sorted(other),
+            _ => false,
+        }
+    }
+
+    /// Whether only a Unix socket's peer is admitted: an empty list.
+    pub(super) fn admits_no_address(&self) -> bool {
+        !self.any && self.networks.is_empty()
+    }
+
     /// Whether `peer` (`None` for a Unix socket's) is on the list. An IPv4 address and
     /// its IPv4-mapped IPv6 form are one peer.
     pub fn admits(&self, peer: Option<SocketAddr>) -> bool {
@@ -191,6 +212,19 @@ mod tests {
             ("*", "198.51.100.1:1", true),
             ("", "127.0.0.1:1", false),
         ];
+        for (a, b, same) in [
+            ("127.0.0.1,::1", "::1, 127.0.0.1/32, ::1", true),
+            ("*", "*, 10.0.0.1", true),
+            ("127.0.0.1", "127.0.0.1,::1", false),
+            ("*", "0.0.0.0/0, ::/0", false), // as written: the same peers, another list
+            ("", " , ", true),
+        ] {
+            let (a, b) = (
+                AllowedPeers::parse(a).unwrap(),
+                AllowedPeers::parse(b).unwrap(),
+            );
+            assert_eq!(a.same_peers(&b), same, "{a} and {b}");
+        }
         for &(list, peer, admitted) in cases {
             let peers = AllowedPeers::parse(list).expect(list);
             let peer: SocketAddr = peer.parse().expect(peer);
