@@ -614,6 +614,21 @@ fn a_full_worker_closes_slow_heads_for_newcomers() {
     assert!(closed && answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
+/// A worker full of uploads sent a byte now and then (or stalled part-way) closes them
+/// for a newcomer once they have arrived slower than 500 bytes a second over a whole
+/// window of 5 s, with a 408: each byte put `--body-timeout` off, so they held every
+/// place for as long as their clients liked (a probe's newcomer waited 35 s and gave
+/// up), while slow heads were closed in a second.
+#[test]
+fn a_full_worker_closes_slow_uploads_for_newcomers() {
+    let upload = b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nx";
+    let (_server, mut slow) =
+        full_worker_answers_a_newcomer(&["--body-timeout", "60"], upload, b"");
+    let (answer, closed) = read_to_close(&mut slow[0], secs(10));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(closed && answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
 /// Connections that begin no request, sending only the blank lines allowed before one,
 /// are closed for a newcomer too once they have held their place a second: they were
 /// never counted, so 2 bytes every few seconds held each place (a blank line put the

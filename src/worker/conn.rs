@@ -451,7 +451,8 @@ pub struct Conn {
     received: u64,
     /// When the current [`RATE_WINDOW`] began, and `received` then.
     rate_mark: (Instant, u64),
-    /// The last whole window brought fewer than [`MIN_RATE`] bytes a second.
+    /// The last whole window brought fewer than [`MIN_RATE`] bytes a second of the
+    /// request arriving; cleared when its head or body is handed over.
     slow_sender: bool,
     /// The kernel's unsent bytes at the last idle deadline (`still_reading`).
     unsent_seen: u32,
@@ -567,21 +568,22 @@ impl Conn {
     }
 
     /// At the end of each [`RATE_WINDOW`], whether the client sent fewer than
-    /// [`MIN_RATE`] bytes a second over it (called by the worker's sweep). Bytes waiting
-    /// unread say it did send: the worker was in a handler, not the client slow.
+    /// [`MIN_RATE`] bytes a second over it while a request was arriving (called by the
+    /// worker's sweep). Bytes waiting unread say it did send: the worker was in a
+    /// handler, not the client slow.
     pub fn measure_rate(&mut self, now: Instant) {
         let (began, at) = self.rate_mark;
         if now >= began + RATE_WINDOW {
             let seconds = now.saturating_duration_since(began).as_secs();
             let few = self.received - at < MIN_RATE * seconds;
-            self.slow_sender = few && self.reserved > 0 && !self.input_waiting();
+            self.slow_sender = few && self.mid_request() && !self.input_waiting();
             self.rate_mark = (now, self.received);
         }
     }
 
-    /// Gives back the request's share of the [`InputBudget`] (its body handed over or
-    /// dropped). What the last window said of its speed goes with it: the next request
-    /// is judged on its own window.
+    /// Gives back the request's share of the [`InputBudget`] (its head or body handed
+    /// over, or dropped). What the last window said of its speed goes with it: the next
+    /// request is judged on its own window.
     fn release(&mut self, ctx: &mut Ctx) {
         ctx.budget.give_back(std::mem::take(&mut self.reserved));
         self.slow_sender = false;
@@ -589,10 +591,17 @@ impl Conn {
 
     /// Holds part of the [`InputBudget`] for a request arriving slower than
     /// [`MIN_RATE`]: an upload stalled part-way, or dribbled a few bytes at a time, which
-    /// at 7 bytes a second each held the whole budget through `--body-timeout`. (A
-    /// verdict is only reached while the request holds some, and goes with its share.)
+    /// at 7 bytes a second each held the whole budget through `--body-timeout`. (The
+    /// verdict goes with the request's share.)
     pub fn holds_budget_slowly(&self) -> bool {
-        self.slow_sender
+        self.slow_sender && self.reserved > 0
+    }
+
+    /// When the connection was accepted, while its request arrives slower than
+    /// [`MIN_RATE`] ([`Conn::holds_budget_slowly`]): an upload dribbled a byte at a time
+    /// to hold the connection, which a body timeout never ends.
+    pub fn slow_request_since(&self) -> Option<Instant> {
+        (self.slow_sender && self.mid_request() && self.out.is_empty()).then_some(self.accepted)
     }
 
     /// Since when a request head has been arriving, while one is and nothing is being
@@ -908,8 +917,11 @@ impl Conn {
             ..ctx.limits
         };
         let parsed = parse_head_into(&self.input[start..], &limits, &mut self.head_buffers);
-        if self.reserved > 0 && !matches!(parsed, Ok(None)) {
-            self.release(ctx);
+        if !matches!(parsed, Ok(None)) {
+            match self.reserved {
+                0 => self.slow_sender = false,
+                _ => self.release(ctx),
+            }
         }
         match parsed {
             Ok(None) if self.hold_head(self.input.len() - start, ctx) => None,

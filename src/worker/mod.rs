@@ -1299,7 +1299,7 @@ impl Worker {
             };
             log::warn!(
                 "{why}: {waiting} connection(s) wait; closing idle keep-alive connections \
-                 (then heads sent slowly) for them"
+                 (then heads, then requests, sent slowly) for them"
             );
         }
         self.reclaim(&candidates, waiting.min(ROOM_AT_ONCE));
@@ -1308,20 +1308,26 @@ impl Worker {
     /// The connections a full worker may close for newcomers, in the order it closes
     /// them: idle kept-alive ones and those that have begun no request for [`SLOW_HEAD`]
     /// or more (blank lines, or silence), oldest first, then those whose request head has
-    /// been arriving for [`SLOW_HEAD`] or more, the slowest first. A head that slow is not a
-    /// client on a slow line (a head is a packet or two) but one dribbling bytes to hold
-    /// the connection (slowloris), which otherwise held every place until
-    /// `--header-timeout` (10 s), wave after wave, while nginx let newcomers in.
-    fn reclaimable(&self) -> Vec<(bool, Instant, usize)> {
+    /// been arriving for [`SLOW_HEAD`] or more, the slowest first, then those whose request
+    /// arrives slower than [`conn::MIN_RATE`] (an upload sent a byte at a time), oldest
+    /// first. A head that slow is not a client on a slow line (a head is a packet or two)
+    /// but one dribbling bytes to hold the connection (slowloris), which otherwise held
+    /// every place until `--header-timeout` (10 s), wave after wave, while nginx let
+    /// newcomers in; an upload dribbled so held its place for good, each byte putting
+    /// `--body-timeout` off.
+    fn reclaimable(&self) -> Vec<(Reclaim, Instant, usize)> {
         let slow_since = self.ctx.now.checked_sub(SLOW_HEAD);
         let candidate = |(index, conn): (usize, &Option<Conn>)| {
             let conn = conn.as_ref()?;
             let unbegun = conn.unbegun_since().filter(|&t| Some(t) <= slow_since);
             if let Some(since) = conn.idle_since().or(unbegun) {
-                return Some((false, since, index));
+                return Some((Reclaim::Idle, since, index));
             }
-            let began = conn.head_since().filter(|&t| Some(t) <= slow_since)?;
-            Some((true, began, index))
+            if let Some(began) = conn.head_since().filter(|&t| Some(t) <= slow_since) {
+                return Some((Reclaim::SlowHead, began, index));
+            }
+            let since = conn.slow_request_since()?;
+            Some((Reclaim::SlowRequest, since, index))
         };
         let mut candidates: Vec<_> = self
             .conns
@@ -1334,21 +1340,21 @@ impl Worker {
     }
 
     /// Closes up to `most` of the `candidates`: an idle one at once, unless its client
-    /// has just sent a request (closed unread, it would get a reset); a slow head after a
+    /// has just sent a request (closed unread, it would get a reset); a slow one after a
     /// 408, as its timeout would have answered it.
-    fn reclaim(&mut self, candidates: &[(bool, Instant, usize)], most: usize) {
+    fn reclaim(&mut self, candidates: &[(Reclaim, Instant, usize)], most: usize) {
         let mut closed = 0;
-        for &(slow_head, _, index) in candidates {
+        for &(why, _, index) in candidates {
             if closed == most {
                 break;
             }
             let Some(conn) = self.conns.get_mut(index).and_then(Option::as_mut) else {
                 continue;
             };
-            if !slow_head && conn.input_waiting() {
+            if why == Reclaim::Idle && conn.input_waiting() {
                 continue;
             }
-            if slow_head {
+            if why != Reclaim::Idle {
                 abort_answer::set_at_rest(index, None);
                 conn.expire(&mut self.ctx);
             }
@@ -1356,6 +1362,18 @@ impl Worker {
             closed += 1;
         }
     }
+}
+
+/// Why a full worker may close a connection for a newcomer, in the order it does
+/// ([`Worker::reclaimable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Reclaim {
+    /// Idle between requests, or silent since it was accepted.
+    Idle,
+    /// Its request head has been arriving for a second or more.
+    SlowHead,
+    /// Its request arrives slower than [`conn::MIN_RATE`].
+    SlowRequest,
 }
 
 /// What a failed accept calls for.
