@@ -393,8 +393,8 @@ pub enum Verdict {
     Close,
 }
 
-/// A PROXY header from a peer that `--proxy-allow-from` does not list: it could name any
-/// client.
+/// A connection from a peer that `--proxy-allow-from` does not list: its PROXY header
+/// could name any client.
 const PROXY_SENDER_NOT_ALLOWED: HttpError =
     HttpError::new(403, "connection from a peer not in --proxy-allow-from");
 
@@ -598,8 +598,8 @@ impl Conn {
     }
 
     /// When the connection was accepted, while its request arrives slower than
-    /// [`MIN_RATE`] ([`Conn::holds_budget_slowly`]): an upload dribbled a byte at a time
-    /// to hold the connection, which a body timeout never ends.
+    /// [`MIN_RATE`] ([`Conn::measure_rate`]) and no answer of its is going out: an upload
+    /// dribbled a byte at a time to hold the connection, which a body timeout never ends.
     pub fn slow_request_since(&self) -> Option<Instant> {
         (self.slow_sender && self.mid_request() && self.out.is_empty()).then_some(self.accepted)
     }
