@@ -395,7 +395,9 @@ impl Response {
     /// Appends a field, replacing a single-valued one of the same name.
     #[inline]
     fn add_field(&mut self, name: Cow<'static, str>, value: Cow<'static, str>) {
-        if is_single_valued(&name) {
+        // Asked only when there is a field to replace: the first one a handler sets (a
+        // Content-Type, usually) then costs no comparison with the list.
+        if !self.headers.is_empty() && is_single_valued(&name) {
             self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
         }
         self.headers.push((name, value));
