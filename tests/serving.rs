@@ -247,11 +247,11 @@ fn cpu_bound_request_does_not_delay_another_connection() {
     assert_eq!(busy.read_response(secs(30)).status, 200);
 }
 
-/// One worker busy with a 3 s request on a kept connection (`kept[0]`) while `fast`
+/// One worker busy with a 5 s request on a kept connection (`kept[0]`) while `fast`
 /// other kept connections have sent a fast request each and `slow` newcomers a 300 ms
 /// one each, all delivered: (the kept connections, the newcomers). Seeing each delivered
 /// takes a moment (/proc/net/tcp), and on a loaded machine all of them took more than a
-/// whole second, after which the free worker had read them.
+/// whole second, and once more than 3, after which the free worker had read them.
 fn kept_and_new_behind_a_slow_one(
     server: &Server,
     fast: usize,
@@ -263,7 +263,7 @@ fn kept_and_new_behind_a_slow_one(
         conn.send(&request("GET", "/", &[], b""));
         assert_eq!(conn.read_response(RESPONSE_WITHIN).status, 200);
     }
-    kept[0].send(&request("GET", "/sleep?ms=3000", &[], b""));
+    kept[0].send(&request("GET", "/sleep?ms=5000", &[], b""));
     kept[0].wait_consumed(secs(10));
     for conn in &mut kept[1..] {
         conn.send(&request("GET", "/", &[], b""));
