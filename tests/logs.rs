@@ -579,6 +579,13 @@ fn only_listed_peers_may_send_a_proxy_header() {
         .args(&["--bind", &unix])
         .args(&["--access-logformat", "%(h)s %(q)s %(s)s"])
         .start();
+    // A connection without a header first: its 400 is logged at most once a second,
+    // and must not hide the 403 that follows.
+    let mut headless = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    let get = request("GET", "/?headless", &["Connection: close"], b"");
+    std::io::Write::write_all(&mut headless, &get).expect("send");
+    assert!(unix_answer(&mut headless).starts_with("HTTP/1.1 400 "));
+    server.wait_for_log("(--proxy-protocol); answering 400", secs(10));
     let header = b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 443\r\n";
     let mut conn = server.connect();
     conn.send(&[&header[..], &request("GET", "/?forged", &[], b"")].concat());

@@ -629,6 +629,64 @@ fn a_full_worker_closes_slow_uploads_for_newcomers() {
     assert!(closed && answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
+/// Sends an upload's head now and its `len` bytes of body in pieces, at `rate` bytes a
+/// second, from a thread; returns the stream once the body is sent.
+fn paced_upload(mut stream: TcpStream, len: usize, rate: usize) -> thread::JoinHandle<TcpStream> {
+    thread::spawn(move || {
+        let head = format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {len}\r\n\r\n");
+        stream.write_all(head.as_bytes()).expect("the head");
+        let (piece, started) = (rate / 10, Instant::now());
+        for sent in (0..len).step_by(piece) {
+            let due = started + Duration::from_secs_f64(sent as f64 / rate as f64);
+            thread::sleep(due.saturating_duration_since(Instant::now()));
+            stream
+                .write_all(&vec![b'u'; piece.min(len - sent)])
+                .expect("the body");
+        }
+        stream
+    })
+}
+
+/// An upload is judged slow only over a window it spans whole: one that a kept-alive
+/// connection begins after four idle seconds, at four times the minimum rate, is not
+/// closed for a newcomer. Its window, begun at the connection's accept, held the idle
+/// time and a second of the upload, under 500 bytes a second in all, and it was answered
+/// 408 while the newcomer took its place.
+#[test]
+fn a_full_worker_judges_an_upload_on_its_own_time() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--worker-connections", "5"])
+        .args(&["--keep-alive", "60"])
+        .start();
+    let mut kept = raw_connect(server.addr());
+    kept.write_all(&request("GET", "/", &[], b""))
+        .expect("a request");
+    let (answer, _) = read_until(&mut kept, secs(10), |b| b.ends_with(b"Hello, World!\n"));
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    let since = Instant::now();
+    // Four uploads at ten times the minimum fill the worker for about 9 s.
+    let busy: Vec<_> = (0..4)
+        .map(|_| paced_upload(raw_connect(server.addr()), 45_000, 5_000))
+        .collect();
+    thread::sleep(Duration::from_secs(4).saturating_sub(since.elapsed()));
+    let upload = paced_upload(kept, 8_000, 2_000);
+    let mut newcomer = raw_connect(server.addr());
+    newcomer
+        .write_all(&request("GET", "/", &[], b""))
+        .expect("the newcomer's request");
+    let mut kept = upload.join().expect("the upload");
+    let (answer, _) = read_until(&mut kept, secs(20), |b| b.ends_with(&[b'u'; 8]));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for upload in busy {
+        let mut stream = upload.join().expect("an upload");
+        let (answer, _) = read_until(&mut stream, secs(20), |b| b.ends_with(&[b'u'; 8]));
+        assert!(answer.starts_with(b"HTTP/1.1 200"));
+    }
+    let (answer, _) = read_until(&mut newcomer, secs(20), |b| b.ends_with(b"Hello, World!\n"));
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+}
+
 /// Connections that begin no request, sending only the blank lines allowed before one,
 /// are closed for a newcomer too once they have held their place a second: they were
 /// never counted, so 2 bytes every few seconds held each place (a blank line put the

@@ -80,7 +80,15 @@ impl AllowedPeers {
     /// (`127.0.0.1,::1`, `::1, 127.0.0.1/32`).
     pub(super) fn same_peers(&self, other: &AllowedPeers) -> bool {
         let sorted = |peers: &AllowedPeers| {
-            let mut networks = peers.networks.clone();
+            // An IPv4-mapped network is its IPv4 one, as `admits` matches it.
+            let canonical = |&(net, bits): &(IpAddr, u8)| match net {
+                IpAddr::V6(v6) if bits >= 96 => match v6.to_ipv4_mapped() {
+                    Some(v4) => (IpAddr::V4(v4), bits - 96),
+                    None => (net, bits),
+                },
+                _ => (net, bits),
+            };
+            let mut networks: Vec<_> = peers.networks.iter().map(canonical).collect();
             networks.sort_unstable();
             networks.dedup();
             networks
@@ -216,6 +224,8 @@ mod tests {
             ("127.0.0.1,::1", "::1, 127.0.0.1/32, ::1", true),
             ("*", "*, 10.0.0.1", true),
             ("127.0.0.1", "127.0.0.1,::1", false),
+            ("127.0.0.1,::1", "::ffff:127.0.0.1, ::1", true),
+            ("10.0.0.0/8", "::ffff:10.0.0.0/104", true),
             ("*", "0.0.0.0/0, ::/0", false), // as written: the same peers, another list
             ("", " , ", true),
         ] {

@@ -451,9 +451,13 @@ pub struct Conn {
     received: u64,
     /// When the current [`RATE_WINDOW`] began, and `received` then.
     rate_mark: (Instant, u64),
-    /// The last whole window brought fewer than [`MIN_RATE`] bytes a second of the
-    /// request arriving; cleared when its head or body is handed over.
+    /// The last whole window brought fewer than [`MIN_RATE`] bytes a second, and the
+    /// request held part of the [`InputBudget`] at its end.
     slow_sender: bool,
+    /// The request being received was so for the whole of the last window, which
+    /// brought fewer than [`MIN_RATE`] bytes a second; cleared when its head or body is
+    /// handed over.
+    slow_request: bool,
     /// The kernel's unsent bytes at the last idle deadline (`still_reading`).
     unsent_seen: u32,
     /// Access-log lines of answers not yet wholly written, in the order of the requests.
@@ -515,6 +519,7 @@ impl Conn {
             received: 0,
             rate_mark: (now, 0),
             slow_sender: false,
+            slow_request: false,
             unsent_seen: 0,
             lines: VecDeque::new(),
             awaiting_proxy_header: proxy_sender.is_some(),
@@ -568,15 +573,20 @@ impl Conn {
     }
 
     /// At the end of each [`RATE_WINDOW`], whether the client sent fewer than
-    /// [`MIN_RATE`] bytes a second over it while a request was arriving (called by the
-    /// worker's sweep). Bytes waiting unread say it did send: the worker was in a
-    /// handler, not the client slow.
+    /// [`MIN_RATE`] bytes a second over it (called by the worker's sweep): while its
+    /// request held part of the budget, and while a request was arriving for the whole
+    /// window (one begun within it is not judged on the time before it, idle or another
+    /// request's). Bytes waiting unread say it did send: the worker was in a handler, not
+    /// the client slow.
     pub fn measure_rate(&mut self, now: Instant) {
         let (began, at) = self.rate_mark;
         if now >= began + RATE_WINDOW {
             let seconds = now.saturating_duration_since(began).as_secs();
             let few = self.received - at < MIN_RATE * seconds;
-            self.slow_sender = few && self.mid_request() && !self.input_waiting();
+            let holding = self.reserved > 0;
+            let whole = self.request_began().is_some_and(|t| t <= began);
+            let slow = few && (holding || whole) && !self.input_waiting();
+            (self.slow_sender, self.slow_request) = (slow && holding, slow && whole);
             self.rate_mark = (now, self.received);
         }
     }
@@ -586,7 +596,7 @@ impl Conn {
     /// request is judged on its own window.
     fn release(&mut self, ctx: &mut Ctx) {
         ctx.budget.give_back(std::mem::take(&mut self.reserved));
-        self.slow_sender = false;
+        (self.slow_sender, self.slow_request) = (false, false);
     }
 
     /// Holds part of the [`InputBudget`] for a request arriving slower than
@@ -594,14 +604,17 @@ impl Conn {
     /// at 7 bytes a second each held the whole budget through `--body-timeout`. (The
     /// verdict goes with the request's share.)
     pub fn holds_budget_slowly(&self) -> bool {
-        self.slow_sender && self.reserved > 0
+        self.slow_sender
     }
 
-    /// When the connection was accepted, while its request arrives slower than
-    /// [`MIN_RATE`] ([`Conn::measure_rate`]) and no answer of its is going out: an upload
+    /// When the request being received began, while it arrives slower than [`MIN_RATE`]
+    /// ([`Conn::measure_rate`]) and no answer of the connection's is going out: an upload
     /// dribbled a byte at a time to hold the connection, which a body timeout never ends.
     pub fn slow_request_since(&self) -> Option<Instant> {
-        (self.slow_sender && self.mid_request() && self.out.is_empty()).then_some(self.accepted)
+        match self.slow_request && self.out.is_empty() {
+            true => self.request_began(),
+            false => None,
+        }
     }
 
     /// Since when a request head has been arriving, while one is and nothing is being
@@ -842,9 +855,12 @@ impl Conn {
             Err(err) => {
                 self.awaiting_proxy_header = false;
                 // Said at most once a second: a balancer left without `send-proxy` has
-                // every connection refused, and the access log counts them.
-                static LAST: AtomicU64 = AtomicU64::new(0);
-                if crate::logging::once_a_second(&LAST) {
+                // every connection refused, and the access log counts them. Peers
+                // refused with 403 have their own second, so that a stream of 400s
+                // (probes without a header) cannot hide them.
+                static LAST: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+                let last = &LAST[usize::from(err.status() == 403)];
+                if crate::logging::once_a_second(last) {
                     let peer = peer_name(self.peer);
                     log::warn!(
                         "{peer}: {} (--proxy-protocol); answering {}",
@@ -919,7 +935,7 @@ impl Conn {
         let parsed = parse_head_into(&self.input[start..], &limits, &mut self.head_buffers);
         if !matches!(parsed, Ok(None)) {
             match self.reserved {
-                0 => self.slow_sender = false,
+                0 => self.slow_request = false,
                 _ => self.release(ctx),
             }
         }
