@@ -487,7 +487,9 @@ impl Worker {
                 turn_began: now,
                 newcomer_served_at: now,
                 check_client: config.check_client_connection,
-                proxy_protocol: (config.proxy_protocol).then(|| config.proxy_allow_from.clone()),
+                proxy_protocol: config
+                    .proxy_protocol
+                    .then(|| config.proxy_allow_from.clone()),
                 forwarded_allow_ips: config.forwarded_allow_ips.clone(),
                 queue_timeout: config.queue_timeout,
                 served: 0,
