@@ -633,8 +633,9 @@ fn a_full_worker_closes_slow_uploads_for_newcomers() {
 /// second, from a thread; returns the stream once the body is sent.
 fn paced_upload(mut stream: TcpStream, len: usize, rate: usize) -> thread::JoinHandle<TcpStream> {
     thread::spawn(move || {
-        let head = format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {len}\r\n\r\n");
-        stream.write_all(head.as_bytes()).expect("the head");
+        let fields = format!("Content-Length: {len}");
+        let head = request("PUT", "/echo", &[&fields], b"");
+        stream.write_all(&head).expect("the head");
         let (piece, started) = (rate / 10, Instant::now());
         for sent in (0..len).step_by(piece) {
             let due = started + Duration::from_secs_f64(sent as f64 / rate as f64);
