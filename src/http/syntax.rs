@@ -78,13 +78,13 @@ pub(crate) fn line_end(buf: &[u8], from: usize, max: usize) -> Result<Option<usi
     let rest = buf.get(from..).unwrap_or_default();
     // Content bytes at indices 0..max are fine; one more that is not a CR breaks the cap.
     let window = rest.get(..max.saturating_add(1)).unwrap_or(rest);
-    let Some(i) = first_not_text(window) else {
+    let Some((i, class)) = first_not_text(window) else {
         return match window.len() > max {
             true => Err(LineError::TooLong),
             false => Ok(None),
         };
     };
-    match LINE_CLASS[usize::from(window[i])] {
+    match class {
         CR => match rest.get(i + 1) {
             None => Ok(None),
             Some(b'\n') => Ok(Some(from + i)),
@@ -95,15 +95,15 @@ pub(crate) fn line_end(buf: &[u8], from: usize, max: usize) -> Result<Option<usi
     }
 }
 
-/// The index of the first byte of `bytes` that is not [`TEXT`] (a CR, a LF, another
-/// control byte or DEL), if there is one: the byte a scan in order would stop at.
-fn first_not_text(bytes: &[u8]) -> Option<usize> {
+/// The index and class of the first byte of `bytes` that is not [`TEXT`] (a CR, a LF,
+/// another control byte or DEL), if there is one: the byte a scan in order would stop at.
+fn first_not_text(bytes: &[u8]) -> Option<(usize, u8)> {
     let mut from = 0;
     loop {
         let i = from + plain_text_len(bytes.get(from..)?);
-        let &b = bytes.get(i)?;
-        if LINE_CLASS[usize::from(b)] != TEXT {
-            return Some(i);
+        let class = LINE_CLASS[usize::from(*bytes.get(i)?)];
+        if class != TEXT {
+            return Some((i, class));
         }
         // An HTAB: text, but not plain.
         from = i + 1;
@@ -280,7 +280,7 @@ mod tests {
                 assert!(!plain || LINE_CLASS[usize::from(b)] == TEXT);
                 let text = LINE_CLASS[usize::from(b)] == TEXT;
                 assert_eq!(
-                    first_not_text(&bytes),
+                    first_not_text(&bytes).map(|(i, _)| i),
                     (!text).then_some(at),
                     "{b:#x} at {at}"
                 );
