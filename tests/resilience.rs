@@ -629,13 +629,19 @@ fn a_full_worker_closes_slow_uploads_for_newcomers() {
     assert!(closed && answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
-/// Sends an upload's head now and its `len` bytes of body in pieces, at `rate` bytes a
-/// second, from a thread; returns the stream once the body is sent.
-fn paced_upload(mut stream: TcpStream, len: usize, rate: usize) -> thread::JoinHandle<TcpStream> {
+/// Sends an upload's head now and, `after` that, its `len` bytes of body in pieces, at
+/// `rate` bytes a second, from a thread; returns the stream once the body is sent.
+fn paced_upload(
+    mut stream: TcpStream,
+    after: Duration,
+    len: usize,
+    rate: usize,
+) -> thread::JoinHandle<TcpStream> {
     thread::spawn(move || {
         let fields = format!("Content-Length: {len}");
         let head = request("PUT", "/echo", &[&fields], b"");
         stream.write_all(&head).expect("the head");
+        thread::sleep(after);
         let (piece, started) = (rate / 10, Instant::now());
         for sent in (0..len).step_by(piece) {
             let due = started + Duration::from_secs_f64(sent as f64 / rate as f64);
@@ -667,10 +673,10 @@ fn a_full_worker_judges_an_upload_on_its_own_time() {
     let since = Instant::now();
     // Four uploads at ten times the minimum fill the worker for about 9 s.
     let busy: Vec<_> = (0..4)
-        .map(|_| paced_upload(raw_connect(server.addr()), 45_000, 5_000))
+        .map(|_| paced_upload(raw_connect(server.addr()), Duration::ZERO, 45_000, 5_000))
         .collect();
     thread::sleep(Duration::from_secs(4).saturating_sub(since.elapsed()));
-    let upload = paced_upload(kept, 8_000, 2_000);
+    let upload = paced_upload(kept, Duration::ZERO, 8_000, 2_000);
     let mut newcomer = raw_connect(server.addr());
     newcomer
         .write_all(&request("GET", "/", &[], b""))
@@ -685,6 +691,39 @@ fn a_full_worker_judges_an_upload_on_its_own_time() {
         assert!(answer.starts_with(b"HTTP/1.1 200"));
     }
     let (answer, _) = read_until(&mut newcomer, secs(20), |b| b.ends_with(b"Hello, World!\n"));
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+}
+
+/// A request found slow at the end of a window is not closed for a newcomer once its
+/// client has picked up speed: an upload that sent nothing for its first five seconds,
+/// then 20 KB a second, was answered 408 a second into its fast part, the verdict
+/// standing until the next window's end.
+#[test]
+fn a_full_worker_spares_an_upload_that_picked_up_speed() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--worker-connections", "5"])
+        .start();
+    let since = Instant::now();
+    let late = Duration::from_millis(5_500);
+    let upload = paced_upload(raw_connect(server.addr()), late, 60_000, 20_000);
+    let busy: Vec<_> = (0..4)
+        .map(|_| paced_upload(raw_connect(server.addr()), Duration::ZERO, 50_000, 5_000))
+        .collect();
+    thread::sleep(Duration::from_secs(6).saturating_sub(since.elapsed()));
+    let mut newcomer = raw_connect(server.addr());
+    newcomer
+        .write_all(&request("GET", "/", &[], b""))
+        .expect("the newcomer's request");
+    let mut upload = upload.join().expect("the upload, never cut");
+    let (answer, _) = read_until(&mut upload, secs(20), |b| b.ends_with(&[b'u'; 8]));
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    for upload in busy {
+        let mut stream = upload.join().expect("an upload");
+        let (answer, _) = read_until(&mut stream, secs(20), |b| b.ends_with(&[b'u'; 8]));
+        assert!(answer.starts_with(b"HTTP/1.1 200"));
+    }
+    let hello = |b: &[u8]| b.ends_with(b"Hello, World!\n");
+    let (answer, _) = read_until(&mut newcomer, secs(20), hello);
     assert!(answer.starts_with(b"HTTP/1.1 200"));
 }
 

@@ -608,10 +608,18 @@ impl Conn {
     }
 
     /// When the request being received began, while it arrives slower than [`MIN_RATE`]
-    /// ([`Conn::measure_rate`]) and no answer of the connection's is going out: an upload
-    /// dribbled a byte at a time to hold the connection, which a body timeout never ends.
-    pub fn slow_request_since(&self) -> Option<Instant> {
-        match self.slow_request && self.out.is_empty() {
+    /// ([`Conn::measure_rate`]), still does since the verdict (a client that has picked
+    /// up speed since is not closed for it), and no answer of the connection's is going
+    /// out, from the worker or from the kernel (a `100 Continue` waiting there behind an
+    /// answer the client has not read is why it sends nothing): an upload dribbled a byte
+    /// at a time to hold the connection, which a body timeout never ends.
+    pub fn slow_request_since(&self, now: Instant) -> Option<Instant> {
+        let (verdict, at) = self.rate_mark;
+        let seconds = now.saturating_duration_since(verdict).as_secs() + 1;
+        let still_slow = self.received - at < MIN_RATE * seconds;
+        // The system call last, for the few that are slow.
+        let quiet = || self.out.is_empty() && self.stream.unsent() == 0;
+        match self.slow_request && still_slow && quiet() {
             true => self.request_began(),
             false => None,
         }

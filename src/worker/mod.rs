@@ -1328,7 +1328,7 @@ impl Worker {
             if let Some(began) = conn.head_since().filter(|&t| Some(t) <= slow_since) {
                 return Some((Reclaim::SlowHead, began, index));
             }
-            let since = conn.slow_request_since()?;
+            let since = conn.slow_request_since(self.ctx.now)?;
             Some((Reclaim::SlowRequest, since, index))
         };
         let mut candidates: Vec<_> = self
