@@ -454,16 +454,22 @@ fn reset(stream: TcpStream) {
     drop(stream);
 }
 
-/// A client that asks for a large response, reads a little of it and vanishes, while
-/// the server still has most of it to write (a small receive buffer keeps it stuck).
-fn vanish_mid_response(addr: SocketAddr) {
+/// A connection whose receive buffer is small (4 KiB asked), so that what the server
+/// writes beyond it stays in the server's kernel until the client reads.
+fn small_window_connect(addr: SocketAddr) -> TcpStream {
     let socket =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
     socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
     socket
         .connect_timeout(&addr.into(), secs(10))
         .expect("connect");
-    let mut stream: TcpStream = socket.into();
+    socket.into()
+}
+
+/// A client that asks for a large response, reads a little of it and vanishes, while
+/// the server still has most of it to write (a small receive buffer keeps it stuck).
+fn vanish_mid_response(addr: SocketAddr) {
+    let mut stream = small_window_connect(addr);
     let body = vec![b'x'; 1 << 20];
     stream
         .write_all(&request("POST", "/echo", &[], &body))
@@ -725,6 +731,88 @@ fn a_full_worker_spares_an_upload_that_picked_up_speed() {
     let hello = |b: &[u8]| b.ends_with(b"Hello, World!\n");
     let (answer, _) = read_until(&mut newcomer, secs(20), hello);
     assert!(answer.starts_with(b"HTTP/1.1 200"));
+}
+
+/// An upload stalled behind an answer its client does not read (a small receive
+/// window keeps the answer in the server's kernel) is closed for a newcomer as any
+/// stalled upload is: sending a body never waits on reading, and exempting it let such
+/// connections hold every place of a full worker past the newcomer's patience.
+#[test]
+fn a_full_worker_closes_a_stalled_upload_behind_an_unread_answer() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--worker-connections", "5"])
+        .args(&["--body-timeout", "60"])
+        .start();
+    let first = request("PUT", "/echo", &[], &[b'x'; 12_000]);
+    let second = request("PUT", "/echo", &["Content-Length: 1000"], b"");
+    let holders: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let mut stream = small_window_connect(server.addr());
+            stream
+                .write_all(&[&first[..], &second].concat())
+                .expect("the requests");
+            stream
+        })
+        .collect();
+    holders.iter().for_each(wait_consumed);
+    let mut newcomer = server.connect();
+    newcomer.send(&request("GET", "/", &[], b""));
+    assert_eq!(newcomer.read_response(secs(15)).status, 200);
+    server.wait_for_log("--worker-connections 5 are not enough", secs(5));
+}
+
+/// A request that waits for its `100 Continue` behind an answer its client reads slowly
+/// is not judged on that wait: a window it spent waiting, at either end, gives no
+/// verdict. The verdict of one such window stood, and the request was answered 408 as
+/// soon as the `100 Continue` left the kernel, before its client could send a byte.
+#[test]
+fn a_full_worker_does_not_judge_a_wait_for_continue() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--worker-connections", "5"])
+        .start();
+    let mut waiter = small_window_connect(server.addr());
+    let busy: Vec<_> = (0..4)
+        .map(|_| paced_upload(raw_connect(server.addr()), Duration::ZERO, 90_000, 5_000))
+        .collect();
+    // An answer the server's kernel takes whole, leaving the worker's queue empty.
+    let first = request("PUT", "/echo", &[], &[b'x'; 12_000]);
+    let fields = ["Content-Length: 20000", "Expect: 100-continue"];
+    let second = request("PUT", "/echo", &fields, b"");
+    waiter
+        .write_all(&[&first[..], &second].concat())
+        .expect("the requests");
+    let mut newcomer = server.connect();
+    newcomer.send(&request("GET", "/", &[], b""));
+    // The first answer, read at 1 KB a second: 12 s, two windows and more.
+    let continued = |b: &[u8]| b.ends_with(b"HTTP/1.1 100 Continue\r\n\r\n");
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    while !continued(&seen) {
+        assert!(started.elapsed() < secs(40), "no 100 Continue");
+        let mut piece = [0u8; 100];
+        let n = waiter.read(&mut piece).expect("the first answer");
+        assert!(
+            n > 0,
+            "closed: {}",
+            String::from_utf8_lossy(&seen[seen.len().saturating_sub(200)..])
+        );
+        seen.extend_from_slice(&piece[..n]);
+        thread::sleep(Duration::from_millis(100));
+    }
+    // A client that takes a second to begin its body.
+    thread::sleep(Duration::from_secs(1));
+    waiter.write_all(&[b'y'; 20_000]).expect("the body");
+    let (answer, _) = read_until(&mut waiter, secs(20), |b| b.ends_with(&[b'y'; 8]));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    for upload in busy {
+        upload.join().expect("an upload");
+    }
+    assert_eq!(newcomer.read_response(secs(20)).status, 200);
 }
 
 /// Connections that begin no request, sending only the blank lines allowed before one,

@@ -458,6 +458,9 @@ pub struct Conn {
     /// brought fewer than [`MIN_RATE`] bytes a second; cleared when its head or body is
     /// handed over.
     slow_request: bool,
+    /// At the window's start, the request waited for its `100 Continue` to reach the
+    /// client ([`Conn::awaits_continue`]).
+    awaited_continue: bool,
     /// The kernel's unsent bytes at the last idle deadline (`still_reading`).
     unsent_seen: u32,
     /// Access-log lines of answers not yet wholly written, in the order of the requests.
@@ -520,6 +523,7 @@ impl Conn {
             rate_mark: (now, 0),
             slow_sender: false,
             slow_request: false,
+            awaited_continue: false,
             unsent_seen: 0,
             lines: VecDeque::new(),
             awaiting_proxy_header: proxy_sender.is_some(),
@@ -576,15 +580,18 @@ impl Conn {
     /// [`MIN_RATE`] bytes a second over it (called by the worker's sweep): while its
     /// request held part of the budget, and while a request was arriving for the whole
     /// window (one begun within it is not judged on the time before it, idle or another
-    /// request's). Bytes waiting unread say it did send: the worker was in a handler, not
-    /// the client slow.
+    /// request's, nor one waiting for its `100 Continue` at either end, on the time it
+    /// had no leave to send). Bytes waiting unread say it did send: the worker was in a
+    /// handler, not the client slow.
     pub fn measure_rate(&mut self, now: Instant) {
         let (began, at) = self.rate_mark;
         if now >= began + RATE_WINDOW {
             let seconds = now.saturating_duration_since(began).as_secs();
             let few = self.received - at < MIN_RATE * seconds;
             let holding = self.reserved > 0;
-            let whole = self.request_began().is_some_and(|t| t <= began);
+            let awaits = self.awaits_continue();
+            let waited = std::mem::replace(&mut self.awaited_continue, awaits);
+            let whole = self.request_began().is_some_and(|t| t <= began) && !waited && !awaits;
             let slow = few && (holding || whole) && !self.input_waiting();
             (self.slow_sender, self.slow_request) = (slow && holding, slow && whole);
             self.rate_mark = (now, self.received);
@@ -597,6 +604,7 @@ impl Conn {
     fn release(&mut self, ctx: &mut Ctx) {
         ctx.budget.give_back(std::mem::take(&mut self.reserved));
         (self.slow_sender, self.slow_request) = (false, false);
+        self.awaited_continue = false;
     }
 
     /// Holds part of the [`InputBudget`] for a request arriving slower than
@@ -609,20 +617,28 @@ impl Conn {
 
     /// When the request being received began, while it arrives slower than [`MIN_RATE`]
     /// ([`Conn::measure_rate`]), still does since the verdict (a client that has picked
-    /// up speed since is not closed for it), and no answer of the connection's is going
-    /// out, from the worker or from the kernel (a `100 Continue` waiting there behind an
-    /// answer the client has not read is why it sends nothing): an upload dribbled a byte
-    /// at a time to hold the connection, which a body timeout never ends.
+    /// up speed since is not closed for it), and the worker is not writing it an answer
+    /// (which a 408 would cut; what the kernel holds is the client's to read, and sending
+    /// a body never waits on that, but for a `100 Continue`, which the verdict heeds): an
+    /// upload dribbled a byte at a time to hold the connection, which a body timeout
+    /// never ends.
     pub fn slow_request_since(&self, now: Instant) -> Option<Instant> {
         let (verdict, at) = self.rate_mark;
         let seconds = now.saturating_duration_since(verdict).as_secs() + 1;
         let still_slow = self.received - at < MIN_RATE * seconds;
-        // The system call last, for the few that are slow.
-        let quiet = || self.out.is_empty() && self.stream.unsent() == 0;
-        match self.slow_request && still_slow && quiet() {
+        match self.slow_request && still_slow && self.out.is_empty() {
             true => self.request_began(),
             false => None,
         }
+    }
+
+    /// Whether the request being received expects a `100 Continue` that has not yet
+    /// reached the client: queued, or in the kernel behind an answer the client has not
+    /// read. Its client sends no body meanwhile, rightly.
+    fn awaits_continue(&self) -> bool {
+        let expects = matches!(&self.phase, Phase::Body { head, .. } if head.expects_continue());
+        // The system call only for such a request.
+        expects && (!self.out.is_empty() || self.stream.unsent() > 0)
     }
 
     /// Since when a request head has been arriving, while one is and nothing is being
