@@ -736,29 +736,34 @@ fn a_full_worker_spares_an_upload_that_picked_up_speed() {
 /// An upload stalled behind an answer its client does not read (a small receive
 /// window keeps the answer in the server's kernel) is closed for a newcomer as any
 /// stalled upload is: sending a body never waits on reading, and exempting it let such
-/// connections hold every place of a full worker past the newcomer's patience.
+/// connections hold every place of a full worker past the newcomer's patience. So is
+/// one that expects a `100 Continue` (stuck behind that answer) but has sent part of its
+/// body all the same.
 #[test]
 fn a_full_worker_closes_a_stalled_upload_behind_an_unread_answer() {
-    let server = Launch::new()
-        .args(&["--workers", "1", "--worker-connections", "5"])
-        .args(&["--body-timeout", "60"])
-        .start();
-    let first = request("PUT", "/echo", &[], &[b'x'; 12_000]);
-    let second = request("PUT", "/echo", &["Content-Length: 1000"], b"");
-    let holders: Vec<TcpStream> = (0..5)
-        .map(|_| {
-            let mut stream = small_window_connect(server.addr());
-            stream
-                .write_all(&[&first[..], &second].concat())
-                .expect("the requests");
-            stream
-        })
-        .collect();
-    holders.iter().for_each(wait_consumed);
-    let mut newcomer = server.connect();
-    newcomer.send(&request("GET", "/", &[], b""));
-    assert_eq!(newcomer.read_response(secs(15)).status, 200);
-    server.wait_for_log("--worker-connections 5 are not enough", secs(5));
+    let plain = request("PUT", "/echo", &["Content-Length: 1000"], b"");
+    let fields = ["Content-Length: 1000", "Expect: 100-continue"];
+    let unasked = [&request("PUT", "/echo", &fields, b"")[..], b"y"].concat();
+    for second in [plain, unasked] {
+        let server = Launch::new()
+            .args(&["--workers", "1", "--worker-connections", "5"])
+            .args(&["--body-timeout", "60"])
+            .start();
+        let first = request("PUT", "/echo", &[], &[b'x'; 12_000]);
+        let holders: Vec<TcpStream> = (0..5)
+            .map(|_| {
+                let mut stream = small_window_connect(server.addr());
+                let both = [&first[..], &second].concat();
+                stream.write_all(&both).expect("the requests");
+                stream
+            })
+            .collect();
+        holders.iter().for_each(wait_consumed);
+        let mut newcomer = server.connect();
+        newcomer.send(&request("GET", "/", &[], b""));
+        assert_eq!(newcomer.read_response(secs(15)).status, 200);
+        server.wait_for_log("--worker-connections 5 are not enough", secs(5));
+    }
 }
 
 /// A request that waits for its `100 Continue` behind an answer its client reads slowly

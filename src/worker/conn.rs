@@ -633,10 +633,11 @@ impl Conn {
     }
 
     /// Whether the request being received expects a `100 Continue` that has not yet
-    /// reached the client: queued, or in the kernel behind an answer the client has not
-    /// read. Its client sends no body meanwhile, rightly.
+    /// reached the client (queued, or in the kernel behind an answer the client has not
+    /// read), and has none of its body yet: its client sends none meanwhile, rightly.
     fn awaits_continue(&self) -> bool {
-        let expects = matches!(&self.phase, Phase::Body { head, .. } if head.expects_continue());
+        let expects = matches!(&self.phase, Phase::Body { head, body, spool, .. }
+            if head.expects_continue() && body.is_empty() && spool.is_none());
         // The system call only for such a request.
         expects && (!self.out.is_empty() || self.stream.unsent() > 0)
     }
