@@ -24,6 +24,8 @@
 
 use std::collections::HashMap;
 
+use crate::sys::clock::monotonic_ms;
+
 /// The share of the CPUs the workers' runnable time must reach for the pool to count as
 /// CPU-bound: a little short of all, since a worker also waits on its sockets.
 const FULL: f64 = 0.9;
@@ -64,14 +66,20 @@ impl CpuUse {
     /// A look at the workers `pids` while none is idle: a window is judged once it is a
     /// second long, and the next begins; a pool that changed begins a window afresh.
     pub fn look(&mut self, pids: impl Iterator<Item = i32>, now_ms: u64) {
-        self.look_with(pids, now_ms, runnable_ns);
+        self.look_with(pids, now_ms, runnable_ns, monotonic_ms);
     }
 
+    /// [`CpuUse::look`], the workers' runnable time given by `read` and the sample's time
+    /// by `clock`, read right after them: the time of the master's look, taken before it,
+    /// was as early as the master had been kept off a CPU meanwhile (a loaded machine,
+    /// the workers' own CPU), which shortened a window's runnable time and let a step
+    /// through a pool that filled its CPU.
     fn look_with(
         &mut self,
         pids: impl Iterator<Item = i32>,
         now_ms: u64,
         read: impl Fn(i32) -> Option<u64>,
+        clock: impl Fn() -> u64,
     ) {
         let mut pool: Vec<i32> = pids.collect();
         pool.sort_unstable();
@@ -80,9 +88,10 @@ impl CpuUse {
             return;
         }
         let runnable_ns = pool.iter().filter_map(|&pid| Some((pid, read(pid)?)));
+        let runnable_ns = runnable_ns.collect();
         let sample = Sample {
-            at_ms: now_ms,
-            runnable_ns: runnable_ns.collect(),
+            at_ms: clock(),
+            runnable_ns,
             pool,
         };
         self.judged = last.map(|last| judge(runnable_cpus(last, &sample), available_cpus()));
@@ -161,27 +170,38 @@ mod tests {
         let mut cpu = CpuUse::default();
         // Worker 1 runnable all the time, the others nine tenths of it.
         let at = |ms: u64| move |pid: i32| Some(ms * if pid == 1 { 1_000_000 } else { 900_000 });
-        cpu.look_with([1, 2].into_iter(), 1_000, at(1_000));
+        cpu.look_with([1, 2].into_iter(), 1_000, at(1_000), || 1_000);
         assert_eq!(cpu.judged(), Cpus::NotYet, "one sample judges nothing");
-        cpu.look_with([2, 1].into_iter(), 1_500, at(1_500));
+        cpu.look_with([2, 1].into_iter(), 1_500, at(1_500), || 1_500);
         assert_eq!(cpu.judged(), Cpus::NotYet, "half a window judges nothing");
-        cpu.look_with([1, 2].into_iter(), 2_000, at(2_000));
+        cpu.look_with([1, 2].into_iter(), 2_000, at(2_000), || 2_000);
         assert_eq!(
             cpu.judged(),
             judge(1.9, available_cpus()),
             "1.9 CPUs' worth"
         );
         // A worker started: the window begins again, and judges nothing until it ends.
-        cpu.look_with([1, 2, 3].into_iter(), 2_100, at(2_100));
+        cpu.look_with([1, 2, 3].into_iter(), 2_100, at(2_100), || 2_100);
         assert_eq!(cpu.judged(), Cpus::NotYet, "a new pool");
-        cpu.look_with([1, 2, 3].into_iter(), 3_100, at(3_100));
+        cpu.look_with([1, 2, 3].into_iter(), 3_100, at(3_100), || 3_100);
         assert_ne!(cpu.judged(), Cpus::NotYet);
         // Workers waiting on the network: runnable a tenth of the second each.
         let io = |pid: i32| at(3_100)(pid).map(|ns| ns + 100_000_000);
-        cpu.look_with([1, 2, 3].into_iter(), 4_100, io);
+        cpu.look_with([1, 2, 3].into_iter(), 4_100, io, || 4_100);
         assert_eq!(cpu.judged(), Cpus::Room);
         cpu.forget();
         assert_eq!(cpu.judged(), Cpus::NotYet);
+    }
+
+    /// The master kept off a CPU between its look and its reads: the sample is timed
+    /// by the clock read after the workers', not by the look's.
+    #[test]
+    fn a_window_is_timed_when_the_workers_are_read() {
+        let mut cpu = CpuUse::default();
+        let at = |ms: u64| move |_pid: i32| Some(ms * 1_000_000);
+        cpu.look_with([1, 2].into_iter(), 1_000, at(1_200), || 1_200);
+        cpu.look_with([1, 2].into_iter(), 2_200, at(2_200), || 2_200);
+        assert_eq!(cpu.judged(), judge(2.0, available_cpus()));
     }
 
     #[test]
