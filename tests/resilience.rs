@@ -738,13 +738,16 @@ fn a_full_worker_spares_an_upload_that_picked_up_speed() {
 /// stalled upload is: sending a body never waits on reading, and exempting it let such
 /// connections hold every place of a full worker past the newcomer's patience. So is
 /// one that expects a `100 Continue` (stuck behind that answer) but has sent part of its
-/// body all the same.
+/// body all the same, or the beginning of a chunk-size line, which is no body yet (a
+/// line of zeros dribbled a byte at a time held a place for a day).
 #[test]
 fn a_full_worker_closes_a_stalled_upload_behind_an_unread_answer() {
     let plain = request("PUT", "/echo", &["Content-Length: 1000"], b"");
     let fields = ["Content-Length: 1000", "Expect: 100-continue"];
     let unasked = [&request("PUT", "/echo", &fields, b"")[..], b"y"].concat();
-    for second in [plain, unasked] {
+    let chunked = ["Transfer-Encoding: chunked", "Expect: 100-continue"];
+    let sized = [&request("PUT", "/echo", &chunked, b"")[..], b"0"].concat();
+    for second in [plain, unasked, sized] {
         let server = Launch::new()
             .args(&["--workers", "1", "--worker-connections", "5"])
             .args(&["--body-timeout", "60"])

@@ -461,6 +461,9 @@ pub struct Conn {
     /// At the window's start, the request waited for its `100 Continue` to reach the
     /// client ([`Conn::awaits_continue`]).
     awaited_continue: bool,
+    /// `received` when the last head with a body ended: more, and the client has begun
+    /// that body (a chunk-size line is not body, but it is a beginning).
+    head_end: u64,
     /// The kernel's unsent bytes at the last idle deadline (`still_reading`).
     unsent_seen: u32,
     /// Access-log lines of answers not yet wholly written, in the order of the requests.
@@ -524,6 +527,7 @@ impl Conn {
             slow_sender: false,
             slow_request: false,
             awaited_continue: false,
+            head_end: 0,
             unsent_seen: 0,
             lines: VecDeque::new(),
             awaiting_proxy_header: proxy_sender.is_some(),
@@ -634,10 +638,11 @@ impl Conn {
 
     /// Whether the request being received expects a `100 Continue` that has not yet
     /// reached the client (queued, or in the kernel behind an answer the client has not
-    /// read), and has none of its body yet: its client sends none meanwhile, rightly.
+    /// read), and has had no byte after its head: its client sends none meanwhile,
+    /// rightly.
     fn awaits_continue(&self) -> bool {
-        let expects = matches!(&self.phase, Phase::Body { head, body, spool, .. }
-            if head.expects_continue() && body.is_empty() && spool.is_none());
+        let expects = matches!(&self.phase, Phase::Body { head, .. }
+            if head.expects_continue() && self.received == self.head_end);
         // The system call only for such a request.
         expects && (!self.out.is_empty() || self.stream.unsent() > 0)
     }
@@ -1064,6 +1069,7 @@ impl Conn {
             framing,
             began,
         };
+        self.head_end = self.received.saturating_sub(buffered);
         len
     }
 
