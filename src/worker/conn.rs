@@ -964,10 +964,7 @@ impl Conn {
         };
         let parsed = parse_head_into(&self.input[start..], &limits, &mut self.head_buffers);
         if !matches!(parsed, Ok(None)) {
-            match self.reserved {
-                0 => self.slow_request = false,
-                _ => self.release(ctx),
-            }
+            self.release(ctx);
         }
         match parsed {
             Ok(None) if self.hold_head(self.input.len() - start, ctx) => None,
