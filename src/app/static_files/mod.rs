@@ -517,7 +517,7 @@ impl StaticFiles {
     /// Answers a request for a directory whose URL ends in `/`.
     fn directory(&self, req: &Request, dir: &Path) -> Response {
         match confine(&self.root, &dir.join(INDEX_FILE)) {
-            Ok(Target::File(index)) => serve_file(req, &index),
+            Ok(Target::File(index)) => serve_file(req, &index, mime_type(Path::new(INDEX_FILE))),
             Ok(Target::Dir(_)) | Err(Reject::NotFound) if self.listing => {
                 listing(req.path(), dir, &self.root)
             }
@@ -531,9 +531,10 @@ impl Handler for StaticFiles {
     fn handle(&mut self, req: &Request) -> Response {
         self.follow_root();
         let mut response = self.route(req);
-        let fallback = self.fallback.as_ref().and_then(|(_, file)| file.as_deref());
-        if let Some(file) = fallback.filter(|_| response.status() == 404) {
-            response = serve_file(req, file);
+        let fallback = self.fallback.as_ref();
+        let fallback = fallback.and_then(|(path, file)| Some((path, file.as_deref()?)));
+        if let Some((path, file)) = fallback.filter(|_| response.status() == 404) {
+            response = serve_file(req, file, mime_type(Path::new(path)));
         }
         let status = response.status();
         let keepable = matches!(status, 200 | 206 | 301 | 304);
@@ -727,7 +728,9 @@ impl StaticFiles {
             resolve(&self.root, &path.relative).map(|target| (target, path.trailing_slash));
         match resolved {
             Err(reject) => reject.response(),
-            Ok((Target::File(file), false)) => serve_file(req, &file),
+            // Typed by the name asked for, not by a symlink's target: a content-hashed
+            // `main.css` linked to `main.3f2a1c` is a stylesheet.
+            Ok((Target::File(file), false)) => serve_file(req, &file, mime_type(&named)),
             // `/file.txt/` names a directory that does not exist.
             Ok((Target::File(_), true)) => Reject::NotFound.response(),
             Ok((Target::Dir(_), false)) => redirect_to_directory(req),
@@ -776,13 +779,14 @@ fn directory_location(path: &str, query: Option<&str>) -> String {
     }
 }
 
-/// Opens a confined file and answers with it, a 304, a 412 or a 416.
-fn serve_file(req: &Request, path: &Path) -> Response {
+/// Opens a confined file and answers with it, a 304, a 412 or a 416; `mime` is the type
+/// of the name the request gave, which a symlink's target need not share.
+fn serve_file(req: &Request, path: &Path, mime: &'static str) -> Response {
     match open_regular(path) {
         Ok((file, meta)) => {
             let now = unix_now();
             let info = FileInfo::new(&meta, now);
-            answer(req, Content::File(file), info, mime_type(path).into(), now)
+            answer(req, Content::File(file), info, mime.into(), now)
         }
         Err(reject) => reject.response(),
     }
@@ -1042,6 +1046,35 @@ mod tests {
             if let Some(len) = len {
                 assert_eq!(got_len, len, "{target}");
             }
+        }
+    }
+
+    /// A symlinked file is typed by the name asked for, as nginx does: a deploy's
+    /// `main.css` linked to a content-hashed name is a stylesheet (with `nosniff`, a
+    /// browser uses nothing else), and a `.txt` linked to a page is no page. So is a
+    /// linked directory index, and the fallback by its configured name.
+    #[test]
+    fn a_symlink_is_typed_by_the_name_asked_for() {
+        let (_tmp, www) = fixture();
+        fs::write(www.join("main.3f2a1c"), "body {}\n").expect("write");
+        symlink("main.3f2a1c", www.join("main.css")).expect("symlink");
+        symlink("index.html", www.join("page.txt")).expect("symlink");
+        fs::create_dir(www.join("linked")).expect("mkdir");
+        symlink("../a.txt", www.join("linked/index.html")).expect("symlink");
+        fs::write(www.join("app.bin"), "app\n").expect("write");
+        symlink("app.bin", www.join("app.html")).expect("symlink");
+        let mut app = StaticFiles::new(&www, false)
+            .and_then(|app| app.with_fallback("/app.html"))
+            .expect("root");
+        for (target, mime) in [
+            ("/main.css", "text/css; charset=utf-8"),
+            ("/page.txt", "text/plain; charset=utf-8"),
+            ("/linked/", "text/html; charset=utf-8"),
+            ("/no/such/route", "text/html; charset=utf-8"),
+        ] {
+            let response = app.handle(&request("GET", target, &[]));
+            let content_type = response.headers().find(|(n, _)| *n == "Content-Type");
+            assert_eq!(content_type, Some(("Content-Type", mime)), "{target}");
         }
     }
 
