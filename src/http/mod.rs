@@ -99,5 +99,5 @@ pub use request::{Request, Version};
 pub use response::{
     Body, CONTINUE_100, Response, ResponseMeta, body_allowed, reason_phrase, write_head,
 };
-pub(crate) use response::{StreamEnd, stream_end};
+pub(crate) use response::{StreamEnd, ended_by_close, stream_end};
 pub(crate) use target::origin_part;

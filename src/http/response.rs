@@ -775,8 +775,11 @@ const SERVER_OWNED: [&str; 6] = [
 /// the server owns (Content-Length, Transfer-Encoding, Connection, Keep-Alive, Date,
 /// Server; matched case-insensitively) and except any whose name is not a token or whose
 /// value holds a CR, LF, NUL or other control byte (response splitting; logged as a
-/// warning), then Content-Length, then `Connection: close` when `!meta.keep_alive` or
-/// `Connection: keep-alive` for a persistent HTTP/1.0 connection, then the empty line.
+/// warning), then Content-Length (or, for a [`Body::Stream`] without one, chunked
+/// Transfer-Encoding to HTTP/1.1), then `Connection: close` when `!meta.keep_alive` or
+/// when the close must end the content (a stream of unknown length to HTTP/1.0, RFC 9112
+/// §6.3), else `Connection: keep-alive` for a persistent HTTP/1.0 connection, then the
+/// empty line.
 ///
 /// Content-Length (RFC 9110 §8.6): never for 1xx and 204; for HEAD and 304, only the
 /// length a GET's 200 would have: for HEAD, the body's when the handler gave one to
@@ -841,7 +844,7 @@ pub fn write_head(out: &mut Vec<u8>, resp: &Response, meta: &ResponseMeta, date:
         }
         None => {}
     }
-    if !meta.keep_alive {
+    if !meta.keep_alive || ended_by_close(status, resp, meta) {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if meta.version == Version::Http10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
@@ -942,6 +945,14 @@ pub(crate) fn stream_end(status: u16, resp: &Response, meta: &ResponseMeta) -> O
         None if meta.version == Version::Http11 => StreamEnd::Chunked,
         None => StreamEnd::Close,
     })
+}
+
+/// Whether the content's end is marked by the close: a stream sent to an HTTP/1.0
+/// client without a length (RFC 9112 §6.3 ¶8), which the connection cannot outlive. One
+/// not sent (a HEAD's) marks nothing.
+pub(crate) fn ended_by_close(status: u16, resp: &Response, meta: &ResponseMeta) -> bool {
+    let ends = stream_end(status, resp, meta) == Some(StreamEnd::Close);
+    ends && body_allowed(status, meta.head_request)
 }
 
 /// The handler's own `Content-Length`, when it is one (RFC 9110 §8.6: `1*DIGIT`). It is
@@ -1311,13 +1322,29 @@ mod tests {
                 true,
                 format!("HTTP/1.1 200 OK\r\n{PRE}{CHUNKED}\r\n"),
             ),
-            // ... to HTTP/1.0 with no length at all: the close ends it (§6.3) ...
+            // ... to HTTP/1.0 with no length at all: the close ends it (§6.3), even
+            // when the caller asked to keep the connection, which cannot outlive it ...
             (
                 stream(200),
                 v10,
                 false,
                 false,
                 format!("HTTP/1.1 200 OK\r\n{PRE}Connection: close\r\n\r\n"),
+            ),
+            (
+                stream(200),
+                v10,
+                true,
+                false,
+                format!("HTTP/1.1 200 OK\r\n{PRE}Connection: close\r\n\r\n"),
+            ),
+            // ... but not a HEAD's answer, which sends no content to end.
+            (
+                stream(200),
+                v10,
+                true,
+                true,
+                format!("HTTP/1.1 200 OK\r\n{PRE}Connection: keep-alive\r\n\r\n"),
             ),
             // ... and with the handler's length, framed by it.
             (

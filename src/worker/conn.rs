@@ -29,7 +29,7 @@ use crate::http::error::content_too_large;
 use crate::http::{
     Body, BodyFraming, CONTINUE_100, ChunkedDecoder, DateCache, HeadBuffers, Limits, ProxyHeader,
     Request, RequestHead, Response, ResponseMeta, StreamEnd, Version, after_blank_lines,
-    body_allowed, parse_head_into, parse_proxy_header, stream_end, write_head,
+    body_allowed, ended_by_close, parse_head_into, parse_proxy_header, stream_end, write_head,
 };
 use crate::metrics::Metrics;
 use crate::sys::abort_answer;
@@ -1185,7 +1185,11 @@ impl Conn {
             && !overdue
             && !moved
             && !response.closes_connection()
-            && !ended_by_close(&response, version, head_request);
+            && !ended_by_close(
+                response.status(),
+                &response,
+                &closing_meta(version, head_request),
+            );
         let meta = ResponseMeta {
             version,
             keep_alive,
@@ -1723,14 +1727,6 @@ fn closing_meta(version: Version, head_request: bool) -> ResponseMeta {
         keep_alive: false,
         head_request,
     }
-}
-
-/// A stream sent to an HTTP/1.0 client has its end marked by the close (RFC 9112 §6.3);
-/// one not sent (a HEAD's) marks nothing.
-fn ended_by_close(response: &Response, version: Version, head_request: bool) -> bool {
-    let meta = closing_meta(version, head_request);
-    let ends = stream_end(response.status(), response, &meta) == Some(StreamEnd::Close);
-    ends && body_allowed(response.status(), head_request)
 }
 
 /// The first line of unparsed input (after the empty lines RFC 9112 §2.2 allows), at most
