@@ -449,6 +449,97 @@ impl RequestHead {
             .map(|(_, v)| v)
     }
 
+    /// Like [`header`](Self::header), if the value is valid UTF-8; what
+    /// [`Request::header_str`](super::Request::header_str) gives a handler, here for
+    /// [`Handler::before_body`](crate::Handler::before_body).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let raw = b"PUT /f HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t0k\r\n\
+    ///             Content-Length: 3\r\nX-Latin1: caf\xe9\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// assert_eq!(head.header_str("authorization"), Some("Bearer t0k"));
+    /// assert_eq!(head.header_str("x-latin1"), None); // not UTF-8
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// A list-valued field whole, its lines joined by `", "`; see
+    /// [`Request::header_list`](super::Request::header_list).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let raw = b"GET / HTTP/1.1\r\nHost: h\r\nAccept: a/b\r\naccept: c/d\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// assert_eq!(head.header_list("Accept").as_deref(), Some("a/b, c/d"));
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
+    pub fn header_list(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        let mut lines = self
+            .headers()
+            .filter(|(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| std::str::from_utf8(value).unwrap_or(""));
+        let first = lines.next()?;
+        match lines.next() {
+            None => Some(first.into()),
+            Some(second) => {
+                let rest = std::iter::once(second).chain(lines);
+                Some(
+                    rest.fold(first.to_owned(), |all, line| all + ", " + line)
+                        .into(),
+                )
+            }
+        }
+    }
+
+    /// The first value of the query parameter `name`, as sent; see
+    /// [`Request::query_param`](super::Request::query_param).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let raw = b"PUT /up?token=abc&n=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// assert_eq!(head.query_param("token"), Some("abc"));
+    /// assert_eq!(head.query_param("missing"), None);
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query()?.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == name).then_some(value)
+        })
+    }
+
+    /// The host the request is for, from an absolute-form target or else the Host field;
+    /// see [`Request::host`](super::Request::host).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::http::{Limits, parse_head};
+    ///
+    /// let raw = b"PUT http://a.example/f HTTP/1.1\r\nHost: b.example\r\nContent-Length: 1\r\n\r\n";
+    /// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+    /// assert_eq!(head.host(), Some("a.example"));
+    /// # Ok::<(), br_serve::http::HttpError>(())
+    /// ```
+    pub fn host(&self) -> Option<&str> {
+        super::target::absolute_authority(self.target())
+            .or_else(|| self.header_str("host"))
+            .filter(|host| !host.is_empty())
+    }
+
     /// Every field as (name as sent, value without OWS), in the order received.
     ///
     /// # Examples

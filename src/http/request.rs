@@ -331,10 +331,7 @@ impl Request {
     /// # Ok::<(), br_serve::http::HttpError>(())
     /// ```
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query()?.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == name).then_some(value)
-        })
+        self.head.query_param(name)
     }
 
     /// The host the request is for: the authority of an absolute-form target
@@ -359,9 +356,7 @@ impl Request {
     /// assert_eq!(req(b"GET / HTTP/1.0\r\n\r\n").host(), None);
     /// ```
     pub fn host(&self) -> Option<&str> {
-        super::target::absolute_authority(self.target())
-            .or_else(|| self.header_str("host"))
-            .filter(|host| !host.is_empty())
+        self.head.host()
     }
 
     /// The protocol version.
@@ -438,7 +433,7 @@ impl Request {
     /// # Ok::<(), br_serve::http::HttpError>(())
     /// ```
     pub fn header_str(&self, name: &str) -> Option<&str> {
-        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+        self.head.header_str(name)
     }
 
     /// A list-valued field (RFC 9110 §5.3: `Accept`, `Cache-Control`, `If-None-Match`,
@@ -463,21 +458,7 @@ impl Request {
     /// # Ok::<(), br_serve::http::HttpError>(())
     /// ```
     pub fn header_list(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
-        let mut lines = self
-            .headers()
-            .filter(|(field, _)| field.eq_ignore_ascii_case(name))
-            .map(|(_, value)| std::str::from_utf8(value).unwrap_or(""));
-        let first = lines.next()?;
-        match lines.next() {
-            None => Some(first.into()),
-            Some(second) => {
-                let rest = std::iter::once(second).chain(lines);
-                Some(
-                    rest.fold(first.to_owned(), |all, line| all + ", " + line)
-                        .into(),
-                )
-            }
-        }
+        self.head.header_list(name)
     }
 
     /// Every field as (name as sent, value), in the order received.
