@@ -36,6 +36,9 @@
 //! Every error means "answer and close"; nothing here tries to find where the next
 //! request starts after a bad one.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use super::error::{HttpError, bad_request, fields_too_large, not_implemented, uri_too_long};
 use super::framing::{self, Semantics};
 use super::limits::{Limits, MAX_LEADING_EMPTY_LINES};
@@ -181,7 +184,7 @@ impl HeadBuffers {
 /// assert_eq!(head.as_bytes(), &buf[..head.len()]);
 /// # Ok::<(), br_serve::http::HttpError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RequestHead {
     /// The request line, then every field name: what the `&str` accessors return.
     text: String,
@@ -592,6 +595,51 @@ impl RequestHead {
     /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
+    }
+}
+
+/// What a log or a test failure shows of a head: method, target, version, the fields as
+/// (name, value) with credentials' values (`Authorization`, `Proxy-Authorization`,
+/// `Cookie`) as `<redacted>`, so a head logged with `{:?}` does not leak them, and what
+/// the framing rules decided. The raw bytes are not repeated.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{Limits, parse_head};
+///
+/// let raw = b"GET /a HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cret\r\n\r\n";
+/// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+/// let shown = format!("{head:?}");
+/// assert!(shown.contains(r#"("Host", "h")"#));
+/// assert!(shown.contains(r#"("Authorization", "<redacted>")"#));
+/// assert!(!shown.contains("s3cret"));
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
+impl fmt::Debug for RequestHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields = self
+            .headers()
+            .map(|(name, value)| (name, shown_value(name, value)));
+        f.debug_struct("RequestHead")
+            .field("method", &self.method())
+            .field("target", &self.target())
+            .field("version", &self.version)
+            .field("headers", &fields.collect::<Vec<_>>())
+            .field("framing", &self.framing)
+            .field("keep_alive", &self.keep_alive)
+            .field("expects_continue", &self.expects_continue)
+            .finish()
+    }
+}
+
+/// Fields whose values are credentials, kept out of `Debug` output.
+const REDACTED_FIELDS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+fn shown_value<'v>(name: &str, value: &'v [u8]) -> Cow<'v, str> {
+    match REDACTED_FIELDS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        true => Cow::Borrowed("<redacted>"),
+        false => String::from_utf8_lossy(value),
     }
 }
 

@@ -108,7 +108,7 @@ const SECURE_SCHEME_FIELDS: [(&str, &str); 3] = [
 /// assert!(req.keep_alive());
 /// # Ok::<(), br_serve::http::HttpError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Request {
     head: RequestHead,
     body: BodyBytes,
@@ -144,10 +144,33 @@ impl PartialEq for BodyBytes {
 
 impl Eq for BodyBytes {}
 
-/// The bytes, as a `Vec<u8>` shows them, wherever they are kept.
-impl std::fmt::Debug for BodyBytes {
+/// The head as [`RequestHead`] shows it (credentials redacted), the body's length
+/// rather than its bytes (a 1 MB upload would be 4 MB of log, and may hold secrets), and
+/// the addresses.
+///
+/// # Examples
+///
+/// ```
+/// use br_serve::http::{Limits, parse_head};
+/// use br_serve::Request;
+///
+/// let raw = b"POST /login HTTP/1.1\r\nHost: h\r\nCookie: sid=abc\r\nContent-Length: 13\r\n\r\n";
+/// let head = parse_head(raw, &Limits::default())?.expect("a complete head");
+/// let req = Request::new(head, b"password=hunt".to_vec(), None);
+/// let shown = format!("{req:?}");
+/// assert!(shown.contains("body: 13 bytes") && shown.contains(r#""/login""#));
+/// assert!(!shown.contains("hunt") && !shown.contains("sid=abc"));
+/// # Ok::<(), br_serve::http::HttpError>(())
+/// ```
+impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.as_slice().fmt(f)
+        f.debug_struct("Request")
+            .field("head", &self.head)
+            .field("body", &format_args!("{} bytes", self.body().len()))
+            .field("peer", &self.peer)
+            .field("local", &self.local)
+            .field("trusted_proxy", &self.trusted_proxy)
+            .finish()
     }
 }
 
