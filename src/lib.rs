@@ -19,6 +19,8 @@
 //!
 //! # Layout
 //!
+//! The modules in code font are private: their `//!` comments, in the source, say more.
+//!
 //! * [`config`]: command line and environment into a validated [`Config`].
 //! * `sys`: the only place with `unsafe` (fork, signal dispositions, the shared-memory
 //!   scoreboard, socket options, inherited descriptors), and the process plumbing beside
@@ -252,9 +254,10 @@ where
 /// use br_serve::{Request, Response};
 ///
 /// fn main() -> std::process::ExitCode {
-///     // Loaded once, shared by every worker copy-on-write.
-///     let table: Vec<u64> = (0..1_000_000).collect();
-///     br_serve::run_main_preloaded(move |_config| {
+///     br_serve::run_main_preloaded(|_config| {
+///         // Built once, in the master, once the command line is read (not for `--help`
+///         // or a bad flag) and with `-e` set; shared by every worker copy-on-write.
+///         let table: Vec<u64> = (0..1_000_000).collect();
 ///         Box::new(move |req: &Request| {
 ///             let n: usize = req.query_param("n").and_then(|n| n.parse().ok()).unwrap_or(0);
 ///             Response::text(200, format!("{}\n", table.get(n).copied().unwrap_or(0)))

@@ -61,6 +61,18 @@ impl AllowedPeers {
     /// An entry that is none of these, or a network with bits set past its prefix
     /// (`192.168.1.1/24`: a typo for an address or for `192.168.1.0/24`, which gunicorn
     /// refuses too), named in the message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::config::AllowedPeers;
+    ///
+    /// let peers = AllowedPeers::parse(" 10.0.0.0/8, ::1 ")?;
+    /// assert!(peers.admits(Some("10.1.2.3:443".parse().unwrap())));
+    /// let err = AllowedPeers::parse("10.0.0.0/8,localhost").unwrap_err();
+    /// assert!(err.contains("localhost"), "{err}");
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn parse(list: &str) -> Result<AllowedPeers, String> {
         let mut peers = AllowedPeers {
             any: false,
@@ -107,6 +119,20 @@ impl AllowedPeers {
 
     /// Whether `peer` (`None` for a Unix socket's) is on the list. An IPv4 address and
     /// its IPv4-mapped IPv6 form are one peer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use br_serve::config::AllowedPeers;
+    ///
+    /// let peers = AllowedPeers::parse("192.168.0.0/16")?;
+    /// let peer = |addr: &str| Some(addr.parse().unwrap());
+    /// assert!(peers.admits(peer("192.168.7.1:5000")));
+    /// assert!(peers.admits(peer("[::ffff:192.168.7.1]:5000"))); // the same peer, mapped
+    /// assert!(!peers.admits(peer("10.0.0.1:5000")));
+    /// assert!(peers.admits(None)); // a Unix socket's peer
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn admits(&self, peer: Option<SocketAddr>) -> bool {
         let Some(peer) = peer else {
             return true;

@@ -358,14 +358,18 @@ impl Response {
     /// assert_eq!(resp.body_len(), 4);
     /// ```
     pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Response {
-        Response::new(status)
-            .with_header("Content-Type", content_type)
-            .with_body(Body::Bytes(body))
+        let mut response = Response::new(status).with_body(Body::Bytes(body));
+        // The name is fixed: only the value is the caller's to copy.
+        let value = Cow::Owned(content_type.to_owned());
+        response.add_field(Cow::Borrowed("Content-Type"), value);
+        response
     }
 
     /// Adds a header field, after those already there. A field that a message may carry
     /// only once (Content-Type, Location, ETag, Last-Modified, Expires, Retry-After,
-    /// Content-Range, Content-Location, Content-Disposition, Age) replaces the one there,
+    /// Content-Range, Content-Location, Content-Disposition, Age,
+    /// Access-Control-Allow-Origin, Strict-Transport-Security, X-Frame-Options) replaces
+    /// the one there,
     /// so `Response::text(..)` followed by a Content-Type sends that one alone; any other
     /// field (Set-Cookie, a list such as Cache-Control) is added beside it.
     /// Fields the server owns, and fields with a CR, LF, NUL or other control byte, are
@@ -386,6 +390,11 @@ impl Response {
     ///
     /// let page = Response::text(200, "<p>hi</p>\n").with_header("Content-Type", "text/html");
     /// assert_eq!(page.headers().collect::<Vec<_>>(), [("Content-Type", "text/html")]);
+    ///
+    /// // A wrapper narrowing what the handler inside allowed: one origin goes out.
+    /// let api = Response::new(204).with_header("Access-Control-Allow-Origin", "*");
+    /// let narrowed = api.with_header("access-control-allow-origin", "https://app.example");
+    /// assert_eq!(narrowed.headers().count(), 1);
     /// ```
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
         self.add_field(Cow::Owned(name.to_owned()), Cow::Owned(value.to_owned()));
@@ -735,7 +744,12 @@ pub struct ResponseMeta {
 /// sender MUST NOT generate a field line twice unless its value is a list or it is
 /// Set-Cookie): [`Response::with_header`] replaces these rather than adding a second,
 /// which a client would pick from at random (browsers differ on Content-Type).
-const SINGLE_VALUED: [&str; 10] = [
+///
+/// With them, the singletons a wrapper around another handler most often sets again: a
+/// doubled `Access-Control-Allow-Origin` fails the browser's CORS check (Fetch §3.2.5),
+/// and `Strict-Transport-Security` (RFC 6797 §8.1) and `X-Frame-Options` (RFC 7034 §2)
+/// take one value.
+const SINGLE_VALUED: [&str; 13] = [
     "content-type",
     "location",
     "etag",
@@ -746,6 +760,9 @@ const SINGLE_VALUED: [&str; 10] = [
     "content-location",
     "content-disposition",
     "age",
+    "access-control-allow-origin",
+    "strict-transport-security",
+    "x-frame-options",
 ];
 
 fn is_single_valued(name: &str) -> bool {
@@ -1465,6 +1482,8 @@ mod tests {
         assert_eq!(r.status(), 201);
         let fields: Vec<(&str, &str)> = r.headers().collect();
         assert_eq!(fields, [("Content-Type", "application/json"), ("X", "1")]);
+        // The fixed name is not copied for every response.
+        assert!(matches!(r.headers[0].0, Cow::Borrowed(_)));
         assert_eq!(r.body_len(), 2);
         assert!(matches!(r.into_body(), Body::Bytes(b) if b == b"{}"));
         assert_eq!(Body::Static(b"abc").len(), 3);

@@ -173,11 +173,13 @@ const MIME_TYPES: &[(&str, &str)] = &[
 /// assert_eq!(mime_type(Path::new("photo.jpg")), "image/jpeg");
 /// assert_eq!(mime_type(Path::new("dump.sql.gz")), "application/gzip");
 /// assert_eq!(mime_type(Path::new(".bashrc")), "application/octet-stream"); // no extension
+/// // Anything that is a path will do: a `String` or `&str` a handler built, say.
+/// assert_eq!(mime_type(format!("report-{}.pdf", 7)), "application/pdf");
 /// ```
-pub fn mime_type(path: &Path) -> &'static str {
+pub fn mime_type(path: impl AsRef<Path>) -> &'static str {
     // Path::extension's rule, on the bytes (its component parsing cost more than the
     // lookup): what follows the last dot of the file name, unless that dot starts it.
-    let bytes = path.as_os_str().as_bytes();
+    let bytes = path.as_ref().as_os_str().as_bytes();
     let name = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
     let Some(dot) = name.iter().rposition(|&b| b == b'.').filter(|&i| i > 0) else {
         return DEFAULT_MIME;
@@ -314,7 +316,7 @@ mod tests {
         ];
         for (name, mime) in cases {
             assert_eq!(mime_type(Path::new(name)), mime, "{name}");
-            assert_eq!(mime_type(&Path::new("/srv/www").join(name)), mime, "{name}");
+            assert_eq!(mime_type(Path::new("/srv/www").join(name)), mime, "{name}");
         }
     }
 
