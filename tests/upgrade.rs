@@ -280,6 +280,39 @@ fn usr2_applies_a_changed_bind() {
     );
 }
 
+/// USR2 starts the new master in the directory the old one was started in, by the name
+/// the shell gave it: a deploy that points `current` at the next release and sends USR2
+/// gets that release's binary and configuration (gunicorn and unicorn keep `$PWD` for
+/// this), where the real directory gave the old release's again.
+#[test]
+fn usr2_starts_from_the_directory_a_symlink_now_names() {
+    let dir = TempDir::new("upgrade-release");
+    for (release, workers) in [("1", 1), ("2", 2)] {
+        let release = dir.join(release);
+        std::fs::create_dir(&release).expect("mkdir a release");
+        std::os::unix::fs::symlink(crate::util::BINARY, release.join("br-serve"))
+            .expect("link the binary");
+        std::fs::write(release.join("app.toml"), format!("workers = {workers}\n"))
+            .expect("write the configuration");
+    }
+    let current = dir.join("current");
+    std::os::unix::fs::symlink("1", &current).expect("link current");
+    let server = Launch::new()
+        .in_dir(&current, "./br-serve")
+        .args(&["-c", "app.toml"])
+        .start();
+    wait_workers(server.pid(), &[], 1);
+
+    // The deploy: `current` now names release 2.
+    std::fs::remove_file(&current).expect("unlink current");
+    std::os::unix::fs::symlink("2", &current).expect("relink current");
+    let new = server.usr2();
+    let cwd = std::fs::read_link(format!("/proc/{}/cwd", new.0)).expect("the new master's cwd");
+    let release2 = std::fs::canonicalize(dir.join("2")).expect("release 2");
+    assert_eq!(cwd, release2, "the new master runs in the old release");
+    wait_workers(new.0, &[], 2);
+}
+
 /// The `n` addresses master `pid` logged as listening, in order.
 #[track_caller]
 fn listening(server: &Server, pid: u32, n: usize) -> Vec<std::net::SocketAddr> {

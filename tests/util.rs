@@ -103,6 +103,8 @@ pub struct Launch {
     bind: bool,
     /// A program that runs the binary (`unshare ...`, `systemd-socket-activate ...`).
     wrapper: Vec<String>,
+    /// The directory to start in, as a shell started there names it (`$PWD`).
+    dir: Option<PathBuf>,
     error_log: Option<PathBuf>,
     /// A signal for the master the instant its log says something ([`Launch::signal_on`]).
     trigger: Option<(String, Signal)>,
@@ -117,6 +119,7 @@ impl Launch {
             envs: Vec::new(),
             bind: true,
             wrapper: Vec::new(),
+            dir: None,
             error_log: None,
             trigger: None,
         }
@@ -136,6 +139,14 @@ impl Launch {
             program,
             ..Launch::new()
         }
+    }
+
+    /// Runs `program` (a path relative to `dir`, say `./br-serve`) in `dir`, with `PWD`
+    /// set to `dir` as a shell that changed into it sets it.
+    pub fn in_dir(mut self, dir: &Path, program: &str) -> Launch {
+        self.program = PathBuf::from(program);
+        self.dir = Some(dir.to_path_buf());
+        self.env("PWD", dir.to_str().expect("a UTF-8 temporary path"))
     }
 
     pub fn args(mut self, args: &[&str]) -> Launch {
@@ -209,6 +220,9 @@ impl Launch {
             }
         }
         cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
+        }
         // Own process group: Drop can then kill the master and every worker with one
         // killpg, even a worker the master failed to take down with it.
         cmd.process_group(0);

@@ -148,6 +148,9 @@ struct Master<'a> {
     static_files: Option<StaticFiles>,
     /// The new master started by USR2, while it runs.
     new_master: Option<Pid>,
+    /// Where USR2 starts it: the directory this master was started in, by the name
+    /// the shell gave it ([`reexec::start_dir`]).
+    start_dir: Option<std::path::PathBuf>,
     /// The kernel's OOM kill count, to say whether a SIGKILL came from the OOM killer.
     oom_kills: OomKills,
 }
@@ -266,6 +269,7 @@ impl<'a> Master<'a> {
             access_log,
             static_files,
             new_master: None,
+            start_dir: reexec::start_dir(),
             oom_kills: OomKills::default(),
         })
     }
@@ -894,6 +898,7 @@ impl<'a> Master<'a> {
             listeners: &self.listeners,
             activated: self.activated,
             metrics: self.scrapes.as_ref().map(Scrapes::fd),
+            dir: self.start_dir.as_deref(),
         };
         match reexec::spawn_new_master(&handed, &self.config.argv) {
             Ok(pid) => {

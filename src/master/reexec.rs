@@ -12,6 +12,9 @@
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::listeners::{ACTIVATED_ENV, FDS_ENV, Listener};
@@ -28,6 +31,27 @@ pub struct Handed<'a> {
     pub activated: bool,
     /// The `--metrics-bind` socket.
     pub metrics: Option<BorrowedFd<'a>>,
+    /// The directory to start the new master in: [`start_dir`], when the master was
+    /// started there under another name.
+    pub dir: Option<&'a Path>,
+}
+
+/// The directory this master was started in as the shell named it, when that is not
+/// the name the kernel gives: `$PWD` when it is the working directory through a symlink
+/// (a deploy's `current`, pointing at a release), as gunicorn's `START_CTX['cwd']` and
+/// unicorn's (from `ENV['PWD']`) keep it. Read once, at start: USR2 starts the new
+/// master from there, so a deploy that has pointed the link at the next release starts
+/// that release's binary (`./br-serve`) and reads its configuration (`-c app.toml`),
+/// where the real directory would give the old ones again.
+pub fn start_dir() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    let pwd = PathBuf::from(std::env::var_os("PWD")?);
+    let same = |a: &Path, b: &Path| {
+        let (a, b) = (std::fs::metadata(a).ok()?, std::fs::metadata(b).ok()?);
+        Some((a.dev(), a.ino()) == (b.dev(), b.ino()))
+    };
+    let another_name = pwd.is_absolute() && pwd != cwd && same(&pwd, &cwd) == Some(true);
+    another_name.then_some(pwd)
 }
 
 /// Starts the new master; returns its pid. `argv` is the command line this master was
@@ -41,6 +65,7 @@ pub fn spawn_new_master(handed: &Handed, argv: &[OsString]) -> std::io::Result<u
         listeners,
         activated,
         metrics,
+        dir,
     } = *handed;
     let fds: Vec<BorrowedFd> = listeners.iter().map(Listener::fd).collect();
     let list: Vec<String> = fds.iter().map(|fd| fd.as_raw_fd().to_string()).collect();
@@ -50,7 +75,16 @@ pub fn spawn_new_master(handed: &Handed, argv: &[OsString]) -> std::io::Result<u
     for fd in handed.clone() {
         set_inheritable(fd, true)?;
     }
-    let mut command = Command::new(program);
+    let mut command = match dir {
+        // A relative program (`./br-serve`) is looked up from there too, as a shell
+        // started in it would.
+        Some(dir) => {
+            let mut command = Command::new(in_dir(dir, program));
+            command.current_dir(dir);
+            command
+        }
+        None => Command::new(program),
+    };
     match metrics {
         Some(fd) => command.env(scrapes::FD_ENV, fd.as_raw_fd().to_string()),
         None => command.env_remove(scrapes::FD_ENV),
@@ -77,6 +111,17 @@ pub fn spawn_new_master(handed: &Handed, argv: &[OsString]) -> std::io::Result<u
         set_inheritable(fd, false)?;
     }
     Ok(child?.id())
+}
+
+/// `program` as found from `dir`: a path with a `/` that is relative is joined to it;
+/// an absolute one, or a bare name (looked up in `PATH`), is as it was.
+fn in_dir(dir: &Path, program: &OsString) -> PathBuf {
+    let path = Path::new(program);
+    let has_slash = program.as_bytes().contains(&b'/');
+    match has_slash && path.is_relative() {
+        true => dir.join(path),
+        false => path.to_path_buf(),
+    }
 }
 
 /// True while the master that started this one (by USR2) still runs and is still our
@@ -116,4 +161,24 @@ pub fn pending_parent() -> Option<i32> {
         .ok()
         .and_then(|pid| pid.parse::<i32>().ok())
         .filter(|&pid| nix::unistd::getppid().as_raw() == pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A program named with a relative path is found from the start directory; an
+    /// absolute one, or a bare name for `PATH`, is left as it was.
+    #[test]
+    fn a_relative_program_is_found_from_the_start_directory() {
+        let dir = Path::new("/srv/app/current");
+        for (program, want) in [
+            ("./br-serve", "/srv/app/current/./br-serve"),
+            ("bin/my-app", "/srv/app/current/bin/my-app"),
+            ("/usr/bin/br-serve", "/usr/bin/br-serve"),
+            ("br-serve", "br-serve"),
+        ] {
+            assert_eq!(in_dir(dir, &program.into()), Path::new(want), "{program}");
+        }
+    }
 }
