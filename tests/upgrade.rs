@@ -175,6 +175,27 @@ fn usr2_winch_term_upgrade_drops_no_request() {
     assert_eq!(unix_status(&up.socket, "/pid"), "HTTP/1.1 200 OK");
 }
 
+/// An old master killed with SIGKILL cannot remove its `.oldbin`, which then said an
+/// upgrade was still pending; the new master removes it once it sees the old one gone.
+/// (WINCH first: the old master's workers end with it, and would take requests along.)
+#[test]
+fn usr2_then_kill_of_the_old_master_leaves_no_oldbin() {
+    let mut up = start();
+    let old = up.server.pid();
+    let new = up.usr2();
+    up.winch(new.0);
+    up.server.signal(Signal::SIGKILL);
+    up.server.wait_exit(secs(15));
+    up.server.wait_for_log(
+        &format!("The old master (pid: {old}) exited without removing"),
+        secs(10),
+    );
+    assert!(!up.oldbin.exists(), ".oldbin left naming {old}");
+    assert_eq!(read_pidfile(&up.pidfile), Some(new.0));
+    up.load.wait_progress(20, secs(10));
+    up.load.finish();
+}
+
 /// TERM to the old master without WINCH first: its workers drain and close their
 /// listeners while the new master's workers, on the same sockets, go on accepting.
 #[test]

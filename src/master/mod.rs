@@ -148,6 +148,8 @@ struct Master<'a> {
     static_files: Option<StaticFiles>,
     /// The new master started by USR2, while it runs.
     new_master: Option<Pid>,
+    /// In a master started by USR2: the old master, until it is seen to be gone.
+    old_master: Option<Pid>,
     /// Where USR2 starts it: the directory this master was started in, by the name
     /// the shell gave it ([`reexec::start_dir`]).
     start_dir: Option<std::path::PathBuf>,
@@ -269,6 +271,7 @@ impl<'a> Master<'a> {
             access_log,
             static_files,
             new_master: None,
+            old_master: reexec::pending_parent().map(Pid::from_raw),
             start_dir: reexec::start_dir(),
             oom_kills: OomKills::default(),
         })
@@ -293,6 +296,7 @@ impl<'a> Master<'a> {
             }
             self.reap_workers();
             self.take_back_metrics_port();
+            self.notice_old_master_gone();
             self.scale();
             self.autoscale();
             self.end_drain_delay();
@@ -511,6 +515,28 @@ impl<'a> Master<'a> {
             scrapes.url()
         );
         self.watch_metrics_port(true);
+    }
+
+    /// In a master started by USR2, once the old master has exited (we are re-parented):
+    /// removes the `PIDFILE.oldbin` it left naming itself, which only a SIGKILL leaves
+    /// (an exit of any other kind removes it). Left there, it said an upgrade was still
+    /// pending, to a deploy script or monitor that looks for it, until the next USR2
+    /// wrote over it. nginx leaves it behind in that case.
+    fn notice_old_master_gone(&mut self) {
+        let Some(old) = self.old_master else {
+            return;
+        };
+        if nix::unistd::getppid() == old {
+            return;
+        }
+        self.old_master = None;
+        let Some(oldbin) = self.pidfile.as_ref().and_then(|p| p.remove_oldbin_of(old)) else {
+            return;
+        };
+        log::warn!(
+            "The old master (pid: {old}) exited without removing {}; removed it",
+            oldbin.display()
+        );
     }
 
     /// Workers that die before their loop runs are restarted with exponential backoff,

@@ -82,8 +82,7 @@ impl Pidfile {
 
     /// USR2: moves the file aside so the new master can write its own.
     pub fn move_to_oldbin(&mut self) {
-        let oldbin = PathBuf::from(format!("{}.oldbin", self.path.display()));
-        self.rename(oldbin);
+        self.rename(oldbin_of(&self.path));
     }
 
     /// The upgrade failed: takes the original name back.
@@ -91,6 +90,15 @@ impl Pidfile {
         if let Some(original) = self.path.to_str().and_then(|p| p.strip_suffix(".oldbin")) {
             self.rename(PathBuf::from(original));
         }
+    }
+
+    /// Removes `PIDFILE.oldbin` if it names `old`, the master this one replaced, which
+    /// has exited; returns its path when it did.
+    pub fn remove_oldbin_of(&self, old: Pid) -> Option<PathBuf> {
+        let oldbin = oldbin_of(&self.path);
+        let names_old =
+            read_pid(&oldbin).and_then(|pid| i32::try_from(pid).ok()) == Some(old.as_raw());
+        (names_old && std::fs::remove_file(&oldbin).is_ok()).then_some(oldbin)
     }
 
     fn rename(&mut self, to: PathBuf) {
@@ -136,6 +144,13 @@ fn write_atomically(path: &Path, pid: u32, mode: u32) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// Where a pidfile is moved while an upgrade is pending: `PIDFILE.oldbin`, as nginx names it.
+fn oldbin_of(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".oldbin");
+    PathBuf::from(name)
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
@@ -238,6 +253,26 @@ mod tests {
         assert!(dir.join("app.pid.oldbin").exists() && !path.exists());
         file.move_back_from_oldbin();
         assert!(path.exists());
+        drop(file);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A new master removes the `.oldbin` of the master it replaced, and no other.
+    #[test]
+    fn only_the_old_masters_oldbin_is_removed() {
+        let dir = std::env::temp_dir().join(format!("br-serve-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.pid");
+        let oldbin = dir.join("app.pid.oldbin");
+        let file = Pidfile::create(&path, std::process::id(), 0o644).unwrap();
+        std::fs::write(&oldbin, "4242\n").unwrap();
+        assert_eq!(file.remove_oldbin_of(Pid::from_raw(4343)), None);
+        assert!(oldbin.exists());
+        assert_eq!(
+            file.remove_oldbin_of(Pid::from_raw(4242)),
+            Some(oldbin.clone())
+        );
+        assert!(!oldbin.exists());
         drop(file);
         std::fs::remove_dir_all(&dir).unwrap();
     }
