@@ -192,6 +192,51 @@ fn a_handler_sees_the_address_a_request_arrived_at() {
     assert_eq!(listener(&text), "\"198.51.100.1:443\"");
 }
 
+/// `Handler::before_body` is shown the client's address (`RequestHead::peer_addr`), the
+/// one `handle` gets: `json_api` takes uploads only from the clients
+/// `JSON_API_UPLOAD_FROM` lists and refuses any other's on its head, before a client
+/// waiting on `Expect: 100-continue` is told to send its body; behind
+/// `--proxy-protocol`, the client judged is the one the PROXY header names.
+#[test]
+fn before_body_sees_the_clients_address() {
+    // The head alone: a refusal comes without the body, an admission as `100 Continue`.
+    let head = b"POST /api/length HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\
+                 Expect: 100-continue\r\n\r\n";
+    let answer = |server: &Server, proxy_header: &[u8]| {
+        let mut conn = server.connect();
+        conn.send(&[proxy_header, &head[..]].concat());
+        let first = conn.read_response(RESPONSE_WITHIN);
+        if first.status != 100 {
+            return (first.status, first.text());
+        }
+        conn.send(b"hello");
+        let resp = conn.read_response(RESPONSE_WITHIN);
+        (resp.status, resp.text())
+    };
+    let launch = |flags: &[&str]| {
+        Launch::example("json_api")
+            .args(&["--workers", "1"])
+            .args(flags)
+            .start()
+    };
+    let taken = (200, r#"{"bytes":5}"#.to_string());
+    let listed = launch(&["-e", "JSON_API_UPLOAD_FROM=192.0.2.1, 127.0.0.1"]);
+    assert_eq!(answer(&listed, b""), taken);
+    let elsewhere = launch(&["-e", "JSON_API_UPLOAD_FROM=192.0.2.1"]);
+    let refused = r#"{"error":"no uploads from 127.0.0.1"}"#.to_string();
+    assert_eq!(answer(&elsewhere, b""), (403, refused));
+
+    // Behind a balancer (127.0.0.1 here), the client its header names.
+    let proxied = launch(&["--proxy-protocol", "-e", "JSON_API_UPLOAD_FROM=203.0.113.7"]);
+    let from = |client: &str| format!("PROXY TCP4 {client} 198.51.100.1 40000 443\r\n");
+    assert_eq!(answer(&proxied, from("203.0.113.7").as_bytes()), taken);
+    let refused = r#"{"error":"no uploads from 203.0.113.8"}"#.to_string();
+    assert_eq!(
+        answer(&proxied, from("203.0.113.8").as_bytes()),
+        (403, refused)
+    );
+}
+
 /// `Request::scheme` believes `X-Forwarded-Proto` from the peers `--forwarded-allow-ips`
 /// lists (`FORWARDED_ALLOW_IPS`, else the machine itself, by default; a Unix socket's
 /// peer always; the balancer, not the client, behind a PROXY header), and from no one

@@ -152,6 +152,10 @@ pub trait Handler {
     /// unread body stands between it and the next request. A panic here is a 500, as in
     /// `handle`. Requests without a body never come here.
     ///
+    /// The head carries the client's address ([`RequestHead::peer_addr`], the one
+    /// [`Request::peer_addr`] gives `handle`; after a PROXY header, the client it names),
+    /// for an allow-list or a per-client limit applied before the upload is taken.
+    ///
     /// # Examples
     ///
     /// ```

@@ -110,9 +110,10 @@ const SECURE_SCHEME_FIELDS: [(&str, &str); 3] = [
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The head, which carries the peer's address ([`RequestHead::peer_addr`]): one
+    /// place for it, so that `before_body` and `handle` cannot be told two addresses.
     head: RequestHead,
     body: BodyBytes,
-    peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     /// The peer is one `--forwarded-allow-ips` trusts ([`Request::scheme`]).
     trusted_proxy: bool,
@@ -167,7 +168,7 @@ impl std::fmt::Debug for Request {
         f.debug_struct("Request")
             .field("head", &self.head)
             .field("body", &format_args!("{} bytes", self.body().len()))
-            .field("peer", &self.peer)
+            .field("peer", &self.peer_addr())
             .field("local", &self.local)
             .field("trusted_proxy", &self.trusted_proxy)
             .finish()
@@ -175,7 +176,9 @@ impl std::fmt::Debug for Request {
 }
 
 impl Request {
-    /// Puts a parsed head, its decoded body and the peer address together.
+    /// Puts a parsed head, its decoded body and the peer address together. The head is
+    /// given `peer` too, whatever it had ([`RequestHead::with_peer_addr`]), so that
+    /// `req.head().peer_addr()` is `req.peer_addr()`.
     ///
     /// The worker calls this once the body is complete. Outside the server it is how a
     /// test builds the request a handler will see. Nothing checks that `body` matches the
@@ -212,9 +215,8 @@ impl Request {
     /// worker (or a test) says otherwise.
     fn with_body(head: RequestHead, body: BodyBytes, peer: Option<SocketAddr>) -> Request {
         Request {
-            head,
+            head: head.with_peer_addr(peer),
             body,
-            peer,
             local: None,
             trusted_proxy: false,
         }
@@ -562,7 +564,9 @@ impl Request {
 
     /// The peer's address, when the socket has one (not for Unix sockets). With
     /// `--proxy-protocol`, the client the load balancer's PROXY header names (on a Unix
-    /// socket too), or the balancer's own address where the header names none.
+    /// socket too), or the balancer's own address where the header names none. The same
+    /// address [`Handler::before_body`](crate::Handler::before_body) was shown in the
+    /// head ([`RequestHead::peer_addr`]).
     ///
     /// # Examples
     ///
@@ -578,10 +582,11 @@ impl Request {
     /// let req = Request::new(head, Vec::new(), Some(peer));
     /// assert_eq!(req.peer_addr(), Some(peer));
     /// assert_eq!(req.peer_addr().map(|a| a.ip()), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+    /// assert_eq!(req.head().peer_addr(), Some(peer)); // the head carries it too
     /// # Ok::<(), br_serve::http::HttpError>(())
     /// ```
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.peer
+        self.head.peer_addr()
     }
 
     /// The address the client connected to: which of the server's listeners, on which of

@@ -355,6 +355,10 @@ impl Ctx {
     }
 }
 
+// `Body` holds a head inline (160 bytes, with its peer's address): one `Phase` a
+// connection, so the other states' unused room is little, where boxing the head would
+// allocate for every request with a body.
+#[allow(clippy::large_enum_variant)]
 enum Phase {
     /// Waiting for a request head; `first_byte` is when its first byte arrived.
     Head { first_byte: Option<Instant> },
@@ -1021,6 +1025,9 @@ impl Conn {
     /// when the client waits for it (RFC 9110 §10.1.1); returns the head's length.
     fn begin_body(&mut self, head: RequestHead, start: usize, ctx: &mut Ctx) -> usize {
         let len = head.len();
+        // The address the request will carry (`Request::new` is given the same), so that
+        // `before_body` can judge the client: after a PROXY header, the one it names.
+        let head = head.with_peer_addr(self.peer);
         let early = match server_answers(&head, ctx) {
             true => None,
             false => call_before_body(ctx.handler.as_mut(), &head),
