@@ -161,7 +161,9 @@ fn a_failing_stream_is_cut_short_and_the_worker_serves_on() {
 }
 
 /// A stream short of the Content-Length its handler gave is cut off there: the
-/// connection closes rather than leave the client waiting for bytes that never come.
+/// connection closes rather than leave the client waiting for bytes that never come,
+/// or take a request pipelined behind it for the rest of the answer, even where the
+/// client asked to keep it (HTTP/1.0 `Connection: keep-alive`).
 #[test]
 fn a_stream_short_of_its_length_closes_the_connection() {
     let server = start();
@@ -170,6 +172,51 @@ fn a_stream_short_of_its_length_closes_the_connection() {
     assert!(closed);
     assert!(answer[head_end(&answer)..] == lines(10));
     server.wait_for_log("ended 10240 bytes short of its Content-Length", secs(10));
+
+    let mut wire =
+        b"GET /stream?kib=20&length=30000 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".to_vec();
+    wire.extend(request("GET", "/pid", &[], b""));
+    let mut raw = sent_bytes(&server, &wire);
+    let (answer, closed) = client::read_to_close(&mut raw, secs(10));
+    assert!(closed, "still open after {} bytes", answer.len());
+    assert!(
+        answer[head_end(&answer)..] == lines(20),
+        "the /pid answer was sent too"
+    );
+    server.wait_for_log("ended 9520 bytes short of its Content-Length", secs(10));
+}
+
+/// A stream longer than the Content-Length its handler gave is cut at that length (what
+/// follows would be taken for the next answer), and the connection serves on; the log
+/// says so once, naming the request and the length, since the handler is wrong about
+/// one or the other. Whether the first read, made before the head, or a later one goes
+/// past.
+#[test]
+fn a_stream_longer_than_its_length_is_cut_there_and_logged() {
+    let server = start();
+    let mut conn = server.connect();
+    for (kib, length) in [(20, 10_000), (40, 20_000)] {
+        let target = format!("/stream?kib={kib}&length={length}");
+        conn.send(&request("GET", &target, &[], b""));
+        let answer = conn.read_response(RESPONSE_WITHIN);
+        assert_eq!(answer.header("Content-Length"), Some(&*length.to_string()));
+        assert!(
+            answer.body == lines(kib)[..length],
+            "{} bytes",
+            answer.body.len()
+        );
+        conn.send(&request("GET", "/pid", &[], b""));
+        assert_eq!(
+            conn.read_response(RESPONSE_WITHIN).status,
+            200,
+            "after {target}"
+        );
+        let past = format!("went past its Content-Length of {length} bytes");
+        let said = |line: &str| line.contains(&past) && line.contains(&format!("GET {target}"));
+        server.wait_for_log_where(&past, secs(10), said);
+        let lines = server.log().into_iter().filter(|line| said(line)).count();
+        assert_eq!(lines, 1, "said {lines} times");
+    }
 }
 
 /// The worker reads a stream as its client takes it: a client that reads nothing holds

@@ -134,7 +134,10 @@ pub enum Body {
     /// sent with `Transfer-Encoding: chunked` (RFC 9112 §7.1), each read a chunk, and an
     /// HTTP/1.0 one is ended by closing the connection (§6.3). A handler that knows the
     /// length may say it with a `Content-Length` field: the response is then framed by
-    /// it, and exactly that many bytes are read.
+    /// it, and nothing past it is sent. A reader that has more is cut there, and the log
+    /// says so in a warning naming the request and the length, since one of the two is
+    /// wrong (the read that reaches the length asks for one byte more to see it; no read
+    /// is made past the length's last byte).
     ///
     /// Each read is one chunk, sent at once, so fill the buffer given: a reader that
     /// returns a row per read sends a chunk per row. The reads run in the worker, between
@@ -941,7 +944,7 @@ fn content_length(status: u16, resp: &Response, head_request: bool) -> Option<u6
 /// How the end of a [`Body::Stream`]'s content is marked on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamEnd {
-    /// After the handler's own `Content-Length`: exactly that many bytes are read.
+    /// After the handler's own `Content-Length`: exactly that many bytes are sent.
     Length(u64),
     /// RFC 9112 §7.1: each read a chunk, then the last chunk.
     Chunked,

@@ -1861,7 +1861,8 @@ fn first_read(mut response: Response, request: &Request, ahead: &mut Option<Vec<
     let Body::Stream(mut reader) = response.take_body() else {
         return response;
     };
-    match out::read_first(reader.as_mut(), end) {
+    let which = format_args!("{} {}", request.method(), request.target());
+    match out::read_first(reader.as_mut(), end, &which) {
         Ok(first) => {
             *ahead = Some(first);
             response.with_body(Body::Stream(reader))

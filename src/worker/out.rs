@@ -12,6 +12,7 @@
 //! instead of growing the queue; nothing is queued behind a stream.
 
 use std::collections::VecDeque;
+use std::fmt::Display;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -63,6 +64,8 @@ enum Segment {
         reader: AppReader,
         /// How its end is marked; a length counts down as it is read.
         end: StreamEnd,
+        /// The handler's Content-Length as it declared it, for the log (0 without one).
+        declared: u64,
         /// The request it answers, for the log and the scoreboard (`GET /export
         /// HTTP/1.1`); none for an answer made before the body was read.
         answering: Option<Box<str>>,
@@ -219,6 +222,8 @@ impl OutQueue {
         self.segments.push_back(Segment::Stream {
             reader: AppReader(reader),
             end,
+            // Whole yet: what `ahead` holds is counted off once it is queued.
+            declared: declared_length(end),
             answering: None,
             ahead,
         });
@@ -262,12 +267,14 @@ impl OutQueue {
     /// queues it ahead of the stream; at the stream's end, the stream leaves the queue and
     /// the last chunk, if it is chunked, takes its place. An error (a failed or panicking
     /// read, a stream short of its Content-Length) is logged: the answer cannot be
-    /// finished. The piece read before the head was sent is queued first, with no read;
-    /// whether it was is the result.
+    /// finished; so is a stream longer than its Content-Length, cut there
+    /// ([`Piece::within_length`]). The piece read before the head was sent is queued
+    /// first, with no read; whether it was is the result.
     fn pull(&mut self) -> io::Result<bool> {
         let Some(Segment::Stream {
             reader,
             end,
+            declared,
             answering,
             ahead,
         }) = self.segments.front_mut()
@@ -278,7 +285,7 @@ impl OutQueue {
         let which = answering.as_deref().unwrap_or("a request");
         let piece = match ahead.take() {
             Some(raw) => Ok(frame_piece(raw, end)),
-            None => read_as_the_application(reader, end, which),
+            None => read_as_the_application(reader, end, which, *declared),
         };
         let piece = piece.inspect_err(|err| {
             log::warn!(
@@ -444,23 +451,64 @@ impl OutQueue {
 /// A stream's first read, made before its head is sent (`conn::first_read`), not yet
 /// framed nor counted off a Content-Length ([`frame_piece`] does both once it is
 /// queued): empty at the stream's end, or why it failed, a stream that ends short of
-/// its Content-Length included.
-pub(super) fn read_first(reader: &mut dyn Read, end: StreamEnd) -> io::Result<Vec<u8>> {
-    Ok(read_unframed(reader, end)?.unwrap_or_default())
+/// its Content-Length included. `which` names the request for the log.
+pub(super) fn read_first(
+    reader: &mut dyn Read,
+    end: StreamEnd,
+    which: &dyn Display,
+) -> io::Result<Vec<u8>> {
+    let declared = declared_length(end);
+    let piece = read_unframed(reader, end)?;
+    Ok(piece.map_or_else(Vec::new, |piece| piece.within_length(which, declared)))
+}
+
+/// The Content-Length a stream not yet read from declared; 0 without one.
+fn declared_length(end: StreamEnd) -> u64 {
+    match end {
+        StreamEnd::Length(declared) => declared,
+        StreamEnd::Chunked | StreamEnd::Close => 0,
+    }
 }
 
 /// One read of a stream, as the application's time: the worker is busy in the request
-/// meanwhile, for the master's --timeout, the metrics and the autoscaler.
+/// meanwhile, for the master's --timeout, the metrics and the autoscaler. `which` (the
+/// request it answers) and `declared` (the handler's Content-Length) are for the log.
 fn read_as_the_application(
     reader: &mut AppReader,
     end: &mut StreamEnd,
     which: &str,
+    declared: u64,
 ) -> io::Result<Option<Vec<u8>>> {
     let slot = scoreboard::own();
     slot.inspect(|slot| slot.begin_request(&[which.as_bytes()], monotonic_ms()));
     let piece = read_unframed(reader.0.as_mut(), *end);
     slot.inspect(|slot| slot.idle_again(monotonic_ms()));
-    Ok(piece?.map(|buf| frame(buf, end)))
+    Ok(piece?.map(|piece| frame(piece.within_length(&which, declared), end)))
+}
+
+/// What one read of a stream gave, unframed: room for a chunk's head first when
+/// chunked, then the bytes read.
+struct Piece {
+    buf: Vec<u8>,
+    /// The reader gave more than its Content-Length had left: what was past it is not
+    /// in `buf`.
+    overran: bool,
+}
+
+impl Piece {
+    /// The bytes, once a reader that went past its Content-Length is logged. The answer
+    /// is cut at the length, which is right on the wire (what follows would be taken
+    /// for the next answer), but the handler's length or its reader is wrong, and would
+    /// otherwise not be seen to be. Said once an answer: nothing is read past the length.
+    fn within_length(self, which: &dyn Display, declared: u64) -> Vec<u8> {
+        if self.overran {
+            log::warn!(
+                "the stream answering {which} went past its Content-Length of {declared} bytes: \
+                 the handler's reader gives more than it declared; the answer was cut at that length"
+            );
+        }
+        self.buf
+    }
 }
 
 /// The piece [`read_first`] read, framed; `None` when it was empty (the stream's end,
@@ -470,17 +518,17 @@ fn frame_piece(buf: Vec<u8>, end: &mut StreamEnd) -> Option<Vec<u8>> {
 }
 
 /// The next piece of a stream, read into a buffer that leaves room for a chunk's head
-/// when `end` is chunked; `None` at its end. Reads up to [`STREAM_READ`] bytes (no more
-/// than a Content-Length has left), catching a panic in the reader as the worker
-/// catches one in the handler.
-fn read_unframed(reader: &mut dyn Read, end: StreamEnd) -> io::Result<Option<Vec<u8>>> {
+/// when `end` is chunked; `None` at its end. Reads up to [`STREAM_READ`] bytes, and no
+/// more than a Content-Length has left but one: a reader that has more says so by
+/// filling that byte, which is dropped ([`Piece::overran`]). That costs no read of its
+/// own, which could wait on a reader that only the length ends (a socket's). A panic in
+/// the reader is caught as the worker catches one in the handler.
+fn read_unframed(reader: &mut dyn Read, end: StreamEnd) -> io::Result<Option<Piece>> {
     let want = match end {
-        StreamEnd::Length(left) => left.min(STREAM_READ as u64) as usize,
+        StreamEnd::Length(0) => return Ok(None),
+        StreamEnd::Length(left) => left.saturating_add(1).min(STREAM_READ as u64) as usize,
         StreamEnd::Chunked | StreamEnd::Close => STREAM_READ,
     };
-    if want == 0 {
-        return Ok(None);
-    }
     let room = if end == StreamEnd::Chunked {
         CHUNK_HEAD_ROOM
     } else {
@@ -499,8 +547,16 @@ fn read_unframed(reader: &mut dyn Read, end: StreamEnd) -> io::Result<Option<Vec
             StreamEnd::Chunked | StreamEnd::Close => Ok(None),
         };
     }
-    buf.truncate(room + n);
-    Ok(Some(buf))
+    // Past the length only by the one byte asked for beyond it, so `left` < `n` fits.
+    let kept = match end {
+        StreamEnd::Length(left) if left < n as u64 => left as usize,
+        _ => n,
+    };
+    buf.truncate(room + kept);
+    Ok(Some(Piece {
+        buf,
+        overran: kept < n,
+    }))
 }
 
 /// What [`read_unframed`] read, framed as `end` says: a chunk, or the bytes as they are,
@@ -568,4 +624,43 @@ fn send_file(
     *offset += sent as u64;
     *remaining -= sent as u64;
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a stream with `left` bytes of its Content-Length to go reads from `source`:
+    /// the bytes kept and whether the reader went past, or the error.
+    fn read(source: &[u8], left: u64) -> Result<(Vec<u8>, bool), String> {
+        let mut reader = io::Cursor::new(source);
+        match read_unframed(&mut reader, StreamEnd::Length(left)) {
+            Ok(Some(piece)) => Ok((piece.buf, piece.overran)),
+            Ok(None) => Ok((Vec::new(), false)),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
+    /// A reader with more than its Content-Length is cut there, and says so; one with
+    /// exactly that many bytes, or fewer in a read, is not flagged; one that ends short
+    /// is an error, which closes the connection.
+    #[test]
+    fn a_stream_is_held_to_its_content_length() {
+        assert_eq!(read(b"hello, world", 5), Ok((b"hello".to_vec(), true)));
+        assert_eq!(read(b"hello", 5), Ok((b"hello".to_vec(), false)));
+        assert_eq!(read(b"hel", 5), Ok((b"hel".to_vec(), false)));
+        assert_eq!(
+            read(b"more", 0),
+            Ok((Vec::new(), false)),
+            "nothing left, nothing read"
+        );
+        let short = read(b"", 5).expect_err("short");
+        assert!(short.contains("ended 5 bytes short"), "{short}");
+        // Beyond one read's worth, a read is a full one, and the length is not reached.
+        let long = vec![b'x'; STREAM_READ * 2];
+        let (first, overran) = read(&long, STREAM_READ as u64 + 1).expect("a read");
+        assert_eq!((first.len(), overran), (STREAM_READ, false));
+        let (last, overran) = read(&long, STREAM_READ as u64 - 1).expect("a read");
+        assert_eq!((last.len(), overran), (STREAM_READ - 1, true));
+    }
 }
