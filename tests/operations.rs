@@ -245,6 +245,34 @@ fn a_failed_reload_tells_systemd_why_on_one_line() {
     assert!(last.is_some_and(failed), "{:#?}", systemd.seen);
 }
 
+/// A reload abandoned because its workers cannot boot is reported as a failed one is:
+/// `READY=1` ends the `RELOADING=1` (which `systemctl reload` waited on until its
+/// timeout), and `STATUS=` says why, with the old workers serving.
+#[test]
+fn an_abandoned_reload_tells_systemd_it_failed() {
+    let dir = TempDir::new("notify-abandon");
+    let path = dir.join("notify.sock");
+    let config = dir.join("br-serve.toml");
+    std::fs::write(&config, "workers = 1\n").unwrap();
+    let mut systemd = Notify::bind(&UnixAddr::from_pathname(&path).unwrap());
+    let server = Launch::new()
+        .args(&["-c", config.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .start();
+    systemd.expect("READY=1", secs(10));
+    let fault = dir.join("fault");
+    std::fs::write(&fault, "").unwrap();
+    let env = format!("BR_SERVE_DEMO_BOOT_FAULT={}", fault.display());
+    std::fs::write(&config, format!("workers = 1\nenv = [{env:?}]\n")).unwrap();
+    server.signal(Signal::SIGHUP);
+    systemd.expect("RELOADING=1", secs(10));
+    let ready = systemd.expect("READY=1", secs(15));
+    let status = ready.lines().find(|l| l.starts_with("STATUS="));
+    let want = "STATUS=1 of 1 workers serving, generation 1; the last reload failed: generation \
+                2's workers died during boot 3 times in a row, so it was abandoned";
+    assert_eq!(status, Some(want), "{ready:?}");
+}
+
 /// A signal mask is inherited across exec: a parent that blocked TERM, HUP and TTIN (a
 /// supervisor's own mask) must not leave the master, or its workers, deaf to them.
 #[test]

@@ -3,8 +3,9 @@
 //! requests), worker recycling by `--max-requests`, `--max-worker-age` and
 //! `--max-worker-memory`, hung workers killed by `--timeout` (their request answered 500,
 //! those waiting behind it 503), workers dying with a SIGKILLed master, crash-loop
-//! backoff, a handler panic that costs one 500, not a worker, no ready line while WINCH
-//! keeps the workers stopped, `--metrics-path` counting across all of it, and
+//! backoff, a HUP whose workers cannot boot abandoned for the old configuration, a
+//! handler panic that costs one 500, not a worker, no ready line while WINCH keeps the
+//! workers stopped, `--metrics-path` counting across all of it, and
 //! `--metrics-bind`, the master's own metrics port, answering while every worker is busy.
 
 use std::io::Write;
@@ -1053,6 +1054,95 @@ fn a_failed_reload_brings_back_workers_winch_stopped() {
     server.wait_for_log("starting the stopped workers as they were", secs(10));
     server.wait_children(1, secs(10));
     assert_eq!(server.get("/").status, 200);
+}
+
+/// The configuration file `text` with an `env` that makes every worker fail its boot
+/// while `fault` exists (the demo's `BR_SERVE_DEMO_BOOT_FAULT`): a file that loads, and
+/// a generation that can never serve.
+fn with_boot_fault(text: &str, fault: &std::path::Path) -> String {
+    let env = format!("BR_SERVE_DEMO_BOOT_FAULT={}", fault.display());
+    format!("{text}env = [{env:?}]\n")
+}
+
+/// A HUP to a configuration whose workers die during boot is abandoned after 3 boots in
+/// a row, the old generation current again: an old worker that dies is then replaced by
+/// one with the old configuration, where it was replaced by a new one that died too,
+/// until none served. Requests are answered throughout, and the next HUP rolls as usual.
+#[test]
+fn a_reload_whose_workers_cannot_boot_goes_back_to_the_old_configuration() {
+    let (dir, file, server) = on_config_file("hup-abandon", "workers = 2\n");
+    let before = server.wait_children(2, secs(10));
+    let fault = dir.join("fault");
+    std::fs::write(&fault, "").unwrap();
+    std::fs::write(&file, with_boot_fault("workers = 2\n", &fault)).unwrap();
+    let load = Load::start(server.addr(), CHOREOGRAPHY);
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("died during boot", secs(10));
+    load.wait_progress(10, secs(10));
+    load.finish();
+    // Killed while the new generation fails, or just after it is abandoned.
+    send_signal(before[0], Signal::SIGKILL);
+    let line = server.wait_for_log("Reload abandoned", secs(15));
+    let want = "generation 2's workers died during boot 3 times in a row; generation 1 keeps \
+                serving with its configuration";
+    assert!(line.contains(want), "{line}");
+    // The other old worker too: only workers started since are left, and they serve,
+    // so they were started with the old configuration.
+    send_signal(before[1], Signal::SIGKILL);
+    let fresh = |pids: &Vec<u32>| pids.len() == 2 && pids.iter().all(|p| !before.contains(p));
+    let replaced = poll_until(secs(15), || Some(server.children()).filter(fresh));
+    assert!(replaced.is_some(), "{before:?} -> {:?}", server.children());
+    let load = Load::start(server.addr(), CHOREOGRAPHY);
+    load.wait_progress(20, secs(15));
+    load.finish();
+    let pid: u32 = server.get("/pid").text().trim().parse().expect("a pid");
+    assert!(!before.contains(&pid), "{pid} is one of {before:?}");
+
+    std::fs::write(&file, "workers = 2\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Starting generation 3 with 2 workers", secs(10));
+    server.wait_for_log("Ready: 2 of 2 workers serving, generation 3", secs(15));
+    let log = server.log();
+    let abandoned = log
+        .iter()
+        .filter(|l| l.contains("Reload abandoned"))
+        .count();
+    assert_eq!(abandoned, 1, "{log:#?}");
+}
+
+/// With no older worker left serving (WINCH stopped them all), a HUP whose workers cannot
+/// boot has nothing to go back to: its configuration is retried with backoff, as a crash
+/// loop at start is, and the log says so once, not at every failure.
+#[test]
+fn a_reload_with_nothing_to_go_back_to_says_so_once_and_retries() {
+    let (dir, file, server) = on_config_file("hup-no-way-back", "workers = 1\n");
+    server.wait_children(1, secs(10));
+    server.signal(Signal::SIGWINCH);
+    let none_left = poll_until(secs(15), || server.children().is_empty().then_some(()));
+    assert!(none_left.is_some(), "workers left: {:?}", server.children());
+    let fault = dir.join("fault");
+    std::fs::write(&fault, "").unwrap();
+    std::fs::write(&file, with_boot_fault("workers = 1\n", &fault)).unwrap();
+    server.signal(Signal::SIGHUP);
+    // Backoff of 100, 200, 400 and 800 ms between the five.
+    server.wait_for_log("died during boot (5 in a row); next start in", secs(20));
+    let log = server.log();
+    let said: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("Reload cannot be abandoned"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log:#?}");
+    assert!(
+        said[0].contains("no worker of an older generation is left serving"),
+        "{}",
+        said[0]
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("Reload abandoned")),
+        "{log:#?}"
+    );
+    std::fs::remove_file(&fault).unwrap();
+    server.wait_for_log("Ready: 1 of 1 workers serving, generation 2", secs(15));
 }
 
 /// `--max-workers` turned on by a HUP looks for the cgroup's memory limit, as at start

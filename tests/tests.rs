@@ -14,7 +14,7 @@
 //! - `signals`: graceful (TERM) and quick (INT, QUIT) shutdown.
 //! - `cli`: flags and environment variables.
 //! - `supervision`: TTIN/TTOU and HUP under load, `--max-requests`, `--timeout`, a
-//!   SIGKILLed master, crash-loop backoff, handler panics.
+//!   SIGKILLed master, crash-loop backoff, an abandoned reload, handler panics.
 //! - `upgrade`: USR2 + WINCH + TERM under load, and the rollback.
 //! - `config_file`: `-c FILE` (errors, precedence, `--print-config`, `--check-config`,
 //!   HUP), pidfiles.

@@ -25,6 +25,7 @@ mod oom;
 mod pidfile;
 mod pool;
 mod reexec;
+mod rollback;
 mod scrapes;
 mod systemd;
 
@@ -46,6 +47,7 @@ use self::memory_limit::{MemoryLimit, Room};
 use self::oom::OomKills;
 use self::pidfile::Pidfile;
 use self::pool::{Pool, View, WorkerInfo, backoff, plan};
+use self::rollback::{Rollback, Verdict, verdict};
 use self::scrapes::Scrapes;
 use self::systemd::Notifier;
 use crate::access_log::AccessLog;
@@ -114,6 +116,11 @@ struct Master<'a> {
     pool: Pool,
     /// Current generation; HUP starts the next one.
     generation: u32,
+    /// The newest generation started: a HUP's is one more, never the number of one that
+    /// was abandoned ([`Master::abandon_reload`]), whose workers may still be reaped.
+    newest_generation: u32,
+    /// What the last HUP replaced, while its generation has no worker ready yet.
+    rollback: Option<Rollback>,
     /// How many workers to run (the configuration, then TTIN/TTOU and the autoscaler).
     target: usize,
     /// `--max-workers`: moves `target` with the accept queue.
@@ -256,6 +263,8 @@ impl<'a> Master<'a> {
             scrapes,
             pool: Pool::default(),
             generation: 1,
+            newest_generation: 1,
+            rollback: None,
             workers_stopped: false,
             phase: Phase::Running,
             stop_deadline_ms: 0,
@@ -456,9 +465,12 @@ impl<'a> Master<'a> {
             }
             _ => log::info!("Worker {n} (pid: {pid}) ended {}", ended(status)),
         }
-        // Not one we killed ourselves (retired or stopped while booting).
-        if died_booting && self.accepting() && !info.killed {
-            self.on_boot_failure(n);
+        // Not one we killed ourselves (retired or stopped while booting), nor one of a
+        // generation abandoned (`abandon_reload`) that died before it was stopped: it
+        // says nothing of the configuration in use, whose spawns it would hold back.
+        let abandoned = info.generation > self.generation;
+        if died_booting && self.accepting() && !info.killed && !abandoned {
+            self.on_boot_failure(n, info.generation);
         }
     }
 
@@ -540,15 +552,85 @@ impl<'a> Master<'a> {
     }
 
     /// Workers that die before their loop runs are restarted with exponential backoff,
-    /// so a broken deploy cannot turn into a fork storm.
-    fn on_boot_failure(&mut self, number: usize) {
+    /// so a broken deploy cannot turn into a fork storm; those of a HUP's generation
+    /// that keep dying while an older one serves end the reload instead ([`rollback`]).
+    fn on_boot_failure(&mut self, number: usize, generation: u32) {
         self.boot_failures += 1;
-        let delay = self.hold_spawns(self.boot_failures);
+        let failures = self.boot_failures;
+        let verdict = match self.rollback.is_some() && generation == self.generation {
+            true => verdict(failures, self.serving(), self.old_serving()),
+            false => Verdict::Retry,
+        };
+        if verdict == Verdict::GoBack {
+            log::error!("Worker {number} died during boot ({failures} in a row)");
+            return self.abandon_reload();
+        }
+        let delay = self.hold_spawns(failures);
         log::error!(
-            "Worker {number} died during boot ({} in a row); next start in {} ms",
-            self.boot_failures,
+            "Worker {number} died during boot ({failures} in a row); next start in {} ms",
             delay.as_millis()
         );
+        if verdict == Verdict::NothingToGoBackTo {
+            // Said once: no older worker comes back, so the verdict cannot change.
+            self.rollback = None;
+            log::error!(
+                "Reload cannot be abandoned: generation {}'s workers died during boot \
+                 {failures} times in a row, and no worker of an older generation is left \
+                 serving to go back to; retrying generation {} with backoff (fix the \
+                 configuration and HUP to try again at once)",
+                self.generation,
+                self.generation
+            );
+        }
+    }
+
+    /// A HUP's generation cannot boot while an older one serves: back to the
+    /// configuration that one serves with, so that the old workers are current again
+    /// and each one that dies is replaced by one like it, rather than by a worker that
+    /// dies too until none is left. Its workers still booting are stopped at once; the
+    /// reload is reported failed as [`reload_failed`](Self::reload_failed) reports one,
+    /// which ends systemd's `RELOADING=1`. The next HUP tries again.
+    fn abandon_reload(&mut self) {
+        let Some(rollback) = self.rollback.take() else {
+            return;
+        };
+        let why = format!(
+            "generation {}'s workers died during boot {} times in a row",
+            self.generation, self.boot_failures
+        );
+        log::error!(
+            "Reload abandoned: {why}; generation {} keeps serving with its configuration, \
+             which replaces its workers that die (HUP to try again)",
+            rollback.generation
+        );
+        self.restore(rollback);
+        let abandoned = self.pool.iter();
+        let abandoned =
+            abandoned.filter(|w| w.generation > self.generation && w.retiring_ms.is_none());
+        let pids: Vec<Pid> = abandoned.map(|w| w.pid).collect();
+        pids.into_iter().for_each(|pid| self.retire(pid));
+        self.retry_now();
+        self.reload_error = Some(format!("{why}, so it was abandoned"));
+        let status = self.status(self.serving());
+        self.systemd.reload_failed(&status);
+    }
+
+    /// Puts back what a HUP replaced (see [`Master::keep_for_rollback`]).
+    fn restore(&mut self, rollback: Rollback) {
+        if rollback.config.log_level != self.config.log_level {
+            log::info!("--log-level back to {}", rollback.config.log_level);
+            crate::logging::set_level(rollback.config.log_level);
+        }
+        self.config = rollback.config;
+        self.loaded = rollback.loaded;
+        self.static_files = rollback.static_files;
+        self.autoscaler = rollback.autoscaler;
+        // What it saw before the HUP is stale.
+        self.autoscaler.iter_mut().for_each(Autoscaler::interrupt);
+        self.memory_limit = rollback.memory_limit;
+        self.target = rollback.target;
+        self.generation = rollback.generation;
+        self.announced = rollback.announced;
     }
 
     /// Step 3: act on one signal.
@@ -821,7 +903,8 @@ impl<'a> Master<'a> {
     }
 
     /// HUP: re-read the configuration; on success start a new generation, which
-    /// `manage_workers` rolls in as the old one is retired. On failure keep everything.
+    /// `manage_workers` rolls in as the old one is retired, keeping what it replaced
+    /// until one of its workers is ready ([`rollback`]). On failure keep everything.
     fn reload(&mut self) {
         log::info!("Handling signal: HUP: reloading");
         self.systemd.reloading();
@@ -832,7 +915,7 @@ impl<'a> Master<'a> {
             Ok(opened) => opened,
             Err(err) => return self.reload_failed(&err),
         };
-        self.static_files = static_files;
+        self.keep_for_rollback(static_files);
         // The count set by TTIN/TTOU or the autoscaler survives unless the configuration
         // changed the count or its bounds.
         let bounds = |c: &Config| (c.workers, c.max_workers);
@@ -854,10 +937,32 @@ impl<'a> Master<'a> {
         self.start_generation();
     }
 
+    /// Puts in the `static_files` a HUP opened, and keeps what the HUP is about to
+    /// replace for [`abandon_reload`](Self::abandon_reload). Unless a HUP before it still
+    /// has its own kept, its generation never ready: the configuration to go back to is
+    /// the last one seen serving, not one that never booted.
+    fn keep_for_rollback(&mut self, static_files: Option<StaticFiles>) {
+        let replaced = std::mem::replace(&mut self.static_files, static_files);
+        if self.rollback.is_some() {
+            return;
+        }
+        self.rollback = Some(Rollback {
+            config: self.config.clone(),
+            loaded: self.loaded.clone(),
+            static_files: replaced,
+            autoscaler: self.autoscaler.take(),
+            memory_limit: self.memory_limit.take(),
+            target: self.target,
+            generation: self.generation,
+            announced: self.announced,
+        });
+    }
+
     /// A new generation of workers, started now: a reload is the operator's "try
     /// again", so what crash-loop or fork backoff still held back is not waited out.
     fn start_generation(&mut self) {
-        self.generation += 1;
+        self.newest_generation += 1;
+        self.generation = self.newest_generation;
         self.workers_stopped = false;
         self.announced = false;
         self.retry_now();
@@ -1006,6 +1111,8 @@ impl<'a> Master<'a> {
             .any(|v| v.ready && v.generation == self.generation)
         {
             self.boot_failures = 0;
+            // The reload worked: nothing to go back to any more.
+            self.rollback = None;
         }
         let plan = plan(self.wanted(), self.generation, &views);
         let retired = !plan.retire.is_empty();
