@@ -5,7 +5,8 @@
 //! those waiting behind it 503), workers dying with a SIGKILLed master, crash-loop
 //! backoff, a HUP whose workers cannot boot abandoned for the old configuration, a
 //! handler panic that costs one 500, not a worker, no ready line while WINCH keeps the
-//! workers stopped, `--metrics-path` counting across all of it, and
+//! workers stopped (and TTIN meanwhile saying when it applies), `--metrics-path`
+//! counting across all of it, and
 //! `--metrics-bind`, the master's own metrics port, answering while every worker is busy.
 
 use std::io::Write;
@@ -1143,6 +1144,27 @@ fn a_reload_with_nothing_to_go_back_to_says_so_once_and_retries() {
     );
     std::fs::remove_file(&fault).unwrap();
     server.wait_for_log("Ready: 1 of 1 workers serving, generation 2", secs(15));
+}
+
+/// TTIN while WINCH keeps the workers stopped starts nothing, and the log says so: the
+/// count applies when HUP brings the workers back.
+#[test]
+fn ttin_while_winch_stopped_the_workers_applies_at_the_next_hup() {
+    let server = start("2", &[]);
+    server.signal(Signal::SIGWINCH);
+    let none_left = poll_until(secs(15), || server.children().is_empty().then_some(()));
+    assert!(none_left.is_some(), "workers left: {:?}", server.children());
+    server.signal(Signal::SIGTTIN);
+    let line = server.wait_for_log("Handling signal: TTIN x1", secs(10));
+    assert!(
+        line.contains("workers 2 -> 3 when HUP starts them again (WINCH stopped them)"),
+        "{line}"
+    );
+    assert_eq!(server.children(), Vec::<u32>::new());
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("Starting generation 2 with 3 workers", secs(10));
+    server.wait_children(3, secs(15));
+    server.wait_for_log("Ready: 3 of 3 workers serving", secs(15));
 }
 
 /// `--max-workers` turned on by a HUP looks for the cgroup's memory limit, as at start

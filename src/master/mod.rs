@@ -695,12 +695,27 @@ impl<'a> Master<'a> {
             _ => "",
         };
         log::info!(
-            "Handling signal: TTIN x{ttin}, TTOU x{ttou}: workers {before} -> {}{bound}",
-            self.target
+            "Handling signal: TTIN x{ttin}, TTOU x{ttou}: workers {before} -> {}{bound}{}",
+            self.target,
+            self.when_scaling_applies()
         );
         // The operator's count is where the autoscaler starts from: the quiet it saw
         // before a TTIN would otherwise undo it on the next turn.
         self.autoscaler.iter_mut().for_each(Autoscaler::interrupt);
+    }
+
+    /// While WINCH keeps the workers stopped, a new count starts nothing: it applies when
+    /// they start again, with the HUP that brings them back (unless its configuration
+    /// changes the count), or as the new master of an upgrade exits. The log said
+    /// "workers 2 -> 3" and nothing started.
+    fn when_scaling_applies(&self) -> &'static str {
+        match (self.workers_stopped, self.new_master.is_some()) {
+            (false, _) => "",
+            (true, false) => " when HUP starts them again (WINCH stopped them)",
+            (true, true) => {
+                " when HUP, or the new master's exit, starts them again (WINCH stopped them)"
+            }
+        }
     }
 
     /// `--max-workers`: one more worker while connections wait and none is idle (if the
