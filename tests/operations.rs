@@ -209,12 +209,9 @@ fn reloading_is_stamped_after_the_hup() {
     }
 }
 
-/// A reload that fails tells systemd why in one `STATUS=` line: the protocol is a line
-/// per assignment, and a TOML parser's report spans several (its caret under the bad
-/// value), of which systemd showed the first and took the rest for assignments.
-#[test]
-fn a_failed_reload_tells_systemd_why_on_one_line() {
-    let dir = TempDir::new("notify-status");
+/// A one-worker master under a fake systemd, started from a configuration file (its
+/// path returned) that a test rewrites before a HUP, once it is ready.
+fn reloadable_under_systemd(dir: &TempDir) -> (Notify, Server, std::path::PathBuf) {
     let path = dir.join("notify.sock");
     let config = dir.join("br-serve.toml");
     std::fs::write(&config, "workers = 1\n").unwrap();
@@ -224,6 +221,16 @@ fn a_failed_reload_tells_systemd_why_on_one_line() {
         .env("NOTIFY_SOCKET", path.to_str().unwrap())
         .start();
     systemd.expect("READY=1", secs(10));
+    (systemd, server, config)
+}
+
+/// A reload that fails tells systemd why in one `STATUS=` line: the protocol is a line
+/// per assignment, and a TOML parser's report spans several (its caret under the bad
+/// value), of which systemd showed the first and took the rest for assignments.
+#[test]
+fn a_failed_reload_tells_systemd_why_on_one_line() {
+    let dir = TempDir::new("notify-status");
+    let (mut systemd, server, config) = reloadable_under_systemd(&dir);
     std::fs::write(&config, "workers = 1\nbind = [\n").unwrap();
     server.signal(Signal::SIGHUP);
     systemd.expect("RELOADING=1", secs(10));
@@ -251,15 +258,7 @@ fn a_failed_reload_tells_systemd_why_on_one_line() {
 #[test]
 fn an_abandoned_reload_tells_systemd_it_failed() {
     let dir = TempDir::new("notify-abandon");
-    let path = dir.join("notify.sock");
-    let config = dir.join("br-serve.toml");
-    std::fs::write(&config, "workers = 1\n").unwrap();
-    let mut systemd = Notify::bind(&UnixAddr::from_pathname(&path).unwrap());
-    let server = Launch::new()
-        .args(&["-c", config.to_str().unwrap()])
-        .env("NOTIFY_SOCKET", path.to_str().unwrap())
-        .start();
-    systemd.expect("READY=1", secs(10));
+    let (mut systemd, server, config) = reloadable_under_systemd(&dir);
     let fault = dir.join("fault");
     std::fs::write(&fault, "").unwrap();
     let env = format!("BR_SERVE_DEMO_BOOT_FAULT={}", fault.display());
