@@ -129,6 +129,20 @@ pub(crate) fn set_level(level: log::LevelFilter) {
     }
 }
 
+/// Changes the level from `from` to `to` (a HUP, or its abandon), saying so in an info
+/// line under whichever of the two shows it: logged before a change to a quieter level,
+/// after a change to a louder one. Said always after it, the line was dropped by a
+/// `warning` level just set; said always before, by the `warning` level being left.
+pub(crate) fn change_level(from: log::LevelFilter, to: log::LevelFilter, what: &str) {
+    if to < from {
+        log::info!("{what} {to}");
+    }
+    set_level(to);
+    if to > from {
+        log::info!("{what} {to}");
+    }
+}
+
 /// This worker's number, or `None` in the master ([`crate::worker_number`]).
 pub(crate) fn worker_number() -> Option<usize> {
     Some(ROLE.load(Ordering::Relaxed)).filter(|&n| n > 0)

@@ -272,6 +272,32 @@ fn an_abandoned_reload_tells_systemd_it_failed() {
     assert_eq!(status, Some(want), "{ready:?}");
 }
 
+/// A reload whose workers cannot boot, with no older worker left to go back to (the
+/// only one was killed during the roll): it is retried with backoff, said once in the
+/// log, and reported as a failed reload, whose `RELOADING=1` would otherwise hold
+/// `systemctl reload` until its timeout.
+#[test]
+fn a_reload_with_nothing_to_go_back_to_tells_systemd_once() {
+    let dir = TempDir::new("notify-no-way-back");
+    let (mut systemd, server, config) = reloadable_under_systemd(&dir);
+    let old = server.wait_children(1, secs(10));
+    std::fs::write(&config, crate::supervision::SLOW_TO_FAIL).unwrap();
+    server.signal(Signal::SIGHUP);
+    systemd.expect("RELOADING=1", secs(10));
+    server.wait_for_log("Starting generation 2", secs(10));
+    send_signal(old[0], Signal::SIGKILL);
+    let ready = systemd.expect("READY=1", secs(30));
+    let status = ready.lines().find(|l| l.starts_with("STATUS="));
+    let failed = |s: &str| s.contains("the last reload failed") && s.contains("nothing older");
+    assert!(status.is_some_and(failed), "{ready:?}");
+    server.wait_for_log("died during boot (5 in a row)", secs(30));
+    let log = server.log();
+    let said = log
+        .iter()
+        .filter(|l| l.contains("Reload cannot be abandoned"));
+    assert_eq!(said.count(), 1, "{log:#?}");
+}
+
 /// A signal mask is inherited across exec: a parent that blocked TERM, HUP and TTIN (a
 /// supervisor's own mask) must not leave the master, or its workers, deaf to them.
 #[test]

@@ -196,6 +196,43 @@ fn usr2_then_kill_of_the_old_master_leaves_no_oldbin() {
     up.load.finish();
 }
 
+/// A new master whose workers cannot boot, the old master's serving: its `/healthz` on
+/// the metrics port, which it took over, stays 200, as in the middle of any upgrade a
+/// restart would break, rather than telling a liveness probe to restart a service that
+/// answers. The new master inherits the fault's variable; the file appears only after
+/// the old master's workers have booted.
+#[test]
+fn healthz_stays_ok_while_the_old_master_serves_an_upgrade_that_fails() {
+    let dir = TempDir::new("upgrade-healthz");
+    let pidfile = dir.join("app.pid");
+    let fault = dir.join("fault");
+    let shown = pidfile.to_str().expect("a UTF-8 temporary path");
+    let server = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "-p",
+            shown,
+            "--metrics-bind",
+            "127.0.0.1:0",
+        ])
+        .env("BR_SERVE_DEMO_BOOT_FAULT", fault.to_str().unwrap())
+        .start();
+    server.wait_children(1, secs(10));
+    let metrics = server.metrics_addr();
+    std::fs::write(&fault, "").unwrap();
+    server.signal(Signal::SIGUSR2);
+    let old = server.pid();
+    let new = poll_until(secs(20), || read_pidfile(&pidfile).filter(|&p| p != old));
+    let new = KillOnDrop(new.expect("no new master in the pidfile"));
+    let adopted = format!("Metrics at: http://{metrics}/metrics ({})", new.0);
+    server.wait_for_log(&adopted, secs(10));
+    server.wait_for_log("died during boot (2 in a row)", secs(15));
+    let health = crate::client::get(metrics, "/healthz");
+    assert_eq!(health.status, 200, "{}", health.text());
+    assert_eq!(server.get("/").status, 200);
+}
+
 /// TERM to the old master without WINCH first: its workers drain and close their
 /// listeners while the new master's workers, on the same sockets, go on accepting.
 #[test]

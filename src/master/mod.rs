@@ -557,9 +557,11 @@ impl<'a> Master<'a> {
     fn on_boot_failure(&mut self, number: usize, generation: u32) {
         self.boot_failures += 1;
         let failures = self.boot_failures;
-        let verdict = match self.rollback.is_some() && generation == self.generation {
-            true => verdict(failures, self.serving(), self.old_serving()),
-            false => Verdict::Retry,
+        // Not once a stop has begun: the workers are on their way out, old and new.
+        let rolling = self.phase == Phase::Running && generation == self.generation;
+        let verdict = match self.rollback.as_ref().filter(|_| rolling) {
+            Some(rollback) => verdict(failures, self.serving(), self.old_kept(), rollback.stopped),
+            None => Verdict::Retry,
         };
         if verdict == Verdict::GoBack {
             log::error!("Worker {number} died during boot ({failures} in a row)");
@@ -571,17 +573,30 @@ impl<'a> Master<'a> {
             delay.as_millis()
         );
         if verdict == Verdict::NothingToGoBackTo {
-            // Said once: no older worker comes back, so the verdict cannot change.
-            self.rollback = None;
-            log::error!(
-                "Reload cannot be abandoned: generation {}'s workers died during boot \
-                 {failures} times in a row, and no worker of an older generation is left \
-                 serving to go back to; retrying generation {} with backoff (fix the \
-                 configuration and HUP to try again at once)",
-                self.generation,
-                self.generation
-            );
+            self.cannot_go_back(failures);
         }
+    }
+
+    /// A HUP's generation cannot boot, and no worker of an older one is left to go back
+    /// to: it is retried with backoff, as a crash loop at start is. Said once (no older
+    /// worker comes back, so the verdict cannot change), and reported to systemd as a
+    /// failed reload, whose `RELOADING=1` would otherwise hold `systemctl reload` until
+    /// its timeout.
+    fn cannot_go_back(&mut self, failures: u32) {
+        self.rollback = None;
+        let why = format!(
+            "generation {}'s workers died during boot {failures} times in a row",
+            self.generation
+        );
+        log::error!(
+            "Reload cannot be abandoned: {why}, and no worker of an older generation is left \
+             to go back to; retrying generation {} with backoff (fix the configuration and \
+             HUP to try again at once)",
+            self.generation
+        );
+        self.reload_error = Some(format!("{why}, with nothing older to go back to"));
+        let status = self.status(self.serving());
+        self.systemd.reload_failed(&status);
     }
 
     /// A HUP's generation cannot boot while an older one serves: back to the
@@ -598,9 +613,12 @@ impl<'a> Master<'a> {
             "generation {}'s workers died during boot {} times in a row",
             self.generation, self.boot_failures
         );
+        let back = match rollback.stopped {
+            false => "keeps serving with its configuration, which replaces its workers that die",
+            true => "starts again with its configuration (its workers were stopped by WINCH)",
+        };
         log::error!(
-            "Reload abandoned: {why}; generation {} keeps serving with its configuration, \
-             which replaces its workers that die (HUP to try again)",
+            "Reload abandoned: {why}; generation {} {back} (HUP to try again)",
             rollback.generation
         );
         self.restore(rollback);
@@ -617,9 +635,9 @@ impl<'a> Master<'a> {
 
     /// Puts back what a HUP replaced (see [`Master::keep_for_rollback`]).
     fn restore(&mut self, rollback: Rollback) {
-        if rollback.config.log_level != self.config.log_level {
-            log::info!("--log-level back to {}", rollback.config.log_level);
-            crate::logging::set_level(rollback.config.log_level);
+        let (from, to) = (self.config.log_level, rollback.config.log_level);
+        if from != to {
+            crate::logging::change_level(from, to, "--log-level back to");
         }
         self.config = rollback.config;
         self.loaded = rollback.loaded;
@@ -628,7 +646,16 @@ impl<'a> Master<'a> {
         // What it saw before the HUP is stale.
         self.autoscaler.iter_mut().for_each(Autoscaler::interrupt);
         self.memory_limit = rollback.memory_limit;
-        self.target = rollback.target;
+        // A count set since the HUP (TTIN, TTOU, the autoscaler) is the operator's last
+        // word, as it would have survived the HUP: only the HUP's own count is undone.
+        if self.target == rollback.hup_target {
+            self.target = rollback.target;
+        } else {
+            log::info!(
+                "Keeping the count of {} workers set since the HUP",
+                self.target
+            );
+        }
         self.generation = rollback.generation;
         self.announced = rollback.announced;
     }
@@ -711,9 +738,13 @@ impl<'a> Master<'a> {
     fn when_scaling_applies(&self) -> &'static str {
         match (self.workers_stopped, self.new_master.is_some()) {
             (false, _) => "",
-            (true, false) => " when HUP starts them again (WINCH stopped them)",
+            (true, false) => {
+                " when HUP starts them again, unless its configuration sets another count \
+                 (WINCH stopped them)"
+            }
             (true, true) => {
-                " when HUP, or the new master's exit, starts them again (WINCH stopped them)"
+                " when HUP, or the new master's exit, starts them again, unless a HUP's \
+                 configuration sets another count (WINCH stopped them)"
             }
         }
     }
@@ -941,6 +972,10 @@ impl<'a> Master<'a> {
                 None => new.workers,
             };
         }
+        // The count this HUP leaves: an abandon undoes it, not one set after it.
+        if let Some(rollback) = self.rollback.as_mut() {
+            rollback.hup_target = self.target;
+        }
         self.reload_error = None;
         let loaded = std::mem::replace(&mut self.loaded, new.clone());
         self.config = keep_what_hup_cannot_change(&self.config, &loaded, new);
@@ -968,8 +1003,10 @@ impl<'a> Master<'a> {
             autoscaler: self.autoscaler.take(),
             memory_limit: self.memory_limit.take(),
             target: self.target,
+            hup_target: self.target,
             generation: self.generation,
             announced: self.announced,
+            stopped: self.workers_stopped,
         });
     }
 
@@ -1364,6 +1401,14 @@ impl<'a> Master<'a> {
         self.ready_where(|w| w.generation != self.generation && w.retiring_ms.is_none())
     }
 
+    /// Workers of an older generation kept (not retiring), booting ones too: a HUP that
+    /// came while the generation before it was still booting (a slow application, just
+    /// started) has that generation to go back to, which serves a moment later.
+    fn old_kept(&self) -> usize {
+        let kept = |w: &&WorkerInfo| w.generation != self.generation && w.retiring_ms.is_none();
+        self.pool.iter().filter(kept).count()
+    }
+
     /// Why the master's `/healthz` fails, if it does: workers die during boot and none,
     /// of any generation, serves (a roll whose new generation fails, the old one serving,
     /// is healthy). gunicorn exits then ("Worker failed to boot"); this master retries
@@ -1379,7 +1424,8 @@ impl<'a> Master<'a> {
                 listener.url()
             ));
         }
-        let none_serving = self.ready_where(|_| true) == 0;
+        // During an upgrade, the old master may be serving while this one's workers fail.
+        let none_serving = self.ready_where(|_| true) == 0 && !reexec::parent_serves();
         (self.boot_failures > 0 && none_serving).then(|| {
             format!(
                 "no worker is serving: workers die during boot ({} in a row)",
@@ -1417,7 +1463,11 @@ impl<'a> Master<'a> {
                 self.wanted(),
                 self.generation
             ),
-            (false, n) => format!("workers die during boot ({n} in a row); retrying with backoff"),
+            (false, n) => {
+                format!(
+                    "workers die during boot ({n} in a row); retrying with backoff{rolling}{reload}"
+                )
+            }
         }
     }
 
@@ -1542,8 +1592,7 @@ fn keep_what_hup_cannot_change(current: &Config, before: &Config, new: Config) -
         log::warn!("{warning}");
     }
     if new.log_level != current.log_level {
-        log::info!("--log-level changed to {}", new.log_level);
-        crate::logging::set_level(new.log_level);
+        crate::logging::change_level(current.log_level, new.log_level, "--log-level changed to");
     }
     Config {
         binds: current.binds.clone(),

@@ -1,8 +1,10 @@
 //! Going back from a HUP whose new workers can never boot.
 //!
 //! A configuration that loads can still give workers that die during boot: an `--env`
-//! the application refuses, a `--static` directory the workers' `--user` cannot open, an
-//! application that panics on the new settings. The roll then never moves (an old worker
+//! the application refuses, an application that panics on the new settings or cannot
+//! reach what they point it at. (What the master can check before any worker sees it, a
+//! `--static` directory the workers' `--user` cannot open among them, fails the reload
+//! instead, and nothing changes.) The roll then never moves (an old worker
 //! is retired only once a new one is ready), so the old generation serves on; but each
 //! old worker that dies (a crash, `--max-requests`, the OOM killer) used to be replaced
 //! by one of the new generation, which died too, until none served and no log line said
@@ -42,10 +44,16 @@ pub struct Rollback {
     pub memory_limit: Option<MemoryLimit>,
     /// The worker count, as TTIN/TTOU or the autoscaler had left it.
     pub target: usize,
+    /// The count the last HUP left (its configuration's, or `target` kept): the one an
+    /// abandon undoes. Another one by then was set after the HUP, and stays.
+    pub hup_target: usize,
     /// The generation that serves with it, current again after the abandon.
     pub generation: u32,
     /// Whether that generation had said it was ready (the log's `Ready:`, READY=1).
     pub announced: bool,
+    /// WINCH had stopped its workers (the HUP of an upgrade's rollback): none are left,
+    /// but they served with it, and going back starts them again as they were.
+    pub stopped: bool,
 }
 
 /// What one more boot failure of a HUP's generation, none of whose workers was ever
@@ -62,12 +70,16 @@ pub enum Verdict {
 }
 
 /// The verdict after `failures` boots in a row of the HUP's generation died, with
-/// `new_ready` of its workers and `old_serving` of older ones serving.
-pub fn verdict(failures: u32, new_ready: usize, old_serving: usize) -> Verdict {
-    match (failures >= ABANDON_AFTER && new_ready == 0, old_serving) {
+/// `new_ready` of its workers serving and `old_kept` of older ones kept (serving or still
+/// booting), or none because WINCH had `stopped` them, which can start again.
+pub fn verdict(failures: u32, new_ready: usize, old_kept: usize, stopped: bool) -> Verdict {
+    match (
+        failures >= ABANDON_AFTER && new_ready == 0,
+        old_kept > 0 || stopped,
+    ) {
         (false, _) => Verdict::Retry,
-        (true, 0) => Verdict::NothingToGoBackTo,
-        (true, _) => Verdict::GoBack,
+        (true, false) => Verdict::NothingToGoBackTo,
+        (true, true) => Verdict::GoBack,
     }
 }
 
@@ -77,24 +89,27 @@ mod tests {
 
     #[test]
     fn a_reload_is_abandoned_only_while_an_older_generation_serves() {
-        // (failures, new ready, old serving) -> verdict
+        // (failures, new ready, old kept, stopped by WINCH) -> verdict
         let cases = [
-            ((1, 0, 2), Verdict::Retry),
-            ((ABANDON_AFTER - 1, 0, 2), Verdict::Retry),
-            ((ABANDON_AFTER, 0, 2), Verdict::GoBack),
-            ((ABANDON_AFTER, 0, 1), Verdict::GoBack),
-            ((ABANDON_AFTER + 5, 0, 1), Verdict::GoBack),
+            ((1, 0, 2, false), Verdict::Retry),
+            ((ABANDON_AFTER - 1, 0, 2, false), Verdict::Retry),
+            ((ABANDON_AFTER, 0, 2, false), Verdict::GoBack),
+            ((ABANDON_AFTER, 0, 1, false), Verdict::GoBack),
+            ((ABANDON_AFTER + 5, 0, 1, false), Verdict::GoBack),
             // One of the new workers serves: the configuration can boot.
-            ((ABANDON_AFTER, 1, 1), Verdict::Retry),
+            ((ABANDON_AFTER, 1, 1, false), Verdict::Retry),
             // Every old worker is gone: nothing serves with the old configuration.
-            ((ABANDON_AFTER, 0, 0), Verdict::NothingToGoBackTo),
-            ((ABANDON_AFTER - 1, 0, 0), Verdict::Retry),
+            ((ABANDON_AFTER, 0, 0, false), Verdict::NothingToGoBackTo),
+            ((ABANDON_AFTER - 1, 0, 0, false), Verdict::Retry),
+            // WINCH stopped them (an upgrade's rollback): they start again as they were.
+            ((ABANDON_AFTER, 0, 0, true), Verdict::GoBack),
+            ((ABANDON_AFTER - 1, 0, 0, true), Verdict::Retry),
         ];
-        for ((failures, new_ready, old_serving), want) in cases {
-            let got = verdict(failures, new_ready, old_serving);
+        for ((failures, new_ready, old_kept, stopped), want) in cases {
+            let got = verdict(failures, new_ready, old_kept, stopped);
             assert_eq!(
                 got, want,
-                "{failures} failures, {new_ready} new ready, {old_serving} old"
+                "{failures} failures, {new_ready} new ready, {old_kept} old, stopped {stopped}"
             );
         }
     }
