@@ -649,6 +649,9 @@ impl<'a> Master<'a> {
         // A count set since the HUP (TTIN, TTOU, the autoscaler) is the operator's last
         // word, as it would have survived the HUP: only the HUP's own count is undone.
         if self.target == rollback.hup_target {
+            if self.target != rollback.target {
+                log::info!("Worker count back to {}", rollback.target);
+            }
             self.target = rollback.target;
         } else {
             log::info!(

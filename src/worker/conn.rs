@@ -1861,7 +1861,9 @@ fn first_read(mut response: Response, request: &Request, ahead: &mut Option<Vec<
     let Body::Stream(mut reader) = response.take_body() else {
         return response;
     };
-    let which = format_args!("{} {}", request.method(), request.target());
+    // Named as its later reads name it (`records`), with the version.
+    let (method, target) = (request.method(), request.target());
+    let which = format_args!("{method} {target} {}", request.version().as_str());
     match out::read_first(reader.as_mut(), end, &which) {
         Ok(first) => {
             *ahead = Some(first);
@@ -1869,9 +1871,7 @@ fn first_read(mut response: Response, request: &Request, ahead: &mut Option<Vec<
         }
         Err(err) => {
             log::error!(
-                "the stream answering {} {} failed before its first byte: {err}; answered 500",
-                request.method(),
-                request.target()
+                "the stream answering {which} failed before its first byte: {err}; answered 500"
             );
             drop_guarded(reader);
             drop_guarded(response);
