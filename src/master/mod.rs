@@ -1401,15 +1401,19 @@ impl<'a> Master<'a> {
 
     /// Workers of an older generation still serving (a roll under way).
     fn old_serving(&self) -> usize {
-        self.ready_where(|w| w.generation != self.generation && w.retiring_ms.is_none())
+        self.ready_where(|w| self.kept_older(w))
     }
 
-    /// Workers of an older generation kept (not retiring), booting ones too: a HUP that
-    /// came while the generation before it was still booting (a slow application, just
-    /// started) has that generation to go back to, which serves a moment later.
+    /// Workers of an older generation kept, booting ones too: a HUP that came while the
+    /// generation before it was still booting (a slow application, just started) has
+    /// that generation to go back to, which serves a moment later.
     fn old_kept(&self) -> usize {
-        let kept = |w: &&WorkerInfo| w.generation != self.generation && w.retiring_ms.is_none();
-        self.pool.iter().filter(kept).count()
+        self.pool.iter().filter(|w| self.kept_older(w)).count()
+    }
+
+    /// Of an older generation than the current one, and not retiring.
+    fn kept_older(&self, w: &WorkerInfo) -> bool {
+        w.generation != self.generation && w.retiring_ms.is_none()
     }
 
     /// Why the master's `/healthz` fails, if it does: workers die during boot and none,
