@@ -196,6 +196,38 @@ fn usr2_then_kill_of_the_old_master_leaves_no_oldbin() {
     up.load.finish();
 }
 
+/// The same when the new master's configuration names another pidfile: the old master
+/// told it where its `.oldbin` is.
+#[test]
+fn a_killed_old_masters_oldbin_is_removed_where_the_pidfile_moved() {
+    let dir = TempDir::new("upgrade-pid-moved");
+    let file = dir.join("app.toml");
+    let (first, second) = (dir.join("a.pid"), dir.join("b.pid"));
+    let config = |pid: &std::path::Path| format!("workers = 1\npid = {:?}\n", pid.display());
+    std::fs::write(&file, config(&first)).unwrap();
+    let mut server = Launch::new().args(&["-c", file.to_str().unwrap()]).start();
+    server.wait_children(1, secs(10));
+    std::fs::write(&file, config(&second)).unwrap();
+    let new = server.usr2();
+    let written = poll_until(secs(10), || {
+        (read_pidfile(&second) == Some(new.0)).then_some(())
+    });
+    assert!(
+        written.is_some(),
+        "{} holds {:?}",
+        second.display(),
+        read_pidfile(&second)
+    );
+    let oldbin = dir.join("a.pid.oldbin");
+    assert_eq!(read_pidfile(&oldbin), Some(server.pid()));
+    server.signal(Signal::SIGKILL);
+    server.wait_exit(secs(15));
+    let line = server.wait_for_log("exited without removing", secs(10));
+    assert!(line.contains("a.pid.oldbin"), "{line}");
+    assert!(!oldbin.exists());
+    assert_eq!(read_pidfile(&second), Some(new.0));
+}
+
 /// A new master whose workers cannot boot, the old master's serving: its `/healthz` on
 /// the metrics port, which it took over, stays 200, as in the middle of any upgrade a
 /// restart would break, rather than telling a liveness probe to restart a service that

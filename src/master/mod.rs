@@ -155,8 +155,9 @@ struct Master<'a> {
     static_files: Option<StaticFiles>,
     /// The new master started by USR2, while it runs.
     new_master: Option<Pid>,
-    /// In a master started by USR2: the old master, until it is seen to be gone.
-    old_master: Option<Pid>,
+    /// In a master started by USR2: the old master, and its pidfile (`PIDFILE.oldbin`)
+    /// if it has one, until it is seen to be gone.
+    old_master: Option<(Pid, Option<std::path::PathBuf>)>,
     /// Where USR2 starts it: the directory this master was started in, by the name
     /// the shell gave it ([`reexec::start_dir`]).
     start_dir: Option<std::path::PathBuf>,
@@ -280,7 +281,7 @@ impl<'a> Master<'a> {
             access_log,
             static_files,
             new_master: None,
-            old_master: reexec::pending_parent().map(Pid::from_raw),
+            old_master: reexec::parent_and_pidfile().map(|(pid, f)| (Pid::from_raw(pid), f)),
             start_dir: reexec::start_dir(),
             oom_kills: OomKills::default(),
         })
@@ -531,24 +532,27 @@ impl<'a> Master<'a> {
 
     /// In a master started by USR2, once the old master has exited (we are re-parented):
     /// removes the `PIDFILE.oldbin` it left naming itself, which only a SIGKILL leaves
-    /// (an exit of any other kind removes it). Left there, it said an upgrade was still
-    /// pending, to a deploy script or monitor that looks for it, until the next USR2
-    /// wrote over it. nginx leaves it behind in that case.
+    /// (an exit of any other kind removes it), wherever it is: the old master said where
+    /// ([`reexec::PARENT_PIDFILE_ENV`]), so this holds when the new configuration names
+    /// another pidfile. Left there, it said an upgrade was still pending, to a deploy
+    /// script or monitor that looks for it, until the next USR2 wrote over it. nginx
+    /// leaves it behind in that case.
     fn notice_old_master_gone(&mut self) {
-        let Some(old) = self.old_master else {
+        let Some((old, _)) = &self.old_master else {
             return;
         };
-        if nix::unistd::getppid() == old {
+        if nix::unistd::getppid() == *old {
             return;
         }
-        self.old_master = None;
-        let Some(oldbin) = self.pidfile.as_ref().and_then(|p| p.remove_oldbin_of(old)) else {
+        let Some((old, Some(oldbin))) = self.old_master.take() else {
             return;
         };
-        log::warn!(
-            "The old master (pid: {old}) exited without removing {}; removed it",
-            oldbin.display()
-        );
+        if pidfile::remove_if_names(&oldbin, old) {
+            log::warn!(
+                "The old master (pid: {old}) exited without removing {}; removed it",
+                oldbin.display()
+            );
+        }
     }
 
     /// Workers that die before their loop runs are restarted with exponential backoff,
@@ -1080,11 +1084,13 @@ impl<'a> Master<'a> {
         if let Some(pidfile) = self.pidfile.as_mut() {
             pidfile.move_to_oldbin();
         }
+        let oldbin = self.pidfile.as_ref().and_then(Pidfile::absolute_path);
         let handed = reexec::Handed {
             listeners: &self.listeners,
             activated: self.activated,
             metrics: self.scrapes.as_ref().map(Scrapes::fd),
             dir: self.start_dir.as_deref(),
+            oldbin: oldbin.as_deref(),
         };
         match reexec::spawn_new_master(&handed, &self.config.argv) {
             Ok(pid) => {

@@ -92,13 +92,10 @@ impl Pidfile {
         }
     }
 
-    /// Removes `PIDFILE.oldbin` if it names `old`, the master this one replaced, which
-    /// has exited; returns its path when it did.
-    pub fn remove_oldbin_of(&self, old: Pid) -> Option<PathBuf> {
-        let oldbin = oldbin_of(&self.path);
-        let names_old =
-            read_pid(&oldbin).and_then(|pid| i32::try_from(pid).ok()) == Some(old.as_raw());
-        (names_old && std::fs::remove_file(&oldbin).is_ok()).then_some(oldbin)
+    /// Where the file is now, made absolute (from the working directory), for a new
+    /// master started elsewhere.
+    pub fn absolute_path(&self) -> Option<PathBuf> {
+        std::path::absolute(&self.path).ok()
     }
 
     fn rename(&mut self, to: PathBuf) {
@@ -151,6 +148,14 @@ fn oldbin_of(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".oldbin");
     PathBuf::from(name)
+}
+
+/// Removes the pidfile at `path` if it names `old`, a master that has exited (the one a
+/// master started by USR2 replaced, which left its `PIDFILE.oldbin`); whether it did.
+/// A file naming another process is another master's, and stays.
+pub fn remove_if_names(path: &Path, old: Pid) -> bool {
+    let names_old = read_pid(path).and_then(|pid| i32::try_from(pid).ok()) == Some(old.as_raw());
+    names_old && std::fs::remove_file(path).is_ok()
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
@@ -262,18 +267,16 @@ mod tests {
     fn only_the_old_masters_oldbin_is_removed() {
         let dir = std::env::temp_dir().join(format!("br-serve-stale-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("app.pid");
         let oldbin = dir.join("app.pid.oldbin");
-        let file = Pidfile::create(&path, std::process::id(), 0o644).unwrap();
         std::fs::write(&oldbin, "4242\n").unwrap();
-        assert_eq!(file.remove_oldbin_of(Pid::from_raw(4343)), None);
+        assert!(!remove_if_names(&oldbin, Pid::from_raw(4343)));
         assert!(oldbin.exists());
-        assert_eq!(
-            file.remove_oldbin_of(Pid::from_raw(4242)),
-            Some(oldbin.clone())
-        );
+        assert!(remove_if_names(&oldbin, Pid::from_raw(4242)));
         assert!(!oldbin.exists());
-        drop(file);
+        assert!(
+            !remove_if_names(&oldbin, Pid::from_raw(4242)),
+            "gone already"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -24,6 +24,11 @@ use crate::sys::fds::set_inheritable;
 /// The environment variable naming the master that started this one.
 pub const PARENT_ENV: &str = "BR_SERVE_PARENT";
 
+/// The environment variable naming that master's pidfile, moved to `PIDFILE.oldbin`, as
+/// an absolute path: the new master removes it should the old one die without doing so
+/// (SIGKILL), whatever pidfile the new master's own configuration names.
+pub const PARENT_PIDFILE_ENV: &str = "BR_SERVE_PARENT_PIDFILE";
+
 /// What a master hands to its successor.
 pub struct Handed<'a> {
     pub listeners: &'a [Listener],
@@ -34,6 +39,8 @@ pub struct Handed<'a> {
     /// The directory to start the new master in: [`start_dir`], when the master was
     /// started there under another name.
     pub dir: Option<&'a Path>,
+    /// This master's pidfile, as `PIDFILE.oldbin` now, absolute.
+    pub oldbin: Option<&'a Path>,
 }
 
 /// The directory this master was started in as the shell named it, when that is not
@@ -66,6 +73,7 @@ pub fn spawn_new_master(handed: &Handed, argv: &[OsString]) -> std::io::Result<u
         activated,
         metrics,
         dir,
+        oldbin,
     } = *handed;
     let fds: Vec<BorrowedFd> = listeners.iter().map(Listener::fd).collect();
     let list: Vec<String> = fds.iter().map(|fd| fd.as_raw_fd().to_string()).collect();
@@ -92,6 +100,10 @@ pub fn spawn_new_master(handed: &Handed, argv: &[OsString]) -> std::io::Result<u
     match activated {
         true => command.env(ACTIVATED_ENV, "1"),
         false => command.env_remove(ACTIVATED_ENV),
+    };
+    match oldbin {
+        Some(path) => command.env(PARENT_PIDFILE_ENV, path),
+        None => command.env_remove(PARENT_PIDFILE_ENV),
     };
     // The new master becomes systemd's main process and pets the watchdog in our place:
     // a `WATCHDOG_PID` naming us would tell it the watchdog is not its own.
@@ -153,6 +165,13 @@ pub fn holds_socket(pid: i32, inode: u64) -> bool {
     let wanted = format!("socket:[{inode}]");
     fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
         .any(|link| link.as_os_str() == wanted.as_str())
+}
+
+/// The master that started this one, while it runs and is still our parent, and where
+/// its pidfile is while the upgrade is pending (`PIDFILE.oldbin`), if it has one.
+pub fn parent_and_pidfile() -> Option<(i32, Option<PathBuf>)> {
+    let pidfile = std::env::var_os(PARENT_PIDFILE_ENV).map(PathBuf::from);
+    pending_parent().map(|pid| (pid, pidfile))
 }
 
 /// The master that started this one, while it runs and is still our parent.
