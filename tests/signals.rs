@@ -15,7 +15,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::client::{
-    Conn, RESPONSE_WITHIN, raw_connect, read_until, request, unix_answer, unix_send, unix_sent,
+    Conn, RESPONSE_WITHIN, metric_sample, raw_connect, read_until, request, unix_answer, unix_send,
+    unix_sent,
 };
 use crate::util::{Launch, Server, poll_until, secs, send_signal, unix_socket};
 
@@ -627,12 +628,23 @@ fn term_answers_the_next_request_on_a_kept_alive_connection_with_close() {
 }
 
 /// INT and QUIT: the master exits within a few seconds without awaiting the slow request,
-/// and its worker is gone too (the connection closes with no response).
+/// and its worker is gone too (the connection closes with no response), which the
+/// master's log says: nothing else records a request cut so.
 fn stops_quickly(sig: Signal) {
-    let (mut server, mut conn) = server_with_sleeper(30_000, &[]);
+    let metrics = ["--metrics-bind", "127.0.0.1:0"];
+    let (mut server, mut conn) = server_with_sleeper(30_000, &metrics);
+    let busy = || {
+        let scrape = crate::client::get(server.metrics_addr(), "/metrics").text();
+        (metric_sample::<u64>(&scrape, r#"br_serve_workers{state="busy"}"#) == 1).then_some(())
+    };
+    assert!(
+        poll_until(secs(10), busy).is_some(),
+        "the worker never ran the request"
+    );
     server.signal(sig);
     server.wait_exit(secs(5));
     conn.expect_closed(secs(5));
+    server.wait_for_log("1 worker is running a request, cut with no answer", secs(5));
 }
 
 #[test]

@@ -893,7 +893,7 @@ impl<'a> Master<'a> {
         self.stop_deadline_ms = now + delay + self.config.graceful_timeout.as_millis() as u64;
         let profile = self.config.signal_profile;
         if !graceful {
-            log::info!("Handling signal: {name}: quick stop");
+            log::info!("Handling signal: {name}: quick stop{}", self.cut_requests());
             self.phase = Phase::StoppingQuickly;
             self.drain_at_ms = None;
             return self.stop_workers(profile.quick());
@@ -910,6 +910,18 @@ impl<'a> Master<'a> {
             "Handling signal: {name}: not ready; still accepting for {delay} ms (--drain-delay), then draining"
         );
         self.drain_at_ms = Some(now + delay);
+    }
+
+    /// What a quick stop cuts, for its line: the requests the workers are running, which
+    /// end with no answer (the client sees the connection close) and no access-log line,
+    /// as the workers exit at once. Nothing else would record them.
+    fn cut_requests(&self) -> String {
+        let running = |w: &&WorkerInfo| self.scoreboard[w.slot].state() == State::Busy;
+        match self.pool.iter().filter(running).count() {
+            0 => String::new(),
+            1 => "; 1 worker is running a request, cut with no answer".to_string(),
+            n => format!("; {n} workers are running requests, cut with no answer"),
+        }
     }
 
     /// Unready tells each worker the whole server is going away, not just that worker:
