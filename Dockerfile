@@ -3,6 +3,7 @@
 #   docker build -t br-serve-img .
 #   docker run -d --name br-container -p 80:80 br-serve-img
 #   docker inspect --format '{{.State.Health.Status}}' br-container    # healthy
+#   (`starting` until the first check, 10 s after the start: --interval below)
 #
 # Two stages: a Rust toolchain builds the release binary; the runtime image holds only
 # that binary on a slim Debian of the same release (same glibc).

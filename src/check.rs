@@ -33,10 +33,16 @@ pub fn run(args: &[String]) -> ExitCode {
         return usage();
     };
     match probe(url, timeout, proxied) {
-        Ok(status) if (200..400).contains(&status) => ExitCode::SUCCESS,
-        Ok(status) => fail(&format!("{url}: status {status}")),
+        Ok((status, _)) if passes(status) => ExitCode::SUCCESS,
+        Ok((status, None)) => fail(&format!("{url}: status {status}")),
+        Ok((status, Some(why))) => fail(&format!("{url}: status {status}: {why}")),
         Err(err) => fail(&format!("{url}: {err}")),
     }
+}
+
+/// A 2xx or a 3xx.
+fn passes(status: u16) -> bool {
+    (200..400).contains(&status)
 }
 
 /// The URL, the timeout and whether to send a PROXY header, from the words after
@@ -87,9 +93,10 @@ fn split_url(url: &str) -> Result<(&str, &str), String> {
 }
 
 /// Sends the GET (after a PROXY header when `proxied`) and reads the answer's status,
-/// all within `timeout`: each step waits only for what is left of it, so a server
-/// dripping its answer cannot stretch the check.
-fn probe(url: &str, timeout: Duration, proxied: bool) -> Result<u16, String> {
+/// and for a failing one what its body says ([`reason`]), all within `timeout`: each
+/// step waits only for what is left of it, so a server dripping its answer cannot
+/// stretch the check.
+fn probe(url: &str, timeout: Duration, proxied: bool) -> Result<(u16, Option<String>), String> {
     let deadline = Deadline(Instant::now() + timeout, timeout);
     let (authority, path) = split_url(url)?;
     let with_port = if authority.contains(':') && !authority.ends_with(']') {
@@ -112,8 +119,48 @@ fn probe(url: &str, timeout: Duration, proxied: bool) -> Result<u16, String> {
         .set_write_timeout(Some(deadline.left()?))
         .and_then(|()| stream.write_all(request.as_bytes()))
         .map_err(|e| deadline.failed(e))?;
-    read_status(&mut stream, &deadline)
+    let (status, answer) = read_status(&mut stream, &deadline)?;
+    let why = match passes(status) {
+        true => None,
+        false => reason(&mut stream, answer, &deadline),
+    };
+    Ok((status, why))
 }
+
+/// The first line of a failing answer's body, printable and cut at [`MOST_REASON`]
+/// characters: the master's `/healthz` says there why it fails (`no worker is serving:
+/// workers die during boot (6 in a row)`), and this line is what `docker inspect`
+/// shows of a failed check. `answer` holds what was read from the status line on; the
+/// rest is read until the server closes (the request asked it to), [`MOST_ANSWER`]
+/// bytes or the deadline, whichever comes first.
+fn reason(stream: &mut TcpStream, mut answer: Vec<u8>, deadline: &Deadline) -> Option<String> {
+    let mut chunk = [0u8; 512];
+    while answer.len() < MOST_ANSWER {
+        let Ok(left) = deadline.left() else { break };
+        if stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let line = answer.get(end + 4..)?.split(|&b| b == b'\n').next()?;
+    let text = String::from_utf8_lossy(line);
+    let text: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MOST_REASON)
+        .collect();
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+/// The most of a failing answer read for its reason.
+const MOST_ANSWER: usize = 4096;
+
+/// The most characters of a reason shown.
+const MOST_REASON: usize = 200;
 
 /// When the check must be over, and the timeout it was given (to say it).
 struct Deadline(Instant, Duration);
@@ -141,10 +188,11 @@ impl Deadline {
     }
 }
 
-/// The final answer's status code. The status line may come in pieces: read until it is
-/// whole or the server closes. An interim answer (RFC 9110 §15.2: `103 Early Hints`) is
-/// followed by the final one, so its head is skipped.
-fn read_status(stream: &mut TcpStream, deadline: &Deadline) -> Result<u16, String> {
+/// The final answer's status code, with what was read of that answer. The status line
+/// may come in pieces: read until it is whole or the server closes. An interim answer
+/// (RFC 9110 §15.2: `103 Early Hints`) is followed by the final one, so its head is
+/// skipped.
+fn read_status(stream: &mut TcpStream, deadline: &Deadline) -> Result<(u16, Vec<u8>), String> {
     let mut head = Vec::with_capacity(STATUS_LINE_START);
     loop {
         match parse_status(&head) {
@@ -154,7 +202,7 @@ fn read_status(stream: &mut TcpStream, deadline: &Deadline) -> Result<u16, Strin
                     continue;
                 }
             }
-            Some(status) => return Ok(status),
+            Some(status) => return Ok((status, head)),
             None if head.len() >= STATUS_LINE_START => break,
             None => {}
         }
@@ -220,7 +268,27 @@ mod tests {
             b"3 X\r\n",
         ];
         let url = answering(parts, Duration::ZERO);
-        assert_eq!(probe(&url, Duration::from_secs(10), false), Ok(503));
+        assert_eq!(probe(&url, Duration::from_secs(10), false), Ok((503, None)));
+    }
+
+    /// A failing answer's reason is the first line of its body, as the master's
+    /// `/healthz` gives it; a passing answer's body is not read.
+    #[test]
+    fn a_failing_answer_says_why() {
+        let parts: &[&[u8]] = &[
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 60\r\n\r\n",
+            b"no worker is serving: workers die during boot (6 in a row)\n\x1b[2Jmore\n",
+        ];
+        let url = answering(parts, Duration::from_millis(50));
+        let why = "no worker is serving: workers die during boot (6 in a row)";
+        let got = probe(&url, Duration::from_secs(10), false);
+        assert_eq!(got, Ok((503, Some(why.to_string()))));
+        let parts: &[&[u8]] = &[b"HTTP/1.1 200 OK\r\n\r\nok\n"];
+        let url = answering(parts, Duration::ZERO);
+        assert_eq!(probe(&url, Duration::from_secs(10), false), Ok((200, None)));
+        let parts: &[&[u8]] = &[b"HTTP/1.1 500 X\r\n\r\n\x07\x07\n"];
+        let url = answering(parts, Duration::ZERO);
+        assert_eq!(probe(&url, Duration::from_secs(10), false), Ok((500, None)));
     }
 
     /// The timeout bounds the whole check: it read each byte of a dripped status line

@@ -570,6 +570,14 @@ fn check_subcommand_probes_a_url() {
         Some(1),
         "check /status/503: {status}; log:\n{log}"
     );
+    // A failing answer's body says why (the master's /healthz does), and so does the
+    // check's one line, which is what `docker inspect` shows.
+    let (status, log) = check("/status/x");
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("/status/x: status 400: status must be from 200 to 599"),
+        "{log}"
+    );
     // A server behind a TCP balancer takes requests only after a PROXY header, which
     // `--proxy-protocol` sends (a Kubernetes exec probe has no balancer in front).
     let proxied = Launch::new()
