@@ -104,6 +104,22 @@ fn access_log_is_combined_and_reopened_on_usr1() {
     assert!(read(&rotated).contains("/?before"));
 }
 
+/// A request running in its handler when the file is rotated: its line goes to the new
+/// file. The worker saw USR1 only after the handler returned, and wrote the line first,
+/// to the moved file, which logrotate's `compress` had already read: the line was lost.
+#[test]
+fn a_request_running_at_usr1_is_logged_to_the_new_file() {
+    let (dir, path, launch) = access_logged("access-running");
+    let server = launch.start();
+    let mut sleeper = server.sleeper(2000);
+    std::fs::rename(&path, dir.join("access.log.1")).unwrap();
+    server.signal(Signal::SIGUSR1);
+    server.wait_for_log("reopening log files", secs(10));
+    assert_eq!(sleeper.read_response(secs(10)).status, 200);
+    wait_line(&path, "/sleep?ms=2000");
+    assert!(!read(&dir.join("access.log.1")).contains("/sleep"));
+}
+
 /// The answer to a slow pipelined request (1 ms or more) goes out, and its line is
 /// written, before the next request's handler runs: every answer waited for the whole
 /// batch (three pipelined 300 ms requests were answered together at 0.9 s), and a worker

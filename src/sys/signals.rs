@@ -125,6 +125,9 @@ pub struct WorkerSignals {
     /// master's `--graceful-timeout` runs from about then, not from when the worker,
     /// busy in a handler, got round to it.
     pub stop_sent_ms: Arc<AtomicU64>,
+    /// Raised by USR1 (reopen the logs), for the worker to reopen before it writes the
+    /// line of a request that was running when the signal came, not after.
+    pub reopen_asked: Arc<AtomicBool>,
 }
 
 /// Whether this process is in the foreground of its controlling terminal, where every
@@ -168,6 +171,8 @@ pub fn reset_for_worker(profile: SignalProfile) -> io::Result<WorkerSignals> {
     let source = Signals::new([profile.graceful() as i32, SIGUSR1])?;
     let stop_asked = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(profile.graceful() as i32, Arc::clone(&stop_asked))?;
+    let reopen_asked = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(SIGUSR1, Arc::clone(&reopen_asked))?;
     let stop_sent_ms = Arc::new(AtomicU64::new(0));
     let sent = Arc::clone(&stop_sent_ms);
     let first = move || {
@@ -180,5 +185,6 @@ pub fn reset_for_worker(profile: SignalProfile) -> io::Result<WorkerSignals> {
         source,
         stop_asked,
         stop_sent_ms,
+        reopen_asked,
     })
 }

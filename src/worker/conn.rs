@@ -121,6 +121,9 @@ pub struct Ctx {
     /// When the graceful stop signal first came, in the scoreboard's milliseconds (0
     /// before): recorded by the signal handler itself.
     pub stop_sent_ms: Arc<AtomicU64>,
+    /// USR1 came and the logs have not been reopened since: raised by the signal
+    /// handler itself ([`Ctx::reopen_logs_if_asked`]).
+    pub reopen_asked: Arc<AtomicBool>,
     /// How long after the graceful stop signal a drain's time is up.
     pub drain_time: Duration,
     /// Every worker's slot: whether another is idle, for a client waiting behind this
@@ -346,6 +349,23 @@ impl Ctx {
         let sent_ms = self.stop_sent_ms.load(Ordering::Relaxed);
         let ago = Duration::from_millis(self.now_ms.saturating_sub(sent_ms));
         (sent_ms > 0).then(|| self.now.checked_sub(ago)).flatten()
+    }
+
+    /// USR1: reopens the error log and the access log, once per signal, whichever comes
+    /// first: the event loop's look at its signals, or an access-log line about to be
+    /// written. A request running in a handler when logrotate moved the file and sent
+    /// USR1 wrote its line after the handler returned, before the loop saw the signal:
+    /// to the moved file, which logrotate's `compress` had already read, so it was lost.
+    pub fn reopen_logs_if_asked(&mut self) {
+        if !self.reopen_asked.load(Ordering::Relaxed)
+            || !self.reopen_asked.swap(false, Ordering::Relaxed)
+        {
+            return;
+        }
+        crate::logging::reopen();
+        if let Some(log) = self.access.as_mut() {
+            log.reopen();
+        }
     }
 
     /// Moves the clock on to `now`.
@@ -777,6 +797,10 @@ impl Conn {
     /// Writes the held access-log lines of answers that end within the first `upto`
     /// bytes of output ([`Conn::close`] passes them all).
     fn log_written(&mut self, ctx: &mut Ctx, upto: u64) {
+        if ctx.access.is_none() {
+            return;
+        }
+        ctx.reopen_logs_if_asked();
         let Some(log) = ctx.access.as_mut() else {
             return;
         };

@@ -439,6 +439,7 @@ impl Worker {
         };
         let stop_asked = std::sync::Arc::clone(&signals.stop_asked);
         let stop_sent_ms = std::sync::Arc::clone(&signals.stop_sent_ms);
+        let reopen_asked = std::sync::Arc::clone(&signals.reopen_asked);
         let mut worker = Worker {
             accept_ready: vec![true; spec.listeners.len()],
             last_accepts: vec![0; spec.listeners.len()],
@@ -481,6 +482,7 @@ impl Worker {
                 closing: false,
                 stop_asked,
                 stop_sent_ms,
+                reopen_asked,
                 drain_time: before_the_kill(config.graceful_timeout),
                 board: spec.board,
                 polled_at: now,
@@ -673,12 +675,7 @@ impl Worker {
                     log::info!("received {}: draining", signals::name(graceful));
                     self.begin_drain();
                 }
-                signal_hook::consts::SIGUSR1 => {
-                    crate::logging::reopen();
-                    if let Some(log) = self.ctx.access.as_mut() {
-                        log.reopen();
-                    }
-                }
+                signal_hook::consts::SIGUSR1 => self.ctx.reopen_logs_if_asked(),
                 _ => {}
             }
         }
