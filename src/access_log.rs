@@ -145,6 +145,7 @@ impl Format {
         self.atoms.iter().filter_map(|atom| match atom {
             Atom::Referer => Some("referer"),
             Atom::UserAgent => Some("user-agent"),
+            Atom::User => Some("authorization"),
             Atom::RequestHeader(name) => Some(name.as_str()),
             _ => None,
         })
@@ -372,7 +373,11 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::
             Some(peer) => write!(out, "{}", peer.ip()),
             None => out.write_str("-"),
         },
-        Atom::Ident | Atom::User => out.write_str("-"),
+        Atom::Ident => out.write_str("-"),
+        Atom::User => match (e.header)("authorization").as_deref().and_then(basic_user) {
+            Some(user) => client(&user),
+            None => out.write_str("-"),
+        },
         Atom::Time => write_clf_time(out, e.started),
         Atom::RequestLine => client(&[e.method, b" ", e.target, b" ", e.version].concat()),
         Atom::Status => write!(out, "{}", e.status),
@@ -393,6 +398,47 @@ fn write_atom(out: &mut String, atom: &Atom, e: &Entry, escape: Escape) -> std::
         Atom::RequestHeader(name) => client(&header(name)),
         Atom::ResponseHeader(name) => client((e.response_header)(name).unwrap_or("-").as_bytes()),
     }
+}
+
+/// The user name of `Basic` credentials (RFC 7617: base64 of `user:password`), for
+/// `%(u)s` as gunicorn's `_get_user` finds it; none for another scheme, a value that is
+/// not base64, or an empty name. The password is never looked at past the colon.
+fn basic_user(authorization: &[u8]) -> Option<Vec<u8>> {
+    let (scheme, credentials) =
+        authorization.split_at(authorization.iter().position(|&b| b == b' ')?);
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return None;
+    }
+    let decoded = base64_decode(credentials.trim_ascii())?;
+    let user = decoded.split(|&b| b == b':').next()?;
+    (!user.is_empty()).then(|| user.to_vec())
+}
+
+/// RFC 4648 §4 base64 (the standard alphabet, padding optional); none for any other byte.
+fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let text = text
+        .strip_suffix(b"==")
+        .or_else(|| text.strip_suffix(b"="))
+        .unwrap_or(text);
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &c in text {
+        let sextet = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6 | u32::from(sextet)) & 0xFFFF;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
 }
 
 /// The path and the query (empty when there is none) of a target, as gunicorn's
@@ -948,6 +994,35 @@ mod tests {
             json.line(&entry(&header)),
             "{\"{content-type}o\":\"text/plain\"}\n"
         );
+    }
+
+    /// `%(u)s` is the user of `Basic` credentials, as gunicorn logs it; `-` for anything
+    /// else, and escaped like any client text.
+    #[test]
+    fn the_user_is_taken_from_basic_credentials() {
+        let user = |authorization: &'static [u8]| {
+            let header =
+                move |name: &str| (name == "authorization").then_some(Cow::from(authorization));
+            Format::parse("%(u)s", false).unwrap().line(&entry(&header))
+        };
+        assert_eq!(user(b"Basic YWxpY2U6c2VjcmV0"), "alice\n"); // alice:secret
+        assert_eq!(user(b"basic  YWxpY2U6c2VjcmV0 "), "alice\n");
+        assert_eq!(user(b"Basic Ym9i"), "bob\n"); // no colon: all of it
+        assert_eq!(user(b"Basic ZXZlIjoxOjI="), "eve\\x22\n"); // eve":1:2
+        assert_eq!(user(b"Basic OnB3"), "-\n"); // :pw, no name
+        assert_eq!(user(b"Basic !!!!"), "-\n");
+        assert_eq!(user(b"Bearer YWxpY2U6c2VjcmV0"), "-\n");
+        assert_eq!(user(b"Basic"), "-\n");
+        let none = Format::parse("%(u)s", false)
+            .unwrap()
+            .line(&entry(&|_| None));
+        assert_eq!(none, "-\n");
+        assert_eq!(
+            base64_decode(b"aGVsbG8gd29ybGQ="),
+            Some(b"hello world".to_vec())
+        );
+        assert_eq!(base64_decode(b"aGk"), Some(b"hi".to_vec()));
+        assert_eq!(base64_decode(b""), Some(Vec::new()));
     }
 
     #[test]

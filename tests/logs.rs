@@ -104,6 +104,20 @@ fn access_log_is_combined_and_reopened_on_usr1() {
     assert!(read(&rotated).contains("/?before"));
 }
 
+/// `%(u)s`, in the default format, is the user of `Basic` credentials, as gunicorn logs
+/// it (the password never is).
+#[test]
+fn the_basic_auth_user_is_logged() {
+    let (_dir, path, launch) = access_logged("access-user-name");
+    let server = launch.start();
+    let credentials = "Authorization: Basic YWxpY2U6c2VjcmV0"; // alice:secret
+    let wire = request("GET", "/?who", &[credentials, "Connection: close"], b"");
+    assert_eq!(status_of(&server, &wire), 200);
+    let line = wait_line(&path, "/?who");
+    assert!(line.starts_with("127.0.0.1 - alice ["), "{line}");
+    assert!(!line.contains("secret") && !line.contains("YWxp"), "{line}");
+}
+
 /// A request running in its handler when the file is rotated: its line goes to the new
 /// file. The worker saw USR1 only after the handler returned, and wrote the line first,
 /// to the moved file, which logrotate's `compress` had already read: the line was lost.
