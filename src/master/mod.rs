@@ -598,9 +598,7 @@ impl<'a> Master<'a> {
              HUP to try again at once)",
             self.generation
         );
-        self.reload_error = Some(format!("{why}, with nothing older to go back to"));
-        let status = self.status(self.serving());
-        self.systemd.reload_failed(&status);
+        self.report_reload_failed(format!("{why}, with nothing older to go back to"));
     }
 
     /// A HUP's generation cannot boot while an older one serves: back to the
@@ -632,9 +630,7 @@ impl<'a> Master<'a> {
         let pids: Vec<Pid> = abandoned.map(|w| w.pid).collect();
         pids.into_iter().for_each(|pid| self.retire(pid));
         self.retry_now();
-        self.reload_error = Some(format!("{why}, so it was abandoned"));
-        let status = self.status(self.serving());
-        self.systemd.reload_failed(&status);
+        self.report_reload_failed(format!("{why}, so it was abandoned"));
     }
 
     /// Puts back what a HUP replaced (see [`Master::keep_for_rollback`]).
@@ -1063,7 +1059,13 @@ impl<'a> Master<'a> {
             log::error!("Reload failed, keeping the current workers: {err}");
             self.retry_now();
         }
-        self.reload_error = Some(err.to_string());
+        self.report_reload_failed(err.to_string());
+    }
+
+    /// A reload failed, for `why`: kept in the status line until one succeeds, and told
+    /// to systemd, whose `RELOADING=1` (and `systemctl reload`) waits for the `READY=1`.
+    fn report_reload_failed(&mut self, why: String) {
+        self.reload_error = Some(why);
         let status = self.status(self.serving());
         self.systemd.reload_failed(&status);
     }

@@ -1712,11 +1712,14 @@ fn records(
         (Some(log), Some(started)) => Some(line_for(log, request, response, started)),
         _ => None,
     };
-    let answering = is_stream(response.body()).then(|| {
-        let (method, target) = (request.method(), request.target());
-        format!("{method} {target} {}", request.version().as_str())
-    });
+    let answering = is_stream(response.body()).then(|| stream_label(request));
     (line, answering)
+}
+
+/// How the log and the scoreboard name the request a stream answers, at every read.
+fn stream_label(request: &Request) -> String {
+    let (method, target) = (request.method(), request.target());
+    format!("{method} {target} {}", request.version().as_str())
 }
 
 /// The access-log line of a request, held until its answer is written: the answer's
@@ -1885,9 +1888,7 @@ fn first_read(mut response: Response, request: &Request, ahead: &mut Option<Vec<
     let Body::Stream(mut reader) = response.take_body() else {
         return response;
     };
-    // Named as its later reads name it (`records`), with the version.
-    let (method, target) = (request.method(), request.target());
-    let which = format_args!("{method} {target} {}", request.version().as_str());
+    let which = stream_label(request);
     match out::read_first(reader.as_mut(), end, &which) {
         Ok(first) => {
             *ahead = Some(first);
