@@ -141,7 +141,7 @@ pub(super) enum Outcome {
 /// only (§14.2: not to HEAD).
 pub(super) fn evaluate(c: &Conditions, file: &FileInfo, method: &str, now: i64) -> Outcome {
     let safe = matches!(method, "GET" | "HEAD");
-    if let Some(outcome) = preconditions(c, file, safe, now) {
+    if let Some(outcome) = preconditions(c, Some(file), safe, now) {
         return outcome;
     }
     match c.range {
@@ -158,20 +158,34 @@ pub(super) fn evaluate(c: &Conditions, file: &FileInfo, method: &str, now: i64) 
     }
 }
 
-/// Steps 1 to 4 of RFC 9110 §13.2.2. `safe` is a GET or HEAD: for those a matching
-/// If-None-Match is 304, for any other method 412 (§13.1.2), and If-Modified-Since is
-/// ignored for any other method (§13.1.3). (The static app answers only GET and HEAD; a
-/// handler's [`send_file`](super::send_file) may be called for any.)
-fn preconditions(c: &Conditions, file: &FileInfo, safe: bool, now: i64) -> Option<Outcome> {
-    // Invalid dates are ignored (§13.1.3, §13.1.4), as if the field were absent.
-    let date = |value: Option<&str>| value.and_then(|v| parse_http_date(v, now));
+/// Steps 1 to 4 of RFC 9110 §13.2.2 for a representation that has no validator: a
+/// directory listing, with neither an entity tag nor a modification date. `If-Match: *`
+/// holds (the listing exists) and any list of tags fails it (§13.1.1: 412); `If-None-Match:
+/// *` matches (304 for GET and HEAD) and a list does not; the dates are ignored, as
+/// §13.1.3 and §13.1.4 say when there is no modification date. nginx's autoindex answers
+/// the same 412.
+pub(super) fn evaluate_unvalidated(c: &Conditions, method: &str, now: i64) -> Option<Outcome> {
+    preconditions(c, None, matches!(method, "GET" | "HEAD"), now)
+}
+
+/// Steps 1 to 4 of RFC 9110 §13.2.2, against `file`'s validators, or none. `safe` is a GET
+/// or HEAD: for those a matching If-None-Match is 304, for any other method 412
+/// (§13.1.2), and If-Modified-Since is ignored for any other method (§13.1.3). (The
+/// static app answers only GET and HEAD; a handler's [`send_file`](super::send_file) may
+/// be called for any.)
+fn preconditions(c: &Conditions, file: Option<&FileInfo>, safe: bool, now: i64) -> Option<Outcome> {
+    // Invalid dates are ignored (§13.1.3, §13.1.4), as if the field were absent; so are
+    // valid ones when there is no modification date to compare them with.
+    let modified = file.map(|f| f.last_modified);
+    let date = |value: Option<&str>| value.and_then(|v| parse_http_date(v, now)).zip(modified);
+    let etag = file.map(|f| f.etag.as_str());
     if let Some(list) = c.if_match.as_deref() {
         // §13.1.1: strong comparison.
-        if !etag_list_matches(list, &file.etag, false) {
+        if !etag_list_matches(list, etag, false) {
             return Some(Outcome::PreconditionFailed);
         }
-    } else if let Some(since) = date(c.if_unmodified_since) {
-        if file.last_modified > since {
+    } else if let Some((since, modified)) = date(c.if_unmodified_since) {
+        if modified > since {
             return Some(Outcome::PreconditionFailed);
         }
     }
@@ -182,11 +196,11 @@ fn preconditions(c: &Conditions, file: &FileInfo, safe: bool, now: i64) -> Optio
     };
     if let Some(list) = c.if_none_match.as_deref() {
         // §13.1.2: weak comparison. If-Modified-Since is then ignored, even on no match.
-        if etag_list_matches(list, &file.etag, true) {
+        if etag_list_matches(list, etag, true) {
             return Some(not_modified);
         }
-    } else if let Some(since) = date(c.if_modified_since).filter(|_| safe) {
-        if file.last_modified <= since {
+    } else if let Some((since, modified)) = date(c.if_modified_since).filter(|_| safe) {
+        if modified <= since {
             return Some(Outcome::NotModified);
         }
     }
@@ -194,12 +208,13 @@ fn preconditions(c: &Conditions, file: &FileInfo, safe: bool, now: i64) -> Optio
 }
 
 /// Whether `list`, an If-Match or If-None-Match value (`*` or a comma-separated list of
-/// entity-tags, RFC 9110 §8.8.3), matches `etag` (ours, strong and quoted). With `weak`
+/// entity-tags, RFC 9110 §8.8.3), matches `etag` (ours, strong and quoted; `None` for a
+/// representation without one, which only `*` matches). With `weak`
 /// the `W/` prefix is disregarded (§8.8.3.2 weak comparison); without it a weak tag
 /// never matches. A malformed list (`"abc"junk`) matches nothing, wherever the bad element
 /// is: its tags before the bad one counted, and `"abc"junk` fulfilled an If-Match that
 /// `"x"junk, "abc"` failed, as nginx's reading does not.
-fn etag_list_matches(list: &str, etag: &str, weak: bool) -> bool {
+fn etag_list_matches(list: &str, etag: Option<&str>, weak: bool) -> bool {
     let list = trim_ows_text(list);
     if list == "*" {
         return true;
@@ -222,7 +237,8 @@ fn etag_list_matches(list: &str, etag: &str, weak: bool) -> bool {
         let Some(end) = inner.iter().position(|&b| b == b'"') else {
             return false;
         };
-        matched |= &tagged[..end + 2] == etag.as_bytes() && (weak || !is_weak);
+        matched |=
+            etag.is_some_and(|etag| &tagged[..end + 2] == etag.as_bytes()) && (weak || !is_weak);
         rest = trim_start_bytes(&inner[end + 1..], b" \t");
         if !rest.is_empty() && rest[0] != b',' {
             return false;
@@ -461,11 +477,20 @@ mod tests {
         ];
         for (list, strong, weak) in cases {
             assert_eq!(
-                etag_list_matches(list, ours, false),
+                etag_list_matches(list, Some(ours), false),
                 strong,
                 "strong {list:?}"
             );
-            assert_eq!(etag_list_matches(list, ours, true), weak, "weak {list:?}");
+            assert_eq!(
+                etag_list_matches(list, Some(ours), true),
+                weak,
+                "weak {list:?}"
+            );
+            assert_eq!(
+                etag_list_matches(list, None, true),
+                list.trim() == "*",
+                "{list:?}"
+            );
         }
     }
 

@@ -10,24 +10,33 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::NOSNIFF;
+use super::conditional::{Conditions, Outcome, evaluate_unvalidated};
 use super::path::{
     Reject, Target, by_descriptor, check_segment, confine, open_dir, percent_decode,
 };
-use crate::http::Response;
+use super::{NOSNIFF, plain, unix_now};
+use crate::http::{Request, Response};
 
 /// A listing stops after this many entries, so a huge directory cannot make one
 /// response, or one worker's memory, unbounded.
 const LISTING_LIMIT: usize = 10_000;
 
-/// The listing page for `dir`, a directory under the canonical `root`, requested as
-/// `url_path` (which ends in `/`).
-pub(super) fn listing(url_path: &str, dir: &Path, root: &Path) -> Response {
+/// The listing page for `dir`, a directory under the canonical `root`, requested by `req`
+/// (whose path ends in `/`). Its preconditions are weighed once the directory is open,
+/// the answer it would have had a 200 (RFC 9110 §13.2.1): a page without validators
+/// fails any `If-Match` list (412) and matches `If-None-Match: *` (304).
+pub(super) fn listing(req: &Request, dir: &Path, root: &Path) -> Response {
     let opened = match open_dir(dir) {
         Ok(opened) => opened,
         Err(reject) => return reject.response(),
     };
-    match listing_html(url_path, &by_descriptor(&opened), root) {
+    let conditions = Conditions::from_request(req);
+    match evaluate_unvalidated(&conditions, req.method(), unix_now()) {
+        Some(Outcome::NotModified) => return Response::new(304),
+        Some(_) => return plain(412, "precondition failed\n"),
+        None => {}
+    }
+    match listing_html(req.path(), &by_descriptor(&opened), root) {
         Ok(html) => Response::bytes(200, "text/html; charset=utf-8", html.into_bytes())
             .with_header(NOSNIFF.0, NOSNIFF.1),
         Err(err) => Reject::from_io(&err).response(),

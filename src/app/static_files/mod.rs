@@ -519,7 +519,7 @@ impl StaticFiles {
         match confine(&self.root, &dir.join(INDEX_FILE)) {
             Ok(Target::File(index)) => serve_file(req, &index, mime_type(Path::new(INDEX_FILE))),
             Ok(Target::Dir(_)) | Err(Reject::NotFound) if self.listing => {
-                listing(req.path(), dir, &self.root)
+                listing(req, dir, &self.root)
             }
             Ok(Target::Dir(_)) => Reject::NotFound.response(),
             Err(reject) => reject.response(),
@@ -1094,6 +1094,38 @@ mod tests {
         }
         assert_eq!(get(&mut app, "GET", "/withindex/", &[]), (200, 3));
         assert_eq!(get(&mut app, "GET", "/", &[]), (200, 14));
+    }
+
+    #[test]
+    fn a_listing_has_no_validator_to_match() {
+        let (_tmp, www) = fixture();
+        let mut app = StaticFiles::new(&www, true).expect("root");
+        let date = http_date(unix_now());
+        // (request headers, status); the same for HEAD.
+        let cases: &[(&[(&str, &str)], u16)] = &[
+            (&[("If-Match", "\"x\"")], 412),
+            (&[("If-Match", "W/\"x\", \"y\"")], 412),
+            (&[("If-Match", "*")], 200),
+            (&[("If-None-Match", "*")], 304),
+            (&[("If-None-Match", "\"x\"")], 200),
+            // No modification date to compare with: the dates are ignored.
+            (
+                &[("If-Unmodified-Since", "Sun, 06 Nov 1994 08:49:37 GMT")],
+                200,
+            ),
+            (&[("If-Modified-Since", &date)], 200),
+        ];
+        for (headers, status) in cases {
+            for method in ["GET", "HEAD"] {
+                let got = get(&mut app, method, "/sub/", headers).0;
+                assert_eq!(got, *status, "{method} {headers:?}");
+            }
+        }
+        // A directory that cannot be listed is a 404 whatever the conditions (§13.2.1).
+        assert_eq!(
+            get(&mut app, "GET", "/.git/", &[("If-Match", "\"x\"")]).0,
+            404
+        );
     }
 
     #[test]
