@@ -1054,7 +1054,7 @@ impl Conn {
         let head = head.with_peer_addr(self.peer);
         let early = match server_answers(&head, ctx) {
             true => None,
-            false => call_before_body(ctx.handler.as_mut(), &head),
+            false => call_before_body(ctx.handler.as_mut(), &head, ctx.now),
         };
         if early.is_some() {
             // The application's answer, counted as one from `handle` is (the metrics,
@@ -1517,7 +1517,12 @@ impl Conn {
             Body::File { file, offset, len } => {
                 if let Err(err) = self.out.push_file(file, offset, len) {
                     // The head is queued; without its body the only honest end is a close.
-                    log::warn!("cannot read the file for a response: {err}; closing");
+                    // Said at most once a second: a deploy rewriting files in place under
+                    // load would otherwise log one a request.
+                    static LAST: AtomicU64 = AtomicU64::new(0);
+                    if crate::logging::once_a_second(&LAST) {
+                        log::warn!("cannot read the file for a response: {err}; closing");
+                    }
                     self.phase = Phase::Closing;
                 }
             }
@@ -1842,7 +1847,7 @@ fn dispatch(ctx: &mut Ctx, request: &Request) -> Response {
         ("OPTIONS", "*") => Response::new(200),
         _ => match ctx.metrics.as_ref().filter(|m| m.serves(request.path())) {
             Some(metrics) => metrics.respond(request),
-            None => call_handler(ctx.handler.as_mut(), request),
+            None => call_handler(ctx.handler.as_mut(), request, ctx.now),
         },
     }
 }
@@ -1860,10 +1865,16 @@ fn shed(ctx: &Ctx) -> Response {
     .with_header("Retry-After", "1")
 }
 
-/// Calls the application; a panic becomes a 500 and the worker lives on.
-fn call_handler(handler: &mut dyn Handler, request: &Request) -> Response {
+/// Calls the application, from `began`; a panic becomes a 500 and the worker lives on.
+fn call_handler(handler: &mut dyn Handler, request: &Request, began: Instant) -> Response {
     let outcome = catch_unwind(AssertUnwindSafe(|| handler.handle(request)));
-    checked(outcome, "on", request.method(), request.target())
+    let call = Call {
+        when: "on",
+        method: request.method(),
+        target: request.target(),
+        began,
+    };
+    checked(outcome, &call)
 }
 
 /// Makes a stream's first read now, while the request is still the handler's, before
@@ -1905,33 +1916,48 @@ fn first_read(mut response: Response, request: &Request, ahead: &mut Option<Vec<
     }
 }
 
-/// The application's answer before a body is read ([`Handler::before_body`]), if any.
-fn call_before_body(handler: &mut dyn Handler, head: &RequestHead) -> Option<Response> {
+/// The application's answer before a body is read ([`Handler::before_body`]), if any;
+/// called from `began`.
+fn call_before_body(
+    handler: &mut dyn Handler,
+    head: &RequestHead,
+    began: Instant,
+) -> Option<Response> {
     let outcome = catch_unwind(AssertUnwindSafe(|| handler.before_body(head))).transpose()?;
-    Some(checked(
-        outcome,
-        "before the body of",
-        head.method(),
-        head.target(),
-    ))
+    let call = Call {
+        when: "before the body of",
+        method: head.method(),
+        target: head.target(),
+        began,
+    };
+    Some(checked(outcome, &call))
+}
+
+/// One call into the application, for what its answer is checked against and the log.
+struct Call<'a> {
+    /// "on" or "before the body of", as the log says it.
+    when: &'static str,
+    method: &'a str,
+    target: &'a str,
+    /// When the call began.
+    began: Instant,
 }
 
 /// What a call into the application returned, made safe to send: a panic, or a
 /// response that cannot go out as it is, is logged and answered 500, and the worker
-/// serves on.
-fn checked(
-    outcome: std::thread::Result<Response>,
-    when: &str,
-    method: &str,
-    target: &str,
-) -> Response {
+/// serves on; a file that changed while the call ran is a 503 ([`file_changed`]).
+fn checked(outcome: std::thread::Result<Response>, call: &Call) -> Response {
     let failed = match outcome {
-        Ok(response) => match unsendable(&response) {
+        Ok(response) => match unsendable(&response, call.began) {
             None => {
-                warn_invalid_fields(&response, method, target);
+                warn_invalid_fields(&response, call.method, call.target);
                 return response;
             }
-            Some(why) => {
+            Some(Unsendable::Changed(why)) => {
+                drop_guarded(response);
+                return file_changed(&why, call);
+            }
+            Some(Unsendable::Fault(why)) => {
                 drop_guarded(response);
                 why
             }
@@ -1941,8 +1967,37 @@ fn checked(
             "panicked".to_string()
         }
     };
+    let Call {
+        when,
+        method,
+        target,
+        ..
+    } = call;
     log::error!("handler {failed} {when} {method} {target}; answered 500");
     internal_error()
+}
+
+/// The answer to a file body that shrank after it was measured, while the application
+/// ran: a writer rewrote the file in place (`cp`, `>` and `rsync --inplace` truncate it
+/// first), so the bytes promised are no longer there. Not the application's fault, so
+/// not its 500: a 503 with `Retry-After: 1`, as the next try reads the new file whole,
+/// and a warning at most once a second (a deploy rewriting files under load would
+/// otherwise log one a request). nginx sends such a head and closes short.
+fn file_changed(why: &str, call: &Call) -> Response {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    if crate::logging::once_a_second(&LAST) {
+        let Call { method, target, .. } = call;
+        log::warn!(
+            "the file answering {method} {target} changed while being served ({why}): \
+             rewritten in place? answered 503; a deploy that renames new files into place \
+             never shows a half-written one"
+        );
+    }
+    Response::text(
+        503,
+        "503 Service Unavailable: the file changed while being read\n",
+    )
+    .with_header("Retry-After", "1")
 }
 
 /// The 500 for an application's answer that cannot be sent.
@@ -1983,27 +2038,64 @@ pub(super) fn drop_guarded<T>(value: T) {
     }
 }
 
+/// Why a response cannot go out as it is.
+#[derive(Debug, PartialEq, Eq)]
+enum Unsendable {
+    /// The application's mistake.
+    Fault(String),
+    /// A file body shorter than promised that changed after the call began.
+    Changed(String),
+}
+
 /// Why a handler's response cannot go out as it is, found before any of it is written
-/// (a 500 is still possible then, and the access log records what is sent): a status
-/// outside 200-599 (a 1xx is interim, never the answer: RFC 9110 §15.2), or a file body
-/// that cannot be sent whole: not a regular file open for reading, or holding fewer bytes
-/// than promised, either of which would leave the head's Content-Length unmet.
-fn unsendable(response: &Response) -> Option<String> {
+/// (another answer is still possible then, and the access log records what is sent): a
+/// status outside 200-599 (a 1xx is interim, never the answer: RFC 9110 §15.2), or a
+/// file body that cannot be sent whole: not a regular file open for reading, or holding
+/// fewer bytes than promised, either of which would leave the head's Content-Length
+/// unmet. Fewer bytes in a file whose status changed (its ctime) after the call began
+/// at `began` are a writer's doing, not the application's: [`Unsendable::Changed`].
+fn unsendable(response: &Response, began: Instant) -> Option<Unsendable> {
     let status = response.status();
     if !(200..=599).contains(&status) {
-        return Some(format!("answered {status}, not a final status"));
+        return Some(Unsendable::Fault(format!(
+            "answered {status}, not a final status"
+        )));
     }
     let Body::File { file, offset, len } = response.body() else {
         return None;
     };
-    let meta = file.metadata().ok().filter(|meta| meta.is_file());
-    if meta.is_none() || !open_for_reading(file) {
-        return Some("sent a file body that is not a regular file open for reading".into());
-    }
-    let size = meta.map_or(0, |meta| meta.len());
+    let Some(meta) = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file() && open_for_reading(file))
+    else {
+        let why = "sent a file body that is not a regular file open for reading";
+        return Some(Unsendable::Fault(why.into()));
+    };
+    let size = meta.len();
     let end = offset.checked_add(*len);
-    (end.is_none_or(|end| end > size))
-        .then(|| format!("sent a file of {size} bytes as {len} bytes from {offset}"))
+    if end.is_some_and(|end| end <= size) {
+        return None;
+    }
+    let why = format!("a file of {size} bytes sent as {len} bytes from {offset}");
+    // File times come from a coarse clock, a tick or more behind: a second's margin.
+    let since = SystemTime::now().checked_sub(began.elapsed() + Duration::from_secs(1));
+    Some(
+        match end.is_some() && since.is_some_and(|t| changed_after(&meta, t)) {
+            true => Unsendable::Changed(why),
+            false => Unsendable::Fault(format!("sent {why}")),
+        },
+    )
+}
+
+/// Whether a file's status changed (its ctime: a truncation, a write) after `since`.
+fn changed_after(meta: &std::fs::Metadata, since: SystemTime) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let changed = u64::try_from(meta.ctime())
+        .ok()
+        .zip(u32::try_from(meta.ctime_nsec()).ok())
+        .map(|(secs, nanos)| UNIX_EPOCH + Duration::new(secs, nanos));
+    changed.is_some_and(|changed| changed >= since)
 }
 
 /// Whether a file was opened for reading (not `O_WRONLY`, not `O_PATH`), as sendfile
@@ -2057,7 +2149,10 @@ mod tests {
         let raw = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
         let head = crate::http::parse_head(raw, &crate::http::Limits::default());
         let request = Request::new(head.unwrap().unwrap(), Vec::new(), None);
-        assert_eq!(call_handler(&mut handler, &request).status(), 500);
+        assert_eq!(
+            call_handler(&mut handler, &request, Instant::now()).status(),
+            500
+        );
     }
 
     /// `before_body` answers as `handle` does: its panic, or a response that cannot be
@@ -2081,7 +2176,8 @@ mod tests {
         let head = crate::http::parse_head(raw, &Limits::default())
             .unwrap()
             .unwrap();
-        let status = |n| call_before_body(&mut Screen(n), &head).map(|r| r.status());
+        let status =
+            |n| call_before_body(&mut Screen(n), &head, Instant::now()).map(|r| r.status());
         assert_eq!(status(0), None);
         assert_eq!(status(1), Some(500));
         assert_eq!(status(103), Some(500));
@@ -2170,8 +2266,44 @@ mod tests {
             ("an O_PATH descriptor", path_only(), true),
         ];
         for (name, response, want) in cases {
-            assert_eq!(unsendable(&response).is_some(), want, "{name}");
+            assert_eq!(
+                unsendable(&response, Instant::now()).is_some(),
+                want,
+                "{name}"
+            );
         }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A file shorter than promised is the application's fault, unless it changed while
+    /// the application ran: a file rewritten in place under the static app.
+    #[test]
+    fn a_file_that_shrank_during_the_call_is_not_the_applications_fault() {
+        let path = std::env::temp_dir().join(format!("br-serve-shrank-{}", std::process::id()));
+        std::fs::write(&path, "0123456789").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let began = Instant::now();
+        std::fs::write(&path, "0123").unwrap();
+        let response = Response::new(200).with_body(Body::File {
+            file,
+            offset: 0,
+            len: 10,
+        });
+        let why = "a file of 4 bytes sent as 10 bytes from 0".to_string();
+        assert_eq!(unsendable(&response, began), Some(Unsendable::Changed(why)));
+        let meta = std::fs::metadata(&path).unwrap();
+        let now = SystemTime::now();
+        assert!(changed_after(&meta, now - Duration::from_secs(10)));
+        assert!(!changed_after(&meta, now + Duration::from_secs(10)));
+        let call = Call {
+            when: "on",
+            method: "GET",
+            target: "/f",
+            began,
+        };
+        let answer = checked(Ok(response), &call);
+        assert_eq!(answer.status(), 503);
+        assert!(answer.headers().any(|h| h == ("Retry-After", "1")));
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -197,7 +197,13 @@ impl OutQueue {
             if let Err(err) = file.read_exact_at(&mut buf[start..], offset) {
                 // Never send the zeros the buffer was padded with.
                 buf.truncate(start);
-                return Err(err);
+                return Err(match err.kind() {
+                    io::ErrorKind::UnexpectedEof => io::Error::new(
+                        err.kind(),
+                        "it was truncated after it was measured (rewritten in place?)",
+                    ),
+                    _ => err,
+                });
             }
             self.pending += remaining;
             return Ok(());
@@ -662,5 +668,28 @@ mod tests {
         assert_eq!((first.len(), overran), (STREAM_READ, false));
         let (last, overran) = read(&long, STREAM_READ as u64 - 1).expect("a read");
         assert_eq!((last.len(), overran), (STREAM_READ - 1, true));
+    }
+
+    /// A small file is copied into the output at once; one cut short since it was
+    /// measured queues none of its bytes (never the padding), and says why.
+    #[test]
+    fn a_small_file_truncated_before_its_copy_queues_nothing() {
+        let path = std::env::temp_dir().join(format!("br-serve-out-{}", std::process::id()));
+        std::fs::write(&path, "0123").unwrap();
+        let mut out = OutQueue::default();
+        out.push_file(File::open(&path).unwrap(), 1, 3)
+            .expect("whole");
+        assert_eq!(out.pending(), 3);
+        let err = out
+            .push_file(File::open(&path).unwrap(), 0, 10)
+            .expect_err("short");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(
+            err.to_string().contains("truncated after it was measured"),
+            "{err}"
+        );
+        assert_eq!(out.pending(), 3);
+        assert!(matches!(out.segments.back(), Some(Segment::Bytes(b)) if b == b"123"));
+        std::fs::remove_file(&path).unwrap();
     }
 }
