@@ -561,6 +561,16 @@ impl AccessLog {
     pub fn reopen(&mut self) {
         self.sink.reopen();
     }
+
+    /// A HUP changed `--user`: the file goes to `owner` ([`LogPath::hand_to`]).
+    pub fn hand_to(&mut self, owner: Option<Uid>) {
+        let sink = &mut self.sink;
+        if let (Some(path), Some(file)) = (sink.path.as_mut(), sink.file.as_ref()) {
+            if let Err(err) = path.hand_to(owner, file) {
+                log::warn!("cannot hand {} to --user: {err}", path.path.display());
+            }
+        }
+    }
 }
 
 /// Writes all of `bytes` (one `write` for a line, but for a pipe's partial write or a
@@ -732,6 +742,14 @@ impl LogPath {
             mode: config.file_mode(),
             owner,
         }
+    }
+
+    /// A HUP changed `--user`: `file`, open now, and each file USR1 opens from now on go
+    /// to `owner`, who must be able to open them again (with none, the workers run as
+    /// root, who can: nothing changes hands).
+    pub fn hand_to(&mut self, owner: Option<Uid>, file: &File) -> std::io::Result<()> {
+        self.owner = owner;
+        owner.map_or(Ok(()), |uid| give_log_file(file, uid))
     }
 
     /// Opens the file for appending: `O_APPEND` makes each `write` land whole at the

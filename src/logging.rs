@@ -182,6 +182,21 @@ pub(crate) fn reopen() {
     }
 }
 
+/// A HUP changed `--user`: the error log file goes to `owner` ([`LogPath::hand_to`]). A
+/// failure is logged once the lock is let go, as [`reopen`]'s is.
+pub(crate) fn hand_to(owner: Option<nix::unistd::Uid>) {
+    let failed = match lock().as_mut() {
+        Some((log, file)) => log.hand_to(owner, file).err().map(|err| {
+            let path = log.path.display();
+            format!("cannot hand {path} to --user: {err}")
+        }),
+        None => None,
+    };
+    if let Some(why) = failed {
+        log::warn!("{why}");
+    }
+}
+
 fn lock() -> std::sync::MutexGuard<'static, Option<(LogPath, File)>> {
     FILE.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

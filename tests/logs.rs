@@ -263,6 +263,57 @@ fn a_log_file_given_to_the_user_keeps_its_group() {
     assert!(written.is_some(), "no line in the new access.log");
 }
 
+/// A HUP that sets `user` hands the log files to that user, as a start does: they stayed
+/// root's, so at the next USR1 after a rotation every worker, running as nobody by then,
+/// failed to open the new files ("cannot reopen ...: Permission denied") and went on
+/// writing to the rotated ones, which logrotate's `compress` had already read.
+#[test]
+fn a_hup_that_sets_a_user_hands_the_logs_to_it() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return eprintln!("skipped: --user needs root");
+    }
+    let dir = TempDir::new("log-hup-user");
+    let (access, errors) = (dir.join("access.log"), dir.join("error.log"));
+    let config = dir.join("br-serve.toml");
+    std::fs::write(&config, "workers = 1\n").unwrap();
+    let server = Launch::new()
+        .args(&["-c", config.to_str().unwrap()])
+        .args(&["--access-logfile", access.to_str().unwrap()])
+        .error_logfile(&errors)
+        .start();
+    std::fs::write(&config, "workers = 1\nuser = \"nobody\"\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log("serving, generation 2", secs(10));
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("nobody")
+        .uid
+        .as_raw();
+    let owner = |path: &Path| std::fs::metadata(path).map(|m| m.uid()).ok();
+    assert_eq!(
+        (owner(&access), owner(&errors)),
+        (Some(nobody), Some(nobody))
+    );
+    // Rotated as logrotate's `create` does it: new files, root's.
+    for path in [&access, &errors] {
+        std::fs::rename(path, path.with_extension("log.1")).unwrap();
+        std::fs::write(path, "").unwrap();
+    }
+    server.signal(Signal::SIGUSR1);
+    let written = poll_until(secs(10), || {
+        assert_eq!(get_with_agent(&server, "/?after", "agent/2"), 200);
+        read(&access).contains("/?after").then_some(())
+    });
+    let logs = format!("{}{}", read(&errors.with_extension("log.1")), read(&errors));
+    assert!(written.is_some(), "no line in the new access.log:\n{logs}");
+    assert!(!logs.contains("cannot reopen"), "{logs}");
+    assert_eq!(
+        (owner(&access), owner(&errors)),
+        (Some(nobody), Some(nobody))
+    );
+}
+
 /// A FIFO that no process reads, at a log's path, blocked the master in open(2) until a
 /// reader came: before the start (signals and all), and at a USR1 after a rotation,
 /// supervising nothing meanwhile. Now the open fails, and says why.

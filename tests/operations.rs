@@ -808,6 +808,15 @@ fn static_files_served_as_root_are_warned_of() {
         let said = server.log().iter().any(|line| line.contains(warning));
         assert_eq!(said, warned, "{user:?}: {:#?}", server.log());
     }
+    // And when a HUP turns `--static` on.
+    let config = dir.join("br-serve.toml");
+    std::fs::write(&config, "workers = 1\n").expect("write");
+    let server = Launch::new()
+        .args(&["-c", config.to_str().expect("a UTF-8 temporary path")])
+        .start();
+    std::fs::write(&config, format!("workers = 1\nstatic = {shown:?}\n")).expect("write");
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log(warning, secs(10));
 }
 
 #[test]

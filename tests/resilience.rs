@@ -412,6 +412,35 @@ fn the_open_file_limit_is_fitted_to_worker_connections() {
     );
 }
 
+/// A HUP that raises `--worker-connections` fits the open-file limit to it as a start
+/// does: the new workers kept the old limit and ran out of descriptors under load.
+#[test]
+fn a_hup_that_raises_worker_connections_fits_the_open_file_limit() {
+    if !have_prlimit() {
+        eprintln!("skipped: no prlimit program");
+        return;
+    }
+    let dir = TempDir::new("hup-nofile");
+    let config = dir.join("br-serve.toml");
+    std::fs::write(&config, "workers = 1\nworker-connections = 100\n").unwrap();
+    let server = Launch::new()
+        .wrapped(&["prlimit", "--nofile=256:4096"])
+        .args(&["-c", config.to_str().unwrap()])
+        .start();
+    assert!(open_file_limit(&server) < 1000);
+    std::fs::write(&config, "workers = 1\nworker-connections = 1000\n").unwrap();
+    server.signal(nix::sys::signal::Signal::SIGHUP);
+    server.wait_for_log("serving, generation 2", secs(10));
+    let soft = poll_until(secs(10), || {
+        Some(open_file_limit(&server)).filter(|&soft| soft >= 1000)
+    });
+    assert!(
+        soft.is_some(),
+        "the new worker's limit: {}",
+        open_file_limit(&server)
+    );
+}
+
 /// The soft open-file limit of a one-worker server's worker.
 fn open_file_limit(server: &Server) -> u64 {
     let worker = the_worker(server);

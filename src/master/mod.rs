@@ -639,7 +639,8 @@ impl<'a> Master<'a> {
         if from != to {
             crate::logging::change_level(from, to, "--log-level back to");
         }
-        self.config = rollback.config;
+        let before = std::mem::replace(&mut self.config, rollback.config);
+        self.refit(&before);
         self.loaded = rollback.loaded;
         self.static_files = rollback.static_files;
         self.autoscaler = rollback.autoscaler;
@@ -993,13 +994,37 @@ impl<'a> Master<'a> {
         }
         self.reload_error = None;
         let loaded = std::mem::replace(&mut self.loaded, new.clone());
-        self.config = keep_what_hup_cannot_change(&self.config, &loaded, new);
+        let config = keep_what_hup_cannot_change(&self.config, &loaded, new);
+        let before = std::mem::replace(&mut self.config, config);
+        self.refit(&before);
         self.autoscaler = autoscaler_for(&self.config);
         // --max-workers may have just been turned on, or a limit set on a cgroup that had
         // none: the pool grows only into memory the cgroup has, as when it is given at
         // start.
         self.memory_limit = memory_limit_for(&self.config);
         self.start_generation();
+    }
+
+    /// What a start fits to its configuration, fitted again to the one a HUP (or its
+    /// abandon) put in place of `before`: the log files go to a new `--user`, who must
+    /// open them again at USR1 (they stayed the old user's, and every worker's reopen
+    /// failed, its lines going on to the rotated file), the warnings about that user are
+    /// given again, and the open-file limit is raised for a larger
+    /// `--worker-connections` (the workers ran out of descriptors under load instead).
+    fn refit(&mut self, before: &Config) {
+        let user = |c: &Config| c.credentials.as_ref().map(|c| c.uid);
+        let new_user = user(&self.config) != user(before);
+        if new_user {
+            crate::logging::hand_to(user(&self.config));
+            if let Some(log) = self.access_log.as_mut() {
+                log.hand_to(user(&self.config));
+            }
+            config::logs_for_workers(&self.config);
+        }
+        if new_user || self.config.static_root != before.static_root {
+            config::static_served_as_root(&self.config);
+        }
+        fit_open_files(&self.config);
     }
 
     /// Puts in the `static_files` a HUP opened, and keeps what the HUP is about to
