@@ -929,12 +929,12 @@ fn an_idle_kept_alive_connection_is_closed_after_keep_alive() {
 }
 
 /// A client that sends its whole body before it reads (Python's http.client, most
-/// clients without `Expect: 100-continue`) gets the 413 for a body over the limit: the
-/// server reads the rest of the announced body (of a chunked one, as much), as nginx
-/// does, where it closed after 64 KiB and reset the client in mid-send (a broken pipe,
-/// the 413 never read).
+/// clients without `Expect: 100-continue`) gets the 413 for a body over the limit, or an
+/// answer made before its body was read: the server reads the rest of the announced body
+/// (of a chunked one, as much), as nginx does, where it closed after 64 KiB and reset the
+/// client in mid-send (a broken pipe, the answer never read).
 #[test]
-fn a_refused_body_is_taken_in_so_its_client_reads_the_413() {
+fn a_refused_body_is_taken_in_so_its_client_reads_the_answer() {
     let server = Launch::new().args(&["--workers", "1"]).start();
     let mut stream = raw_connect(server.addr());
     stream.set_write_timeout(Some(secs(30))).expect("timeout");
@@ -962,6 +962,23 @@ fn a_refused_body_is_taken_in_so_its_client_reads_the_413() {
     let (answer, _) = read_to_close(&mut stream, secs(10));
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:?}");
+    // Chunked, and refused before its body is read (the demo's 405 for POST /): taken in
+    // as far, where it was closed after 64 KiB.
+    let mut stream = raw_connect(server.addr());
+    stream.set_write_timeout(Some(secs(30))).expect("timeout");
+    let head = "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    stream.write_all(head.as_bytes()).expect("send the head");
+    for _ in 0..8 {
+        stream
+            .write_all(&chunk)
+            .expect("the refused upload was cut");
+    }
+    stream
+        .write_all(b"0\r\n\r\n")
+        .expect("the refused upload was cut");
+    let (answer, _) = read_to_close(&mut stream, secs(10));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 405 "), "{answer:?}");
 }
 
 /// An empty line after a request (old clients sent one after a POST body; RFC 9112 §2.2

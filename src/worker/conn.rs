@@ -1069,9 +1069,13 @@ impl Conn {
         let early = early.or_else(|| too_large.then(|| Response::error(&CONTENT_TOO_LARGE)));
         if let Some(response) = early {
             let buffered = (self.input.len() - start - len) as u64;
-            if let BodyFraming::Length(n) = head.framing() {
-                self.refused_body = n.saturating_sub(buffered);
-            }
+            self.refused_body = match head.framing() {
+                BodyFraming::Length(n) => n.saturating_sub(buffered),
+                // Its length unknown, a chunked body is taken in as far as an announced
+                // one would be: closing at LINGER_BYTES reset a client still sending it.
+                BodyFraming::Chunked => LINGER_BODY,
+                BodyFraming::Empty => 0,
+            };
             self.answer_unread(head, response, ctx);
             return len;
         }
