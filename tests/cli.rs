@@ -362,6 +362,26 @@ fn a_wildcard_beside_an_address_it_covers_is_refused() {
     }
 }
 
+/// `--metrics-bind` on an address a listener takes passed `--check-config`, then the
+/// start failed with "Address already in use", as if another server held the port.
+#[test]
+fn a_metrics_port_a_listener_takes_is_refused() {
+    for (bind, metrics) in [
+        ("127.0.0.1:18752", "127.0.0.1:18752"),
+        ("0.0.0.0:18752", "127.0.0.1:18752"),
+    ] {
+        let args = ["-b", bind, "--metrics-bind", metrics, "--check-config"];
+        let (status, log) = Launch::new().no_bind().args(&args).run_to_exit(secs(10));
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{bind} {metrics}: {status}; log:\n{log}"
+        );
+        let why = format!("--metrics-bind {metrics}: --bind {bind} listens there too");
+        assert!(log.contains(&why), "{bind} {metrics}: log:\n{log}");
+    }
+}
+
 /// `[::]:P` beside `0.0.0.0:P` serves each family on its own listener: the IPv6 one is
 /// bound IPv6-only, as nginx binds `[::]`. Dual-stack, it failed to bind beside the
 /// IPv4 one, and the server did not start.

@@ -496,6 +496,9 @@ fn validate(cli: Cli, argv: Vec<OsString>, bind_file: Option<&Path>) -> Result<C
     }
     let workers = workers(&cli)?;
     let binds = binds(cli.bind, cli.reuse_port, bind_file)?;
+    if let Some(why) = metrics_clash(&binds, cli.metrics_bind) {
+        return Err(Error::Usage(why));
+    }
     let mode = match (cli.check_config, cli.print_config) {
         (true, _) => Mode::Check,
         (false, true) => Mode::Print(String::new()),
@@ -679,6 +682,31 @@ fn clash(binds: &[BindAddr], reuse_port: bool) -> Option<String> {
     None
 }
 
+/// `--metrics-bind` on an address a listener takes too, which the start would fail on with
+/// "Address already in use", as if another server held the port: the same address, or
+/// one a wildcard covers, either way, or both wildcards of a port (a lone `[::]` takes
+/// IPv4 too). `--reuse-port` does not share it (the metrics port does not ask for
+/// SO_REUSEPORT, and a share would send scrapes to the workers).
+fn metrics_clash(binds: &[BindAddr], metrics: Option<SocketAddr>) -> Option<String> {
+    let metrics = metrics.filter(|m| m.port() != 0)?;
+    let wildcards = |addr: SocketAddr| addr.ip().is_unspecified() && metrics.ip().is_unspecified();
+    let taken = |addr: SocketAddr| {
+        addr.port() == metrics.port()
+            && (addr == metrics
+                || covers(addr, metrics)
+                || covers(metrics, addr)
+                || wildcards(addr))
+    };
+    let addr = binds.iter().find_map(|bind| match bind {
+        BindAddr::Tcp(addr) if taken(*addr) => Some(addr),
+        _ => None,
+    })?;
+    Some(format!(
+        "--metrics-bind {metrics}: --bind {addr} listens there too (give the metrics a port \
+         of their own)"
+    ))
+}
+
 /// Whether a listener on `wide` takes the connections to `narrow` too, so that binding
 /// both is refused (without SO_REUSEPORT): `wide` is a wildcard on the same port, of
 /// the same family, or `[::]` (dual-stack) for a specific IPv4 address.
@@ -807,11 +835,12 @@ impl Config {
         ];
         match rules.iter().find(|(ok, _)| !ok) {
             Some((_, why)) => Err(Error::Config(format!("invalid configuration: {why}"))),
-            None => match clash(&self.binds, self.reuse_port) {
+            None => match clash(&self.binds, self.reuse_port)
+                .map(|why| format!("binds: {why}"))
+                .or_else(|| metrics_clash(&self.binds, self.metrics_bind))
+            {
                 None => Ok(()),
-                Some(why) => Err(Error::Config(format!(
-                    "invalid configuration: binds: {why}"
-                ))),
+                Some(why) => Err(Error::Config(format!("invalid configuration: {why}"))),
             },
         }
     }
@@ -1001,6 +1030,32 @@ mod tests {
                 "{list} (reuse-port {reuse_port}): {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_metrics_port_a_listener_takes_clashes() {
+        // (binds, --metrics-bind, clash expected)
+        let cases = [
+            ("127.0.0.1:8000", "127.0.0.1:9100", false),
+            ("127.0.0.1:8000", "127.0.0.1:8000", true),
+            ("0.0.0.0:8000", "127.0.0.1:8000", true),
+            ("127.0.0.1:8000", "0.0.0.0:8000", true),
+            ("[::]:8000", "127.0.0.1:8000", true),
+            ("[::]:8000", "0.0.0.0:8000", true),
+            ("0.0.0.0:8000", "[::]:8000", true),
+            ("[::1]:8000", "127.0.0.1:8000", false),
+            ("127.0.0.1:0", "127.0.0.1:0", false),
+            ("unix:/tmp/a.sock", "127.0.0.1:8000", false),
+        ];
+        for (bind, metrics, clashes) in cases {
+            let binds = [cli::parse_bind(bind).unwrap()];
+            let got = metrics_clash(&binds, Some(metrics.parse().unwrap()));
+            assert_eq!(got.is_some(), clashes, "{bind} {metrics}: {got:?}");
+        }
+        assert_eq!(
+            metrics_clash(&[cli::parse_bind("127.0.0.1:1").unwrap()], None),
+            None
+        );
     }
 
     #[test]
