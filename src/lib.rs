@@ -306,9 +306,10 @@ where
     }
 }
 
-/// Builds the application in the master. A panic has been printed by the panic hook by
-/// the time it is caught here; it ends the start with exit status 1, as any other
-/// failure to start does, rather than with the 101 of an unwound `main`.
+/// Builds the application in the master. A panic is logged as error-log records (the
+/// worker's hook, put in place for the build), so that it reaches `--error-logfile`, where
+/// Rust's own hook wrote it to stderr only; it ends the start with exit status 1, as any
+/// other failure to start does, rather than with the 101 of an unwound `main`.
 fn preload<F>(build: F, config: &Config) -> Result<Box<dyn Handler>, Error>
 where
     F: FnOnce(&Config) -> Box<dyn Handler>,
@@ -316,7 +317,10 @@ where
     // With `--env` set for the build, as the workers' factories have it; the master's
     // own environment is put back after (it re-reads its configuration on HUP).
     let saved = sys::environ::set(&config.env);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(worker::log_panic));
     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(config)));
+    std::panic::set_hook(hook);
     sys::environ::restore(saved);
     built.map_err(|_| {
         Error::Config(

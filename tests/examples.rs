@@ -574,12 +574,26 @@ fn preloaded_table_that_cannot_be_built_stops_the_start() {
         let (status, log) = launch.run_to_exit(secs(20));
         assert_eq!(status.code(), Some(1), "{log}");
         assert!(
-            log.contains(r#"TABLE_ENTRIES="lots" is not a number"#),
+            log.contains(r#"TABLE_ENTRIES=\"lots\" is not a number"#),
             "{log}"
         );
         assert!(log.contains("nothing was started"), "{log}");
         assert!(!log.contains("Listening at"), "{log}");
     }
+    // The panic is a record of --error-logfile, which said "see above" of nothing, where
+    // Rust's own hook wrote it to stderr only.
+    let dir = TempDir::new("preload-panic");
+    let path = dir.join("error.log");
+    let (status, _) = Launch::example("preloaded_table")
+        .env("TABLE_ENTRIES", "lots")
+        .args(&["--error-logfile", path.to_str().expect("a UTF-8 path")])
+        .run_to_exit(secs(20));
+    assert_eq!(status.code(), Some(1));
+    let file = std::fs::read_to_string(&path).unwrap_or_default();
+    let said = file
+        .lines()
+        .any(|l| l.contains("ERROR panic at") && l.contains("lots"));
+    assert!(said, "{file}");
     let small = Launch::example("preloaded_table")
         .args(&["--workers", "1", "--env", "TABLE_ENTRIES=100"])
         .start();

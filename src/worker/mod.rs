@@ -262,11 +262,12 @@ impl WorkerSpec {
     }
 }
 
-/// A panic (in the app factory or a handler) as error-log records, not a multi-line dump
-/// interleaved with other processes' lines: one for the message, and with
-/// `RUST_BACKTRACE=1` (or `RUST_LIB_BACKTRACE`) one for each line of its
-/// [`short_backtrace`], as gunicorn logs a traceback, each with the worker's prefix.
-fn log_panic(info: &std::panic::PanicHookInfo) {
+/// A panic (in the app factory or a handler, or in the master building a preloaded
+/// application) as error-log records, not a multi-line dump interleaved with other
+/// processes' lines: one for the message, and with `RUST_BACKTRACE=1` (or
+/// `RUST_LIB_BACKTRACE`) one for each line of its [`short_backtrace`], as gunicorn logs a
+/// traceback, each with the process's prefix.
+pub(crate) fn log_panic(info: &std::panic::PanicHookInfo) {
     let payload = info.payload();
     let message = payload
         .downcast_ref::<&str>()
