@@ -108,6 +108,31 @@ fn a_bad_environment_value_names_its_variable() {
     );
 }
 
+/// A bad `BR_SERVE_*` value is refused where a flag overrides it too, as a file's is: clap
+/// reads no variable whose flag is given, so it passed `--check-config` and broke the
+/// start the day the flag went.
+#[test]
+fn a_bad_environment_value_a_flag_overrides_is_refused() {
+    for (variable, value, flag) in [
+        ("BR_SERVE_TIMEOUT", "abc", ["--timeout", "5"]),
+        ("BR_SERVE_LOG_LEVEL", "loud", ["--log-level", "info"]),
+        ("BR_SERVE_BIND", "garbage", ["--bind", "127.0.0.1:0"]),
+    ] {
+        let launch = Launch::new().no_bind().env(variable, value).args(&flag);
+        let (status, log) = launch.args(&["--check-config"]).run_to_exit(secs(10));
+        assert_eq!(status.code(), Some(2), "{variable}: {status}; log:\n{log}");
+        assert!(
+            log.contains(variable) && log.contains(value),
+            "{variable}: log:\n{log}"
+        );
+    }
+    let good = Launch::new()
+        .env("BR_SERVE_TIMEOUT", "7")
+        .args(&["--timeout", "5"]);
+    let (status, log) = good.args(&["--check-config"]).run_to_exit(secs(10));
+    assert_eq!(status.code(), Some(0), "{status}; log:\n{log}");
+}
+
 /// A port below 1024 refused to an unprivileged user says what would let it bind, not
 /// "Permission denied" alone.
 #[test]

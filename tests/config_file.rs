@@ -224,15 +224,23 @@ fn a_bad_file_value_is_refused_even_when_overridden() {
 
 /// The check of a file value that the command line or the environment overrides looks
 /// at that value alone: a bad environment variable for another setting, which its flag
-/// overrides, is not the file's, and was blamed on it.
+/// overrides, is not the file's, and was blamed on it. It is refused as its own (as an
+/// overridden file value is, the day the flag goes it is used).
 #[test]
 fn an_overridden_file_value_is_checked_alone() {
     let (_dir, path) = config_file("workers = 2\n");
-    let (status, log) = Launch::new()
-        .env("BR_SERVE_TIMEOUT", "abc")
-        .env("BR_SERVE_WORKERS", "3")
-        .args(&["-c", path_arg(&path), "--timeout", "5", "--check-config"])
-        .run_to_exit(secs(10));
+    let launch = |timeout: &str| {
+        Launch::new()
+            .env("BR_SERVE_TIMEOUT", timeout)
+            .env("BR_SERVE_WORKERS", "3")
+            .args(&["-c", path_arg(&path), "--timeout", "5", "--check-config"])
+            .run_to_exit(secs(10))
+    };
+    let (status, log) = launch("abc");
+    assert_eq!(status.code(), Some(2), "{status}; log:\n{log}");
+    let named = log.contains("invalid value 'abc' for BR_SERVE_TIMEOUT");
+    assert!(named && !log.contains(path_arg(&path)), "log:\n{log}");
+    let (status, log) = launch("7");
     assert_eq!(status.code(), Some(0), "{status}; log:\n{log}");
     assert!(log.contains("configuration OK"), "log:\n{log}");
 }

@@ -419,6 +419,7 @@ pub fn from_argv(argv: Vec<OsString>) -> Result<Config, Error> {
     let mut command = cli::command();
     let matches = parse(&mut command, &argv).map_err(Error::Usage)?;
     let first = Cli::from_arg_matches(&matches).map_err(|e| Error::Usage(render(&e)))?;
+    overridden_variables(&command, &matches, !first.bind.is_empty()).map_err(Error::Usage)?;
     // The file's addresses are used when neither the command line nor the environment
     // gives any: then a clash among them is the file's.
     let bind_file =
@@ -454,6 +455,35 @@ fn parse(command: &mut clap::Command, argv: &[OsString]) -> Result<clap::ArgMatc
         // --help and --version are not errors: clap prints them and we exit 0.
         Err(err) if !err.use_stderr() => err.exit(),
         Err(err) => Err(blame_variable(&err, command, argv)),
+    }
+}
+
+/// Every `BR_SERVE_*` variable that a flag overrides, checked as a file's overridden values
+/// are: clap reads no variable whose flag is given, so `BR_SERVE_TIMEOUT=abc` beside
+/// `--timeout 5` passed `--check-config`, and broke the start the day the flag went.
+/// (`BR_SERVE_BIND`, read by us, with `bind_flag`: the command line gives `--bind`.)
+fn overridden_variables(
+    command: &clap::Command,
+    matches: &clap::ArgMatches,
+    bind_flag: bool,
+) -> Result<(), String> {
+    use clap::parser::ValueSource;
+    let overridden = command.get_arguments().filter(|arg| {
+        let set = arg
+            .get_env()
+            .is_some_and(|name| std::env::var_os(name).is_some());
+        set && matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
+    });
+    for arg in overridden {
+        let alone = clap::Command::new("br-serve").arg(arg.clone());
+        let program = [OsString::from("br-serve")];
+        if let Err(err) = alone.clone().try_get_matches_from(&program) {
+            return Err(blame_variable(&err, &alone, &program));
+        }
+    }
+    match bind_flag {
+        true => cli::env_binds().map(drop),
+        false => Ok(()),
     }
 }
 
