@@ -29,8 +29,10 @@ pub fn run(args: &[String]) -> ExitCode {
         crate::say(std::io::stdout(), &text);
         return ExitCode::SUCCESS;
     }
-    let Some((url, timeout, proxied)) = parse_args(args) else {
-        return usage();
+    let (url, timeout, proxied) = match parse_args(args) {
+        Ok(parsed) => parsed,
+        Err(None) => return usage(),
+        Err(Some(why)) => return fail(&why),
     };
     match probe(url, timeout, proxied) {
         Ok((status, _)) if passes(status) => ExitCode::SUCCESS,
@@ -46,8 +48,9 @@ fn passes(status: u16) -> bool {
 }
 
 /// The URL, the timeout and whether to send a PROXY header, from the words after
-/// `check`: `--proxy-protocol` may stand anywhere among them.
-fn parse_args(args: &[String]) -> Option<(&str, Duration, bool)> {
+/// `check`: `--proxy-protocol` may stand anywhere among them. Refused with the usage
+/// (`None`), or with what is wrong with the timeout, which the usage alone did not say.
+fn parse_args(args: &[String]) -> Result<(&str, Duration, bool), Option<String>> {
     let proxied = args.iter().any(|arg| arg == "--proxy-protocol");
     let words: Vec<&str> = args
         .iter()
@@ -55,9 +58,15 @@ fn parse_args(args: &[String]) -> Option<(&str, Duration, bool)> {
         .filter(|&arg| arg != "--proxy-protocol")
         .collect();
     match words[..] {
-        [url] => Some((url, Duration::from_secs(5), proxied)),
-        [url, secs] => Some((url, timeout_of(secs.parse().ok()?)?, proxied)),
-        _ => None,
+        [url] => Ok((url, Duration::from_secs(5), proxied)),
+        [url, secs] => match secs.parse().ok().and_then(timeout_of) {
+            Some(timeout) => Ok((url, timeout, proxied)),
+            None => Err(Some(format!(
+                "invalid TIMEOUT_SECONDS '{secs}': expected a number of seconds above 0, \
+                 86400 at most"
+            ))),
+        },
+        _ => Err(None),
     }
 }
 
@@ -305,20 +314,25 @@ mod tests {
     fn arguments() {
         let parsed = |words: &[&str]| {
             let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-            parse_args(&args).map(|(url, timeout, proxied)| (url.to_string(), timeout, proxied))
+            parse_args(&args)
+                .map(|(url, timeout, proxied)| (url.to_string(), timeout, proxied))
+                .map_err(|why| why.is_some())
         };
         let url = "http://h:1/".to_string();
         let five = Duration::from_secs(5);
-        assert_eq!(parsed(&["http://h:1/"]), Some((url.clone(), five, false)));
+        assert_eq!(parsed(&["http://h:1/"]), Ok((url.clone(), five, false)));
         assert_eq!(
             parsed(&["--proxy-protocol", "http://h:1/"]),
-            Some((url.clone(), five, true))
+            Ok((url.clone(), five, true))
         );
         let after = parsed(&["http://h:1/", "2", "--proxy-protocol"]);
-        assert_eq!(after, Some((url, Duration::from_secs(2), true)));
-        assert_eq!(parsed(&[]), None);
-        assert_eq!(parsed(&["http://h:1/", "0"]), None);
-        assert_eq!(parsed(&["a", "1", "b"]), None);
+        assert_eq!(after, Ok((url, Duration::from_secs(2), true)));
+        // The usage (false), or what is wrong with the timeout (true).
+        assert_eq!(parsed(&[]), Err(false));
+        assert_eq!(parsed(&["a", "1", "b"]), Err(false));
+        for bad in ["0", "abc", "-1", "86401"] {
+            assert_eq!(parsed(&["http://h:1/", bad]), Err(true), "{bad}");
+        }
     }
 
     #[test]
