@@ -14,6 +14,9 @@
 //! so nothing else on the disk can be named, however the name is spelled. Only names of
 //! letters, digits, `-`, `_` and `.` (not first) are listed: they need no
 //! percent-decoding in the URL and no quoting in `Content-Disposition`.
+//!
+//! Copied into a program of your own, `open_listed` needs `nix` (or `libc`, for the same
+//! `O_NOFOLLOW` and `O_NONBLOCK`) in its `Cargo.toml`, as br-serve has it.
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -110,6 +110,33 @@ impl Error {
             Error::Config(_) | Error::Io { .. } => ExitStatus::Failure,
         }
     }
+
+    /// Reports the error as the binary does, and returns its exit code: on stderr, as
+    /// `PROGRAM: error: ...` (the name given to [`identify_as`](crate::identify_as)),
+    /// and with `--error-logfile` in the log too, where the operator reads why a server
+    /// failed to start (a port in use). For a program that calls
+    /// [`serve`](crate::serve), whose errors are its own to report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::process::ExitCode;
+    ///
+    /// let err = br_serve::config::from_argv(vec!["my-app".into(), "-w".into(), "none".into()])
+    ///     .unwrap_err();
+    /// // Prints "my-app: error: invalid value 'none' for '--workers <INT>': ..."
+    /// assert_eq!(err.report(), ExitCode::from(2));
+    /// ```
+    pub fn report(&self) -> ExitCode {
+        if crate::logging::writes_to_file() {
+            log::error!("{self}");
+        }
+        crate::say(
+            std::io::stderr(),
+            &format!("{}: error: {self}\n", crate::program().0),
+        );
+        ExitCode::from(self.exit_status())
+    }
 }
 
 impl fmt::Display for Error {
@@ -134,18 +161,4 @@ impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> ExitCode {
         ExitCode::from(status as u8)
     }
-}
-
-/// Prints the error the way the binary reports it and returns its exit code. With
-/// `--error-logfile`, the log gets it too: a server that fails to start (a port in use)
-/// must say why where its operator reads.
-pub(crate) fn report(err: &Error) -> ExitCode {
-    if crate::logging::writes_to_file() {
-        log::error!("{err}");
-    }
-    crate::say(
-        std::io::stderr(),
-        &format!("{}: error: {err}\n", crate::program().0),
-    );
-    ExitCode::from(err.exit_status())
 }

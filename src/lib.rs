@@ -300,7 +300,7 @@ where
     match prepare() {
         Ok(config) => match preload(build, &config) {
             Ok(app) => finish(serve_as_loaded(config, App::Preloaded(app))),
-            Err(err) => error::report(&err),
+            Err(err) => err.report(),
         },
         Err(code) => code,
     }
@@ -339,7 +339,9 @@ where
 /// configuration as the arguments, environment and file gave it, on stdout, and `Ok`
 /// with nothing started; set `config.mode` to [`config::Mode::Serve`] to serve
 /// regardless), sets up the error log from the configuration (unless a [`log`] logger
-/// is installed already), and leaves exit codes to the caller (`ExitCode::from(err.exit_status())`). The configuration is read from arguments with
+/// is installed already), and leaves reporting an error to the caller ([`Error::report`]
+/// says it as the binary does, in `--error-logfile` too, and gives the exit code). The
+/// configuration is read from arguments with
 /// [`config::from_argv`], then adjusted; what was adjusted is checked again
 /// ([`Config::check`]) before anything starts.
 ///
@@ -369,10 +371,7 @@ where
 ///     let args = ["my-app", "--workers", "2", "--timeout", "120"];
 ///     let mut config = match br_serve::config::from_argv(args.map(Into::into).to_vec()) {
 ///         Ok(config) => config,
-///         Err(err) => {
-///             eprintln!("my-app: {err}");
-///             return ExitCode::from(err.exit_status());
-///         }
+///         Err(err) => return err.report(),
 ///     };
 ///     // Listeners are kept across reloads, so they may be set in code.
 ///     config.binds = vec![BindAddr::Unix("/run/my-app.sock".into())];
@@ -380,12 +379,10 @@ where
 ///     let factory = |_config: &Config| -> Box<dyn Handler> {
 ///         Box::new(|req: &Request| Response::text(200, format!("{}\n", req.path())))
 ///     };
+///     // `report` says why as the binary does: on stderr, and in --error-logfile.
 ///     match br_serve::serve(config, App::PerWorker(&factory)) {
 ///         Ok(()) => ExitCode::SUCCESS,
-///         Err(err) => {
-///             eprintln!("my-app: {err}");
-///             ExitCode::from(err.exit_status())
-///         }
+///         Err(err) => err.report(),
 ///     }
 /// }
 /// ```
@@ -424,11 +421,11 @@ fn prepare() -> Result<Config, ExitCode> {
         let words: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
         return Err(check::run(&words));
     }
-    let config = config::from_args_and_env().map_err(|err| error::report(&err))?;
+    let config = config::from_args_and_env().map_err(|err| err.report())?;
     if answer_mode(&config) {
         return Err(ExitCode::SUCCESS);
     }
-    start_logging(&config).map_err(|err| error::report(&err))?;
+    start_logging(&config).map_err(|err| err.report())?;
     Ok(config)
 }
 
@@ -459,7 +456,7 @@ pub(crate) fn say(mut out: impl std::io::Write, text: &str) {
 fn finish(result: Result<(), Error>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => error::report(&err),
+        Err(err) => err.report(),
     }
 }
 

@@ -227,9 +227,10 @@ pub struct Config {
 
 /// What the command line asks for.
 ///
-/// [`run_main`](crate::run_main) acts on it; [`serve`](crate::serve) does not look at it,
-/// so a program that builds its configuration with [`from_argv`] and supports
-/// `--check-config` or `--print-config` handles those modes itself.
+/// [`run_main`](crate::run_main) and [`serve`](crate::serve) both act on it: with
+/// `--check-config` they say `configuration OK`, with `--print-config` they print the
+/// configuration, and start nothing. A program that builds its configuration in code
+/// and means to serve whatever the command line said sets it to [`Mode::Serve`].
 ///
 /// # Examples
 ///
