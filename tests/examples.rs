@@ -600,3 +600,27 @@ fn preloaded_table_that_cannot_be_built_stops_the_start() {
     assert_eq!(small.get("/square?n=99").text(), "9801\n");
     assert_eq!(small.get("/square?n=100").status, 404);
 }
+
+/// A HUP reuses the preloaded table, so an `env` it changed does not reach what the build
+/// read, and the log says so, where nothing did.
+#[test]
+fn a_hup_that_changes_a_preloads_env_says_it_keeps_the_build() {
+    let dir = TempDir::new("preload-env");
+    let config = dir.join("app.toml");
+    std::fs::write(&config, "workers = 1\nenv = [\"TABLE_ENTRIES=100\"]\n").unwrap();
+    let server = Launch::example("preloaded_table")
+        .args(&["-c", config.to_str().expect("a UTF-8 path")])
+        .start();
+    std::fs::write(&config, "workers = 1\nenv = [\"TABLE_ENTRIES=200\"]\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_log(
+        "--env changed: the preloaded application was built once",
+        secs(10),
+    );
+    server.wait_for_log("serving, generation 2", secs(10));
+    assert_eq!(
+        server.get("/square?n=150").status,
+        404,
+        "the table was rebuilt"
+    );
+}

@@ -1010,7 +1010,9 @@ impl<'a> Master<'a> {
     /// open them again at USR1 (they stayed the old user's, and every worker's reopen
     /// failed, its lines going on to the rotated file), the warnings about that user are
     /// given again, and the open-file limit is raised for a larger
-    /// `--worker-connections` (the workers ran out of descriptors under load instead).
+    /// `--worker-connections` (the workers ran out of descriptors under load instead). A
+    /// preloaded application, which a HUP reuses, keeps what its build read of an `--env`
+    /// that changed, and the log says so, where nothing did.
     fn refit(&mut self, before: &Config) {
         let user = |c: &Config| c.credentials.as_ref().map(|c| c.uid);
         let new_user = user(&self.config) != user(before);
@@ -1025,6 +1027,13 @@ impl<'a> Master<'a> {
             config::static_served_as_root(&self.config);
         }
         fit_open_files(&self.config);
+        if matches!(self.app, AppSource::Preloaded(_)) && self.config.env != before.env {
+            log::warn!(
+                "--env changed: the preloaded application was built once, at start, and a \
+                 HUP reuses it; its workers get the new variables, but what its build read \
+                 stays (restart, or USR2, to build it again)"
+            );
+        }
     }
 
     /// Puts in the `static_files` a HUP opened, and keeps what the HUP is about to
