@@ -357,7 +357,7 @@ pub(crate) struct Cli {
     )]
     pub error_logfile: Option<PathBuf>,
 
-    /// Error log level: debug, info, warning, error or critical.
+    /// Error log level: debug, info, warning, error or critical (also trace, warn, off).
     #[arg(long, value_name = "LEVEL", env = "BR_SERVE_LOG_LEVEL", default_value = "info",
           value_parser = parse_log_level)]
     pub log_level: log::LevelFilter,
