@@ -610,6 +610,47 @@ fn a_unix_socket_in_use_stops_a_second_start() {
     assert_eq!(unix_status(&path, "/"), "HTTP/1.1 200 OK", "a new start");
 }
 
+/// A master removes its socket's file at exit only if the path still names it: a server
+/// started on that path while it drained (its listeners closed, so the file looked left
+/// by a dead server, and was replaced) had its file removed by the old master's exit,
+/// and served on where no client could reach it.
+#[test]
+fn a_draining_master_leaves_the_socket_file_of_a_server_started_since() {
+    use std::io::Write;
+    let (_dir, path, unix) = unix_socket("drain-race");
+    let mut old = Launch::new()
+        .args(&[
+            "--workers",
+            "1",
+            "--bind",
+            &unix,
+            "--graceful-timeout",
+            "30",
+        ])
+        .start();
+    // An upload half sent holds the old master's drain open.
+    let mut upload = UnixStream::connect(&path).expect("connect");
+    upload
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab")
+        .expect("send");
+    old.signal(Signal::SIGTERM);
+    let closed = poll_until(secs(10), || {
+        UnixStream::connect(&path).is_err().then_some(())
+    });
+    assert!(closed.is_some(), "the draining master still listens");
+    let new = Launch::new()
+        .args(&["--workers", "1", "--bind", &unix])
+        .start();
+    upload.write_all(b"cd").expect("send the rest");
+    assert_eq!(old.wait_exit(secs(15)).code(), Some(0));
+    assert!(
+        path.exists(),
+        "the old master removed the new one's socket file"
+    );
+    assert_eq!(unix_status(&path, "/"), "HTTP/1.1 200 OK", "the new server");
+    drop(new);
+}
+
 /// A Unix socket from socket activation is systemd's: the master serves on it and leaves
 /// its file at exit, for systemd to hand to the next start (it removes the file itself
 /// when the socket unit stops).

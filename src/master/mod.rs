@@ -1547,12 +1547,37 @@ impl<'a> Master<'a> {
 }
 
 /// The files of the Unix sockets a master made for `--bind unix:PATH` (itself, or the
-/// master before it, which handed it on with USR2), with their socket inodes (when
-/// `fstat` told). A socket passed in, by systemd (socket activation) or as `--bind
-/// fd://N` by another supervisor, is that supervisor's: it serves on it again at the
-/// next start, so br-serve neither gives its file to `--user` nor removes it.
+/// master before it, which handed it on with USR2). A socket passed in, by systemd
+/// (socket activation) or as `--bind fd://N` by another supervisor, is that
+/// supervisor's: it serves on it again at the next start, so br-serve neither gives its
+/// file to `--user` nor removes it.
 #[derive(Clone)]
-struct SocketFiles(Vec<(PathBuf, Option<u64>)>);
+struct SocketFiles(Vec<SocketFile>);
+
+#[derive(Clone)]
+struct SocketFile {
+    path: PathBuf,
+    /// The socket's inode (when `fstat` told), to ask whether another master holds it.
+    socket: Option<u64>,
+    /// The file's device and inode at start: at exit the path may name another
+    /// server's socket, made there once ours no longer listened (a drain's end).
+    file: Option<(u64, u64)>,
+}
+
+impl SocketFile {
+    /// Whether the path still names the file this master's socket was bound to.
+    fn still_ours(&self) -> bool {
+        self.file.is_none() || file_identity(&self.path) == self.file
+    }
+}
+
+/// A file's device and inode, not following a symbolic link.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
 
 impl SocketFiles {
     fn of(listeners: &[Listener], binds: &[BindAddr], activated: bool) -> SocketFiles {
@@ -1562,7 +1587,11 @@ impl SocketFiles {
                 .any(|b| matches!(b, BindAddr::Unix(p) if p == path))
         };
         let ours = |l: &Listener| l.path().filter(|path| !activated && bound(path)).is_some();
-        let file = |l: &Listener| Some((l.path()?.to_path_buf(), socket_inode(l.fd()).ok()));
+        let file = |l: &Listener| {
+            let path = l.path()?.to_path_buf();
+            let (socket, file) = (socket_inode(l.fd()).ok(), file_identity(&path));
+            Some(SocketFile { path, socket, file })
+        };
         SocketFiles(
             listeners
                 .iter()
@@ -1575,12 +1604,14 @@ impl SocketFiles {
     /// Removes the files, unless the `other` master of an upgrade still holds that
     /// socket. A socket the new master dropped from `--bind`, or one it bound itself and
     /// is rolled back from, has its file removed; when the other master's descriptors
-    /// cannot be read, the file is left.
+    /// cannot be read, the file is left. So is a file that is no longer ours: a server
+    /// started while we drained, finding our socket no longer listened on, replaced it
+    /// as a dead server's, and removing its file left it serving where none could reach.
     fn remove(&self, other: Option<i32>) {
-        for (path, inode) in &self.0 {
-            let held = |pid| inode.and_then(|inode| holds_socket(pid, inode)) != Some(false);
-            if !other.is_some_and(held) {
-                let _ = std::fs::remove_file(path);
+        for file in &self.0 {
+            let held = |pid| file.socket.and_then(|inode| holds_socket(pid, inode)) != Some(false);
+            if !other.is_some_and(held) && file.still_ours() {
+                let _ = std::fs::remove_file(&file.path);
             }
         }
     }
@@ -1591,7 +1622,7 @@ impl SocketFiles {
         let Some(creds) = &config.credentials else {
             return;
         };
-        for (path, _) in &self.0 {
+        for SocketFile { path, .. } in &self.0 {
             let given = nix::unistd::fchownat(
                 nix::fcntl::AT_FDCWD,
                 path,
