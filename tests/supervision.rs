@@ -544,6 +544,43 @@ fn a_stop_does_not_wait_for_a_booting_worker() {
     assert_eq!(server.wait_exit(secs(15)).code(), Some(0));
 }
 
+/// A worker that another process SIGKILLs while it boots (an operator's `kill -9`, not
+/// the OOM killer) says nothing of its configuration: three such kills during a HUP's
+/// roll abandoned a good reload and reported it failed.
+#[test]
+fn a_booting_worker_killed_by_another_process_is_no_boot_failure() {
+    let server = Launch::new()
+        .args(&["--workers", "1"])
+        .env("BR_SERVE_DEMO_BOOT_MS", "2000")
+        .start();
+    server.wait_for_log("Ready: 1 of 1", secs(20));
+    let old = server.wait_children(1, secs(10))[0];
+    server.signal(Signal::SIGHUP);
+    let mut killed = Vec::new();
+    for _ in 0..3 {
+        let booting = poll_until(secs(10), || {
+            let children = server.children().into_iter();
+            children
+                .into_iter()
+                .find(|p| *p != old && !killed.contains(p))
+        });
+        let pid = booting.expect("a worker of the new generation");
+        send_signal(pid, Signal::SIGKILL);
+        killed.push(pid);
+        let said = format!("(pid: {pid}) was sent SIGKILL");
+        let line = server.wait_for_log_where(&said, secs(10), |l| l.contains(&said));
+        if !line.contains("by another process (no OOM kill") {
+            return eprintln!("skipped: no OOM counter to tell who killed it: {line}");
+        }
+    }
+    server.wait_for_log("serving, generation 2", secs(20));
+    let log = server.log();
+    let counted = log
+        .iter()
+        .find(|l| l.contains("died during boot") || l.contains("abandoned"));
+    assert!(counted.is_none(), "{counted:?}");
+}
+
 /// A second HUP during a slow boot (60 s here) retires the generation it abandons at
 /// once: its worker would serve nothing, and finishing its boot before it saw TERM left
 /// three generations alive, for a model loading, three models in memory.

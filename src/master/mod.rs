@@ -437,6 +437,7 @@ impl<'a> Master<'a> {
         slot.free();
         let expected = info.retiring_ms.is_some() || self.phase != Phase::Running;
         let n = info.number();
+        let mut by_another = false;
         match status {
             WaitStatus::Exited(_, 0) if expected => {
                 log::info!("Worker {n} (pid: {pid}) exited after {served}")
@@ -452,7 +453,8 @@ impl<'a> Master<'a> {
             }
             WaitStatus::Signaled(_, Signal::SIGKILL, _) if !info.killed => {
                 let cause = self.oom_kills.sigkill_cause();
-                log::error!("Worker {n} (pid: {pid}) {cause}")
+                by_another = cause.by_another;
+                log::error!("Worker {n} (pid: {pid}) {}", cause.said)
             }
             // Ended for being past its graceful time: the line before said so.
             WaitStatus::Signaled(_, Signal::SIGABRT, _) if overdue => {
@@ -467,10 +469,12 @@ impl<'a> Master<'a> {
             _ => log::info!("Worker {n} (pid: {pid}) ended {}", ended(status)),
         }
         // Not one we killed ourselves (retired or stopped while booting), nor one of a
-        // generation abandoned (`abandon_reload`) that died before it was stopped: it
-        // says nothing of the configuration in use, whose spawns it would hold back.
+        // generation abandoned (`abandon_reload`) that died before it was stopped, nor
+        // one another process SIGKILLed (not the OOM killer: an operator's `kill -9`,
+        // which abandoned a good reload): it says nothing of the configuration in use,
+        // whose spawns it would hold back.
         let abandoned = info.generation > self.generation;
-        if died_booting && self.accepting() && !info.killed && !abandoned {
+        if died_booting && self.accepting() && !info.killed && !abandoned && !by_another {
             self.on_boot_failure(n, info.generation);
         }
     }

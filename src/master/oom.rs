@@ -41,8 +41,8 @@ impl OomKills {
         }
     }
 
-    /// Why a worker died of a SIGKILL that the master did not send, as a log line's end.
-    pub fn sigkill_cause(&mut self) -> String {
+    /// Why a worker died of a SIGKILL that the master did not send.
+    pub fn sigkill_cause(&mut self) -> Sigkill {
         let counted = self.counter.as_deref().and_then(|file| {
             let now = read_count(file)?;
             self.untold += now.saturating_sub(self.seen);
@@ -55,10 +55,20 @@ impl OomKills {
     }
 }
 
-/// The log text for a SIGKILL, given the OOM kills counted since the last look and
-/// where (`None`: no counter could be read).
-fn cause(counted: Option<(u64, &Path)>) -> String {
-    match counted {
+/// Why a worker died of a SIGKILL that the master did not send.
+#[derive(Debug)]
+pub struct Sigkill {
+    /// As a log line's end.
+    pub said: String,
+    /// Another process sent it (an operator's `kill -9`, a monitor), not the OOM killer:
+    /// it says nothing of the worker or its configuration.
+    pub by_another: bool,
+}
+
+/// The SIGKILL, given the OOM kills counted since the last look and where (`None`: no
+/// counter could be read, and it may have been either).
+fn cause(counted: Option<(u64, &Path)>) -> Sigkill {
+    let said = match counted {
         Some((0, file)) => format!(
             "was sent SIGKILL by another process (no OOM kill in {})",
             file.display()
@@ -71,7 +81,9 @@ fn cause(counted: Option<(u64, &Path)>) -> String {
         None => "was sent SIGKILL, by the OOM killer or another process (no OOM counter is \
                  readable here)"
             .to_string(),
-    }
+    };
+    let by_another = matches!(counted, Some((0, _)));
+    Sigkill { said, by_another }
 }
 
 /// The counter files to try, most specific first, for the memory cgroup directories.
@@ -148,7 +160,7 @@ mod tests {
             ..OomKills::default()
         };
         std::fs::write(&file, "oom_kill 3\n").unwrap();
-        let causes: Vec<String> = (0..4).map(|_| kills.sigkill_cause()).collect();
+        let causes: Vec<String> = (0..4).map(|_| kills.sigkill_cause().said).collect();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(
             causes[..3].iter().all(|c| c.contains("OOM killer")),
@@ -161,14 +173,19 @@ mod tests {
     fn cause_says_which_kill_it_was() {
         let file = Path::new("/sys/fs/cgroup/memory.events");
         let oom = cause(Some((1, file)));
+        assert!(!oom.by_another, "{oom:?}");
+        let oom = oom.said;
         assert!(oom.contains("OOM killer") && oom.contains("+1"), "{oom}");
         let other = cause(Some((0, file)));
+        assert!(other.by_another, "{other:?}");
+        let other = other.said;
         assert!(
             other.contains("another process") && other.contains("no OOM kill"),
             "{other}"
         );
         assert!(!other.contains("OOM killer"), "{other}");
         let unknown = cause(None);
-        assert!(unknown.contains("no OOM counter"), "{unknown}");
+        assert!(!unknown.by_another, "{unknown:?}");
+        assert!(unknown.said.contains("no OOM counter"), "{unknown:?}");
     }
 }
