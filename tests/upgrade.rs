@@ -511,6 +511,31 @@ fn a_failed_upgrade_says_how_the_new_master_ended() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// A USR2 whose binary cannot be run names the file it tried, as nginx does: the name is
+/// looked up again from the start directory, through a `current` symlink, so which file
+/// that was is the question. The old master keeps serving.
+#[test]
+fn a_usr2_that_cannot_run_the_binary_names_it() {
+    let tmp = TempDir::new("upgrade-noexec");
+    let dir = tmp.join("release");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::os::unix::fs::symlink(crate::util::BINARY, dir.join("br-serve")).expect("link");
+    let server = Launch::new()
+        .in_dir(&dir, "./br-serve")
+        .args(&["--workers", "1"])
+        .start();
+    std::fs::remove_file(dir.join("br-serve")).expect("unlink");
+    std::fs::write(dir.join("br-serve"), "not a program\n").expect("write");
+    server.signal(Signal::SIGUSR2);
+    let line = server.wait_for_log("cannot start a new master", secs(10));
+    assert!(line.contains("br-serve: Permission denied"), "{line}");
+    assert!(
+        line.contains(&format!("running {}", dir.join("br-serve").display())),
+        "{line}"
+    );
+    assert_eq!(server.get("/").status, 200);
+}
+
 /// A USR2 whose new master listens for metrics elsewhere (`metrics-bind` changed in the
 /// file): the new master lets the handed socket go, and the old one answers on it again
 /// until it exits. Its scrapers and health checks waited in a queue no master served.

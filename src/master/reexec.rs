@@ -83,16 +83,13 @@ pub fn spawn_new_master(handed: &Handed, argv: &[OsString]) -> std::io::Result<u
     for fd in handed.clone() {
         set_inheritable(fd, true)?;
     }
-    let mut command = match dir {
-        // A relative program (`./br-serve`) is looked up from there too, as a shell
-        // started in it would.
-        Some(dir) => {
-            let mut command = Command::new(in_dir(dir, program));
-            command.current_dir(dir);
-            command
-        }
-        None => Command::new(program),
-    };
+    // A relative program (`./br-serve`) is looked up from `dir` too, as a shell started
+    // in it would.
+    let runs = dir.map_or_else(|| PathBuf::from(program), |dir| in_dir(dir, program));
+    let mut command = Command::new(&runs);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
     match metrics {
         Some(fd) => command.env(scrapes::FD_ENV, fd.as_raw_fd().to_string()),
         None => command.env_remove(scrapes::FD_ENV),
@@ -122,12 +119,22 @@ pub fn spawn_new_master(handed: &Handed, argv: &[OsString]) -> std::io::Result<u
     for fd in handed {
         set_inheritable(fd, false)?;
     }
-    Ok(child?.id())
+    // Named, as nginx names it: which file was tried is the question (a `current`
+    // symlink is followed again, a relative name is looked up from `dir`), so a
+    // relative one is shown from where it was looked up.
+    let named = |err: std::io::Error| {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let shown: PathBuf = in_dir(dir.unwrap_or(&cwd), runs.as_os_str())
+            .components()
+            .collect();
+        std::io::Error::new(err.kind(), format!("running {}: {err}", shown.display()))
+    };
+    Ok(child.map_err(named)?.id())
 }
 
 /// `program` as found from `dir`: a path with a `/` that is relative is joined to it;
 /// an absolute one, or a bare name (looked up in `PATH`), is as it was.
-fn in_dir(dir: &Path, program: &OsString) -> PathBuf {
+fn in_dir(dir: &Path, program: &std::ffi::OsStr) -> PathBuf {
     let path = Path::new(program);
     let has_slash = program.as_bytes().contains(&b'/');
     match has_slash && path.is_relative() {
@@ -197,7 +204,7 @@ mod tests {
             ("/usr/bin/br-serve", "/usr/bin/br-serve"),
             ("br-serve", "br-serve"),
         ] {
-            assert_eq!(in_dir(dir, &program.into()), Path::new(want), "{program}");
+            assert_eq!(in_dir(dir, program.as_ref()), Path::new(want), "{program}");
         }
     }
 }
