@@ -298,6 +298,34 @@ fn a_reload_with_nothing_to_go_back_to_tells_systemd_once() {
     assert_eq!(said.count(), 1, "{log:#?}");
 }
 
+/// The generation of a reload with nothing to go back to, retried with backoff, that
+/// serves at last (what its boots died of has passed): the reload succeeded, and its
+/// failure no longer stands in the status ("Ready: 1 of 1 workers serving, generation 2;
+/// the last reload failed: generation 2's workers died ...").
+#[test]
+fn a_retried_reload_that_serves_at_last_is_no_longer_failed() {
+    let dir = TempDir::new("notify-retried");
+    let (mut systemd, server, config) = reloadable_under_systemd(&dir);
+    let old = server.wait_children(1, secs(10));
+    let fault = dir.join("fault");
+    std::fs::write(&fault, "").unwrap();
+    let env = format!("BR_SERVE_DEMO_BOOT_FAULT={}", fault.display());
+    let text = format!("workers = 1\nenv = [{env:?}, \"BR_SERVE_DEMO_BOOT_MS=1000\"]\n");
+    std::fs::write(&config, text).unwrap();
+    server.signal(Signal::SIGHUP);
+    systemd.expect("RELOADING=1", secs(10));
+    server.wait_for_log("Starting generation 2", secs(10));
+    send_signal(old[0], Signal::SIGKILL);
+    server.wait_for_log("Reload cannot be abandoned", secs(30));
+    std::fs::remove_file(&fault).unwrap();
+    server.wait_for_log(
+        "Generation 2 serves: the reload succeeded after all",
+        secs(30),
+    );
+    let ready = server.wait_for_log("Ready: 1 of 1 workers serving, generation 2", secs(10));
+    assert!(!ready.contains("the last reload failed"), "{ready}");
+}
+
 /// A signal mask is inherited across exec: a parent that blocked TERM, HUP and TTIN (a
 /// supervisor's own mask) must not leave the master, or its workers, deaf to them.
 #[test]

@@ -44,7 +44,8 @@ const MAX_STREAM_KIB: u64 = 1 << 22;
 ///
 /// A file rather than the variable alone, so the fault can be switched off without
 /// restarting the master (whose environment the workers inherit): remove the file and
-/// the next worker boots.
+/// the next worker boots. With [`BOOT_MS_ENV`] too, a worker fails after that long, as
+/// an app that loads for a while, then finds its model file missing, does.
 ///
 /// # Examples
 ///
@@ -138,6 +139,9 @@ impl Demo {
     /// # Ok::<(), br_serve::http::HttpError>(())
     /// ```
     pub fn boot() -> Demo {
+        if let Some(ms) = std::env::var(BOOT_MS_ENV).ok().and_then(|v| v.parse().ok()) {
+            std::thread::sleep(Duration::from_millis(MAX_MS.min(ms)));
+        }
         if let Some(path) =
             std::env::var_os(BOOT_FAULT_ENV).filter(|p| std::path::Path::new(p).exists())
         {
@@ -145,9 +149,6 @@ impl Demo {
                 "{BOOT_FAULT_ENV}: {} exists; failing boot on purpose",
                 path.to_string_lossy()
             );
-        }
-        if let Some(ms) = std::env::var(BOOT_MS_ENV).ok().and_then(|v| v.parse().ok()) {
-            std::thread::sleep(Duration::from_millis(MAX_MS.min(ms)));
         }
         Demo
     }

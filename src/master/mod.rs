@@ -144,8 +144,10 @@ struct Master<'a> {
     next_spawn_ms: u64,
     /// Every scoreboard slot is taken (and the log said so).
     slots_full: bool,
-    /// Why the last HUP failed, kept in systemd's `STATUS=` until a reload succeeds.
-    reload_error: Option<String>,
+    /// Why the last HUP failed, kept in systemd's `STATUS=` until a reload succeeds; with
+    /// the generation it is retried as, when there was nothing to go back to, whose
+    /// workers serving at last are that reload's success.
+    reload_error: Option<(String, Option<u32>)>,
     /// Forks that failed in a row.
     fork_failures: u32,
     pidfile: Option<Pidfile>,
@@ -602,7 +604,8 @@ impl<'a> Master<'a> {
              HUP to try again at once)",
             self.generation
         );
-        self.report_reload_failed(format!("{why}, with nothing older to go back to"));
+        let why = format!("{why}, with nothing older to go back to");
+        self.report_reload_failed(why, Some(self.generation));
     }
 
     /// A HUP's generation cannot boot while an older one serves: back to the
@@ -634,7 +637,7 @@ impl<'a> Master<'a> {
         let pids: Vec<Pid> = abandoned.map(|w| w.pid).collect();
         pids.into_iter().for_each(|pid| self.retire(pid));
         self.retry_now();
-        self.report_reload_failed(format!("{why}, so it was abandoned"));
+        self.report_reload_failed(format!("{why}, so it was abandoned"), None);
     }
 
     /// Puts back what a HUP replaced (see [`Master::keep_for_rollback`]).
@@ -1097,13 +1100,14 @@ impl<'a> Master<'a> {
             log::error!("Reload failed, keeping the current workers: {err}");
             self.retry_now();
         }
-        self.report_reload_failed(err.to_string());
+        self.report_reload_failed(err.to_string(), None);
     }
 
-    /// A reload failed, for `why`: kept in the status line until one succeeds, and told
-    /// to systemd, whose `RELOADING=1` (and `systemctl reload`) waits for the `READY=1`.
-    fn report_reload_failed(&mut self, why: String) {
-        self.reload_error = Some(why);
+    /// A reload failed, for `why`: kept in the status line until one succeeds (`retried`:
+    /// the generation retried with backoff, until it serves), and told to systemd, whose
+    /// `RELOADING=1` (and `systemctl reload`) waits for the `READY=1`.
+    fn report_reload_failed(&mut self, why: String, retried: Option<u32>) {
+        self.reload_error = Some((why, retried));
         let status = self.status(self.serving());
         self.systemd.reload_failed(&status);
     }
@@ -1434,13 +1438,16 @@ impl<'a> Master<'a> {
             .iter()
             .filter(|w| w.generation != self.generation)
             .count();
-        let status = self.status(ready);
         // A pool that fork cannot complete (a process limit) serves with what it has:
         // READY=1 once every worker it could fork is up, or systemd would wait out its
         // start timeout and stop it.
         let forked = self.pool.len() - old;
         let partial = self.fork_failures > 0 && ready > 0 && ready == forked;
         let complete = ready >= self.wanted() || partial;
+        if complete && old == 0 {
+            self.retried_reload_serves();
+        }
+        let status = self.status(ready);
         // Not while WINCH keeps the workers stopped: nothing is serving then, and a HUP
         // during which WINCH came would otherwise end in "Ready: 0 of 0 workers".
         if !self.announced && !self.workers_stopped && complete && old == 0 {
@@ -1449,6 +1456,25 @@ impl<'a> Master<'a> {
             self.systemd.ready(&status);
         } else {
             self.systemd.status(&status);
+        }
+    }
+
+    /// The generation of a reload that had nothing to go back to serves at last (what
+    /// its boots died of has passed: a database back up): that reload succeeded, and
+    /// its failure no longer stands in the status ("Ready: 4 of 4 workers serving,
+    /// generation 3; the last reload failed: generation 3's workers died ...").
+    fn retried_reload_serves(&mut self) {
+        let current = Some(self.generation);
+        if self
+            .reload_error
+            .as_ref()
+            .is_some_and(|(_, g)| *g == current)
+        {
+            log::info!(
+                "Generation {} serves: the reload succeeded after all",
+                self.generation
+            );
+            self.reload_error = None;
         }
     }
 
@@ -1519,7 +1545,7 @@ impl<'a> Master<'a> {
         };
         let reload = match &self.reload_error {
             None => String::new(),
-            Some(why) => format!("; the last reload failed: {why}"),
+            Some((why, _)) => format!("; the last reload failed: {why}"),
         };
         match (self.workers_stopped, self.boot_failures) {
             (true, _) => "workers stopped (WINCH); HUP starts them again".to_string(),
