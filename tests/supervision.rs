@@ -19,7 +19,7 @@ use nix::unistd::geteuid;
 use crate::client::{self, Conn, metric_sample, unix_answer, unix_sent};
 use crate::load::{CHOREOGRAPHY, Load};
 use crate::util::{
-    Launch, MemoryCgroup, Server, TempDir, is_zombie, poll_until, secs, send_signal, unix_socket,
+    Cgroup, Launch, Server, TempDir, is_zombie, poll_until, secs, send_signal, unix_socket,
 };
 
 fn start(workers: &str, extra: &[&str]) -> Server {
@@ -335,6 +335,41 @@ fn max_workers_adds_no_worker_when_the_cpus_are_full() {
     assert_eq!(said, 1, "{log:#?}");
 }
 
+/// A fractional CPU quota is counted whole: one CPU-bound worker on 1.5 CPUs (Kubernetes'
+/// `cpu: 1500m`) leaves half a CPU for a second, where the quota, rounded down to one
+/// CPU as `available_parallelism` counts it, held the pool at one worker as full.
+#[test]
+fn max_workers_grows_into_a_fractional_cpu_quota() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return eprintln!("skipped: needs 2 CPUs");
+    }
+    let Some(cgroup) = Cgroup::cpu("quota", 1500) else {
+        return eprintln!("skipped: needs a writable CPU cgroup");
+    };
+    let server = Launch::new()
+        .wrapped(&cgroup.wrapper())
+        .args(&["--workers", "1", "--max-workers", "2"])
+        .start();
+    server.wait_children(1, secs(10));
+    let mut burners: Vec<Conn> = (0..4)
+        .map(|_| {
+            let mut conn = server.connect();
+            conn.send(&client::request("GET", "/work?ms=1500", &[], b""));
+            conn
+        })
+        .collect();
+    server.wait_for_log("workers 1 -> 2", secs(20));
+    for conn in &mut burners {
+        assert_eq!(conn.read_response(secs(60)).status, 200);
+    }
+    let held = server
+        .log()
+        .into_iter()
+        .find(|l| l.contains("workers fill the"));
+    assert!(held.is_none(), "{held:?}");
+    drop(server);
+}
+
 /// Kept-alive clients of a busy worker: the requests waiting behind it count as demand,
 /// though the accept queue never sees them, so the pool grows; and a client whose
 /// request waited is answered with `Connection: close` once the new worker is idle, so
@@ -463,8 +498,8 @@ fn metrics_count_a_unix_listeners_queue() {
 /// One worker (`extra` flags appended) in a memory cgroup of its own limited to `mib` MiB,
 /// or `None` where none can be made. The server is dropped before the cgroup (bindings
 /// drop right to left), so the cgroup is empty when it is removed.
-fn in_memory_cgroup(tag: &str, mib: u64, extra: &[&str]) -> Option<(MemoryCgroup, Server)> {
-    let cgroup = MemoryCgroup::new(tag, mib)?;
+fn in_memory_cgroup(tag: &str, mib: u64, extra: &[&str]) -> Option<(Cgroup, Server)> {
+    let cgroup = Cgroup::memory(tag, mib)?;
     let server = Launch::new()
         .wrapped(&cgroup.wrapper())
         .args(&["--workers", "1"])

@@ -585,15 +585,16 @@ impl Drop for TempDir {
     }
 }
 
-/// A memory cgroup of one test's own, below the test process's, with a limit: for what
-/// br-serve does near a memory limit (the autoscaler's ceiling, OOM kills). `new` gives
-/// `None` where no such cgroup can be made here: not root, a read-only /sys/fs/cgroup,
-/// cgroup v2 without the memory controller delegated to children, or a machine with
-/// swap whose use the cgroup cannot limit.
-pub struct MemoryCgroup(PathBuf);
+/// A cgroup of one test's own, below the test process's, with a memory limit or a CPU
+/// quota: for what br-serve does near a limit (the autoscaler's ceilings, OOM kills).
+/// Its constructors give `None` where no such cgroup can be made here: not root, a
+/// read-only /sys/fs/cgroup, cgroup v2 without the controller delegated to children.
+pub struct Cgroup(PathBuf);
 
-impl MemoryCgroup {
-    pub fn new(tag: &str, limit_mib: u64) -> Option<MemoryCgroup> {
+impl Cgroup {
+    /// With a memory limit; `None` too on a machine with swap whose use the cgroup
+    /// cannot limit.
+    pub fn memory(tag: &str, limit_mib: u64) -> Option<Cgroup> {
         let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
         let limit = (limit_mib << 20).to_string();
         // (directory, memory limit file, swap limit file and value): with swap, a
@@ -618,12 +619,43 @@ impl MemoryCgroup {
                 _ => None,
             }
         })?;
-        let dir = base.join(format!("br-serve-test-{tag}-{}", std::process::id()));
-        std::fs::create_dir(&dir).ok()?;
-        let cgroup = MemoryCgroup(dir);
+        let cgroup = Cgroup::below(&base, tag)?;
         std::fs::write(cgroup.0.join(limit_file), limit).ok()?;
         let swap_limited = std::fs::write(cgroup.0.join(swap_file), swap).is_ok();
         (swap_limited || !host_has_swap()).then_some(cgroup)
+    }
+
+    /// With a CPU quota of `millicpus` thousandths of a CPU (1500: Kubernetes'
+    /// `cpu: 1500m`), over a period of 100 ms.
+    pub fn cpu(tag: &str, millicpus: u64) -> Option<Cgroup> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let quota = (millicpus * 100).to_string();
+        let (base, v2) = own.lines().find_map(|line| {
+            let (_, rest) = line.split_once(':')?;
+            let (controllers, path) = rest.split_once(':')?;
+            let path = path.trim_start_matches('/');
+            match controllers {
+                "" => Some((Path::new("/sys/fs/cgroup").join(path), true)),
+                c if c.split(',').any(|c| c == "cpu") => {
+                    Some((Path::new("/sys/fs/cgroup/cpu").join(path), false))
+                }
+                _ => None,
+            }
+        })?;
+        let cgroup = Cgroup::below(&base, tag)?;
+        let written = match v2 {
+            true => std::fs::write(cgroup.0.join("cpu.max"), format!("{quota} 100000")),
+            false => std::fs::write(cgroup.0.join("cpu.cfs_period_us"), "100000")
+                .and_then(|()| std::fs::write(cgroup.0.join("cpu.cfs_quota_us"), quota)),
+        };
+        written.ok().map(|()| cgroup)
+    }
+
+    /// A new cgroup directory of this test's, below `base`.
+    fn below(base: &Path, tag: &str) -> Option<Cgroup> {
+        let dir = base.join(format!("br-serve-test-{tag}-{}", std::process::id()));
+        std::fs::create_dir(&dir).ok()?;
+        Some(Cgroup(dir))
     }
 
     /// A `Launch::wrapped` wrapper that moves the server into the cgroup, then runs it.
@@ -640,7 +672,7 @@ fn host_has_swap() -> bool {
     swaps.lines().count() > 1
 }
 
-impl Drop for MemoryCgroup {
+impl Drop for Cgroup {
     /// Removes the cgroup once its processes are gone (the server is dropped first).
     fn drop(&mut self) {
         poll_until(secs(10), || std::fs::remove_dir(&self.0).ok());

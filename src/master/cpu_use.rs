@@ -11,8 +11,8 @@
 //! runnable all the time, whether they get the CPU or wait behind another process for
 //! it, and workers waiting on the network or a database are not. When the workers'
 //! runnable time over the last second adds up to nine tenths of the CPUs the master may
-//! use (its affinity and cgroup quota, as `available_parallelism` counts them, asked
-//! again each second) or more, the pool is CPU-bound. A second is judged only if the
+//! use (its affinity, less its cgroup's CPU quota where that is lower, a fraction
+//! included, asked again each second) or more, the pool is CPU-bound. A second is judged only if the
 //! same workers ran through all of it: one that started or ended in it (a step's, a
 //! replacement's) would count for part of it or none, and the pool would look to have
 //! room it has not (a step went through after each `--max-requests` replacement). Until
@@ -23,7 +23,9 @@
 //! the pool look less busy than it is.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
+use crate::sys::cgroup::{self, Version};
 use crate::sys::clock::monotonic_ms;
 
 /// The share of the CPUs the workers' runnable time must reach for the pool to count as
@@ -50,7 +52,7 @@ pub enum Cpus {
     /// Room for another worker.
     Room,
     /// The workers were runnable for `runnable` CPUs' worth of the window, on `cpus`.
-    Full { runnable: f64, cpus: usize },
+    Full { runnable: f64, cpus: f64 },
 }
 
 /// Each worker's runnable nanoseconds at one moment.
@@ -112,16 +114,62 @@ impl CpuUse {
 }
 
 /// Full when the workers were runnable for nine tenths of `cpus` or more.
-fn judge(runnable: f64, cpus: usize) -> Cpus {
-    match runnable >= FULL * cpus as f64 {
+fn judge(runnable: f64, cpus: f64) -> Cpus {
+    match runnable >= FULL * cpus {
         true => Cpus::Full { runnable, cpus },
         false => Cpus::Room,
     }
 }
 
-/// The CPUs this process may use now (its affinity and cgroup quota).
-fn available_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+/// The CPUs this process may use now: its affinity, less its cgroup's CPU quota where
+/// that is lower, a fraction included (1.5 for Kubernetes' `cpu: 1500m`).
+/// `available_parallelism` rounds a quota down to whole CPUs: one worker on a 1.5-CPU
+/// quota was judged to fill it, and the pool held at one with half a CPU unused.
+fn available_cpus() -> f64 {
+    let affinity = affinity_cpus();
+    cpu_quota(cgroup::own_cpu_dirs()).map_or(affinity, |quota| quota.min(affinity))
+}
+
+/// The CPUs this process's affinity allows.
+fn affinity_cpus() -> f64 {
+    use nix::sched::{CpuSet, sched_getaffinity};
+    let set = sched_getaffinity(nix::unistd::Pid::from_raw(0));
+    let allowed = set.map(|set| {
+        let allowed = |&cpu: &usize| set.is_set(cpu).unwrap_or(false);
+        (0..CpuSet::count()).filter(allowed).count()
+    });
+    match allowed {
+        Ok(n) if n > 0 => n as f64,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+    }
+}
+
+/// The smallest CPU quota in `dirs` (a cgroup and its parents), in CPUs; `None` without
+/// one.
+fn cpu_quota(dirs: Vec<(Version, PathBuf)>) -> Option<f64> {
+    let quotas = dirs
+        .iter()
+        .filter_map(|(version, dir)| quota_in(*version, dir));
+    quotas.reduce(f64::min)
+}
+
+/// A cgroup's CPU quota, in CPUs: `cpu.max` under v2 (`QUOTA PERIOD`, `max` for none),
+/// `cpu.cfs_quota_us` over `cpu.cfs_period_us` under v1 (-1 for none).
+fn quota_in(version: Version, dir: &Path) -> Option<f64> {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let number = |text: &str| text.trim().parse::<f64>().ok();
+    let (quota, period) = match version {
+        Version::V2 => {
+            let max = read("cpu.max")?;
+            let (quota, period) = max.trim().split_once(' ')?;
+            (number(quota)?, number(period)?)
+        }
+        Version::V1 => (
+            number(&read("cpu.cfs_quota_us")?)?,
+            number(&read("cpu.cfs_period_us")?)?,
+        ),
+    };
+    (quota > 0.0 && period > 0.0).then(|| quota / period)
 }
 
 /// CPUs' worth of runnable time between two samples of the same pool, over the workers
@@ -206,20 +254,66 @@ mod tests {
 
     #[test]
     fn full_is_nine_tenths_of_the_cpus() {
-        assert_eq!(judge(1.79, 2), Cpus::Room);
+        assert_eq!(judge(1.79, 2.0), Cpus::Room);
         assert_eq!(
-            judge(1.8, 2),
+            judge(1.8, 2.0),
             Cpus::Full {
                 runnable: 1.8,
-                cpus: 2
+                cpus: 2.0
             }
         );
         assert_eq!(
-            judge(3.0, 2),
+            judge(3.0, 2.0),
             Cpus::Full {
                 runnable: 3.0,
-                cpus: 2
+                cpus: 2.0
             }
         );
+        // One worker busy on a 1.5-CPU quota leaves room for another.
+        assert_eq!(judge(1.0, 1.5), Cpus::Room);
+    }
+
+    #[test]
+    fn a_cpu_quota_is_read_as_a_fraction_of_cpus() {
+        let base = std::env::temp_dir().join(format!("br-serve-quota-{}", std::process::id()));
+        let dir = |name: &str, files: &[(&str, &str)]| {
+            let dir = base.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            files
+                .iter()
+                .for_each(|(f, text)| std::fs::write(dir.join(f), text).unwrap());
+            dir
+        };
+        let v2 = dir("v2", &[("cpu.max", "150000 100000\n")]);
+        let v2_none = dir("v2-none", &[("cpu.max", "max 100000\n")]);
+        let v1 = dir(
+            "v1",
+            &[
+                ("cpu.cfs_quota_us", "250000\n"),
+                ("cpu.cfs_period_us", "100000\n"),
+            ],
+        );
+        let v1_none = dir(
+            "v1-none",
+            &[
+                ("cpu.cfs_quota_us", "-1\n"),
+                ("cpu.cfs_period_us", "100000\n"),
+            ],
+        );
+        assert_eq!(quota_in(Version::V2, &v2), Some(1.5));
+        assert_eq!(quota_in(Version::V2, &v2_none), None);
+        assert_eq!(quota_in(Version::V1, &v1), Some(2.5));
+        assert_eq!(quota_in(Version::V1, &v1_none), None);
+        assert_eq!(quota_in(Version::V2, &base.join("missing")), None);
+        // The smallest on the way up binds.
+        let chain = vec![
+            (Version::V2, v2_none),
+            (Version::V2, v2.clone()),
+            (Version::V1, v1),
+        ];
+        assert_eq!(cpu_quota(chain), Some(1.5));
+        assert_eq!(cpu_quota(Vec::new()), None);
+        assert!(affinity_cpus() >= 1.0);
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

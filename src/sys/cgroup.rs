@@ -1,10 +1,11 @@
-//! Where this process's memory cgroup lives, read from `/proc/self/cgroup` and
-//! `/proc/self/mountinfo`: for the OOM kill counter (`master::oom`) and the memory limit
-//! the autoscaler keeps under (`master::memory_limit`).
+//! Where this process's memory and CPU cgroups live, read from `/proc/self/cgroup` and
+//! `/proc/self/mountinfo`: for the OOM kill counter (`master::oom`), the memory limit
+//! the autoscaler keeps under (`master::memory_limit`) and the CPU quota it judges the
+//! workers' CPU use against (`master::cpu_use`).
 //!
 //! Each line of `/proc/self/cgroup` is `hierarchy-id:controllers:path`. Under cgroup v2
-//! the one line has no controllers; under v1 the memory controller's line names it. A
-//! hybrid system has both; they are returned in the order the file lists them.
+//! the one line has no controllers; under v1 the controller's line names it. A hybrid
+//! system has both; they are returned in the order the file lists them.
 //!
 //! The path is the cgroup's place in the whole hierarchy, and the directory is that path
 //! below where the hierarchy is mounted, less the part of it the mount leaves out: a
@@ -18,9 +19,10 @@ use std::path::{Component, Path, PathBuf};
 /// Which cgroup interface a directory speaks (the file names differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
-    /// `memory.limit_in_bytes`, `memory.usage_in_bytes`, `memory.oom_control`.
+    /// `memory.limit_in_bytes`, `memory.usage_in_bytes`, `memory.oom_control`,
+    /// `cpu.cfs_quota_us`.
     V1,
-    /// `memory.max`, `memory.current`, `memory.events`.
+    /// `memory.max`, `memory.current`, `memory.events`, `cpu.max`.
     V2,
 }
 
@@ -28,13 +30,27 @@ pub enum Version {
 /// hierarchy's mount: the kernel holds a cgroup to the smallest limit on the way up (a
 /// systemd slice's `MemoryMax=` over the unit's), so each may be the one that binds.
 pub fn own_memory_dirs() -> Vec<(Version, PathBuf)> {
-    let read = |file| std::fs::read_to_string(file).unwrap_or_default();
-    memory_dirs(&read("/proc/self/cgroup"), &read("/proc/self/mountinfo"))
+    own_dirs("memory")
 }
 
-/// The memory cgroup directories named by the texts of `/proc/self/cgroup` and
-/// `/proc/self/mountinfo`, most specific first.
-fn memory_dirs(proc_self_cgroup: &str, mountinfo: &str) -> Vec<(Version, PathBuf)> {
+/// This process's CPU cgroup directories, each followed by its parents, as
+/// [`own_memory_dirs`]: the smallest quota on the way up binds.
+pub fn own_cpu_dirs() -> Vec<(Version, PathBuf)> {
+    own_dirs("cpu")
+}
+
+fn own_dirs(controller: &str) -> Vec<(Version, PathBuf)> {
+    let read = |file| std::fs::read_to_string(file).unwrap_or_default();
+    dirs_of(
+        controller,
+        &read("/proc/self/cgroup"),
+        &read("/proc/self/mountinfo"),
+    )
+}
+
+/// The cgroup directories of `controller` (`memory`, `cpu`) named by the texts of
+/// `/proc/self/cgroup` and `/proc/self/mountinfo`, most specific first.
+fn dirs_of(controller: &str, proc_self_cgroup: &str, mountinfo: &str) -> Vec<(Version, PathBuf)> {
     let mut dirs = Vec::new();
     for line in proc_self_cgroup.lines() {
         let mut fields = line.splitn(3, ':');
@@ -45,10 +61,11 @@ fn memory_dirs(proc_self_cgroup: &str, mountinfo: &str) -> Vec<(Version, PathBuf
         };
         let version = match controllers {
             "" => Version::V2,
-            _ if controllers.split(',').any(|c| c == "memory") => Version::V1,
+            _ if controllers.split(',').any(|c| c == controller) => Version::V1,
             _ => continue,
         };
-        let (mount, root) = mount_of(version, mountinfo).unwrap_or_else(|| usual_mount(version));
+        let (mount, root) = mount_of(controller, version, mountinfo)
+            .unwrap_or_else(|| usual_mount(controller, version));
         let below = Path::new(path)
             .strip_prefix(&root)
             .unwrap_or(Path::new(path));
@@ -64,19 +81,21 @@ fn memory_dirs(proc_self_cgroup: &str, mountinfo: &str) -> Vec<(Version, PathBuf
     dirs
 }
 
-/// Where a hierarchy is mounted when mountinfo does not say: the whole of it.
-fn usual_mount(version: Version) -> (PathBuf, PathBuf) {
-    let mount = match version {
-        Version::V2 => "/sys/fs/cgroup",
-        Version::V1 => "/sys/fs/cgroup/memory",
+/// Where a hierarchy is mounted when mountinfo does not say: the whole of it (v1: where
+/// systemd mounts the controller, `cpu` beside `cpuacct` as `cpu,cpuacct`).
+fn usual_mount(controller: &str, version: Version) -> (PathBuf, PathBuf) {
+    let mount = match (version, controller) {
+        (Version::V2, _) => "/sys/fs/cgroup".to_string(),
+        (Version::V1, "cpu") => "/sys/fs/cgroup/cpu,cpuacct".to_string(),
+        (Version::V1, _) => format!("/sys/fs/cgroup/{controller}"),
     };
     (PathBuf::from(mount), PathBuf::from("/"))
 }
 
-/// The mount point and root of the hierarchy of `version` (v1: the one with the memory
-/// controller), from mountinfo lines: `ID PARENT DEV ROOT MOUNTPOINT OPTIONS [TAGS] -
+/// The mount point and root of the hierarchy of `version` (v1: the one with
+/// `controller`), from mountinfo lines: `ID PARENT DEV ROOT MOUNTPOINT OPTIONS [TAGS] -
 /// FSTYPE SOURCE SUPEROPTIONS` (proc(5)).
-fn mount_of(version: Version, mountinfo: &str) -> Option<(PathBuf, PathBuf)> {
+fn mount_of(controller: &str, version: Version, mountinfo: &str) -> Option<(PathBuf, PathBuf)> {
     mountinfo.lines().find_map(|line| {
         let (mine, theirs) = line.split_once(" - ")?;
         let mut mine = mine.split(' ').skip(3);
@@ -85,7 +104,7 @@ fn mount_of(version: Version, mountinfo: &str) -> Option<(PathBuf, PathBuf)> {
         let (fstype, options) = (theirs.next()?, theirs.nth(1).unwrap_or(""));
         let found = match version {
             Version::V2 => fstype == "cgroup2",
-            Version::V1 => fstype == "cgroup" && options.split(',').any(|o| o == "memory"),
+            Version::V1 => fstype == "cgroup" && options.split(',').any(|o| o == controller),
         };
         found.then(|| (PathBuf::from(mount), PathBuf::from(root)))
     })
@@ -103,7 +122,11 @@ mod tests {
         611 600 0:31 /docker/abc /sys/fs/cgroup/cpu,cpuacct ro - cgroup cgroup rw,cpu,cpuacct\n";
 
     fn dirs(cgroup: &str, mountinfo: &str) -> Vec<String> {
-        let found = memory_dirs(cgroup, mountinfo).into_iter();
+        controller_dirs("memory", cgroup, mountinfo)
+    }
+
+    fn controller_dirs(controller: &str, cgroup: &str, mountinfo: &str) -> Vec<String> {
+        let found = dirs_of(controller, cgroup, mountinfo).into_iter();
         found.map(|(_, dir)| dir.display().to_string()).collect()
     }
 
@@ -137,5 +160,22 @@ mod tests {
             ]
         );
         assert!(dirs("1:cpu:/x\ngarbage\n", V2_HOST).is_empty());
+    }
+
+    #[test]
+    fn the_cpu_controllers_own_hierarchy() {
+        let v1 = "4:memory:/docker/abc\n1:cpu,cpuacct:/docker/abc\n";
+        assert_eq!(
+            controller_dirs("cpu", v1, V1_CONTAINER),
+            ["/sys/fs/cgroup/cpu,cpuacct"]
+        );
+        assert_eq!(
+            controller_dirs("cpu", "0::/app.slice\n", V2_HOST),
+            ["/sys/fs/cgroup/app.slice", "/sys/fs/cgroup"]
+        );
+        assert_eq!(
+            controller_dirs("cpu", "1:cpu,cpuacct:/x\n", ""),
+            ["/sys/fs/cgroup/cpu,cpuacct/x", "/sys/fs/cgroup/cpu,cpuacct"]
+        );
     }
 }
