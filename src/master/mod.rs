@@ -244,6 +244,10 @@ impl<'a> Master<'a> {
             None => None,
         };
         announce(&listeners, scrapes.as_ref(), pid);
+        let app = match app {
+            App::PerWorker(factory) => AppSource::Factory(factory),
+            App::Preloaded(handler) => AppSource::Preloaded(Some(handler), config.env.clone()),
+        };
         Ok(Master {
             target: config.workers,
             autoscaler: autoscaler_for(&config),
@@ -253,10 +257,7 @@ impl<'a> Master<'a> {
             lifeline: Some(lifeline),
             loaded,
             config,
-            app: match app {
-                App::PerWorker(factory) => AppSource::Factory(factory),
-                App::Preloaded(handler) => AppSource::Preloaded(Some(handler)),
-            },
+            app,
             pid,
             socket_files,
             listeners,
@@ -1019,7 +1020,8 @@ impl<'a> Master<'a> {
     /// given again, and the open-file limit is raised for a larger
     /// `--worker-connections` (the workers ran out of descriptors under load instead). A
     /// preloaded application, which a HUP reuses, keeps what its build read of an `--env`
-    /// that changed, and the log says so, where nothing did.
+    /// that changed from the one it was built with, and the log says so, where nothing
+    /// did (not when an abandon goes back to that one).
     fn refit(&mut self, before: &Config) {
         let user = |c: &Config| c.credentials.as_ref().map(|c| c.uid);
         let new_user = user(&self.config) != user(before);
@@ -1034,7 +1036,12 @@ impl<'a> Master<'a> {
             config::static_served_as_root(&self.config);
         }
         fit_open_files(&self.config);
-        if matches!(self.app, AppSource::Preloaded(_)) && self.config.env != before.env {
+        let built_with = match &self.app {
+            AppSource::Preloaded(_, env) => Some(env),
+            AppSource::Factory(_) => None,
+        };
+        let env = &self.config.env;
+        if built_with.is_some_and(|built| built != env) && *env != before.env {
             log::warn!(
                 "--env changed: the preloaded application was built once, at start, and a \
                  HUP reuses it; its workers get the new variables, but what its build read \
@@ -1404,7 +1411,7 @@ impl<'a> Master<'a> {
             (_, Some(files)) => WorkerApp::Static(Box::new(files)),
             (AppSource::Factory(factory), None) => WorkerApp::Build(*factory),
             // The child's own copy of the master's memory: take it.
-            (AppSource::Preloaded(handler), None) => match handler.take() {
+            (AppSource::Preloaded(handler, _), None) => match handler.take() {
                 Some(handler) => WorkerApp::Ready(handler),
                 None => return worker::EXIT_BOOT_ERROR,
             },
@@ -1829,8 +1836,9 @@ fn queued_connections(listeners: &[Listener]) -> Option<u64> {
 enum AppSource<'a> {
     /// Each worker builds its own.
     Factory(&'a AppFactory),
-    /// Built before forking; each child takes its own copy out of the Option.
-    Preloaded(Option<Box<dyn Handler>>),
+    /// Built before forking; each child takes its own copy out of the Option. With the
+    /// `--env` it was built with.
+    Preloaded(Option<Box<dyn Handler>>, Vec<(String, String)>),
 }
 
 /// Descriptors a worker needs beside its connections: listeners, epoll, signals, the
