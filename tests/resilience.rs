@@ -852,6 +852,49 @@ fn a_full_worker_does_not_judge_a_wait_for_continue() {
     assert_eq!(newcomer.read_response(secs(20)).status, 200);
 }
 
+/// `--body-timeout` does not run while a request waits for its `100 Continue` behind an
+/// answer its client is still taking from the kernel: the body cannot come before the
+/// client has read the 100. The 408 went out right behind it, the answer ahead having
+/// left the worker for the kernel seconds before, before the client could send a byte.
+#[test]
+fn a_wait_for_continue_behind_a_slow_reader_is_no_body_stall() {
+    let server = Launch::new()
+        .args(&["--workers", "1", "--body-timeout", "2"])
+        .start();
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(64 << 10).expect("SO_RCVBUF");
+    socket
+        .connect_timeout(&server.addr().into(), secs(10))
+        .expect("connect");
+    let mut waiter: TcpStream = socket.into();
+    let first = request("GET", "/stream?kib=2000", &[], b"");
+    let fields = ["Content-Length: 5", "Expect: 100-continue"];
+    let second = request("PUT", "/echo", &fields, b"");
+    waiter
+        .write_all(&[&first[..], &second].concat())
+        .expect("the requests");
+    // The stream, read 100 KB at a time, ten times a second at most: seconds longer than
+    // the body timeout.
+    let continued = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    while !seen.windows(continued.len()).any(|w| w == continued) {
+        assert!(started.elapsed() < secs(60), "no 100 Continue");
+        let mut piece = vec![0u8; 100_000];
+        let n = waiter.read(&mut piece).expect("the stream");
+        assert!(n > 0, "closed after {:?}", started.elapsed());
+        seen.extend_from_slice(&piece[..n]);
+        thread::sleep(Duration::from_millis(100));
+    }
+    let tail = String::from_utf8_lossy(&seen[seen.len().saturating_sub(200)..]);
+    assert!(!tail.contains("408"), "{tail}");
+    waiter.write_all(b"hello").expect("the body");
+    let (answer, _) = read_until(&mut waiter, secs(20), |b| b.ends_with(b"hello"));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
 /// Connections that begin no request, sending only the blank lines allowed before one,
 /// are closed for a newcomer too once they have held their place a second: they were
 /// never counted, so 2 bytes every few seconds held each place (a blank line put the
@@ -1606,24 +1649,21 @@ fn spooling_server(dir: &TempDir, extra: &[&str]) -> Server {
 
 /// A body that cannot be spooled (its directory removed after the start) is answered
 /// 500, as nginx answers when it cannot write a temporary file, and the log says why;
-/// the worker serves on.
+/// the worker serves on. The rest of the body is taken in, as a refused one's is, for a
+/// client that sends all of it before it reads: closed after 64 KiB, it got a broken
+/// pipe, never the 500.
 #[test]
 fn an_upload_that_cannot_be_spooled_is_answered_500() {
     let dir = TempDir::new("spool-gone");
     let spool_dir = dir.join("spool");
     std::fs::create_dir(&spool_dir).expect("mkdir");
     let server = Launch::new()
-        .args(&[
-            "--workers",
-            "1",
-            "--body-spool-size",
-            "64K",
-            "--body-spool-dir",
-        ])
+        .args(&["--workers", "1", "--limit-request-body", "64M"])
+        .args(&["--body-spool-size", "64K", "--body-spool-dir"])
         .args(&[spool_dir.to_str().expect("a UTF-8 path")])
         .start();
     std::fs::remove_dir(&spool_dir).expect("rmdir");
-    let mut upload = partial_upload(&server, 100_000, 100_000);
+    let mut upload = partial_upload(&server, 8_000_000, 8_000_000);
     let (answer, _) = read_to_close(&mut upload, secs(10));
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");

@@ -665,10 +665,15 @@ impl Conn {
     /// read), and has had no byte after its head: its client sends none meanwhile,
     /// rightly.
     fn awaits_continue(&self) -> bool {
-        let expects = matches!(&self.phase, Phase::Body { head, .. }
-            if head.expects_continue() && self.received == self.head_end);
         // The system call only for such a request.
-        expects && (!self.out.is_empty() || self.stream.unsent() > 0)
+        self.owes_continue() && (!self.out.is_empty() || self.stream.unsent() > 0)
+    }
+
+    /// Whether the request being received expects a `100 Continue` and has had no byte
+    /// after its head.
+    fn owes_continue(&self) -> bool {
+        matches!(&self.phase, Phase::Body { head, .. }
+            if head.expects_continue() && self.received == self.head_end)
     }
 
     /// Since when a request head has been arriving, while one is and nothing is being
@@ -1140,9 +1145,11 @@ impl Conn {
         let (used, done) = match step {
             Ok(progress) => progress,
             Err(refusal) => {
-                // A chunked body over the limit: its length is unknown, so the lingering
-                // close takes in as much as it would of an announced one.
-                if refusal.status() == 413 {
+                // A body refused on its way (a chunked one over the limit, no room in the
+                // input budget or on the spool's disk): the lingering close takes in as
+                // much as it would of an announced one, for a client that sends all of it
+                // before it reads. A malformed one (400) has no end to find.
+                if refusal.status() != 400 {
                     self.refused_body = LINGER_BODY;
                 }
                 self.fail(refusal, head_request, ctx);
@@ -1675,6 +1682,14 @@ impl Conn {
         // next poll: closed with it unread, the client got a reset (a proxy, a 502 for a
         // POST it cannot retry), and the sweep comes up to a handler's time late.
         if idle && (self.still_reading(ctx.now) || self.input_waiting()) {
+            return Verdict::Keep;
+        }
+        // A body cannot come before its client has read the `100 Continue` it waits for
+        // (RFC 9110 §10.1.1), behind an answer it is still taking from the kernel: its
+        // time starts over while the client reads, as an idle connection's does (the
+        // last look counting the kernel's last bytes taken). Its 408 went out right
+        // behind the 100, before the client could send a byte.
+        if self.out.is_empty() && self.owes_continue() && self.still_reading(ctx.now) {
             return Verdict::Keep;
         }
         if !mid_request || !self.out.is_empty() {
