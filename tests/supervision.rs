@@ -316,13 +316,7 @@ fn max_workers_adds_no_worker_when_the_cpus_are_full() {
         .start();
     server.wait_children(1, secs(10));
     // Six requests of 1.5 s of CPU each: one running, the rest waiting behind it.
-    let mut burners: Vec<Conn> = (0..6)
-        .map(|_| {
-            let mut conn = server.connect();
-            conn.send(&client::request("GET", "/work?ms=1500", &[], b""));
-            conn
-        })
-        .collect();
+    let mut burners = cpu_burners(&server, 6);
     let held = "but the workers fill the 1 CPU(s)";
     server.wait_for_log(held, secs(15));
     for conn in &mut burners {
@@ -333,6 +327,16 @@ fn max_workers_adds_no_worker_when_the_cpus_are_full() {
     assert!(grown.is_none(), "{grown:?}");
     let said = log.iter().filter(|l| l.contains(held)).count();
     assert_eq!(said, 1, "{log:#?}");
+}
+
+/// `n` connections, each sent a request for 1.5 s of CPU.
+fn cpu_burners(server: &Server, n: usize) -> Vec<Conn> {
+    let burner = |_| {
+        let mut conn = server.connect();
+        conn.send(&client::request("GET", "/work?ms=1500", &[], b""));
+        conn
+    };
+    (0..n).map(burner).collect()
 }
 
 /// A fractional CPU quota is counted whole: one CPU-bound worker on 1.5 CPUs (Kubernetes'
@@ -351,13 +355,7 @@ fn max_workers_grows_into_a_fractional_cpu_quota() {
         .args(&["--workers", "1", "--max-workers", "2"])
         .start();
     server.wait_children(1, secs(10));
-    let mut burners: Vec<Conn> = (0..4)
-        .map(|_| {
-            let mut conn = server.connect();
-            conn.send(&client::request("GET", "/work?ms=1500", &[], b""));
-            conn
-        })
-        .collect();
+    let mut burners = cpu_burners(&server, 4);
     server.wait_for_log("workers 1 -> 2", secs(20));
     for conn in &mut burners {
         assert_eq!(conn.read_response(secs(60)).status, 200);
