@@ -592,16 +592,14 @@ fn a_booting_worker_killed_by_another_process_is_no_boot_failure() {
     let mut killed = Vec::new();
     for _ in 0..3 {
         let booting = poll_until(secs(10), || {
-            let children = server.children().into_iter();
-            children
-                .into_iter()
-                .find(|p| *p != old && !killed.contains(p))
+            let new = |p: &u32| *p != old && !killed.contains(p);
+            server.children().into_iter().find(new)
         });
         let pid = booting.expect("a worker of the new generation");
         send_signal(pid, Signal::SIGKILL);
         killed.push(pid);
         let said = format!("(pid: {pid}) was sent SIGKILL");
-        let line = server.wait_for_log_where(&said, secs(10), |l| l.contains(&said));
+        let line = server.wait_for_log(&said, secs(10));
         if !line.contains("by another process (no OOM kill") {
             return eprintln!("skipped: no OOM counter to tell who killed it: {line}");
         }
