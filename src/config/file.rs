@@ -20,9 +20,10 @@ use crate::error::Error;
 /// Flags that describe what to do with a configuration, not the configuration itself.
 const META: &[&str] = &["config", "check-config", "print-config", "help", "version"];
 
-/// Reads `path` and returns the arguments its settings stand for. A setting that the
-/// command line or the environment overrides is left out, but its value is checked all
-/// the same: the file must not break the day the override is dropped.
+/// Reads `path` and returns the arguments its settings stand for, each value checked
+/// alone and named by its key when it is bad. A setting that the command line or the
+/// environment overrides is left out, but its value is checked all the same: the file
+/// must not break the day the override is dropped.
 pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<OsString>, Error> {
     let shown = path.display();
     let table: toml::Table = read(path)?
@@ -42,15 +43,19 @@ pub fn args(path: &Path, matches: &ArgMatches, command: &Command) -> Result<Vec<
                 "{shown}: '{first}' and '{key}' are the same setting: give it once"
             )));
         }
+        // Each value is checked alone first, so that a bad one is named by its key (the
+        // full parse names only the flag it stands for).
         let setting = arguments(arg, &name, value)
-            .and_then(|setting| match set_elsewhere(matches, arg) {
-                true => (parse_alone(arg, &setting).map_err(|err| super::render(&err)))
-                    .and_then(|()| match name == "bind" {
+            .and_then(|setting| {
+                parse_alone(arg, &setting).map_err(|err| super::render(&err))?;
+                match set_elsewhere(matches, arg) {
+                    true => match name == "bind" {
                         true => binds_clash(&setting, reuse_port(&table, matches)),
                         false => Ok(()),
-                    })
+                    }
                     .map(|()| Vec::new()),
-                false => Ok(setting),
+                    false => Ok(setting),
+                }
             })
             .map_err(|why| Error::Config(format!("{shown}: setting '{key}': {why}")))?;
         args.extend(setting);
