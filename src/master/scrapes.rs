@@ -73,7 +73,9 @@ pub struct Scrapes {
     conns: Vec<Option<Scrape>>,
     /// Connections accepted so far, which orders them by age.
     accepted: u64,
-    /// The port was found full, and said so, since it last had room.
+    /// The port was found full, and said so, since it last had room to spare (half its
+    /// places free): a flood that fills it again after each scrape is one spell, said
+    /// once, where it was said once per scrape answered.
     full: bool,
     /// The accept queue may hold more than the last turn took.
     backlog: bool,
@@ -326,12 +328,14 @@ impl Scrapes {
     /// cannot lock scrapers out, and up to [`MAX_SCRAPES`] scrapers at once, each
     /// waiting for its answer before it connects again, never lose one.
     fn free_place(&mut self, registry: &Registry) -> usize {
-        if let Some(index) = self.conns.iter().position(Option::is_none) {
+        let open = self.conns.iter().flatten().count();
+        if open < MAX_SCRAPES / 2 {
             self.full = false;
+        }
+        if let Some(index) = self.conns.iter().position(Option::is_none) {
             return index;
         }
         if self.conns.len() < MAX_SCRAPES {
-            self.full = false;
             self.conns.push(None);
             return self.conns.len() - 1;
         }
