@@ -58,6 +58,8 @@ pub enum Cpus {
 /// Each worker's runnable nanoseconds at one moment.
 #[derive(Debug)]
 struct Sample {
+    /// When the reads began, and when they were done.
+    from_ms: u64,
     at_ms: u64,
     /// The workers looked at, sorted: the pool the window is of.
     pool: Vec<i32>,
@@ -72,10 +74,11 @@ impl CpuUse {
     }
 
     /// [`CpuUse::look`], the workers' runnable time given by `read` and the sample's time
-    /// by `clock`, read right after them: the time of the master's look, taken before it,
-    /// was as early as the master had been kept off a CPU meanwhile (a loaded machine,
-    /// the workers' own CPU), which shortened a window's runnable time and let a step
-    /// through a pool that filled its CPU.
+    /// by `clock`, read right before and right after them: the time of the master's look,
+    /// taken earlier, was as early as the master had been kept off a CPU meanwhile (a
+    /// loaded machine, the workers' own CPU), which shortened a window's runnable time
+    /// and let a step through a pool that filled its CPU ([`runnable_cpus`] takes the
+    /// window between the reads).
     fn look_with(
         &mut self,
         pids: impl Iterator<Item = i32>,
@@ -89,9 +92,11 @@ impl CpuUse {
         if last.is_some_and(|last| now_ms < last.at_ms + WINDOW_MS) {
             return;
         }
+        let from_ms = clock();
         let runnable_ns = pool.iter().filter_map(|&pid| Some((pid, read(pid)?)));
         let runnable_ns = runnable_ns.collect();
         let sample = Sample {
+            from_ms,
             at_ms: clock(),
             runnable_ns,
             pool,
@@ -175,7 +180,12 @@ fn quota_in(version: Version, dir: &Path) -> Option<f64> {
 /// CPUs' worth of runnable time between two samples of the same pool, over the workers
 /// read at both.
 fn runnable_cpus(before: &Sample, after: &Sample) -> f64 {
-    let elapsed_ns = after.at_ms.saturating_sub(before.at_ms) as f64 * 1e6;
+    // The shortest the time between the two samples' reads can have been: from the end
+    // of the first to the start of the second. The master shares the CPUs with the
+    // workers it measures, and one taken off its CPU between its reads and its clock
+    // (by a worker pinned to the same one) stretched the window past the reads, so a
+    // pool filling its CPU read as 0.8 of it and a step went through.
+    let elapsed_ns = after.from_ms.saturating_sub(before.at_ms) as f64 * 1e6;
     let grown: u64 = after
         .runnable_ns
         .iter()
@@ -250,6 +260,21 @@ mod tests {
         cpu.look_with([1, 2].into_iter(), 1_000, at(1_200), || 1_200);
         cpu.look_with([1, 2].into_iter(), 2_200, at(2_200), || 2_200);
         assert_eq!(cpu.judged(), judge(2.0, available_cpus()));
+    }
+
+    /// The master kept off its CPU for 300 ms between its reads and its clock: the window
+    /// is the time between the reads, not the clocks after them (1.0 CPU, not 0.77).
+    #[test]
+    fn the_window_is_the_time_between_the_reads() {
+        let sample = |from_ms, at_ms, ns| Sample {
+            from_ms,
+            at_ms,
+            pool: vec![1],
+            runnable_ns: HashMap::from([(1, ns)]),
+        };
+        let first = sample(1_000, 1_000, 0);
+        let second = sample(2_000, 2_300, 1_000_000_000);
+        assert_eq!(runnable_cpus(&first, &second), 1.0);
     }
 
     #[test]
