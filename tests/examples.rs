@@ -556,12 +556,7 @@ fn preloaded_table_is_built_once_in_the_master_and_shared_by_the_workers() {
         "workers {workers:?} still there after HUP"
     );
     assert_eq!(server.get("/built").text(), master);
-    let builds = server
-        .log()
-        .iter()
-        .filter(|l| l.contains("built a table"))
-        .count();
-    assert_eq!(builds, 1);
+    assert_eq!(server.log_count("built a table"), 1);
 }
 
 /// A table that cannot be built stops the start, whether its setting came from the

@@ -938,13 +938,8 @@ fn a_worker_out_of_descriptors_closes_idle_kept_connections_for_newcomers() {
     server.wait_for_log("out of file descriptors: ", secs(5));
     // Running out again each time room is made is one episode, said once (it was said,
     // and "accepting again", each time).
-    let said = |text: &str| server.log().iter().filter(|l| l.contains(text)).count();
-    assert_eq!(
-        said("accept: Too many open files"),
-        1,
-        "{:#?}",
-        server.log()
-    );
+    let said = server.log_count("accept: Too many open files");
+    assert_eq!(said, 1, "{:#?}", server.log());
 }
 
 /// (e) A kept-alive connection left idle is closed by the server after `--keep-alive 1`
@@ -1417,12 +1412,7 @@ fn a_metrics_port_kept_full_says_so_once() {
         until("the port full again", &|n| n == full);
     }
     let said = "metrics port: 16 connections open; closing the oldest";
-    let lines = server
-        .log()
-        .into_iter()
-        .filter(|l| l.contains(said))
-        .count();
-    assert_eq!(lines, 1, "{:#?}", server.log());
+    assert_eq!(server.log_count(said), 1, "{:#?}", server.log());
 }
 
 /// The master serves its metrics port itself, so a client there must never hold it up:

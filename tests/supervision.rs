@@ -690,11 +690,7 @@ fn fork_failures_are_retried_with_backoff() {
         .start();
     server.wait_for_log("fork failed", secs(10));
     std::thread::sleep(secs(2));
-    let failures = server
-        .log()
-        .iter()
-        .filter(|l| l.contains("fork failed"))
-        .count();
+    let failures = server.log_count("fork failed");
     assert!(failures <= 8, "{failures} fork failures logged in 2 s");
     assert_eq!(server.get("/").status, 200);
 }
@@ -723,8 +719,7 @@ fn metrics_port_out_of_descriptors_says_so_once() {
     server.wait_for_log(failed, secs(10));
     // Ten retries' time: each would have said it again.
     std::thread::sleep(secs(1));
-    let said = server.log().iter().filter(|l| l.contains(failed)).count();
-    assert_eq!(said, 1, "{:#?}", server.log());
+    assert_eq!(server.log_count(failed), 1, "{:#?}", server.log());
     limit(1024);
     assert_eq!(waiting.read_response(secs(10)).status, 200);
     server.wait_for_log("metrics port: accepting again", secs(10));

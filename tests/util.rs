@@ -366,6 +366,11 @@ impl Server {
         self.log.lines()
     }
 
+    /// How many lines logged so far contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log().iter().filter(|l| l.contains(needle)).count()
+    }
+
     /// Waits for a log line containing `needle` and returns it.
     #[track_caller]
     pub fn wait_for_log(&self, needle: &str, within: Duration) -> String {
